@@ -1,0 +1,5 @@
+//! snaptree: browse and operate VM snapshot trees on vSphere and OVHcloud VPS.
+
+pub mod model;
+pub mod provider;
+pub mod sim;

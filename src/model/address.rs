@@ -1,0 +1,276 @@
+//! Address resolution (SPEC §2): machines as `PROFILE/NAME` or `PROFILE/ID`, snapshots by id,
+//! by path of names from the root, or by a unique name. Never a guess.
+
+use super::machine::Machine;
+
+/// One candidate listed in an error: an id and a human path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// The id to use to address it unambiguously.
+    pub id: String,
+    /// Where it is (`profile/name` for machines, name path for snapshots).
+    pub path: String,
+}
+
+/// Why an address did not resolve to exactly one thing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    /// No profile has that name.
+    #[error("no profile is named \"{0}\"")]
+    UnknownProfile(String),
+    /// Nothing matches.
+    #[error("no {what} matches \"{address}\"{}", list_hint(.candidates))]
+    NotFound {
+        /// "machine" or "snapshot on PROFILE/NAME".
+        what: String,
+        /// What the user typed.
+        address: String,
+        /// A few things that exist, to help.
+        candidates: Vec<Candidate>,
+    },
+    /// More than one thing matches.
+    #[error("{what} \"{address}\" is ambiguous; use one of: {}", list(.candidates))]
+    Ambiguous {
+        /// "machine" or "snapshot on PROFILE/NAME".
+        what: String,
+        /// What the user typed.
+        address: String,
+        /// Every match, with its id and path.
+        candidates: Vec<Candidate>,
+    },
+}
+
+fn list(c: &[Candidate]) -> String {
+    c.iter()
+        .map(|c| format!("{} ({})", c.id, c.path))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn list_hint(c: &[Candidate]) -> String {
+    if c.is_empty() {
+        String::new()
+    } else {
+        format!("; known: {}", list(c))
+    }
+}
+
+/// Resolve a machine address among `machines`. `profiles` are the known profile names.
+pub fn resolve_machine<'a>(
+    machines: &'a [Machine],
+    profiles: &[String],
+    address: &str,
+) -> Result<&'a Machine, AddressError> {
+    let (profile, rest) = match address.split_once('/') {
+        Some((p, rest)) if profiles.iter().any(|x| x == p) => (Some(p), rest),
+        _ => (None, address),
+    };
+    let pool: Vec<&Machine> = machines
+        .iter()
+        .filter(|m| profile.is_none_or(|p| m.profile == p))
+        .collect();
+    let by_id: Vec<&Machine> = pool.iter().copied().filter(|m| m.id == rest).collect();
+    let hits = if by_id.is_empty() {
+        pool.iter().copied().filter(|m| m.name == rest).collect()
+    } else {
+        by_id
+    };
+    let candidate = |m: &Machine| Candidate {
+        id: format!("{}/{}", m.profile, m.id),
+        path: format!("{}/{}", m.profile, m.name),
+    };
+    match hits.as_slice() {
+        [one] => Ok(one),
+        [] => {
+            if profile.is_none() && address.contains('/') {
+                let p = address.split('/').next().unwrap_or_default();
+                if !p.is_empty() && machines.iter().all(|m| m.name != address) {
+                    return Err(AddressError::UnknownProfile(p.to_string()));
+                }
+            }
+            Err(AddressError::NotFound {
+                what: "machine".into(),
+                address: address.into(),
+                candidates: Vec::new(),
+            })
+        }
+        many => Err(AddressError::Ambiguous {
+            what: "machine".into(),
+            address: address.into(),
+            candidates: many.iter().map(|m| candidate(m)).collect(),
+        }),
+    }
+}
+
+/// Resolve a snapshot address on `machine`: id, then path of names, then unique name.
+pub fn resolve_snapshot(machine: &Machine, address: &str) -> Result<String, AddressError> {
+    let what = format!("snapshot on {}/{}", machine.profile, machine.name);
+    let all = machine.walk();
+    if all.iter().any(|(_, s)| s.id == address) {
+        return Ok(address.to_string());
+    }
+    let candidate = |id: &str| Candidate {
+        id: id.to_string(),
+        path: machine.name_path(id).unwrap_or_default(),
+    };
+    let mut hits: Vec<String> = Vec::new();
+    if address.contains('/') {
+        let parts: Vec<&str> = address.split('/').collect();
+        let mut level: Vec<&super::Snapshot> = machine.snapshots.iter().collect();
+        let mut matched: Vec<&super::Snapshot> = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            matched = level.iter().copied().filter(|s| s.name == *part).collect();
+            if i + 1 < parts.len() {
+                level = matched.iter().flat_map(|s| s.children.iter()).collect();
+            }
+        }
+        hits = matched.iter().map(|s| s.id.clone()).collect();
+    }
+    if hits.is_empty() {
+        hits = all
+            .iter()
+            .filter(|(_, s)| s.name == address)
+            .map(|(_, s)| s.id.clone())
+            .collect();
+    }
+    match hits.len() {
+        1 => Ok(hits.remove(0)),
+        0 => Err(AddressError::NotFound {
+            what,
+            address: address.into(),
+            candidates: Vec::new(),
+        }),
+        _ => Err(AddressError::Ambiguous {
+            what,
+            address: address.into(),
+            candidates: hits.iter().map(|id| candidate(id)).collect(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::machine::tests::{snap, vm};
+
+    fn estate() -> (Vec<Machine>, Vec<String>) {
+        let tree = vec![snap(
+            "snapshot-1",
+            "base",
+            vec![
+                snap(
+                    "snapshot-2",
+                    "before-upgrade",
+                    vec![snap("snapshot-3", "after-patch", vec![])],
+                ),
+                snap(
+                    "snapshot-4",
+                    "before-upgrade",
+                    vec![snap("snapshot-5", "base", vec![])],
+                ),
+            ],
+        )];
+        let machines = vec![
+            vm("lab", "vm-1", "web-01", tree),
+            vm("lab", "vm-2", "db-01", vec![]),
+            vm("prod", "vm-1", "web-01", vec![]),
+            vm("prod", "vm-7", "cache", vec![]),
+        ];
+        (machines, vec!["lab".into(), "prod".into()])
+    }
+
+    #[test]
+    fn machine_by_profile_and_name_or_id() {
+        let (m, p) = estate();
+        assert_eq!(resolve_machine(&m, &p, "lab/web-01").unwrap().id, "vm-1");
+        assert_eq!(resolve_machine(&m, &p, "prod/vm-7").unwrap().name, "cache");
+        assert_eq!(resolve_machine(&m, &p, "db-01").unwrap().profile, "lab");
+        assert_eq!(resolve_machine(&m, &p, "vm-7").unwrap().profile, "prod");
+    }
+
+    #[test]
+    fn machine_ambiguous_without_profile_lists_candidates() {
+        let (m, p) = estate();
+        let err = resolve_machine(&m, &p, "web-01").unwrap_err();
+        match &err {
+            AddressError::Ambiguous { candidates, .. } => {
+                assert_eq!(candidates.len(), 2);
+                assert_eq!(candidates[0].id, "lab/vm-1");
+                assert_eq!(candidates[1].id, "prod/vm-1");
+            }
+            other => panic!("expected ambiguous, got {other:?}"),
+        }
+        assert!(err.to_string().contains("lab/vm-1 (lab/web-01)"));
+    }
+
+    #[test]
+    fn machine_unknown_and_unknown_profile() {
+        let (m, p) = estate();
+        assert!(matches!(
+            resolve_machine(&m, &p, "nope"),
+            Err(AddressError::NotFound { .. })
+        ));
+        assert_eq!(
+            resolve_machine(&m, &p, "staging/web-01").unwrap_err(),
+            AddressError::UnknownProfile("staging".into())
+        );
+        assert!(matches!(
+            resolve_machine(&m, &p, "lab/cache"),
+            Err(AddressError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn id_wins_over_name() {
+        let (mut m, p) = estate();
+        m[1].name = "vm-1".into(); // a VM named like another's id in the same profile
+        assert_eq!(resolve_machine(&m, &p, "lab/vm-1").unwrap().name, "web-01");
+    }
+
+    #[test]
+    fn snapshot_by_id_path_and_unique_name() {
+        let (m, _) = estate();
+        let web = &m[0];
+        assert_eq!(resolve_snapshot(web, "snapshot-4").unwrap(), "snapshot-4");
+        assert_eq!(resolve_snapshot(web, "after-patch").unwrap(), "snapshot-3");
+        assert_eq!(
+            resolve_snapshot(web, "base/before-upgrade/after-patch").unwrap(),
+            "snapshot-3"
+        );
+        assert_eq!(
+            resolve_snapshot(web, "base/before-upgrade/base").unwrap(),
+            "snapshot-5"
+        );
+    }
+
+    #[test]
+    fn duplicate_snapshot_names_are_refused_with_ids_and_paths() {
+        let (m, _) = estate();
+        let web = &m[0];
+        let err = resolve_snapshot(web, "before-upgrade").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("snapshot-2 (base/before-upgrade)"), "{text}");
+        assert!(text.contains("snapshot-4 (base/before-upgrade)"), "{text}");
+        let err = resolve_snapshot(web, "base").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("snapshot-5 (base/before-upgrade/base)")
+        );
+        // An ambiguous path is refused too.
+        assert!(matches!(
+            resolve_snapshot(web, "base/before-upgrade"),
+            Err(AddressError::Ambiguous { .. })
+        ));
+    }
+
+    #[test]
+    fn snapshot_unknown() {
+        let (m, _) = estate();
+        let err = resolve_snapshot(&m[0], "nope").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no snapshot on lab/web-01 matches \"nope\""
+        );
+        assert!(resolve_snapshot(&m[0], "base/nope").is_err());
+    }
+}

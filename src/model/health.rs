@@ -1,0 +1,224 @@
+//! Health warnings: snapshot age, chain depth, consolidation, VPS snapshot option.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::machine::{Machine, ProviderKind};
+
+/// Thresholds from the `[ui]` configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthThresholds {
+    /// Snapshots older than this are flagged.
+    pub age_warning: Duration,
+    /// Snapshots older than this are flagged as critical.
+    pub age_critical: Duration,
+    /// Chains deeper than this are flagged.
+    pub depth_warning: usize,
+}
+
+impl Default for HealthThresholds {
+    fn default() -> Self {
+        HealthThresholds {
+            age_warning: Duration::hours(72),
+            age_critical: Duration::days(14),
+            depth_warning: 3,
+        }
+    }
+}
+
+/// One health warning on a machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Warning {
+    /// A snapshot is older than `age_warning`.
+    Age,
+    /// A chain is deeper than `depth_warning`.
+    Depth,
+    /// The VPS has no snapshot option.
+    NoSnapshotOption,
+    /// Disks need consolidation.
+    Consolidation,
+    /// A snapshot is older than `age_critical`.
+    AgeCritical,
+}
+
+impl Warning {
+    /// The name used in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Warning::Age => "age",
+            Warning::AgeCritical => "age_critical",
+            Warning::Depth => "depth",
+            Warning::Consolidation => "consolidation",
+            Warning::NoSnapshotOption => "no_snapshot_option",
+        }
+    }
+
+    /// True for warnings that call for action now.
+    pub fn is_critical(self) -> bool {
+        matches!(self, Warning::AgeCritical | Warning::Consolidation)
+    }
+
+    /// One short sentence for the details pane.
+    pub fn explain(self, t: &HealthThresholds) -> String {
+        match self {
+            Warning::Age => format!(
+                "a snapshot is older than {}",
+                format_duration(t.age_warning)
+            ),
+            Warning::AgeCritical => format!(
+                "a snapshot is older than {}: snapshots are not backups",
+                format_duration(t.age_critical)
+            ),
+            Warning::Depth => format!("snapshot chain deeper than {}", t.depth_warning),
+            Warning::Consolidation => "disks need consolidation".into(),
+            Warning::NoSnapshotOption => "the snapshot option is not subscribed".into(),
+        }
+    }
+}
+
+/// The warnings of one machine, worst last; the one function every view and command uses.
+pub fn machine_warnings(m: &Machine, t: &HealthThresholds, now: DateTime<Utc>) -> Vec<Warning> {
+    let mut w = Vec::new();
+    if let Some(oldest) = m.oldest_snapshot() {
+        let age = now - oldest;
+        if age > t.age_critical {
+            w.push(Warning::AgeCritical);
+        } else if age > t.age_warning {
+            w.push(Warning::Age);
+        }
+    }
+    if m.max_depth() > t.depth_warning {
+        w.push(Warning::Depth);
+    }
+    if m.consolidation_needed {
+        w.push(Warning::Consolidation);
+    }
+    if m.provider == ProviderKind::Ovh && m.snapshot_option == Some(false) {
+        w.push(Warning::NoSnapshotOption);
+    }
+    w.sort();
+    w
+}
+
+/// Parse `90s`, `30m`, `72h`, `14d` or `2w`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("\"{text}\" needs a unit (s, m, h, d or w)"))?;
+    let (num, unit) = text.split_at(split);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("\"{text}\" does not start with a number"))?;
+    match unit {
+        "s" => Ok(Duration::seconds(n)),
+        "m" => Ok(Duration::minutes(n)),
+        "h" => Ok(Duration::hours(n)),
+        "d" => Ok(Duration::days(n)),
+        "w" => Ok(Duration::weeks(n)),
+        _ => Err(format!(
+            "\"{text}\" has an unknown unit (use s, m, h, d or w)"
+        )),
+    }
+}
+
+/// Format a duration the way `parse_duration` reads it, in its largest whole unit.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.num_seconds();
+    if s != 0 && s % 604_800 == 0 {
+        format!("{}w", s / 604_800)
+    } else if s != 0 && s % 86_400 == 0 {
+        format!("{}d", s / 86_400)
+    } else if s != 0 && s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else if s != 0 && s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// A compact age such as `5m`, `3h`, `12d`.
+pub fn format_age(d: Duration) -> String {
+    let s = d.num_seconds().max(0);
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m", s / 60)
+    } else if s < 172_800 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{}d", s / 86_400)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::machine::tests::{snap, vm};
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn age_thresholds() {
+        let t = HealthThresholds::default();
+        let mut m = vm("lab", "vm-1", "a", vec![snap("s1", "x", vec![])]);
+        assert!(machine_warnings(&m, &t, now()).is_empty());
+        assert_eq!(
+            machine_warnings(&m, &t, now() + Duration::hours(73)),
+            vec![Warning::Age]
+        );
+        assert_eq!(
+            machine_warnings(&m, &t, now() + Duration::days(15)),
+            vec![Warning::AgeCritical]
+        );
+        m.snapshots.clear();
+        assert!(machine_warnings(&m, &t, now() + Duration::days(15)).is_empty());
+    }
+
+    #[test]
+    fn depth_and_consolidation_and_option() {
+        let t = HealthThresholds::default();
+        let deep = snap(
+            "1",
+            "a",
+            vec![snap(
+                "2",
+                "b",
+                vec![snap("3", "c", vec![snap("4", "d", vec![])])],
+            )],
+        );
+        let mut m = vm("lab", "vm-1", "a", vec![deep]);
+        assert_eq!(machine_warnings(&m, &t, now()), vec![Warning::Depth]);
+        m.consolidation_needed = true;
+        assert_eq!(
+            machine_warnings(&m, &t, now()),
+            vec![Warning::Depth, Warning::Consolidation]
+        );
+        let mut v = vm("ovh", "vps-1", "v", vec![]);
+        v.provider = ProviderKind::Ovh;
+        v.snapshot_option = Some(false);
+        assert_eq!(
+            machine_warnings(&v, &t, now()),
+            vec![Warning::NoSnapshotOption]
+        );
+        v.snapshot_option = Some(true);
+        assert!(machine_warnings(&v, &t, now()).is_empty());
+    }
+
+    #[test]
+    fn durations_parse_and_format() {
+        assert_eq!(parse_duration("72h").unwrap(), Duration::hours(72));
+        assert_eq!(parse_duration("14d").unwrap(), Duration::days(14));
+        assert_eq!(parse_duration("2w").unwrap(), Duration::weeks(2));
+        assert!(parse_duration("14").is_err());
+        assert!(parse_duration("d").is_err());
+        assert!(parse_duration("3y").is_err());
+        assert_eq!(format_duration(Duration::hours(72)), "3d");
+        assert_eq!(format_duration(Duration::hours(5)), "5h");
+        assert_eq!(format_age(Duration::days(40)), "40d");
+        assert_eq!(format_age(Duration::minutes(5)), "5m");
+    }
+}

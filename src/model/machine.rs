@@ -1,0 +1,381 @@
+//! Machines (VMs and VPSs) and their snapshot trees.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The kind of back end a machine lives on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// vSphere (vCenter or ESXi): a tree of snapshots per VM.
+    Vsphere,
+    /// OVHcloud VPS: at most one snapshot.
+    Ovh,
+}
+
+impl ProviderKind {
+    /// The name used in JSON output and configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Vsphere => "vsphere",
+            ProviderKind::Ovh => "ovh",
+        }
+    }
+}
+
+/// Power state of a machine, or of a machine when a snapshot was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PowerState {
+    /// Running.
+    PoweredOn,
+    /// Stopped.
+    PoweredOff,
+    /// Suspended to disk.
+    Suspended,
+    /// The back end did not say.
+    Unknown,
+}
+
+impl PowerState {
+    /// The vSphere-style name (`poweredOn`, …) used in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerState::PoweredOn => "poweredOn",
+            PowerState::PoweredOff => "poweredOff",
+            PowerState::Suspended => "suspended",
+            PowerState::Unknown => "unknown",
+        }
+    }
+
+    /// A short human label.
+    pub fn label(self) -> &'static str {
+        match self {
+            PowerState::PoweredOn => "on",
+            PowerState::PoweredOff => "off",
+            PowerState::Suspended => "suspended",
+            PowerState::Unknown => "?",
+        }
+    }
+}
+
+/// A machine's identity: its profile and its back-end id (moref or VPS service name).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MachineRef {
+    /// Profile name from the configuration.
+    pub profile: String,
+    /// Back-end id: `vm-42` or `vps-1a2b3c4d.vps.ovh.net`.
+    pub id: String,
+}
+
+impl std::fmt::Display for MachineRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.profile, self.id)
+    }
+}
+
+/// What a machine allows, as reported by its back end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Snapshots can be taken at all.
+    pub snapshots: bool,
+    /// More than one snapshot (a tree) is possible.
+    pub tree: bool,
+    /// Memory snapshots are a concept on this back end.
+    pub memory: bool,
+    /// Quiesced snapshots are a concept on this back end.
+    pub quiesce: bool,
+    /// Disk consolidation is offered.
+    pub consolidate: bool,
+    /// A snapshot download link can be requested.
+    pub download: bool,
+    /// A suppress-power-on choice exists on revert.
+    pub suppress_power_on: bool,
+}
+
+impl Capabilities {
+    /// What a vSphere VM allows when its capability flags are all set.
+    pub fn vsphere() -> Self {
+        Capabilities {
+            snapshots: true,
+            tree: true,
+            memory: true,
+            quiesce: true,
+            consolidate: true,
+            download: false,
+            suppress_power_on: true,
+        }
+    }
+
+    /// What an OVHcloud VPS allows.
+    pub fn vps() -> Self {
+        Capabilities {
+            snapshots: true,
+            tree: false,
+            memory: false,
+            quiesce: false,
+            consolidate: false,
+            download: true,
+            suppress_power_on: false,
+        }
+    }
+}
+
+/// One snapshot and its children.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Back-end id (`snapshot-17`, or the VPS snapshot id).
+    pub id: String,
+    /// Name (vSphere allows duplicates). For a VPS, its description.
+    pub name: String,
+    /// Free-text description.
+    pub description: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Power state of the machine when the snapshot was taken.
+    pub power_state: PowerState,
+    /// Memory included.
+    pub memory: bool,
+    /// Guest file systems quiesced.
+    pub quiesced: bool,
+    /// Disk space owned by this snapshot, when known.
+    pub size_bytes: Option<u64>,
+    /// Child snapshots.
+    pub children: Vec<Snapshot>,
+}
+
+/// A machine with its snapshot tree.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// Profile name.
+    pub profile: String,
+    /// Back end kind.
+    pub provider: ProviderKind,
+    /// Back-end id.
+    pub id: String,
+    /// VM name, or VPS display name (service name when it has none).
+    pub name: String,
+    /// Location: datacenter and folders (vSphere) or zone (VPS), outermost first.
+    pub location: Vec<String>,
+    /// Inventory path, e.g. `/DC0/vm/web-01`.
+    pub path: String,
+    /// Current power state.
+    pub power_state: PowerState,
+    /// VMware Tools (or guest agent) running.
+    pub tools_running: bool,
+    /// vSphere `runtime.consolidationNeeded`.
+    pub consolidation_needed: bool,
+    /// VPS snapshot option: `Some(true)` subscribed, `Some(false)` not; `None` for vSphere.
+    pub snapshot_option: Option<bool>,
+    /// Root snapshots.
+    pub snapshots: Vec<Snapshot>,
+    /// Id of the current snapshot ("You are here" sits under it).
+    pub current: Option<String>,
+    /// What this machine allows.
+    pub capabilities: Capabilities,
+    /// Extra facts for the details pane (model, zone, tools status…).
+    pub details: Vec<(String, String)>,
+    /// False while the back end is still filling this row in.
+    pub loaded: bool,
+}
+
+impl Machine {
+    /// This machine's identity.
+    pub fn machine_ref(&self) -> MachineRef {
+        MachineRef {
+            profile: self.profile.clone(),
+            id: self.id.clone(),
+        }
+    }
+
+    /// Every snapshot, depth first, with its depth (roots are depth 1).
+    pub fn walk(&self) -> Vec<(usize, &Snapshot)> {
+        let mut out = Vec::new();
+        fn rec<'a>(nodes: &'a [Snapshot], depth: usize, out: &mut Vec<(usize, &'a Snapshot)>) {
+            for n in nodes {
+                out.push((depth, n));
+                rec(&n.children, depth + 1, out);
+            }
+        }
+        rec(&self.snapshots, 1, &mut out);
+        out
+    }
+
+    /// Number of snapshots in the tree.
+    pub fn snapshot_count(&self) -> usize {
+        fn count(nodes: &[Snapshot]) -> usize {
+            nodes.iter().map(|n| 1 + count(&n.children)).sum()
+        }
+        count(&self.snapshots)
+    }
+
+    /// Find a snapshot by id.
+    pub fn find(&self, id: &str) -> Option<&Snapshot> {
+        self.walk().into_iter().map(|(_, s)| s).find(|s| s.id == id)
+    }
+
+    /// The ids from the root down to the snapshot `id` (inclusive), if it exists.
+    pub fn id_path(&self, id: &str) -> Option<Vec<String>> {
+        fn rec(nodes: &[Snapshot], id: &str, trail: &mut Vec<String>) -> bool {
+            for n in nodes {
+                trail.push(n.id.clone());
+                if n.id == id || rec(&n.children, id, trail) {
+                    return true;
+                }
+                trail.pop();
+            }
+            false
+        }
+        let mut trail = Vec::new();
+        rec(&self.snapshots, id, &mut trail).then_some(trail)
+    }
+
+    /// The names from the root down to the snapshot `id`, joined with `/`.
+    pub fn name_path(&self, id: &str) -> Option<String> {
+        let ids = self.id_path(id)?;
+        let names: Vec<&str> = ids
+            .iter()
+            .filter_map(|i| self.find(i).map(|s| s.name.as_str()))
+            .collect();
+        Some(names.join("/"))
+    }
+
+    /// The oldest snapshot's creation time.
+    pub fn oldest_snapshot(&self) -> Option<DateTime<Utc>> {
+        self.walk().into_iter().map(|(_, s)| s.created).min()
+    }
+
+    /// The deepest chain length (a root alone is 1).
+    pub fn max_depth(&self) -> usize {
+        self.walk().into_iter().map(|(d, _)| d).max().unwrap_or(0)
+    }
+
+    /// Ids of the snapshot `id` and all its descendants.
+    pub fn subtree_ids(&self, id: &str) -> Vec<String> {
+        match self.find(id) {
+            Some(s) => {
+                let mut out = Vec::new();
+                fn rec(n: &Snapshot, out: &mut Vec<String>) {
+                    out.push(n.id.clone());
+                    for c in &n.children {
+                        rec(c, out);
+                    }
+                }
+                rec(s, &mut out);
+                out
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Why memory cannot be included in a new snapshot, if it cannot.
+    pub fn memory_unavailable(&self) -> Option<&'static str> {
+        if !self.capabilities.memory {
+            Some("this back end does not take memory snapshots")
+        } else if self.power_state != PowerState::PoweredOn {
+            Some("memory needs the VM powered on")
+        } else {
+            None
+        }
+    }
+
+    /// Why a new snapshot cannot be quiesced, if it cannot.
+    pub fn quiesce_unavailable(&self) -> Option<&'static str> {
+        if !self.capabilities.quiesce {
+            Some("this back end does not quiesce snapshots")
+        } else if self.power_state != PowerState::PoweredOn {
+            Some("quiesce needs the VM powered on")
+        } else if !self.tools_running {
+            Some("quiesce needs VMware Tools running")
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    pub fn snap(id: &str, name: &str, children: Vec<Snapshot>) -> Snapshot {
+        Snapshot {
+            id: id.into(),
+            name: name.into(),
+            description: String::new(),
+            created: Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap(),
+            power_state: PowerState::PoweredOff,
+            memory: false,
+            quiesced: false,
+            size_bytes: None,
+            children,
+        }
+    }
+
+    pub fn vm(profile: &str, id: &str, name: &str, snapshots: Vec<Snapshot>) -> Machine {
+        Machine {
+            profile: profile.into(),
+            provider: ProviderKind::Vsphere,
+            id: id.into(),
+            name: name.into(),
+            location: vec!["DC0".into()],
+            path: format!("/DC0/vm/{name}"),
+            power_state: PowerState::PoweredOn,
+            tools_running: true,
+            consolidation_needed: false,
+            snapshot_option: None,
+            snapshots,
+            current: None,
+            capabilities: Capabilities::vsphere(),
+            details: Vec::new(),
+            loaded: true,
+        }
+    }
+
+    fn sample() -> Machine {
+        vm(
+            "lab",
+            "vm-1",
+            "web",
+            vec![snap(
+                "s1",
+                "base",
+                vec![
+                    snap("s2", "a", vec![snap("s3", "b", vec![])]),
+                    snap("s4", "c", vec![]),
+                ],
+            )],
+        )
+    }
+
+    #[test]
+    fn walk_counts_and_paths() {
+        let m = sample();
+        assert_eq!(m.snapshot_count(), 4);
+        assert_eq!(m.max_depth(), 3);
+        assert_eq!(m.id_path("s3").unwrap(), vec!["s1", "s2", "s3"]);
+        assert_eq!(m.name_path("s3").unwrap(), "base/a/b");
+        assert_eq!(m.subtree_ids("s2"), vec!["s2", "s3"]);
+        assert!(m.id_path("nope").is_none());
+    }
+
+    #[test]
+    fn memory_and_quiesce_reasons() {
+        let mut m = sample();
+        assert!(m.memory_unavailable().is_none());
+        m.tools_running = false;
+        assert_eq!(
+            m.quiesce_unavailable(),
+            Some("quiesce needs VMware Tools running")
+        );
+        m.power_state = PowerState::PoweredOff;
+        assert_eq!(
+            m.memory_unavailable(),
+            Some("memory needs the VM powered on")
+        );
+        assert_eq!(
+            m.quiesce_unavailable(),
+            Some("quiesce needs the VM powered on")
+        );
+    }
+}

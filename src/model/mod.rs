@@ -1,0 +1,14 @@
+//! Provider-neutral domain types: machines, snapshot trees, operations, tasks and health.
+//! Pure data and pure functions; no I/O.
+
+pub mod address;
+pub mod health;
+pub mod machine;
+pub mod operation;
+pub mod task;
+
+pub use address::{AddressError, Candidate, resolve_machine, resolve_snapshot};
+pub use health::{HealthThresholds, Warning, machine_warnings, parse_duration};
+pub use machine::{Capabilities, Machine, MachineRef, PowerState, ProviderKind, Snapshot};
+pub use operation::{ExpectedView, Operation};
+pub use task::{TaskState, TaskStatus};

@@ -1,0 +1,102 @@
+//! Back ends behind one trait. Wire types stay inside each provider; everything above sees
+//! only `model` types and typed `ProviderError`s.
+
+pub mod sim;
+
+use async_trait::async_trait;
+
+use crate::model::{Machine, Operation, TaskStatus};
+
+/// Why a back-end call failed, in terms the UI can explain.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Credentials refused or session expired.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// The user lacks a privilege or access rule.
+    #[error("permission denied: {0}")]
+    Permission(String),
+    /// The machine or snapshot does not exist (any more).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The machine is in a state that forbids the operation.
+    #[error("{0}")]
+    InvalidState(String),
+    /// Another task is already running on the machine.
+    #[error("another task is already in progress: {0}")]
+    Busy(String),
+    /// The back end does not implement this call or feature.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    /// The network or the server failed.
+    #[error("cannot reach the back end: {0}")]
+    Unreachable(String),
+    /// Any other error the back end reported, verbatim.
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// A task started on the back end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartedTask {
+    /// Back-end task id (synchronous calls get a synthetic finished id).
+    pub id: String,
+    /// True when the call completed synchronously (e.g. RenameSnapshot).
+    pub finished: bool,
+}
+
+/// A VPS snapshot download link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownloadLink {
+    /// Temporary URL.
+    pub url: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Called with partial inventories while a listing is still running.
+pub type PartialInventory<'a> = &'a (dyn Fn(Vec<Machine>) + Send + Sync);
+
+/// Called with each new status while a task is followed.
+pub type ProgressSink<'a> = &'a (dyn Fn(&TaskStatus) + Send + Sync);
+
+/// One back end: a vSphere endpoint, an OVH account, or the simulated estate.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Load every machine with its snapshot tree. May report partial results first.
+    async fn load_inventory(
+        &self,
+        partial: PartialInventory<'_>,
+    ) -> Result<Vec<Machine>, ProviderError>;
+
+    /// Re-read one machine with its tree (the stale-view check uses this).
+    async fn load_machine(&self, id: &str) -> Result<Machine, ProviderError>;
+
+    /// Start an operation on a machine. Never retried by anyone.
+    async fn start(&self, machine_id: &str, op: &Operation) -> Result<StartedTask, ProviderError>;
+
+    /// Follow a task to its end, reporting each change; no time budget.
+    async fn follow(
+        &self,
+        machine_id: &str,
+        task_id: &str,
+        progress: ProgressSink<'_>,
+    ) -> Result<TaskStatus, ProviderError>;
+
+    /// A download link for a VPS snapshot.
+    async fn download_link(&self, machine_id: &str) -> Result<DownloadLink, ProviderError> {
+        let _ = machine_id;
+        Err(ProviderError::Unsupported(
+            "snapshot download exists only for OVHcloud VPSs".into(),
+        ))
+    }
+
+    /// Wait until something changed on the back end (live updates). Returns the ids of
+    /// machines that changed, or `None` when the provider has no change feed.
+    async fn wait_for_changes(&self) -> Result<Option<Vec<String>>, ProviderError> {
+        Ok(None)
+    }
+
+    /// Report what the back end is, for `config check`.
+    async fn check(&self) -> Result<Vec<(String, String)>, ProviderError>;
+}

@@ -1,0 +1,8 @@
+//! The simulated estate: profiles, machines and snapshot trees in memory with the real
+//! semantics of both back ends, and tasks that take time and report progress. The demo and
+//! the tests run on it; the wire simulators serve it.
+
+pub mod estate;
+pub mod scenario;
+
+pub use estate::{Estate, SimFault};

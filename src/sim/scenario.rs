@@ -1,0 +1,266 @@
+//! Scenario files (TOML under `assets/`): the machines and trees an estate starts with.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::model::{Capabilities, Machine, PowerState, ProviderKind, Snapshot, parse_duration};
+
+/// The demo estate of SPEC §6.
+pub const DEMO: &str = include_str!("../../assets/demo.toml");
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    #[serde(default = "default_task_seconds")]
+    task_seconds: f64,
+    #[serde(default)]
+    profile: Vec<ProfileEntry>,
+}
+
+fn default_task_seconds() -> f64 {
+    3.0
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileEntry {
+    name: String,
+    kind: ProviderKind,
+    #[serde(default)]
+    machine: Vec<MachineEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MachineEntry {
+    id: String,
+    name: String,
+    /// vSphere: folder path such as `/Paris/vm/web`; VPS: zone.
+    folder: String,
+    #[serde(default = "powered_on")]
+    power: PowerState,
+    #[serde(default)]
+    tools: bool,
+    #[serde(default)]
+    consolidation_needed: bool,
+    /// VPS: snapshot option subscribed.
+    #[serde(default)]
+    option: Option<bool>,
+    #[serde(default)]
+    current: Option<String>,
+    #[serde(default)]
+    details: Vec<(String, String)>,
+    #[serde(default)]
+    snapshot: Vec<SnapshotEntry>,
+}
+
+fn powered_on() -> PowerState {
+    PowerState::PoweredOn
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotEntry {
+    id: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    parent: Option<String>,
+    /// How long ago it was taken (`40d`, `3h`).
+    age: String,
+    #[serde(default)]
+    memory: bool,
+    #[serde(default)]
+    quiesced: bool,
+    #[serde(default)]
+    size_mb: Option<u64>,
+}
+
+/// A loaded scenario: profiles with their machines, and the task duration.
+#[derive(Debug)]
+pub struct Scenario {
+    /// How long a simulated task takes.
+    pub task_seconds: f64,
+    /// Profile name, kind and machines.
+    pub profiles: Vec<(String, ProviderKind, Vec<Machine>)>,
+}
+
+/// Parse a scenario; ages are taken relative to `now`.
+pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Scenario, String> {
+    let file: ScenarioFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut profiles = Vec::new();
+    for p in file.profile {
+        let mut machines = Vec::new();
+        for m in p.machine {
+            machines.push(machine(&p.name, p.kind, m, now)?);
+        }
+        profiles.push((p.name, p.kind, machines));
+    }
+    Ok(Scenario {
+        task_seconds: file.task_seconds,
+        profiles,
+    })
+}
+
+fn machine(
+    profile: &str,
+    kind: ProviderKind,
+    m: MachineEntry,
+    now: DateTime<Utc>,
+) -> Result<Machine, String> {
+    let mut flat = Vec::new();
+    for s in m.snapshot {
+        let age = parse_duration(&s.age).map_err(|e| format!("snapshot {}: {e}", s.id))?;
+        let power_state = if s.memory {
+            PowerState::PoweredOn
+        } else {
+            PowerState::PoweredOff
+        };
+        flat.push((
+            s.parent,
+            Snapshot {
+                id: s.id,
+                name: s.name,
+                description: s.description,
+                created: now - age,
+                power_state,
+                memory: s.memory,
+                quiesced: s.quiesced,
+                size_bytes: s.size_mb.map(|mb| mb * 1024 * 1024),
+                children: Vec::new(),
+            },
+        ));
+    }
+    let snapshots = build_tree(None, &mut flat);
+    if let Some((_, orphan)) = flat.first() {
+        return Err(format!("snapshot {} has an unknown parent", orphan.id));
+    }
+    let (location, path, capabilities) = match kind {
+        ProviderKind::Vsphere => (
+            m.folder
+                .split('/')
+                .filter(|s| !s.is_empty() && *s != "vm")
+                .map(String::from)
+                .collect(),
+            format!("{}/{}", m.folder.trim_end_matches('/'), m.name),
+            Capabilities::vsphere(),
+        ),
+        ProviderKind::Ovh => (
+            vec![m.folder.clone()],
+            format!("/{}/{}", m.folder, m.id),
+            Capabilities::vps(),
+        ),
+    };
+    Ok(Machine {
+        profile: profile.to_string(),
+        provider: kind,
+        id: m.id,
+        name: m.name,
+        location,
+        path,
+        power_state: m.power,
+        tools_running: m.tools,
+        consolidation_needed: m.consolidation_needed,
+        snapshot_option: match kind {
+            ProviderKind::Ovh => Some(m.option.unwrap_or(true)),
+            ProviderKind::Vsphere => None,
+        },
+        current: m.current.or_else(|| match kind {
+            ProviderKind::Ovh => snapshots.first().map(|s: &Snapshot| s.id.clone()),
+            ProviderKind::Vsphere => None,
+        }),
+        snapshots,
+        capabilities,
+        details: m.details,
+        loaded: true,
+    })
+}
+
+fn build_tree(parent: Option<&str>, flat: &mut Vec<(Option<String>, Snapshot)>) -> Vec<Snapshot> {
+    let mut mine = Vec::new();
+    let mut i = 0;
+    while i < flat.len() {
+        if flat[i].0.as_deref() == parent {
+            mine.push(flat.remove(i).1);
+        } else {
+            i += 1;
+        }
+    }
+    for node in &mut mine {
+        node.children = build_tree(Some(&node.id.clone()), flat);
+    }
+    mine
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_scenario_loads_and_is_realistic() {
+        let s = parse(DEMO, Utc::now()).unwrap();
+        let all: Vec<&Machine> = s.profiles.iter().flat_map(|p| p.2.iter()).collect();
+        assert!(s.profiles.iter().any(|p| p.1 == ProviderKind::Vsphere));
+        assert!(s.profiles.iter().any(|p| p.1 == ProviderKind::Ovh));
+        // Deep and branched trees, duplicate names, consolidation, powered off, VPS variety.
+        assert!(all.iter().any(|m| m.max_depth() >= 4));
+        assert!(
+            all.iter()
+                .any(|m| m.snapshots.iter().any(|r| r.children.len() >= 2))
+        );
+        assert!(all.iter().any(|m| {
+            let mut names: Vec<&str> = m.walk().iter().map(|(_, s)| s.name.as_str()).collect();
+            let n = names.len();
+            names.sort();
+            names.dedup();
+            names.len() < n
+        }));
+        assert!(all.iter().any(|m| m.consolidation_needed));
+        assert!(all.iter().any(|m| m.power_state == PowerState::PoweredOff));
+        assert!(all.iter().any(|m| m.snapshot_option == Some(false)));
+        assert!(
+            all.iter()
+                .any(|m| m.provider == ProviderKind::Ovh && m.snapshot_count() == 1)
+        );
+        assert!(
+            all.iter()
+                .any(|m| m.snapshot_option == Some(true) && m.snapshot_count() == 0)
+        );
+        let dcs: std::collections::BTreeSet<&str> = all
+            .iter()
+            .filter(|m| m.provider == ProviderKind::Vsphere)
+            .map(|m| m.location[0].as_str())
+            .collect();
+        assert!(dcs.len() >= 2);
+    }
+
+    #[test]
+    fn orphans_and_bad_ages_are_errors() {
+        let bad = r#"
+[[profile]]
+name = "x"
+kind = "vsphere"
+[[profile.machine]]
+id = "vm-1"
+name = "a"
+folder = "/DC/vm"
+[[profile.machine.snapshot]]
+id = "s1"
+name = "n"
+parent = "s0"
+age = "1d"
+"#;
+        assert!(
+            parse(bad, Utc::now())
+                .unwrap_err()
+                .contains("unknown parent")
+        );
+        let bad_age = bad.replace("parent = \"s0\"\n", "").replace("1d", "1y");
+        assert!(
+            parse(&bad_age, Utc::now())
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+    }
+}
