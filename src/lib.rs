@@ -1,5 +1,6 @@
 //! snaptree: browse and operate VM snapshot trees on vSphere and OVHcloud VPS.
 
+pub mod config;
 pub mod model;
 pub mod provider;
 pub mod sim;

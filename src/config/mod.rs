@@ -1,0 +1,497 @@
+//! Configuration: TOML per SPEC §4, defaults embedded from `assets/`, secrets resolved from
+//! the environment or a command (never logged), paths from `directories`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+
+use crate::model::{HealthThresholds, ProviderKind, parse_duration};
+
+/// The built-in defaults, embedded from `assets/default-config.toml`.
+pub const DEFAULTS: &str = include_str!("../../assets/default-config.toml");
+
+static DEFAULT_TABLE: LazyLock<toml::Table> = LazyLock::new(|| {
+    // The embedded file is checked by a unit test.
+    toml::from_str(DEFAULTS).unwrap_or_else(|e| panic!("embedded defaults are invalid: {e}"))
+});
+
+/// The embedded default of `[ui].key`.
+fn ui_default<T: serde::de::DeserializeOwned>(key: &str) -> T {
+    DEFAULT_TABLE
+        .get("ui")
+        .and_then(|ui| ui.get(key))
+        .cloned()
+        .and_then(|v| v.try_into().ok())
+        .unwrap_or_else(|| panic!("embedded default ui.{key} is missing or invalid"))
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// One table per profile, by name.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileConfig>,
+    /// User-interface settings.
+    #[serde(default)]
+    pub ui: UiConfig,
+}
+
+/// How destructive actions are confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfirmMode {
+    /// Revert and delete-all need the machine's name typed.
+    TypeName,
+    /// A plain yes/no.
+    YesNo,
+}
+
+/// Colour theme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThemeName {
+    /// Colours.
+    Default,
+    /// Monochrome: bold, reverse and underline only.
+    Mono,
+}
+
+/// The `[ui]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiConfig {
+    /// Confirmation style.
+    #[serde(default = "d_confirm")]
+    pub confirm: ConfirmMode,
+    /// Theme.
+    #[serde(default = "d_theme")]
+    pub theme: ThemeName,
+    /// Snapshots older than this are flagged.
+    #[serde(default = "d_age_warning")]
+    pub age_warning: String,
+    /// Snapshots older than this are flagged as critical.
+    #[serde(default = "d_age_critical")]
+    pub age_critical: String,
+    /// Chains deeper than this are flagged.
+    #[serde(default = "d_depth_warning")]
+    pub depth_warning: usize,
+    /// OVH polling interval.
+    #[serde(default = "d_poll_interval")]
+    pub poll_interval: String,
+}
+
+fn d_confirm() -> ConfirmMode {
+    ui_default("confirm")
+}
+fn d_theme() -> ThemeName {
+    ui_default("theme")
+}
+fn d_age_warning() -> String {
+    ui_default("age_warning")
+}
+fn d_age_critical() -> String {
+    ui_default("age_critical")
+}
+fn d_depth_warning() -> usize {
+    ui_default("depth_warning")
+}
+fn d_poll_interval() -> String {
+    ui_default("poll_interval")
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            confirm: d_confirm(),
+            theme: d_theme(),
+            age_warning: d_age_warning(),
+            age_critical: d_age_critical(),
+            depth_warning: d_depth_warning(),
+            poll_interval: d_poll_interval(),
+        }
+    }
+}
+
+impl UiConfig {
+    /// Health thresholds (validated when the file is loaded).
+    pub fn thresholds(&self) -> HealthThresholds {
+        let d = HealthThresholds::default();
+        HealthThresholds {
+            age_warning: parse_duration(&self.age_warning).unwrap_or(d.age_warning),
+            age_critical: parse_duration(&self.age_critical).unwrap_or(d.age_critical),
+            depth_warning: self.depth_warning,
+        }
+    }
+}
+
+/// One profile: a vSphere endpoint or an OVH account.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// `vsphere` or `ovh`.
+    pub kind: Option<ProviderKind>,
+    /// Refuse every change on this profile.
+    #[serde(default)]
+    pub read_only: bool,
+    /// vSphere: host or URL.
+    pub url: Option<String>,
+    /// vSphere: user name.
+    pub username: Option<String>,
+    /// vSphere: password in the file (discouraged; `config check` warns).
+    pub password: Option<String>,
+    /// vSphere: environment variable holding the password.
+    pub password_env: Option<String>,
+    /// vSphere: command printing the password.
+    pub password_command: Option<String>,
+    /// Accept any certificate (lab only).
+    #[serde(default)]
+    pub insecure: bool,
+    /// Pinned certificate: `SHA256:` followed by hex.
+    pub thumbprint: Option<String>,
+    /// An extra CA certificate file (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// OVH: endpoint alias or base URL.
+    pub endpoint: Option<String>,
+    /// OVH: application key.
+    pub application_key: Option<String>,
+    /// OVH: application secret in the file.
+    pub application_secret: Option<String>,
+    /// OVH: environment variable holding the application secret.
+    pub application_secret_env: Option<String>,
+    /// OVH: command printing the application secret.
+    pub application_secret_command: Option<String>,
+    /// OVH: consumer key.
+    pub consumer_key: Option<String>,
+    /// OVH: OAuth2 client id.
+    pub client_id: Option<String>,
+    /// OVH: OAuth2 client secret in the file.
+    pub client_secret: Option<String>,
+    /// OVH: environment variable holding the OAuth2 client secret.
+    pub client_secret_env: Option<String>,
+    /// OVH: command printing the OAuth2 client secret.
+    pub client_secret_command: Option<String>,
+    /// OVH: requests in flight at once (default 8).
+    pub concurrency: Option<usize>,
+    /// OVH: cap on requests per second.
+    pub requests_per_second: Option<f64>,
+}
+
+/// A configuration problem, naming the file and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a wrong key or value.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// Line, key and reason.
+        message: String,
+    },
+    /// A secret could not be obtained.
+    #[error("profile {profile}: {message}")]
+    Secret {
+        /// Profile.
+        profile: String,
+        /// Why (never the secret itself).
+        message: String,
+    },
+}
+
+/// A secret value: never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a value.
+    pub fn new(v: impl Into<String>) -> Self {
+        Secret(v.into())
+    }
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where snaptree reads and writes.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    /// The config file in use (may not exist).
+    pub config: PathBuf,
+    /// Where the config path came from.
+    pub config_source: &'static str,
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// The log file.
+    pub log: PathBuf,
+    /// The audit log (JSON lines).
+    pub audit: PathBuf,
+}
+
+impl Paths {
+    /// Resolve paths: `--config`, then `$SNAPTREE_CONFIG`, then the platform config dir.
+    pub fn resolve(config_flag: Option<&Path>) -> Self {
+        let dirs = directories::ProjectDirs::from("", "", "snaptree");
+        let (config, config_source) = match (config_flag, std::env::var_os("SNAPTREE_CONFIG")) {
+            (Some(p), _) => (p.to_path_buf(), "--config"),
+            (None, Some(p)) if !p.is_empty() => (PathBuf::from(p), "$SNAPTREE_CONFIG"),
+            _ => (
+                dirs.as_ref()
+                    .map(|d| d.config_dir().join("config.toml"))
+                    .unwrap_or_else(|| PathBuf::from("snaptree.toml")),
+                "platform config dir",
+            ),
+        };
+        let state_dir = dirs
+            .as_ref()
+            .map(|d| {
+                d.state_dir()
+                    .unwrap_or_else(|| d.data_local_dir())
+                    .to_path_buf()
+            })
+            .unwrap_or_else(|| std::env::temp_dir().join("snaptree"));
+        Paths {
+            log: state_dir.join("snaptree.log"),
+            audit: state_dir.join("audit.log"),
+            config,
+            config_source,
+            state_dir,
+        }
+    }
+}
+
+impl Config {
+    /// Load `path`; a missing file gives the defaults (no profiles).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Parse and validate a config text; errors name `path`, the line and the key.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let err = |message: String| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        };
+        let config: Config =
+            toml::from_str(text).map_err(|e| err(describe_toml_error(text, &e)))?;
+        for (key, value) in [
+            ("age_warning", &config.ui.age_warning),
+            ("age_critical", &config.ui.age_critical),
+            ("poll_interval", &config.ui.poll_interval),
+        ] {
+            parse_duration(value)
+                .map_err(|m| err(format!("{}key ui.{key}: {m}", line_of(text, key))))?;
+        }
+        for (name, p) in &config.profiles {
+            let at = line_of(text, &format!("profiles.{name}"));
+            let kind = p.kind.ok_or_else(|| {
+                err(format!(
+                    "{at}profile {name} needs kind = \"vsphere\" or \"ovh\""
+                ))
+            })?;
+            if kind == ProviderKind::Vsphere && p.url.is_none() {
+                return Err(err(format!("{at}profile {name} (vsphere) needs a url")));
+            }
+            let secrets = [&p.password, &p.password_env, &p.password_command]
+                .iter()
+                .filter(|s| s.is_some())
+                .count();
+            if secrets > 1 {
+                return Err(err(format!(
+                    "{at}profile {name}: use only one of password, password_env and password_command"
+                )));
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn line_of(text: &str, needle: &str) -> String {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| format!("line {}: ", i + 1))
+        .unwrap_or_default()
+}
+
+/// One line naming where and what: `line 3, key ui.theme: unknown variant …`.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let message = e.message().trim().to_string();
+    let key = e.span().and_then(|s| {
+        let snippet = text.get(s.clone())?.trim();
+        (!snippet.is_empty() && snippet.len() < 60 && !snippet.contains('\n'))
+            .then(|| snippet.to_string())
+    });
+    match (line, key) {
+        (Some(l), Some(k)) => format!("line {l}, at `{k}`: {message}"),
+        (Some(l), None) => format!("line {l}: {message}"),
+        _ => message,
+    }
+}
+
+/// Read a secret from (in order) the file value, an environment variable, or a command.
+pub fn resolve_secret(
+    profile: &str,
+    what: &str,
+    plain: Option<&str>,
+    env: Option<&str>,
+    command: Option<&str>,
+) -> Result<Option<Secret>, ConfigError> {
+    let fail = |message: String| ConfigError::Secret {
+        profile: profile.into(),
+        message,
+    };
+    if let Some(v) = plain {
+        return Ok(Some(Secret::new(v)));
+    }
+    if let Some(var) = env {
+        return match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(Some(Secret::new(v))),
+            _ => Err(fail(format!(
+                "the environment variable {var} (for the {what}) is not set"
+            ))),
+        };
+    }
+    if let Some(cmd) = command {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| fail(format!("cannot run the {what} command: {e}")))?;
+        if !out.status.success() {
+            return Err(fail(format!(
+                "the {what} command failed ({}); check it by running it yourself",
+                out.status
+            )));
+        }
+        let value = String::from_utf8_lossy(&out.stdout)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
+        if value.is_empty() {
+            return Err(fail(format!("the {what} command printed nothing")));
+        }
+        return Ok(Some(Secret::new(value)));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/home/op/.config/snaptree/config.toml"))
+    }
+
+    #[test]
+    fn defaults_are_embedded() {
+        let c = parse("").unwrap();
+        assert_eq!(c.ui.confirm, ConfirmMode::TypeName);
+        assert_eq!(c.ui.theme, ThemeName::Default);
+        assert_eq!(c.ui.thresholds(), HealthThresholds::default());
+        assert!(c.profiles.is_empty());
+    }
+
+    #[test]
+    fn spec_example_parses_and_partial_ui_keeps_defaults() {
+        let c = parse(
+            r#"
+[profiles.pcc-prod]
+kind = "vsphere"
+url = "https://pcc-11-22-33-44.ovh.com"
+username = "admin"
+password_command = "pass show pcc-prod"
+insecure = false
+read_only = true
+
+[profiles.ovh]
+kind = "ovh"
+endpoint = "ovh-eu"
+
+[ui]
+theme = "mono"
+depth_warning = 5
+"#,
+        )
+        .unwrap();
+        assert!(c.profiles["pcc-prod"].read_only);
+        assert_eq!(c.profiles["ovh"].kind, Some(ProviderKind::Ovh));
+        assert_eq!(c.ui.theme, ThemeName::Mono);
+        assert_eq!(c.ui.depth_warning, 5);
+        assert_eq!(c.ui.confirm, ConfirmMode::TypeName);
+    }
+
+    #[test]
+    fn bad_files_name_file_line_and_key() {
+        let e = parse("[ui]\nconfirm = \"maybe\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/home/op/.config/snaptree/config.toml"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("maybe"), "{e}");
+        let e = parse("[profiles.x]\nkind = \"vsphere\"\nurll = \"h\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("urll"), "{e}");
+        let e = parse("[ui]\nage_warning = \"3 days\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ui.age_warning") && e.contains("line 2"), "{e}");
+        let e = parse("[profiles.x]\nurl = \"h\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs kind"), "{e}");
+        let e = parse("[profiles.x]\nkind = \"vsphere\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs a url"), "{e}");
+        let e = parse("not toml at all [").unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn secrets_from_env_and_command_never_debug_printed() {
+        let s = resolve_secret("p", "password", None, None, Some("printf 'hunter2\\n'"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.expose(), "hunter2");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        let e = resolve_secret("p", "password", None, Some("SNAPTREE_TEST_UNSET_VAR"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SNAPTREE_TEST_UNSET_VAR") && e.contains("profile p"));
+        let e = resolve_secret("p", "password", None, None, Some("exit 3")).unwrap_err();
+        assert!(!e.to_string().contains("exit 3 hunter"));
+        assert!(
+            resolve_secret("p", "password", None, None, None)
+                .unwrap()
+                .is_none()
+        );
+    }
+}
