@@ -1,6 +1,7 @@
 //! snaptree: browse and operate VM snapshot trees on vSphere and OVHcloud VPS.
 
 pub mod config;
+pub mod engine;
 pub mod model;
 pub mod provider;
 pub mod sim;

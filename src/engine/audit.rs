@@ -1,0 +1,104 @@
+//! The audit log: one JSON line per change made through snaptree (SPEC §5).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// One audit record.
+#[derive(Debug, Serialize)]
+pub struct AuditRecord<'a> {
+    /// RFC 3339 UTC.
+    pub time: String,
+    /// OS user running snaptree.
+    pub user: String,
+    /// Profile.
+    pub profile: &'a str,
+    /// Machine id.
+    pub machine: &'a str,
+    /// Operation name.
+    pub operation: &'a str,
+    /// Target snapshot id, if any.
+    pub target: Option<&'a str>,
+    /// `success`, `error: …`, `cancelled`, `refused: …`.
+    pub result: &'a str,
+    /// Back-end task id, if one was started.
+    pub task_id: Option<&'a str>,
+}
+
+/// Appends records to a file; `None` disables it (tests of the app).
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    path: Option<PathBuf>,
+}
+
+impl AuditLog {
+    /// A log appending to `path`.
+    pub fn new(path: Option<PathBuf>) -> Self {
+        AuditLog { path }
+    }
+
+    /// Append one record; failures are logged, never fatal to the change itself.
+    pub fn append(&self, record: &AuditRecord<'_>) {
+        let Some(path) = &self.path else { return };
+        let line = match serde_json::to_string(record) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("audit record not serialisable: {e}");
+                return;
+            }
+        };
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            writeln!(f, "{line}")
+        };
+        if let Err(e) = write() {
+            tracing::error!("cannot write the audit log {}: {e}", path.display());
+        }
+    }
+}
+
+/// The OS user, for audit records.
+pub fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_json_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/audit.log");
+        let log = AuditLog::new(Some(path.clone()));
+        for result in ["success", "refused: read-only"] {
+            log.append(&AuditRecord {
+                time: "2026-11-01T10:00:00Z".into(),
+                user: "op".into(),
+                profile: "lab",
+                machine: "vm-1",
+                operation: "delete",
+                target: Some("snapshot-1"),
+                result,
+                task_id: Some("task-9"),
+            });
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1]["result"], "refused: read-only");
+        assert_eq!(lines[0]["task_id"], "task-9");
+    }
+}

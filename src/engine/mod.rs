@@ -1,0 +1,685 @@
+//! The async back end: one worker per profile owning its provider, commands in and events
+//! out; read-only enforcement, the stale-view re-check and the audit log. The CLI and the
+//! TUI both run operations through `Engine::run`.
+
+pub mod audit;
+pub mod policy;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::model::{ExpectedView, Machine, Operation, ProviderKind, TaskState, TaskStatus};
+use crate::provider::{DownloadLink, Provider, ProviderError};
+use audit::{AuditLog, AuditRecord};
+
+/// One configured profile with its provider.
+pub struct Profile {
+    /// Profile name.
+    pub name: String,
+    /// Back-end kind.
+    pub kind: ProviderKind,
+    /// Changes refused (profile setting or `--read-only`).
+    pub read_only: bool,
+    /// The provider.
+    pub provider: Arc<dyn Provider>,
+}
+
+/// Why `Engine::run` did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// Refused before anything was sent (read-only, stale view, not applicable).
+    #[error("{0}")]
+    Refused(String),
+    /// The back end refused the call or the task failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Progress of one run, as reported to its caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunUpdate {
+    /// A back-end task exists.
+    Started {
+        /// Back-end task id.
+        task_id: String,
+    },
+    /// Task state changed.
+    Progress(TaskStatus),
+}
+
+/// Commands a profile worker accepts.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Reload the whole inventory.
+    Refresh,
+    /// Run an operation (the request id lets the caller match events).
+    Run {
+        /// Caller's id for this request.
+        request: u64,
+        /// Machine id.
+        machine_id: String,
+        /// Operation, targeting ids.
+        op: Operation,
+        /// What the caller saw, for the stale-view check.
+        expected: ExpectedView,
+    },
+    /// Fetch a VPS snapshot download link.
+    Download {
+        /// Machine id.
+        machine_id: String,
+    },
+}
+
+/// Events the workers emit.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A profile started (re)loading.
+    Loading {
+        /// Profile.
+        profile: String,
+    },
+    /// The inventory of a profile (complete or partial).
+    Inventory {
+        /// Profile.
+        profile: String,
+        /// Machines.
+        machines: Vec<Machine>,
+        /// False while rows are still being filled in.
+        complete: bool,
+    },
+    /// A profile could not be loaded; retried after `retry_in`.
+    ProfileError {
+        /// Profile.
+        profile: String,
+        /// One sentence.
+        message: String,
+        /// Next retry.
+        retry_in: Duration,
+    },
+    /// One machine was re-read.
+    MachineUpdated {
+        /// The machine.
+        machine: Machine,
+    },
+    /// A request made progress.
+    Task {
+        /// The caller's request id.
+        request: u64,
+        /// What happened.
+        update: RunUpdate,
+    },
+    /// A request ended.
+    TaskDone {
+        /// The caller's request id.
+        request: u64,
+        /// Final status, or why it failed or was refused.
+        result: Result<TaskStatus, RunError>,
+    },
+    /// A download link, or why there is none.
+    Download {
+        /// Profile.
+        profile: String,
+        /// Machine id.
+        machine_id: String,
+        /// The link.
+        result: Result<DownloadLink, String>,
+    },
+}
+
+/// The engine: profiles, policy and audit.
+pub struct Engine {
+    profiles: Vec<Profile>,
+    audit: AuditLog,
+    poll_interval: Duration,
+}
+
+impl Engine {
+    /// An engine over `profiles`; `read_only` applies to all of them.
+    pub fn new(
+        mut profiles: Vec<Profile>,
+        read_only: bool,
+        audit: AuditLog,
+        poll_interval: Duration,
+    ) -> Self {
+        for p in &mut profiles {
+            p.read_only |= read_only;
+        }
+        Engine {
+            profiles,
+            audit,
+            poll_interval,
+        }
+    }
+
+    /// The profiles.
+    pub fn profiles(&self) -> &[Profile] {
+        &self.profiles
+    }
+
+    fn profile(&self, name: &str) -> Result<&Profile, RunError> {
+        self.profiles
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| RunError::Refused(format!("no profile is named \"{name}\"")))
+    }
+
+    /// Whether `op` may run on `profile` (read-only policy), without running it.
+    pub fn ensure_writable(&self, profile: &str, op: &Operation) -> Result<(), RunError> {
+        let p = self.profile(profile)?;
+        policy::ensure_writable(p.read_only, profile, op).map_err(RunError::Refused)
+    }
+
+    /// Run `op` on a machine: policy, stale-view check, start, follow to the end, audit.
+    pub async fn run(
+        &self,
+        profile: &str,
+        machine_id: &str,
+        op: &Operation,
+        expected: &ExpectedView,
+        on_update: &(dyn Fn(RunUpdate) + Send + Sync),
+    ) -> Result<TaskStatus, RunError> {
+        let p = self.profile(profile)?;
+        let mut task_id: Option<String> = None;
+        let result = self
+            .run_checked(p, machine_id, op, expected, &mut task_id, on_update)
+            .await;
+        let outcome = match &result {
+            Ok(s) if s.state == TaskState::Success => "success".to_string(),
+            Ok(s) => format!(
+                "{}{}",
+                s.state.as_str(),
+                s.message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+            Err(RunError::Refused(m)) => format!("refused: {m}"),
+            Err(RunError::Failed(m)) => format!("error: {m}"),
+        };
+        self.audit.append(&AuditRecord {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            user: audit::os_user(),
+            profile,
+            machine: machine_id,
+            operation: op.name(),
+            target: match op {
+                Operation::Cancel { task } => Some(task),
+                _ => op.snapshot(),
+            },
+            result: &outcome,
+            task_id: task_id.as_deref(),
+        });
+        result
+    }
+
+    async fn run_checked(
+        &self,
+        p: &Profile,
+        machine_id: &str,
+        op: &Operation,
+        expected: &ExpectedView,
+        task_id: &mut Option<String>,
+        on_update: &(dyn Fn(RunUpdate) + Send + Sync),
+    ) -> Result<TaskStatus, RunError> {
+        policy::ensure_writable(p.read_only, &p.name, op).map_err(RunError::Refused)?;
+        let failed = |e: ProviderError| RunError::Failed(e.to_string());
+        if op.is_destructive() {
+            let fresh = p.provider.load_machine(machine_id).await.map_err(failed)?;
+            if let Some(reason) = expected.stale_reason(&fresh, op) {
+                return Err(RunError::Refused(reason));
+            }
+            if let Operation::Replace { description } = op {
+                return self
+                    .replace(p, &fresh, description, task_id, on_update)
+                    .await;
+            }
+        }
+        self.start_and_follow(p, machine_id, op, task_id, on_update, (0, 100))
+            .await
+    }
+
+    /// Replace a VPS snapshot: delete, wait for that task, then take — one action.
+    async fn replace(
+        &self,
+        p: &Profile,
+        machine: &Machine,
+        description: &str,
+        task_id: &mut Option<String>,
+        on_update: &(dyn Fn(RunUpdate) + Send + Sync),
+    ) -> Result<TaskStatus, RunError> {
+        if let Some(existing) = machine.snapshots.first() {
+            let delete = Operation::Delete {
+                snapshot: existing.id.clone(),
+                children: false,
+            };
+            let status = self
+                .start_and_follow(p, &machine.id, &delete, task_id, on_update, (0, 50))
+                .await?;
+            if status.state != TaskState::Success {
+                return Ok(status);
+            }
+        }
+        let take = Operation::Take {
+            name: description.to_string(),
+            description: description.to_string(),
+            memory: false,
+            quiesce: false,
+        };
+        self.start_and_follow(p, &machine.id, &take, task_id, on_update, (50, 100))
+            .await
+    }
+
+    async fn start_and_follow(
+        &self,
+        p: &Profile,
+        machine_id: &str,
+        op: &Operation,
+        task_id: &mut Option<String>,
+        on_update: &(dyn Fn(RunUpdate) + Send + Sync),
+        span: (u8, u8),
+    ) -> Result<TaskStatus, RunError> {
+        let failed = |e: ProviderError| RunError::Failed(e.to_string());
+        let started = p.provider.start(machine_id, op).await.map_err(failed)?;
+        *task_id = Some(started.id.clone());
+        on_update(RunUpdate::Started {
+            task_id: started.id.clone(),
+        });
+        if started.finished {
+            let status = TaskStatus {
+                id: started.id,
+                state: TaskState::Success,
+                progress: Some(100),
+                message: None,
+                cancelable: false,
+            };
+            on_update(RunUpdate::Progress(status.clone()));
+            return Ok(status);
+        }
+        let scale = move |mut s: TaskStatus| {
+            s.progress = s
+                .progress
+                .map(|v| span.0 + ((v as u16 * (span.1 - span.0) as u16) / 100) as u8);
+            s
+        };
+        let report = |s: &TaskStatus| on_update(RunUpdate::Progress(scale(s.clone())));
+        let status = p
+            .provider
+            .follow(machine_id, &started.id, &report)
+            .await
+            .map_err(failed)?;
+        Ok(scale(status))
+    }
+
+    /// Start one worker per profile; returns the command sender and the event receiver.
+    pub fn spawn(self: Arc<Self>) -> (EngineHandle, mpsc::UnboundedReceiver<Event>) {
+        let (events, rx) = mpsc::unbounded_channel();
+        let mut senders = HashMap::new();
+        for (index, p) in self.profiles.iter().enumerate() {
+            let (tx, commands) = mpsc::unbounded_channel();
+            senders.insert(p.name.clone(), tx);
+            tokio::spawn(worker(self.clone(), index, commands, events.clone()));
+        }
+        (EngineHandle { senders }, rx)
+    }
+}
+
+/// Sends commands to the profile workers.
+#[derive(Clone)]
+pub struct EngineHandle {
+    senders: HashMap<String, mpsc::UnboundedSender<Command>>,
+}
+
+impl EngineHandle {
+    /// Send a command to one profile's worker.
+    pub fn send(&self, profile: &str, command: Command) {
+        if let Some(tx) = self.senders.get(profile) {
+            let _ = tx.send(command);
+        }
+    }
+
+    /// Ask every profile to reload.
+    pub fn refresh_all(&self) {
+        for tx in self.senders.values() {
+            let _ = tx.send(Command::Refresh);
+        }
+    }
+}
+
+enum Wake {
+    Command(Command),
+    Changed(Option<Vec<String>>),
+}
+
+async fn worker(
+    engine: Arc<Engine>,
+    index: usize,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let p = &engine.profiles[index];
+    let (wake_tx, mut wake) = mpsc::unbounded_channel::<Wake>();
+    // Changes come from the provider's feed, or from polling when it has none.
+    let watcher = {
+        let provider = p.provider.clone();
+        let wake_tx = wake_tx.clone();
+        let poll = engine.poll_interval;
+        tokio::spawn(async move {
+            loop {
+                match provider.wait_for_changes().await {
+                    Ok(Some(ids)) => {
+                        if wake_tx.send(Wake::Changed(Some(ids))).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => {
+                        tokio::time::sleep(poll).await;
+                        if wake_tx.send(Wake::Changed(None)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_secs(5)).await,
+                }
+            }
+        })
+    };
+    let forward = tokio::spawn(async move {
+        while let Some(c) = commands.recv().await {
+            if wake_tx.send(Wake::Command(c)).is_err() {
+                return;
+            }
+        }
+    });
+    let mut backoff = Duration::from_secs(2);
+    let mut loaded = load(&engine, index, &events).await;
+    loop {
+        let next = if let Err(message) = &loaded {
+            let _ = events.send(Event::ProfileError {
+                profile: p.name.clone(),
+                message: message.clone(),
+                retry_in: backoff,
+            });
+            tokio::select! {
+                w = wake.recv() => w,
+                _ = tokio::time::sleep(backoff) => Some(Wake::Command(Command::Refresh)),
+            }
+        } else {
+            wake.recv().await
+        };
+        let Some(next) = next else { break };
+        match next {
+            Wake::Command(Command::Refresh) | Wake::Changed(None) => {
+                loaded = load(&engine, index, &events).await;
+                backoff = if loaded.is_ok() {
+                    Duration::from_secs(2)
+                } else {
+                    (backoff * 2).min(Duration::from_secs(60))
+                };
+            }
+            Wake::Changed(Some(ids)) => {
+                for id in ids {
+                    reload_machine(p, &id, &events).await;
+                }
+            }
+            Wake::Command(Command::Run {
+                request,
+                machine_id,
+                op,
+                expected,
+            }) => {
+                let engine = engine.clone();
+                let events = events.clone();
+                tokio::spawn(async move {
+                    let p = &engine.profiles[index];
+                    let report = |update| {
+                        let _ = events.send(Event::Task { request, update });
+                    };
+                    let result = engine
+                        .run(&p.name, &machine_id, &op, &expected, &report)
+                        .await;
+                    let _ = events.send(Event::TaskDone { request, result });
+                    reload_machine(p, &machine_id, &events).await;
+                });
+            }
+            Wake::Command(Command::Download { machine_id }) => {
+                let result = p
+                    .provider
+                    .download_link(&machine_id)
+                    .await
+                    .map_err(|e| e.to_string());
+                let _ = events.send(Event::Download {
+                    profile: p.name.clone(),
+                    machine_id,
+                    result,
+                });
+            }
+        }
+    }
+    watcher.abort();
+    forward.abort();
+}
+
+async fn load(
+    engine: &Engine,
+    index: usize,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Result<(), String> {
+    let p = &engine.profiles[index];
+    let _ = events.send(Event::Loading {
+        profile: p.name.clone(),
+    });
+    let partial = |machines: Vec<Machine>| {
+        let _ = events.send(Event::Inventory {
+            profile: p.name.clone(),
+            machines,
+            complete: false,
+        });
+    };
+    match p.provider.load_inventory(&partial).await {
+        Ok(machines) => {
+            let _ = events.send(Event::Inventory {
+                profile: p.name.clone(),
+                machines,
+                complete: true,
+            });
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!("profile {}: {e}", p.name);
+            Err(e.to_string())
+        }
+    }
+}
+
+async fn reload_machine(p: &Profile, id: &str, events: &mpsc::UnboundedSender<Event>) {
+    match p.provider.load_machine(id).await {
+        Ok(machine) => {
+            let _ = events.send(Event::MachineUpdated { machine });
+        }
+        Err(e) => tracing::warn!("profile {}: cannot re-read {id}: {e}", p.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::sim::SimProvider;
+    use crate::sim::Estate;
+
+    fn engine(read_only: bool, audit: Option<std::path::PathBuf>) -> (Engine, Arc<Estate>) {
+        let estate = Arc::new(
+            Estate::from_scenario(
+                crate::sim::scenario::DEMO,
+                chrono::Utc::now(),
+                Some(Duration::from_millis(50)),
+            )
+            .unwrap(),
+        );
+        let profiles = estate
+            .profiles()
+            .into_iter()
+            .map(|(name, kind)| Profile {
+                provider: Arc::new(SimProvider::new(estate.clone(), &name)),
+                name,
+                kind,
+                read_only: false,
+            })
+            .collect();
+        (
+            Engine::new(
+                profiles,
+                read_only,
+                AuditLog::new(audit),
+                Duration::from_secs(30),
+            ),
+            estate,
+        )
+    }
+
+    fn seen(estate: &Estate, profile: &str, id: &str, op: &Operation) -> ExpectedView {
+        ExpectedView::of(&estate.machine(profile, id).unwrap(), op)
+    }
+
+    #[tokio::test]
+    async fn read_only_refuses_before_any_call_and_is_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.log");
+        let (e, estate) = engine(true, Some(audit.clone()));
+        let op = Operation::DeleteAll;
+        let before = estate.machine("pcc", "vm-101").unwrap();
+        let r = e
+            .run(
+                "pcc",
+                "vm-101",
+                &op,
+                &seen(&estate, "pcc", "vm-101", &op),
+                &|_| {},
+            )
+            .await;
+        assert!(matches!(r, Err(RunError::Refused(m)) if m.contains("read-only")));
+        assert_eq!(estate.machine("pcc", "vm-101").unwrap(), before);
+        let log = std::fs::read_to_string(audit).unwrap();
+        assert!(
+            log.contains("\"result\":\"refused: delete-all refused"),
+            "{log}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stale_view_refuses_a_snapshot_removed_behind_our_back() {
+        let (e, estate) = engine(false, None);
+        let op = Operation::Delete {
+            snapshot: "snapshot-103".into(),
+            children: false,
+        };
+        let view = seen(&estate, "pcc", "vm-101", &op);
+        // Another client removes the parent: snapshot-103 moves up the tree.
+        estate
+            .modify("pcc", "vm-101", |m| {
+                let base = &mut m.snapshots[0];
+                let upgrade = base.children.remove(0);
+                base.children.extend(upgrade.children);
+            })
+            .unwrap();
+        let r = e.run("pcc", "vm-101", &op, &view, &|_| {}).await;
+        assert!(
+            matches!(&r, Err(RunError::Refused(m)) if m.contains("moved")),
+            "{r:?}"
+        );
+        assert!(
+            estate
+                .machine("pcc", "vm-101")
+                .unwrap()
+                .find("snapshot-103")
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn runs_report_progress_and_replace_is_one_action() {
+        let (e, estate) = engine(false, None);
+        let vps = "vps-1a2b3c4d.vps.ovh.net";
+        let op = Operation::Replace {
+            description: "fresh".into(),
+        };
+        let updates = std::sync::Mutex::new(Vec::new());
+        let status = e
+            .run("ovh", vps, &op, &seen(&estate, "ovh", vps, &op), &|u| {
+                updates.lock().unwrap().push(u)
+            })
+            .await
+            .unwrap();
+        assert_eq!(status.state, TaskState::Success);
+        let m = estate.machine("ovh", vps).unwrap();
+        assert_eq!(m.snapshot_count(), 1);
+        assert_eq!(m.snapshots[0].description, "fresh");
+        let started = updates
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|u| matches!(u, RunUpdate::Started { .. }))
+            .count();
+        assert_eq!(started, 2, "delete then take");
+    }
+
+    #[tokio::test]
+    async fn backend_refusal_is_a_failure_with_its_message() {
+        let (e, _estate) = engine(false, None);
+        let op = Operation::Take {
+            name: "x".into(),
+            description: String::new(),
+            memory: false,
+            quiesce: false,
+        };
+        let r = e
+            .run(
+                "ovh",
+                "vps-9c0d1e2f.vps.ovh.net",
+                &op,
+                &ExpectedView::default(),
+                &|_| {},
+            )
+            .await;
+        assert!(matches!(r, Err(RunError::Failed(m)) if m.contains("not subscribed")));
+    }
+
+    #[tokio::test]
+    async fn workers_load_every_profile_and_follow_tasks() {
+        let (e, estate) = engine(false, None);
+        let (handle, mut rx) = Arc::new(e).spawn();
+        let mut complete = 0;
+        while complete < 2 {
+            if let Some(Event::Inventory { complete: true, .. }) = rx.recv().await {
+                complete += 1;
+            }
+        }
+        let op = Operation::Consolidate;
+        handle.send(
+            "pcc",
+            Command::Run {
+                request: 7,
+                machine_id: "vm-201".into(),
+                op: op.clone(),
+                expected: seen(&estate, "pcc", "vm-201", &op),
+            },
+        );
+        loop {
+            match rx.recv().await {
+                Some(Event::TaskDone { request: 7, result }) => {
+                    assert_eq!(result.unwrap().state, TaskState::Success);
+                    break;
+                }
+                Some(_) => {}
+                None => panic!("engine stopped"),
+            }
+        }
+        assert!(
+            !estate
+                .machine("pcc", "vm-201")
+                .unwrap()
+                .consolidation_needed
+        );
+    }
+}
