@@ -1,5 +1,6 @@
 //! snaptree: browse and operate VM snapshot trees on vSphere and OVHcloud VPS.
 
+pub mod app;
 pub mod config;
 pub mod engine;
 pub mod model;

@@ -1,0 +1,370 @@
+//! The one keymap table: key dispatch, the help overlay and the command palette all read it.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Every user intent that a key or the palette can trigger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Move the selection up.
+    Up,
+    /// Move the selection down.
+    Down,
+    /// First row.
+    Top,
+    /// Last row.
+    Bottom,
+    /// One page up.
+    PageUp,
+    /// One page down.
+    PageDown,
+    /// Collapse the selected node.
+    Collapse,
+    /// Expand or open the selected node.
+    Expand,
+    /// Next pane.
+    NextPane,
+    /// Previous pane.
+    PrevPane,
+    /// Start filtering.
+    Filter,
+    /// Open the command palette.
+    Palette,
+    /// Take a snapshot.
+    Take,
+    /// Revert to the selected snapshot.
+    Revert,
+    /// Revert to the current snapshot.
+    RevertCurrent,
+    /// Delete the selected (or marked) snapshot(s).
+    Delete,
+    /// Delete every snapshot of the machine.
+    DeleteAll,
+    /// Consolidate disks.
+    Consolidate,
+    /// Rename / edit description.
+    Rename,
+    /// Replace a VPS snapshot.
+    Replace,
+    /// Mark or unmark for batch delete.
+    Mark,
+    /// Copy the selected id or download URL.
+    Copy,
+    /// Show a VPS snapshot's download link.
+    DownloadLink,
+    /// Cancel the selected task.
+    CancelTask,
+    /// Reload every profile.
+    Refresh,
+    /// Toggle help.
+    Help,
+    /// Quit.
+    Quit,
+}
+
+/// A key chord.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key {
+    /// Key code.
+    pub code: KeyCode,
+    /// Required modifiers (Shift is ignored for characters).
+    pub mods: KeyModifiers,
+}
+
+const fn k(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        mods: KeyModifiers::NONE,
+    }
+}
+
+const fn code(code: KeyCode) -> Key {
+    Key {
+        code,
+        mods: KeyModifiers::NONE,
+    }
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        mods: KeyModifiers::CONTROL,
+    }
+}
+
+/// One line of the keymap.
+#[derive(Debug)]
+pub struct Binding {
+    /// Keys that trigger it.
+    pub keys: &'static [Key],
+    /// Key labels for help.
+    pub label: &'static str,
+    /// The action.
+    pub action: Action,
+    /// Name in the palette and help.
+    pub name: &'static str,
+    /// Shown in the status line's key hints.
+    pub hint: bool,
+}
+
+/// The keymap.
+pub static KEYMAP: &[Binding] = &[
+    Binding {
+        keys: &[k('j'), code(KeyCode::Down)],
+        label: "j/↓",
+        action: Action::Down,
+        name: "move down",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('k'), code(KeyCode::Up)],
+        label: "k/↑",
+        action: Action::Up,
+        name: "move up",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('g'), code(KeyCode::Home)],
+        label: "g",
+        action: Action::Top,
+        name: "go to top",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('G'), code(KeyCode::End)],
+        label: "G",
+        action: Action::Bottom,
+        name: "go to bottom",
+        hint: false,
+    },
+    Binding {
+        keys: &[code(KeyCode::PageUp)],
+        label: "PgUp",
+        action: Action::PageUp,
+        name: "page up",
+        hint: false,
+    },
+    Binding {
+        keys: &[code(KeyCode::PageDown)],
+        label: "PgDn",
+        action: Action::PageDown,
+        name: "page down",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('h'), code(KeyCode::Left)],
+        label: "h/←",
+        action: Action::Collapse,
+        name: "collapse",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('l'), code(KeyCode::Right), code(KeyCode::Enter)],
+        label: "l/→/Enter",
+        action: Action::Expand,
+        name: "expand / open",
+        hint: false,
+    },
+    Binding {
+        keys: &[code(KeyCode::Tab)],
+        label: "Tab",
+        action: Action::NextPane,
+        name: "next pane",
+        hint: true,
+    },
+    Binding {
+        keys: &[code(KeyCode::BackTab)],
+        label: "S-Tab",
+        action: Action::PrevPane,
+        name: "previous pane",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('/')],
+        label: "/",
+        action: Action::Filter,
+        name: "filter",
+        hint: true,
+    },
+    Binding {
+        keys: &[k(':')],
+        label: ":",
+        action: Action::Palette,
+        name: "command palette",
+        hint: true,
+    },
+    Binding {
+        keys: &[k('t')],
+        label: "t",
+        action: Action::Take,
+        name: "take snapshot",
+        hint: true,
+    },
+    Binding {
+        keys: &[k('r')],
+        label: "r",
+        action: Action::Revert,
+        name: "revert to selected snapshot",
+        hint: true,
+    },
+    Binding {
+        keys: &[k('u')],
+        label: "u",
+        action: Action::RevertCurrent,
+        name: "revert to current snapshot",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('d')],
+        label: "d",
+        action: Action::Delete,
+        name: "delete snapshot (or marked)",
+        hint: true,
+    },
+    Binding {
+        keys: &[k('D')],
+        label: "D",
+        action: Action::DeleteAll,
+        name: "delete all snapshots",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('c')],
+        label: "c",
+        action: Action::Consolidate,
+        name: "consolidate disks",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('e')],
+        label: "e",
+        action: Action::Rename,
+        name: "rename / edit description",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('R')],
+        label: "R",
+        action: Action::Replace,
+        name: "replace VPS snapshot",
+        hint: false,
+    },
+    Binding {
+        keys: &[k(' ')],
+        label: "Space",
+        action: Action::Mark,
+        name: "mark / unmark",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('y')],
+        label: "y",
+        action: Action::Copy,
+        name: "copy id (or download URL)",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('L')],
+        label: "L",
+        action: Action::DownloadLink,
+        name: "VPS snapshot download link",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('x')],
+        label: "x",
+        action: Action::CancelTask,
+        name: "cancel selected task",
+        hint: false,
+    },
+    Binding {
+        keys: &[ctrl('r'), code(KeyCode::F(5))],
+        label: "C-r/F5",
+        action: Action::Refresh,
+        name: "refresh",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('?')],
+        label: "?",
+        action: Action::Help,
+        name: "help",
+        hint: true,
+    },
+    Binding {
+        keys: &[k('q'), ctrl('c')],
+        label: "q/C-c",
+        action: Action::Quit,
+        name: "quit",
+        hint: true,
+    },
+];
+
+/// The action bound to a key event, if any.
+pub fn action_for(event: &KeyEvent) -> Option<Action> {
+    let mods = event.modifiers - KeyModifiers::SHIFT;
+    KEYMAP
+        .iter()
+        .find(|b| {
+            b.keys
+                .iter()
+                .any(|key| key.code == event.code && key.mods == mods)
+        })
+        .map(|b| b.action)
+}
+
+/// The binding of an action.
+pub fn binding(action: Action) -> Option<&'static Binding> {
+    KEYMAP.iter().find(|b| b.action == action)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, mods)
+    }
+
+    #[test]
+    fn keys_map_to_actions() {
+        let cases = [
+            (key(KeyCode::Char('j'), KeyModifiers::NONE), Action::Down),
+            (key(KeyCode::Down, KeyModifiers::NONE), Action::Down),
+            (key(KeyCode::Char('G'), KeyModifiers::SHIFT), Action::Bottom),
+            (
+                key(KeyCode::Char('D'), KeyModifiers::SHIFT),
+                Action::DeleteAll,
+            ),
+            (
+                key(KeyCode::Char('r'), KeyModifiers::CONTROL),
+                Action::Refresh,
+            ),
+            (key(KeyCode::F(5), KeyModifiers::NONE), Action::Refresh),
+            (key(KeyCode::Char('c'), KeyModifiers::CONTROL), Action::Quit),
+            (
+                key(KeyCode::Char('c'), KeyModifiers::NONE),
+                Action::Consolidate,
+            ),
+            (key(KeyCode::BackTab, KeyModifiers::SHIFT), Action::PrevPane),
+            (key(KeyCode::Char(' '), KeyModifiers::NONE), Action::Mark),
+        ];
+        for (event, action) in cases {
+            assert_eq!(action_for(&event), Some(action), "{event:?}");
+        }
+        assert_eq!(
+            action_for(&key(KeyCode::Char('z'), KeyModifiers::NONE)),
+            None
+        );
+    }
+
+    #[test]
+    fn no_key_is_bound_twice() {
+        let mut seen = Vec::new();
+        for b in KEYMAP {
+            for key in b.keys {
+                assert!(!seen.contains(key), "{key:?} bound twice");
+                seen.push(*key);
+            }
+        }
+    }
+}

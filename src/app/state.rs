@@ -1,0 +1,523 @@
+//! The TUI's state: plain data, derived rows rebuilt only when their inputs change.
+
+use std::collections::{BTreeSet, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{ConfirmMode, ThemeName};
+use crate::model::{
+    HealthThresholds, Machine, Operation, ProviderKind, TaskState, Warning, machine_warnings,
+};
+
+/// A pane that can have focus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pane {
+    /// Profiles, folders and machines.
+    Inventory,
+    /// The selected machine's snapshot tree.
+    Tree,
+    /// Running and recent tasks.
+    Tasks,
+}
+
+/// A profile's connection state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProfileStatus {
+    /// Loading (first time or refresh).
+    Loading,
+    /// Loaded.
+    Connected,
+    /// Failed; retried later.
+    Error(String),
+}
+
+/// A profile as shown.
+#[derive(Clone, Debug)]
+pub struct ProfileView {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: ProviderKind,
+    /// Changes refused.
+    pub read_only: bool,
+    /// State.
+    pub status: ProfileStatus,
+}
+
+/// One inventory row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Row {
+    /// A profile header.
+    Profile(usize),
+    /// A folder/datacenter/zone header: profile index, label.
+    Group(usize, String),
+    /// A machine (index into `machines`).
+    Machine(usize),
+}
+
+/// One snapshot-tree row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeRow {
+    /// Snapshot id, or `None` for the "You are here" node.
+    pub snapshot: Option<String>,
+    /// Indentation guide drawn before the label.
+    pub prefix: String,
+    /// Has children (collapsible).
+    pub has_children: bool,
+}
+
+/// A scrollable list position.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// Selected row.
+    pub selected: usize,
+}
+
+/// A text field or a checkbox in a dialog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// Free text.
+    Text {
+        /// Label.
+        label: String,
+        /// Value.
+        value: String,
+    },
+    /// A choice.
+    Check {
+        /// Label.
+        label: String,
+        /// Value.
+        value: bool,
+        /// Why it cannot be changed, if it cannot.
+        disabled: Option<String>,
+    },
+}
+
+/// What a dialog does when confirmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DialogKind {
+    /// Take a snapshot on a machine.
+    Take(MachineKey),
+    /// Rename a snapshot.
+    Rename(MachineKey, String),
+    /// A destructive operation on one machine.
+    Confirm(MachineKey, Operation),
+    /// Delete several marked snapshots.
+    Batch(Vec<(MachineKey, String)>),
+    /// Quit while tasks run.
+    Quit,
+    /// A download link to show and copy.
+    Link(String),
+}
+
+/// Profile and machine id.
+pub type MachineKey = (String, String);
+
+/// A modal dialog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dialog {
+    /// Title.
+    pub title: String,
+    /// What it does.
+    pub kind: DialogKind,
+    /// Exactly what will happen.
+    pub lines: Vec<String>,
+    /// Inputs.
+    pub fields: Vec<Field>,
+    /// Focused input.
+    pub focus: usize,
+    /// Text that must be typed to confirm (the machine's name).
+    pub must_type: Option<String>,
+}
+
+/// A task as shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskView {
+    /// Request id.
+    pub request: u64,
+    /// Profile.
+    pub profile: String,
+    /// Machine id.
+    pub machine_id: String,
+    /// Machine name.
+    pub machine: String,
+    /// Operation name.
+    pub operation: String,
+    /// Target label (snapshot name or "").
+    pub target: String,
+    /// Back-end task id once known.
+    pub task_id: Option<String>,
+    /// State; `None` while being sent.
+    pub state: Option<TaskState>,
+    /// Percent.
+    pub progress: Option<u8>,
+    /// Error or refusal text.
+    pub message: Option<String>,
+    /// Cancel applies.
+    pub cancelable: bool,
+    /// When it started.
+    pub started: DateTime<Utc>,
+    /// When it ended.
+    pub ended: Option<DateTime<Utc>>,
+}
+
+impl TaskView {
+    /// Still running (or being sent).
+    pub fn is_running(&self) -> bool {
+        !self.state.is_some_and(|s| s.is_final()) && self.message.is_none()
+    }
+}
+
+/// Severity of a status-line message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Information.
+    Info,
+    /// Something was refused or failed.
+    Error,
+}
+
+/// Settings the app reads.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Confirmation style.
+    pub confirm: ConfirmMode,
+    /// Theme.
+    pub theme: ThemeName,
+    /// Health thresholds.
+    pub thresholds: HealthThresholds,
+}
+
+/// The palette's state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Palette {
+    /// Typed query.
+    pub query: String,
+    /// Selected entry among the matches.
+    pub selected: usize,
+}
+
+/// The whole TUI state.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Profiles.
+    pub profiles: Vec<ProfileView>,
+    /// Every machine, grouped by profile then location then name.
+    pub machines: Vec<Machine>,
+    /// Lower-case search text per machine (same order).
+    pub search: Vec<String>,
+    /// Visible inventory rows.
+    pub rows: Vec<Row>,
+    /// Inventory cursor.
+    pub inv: Cursor,
+    /// Collapsed profiles and groups.
+    pub collapsed: HashSet<String>,
+    /// Rows of the selected machine's tree.
+    pub tree_rows: Vec<TreeRow>,
+    /// Tree cursor.
+    pub tree: Cursor,
+    /// Machine whose tree is shown.
+    pub tree_of: Option<MachineKey>,
+    /// Collapsed snapshots.
+    pub collapsed_snapshots: HashSet<String>,
+    /// Focused pane.
+    pub focus: Pane,
+    /// Filter text.
+    pub filter: String,
+    /// Typing into the filter.
+    pub filtering: bool,
+    /// Open dialog.
+    pub dialog: Option<Dialog>,
+    /// Help overlay open.
+    pub help: bool,
+    /// Command palette open.
+    pub palette: Option<Palette>,
+    /// Tasks, oldest first.
+    pub tasks: Vec<TaskView>,
+    /// Task cursor.
+    pub task_cursor: Cursor,
+    /// Status-line message.
+    pub message: Option<(Level, String)>,
+    /// Marked snapshots for batch delete.
+    pub marks: BTreeSet<(String, String, String)>,
+    /// Settings.
+    pub settings: Settings,
+    /// The clock, advanced by ticks (tests fix it).
+    pub now: DateTime<Utc>,
+    /// Spinner frame.
+    pub spinner: usize,
+    /// Next request id.
+    pub next_request: u64,
+    /// Terminal size (for paging).
+    pub size: (u16, u16),
+    /// Set when the app should exit.
+    pub quit: bool,
+}
+
+impl AppState {
+    /// A fresh state for these profiles.
+    pub fn new(profiles: Vec<ProfileView>, settings: Settings, now: DateTime<Utc>) -> Self {
+        let mut s = AppState {
+            profiles,
+            machines: Vec::new(),
+            search: Vec::new(),
+            rows: Vec::new(),
+            inv: Cursor::default(),
+            collapsed: HashSet::new(),
+            tree_rows: Vec::new(),
+            tree: Cursor::default(),
+            tree_of: None,
+            collapsed_snapshots: HashSet::new(),
+            focus: Pane::Inventory,
+            filter: String::new(),
+            filtering: false,
+            dialog: None,
+            help: false,
+            palette: None,
+            tasks: Vec::new(),
+            task_cursor: Cursor::default(),
+            message: None,
+            marks: BTreeSet::new(),
+            settings,
+            now,
+            spinner: 0,
+            next_request: 1,
+            size: (80, 24),
+            quit: false,
+        };
+        s.rebuild_rows();
+        s
+    }
+
+    /// Profile index by name.
+    pub fn profile_index(&self, name: &str) -> Option<usize> {
+        self.profiles.iter().position(|p| p.name == name)
+    }
+
+    /// Whether a profile is read-only.
+    pub fn read_only(&self, profile: &str) -> bool {
+        self.profiles
+            .iter()
+            .find(|p| p.name == profile)
+            .is_some_and(|p| p.read_only)
+    }
+
+    /// Replace one profile's machines (keeps the others and the selection).
+    pub fn set_machines(&mut self, profile: &str, machines: Vec<Machine>) {
+        let selected = self.selected_machine().map(|m| m.machine_ref());
+        self.machines.retain(|m| m.profile != profile);
+        self.machines.extend(machines);
+        let names: Vec<String> = self.profiles.iter().map(|p| p.name.clone()).collect();
+        let order = |m: &Machine| {
+            (
+                names
+                    .iter()
+                    .position(|n| *n == m.profile)
+                    .unwrap_or(usize::MAX),
+                m.location.join("/"),
+                m.name.to_lowercase(),
+                m.id.clone(),
+            )
+        };
+        self.machines.sort_by_cached_key(order);
+        self.search = self
+            .machines
+            .iter()
+            .map(|m| format!("{}\n{}\n{}\n{}", m.name, m.id, m.path, m.profile).to_lowercase())
+            .collect();
+        self.rebuild_rows();
+        if let Some(sel) = selected {
+            self.select_machine(&sel.profile, &sel.id);
+        }
+        self.rebuild_tree();
+    }
+
+    /// Replace one machine.
+    pub fn update_machine(&mut self, machine: Machine) {
+        match self
+            .machines
+            .iter_mut()
+            .find(|m| m.profile == machine.profile && m.id == machine.id)
+        {
+            Some(m) => *m = machine,
+            None => {
+                let profile = machine.profile.clone();
+                let mut all: Vec<Machine> = self
+                    .machines
+                    .iter()
+                    .filter(|m| m.profile == profile)
+                    .cloned()
+                    .collect();
+                all.push(machine);
+                self.set_machines(&profile, all);
+                return;
+            }
+        }
+        // Marks on snapshots that no longer exist are dropped.
+        let machines = &self.machines;
+        self.marks.retain(|(p, id, snap)| {
+            machines
+                .iter()
+                .find(|m| &m.profile == p && &m.id == id)
+                .is_some_and(|m| m.find(snap).is_some())
+        });
+        self.rebuild_tree();
+    }
+
+    /// Recompute the visible inventory rows from machines, filter and collapsed groups.
+    pub fn rebuild_rows(&mut self) {
+        let filter = self.filter.to_lowercase();
+        let mut rows = Vec::with_capacity(self.machines.len() + self.profiles.len());
+        let mut i = 0;
+        for (pi, p) in self.profiles.iter().enumerate() {
+            let start = rows.len();
+            rows.push(Row::Profile(pi));
+            let profile_open = !self.collapsed.contains(&format!("p:{}", p.name));
+            let mut any = false;
+            let mut group: Option<String> = None;
+            let mut group_open = true;
+            while i < self.machines.len() && self.machines[i].profile == p.name {
+                let m = &self.machines[i];
+                if filter.is_empty() || self.search[i].contains(&filter) {
+                    any = true;
+                    let label = m.location.join("/");
+                    if group.as_deref() != Some(&label) {
+                        group_open = !self.collapsed.contains(&format!("g:{}:{}", p.name, label));
+                        if profile_open {
+                            rows.push(Row::Group(pi, label.clone()));
+                        }
+                        group = Some(label);
+                    }
+                    if profile_open && group_open {
+                        rows.push(Row::Machine(i));
+                    }
+                }
+                i += 1;
+            }
+            if !any && !filter.is_empty() {
+                rows.truncate(start);
+            }
+        }
+        self.rows = rows;
+        self.inv.selected = self.inv.selected.min(self.rows.len().saturating_sub(1));
+    }
+
+    /// The machine under the inventory cursor.
+    pub fn selected_machine(&self) -> Option<&Machine> {
+        match self.rows.get(self.inv.selected) {
+            Some(Row::Machine(i)) => self.machines.get(*i),
+            _ => None,
+        }
+    }
+
+    /// Move the inventory cursor to a machine if it is visible.
+    pub fn select_machine(&mut self, profile: &str, id: &str) -> bool {
+        let pos = self.rows.iter().position(|r| match r {
+            Row::Machine(i) => self.machines[*i].profile == profile && self.machines[*i].id == id,
+            _ => false,
+        });
+        if let Some(p) = pos {
+            self.inv.selected = p;
+        }
+        pos.is_some()
+    }
+
+    /// Recompute the tree rows of the selected machine; keeps the selected snapshot.
+    pub fn rebuild_tree(&mut self) {
+        let key = self
+            .selected_machine()
+            .map(|m| (m.profile.clone(), m.id.clone()));
+        let same = key == self.tree_of;
+        let keep = if same {
+            self.selected_tree_row().map(|r| r.snapshot.clone())
+        } else {
+            None
+        };
+        let rows = match self.selected_machine() {
+            Some(m) => tree_rows(m, &self.collapsed_snapshots),
+            None => Vec::new(),
+        };
+        let current = self.selected_machine().and_then(|m| m.current.clone());
+        self.tree_rows = rows;
+        self.tree_of = key;
+        let target = match keep {
+            Some(k) => Some(k),
+            // A new machine: start on the current snapshot.
+            None => Some(current),
+        };
+        self.tree.selected = target
+            .and_then(|t| self.tree_rows.iter().position(|r| r.snapshot == t))
+            .unwrap_or(0);
+    }
+
+    /// The selected tree row.
+    pub fn selected_tree_row(&self) -> Option<&TreeRow> {
+        self.tree_rows.get(self.tree.selected)
+    }
+
+    /// The selected snapshot id of the shown tree.
+    pub fn selected_snapshot(&self) -> Option<&str> {
+        self.selected_tree_row().and_then(|r| r.snapshot.as_deref())
+    }
+
+    /// Warnings of a machine with the configured thresholds.
+    pub fn warnings(&self, m: &Machine) -> Vec<Warning> {
+        machine_warnings(m, &self.settings.thresholds, self.now)
+    }
+
+    /// A machine by key.
+    pub fn machine(&self, key: &MachineKey) -> Option<&Machine> {
+        self.machines
+            .iter()
+            .find(|m| m.profile == key.0 && m.id == key.1)
+    }
+
+    /// Tasks still running.
+    pub fn running_tasks(&self) -> usize {
+        self.tasks.iter().filter(|t| t.is_running()).count()
+    }
+}
+
+/// Flatten a tree into rows, with "You are here" as the last child of the current snapshot.
+pub fn tree_rows(m: &Machine, collapsed: &HashSet<String>) -> Vec<TreeRow> {
+    fn rec(
+        nodes: &[crate::model::Snapshot],
+        current: Option<&str>,
+        guide: &str,
+        collapsed: &HashSet<String>,
+        out: &mut Vec<TreeRow>,
+    ) {
+        for (i, n) in nodes.iter().enumerate() {
+            let last = i + 1 == nodes.len();
+            let here = current == Some(n.id.as_str());
+            out.push(TreeRow {
+                snapshot: Some(n.id.clone()),
+                prefix: format!("{guide}{}", if last { "└─" } else { "├─" }),
+                has_children: !n.children.is_empty() || here,
+            });
+            if collapsed.contains(&n.id) {
+                continue;
+            }
+            let child_guide = format!("{guide}{}", if last { "  " } else { "│ " });
+            rec(&n.children, current, &child_guide, collapsed, out);
+            if here {
+                out.push(TreeRow {
+                    snapshot: None,
+                    prefix: format!("{child_guide}└─"),
+                    has_children: false,
+                });
+            }
+        }
+    }
+    let mut out = Vec::new();
+    rec(&m.snapshots, m.current.as_deref(), "", collapsed, &mut out);
+    if m.current.is_none() {
+        out.push(TreeRow {
+            snapshot: None,
+            prefix: "└─".into(),
+            has_children: false,
+        });
+    }
+    out
+}
