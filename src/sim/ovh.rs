@@ -133,6 +133,12 @@ impl SimFaults {
         q.extend(std::iter::repeat_n(status, n));
     }
 
+    /// Forget pending injected failures and drops.
+    pub fn clear(&self) {
+        self.fail.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.drop.store(0, Ordering::SeqCst);
+    }
+
     /// The next `n` requests have their connection closed without an answer.
     pub fn drop_next(&self, n: usize) {
         self.drop.fetch_add(n, Ordering::SeqCst);
