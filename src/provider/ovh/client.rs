@@ -86,17 +86,17 @@ pub struct ApiError {
     /// `X-Ovh-Queryid` of the answer, for support.
     pub query_id: Option<String>,
     /// Why.
-    pub kind: ApiErrorKind,
+    pub kind: Box<ApiErrorKind>,
 }
 
 impl ApiError {
     /// True for a 404 answer (the VPS API's way of saying "no snapshot", "no option").
     pub fn is_not_found(&self) -> bool {
-        matches!(self.kind, ApiErrorKind::Http { status: 404, .. })
+        matches!(*self.kind, ApiErrorKind::Http { status: 404, .. })
     }
 
     fn retryable(&self) -> bool {
-        match &self.kind {
+        match self.kind.as_ref() {
             ApiErrorKind::Http { status, .. } => *status == 429 || *status >= 500,
             ApiErrorKind::Network(_) => true,
             _ => false,
@@ -118,7 +118,7 @@ impl From<ApiError> for ProviderError {
             .as_deref()
             .map(|q| format!(" (query id {q})"))
             .unwrap_or_default();
-        let (status, code, message) = match e.kind {
+        let (status, code, message) = match *e.kind {
             ApiErrorKind::Network(m) => {
                 return ProviderError::Unreachable(format!("{call} got no answer: {m}"));
             }
@@ -286,7 +286,7 @@ impl OvhClient {
                     method: "GET".into(),
                     path: "/auth/time".into(),
                     query_id,
-                    kind,
+                    kind: Box::new(kind),
                 };
                 let before = unix_now();
                 let mut req = self
@@ -390,7 +390,7 @@ impl OvhClient {
             method: method.to_string(),
             path: path.to_string(),
             query_id,
-            kind,
+            kind: Box::new(kind),
         };
         let full = format!("{}{}", self.creds.endpoint.base_url, path);
         let url = reqwest::Url::parse(&full)
@@ -407,37 +407,7 @@ impl OvhClient {
         if !body_bytes.is_empty() {
             req = req.header("Content-Type", "application/json");
         }
-        {
-            match &self.creds.auth {
-                Auth::Signed {
-                    application_key,
-                    application_secret,
-                    consumer_key,
-                } => {
-                    let ts = unix_now() + self.clock_delta().await?;
-                    let sig = signature(
-                        application_secret.expose(),
-                        consumer_key.expose(),
-                        method.as_str(),
-                        &full,
-                        &body_bytes,
-                        ts,
-                    );
-                    req = req
-                        .header("X-Ovh-Application", application_key)
-                        .header("X-Ovh-Consumer", consumer_key.expose())
-                        .header("X-Ovh-Timestamp", ts.to_string())
-                        .header("X-Ovh-Signature", sig);
-                }
-                Auth::OAuth2 { .. } => {
-                    let token = self.bearer().await.map_err(|k| err(None, k))?;
-                    req = req.bearer_auth(token.expose());
-                }
-            }
-        }
-        if !body_bytes.is_empty() {
-            req = req.body(body_bytes);
-        }
+        // Wait for a slot before signing, so a queued request never carries a stale time.
         if let Some(p) = &self.pace {
             p.wait().await;
         }
@@ -446,6 +416,35 @@ impl OvhClient {
             .acquire()
             .await
             .map_err(|_| err(None, ApiErrorKind::Local("client closed".into())))?;
+        match &self.creds.auth {
+            Auth::Signed {
+                application_key,
+                application_secret,
+                consumer_key,
+            } => {
+                let ts = unix_now() + self.clock_delta().await?;
+                let sig = signature(
+                    application_secret.expose(),
+                    consumer_key.expose(),
+                    method.as_str(),
+                    &full,
+                    &body_bytes,
+                    ts,
+                );
+                req = req
+                    .header("X-Ovh-Application", application_key)
+                    .header("X-Ovh-Consumer", consumer_key.expose())
+                    .header("X-Ovh-Timestamp", ts.to_string())
+                    .header("X-Ovh-Signature", sig);
+            }
+            Auth::OAuth2 { .. } => {
+                let token = self.bearer().await.map_err(|k| err(None, k))?;
+                req = req.bearer_auth(token.expose());
+            }
+        }
+        if !body_bytes.is_empty() {
+            req = req.body(body_bytes);
+        }
         let started = Instant::now();
         let resp = req
             .send()
@@ -554,7 +553,7 @@ fn decode<T: DeserializeOwned>(method: &str, path: &str, body: &[u8]) -> Result<
         method: method.into(),
         path: path.into(),
         query_id: None,
-        kind: ApiErrorKind::Decode(e.to_string()),
+        kind: Box::new(ApiErrorKind::Decode(e.to_string())),
     })
 }
 
@@ -589,11 +588,11 @@ mod tests {
             method: "POST".into(),
             path: "/vps/vps-1.vps.ovh.net/createSnapshot".into(),
             query_id: Some("EU.ext-1.abc".into()),
-            kind: ApiErrorKind::Http {
+            kind: Box::new(ApiErrorKind::Http {
                 status,
                 code: code.map(String::from),
                 message: message.into(),
-            },
+            }),
         }
         .into()
     }
@@ -653,7 +652,7 @@ mod tests {
             method: "GET".into(),
             path: "/vps".into(),
             query_id: None,
-            kind: ApiErrorKind::Network("connection failed".into()),
+            kind: Box::new(ApiErrorKind::Network("connection failed".into())),
         }
         .into();
         assert!(matches!(net, ProviderError::Unreachable(m) if m.contains("GET /vps")));

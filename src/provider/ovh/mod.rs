@@ -6,7 +6,6 @@ pub mod credentials;
 pub mod endpoint;
 pub mod sign;
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -368,7 +367,7 @@ impl Provider for OvhProvider {
             })
             .buffer_unordered(self.concurrency);
         let mut gone = Vec::new();
-        let last = Mutex::new(Instant::now());
+        let mut last = Instant::now();
         while let Some((i, r)) = results.next().await {
             match r {
                 Ok(m) => rows[i] = m,
@@ -376,10 +375,9 @@ impl Provider for OvhProvider {
                 Err(ProviderError::NotFound(_)) => gone.push(i),
                 Err(e) => return Err(e),
             }
-            let mut at = last.lock().unwrap_or_else(|p| p.into_inner());
             // Coalesce partial reports so 200 VPSs do not mean 200 full copies.
-            if at.elapsed() >= Duration::from_millis(100) {
-                *at = Instant::now();
+            if last.elapsed() >= Duration::from_millis(100) {
+                last = Instant::now();
                 partial(rows.clone());
             }
         }
