@@ -406,6 +406,17 @@ async fn the_simulator_checks_time_and_headers_like_the_api() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // A consumer key but no signature.
+    let r = http
+        .get(&url)
+        .header("X-Ovh-Application", &o.application_key)
+        .header("X-Ovh-Consumer", &o.consumer_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["errorCode"], "INVALID_SIGNATURE");
     // No application key.
     let r = http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 403);
@@ -514,7 +525,11 @@ async fn not_found_expired_service_and_unreachable() {
 
 #[tokio::test]
 async fn check_reports_delta_credential_and_count() {
-    let (_e, _sim, p) = setup(Duration::from_millis(300)).await;
+    let (_e, sim, p) = setup(Duration::from_millis(300)).await;
+    assert!(
+        sim.describe()
+            .contains("application_secret=snaptree-sim-as")
+    );
     let lines = p.check().await.expect("check");
     let get = |k: &str| {
         lines
@@ -562,5 +577,46 @@ async fn oauth2_service_account_from_a_profile() {
     assert!(
         matches!(&e, ProviderError::Auth(m) if m.contains("snaptree-sim-client") && !m.contains("not-it")),
         "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_keeps_requests_in_flight_within_the_concurrency_setting() {
+    let e = estate(Duration::from_millis(300));
+    let sim = serve(
+        OvhSimOptions {
+            latency: Duration::from_millis(20),
+            ..sim_options()
+        },
+        e,
+    )
+    .await
+    .expect("simulator");
+    let o = OvhSimOptions::default();
+    let cfg = ProfileConfig {
+        endpoint: Some(sim.base_url().to_string()),
+        application_key: Some(o.application_key.clone()),
+        application_secret: Some(o.application_secret.clone()),
+        consumer_key: Some(o.consumer_key.clone()),
+        concurrency: Some(2),
+        ..ProfileConfig::default()
+    };
+    let p = OvhProvider::from_profile_with("ovh", &cfg, &Sources::default()).expect("profile");
+    assert_eq!(p.load_inventory(&|_| {}).await.unwrap().len(), 4);
+    assert!(
+        sim.max_in_flight() <= 2,
+        "{} in flight",
+        sim.max_in_flight()
+    );
+    assert!(
+        OvhProvider::from_profile_with(
+            "ovh",
+            &ProfileConfig {
+                concurrency: Some(0),
+                ..cfg
+            },
+            &Sources::default()
+        )
+        .is_err()
     );
 }

@@ -175,6 +175,25 @@ struct State {
     tokens: Mutex<HashMap<String, Instant>>,
     log: Mutex<Vec<(String, String)>>,
     queries: AtomicU64,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+/// Counts a request in flight for as long as it lives.
+struct InFlight<'a>(&'a State);
+
+impl<'a> InFlight<'a> {
+    fn enter(state: &'a State) -> Self {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A running simulator; dropping it stops the server.
@@ -215,6 +234,46 @@ impl OvhSimHandle {
             .clone()
     }
 
+    /// What `snaptree sim ovh` prints: the base URL and the credentials it accepts (demo
+    /// values, not secrets), as an `ovh.conf` section and as environment variables.
+    pub fn describe(&self) -> String {
+        let o = &self.state.opts;
+        let mut out = format!(
+            "OVH API simulator serving profile {} at {}\n\n\
+             ; ovh.conf\n[default]\nendpoint={}\n\n[{}]\napplication_key={}\n\
+             application_secret={}\nconsumer_key={}\n\n\
+             OVH_ENDPOINT={} OVH_APPLICATION_KEY={} OVH_APPLICATION_SECRET={} OVH_CONSUMER_KEY={}\n",
+            self.state.profile,
+            self.base_url,
+            self.base_url,
+            self.base_url,
+            o.application_key,
+            o.application_secret,
+            o.consumer_key,
+            self.base_url,
+            o.application_key,
+            o.application_secret,
+            o.consumer_key,
+        );
+        for (id, secret) in &o.oauth_clients {
+            out.push_str(&format!(
+                "OAuth2 service account: client_id={id} client_secret={secret}\n"
+            ));
+        }
+        if o.clock_offset_secs != 0 {
+            out.push_str(&format!(
+                "server clock offset: {:+} s\n",
+                o.clock_offset_secs
+            ));
+        }
+        out
+    }
+
+    /// The most requests ever handled at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+
     /// Stop the server now (also done on drop).
     pub fn stop(&self) {
         let _ = self.stop.send(true);
@@ -252,6 +311,8 @@ pub async fn serve(opts: OvhSimOptions, estate: Arc<Estate>) -> std::io::Result<
         tokens: Mutex::new(HashMap::new()),
         log: Mutex::new(Vec::new()),
         queries: AtomicU64::new(0),
+        in_flight: AtomicUsize::new(0),
+        max_in_flight: AtomicUsize::new(0),
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let st = state.clone();
@@ -381,6 +442,7 @@ impl State {
     }
 
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Answer {
+        let _counted = InFlight::enter(&self);
         let n = self.queries.fetch_add(1, Ordering::SeqCst);
         let qid = format!("EU.ext-sim.{:08x}.{n:06}", unix_now());
         let latency = self.opts.latency

@@ -193,13 +193,16 @@ struct Pace {
 }
 
 impl Pace {
+    /// Book the next start time at or after `now`.
+    fn reserve(&self, now: Instant) -> Instant {
+        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let at = (*next).max(now);
+        *next = at + self.interval;
+        at
+    }
+
     async fn wait(&self) {
-        let at = {
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-            let at = (*next).max(Instant::now());
-            *next = at + self.interval;
-            at
-        };
+        let at = self.reserve(Instant::now());
         tokio::time::sleep_until(at.into()).await;
     }
 }
@@ -656,6 +659,20 @@ mod tests {
         }
         .into();
         assert!(matches!(net, ProviderError::Unreachable(m) if m.contains("GET /vps")));
+    }
+
+    #[test]
+    fn pace_spaces_requests_evenly() {
+        let t0 = Instant::now();
+        let pace = Pace {
+            interval: Duration::from_millis(100),
+            next: Mutex::new(t0),
+        };
+        let slots: Vec<Duration> = (0..4).map(|_| pace.reserve(t0) - t0).collect();
+        assert_eq!(slots, [0, 100, 200, 300].map(Duration::from_millis));
+        // After a quiet spell the next request goes at once.
+        let later = t0 + Duration::from_secs(5);
+        assert_eq!(pace.reserve(later), later);
     }
 
     #[test]

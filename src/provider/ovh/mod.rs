@@ -142,6 +142,14 @@ impl OvhProvider {
         cfg: &ProfileConfig,
         sources: &Sources,
     ) -> Result<Self, String> {
+        if let Some(kind) = cfg.kind
+            && kind != ProviderKind::Ovh
+        {
+            return Err(format!(
+                "profile {name} is of kind {}, not ovh",
+                kind.as_str()
+            ));
+        }
         let creds = credentials::resolve(name, cfg, sources)?;
         if cfg.concurrency == Some(0) {
             return Err(format!("profile {name}: concurrency must be at least 1"));
