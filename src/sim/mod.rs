@@ -3,6 +3,7 @@
 //! the tests run on it; the wire simulators serve it.
 
 pub mod estate;
+pub mod ovh;
 pub mod scenario;
 
 pub use estate::{Estate, SimFault};

@@ -1,0 +1,627 @@
+//! The OVHcloud VPS back end: the OVH API client (signing, endpoints, credentials, clock
+//! delta, errors) and the VPS snapshot calls mapped onto `model` types.
+
+pub mod client;
+pub mod credentials;
+pub mod endpoint;
+pub mod sign;
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+pub use client::{ApiError, ApiErrorKind, ClientOptions, OvhClient, RetryPolicy};
+pub use credentials::{Auth, Credentials, Sources};
+pub use endpoint::Endpoint;
+
+use super::{DownloadLink, PartialInventory, ProgressSink, Provider, ProviderError, StartedTask};
+use crate::config::ProfileConfig;
+use crate::model::{
+    Capabilities, Machine, Operation, PowerState, ProviderKind, Snapshot, TaskState, TaskStatus,
+};
+use client::seg;
+
+/// The access rules a snapshot tool needs, checked by `check()`.
+pub const SNAPSHOT_CALLS: &[(&str, &str)] = &[
+    ("GET", "/vps"),
+    ("GET", "/vps/{serviceName}/snapshot"),
+    ("POST", "/vps/{serviceName}/createSnapshot"),
+    ("POST", "/vps/{serviceName}/snapshot/revert"),
+    ("POST", "/vps/{serviceName}/abortSnapshot"),
+    ("PUT", "/vps/{serviceName}/snapshot"),
+    ("DELETE", "/vps/{serviceName}/snapshot"),
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireVps {
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    zone: Option<String>,
+    #[serde(default)]
+    model: Option<WireModel>,
+    #[serde(default)]
+    offer_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireModel {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireOption {
+    state: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireSnapshot {
+    id: String,
+    creation_date: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireTask {
+    id: i64,
+    #[serde(default)]
+    progress: Option<i64>,
+    state: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireDownload {
+    url: String,
+    size: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireRule {
+    method: String,
+    path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireCredential {
+    #[serde(default)]
+    credential_id: Option<i64>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    expiration: Option<String>,
+    #[serde(default)]
+    rules: Vec<WireRule>,
+}
+
+/// One OVH account (one profile) as a `Provider`.
+pub struct OvhProvider {
+    profile: String,
+    client: OvhClient,
+    concurrency: usize,
+    poll: Duration,
+}
+
+impl std::fmt::Debug for OvhProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OvhProvider")
+            .field("profile", &self.profile)
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OvhProvider {
+    /// A provider for a configured profile; credentials missing from the profile come from
+    /// `OVH_*` variables and `ovh.conf`, as the official clients read them.
+    pub fn from_profile(name: &str, cfg: &ProfileConfig) -> Result<Self, String> {
+        Self::from_profile_with(name, cfg, &Sources::system())
+    }
+
+    /// As `from_profile`, with the environment and `ovh.conf` files given explicitly.
+    pub fn from_profile_with(
+        name: &str,
+        cfg: &ProfileConfig,
+        sources: &Sources,
+    ) -> Result<Self, String> {
+        if let Some(kind) = cfg.kind
+            && kind != ProviderKind::Ovh
+        {
+            return Err(format!(
+                "profile {name} is of kind {}, not ovh",
+                kind.as_str()
+            ));
+        }
+        let creds = credentials::resolve(name, cfg, sources)?;
+        if cfg.concurrency == Some(0) {
+            return Err(format!("profile {name}: concurrency must be at least 1"));
+        }
+        if let Some(r) = cfg.requests_per_second
+            && !(r > 0.0 && r.is_finite())
+        {
+            return Err(format!(
+                "profile {name}: requests_per_second must be a positive number"
+            ));
+        }
+        let opts = ClientOptions {
+            concurrency: cfg.concurrency.unwrap_or(8),
+            requests_per_second: cfg.requests_per_second,
+            ..ClientOptions::default()
+        };
+        Self::new(name, creds, opts)
+    }
+
+    /// A provider from resolved credentials and client options.
+    pub fn new(profile: &str, creds: Credentials, opts: ClientOptions) -> Result<Self, String> {
+        let concurrency = opts.concurrency.max(1);
+        Ok(OvhProvider {
+            profile: profile.to_string(),
+            client: OvhClient::new(creds, opts)?,
+            concurrency,
+            poll: Duration::from_secs(1),
+        })
+    }
+
+    /// Change how often `follow` polls a task (1 s by default).
+    pub fn with_poll_interval(mut self, every: Duration) -> Self {
+        self.poll = every;
+        self
+    }
+
+    /// The underlying API client.
+    pub fn client(&self) -> &OvhClient {
+        &self.client
+    }
+
+    fn bare(&self, sn: &str) -> Machine {
+        Machine {
+            profile: self.profile.clone(),
+            provider: ProviderKind::Ovh,
+            id: sn.to_string(),
+            name: sn.to_string(),
+            location: Vec::new(),
+            path: format!("/{sn}"),
+            power_state: PowerState::Unknown,
+            tools_running: false,
+            consolidation_needed: false,
+            snapshot_option: None,
+            snapshots: Vec::new(),
+            current: None,
+            capabilities: Capabilities::vps(),
+            details: Vec::new(),
+            loaded: false,
+        }
+    }
+
+    /// The snapshot option and the snapshot of a VPS (each 404 meaning "none").
+    async fn option_and_snapshot(
+        &self,
+        sn: &str,
+    ) -> Result<(bool, Option<WireSnapshot>), ApiError> {
+        let base = format!("/vps/{}", seg(sn));
+        let (opt_path, snap_path) = (
+            format!("{base}/option/snapshot"),
+            format!("{base}/snapshot"),
+        );
+        let (opt, snap) = futures::try_join!(
+            self.client.get_opt::<WireOption>(&opt_path),
+            self.client.get_opt::<WireSnapshot>(&snap_path),
+        )?;
+        Ok((opt.is_some_and(|o| o.state == "subscribed"), snap))
+    }
+
+    async fn read_machine(&self, sn: &str) -> Result<Machine, ProviderError> {
+        let base = format!("/vps/{}", seg(sn));
+        let tasks_path = format!("{base}/tasks?state=doing");
+        let (vps, (option, snap), doing) = futures::try_join!(
+            self.client.get::<WireVps>(&base),
+            self.option_and_snapshot(sn),
+            self.client.get::<Vec<i64>>(&tasks_path),
+        )?;
+        let mut m = self.bare(sn);
+        m.name = vps
+            .display_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| sn.to_string());
+        let zone = vps.zone.clone().unwrap_or_default();
+        if !zone.is_empty() {
+            m.location = vec![zone.clone()];
+            m.path = format!("/{zone}/{sn}");
+        }
+        m.power_state = match vps.state.as_deref() {
+            Some("running" | "rescued" | "backuping" | "rebooting") => PowerState::PoweredOn,
+            Some("stopped") => PowerState::PoweredOff,
+            _ => PowerState::Unknown,
+        };
+        m.snapshot_option = Some(option);
+        if let Some(s) = snap {
+            let snapshot = map_snapshot(&s)
+                .map_err(|e| ProviderError::Backend(format!("GET {base}/snapshot: {e}")))?;
+            m.current = Some(snapshot.id.clone());
+            m.snapshots = vec![snapshot];
+        }
+        let model = vps.model.as_ref();
+        let facts = [
+            ("model", model.and_then(|x| x.name.clone())),
+            ("version", model.and_then(|x| x.version.clone())),
+            ("offer", vps.offer_type.clone()),
+            ("state", vps.state.clone()),
+            ("zone", vps.zone.clone()),
+            (
+                "snapshot option",
+                Some(
+                    if option {
+                        "subscribed"
+                    } else {
+                        "not subscribed"
+                    }
+                    .to_string(),
+                ),
+            ),
+            (
+                "running tasks",
+                (!doing.is_empty()).then(|| {
+                    doing
+                        .iter()
+                        .map(|t| t.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }),
+            ),
+        ];
+        m.details = facts
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+            .collect();
+        m.loaded = true;
+        Ok(m)
+    }
+
+    async fn task(&self, sn: &str, task_id: &str) -> Result<WireTask, ApiError> {
+        self.client
+            .get(&format!("/vps/{}/tasks/{}", seg(sn), seg(task_id)))
+            .await
+    }
+}
+
+fn map_snapshot(s: &WireSnapshot) -> Result<Snapshot, String> {
+    let created = DateTime::parse_from_rfc3339(&s.creation_date)
+        .map_err(|e| format!("bad creationDate {:?}: {e}", s.creation_date))?
+        .with_timezone(&Utc);
+    let description = s.description.clone().unwrap_or_default();
+    let _ = &s.region;
+    Ok(Snapshot {
+        id: s.id.clone(),
+        // A VPS snapshot has no name: its description stands for it.
+        name: if description.is_empty() {
+            s.id.clone()
+        } else {
+            description.clone()
+        },
+        description,
+        created,
+        power_state: PowerState::Unknown,
+        memory: false,
+        quiesced: false,
+        size_bytes: None,
+        children: Vec::new(),
+    })
+}
+
+fn map_task(t: &WireTask) -> TaskStatus {
+    let state = match t.state.as_str() {
+        "doing" => TaskState::Running,
+        "done" => TaskState::Success,
+        "error" => TaskState::Error,
+        "cancelled" => TaskState::Cancelled,
+        // todo, waitingAck, paused, blocked: not running yet.
+        _ => TaskState::Queued,
+    };
+    TaskStatus {
+        id: t.id.to_string(),
+        state,
+        progress: t.progress.map(|p| p.clamp(0, 100) as u8),
+        message: (state == TaskState::Error)
+            .then(|| format!("the OVH task {} ({}) ended in error", t.id, t.kind)),
+        // abortSnapshot stops a snapshot (or backup) in progress, nothing else.
+        cancelable: t.kind == "createSnapshot" && !state.is_final(),
+    }
+}
+
+/// Whether an access rule (`*` matches anything, `/` included) allows a call.
+pub fn rule_allows(rule_method: &str, rule_path: &str, method: &str, path: &str) -> bool {
+    fn glob(p: &[u8], s: &[u8]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) => (0..=s.len()).any(|i| glob(rest, &s[i..])),
+            Some((c, rest)) => s.first() == Some(c) && glob(rest, &s[1..]),
+        }
+    }
+    rule_method.eq_ignore_ascii_case(method) && glob(rule_path.as_bytes(), path.as_bytes())
+}
+
+#[async_trait]
+impl Provider for OvhProvider {
+    async fn load_inventory(
+        &self,
+        partial: PartialInventory<'_>,
+    ) -> Result<Vec<Machine>, ProviderError> {
+        let names: Vec<String> = self.client.get("/vps").await?;
+        let mut rows: Vec<Machine> = names.iter().map(|sn| self.bare(sn)).collect();
+        partial(rows.clone());
+        let mut results = futures::stream::iter(names.into_iter().enumerate())
+            .map(|(i, sn)| async move {
+                let r = self.read_machine(&sn).await;
+                (i, r)
+            })
+            .buffer_unordered(self.concurrency);
+        let mut gone = Vec::new();
+        let mut last = Instant::now();
+        while let Some((i, r)) = results.next().await {
+            match r {
+                Ok(m) => rows[i] = m,
+                // Terminated between the listing and the read: drop it.
+                Err(ProviderError::NotFound(_)) => gone.push(i),
+                Err(e) => return Err(e),
+            }
+            // Coalesce partial reports so 200 VPSs do not mean 200 full copies.
+            if last.elapsed() >= Duration::from_millis(100) {
+                last = Instant::now();
+                partial(rows.clone());
+            }
+        }
+        let rows = rows
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !gone.contains(i))
+            .map(|(_, m)| m)
+            .collect();
+        Ok(rows)
+    }
+
+    async fn load_machine(&self, id: &str) -> Result<Machine, ProviderError> {
+        self.read_machine(id).await
+    }
+
+    async fn start(&self, machine_id: &str, op: &Operation) -> Result<StartedTask, ProviderError> {
+        let sn = machine_id;
+        let base = format!("/vps/{}", seg(sn));
+        let started = |t: WireTask| StartedTask {
+            id: t.id.to_string(),
+            finished: false,
+        };
+        match op {
+            Operation::Take {
+                name, description, ..
+            } => {
+                let (option, snap) = self.option_and_snapshot(sn).await?;
+                if !option {
+                    return Err(ProviderError::InvalidState(format!(
+                        "{sn} has no snapshot option; it can be ordered in the OVHcloud Manager"
+                    )));
+                }
+                if let Some(s) = snap {
+                    let what = s.description.unwrap_or_default();
+                    return Err(ProviderError::InvalidState(format!(
+                        "{sn} already has a snapshot ({}, taken {}); a VPS keeps only one: \
+                         replace it instead (delete it, then take a new one)",
+                        if what.is_empty() { &s.id } else { &what },
+                        s.creation_date
+                    )));
+                }
+                let text = if description.is_empty() {
+                    name
+                } else {
+                    description
+                };
+                let body = json!({ "description": text });
+                let t: WireTask = self
+                    .client
+                    .post(&format!("{base}/createSnapshot"), Some(&body))
+                    .await?;
+                Ok(started(t))
+            }
+            Operation::Revert { .. } | Operation::RevertCurrent { .. } => {
+                let t: WireTask = self
+                    .client
+                    .post(&format!("{base}/snapshot/revert"), None)
+                    .await?;
+                Ok(started(t))
+            }
+            Operation::Delete { .. } | Operation::DeleteAll => {
+                let path = format!("{base}/snapshot");
+                let b = self.client.call(Method::DELETE, &path, None).await?;
+                let t: WireTask = serde_json::from_slice(&b).map_err(|e| {
+                    ProviderError::Backend(format!("DELETE {path} answered no task: {e}"))
+                })?;
+                Ok(started(t))
+            }
+            Operation::Rename {
+                name, description, ..
+            } => {
+                let text = description
+                    .clone()
+                    .or_else(|| name.clone())
+                    .unwrap_or_default();
+                let body = json!({ "description": text });
+                self.client
+                    .call(Method::PUT, &format!("{base}/snapshot"), Some(&body))
+                    .await?;
+                Ok(StartedTask {
+                    id: format!("rename-{sn}"),
+                    finished: true,
+                })
+            }
+            Operation::Cancel { task } => {
+                self.client
+                    .call(Method::POST, &format!("{base}/abortSnapshot"), None)
+                    .await?;
+                Ok(StartedTask {
+                    id: task.clone(),
+                    finished: true,
+                })
+            }
+            Operation::Replace { .. } => Err(ProviderError::Unsupported(
+                "replace is a delete followed by a take; run them in turn".into(),
+            )),
+            Operation::Consolidate => Err(ProviderError::Unsupported(
+                "consolidation does not exist for VPSs".into(),
+            )),
+        }
+    }
+
+    async fn follow(
+        &self,
+        machine_id: &str,
+        task_id: &str,
+        progress: ProgressSink<'_>,
+    ) -> Result<TaskStatus, ProviderError> {
+        let mut last: Option<TaskStatus> = None;
+        loop {
+            let status = match self.task(machine_id, task_id).await {
+                Ok(t) => map_task(&t),
+                // The API forgets finished tasks after a while; one seen running and now
+                // gone has ended, and its effect is read back by the next refresh.
+                Err(e) if e.is_not_found() && last.is_some() => TaskStatus {
+                    id: task_id.to_string(),
+                    state: TaskState::Success,
+                    progress: Some(100),
+                    message: None,
+                    cancelable: false,
+                },
+                Err(e) => return Err(e.into()),
+            };
+            if last.as_ref() != Some(&status) {
+                progress(&status);
+            }
+            if status.state.is_final() {
+                return Ok(status);
+            }
+            last = Some(status);
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    async fn download_link(&self, machine_id: &str) -> Result<DownloadLink, ProviderError> {
+        let d: WireDownload = self
+            .client
+            .get(&format!("/vps/{}/snapshot/download", seg(machine_id)))
+            .await?;
+        Ok(DownloadLink {
+            url: d.url,
+            size: d.size,
+        })
+    }
+
+    async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
+        let mut out = vec![("endpoint".to_string(), self.client.base_url().to_string())];
+        let delta = self.client.clock_delta().await?;
+        out.push((
+            "clock delta".into(),
+            format!("{delta:+} s (server − local)"),
+        ));
+        if self.client.is_signed() {
+            out.push(("authentication".into(), "application key".into()));
+            let c: WireCredential = self.client.get("/auth/currentCredential").await?;
+            out.push((
+                "credential".into(),
+                format!(
+                    "{} (id {}), expires {}",
+                    c.status.as_deref().unwrap_or("unknown"),
+                    c.credential_id.map_or("?".into(), |i| i.to_string()),
+                    c.expiration.as_deref().unwrap_or("never")
+                ),
+            ));
+            for (method, path) in SNAPSHOT_CALLS {
+                let probe = path.replace("{serviceName}", "vps-0.vps.ovh.net");
+                let ok = c
+                    .rules
+                    .iter()
+                    .any(|r| rule_allows(&r.method, &r.path, method, &probe));
+                out.push((
+                    format!("rule {method} {path}"),
+                    if ok { "allowed" } else { "not allowed" }.into(),
+                ));
+            }
+        } else {
+            out.push(("authentication".into(), "OAuth2 service account".into()));
+        }
+        let names: Vec<String> = self.client.get("/vps").await?;
+        out.push(("VPS count".into(), names.len().to_string()));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_match_like_the_api() {
+        assert!(rule_allows("GET", "/*", "GET", "/vps/x/snapshot"));
+        assert!(rule_allows("GET", "/vps", "GET", "/vps"));
+        assert!(!rule_allows("GET", "/vps", "GET", "/vps/x"));
+        assert!(rule_allows(
+            "POST",
+            "/vps/*/createSnapshot",
+            "POST",
+            "/vps/a.b/createSnapshot"
+        ));
+        assert!(!rule_allows(
+            "GET",
+            "/vps/*",
+            "POST",
+            "/vps/a/createSnapshot"
+        ));
+    }
+
+    #[test]
+    fn tasks_and_snapshots_map() {
+        let t = WireTask {
+            id: 7,
+            progress: Some(40),
+            state: "doing".into(),
+            kind: "createSnapshot".into(),
+        };
+        let s = map_task(&t);
+        assert_eq!(
+            (s.state, s.progress, s.cancelable),
+            (TaskState::Running, Some(40), true)
+        );
+        let e = map_task(&WireTask {
+            state: "error".into(),
+            kind: "deleteSnapshot".into(),
+            ..t
+        });
+        assert_eq!(e.state, TaskState::Error);
+        assert!(e.message.unwrap().contains("deleteSnapshot"));
+        let snap = map_snapshot(&WireSnapshot {
+            id: "abc".into(),
+            creation_date: "2024-05-01T10:00:00+02:00".into(),
+            description: Some("pre-deploy".into()),
+            region: None,
+        })
+        .unwrap();
+        assert_eq!(snap.name, "pre-deploy");
+        assert_eq!(snap.created.to_rfc3339(), "2024-05-01T08:00:00+00:00");
+    }
+}
