@@ -1,1 +1,152 @@
-fn main() {}
+//! The `snaptree` binary: parse the command line, then the TUI or a command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use snaptree::app::{AppState, ProfileStatus, ProfileView, Settings};
+use snaptree::cli::{self, Cli, Cmd, SimCmd};
+use snaptree::config::{Paths, ThemeName};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // color-eyre first; ratatui::init() later wraps its hook to restore the terminal first.
+    let _ = color_eyre::install();
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("snaptree: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    ExitCode::from(code as u8)
+}
+
+fn init_logging(cli: &Cli) {
+    let paths = Paths::resolve(cli.config.as_deref());
+    let _ = std::fs::create_dir_all(&paths.state_dir);
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&paths.log)
+    else {
+        return;
+    };
+    let level = match cli.verbose {
+        0 => "snaptree=info",
+        1 => "snaptree=debug",
+        _ => "snaptree=trace",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> i32 {
+    if let Some(Cmd::Sim { command }) = &cli.command {
+        return serve_simulator(command).await;
+    }
+    let session = match cli::session(&cli).await {
+        Ok(s) => s,
+        Err(f) => {
+            eprintln!("snaptree: {}", f.message);
+            return f.code;
+        }
+    };
+    if cli.command.is_none() || matches!(cli.command, Some(Cmd::Demo)) {
+        return run_tui(&cli, &session).await;
+    }
+    match cli::run(&cli, &session).await {
+        Ok(()) => 0,
+        Err(f) => {
+            eprintln!("snaptree: {}", f.message);
+            f.code
+        }
+    }
+}
+
+async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        eprintln!(
+            "snaptree: the TUI needs a terminal; use a command such as `snaptree ls` in scripts"
+        );
+        return cli::EXIT_USAGE;
+    }
+    let mono = cli.no_color
+        || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+        || session.ui.theme == ThemeName::Mono;
+    let settings = Settings {
+        confirm: session.confirm,
+        theme: if mono {
+            ThemeName::Mono
+        } else {
+            ThemeName::Default
+        },
+        thresholds: session.thresholds.clone(),
+    };
+    let profiles = session
+        .engine
+        .profiles()
+        .iter()
+        .map(|p| ProfileView {
+            name: p.name.clone(),
+            kind: p.kind,
+            read_only: p.read_only,
+            status: ProfileStatus::Loading,
+        })
+        .collect();
+    let state = AppState::new(profiles, settings, chrono::Utc::now());
+    match snaptree::tui::run(session.engine.clone(), state).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("snaptree: the terminal failed: {e}");
+            1
+        }
+    }
+}
+
+async fn serve_simulator(command: &SimCmd) -> i32 {
+    match command {
+        SimCmd::Ovh {
+            listen,
+            application_key,
+            application_secret,
+            consumer_key,
+        } => {
+            let mut opts = snaptree::sim::ovh::OvhSimOptions {
+                listen: *listen,
+                ..Default::default()
+            };
+            if let Some(k) = application_key {
+                opts.application_key = k.clone();
+            }
+            if let Some(s) = application_secret {
+                opts.application_secret = s.clone();
+            }
+            if let Some(c) = consumer_key {
+                opts.consumer_key = c.clone();
+            }
+            let estate = std::sync::Arc::new(snaptree::sim::Estate::demo());
+            match snaptree::sim::ovh::serve(opts, estate).await {
+                Ok(handle) => {
+                    println!("{}", handle.describe());
+                    let _ = tokio::signal::ctrl_c().await;
+                    0
+                }
+                Err(e) => {
+                    eprintln!("snaptree: cannot serve the OVH simulator on {listen}: {e}");
+                    1
+                }
+            }
+        }
+    }
+}

@@ -1013,10 +1013,10 @@ fn target_label(s: &AppState, key: &MachineKey, op: &Operation) -> String {
 
 /// Record a task row and ask the engine to run `op`.
 fn send_run(s: &mut AppState, key: &MachineKey, op: Operation, target: String) -> Vec<Effect> {
-    let Some(m) = s.machine(key) else {
+    let Some(m) = s.machine(key).cloned() else {
         return refuse(s, "that machine is no longer in the inventory; refresh");
     };
-    let expected = ExpectedView::of(m, &op);
+    let expected = ExpectedView::of(&m, &op);
     let request = s.next_request;
     s.next_request += 1;
     s.tasks.push(TaskView {

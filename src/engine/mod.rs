@@ -50,6 +50,14 @@ pub enum RunUpdate {
     Progress(TaskStatus),
 }
 
+/// What one run carries through its steps.
+struct RunContext<'a> {
+    p: &'a Profile,
+    task_id: &'a mut Option<String>,
+    on_update: &'a (dyn Fn(RunUpdate) + Send + Sync),
+    wait: bool,
+}
+
 /// Commands a profile worker accepts.
 #[derive(Clone, Debug)]
 pub enum Command {
@@ -172,20 +180,26 @@ impl Engine {
         policy::ensure_writable(p.read_only, profile, op).map_err(RunError::Refused)
     }
 
-    /// Run `op` on a machine: policy, stale-view check, start, follow to the end, audit.
+    /// Run `op` on a machine: policy, stale-view check, start, follow to the end (unless
+    /// `wait` is false), audit.
     pub async fn run(
         &self,
         profile: &str,
         machine_id: &str,
         op: &Operation,
         expected: &ExpectedView,
+        wait: bool,
         on_update: &(dyn Fn(RunUpdate) + Send + Sync),
     ) -> Result<TaskStatus, RunError> {
         let p = self.profile(profile)?;
         let mut task_id: Option<String> = None;
-        let result = self
-            .run_checked(p, machine_id, op, expected, &mut task_id, on_update)
-            .await;
+        let ctx = RunContext {
+            p,
+            task_id: &mut task_id,
+            on_update,
+            wait,
+        };
+        let result = self.run_checked(ctx, machine_id, op, expected).await;
         let outcome = match &result {
             Ok(s) if s.state == TaskState::Success => "success".to_string(),
             Ok(s) => format!(
@@ -217,13 +231,12 @@ impl Engine {
 
     async fn run_checked(
         &self,
-        p: &Profile,
+        mut ctx: RunContext<'_>,
         machine_id: &str,
         op: &Operation,
         expected: &ExpectedView,
-        task_id: &mut Option<String>,
-        on_update: &(dyn Fn(RunUpdate) + Send + Sync),
     ) -> Result<TaskStatus, RunError> {
+        let p = ctx.p;
         policy::ensure_writable(p.read_only, &p.name, op).map_err(RunError::Refused)?;
         let failed = |e: ProviderError| RunError::Failed(e.to_string());
         if op.is_destructive() {
@@ -232,32 +245,31 @@ impl Engine {
                 return Err(RunError::Refused(reason));
             }
             if let Operation::Replace { description } = op {
-                return self
-                    .replace(p, &fresh, description, task_id, on_update)
-                    .await;
+                return self.replace(ctx, &fresh, description).await;
             }
         }
-        self.start_and_follow(p, machine_id, op, task_id, on_update, (0, 100))
+        self.start_and_follow(&mut ctx, machine_id, op, (0, 100))
             .await
     }
 
     /// Replace a VPS snapshot: delete, wait for that task, then take — one action.
     async fn replace(
         &self,
-        p: &Profile,
+        mut ctx: RunContext<'_>,
         machine: &Machine,
         description: &str,
-        task_id: &mut Option<String>,
-        on_update: &(dyn Fn(RunUpdate) + Send + Sync),
     ) -> Result<TaskStatus, RunError> {
         if let Some(existing) = machine.snapshots.first() {
             let delete = Operation::Delete {
                 snapshot: existing.id.clone(),
                 children: false,
             };
+            // The delete is always followed: the take must not start before it ends.
+            let wait = std::mem::replace(&mut ctx.wait, true);
             let status = self
-                .start_and_follow(p, &machine.id, &delete, task_id, on_update, (0, 50))
+                .start_and_follow(&mut ctx, &machine.id, &delete, (0, 50))
                 .await?;
+            ctx.wait = wait;
             if status.state != TaskState::Success {
                 return Ok(status);
             }
@@ -268,25 +280,33 @@ impl Engine {
             memory: false,
             quiesce: false,
         };
-        self.start_and_follow(p, &machine.id, &take, task_id, on_update, (50, 100))
+        self.start_and_follow(&mut ctx, &machine.id, &take, (50, 100))
             .await
     }
 
     async fn start_and_follow(
         &self,
-        p: &Profile,
+        ctx: &mut RunContext<'_>,
         machine_id: &str,
         op: &Operation,
-        task_id: &mut Option<String>,
-        on_update: &(dyn Fn(RunUpdate) + Send + Sync),
         span: (u8, u8),
     ) -> Result<TaskStatus, RunError> {
+        let (p, on_update) = (ctx.p, ctx.on_update);
         let failed = |e: ProviderError| RunError::Failed(e.to_string());
         let started = p.provider.start(machine_id, op).await.map_err(failed)?;
-        *task_id = Some(started.id.clone());
+        *ctx.task_id = Some(started.id.clone());
         on_update(RunUpdate::Started {
             task_id: started.id.clone(),
         });
+        if !started.finished && !ctx.wait {
+            return Ok(TaskStatus {
+                id: started.id,
+                state: TaskState::Running,
+                progress: None,
+                message: None,
+                cancelable: false,
+            });
+        }
         if started.finished {
             let status = TaskStatus {
                 id: started.id,
@@ -437,7 +457,7 @@ async fn worker(
                         let _ = events.send(Event::Task { request, update });
                     };
                     let result = engine
-                        .run(&p.name, &machine_id, &op, &expected, &report)
+                        .run(&p.name, &machine_id, &op, &expected, true, &report)
                         .await;
                     let _ = events.send(Event::TaskDone { request, result });
                     reload_machine(p, &machine_id, &events).await;
@@ -555,6 +575,7 @@ mod tests {
                 "vm-101",
                 &op,
                 &seen(&estate, "pcc", "vm-101", &op),
+                true,
                 &|_| {},
             )
             .await;
@@ -583,7 +604,7 @@ mod tests {
                 base.children.extend(upgrade.children);
             })
             .unwrap();
-        let r = e.run("pcc", "vm-101", &op, &view, &|_| {}).await;
+        let r = e.run("pcc", "vm-101", &op, &view, true, &|_| {}).await;
         assert!(
             matches!(&r, Err(RunError::Refused(m)) if m.contains("moved")),
             "{r:?}"
@@ -606,9 +627,14 @@ mod tests {
         };
         let updates = std::sync::Mutex::new(Vec::new());
         let status = e
-            .run("ovh", vps, &op, &seen(&estate, "ovh", vps, &op), &|u| {
-                updates.lock().unwrap().push(u)
-            })
+            .run(
+                "ovh",
+                vps,
+                &op,
+                &seen(&estate, "ovh", vps, &op),
+                true,
+                &|u| updates.lock().unwrap().push(u),
+            )
             .await
             .unwrap();
         assert_eq!(status.state, TaskState::Success);
@@ -639,6 +665,7 @@ mod tests {
                 "vps-9c0d1e2f.vps.ovh.net",
                 &op,
                 &ExpectedView::default(),
+                true,
                 &|_| {},
             )
             .await;

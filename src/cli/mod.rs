@@ -1,0 +1,558 @@
+//! The command line: clap definitions and the non-interactive commands, which drive the
+//! same engine as the TUI. Human tables or `--json`; progress on stderr; exit codes per SPEC.
+
+mod output;
+pub mod setup;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::ConfirmMode;
+use crate::engine::{Engine, RunError, RunUpdate};
+use crate::model::{
+    ExpectedView, Machine, Operation, TaskState, resolve_machine, resolve_snapshot,
+};
+use setup::Session;
+
+/// Exit code: the back end or the task failed.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: usage error, not found or ambiguous.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: refused (read-only, or confirmation missing).
+pub const EXIT_REFUSED: i32 = 3;
+
+/// A failure with its exit code and one sentence.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code.
+    pub code: i32,
+    /// What failed and why.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with this code.
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// `snaptree`: browse and operate VM snapshot trees.
+#[derive(Debug, Parser)]
+#[command(name = "snaptree", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (else $SNAPTREE_CONFIG, else the platform config dir).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Only these profiles (repeatable; default: all).
+    #[arg(long = "profile", global = true, value_name = "NAME")]
+    pub profiles: Vec<String>,
+    /// Refuse every change.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// Use the embedded demo estate instead of the configured profiles.
+    #[arg(long, global = true)]
+    pub demo: bool,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No colours (also NO_COLOR).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// More detail in the log file.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Confirm destructive commands without asking (needed without a terminal).
+    #[arg(long, global = true)]
+    pub yes: bool,
+    /// Print the task id and return without waiting.
+    #[arg(long, global = true)]
+    pub no_wait: bool,
+    /// What to do (no command: the TUI).
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// The TUI on embedded simulators of both back ends (no account needed).
+    Demo,
+    /// List machines.
+    Ls {
+        /// Only machines whose name, id or path contains this.
+        filter: Option<String>,
+    },
+    /// Show the snapshot tree of one machine.
+    Tree {
+        /// PROFILE/NAME or PROFILE/ID.
+        machine: String,
+    },
+    /// Take a snapshot.
+    Take {
+        /// PROFILE/NAME or PROFILE/ID.
+        machine: String,
+        /// Name (default: the local date-time).
+        #[arg(long)]
+        name: Option<String>,
+        /// Description.
+        #[arg(long)]
+        description: Option<String>,
+        /// Include memory (powered-on VMs).
+        #[arg(long)]
+        memory: bool,
+        /// Quiesce guest file systems (needs VMware Tools running).
+        #[arg(long)]
+        quiesce: bool,
+    },
+    /// Revert to a snapshot (no SNAPSHOT: to the current one).
+    Revert {
+        /// PROFILE/NAME or PROFILE/ID.
+        machine: String,
+        /// Snapshot id, path of names, or unique name.
+        snapshot: Option<String>,
+        /// Leave the VM off even if the snapshot has memory.
+        #[arg(long)]
+        suppress_power_on: bool,
+    },
+    /// Delete one snapshot (with --children, its subtree), or all with --all.
+    Rm {
+        /// PROFILE/NAME or PROFILE/ID.
+        machine: String,
+        /// Snapshot id, path of names, or unique name.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        snapshot: Option<String>,
+        /// Delete its children too.
+        #[arg(long)]
+        children: bool,
+        /// Delete every snapshot of the machine.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Consolidate disks.
+    Consolidate {
+        /// PROFILE/NAME or PROFILE/ID.
+        machine: String,
+    },
+    /// Rename or describe a snapshot.
+    Rename {
+        /// PROFILE/NAME or PROFILE/ID.
+        machine: String,
+        /// Snapshot id, path of names, or unique name.
+        snapshot: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New description.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Configuration commands.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        command: ConfigCmd,
+    },
+    /// Print every path in use.
+    Info,
+    /// Serve a simulator alone.
+    Sim {
+        /// Which one.
+        #[command(subcommand)]
+        command: SimCmd,
+    },
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Load the config, check each profile's credentials and reachability.
+    Check,
+}
+
+/// `sim` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SimCmd {
+    /// The OVH API simulator (HTTP).
+    Ovh {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Application key accepted.
+        #[arg(long)]
+        application_key: Option<String>,
+        /// Application secret accepted.
+        #[arg(long)]
+        application_secret: Option<String>,
+        /// Consumer key accepted.
+        #[arg(long)]
+        consumer_key: Option<String>,
+    },
+}
+
+/// Load every profile's inventory; per-profile errors are reported, not fatal.
+async fn load_all(engine: &Engine) -> (Vec<Machine>, Vec<String>) {
+    let loads = engine.profiles().iter().map(|p| async move {
+        let none = |_: Vec<Machine>| {};
+        (p.name.clone(), p.provider.load_inventory(&none).await)
+    });
+    let mut machines = Vec::new();
+    let mut errors = Vec::new();
+    for (name, result) in futures::future::join_all(loads).await {
+        match result {
+            Ok(m) => machines.extend(m),
+            Err(e) => errors.push(format!("profile {name}: {e}")),
+        }
+    }
+    (machines, errors)
+}
+
+/// Load the inventories and resolve one machine address.
+async fn find_machine(s: &Session, address: &str) -> Result<Machine, Failure> {
+    let (machines, errors) = load_all(&s.engine).await;
+    let names: Vec<String> = s.engine.profiles().iter().map(|p| p.name.clone()).collect();
+    match resolve_machine(&machines, &names, address) {
+        Ok(m) => Ok(m.clone()),
+        Err(e) if !errors.is_empty() => Err(Failure::new(
+            EXIT_FAILED,
+            format!("{e} ({})", errors.join("; ")),
+        )),
+        Err(e) => Err(Failure::new(EXIT_USAGE, e.to_string())),
+    }
+}
+
+fn find_snapshot(m: &Machine, address: &str) -> Result<String, Failure> {
+    resolve_snapshot(m, address).map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))
+}
+
+/// Run a parsed command line (not the TUI).
+pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
+    let Some(cmd) = &cli.command else {
+        return Ok(());
+    };
+    match cmd {
+        Cmd::Ls { filter } => {
+            let (mut machines, errors) = load_all(&s.engine).await;
+            if let Some(f) = filter {
+                let f = f.to_lowercase();
+                machines.retain(|m| {
+                    format!("{}\n{}\n{}", m.name, m.id, m.path)
+                        .to_lowercase()
+                        .contains(&f)
+                });
+            }
+            let order: Vec<&str> = s
+                .engine
+                .profiles()
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
+            machines.sort_by_cached_key(|m| {
+                (
+                    order.iter().position(|p| *p == m.profile),
+                    m.path.clone(),
+                    m.name.clone(),
+                )
+            });
+            output::print_ls(&machines, &s.thresholds, cli.json);
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(Failure::new(EXIT_FAILED, errors.join("; ")))
+            }
+        }
+        Cmd::Tree { machine } => {
+            let m = find_machine(s, machine).await?;
+            output::print_tree(&m, cli.json);
+            Ok(())
+        }
+        Cmd::Take {
+            machine,
+            name,
+            description,
+            memory,
+            quiesce,
+        } => {
+            let m = find_machine(s, machine).await?;
+            let name = name
+                .clone()
+                .unwrap_or_else(|| crate::app::update::default_name(chrono::Utc::now()));
+            if *memory && let Some(why) = m.memory_unavailable() {
+                return Err(Failure::new(
+                    EXIT_USAGE,
+                    format!("cannot take with --memory: {why}"),
+                ));
+            }
+            if *quiesce && let Some(why) = m.quiesce_unavailable() {
+                return Err(Failure::new(
+                    EXIT_USAGE,
+                    format!("cannot take with --quiesce: {why}"),
+                ));
+            }
+            let op = Operation::Take {
+                description: description.clone().unwrap_or_else(|| {
+                    if m.snapshot_option.is_some() {
+                        name.clone()
+                    } else {
+                        String::new()
+                    }
+                }),
+                name,
+                memory: *memory,
+                quiesce: *quiesce,
+            };
+            execute(cli, s, &m, op).await
+        }
+        Cmd::Revert {
+            machine,
+            snapshot,
+            suppress_power_on,
+        } => {
+            let m = find_machine(s, machine).await?;
+            let op = match snapshot {
+                Some(addr) => Operation::Revert {
+                    snapshot: find_snapshot(&m, addr)?,
+                    suppress_power_on: *suppress_power_on,
+                },
+                None => {
+                    if m.current.is_none() {
+                        return Err(Failure::new(
+                            EXIT_USAGE,
+                            format!(
+                                "{}/{} has no current snapshot to revert to",
+                                m.profile, m.name
+                            ),
+                        ));
+                    }
+                    Operation::RevertCurrent {
+                        suppress_power_on: *suppress_power_on,
+                    }
+                }
+            };
+            execute(cli, s, &m, op).await
+        }
+        Cmd::Rm {
+            machine,
+            snapshot,
+            children,
+            all,
+        } => {
+            let m = find_machine(s, machine).await?;
+            let op = if *all {
+                if m.snapshots.is_empty() {
+                    return Err(Failure::new(
+                        EXIT_USAGE,
+                        format!("{}/{} has no snapshots", m.profile, m.name),
+                    ));
+                }
+                Operation::DeleteAll
+            } else {
+                let addr = snapshot.as_deref().unwrap_or_default();
+                Operation::Delete {
+                    snapshot: find_snapshot(&m, addr)?,
+                    children: *children,
+                }
+            };
+            execute(cli, s, &m, op).await
+        }
+        Cmd::Consolidate { machine } => {
+            let m = find_machine(s, machine).await?;
+            if !m.capabilities.consolidate {
+                return Err(Failure::new(
+                    EXIT_USAGE,
+                    format!(
+                        "{}/{}: consolidation does not exist for VPSs",
+                        m.profile, m.name
+                    ),
+                ));
+            }
+            execute(cli, s, &m, Operation::Consolidate).await
+        }
+        Cmd::Rename {
+            machine,
+            snapshot,
+            name,
+            description,
+        } => {
+            if name.is_none() && description.is_none() {
+                return Err(Failure::new(
+                    EXIT_USAGE,
+                    "rename needs --name or --description",
+                ));
+            }
+            let m = find_machine(s, machine).await?;
+            let op = Operation::Rename {
+                snapshot: find_snapshot(&m, snapshot)?,
+                name: name.clone(),
+                description: description.clone(),
+            };
+            execute(cli, s, &m, op).await
+        }
+        Cmd::Config {
+            command: ConfigCmd::Check,
+        } => setup::config_check(cli, s).await,
+        Cmd::Info => {
+            output::print_info(&s.paths, cli.json);
+            Ok(())
+        }
+        Cmd::Demo | Cmd::Sim { .. } => Ok(()),
+    }
+}
+
+/// Policy, confirmation, then the engine's run with progress on stderr.
+async fn execute(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(), Failure> {
+    let target = format!("{}/{}", m.profile, m.name);
+    // Read-only refuses before anything is asked or sent.
+    s.engine
+        .ensure_writable(&m.profile, &op)
+        .map_err(|e| Failure::new(EXIT_REFUSED, e.to_string()))?;
+    if op.is_destructive() && !cli.yes {
+        confirm(s, m, &op)?;
+    }
+    let expected = ExpectedView::of(m, &op);
+    let started = Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let last = std::sync::Mutex::new(String::new());
+    let label = format!("{} {target}", op.name());
+    let report = |u: RunUpdate| {
+        let line = match u {
+            RunUpdate::Started { task_id } => format!("{label}: task {task_id} started"),
+            RunUpdate::Progress(st) => format!(
+                "{label}: {}{} ({:.0}s)",
+                st.state.as_str(),
+                st.progress.map(|p| format!(" {p}%")).unwrap_or_default(),
+                started.elapsed().as_secs_f64()
+            ),
+        };
+        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+        // Elapsed time alone changing is not news for a log.
+        let key = line.split(" (").next().unwrap_or_default().to_string();
+        if key != *last {
+            let mut err = std::io::stderr();
+            if tty {
+                let _ = write!(err, "\r\x1b[2K{line}");
+            } else {
+                let _ = writeln!(err, "{line}");
+            }
+            *last = key;
+        }
+    };
+    let result = s
+        .engine
+        .run(&m.profile, &m.id, &op, &expected, !cli.no_wait, &report)
+        .await;
+    if tty {
+        eprintln!();
+    }
+    match result {
+        Ok(status) => {
+            output::print_task(&label, &status, started.elapsed(), cli.json);
+            match status.state {
+                TaskState::Success => Ok(()),
+                TaskState::Running | TaskState::Queued if cli.no_wait => Ok(()),
+                _ => Err(Failure::new(
+                    EXIT_FAILED,
+                    format!(
+                        "{label} {}: {}",
+                        if status.state == TaskState::Cancelled {
+                            "was cancelled"
+                        } else {
+                            "failed"
+                        },
+                        status
+                            .message
+                            .unwrap_or_else(|| "the back end gave no reason".into())
+                    ),
+                )),
+            }
+        }
+        Err(RunError::Refused(m)) => Err(Failure::new(EXIT_REFUSED, format!("{label}: {m}"))),
+        Err(RunError::Failed(m)) => Err(Failure::new(EXIT_FAILED, format!("{label} failed: {m}"))),
+    }
+}
+
+/// Ask on a terminal; without one, refuse (exit 3): `--yes` is required.
+fn confirm(s: &Session, m: &Machine, op: &Operation) -> Result<(), Failure> {
+    let what = describe(m, op);
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::new(
+            EXIT_REFUSED,
+            format!("refusing to {what} without confirmation: no terminal to ask on; pass --yes"),
+        ));
+    }
+    let type_name = s.confirm == ConfirmMode::TypeName
+        && matches!(
+            op,
+            Operation::Revert { .. } | Operation::RevertCurrent { .. } | Operation::DeleteAll
+        );
+    let prompt = if type_name {
+        format!(
+            "About to {what}.\nType the machine name ({}) to confirm: ",
+            m.name
+        )
+    } else {
+        format!("About to {what}.\nProceed? [y/N] ")
+    };
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    let answer = answer.trim();
+    let ok = if type_name {
+        answer == m.name
+    } else {
+        matches!(answer, "y" | "Y" | "yes")
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::new(EXIT_REFUSED, "not confirmed; nothing changed"))
+    }
+}
+
+fn describe(m: &Machine, op: &Operation) -> String {
+    let who = format!("{}/{}", m.profile, m.name);
+    let snap = |id: &str| match m.find(id) {
+        Some(n) => format!("\"{}\" ({id})", n.name),
+        None => id.to_string(),
+    };
+    match op {
+        Operation::Revert { snapshot, .. } => format!(
+            "revert {who} to snapshot {}; changes since are lost",
+            snap(snapshot)
+        ),
+        Operation::RevertCurrent { .. } => format!(
+            "revert {who} to its current snapshot {}; changes since are lost",
+            m.current.as_deref().map(snap).unwrap_or_default()
+        ),
+        Operation::Delete { snapshot, children } => {
+            let n = m.subtree_ids(snapshot).len().saturating_sub(1);
+            if *children {
+                format!(
+                    "delete snapshot {} of {who} and its {n} descendant(s)",
+                    snap(snapshot)
+                )
+            } else {
+                format!(
+                    "delete snapshot {} of {who} ({n} descendant(s) move up)",
+                    snap(snapshot)
+                )
+            }
+        }
+        Operation::DeleteAll => format!("delete all {} snapshot(s) of {who}", m.snapshot_count()),
+        Operation::Consolidate => format!("consolidate the disks of {who}"),
+        other => format!("{} on {who}", other.name()),
+    }
+}
+
+/// Build the engine for this command line (demo or configured profiles).
+pub async fn session(cli: &Cli) -> Result<Arc<Session>, Failure> {
+    setup::session(cli).await.map(Arc::new)
+}

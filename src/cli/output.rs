@@ -1,0 +1,194 @@
+//! Human tables and the `--json` shapes of SPEC §3.
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use crate::config::Paths;
+use crate::model::health::format_age;
+use crate::model::{HealthThresholds, Machine, Snapshot, TaskStatus, machine_warnings};
+
+fn rfc3339(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// One machine as in `ls --json`.
+pub fn machine_json(m: &Machine, t: &HealthThresholds) -> Value {
+    json!({
+        "profile": m.profile,
+        "provider": m.provider.as_str(),
+        "id": m.id,
+        "name": m.name,
+        "path": m.path,
+        "power_state": m.power_state.as_str(),
+        "snapshot_count": m.snapshot_count(),
+        "current_snapshot": m.current,
+        "oldest_snapshot": m.oldest_snapshot().map(rfc3339),
+        "consolidation_needed": m.consolidation_needed,
+        "warnings": machine_warnings(m, t, Utc::now()).iter().map(|w| w.as_str()).collect::<Vec<_>>(),
+    })
+}
+
+fn snapshot_json(s: &Snapshot) -> Value {
+    json!({
+        "id": s.id,
+        "name": s.name,
+        "description": s.description,
+        "created": rfc3339(s.created),
+        "power_state": s.power_state.as_str(),
+        "memory": s.memory,
+        "quiesced": s.quiesced,
+        "size_bytes": s.size_bytes,
+        "children": s.children.iter().map(snapshot_json).collect::<Vec<_>>(),
+    })
+}
+
+/// `snaptree ls`.
+pub fn print_ls(machines: &[Machine], t: &HealthThresholds, as_json: bool) {
+    if as_json {
+        let list: Vec<Value> = machines.iter().map(|m| machine_json(m, t)).collect();
+        println!("{}", json!({ "machines": list }));
+        return;
+    }
+    let now = Utc::now();
+    let rows: Vec<[String; 8]> = machines
+        .iter()
+        .map(|m| {
+            [
+                m.profile.clone(),
+                m.name.clone(),
+                m.id.clone(),
+                m.power_state.as_str().to_string(),
+                m.snapshot_count().to_string(),
+                m.current
+                    .as_deref()
+                    .and_then(|c| m.find(c))
+                    .map(|s| s.name.clone())
+                    .unwrap_or_else(|| "-".into()),
+                m.oldest_snapshot()
+                    .map(|o| format_age(now - o))
+                    .unwrap_or_else(|| "-".into()),
+                machine_warnings(m, t, now)
+                    .iter()
+                    .map(|w| w.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]
+        })
+        .collect();
+    let header = [
+        "PROFILE", "NAME", "ID", "POWER", "SNAPS", "CURRENT", "OLDEST", "FLAGS",
+    ];
+    let mut widths = header.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!("{}", line(header.to_vec()));
+    for r in &rows {
+        println!("{}", line(r.iter().map(String::as_str).collect()));
+    }
+}
+
+/// `snaptree tree`.
+pub fn print_tree(m: &Machine, as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "machine": {"profile": m.profile, "provider": m.provider.as_str(), "id": m.id, "name": m.name},
+                "current": m.current,
+                "snapshots": m.snapshots.iter().map(snapshot_json).collect::<Vec<_>>(),
+            })
+        );
+        return;
+    }
+    println!("{}/{} ({})", m.profile, m.name, m.id);
+    let now = Utc::now();
+    for row in crate::app::state::tree_rows(m, &Default::default()) {
+        match row.snapshot.as_deref().and_then(|id| m.find(id)) {
+            Some(s) => println!(
+                "{}{}{}  {}  {}{}{}",
+                row.prefix,
+                if m.current.as_deref() == Some(&s.id) {
+                    "*"
+                } else {
+                    " "
+                },
+                s.name,
+                s.id,
+                format_age(now - s.created),
+                if s.memory { "  memory" } else { "" },
+                if s.quiesced { "  quiesced" } else { "" },
+            ),
+            None => println!("{}▶ You are here", row.prefix),
+        }
+    }
+}
+
+/// The end of a change command.
+pub fn print_task(label: &str, status: &TaskStatus, elapsed: std::time::Duration, as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "task": status.id,
+                "state": status.state.as_str(),
+                "progress": status.progress,
+                "message": status.message,
+                "elapsed_seconds": elapsed.as_secs_f64(),
+            })
+        );
+    } else {
+        eprintln!(
+            "{label}: {} (task {}, {:.1}s)",
+            status.state.as_str(),
+            status.id,
+            elapsed.as_secs_f64()
+        );
+    }
+}
+
+/// `snaptree info`.
+pub fn print_info(p: &Paths, as_json: bool) {
+    let exists = |path: &std::path::Path| {
+        if path.exists() {
+            ""
+        } else {
+            " (does not exist yet)"
+        }
+    };
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "config": p.config, "config_source": p.config_source,
+                "state_dir": p.state_dir, "log": p.log, "audit_log": p.audit,
+            })
+        );
+        return;
+    }
+    println!(
+        "config     {}{} [{}]",
+        p.config.display(),
+        exists(&p.config),
+        p.config_source
+    );
+    println!(
+        "state dir  {}{}",
+        p.state_dir.display(),
+        exists(&p.state_dir)
+    );
+    println!("log        {}{}", p.log.display(), exists(&p.log));
+    println!("audit log  {}{}", p.audit.display(), exists(&p.audit));
+}

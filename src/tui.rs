@@ -1,0 +1,142 @@
+//! Terminal lifecycle and the event loop: keys, engine events and a tick in one
+//! `select!`; redraw only when something changed; the terminal restored on quit, on panic
+//! (ratatui's hook, installed after color-eyre's) and on SIGTERM/SIGHUP.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::{Event as TermEvent, EventStream};
+use futures::StreamExt;
+
+use crate::app::AppState;
+use crate::app::update::{Effect, Msg, animating, update};
+use crate::engine::Engine;
+
+/// Run the TUI until the user quits.
+pub async fn run(engine: Arc<Engine>, mut state: AppState) -> color_eyre::Result<()> {
+    let mut terminal = ratatui::init();
+    if let Ok(size) = terminal.size() {
+        state.size = (size.width, size.height);
+    }
+    let result = event_loop(&mut terminal, engine, state).await;
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    engine: Arc<Engine>,
+    mut state: AppState,
+) -> color_eyre::Result<()> {
+    // The first frame goes out before any back end answers.
+    terminal.draw(|f| crate::ui::draw(f, &state))?;
+    let (handle, mut events) = engine.spawn();
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hangup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut minute = Utc::now().timestamp() / 60;
+    loop {
+        let mut dirty = false;
+        let mut effects = Vec::new();
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(TermEvent::Key(key))) => {
+                    effects = update(&mut state, Msg::Key(key));
+                    dirty = true;
+                }
+                Some(Ok(TermEvent::Resize(w, h))) => {
+                    update(&mut state, Msg::Resize(w, h));
+                    dirty = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => break,
+            },
+            ev = events.recv() => {
+                let Some(ev) = ev else { break };
+                update(&mut state, Msg::Engine(ev));
+                // Coalesce bursts of events into one frame.
+                while let Ok(more) = events.try_recv() {
+                    update(&mut state, Msg::Engine(more));
+                }
+                dirty = true;
+            }
+            _ = tick.tick() => {
+                let now = Utc::now();
+                if animating(&state) || now.timestamp() / 60 != minute {
+                    minute = now.timestamp() / 60;
+                    update(&mut state, Msg::Tick(now));
+                    dirty = true;
+                }
+            }
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => break,
+        }
+        for effect in effects {
+            match effect {
+                Effect::Send(profile, spec) => handle.send(&profile, spec.into_command()),
+                Effect::RefreshAll => handle.refresh_all(),
+                Effect::Copy(text) => copy_osc52(&text),
+            }
+        }
+        if state.quit {
+            break;
+        }
+        if dirty {
+            terminal.draw(|f| crate::ui::draw(f, &state))?;
+        }
+    }
+    Ok(())
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> std::io::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind)
+}
+
+/// Copy through the terminal (OSC 52), which also works over SSH.
+fn copy_osc52(text: &str) {
+    let mut out = std::io::stdout();
+    let _ = write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes()));
+    let _ = out.flush();
+}
+
+/// Standard base64 with padding.
+pub fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(super::base64(i.as_bytes()), o);
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Dialogs, the command palette and the help overlay.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::centered;
+use super::theme::Theme;
+use crate::app::AppState;
+use crate::app::keymap::KEYMAP;
+use crate::app::state::{Dialog, DialogKind, Field, Palette};
+use crate::app::update::palette_matches;
+
+fn boxed<'a>(title: String, theme: &Theme) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(format!(" {title} "), theme.header))
+        .border_style(theme.border_focus)
+}
+
+/// A modal dialog.
+pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &Theme) {
+    let width = 72.min(area.width.saturating_sub(4));
+    let mut lines: Vec<Line> = Vec::new();
+    for l in &d.lines {
+        lines.push(Line::raw(l.clone()));
+    }
+    if !d.fields.is_empty() {
+        lines.push(Line::raw(""));
+    }
+    for (i, f) in d.fields.iter().enumerate() {
+        let focused = i == d.focus;
+        let marker = if focused { "▸ " } else { "  " };
+        let line = match f {
+            Field::Text { label, value } => Line::from(vec![
+                Span::raw(marker),
+                Span::styled(format!("{label}: "), theme.dim),
+                Span::styled(
+                    format!("{value}{}", if focused { "_" } else { "" }),
+                    if focused { theme.selected } else { theme.text },
+                ),
+            ]),
+            Field::Check {
+                label,
+                value,
+                disabled,
+            } => {
+                let mut spans = vec![
+                    Span::raw(marker),
+                    Span::styled(
+                        format!("[{}] {label}", if *value { "x" } else { " " }),
+                        if disabled.is_some() {
+                            theme.dim
+                        } else if focused {
+                            theme.selected
+                        } else {
+                            theme.text
+                        },
+                    ),
+                ];
+                if let Some(reason) = disabled {
+                    spans.push(Span::styled(format!(" — {reason}"), theme.dim));
+                }
+                Line::from(spans)
+            }
+        };
+        lines.push(line);
+    }
+    lines.push(Line::raw(""));
+    let keys = match &d.kind {
+        DialogKind::Link(_) => "y copy URL · Esc close".to_string(),
+        DialogKind::Quit => "Enter quit · Esc stay".to_string(),
+        _ => {
+            let mut k = vec!["Enter confirm", "Esc cancel"];
+            if d.fields.len() > 1 {
+                k.push("Tab next field");
+            }
+            if d.fields.iter().any(|f| matches!(f, Field::Check { .. })) {
+                k.push("Space toggle");
+            }
+            k.join(" · ")
+        }
+    };
+    lines.push(Line::styled(keys, theme.dim));
+    if let Some((_, msg)) = &s.message {
+        if d.must_type.is_some()
+            || d.fields.iter().any(|f| {
+                matches!(
+                    f,
+                    Field::Check {
+                        disabled: Some(_),
+                        ..
+                    }
+                )
+            })
+        {
+            lines.push(Line::styled(msg.clone(), theme.warning));
+        }
+    }
+    let inner_width = width.saturating_sub(2).max(1) as usize;
+    let height: u16 = lines
+        .iter()
+        .map(|l| (l.width().max(1).div_ceil(inner_width)) as u16)
+        .sum::<u16>()
+        + 2;
+    let rect = centered(area, width, height.min(area.height));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(boxed(d.title.clone(), theme)),
+        rect,
+    );
+}
+
+/// The command palette: every action by name.
+pub fn palette(frame: &mut Frame, area: Rect, p: &Palette, theme: &Theme) {
+    let hits = palette_matches(&p.query);
+    let rect = centered(area, 56, (hits.len() as u16 + 4).min(18));
+    let mut lines = vec![Line::from(vec![
+        Span::styled(": ", theme.header),
+        Span::raw(format!("{}_", p.query)),
+    ])];
+    let room = rect.height.saturating_sub(3) as usize;
+    let start = p.selected.saturating_sub(room.saturating_sub(1));
+    for (i, b) in hits.iter().enumerate().skip(start).take(room) {
+        let line = Line::from(vec![
+            Span::raw(format!("{:<36}", b.name)),
+            Span::styled(b.label, theme.dim),
+        ]);
+        lines.push(if i == p.selected {
+            line.style(theme.selected)
+        } else {
+            line
+        });
+    }
+    if hits.is_empty() {
+        lines.push(Line::styled("no action matches", theme.dim));
+    }
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(boxed("Command palette".into(), theme)),
+        rect,
+    );
+}
+
+/// Help, generated from the keymap.
+pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let half = KEYMAP.len().div_ceil(2);
+    let cell = |i: usize| {
+        KEYMAP
+            .get(i)
+            .map(|b| format!("{:<10}{:<26}", b.label, b.name))
+            .unwrap_or_default()
+    };
+    let mut lines: Vec<Line> = (0..half)
+        .map(|i| Line::raw(format!("{}{}", cell(i), cell(i + half))))
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "Dialogs: Enter confirms, Esc cancels, Tab moves, Space toggles. Esc or ? closes help.",
+        theme.dim,
+    ));
+    let rect = centered(area, 76, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(boxed("Keys".into(), theme)),
+        rect,
+    );
+}

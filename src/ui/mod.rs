@@ -1,0 +1,88 @@
+//! Drawing only: `draw(frame, &AppState)`. Never mutates state, never awaits.
+
+mod dialogs;
+mod panes;
+pub mod theme;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use crate::app::AppState;
+use crate::config::ThemeName;
+use theme::Theme;
+
+/// The smallest usable terminal.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// Spinner frames.
+pub const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
+
+/// The theme for these settings.
+pub fn theme_for(s: &AppState) -> Theme {
+    match s.settings.theme {
+        ThemeName::Mono => Theme::mono(),
+        ThemeName::Default => Theme::color(),
+    }
+}
+
+/// Draw the whole screen.
+pub fn draw(frame: &mut Frame, s: &AppState) {
+    let area = frame.area();
+    let theme = theme_for(s);
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        let text = format!(
+            "snaptree needs a terminal of at least {}×{}; this one is {}×{}. Enlarge it, or press q to quit.",
+            MIN_SIZE.0, MIN_SIZE.1, area.width, area.height
+        );
+        let y = area.height / 2;
+        let rect = Rect::new(
+            area.x,
+            area.y + y.saturating_sub(1),
+            area.width,
+            area.height - y.saturating_sub(1),
+        );
+        frame.render_widget(
+            Paragraph::new(text)
+                .alignment(Alignment::Center)
+                .wrap(Wrap { trim: true }),
+            rect,
+        );
+        return;
+    }
+    let [main, tasks, status] = Layout::vertical([
+        Constraint::Min(10),
+        Constraint::Length(6),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(main);
+    let [tree, details] =
+        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(right);
+    panes::inventory(frame, left, s, &theme);
+    panes::tree(frame, tree, s, &theme);
+    panes::details(frame, details, s, &theme);
+    panes::tasks(frame, tasks, s, &theme);
+    panes::status(frame, status, s, &theme);
+    if let Some(d) = &s.dialog {
+        dialogs::dialog(frame, area, d, s, &theme);
+    } else if let Some(p) = &s.palette {
+        dialogs::palette(frame, area, p, &theme);
+    }
+    if s.help {
+        dialogs::help(frame, area, &theme);
+    }
+}
+
+/// A rectangle of `w`×`h` centred in `area`.
+pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}

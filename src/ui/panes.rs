@@ -1,0 +1,464 @@
+//! The four panes and the status line. Each draws only the rows that are visible.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::SPINNER;
+use super::theme::Theme;
+use crate::app::keymap::KEYMAP;
+use crate::app::state::{Level, Row};
+use crate::app::update::human_size;
+use crate::app::{AppState, Pane, ProfileStatus};
+use crate::model::health::format_age;
+use crate::model::{Machine, PowerState, ProviderKind, TaskState, Warning};
+
+fn block<'a>(title: Line<'a>, focused: bool, theme: &Theme) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .title(title)
+        .border_style(if focused {
+            theme.border_focus
+        } else {
+            theme.border
+        })
+}
+
+/// The first row shown so that `selected` is visible, paging a screenful at a time.
+fn first_visible(selected: usize, height: usize) -> usize {
+    selected.checked_div(height).map_or(0, |page| page * height)
+}
+
+fn power_glyph(p: PowerState) -> &'static str {
+    match p {
+        PowerState::PoweredOn => "●",
+        PowerState::PoweredOff => "○",
+        PowerState::Suspended => "◐",
+        PowerState::Unknown => "?",
+    }
+}
+
+fn warning_mark(w: &[Warning], theme: &Theme) -> Span<'static> {
+    match w.last() {
+        Some(x) if x.is_critical() => Span::styled("!!", theme.critical),
+        Some(_) => Span::styled("! ", theme.warning),
+        None => Span::raw("  "),
+    }
+}
+
+fn pad(text: &str, width: usize) -> String {
+    let mut out: String = text.chars().take(width).collect();
+    let n = out.chars().count();
+    if n < width {
+        out.push_str(&" ".repeat(width - n));
+    }
+    out
+}
+
+/// Profiles → folders or zones → machines.
+pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
+    let focused = s.focus == Pane::Inventory && s.dialog.is_none();
+    let title = if s.filtering || !s.filter.is_empty() {
+        Line::from(vec![
+            Span::styled(" Inventory ", theme.header),
+            Span::raw(format!(
+                "/{}{} ",
+                s.filter,
+                if s.filtering { "_" } else { "" }
+            )),
+        ])
+    } else {
+        Line::from(Span::styled(" Inventory ", theme.header))
+    };
+    let b = block(title, focused, theme);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let height = inner.height as usize;
+    let width = inner.width as usize;
+    let start = first_visible(s.inv.selected, height);
+    let mut lines = Vec::with_capacity(height);
+    if s.rows.is_empty() {
+        lines.push(Line::styled(
+            if s.filter.is_empty() {
+                "no profiles configured: see `snaptree info`, or try `snaptree demo`"
+            } else {
+                "no machine matches the filter (Esc clears it)"
+            },
+            theme.dim,
+        ));
+    }
+    for (i, row) in s.rows.iter().enumerate().skip(start).take(height) {
+        let selected = i == s.inv.selected;
+        let mut line = match row {
+            Row::Profile(pi) => {
+                let p = &s.profiles[*pi];
+                let open = !s.collapsed.contains(&format!("p:{}", p.name));
+                let kind = match p.kind {
+                    ProviderKind::Vsphere => "vSphere",
+                    ProviderKind::Ovh => "OVHcloud",
+                };
+                let (state, style) = match &p.status {
+                    ProfileStatus::Loading => (
+                        format!("{} loading", SPINNER[s.spinner % SPINNER.len()]),
+                        theme.dim,
+                    ),
+                    ProfileStatus::Connected => ("connected".to_string(), theme.ok),
+                    ProfileStatus::Error(_) => ("unreachable".to_string(), theme.critical),
+                };
+                let mut spans = vec![
+                    Span::styled(
+                        format!("{} {} ", if open { "▾" } else { "▸" }, p.name),
+                        theme.header,
+                    ),
+                    Span::styled(format!("{kind} "), theme.dim),
+                    Span::styled(state, style),
+                ];
+                if p.read_only {
+                    spans.push(Span::styled(" RO", theme.warning));
+                }
+                Line::from(spans)
+            }
+            Row::Group(pi, label) => {
+                let open = !s
+                    .collapsed
+                    .contains(&format!("g:{}:{label}", s.profiles[*pi].name));
+                Line::styled(
+                    format!("  {} {label}", if open { "▾" } else { "▸" }),
+                    theme.header,
+                )
+            }
+            Row::Machine(mi) => machine_line(&s.machines[*mi], s, width, theme),
+        };
+        if selected {
+            line = line.style(if focused {
+                theme.selected
+            } else {
+                theme.selected_unfocused
+            });
+        }
+        lines.push(line);
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn machine_line(m: &Machine, s: &AppState, width: usize, theme: &Theme) -> Line<'static> {
+    let warnings = s.warnings(m);
+    let count = if m.loaded {
+        format!("{:>3}", m.snapshot_count())
+    } else {
+        format!("  {}", SPINNER[s.spinner % SPINNER.len()])
+    };
+    let name_width = width.saturating_sub(4 + 2 + 4 + 3);
+    Line::from(vec![
+        Span::raw("    "),
+        Span::raw(pad(&m.name, name_width)),
+        Span::raw(format!(" {}", power_glyph(m.power_state))),
+        Span::raw(count),
+        Span::raw(" "),
+        warning_mark(&warnings, theme),
+    ])
+}
+
+/// The snapshot tree of the selected machine, with "You are here".
+pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
+    let focused = s.focus == Pane::Tree && s.dialog.is_none();
+    let m = s.selected_machine();
+    let title = match m {
+        Some(m) => format!(" Snapshots of {} ", m.name),
+        None => " Snapshots ".to_string(),
+    };
+    let b = block(Line::styled(title, theme.header), focused, theme);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let Some(m) = m else {
+        frame.render_widget(
+            Paragraph::new(Line::styled("select a machine", theme.dim)),
+            inner,
+        );
+        return;
+    };
+    let height = inner.height as usize;
+    let start = first_visible(s.tree.selected, height);
+    let mut lines = Vec::with_capacity(height);
+    if m.snapshots.is_empty() {
+        lines.push(Line::styled(
+            match (m.provider, m.snapshot_option) {
+                (ProviderKind::Ovh, Some(false)) => "no snapshot option on this VPS",
+                _ => "no snapshots (t takes one)",
+            },
+            theme.dim,
+        ));
+    }
+    for (i, row) in s.tree_rows.iter().enumerate().skip(start).take(height) {
+        let selected = i == s.tree.selected;
+        let mut spans = vec![Span::styled(row.prefix.clone(), theme.dim)];
+        match &row.snapshot {
+            None => spans.push(Span::styled("▶ You are here", theme.here)),
+            Some(id) => {
+                if let Some(n) = m.find(id) {
+                    let is_current = m.current.as_deref() == Some(id);
+                    let collapsed = s.collapsed_snapshots.contains(id);
+                    let marked = s
+                        .marks
+                        .contains(&(m.profile.clone(), m.id.clone(), id.clone()));
+                    spans.push(Span::raw(if marked { "*" } else { " " }));
+                    spans.push(Span::styled(
+                        n.name.clone(),
+                        if is_current {
+                            theme.current
+                        } else {
+                            theme.text
+                        },
+                    ));
+                    if collapsed {
+                        spans.push(Span::styled(" [+]", theme.dim));
+                    }
+                    let age = s.now - n.created;
+                    let age_style = if age > s.settings.thresholds.age_critical {
+                        theme.critical
+                    } else if age > s.settings.thresholds.age_warning {
+                        theme.warning
+                    } else {
+                        theme.dim
+                    };
+                    spans.push(Span::styled(format!("  {}", format_age(age)), age_style));
+                    let mut flags = String::new();
+                    if n.memory {
+                        flags.push_str(" mem");
+                    }
+                    if n.quiesced {
+                        flags.push_str(" q");
+                    }
+                    spans.push(Span::styled(flags, theme.dim));
+                }
+            }
+        }
+        let mut line = Line::from(spans);
+        if selected {
+            line = line.style(if focused {
+                theme.selected
+            } else {
+                theme.selected_unfocused
+            });
+        }
+        lines.push(line);
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn kv(key: &str, value: impl Into<String>, theme: &Theme) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{key:<13}"), theme.dim),
+        Span::raw(value.into()),
+    ])
+}
+
+/// Facts about the selected machine and snapshot.
+pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
+    let b = block(Line::styled(" Details ", theme.header), false, theme);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let Some(m) = s.selected_machine() else {
+        let text = match s.rows.get(s.inv.selected) {
+            Some(Row::Profile(i)) => match &s.profiles[*i].status {
+                ProfileStatus::Error(e) => e.clone(),
+                ProfileStatus::Loading => "loading…".into(),
+                ProfileStatus::Connected => format!(
+                    "{} machines",
+                    s.machines
+                        .iter()
+                        .filter(|m| m.profile == s.profiles[*i].name)
+                        .count()
+                ),
+            },
+            _ => String::new(),
+        };
+        frame.render_widget(
+            Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: true }),
+            inner,
+        );
+        return;
+    };
+    let mut lines = Vec::new();
+    if let Some(n) = s.selected_snapshot().and_then(|id| m.find(id)) {
+        lines.push(kv("snapshot", format!("{} ({})", n.name, n.id), theme));
+        if !n.description.is_empty() && n.description != n.name {
+            lines.push(kv("description", n.description.clone(), theme));
+        }
+        lines.push(kv(
+            "taken",
+            format!(
+                "{} ({} ago)",
+                n.created.format("%Y-%m-%d %H:%M UTC"),
+                format_age(s.now - n.created)
+            ),
+            theme,
+        ));
+        let mut kind = Vec::new();
+        if m.provider == ProviderKind::Vsphere {
+            kind.push(if n.memory { "with memory" } else { "disk only" });
+            if n.quiesced {
+                kind.push("quiesced");
+            }
+        }
+        if let Some(size) = n.size_bytes {
+            lines.push(kv(
+                "size",
+                format!("{} · {}", human_size(size), kind.join(", ")),
+                theme,
+            ));
+        } else if !kind.is_empty() {
+            lines.push(kv("kind", kind.join(", "), theme));
+        }
+        if let Some(path) = m.name_path(&n.id) {
+            lines.push(kv("path", path, theme));
+        }
+    } else {
+        let (id, path) = (m.id.clone(), m.path.clone());
+        lines.push(kv("machine", format!("{} ({id})", m.name), theme));
+        lines.push(kv("path", path, theme));
+    }
+    let mut state = m.power_state.label().to_string();
+    if m.provider == ProviderKind::Vsphere {
+        state.push_str(if m.tools_running {
+            " · tools running"
+        } else {
+            " · tools not running"
+        });
+    }
+    lines.push(kv("power", state, theme));
+    lines.push(kv(
+        "snapshots",
+        format!("{} · depth {}", m.snapshot_count(), m.max_depth()),
+        theme,
+    ));
+    for (k, v) in &m.details {
+        lines.push(kv(k, v.clone(), theme));
+    }
+    for w in s.warnings(m) {
+        let style = if w.is_critical() {
+            theme.critical
+        } else {
+            theme.warning
+        };
+        lines.push(Line::styled(
+            format!("! {}", w.explain(&s.settings.thresholds)),
+            style,
+        ));
+    }
+    if m.provider == ProviderKind::Ovh {
+        lines.push(Line::styled(
+            "Consistent snapshots need qemu-guest-agent in the VPS (see README).",
+            theme.dim,
+        ));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        inner,
+    );
+}
+
+/// Running and recent tasks, newest last.
+pub fn tasks(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
+    let focused = s.focus == Pane::Tasks && s.dialog.is_none();
+    let running = s.running_tasks();
+    let title = if running > 0 {
+        format!(" Tasks ({running} running) ")
+    } else {
+        " Tasks ".to_string()
+    };
+    let b = block(Line::styled(title, theme.header), focused, theme);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let height = inner.height as usize;
+    if s.tasks.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::styled("no tasks yet", theme.dim)),
+            inner,
+        );
+        return;
+    }
+    // Follow the newest tasks unless the user moved the cursor up.
+    let start = s
+        .task_cursor
+        .selected
+        .saturating_sub(height.saturating_sub(1))
+        .min(s.tasks.len().saturating_sub(height));
+    let mut lines = Vec::new();
+    for (i, t) in s.tasks.iter().enumerate().skip(start).take(height) {
+        let end = t.ended.unwrap_or(s.now);
+        let elapsed = format_age(end - t.started);
+        let (glyph, style, state) = match (t.state, &t.message) {
+            (_, Some(m)) if m.starts_with("refused") => ("✗", theme.critical, m.clone()),
+            (Some(TaskState::Success), _) => ("✓", theme.ok, "done".to_string()),
+            (Some(TaskState::Error), m) => (
+                "✗",
+                theme.critical,
+                format!("failed: {}", m.clone().unwrap_or_default()),
+            ),
+            (Some(TaskState::Cancelled), _) => ("-", theme.warning, "cancelled".to_string()),
+            (_, _) => (
+                SPINNER[s.spinner % SPINNER.len()],
+                theme.text,
+                match t.progress {
+                    Some(p) => format!("{p:>3}%"),
+                    None => "…".to_string(),
+                },
+            ),
+        };
+        let target = if t.target.is_empty() {
+            String::new()
+        } else {
+            format!(" \"{}\"", t.target)
+        };
+        let mut line = Line::from(vec![
+            Span::styled(format!("{glyph} "), style),
+            Span::raw(format!("{} {}{target} ", t.operation, t.machine)),
+            Span::styled(format!("{elapsed} "), theme.dim),
+            Span::styled(state, style),
+        ]);
+        if focused && i == s.task_cursor.selected {
+            line = line.style(theme.selected);
+        }
+        lines.push(line);
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Profile states, read-only, the last message, the keys that apply.
+pub fn status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
+    let mut spans = Vec::new();
+    if s.profiles.iter().any(|p| p.read_only) {
+        spans.push(Span::styled(" READ-ONLY ", theme.badge));
+        spans.push(Span::raw(" "));
+    }
+    for p in &s.profiles {
+        let (glyph, style) = match p.status {
+            ProfileStatus::Loading => (SPINNER[s.spinner % SPINNER.len()], theme.dim),
+            ProfileStatus::Connected => ("●", theme.ok),
+            ProfileStatus::Error(_) => ("✗", theme.critical),
+        };
+        spans.push(Span::styled(format!("{glyph}{} ", p.name), style));
+    }
+    match &s.message {
+        Some((level, text)) => spans.push(Span::styled(
+            text.clone(),
+            if *level == Level::Error {
+                theme.critical
+            } else {
+                theme.text
+            },
+        )),
+        None => {
+            let hints: Vec<String> = KEYMAP
+                .iter()
+                .filter(|b| b.hint)
+                .map(|b| format!("{} {}", b.label, b.name.split(' ').next().unwrap_or("")))
+                .collect();
+            spans.push(Span::styled(hints.join(" · "), theme.dim));
+        }
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(Style::new()), area);
+}
