@@ -1,1 +1,138 @@
-fn main() {}
+//! Frame and filter costs on a large estate: 10,000 machines, one with a 500-node tree.
+
+use chrono::{TimeZone, Utc};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use snaptree::app::update::{Msg, update};
+use snaptree::app::{AppState, Pane, ProfileStatus, ProfileView, Settings};
+use snaptree::config::{ConfirmMode, ThemeName};
+use snaptree::engine::Event;
+use snaptree::model::{Capabilities, HealthThresholds, Machine, PowerState, ProviderKind, Snapshot};
+
+fn snapshot(id: usize, children: Vec<Snapshot>) -> Snapshot {
+    Snapshot {
+        id: format!("snapshot-{id}"),
+        name: format!("snap-{}", id % 37),
+        description: String::new(),
+        created: Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap(),
+        power_state: PowerState::PoweredOff,
+        memory: false,
+        quiesced: false,
+        size_bytes: Some(1 << 30),
+        children,
+    }
+}
+
+/// A branched tree of `n` nodes: chains that fork every third level.
+fn tree(n: usize) -> Vec<Snapshot> {
+    fn rec(next: &mut usize, depth: usize, budget: usize) -> Snapshot {
+        *next += 1;
+        let id = *next;
+        let mut kids = Vec::new();
+        if *next < budget && depth < 30 {
+            kids.push(rec(next, depth + 1, budget));
+            if *next < budget && depth % 3 == 0 {
+                kids.push(rec(next, depth + 1, budget));
+            }
+        }
+        snapshot(id, kids)
+    }
+    let mut next = 0;
+    let mut roots = Vec::new();
+    while next < n {
+        roots.push(rec(&mut next, 0, n));
+    }
+    roots
+}
+
+fn estate(n: usize) -> Vec<Machine> {
+    (0..n)
+        .map(|i| Machine {
+            profile: "big".into(),
+            provider: ProviderKind::Vsphere,
+            id: format!("vm-{i}"),
+            name: format!("host-{i:05}-{}", ["web", "db", "cache", "app"][i % 4]),
+            location: vec![format!("DC{}", i % 3), format!("folder-{}", i % 40)],
+            path: format!("/DC{}/vm/folder-{}/host-{i:05}", i % 3, i % 40),
+            power_state: PowerState::PoweredOn,
+            tools_running: true,
+            consolidation_needed: i % 97 == 0,
+            snapshot_option: None,
+            snapshots: if i == 0 { tree(500) } else { tree(i % 4) },
+            current: Some("snapshot-3".into()),
+            capabilities: Capabilities::vsphere(),
+            details: Vec::new(),
+            loaded: true,
+        })
+        .collect()
+}
+
+fn state() -> AppState {
+    let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let mut s = AppState::new(
+        vec![ProfileView {
+            name: "big".into(),
+            kind: ProviderKind::Vsphere,
+            read_only: false,
+            status: ProfileStatus::Connected,
+        }],
+        Settings {
+            confirm: ConfirmMode::TypeName,
+            theme: ThemeName::Default,
+            thresholds: HealthThresholds::default(),
+        },
+        now,
+    );
+    update(
+        &mut s,
+        Msg::Engine(Event::Inventory {
+            profile: "big".into(),
+            machines: estate(10_000),
+            complete: true,
+        }),
+    );
+    s.select_machine("big", "vm-0");
+    s.rebuild_tree();
+    s.focus = Pane::Tree;
+    s
+}
+
+fn benches(c: &mut Criterion) {
+    let mut s = state();
+    assert!(s.tree_rows.len() > 500, "the selected tree has {} rows", s.tree_rows.len());
+    let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    c.bench_function("draw 10k machines + 500-node tree (160x48)", |b| {
+        b.iter(|| {
+            terminal.draw(|f| snaptree::ui::draw(f, &s)).unwrap();
+        })
+    });
+    // Deep in the lists: the cost must not grow with the position.
+    s.inv.selected = s.rows.len() - 1;
+    s.rebuild_tree();
+    s.select_machine("big", "vm-0");
+    s.tree.selected = s.tree_rows.len() - 1;
+    c.bench_function("draw with the cursor at the end of both lists", |b| {
+        b.iter(|| {
+            terminal.draw(|f| snaptree::ui::draw(f, &s)).unwrap();
+        })
+    });
+    let key = |c: char| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    let mut base = state();
+    update(&mut base, key('/'));
+    update(&mut base, key('h'));
+    c.bench_function("filter keystroke over 10k machines", |b| {
+        b.iter_batched(
+            || base.clone(),
+            |mut st| {
+                update(&mut st, key('7'));
+                st
+            },
+            BatchSize::LargeInput,
+        )
+    });
+}
+
+criterion_group!(ui, benches);
+criterion_main!(ui);
