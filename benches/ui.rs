@@ -9,7 +9,9 @@ use snaptree::app::update::{Msg, update};
 use snaptree::app::{AppState, Pane, ProfileStatus, ProfileView, Settings};
 use snaptree::config::{ConfirmMode, ThemeName};
 use snaptree::engine::Event;
-use snaptree::model::{Capabilities, HealthThresholds, Machine, PowerState, ProviderKind, Snapshot};
+use snaptree::model::{
+    Capabilities, HealthThresholds, Machine, PowerState, ProviderKind, Snapshot,
+};
 
 fn snapshot(id: usize, children: Vec<Snapshot>) -> Snapshot {
     Snapshot {
@@ -101,7 +103,11 @@ fn state() -> AppState {
 
 fn benches(c: &mut Criterion) {
     let mut s = state();
-    assert!(s.tree_rows.len() > 500, "the selected tree has {} rows", s.tree_rows.len());
+    assert!(
+        s.tree_rows.len() > 500,
+        "the selected tree has {} rows",
+        s.tree_rows.len()
+    );
     let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
     c.bench_function("draw 10k machines + 500-node tree (160x48)", |b| {
         b.iter(|| {

@@ -41,6 +41,8 @@ async fn event_loop(
     loop {
         let mut dirty = false;
         let mut effects = Vec::new();
+        // Task start times and ages read the clock from the state.
+        state.now = Utc::now();
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(TermEvent::Key(key))) => {

@@ -1137,7 +1137,6 @@ fn on_event(s: &mut AppState, event: Event) {
                             "Size: {} · the link is temporary (about 24 h)",
                             human_size(link.size)
                         ),
-                        "y: copy the URL · Esc: close".into(),
                     ],
                     fields: Vec::new(),
                     focus: 0,

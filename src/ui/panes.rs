@@ -328,15 +328,7 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             " · tools not running"
         });
     }
-    lines.push(kv("power", state, theme));
-    lines.push(kv(
-        "snapshots",
-        format!("{} · depth {}", m.snapshot_count(), m.max_depth()),
-        theme,
-    ));
-    for (k, v) in &m.details {
-        lines.push(kv(k, v.clone(), theme));
-    }
+    // Warnings first: they matter more than the facts below when space is short.
     for w in s.warnings(m) {
         let style = if w.is_critical() {
             theme.critical
@@ -347,6 +339,15 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             format!("! {}", w.explain(&s.settings.thresholds)),
             style,
         ));
+    }
+    lines.push(kv("power", state, theme));
+    lines.push(kv(
+        "snapshots",
+        format!("{} · depth {}", m.snapshot_count(), m.max_depth()),
+        theme,
+    ));
+    for (k, v) in &m.details {
+        lines.push(kv(k, v.clone(), theme));
     }
     if m.provider == ProviderKind::Ovh {
         lines.push(Line::styled(
