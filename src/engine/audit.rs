@@ -66,9 +66,16 @@ impl AuditLog {
 
 /// The OS user, for audit records.
 pub fn os_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .or_else(|| {
+            // Containers and cron jobs often run without USER set.
+            let out = std::process::Command::new("id").arg("-un").output().ok()?;
+            let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (out.status.success() && !name.is_empty()).then_some(name)
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]
