@@ -987,3 +987,46 @@ fn an_inventory_refresh_keeps_the_selection() {
         Some("web-01")
     );
 }
+
+#[test]
+fn you_are_here_after_children_keeps_the_tree_guides_right() {
+    let mut s = state();
+    let mut machines: Vec<_> = s
+        .machines
+        .iter()
+        .filter(|m| m.profile == "pcc")
+        .cloned()
+        .collect();
+    for m in &mut machines {
+        if m.id == "vm-101" {
+            m.current = Some("snapshot-101".into());
+        }
+    }
+    update(
+        &mut s,
+        Msg::Engine(Event::Inventory {
+            profile: "pcc".into(),
+            machines,
+            complete: true,
+        }),
+    );
+    select_machine(&mut s, "web-01");
+    let rows: Vec<(Option<&str>, &str)> = s
+        .tree_rows
+        .iter()
+        .map(|r| (r.snapshot.as_deref(), r.prefix.as_str()))
+        .collect();
+    // base's children are 102, 105, then "You are here": only the last is drawn with └─.
+    assert_eq!(
+        rows,
+        vec![
+            (Some("snapshot-101"), "└─"),
+            (Some("snapshot-102"), "  ├─"),
+            (Some("snapshot-103"), "  │ └─"),
+            (Some("snapshot-104"), "  │   └─"),
+            (Some("snapshot-105"), "  ├─"),
+            (Some("snapshot-106"), "  │ └─"),
+            (None, "  └─"),
+        ]
+    );
+}

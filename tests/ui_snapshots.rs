@@ -207,7 +207,10 @@ fn help_overlay() {
     for b in snaptree::app::KEYMAP {
         assert!(text.contains(b.name), "{} missing from help", b.name);
     }
-    assert!(text.contains("Esc or ? closes this help."), "footer cut off:\n{text}");
+    assert!(
+        text.contains("Esc or ? closes this help."),
+        "footer cut off:\n{text}"
+    );
     insta::assert_snapshot!("help", text);
 }
 
