@@ -454,6 +454,10 @@ async fn execute(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(
     match result {
         Ok(status) => {
             output::print_task(&label, &status, started.elapsed(), cli.json);
+            // With --no-wait the task id is the command's output, for scripts.
+            if cli.no_wait && !cli.json {
+                println!("{}", status.id);
+            }
             match status.state {
                 TaskState::Success => Ok(()),
                 TaskState::Running | TaskState::Queued if cli.no_wait => Ok(()),
