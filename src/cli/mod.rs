@@ -1,6 +1,19 @@
 //! The command line: clap definitions and the non-interactive commands, which drive the
 //! same engine as the TUI. Human tables or `--json`; progress on stderr; exit codes per SPEC.
 
+/// `println!` that ends the process quietly when stdout is closed (`snaptree ls | head`),
+/// instead of panicking with a backtrace. Shadows `std::println!` in this module and below.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 mod output;
 pub mod setup;
 
