@@ -366,7 +366,7 @@ fn take_on_a_powered_off_vm_greys_memory_and_quiesce_with_the_reason() {
     press(&mut s, KeyCode::Tab);
     press(&mut s, KeyCode::Tab);
     key(&mut s, ' ');
-    assert_eq!(check_field(&s, "Include memory").0, false);
+    assert!(!check_field(&s, "Include memory").0);
     assert!(error_message(&s).contains("powered on"));
     let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
     assert!(matches!(

@@ -545,3 +545,26 @@ fn consolidate_on_a_vps_is_refused_with_the_reason() {
     let line = assert_one_sentence(&env.demo(&["consolidate", "shop-front", "--yes"]), 2);
     assert!(line.contains("VPS"), "{line}");
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_without_a_backtrace() {
+    let env = Env::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_snaptree"))
+        .args(["--demo", "ls"])
+        .env("XDG_STATE_HOME", env.state())
+        .env("XDG_CONFIG_HOME", env.config_home())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run snaptree");
+    // Close the reading end before anything is printed, as `| head` does once it has enough.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("wait");
+    let err = stderr(&o);
+    assert!(
+        !err.contains("panicked") && !err.contains("BACKTRACE"),
+        "{err}"
+    );
+    assert_eq!(code(&o), 0, "{err}");
+}
