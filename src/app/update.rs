@@ -308,12 +308,9 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
                 s.dialog = Some(Dialog {
                     title: "Quit?".into(),
                     kind: DialogKind::Quit,
-                    lines: vec![
-                        format!(
-                            "{running} task(s) still running. They go on on the server, but snaptree will stop following them."
-                        ),
-                        "Enter: quit anyway · Esc: stay".into(),
-                    ],
+                    lines: vec![format!(
+                        "{running} task(s) still running. They go on on the server, but snaptree will stop following them."
+                    )],
                     fields: Vec::new(),
                     focus: 0,
                     must_type: None,
@@ -1147,7 +1144,6 @@ fn on_event(s: &mut AppState, event: Event) {
                             "Size: {} · the link is temporary (about 24 h)",
                             human_size(link.size)
                         ),
-                        "y: copy the URL · Esc: close".into(),
                     ],
                     fields: Vec::new(),
                     focus: 0,
