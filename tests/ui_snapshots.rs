@@ -244,6 +244,9 @@ fn exactly_80x24() {
     let text = screen(&s, 80, 24);
     assert!(!text.contains("needs a terminal"));
     assert!(text.contains("You are here"), "{text}");
+    // The key hints fit whole, and `? help` is always among them.
+    let status = text.lines().last().unwrap();
+    assert!(status.ends_with("? help"), "{status}");
     insta::assert_snapshot!("min_80x24", text);
 }
 
