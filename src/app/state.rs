@@ -481,15 +481,17 @@ impl AppState {
 
 /// Flatten a tree into rows, with "You are here" as the last child of the current snapshot.
 pub fn tree_rows(m: &Machine, collapsed: &HashSet<String>) -> Vec<TreeRow> {
+    // `here_follows`: "You are here" comes after these nodes, so none of them is the last.
     fn rec(
         nodes: &[crate::model::Snapshot],
         current: Option<&str>,
+        here_follows: bool,
         guide: &str,
         collapsed: &HashSet<String>,
         out: &mut Vec<TreeRow>,
     ) {
         for (i, n) in nodes.iter().enumerate() {
-            let last = i + 1 == nodes.len();
+            let last = i + 1 == nodes.len() && !here_follows;
             let here = current == Some(n.id.as_str());
             out.push(TreeRow {
                 snapshot: Some(n.id.clone()),
@@ -500,7 +502,7 @@ pub fn tree_rows(m: &Machine, collapsed: &HashSet<String>) -> Vec<TreeRow> {
                 continue;
             }
             let child_guide = format!("{guide}{}", if last { "  " } else { "│ " });
-            rec(&n.children, current, &child_guide, collapsed, out);
+            rec(&n.children, current, here, &child_guide, collapsed, out);
             if here {
                 out.push(TreeRow {
                     snapshot: None,
@@ -511,7 +513,14 @@ pub fn tree_rows(m: &Machine, collapsed: &HashSet<String>) -> Vec<TreeRow> {
         }
     }
     let mut out = Vec::new();
-    rec(&m.snapshots, m.current.as_deref(), "", collapsed, &mut out);
+    rec(
+        &m.snapshots,
+        m.current.as_deref(),
+        m.current.is_none(),
+        "",
+        collapsed,
+        &mut out,
+    );
     if m.current.is_none() {
         out.push(TreeRow {
             snapshot: None,

@@ -141,9 +141,7 @@ fn on_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     }
     if key.code == KeyCode::Esc {
         if !s.filter.is_empty() {
-            s.filter.clear();
-            s.rebuild_rows();
-            s.rebuild_tree();
+            clear_filter(s);
         }
         s.message = None;
         return Vec::new();
@@ -154,11 +152,23 @@ fn on_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     }
 }
 
+/// Clear the filter, keeping the selected machine selected.
+fn clear_filter(s: &mut AppState) {
+    let selected = s.selected_machine().map(|m| m.machine_ref());
+    s.filter.clear();
+    s.rebuild_rows();
+    if let Some(m) = selected {
+        s.select_machine(&m.profile, &m.id);
+    }
+    s.rebuild_tree();
+}
+
 fn filter_key(s: &mut AppState, key: KeyEvent) {
     match key.code {
         KeyCode::Esc => {
-            s.filter.clear();
             s.filtering = false;
+            clear_filter(s);
+            return;
         }
         KeyCode::Enter => s.filtering = false,
         KeyCode::Backspace => {
@@ -298,12 +308,9 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
                 s.dialog = Some(Dialog {
                     title: "Quit?".into(),
                     kind: DialogKind::Quit,
-                    lines: vec![
-                        format!(
-                            "{running} task(s) still running. They go on on the server, but snaptree will stop following them."
-                        ),
-                        "Enter: quit anyway · Esc: stay".into(),
-                    ],
+                    lines: vec![format!(
+                        "{running} task(s) still running. They go on on the server, but snaptree will stop following them."
+                    )],
                     fields: Vec::new(),
                     focus: 0,
                     must_type: None,

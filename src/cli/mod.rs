@@ -1,6 +1,19 @@
 //! The command line: clap definitions and the non-interactive commands, which drive the
 //! same engine as the TUI. Human tables or `--json`; progress on stderr; exit codes per SPEC.
 
+/// `println!` that ends the process quietly when stdout is closed (`snaptree ls | head`),
+/// instead of panicking with a backtrace. Shadows `std::println!` in this module and below.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 mod output;
 pub mod setup;
 
@@ -454,6 +467,10 @@ async fn execute(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(
     match result {
         Ok(status) => {
             output::print_task(&label, &status, started.elapsed(), cli.json);
+            // With --no-wait the task id is the command's output, for scripts.
+            if cli.no_wait && !cli.json {
+                println!("{}", status.id);
+            }
             match status.state {
                 TaskState::Success => Ok(()),
                 TaskState::Running | TaskState::Queued if cli.no_wait => Ok(()),

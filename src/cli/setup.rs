@@ -75,6 +75,8 @@ pub async fn session(cli: &Cli) -> Result<Session, Failure> {
 /// The demo: one estate; OVH through its API simulator on loopback, vSphere in process.
 async fn demo_profiles(cli: &Cli) -> Result<(Vec<Profile>, Vec<OvhSimHandle>), Failure> {
     let estate = Arc::new(Estate::demo());
+    // Checked against every demo profile, not only the selected ones.
+    check_profile_names(cli, estate.profiles().into_iter().map(|(n, _)| n).collect())?;
     let mut profiles = Vec::new();
     let mut simulators = Vec::new();
     for (name, kind) in estate.profiles() {
@@ -118,7 +120,6 @@ async fn demo_profiles(cli: &Cli) -> Result<(Vec<Profile>, Vec<OvhSimHandle>), F
             provider,
         });
     }
-    check_profile_names(cli, profiles.iter().map(|p| p.name.clone()).collect())?;
     Ok((profiles, simulators))
 }
 

@@ -158,10 +158,12 @@ pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
         .map(|i| Line::raw(format!("{}{}", cell(i), cell(i + half))))
         .collect();
     lines.push(Line::raw(""));
+    // Two short lines: one long line was cut off by the 76-column box.
     lines.push(Line::styled(
-        "Dialogs: Enter confirms, Esc cancels, Tab moves, Space toggles. Esc or ? closes help.",
+        "Dialogs: Enter confirms · Esc cancels · Tab moves · Space toggles",
         theme.dim,
     ));
+    lines.push(Line::styled("Esc or ? closes this help.", theme.dim));
     let rect = centered(area, 76, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
     frame.render_widget(

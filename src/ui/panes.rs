@@ -5,10 +5,11 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
+use unicode_width::UnicodeWidthStr;
 
 use super::SPINNER;
 use super::theme::Theme;
-use crate::app::keymap::KEYMAP;
+use crate::app::keymap::{Action, KEYMAP};
 use crate::app::state::{Level, Row};
 use crate::app::update::human_size;
 use crate::app::{AppState, Pane, ProfileStatus};
@@ -453,12 +454,32 @@ pub fn status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             },
         )),
         None => {
-            let hints: Vec<String> = KEYMAP
+            let mut hints: Vec<(bool, String)> = KEYMAP
                 .iter()
                 .filter(|b| b.hint)
-                .map(|b| format!("{} {}", b.label, b.name.split(' ').next().unwrap_or("")))
+                .map(|b| {
+                    let hint = format!("{} {}", b.label, b.name.split(' ').next().unwrap_or(""));
+                    (b.action == Action::Help, hint)
+                })
                 .collect();
-            spans.push(Span::styled(hints.join(" · "), theme.dim));
+            // In a narrow terminal, drop whole hints from the end, keeping `? help`.
+            let used: usize = spans.iter().map(|s| s.width()).sum();
+            let room = (area.width as usize).saturating_sub(used);
+            let join = |h: &[(bool, String)]| {
+                h.iter()
+                    .map(|(_, t)| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            };
+            while join(&hints).width() > room {
+                match hints.iter().rposition(|(help, _)| !help) {
+                    Some(i) => {
+                        hints.remove(i);
+                    }
+                    None => break,
+                }
+            }
+            spans.push(Span::styled(join(&hints), theme.dim));
         }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)).style(Style::new()), area);
