@@ -1017,13 +1017,14 @@ fn send_run(s: &mut AppState, key: &MachineKey, op: Operation, target: String) -
         return refuse(s, "that machine is no longer in the inventory; refresh");
     };
     let expected = ExpectedView::of(m, &op);
+    let name = m.name.clone();
     let request = s.next_request;
     s.next_request += 1;
     s.tasks.push(TaskView {
         request,
         profile: key.0.clone(),
         machine_id: key.1.clone(),
-        machine: m.name.clone(),
+        machine: name.clone(),
         operation: op.name().to_string(),
         target,
         task_id: None,
@@ -1035,7 +1036,7 @@ fn send_run(s: &mut AppState, key: &MachineKey, op: Operation, target: String) -
         ended: None,
     });
     s.task_cursor.selected = s.tasks.len() - 1;
-    info(s, format!("{} on {}: started", op.name(), m.name));
+    info(s, format!("{} on {}: started", op.name(), name));
     vec![Effect::Send(
         key.0.clone(),
         CommandSpec::Run {
