@@ -96,9 +96,16 @@ async fn pyvmomi_runs_every_snapshot_operation() {
         "ConsolidateVMDisks_Task",
         "CreateFilter",
     ] {
-        assert!(calls.iter().any(|c| c == method), "{method} not called: {calls:?}");
+        assert!(
+            calls.iter().any(|c| c == method),
+            "{method} not called: {calls:?}"
+        );
     }
     assert!(slow_sim.calls().iter().any(|c| c == "CancelTask"));
     let monitoring = slow.machine("pcc", "vm-304").unwrap();
-    assert_eq!(monitoring.snapshot_count(), 1, "the cancelled take left no snapshot");
+    assert_eq!(
+        monitoring.snapshot_count(),
+        1,
+        "the cancelled take left no snapshot"
+    );
 }

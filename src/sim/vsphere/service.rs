@@ -81,7 +81,8 @@ struct Tables {
     /// Keyed by (session, collector id): the default collector is per session, as on vCenter.
     collectors: HashMap<(String, String), Collector>,
     filters: HashMap<String, Filter>,
-    pages: HashMap<String, (String, VecDeque<Val>)>,
+    /// Paging tokens: owner session, page size asked, objects still to send.
+    pages: HashMap<String, (String, usize, VecDeque<Val>)>,
     tasks: HashMap<String, TaskRecord>,
     calls: Vec<String>,
 }
@@ -748,7 +749,7 @@ impl Service {
                 t.views.retain(|_, v| v.session != session);
                 t.collectors.retain(|(s, _), _| *s != session);
                 t.filters.retain(|_, f| f.collector.0 != session);
-                t.pages.retain(|_, (s, _)| *s != session);
+                t.pages.retain(|_, (s, _, _)| *s != session);
                 Ok((None, None))
             }
             ("Fetch", _) => {
@@ -792,7 +793,7 @@ impl Service {
                 let token = b.child_text("token").unwrap_or_default();
                 let mut t = self.tables();
                 match t.pages.get(token) {
-                    Some((s, _)) if *s == session => {
+                    Some((s, _, _)) if *s == session => {
                         t.pages.remove(token);
                         Ok((None, None))
                     }
@@ -1044,7 +1045,9 @@ impl Service {
             None
         } else {
             let token = format!("{}", self.next());
-            self.tables().pages.insert(token.clone(), (session, rest));
+            self.tables()
+                .pages
+                .insert(token.clone(), (session, page, rest));
             Some(token)
         };
         Ok((Some(retrieve_result(token, first)), None))
@@ -1052,10 +1055,10 @@ impl Service {
 
     fn next_page(&self, session: &str, token: &str) -> Result<Val, Fault> {
         let mut t = self.tables();
-        let max = self.opts.max_page.max(1);
-        let Some((owner, rest)) = t.pages.get_mut(token) else {
+        let Some((owner, max, rest)) = t.pages.get_mut(token) else {
             return Err(Fault::invalid_argument("token"));
         };
+        let max = *max;
         if owner != session {
             return Err(Fault::invalid_argument("token"));
         }
