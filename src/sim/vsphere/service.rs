@@ -54,12 +54,15 @@ struct View {
     recursive: bool,
 }
 
+/// What one filter reported: each object with the fingerprints of its properties.
+type Reported = Vec<(Obj, HashMap<String, String>)>;
+
 #[derive(Default)]
 struct Collector {
     filters: Vec<String>,
     version: u64,
     /// What each filter reported at `version`: objects with their property fingerprints.
-    state: HashMap<String, Vec<(Obj, HashMap<String, String>)>>,
+    state: HashMap<String, Reported>,
 }
 
 struct Filter {
@@ -1275,10 +1278,7 @@ fn update_set(version: &str, filter_set: Vec<Val>) -> Val {
 }
 
 /// Object updates from `old` to `current`, and the fingerprints to remember.
-fn diff(
-    old: &[(Obj, HashMap<String, String>)],
-    current: &[(Obj, Props)],
-) -> (Vec<Val>, Vec<(Obj, HashMap<String, String>)>) {
+fn diff(old: &[(Obj, HashMap<String, String>)], current: &[(Obj, Props)]) -> (Vec<Val>, Reported) {
     let change = |name: &str, v: Option<&Val>| {
         Val::Obj(
             "PropertyChange",
