@@ -161,7 +161,15 @@ async fn probes_login_sessions_and_certificate() {
         sim.certificate_pem()
             .starts_with("-----BEGIN CERTIFICATE-----")
     );
-    assert!(sim.describe().contains(thumb) && sim.describe().contains("demo"));
+    let describe = sim.describe();
+    assert!(
+        describe.contains(thumb) && describe.contains("demo"),
+        "{describe}"
+    );
+    assert!(
+        describe.contains(&format!("url = \"https://{}\"", sim.addr())),
+        "{describe}"
+    );
 
     // Without the simulator's certificate, TLS refuses the server.
     let stranger = reqwest::Client::builder().build().expect("client");
@@ -615,6 +623,14 @@ async fn faults_cancel_and_live_updates() {
         soap.fault("CreateSnapshot_Task", ("VirtualMachine", "vm-303"), take)
             .await,
         "TaskInProgress"
+    );
+    // Task info reads the same twice but for progress (a changing field would wake watchers).
+    let chain = |s: &str| between(s, "<eventChainId>", "<").map(String::from);
+    let once = soap.props("Task", &task_id, &["info"]).await;
+    let twice = soap.props("Task", &task_id, &["info"]).await;
+    assert!(
+        chain(&once).is_some() && chain(&once) == chain(&twice),
+        "{once}"
     );
     soap.ok("CancelTask", ("Task", &task_id), "").await;
     let info = soap.props("Task", &task_id, &["info"]).await;

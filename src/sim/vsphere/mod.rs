@@ -184,8 +184,8 @@ impl VsphereSimHandle {
              user: {user}  password: {password}\n\
              certificate: {thumb}\n\n\
              # snaptree configuration\n\
-             [profiles.{profile}]\nkind = \"vsphere\"\nhost = \"{host}\"\nusername = \"{user}\"\n\
-             password = \"{password}\"\nthumbprint = \"{thumb}\"\n\n\
+             [profiles.{profile}]\nkind = \"vsphere\"\nurl = \"https://{host}\"\n\
+             username = \"{user}\"\npassword = \"{password}\"\nthumbprint = \"{thumb}\"\n\n\
              # pyVmomi\n\
              SmartConnect(host=\"{ip}\", port={port}, user=\"{user}\", pwd=\"{password}\", \
              disableSslCertValidation=True)\n",

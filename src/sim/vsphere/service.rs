@@ -565,10 +565,8 @@ impl Service {
                 ("queueTime", Val::Time(queued)),
                 ("startTime", Val::Time(queued)),
                 ("completeTime", Val::opt(completed.map(Val::Time))),
-                (
-                    "eventChainId",
-                    Val::Int(i32::try_from(self.next() % 100_000).unwrap_or(0)),
-                ),
+                // Stable across reads: a changing value would wake every watcher of `info`.
+                ("eventChainId", Val::Int(inventory::snapshot_number(id))),
             ],
         );
         Some(Val::Obj("Task", vec![("info", info)]))
