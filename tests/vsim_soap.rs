@@ -521,8 +521,75 @@ async fn every_operation_changes_the_estate() {
         .props("VirtualMachine", "vm-201", &["runtime.consolidationNeeded"])
         .await;
     assert!(before.contains(">true</val>"), "{before}");
+    // Followed on a dedicated collector, as the client library does: updates of task info.
     let task = soap.ok("ConsolidateVMDisks_Task", vm("vm-201"), "").await;
-    soap.wait_task(&task).await;
+    let task_id = between(&task, "<returnval type=\"Task\">", "<")
+        .expect("task")
+        .to_string();
+    let pc = soap
+        .ok(
+            "CreatePropertyCollector",
+            ("PropertyCollector", "propertyCollector"),
+            "",
+        )
+        .await;
+    let pc_id = between(&pc, "<returnval type=\"PropertyCollector\">", "<")
+        .expect("collector")
+        .to_string();
+    soap.ok(
+        "CreateFilter",
+        ("PropertyCollector", &pc_id),
+        &format!(
+            "<spec><propSet><type>Task</type><pathSet>info.state</pathSet>\
+             <pathSet>info.progress</pathSet><pathSet>info.error</pathSet></propSet>\
+             <objectSet><obj type=\"Task\">{task_id}</obj></objectSet></spec>\
+             <partialUpdates>true</partialUpdates>"
+        ),
+    )
+    .await;
+    let mut version = String::new();
+    let mut states = Vec::new();
+    for _ in 0..30 {
+        let update = soap
+            .ok(
+                "WaitForUpdatesEx",
+                ("PropertyCollector", &pc_id),
+                &format!(
+                    "<version>{version}</version><options><maxWaitSeconds>2</maxWaitSeconds></options>"
+                ),
+            )
+            .await;
+        let Some(v) = between(&update, "<version>", "</version>") else {
+            continue;
+        };
+        version = v.to_string();
+        if let Some(state) = between(
+            &update,
+            "<name>info.state</name><op>assign</op><val xsi:type=\"TaskInfoState\">",
+            "<",
+        ) {
+            states.push(state.to_string());
+            if state == "success" {
+                break;
+            }
+        }
+    }
+    assert_eq!(states, ["running", "success"]);
+    soap.ok(
+        "DestroyPropertyCollector",
+        ("PropertyCollector", &pc_id),
+        "",
+    )
+    .await;
+    assert_eq!(
+        soap.fault(
+            "WaitForUpdatesEx",
+            ("PropertyCollector", &pc_id),
+            "<version></version>"
+        )
+        .await,
+        "ManagedObjectNotFound"
+    );
     assert!(!e.machine("pcc", "vm-201").unwrap().consolidation_needed);
     let after = soap
         .props("VirtualMachine", "vm-201", &["runtime.consolidationNeeded"])
