@@ -44,6 +44,8 @@ async fn pyvmomi_runs_every_snapshot_operation() {
     let slow_sim = serve(VsphereSimOptions::default(), slow.clone())
         .await
         .expect("slow simulator");
+    let pem = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(pem.path(), fast_sim.certificate_pem()).expect("certificate written");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/vsim_pyvmomi.py");
     let run = tokio::process::Command::new("python3")
         .arg(script)
@@ -51,6 +53,7 @@ async fn pyvmomi_runs_every_snapshot_operation() {
         .arg(fast_sim.addr().port().to_string())
         .arg(slow_sim.addr().port().to_string())
         .args(["demo", "demo"])
+        .arg(pem.path())
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(180), run)

@@ -2,12 +2,14 @@
 read snapshot trees, and run every snapshot operation (take, revert, revert to current,
 remove one, remove with children, remove all, consolidate, rename, cancel).
 
-Usage: vsim_pyvmomi.py HOST FAST_PORT SLOW_PORT USER PASSWORD
+Usage: vsim_pyvmomi.py HOST FAST_PORT SLOW_PORT USER PASSWORD CERT_PEM
 FAST_PORT serves an estate whose tasks take a fraction of a second, SLOW_PORT one whose
-tasks take a minute (for cancelling a running task). The Rust test that runs this script
+tasks take a minute (for cancelling a running task); CERT_PEM is the fast simulator's
+certificate, trusted as the only authority for one more connection. The Rust test that runs this script
 checks the estate afterwards; this script checks what pyVmomi reads back.
 """
 
+import ssl
 import sys
 import time
 
@@ -15,7 +17,7 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim, vmodl
 
-host, fast_port, slow_port, user, pwd = sys.argv[1:6]
+host, fast_port, slow_port, user, pwd, cert_pem = sys.argv[1:7]
 
 
 def connect(port):
@@ -138,6 +140,12 @@ check(web2.snapshot is None, "remove all")
 db = vms["db-01"]
 WaitForTask(db.ConsolidateVMDisks_Task())
 check(not db.runtime.consolidationNeeded, "consolidate")
+
+# --- the simulator's own certificate, verified by OpenSSL --------------------------------
+trusted = SmartConnect(host=host, port=int(fast_port), user=user, pwd=pwd,
+                       sslContext=ssl.create_default_context(cafile=cert_pem))
+check(trusted.CurrentTime().year > 2000, "CurrentTime over a verified connection")
+Disconnect(trusted)
 
 # --- faults ---------------------------------------------------------------------------------
 try:

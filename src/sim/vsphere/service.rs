@@ -522,6 +522,9 @@ impl Service {
             TaskState::Success => "success",
             TaskState::Error | TaskState::Cancelled => "error",
         };
+        // `error` is a LocalizedMethodFault, as vim25 defines it and pyVmomi requires.
+        // vim_rs 0.7 models TaskInfo.error as a bare MethodFault and cannot read a whole
+        // `info` that carries one; it reads `info.error` on its own path fine.
         let error = match st.state {
             TaskState::Cancelled => {
                 Fault::new("RequestCanceled", "The task was canceled by a user.").localized()
