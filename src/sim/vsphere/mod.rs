@@ -170,7 +170,7 @@ impl VsphereSimHandle {
         self.service.profile()
     }
 
-    /// Names of the SOAP methods called so far, in order.
+    /// Names of the SOAP methods called so far, in order (the most recent few thousand).
     pub fn calls(&self) -> Vec<String> {
         self.service.calls()
     }

@@ -674,7 +674,14 @@ impl Service {
                 return (StatusCode::INTERNAL_SERVER_ERROR, envelope(&f.soap()), None);
             }
         };
-        self.tables().calls.push(call.method.clone());
+        {
+            let mut t = self.tables();
+            t.calls.push(call.method.clone());
+            // A demo left running keeps polling: remember only the recent calls.
+            if t.calls.len() > 8192 {
+                t.calls.drain(..4096);
+            }
+        }
         let method = call.method.clone();
         match self.dispatch(&call).await {
             Ok((value, cookie)) => {
