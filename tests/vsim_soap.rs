@@ -760,6 +760,40 @@ async fn faults_cancel_and_live_updates() {
         !update.contains("<name>snapshot</name>"),
         "only what changed: {update}"
     );
+    // A wait superseded by a later one on the same collector is canceled.
+    let superseded = {
+        let mut other = Soap {
+            http: soap.http.clone(),
+            url: soap.url.clone(),
+            cookie: soap.cookie.clone(),
+        };
+        let version = between(&update, "<version>", "</version>")
+            .expect("version")
+            .to_string();
+        tokio::spawn(async move {
+            other
+                .fault(
+                    "WaitForUpdatesEx",
+                    ("PropertyCollector", "propertyCollector"),
+                    &format!(
+                        "<version>{version}</version><options><maxWaitSeconds>10</maxWaitSeconds></options>"
+                    ),
+                )
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    soap.ok(
+        "CancelWaitForUpdates",
+        ("PropertyCollector", "propertyCollector"),
+        "",
+    )
+    .await;
+    let fault = tokio::time::timeout(Duration::from_secs(5), superseded)
+        .await
+        .expect("the superseded wait ended")
+        .expect("joined");
+    assert_eq!(fault, "RequestCanceled");
     soap.ok("DestroyPropertyFilter", ("PropertyFilter", &filter_id), "")
         .await;
     assert_eq!(

@@ -63,6 +63,8 @@ struct Collector {
     version: u64,
     /// What each filter reported at `version`: objects with their property fingerprints.
     state: HashMap<String, Reported>,
+    /// Counts waits begun: an older wait that sees a newer one ends with RequestCanceled.
+    waits: u64,
 }
 
 struct Filter {
@@ -833,6 +835,13 @@ impl Service {
                 }
             }
             ("CreateFilter", "PropertyCollector") => self.create_filter(call, session),
+            ("CancelWaitForUpdates", "PropertyCollector") => {
+                let mut t = self.tables();
+                if let Some(c) = t.collectors.get_mut(&(session, call.this.1.clone())) {
+                    c.waits += 1;
+                }
+                Ok((None, None))
+            }
             ("DestroyPropertyFilter", "PropertyFilter") => {
                 let mut t = self.tables();
                 match t.filters.remove(&call.this.1) {
@@ -1125,6 +1134,11 @@ impl Service {
     ) -> Result<Option<Val>, Fault> {
         let key = (session.clone(), call.this.1.clone());
         let deadline = Instant::now() + wait.unwrap_or(LONGEST_WAIT);
+        // One outstanding wait per collector, as on vCenter: a new one cancels the old.
+        let mine = self.tables().collectors.get_mut(&key).map(|c| {
+            c.waits += 1;
+            c.waits
+        });
         loop {
             let filters: Vec<(String, FilterSpec)> = {
                 let t = self.tables();
@@ -1153,6 +1167,12 @@ impl Service {
                 let Some(c) = t.collectors.get_mut(&key) else {
                     return Err(Fault::not_found_object(&call.this));
                 };
+                if mine.is_some_and(|m| m != c.waits) {
+                    return Err(Fault::new(
+                        "RequestCanceled",
+                        "The request was canceled by a later call on the same collector.",
+                    ));
+                }
                 let initial = version.is_empty();
                 let mut filter_updates = Vec::new();
                 let mut new_state = HashMap::new();
