@@ -147,7 +147,7 @@ fn count(s: &str, needle: &str) -> usize {
 async fn probes_login_sessions_and_certificate() {
     let e = estate(Duration::from_millis(200));
     let opts = VsphereSimOptions {
-        idle_timeout: Duration::from_millis(700),
+        idle_timeout: Duration::from_millis(1500),
         ..VsphereSimOptions::default()
     };
     let sim = serve(opts, e).await.expect("simulator");
@@ -234,7 +234,7 @@ async fn probes_login_sessions_and_certificate() {
     assert!(session.contains("xsi:type=\"UserSession\""), "{session}");
 
     // Idle past the timeout: the session is gone.
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(
         soap.fault("CurrentTime", ("ServiceInstance", "ServiceInstance"), "")
             .await,
@@ -782,13 +782,19 @@ async fn faults_cancel_and_live_updates() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    soap.ok(
-        "CancelWaitForUpdates",
-        ("PropertyCollector", "propertyCollector"),
-        "",
-    )
-    .await;
+    // Cancel until the wait has seen it (it may not have begun yet on a busy machine).
+    for _ in 0..25 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        soap.ok(
+            "CancelWaitForUpdates",
+            ("PropertyCollector", "propertyCollector"),
+            "",
+        )
+        .await;
+        if superseded.is_finished() {
+            break;
+        }
+    }
     let fault = tokio::time::timeout(Duration::from_secs(5), superseded)
         .await
         .expect("the superseded wait ended")
