@@ -30,6 +30,22 @@ struct SimTask {
     state: TaskState,
     message: Option<String>,
     cancelable: bool,
+    result: Option<String>,
+}
+
+/// Who a task belongs to, what it does and what it produced (the wire simulators report it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskDetail {
+    /// Profile of the machine.
+    pub profile: String,
+    /// Machine the task runs on.
+    pub machine_id: String,
+    /// The operation.
+    pub op: Operation,
+    /// Its status now.
+    pub status: TaskStatus,
+    /// Id of the snapshot a finished take created.
+    pub result: Option<String>,
 }
 
 struct Inner {
@@ -194,6 +210,7 @@ impl Estate {
                     op,
                     Operation::Revert { .. } | Operation::RevertCurrent { .. }
                 ),
+                result: None,
             },
         );
         Ok(task_id)
@@ -226,6 +243,23 @@ impl Estate {
                 None
             },
             cancelable: t.cancelable && !t.state.is_final(),
+        })
+    }
+
+    /// A task with its machine, operation and result.
+    pub fn task_detail(&self, task_id: &str) -> Result<TaskDetail, ProviderError> {
+        let status = self.task(task_id)?;
+        let inner = self.lock();
+        let t = inner
+            .tasks
+            .get(task_id)
+            .ok_or_else(|| ProviderError::NotFound(format!("task {task_id}")))?;
+        Ok(TaskDetail {
+            profile: t.profile.clone(),
+            machine_id: t.machine_id.clone(),
+            op: t.op.clone(),
+            status,
+            result: t.result.clone(),
         })
     }
 
@@ -333,14 +367,23 @@ impl Inner {
             let injected = t.message.clone();
             self.next_id += 1;
             let serial = self.next_id;
+            let mut created = None;
             let result = match injected {
                 Some(m) => Err(m),
                 None => match self.machine_mut(&profile, &machine_id) {
-                    Ok(m) => apply(m, &op, serial),
+                    Ok(m) => {
+                        let r = apply(m, &op, serial);
+                        // A take makes the new snapshot current: that is the task's result.
+                        if r.is_ok() && matches!(op, Operation::Take { .. }) {
+                            created = m.current.clone();
+                        }
+                        r
+                    }
                     Err(e) => Err(e.to_string()),
                 },
             };
             if let Some(t) = self.tasks.get_mut(task_id) {
+                t.result = created;
                 match result {
                     Ok(()) => t.state = TaskState::Success,
                     Err(m) => {

@@ -5,5 +5,6 @@
 pub mod estate;
 pub mod ovh;
 pub mod scenario;
+pub mod vsphere;
 
-pub use estate::{Estate, SimFault};
+pub use estate::{Estate, SimFault, TaskDetail};
