@@ -116,6 +116,24 @@ async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
 
 async fn serve_simulator(command: &SimCmd) -> i32 {
     match command {
+        SimCmd::Vsphere { listen } => {
+            let opts = snaptree::sim::vsphere::VsphereSimOptions {
+                listen: *listen,
+                ..Default::default()
+            };
+            let estate = std::sync::Arc::new(snaptree::sim::Estate::demo());
+            match snaptree::sim::vsphere::serve(opts, estate).await {
+                Ok(handle) => {
+                    println!("{}", handle.describe());
+                    let _ = tokio::signal::ctrl_c().await;
+                    0
+                }
+                Err(e) => {
+                    eprintln!("snaptree: cannot serve the vSphere simulator on {listen}: {e}");
+                    1
+                }
+            }
+        }
         SimCmd::Ovh {
             listen,
             application_key,

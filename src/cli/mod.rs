@@ -193,6 +193,12 @@ pub enum ConfigCmd {
 /// `sim` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SimCmd {
+    /// The vSphere simulator (HTTPS, SOAP; login demo/demo).
+    Vsphere {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: std::net::SocketAddr,
+    },
     /// The OVH API simulator (HTTP).
     Ovh {
         /// Address to listen on.
