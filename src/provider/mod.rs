@@ -1,6 +1,7 @@
 //! Back ends behind one trait. Wire types stay inside each provider; everything above sees
 //! only `model` types and typed `ProviderError`s.
 
+pub mod lazy;
 pub mod ovh;
 pub mod sim;
 
