@@ -2,6 +2,7 @@
 //! only `model` types and typed `ProviderError`s.
 
 pub mod sim;
+pub mod vsphere;
 
 use async_trait::async_trait;
 

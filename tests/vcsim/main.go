@@ -1,0 +1,108 @@
+// vcsim for snaptree's tests: govmomi's vSphere simulator with the inventory counts as flags,
+// optionally a snapshot chain on some VMs (for the inventory benchmark).
+//
+// Built with Debian's packaged govmomi (no module download):
+//   GO111MODULE=off GOPATH=/usr/share/gocode go build -o vcsim tests/vcsim/main.go
+//
+// On start it prints one line per fact on stdout, then serves until killed:
+//   url=https://user:pass@127.0.0.1:PORT/sdk
+//   thumbprint=SHA256:<hex of the certificate's SHA-256>
+//   ready
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"log"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/simulator"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "address to listen on (port 0 picks a free one)")
+	username := flag.String("username", "user", "login user name")
+	password := flag.String("password", "pass", "login password")
+	dc := flag.Int("dc", 1, "datacenters")
+	folder := flag.Int("folder", 0, "datacenters placed inside a folder")
+	cluster := flag.Int("cluster", 1, "clusters per datacenter")
+	host := flag.Int("host", 3, "hosts per cluster")
+	standalone := flag.Int("standalone-host", 1, "standalone hosts per datacenter")
+	pool := flag.Int("pool", 0, "child resource pools per cluster")
+	vm := flag.Int("vm", 2, "virtual machines per resource pool")
+	snapVMs := flag.Int("snapshot-vms", 0, "give this many VMs a snapshot chain")
+	snapDepth := flag.Int("snapshot-depth", 3, "length of that chain")
+	flag.Parse()
+
+	model := simulator.VPX()
+	model.Datacenter = *dc
+	model.Folder = *folder
+	model.Cluster = *cluster
+	model.ClusterHost = *host
+	model.Host = *standalone
+	model.Pool = *pool
+	model.Machine = *vm
+	if err := model.Create(); err != nil {
+		log.Fatal(err)
+	}
+	defer model.Remove()
+
+	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*username, *password)}
+	model.Service.TLS = new(tls.Config)
+	server := model.Service.NewServer()
+	defer server.Close()
+
+	if *snapVMs > 0 {
+		if err := snapshotChains(server.URL, *snapVMs, *snapDepth); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	sum := sha256.Sum256(server.Certificate().Raw)
+	fmt.Printf("url=%s\n", server.URL.String())
+	fmt.Printf("thumbprint=SHA256:%s\n", hex.EncodeToString(sum[:]))
+	fmt.Println("ready")
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	<-stop
+}
+
+// snapshotChains gives the first `count` VMs a chain of `depth` snapshots, through the API so the
+// simulator's own bookkeeping (layoutEx, currentSnapshot) stays consistent.
+func snapshotChains(u *url.URL, count, depth int) error {
+	ctx := context.Background()
+	c, err := govmomi.NewClient(ctx, u, true)
+	if err != nil {
+		return err
+	}
+	defer c.Logout(ctx)
+	vms, err := find.NewFinder(c.Client).VirtualMachineList(ctx, "/*/vm/...")
+	if err != nil {
+		return err
+	}
+	for i, vm := range vms {
+		if i >= count {
+			break
+		}
+		for level := 1; level <= depth; level++ {
+			task, err := vm.CreateSnapshot(ctx, fmt.Sprintf("level-%d", level), "benchmark chain", false, false)
+			if err != nil {
+				return err
+			}
+			if err := task.Wait(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
