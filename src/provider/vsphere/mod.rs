@@ -14,7 +14,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::Mutex;
+use futures::future::LocalBoxFuture;
+use tokio::sync::{Mutex, mpsc, oneshot};
 use vim_rs::core::client::{
     Client, ClientBuilder, Error as VimError, Transport as WireTransport, TransportMode, VimClient,
 };
@@ -63,9 +64,27 @@ pub struct ConnectOptions {
 }
 
 /// A connected vSphere profile.
+///
+/// The vim_rs calls run on one thread of this provider with its own single-threaded runtime:
+/// vim_rs's futures then never need proving `Send`, which over its thousands of generated,
+/// recursive types costs the compiler many minutes. Callers exchange plain `model` values
+/// with that thread through channels.
 pub struct VsphereProvider {
-    inner: Arc<Inner>,
-    keepalive: tokio::task::JoinHandle<()>,
+    profile: String,
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+/// Work for the session thread: builds a (non-`Send`) future from the session.
+type Job = Box<dyn FnOnce(Arc<Inner>) -> LocalBoxFuture<'static, ()> + Send>;
+
+/// Everything needed to log in, as plain data that can move to the session thread.
+struct Params {
+    profile: String,
+    host: String,
+    username: String,
+    password: Secret,
+    policy: tls::TlsPolicy,
+    transport: Transport,
 }
 
 struct Inner {
@@ -143,63 +162,96 @@ impl VsphereProvider {
             cfg.thumbprint.as_deref(),
             cfg.ca_file.as_deref(),
         )?;
-        let http = tls::http_client(&policy)?;
-        let mode = match options.transport {
-            Transport::Auto => TransportMode::Auto,
-            Transport::Soap => TransportMode::Soap,
-            Transport::Json => TransportMode::Json,
-        };
-        let built = ClientBuilder::new(&host, http)
-            .basic_authn(&username, password.expose())
-            .app_details(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
-            .transport(mode)
-            .build()
-            .await;
-        let client = match built {
-            Ok(c) => c,
-            Err(e) => return Err(login_error(e, name, &host, &policy).await),
-        };
-        let inner = Arc::new(Inner {
+        let params = Params {
             profile: name.to_string(),
             host,
             username,
             password,
-            client,
-            login_lock: Mutex::new(()),
-            watch: Mutex::new(None),
-        });
-        let keepalive = tokio::spawn(keep_alive(Arc::downgrade(&inner)));
-        Ok(VsphereProvider { inner, keepalive })
+            policy,
+            transport: options.transport,
+        };
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (jobs, jobs_rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name(format!("vsphere-{name}"))
+            .spawn(move || session_thread(params, ready_tx, jobs_rx))
+            .map_err(|e| ProviderError::Backend(format!("cannot start a thread: {e}")))?;
+        ready_rx.await.map_err(|_| stopped())??;
+        Ok(VsphereProvider {
+            profile: name.to_string(),
+            jobs,
+        })
     }
 
     /// The profile name.
     pub fn profile(&self) -> &str {
-        &self.inner.profile
+        &self.profile
     }
 
-    /// Log out now (also done, best effort, when the provider is dropped).
+    /// Log out now (also done when the provider is dropped).
     pub async fn close(&self) {
-        self.keepalive.abort();
-        if let Some(w) = self.inner.watch.lock().await.take() {
-            let _ = w.collector.destroy_property_collector().await;
-        }
-        if let Err(e) = self.inner.client.close().await {
-            tracing::debug!(profile = %self.inner.profile, "logout failed: {e}");
-        }
+        let _ = self
+            .call(|inner| Box::pin(async move { inner.close().await }))
+            .await;
+    }
+
+    /// Run `f` on the session thread and wait for its answer.
+    async fn call<T, F>(&self, f: F) -> Result<T, ProviderError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Inner>) -> LocalBoxFuture<'static, T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |inner| {
+            Box::pin(async move {
+                let _ = tx.send(f(inner).await);
+            })
+        });
+        self.jobs.send(job).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())
     }
 }
 
-impl Drop for VsphereProvider {
-    fn drop(&mut self) {
-        self.keepalive.abort();
-        // Logging out needs the runtime; vim_rs also tries when the last handle goes.
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let client = self.inner.client.clone();
-            rt.spawn(async move {
-                let _ = client.close().await;
-            });
+fn stopped() -> ProviderError {
+    ProviderError::Backend("the vSphere session has ended".into())
+}
+
+/// The session thread: log in, answer jobs concurrently, log out when the provider is gone.
+fn session_thread(
+    params: Params,
+    ready: oneshot::Sender<Result<(), ProviderError>>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(ProviderError::Backend(format!(
+                "cannot start the vSphere runtime: {e}"
+            ))));
+            return;
         }
-    }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let inner = match Inner::login(params).await {
+            Ok(inner) => Arc::new(inner),
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        let _ = ready.send(Ok(()));
+        let keepalive = tokio::task::spawn_local(keep_alive(Arc::downgrade(&inner)));
+        while let Some(job) = jobs.recv().await {
+            tokio::task::spawn_local(job(inner.clone()));
+        }
+        // The provider was dropped: end the session instead of letting it time out.
+        keepalive.abort();
+        inner.close().await;
+    });
 }
 
 /// Turn a failed login into a sentence; an untrusted certificate is probed for its thumbprint
@@ -261,6 +313,47 @@ async fn keep_alive(inner: Weak<Inner>) {
 }
 
 impl Inner {
+    /// Log in with the profile's parameters.
+    async fn login(params: Params) -> Result<Self, ProviderError> {
+        let http = tls::http_client(&params.policy)?;
+        let mode = match params.transport {
+            Transport::Auto => TransportMode::Auto,
+            Transport::Soap => TransportMode::Soap,
+            Transport::Json => TransportMode::Json,
+        };
+        let built = ClientBuilder::new(&params.host, http)
+            .basic_authn(&params.username, params.password.expose())
+            .app_details(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+            .transport(mode)
+            .build()
+            .await;
+        let client = match built {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(login_error(e, &params.profile, &params.host, &params.policy).await);
+            }
+        };
+        Ok(Inner {
+            profile: params.profile,
+            host: params.host,
+            username: params.username,
+            password: params.password,
+            client,
+            login_lock: Mutex::new(()),
+            watch: Mutex::new(None),
+        })
+    }
+
+    /// Drop the update collector and log out.
+    async fn close(&self) {
+        if let Some(w) = self.watch.lock().await.take() {
+            let _ = w.collector.destroy_property_collector().await;
+        }
+        if let Err(e) = self.client.close().await {
+            tracing::debug!(profile = %self.profile, "logout failed: {e}");
+        }
+    }
+
     fn client(&self) -> Arc<Client> {
         self.client.clone()
     }
@@ -503,6 +596,36 @@ impl Inner {
             Operation::Replace { .. } => Err(ProviderError::Unsupported(
                 "replace exists only for OVHcloud VPSs; on vSphere take a new snapshot".into(),
             )),
+        }
+    }
+
+    /// Follow a task to its end; following is a read, so after a new login it starts over.
+    async fn follow(
+        &self,
+        task_id: &str,
+        progress: ProgressSink<'_>,
+    ) -> Result<TaskStatus, ProviderError> {
+        if task_id.starts_with(SYNC_TASK) {
+            let done = TaskStatus {
+                id: task_id.to_string(),
+                state: TaskState::Success,
+                progress: Some(100),
+                message: None,
+                cancelable: false,
+            };
+            progress(&done);
+            return Ok(done);
+        }
+        let doing = format!("following task {task_id}");
+        match Self::watch_task(self.client(), task_id, progress).await {
+            Ok(s) => Ok(s),
+            Err(e) if is_not_authenticated(&e) => {
+                self.relogin().await?;
+                Self::watch_task(self.client(), task_id, progress)
+                    .await
+                    .map_err(|e| describe(&e, &doing))
+            }
+            Err(e) => Err(describe(&e, &doing)),
         }
     }
 
@@ -831,15 +954,21 @@ impl Provider for VsphereProvider {
         &self,
         _partial: PartialInventory<'_>,
     ) -> Result<Vec<Machine>, ProviderError> {
-        self.inner.inventory().await
+        self.call(|inner| Box::pin(async move { inner.inventory().await }))
+            .await?
     }
 
     async fn load_machine(&self, id: &str) -> Result<Machine, ProviderError> {
-        self.inner.machine(id).await
+        let id = id.to_string();
+        self.call(move |inner| Box::pin(async move { inner.machine(&id).await }))
+            .await?
     }
 
     async fn start(&self, machine_id: &str, op: &Operation) -> Result<StartedTask, ProviderError> {
-        self.inner.start(machine_id, op).await
+        let machine_id = machine_id.to_string();
+        let op = op.clone();
+        self.call(move |inner| Box::pin(async move { inner.start(&machine_id, &op).await }))
+            .await?
     }
 
     async fn follow(
@@ -848,37 +977,39 @@ impl Provider for VsphereProvider {
         task_id: &str,
         progress: ProgressSink<'_>,
     ) -> Result<TaskStatus, ProviderError> {
-        if task_id.starts_with(SYNC_TASK) {
-            let done = TaskStatus {
-                id: task_id.to_string(),
-                state: TaskState::Success,
-                progress: Some(100),
-                message: None,
-                cancelable: false,
-            };
-            progress(&done);
-            return Ok(done);
-        }
-        let doing = format!("following task {task_id}");
-        // Following is a read: after a new login it starts over on a fresh collector.
-        match Inner::watch_task(self.inner.client(), task_id, progress).await {
-            Ok(s) => Ok(s),
-            Err(e) if is_not_authenticated(&e) => {
-                self.inner.relogin().await?;
-                Inner::watch_task(self.inner.client(), task_id, progress)
-                    .await
-                    .map_err(|e| describe(&e, &doing))
+        let (tx, mut rx) = mpsc::unbounded_channel::<TaskStatus>();
+        let task_id = task_id.to_string();
+        let result = self.call(move |inner| {
+            Box::pin(async move {
+                let report = move |s: &TaskStatus| {
+                    let _ = tx.send(s.clone());
+                };
+                inner.follow(&task_id, &report).await
+            })
+        });
+        tokio::pin!(result);
+        // Relay progress from the session thread as it comes, then the rest after the end.
+        loop {
+            tokio::select! {
+                Some(status) = rx.recv() => progress(&status),
+                done = &mut result => {
+                    while let Ok(status) = rx.try_recv() {
+                        progress(&status);
+                    }
+                    return done?;
+                }
             }
-            Err(e) => Err(describe(&e, &doing)),
         }
     }
 
     async fn wait_for_changes(&self) -> Result<Option<Vec<String>>, ProviderError> {
-        self.inner.changes().await.map(Some)
+        self.call(|inner| Box::pin(async move { inner.changes().await.map(Some) }))
+            .await?
     }
 
     async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
-        self.inner.check().await
+        self.call(|inner| Box::pin(async move { inner.check().await }))
+            .await?
     }
 }
 
