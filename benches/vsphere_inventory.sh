@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Inventory load benchmark against vcsim: 3,000 VMs (1,000 in each of three resource pools),
+# Inventory load benchmark against vcsim: 3,000 VMs (1,000 in each of three clusters' pools),
 # 300 of them with a 3-level snapshot chain. Compares snaptree's vSphere provider with pyVmomi
 # doing the same retrieval, and reports each one's peak memory.
 #
@@ -13,8 +13,8 @@ vcsim="$(bash "$here/.ci/vcsim.sh" | tail -n 1)"
 out="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$out"' EXIT
 
-# One datacenter, one cluster of one host, its root pool plus two child pools: 3 pools.
-"$vcsim" -listen 127.0.0.1:0 -cluster 1 -host 1 -standalone-host 0 -pool 2 -vm 1000 \
+# One datacenter with three one-host clusters; vcsim puts -vm VMs in each root pool: 3,000.
+"$vcsim" -listen 127.0.0.1:0 -cluster 3 -host 1 -standalone-host 0 -vm 1000 \
     -snapshot-vms 300 -snapshot-depth 3 >"$out/vcsim.out" 2>/dev/null &
 pid=$!
 for _ in $(seq 1 600); do grep -q '^ready$' "$out/vcsim.out" 2>/dev/null && break; sleep 0.5; done

@@ -2,26 +2,36 @@
 // optionally a snapshot chain on some VMs (for the inventory benchmark).
 //
 // Built with Debian's packaged govmomi (no module download):
-//   GO111MODULE=off GOPATH=/usr/share/gocode go build -o vcsim tests/vcsim/main.go
+//
+//	GO111MODULE=off GOPATH=/usr/share/gocode go build -o vcsim tests/vcsim/main.go
 //
 // On start it prints one line per fact on stdout, then serves until killed:
-//   url=https://user:pass@127.0.0.1:PORT/sdk
-//   thumbprint=SHA256:<hex of the certificate's SHA-256>
-//   ready
+//
+//	url=https://user:pass@127.0.0.1:PORT/sdk
+//	thumbprint=SHA256:<hex of the certificate's SHA-256>
+//	ready
 package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"flag"
 	"fmt"
 	"log"
+	"math/big"
+	"net"
 	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -57,7 +67,11 @@ func main() {
 	defer model.Remove()
 
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*username, *password)}
-	model.Service.TLS = new(tls.Config)
+	cert, err := selfSigned()
+	if err != nil {
+		log.Fatal(err)
+	}
+	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	server := model.Service.NewServer()
 	defer server.Close()
 
@@ -75,6 +89,32 @@ func main() {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
 	<-stop
+}
+
+// selfSigned makes a fresh ECDSA P-256 certificate for 127.0.0.1 and localhost. The built-in
+// test certificate has a 1024-bit RSA key, which modern TLS stacks (rustls) refuse to verify.
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	template := x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "vcsim"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		DNSNames:              []string{"localhost"},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &template, &template, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 // snapshotChains gives the first `count` VMs a chain of `depth` snapshots, through the API so the
