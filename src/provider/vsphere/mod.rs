@@ -740,18 +740,13 @@ impl Inner {
             max_object_updates: None,
         };
         let mut version: Option<String> = None;
-        loop {
-            match collector
-                .wait_for_updates_ex(version.as_deref(), Some(&now))
-                .await?
-            {
-                Some(set) => {
-                    version = Some(set.version);
-                    if set.truncated != Some(true) {
-                        break;
-                    }
-                }
-                None => break,
+        while let Some(set) = collector
+            .wait_for_updates_ex(version.as_deref(), Some(&now))
+            .await?
+        {
+            version = Some(set.version);
+            if set.truncated != Some(true) {
+                break;
             }
         }
         Ok(Watch {
