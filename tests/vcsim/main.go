@@ -30,12 +30,14 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"sort"
 	"syscall"
 	"time"
 
 	"github.com/vmware/govmomi"
-	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/view"
 )
 
 func main() {
@@ -126,14 +128,22 @@ func snapshotChains(u *url.URL, count, depth int) error {
 		return err
 	}
 	defer c.Logout(ctx)
-	vms, err := find.NewFinder(c.Client).VirtualMachineList(ctx, "/*/vm/...")
+	m := view.NewManager(c.Client)
+	v, err := m.CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
 	if err != nil {
 		return err
 	}
-	for i, vm := range vms {
+	defer v.Destroy(ctx)
+	refs, err := v.Find(ctx, []string{"VirtualMachine"}, nil)
+	if err != nil {
+		return err
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].Value < refs[j].Value })
+	for i, ref := range refs {
 		if i >= count {
 			break
 		}
+		vm := object.NewVirtualMachine(c.Client, ref)
 		for level := 1; level <= depth; level++ {
 			task, err := vm.CreateSnapshot(ctx, fmt.Sprintf("level-%d", level), "benchmark chain", false, false)
 			if err != nil {
