@@ -346,7 +346,9 @@ impl Inner {
 
     /// Drop the update collector and log out.
     async fn close(&self) {
-        if let Some(w) = self.watch.lock().await.take() {
+        // A held lock means a long wait is running on the collector; logging out ends both.
+        let watch = self.watch.try_lock().ok().and_then(|mut w| w.take());
+        if let Some(w) = watch {
             let _ = w.collector.destroy_property_collector().await;
         }
         if let Err(e) = self.client.close().await {
@@ -1011,6 +1013,102 @@ impl Provider for VsphereProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vim_rs::types::boxed_types::ValueElements;
+    use vim_rs::types::vim_any::VimAny;
+
+    fn status() -> TaskStatus {
+        TaskStatus {
+            id: "task-1".into(),
+            state: TaskState::Queued,
+            progress: None,
+            message: None,
+            cancelable: false,
+        }
+    }
+
+    fn fault(kind: StructType, message: Option<&str>) -> Option<VimAny> {
+        Some(VimAny::Object(Box::new(LocalizedMethodFault {
+            fault: MethodFault {
+                fault_cause: None,
+                fault_message: None,
+                type_: Some(kind),
+                extra_fields_: Default::default(),
+            },
+            localized_message: message.map(String::from),
+        })))
+    }
+
+    #[test]
+    fn task_changes_fold_into_status() {
+        let mut s = status();
+        apply_task_change(
+            &mut s,
+            "info.state",
+            Some(VimAny::Value(ValueElements::TaskInfoState(
+                TaskInfoStateEnum::Running,
+            ))),
+        );
+        apply_task_change(
+            &mut s,
+            "info.progress",
+            Some(VimAny::Value(ValueElements::PrimitiveInt(40))),
+        );
+        apply_task_change(
+            &mut s,
+            "info.cancelable",
+            Some(VimAny::Value(ValueElements::PrimitiveBoolean(true))),
+        );
+        assert_eq!(
+            (s.state, s.progress, s.cancelable),
+            (TaskState::Running, Some(40), true)
+        );
+
+        // A failure carries the server's own words.
+        let mut failed = s.clone();
+        apply_task_change(
+            &mut failed,
+            "info.state",
+            Some(VimAny::Value(ValueElements::TaskInfoState(
+                TaskInfoStateEnum::Error,
+            ))),
+        );
+        apply_task_change(
+            &mut failed,
+            "info.error",
+            fault(
+                StructType::NoDiskSpace,
+                Some("Insufficient disk space on datastore 'ds1'."),
+            ),
+        );
+        assert_eq!(failed.state, TaskState::Error);
+        let msg = failed.message.unwrap_or_default();
+        assert!(msg.contains("ds1") && msg.contains("NoDiskSpace"), "{msg}");
+
+        // Without a message, our sentence.
+        let mut quiet = s.clone();
+        apply_task_change(
+            &mut quiet,
+            "info.error",
+            fault(StructType::TooManySnapshotLevels, None),
+        );
+        assert!(quiet.message.unwrap_or_default().contains("32"));
+
+        // A cancelled task ends as cancelled, whatever order the changes come in.
+        let mut cancelled = s;
+        apply_task_change(
+            &mut cancelled,
+            "info.error",
+            fault(StructType::RequestCanceled, None),
+        );
+        apply_task_change(
+            &mut cancelled,
+            "info.state",
+            Some(VimAny::Value(ValueElements::TaskInfoState(
+                TaskInfoStateEnum::Error,
+            ))),
+        );
+        assert_eq!(cancelled.state, TaskState::Cancelled);
+    }
 
     #[test]
     fn server_address_accepts_common_forms() {
