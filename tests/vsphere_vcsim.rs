@@ -416,6 +416,29 @@ async fn unsupported_calls_say_so() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn expired_session_is_renewed_reads_retried_changes_not() {
+    let Some(sim) = start_vcsim(&["-session-idle-timeout", "1s"]) else {
+        return;
+    };
+    let p = connect(&sim).await;
+    // Let the server expire the session; a read logs in again and is retried once.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let machines = inventory(&p).await;
+    assert!(!machines.is_empty());
+    let vm = machines[0].id.clone();
+
+    // A change is never repeated behind the user's back: it says so, and the next one works.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let e = p.start(&vm, &take("after-expiry")).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Auth(_)), "{e}");
+    assert!(e.to_string().contains("did not start"), "{e}");
+    let m = p.load_machine(&vm).await.expect("reload");
+    assert_eq!(m.snapshot_count(), 0);
+    let m = run(&p, &vm, take("after-expiry")).await;
+    assert_eq!(shape(&m), "after-expiry");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn wrong_password_is_one_sentence() {
     let Some(sim) = start_vcsim(&[]) else {
         return;

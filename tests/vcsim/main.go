@@ -53,8 +53,10 @@ func main() {
 	vm := flag.Int("vm", 2, "virtual machines per resource pool")
 	snapVMs := flag.Int("snapshot-vms", 0, "give this many VMs a snapshot chain")
 	snapDepth := flag.Int("snapshot-depth", 3, "length of that chain")
+	idle := flag.Duration("session-idle-timeout", 0, "expire sessions idle this long (0: never)")
 	flag.Parse()
 
+	simulator.SessionIdleTimeout = *idle
 	model := simulator.VPX()
 	model.Datacenter = *dc
 	model.Folder = *folder
