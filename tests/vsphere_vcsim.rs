@@ -30,6 +30,24 @@ struct Vcsim {
 
 impl Drop for Vcsim {
     fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Vcsim {
+    /// Stop vcsim and wait for it to exit.
+    fn stop(&mut self) {
+        // SIGTERM first so vcsim removes its temporary datastore directories.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..40 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -505,8 +523,7 @@ async fn server_gone_mid_session_is_unreachable() {
     };
     let p = connect(&sim).await;
     let vm = inventory(&p).await[0].id.clone();
-    sim.child.kill().expect("kill vcsim");
-    sim.child.wait().expect("reap vcsim");
+    sim.stop();
 
     let e = p.load_inventory(&|_| {}).await.unwrap_err();
     assert!(matches!(e, ProviderError::Unreachable(_)), "{e}");
