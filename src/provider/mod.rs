@@ -4,6 +4,7 @@
 pub mod lazy;
 pub mod ovh;
 pub mod sim;
+pub mod vsphere;
 
 use async_trait::async_trait;
 

@@ -1,0 +1,621 @@
+//! Reading VMs with their snapshot trees in bulk (property collector) and mapping the wire
+//! types into `model` types. Everything here is pure except `retrieve`.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use vim_rs::core::client::{Client, Error as VimError};
+use vim_rs::mo::PropertyCollector;
+use vim_rs::types::enums::{MoTypesEnum, VirtualMachinePowerStateEnum};
+use vim_rs::types::structs::{
+    ManagedObjectReference, ObjectContent, ObjectSpec, PropertyFilterSpec, PropertySpec,
+    RetrieveOptions, SelectionSpec, TraversalSpec, VirtualMachineCapability,
+    VirtualMachineFileLayoutEx, VirtualMachineFileLayoutExDiskLayout, VirtualMachineSnapshotInfo,
+    VirtualMachineSnapshotTree,
+};
+use vim_rs::types::traits::SelectionSpecTrait;
+use vim_rs::types::vim_any::VimAny;
+
+use crate::model::{Capabilities, Machine, PowerState, ProviderKind, Snapshot};
+
+/// VM properties read in the inventory pass (wire names).
+pub(super) const VM_PATHS: &[&str] = &[
+    "name",
+    "parent",
+    "runtime.powerState",
+    "runtime.consolidationNeeded",
+    "guest.toolsRunningStatus",
+    "capability",
+    "snapshot",
+    "layoutEx",
+];
+
+/// VM properties whose changes matter to the tree view (live updates).
+pub(super) const WATCHED_PATHS: &[&str] = &[
+    "name",
+    "snapshot",
+    "runtime.powerState",
+    "runtime.consolidationNeeded",
+    "guest.toolsRunningStatus",
+];
+
+/// Page size asked of the server (vCenter caps it; vcsim ignores it).
+const PAGE: i32 = 500;
+
+/// One VM as read from the wire, before mapping.
+#[derive(Default)]
+pub(super) struct VmRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub parent: Option<String>,
+    pub power: Option<VirtualMachinePowerStateEnum>,
+    pub consolidation_needed: Option<bool>,
+    pub tools_status: Option<String>,
+    pub capability: Option<VirtualMachineCapability>,
+    pub snapshot: Option<VirtualMachineSnapshotInfo>,
+    pub layout: Option<VirtualMachineFileLayoutEx>,
+}
+
+/// A folder or datacenter: enough to build inventory paths.
+pub(super) struct Container {
+    pub name: String,
+    pub parent: Option<String>,
+    pub is_datacenter: bool,
+}
+
+/// The result of one pass: VMs and the containers above them.
+#[derive(Default)]
+pub(super) struct Pass {
+    pub vms: Vec<VmRow>,
+    pub containers: HashMap<String, Container>,
+}
+
+fn take<T: 'static>(v: VimAny) -> Option<T> {
+    v.into_any().downcast::<T>().ok().map(|b| *b)
+}
+
+fn moref(kind: MoTypesEnum, value: &str) -> ManagedObjectReference {
+    ManagedObjectReference {
+        r#type: kind,
+        value: value.to_string(),
+    }
+}
+
+fn spec(kind: &str, paths: &[&str]) -> PropertySpec {
+    PropertySpec {
+        r#type: kind.to_string(),
+        all: Some(false),
+        path_set: Some(paths.iter().map(|p| p.to_string()).collect()),
+    }
+}
+
+fn traversal(name: &str, kind: &str, path: &str, next: &[&str]) -> Box<dyn SelectionSpecTrait> {
+    Box::new(TraversalSpec {
+        selection_spec_: SelectionSpec {
+            name: Some(name.to_string()),
+        },
+        r#type: kind.to_string(),
+        path: path.to_string(),
+        skip: Some(false),
+        select_set: Some(
+            next.iter()
+                .map(|n| {
+                    Box::new(SelectionSpec {
+                        name: Some(n.to_string()),
+                    }) as Box<dyn SelectionSpecTrait>
+                })
+                .collect(),
+        ),
+    })
+}
+
+/// The property specs of a pass: VMs, and the folders and datacenters for their paths.
+fn prop_set() -> Vec<PropertySpec> {
+    vec![
+        spec("VirtualMachine", VM_PATHS),
+        spec("Folder", &["name", "parent"]),
+        spec("Datacenter", &["name", "parent"]),
+    ]
+}
+
+/// Every VM, folder and datacenter under the root folder, through a container view.
+pub(super) fn view_filter(view: &ManagedObjectReference) -> PropertyFilterSpec {
+    PropertyFilterSpec {
+        prop_set: prop_set(),
+        object_set: vec![ObjectSpec {
+            obj: view.clone(),
+            skip: Some(true),
+            select_set: Some(vec![Box::new(TraversalSpec {
+                selection_spec_: SelectionSpec { name: None },
+                r#type: "ContainerView".to_string(),
+                path: "view".to_string(),
+                skip: Some(false),
+                select_set: None,
+            })]),
+        }],
+        report_missing_objects_in_results: None,
+    }
+}
+
+/// One VM and all its ancestors (folders and datacenters), without a view.
+pub(super) fn one_vm_filter(id: &str) -> PropertyFilterSpec {
+    PropertyFilterSpec {
+        prop_set: prop_set(),
+        object_set: vec![ObjectSpec {
+            obj: moref(MoTypesEnum::VirtualMachine, id),
+            skip: Some(false),
+            select_set: Some(vec![
+                traversal(
+                    "vmParent",
+                    "VirtualMachine",
+                    "parent",
+                    &["folderUp", "dcUp"],
+                ),
+                traversal("folderUp", "Folder", "parent", &["folderUp", "dcUp"]),
+                traversal("dcUp", "Datacenter", "parent", &["folderUp"]),
+            ]),
+        }],
+        report_missing_objects_in_results: None,
+    }
+}
+
+/// The watch filter for live updates: the watched VM properties through a container view.
+pub(super) fn watch_filter(view: &ManagedObjectReference) -> PropertyFilterSpec {
+    let mut f = view_filter(view);
+    f.prop_set = vec![spec("VirtualMachine", WATCHED_PATHS)];
+    f
+}
+
+/// Run a filter through RetrievePropertiesEx, following continuation tokens to the end.
+pub(super) async fn retrieve(
+    client: &std::sync::Arc<Client>,
+    filter: PropertyFilterSpec,
+) -> Result<Pass, VimError> {
+    let pc = PropertyCollector::new(
+        client.clone(),
+        &client.service_content().property_collector.value,
+    );
+    let options = RetrieveOptions {
+        max_objects: Some(PAGE),
+    };
+    let mut pass = Pass::default();
+    let Some(mut page) = pc.retrieve_properties_ex(&[filter], &options).await? else {
+        return Ok(pass);
+    };
+    loop {
+        for obj in page.objects {
+            absorb(&mut pass, obj);
+        }
+        match page.token {
+            Some(token) => page = pc.continue_retrieve_properties_ex(&token).await?,
+            None => break,
+        }
+    }
+    Ok(pass)
+}
+
+/// Sort one object of a page into the pass; unknown or unreadable properties are skipped.
+fn absorb(pass: &mut Pass, obj: ObjectContent) {
+    let id = obj.obj.value.clone();
+    let props = obj.prop_set.unwrap_or_default();
+    match obj.obj.r#type {
+        MoTypesEnum::VirtualMachine => {
+            let mut row = VmRow {
+                id,
+                ..VmRow::default()
+            };
+            for p in props {
+                match p.name.as_str() {
+                    "name" => row.name = take(p.val),
+                    "parent" => row.parent = take::<ManagedObjectReference>(p.val).map(|m| m.value),
+                    "runtime.powerState" => row.power = take(p.val),
+                    "runtime.consolidationNeeded" => row.consolidation_needed = take(p.val),
+                    "guest.toolsRunningStatus" => row.tools_status = take(p.val),
+                    "capability" => row.capability = take(p.val),
+                    "snapshot" => row.snapshot = take(p.val),
+                    "layoutEx" => row.layout = take(p.val),
+                    _ => {}
+                }
+            }
+            pass.vms.push(row);
+        }
+        kind @ (MoTypesEnum::Folder | MoTypesEnum::Datacenter) => {
+            let mut name = None;
+            let mut parent = None;
+            for p in props {
+                match p.name.as_str() {
+                    "name" => name = take::<String>(p.val),
+                    "parent" => parent = take::<ManagedObjectReference>(p.val).map(|m| m.value),
+                    _ => {}
+                }
+            }
+            pass.containers.insert(
+                id,
+                Container {
+                    name: name.unwrap_or_default(),
+                    parent,
+                    is_datacenter: kind == MoTypesEnum::Datacenter,
+                },
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Location (datacenter and folders, without the datacenter's `vm` folder) and full path.
+pub(super) fn location_and_path(
+    vm_name: &str,
+    parent: Option<&str>,
+    containers: &HashMap<String, Container>,
+) -> (Vec<String>, String) {
+    // Walk up to the root folder (the one without a parent), which is not part of paths.
+    let mut chain: Vec<&Container> = Vec::new();
+    let mut next = parent;
+    while let Some(id) = next {
+        let Some(c) = containers.get(id) else { break };
+        if c.parent.is_none() {
+            break;
+        }
+        chain.push(c);
+        next = c.parent.as_deref();
+        if chain.len() > 64 {
+            break; // a cycle would be a server bug; do not loop forever on it
+        }
+    }
+    chain.reverse();
+    let mut location = Vec::new();
+    let mut after_datacenter = false;
+    for c in &chain {
+        if !after_datacenter || c.is_datacenter {
+            location.push(c.name.clone());
+        }
+        after_datacenter = c.is_datacenter;
+    }
+    let mut path = String::new();
+    for c in &chain {
+        path.push('/');
+        path.push_str(&c.name);
+    }
+    path.push('/');
+    path.push_str(vm_name);
+    (location, path)
+}
+
+fn power(p: &VirtualMachinePowerStateEnum) -> PowerState {
+    match p {
+        VirtualMachinePowerStateEnum::PoweredOn => PowerState::PoweredOn,
+        VirtualMachinePowerStateEnum::PoweredOff => PowerState::PoweredOff,
+        VirtualMachinePowerStateEnum::Suspended => PowerState::Suspended,
+        VirtualMachinePowerStateEnum::Other_(_) => PowerState::Unknown,
+    }
+}
+
+/// An `xsd:dateTime` as UTC; servers differ in fraction digits and zone spelling.
+pub(super) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|n| n.and_utc())
+        })
+}
+
+/// Map one row into a `Machine` of `profile`.
+pub(super) fn machine(
+    profile: &str,
+    row: VmRow,
+    containers: &HashMap<String, Container>,
+) -> Machine {
+    let name = row.name.clone().unwrap_or_else(|| row.id.clone());
+    let (location, path) = location_and_path(&name, row.parent.as_deref(), containers);
+    let sizes = match (&row.layout, &row.snapshot) {
+        (Some(layout), Some(info)) => snapshot_sizes(
+            layout,
+            &info.root_snapshot_list,
+            info.current_snapshot.as_ref().map(|m| m.value.as_str()),
+        ),
+        _ => HashMap::new(),
+    };
+    let memory_keys: HashMap<String, bool> = row
+        .layout
+        .as_ref()
+        .and_then(|l| l.snapshot.as_ref())
+        .map(|snaps| {
+            snaps
+                .iter()
+                .map(|s| (s.key.value.clone(), s.memory_key >= 0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let snapshots = row
+        .snapshot
+        .as_ref()
+        .map(|info| {
+            info.root_snapshot_list
+                .iter()
+                .map(|t| snapshot(t, &sizes, &memory_keys))
+                .collect()
+        })
+        .unwrap_or_default();
+    let current = row
+        .snapshot
+        .as_ref()
+        .and_then(|i| i.current_snapshot.as_ref())
+        .map(|m| m.value.clone());
+    let capabilities = match &row.capability {
+        Some(c) => Capabilities {
+            snapshots: c.snapshot_operations_supported,
+            tree: c.multiple_snapshots_supported,
+            memory: c.memory_snapshots_supported,
+            quiesce: c.quiesced_snapshots_supported,
+            consolidate: true,
+            download: false,
+            suppress_power_on: true,
+        },
+        None => Capabilities::vsphere(),
+    };
+    let tools = row.tools_status.clone().unwrap_or_default();
+    let mut details = vec![("moref".to_string(), row.id.clone())];
+    if !tools.is_empty() {
+        details.push(("VMware Tools".to_string(), tools_label(&tools).to_string()));
+    }
+    if let Some(ts) = row.layout.as_ref().map(|l| l.timestamp.clone()) {
+        details.push(("sizes as of".to_string(), ts));
+    }
+    Machine {
+        profile: profile.to_string(),
+        provider: ProviderKind::Vsphere,
+        id: row.id,
+        name,
+        location,
+        path,
+        power_state: row.power.as_ref().map(power).unwrap_or(PowerState::Unknown),
+        tools_running: tools == "guestToolsRunning",
+        consolidation_needed: row.consolidation_needed.unwrap_or(false),
+        snapshot_option: None,
+        snapshots,
+        current,
+        capabilities,
+        details,
+        loaded: true,
+    }
+}
+
+fn tools_label(status: &str) -> &str {
+    match status {
+        "guestToolsRunning" => "running",
+        "guestToolsNotRunning" => "not running",
+        "guestToolsExecutingScripts" => "starting",
+        other => other,
+    }
+}
+
+fn snapshot(
+    t: &VirtualMachineSnapshotTree,
+    sizes: &HashMap<String, u64>,
+    memory_keys: &HashMap<String, bool>,
+) -> Snapshot {
+    let id = t.snapshot.value.clone();
+    let power_state = power(&t.state);
+    // The memory file is the reliable signal; `state` alone says poweredOn on some servers
+    // (vcsim) even for disk-only snapshots.
+    let memory =
+        power_state == PowerState::PoweredOn && memory_keys.get(&id).copied().unwrap_or(true);
+    Snapshot {
+        name: t.name.clone(),
+        description: t.description.clone(),
+        created: parse_time(&t.create_time).unwrap_or(DateTime::UNIX_EPOCH),
+        power_state,
+        memory,
+        quiesced: t.quiesced,
+        size_bytes: sizes.get(&id).copied(),
+        children: t
+            .child_snapshot_list
+            .as_ref()
+            .map(|c| c.iter().map(|t| snapshot(t, sizes, memory_keys)).collect())
+            .unwrap_or_default(),
+        id,
+    }
+}
+
+fn chain_files(disks: Option<&Vec<VirtualMachineFileLayoutExDiskLayout>>) -> HashSet<i32> {
+    disks
+        .into_iter()
+        .flatten()
+        .flat_map(|d| d.chain.iter().flatten())
+        .flat_map(|u| u.file_key.iter().copied())
+        .collect()
+}
+
+fn base_files(disks: Option<&Vec<VirtualMachineFileLayoutExDiskLayout>>) -> HashSet<i32> {
+    disks
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.chain.as_ref().and_then(|c| c.first()))
+        .flat_map(|u| u.file_key.iter().copied())
+        .collect()
+}
+
+/// Disk space owned by each snapshot, from `layoutEx`: its data and memory files, plus the
+/// disk-chain files its parent's chains do not contain (a root leaves out the base disks);
+/// the current snapshot also owns the live delta files that no snapshot lists.
+pub(super) fn snapshot_sizes(
+    layout: &VirtualMachineFileLayoutEx,
+    roots: &[VirtualMachineSnapshotTree],
+    current: Option<&str>,
+) -> HashMap<String, u64> {
+    let size_of: HashMap<i32, u64> = layout
+        .file
+        .iter()
+        .flatten()
+        .map(|f| (f.key, u64::try_from(f.size).unwrap_or(0)))
+        .collect();
+    let layouts: HashMap<&str, _> = layout
+        .snapshot
+        .iter()
+        .flatten()
+        .map(|s| (s.key.value.as_str(), s))
+        .collect();
+    let sum = |keys: &HashSet<i32>| keys.iter().filter_map(|k| size_of.get(k)).sum::<u64>();
+    let mut out = HashMap::new();
+    let mut stack: Vec<(&VirtualMachineSnapshotTree, Option<&str>)> =
+        roots.iter().map(|t| (t, None)).collect();
+    let mut listed: HashSet<i32> = HashSet::new();
+    while let Some((node, parent)) = stack.pop() {
+        let id = node.snapshot.value.as_str();
+        for child in node.child_snapshot_list.iter().flatten() {
+            stack.push((child, Some(id)));
+        }
+        let Some(own_layout) = layouts.get(id) else {
+            continue;
+        };
+        let mine = chain_files(own_layout.disk.as_ref());
+        listed.extend(mine.iter().copied());
+        let inherited = match parent {
+            None => base_files(own_layout.disk.as_ref()),
+            Some(p) => match layouts.get(p) {
+                Some(pl) => chain_files(pl.disk.as_ref()),
+                None => continue,
+            },
+        };
+        let own: HashSet<i32> = mine.difference(&inherited).copied().collect();
+        let mut size = sum(&own);
+        for key in [own_layout.data_key, own_layout.memory_key] {
+            if key >= 0 {
+                size += size_of.get(&key).copied().unwrap_or(0);
+            }
+        }
+        out.insert(id.to_string(), size);
+    }
+    if let Some(cur) = current
+        && let Some(size) = out.get_mut(cur)
+    {
+        let live: HashSet<i32> = chain_files(layout.disk.as_ref())
+            .difference(&listed)
+            .copied()
+            .collect();
+        *size += sum(&live);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vim_rs::types::structs::{
+        VirtualMachineFileLayoutExDiskUnit, VirtualMachineFileLayoutExFileInfo,
+        VirtualMachineFileLayoutExSnapshotLayout,
+    };
+
+    fn c(name: &str, parent: Option<&str>, dc: bool) -> Container {
+        Container {
+            name: name.into(),
+            parent: parent.map(String::from),
+            is_datacenter: dc,
+        }
+    }
+
+    #[test]
+    fn paths_skip_root_and_vm_folder_in_location() {
+        let mut m = HashMap::new();
+        m.insert("group-d1".to_string(), c("Datacenters", None, false));
+        m.insert("f-1".to_string(), c("EU", Some("group-d1"), false));
+        m.insert("dc-1".to_string(), c("DC0", Some("f-1"), true));
+        m.insert("group-v1".to_string(), c("vm", Some("dc-1"), false));
+        m.insert("f-2".to_string(), c("web", Some("group-v1"), false));
+        let (loc, path) = location_and_path("web-01", Some("f-2"), &m);
+        assert_eq!(path, "/EU/DC0/vm/web/web-01");
+        assert_eq!(loc, vec!["EU", "DC0", "web"]);
+        let (loc, path) = location_and_path("x", None, &m);
+        assert_eq!((loc.len(), path.as_str()), (0, "/x"));
+    }
+
+    #[test]
+    fn times_parse_with_and_without_zone() {
+        assert!(parse_time("2026-11-01T10:00:00.123456Z").is_some());
+        assert!(parse_time("2026-11-01T10:00:00+02:00").is_some());
+        assert!(parse_time("2026-11-01T10:00:00.5").is_some());
+        assert!(parse_time("yesterday").is_none());
+    }
+
+    fn file(key: i32, size: i64) -> VirtualMachineFileLayoutExFileInfo {
+        VirtualMachineFileLayoutExFileInfo {
+            key,
+            name: format!("f{key}"),
+            r#type: "diskExtent".into(),
+            size,
+            unique_size: None,
+            backing_object_id: None,
+            accessible: None,
+        }
+    }
+
+    fn disk(chain: &[&[i32]]) -> Option<Vec<VirtualMachineFileLayoutExDiskLayout>> {
+        Some(vec![VirtualMachineFileLayoutExDiskLayout {
+            key: 2000,
+            virtual_disk_format: None,
+            chain: Some(
+                chain
+                    .iter()
+                    .map(|keys| VirtualMachineFileLayoutExDiskUnit {
+                        file_key: keys.to_vec(),
+                    })
+                    .collect(),
+            ),
+        }])
+    }
+
+    fn tree(id: &str, children: Vec<VirtualMachineSnapshotTree>) -> VirtualMachineSnapshotTree {
+        VirtualMachineSnapshotTree {
+            snapshot: moref(MoTypesEnum::VirtualMachineSnapshot, id),
+            vm: moref(MoTypesEnum::VirtualMachine, "vm-1"),
+            name: id.into(),
+            description: String::new(),
+            id: 1,
+            create_time: "2026-11-01T10:00:00Z".into(),
+            state: VirtualMachinePowerStateEnum::PoweredOff,
+            quiesced: false,
+            backup_manifest: None,
+            child_snapshot_list: (!children.is_empty()).then_some(children),
+            replay_supported: None,
+        }
+    }
+
+    #[test]
+    fn sizes_follow_the_chain_algorithm() {
+        // base disk 1 (1000), s1 → delta 2 (100), s2 → delta 3 (10), live delta 4 (1).
+        // data files 11, 12; s2 has a memory file 13.
+        let snap = |id: &str, data: i32, mem: i32, chain: &[&[i32]]| {
+            VirtualMachineFileLayoutExSnapshotLayout {
+                key: moref(MoTypesEnum::VirtualMachineSnapshot, id),
+                data_key: data,
+                memory_key: mem,
+                disk: disk(chain),
+            }
+        };
+        let layout = VirtualMachineFileLayoutEx {
+            file: Some(vec![
+                file(1, 1000),
+                file(2, 100),
+                file(3, 10),
+                file(4, 1),
+                file(11, 5),
+                file(12, 6),
+                file(13, 50),
+            ]),
+            disk: disk(&[&[1], &[2], &[3], &[4]]),
+            snapshot: Some(vec![
+                snap("s1", 11, -1, &[&[1]]),
+                snap("s2", 12, 13, &[&[1], &[2]]),
+            ]),
+            timestamp: "2026-11-01T10:00:00Z".into(),
+        };
+        let roots = vec![tree("s1", vec![tree("s2", vec![])])];
+        let sizes = snapshot_sizes(&layout, &roots, Some("s2"));
+        assert_eq!(sizes["s1"], 5); // data only: the base disk is not the snapshot's
+        // data 6 + memory 50 + delta 2 (100) + live deltas 3 and 4 (11), as current.
+        assert_eq!(sizes["s2"], 6 + 50 + 100 + 11);
+    }
+}

@@ -1,0 +1,1128 @@
+//! vSphere (vCenter or ESXi) through the vim25 API, on the `vim_rs` crate: VI/JSON where the
+//! server offers it (vCenter 8.0U1+), SOAP otherwise (older vCenters, ESXi, vcsim).
+//!
+//! One session per profile, kept alive and renewed on `NotAuthenticated`; reads are retried
+//! once after a new login, changes never are. Inventories are read in one paged property
+//! collector pass; tasks and live updates are watched through dedicated property collectors.
+
+mod faults;
+mod inventory;
+pub mod tls;
+
+use std::future::Future;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::LocalBoxFuture;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use vim_rs::core::client::{
+    Client, ClientBuilder, Error as VimError, Transport as WireTransport, TransportMode, VimClient,
+};
+use vim_rs::mo::{
+    AuthorizationManager, ContainerView, PropertyCollector, ServiceInstance, SessionManager, Task,
+    ViewManager, VirtualMachine, VirtualMachineSnapshot,
+};
+use vim_rs::types::enums::{MoTypesEnum, ObjectUpdateKindEnum, TaskInfoStateEnum};
+use vim_rs::types::struct_enum::StructType;
+use vim_rs::types::structs::{
+    LocalizedMethodFault, ManagedObjectReference, MethodFault, ObjectSpec, PropertyFilterSpec,
+    PropertySpec, WaitOptions,
+};
+
+use super::{PartialInventory, ProgressSink, Provider, ProviderError, StartedTask};
+use crate::config::{ProfileConfig, Secret, resolve_secret};
+use crate::model::{Machine, Operation, TaskState, TaskStatus};
+use faults::{describe, fault_error_with, is_certificate_error, is_not_authenticated};
+
+/// The privilege needed to take snapshots, reported by `check`.
+const SNAPSHOT_PRIVILEGE: &str = "VirtualMachine.State.CreateSnapshot";
+/// How often an idle session is touched so the server does not expire it.
+const KEEPALIVE: Duration = Duration::from_secs(240);
+/// Longest single wait on the server for updates; the loop goes on after it.
+const WAIT_SECONDS: i32 = 60;
+/// Prefix of the ids of calls that finish synchronously (rename, cancel).
+const SYNC_TASK: &str = "sync:";
+
+/// Which wire protocol to speak.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// VI/JSON when the server offers it (vCenter 8.0U1+), SOAP otherwise.
+    #[default]
+    Auto,
+    /// SOAP/XML only: ESXi, older vCenters, and vcsim (skips the JSON probe).
+    Soap,
+    /// VI/JSON only.
+    Json,
+}
+
+/// Options of a connection beyond the profile.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    /// Wire protocol.
+    pub transport: Transport,
+}
+
+/// A connected vSphere profile.
+///
+/// The vim_rs calls run on one thread of this provider with its own single-threaded runtime:
+/// vim_rs's futures then never need proving `Send`, which over its thousands of generated,
+/// recursive types costs the compiler many minutes. Callers exchange plain `model` values
+/// with that thread through channels.
+pub struct VsphereProvider {
+    profile: String,
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+/// Work for the session thread: builds a (non-`Send`) future from the session.
+type Job = Box<dyn FnOnce(Arc<Inner>) -> LocalBoxFuture<'static, ()> + Send>;
+
+/// Everything needed to log in, as plain data that can move to the session thread.
+struct Params {
+    profile: String,
+    host: String,
+    username: String,
+    password: Secret,
+    policy: tls::TlsPolicy,
+    transport: Transport,
+}
+
+struct Inner {
+    profile: String,
+    host: String,
+    username: String,
+    password: Secret,
+    client: Arc<Client>,
+    /// One new login at a time, however many calls saw the session expire.
+    login_lock: Mutex<()>,
+    /// The live-update collector, created on first use and again after a new login.
+    watch: Mutex<Option<Watch>>,
+}
+
+struct Watch {
+    collector: PropertyCollector,
+    version: String,
+}
+
+/// `host[:port]` from a profile URL: `vc.example.com`, `https://vc:8443/sdk`, `https://u:p@h/sdk`.
+pub fn server_address(url: &str) -> Result<String, ProviderError> {
+    let url = url.trim();
+    if url.starts_with("http://") {
+        return Err(ProviderError::Backend(format!(
+            "the vSphere URL \"{url}\" uses http; vSphere is reached over https"
+        )));
+    }
+    let rest = url.strip_prefix("https://").unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // Credentials in the URL are ignored: the profile's username and password are used.
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(ProviderError::Backend(format!(
+            "the vSphere URL \"{url}\" names no host"
+        )));
+    }
+    Ok(host.to_string())
+}
+
+impl VsphereProvider {
+    /// Connect and log in to the profile `name` (VI/JSON when offered, else SOAP).
+    pub async fn connect(name: &str, cfg: &ProfileConfig) -> Result<Self, ProviderError> {
+        Self::connect_with(name, cfg, &ConnectOptions::default()).await
+    }
+
+    /// Connect with explicit options (e.g. SOAP only, for vcsim).
+    pub async fn connect_with(
+        name: &str,
+        cfg: &ProfileConfig,
+        options: &ConnectOptions,
+    ) -> Result<Self, ProviderError> {
+        let url = cfg.url.as_deref().ok_or_else(|| {
+            ProviderError::Backend(format!("profile {name} (vsphere) needs a url"))
+        })?;
+        let host = server_address(url)?;
+        let username = cfg
+            .username
+            .clone()
+            .ok_or_else(|| ProviderError::Auth(format!("profile {name} has no username")))?;
+        let password = resolve_secret(
+            name,
+            "password",
+            cfg.password.as_deref(),
+            cfg.password_env.as_deref(),
+            cfg.password_command.as_deref(),
+        )
+        .map_err(|e| ProviderError::Auth(e.to_string()))?
+        .ok_or_else(|| {
+            ProviderError::Auth(format!(
+                "profile {name} has no password, password_env or password_command"
+            ))
+        })?;
+        let policy = tls::TlsPolicy::from_profile(
+            cfg.insecure,
+            cfg.thumbprint.as_deref(),
+            cfg.ca_file.as_deref(),
+        )?;
+        let params = Params {
+            profile: name.to_string(),
+            host,
+            username,
+            password,
+            policy,
+            transport: options.transport,
+        };
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (jobs, jobs_rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name(format!("vsphere-{name}"))
+            .spawn(move || session_thread(params, ready_tx, jobs_rx))
+            .map_err(|e| ProviderError::Backend(format!("cannot start a thread: {e}")))?;
+        ready_rx.await.map_err(|_| stopped())??;
+        Ok(VsphereProvider {
+            profile: name.to_string(),
+            jobs,
+        })
+    }
+
+    /// The profile name.
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    /// Log out now (also done when the provider is dropped).
+    pub async fn close(&self) {
+        let _ = self
+            .call(|inner| Box::pin(async move { inner.close().await }))
+            .await;
+    }
+
+    /// Run `f` on the session thread and wait for its answer.
+    async fn call<T, F>(&self, f: F) -> Result<T, ProviderError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Inner>) -> LocalBoxFuture<'static, T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |inner| {
+            Box::pin(async move {
+                let _ = tx.send(f(inner).await);
+            })
+        });
+        self.jobs.send(job).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())
+    }
+}
+
+fn stopped() -> ProviderError {
+    ProviderError::Backend("the vSphere session has ended".into())
+}
+
+/// The session thread: log in, answer jobs concurrently, log out when the provider is gone.
+fn session_thread(
+    params: Params,
+    ready: oneshot::Sender<Result<(), ProviderError>>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(ProviderError::Backend(format!(
+                "cannot start the vSphere runtime: {e}"
+            ))));
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let inner = match Inner::login(params).await {
+            Ok(inner) => Arc::new(inner),
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        let _ = ready.send(Ok(()));
+        let keepalive = tokio::task::spawn_local(keep_alive(Arc::downgrade(&inner)));
+        while let Some(job) = jobs.recv().await {
+            tokio::task::spawn_local(job(inner.clone()));
+        }
+        // The provider was dropped: end the session instead of letting it time out.
+        keepalive.abort();
+        inner.close().await;
+    });
+}
+
+/// Turn a failed login into a sentence; an untrusted certificate is probed for its thumbprint
+/// so the sentence can say exactly what to pin.
+async fn login_error(
+    e: VimError,
+    profile: &str,
+    host: &str,
+    policy: &tls::TlsPolicy,
+) -> ProviderError {
+    if let VimError::MethodFault(f) = &e
+        && f.type_ == Some(StructType::InvalidLogin)
+    {
+        return ProviderError::Auth(format!(
+            "the server {host} refused the user name or password of profile {profile}"
+        ));
+    }
+    if let VimError::ReqwestError(re) = &e
+        && is_certificate_error(re)
+    {
+        let pinned = matches!(policy, tls::TlsPolicy::Pinned(_));
+        let seen = tls::probe_thumbprint(host).await;
+        let how = match (&seen, pinned) {
+            (Some(t), true) => format!(
+                "it does not match the pinned thumbprint of profile {profile}; the server now presents {t} — if that change is expected, set thumbprint = \"{t}\""
+            ),
+            (Some(t), false) => format!(
+                "to trust it, add thumbprint = \"{t}\" to profile {profile}, or a ca_file with the CA that signed it"
+            ),
+            (None, _) => format!(
+                "to trust it, add its thumbprint = \"SHA256:…\" or a ca_file to profile {profile}"
+            ),
+        };
+        return ProviderError::Unreachable(format!(
+            "the certificate of {host} is not trusted; {how}"
+        ));
+    }
+    describe(&e, &format!("logging in to {host} (profile {profile})"))
+}
+
+/// Touch the session every few minutes; log in again when it expired anyway.
+async fn keep_alive(inner: Weak<Inner>) {
+    let mut tick = tokio::time::interval(KEEPALIVE);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let si = ServiceInstance::new(inner.client.clone(), "ServiceInstance");
+        match si.current_time().await {
+            Ok(_) => {}
+            Err(e) if is_not_authenticated(&e) => {
+                if let Err(e) = inner.relogin().await {
+                    tracing::warn!(profile = %inner.profile, "keep-alive login failed: {e}");
+                }
+            }
+            Err(e) => tracing::debug!(profile = %inner.profile, "keep-alive failed: {e}"),
+        }
+    }
+}
+
+impl Inner {
+    /// Log in with the profile's parameters.
+    async fn login(params: Params) -> Result<Self, ProviderError> {
+        let http = tls::http_client(&params.policy)?;
+        let mode = match params.transport {
+            Transport::Auto => TransportMode::Auto,
+            Transport::Soap => TransportMode::Soap,
+            Transport::Json => TransportMode::Json,
+        };
+        let built = ClientBuilder::new(&params.host, http)
+            .basic_authn(&params.username, params.password.expose())
+            .app_details(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+            .transport(mode)
+            .build()
+            .await;
+        let client = match built {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(login_error(e, &params.profile, &params.host, &params.policy).await);
+            }
+        };
+        Ok(Inner {
+            profile: params.profile,
+            host: params.host,
+            username: params.username,
+            password: params.password,
+            client,
+            login_lock: Mutex::new(()),
+            watch: Mutex::new(None),
+        })
+    }
+
+    /// Drop the update collector and log out.
+    async fn close(&self) {
+        // A held lock means a long wait is running on the collector; logging out ends both.
+        let watch = self.watch.try_lock().ok().and_then(|mut w| w.take());
+        if let Some(w) = watch {
+            let _ = w.collector.destroy_property_collector().await;
+        }
+        if let Err(e) = self.client.close().await {
+            tracing::debug!(profile = %self.profile, "logout failed: {e}");
+        }
+    }
+
+    fn client(&self) -> Arc<Client> {
+        self.client.clone()
+    }
+
+    fn handle(&self) -> Arc<dyn VimClient> {
+        self.client.clone()
+    }
+
+    /// Log in again on the same HTTP client (the new session replaces the old cookie/key).
+    async fn relogin(&self) -> Result<(), ProviderError> {
+        let _guard = self.login_lock.lock().await;
+        let sm = self.client.service_content().session_manager.clone();
+        let Some(sm) = sm else {
+            return Err(ProviderError::Auth(format!(
+                "the session of profile {} expired and this server has no session manager to log in again",
+                self.profile
+            )));
+        };
+        // Session-scoped objects (our update collector) died with the old session.
+        self.watch.lock().await.take();
+        SessionManager::new(self.handle(), &sm.value)
+            .login(&self.username, self.password.expose(), None)
+            .await
+            .map(|_| ())
+            .map_err(|e| match &e {
+                VimError::MethodFault(f) if f.type_ == Some(StructType::InvalidLogin) => {
+                    ProviderError::Auth(format!(
+                        "the session of profile {} expired and the server refused the password when logging in again",
+                        self.profile
+                    ))
+                }
+                _ => describe(&e, &format!("logging in again to {}", self.host)),
+            })
+    }
+
+    /// Run a read; when the session has expired, log in again and run it once more.
+    async fn read<T, F, Fut>(&self, doing: &str, f: F) -> Result<T, ProviderError>
+    where
+        F: Fn(Arc<Client>) -> Fut,
+        Fut: Future<Output = Result<T, VimError>>,
+    {
+        match f(self.client()).await {
+            Ok(v) => Ok(v),
+            Err(e) if is_not_authenticated(&e) => {
+                self.relogin().await?;
+                f(self.client()).await.map_err(|e| describe(&e, doing))
+            }
+            Err(e) => Err(describe(&e, doing)),
+        }
+    }
+
+    /// Run a change once. An expired session is renewed but the change is not repeated.
+    async fn change<T, Fut>(&self, doing: &str, fut: Fut) -> Result<T, ProviderError>
+    where
+        Fut: Future<Output = Result<T, VimError>>,
+    {
+        match fut.await {
+            Ok(v) => Ok(v),
+            Err(e) if is_not_authenticated(&e) => {
+                self.relogin().await?;
+                Err(ProviderError::Auth(format!(
+                    "the session had expired, so {doing} did not start; snaptree logged in again — run it again"
+                )))
+            }
+            Err(e) => Err(describe(&e, doing)),
+        }
+    }
+
+    fn root_collector(&self) -> PropertyCollector {
+        PropertyCollector::new(
+            self.handle(),
+            &self.client.service_content().property_collector.value,
+        )
+    }
+
+    /// A container view of every VM, folder and datacenter under the root folder.
+    async fn create_view(
+        client: &Arc<Client>,
+        kinds: &[&str],
+    ) -> Result<ManagedObjectReference, VimError> {
+        let content = client.service_content();
+        let vm_ref = content
+            .view_manager
+            .clone()
+            .ok_or_else(|| VimError::ParseError("this server has no view manager".to_string()))?;
+        let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+        ViewManager::new(client.clone(), &vm_ref.value)
+            .create_container_view(&content.root_folder, Some(&kinds), true)
+            .await
+    }
+
+    async fn inventory(&self) -> Result<Vec<Machine>, ProviderError> {
+        let doing = format!("listing the VMs of profile {}", self.profile);
+        // Set up the change feed before reading, so no change made after this read is missed.
+        // A held lock means a wait is running on an existing feed.
+        if let Ok(mut guard) = self.watch.try_lock()
+            && guard.is_none()
+        {
+            match self.new_watch().await {
+                Ok(w) => *guard = Some(w),
+                Err(e) => tracing::debug!(profile = %self.profile, "no change feed yet: {e}"),
+            }
+        }
+        let pass = self
+            .read(&doing, |client| async move {
+                let view =
+                    Self::create_view(&client, &["VirtualMachine", "Folder", "Datacenter"]).await?;
+                let result = inventory::retrieve(&client, inventory::view_filter(&view)).await;
+                // The view is a session object; drop it now rather than at logout.
+                let _ = ContainerView::new(client.clone(), &view.value)
+                    .destroy_view()
+                    .await;
+                result
+            })
+            .await?;
+        let mut machines: Vec<Machine> = pass
+            .vms
+            .into_iter()
+            .map(|row| inventory::machine(&self.profile, row, &pass.containers))
+            .collect();
+        machines.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.id.cmp(&b.id)));
+        Ok(machines)
+    }
+
+    async fn machine(&self, id: &str) -> Result<Machine, ProviderError> {
+        let doing = format!("reading VM {id} of profile {}", self.profile);
+        let id_owned = id.to_string();
+        let pass = self
+            .read(&doing, |client| {
+                let id = id_owned.clone();
+                async move { inventory::retrieve(&client, inventory::one_vm_filter(&id)).await }
+            })
+            .await
+            .map_err(|e| match e {
+                ProviderError::NotFound(_) => not_found(id, &self.profile),
+                other => other,
+            })?;
+        let row = pass
+            .vms
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| not_found(id, &self.profile))?;
+        Ok(inventory::machine(&self.profile, row, &pass.containers))
+    }
+
+    async fn start(&self, machine_id: &str, op: &Operation) -> Result<StartedTask, ProviderError> {
+        let vm = VirtualMachine::new(self.handle(), machine_id);
+        let snap = |id: &str| VirtualMachineSnapshot::new(self.handle(), id);
+        let started = |task: ManagedObjectReference| StartedTask {
+            id: task.value,
+            finished: false,
+        };
+        match op {
+            Operation::Take {
+                name,
+                description,
+                memory,
+                quiesce,
+            } => {
+                let doing = format!("taking a snapshot of {machine_id}");
+                let desc = (!description.is_empty()).then_some(description.as_str());
+                self.change(
+                    &doing,
+                    vm.create_snapshot_task(name, desc, *memory, *quiesce),
+                )
+                .await
+                .map(started)
+            }
+            Operation::Revert {
+                snapshot,
+                suppress_power_on,
+            } => {
+                let doing = format!("reverting {machine_id} to snapshot {snapshot}");
+                self.change(
+                    &doing,
+                    snap(snapshot).revert_to_snapshot_task(None, Some(*suppress_power_on)),
+                )
+                .await
+                .map(started)
+            }
+            Operation::RevertCurrent { suppress_power_on } => {
+                let doing = format!("reverting {machine_id} to its current snapshot");
+                self.change(
+                    &doing,
+                    vm.revert_to_current_snapshot_task(None, Some(*suppress_power_on)),
+                )
+                .await
+                .map(started)
+            }
+            Operation::Delete { snapshot, children } => {
+                let doing = if *children {
+                    format!("deleting snapshot {snapshot} and its children on {machine_id}")
+                } else {
+                    format!("deleting snapshot {snapshot} on {machine_id}")
+                };
+                self.change(
+                    &doing,
+                    snap(snapshot).remove_snapshot_task(*children, Some(true)),
+                )
+                .await
+                .map(started)
+            }
+            Operation::DeleteAll => {
+                let doing = format!("deleting all snapshots of {machine_id}");
+                self.change(&doing, vm.remove_all_snapshots_task(Some(true), None))
+                    .await
+                    .map(started)
+            }
+            Operation::Consolidate => {
+                let doing = format!("consolidating the disks of {machine_id}");
+                self.change(&doing, vm.consolidate_vm_disks_task())
+                    .await
+                    .map(started)
+            }
+            Operation::Rename {
+                snapshot,
+                name,
+                description,
+            } => {
+                let doing = format!("renaming snapshot {snapshot} of {machine_id}");
+                self.change(
+                    &doing,
+                    snap(snapshot).rename_snapshot(name.as_deref(), description.as_deref()),
+                )
+                .await?;
+                Ok(StartedTask {
+                    id: format!("{SYNC_TASK}rename:{snapshot}"),
+                    finished: true,
+                })
+            }
+            Operation::Cancel { task } => {
+                let doing = format!("cancelling task {task}");
+                self.change(&doing, Task::new(self.handle(), task).cancel_task())
+                    .await?;
+                Ok(StartedTask {
+                    id: format!("{SYNC_TASK}cancel:{task}"),
+                    finished: true,
+                })
+            }
+            Operation::Replace { .. } => Err(ProviderError::Unsupported(
+                "replace exists only for OVHcloud VPSs; on vSphere take a new snapshot".into(),
+            )),
+        }
+    }
+
+    /// Follow a task to its end; following is a read, so after a new login it starts over.
+    async fn follow(
+        &self,
+        task_id: &str,
+        progress: ProgressSink<'_>,
+    ) -> Result<TaskStatus, ProviderError> {
+        if task_id.starts_with(SYNC_TASK) {
+            let done = TaskStatus {
+                id: task_id.to_string(),
+                state: TaskState::Success,
+                progress: Some(100),
+                message: None,
+                cancelable: false,
+            };
+            progress(&done);
+            return Ok(done);
+        }
+        let doing = format!("following task {task_id}");
+        match Self::watch_task(self.client(), task_id, progress).await {
+            Ok(s) => Ok(s),
+            Err(e) if is_not_authenticated(&e) => {
+                self.relogin().await?;
+                Self::watch_task(self.client(), task_id, progress)
+                    .await
+                    .map_err(|e| describe(&e, &doing))
+            }
+            Err(e) => Err(describe(&e, &doing)),
+        }
+    }
+
+    /// Watch one task on a dedicated collector until it ends.
+    async fn watch_task(
+        client: Arc<Client>,
+        task_id: &str,
+        progress: ProgressSink<'_>,
+    ) -> Result<TaskStatus, VimError> {
+        let root = PropertyCollector::new(
+            client.clone(),
+            &client.service_content().property_collector.value,
+        );
+        let pc_ref = root.create_property_collector().await?;
+        let pc = PropertyCollector::new(client.clone(), &pc_ref.value);
+        let result = Self::watch_task_on(&pc, task_id, progress).await;
+        // A collector is a session object: remove it so long sessions do not pile them up.
+        let _ = pc.destroy_property_collector().await;
+        result
+    }
+
+    async fn watch_task_on(
+        pc: &PropertyCollector,
+        task_id: &str,
+        progress: ProgressSink<'_>,
+    ) -> Result<TaskStatus, VimError> {
+        let filter = PropertyFilterSpec {
+            prop_set: vec![PropertySpec {
+                r#type: "Task".into(),
+                all: Some(false),
+                path_set: Some(
+                    [
+                        "info.state",
+                        "info.progress",
+                        "info.cancelable",
+                        "info.error",
+                    ]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                ),
+            }],
+            object_set: vec![ObjectSpec {
+                obj: ManagedObjectReference {
+                    r#type: MoTypesEnum::Task,
+                    value: task_id.to_string(),
+                },
+                skip: Some(false),
+                select_set: None,
+            }],
+            report_missing_objects_in_results: None,
+        };
+        pc.create_filter(&filter, true).await?;
+        let options = WaitOptions {
+            max_wait_seconds: Some(WAIT_SECONDS),
+            max_object_updates: None,
+        };
+        let mut status = TaskStatus {
+            id: task_id.to_string(),
+            state: TaskState::Queued,
+            progress: None,
+            message: None,
+            cancelable: false,
+        };
+        let mut last: Option<TaskStatus> = None;
+        let mut version: Option<String> = None;
+        loop {
+            // No time budget: a long delete keeps being watched until the server says it ended.
+            let Some(set) = pc
+                .wait_for_updates_ex(version.as_deref(), Some(&options))
+                .await?
+            else {
+                continue;
+            };
+            version = Some(set.version);
+            for update in set.filter_set.into_iter().flatten() {
+                for obj in update.object_set.into_iter().flatten() {
+                    if obj.kind == ObjectUpdateKindEnum::Leave && !status.state.is_final() {
+                        status.state = TaskState::Error;
+                        status.message = Some(
+                            "the server dropped the task before reporting its end; check the VM"
+                                .into(),
+                        );
+                    }
+                    for change in obj.change_set.into_iter().flatten() {
+                        apply_task_change(&mut status, &change.name, change.val);
+                    }
+                }
+            }
+            if last.as_ref() != Some(&status) {
+                progress(&status);
+                last = Some(status.clone());
+            }
+            if status.state.is_final() {
+                return Ok(status);
+            }
+        }
+    }
+
+    /// Create the live-update collector and read past the initial state.
+    async fn new_watch(&self) -> Result<Watch, VimError> {
+        let client = self.client();
+        let pc_ref = self.root_collector().create_property_collector().await?;
+        let collector = PropertyCollector::new(client.clone(), &pc_ref.value);
+        let view = Self::create_view(&client, &["VirtualMachine"]).await?;
+        collector
+            .create_filter(&inventory::watch_filter(&view), true)
+            .await?;
+        // The first answer is the whole current state; only what changes after it matters.
+        let now = WaitOptions {
+            max_wait_seconds: Some(0),
+            max_object_updates: None,
+        };
+        let mut version: Option<String> = None;
+        while let Some(set) = collector
+            .wait_for_updates_ex(version.as_deref(), Some(&now))
+            .await?
+        {
+            version = Some(set.version);
+            if set.truncated != Some(true) {
+                break;
+            }
+        }
+        Ok(Watch {
+            collector,
+            version: version.unwrap_or_default(),
+        })
+    }
+
+    async fn changes(&self) -> Result<Vec<String>, ProviderError> {
+        let doing = format!("watching profile {} for changes", self.profile);
+        let options = WaitOptions {
+            max_wait_seconds: Some(WAIT_SECONDS),
+            max_object_updates: None,
+        };
+        let mut renewed = false;
+        loop {
+            let mut guard = self.watch.lock().await;
+            if guard.is_none() {
+                match self.new_watch().await {
+                    Ok(w) => *guard = Some(w),
+                    Err(e) if is_not_authenticated(&e) && !renewed => {
+                        drop(guard);
+                        self.relogin().await?;
+                        renewed = true;
+                        continue;
+                    }
+                    Err(e) => return Err(describe(&e, &doing)),
+                }
+            }
+            let Some(watch) = guard.as_mut() else {
+                continue;
+            };
+            let mut ids: Vec<String> = Vec::new();
+            let mut truncated = true;
+            while truncated {
+                match watch
+                    .collector
+                    .wait_for_updates_ex(Some(&watch.version), Some(&options))
+                    .await
+                {
+                    Ok(Some(set)) => {
+                        watch.version = set.version;
+                        truncated = set.truncated == Some(true);
+                        for update in set.filter_set.into_iter().flatten() {
+                            for obj in update.object_set.into_iter().flatten() {
+                                if !ids.contains(&obj.obj.value) {
+                                    ids.push(obj.obj.value);
+                                }
+                            }
+                        }
+                    }
+                    Ok(None) => truncated = false,
+                    Err(e) if is_not_authenticated(&e) && !renewed => {
+                        guard.take();
+                        drop(guard);
+                        self.relogin().await?;
+                        renewed = true;
+                        ids.clear();
+                        break;
+                    }
+                    Err(e) => {
+                        // The collector may be gone (server restart): build a new one next time.
+                        guard.take();
+                        return Err(describe(&e, &doing));
+                    }
+                }
+            }
+            if !ids.is_empty() {
+                return Ok(ids);
+            }
+        }
+    }
+
+    async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
+        let about = &self.client.service_content().about;
+        let transport = match VimClient::transport(&*self.client) {
+            WireTransport::Json => "VI/JSON",
+            WireTransport::Soap => "SOAP",
+        };
+        let mut out = vec![
+            ("server".to_string(), about.full_name.clone()),
+            ("api version".to_string(), about.api_version.clone()),
+            ("protocol".to_string(), transport.to_string()),
+        ];
+        let doing = format!("counting the VMs of profile {}", self.profile);
+        let count = self
+            .read(&doing, |client| async move {
+                let view = Self::create_view(&client, &["VirtualMachine"]).await?;
+                let cv = ContainerView::new(client.clone(), &view.value);
+                let vms = cv.view().await;
+                let _ = cv.destroy_view().await;
+                vms.map(|v| v.map(|v| v.len()).unwrap_or(0))
+            })
+            .await?;
+        out.push(("machines".to_string(), count.to_string()));
+        out.push((
+            "may take snapshots".to_string(),
+            self.may_take_snapshots().await,
+        ));
+        Ok(out)
+    }
+
+    /// Whether this session holds the snapshot privilege on the root folder, in words.
+    async fn may_take_snapshots(&self) -> String {
+        let content = self.client.service_content();
+        let (Some(am), Some(sm)) = (&content.authorization_manager, &content.session_manager)
+        else {
+            return "unknown (the server has no authorization manager)".into();
+        };
+        let session = match SessionManager::new(self.handle(), &sm.value)
+            .current_session()
+            .await
+        {
+            Ok(Some(s)) => s,
+            Ok(None) => return "unknown (no current session)".into(),
+            Err(e) => return format!("unknown ({})", describe(&e, "reading the session")),
+        };
+        let privileges = [SNAPSHOT_PRIVILEGE.to_string()];
+        match AuthorizationManager::new(self.handle(), &am.value)
+            .has_privilege_on_entity(&content.root_folder, &session.key, Some(&privileges))
+            .await
+        {
+            Ok(Some(v)) if v.first() == Some(&true) => {
+                format!("yes ({SNAPSHOT_PRIVILEGE} on the root folder)")
+            }
+            Ok(_) => format!(
+                "not everywhere (no {SNAPSHOT_PRIVILEGE} on the root folder; folders below may grant it)"
+            ),
+            Err(e) => format!("unknown ({})", describe(&e, "checking privileges")),
+        }
+    }
+}
+
+fn not_found(id: &str, profile: &str) -> ProviderError {
+    ProviderError::NotFound(format!(
+        "VM {id} does not exist on profile {profile} (any more)"
+    ))
+}
+
+/// Fold one task property change into the status.
+fn apply_task_change(
+    status: &mut TaskStatus,
+    name: &str,
+    val: Option<vim_rs::types::vim_any::VimAny>,
+) {
+    fn take<T: 'static>(v: vim_rs::types::vim_any::VimAny) -> Option<T> {
+        v.into_any().downcast::<T>().ok().map(|b| *b)
+    }
+    match name {
+        "info.state" => {
+            if let Some(state) = val.and_then(take::<TaskInfoStateEnum>) {
+                let cancelled = status.state == TaskState::Cancelled;
+                status.state = match state {
+                    TaskInfoStateEnum::Queued => TaskState::Queued,
+                    TaskInfoStateEnum::Running => TaskState::Running,
+                    TaskInfoStateEnum::Success => TaskState::Success,
+                    TaskInfoStateEnum::Error if cancelled => TaskState::Cancelled,
+                    TaskInfoStateEnum::Error => TaskState::Error,
+                    TaskInfoStateEnum::Other_(_) => status.state,
+                };
+                if status.state == TaskState::Success {
+                    status.progress = Some(100);
+                }
+            }
+        }
+        "info.progress" => {
+            status.progress = val
+                .and_then(take::<i32>)
+                .map(|p| u8::try_from(p.clamp(0, 100)).unwrap_or(100));
+        }
+        "info.cancelable" => status.cancelable = val.and_then(take::<bool>).unwrap_or(false),
+        "info.error" => {
+            let Some(val) = val else { return };
+            let any = val.into_any();
+            let (fault, localized) = match any.downcast::<LocalizedMethodFault>() {
+                Ok(l) => (l.fault, l.localized_message),
+                Err(any) => match any.downcast::<MethodFault>() {
+                    Ok(f) => (*f, None),
+                    Err(_) => return,
+                },
+            };
+            if fault.type_ == Some(StructType::RequestCanceled) {
+                status.state = TaskState::Cancelled;
+                status.message = Some("the task was cancelled".into());
+                return;
+            }
+            // The server's own words first; our sentence when it gave none.
+            status.message = Some(match localized.filter(|m| !m.trim().is_empty()) {
+                Some(text) => format!("{text} ({})", faults::fault_name(&fault)),
+                None => fault_error_with(&fault, "the task", None).to_string(),
+            });
+        }
+        _ => {}
+    }
+}
+
+#[async_trait]
+impl Provider for VsphereProvider {
+    async fn load_inventory(
+        &self,
+        _partial: PartialInventory<'_>,
+    ) -> Result<Vec<Machine>, ProviderError> {
+        self.call(|inner| Box::pin(async move { inner.inventory().await }))
+            .await?
+    }
+
+    async fn load_machine(&self, id: &str) -> Result<Machine, ProviderError> {
+        let id = id.to_string();
+        self.call(move |inner| Box::pin(async move { inner.machine(&id).await }))
+            .await?
+    }
+
+    async fn start(&self, machine_id: &str, op: &Operation) -> Result<StartedTask, ProviderError> {
+        let machine_id = machine_id.to_string();
+        let op = op.clone();
+        self.call(move |inner| Box::pin(async move { inner.start(&machine_id, &op).await }))
+            .await?
+    }
+
+    async fn follow(
+        &self,
+        _machine_id: &str,
+        task_id: &str,
+        progress: ProgressSink<'_>,
+    ) -> Result<TaskStatus, ProviderError> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<TaskStatus>();
+        let task_id = task_id.to_string();
+        let result = self.call(move |inner| {
+            Box::pin(async move {
+                let report = move |s: &TaskStatus| {
+                    let _ = tx.send(s.clone());
+                };
+                inner.follow(&task_id, &report).await
+            })
+        });
+        tokio::pin!(result);
+        // Relay progress from the session thread as it comes, then the rest after the end.
+        loop {
+            tokio::select! {
+                Some(status) = rx.recv() => progress(&status),
+                done = &mut result => {
+                    while let Ok(status) = rx.try_recv() {
+                        progress(&status);
+                    }
+                    return done?;
+                }
+            }
+        }
+    }
+
+    async fn wait_for_changes(&self) -> Result<Option<Vec<String>>, ProviderError> {
+        self.call(|inner| Box::pin(async move { inner.changes().await.map(Some) }))
+            .await?
+    }
+
+    async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
+        self.call(|inner| Box::pin(async move { inner.check().await }))
+            .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vim_rs::types::boxed_types::ValueElements;
+    use vim_rs::types::vim_any::VimAny;
+
+    fn status() -> TaskStatus {
+        TaskStatus {
+            id: "task-1".into(),
+            state: TaskState::Queued,
+            progress: None,
+            message: None,
+            cancelable: false,
+        }
+    }
+
+    fn fault(kind: StructType, message: Option<&str>) -> Option<VimAny> {
+        Some(VimAny::Object(Box::new(LocalizedMethodFault {
+            fault: MethodFault {
+                fault_cause: None,
+                fault_message: None,
+                type_: Some(kind),
+                extra_fields_: Default::default(),
+            },
+            localized_message: message.map(String::from),
+        })))
+    }
+
+    #[test]
+    fn task_changes_fold_into_status() {
+        let mut s = status();
+        apply_task_change(
+            &mut s,
+            "info.state",
+            Some(VimAny::Value(ValueElements::TaskInfoState(
+                TaskInfoStateEnum::Running,
+            ))),
+        );
+        apply_task_change(
+            &mut s,
+            "info.progress",
+            Some(VimAny::Value(ValueElements::PrimitiveInt(40))),
+        );
+        apply_task_change(
+            &mut s,
+            "info.cancelable",
+            Some(VimAny::Value(ValueElements::PrimitiveBoolean(true))),
+        );
+        assert_eq!(
+            (s.state, s.progress, s.cancelable),
+            (TaskState::Running, Some(40), true)
+        );
+
+        // A failure carries the server's own words.
+        let mut failed = s.clone();
+        apply_task_change(
+            &mut failed,
+            "info.state",
+            Some(VimAny::Value(ValueElements::TaskInfoState(
+                TaskInfoStateEnum::Error,
+            ))),
+        );
+        apply_task_change(
+            &mut failed,
+            "info.error",
+            fault(
+                StructType::NoDiskSpace,
+                Some("Insufficient disk space on datastore 'ds1'."),
+            ),
+        );
+        assert_eq!(failed.state, TaskState::Error);
+        let msg = failed.message.unwrap_or_default();
+        assert!(msg.contains("ds1") && msg.contains("NoDiskSpace"), "{msg}");
+
+        // Without a message, our sentence.
+        let mut quiet = s.clone();
+        apply_task_change(
+            &mut quiet,
+            "info.error",
+            fault(StructType::TooManySnapshotLevels, None),
+        );
+        assert!(quiet.message.unwrap_or_default().contains("32"));
+
+        // A cancelled task ends as cancelled, whatever order the changes come in.
+        let mut cancelled = s;
+        apply_task_change(
+            &mut cancelled,
+            "info.error",
+            fault(StructType::RequestCanceled, None),
+        );
+        apply_task_change(
+            &mut cancelled,
+            "info.state",
+            Some(VimAny::Value(ValueElements::TaskInfoState(
+                TaskInfoStateEnum::Error,
+            ))),
+        );
+        assert_eq!(cancelled.state, TaskState::Cancelled);
+    }
+
+    #[test]
+    fn server_address_accepts_common_forms() {
+        assert_eq!(server_address("vc.example.com").unwrap(), "vc.example.com");
+        assert_eq!(
+            server_address("https://vc.example.com:8443/sdk").unwrap(),
+            "vc.example.com:8443"
+        );
+        assert_eq!(
+            server_address("https://user:pass@127.0.0.1:4430/sdk").unwrap(),
+            "127.0.0.1:4430"
+        );
+        assert_eq!(server_address("[::1]:443").unwrap(), "[::1]:443");
+        assert!(server_address("http://vc").is_err());
+        assert!(server_address("https:///sdk").is_err());
+    }
+}

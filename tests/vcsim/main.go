@@ -1,0 +1,160 @@
+// vcsim for snaptree's tests: govmomi's vSphere simulator with the inventory counts as flags,
+// optionally a snapshot chain on some VMs (for the inventory benchmark).
+//
+// Built with Debian's packaged govmomi (no module download):
+//
+//	GO111MODULE=off GOPATH=/usr/share/gocode go build -o vcsim tests/vcsim/main.go
+//
+// On start it prints one line per fact on stdout, then serves until killed:
+//
+//	url=https://user:pass@127.0.0.1:PORT/sdk
+//	thumbprint=SHA256:<hex of the certificate's SHA-256>
+//	ready
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"log"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/view"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "address to listen on (port 0 picks a free one)")
+	username := flag.String("username", "user", "login user name")
+	password := flag.String("password", "pass", "login password")
+	dc := flag.Int("dc", 1, "datacenters")
+	folder := flag.Int("folder", 0, "datacenters placed inside a folder")
+	cluster := flag.Int("cluster", 1, "clusters per datacenter")
+	host := flag.Int("host", 3, "hosts per cluster")
+	standalone := flag.Int("standalone-host", 1, "standalone hosts per datacenter")
+	pool := flag.Int("pool", 0, "child resource pools per cluster")
+	vm := flag.Int("vm", 2, "virtual machines per resource pool")
+	snapVMs := flag.Int("snapshot-vms", 0, "give this many VMs a snapshot chain")
+	snapDepth := flag.Int("snapshot-depth", 3, "length of that chain")
+	idle := flag.Duration("session-idle-timeout", 0, "expire sessions idle this long (0: never)")
+	flag.Parse()
+
+	simulator.SessionIdleTimeout = *idle
+	model := simulator.VPX()
+	model.Datacenter = *dc
+	model.Folder = *folder
+	model.Cluster = *cluster
+	model.ClusterHost = *host
+	model.Host = *standalone
+	model.Pool = *pool
+	model.Machine = *vm
+	if err := model.Create(); err != nil {
+		log.Fatal(err)
+	}
+	defer model.Remove()
+
+	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*username, *password)}
+	cert, err := selfSigned()
+	if err != nil {
+		log.Fatal(err)
+	}
+	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	server := model.Service.NewServer()
+	defer server.Close()
+
+	if *snapVMs > 0 {
+		if err := snapshotChains(server.URL, *snapVMs, *snapDepth); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	sum := sha256.Sum256(server.Certificate().Raw)
+	fmt.Printf("url=%s\n", server.URL.String())
+	fmt.Printf("thumbprint=SHA256:%s\n", hex.EncodeToString(sum[:]))
+	fmt.Println("ready")
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	<-stop
+}
+
+// selfSigned makes a fresh ECDSA P-256 certificate for 127.0.0.1 and localhost. The built-in
+// test certificate has a 1024-bit RSA key, which modern TLS stacks (rustls) refuse to verify.
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	template := x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "vcsim"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		DNSNames:              []string{"localhost"},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &template, &template, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// snapshotChains gives the first `count` VMs a chain of `depth` snapshots, through the API so the
+// simulator's own bookkeeping (layoutEx, currentSnapshot) stays consistent.
+func snapshotChains(u *url.URL, count, depth int) error {
+	ctx := context.Background()
+	c, err := govmomi.NewClient(ctx, u, true)
+	if err != nil {
+		return err
+	}
+	defer c.Logout(ctx)
+	m := view.NewManager(c.Client)
+	v, err := m.CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
+	if err != nil {
+		return err
+	}
+	defer v.Destroy(ctx)
+	refs, err := v.Find(ctx, []string{"VirtualMachine"}, nil)
+	if err != nil {
+		return err
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].Value < refs[j].Value })
+	for i, ref := range refs {
+		if i >= count {
+			break
+		}
+		vm := object.NewVirtualMachine(c.Client, ref)
+		for level := 1; level <= depth; level++ {
+			task, err := vm.CreateSnapshot(ctx, fmt.Sprintf("level-%d", level), "benchmark chain", false, false)
+			if err != nil {
+				return err
+			}
+			if err := task.Wait(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
