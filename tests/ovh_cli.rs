@@ -627,7 +627,8 @@ fn credential_errors_are_one_sentence_without_the_secrets() {
         ),
     ];
     for (cfg, want) in &cases {
-        let line = one_sentence(&f.run_with(cfg, &["ls"]), 1);
+        // At trace level, so the log file is checked at its most talkative.
+        let line = one_sentence(&f.run_with(cfg, &["-vv", "ls"]), 1);
         assert!(line.contains("authentication failed"), "{line}");
         assert!(line.contains(want), "{want}: {line}");
         assert!(has_query_id(&line), "{line}");
