@@ -634,6 +634,12 @@ fn credential_errors_are_one_sentence_without_the_secrets() {
         assert!(has_query_id(&line), "{line}");
 
         let line = one_sentence(&f.run_with(cfg, &["take", "ovh/blog"]), 1);
+        assert!(
+            line.starts_with(
+                "snaptree: cannot look up \"ovh/blog\": profile ovh: authentication failed"
+            ),
+            "{line}"
+        );
         assert!(line.contains(want), "{want}: {line}");
 
         let o = f.run_with(cfg, &["config", "check"]);
@@ -748,9 +754,37 @@ fn an_endpoint_that_does_not_listen_cannot_be_reached() {
     assert!(line.contains("cannot reach the back end"), "{line}");
     assert!(line.contains("GET /auth/time got no answer"), "{line}");
     let line = one_sentence(&f.run_with(&cfg, &["take", "ovh/blog"]), 1);
-    assert!(line.contains("cannot reach the back end"), "{line}");
+    assert!(
+        line.starts_with(
+            "snaptree: cannot look up \"ovh/blog\": profile ovh: cannot reach the back end"
+        ),
+        "{line}"
+    );
     let o = f.run_with(&cfg, &["config", "check"]);
     one_sentence(&o, 1);
+    // With a second profile that is read: a miss there is a plain usage error.
+    let both = f.dir.path().join("both.toml");
+    let down = std::fs::read_to_string(&cfg).unwrap();
+    let up = std::fs::read_to_string(f.config())
+        .unwrap()
+        .replace("[profiles.ovh]", "[profiles.up]");
+    std::fs::write(&both, format!("{down}\n{up}")).unwrap();
+    let listed = f.run_with(&both, &["ls", "--json"]);
+    assert_eq!(code(&listed), 1, "one profile failed: {}", stderr(&listed));
+    let v: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(v["machines"].as_array().unwrap().len(), 4, "{v}");
+    let line = one_sentence(&f.run_with(&both, &["tree", "up/no-such-vps"]), 2);
+    assert!(
+        line.contains("no machine matches \"up/no-such-vps\""),
+        "{line}"
+    );
+    let line = one_sentence(&f.run_with(&both, &["tree", "no-such-vps"]), 1);
+    assert!(
+        line.starts_with("snaptree: cannot look up \"no-such-vps\": profile ovh: cannot reach"),
+        "{line}"
+    );
+    let v = json(&f.run_with(&both, &["tree", "up/blog", "--json"]));
+    assert_eq!(v["machine"]["id"], BLOG);
     assert!(
         stdout(&o).contains("cannot reach the back end"),
         "{}",
