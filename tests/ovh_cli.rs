@@ -436,6 +436,16 @@ fn take_is_refused_where_a_snapshot_exists_or_the_option_is_missing() {
         "{line}"
     );
     assert!(f.snapshots(BARE).is_empty());
+
+    // What a VPS snapshot cannot do is a usage error, before any call.
+    for flag in ["--memory", "--quiesce"] {
+        let line = one_sentence(&f.run(&["take", "ovh/blog", flag]), 2);
+        assert!(
+            line.contains(&format!("cannot take with {flag}: this back end does not")),
+            "{line}"
+        );
+    }
+    assert!(f.snapshots(BLOG).is_empty());
     assert!(
         f.changes().is_empty(),
         "nothing was posted: {:?}",
