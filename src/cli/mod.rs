@@ -237,11 +237,19 @@ async fn load_all(engine: &Engine) -> (Vec<Machine>, Vec<String>) {
 async fn find_machine(s: &Session, address: &str) -> Result<Machine, Failure> {
     let (machines, errors) = load_all(&s.engine).await;
     let names: Vec<String> = s.engine.profiles().iter().map(|p| p.name.clone()).collect();
+    // Addressed to a profile that was read: failures elsewhere do not explain a miss.
+    let read_ok = address.split_once('/').is_some_and(|(p, _)| {
+        names.iter().any(|n| n == p)
+            && !errors
+                .iter()
+                .any(|e| e.starts_with(&format!("profile {p}:")))
+    });
     match resolve_machine(&machines, &names, address) {
         Ok(m) => Ok(m.clone()),
-        Err(e) if !errors.is_empty() => Err(Failure::new(
+        // The machine may well exist: say why it could not be looked up.
+        Err(_) if !errors.is_empty() && !read_ok => Err(Failure::new(
             EXIT_FAILED,
-            format!("{e} ({})", errors.join("; ")),
+            format!("cannot look up \"{address}\": {}", errors.join("; ")),
         )),
         Err(e) => Err(Failure::new(EXIT_USAGE, e.to_string())),
     }
