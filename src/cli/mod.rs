@@ -449,6 +449,10 @@ async fn execute(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(
     let last = std::sync::Mutex::new(String::new());
     let label = format!("{} {target}", op.name());
     let report = |u: RunUpdate| {
+        let u_key = match &u {
+            RunUpdate::Progress(st) => Some((st.state.as_str(), st.progress.unwrap_or(0))),
+            RunUpdate::Started { .. } => None,
+        };
         let line = match u {
             RunUpdate::Started { task_id } => format!("{label}: task {task_id} started"),
             RunUpdate::Progress(st) => format!(
@@ -459,8 +463,11 @@ async fn execute(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(
             ),
         };
         let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
-        // Elapsed time alone changing is not news for a log.
-        let key = line.split(" (").next().unwrap_or_default().to_string();
+        // Elapsed time alone is not news; in a log, progress is reported in 10% steps.
+        let key = match &u_key {
+            Some((state, p)) if !tty => format!("{state} {}", p / 10),
+            _ => line.split(" (").next().unwrap_or_default().to_string(),
+        };
         if key != *last {
             let mut err = std::io::stderr();
             if tty {

@@ -9,10 +9,12 @@ use crate::engine::audit::AuditLog;
 use crate::engine::{Engine, Profile};
 use crate::model::{HealthThresholds, ProviderKind, parse_duration};
 use crate::provider::Provider;
+use crate::provider::lazy::LazyProvider;
 use crate::provider::ovh::OvhProvider;
-use crate::provider::sim::SimProvider;
+use crate::provider::vsphere::{ConnectOptions, Transport, VsphereProvider};
 use crate::sim::Estate;
 use crate::sim::ovh::{OvhSimHandle, OvhSimOptions};
+use crate::sim::vsphere::{VsphereSimHandle, VsphereSimOptions};
 
 /// Everything a command or the TUI needs.
 pub struct Session {
@@ -28,8 +30,10 @@ pub struct Session {
     pub confirm: ConfirmMode,
     /// The configuration as loaded.
     pub config: Config,
-    /// Simulators kept alive for the demo.
+    /// OVH API simulators kept alive for the demo.
     pub simulators: Vec<OvhSimHandle>,
+    /// vSphere simulators kept alive for the demo.
+    pub vsphere_simulators: Vec<VsphereSimHandle>,
 }
 
 /// True when this command line runs on the demo estate.
@@ -50,10 +54,10 @@ pub async fn session(cli: &Cli) -> Result<Session, Failure> {
         .ok()
         .and_then(|d| d.to_std().ok())
         .unwrap_or(Duration::from_secs(30));
-    let (profiles, simulators) = if is_demo(cli) {
+    let (profiles, simulators, vsphere_simulators) = if is_demo(cli) {
         demo_profiles(cli).await?
     } else {
-        (configured_profiles(cli, &config)?, Vec::new())
+        (configured_profiles(cli, &config)?, Vec::new(), Vec::new())
     };
     let engine = Engine::new(
         profiles,
@@ -69,22 +73,58 @@ pub async fn session(cli: &Cli) -> Result<Session, Failure> {
         ui,
         config,
         simulators,
+        vsphere_simulators,
     })
 }
 
-/// The demo: one estate; OVH through its API simulator on loopback, vSphere in process.
-async fn demo_profiles(cli: &Cli) -> Result<(Vec<Profile>, Vec<OvhSimHandle>), Failure> {
+/// The demo profiles and the simulators they talk to.
+type Demo = (Vec<Profile>, Vec<OvhSimHandle>, Vec<VsphereSimHandle>);
+
+/// The demo: one estate served by both simulators on loopback, reached through the real
+/// providers, so everything the user sees goes through the client code.
+async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
     let estate = Arc::new(Estate::demo());
     // Checked against every demo profile, not only the selected ones.
     check_profile_names(cli, estate.profiles().into_iter().map(|(n, _)| n).collect())?;
     let mut profiles = Vec::new();
     let mut simulators = Vec::new();
+    let mut vsphere_simulators = Vec::new();
     for (name, kind) in estate.profiles() {
         if !cli.profiles.is_empty() && !cli.profiles.contains(&name) {
             continue;
         }
         let provider: Arc<dyn Provider> = match kind {
-            ProviderKind::Vsphere => Arc::new(SimProvider::new(estate.clone(), &name)),
+            ProviderKind::Vsphere => {
+                let opts = VsphereSimOptions {
+                    profile: Some(name.clone()),
+                    ..VsphereSimOptions::default()
+                };
+                let sim = crate::sim::vsphere::serve(opts.clone(), estate.clone())
+                    .await
+                    .map_err(|e| {
+                        Failure::new(
+                            EXIT_FAILED,
+                            format!("cannot start the vSphere simulator: {e}"),
+                        )
+                    })?;
+                // Trust exactly the simulator's certificate, not any.
+                let cfg = ProfileConfig {
+                    kind: Some(ProviderKind::Vsphere),
+                    url: Some(sim.url().to_string()),
+                    username: Some(opts.username.clone()),
+                    password: Some(opts.password.clone()),
+                    thumbprint: Some(sim.thumbprint().to_string()),
+                    ..ProfileConfig::default()
+                };
+                vsphere_simulators.push(sim);
+                let options = ConnectOptions {
+                    transport: Transport::Soap,
+                };
+                let provider = VsphereProvider::connect_with(&name, &cfg, &options)
+                    .await
+                    .map_err(|e| Failure::new(EXIT_FAILED, format!("demo: {e}")))?;
+                Arc::new(provider)
+            }
             ProviderKind::Ovh => {
                 let opts = OvhSimOptions {
                     profile: Some(name.clone()),
@@ -120,7 +160,7 @@ async fn demo_profiles(cli: &Cli) -> Result<(Vec<Profile>, Vec<OvhSimHandle>), F
             provider,
         });
     }
-    Ok((profiles, simulators))
+    Ok((profiles, simulators, vsphere_simulators))
 }
 
 fn check_profile_names(cli: &Cli, known: Vec<String>) -> Result<(), Failure> {
@@ -142,43 +182,6 @@ fn check_profile_names(cli: &Cli, known: Vec<String>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A provider that cannot run, saying why in every call.
-struct Unavailable(String);
-
-#[async_trait::async_trait]
-impl Provider for Unavailable {
-    async fn load_inventory(
-        &self,
-        _partial: crate::provider::PartialInventory<'_>,
-    ) -> Result<Vec<crate::model::Machine>, crate::provider::ProviderError> {
-        Err(crate::provider::ProviderError::Unsupported(self.0.clone()))
-    }
-    async fn load_machine(
-        &self,
-        _id: &str,
-    ) -> Result<crate::model::Machine, crate::provider::ProviderError> {
-        Err(crate::provider::ProviderError::Unsupported(self.0.clone()))
-    }
-    async fn start(
-        &self,
-        _machine_id: &str,
-        _op: &crate::model::Operation,
-    ) -> Result<crate::provider::StartedTask, crate::provider::ProviderError> {
-        Err(crate::provider::ProviderError::Unsupported(self.0.clone()))
-    }
-    async fn follow(
-        &self,
-        _machine_id: &str,
-        _task_id: &str,
-        _progress: crate::provider::ProgressSink<'_>,
-    ) -> Result<crate::model::TaskStatus, crate::provider::ProviderError> {
-        Err(crate::provider::ProviderError::Unsupported(self.0.clone()))
-    }
-    async fn check(&self) -> Result<Vec<(String, String)>, crate::provider::ProviderError> {
-        Err(crate::provider::ProviderError::Unsupported(self.0.clone()))
-    }
-}
-
 fn configured_profiles(cli: &Cli, config: &Config) -> Result<Vec<Profile>, Failure> {
     check_profile_names(cli, config.profiles.keys().cloned().collect())?;
     let mut out = Vec::new();
@@ -192,9 +195,18 @@ fn configured_profiles(cli: &Cli, config: &Config) -> Result<Vec<Profile>, Failu
                 Ok(provider) => Arc::new(provider),
                 Err(e) => return Err(Failure::new(EXIT_USAGE, e)),
             },
-            ProviderKind::Vsphere => Arc::new(Unavailable(
-                "this build of snaptree has no vSphere back end yet".into(),
-            )),
+            ProviderKind::Vsphere => {
+                let (name, cfg) = (name.clone(), p.clone());
+                // Connect on first use: an unreachable vCenter fails (and retries) on its own.
+                Arc::new(LazyProvider::new(Box::new(move || {
+                    let (name, cfg) = (name.clone(), cfg.clone());
+                    Box::pin(async move {
+                        VsphereProvider::connect(&name, &cfg)
+                            .await
+                            .map(|p| Arc::new(p) as Arc<dyn Provider>)
+                    })
+                })))
+            }
         };
         out.push(Profile {
             name: name.clone(),
