@@ -79,7 +79,7 @@ async fn event_loop(
         }
         for effect in effects {
             match effect {
-                Effect::Send(profile, spec) => handle.send(&profile, spec.into_command()),
+                Effect::Send(profile, command) => handle.send(&profile, command),
                 Effect::RefreshAll => handle.refresh_all(),
                 Effect::Copy(text) => copy_osc52(&text),
             }

@@ -5,17 +5,18 @@ mod common;
 use common::*;
 use crossterm::event::KeyCode;
 use snaptree::app::state::{DialogKind, Field, Level, Row, TaskView};
-use snaptree::app::update::{CommandSpec, palette_matches};
+use snaptree::app::update::palette_matches;
 use snaptree::app::{AppState, Effect, Msg, Pane, update};
 use snaptree::config::ThemeName;
+use snaptree::engine::Command;
 use snaptree::engine::{Event, RunUpdate};
 use snaptree::model::{Operation, TaskState, TaskStatus};
 
 /// The one `Run` effect of a confirmed dialog: (profile, machine id, operation).
-fn run_of(fx: &[Effect]) -> (String, String, Operation, CommandSpec) {
+fn run_of(fx: &[Effect]) -> (String, String, Operation, Command) {
     assert_eq!(fx.len(), 1, "expected one effect, got {fx:?}");
     match &fx[0] {
-        Effect::Send(profile, spec @ CommandSpec::Run { machine_id, op, .. }) => (
+        Effect::Send(profile, spec @ Command::Run { machine_id, op, .. }) => (
             profile.clone(),
             machine_id.clone(),
             op.clone(),
@@ -430,7 +431,7 @@ fn revert_needs_the_machine_name_typed_then_runs_on_the_selected_id() {
             suppress_power_on: false,
         }
     );
-    let CommandSpec::Run { expected, .. } = spec else {
+    let Command::Run { expected, .. } = spec else {
         unreachable!()
     };
     assert_eq!(
@@ -704,7 +705,7 @@ fn marks_across_machines_then_one_batch_delete() {
     let mut ops: Vec<(String, Operation)> = fx
         .iter()
         .map(|e| match e {
-            Effect::Send(_, CommandSpec::Run { machine_id, op, .. }) => {
+            Effect::Send(_, Command::Run { machine_id, op, .. }) => {
                 (machine_id.clone(), op.clone())
             }
             other => panic!("{other:?}"),
@@ -749,7 +750,7 @@ fn start_task(s: &mut AppState) -> u64 {
     key(s, 't');
     let fx = press(s, KeyCode::Enter);
     let (_, _, _, spec) = run_of(&fx);
-    let CommandSpec::Run { request, .. } = spec else {
+    let Command::Run { request, .. } = spec else {
         unreachable!()
     };
     request

@@ -31,52 +31,11 @@ pub enum Msg {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     /// Send a command to a profile's worker.
-    Send(String, CommandSpec),
+    Send(String, Command),
     /// Reload every profile.
     RefreshAll,
     /// Copy text to the clipboard (OSC 52).
     Copy(String),
-}
-
-/// A command for the engine (kept comparable for tests).
-#[derive(Clone, Debug, PartialEq)]
-pub enum CommandSpec {
-    /// Run an operation.
-    Run {
-        /// Request id.
-        request: u64,
-        /// Machine id.
-        machine_id: String,
-        /// Operation.
-        op: Operation,
-        /// What the user saw.
-        expected: ExpectedView,
-    },
-    /// Ask for a download link.
-    Download {
-        /// Machine id.
-        machine_id: String,
-    },
-}
-
-impl CommandSpec {
-    /// The engine command.
-    pub fn into_command(self) -> Command {
-        match self {
-            CommandSpec::Run {
-                request,
-                machine_id,
-                op,
-                expected,
-            } => Command::Run {
-                request,
-                machine_id,
-                op,
-                expected,
-            },
-            CommandSpec::Download { machine_id } => Command::Download { machine_id },
-        }
-    }
 }
 
 /// Apply one message to the state.
@@ -446,7 +405,7 @@ fn download_link(s: &mut AppState) -> Vec<Effect> {
     }
     let (profile, machine_id) = (m.profile.clone(), m.id.clone());
     info(s, "asking OVHcloud for the download link…");
-    vec![Effect::Send(profile, CommandSpec::Download { machine_id })]
+    vec![Effect::Send(profile, Command::Download { machine_id })]
 }
 
 fn check(label: &str, value: bool, disabled: Option<&str>) -> Field {
@@ -1045,7 +1004,7 @@ fn send_run(s: &mut AppState, key: &MachineKey, op: Operation, target: String) -
     info(s, format!("{} on {}: started", op.name(), m.name));
     vec![Effect::Send(
         key.0.clone(),
-        CommandSpec::Run {
+        Command::Run {
             request,
             machine_id: key.1.clone(),
             op,

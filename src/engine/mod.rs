@@ -59,7 +59,7 @@ struct RunContext<'a> {
 }
 
 /// Commands a profile worker accepts.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     /// Reload the whole inventory.
     Refresh,
