@@ -238,6 +238,13 @@ fn vsphere_take_delete_consolidate_rename_palette_help() {
         s.contains("memory needs the VM powered on")
             && s.contains("quiesce needs the VM powered on")
     });
+    // Greyed: Space on either box ticks nothing.
+    tui.send("\t\t");
+    tui.send(" ");
+    tui.send("\t");
+    tui.send(" ");
+    let s = tui.screen();
+    assert!(!s.contains("[x]"), "a greyed option was ticked:\n{s}");
     tui.send("\x1b");
     tui.wait_text("cancelled; nothing changed");
 
@@ -302,6 +309,9 @@ fn vsphere_take_delete_consolidate_rename_palette_help() {
     tui.send(":");
     tui.wait_text("Command palette");
     tui.send("consolidate");
+    tui.wait_for("the palette filtered", |s| {
+        s.contains("consolidate") && !s.contains("take snapshot")
+    });
     tui.send("\r");
     tui.wait_text("Consolidate the disks of db-01");
     tui.send("\r");
@@ -414,6 +424,7 @@ fn read_only_refuses_changes_and_a_small_terminal_is_told() {
 #[test]
 fn cancel_a_running_task_then_quit_while_one_runs() {
     let mut tui = Tui::start(&[], 20000);
+    let taken = format!("─ {}", chrono::Local::now().format("%Y-%m-%d"));
     tui.open_machine("web-01");
     tui.send("t");
     tui.wait_text("Take a snapshot of web-01");
@@ -427,6 +438,7 @@ fn cancel_a_running_task_then_quit_while_one_runs() {
     tui.wait_for("the take cancelled", |s| {
         s.lines()
             .any(|l| l.contains("take web-01") && l.contains("cancelled"))
+            && !s.contains(&taken)
     });
 
     // Quit while another take runs: asked first, Enter quits.
@@ -452,5 +464,10 @@ fn cancel_a_running_task_then_quit_while_one_runs() {
         .rfind("\x1b[?1049l")
         .expect("left the alternate screen");
     assert!(left > entered, "the alternate screen was left last");
+    let tail = &text[left + "\x1b[?1049l".len()..];
+    assert!(
+        !tail.contains("\x1b[?1049h") && tail.len() < 32,
+        "after leaving the alternate screen only cursor restoration may follow: {tail:?}"
+    );
     assert!(!tui.parser.lock().unwrap().screen().alternate_screen());
 }
