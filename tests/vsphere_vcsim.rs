@@ -633,3 +633,132 @@ async fn bench_inventory() {
     );
     p.close().await;
 }
+
+/// Run the real binary with a config pointing at vcsim; returns (exit code, stdout, stderr).
+fn cli(config: &std::path::Path, state: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_snaptree"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("XDG_STATE_HOME", state)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run snaptree");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_config(dir: &std::path::Path, sim: &Vcsim, password: &str) -> PathBuf {
+    let path = dir.join(format!("config-{password}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[profiles.lab]\nkind = \"vsphere\"\nurl = \"{}\"\nusername = \"user\"\npassword = \"{password}\"\nthumbprint = \"{}\"\n",
+            sim.url, sim.thumbprint
+        ),
+    )
+    .expect("config");
+    path
+}
+
+/// Names of a `tree --json` as `name(children…)`, current marked with `*`.
+fn json_shape(tree: &serde_json::Value) -> String {
+    fn rec(nodes: &serde_json::Value, current: &str) -> String {
+        let mut out = Vec::new();
+        for n in nodes.as_array().into_iter().flatten() {
+            let mark = if n["id"] == current { "*" } else { "" };
+            let kids = rec(&n["children"], current);
+            out.push(format!(
+                "{}{mark}{}",
+                n["name"].as_str().unwrap_or_default(),
+                if kids.is_empty() {
+                    String::new()
+                } else {
+                    format!("({kids})")
+                }
+            ));
+        }
+        out.join(",")
+    }
+    rec(
+        &tree["snapshots"],
+        tree["current"].as_str().unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_against_vcsim() {
+    let Some(sim) = start_vcsim(&["-dc", "1", "-pool", "1", "-vm", "2"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &sim, "pass");
+    let state = dir.path().join("state");
+    let p = connect(&sim).await;
+    let truth = inventory(&p).await;
+
+    // ls --json agrees with what the server holds.
+    let (code, out, err) = cli(&config, &state, &["ls", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let ls: serde_json::Value = serde_json::from_str(&out).expect("ls json");
+    let mut listed: Vec<&str> = ls["machines"]
+        .as_array()
+        .expect("machines")
+        .iter()
+        .map(|m| m["id"].as_str().unwrap_or_default())
+        .collect();
+    let mut ids: Vec<&str> = truth.iter().map(|m| m.id.as_str()).collect();
+    listed.sort();
+    ids.sort();
+    assert_eq!(listed, ids);
+
+    let vm = format!("lab/{}", truth[0].id);
+    let tree = |state: &std::path::Path| {
+        let (code, out, err) = cli(&config, state, &["tree", &vm, "--json"]);
+        assert_eq!(code, 0, "{err}");
+        json_shape(&serde_json::from_str(&out).expect("tree json"))
+    };
+    for name in ["a", "b", "c"] {
+        let (code, _, err) = cli(&config, &state, &["take", &vm, "--name", name]);
+        assert_eq!(code, 0, "{err}");
+    }
+    assert_eq!(tree(&state), "a(b(c*))");
+    let (code, _, err) = cli(&config, &state, &["revert", &vm, "a/b", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(&config, &state, &["take", &vm, "--name", "d"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(tree(&state), "a(b(c,d*))");
+    // Removing the middle re-parents its children.
+    let (code, _, err) = cli(&config, &state, &["rm", &vm, "a/b", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(tree(&state), "a(c,d*)");
+    // A duplicate name is refused, listing both ids; the path picks one.
+    let (code, _, err) = cli(&config, &state, &["take", &vm, "--name", "c"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(&config, &state, &["rm", &vm, "c", "--yes"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("(a/c)") && err.contains("(a/d/c)"), "{err}");
+    let (code, _, err) = cli(&config, &state, &["rm", &vm, "a/d", "--children", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    // vCenter moves the current snapshot to the parent here; vcsim 0.24 leaves none.
+    assert_eq!(tree(&state).replace('*', ""), "a(c)");
+    let (code, _, err) = cli(&config, &state, &["rm", &vm, "--all", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(tree(&state), "");
+    // Without --yes and without a terminal nothing is removed.
+    let (code, _, _) = cli(&config, &state, &["take", &vm, "--name", "keep"]);
+    assert_eq!(code, 0);
+    let (code, _, _) = cli(&config, &state, &["rm", &vm, "--all"]);
+    assert_eq!(code, 3);
+    assert_eq!(tree(&state), "keep*");
+
+    // A wrong password: exit 1, one sentence, the password not echoed.
+    let bad = write_config(dir.path(), &sim, "wrong-secret");
+    let (code, _, err) = cli(&bad, &state, &["ls"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!err.contains("wrong-secret"), "{err}");
+}
