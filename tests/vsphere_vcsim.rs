@@ -762,3 +762,110 @@ async fn the_cli_against_vcsim() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(!err.contains("wrong-secret"), "{err}");
 }
+
+/// Feed engine events into the TUI's state until `done` holds (or fail after 20 s).
+async fn drive_until(
+    state: &mut snaptree::app::AppState,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<snaptree::engine::Event>,
+    what: &str,
+    done: impl Fn(&snaptree::app::AppState) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done(state) {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(ev)) => {
+                snaptree::app::update(state, snaptree::app::Msg::Engine(ev));
+            }
+            _ => panic!("timed out waiting for {what}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tui_state_sees_live_changes_and_reconnects() {
+    use snaptree::app::{AppState, ProfileStatus, ProfileView, Settings};
+    use snaptree::engine::{Engine, Profile, audit::AuditLog};
+    use snaptree::provider::lazy::LazyProvider;
+
+    let Some(mut sim) = start_vcsim(&["-dc", "1", "-vm", "2"]) else {
+        return;
+    };
+    // The address stays the same when vcsim comes back; its certificate does not.
+    let addr = sim
+        .url
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches("/sdk")
+        .to_string();
+    let cfg = profile(&sim);
+    let lazy = LazyProvider::new(Box::new(move || {
+        let cfg = cfg.clone();
+        Box::pin(async move {
+            VsphereProvider::connect_with("lab", &cfg, &soap())
+                .await
+                .map(|p| Arc::new(p) as Arc<dyn Provider>)
+        })
+    }));
+    let engine = Arc::new(Engine::new(
+        vec![Profile {
+            name: "lab".into(),
+            kind: ProviderKind::Vsphere,
+            read_only: false,
+            provider: Arc::new(lazy),
+        }],
+        false,
+        AuditLog::new(None),
+        Duration::from_secs(30),
+    ));
+    let mut state = AppState::new(
+        vec![ProfileView {
+            name: "lab".into(),
+            kind: ProviderKind::Vsphere,
+            read_only: false,
+            status: ProfileStatus::Loading,
+        }],
+        Settings {
+            confirm: snaptree::config::ConfirmMode::TypeName,
+            theme: snaptree::config::ThemeName::Mono,
+            thresholds: Default::default(),
+        },
+        chrono::Utc::now(),
+    );
+    let (_handle, mut events) = engine.spawn();
+    drive_until(&mut state, &mut events, "the inventory", |s| {
+        s.profiles[0].status == ProfileStatus::Connected && !s.machines.is_empty()
+    })
+    .await;
+    let vm = state.machines[0].id.clone();
+
+    // Another client takes a snapshot: it appears without a refresh.
+    let other = connect(&sim).await;
+    run(&other, &vm, take("from-elsewhere")).await;
+    drive_until(
+        &mut state,
+        &mut events,
+        "the other client's snapshot",
+        |s| {
+            s.machines
+                .iter()
+                .any(|m| m.id == vm && m.walk().iter().any(|(_, n)| n.name == "from-elsewhere"))
+        },
+    )
+    .await;
+    drop(other);
+
+    // The server goes away: the profile shows the error; it comes back: reconnected.
+    sim.stop();
+    drive_until(&mut state, &mut events, "the profile error", |s| {
+        matches!(s.profiles[0].status, ProfileStatus::Error(_))
+    })
+    .await;
+    let back = start_vcsim(&["-dc", "1", "-vm", "2", "-listen", &addr]).expect("vcsim again");
+    // The first vcsim's -listen comes first on its command line; this one overrides it.
+    drive_until(&mut state, &mut events, "the reconnection", |s| {
+        s.profiles[0].status == ProfileStatus::Connected
+    })
+    .await;
+    drop(back);
+}

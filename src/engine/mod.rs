@@ -371,6 +371,7 @@ impl EngineHandle {
 enum Wake {
     Command(Command),
     Changed(Option<Vec<String>>),
+    Lost(String),
 }
 
 async fn worker(
@@ -400,7 +401,14 @@ async fn worker(
                             return;
                         }
                     }
-                    Err(_) => tokio::time::sleep(Duration::from_secs(5)).await,
+                    Err(e) => {
+                        // The feed broke: the profile is shown as unreachable and reloaded
+                        // with backoff, which also reconnects.
+                        if wake_tx.send(Wake::Lost(e.to_string())).is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
                 }
             }
         })
@@ -414,24 +422,38 @@ async fn worker(
     });
     let mut backoff = Duration::from_secs(2);
     let mut loaded = load(&engine, index, &events).await;
+    // When the next automatic reload is due (set once per failure, so other wake-ups
+    // do not postpone it).
+    let mut retry_at: Option<tokio::time::Instant> = None;
     loop {
         let next = if let Err(message) = &loaded {
-            let _ = events.send(Event::ProfileError {
-                profile: p.name.clone(),
-                message: message.clone(),
-                retry_in: backoff,
+            let due = *retry_at.get_or_insert_with(|| {
+                let _ = events.send(Event::ProfileError {
+                    profile: p.name.clone(),
+                    message: message.clone(),
+                    retry_in: backoff,
+                });
+                tokio::time::Instant::now() + backoff
             });
             tokio::select! {
                 w = wake.recv() => w,
-                _ = tokio::time::sleep(backoff) => Some(Wake::Command(Command::Refresh)),
+                _ = tokio::time::sleep_until(due) => Some(Wake::Command(Command::Refresh)),
             }
         } else {
             wake.recv().await
         };
         let Some(next) = next else { break };
         match next {
+            Wake::Lost(message) => {
+                if loaded.is_ok() {
+                    tracing::warn!("profile {}: {message}", p.name);
+                    loaded = Err(message);
+                    retry_at = None;
+                }
+            }
             Wake::Command(Command::Refresh) | Wake::Changed(None) => {
                 loaded = load(&engine, index, &events).await;
+                retry_at = None;
                 backoff = if loaded.is_ok() {
                     Duration::from_secs(2)
                 } else {
