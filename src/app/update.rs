@@ -5,8 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keymap::{Action, KEYMAP, action_for};
 use super::state::{
-    AppState, Dialog, DialogKind, Field, Level, MachineKey, Palette, Pane, ProfileStatus, Row,
-    TaskView,
+    AppState, Dialog, DialogKind, Field, Level, MachineKey, Pane, ProfileStatus, Row, TaskView,
 };
 use crate::config::ConfirmMode;
 use crate::engine::policy::ensure_writable;
@@ -1136,9 +1135,4 @@ pub fn human_size(bytes: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
-}
-
-/// Open the palette (for tests and the UI).
-pub fn palette_state(s: &AppState) -> Option<&Palette> {
-    s.palette.as_ref()
 }

@@ -424,7 +424,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
         }
         Cmd::Config {
             command: ConfigCmd::Check,
-        } => setup::config_check(cli, s).await,
+        } => setup::config_check(s).await,
         Cmd::Info => {
             output::print_info(&s.paths, cli.json);
             Ok(())

@@ -219,7 +219,7 @@ fn configured_profiles(cli: &Cli, config: &Config) -> Result<Vec<Profile>, Failu
 }
 
 /// `snaptree config check`: each profile's credentials and reachability.
-pub async fn config_check(cli: &Cli, s: &Session) -> Result<(), Failure> {
+pub async fn config_check(s: &Session) -> Result<(), Failure> {
     println!(
         "config: {} ({})",
         s.paths.config.display(),
@@ -257,7 +257,6 @@ pub async fn config_check(cli: &Cli, s: &Session) -> Result<(), Failure> {
             }
         }
     }
-    let _ = cli;
     if failed.is_empty() {
         Ok(())
     } else {
