@@ -456,6 +456,17 @@ async fn gets_are_retried_and_changes_never_are() {
         "{e}"
     );
     sim.faults().clear();
+    // Retries of the failed read still in flight must not take the next injected fault:
+    // wait until the simulator has seen no request for longer than the longest backoff.
+    let mut seen = sim.requests().len();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let now = sim.requests().len();
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
 
     let before = count(&sim, "POST", "/snapshot/revert");
     sim.faults().fail_next(1, 503);
