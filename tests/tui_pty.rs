@@ -1,110 +1,11 @@
 //! End to end: the real binary's TUI (`snaptree demo`) in a pseudo-terminal, driven by keys
 //! and checked on the screen as a terminal emulator (vt100) shows it.
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-
-const ROWS: u16 = 30;
-const COLS: u16 = 100;
-const WAIT: Duration = Duration::from_secs(15);
-
-struct Tui {
-    parser: Arc<Mutex<vt100::Parser>>,
-    raw: Arc<Mutex<Vec<u8>>>,
-    writer: Box<dyn Write + Send>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    _master: Box<dyn portable_pty::MasterPty + Send>,
-}
-
-impl Tui {
-    fn start(state: &std::path::Path, config: &std::path::Path) -> Tui {
-        let pty = native_pty_system();
-        let pair = pty
-            .openpty(PtySize {
-                rows: ROWS,
-                cols: COLS,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("open a pty");
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_snaptree"));
-        cmd.arg("demo");
-        cmd.env("SNAPTREE_SIM_TASK_MS", "300");
-        cmd.env("XDG_STATE_HOME", state);
-        cmd.env("XDG_CONFIG_HOME", config);
-        cmd.env("TERM", "xterm-256color");
-        cmd.env_remove("SNAPTREE_CONFIG");
-        cmd.env_remove("NO_COLOR");
-        let child = pair.slave.spawn_command(cmd).expect("spawn snaptree demo");
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().expect("pty reader");
-        let writer = pair.master.take_writer().expect("pty writer");
-        let parser = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
-        let raw = Arc::new(Mutex::new(Vec::new()));
-        let (p, r) = (parser.clone(), raw.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        p.lock().unwrap().process(&buf[..n]);
-                        r.lock().unwrap().extend_from_slice(&buf[..n]);
-                    }
-                }
-            }
-        });
-        Tui {
-            parser,
-            raw,
-            writer,
-            child,
-            _master: pair.master,
-        }
-    }
-
-    fn screen(&self) -> String {
-        self.parser.lock().unwrap().screen().contents()
-    }
-
-    fn send(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).expect("write keys");
-        self.writer.flush().expect("flush keys");
-        // Let each key batch be read as its own events.
-        std::thread::sleep(Duration::from_millis(60));
-    }
-
-    /// Poll the screen until `pred` holds; on timeout, fail showing the screen.
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            if start.elapsed() > WAIT {
-                panic!("timed out waiting for {what}; the screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_text(&self, text: &str) -> String {
-        self.wait_for(text, |s| s.contains(text))
-    }
-}
-
-impl Drop for Tui {
-    fn drop(&mut self) {
-        // Only when a test failed before quitting: do not leave the process behind.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-    }
-}
+use common::pty::{Tui, WAIT};
 
 /// The line of the screen holding `needle`, and the one after it.
 fn line_and_next<'a>(screen: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {
@@ -115,10 +16,8 @@ fn line_and_next<'a>(screen: &'a str, needle: &str) -> Option<(&'a str, &'a str)
 
 #[test]
 fn take_revert_delete_delete_all_then_quit_restores_the_terminal() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state");
-    let config = dir.path().join("config");
-    let mut tui = Tui::start(&state, &config);
+    let mut tui = Tui::start(&[], 300);
+    let state = tui.state_dir();
 
     // The inventory of both back ends.
     tui.wait_for("the inventory", |s| {
@@ -238,10 +137,8 @@ fn take_revert_delete_delete_all_then_quit_restores_the_terminal() {
 
 #[test]
 fn esc_cancels_a_dialog_and_nothing_is_audited() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state");
-    let config = dir.path().join("config");
-    let mut tui = Tui::start(&state, &config);
+    let mut tui = Tui::start(&[], 300);
+    let state = tui.state_dir();
     tui.wait_for("the inventory", |s| {
         s.contains("web-01") && s.contains("blog")
     });
