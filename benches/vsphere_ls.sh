@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end: `snaptree ls --json` (a release binary, login to exit) against pyVmomi's same
 # retrieval, on vcsim with 3,000 VMs (three clusters × 1,000), 300 of them with a 3-level
-# chain. Reports medians of RUNS and snaptree's peak RSS.
+# chain. Both are timed as whole processes (start, login, retrieval, exit). Reports medians
+# of RUNS, snaptree's peak RSS, and pyVmomi's retrieval time inside one process.
 #
 #   cargo build --release && bash benches/vsphere_ls.sh target/release/snaptree [RUNS]
 set -euo pipefail
@@ -38,6 +39,16 @@ for _ in $(seq 1 "$runs"); do
     times+=($(( (end - start) / 1000000 )))
     r=$(cat "$out/rss"); [ "$r" -gt "$rss" ] && rss=$r
 done
-median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p")
-echo "snaptree ls --json: median ${median} ms over $runs runs (${times[*]}), peak RSS ${rss} KiB"
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+echo "snaptree ls --json: median $(median "${times[@]}") ms over $runs runs (${times[*]}), peak RSS ${rss} KiB"
+# The same retrieval in pyVmomi, timed the same way: a whole process, login to exit.
+py=()
+for _ in $(seq 1 "$runs"); do
+    start=$(date +%s%N)
+    python3 "$here/benches/vsphere_inventory.py" "$url" 1 >/dev/null
+    end=$(date +%s%N)
+    py+=($(( (end - start) / 1000000 )))
+done
+echo "pyVmomi script: median $(median "${py[@]}") ms over $runs runs (${py[*]})"
+# And inside one Python process, the retrieval alone (no interpreter start, no login).
 python3 "$here/benches/vsphere_inventory.py" "$url" "$runs"

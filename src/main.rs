@@ -61,7 +61,7 @@ async fn run(cli: Cli) -> i32 {
             return f.code;
         }
     };
-    if cli.command.is_none() || matches!(cli.command, Some(Cmd::Demo)) {
+    if cli::setup::runs_tui(&cli) {
         return run_tui(&cli, &session).await;
     }
     match cli::run(&cli, &session).await {

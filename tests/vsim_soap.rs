@@ -392,6 +392,33 @@ async fn container_view_paging_and_a_tree_read() {
             .await,
         "ManagedObjectNotFound"
     );
+    // A list of VMs, one of them unknown: a fault, unless missing objects are to be
+    // reported in the results (then it is left out, as vcsim does).
+    let listed = |report: &str| {
+        format!(
+            "<specSet><propSet><type>VirtualMachine</type><pathSet>capability.memorySnapshotsSupported</pathSet>\
+             </propSet><objectSet><obj type=\"VirtualMachine\">vm-101</obj></objectSet>\
+             <objectSet><obj type=\"VirtualMachine\">vm-999</obj></objectSet>{report}</specSet><options/>"
+        )
+    };
+    let pc = ("PropertyCollector", "propertyCollector");
+    assert_eq!(
+        soap.fault("RetrievePropertiesEx", pc, &listed("")).await,
+        "ManagedObjectNotFound"
+    );
+    let answer = soap
+        .ok(
+            "RetrievePropertiesEx",
+            pc,
+            &listed("<reportMissingObjectsInResults>true</reportMissingObjectsInResults>"),
+        )
+        .await;
+    assert_eq!(count(&answer, "<objects>"), 1, "{answer}");
+    assert!(answer.contains(">vm-101</obj>"), "{answer}");
+    assert!(
+        answer.contains("<name>capability.memorySnapshotsSupported</name>"),
+        "{answer}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

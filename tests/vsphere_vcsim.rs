@@ -122,6 +122,7 @@ fn profile(sim: &Vcsim) -> ProfileConfig {
 fn soap() -> ConnectOptions {
     ConnectOptions {
         transport: Transport::Soap,
+        ..ConnectOptions::default()
     }
 }
 
@@ -208,7 +209,14 @@ async fn inventory_agrees_with_vcsim() {
         assert_eq!(m.path, format!("/{dc}/vm/{}", m.name), "{m:?}");
         assert_eq!(m.power_state, PowerState::PoweredOn);
         assert!(m.snapshots.is_empty() && m.current.is_none());
-        assert!(m.capabilities.snapshots && m.capabilities.tree);
+        // vcsim's VMs carry a zero-valued VirtualMachineCapability: every flag false.
+        // snaptree shows what the server says (and greys memory and quiesce for it).
+        let c = &m.capabilities;
+        assert!(!c.snapshots && !c.tree && !c.memory && !c.quiesce, "{c:?}");
+        assert_eq!(
+            m.memory_unavailable(),
+            Some("the server says this VM cannot take memory snapshots")
+        );
         assert!(!m.consolidation_needed);
         assert!(m.loaded);
     }

@@ -36,6 +36,7 @@ async fn setup(task: Duration) -> (Arc<Estate>, VsphereSimHandle, VsphereProvide
         &cfg,
         &ConnectOptions {
             transport: Transport::Soap,
+            ..ConnectOptions::default()
         },
     )
     .await
@@ -61,6 +62,26 @@ async fn sizes_consolidation_and_rename() {
             .iter()
             .all(|(_, s)| s.size_bytes.unwrap_or(0) > 0)
     );
+    // Sizes come from a second pass over the VMs with snapshots only; reading one VM reads
+    // its layout in the same call. Both agree, and the capability flags (read one by one)
+    // are the estate's.
+    for m in &inventory {
+        let alone = p.load_machine(&m.id).await.expect("one VM");
+        let sizes = |m: &snaptree::model::Machine| {
+            m.walk()
+                .iter()
+                .map(|(_, s)| (s.id.clone(), s.size_bytes))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(m), sizes(&alone), "{}", m.id);
+        let truth = estate.machine("pcc", &m.id).unwrap().capabilities;
+        assert_eq!(
+            (m.capabilities.memory, m.capabilities.quiesce),
+            (truth.memory, truth.quiesce),
+            "{}",
+            m.id
+        );
+    }
     let db = inventory.iter().find(|m| m.id == "vm-201").expect("db-01");
     assert!(db.consolidation_needed);
 

@@ -1,6 +1,8 @@
 //! Human tables and the `--json` shapes of SPEC §3.
 
 use chrono::{SecondsFormat, Utc};
+use std::io::Write;
+
 use serde_json::{Value, json};
 
 use crate::config::Paths;
@@ -45,8 +47,22 @@ fn snapshot_json(s: &Snapshot) -> Value {
 /// `snaptree ls`.
 pub fn print_ls(machines: &[Machine], t: &HealthThresholds, as_json: bool) {
     if as_json {
-        let list: Vec<Value> = machines.iter().map(|m| machine_json(m, t)).collect();
-        println!("{}", json!({ "machines": list }));
+        // Streamed one machine at a time: the same bytes as one `{"machines":[…]}` value,
+        // without holding the whole document (thousands of VMs) in memory.
+        let out = std::io::stdout().lock();
+        let mut out = std::io::BufWriter::new(out);
+        // A closed pipe (`| head`) ends the output; nothing else can go wrong here.
+        let _ = (|| -> std::io::Result<()> {
+            out.write_all(b"{\"machines\":[")?;
+            for (i, m) in machines.iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut out, &machine_json(m, t))?;
+            }
+            out.write_all(b"]}\n")?;
+            out.flush()
+        })();
         return;
     }
     let now = Utc::now();

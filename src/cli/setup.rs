@@ -41,6 +41,11 @@ pub fn is_demo(cli: &Cli) -> bool {
     cli.demo || matches!(cli.command, Some(Cmd::Demo))
 }
 
+/// True when this command line opens the TUI (no command, or `demo`).
+pub fn runs_tui(cli: &Cli) -> bool {
+    cli.command.is_none() || matches!(cli.command, Some(Cmd::Demo))
+}
+
 /// Build the session for a command line.
 pub async fn session(cli: &Cli) -> Result<Session, Failure> {
     let paths = Paths::resolve(cli.config.as_deref());
@@ -119,6 +124,7 @@ async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
                 vsphere_simulators.push(sim);
                 let options = ConnectOptions {
                     transport: Transport::Soap,
+                    live_updates: runs_tui(cli),
                 };
                 let provider = VsphereProvider::connect_with(&name, &cfg, &options)
                     .await
@@ -197,11 +203,15 @@ fn configured_profiles(cli: &Cli, config: &Config) -> Result<Vec<Profile>, Failu
             },
             ProviderKind::Vsphere => {
                 let (name, cfg) = (name.clone(), p.clone());
+                let options = ConnectOptions {
+                    live_updates: runs_tui(cli),
+                    ..ConnectOptions::default()
+                };
                 // Connect on first use: an unreachable vCenter fails (and retries) on its own.
                 Arc::new(LazyProvider::new(Box::new(move || {
-                    let (name, cfg) = (name.clone(), cfg.clone());
+                    let (name, cfg, options) = (name.clone(), cfg.clone(), options.clone());
                     Box::pin(async move {
-                        VsphereProvider::connect(&name, &cfg)
+                        VsphereProvider::connect_with(&name, &cfg, &options)
                             .await
                             .map(|p| Arc::new(p) as Arc<dyn Provider>)
                     })

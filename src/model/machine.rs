@@ -271,7 +271,10 @@ impl Machine {
     /// Why memory cannot be included in a new snapshot, if it cannot.
     pub fn memory_unavailable(&self) -> Option<&'static str> {
         if !self.capabilities.memory {
-            Some("this back end does not take memory snapshots")
+            Some(match self.provider {
+                ProviderKind::Ovh => "this back end does not take memory snapshots",
+                ProviderKind::Vsphere => "the server says this VM cannot take memory snapshots",
+            })
         } else if self.power_state != PowerState::PoweredOn {
             Some("memory needs the VM powered on")
         } else {
@@ -282,7 +285,10 @@ impl Machine {
     /// Why a new snapshot cannot be quiesced, if it cannot.
     pub fn quiesce_unavailable(&self) -> Option<&'static str> {
         if !self.capabilities.quiesce {
-            Some("this back end does not quiesce snapshots")
+            Some(match self.provider {
+                ProviderKind::Ovh => "this back end does not quiesce snapshots",
+                ProviderKind::Vsphere => "the server says this VM cannot take quiesced snapshots",
+            })
         } else if self.power_state != PowerState::PoweredOn {
             Some("quiesce needs the VM powered on")
         } else if !self.tools_running {

@@ -9,26 +9,37 @@ use vim_rs::mo::PropertyCollector;
 use vim_rs::types::enums::{MoTypesEnum, VirtualMachinePowerStateEnum};
 use vim_rs::types::structs::{
     ManagedObjectReference, ObjectContent, ObjectSpec, PropertyFilterSpec, PropertySpec,
-    RetrieveOptions, SelectionSpec, TraversalSpec, VirtualMachineCapability,
-    VirtualMachineFileLayoutEx, VirtualMachineFileLayoutExDiskLayout, VirtualMachineSnapshotInfo,
-    VirtualMachineSnapshotTree,
+    RetrieveOptions, SelectionSpec, TraversalSpec, VirtualMachineFileLayoutEx,
+    VirtualMachineFileLayoutExDiskLayout, VirtualMachineSnapshotInfo, VirtualMachineSnapshotTree,
 };
 use vim_rs::types::traits::SelectionSpecTrait;
 use vim_rs::types::vim_any::VimAny;
 
 use crate::model::{Capabilities, Machine, PowerState, ProviderKind, Snapshot};
 
-/// VM properties read in the inventory pass (wire names).
+/// VM properties read in the inventory pass (wire names). Only the capability flags used
+/// are asked for: the whole `capability` object is about 1.5 KB of XML per VM.
 pub(super) const VM_PATHS: &[&str] = &[
     "name",
     "parent",
     "runtime.powerState",
     "runtime.consolidationNeeded",
     "guest.toolsRunningStatus",
-    "capability",
+    CAP_SNAPSHOTS,
+    CAP_TREE,
+    CAP_MEMORY,
+    CAP_QUIESCE,
     "snapshot",
-    "layoutEx",
 ];
+
+const CAP_SNAPSHOTS: &str = "capability.snapshotOperationsSupported";
+const CAP_TREE: &str = "capability.multipleSnapshotsSupported";
+const CAP_MEMORY: &str = "capability.memorySnapshotsSupported";
+const CAP_QUIESCE: &str = "capability.quiescedSnapshotsSupported";
+
+/// File layout, for snapshot sizes. Read in a second pass and only for VMs that have
+/// snapshots: for the others it is dead weight (about 1.4 KB of XML per VM).
+const LAYOUT_PATH: &str = "layoutEx";
 
 /// VM properties whose changes matter to the tree view (live updates).
 pub(super) const WATCHED_PATHS: &[&str] = &[
@@ -51,9 +62,18 @@ pub(super) struct VmRow {
     pub power: Option<VirtualMachinePowerStateEnum>,
     pub consolidation_needed: Option<bool>,
     pub tools_status: Option<String>,
-    pub capability: Option<VirtualMachineCapability>,
+    pub capability: CapabilityFlags,
     pub snapshot: Option<VirtualMachineSnapshotInfo>,
     pub layout: Option<VirtualMachineFileLayoutEx>,
+}
+
+/// The `capability.*` flags read; unset when the server does not report them.
+#[derive(Default)]
+pub(super) struct CapabilityFlags {
+    pub snapshots: Option<bool>,
+    pub tree: Option<bool>,
+    pub memory: Option<bool>,
+    pub quiesce: Option<bool>,
 }
 
 /// A folder or datacenter: enough to build inventory paths.
@@ -109,10 +129,15 @@ fn traversal(name: &str, kind: &str, path: &str, next: &[&str]) -> Box<dyn Selec
     })
 }
 
-/// The property specs of a pass: VMs, and the folders and datacenters for their paths.
-fn prop_set() -> Vec<PropertySpec> {
+/// The property specs of a pass: VMs (with their layout or not), and the folders and
+/// datacenters for their paths.
+fn prop_set(with_layout: bool) -> Vec<PropertySpec> {
+    let mut vm = spec("VirtualMachine", VM_PATHS);
+    if with_layout && let Some(paths) = vm.path_set.as_mut() {
+        paths.push(LAYOUT_PATH.to_string());
+    }
     vec![
-        spec("VirtualMachine", VM_PATHS),
+        vm,
         spec("Folder", &["name", "parent"]),
         spec("Datacenter", &["name", "parent"]),
     ]
@@ -121,7 +146,7 @@ fn prop_set() -> Vec<PropertySpec> {
 /// Every VM, folder and datacenter under the root folder, through a container view.
 pub(super) fn view_filter(view: &ManagedObjectReference) -> PropertyFilterSpec {
     PropertyFilterSpec {
-        prop_set: prop_set(),
+        prop_set: prop_set(false),
         object_set: vec![ObjectSpec {
             obj: view.clone(),
             skip: Some(true),
@@ -140,7 +165,7 @@ pub(super) fn view_filter(view: &ManagedObjectReference) -> PropertyFilterSpec {
 /// One VM and all its ancestors (folders and datacenters), without a view.
 pub(super) fn one_vm_filter(id: &str) -> PropertyFilterSpec {
     PropertyFilterSpec {
-        prop_set: prop_set(),
+        prop_set: prop_set(true),
         object_set: vec![ObjectSpec {
             obj: moref(MoTypesEnum::VirtualMachine, id),
             skip: Some(false),
@@ -156,6 +181,23 @@ pub(super) fn one_vm_filter(id: &str) -> PropertyFilterSpec {
             ]),
         }],
         report_missing_objects_in_results: None,
+    }
+}
+
+/// The layouts of the given VMs (listed one by one, no traversal). A VM removed since the
+/// first pass is reported missing instead of failing the whole call.
+pub(super) fn layout_filter(ids: &[&str]) -> PropertyFilterSpec {
+    PropertyFilterSpec {
+        prop_set: vec![spec("VirtualMachine", &[LAYOUT_PATH])],
+        object_set: ids
+            .iter()
+            .map(|id| ObjectSpec {
+                obj: moref(MoTypesEnum::VirtualMachine, id),
+                skip: Some(false),
+                select_set: None,
+            })
+            .collect(),
+        report_missing_objects_in_results: Some(true),
     }
 }
 
@@ -194,6 +236,36 @@ pub(super) async fn retrieve(
     Ok(pass)
 }
 
+/// Second pass: the layouts of the VMs that have snapshots, a page of VMs per call (never a
+/// call per VM). A VM without a layout afterwards simply shows no sizes.
+pub(super) async fn add_layouts(
+    client: &std::sync::Arc<Client>,
+    pass: &mut Pass,
+) -> Result<(), VimError> {
+    let index: HashMap<String, usize> = pass
+        .vms
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| {
+            row.snapshot
+                .as_ref()
+                .is_some_and(|s| !s.root_snapshot_list.is_empty())
+        })
+        .map(|(i, row)| (row.id.clone(), i))
+        .collect();
+    let ids: Vec<&str> = index.keys().map(String::as_str).collect();
+    let mut layouts = Vec::new();
+    for chunk in ids.chunks(PAGE as usize) {
+        layouts.extend(retrieve(client, layout_filter(chunk)).await?.vms);
+    }
+    for row in layouts {
+        if let Some(&i) = index.get(&row.id) {
+            pass.vms[i].layout = row.layout;
+        }
+    }
+    Ok(())
+}
+
 /// Sort one object of a page into the pass; unknown or unreadable properties are skipped.
 fn absorb(pass: &mut Pass, obj: ObjectContent) {
     let id = obj.obj.value.clone();
@@ -211,9 +283,12 @@ fn absorb(pass: &mut Pass, obj: ObjectContent) {
                     "runtime.powerState" => row.power = take(p.val),
                     "runtime.consolidationNeeded" => row.consolidation_needed = take(p.val),
                     "guest.toolsRunningStatus" => row.tools_status = take(p.val),
-                    "capability" => row.capability = take(p.val),
+                    CAP_SNAPSHOTS => row.capability.snapshots = take(p.val),
+                    CAP_TREE => row.capability.tree = take(p.val),
+                    CAP_MEMORY => row.capability.memory = take(p.val),
+                    CAP_QUIESCE => row.capability.quiesce = take(p.val),
                     "snapshot" => row.snapshot = take(p.val),
-                    "layoutEx" => row.layout = take(p.val),
+                    LAYOUT_PATH => row.layout = take(p.val),
                     _ => {}
                 }
             }
@@ -329,7 +404,7 @@ pub(super) fn machine(
                 .collect()
         })
         .unwrap_or_default();
-    let snapshots = row
+    let snapshots: Vec<Snapshot> = row
         .snapshot
         .as_ref()
         .map(|info| {
@@ -344,24 +419,25 @@ pub(super) fn machine(
         .as_ref()
         .and_then(|i| i.current_snapshot.as_ref())
         .map(|m| m.value.clone());
-    let capabilities = match &row.capability {
-        Some(c) => Capabilities {
-            snapshots: c.snapshot_operations_supported,
-            tree: c.multiple_snapshots_supported,
-            memory: c.memory_snapshots_supported,
-            quiesce: c.quiesced_snapshots_supported,
-            consolidate: true,
-            download: false,
-            suppress_power_on: true,
-        },
-        None => Capabilities::vsphere(),
+    let defaults = Capabilities::vsphere();
+    let flags = &row.capability;
+    let capabilities = Capabilities {
+        snapshots: flags.snapshots.unwrap_or(defaults.snapshots),
+        tree: flags.tree.unwrap_or(defaults.tree),
+        memory: flags.memory.unwrap_or(defaults.memory),
+        quiesce: flags.quiesce.unwrap_or(defaults.quiesce),
+        ..defaults
     };
     let tools = row.tools_status.clone().unwrap_or_default();
     let mut details = vec![("moref".to_string(), row.id.clone())];
     if !tools.is_empty() {
         details.push(("VMware Tools".to_string(), tools_label(&tools).to_string()));
     }
-    if let Some(ts) = row.layout.as_ref().map(|l| l.timestamp.clone()) {
+    // Sizes are per snapshot: without any, the layout's age says nothing (and the inventory
+    // does not read the layout of such VMs at all).
+    if let Some(ts) = row.layout.as_ref().map(|l| l.timestamp.clone())
+        && !snapshots.is_empty()
+    {
         details.push(("sizes as of".to_string(), ts));
     }
     Machine {

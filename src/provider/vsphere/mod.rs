@@ -57,10 +57,23 @@ pub enum Transport {
 }
 
 /// Options of a connection beyond the profile.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ConnectOptions {
     /// Wire protocol.
     pub transport: Transport,
+    /// Set up the change feed before each inventory read (the TUI). Commands that read once
+    /// and exit leave it out: its first answer is a second copy of the whole inventory.
+    /// Without it, the feed is set up when changes are first waited for.
+    pub live_updates: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            transport: Transport::Auto,
+            live_updates: true,
+        }
+    }
 }
 
 /// A connected vSphere profile.
@@ -85,6 +98,7 @@ struct Params {
     password: Secret,
     policy: tls::TlsPolicy,
     transport: Transport,
+    live_updates: bool,
 }
 
 struct Inner {
@@ -97,6 +111,8 @@ struct Inner {
     login_lock: Mutex<()>,
     /// The live-update collector, created on first use and again after a new login.
     watch: Mutex<Option<Watch>>,
+    /// Whether inventory reads set up the live-update collector first.
+    live_updates: bool,
 }
 
 struct Watch {
@@ -169,6 +185,7 @@ impl VsphereProvider {
             password,
             policy,
             transport: options.transport,
+            live_updates: options.live_updates,
         };
         let (ready_tx, ready_rx) = oneshot::channel();
         let (jobs, jobs_rx) = mpsc::unbounded_channel();
@@ -341,6 +358,7 @@ impl Inner {
             client,
             login_lock: Mutex::new(()),
             watch: Mutex::new(None),
+            live_updates: params.live_updates,
         })
     }
 
@@ -451,7 +469,8 @@ impl Inner {
         let doing = format!("listing the VMs of profile {}", self.profile);
         // Set up the change feed before reading, so no change made after this read is missed.
         // A held lock means a wait is running on an existing feed.
-        if let Ok(mut guard) = self.watch.try_lock()
+        if self.live_updates
+            && let Ok(mut guard) = self.watch.try_lock()
             && guard.is_none()
         {
             match self.new_watch().await {
@@ -468,7 +487,9 @@ impl Inner {
                 let _ = ContainerView::new(client.clone(), &view.value)
                     .destroy_view()
                     .await;
-                result
+                let mut pass = result?;
+                inventory::add_layouts(&client, &mut pass).await?;
+                Ok(pass)
             })
             .await?;
         let mut machines: Vec<Machine> = pass

@@ -44,6 +44,9 @@ struct ObjSpec {
 pub(crate) struct FilterSpec {
     props: Vec<PropSpec>,
     objects: Vec<ObjSpec>,
+    /// `reportMissingObjectsInResults`: an unknown object is left out instead of faulting
+    /// the call (as vCenter and vcsim do).
+    report_missing: bool,
 }
 
 fn invalid(what: &str) -> Fault {
@@ -108,7 +111,13 @@ impl FilterSpec {
                 select,
             });
         }
-        Ok(FilterSpec { props, objects })
+        Ok(FilterSpec {
+            props,
+            objects,
+            report_missing: e
+                .child_bool("reportMissingObjectsInResults")
+                .unwrap_or(false),
+        })
     }
 }
 
@@ -155,6 +164,9 @@ pub(crate) fn select(src: &mut dyn Source, spec: &FilterSpec) -> Result<Vec<Obj>
     let mut seen: HashSet<Obj> = HashSet::new();
     for os in &spec.objects {
         if src.object(&os.obj).is_none() {
+            if spec.report_missing {
+                continue;
+            }
             return Err(Fault::not_found_object(&os.obj));
         }
         let mut names = Vec::new();
