@@ -355,6 +355,87 @@ async fn take_revert_branch_and_remove() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn changes_behind_our_back_are_refused_by_the_stale_view_check() {
+    use snaptree::engine::{Engine, Profile, RunError, audit::AuditLog};
+    use snaptree::model::ExpectedView;
+
+    let Some(sim) = start_vcsim(&[]) else {
+        return;
+    };
+    let ours = Arc::new(connect(&sim).await);
+    let theirs = connect(&sim).await;
+    let vm = inventory(&ours).await[0].id.clone();
+    run(&ours, &vm, take("a")).await;
+    let seen = run(&ours, &vm, take("b")).await;
+    let b = id_of(&seen, "a/b");
+    let engine = Engine::new(
+        vec![Profile {
+            name: "lab".into(),
+            kind: ProviderKind::Vsphere,
+            read_only: false,
+            provider: ours.clone(),
+        }],
+        false,
+        AuditLog::new(None),
+        Duration::from_secs(30),
+    );
+    let delete_b = Operation::Delete {
+        snapshot: b.clone(),
+        children: false,
+    };
+    let expected_delete = ExpectedView::of(&seen, &delete_b);
+    let expected_all = ExpectedView::of(&seen, &Operation::DeleteAll);
+
+    // Another client removes b between our read and our delete: refused, nothing sent.
+    let a = id_of(&seen, "a");
+    let revert_a = Operation::Revert {
+        snapshot: a,
+        suppress_power_on: true,
+    };
+    run(&theirs, &vm, revert_a).await;
+    run(&theirs, &vm, delete_b.clone()).await;
+    let e = engine
+        .run("lab", &vm, &delete_b, &expected_delete, true, &|_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RunError::Refused(_)), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains(&format!("snapshot {b} no longer exists")),
+        "{e}"
+    );
+
+    // Another client takes a snapshot before our delete-all: refused, every snapshot kept.
+    run(&theirs, &vm, take("theirs")).await;
+    let e = engine
+        .run(
+            "lab",
+            &vm,
+            &Operation::DeleteAll,
+            &expected_all,
+            true,
+            &|_| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("changed since they were read"),
+        "{e}"
+    );
+    let now = ours.load_machine(&vm).await.expect("reload");
+    assert_eq!(shape(&now), "a(theirs)", "nothing was removed");
+
+    // With a fresh view the same delete-all goes through.
+    let fresh = ExpectedView::of(&now, &Operation::DeleteAll);
+    let status = engine
+        .run("lab", &vm, &Operation::DeleteAll, &fresh, true, &|_| {})
+        .await
+        .expect("delete all");
+    assert_eq!(status.state, TaskState::Success);
+    assert!(ours.load_machine(&vm).await.unwrap().snapshots.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn duplicate_names_resolve_by_path_or_id_and_never_guess() {
     let Some(sim) = start_vcsim(&[]) else {
         return;
