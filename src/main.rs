@@ -116,9 +116,10 @@ async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
 
 async fn serve_simulator(command: &SimCmd) -> i32 {
     match command {
-        SimCmd::Vsphere { listen } => {
+        SimCmd::Vsphere { listen, viewer } => {
             let opts = snaptree::sim::vsphere::VsphereSimOptions {
                 listen: *listen,
+                viewer: viewer.clone(),
                 ..Default::default()
             };
             let estate = std::sync::Arc::new(snaptree::sim::Estate::demo());

@@ -568,3 +568,84 @@ fn a_closed_stdout_ends_quietly_without_a_backtrace() {
     );
     assert_eq!(code(&o), 0, "{err}");
 }
+
+/// `sim vsphere --viewer`: the second account reads the estate, and its take is refused
+/// with the privilege named.
+#[test]
+fn the_vsphere_simulators_viewer_reads_but_may_not_take() {
+    let env = Env::new();
+    let bad = env.run(&["sim", "vsphere", "--viewer", "no-colon"]);
+    assert_eq!(code(&bad), 2, "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("USER:PASS"), "{}", stderr(&bad));
+
+    /// The simulator's process, ended when the test ends, whether it passes or not.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut sim = Running(
+        Command::new(env!("CARGO_BIN_EXE_snaptree"))
+            .args(["sim", "vsphere", "--listen", "127.0.0.1:0"])
+            .args(["--viewer", "reader:reader-pw"])
+            .env("XDG_STATE_HOME", env.state())
+            .env("XDG_CONFIG_HOME", env.config_home())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the vSphere simulator"),
+    );
+    let mut out = BufReader::new(sim.0.stdout.take().unwrap());
+    let (mut host, mut thumbprint, mut viewer_line) = (None, None, None);
+    while thumbprint.is_none() {
+        let mut line = String::new();
+        if out.read_line(&mut line).expect("the simulator prints") == 0 {
+            break;
+        }
+        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("https://")) {
+            host = url.strip_suffix("/sdk").map(String::from);
+        }
+        if line.starts_with("read-only user:") {
+            viewer_line = Some(line.clone());
+        }
+        if let Some(t) = line.strip_prefix("certificate: ") {
+            thumbprint = Some(t.trim().to_string());
+        }
+    }
+    let (host, thumbprint) = (host.expect("a URL"), thumbprint.expect("a thumbprint"));
+    assert!(
+        viewer_line.is_some_and(|l| l.contains("reader") && l.contains("reader-pw")),
+        "the description names the viewer"
+    );
+    let config = env.dir.path().join("viewer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"{host}\"\nusername = \"reader\"\n\
+             password = \"reader-pw\"\nthumbprint = \"{thumbprint}\"\n"
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let tree = env.run(&["--config", config, "tree", "pcc/web-01"]);
+    let take = env.run(&[
+        "--config",
+        config,
+        "take",
+        "pcc/jump-host",
+        "--name",
+        "t",
+        "--yes",
+    ]);
+    drop(sim);
+    assert_eq!(code(&tree), 0, "{}", stderr(&tree));
+    assert!(stdout(&tree).contains("hotfix-test"), "{}", stdout(&tree));
+    let line = assert_one_sentence(&take, 1);
+    assert!(
+        line.contains("needs the privilege VirtualMachine.State.CreateSnapshot"),
+        "{line}"
+    );
+}

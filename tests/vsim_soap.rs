@@ -81,15 +81,26 @@ impl Soap {
     }
 
     async fn login(&mut self) {
+        self.login_as("demo", "demo").await;
+    }
+
+    /// Log in; the session's key.
+    async fn login_as(&mut self, user: &str, password: &str) -> String {
         let body = self
             .ok(
                 "Login",
                 ("SessionManager", "SessionManager"),
-                "<userName>demo</userName><password>demo</password>",
+                &format!("<userName>{user}</userName><password>{password}</password>"),
             )
             .await;
-        assert!(body.contains("<userName>demo</userName>"), "{body}");
+        assert!(
+            body.contains(&format!("<userName>{user}</userName>")),
+            "{body}"
+        );
         assert!(self.cookie.is_some());
+        between(&body, "<key>", "<")
+            .unwrap_or_else(|| panic!("no session key in {body}"))
+            .to_string()
     }
 
     /// Properties of one object: the raw `RetrievePropertiesEx` answer.
@@ -872,4 +883,161 @@ async fn faults_cancel_and_live_updates() {
     );
     // Nothing of this reached the estate.
     assert_eq!(e.machine("pcc", "vm-202").unwrap().snapshot_count(), 0);
+}
+
+/// `HasPrivilegeOnEntity` on the root folder: the booleans answered, in order.
+async fn privileges(soap: &mut Soap, session: &str, privileges: &[&str]) -> Vec<bool> {
+    let ids: String = privileges
+        .iter()
+        .map(|p| format!("<privId>{p}</privId>"))
+        .collect();
+    let body = soap
+        .ok(
+            "HasPrivilegeOnEntity",
+            ("AuthorizationManager", "AuthorizationManager"),
+            &format!(
+                "<entity type=\"Folder\">group-d1</entity><sessionId>{session}</sessionId>{ids}"
+            ),
+        )
+        .await;
+    body.split("<returnval>")
+        .skip(1)
+        .map(|v| v.starts_with("true<"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_user_gets_no_permission_with_the_privilege() {
+    let e = estate(Duration::from_secs(60));
+    let opts = VsphereSimOptions {
+        viewer: Some(("reader".into(), "reader-pw".into())),
+        ..VsphereSimOptions::default()
+    };
+    let sim = serve(opts, e.clone()).await.expect("simulator");
+    assert!(sim.describe().contains("read-only user: reader"));
+    let mut admin = Soap::new(&sim);
+    let content = admin
+        .ok(
+            "RetrieveServiceContent",
+            ("ServiceInstance", "ServiceInstance"),
+            "",
+        )
+        .await;
+    assert!(
+        content.contains(
+            "<authorizationManager type=\"AuthorizationManager\">AuthorizationManager</authorizationManager>"
+        ),
+        "{content}"
+    );
+    let admin_key = admin.login_as("demo", "demo").await;
+
+    let mut viewer = Soap::new(&sim);
+    assert_eq!(
+        viewer
+            .fault(
+                "Login",
+                ("SessionManager", "SessionManager"),
+                "<userName>reader</userName><password>demo</password>",
+            )
+            .await,
+        "InvalidLogin"
+    );
+    let viewer_key = viewer.login_as("reader", "reader-pw").await;
+    // Reads work.
+    let name = viewer.props("VirtualMachine", "vm-303", &["name"]).await;
+    assert!(name.contains("jump-host"), "{name}");
+    let version = e.version();
+
+    let (status, body) = viewer
+        .call(
+            "CreateSnapshot_Task",
+            ("VirtualMachine", "vm-303"),
+            "<name>t</name><memory>false</memory><quiesce>false</quiesce>",
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(fault_type(&body).as_deref(), Some("NoPermission"), "{body}");
+    assert!(
+        body.contains(
+            "<faultstring>Permission to perform this operation was denied.</faultstring>"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("<object type=\"VirtualMachine\">vm-303</object>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<privilegeId>VirtualMachine.State.CreateSnapshot</privilegeId>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "<missingPrivileges><entity type=\"VirtualMachine\">vm-303</entity>\
+             <privilegeIds>VirtualMachine.State.CreateSnapshot</privilegeIds></missingPrivileges>"
+        ),
+        "{body}"
+    );
+    let (_, body) = viewer
+        .call(
+            "RemoveSnapshot_Task",
+            ("VirtualMachineSnapshot", "snapshot-106"),
+            "<removeChildren>false</removeChildren>",
+        )
+        .await;
+    assert_eq!(fault_type(&body).as_deref(), Some("NoPermission"), "{body}");
+    assert!(
+        body.contains("<object type=\"VirtualMachineSnapshot\">snapshot-106</object>")
+            && body.contains("<privilegeId>VirtualMachine.State.RemoveSnapshot</privilegeId>"),
+        "{body}"
+    );
+    // A snapshot that does not exist is still ManagedObjectNotFound, not NoPermission.
+    assert_eq!(
+        viewer
+            .fault(
+                "RemoveSnapshot_Task",
+                ("VirtualMachineSnapshot", "snapshot-999"),
+                "<removeChildren>false</removeChildren>",
+            )
+            .await,
+        "ManagedObjectNotFound"
+    );
+    assert_eq!(e.version(), version, "nothing reached the estate");
+    assert_eq!(e.machine("pcc", "vm-303").unwrap().snapshot_count(), 0);
+    assert!(
+        e.machine("pcc", "vm-101")
+            .unwrap()
+            .find("snapshot-106")
+            .is_some()
+    );
+
+    // Privileges per session: the viewer holds the read ones only; the user all; an
+    // unknown session none.
+    let asked = ["System.Read", "VirtualMachine.State.CreateSnapshot"];
+    assert_eq!(
+        privileges(&mut viewer, &viewer_key, &asked).await,
+        [true, false]
+    );
+    assert_eq!(
+        privileges(&mut viewer, &admin_key, &asked).await,
+        [true, true]
+    );
+    assert_eq!(
+        privileges(&mut admin, &admin_key, &asked).await,
+        [true, true]
+    );
+    assert_eq!(privileges(&mut admin, "nope", &asked).await, [false, false]);
+    assert_eq!(
+        admin
+            .fault(
+                "HasPrivilegeOnEntity",
+                ("AuthorizationManager", "AuthorizationManager"),
+                &format!(
+                    "<entity type=\"Folder\">group-404</entity><sessionId>{admin_key}</sessionId>\
+                     <privId>System.Read</privId>"
+                ),
+            )
+            .await,
+        "ManagedObjectNotFound"
+    );
 }

@@ -198,6 +198,10 @@ pub enum SimCmd {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: std::net::SocketAddr,
+        /// A second account that may read but not change (every change is refused with
+        /// NoPermission), as USER:PASS.
+        #[arg(long, value_name = "USER:PASS", value_parser = parse_user_password)]
+        viewer: Option<(String, String)>,
     },
     /// The OVH API simulator (HTTP).
     Ovh {
@@ -214,6 +218,16 @@ pub enum SimCmd {
         #[arg(long)]
         consumer_key: Option<String>,
     },
+}
+
+/// `USER:PASS` split at the first colon; both parts non-empty.
+fn parse_user_password(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+            Ok((user.to_string(), password.to_string()))
+        }
+        _ => Err("expected USER:PASS, e.g. reader:reader".to_string()),
+    }
 }
 
 /// Load every profile's inventory; per-profile errors are reported, not fatal.

@@ -1,7 +1,8 @@
 //! The vSphere simulator: one vSphere profile of an `Estate` served over HTTPS as the
 //! vim25 SOAP API at `/sdk` — the snapshot surface (create, revert, remove, remove all,
 //! consolidate, rename, cancel), sessions, container views, the property collector with
-//! paging and `WaitForUpdatesEx`, tasks, and the faults vCenter raises. Its certificate is
+//! paging and `WaitForUpdatesEx`, tasks, an optional read-only account with
+//! `HasPrivilegeOnEntity`, and the faults vCenter raises. Its certificate is
 //! made at start and exposed, so a client can trust exactly that certificate.
 
 mod collector;
@@ -31,6 +32,9 @@ pub struct VsphereSimOptions {
     pub username: String,
     /// Its password.
     pub password: String,
+    /// A second account, `(user, password)`, that may read but not change: every change
+    /// method answers it `NoPermission`, as vCenter answers a user with a read-only role.
+    pub viewer: Option<(String, String)>,
     /// A session unused for this long is gone (`NotAuthenticated`).
     pub idle_timeout: Duration,
     /// Estate profile to serve; default: the first profile whose kind is vsphere.
@@ -47,6 +51,7 @@ impl Default for VsphereSimOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             username: "demo".into(),
             password: "demo".into(),
+            viewer: None,
             idle_timeout: Duration::from_secs(30 * 60),
             profile: None,
             max_page: 100,
@@ -99,6 +104,33 @@ impl Fault {
             ),
         )
         .with("obj", Val::Mor(obj.0.clone(), obj.1.clone()))
+    }
+
+    /// `NoPermission` as vCenter sends it: the object checked, the privilege it needs, and
+    /// (since vSphere 7.0.3) the same pair again in `missingPrivileges`.
+    fn no_permission(obj: &(String, String), privilege: &str) -> Fault {
+        Fault::new(
+            "NoPermission",
+            "Permission to perform this operation was denied.",
+        )
+        .with("object", Val::Mor(obj.0.clone(), obj.1.clone()))
+        .with("privilegeId", Val::str(privilege))
+        .with(
+            "missingPrivileges",
+            Val::List(
+                "NoPermissionEntityPrivileges",
+                vec![Val::Obj(
+                    "NoPermissionEntityPrivileges",
+                    vec![
+                        ("entity", Val::Mor(obj.0.clone(), obj.1.clone())),
+                        (
+                            "privilegeIds",
+                            Val::List("string", vec![Val::str(privilege)]),
+                        ),
+                    ],
+                )],
+            ),
+        )
     }
 
     /// The fault as a SOAP `Fault` element.
@@ -179,9 +211,16 @@ impl VsphereSimHandle {
     /// secrets), the certificate's thumbprint and a configuration snippet.
     pub fn describe(&self) -> String {
         let o = self.service.options();
+        let viewer = match &o.viewer {
+            Some((user, password)) => {
+                format!("read-only user: {user}  password: {password}\n")
+            }
+            None => String::new(),
+        };
         format!(
             "vSphere simulator (vim25 SOAP) serving profile {profile} at {url}\n\
              user: {user}  password: {password}\n\
+             {viewer}\
              certificate: {thumb}\n\n\
              # snaptree configuration\n\
              [profiles.{profile}]\nkind = \"vsphere\"\nurl = \"https://{host}\"\n\

@@ -36,9 +36,13 @@ const COOKIE_NAME: &str = "vmware_soap_session";
 const MAX_BODY: usize = 4 << 20;
 /// Longest a `WaitForUpdates` without a limit waits before answering empty.
 const LONGEST_WAIT: Duration = Duration::from_secs(30 * 60);
+/// What a read-only account holds (vCenter's Read-only role); it lacks every other privilege.
+const READ_PRIVILEGES: &[&str] = &["System.Anonymous", "System.View", "System.Read"];
 
 struct Session {
     user: String,
+    /// Logged in as the viewer: may read, may not change.
+    read_only: bool,
     login_time: DateTime<Utc>,
     last_active: Instant,
     last_active_utc: DateTime<Utc>,
@@ -465,6 +469,10 @@ impl Service {
                     ),
                 ),
                 ("sessionManager", mor("SessionManager", "SessionManager")),
+                (
+                    "authorizationManager",
+                    mor("AuthorizationManager", "AuthorizationManager"),
+                ),
                 ("taskManager", mor("TaskManager", "TaskManager")),
             ],
         )
@@ -877,8 +885,12 @@ impl Service {
                     .await?;
                 Ok((v, None))
             }
+            ("HasPrivilegeOnEntity", "AuthorizationManager") => {
+                self.has_privilege_on_entity(call, session)
+            }
             ("CreateSnapshot_Task", "VirtualMachine") => {
                 let m = self.vm(&call.this)?;
+                self.require(&session, &call.this, "VirtualMachine.State.CreateSnapshot")?;
                 let name = b.child_text("name").unwrap_or_default().to_string();
                 let quiesce = b.child_bool("quiesce").unwrap_or(false);
                 if quiesce && m.power_state != PowerState::PoweredOn {
@@ -905,6 +917,11 @@ impl Service {
             }
             ("RevertToCurrentSnapshot_Task", "VirtualMachine") => {
                 let m = self.vm(&call.this)?;
+                self.require(
+                    &session,
+                    &call.this,
+                    "VirtualMachine.State.RevertToSnapshot",
+                )?;
                 if m.current.is_none() {
                     return Err(Fault::new(
                         "NotFound",
@@ -918,14 +935,22 @@ impl Service {
             }
             ("RemoveAllSnapshots_Task", "VirtualMachine") => {
                 let m = self.vm(&call.this)?;
+                self.require(&session, &call.this, "VirtualMachine.State.RemoveSnapshot")?;
                 self.start_task(&m.id, &Operation::DeleteAll)
             }
             ("ConsolidateVMDisks_Task", "VirtualMachine") => {
                 let m = self.vm(&call.this)?;
+                // The API reference lists RemoveSnapshot as the privilege consolidation needs.
+                self.require(&session, &call.this, "VirtualMachine.State.RemoveSnapshot")?;
                 self.start_task(&m.id, &Operation::Consolidate)
             }
             ("RevertToSnapshot_Task", "VirtualMachineSnapshot") => {
                 let vm = self.vm_of_snapshot(&call.this)?;
+                self.require(
+                    &session,
+                    &call.this,
+                    "VirtualMachine.State.RevertToSnapshot",
+                )?;
                 let op = Operation::Revert {
                     snapshot: call.this.1.clone(),
                     suppress_power_on: b.child_bool("suppressPowerOn").unwrap_or(false),
@@ -934,6 +959,7 @@ impl Service {
             }
             ("RemoveSnapshot_Task", "VirtualMachineSnapshot") => {
                 let vm = self.vm_of_snapshot(&call.this)?;
+                self.require(&session, &call.this, "VirtualMachine.State.RemoveSnapshot")?;
                 let op = Operation::Delete {
                     snapshot: call.this.1.clone(),
                     children: b.child_bool("removeChildren").unwrap_or(false),
@@ -942,6 +968,7 @@ impl Service {
             }
             ("RenameSnapshot", "VirtualMachineSnapshot") => {
                 let vm = self.vm_of_snapshot(&call.this)?;
+                self.require(&session, &call.this, "VirtualMachine.State.RenameSnapshot")?;
                 let op = Operation::Rename {
                     snapshot: call.this.1.clone(),
                     name: b.child("name").map(|e| e.text.clone()),
@@ -959,6 +986,9 @@ impl Service {
                     .ok()
                     .filter(|d| d.profile == self.profile)
                     .ok_or_else(|| Fault::not_found_object(&call.this))?;
+                // vCenter lets a user cancel a task whose action it may perform, or any task
+                // with Global.CancelTask; a read-only user has neither.
+                self.require(&session, &call.this, "Global.CancelTask")?;
                 if d.status.state.is_final() {
                     return Err(Fault::new(
                         "InvalidState",
@@ -980,6 +1010,56 @@ impl Service {
         }
     }
 
+    /// `NoPermission` for `privilege` on `obj` when the session may only read.
+    fn require(&self, session: &str, obj: &Obj, privilege: &str) -> Result<(), Fault> {
+        if self.read_only(session) {
+            Err(Fault::no_permission(obj, privilege))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn read_only(&self, session: &str) -> bool {
+        self.tables()
+            .sessions
+            .get(session)
+            .is_some_and(|s| s.read_only)
+    }
+
+    /// `HasPrivilegeOnEntity(entity, sessionId, privId[])`: one boolean per privilege asked;
+    /// all false for a session that does not exist, as vCenter answers.
+    fn has_privilege_on_entity(&self, call: &Call, session: String) -> Outcome {
+        let b = &call.body;
+        let entity = b
+            .child("entity")
+            .and_then(|e| e.moref())
+            .ok_or_else(|| Fault::invalid_argument("entity"))?;
+        let w = self.world(Some(session))?;
+        if w.inv.kind_of(&entity.1) != Some(entity.0.as_str()) {
+            return Err(Fault::not_found_object(&entity));
+        }
+        let asked = b.child_text("sessionId").unwrap_or_default();
+        let holder = {
+            let t = self.tables();
+            t.sessions.get(asked).map(|s| s.read_only)
+        };
+        let answers: Vec<Val> = b
+            .children_named("privId")
+            .map(|p| {
+                let held = match holder {
+                    None => false,
+                    Some(false) => true,
+                    Some(true) => READ_PRIVILEGES.contains(&p.text.trim()),
+                };
+                Val::Bool(held)
+            })
+            .collect();
+        if answers.is_empty() {
+            return Ok((None, None));
+        }
+        Ok((Some(Val::List("boolean", answers)), None))
+    }
+
     fn login(&self, call: &Call) -> Outcome {
         let b = &call.body;
         let user = b.child_text("userName").unwrap_or_default();
@@ -987,18 +1067,28 @@ impl Service {
             .child("password")
             .map(|p| p.text.as_str())
             .unwrap_or_default();
-        if user != self.opts.username || password != self.opts.password {
+        let read_only = if user == self.opts.username && password == self.opts.password {
+            false
+        } else if self
+            .opts
+            .viewer
+            .as_ref()
+            .is_some_and(|(u, p)| user == u && password == p)
+        {
+            true
+        } else {
             return Err(Fault::new(
                 "InvalidLogin",
                 "Cannot complete login due to an incorrect user name or password.",
             ));
-        }
+        };
         let key = random_hex(40, self.next());
         let now = Utc::now();
         self.tables().sessions.insert(
             key.clone(),
             Session {
                 user: user.to_string(),
+                read_only,
                 login_time: now,
                 last_active: Instant::now(),
                 last_active_utc: now,
