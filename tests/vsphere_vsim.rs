@@ -1,17 +1,26 @@
 //! The vSphere provider against snaptree's own vSphere simulator, for what vcsim lacks:
-//! consolidate, rename, cancel, `consolidationNeeded` and non-zero snapshot sizes.
+//! consolidate, rename, cancel, `consolidationNeeded`, non-zero snapshot sizes, a read-only
+//! user refused with `NoPermission`, `HasPrivilegeOnEntity`, and task failures carrying
+//! vim25 faults (vcsim 0.24 has no roles for such a user and fails no task on request).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use snaptree::config::ProfileConfig;
 use snaptree::model::{Operation, ProviderKind, TaskState};
-use snaptree::provider::Provider;
 use snaptree::provider::vsphere::{ConnectOptions, Transport, VsphereProvider};
-use snaptree::sim::Estate;
+use snaptree::provider::{Provider, ProviderError};
 use snaptree::sim::vsphere::{VsphereSimHandle, VsphereSimOptions, serve};
+use snaptree::sim::{Estate, SimFault};
 
 async fn setup(task: Duration) -> (Arc<Estate>, VsphereSimHandle, VsphereProvider) {
+    setup_with(task, VsphereSimOptions::default()).await
+}
+
+async fn setup_with(
+    task: Duration,
+    opts: VsphereSimOptions,
+) -> (Arc<Estate>, VsphereSimHandle, VsphereProvider) {
     let estate = Arc::new(
         Estate::from_scenario(
             snaptree::sim::scenario::DEMO,
@@ -20,18 +29,21 @@ async fn setup(task: Duration) -> (Arc<Estate>, VsphereSimHandle, VsphereProvide
         )
         .expect("demo scenario"),
     );
-    let sim = serve(VsphereSimOptions::default(), estate.clone())
-        .await
-        .expect("simulator");
+    let sim = serve(opts, estate.clone()).await.expect("simulator");
+    let provider = connect(&sim, "demo", "demo").await;
+    (estate, sim, provider)
+}
+
+async fn connect(sim: &VsphereSimHandle, user: &str, password: &str) -> VsphereProvider {
     let cfg = ProfileConfig {
         kind: Some(ProviderKind::Vsphere),
         url: Some(sim.url().to_string()),
-        username: Some("demo".into()),
-        password: Some("demo".into()),
+        username: Some(user.into()),
+        password: Some(password.into()),
         thumbprint: Some(sim.thumbprint().to_string()),
         ..ProfileConfig::default()
     };
-    let provider = VsphereProvider::connect_with(
+    VsphereProvider::connect_with(
         "pcc",
         &cfg,
         &ConnectOptions {
@@ -40,8 +52,16 @@ async fn setup(task: Duration) -> (Arc<Estate>, VsphereSimHandle, VsphereProvide
         },
     )
     .await
-    .expect("login");
-    (estate, sim, provider)
+    .expect("login")
+}
+
+fn take(quiesce: bool) -> Operation {
+    Operation::Take {
+        name: "t".into(),
+        description: String::new(),
+        memory: false,
+        quiesce,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,4 +170,200 @@ async fn cancel_a_running_task_and_see_a_failure_message() {
     )
     .await
     .expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_user_is_refused_every_change_with_the_privilege_named() {
+    let opts = VsphereSimOptions {
+        viewer: Some(("reader".into(), "reader-pw".into())),
+        ..VsphereSimOptions::default()
+    };
+    let (estate, sim, admin) = setup_with(Duration::from_secs(60), opts).await;
+    let viewer = connect(&sim, "reader", "reader-pw").await;
+    let none = |_| {};
+    // Reading is allowed.
+    assert_eq!(
+        viewer.load_inventory(&none).await.expect("inventory").len(),
+        8
+    );
+    let before = estate.machines("pcc").unwrap();
+    let version = estate.version();
+
+    // A task of the other user, for the viewer to try to cancel.
+    let running = admin.start("vm-303", &take(false)).await.expect("take");
+    let refused = [
+        ("vm-303", take(false), "VirtualMachine.State.CreateSnapshot"),
+        (
+            "vm-101",
+            Operation::Revert {
+                snapshot: "snapshot-102".into(),
+                suppress_power_on: true,
+            },
+            "VirtualMachine.State.RevertToSnapshot",
+        ),
+        (
+            "vm-101",
+            Operation::RevertCurrent {
+                suppress_power_on: true,
+            },
+            "VirtualMachine.State.RevertToSnapshot",
+        ),
+        (
+            "vm-101",
+            Operation::Delete {
+                snapshot: "snapshot-106".into(),
+                children: false,
+            },
+            "VirtualMachine.State.RemoveSnapshot",
+        ),
+        (
+            "vm-101",
+            Operation::DeleteAll,
+            "VirtualMachine.State.RemoveSnapshot",
+        ),
+        (
+            "vm-201",
+            Operation::Consolidate,
+            "VirtualMachine.State.RemoveSnapshot",
+        ),
+        (
+            "vm-101",
+            Operation::Rename {
+                snapshot: "snapshot-105".into(),
+                name: Some("renamed".into()),
+                description: None,
+            },
+            "VirtualMachine.State.RenameSnapshot",
+        ),
+        (
+            "vm-303",
+            Operation::Cancel {
+                task: running.id.clone(),
+            },
+            "Global.CancelTask",
+        ),
+    ];
+    for (vm, op, privilege) in &refused {
+        let err = viewer.start(vm, op).await.unwrap_err();
+        assert!(
+            matches!(err, ProviderError::Permission(_)),
+            "{}: {err:?}",
+            op.name()
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("needs the privilege {privilege},")),
+            "{}: {text}",
+            op.name()
+        );
+    }
+    // Nothing changed, and the other user's task still runs until its owner cancels it.
+    assert_eq!(estate.machines("pcc").unwrap(), before);
+    assert_eq!(estate.version(), version, "no machine was touched");
+    assert_eq!(estate.task(&running.id).unwrap().state, TaskState::Running);
+    admin
+        .start(
+            "vm-303",
+            &Operation::Cancel {
+                task: running.id.clone(),
+            },
+        )
+        .await
+        .expect("the owner cancels");
+    assert_eq!(
+        estate.task(&running.id).unwrap().state,
+        TaskState::Cancelled
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_tells_whether_the_user_may_take_snapshots() {
+    let opts = VsphereSimOptions {
+        viewer: Some(("reader".into(), "reader-pw".into())),
+        ..VsphereSimOptions::default()
+    };
+    let (_estate, sim, admin) = setup_with(Duration::from_millis(200), opts).await;
+    let viewer = connect(&sim, "reader", "reader-pw").await;
+    let may_take = |lines: Vec<(String, String)>| {
+        lines
+            .into_iter()
+            .find(|(k, _)| k == "may take snapshots")
+            .map(|(_, v)| v)
+            .expect("a may-take-snapshots line")
+    };
+    let yes = may_take(admin.check().await.expect("check"));
+    assert!(
+        yes.starts_with("yes") && yes.contains("VirtualMachine.State.CreateSnapshot"),
+        "{yes}"
+    );
+    let no = may_take(viewer.check().await.expect("check"));
+    assert!(
+        no.starts_with("not everywhere") && no.contains("VirtualMachine.State.CreateSnapshot"),
+        "{no}"
+    );
+    assert!(sim.calls().iter().any(|c| c == "HasPrivilegeOnEntity"));
+}
+
+/// Task failures as the user reads them: `follow` reports the server's localized message
+/// and the fault's type (it does not turn a task's fault into snaptree's sentence when the
+/// server gave a message).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_task_reports_the_servers_words_and_the_fault() {
+    let (estate, _sim, p) = setup(Duration::from_millis(100)).await;
+    let cases = [
+        (
+            "NoDiskSpace: There is not enough space on datastore1 for the snapshot.",
+            false,
+            "NoDiskSpace",
+        ),
+        (
+            "FilesystemQuiesceFault: An error occurred while quiescing the virtual machine.",
+            true,
+            "FilesystemQuiesceFault",
+        ),
+        (
+            "ApplicationQuiesceFault: The application in the guest could not be quiesced.",
+            true,
+            "ApplicationQuiesceFault",
+        ),
+        (
+            "TooManySnapshotLevels: Exceeded the maximum number of permitted snapshots.",
+            false,
+            "TooManySnapshotLevels",
+        ),
+        (
+            "SnapshotLocked: The snapshot is locked by another operation.",
+            false,
+            "SnapshotLocked",
+        ),
+    ];
+    for (injected, quiesce, kind) in cases {
+        estate.inject(SimFault::FailNextTask(injected.into()));
+        let started = p.start("vm-303", &take(quiesce)).await.expect("take");
+        let status = p
+            .follow("vm-303", &started.id, &|_| {})
+            .await
+            .expect("follow");
+        assert_eq!(status.state, TaskState::Error, "{injected}");
+        let message = status.message.unwrap_or_default();
+        let server_text = injected
+            .split_once(": ")
+            .map(|(_, t)| t)
+            .unwrap_or_default();
+        assert_eq!(message, format!("{server_text} ({kind})"), "{injected}");
+    }
+    assert_eq!(estate.machine("pcc", "vm-303").unwrap().snapshot_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiescing_a_powered_off_vm_is_refused_with_the_power_state() {
+    let (estate, _sim, p) = setup(Duration::from_millis(100)).await;
+    assert_eq!(
+        estate.machine("pcc", "vm-202").unwrap().power_state,
+        snaptree::model::PowerState::PoweredOff
+    );
+    let err = p.start("vm-202", &take(true)).await.unwrap_err();
+    assert!(matches!(err, ProviderError::InvalidState(_)), "{err:?}");
+    assert!(err.to_string().contains("power state"), "{err}");
+    assert_eq!(estate.machine("pcc", "vm-202").unwrap().snapshot_count(), 0);
 }
