@@ -315,29 +315,34 @@ async fn a_failed_task_reports_the_servers_words_and_the_fault() {
             "NoDiskSpace: There is not enough space on datastore1 for the snapshot.",
             false,
             "NoDiskSpace",
+            "free space on it",
         ),
         (
             "FilesystemQuiesceFault: An error occurred while quiescing the virtual machine.",
             true,
             "FilesystemQuiesceFault",
+            "retry without quiesce",
         ),
         (
             "ApplicationQuiesceFault: The application in the guest could not be quiesced.",
             true,
             "ApplicationQuiesceFault",
+            "retry without quiesce",
         ),
         (
             "TooManySnapshotLevels: Exceeded the maximum number of permitted snapshots.",
             false,
             "TooManySnapshotLevels",
+            "32 levels is the maximum",
         ),
         (
             "SnapshotLocked: The snapshot is locked by another operation.",
             false,
             "SnapshotLocked",
+            "try again once it ends",
         ),
     ];
-    for (injected, quiesce, kind) in cases {
+    for (injected, quiesce, kind, advice) in cases {
         estate.inject(SimFault::FailNextTask(injected.into()));
         let started = p.start("vm-303", &take(quiesce)).await.expect("take");
         let status = p
@@ -350,7 +355,11 @@ async fn a_failed_task_reports_the_servers_words_and_the_fault() {
             .split_once(": ")
             .map(|(_, t)| t)
             .unwrap_or_default();
-        assert_eq!(message, format!("{server_text} ({kind})"), "{injected}");
+        assert!(
+            message.starts_with(&format!("{server_text} ({kind}: ")),
+            "{message}"
+        );
+        assert!(message.contains(advice), "{message}");
     }
     assert_eq!(estate.machine("pcc", "vm-303").unwrap().snapshot_count(), 0);
 }

@@ -159,6 +159,55 @@ pub(super) fn fault_error_with(
     }
 }
 
+/// What to do about a fault that ended a task, when there is something to say; the task's
+/// own message (the server's words) comes first, this follows it.
+pub(super) fn task_advice(fault: &MethodFault) -> Option<String> {
+    let kind = fault.type_?;
+    let is = |t: StructType| kind == t || kind.child_of(t);
+    let advice = if is(StructType::NoPermission) {
+        let privilege = fault
+            .extra_fields_
+            .get("privilegeId")
+            .and_then(json_text)
+            .unwrap_or_else(|| "a privilege".to_string());
+        format!("this user lacks {privilege}")
+    } else if is(StructType::NoDiskSpace) {
+        "the datastore is out of space; free space on it, then try again".to_string()
+    } else if is(StructType::TooManySnapshotLevels) {
+        "32 levels is the maximum chain; delete or consolidate snapshots first".to_string()
+    } else if is(StructType::ApplicationQuiesceFault) || is(StructType::FilesystemQuiesceFault) {
+        "the guest could not be quiesced; retry without quiesce, or check VMware Tools and the guest's VSS/freeze scripts".to_string()
+    } else if is(StructType::SnapshotLocked) {
+        "the snapshot is locked by another operation; try again once it ends".to_string()
+    } else if is(StructType::TaskInProgress) {
+        "another task is already in progress on the VM".to_string()
+    } else if is(StructType::InvalidPowerState) {
+        "the VM's power state does not allow it".to_string()
+    } else if is(StructType::MethodNotFound) {
+        "this server does not support it".to_string()
+    } else {
+        return None;
+    };
+    Some(advice)
+}
+
+/// The message of a task that ended with `fault`: the server's words when it sent any, the
+/// fault's name, and what to do about it.
+pub(super) fn task_failure(fault: &MethodFault, localized: Option<&str>) -> String {
+    let name = fault_name(fault);
+    let text = localized
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .or_else(|| fault_text(fault));
+    match (text, task_advice(fault)) {
+        (Some(text), Some(advice)) => format!("{text} ({name}: {advice})"),
+        (Some(text), None) => format!("{text} ({name})"),
+        (None, Some(advice)) => format!("the task failed with {name}: {advice}"),
+        (None, None) => format!("the task failed with {name}"),
+    }
+}
+
 /// A transport failure: unreachable server, refused connection, untrusted certificate.
 fn transport_error(e: &reqwest_vim::Error, doing: &str) -> ProviderError {
     let chain = error_chain(e);
@@ -287,6 +336,27 @@ mod tests {
         assert!(e.to_string().contains("quiesce"), "{e}");
         let e = fault_error(&fault(StructType::InvalidLogin, &[]), "logging in");
         assert!(matches!(e, ProviderError::Auth(_)));
+        // A task's failure: the server's words, the fault, what to do.
+        assert_eq!(
+            task_failure(
+                &fault(StructType::NoDiskSpace, &[]),
+                Some("There is not enough space on datastore1.")
+            ),
+            "There is not enough space on datastore1. (NoDiskSpace: the datastore is out of \
+             space; free space on it, then try again)"
+        );
+        assert_eq!(
+            task_failure(&fault(StructType::TooManySnapshotLevels, &[]), None),
+            "the task failed with TooManySnapshotLevels: 32 levels is the maximum chain; \
+             delete or consolidate snapshots first"
+        );
+        assert_eq!(
+            task_failure(
+                &fault(StructType::SystemError, &[("reason", "disk busy")]),
+                None
+            ),
+            "disk busy (SystemError)"
+        );
         assert!(is_not_authenticated(&VimError::MethodFault(
             std::sync::Arc::new(fault(StructType::NotAuthenticated, &[]))
         )));

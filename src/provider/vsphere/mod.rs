@@ -33,7 +33,7 @@ use vim_rs::types::structs::{
 use super::{PartialInventory, ProgressSink, Provider, ProviderError, StartedTask};
 use crate::config::{ProfileConfig, Secret, resolve_secret};
 use crate::model::{Machine, Operation, TaskState, TaskStatus};
-use faults::{describe, fault_error_with, is_certificate_error, is_not_authenticated};
+use faults::{describe, is_certificate_error, is_not_authenticated};
 
 /// The privilege needed to take snapshots, reported by `check`.
 const SNAPSHOT_PRIVILEGE: &str = "VirtualMachine.State.CreateSnapshot";
@@ -956,11 +956,8 @@ fn apply_task_change(
                 status.message = Some("the task was cancelled".into());
                 return;
             }
-            // The server's own words first; our sentence when it gave none.
-            status.message = Some(match localized.filter(|m| !m.trim().is_empty()) {
-                Some(text) => format!("{text} ({})", faults::fault_name(&fault)),
-                None => fault_error_with(&fault, "the task", None).to_string(),
-            });
+            // The server's own words first, then the fault and what to do about it.
+            status.message = Some(faults::task_failure(&fault, localized.as_deref()));
         }
         _ => {}
     }
