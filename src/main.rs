@@ -61,16 +61,20 @@ async fn run(cli: Cli) -> i32 {
             return f.code;
         }
     };
-    if cli::setup::runs_tui(&cli) {
-        return run_tui(&cli, &session).await;
-    }
-    match cli::run(&cli, &session).await {
-        Ok(()) => 0,
-        Err(f) => {
-            eprintln!("snaptree: {}", f.message);
-            f.code
+    let code = if cli::setup::runs_tui(&cli) {
+        run_tui(&cli, &session).await
+    } else {
+        match cli::run(&cli, &session).await {
+            Ok(()) => 0,
+            Err(f) => {
+                eprintln!("snaptree: {}", f.message);
+                f.code
+            }
         }
-    }
+    };
+    // Log out of every back end rather than leave sessions to time out on the server.
+    session.engine.close().await;
+    code
 }
 
 async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {

@@ -376,3 +376,52 @@ async fn quiescing_a_powered_off_vm_is_refused_with_the_power_state() {
     assert!(err.to_string().contains("power state"), "{err}");
     assert_eq!(estate.machine("pcc", "vm-202").unwrap().snapshot_count(), 0);
 }
+
+/// The real binary, once per command, against this simulator: every session it opens is
+/// closed with `Logout` before the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_logs_out_before_it_exits() {
+    let (_estate, sim, _p) = setup(Duration::from_millis(100)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"{}\"\nusername = \"demo\"\n\
+             password = \"demo\"\nthumbprint = \"{}\"\n",
+            sim.url(),
+            sim.thumbprint()
+        ),
+    )
+    .expect("config");
+    for args in [&["ls", "--json"][..], &["tree", "pcc/web-01"][..]] {
+        let before = sim.calls().len();
+        let (config, state) = (config.clone(), dir.path().join("state"));
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_snaptree"))
+                .arg("--config")
+                .arg(&config)
+                .args(args)
+                .env("XDG_STATE_HOME", &state)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("run snaptree")
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let calls = sim.calls()[before..].to_vec();
+        let logins = calls.iter().filter(|c| *c == "Login").count();
+        let logouts = calls.iter().filter(|c| *c == "Logout").count();
+        assert_eq!((logins, logouts), (1, 1), "{args:?}: {calls:?}");
+        assert_eq!(
+            calls.last().map(String::as_str),
+            Some("Logout"),
+            "{calls:?}"
+        );
+    }
+}

@@ -15,6 +15,9 @@ use crate::model::{ExpectedView, Machine, Operation, ProviderKind, TaskState, Ta
 use crate::provider::{DownloadLink, Provider, ProviderError};
 use audit::{AuditLog, AuditRecord};
 
+/// Longest wait for the back ends to end their sessions when the program exits.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// One configured profile with its provider.
 pub struct Profile {
     /// Profile name.
@@ -160,6 +163,13 @@ impl Engine {
             audit,
             poll_interval,
         }
+    }
+
+    /// End every profile's session with its back end (log out), all at once; a back end
+    /// that does not answer within a few seconds is left to time the session out itself.
+    pub async fn close(&self) {
+        let all = futures::future::join_all(self.profiles.iter().map(|p| p.provider.close()));
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, all).await;
     }
 
     /// The profiles.

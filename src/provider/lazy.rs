@@ -92,6 +92,18 @@ impl Provider for LazyProvider {
         self.watch(r).await
     }
 
+    async fn close(&self) {
+        // Only an existing connection is closed; one being made (the lock is held) is not
+        // waited for: the program is exiting.
+        let live = match self.live.try_lock() {
+            Ok(mut live) => live.take(),
+            Err(_) => None,
+        };
+        if let Some(p) = live {
+            p.close().await;
+        }
+    }
+
     async fn wait_for_changes(&self) -> Result<Option<Vec<String>>, ProviderError> {
         let p = self.get().await?;
         let r = p.wait_for_changes().await;

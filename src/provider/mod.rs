@@ -102,4 +102,8 @@ pub trait Provider: Send + Sync {
 
     /// Report what the back end is, for `config check`.
     async fn check(&self) -> Result<Vec<(String, String)>, ProviderError>;
+
+    /// End the session with the back end (log out) before the program exits. Back ends
+    /// without sessions have nothing to do.
+    async fn close(&self) {}
 }

@@ -113,6 +113,8 @@ struct Inner {
     watch: Mutex<Option<Watch>>,
     /// Whether inventory reads set up the live-update collector first.
     live_updates: bool,
+    /// Logged out: the session is over.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 struct Watch {
@@ -203,13 +205,6 @@ impl VsphereProvider {
     /// The profile name.
     pub fn profile(&self) -> &str {
         &self.profile
-    }
-
-    /// Log out now (also done when the provider is dropped).
-    pub async fn close(&self) {
-        let _ = self
-            .call(|inner| Box::pin(async move { inner.close().await }))
-            .await;
     }
 
     /// Run `f` on the session thread and wait for its answer.
@@ -359,11 +354,15 @@ impl Inner {
             login_lock: Mutex::new(()),
             watch: Mutex::new(None),
             live_updates: params.live_updates,
+            closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
-    /// Drop the update collector and log out.
+    /// Drop the update collector and log out, once.
     async fn close(&self) {
+        if self.closed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         // A held lock means a long wait is running on the collector; logging out ends both.
         let watch = self.watch.try_lock().ok().and_then(|mut w| w.take());
         if let Some(w) = watch {
@@ -1025,6 +1024,13 @@ impl Provider for VsphereProvider {
     async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
         self.call(|inner| Box::pin(async move { inner.check().await }))
             .await?
+    }
+
+    /// Log out now (also done, without waiting, when the provider is dropped).
+    async fn close(&self) {
+        let _ = self
+            .call(|inner| Box::pin(async move { inner.close().await }))
+            .await;
     }
 }
 
