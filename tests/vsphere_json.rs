@@ -10,8 +10,8 @@ use snaptree::config::ProfileConfig;
 use snaptree::model::{Machine, Operation, ProviderKind, TaskState, TaskStatus};
 use snaptree::provider::vsphere::{ConnectOptions, Transport, VsphereProvider};
 use snaptree::provider::{Provider, ProviderError};
-use snaptree::sim::Estate;
 use snaptree::sim::vsphere::{VsphereSimHandle, VsphereSimOptions, serve};
+use snaptree::sim::{Estate, SimFault};
 
 async fn setup(task: Duration) -> (Arc<Estate>, VsphereSimHandle, VsphereProvider) {
     setup_with(task, VsphereSimOptions::default()).await
@@ -306,4 +306,345 @@ async fn auto_falls_back_to_soap_when_the_server_has_no_vi_json() {
     assert_eq!(protocol(&p).await, "SOAP");
     let none = |_| {};
     assert_eq!(p.load_inventory(&none).await.expect("inventory").len(), 8);
+}
+
+/// A task's fault travels in `info.error` as a `LocalizedMethodFault` whose `fault` is an
+/// `anyType`; over JSON it is read as over SOAP: the server's words, then the fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_task_reports_the_servers_words_and_the_fault_over_json() {
+    let (estate, _sim, p) = setup(Duration::from_millis(100)).await;
+    for (injected, kind, advice) in [
+        (
+            "NoDiskSpace: There is not enough space on datastore1 for the snapshot.",
+            "NoDiskSpace",
+            "free space on it",
+        ),
+        (
+            "SnapshotLocked: The snapshot is locked by another operation.",
+            "SnapshotLocked",
+            "try again once it ends",
+        ),
+    ] {
+        estate.inject(SimFault::FailNextTask(injected.into()));
+        let (_, last) = run(&p, "vm-303", &take("fails")).await;
+        assert_eq!(last.state, TaskState::Error, "{injected}");
+        let message = last.message.unwrap_or_default();
+        let server_text = injected.split_once(": ").map(|(_, t)| t).unwrap();
+        assert!(
+            message.starts_with(&format!("{server_text} ({kind}: ")),
+            "{message}"
+        );
+        assert!(message.contains(advice), "{message}");
+    }
+    assert_eq!(estate.machine("pcc", "vm-303").unwrap().snapshot_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_user_is_refused_with_the_privilege_named_over_json() {
+    let opts = VsphereSimOptions {
+        viewer: Some(("reader".into(), "reader-pw".into())),
+        ..VsphereSimOptions::default()
+    };
+    let (estate, sim, _admin) = setup_with(Duration::from_millis(100), opts).await;
+    let viewer = connect(&sim, "reader", "reader-pw", Transport::Json)
+        .await
+        .expect("login");
+    assert_eq!(protocol(&viewer).await, "VI/JSON");
+    let none = |_| {};
+    assert_eq!(viewer.load_inventory(&none).await.expect("read").len(), 8);
+    let err = viewer.start("vm-303", &take("no")).await.unwrap_err();
+    assert!(matches!(err, ProviderError::Permission(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("needs the privilege VirtualMachine.State.CreateSnapshot,"),
+        "{err}"
+    );
+    assert_eq!(estate.machine("pcc", "vm-303").unwrap().snapshot_count(), 0);
+    // check() asks HasPrivilegeOnEntity over JSON and reads its array of booleans.
+    let may_take = viewer
+        .check()
+        .await
+        .expect("check")
+        .into_iter()
+        .find(|(k, _)| k == "may take snapshots")
+        .map(|(_, v)| v)
+        .expect("a may-take-snapshots line");
+    assert!(may_take.starts_with("not everywhere"), "{may_take}");
+    assert!(sim.calls().iter().any(|c| c == "HasPrivilegeOnEntity"));
+}
+
+/// The change feed (`WaitForUpdatesEx` on a collector of its own) over JSON: a change made
+/// by another client wakes the watcher with the machine's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_updates_over_json() {
+    let (_estate, sim, watcher) = setup(Duration::from_millis(100)).await;
+    let watcher = Arc::new(watcher);
+    let other = connect(&sim, "demo", "demo", Transport::Json)
+        .await
+        .expect("login");
+    let none = |_| {};
+    watcher.load_inventory(&none).await.expect("inventory");
+    for op in [take("from-elsewhere"), Operation::DeleteAll] {
+        let w = watcher.clone();
+        let waiting = tokio::spawn(async move { w.wait_for_changes().await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (_, last) = run(&other, "vm-303", &op).await;
+        assert_eq!(last.state, TaskState::Success);
+        let changed = tokio::time::timeout(Duration::from_secs(30), waiting)
+            .await
+            .expect("an update within 30 s")
+            .expect("join")
+            .expect("wait_for_changes")
+            .expect("vSphere has a change feed");
+        assert!(changed.iter().any(|id| id == "vm-303"), "{changed:?}");
+    }
+}
+
+/// Results in pages (`ContinueRetrievePropertiesEx` with the token) read whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paged_results_are_read_whole_over_json() {
+    let opts = VsphereSimOptions {
+        max_page: 2,
+        ..VsphereSimOptions::default()
+    };
+    let (_estate, sim, p) = setup_with(Duration::from_millis(100), opts).await;
+    let soap = connect(&sim, "demo", "demo", Transport::Soap)
+        .await
+        .expect("login");
+    let none = |_| {};
+    let over_json = p.load_inventory(&none).await.expect("inventory");
+    assert_eq!(over_json.len(), 8);
+    assert_eq!(
+        timeless(&over_json),
+        timeless(&soap.load_inventory(&none).await.expect("inventory"))
+    );
+    assert!(
+        sim.calls()
+            .iter()
+            .any(|c| c == "ContinueRetrievePropertiesEx"),
+        "paged: {:?}",
+        sim.calls()
+    );
+}
+
+/// A change on an expired session is not retried (a change never is): it is refused with
+/// the Auth sentence, snaptree logs in again, and the same change then goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_an_expired_json_session_is_refused_then_goes_through() {
+    let opts = VsphereSimOptions {
+        idle_timeout: Duration::from_millis(1000),
+        ..VsphereSimOptions::default()
+    };
+    let (estate, _sim, p) = setup_with(Duration::from_millis(100), opts).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let err = p.start("vm-303", &take("late")).await.unwrap_err();
+    assert!(matches!(err, ProviderError::Auth(_)), "{err:?}");
+    assert!(err.to_string().contains("did not start"), "{err}");
+    assert_eq!(estate.machine("pcc", "vm-303").unwrap().snapshot_count(), 0);
+    let (_, last) = run(&p, "vm-303", &take("late")).await;
+    assert_eq!(last.state, TaskState::Success);
+    assert_eq!(estate.machine("pcc", "vm-303").unwrap().snapshot_count(), 1);
+}
+
+/// The wire itself, as a minimal VI/JSON client sees it: the release negotiated, the
+/// service content readable before login, the session key in a header, typed values, an
+/// empty 204 for a void method, faults as typed JSON objects with HTTP 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wire_as_a_minimal_client_sees_it() {
+    use serde_json::{Value, json};
+    let estate = Arc::new(Estate::demo());
+    let sim = serve(VsphereSimOptions::default(), estate)
+        .await
+        .expect("simulator");
+    let cert = reqwest::Certificate::from_pem(sim.certificate_pem().as_bytes()).expect("cert");
+    let http = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(cert)
+        .build()
+        .expect("client");
+    let base = format!("https://{}", sim.addr());
+    let hello = |releases: Value| {
+        http.post(format!("{base}/api/vcenter/system?action=hello"))
+            .json(&json!({ "api_releases": releases }))
+            .send()
+    };
+    let r: Value = hello(json!(["9.1.0.0", "8.0.3.0", "8.0.2.0"]))
+        .await
+        .expect("hello")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r, json!({"api_release": "8.0.3.0"}));
+    let r: Value = hello(json!(["7.0.3.0"]))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r, json!({"api_release": ""}), "no common release");
+
+    let sdk = format!("{base}/sdk/vim25/8.0.3.0");
+    let content = http
+        .get(format!("{sdk}/ServiceInstance/ServiceInstance/content"))
+        .send()
+        .await
+        .expect("content");
+    assert_eq!(content.status(), 200);
+    let content: Value = content.json().await.unwrap();
+    assert_eq!(content["_typeName"], "ServiceContent");
+    assert_eq!(
+        content["rootFolder"],
+        json!({"_typeName": "ManagedObjectReference", "type": "Folder", "value": "group-d1"})
+    );
+    let unknown = http
+        .get(format!(
+            "{base}/sdk/vim25/6.0/ServiceInstance/ServiceInstance/content"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    // Without a session: NotAuthenticated, a typed fault with its message.
+    let view_params = json!({
+        "_typeName": "CreateContainerViewRequestType",
+        "container": content["rootFolder"],
+        "type": ["VirtualMachine"],
+        "recursive": true
+    });
+    let refused = http
+        .post(format!("{sdk}/ViewManager/ViewManager/CreateContainerView"))
+        .json(&view_params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 500);
+    let fault: Value = refused.json().await.unwrap();
+    assert_eq!(fault["_typeName"], "NotAuthenticated");
+    assert_eq!(
+        fault["faultMessage"][0]["message"],
+        "The session is not authenticated."
+    );
+    let bad = http
+        .post(format!("{sdk}/SessionManager/SessionManager/Login"))
+        .json(&json!({"_typeName": "LoginRequestType", "userName": "demo", "password": "no"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 500);
+    assert!(bad.headers().get("vmware-api-session-id").is_none());
+    assert_eq!(
+        bad.json::<Value>().await.unwrap()["_typeName"],
+        "InvalidLogin"
+    );
+
+    let login = http
+        .post(format!("{sdk}/SessionManager/SessionManager/Login"))
+        .json(&json!({"_typeName": "LoginRequestType", "userName": "demo", "password": "demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let key = login
+        .headers()
+        .get("vmware-api-session-id")
+        .expect("the session key in a header")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let user: Value = login.json().await.unwrap();
+    assert_eq!(user["_typeName"], "UserSession");
+    assert_eq!(user["key"], key.as_str());
+
+    let view: Value = http
+        .post(format!("{sdk}/ViewManager/ViewManager/CreateContainerView"))
+        .header("vmware-api-session-id", &key)
+        .json(&view_params)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["type"], "ContainerView");
+    let vm =
+        json!({"_typeName": "ManagedObjectReference", "type": "VirtualMachine", "value": "vm-101"});
+    let spec = json!({
+        "_typeName": "RetrievePropertiesExRequestType",
+        "specSet": [{
+            "_typeName": "PropertyFilterSpec",
+            "propSet": [{"_typeName": "PropertySpec", "type": "VirtualMachine",
+                         "pathSet": ["name", "runtime.powerState", "snapshot.rootSnapshotList"]}],
+            "objectSet": [{"_typeName": "ObjectSpec", "obj": vm}]
+        }],
+        "options": {"_typeName": "RetrieveOptions"}
+    });
+    let result: Value = http
+        .post(format!(
+            "{sdk}/PropertyCollector/propertyCollector/RetrievePropertiesEx"
+        ))
+        .header("vmware-api-session-id", &key)
+        .json(&spec)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result["_typeName"], "RetrieveResult");
+    let object = &result["objects"][0];
+    assert_eq!(object["obj"], vm);
+    let prop = |name: &str| {
+        object["propSet"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["val"].clone())
+            .unwrap_or_else(|| panic!("{name} in {object}"))
+    };
+    assert_eq!(
+        prop("name"),
+        json!({"_typeName": "string", "_value": "web-01"})
+    );
+    assert_eq!(
+        prop("runtime.powerState"),
+        json!({"_typeName": "VirtualMachinePowerState", "_value": "poweredOn"})
+    );
+    let roots = prop("snapshot.rootSnapshotList");
+    assert_eq!(roots["_typeName"], "ArrayOfVirtualMachineSnapshotTree");
+    assert_eq!(
+        roots["_value"][0]["_typeName"],
+        "VirtualMachineSnapshotTree"
+    );
+    assert_eq!(roots["_value"][0]["snapshot"]["value"], "snapshot-101");
+
+    // A property read, and a void method answered 204 with no body.
+    let name = http
+        .get(format!("{sdk}/VirtualMachine/vm-101/name"))
+        .header("vmware-api-session-id", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(name.json::<Value>().await.unwrap(), json!("web-01"));
+    let view_id = view["value"].as_str().unwrap();
+    let destroyed = http
+        .post(format!("{sdk}/ContainerView/{view_id}/DestroyView"))
+        .header("vmware-api-session-id", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(destroyed.status(), 204);
+    assert!(destroyed.bytes().await.unwrap().is_empty());
+    let gone = http
+        .post(format!("{sdk}/ContainerView/{view_id}/DestroyView"))
+        .header("vmware-api-session-id", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 500);
+    assert_eq!(
+        gone.json::<Value>().await.unwrap()["_typeName"],
+        "ManagedObjectNotFound"
+    );
 }
