@@ -1,5 +1,7 @@
 //! The vSphere simulator: one vSphere profile of an `Estate` served over HTTPS as the
-//! vim25 SOAP API at `/sdk` — the snapshot surface (create, revert, remove, remove all,
+//! vim25 API, in SOAP at `/sdk` and in VI/JSON at `/sdk/vim25/{release}` (with the release
+//! negotiated at `/api/vcenter/system?action=hello`, as on vCenter 8.0U1 and later) — the
+//! snapshot surface (create, revert, remove, remove all,
 //! consolidate, rename, cancel), sessions, container views, the property collector with
 //! paging and `WaitForUpdatesEx`, tasks, an optional read-only account with
 //! `HasPrivilegeOnEntity`, and the faults vCenter raises. Its certificate is
@@ -7,6 +9,7 @@
 
 mod collector;
 mod inventory;
+mod json;
 mod service;
 mod xml;
 
@@ -43,6 +46,9 @@ pub struct VsphereSimOptions {
     pub max_page: usize,
     /// Host names the certificate is valid for, besides `localhost` and the listen address.
     pub extra_names: Vec<String>,
+    /// Serve VI/JSON too (`/api/vcenter/system?action=hello` and `/sdk/vim25/…`), as
+    /// vCenter 8.0U1 and later do; off, the server is SOAP-only like an older vCenter.
+    pub vi_json: bool,
 }
 
 impl Default for VsphereSimOptions {
@@ -56,6 +62,7 @@ impl Default for VsphereSimOptions {
             profile: None,
             max_page: 100,
             extra_names: Vec::new(),
+            vi_json: true,
         }
     }
 }
@@ -218,7 +225,7 @@ impl VsphereSimHandle {
             None => String::new(),
         };
         format!(
-            "vSphere simulator (vim25 SOAP) serving profile {profile} at {url}\n\
+            "vSphere simulator (vim25 {protocols}) serving profile {profile} at {url}\n\
              user: {user}  password: {password}\n\
              {viewer}\
              certificate: {thumb}\n\n\
@@ -228,6 +235,11 @@ impl VsphereSimHandle {
              # pyVmomi\n\
              SmartConnect(host=\"{ip}\", port={port}, user=\"{user}\", pwd=\"{password}\", \
              disableSslCertValidation=True)\n",
+            protocols = if o.vi_json {
+                "SOAP and VI/JSON"
+            } else {
+                "SOAP"
+            },
             profile = self.profile(),
             url = self.url,
             user = o.username,

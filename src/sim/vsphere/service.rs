@@ -18,6 +18,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::collector::{self, FilterSpec, Obj, Props, Source, is_a};
 use super::inventory::{self, Inventory, ROOT_FOLDER};
+use super::json;
 use super::xml::{self, Element, Val};
 use super::{Fault, VsphereSimOptions};
 use crate::model::{Operation, PowerState, TaskState};
@@ -32,6 +33,8 @@ const PRIOR_VERSIONS: &[&str] = &[
 ];
 /// The session cookie vCenter sets.
 const COOKIE_NAME: &str = "vmware_soap_session";
+/// The header VI/JSON carries the session key in, both ways.
+const JSON_SESSION_HEADER: &str = "vmware-api-session-id";
 /// Requests larger than this are refused (a SOAP call is a few kilobytes).
 const MAX_BODY: usize = 4 << 20;
 /// Longest a `WaitForUpdates` without a limit waits before answering empty.
@@ -165,6 +168,26 @@ fn session_from_cookies<'a>(headers: impl Iterator<Item = &'a str>) -> Option<St
         }
     }
     None
+}
+
+/// A path segment with its `%XX` escapes undone.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && let Ok(v) = u8::from_str_radix(hex, 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn versions_xml() -> String {
@@ -608,6 +631,17 @@ impl Service {
             b.body(Full::new(Bytes::from(body)))
                 .map_err(std::io::Error::other)
         };
+        let json_reply = |status: StatusCode, body: String, session: Option<String>| {
+            let mut b = Response::builder().status(status);
+            if !body.is_empty() {
+                b = b.header(CONTENT_TYPE, "application/json");
+            }
+            if let Some(key) = session {
+                b = b.header(JSON_SESSION_HEADER, key);
+            }
+            b.body(Full::new(Bytes::from(body)))
+                .map_err(std::io::Error::other)
+        };
         match (req.method().clone(), path.as_str()) {
             (Method::GET, "/sdk/vimServiceVersions.xml") => {
                 xml_reply(StatusCode::OK, versions_xml(), None)
@@ -641,6 +675,65 @@ impl Service {
                 let text = String::from_utf8_lossy(&body);
                 let (status, body, cookie) = self.soap(&text, session, user_agent, peer).await;
                 xml_reply(status, body, cookie)
+            }
+            (Method::POST, "/api/vcenter/system") if self.opts.vi_json => {
+                let hello = req
+                    .uri()
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|p| p == "action=hello"));
+                let body = Limited::new(req.into_body(), MAX_BODY).collect().await;
+                let answer = match body {
+                    Ok(b) if hello => json::hello(&b.to_bytes()),
+                    Ok(_) => Err("unknown action".to_string()),
+                    Err(e) => Err(format!("cannot read the request: {e}")),
+                };
+                let (status, body) = match answer {
+                    Ok(body) => (StatusCode::OK, body),
+                    Err(e) => (
+                        StatusCode::BAD_REQUEST,
+                        serde_json::json!({ "error_type": "INVALID_ARGUMENT", "messages": [e] })
+                            .to_string(),
+                    ),
+                };
+                json_reply(status, body, None)
+            }
+            (method @ (Method::GET | Method::POST), p)
+                if self.opts.vi_json && p.starts_with("/sdk/vim25/") =>
+            {
+                let session = req
+                    .headers()
+                    .get(JSON_SESSION_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let user_agent = req
+                    .headers()
+                    .get(USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                    Ok(b) => b.to_bytes(),
+                    Err(e) => {
+                        let f =
+                            Fault::new("InvalidRequest", format!("cannot read the request: {e}"));
+                        return json_reply(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            json::fault(&f),
+                            None,
+                        );
+                    }
+                };
+                let (status, body, session) = self
+                    .vi_json(
+                        method == Method::GET,
+                        &path,
+                        &body,
+                        session,
+                        user_agent,
+                        peer,
+                    )
+                    .await;
+                json_reply(status, body, session)
             }
             _ => Response::builder()
                 .status(StatusCode::NOT_FOUND)
@@ -684,14 +777,7 @@ impl Service {
                 return (StatusCode::INTERNAL_SERVER_ERROR, envelope(&f.soap()), None);
             }
         };
-        {
-            let mut t = self.tables();
-            t.calls.push(call.method.clone());
-            // A demo left running keeps polling: remember only the recent calls.
-            if t.calls.len() > 8192 {
-                t.calls.drain(..4096);
-            }
-        }
+        self.record(&call.method);
         let method = call.method.clone();
         match self.dispatch(&call).await {
             Ok((value, cookie)) => {
@@ -705,6 +791,99 @@ impl Service {
                 (StatusCode::OK, envelope(&body), cookie)
             }
             Err(f) => (StatusCode::INTERNAL_SERVER_ERROR, envelope(&f.soap()), None),
+        }
+    }
+
+    /// One VI/JSON call: `GET …/{type}/{id}/{property}` reads a property, `POST
+    /// …/{type}/{id}/{method}` calls a method with its parameters as a JSON object. Answers
+    /// the status, the JSON body (empty for nothing) and, after a login, the session key.
+    async fn vi_json(
+        &self,
+        get: bool,
+        path: &str,
+        body: &[u8],
+        session: Option<String>,
+        user_agent: String,
+        peer: SocketAddr,
+    ) -> (StatusCode, String, Option<String>) {
+        let parts: Vec<String> = path
+            .trim_start_matches("/sdk/vim25/")
+            .split('/')
+            .map(percent_decode)
+            .collect();
+        let not_found = |what: String| {
+            let f = Fault::new("InvalidRequest", what);
+            (StatusCode::NOT_FOUND, json::fault(&f), None)
+        };
+        let [release, kind, id, name] = parts.as_slice() else {
+            return not_found(format!("no such resource: {path}"));
+        };
+        if !json::RELEASES.contains(&release.as_str()) {
+            return not_found(format!("release {release} is not served"));
+        }
+        let this = (kind.clone(), id.clone());
+        let call = if get {
+            // A property read is the `Fetch` SOAP has; the service content is readable
+            // before login, as `RetrieveServiceContent` is.
+            let method =
+                if kind == "ServiceInstance" && id == "ServiceInstance" && name == "content" {
+                    "RetrieveServiceContent"
+                } else {
+                    "Fetch"
+                };
+            let mut body = Element {
+                name: method.into(),
+                ..Element::default()
+            };
+            body.children.push(Element {
+                name: "prop".into(),
+                text: name.clone(),
+                ..Element::default()
+            });
+            Call {
+                method: method.into(),
+                this,
+                body,
+                session,
+                user_agent,
+                peer,
+            }
+        } else {
+            match json::request(name, body) {
+                Ok(body) => Call {
+                    method: name.clone(),
+                    this,
+                    body,
+                    session,
+                    user_agent,
+                    peer,
+                },
+                Err(e) => {
+                    let f = Fault::new("InvalidRequest", format!("Invalid request: {e}"));
+                    return (StatusCode::INTERNAL_SERVER_ERROR, json::fault(&f), None);
+                }
+            }
+        };
+        self.record(&call.method);
+        match self.dispatch(&call).await {
+            Ok((value, cookie)) => {
+                let key = cookie.and_then(|c| session_from_cookies(std::iter::once(c.as_str())));
+                match value {
+                    Some(v) => (StatusCode::OK, json::to_string(&v), key),
+                    None => (StatusCode::NO_CONTENT, String::new(), key),
+                }
+            }
+            Err(f) => (StatusCode::INTERNAL_SERVER_ERROR, json::fault(&f), None),
+        }
+    }
+
+    /// Remember a call's method (the most recent few thousand).
+    fn record(&self, method: &str) {
+        let mut t = self.tables();
+        t.calls.push(method.to_string());
+        // A demo left running keeps polling: remember only the recent calls.
+        if t.calls.len() > 8192 {
+            t.calls.drain(..4096);
         }
     }
 
