@@ -122,8 +122,9 @@ async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
                     ..ProfileConfig::default()
                 };
                 vsphere_simulators.push(sim);
+                // The protocol a vCenter 8.0U1+ is spoken to in (Auto picks VI/JSON here).
                 let options = ConnectOptions {
-                    transport: Transport::Soap,
+                    transport: Transport::Auto,
                     live_updates: runs_tui(cli),
                 };
                 let provider = VsphereProvider::connect_with(&name, &cfg, &options)
