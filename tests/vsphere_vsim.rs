@@ -425,3 +425,93 @@ async fn the_binary_logs_out_before_it_exits() {
         );
     }
 }
+
+/// A server that pages (this simulator capped at 3 objects a page, as a large vCenter caps
+/// at its own size): the TUI's first load shows the machines page by page, each with its
+/// full path; later loads and commands get only the complete answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_inventory_arrives_page_by_page() {
+    let estate = Arc::new(
+        Estate::from_scenario(
+            snaptree::sim::scenario::DEMO,
+            chrono::Utc::now(),
+            Some(Duration::from_millis(100)),
+        )
+        .expect("demo scenario"),
+    );
+    let sim = serve(
+        VsphereSimOptions {
+            max_page: 3,
+            ..VsphereSimOptions::default()
+        },
+        estate.clone(),
+    )
+    .await
+    .expect("simulator");
+    let cfg = ProfileConfig {
+        kind: Some(ProviderKind::Vsphere),
+        url: Some(sim.url().to_string()),
+        username: Some("demo".into()),
+        password: Some("demo".into()),
+        thumbprint: Some(sim.thumbprint().to_string()),
+        ..ProfileConfig::default()
+    };
+    let connect = |interactive: bool| {
+        let cfg = cfg.clone();
+        async move {
+            VsphereProvider::connect_with(
+                "pcc",
+                &cfg,
+                &ConnectOptions {
+                    transport: Transport::Soap,
+                    interactive,
+                },
+            )
+            .await
+            .expect("login")
+        }
+    };
+    let seen = std::sync::Mutex::new(Vec::<Vec<snaptree::model::Machine>>::new());
+    let record = |so_far: Vec<snaptree::model::Machine>| seen.lock().unwrap().push(so_far);
+
+    let tui = connect(true).await;
+    let all = tui.load_inventory(&record).await.expect("inventory");
+    assert_eq!(all.len(), 8);
+    let pages: Vec<Vec<snaptree::model::Machine>> = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![3, 6],
+        "after each page but the last"
+    );
+    for m in pages.last().unwrap() {
+        let done = all
+            .iter()
+            .find(|d| d.id == m.id)
+            .expect("in the final list");
+        assert_eq!((&m.path, &m.location), (&done.path, &done.location));
+        assert_eq!(m.snapshot_count(), done.snapshot_count(), "{}", m.id);
+        // Sizes come with the complete answer (the layout pass).
+        assert!(m.walk().iter().all(|(_, s)| s.size_bytes.is_none()));
+    }
+    assert!(
+        all.iter()
+            .any(|m| m.walk().iter().any(|(_, s)| s.size_bytes.is_some()))
+    );
+
+    // A reload keeps the rows on screen until it is complete; a command never pages. (The
+    // "sizes as of" detail is the time of each read: left out of the comparison.)
+    let timeless = |list: Vec<snaptree::model::Machine>| {
+        list.into_iter()
+            .map(|mut m| {
+                m.details.retain(|(k, _)| k != "sizes as of");
+                m
+            })
+            .collect::<Vec<_>>()
+    };
+    let reloaded = tui.load_inventory(&record).await.expect("reload");
+    assert_eq!(timeless(reloaded), timeless(all.clone()));
+    let command = connect(false).await;
+    let listed = command.load_inventory(&record).await.expect("command");
+    assert_eq!(timeless(listed), timeless(all));
+    assert!(seen.lock().unwrap().is_empty());
+}

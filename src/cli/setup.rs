@@ -125,7 +125,7 @@ async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
                 // The protocol a vCenter 8.0U1+ is spoken to in (Auto picks VI/JSON here).
                 let options = ConnectOptions {
                     transport: Transport::Auto,
-                    live_updates: runs_tui(cli),
+                    interactive: runs_tui(cli),
                 };
                 let provider = VsphereProvider::connect_with(&name, &cfg, &options)
                     .await
@@ -205,7 +205,7 @@ fn configured_profiles(cli: &Cli, config: &Config) -> Result<Vec<Profile>, Failu
             ProviderKind::Vsphere => {
                 let (name, cfg) = (name.clone(), p.clone());
                 let options = ConnectOptions {
-                    live_updates: runs_tui(cli),
+                    interactive: runs_tui(cli),
                     ..ConnectOptions::default()
                 };
                 // Connect on first use: an unreachable vCenter fails (and retries) on its own.

@@ -145,8 +145,30 @@ fn prop_set(with_layout: bool) -> Vec<PropertySpec> {
 
 /// Every VM, folder and datacenter under the root folder, through a container view.
 pub(super) fn view_filter(view: &ManagedObjectReference) -> PropertyFilterSpec {
+    view_filter_of(view, prop_set(false))
+}
+
+/// Only the folders and datacenters of the view (a few objects: read first when VMs are to
+/// be shown page by page, since their paths depend on them).
+pub(super) fn containers_filter(view: &ManagedObjectReference) -> PropertyFilterSpec {
+    let mut specs = prop_set(false);
+    specs.retain(|s| s.r#type != "VirtualMachine");
+    view_filter_of(view, specs)
+}
+
+/// Only the VMs of the view.
+pub(super) fn vms_filter(view: &ManagedObjectReference) -> PropertyFilterSpec {
+    let mut specs = prop_set(false);
+    specs.retain(|s| s.r#type == "VirtualMachine");
+    view_filter_of(view, specs)
+}
+
+fn view_filter_of(
+    view: &ManagedObjectReference,
+    prop_set: Vec<PropertySpec>,
+) -> PropertyFilterSpec {
     PropertyFilterSpec {
-        prop_set: prop_set(false),
+        prop_set,
         object_set: vec![ObjectSpec {
             obj: view.clone(),
             skip: Some(true),
@@ -213,6 +235,19 @@ pub(super) async fn retrieve(
     client: &std::sync::Arc<Client>,
     filter: PropertyFilterSpec,
 ) -> Result<Pass, VimError> {
+    let mut pass = Pass::default();
+    retrieve_into(client, filter, &mut pass, |_| {}).await?;
+    Ok(pass)
+}
+
+/// Like [`retrieve`], into `pass`, calling `more_to_come` after each page that is not the
+/// last (so a caller can show what has arrived while the rest is read).
+pub(super) async fn retrieve_into(
+    client: &std::sync::Arc<Client>,
+    filter: PropertyFilterSpec,
+    pass: &mut Pass,
+    mut more_to_come: impl FnMut(&Pass),
+) -> Result<(), VimError> {
     let pc = PropertyCollector::new(
         client.clone(),
         &client.service_content().property_collector.value,
@@ -220,20 +255,22 @@ pub(super) async fn retrieve(
     let options = RetrieveOptions {
         max_objects: Some(PAGE),
     };
-    let mut pass = Pass::default();
     let Some(mut page) = pc.retrieve_properties_ex(&[filter], &options).await? else {
-        return Ok(pass);
+        return Ok(());
     };
     loop {
         for obj in page.objects {
-            absorb(&mut pass, obj);
+            absorb(pass, obj);
         }
         match page.token {
-            Some(token) => page = pc.continue_retrieve_properties_ex(&token).await?,
+            Some(token) => {
+                more_to_come(pass);
+                page = pc.continue_retrieve_properties_ex(&token).await?;
+            }
             None => break,
         }
     }
-    Ok(pass)
+    Ok(())
 }
 
 /// Second pass: the layouts of the VMs that have snapshots, a page of VMs per call (never a
@@ -380,7 +417,7 @@ pub(super) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 /// Map one row into a `Machine` of `profile`.
 pub(super) fn machine(
     profile: &str,
-    row: VmRow,
+    row: &VmRow,
     containers: &HashMap<String, Container>,
 ) -> Machine {
     let name = row.name.clone().unwrap_or_else(|| row.id.clone());
@@ -443,7 +480,7 @@ pub(super) fn machine(
     Machine {
         profile: profile.to_string(),
         provider: ProviderKind::Vsphere,
-        id: row.id,
+        id: row.id.clone(),
         name,
         location,
         path,

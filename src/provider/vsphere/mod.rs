@@ -61,17 +61,19 @@ pub enum Transport {
 pub struct ConnectOptions {
     /// Wire protocol.
     pub transport: Transport,
-    /// Set up the change feed before each inventory read (the TUI). Commands that read once
-    /// and exit leave it out: its first answer is a second copy of the whole inventory.
-    /// Without it, the feed is set up when changes are first waited for.
-    pub live_updates: bool,
+    /// A session someone watches (the TUI): the change feed is set up before each inventory
+    /// read, and the first inventory is shown page by page. Commands that read once and exit
+    /// leave both out: the feed's first answer is a second copy of the whole inventory, and
+    /// pages need the folders read first. Without it, the feed is set up when changes are
+    /// first waited for.
+    pub interactive: bool,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             transport: Transport::Auto,
-            live_updates: true,
+            interactive: true,
         }
     }
 }
@@ -85,6 +87,10 @@ impl Default for ConnectOptions {
 pub struct VsphereProvider {
     profile: String,
     jobs: mpsc::UnboundedSender<Job>,
+    /// Whether the first inventory is shown page by page.
+    interactive: bool,
+    /// An inventory has been read whole once.
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 /// Work for the session thread: builds a (non-`Send`) future from the session.
@@ -98,7 +104,7 @@ struct Params {
     password: Secret,
     policy: tls::TlsPolicy,
     transport: Transport,
-    live_updates: bool,
+    interactive: bool,
 }
 
 struct Inner {
@@ -112,7 +118,7 @@ struct Inner {
     /// The live-update collector, created on first use and again after a new login.
     watch: Mutex<Option<Watch>>,
     /// Whether inventory reads set up the live-update collector first.
-    live_updates: bool,
+    interactive: bool,
     /// Logged out: the session is over.
     closed: std::sync::atomic::AtomicBool,
 }
@@ -187,7 +193,7 @@ impl VsphereProvider {
             password,
             policy,
             transport: options.transport,
-            live_updates: options.live_updates,
+            interactive: options.interactive,
         };
         let (ready_tx, ready_rx) = oneshot::channel();
         let (jobs, jobs_rx) = mpsc::unbounded_channel();
@@ -199,6 +205,8 @@ impl VsphereProvider {
         Ok(VsphereProvider {
             profile: name.to_string(),
             jobs,
+            interactive: options.interactive,
+            loaded: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -353,7 +361,7 @@ impl Inner {
             client,
             login_lock: Mutex::new(()),
             watch: Mutex::new(None),
-            live_updates: params.live_updates,
+            interactive: params.interactive,
             closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -464,11 +472,17 @@ impl Inner {
             .await
     }
 
-    async fn inventory(&self) -> Result<Vec<Machine>, ProviderError> {
+    /// Every VM with its tree. With `partial`, the machines read so far are sent after each
+    /// page that is not the last (a large vCenter answers in many pages); their sizes come
+    /// only with the complete answer.
+    async fn inventory(
+        &self,
+        partial: Option<mpsc::UnboundedSender<Vec<Machine>>>,
+    ) -> Result<Vec<Machine>, ProviderError> {
         let doing = format!("listing the VMs of profile {}", self.profile);
         // Set up the change feed before reading, so no change made after this read is missed.
         // A held lock means a wait is running on an existing feed.
-        if self.live_updates
+        if self.interactive
             && let Ok(mut guard) = self.watch.try_lock()
             && guard.is_none()
         {
@@ -477,27 +491,56 @@ impl Inner {
                 Err(e) => tracing::debug!(profile = %self.profile, "no change feed yet: {e}"),
             }
         }
+        let profile = self.profile.as_str();
         let pass = self
-            .read(&doing, |client| async move {
-                let view =
-                    Self::create_view(&client, &["VirtualMachine", "Folder", "Datacenter"]).await?;
-                let result = inventory::retrieve(&client, inventory::view_filter(&view)).await;
-                // The view is a session object; drop it now rather than at logout.
-                let _ = ContainerView::new(client.clone(), &view.value)
-                    .destroy_view()
-                    .await;
-                let mut pass = result?;
-                inventory::add_layouts(&client, &mut pass).await?;
-                Ok(pass)
+            .read(&doing, |client| {
+                let partial = partial.clone();
+                async move {
+                    let view =
+                        Self::create_view(&client, &["VirtualMachine", "Folder", "Datacenter"])
+                            .await?;
+                    let result = match partial {
+                        None => inventory::retrieve(&client, inventory::view_filter(&view)).await,
+                        Some(tx) => Self::read_in_pages(&client, &view, profile, &tx).await,
+                    };
+                    // The view is a session object; drop it now rather than at logout.
+                    let _ = ContainerView::new(client.clone(), &view.value)
+                        .destroy_view()
+                        .await;
+                    let mut pass = result?;
+                    inventory::add_layouts(&client, &mut pass).await?;
+                    Ok(pass)
+                }
             })
             .await?;
         let mut machines: Vec<Machine> = pass
             .vms
-            .into_iter()
+            .iter()
             .map(|row| inventory::machine(&self.profile, row, &pass.containers))
             .collect();
         machines.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.id.cmp(&b.id)));
         Ok(machines)
+    }
+
+    /// The folders and datacenters first (their paths place every VM), then the VMs page by
+    /// page, sending the machines read so far after each page but the last.
+    async fn read_in_pages(
+        client: &Arc<Client>,
+        view: &ManagedObjectReference,
+        profile: &str,
+        tx: &mpsc::UnboundedSender<Vec<Machine>>,
+    ) -> Result<inventory::Pass, VimError> {
+        let mut pass = inventory::retrieve(client, inventory::containers_filter(view)).await?;
+        let mut shown: Vec<Machine> = Vec::new();
+        inventory::retrieve_into(client, inventory::vms_filter(view), &mut pass, |pass| {
+            let new = pass.vms[shown.len()..]
+                .iter()
+                .map(|row| inventory::machine(profile, row, &pass.containers));
+            shown.extend(new);
+            let _ = tx.send(shown.clone());
+        })
+        .await?;
+        Ok(pass)
     }
 
     async fn machine(&self, id: &str) -> Result<Machine, ProviderError> {
@@ -515,7 +558,7 @@ impl Inner {
             })?;
         let row = pass
             .vms
-            .into_iter()
+            .iter()
             .find(|r| r.id == id)
             .ok_or_else(|| not_found(id, &self.profile))?;
         Ok(inventory::machine(&self.profile, row, &pass.containers))
@@ -966,10 +1009,27 @@ fn apply_task_change(
 impl Provider for VsphereProvider {
     async fn load_inventory(
         &self,
-        _partial: PartialInventory<'_>,
+        partial: PartialInventory<'_>,
     ) -> Result<Vec<Machine>, ProviderError> {
-        self.call(|inner| Box::pin(async move { inner.inventory().await }))
-            .await?
+        // Pages are shown as they come only on the first load: later reloads keep the rows
+        // already on screen until the new list is complete.
+        if !self.interactive || self.loaded.load(std::sync::atomic::Ordering::SeqCst) {
+            return self
+                .call(|inner| Box::pin(async move { inner.inventory(None).await }))
+                .await?;
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Machine>>();
+        let result =
+            self.call(move |inner| Box::pin(async move { inner.inventory(Some(tx)).await }));
+        tokio::pin!(result);
+        let machines = loop {
+            tokio::select! {
+                Some(so_far) = rx.recv() => partial(so_far),
+                done = &mut result => break done??,
+            }
+        };
+        self.loaded.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(machines)
     }
 
     async fn load_machine(&self, id: &str) -> Result<Machine, ProviderError> {
