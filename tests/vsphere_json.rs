@@ -3,11 +3,12 @@
 //! vSphere simulator, because vcsim 0.24 has no VI/JSON: every call below goes through
 //! vim_rs's JSON client, and the simulator answers VI/JSON as vCenter does.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use snaptree::config::ProfileConfig;
-use snaptree::model::{Machine, Operation, ProviderKind, TaskState, TaskStatus};
+use snaptree::model::{Machine, Operation, TaskState, TaskStatus};
 use snaptree::provider::vsphere::{ConnectOptions, Transport, VsphereProvider};
 use snaptree::provider::{Provider, ProviderError};
 use snaptree::sim::vsphere::{VsphereSimHandle, VsphereSimOptions, serve};
@@ -21,15 +22,7 @@ async fn setup_with(
     task: Duration,
     opts: VsphereSimOptions,
 ) -> (Arc<Estate>, VsphereSimHandle, VsphereProvider) {
-    let estate = Arc::new(
-        Estate::from_scenario(
-            snaptree::sim::scenario::DEMO,
-            chrono::Utc::now(),
-            Some(task),
-        )
-        .expect("demo scenario"),
-    );
-    let sim = serve(opts, estate.clone()).await.expect("simulator");
+    let (estate, sim) = common::vsim::start(task, opts).await;
     let provider = connect(&sim, "demo", "demo", Transport::Auto)
         .await
         .expect("login");
@@ -42,23 +35,11 @@ async fn connect(
     password: &str,
     transport: Transport,
 ) -> Result<VsphereProvider, ProviderError> {
-    let cfg = ProfileConfig {
-        kind: Some(ProviderKind::Vsphere),
-        url: Some(sim.url().to_string()),
-        username: Some(user.into()),
-        password: Some(password.into()),
-        thumbprint: Some(sim.thumbprint().to_string()),
-        ..ProfileConfig::default()
+    let options = ConnectOptions {
+        transport,
+        ..ConnectOptions::default()
     };
-    VsphereProvider::connect_with(
-        "pcc",
-        &cfg,
-        &ConnectOptions {
-            transport,
-            ..ConnectOptions::default()
-        },
-    )
-    .await
+    common::vsim::connect(sim, user, password, options).await
 }
 
 async fn protocol(p: &VsphereProvider) -> String {

@@ -3,14 +3,15 @@
 //! user refused with `NoPermission`, `HasPrivilegeOnEntity`, and task failures carrying
 //! vim25 faults (vcsim 0.24 has no roles for such a user and fails no task on request).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use snaptree::config::ProfileConfig;
-use snaptree::model::{Operation, ProviderKind, TaskState};
+use snaptree::model::{Operation, TaskState};
 use snaptree::provider::vsphere::{ConnectOptions, Transport, VsphereProvider};
 use snaptree::provider::{Provider, ProviderError};
-use snaptree::sim::vsphere::{VsphereSimHandle, VsphereSimOptions, serve};
+use snaptree::sim::vsphere::{VsphereSimHandle, VsphereSimOptions};
 use snaptree::sim::{Estate, SimFault};
 
 async fn setup(task: Duration) -> (Arc<Estate>, VsphereSimHandle, VsphereProvider) {
@@ -21,38 +22,19 @@ async fn setup_with(
     task: Duration,
     opts: VsphereSimOptions,
 ) -> (Arc<Estate>, VsphereSimHandle, VsphereProvider) {
-    let estate = Arc::new(
-        Estate::from_scenario(
-            snaptree::sim::scenario::DEMO,
-            chrono::Utc::now(),
-            Some(task),
-        )
-        .expect("demo scenario"),
-    );
-    let sim = serve(opts, estate.clone()).await.expect("simulator");
+    let (estate, sim) = common::vsim::start(task, opts).await;
     let provider = connect(&sim, "demo", "demo").await;
     (estate, sim, provider)
 }
 
 async fn connect(sim: &VsphereSimHandle, user: &str, password: &str) -> VsphereProvider {
-    let cfg = ProfileConfig {
-        kind: Some(ProviderKind::Vsphere),
-        url: Some(sim.url().to_string()),
-        username: Some(user.into()),
-        password: Some(password.into()),
-        thumbprint: Some(sim.thumbprint().to_string()),
-        ..ProfileConfig::default()
+    let options = ConnectOptions {
+        transport: Transport::Soap,
+        ..ConnectOptions::default()
     };
-    VsphereProvider::connect_with(
-        "pcc",
-        &cfg,
-        &ConnectOptions {
-            transport: Transport::Soap,
-            ..ConnectOptions::default()
-        },
-    )
-    .await
-    .expect("login")
+    common::vsim::connect(sim, user, password, options)
+        .await
+        .expect("login")
 }
 
 fn take(quiesce: bool) -> Operation {
@@ -431,44 +413,21 @@ async fn the_binary_logs_out_before_it_exits() {
 /// full path; later loads and commands get only the complete answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_inventory_arrives_page_by_page() {
-    let estate = Arc::new(
-        Estate::from_scenario(
-            snaptree::sim::scenario::DEMO,
-            chrono::Utc::now(),
-            Some(Duration::from_millis(100)),
-        )
-        .expect("demo scenario"),
-    );
-    let sim = serve(
-        VsphereSimOptions {
-            max_page: 3,
-            ..VsphereSimOptions::default()
-        },
-        estate.clone(),
-    )
-    .await
-    .expect("simulator");
-    let cfg = ProfileConfig {
-        kind: Some(ProviderKind::Vsphere),
-        url: Some(sim.url().to_string()),
-        username: Some("demo".into()),
-        password: Some("demo".into()),
-        thumbprint: Some(sim.thumbprint().to_string()),
-        ..ProfileConfig::default()
+    let opts = VsphereSimOptions {
+        max_page: 3,
+        ..VsphereSimOptions::default()
     };
+    let (_estate, sim) = common::vsim::start(Duration::from_millis(100), opts).await;
     let connect = |interactive: bool| {
-        let cfg = cfg.clone();
+        let options = ConnectOptions {
+            transport: Transport::Soap,
+            interactive,
+        };
+        let sim = &sim;
         async move {
-            VsphereProvider::connect_with(
-                "pcc",
-                &cfg,
-                &ConnectOptions {
-                    transport: Transport::Soap,
-                    interactive,
-                },
-            )
-            .await
-            .expect("login")
+            common::vsim::connect(sim, "demo", "demo", options)
+                .await
+                .expect("login")
         }
     };
     let seen = std::sync::Mutex::new(Vec::<Vec<snaptree::model::Machine>>::new());
