@@ -156,6 +156,24 @@ fn envelope(body: &str) -> String {
     )
 }
 
+/// The request's `User-Agent`, or nothing.
+fn user_agent(req: &Request<Incoming>) -> String {
+    req.headers()
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A request body, up to `MAX_BODY`.
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Fault> {
+    Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|e| Fault::new("InvalidRequest", format!("cannot read the request: {e}")))
+}
+
 fn session_from_cookies<'a>(headers: impl Iterator<Item = &'a str>) -> Option<String> {
     // pyVmomi sends back the whole Set-Cookie line (with Path, HttpOnly…): take our pair.
     for header in headers {
@@ -654,17 +672,10 @@ impl Service {
                         .iter()
                         .filter_map(|v| v.to_str().ok()),
                 );
-                let user_agent = req
-                    .headers()
-                    .get(USER_AGENT)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-                    Ok(b) => b.to_bytes(),
-                    Err(e) => {
-                        let f =
-                            Fault::new("InvalidRequest", format!("cannot read the request: {e}"));
+                let user_agent = user_agent(&req);
+                let body = match read_body(req).await {
+                    Ok(b) => b,
+                    Err(f) => {
                         return xml_reply(
                             StatusCode::INTERNAL_SERVER_ERROR,
                             envelope(&f.soap()),
@@ -705,17 +716,10 @@ impl Service {
                     .get(JSON_SESSION_HEADER)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                let user_agent = req
-                    .headers()
-                    .get(USER_AGENT)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-                    Ok(b) => b.to_bytes(),
-                    Err(e) => {
-                        let f =
-                            Fault::new("InvalidRequest", format!("cannot read the request: {e}"));
+                let user_agent = user_agent(&req);
+                let body = match read_body(req).await {
+                    Ok(b) => b,
+                    Err(f) => {
                         return json_reply(
                             StatusCode::INTERNAL_SERVER_ERROR,
                             json::fault(&f),
