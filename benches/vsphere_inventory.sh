@@ -5,11 +5,13 @@
 #
 #   bash benches/vsphere_inventory.sh [RUNS]
 #
-# Needs: vcsim (bash .ci/vcsim.sh), pyVmomi (python3 -m pip install pyvmomi), GNU time.
+# Needs: GNU time; vcsim and pyVmomi come from scripts/peers.sh (run here).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs="${1:-5}"
-vcsim="$(bash "$here/.ci/vcsim.sh" | tail -n 1)"
+peers="$(bash "$here/scripts/peers.sh" | tail -n 1)"
+vcsim="$peers/vcsim"
+python="$peers/venv/bin/python3"
 out="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$out"' EXIT
 
@@ -23,13 +25,13 @@ echo "vcsim: $url"
 
 cd "$here"
 # Build first so the timed run measures only the load.
-cargo test --test vsphere_vcsim --no-run >/dev/null 2>&1
-bin="$(cargo test --test vsphere_vcsim --no-run --message-format=json 2>/dev/null \
-    | sed -n 's/.*"executable":"\([^"]*vsphere_vcsim[^"]*\)".*/\1/p' | tail -n 1)"
+cargo test --test it --no-run >/dev/null 2>&1
+bin="$(cargo test --test it --no-run --message-format=json 2>/dev/null \
+    | sed -n 's/.*"executable":"\([^"]*\/it-[^"]*\)".*/\1/p' | tail -n 1)"
 
 SNAPTREE_BENCH_URL="$url" SNAPTREE_BENCH_RUNS="$runs" /usr/bin/time -v \
-    "$bin" --ignored --exact bench_inventory --nocapture 2>"$out/snaptree.time" | grep '^snaptree:' || true
+    "$bin" --ignored --exact vsphere_vcsim::bench_inventory --nocapture 2>"$out/snaptree.time" | grep '^snaptree:' || true
 echo "snaptree peak RSS: $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$out/snaptree.time") KiB"
 
-/usr/bin/time -v python3 "$here/benches/vsphere_inventory.py" "$url" "$runs" 2>"$out/pyvmomi.time"
+/usr/bin/time -v "$python" "$here/benches/vsphere_inventory.py" "$url" "$runs" 2>"$out/pyvmomi.time"
 echo "pyvmomi peak RSS: $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$out/pyvmomi.time") KiB"

@@ -9,7 +9,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$1"
 runs="${2:-5}"
-vcsim="$(bash "$here/.ci/vcsim.sh" | tail -n 1)"
+peers="$(bash "$here/scripts/peers.sh" | tail -n 1)"
+vcsim="$peers/vcsim"
+python="$peers/venv/bin/python3"
 out="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$out"' EXIT
 "$vcsim" -listen 127.0.0.1:0 -cluster 3 -host 1 -standalone-host 0 -vm 1000 \
@@ -45,10 +47,10 @@ echo "snaptree ls --json: median $(median "${times[@]}") ms over $runs runs (${t
 py=()
 for _ in $(seq 1 "$runs"); do
     start=$(date +%s%N)
-    python3 "$here/benches/vsphere_inventory.py" "$url" 1 >/dev/null
+    "$python" "$here/benches/vsphere_inventory.py" "$url" 1 >/dev/null
     end=$(date +%s%N)
     py+=($(( (end - start) / 1000000 )))
 done
 echo "pyVmomi script: median $(median "${py[@]}") ms over $runs runs (${py[*]})"
 # And inside one Python process, the retrieval alone (no interpreter start, no login).
-python3 "$here/benches/vsphere_inventory.py" "$url" "$runs"
+"$python" "$here/benches/vsphere_inventory.py" "$url" "$runs"

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use crossterm::clipboard::CopyToClipboard;
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures::StreamExt;
 
@@ -98,47 +99,10 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> std::io::Result<tokio::signa
     tokio::signal::unix::signal(kind)
 }
 
-/// Copy through the terminal (OSC 52), which also works over SSH.
+/// Copy through the terminal (OSC 52), which also works over SSH and, with
+/// `set-clipboard on`, inside tmux.
 fn copy_osc52(text: &str) {
     let mut out = std::io::stdout();
-    let _ = write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes()));
+    let _ = crossterm::execute!(out, CopyToClipboard::to_clipboard_from(text));
     let _ = out.flush();
-}
-
-/// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(super::base64(i.as_bytes()), o);
-        }
-    }
 }

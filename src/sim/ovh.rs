@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use base64::prelude::{BASE64_STANDARD, Engine as _};
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use http_body_util::{BodyExt, Full};
@@ -634,7 +635,7 @@ impl State {
         let basic = authorization
             .as_deref()
             .and_then(|a| a.strip_prefix("Basic "))
-            .and_then(|b| decode_base64(b.trim()))
+            .and_then(|b| BASE64_STANDARD.decode(b.trim()).ok())
             .and_then(|raw| {
                 let s = String::from_utf8(raw).ok()?;
                 let (id, secret) = s.split_once(':')?;
@@ -1002,46 +1003,4 @@ fn vps_json(m: &Machine) -> Value {
             "availableOptions": ["snapshot", "automatedBackup", "additionalDisk"],
         },
     })
-}
-
-/// Standard base64 (for HTTP Basic auth), without pulling in a crate for it.
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut acc = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            acc |= val(*c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        let n = chunk.len().checked_sub(1)?;
-        out.extend_from_slice(&bytes[1..1 + n]);
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_decodes_basic_auth() {
-        assert_eq!(
-            decode_base64("YWxhZGRpbjpvcGVuc2VzYW1l").unwrap(),
-            b"aladdin:opensesame"
-        );
-        assert_eq!(decode_base64("YQ==").unwrap(), b"a");
-        assert_eq!(decode_base64("YWI=").unwrap(), b"ab");
-        assert!(decode_base64("@@").is_none());
-    }
 }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install the peers the tests talk to, each once:
+#   - tmux, Go and govmomi, Python's venv: Debian packages (through sudo when not root);
+#   - vcsim, built from tests/vcsim/main.go (scripts/vcsim.sh);
+#   - python-ovh and pyVmomi, in a virtual environment (never the system Python).
+# Everything goes to ${SNAPTREE_PEERS:-~/.cache/snaptree-peers}, whose path is printed on
+# the last line. A second run checks and returns within seconds.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+peers="${SNAPTREE_PEERS:-$HOME/.cache/snaptree-peers}"
+mkdir -p "$peers"
+
+# The Python peers, pinned to the versions the tests were last run with.
+python_peers=(ovh==1.2.0 pyvmomi==9.1.1.0)
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo "$@"
+    else
+        echo "scripts/peers.sh: installing Debian packages needs root; run it as root or install sudo" >&2
+        exit 1
+    fi
+}
+
+debian=()
+command -v tmux >/dev/null || debian+=(tmux)
+command -v go >/dev/null || debian+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/vmware/govmomi ] || debian+=(golang-github-vmware-govmomi-dev)
+python3 -c 'import venv, ensurepip' 2>/dev/null || debian+=(python3-venv)
+if [ ${#debian[@]} -gt 0 ]; then
+    echo "peers: Debian packages ${debian[*]}" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debian[@]}" >/dev/null
+fi
+
+echo "peers: vcsim" >&2
+SNAPTREE_PEERS="$peers" SNAPTREE_VCSIM="$peers/vcsim" bash "$here/scripts/vcsim.sh" >/dev/null
+
+venv="$peers/venv"
+if ! "$venv/bin/python3" -m pip freeze 2>/dev/null | grep -qx "${python_peers[0]}" ||
+    ! "$venv/bin/python3" -m pip freeze 2>/dev/null | grep -qix "${python_peers[1]}"; then
+    echo "peers: ${python_peers[*]} in $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check "${python_peers[@]}"
+fi
+echo "$peers"

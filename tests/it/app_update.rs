@@ -1,0 +1,1031 @@
+//! The app's `update` for every action, on the demo estate at a fixed clock.
+
+use crate::common::*;
+use crossterm::event::KeyCode;
+use snaptree::app::state::{DialogKind, Field, Level, Row, TaskView};
+use snaptree::app::update::palette_matches;
+use snaptree::app::{AppState, Effect, Msg, Pane, update};
+use snaptree::config::ThemeName;
+use snaptree::engine::Command;
+use snaptree::engine::{Event, RunUpdate};
+use snaptree::model::{Operation, TaskState, TaskStatus};
+
+/// The one `Run` effect of a confirmed dialog: (profile, machine id, operation).
+fn run_of(fx: &[Effect]) -> (String, String, Operation, Command) {
+    assert_eq!(fx.len(), 1, "expected one effect, got {fx:?}");
+    match &fx[0] {
+        Effect::Send(profile, spec @ Command::Run { machine_id, op, .. }) => (
+            profile.clone(),
+            machine_id.clone(),
+            op.clone(),
+            spec.clone(),
+        ),
+        other => panic!("expected a Run effect, got {other:?}"),
+    }
+}
+
+fn visible_machines(s: &AppState) -> Vec<String> {
+    s.rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Machine(i) => Some(s.machines[*i].name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn error_message(s: &AppState) -> String {
+    match &s.message {
+        Some((Level::Error, m)) => m.clone(),
+        other => panic!("expected an error message, got {other:?}"),
+    }
+}
+
+fn text_field(s: &AppState, label: &str) -> String {
+    let d = s.dialog.as_ref().expect("dialog");
+    d.fields
+        .iter()
+        .find_map(|f| match f {
+            Field::Text { label: l, value } if l == label => Some(value.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no text field {label} in {:?}", d.fields))
+}
+
+fn check_field(s: &AppState, prefix: &str) -> (bool, Option<String>) {
+    let d = s.dialog.as_ref().expect("dialog");
+    d.fields
+        .iter()
+        .find_map(|f| match f {
+            Field::Check {
+                label,
+                value,
+                disabled,
+            } if label.starts_with(prefix) => Some((*value, disabled.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no check {prefix} in {:?}", d.fields))
+}
+
+#[test]
+fn inventory_loads_every_machine_grouped_by_profile() {
+    let s = state();
+    assert_eq!(s.machines.len(), 12);
+    assert!(matches!(s.rows[0], Row::Profile(0)));
+    assert_eq!(visible_machines(&s).len(), 12);
+    assert!(
+        s.rows
+            .iter()
+            .any(|r| matches!(r, Row::Group(_, l) if l.contains("Paris-DC1")))
+    );
+}
+
+#[test]
+fn moving_in_the_inventory_follows_with_the_tree() {
+    let mut s = state();
+    assert_eq!(s.inv.selected, 0);
+    key(&mut s, 'k');
+    assert_eq!(s.inv.selected, 0, "k at the top stays");
+    key(&mut s, 'j');
+    key(&mut s, 'j');
+    assert_eq!(s.inv.selected, 2);
+    let m = s
+        .selected_machine()
+        .expect("row 2 is the first machine")
+        .clone();
+    assert_eq!(s.tree_of, Some((m.profile.clone(), m.id.clone())));
+    press(&mut s, KeyCode::Down);
+    assert_eq!(s.inv.selected, 3);
+    press(&mut s, KeyCode::Up);
+    assert_eq!(s.inv.selected, 2);
+    key(&mut s, 'G');
+    assert_eq!(s.inv.selected, s.rows.len() - 1);
+    assert_eq!(
+        s.selected_machine().map(|m| m.profile.as_str()),
+        Some("ovh")
+    );
+    key(&mut s, 'g');
+    assert_eq!(s.inv.selected, 0);
+    press(&mut s, KeyCode::PageDown);
+    let page = s.inv.selected;
+    assert!(page > 1, "a page moves more than one row");
+    press(&mut s, KeyCode::PageUp);
+    assert_eq!(s.inv.selected, 0);
+}
+
+#[test]
+fn a_new_machine_opens_its_tree_on_the_current_snapshot() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    assert_eq!(s.selected_snapshot(), Some("snapshot-104"));
+    // "You are here" is the row right under the current snapshot.
+    let here = s
+        .tree_rows
+        .iter()
+        .position(|r| r.snapshot.is_none())
+        .unwrap();
+    assert_eq!(
+        s.tree_rows[here - 1].snapshot.as_deref(),
+        Some("snapshot-104")
+    );
+    assert_eq!(s.tree_rows.len(), 7);
+}
+
+#[test]
+fn collapse_and_expand_in_inventory_and_tree() {
+    let mut s = state();
+    // Row 0 is the pcc profile: collapse hides its machines.
+    key(&mut s, 'h');
+    let names = visible_machines(&s);
+    assert!(!names.contains(&"web-01".to_string()), "{names:?}");
+    assert!(names.contains(&"shop-front".to_string()));
+    key(&mut s, 'l');
+    assert_eq!(visible_machines(&s).len(), 12);
+
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-102");
+    let before = s.tree_rows.len();
+    key(&mut s, 'h');
+    assert_eq!(s.selected_snapshot(), Some("snapshot-102"));
+    assert_eq!(
+        s.tree_rows.len(),
+        before - 3,
+        "103, 104 and You are here hidden"
+    );
+    assert!(
+        !s.tree_rows
+            .iter()
+            .any(|r| r.snapshot.as_deref() == Some("snapshot-103"))
+    );
+    press(&mut s, KeyCode::Right);
+    assert_eq!(s.tree_rows.len(), before);
+}
+
+#[test]
+fn enter_on_a_machine_opens_its_tree() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    assert_eq!(s.focus, Pane::Inventory);
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(s.focus, Pane::Tree);
+}
+
+#[test]
+fn tab_cycles_the_panes_both_ways() {
+    let mut s = state();
+    assert_eq!(s.focus, Pane::Inventory);
+    press(&mut s, KeyCode::Tab);
+    assert_eq!(s.focus, Pane::Tree);
+    press(&mut s, KeyCode::Tab);
+    assert_eq!(s.focus, Pane::Tasks);
+    press(&mut s, KeyCode::Tab);
+    assert_eq!(s.focus, Pane::Inventory);
+    press(&mut s, KeyCode::BackTab);
+    assert_eq!(s.focus, Pane::Tasks);
+}
+
+#[test]
+fn filter_is_incremental_and_esc_clears_it() {
+    let mut s = state();
+    key(&mut s, '/');
+    assert!(s.filtering);
+    type_text(&mut s, "web-0");
+    assert_eq!(visible_machines(&s), ["web-01", "web-02"]);
+    assert_eq!(s.selected_machine().unwrap().name, "web-01");
+    key(&mut s, '2');
+    assert_eq!(visible_machines(&s), ["web-02"]);
+    press(&mut s, KeyCode::Backspace);
+    assert_eq!(visible_machines(&s).len(), 2);
+    // Keys go to the filter, not to actions.
+    assert!(s.dialog.is_none());
+    press(&mut s, KeyCode::Esc);
+    assert!(!s.filtering);
+    assert!(s.filter.is_empty());
+    assert_eq!(visible_machines(&s).len(), 12);
+}
+
+#[test]
+fn esc_after_a_filter_clears_it_too() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    assert!(!s.filtering);
+    assert_eq!(visible_machines(&s), ["web-01"]);
+    press(&mut s, KeyCode::Esc);
+    assert!(s.filter.is_empty());
+    assert_eq!(visible_machines(&s).len(), 12);
+}
+
+#[test]
+fn clearing_the_filter_keeps_the_selected_machine() {
+    let mut s = state();
+    select_machine(&mut s, "web-02");
+    press(&mut s, KeyCode::Esc);
+    assert_eq!(visible_machines(&s).len(), 12);
+    assert_eq!(
+        s.selected_machine().map(|m| m.name.as_str()),
+        Some("web-02")
+    );
+    assert_eq!(s.tree_of, Some(("pcc".to_string(), "vm-102".to_string())));
+    // Esc while typing the filter, too.
+    key(&mut s, '/');
+    type_text(&mut s, "shop");
+    assert_eq!(
+        s.selected_machine().map(|m| m.name.as_str()),
+        Some("shop-front")
+    );
+    press(&mut s, KeyCode::Esc);
+    assert_eq!(visible_machines(&s).len(), 12);
+    assert_eq!(
+        s.selected_machine().map(|m| m.name.as_str()),
+        Some("shop-front")
+    );
+}
+
+#[test]
+fn filter_matching_nothing_shows_no_machine() {
+    let mut s = state();
+    key(&mut s, '/');
+    type_text(&mut s, "no-such-vm");
+    assert!(visible_machines(&s).is_empty());
+    assert!(s.selected_machine().is_none());
+}
+
+#[test]
+fn palette_lists_actions_by_name_and_runs_one() {
+    let names: Vec<&str> = palette_matches("delete").iter().map(|b| b.name).collect();
+    assert!(names.len() >= 2, "{names:?}");
+    assert!(names.iter().all(|n| n.contains("delete")));
+
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    key(&mut s, ':');
+    assert!(s.palette.is_some());
+    type_text(&mut s, "take");
+    let fx = press(&mut s, KeyCode::Enter);
+    assert!(fx.is_empty());
+    assert!(s.palette.is_none());
+    let d = s
+        .dialog
+        .as_ref()
+        .expect("the palette opened the take dialog");
+    assert!(matches!(d.kind, DialogKind::Take(_)));
+
+    // Esc closes the palette without running anything.
+    let mut s = state();
+    key(&mut s, ':');
+    type_text(&mut s, "help");
+    press(&mut s, KeyCode::Esc);
+    assert!(s.palette.is_none() && !s.help);
+}
+
+#[test]
+fn help_toggles_with_question_mark_and_closes_with_esc() {
+    let mut s = state();
+    key(&mut s, '?');
+    assert!(s.help);
+    // Keys do nothing else while help is open.
+    key(&mut s, 't');
+    assert!(s.dialog.is_none());
+    press(&mut s, KeyCode::Esc);
+    assert!(!s.help);
+}
+
+#[test]
+fn take_dialog_defaults_and_run() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    assert!(key(&mut s, 't').is_empty());
+    let d = s.dialog.clone().expect("take dialog");
+    assert!(matches!(&d.kind, DialogKind::Take((p, id)) if p == "pcc" && id == "vm-101"));
+    assert!(d.lines[0].contains("pre-release"), "{:?}", d.lines);
+    let name = text_field(&s, "Name");
+    // The default name is the local date-time of the clock: YYYY-MM-DD HH:MM:SS.
+    let local = now()
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    assert_eq!(name, local);
+    assert_eq!(text_field(&s, "Description"), "");
+    assert_eq!(check_field(&s, "Include memory"), (false, None));
+    assert_eq!(check_field(&s, "Quiesce"), (false, None));
+
+    // Replace the name, tick memory, confirm.
+    for _ in 0..name.len() {
+        press(&mut s, KeyCode::Backspace);
+    }
+    type_text(&mut s, "before-deploy");
+    press(&mut s, KeyCode::Tab);
+    press(&mut s, KeyCode::Tab);
+    key(&mut s, ' ');
+    assert_eq!(check_field(&s, "Include memory"), (true, None));
+    let (profile, machine, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert_eq!((profile.as_str(), machine.as_str()), ("pcc", "vm-101"));
+    assert_eq!(
+        op,
+        Operation::Take {
+            name: "before-deploy".into(),
+            description: String::new(),
+            memory: true,
+            quiesce: false,
+        }
+    );
+    assert!(s.dialog.is_none());
+    assert_eq!(s.tasks.len(), 1);
+    assert!(s.tasks[0].is_running());
+}
+
+#[test]
+fn take_with_an_empty_name_is_refused_and_the_dialog_stays() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    key(&mut s, 't');
+    let len = text_field(&s, "Name").len();
+    for _ in 0..len {
+        press(&mut s, KeyCode::Backspace);
+    }
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert!(s.dialog.is_some());
+    assert!(error_message(&s).contains("name"));
+    press(&mut s, KeyCode::Esc);
+    assert!(s.dialog.is_none());
+    assert!(s.tasks.is_empty());
+}
+
+#[test]
+fn take_on_a_powered_off_vm_greys_memory_and_quiesce_with_the_reason() {
+    let mut s = state();
+    select_machine(&mut s, "db-02");
+    key(&mut s, 't');
+    let (mem, why_mem) = check_field(&s, "Include memory");
+    let (q, why_q) = check_field(&s, "Quiesce");
+    assert!(!mem && !q);
+    assert!(why_mem.unwrap().contains("powered on"));
+    assert!(why_q.unwrap().contains("powered on"));
+    // Space on a greyed choice says why and changes nothing.
+    press(&mut s, KeyCode::Tab);
+    press(&mut s, KeyCode::Tab);
+    key(&mut s, ' ');
+    assert!(!check_field(&s, "Include memory").0);
+    assert!(error_message(&s).contains("powered on"));
+    let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert!(matches!(
+        op,
+        Operation::Take {
+            memory: false,
+            quiesce: false,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn take_on_a_vm_without_tools_greys_quiesce_only() {
+    let mut s = state();
+    select_machine(&mut s, "app-legacy");
+    key(&mut s, 't');
+    assert_eq!(check_field(&s, "Include memory"), (false, None));
+    let (_, why) = check_field(&s, "Quiesce");
+    assert_eq!(why.as_deref(), Some("quiesce needs VMware Tools running"));
+}
+
+#[test]
+fn revert_needs_the_machine_name_typed_then_runs_on_the_selected_id() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-102");
+    assert!(key(&mut s, 'r').is_empty());
+    let d = s.dialog.clone().expect("revert dialog");
+    assert_eq!(d.must_type.as_deref(), Some("web-01"));
+    let all = d.lines.join("\n");
+    assert!(
+        all.contains("before-upgrade") && all.contains("snapshot-102"),
+        "{all}"
+    );
+    assert!(all.contains("lost"), "{all}");
+    assert!(all.contains("powered off"), "no memory in 102: {all}");
+    // Nothing typed: refused, dialog stays.
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert!(s.dialog.is_some());
+    // 'y' does not bypass the typed confirmation (it is typed into the field).
+    assert!(key(&mut s, 'y').is_empty());
+    assert!(s.dialog.is_some());
+    press(&mut s, KeyCode::Backspace);
+    // A wrong name: refused.
+    type_text(&mut s, "web-02");
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert!(s.dialog.is_some());
+    assert!(error_message(&s).contains("web-01"));
+    assert!(s.tasks.is_empty());
+    for _ in 0.."web-02".len() {
+        press(&mut s, KeyCode::Backspace);
+    }
+    type_text(&mut s, "web-01");
+    let (profile, machine, op, spec) = run_of(&press(&mut s, KeyCode::Enter));
+    assert_eq!((profile.as_str(), machine.as_str()), ("pcc", "vm-101"));
+    assert_eq!(
+        op,
+        Operation::Revert {
+            snapshot: "snapshot-102".into(),
+            suppress_power_on: false,
+        }
+    );
+    let Command::Run { expected, .. } = spec else {
+        unreachable!()
+    };
+    assert_eq!(
+        expected.target_path,
+        Some(vec!["snapshot-101".to_string(), "snapshot-102".to_string()])
+    );
+    assert_eq!(expected.current.as_deref(), Some("snapshot-104"));
+    assert!(s.dialog.is_none());
+}
+
+#[test]
+fn revert_to_current_targets_the_current_snapshot() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-106");
+    key(&mut s, 'u');
+    let d = s.dialog.clone().expect("revert dialog");
+    assert!(d.lines[0].contains("pre-release"), "{:?}", d.lines);
+    type_text(&mut s, "web-01");
+    let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert_eq!(
+        op,
+        Operation::RevertCurrent {
+            suppress_power_on: false
+        }
+    );
+}
+
+#[test]
+fn revert_of_a_vps_says_the_snapshot_goes_away() {
+    let mut s = state();
+    select_machine(&mut s, "shop-front");
+    key(&mut s, 'r');
+    let d = s.dialog.clone().expect("revert dialog");
+    assert!(
+        d.lines
+            .join(" ")
+            .contains("deletes the snapshot after a restore")
+    );
+}
+
+#[test]
+fn revert_without_a_snapshot_selected_is_refused() {
+    let mut s = state();
+    select_machine(&mut s, "db-02");
+    key(&mut s, 'r');
+    assert!(s.dialog.is_none());
+    assert!(error_message(&s).contains("select a snapshot"));
+    key(&mut s, 'u');
+    assert!(s.dialog.is_none());
+    assert!(error_message(&s).contains("no current snapshot"));
+}
+
+#[test]
+fn delete_offers_children_as_a_distinct_choice() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-102");
+    key(&mut s, 'd');
+    let d = s.dialog.clone().expect("delete dialog");
+    assert!(d.must_type.is_none());
+    assert_eq!(
+        check_field(&s, "Also delete its 2 descendant"),
+        (false, None)
+    );
+    assert!(d.lines.join("\n").contains("1 child"), "{:?}", d.lines);
+    // Without children.
+    let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert_eq!(
+        op,
+        Operation::Delete {
+            snapshot: "snapshot-102".into(),
+            children: false
+        }
+    );
+    // With children: tick the choice; confirming takes Enter or y, not d.
+    key(&mut s, 'd');
+    key(&mut s, ' ');
+    assert!(key(&mut s, 'd').is_empty());
+    assert!(s.dialog.is_some());
+    let (_, _, op, _) = run_of(&key(&mut s, 'y'));
+    assert_eq!(
+        op,
+        Operation::Delete {
+            snapshot: "snapshot-102".into(),
+            children: true
+        }
+    );
+}
+
+#[test]
+fn delete_of_a_leaf_has_no_children_choice() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-106");
+    key(&mut s, 'd');
+    assert!(s.dialog.as_ref().unwrap().fields.is_empty());
+    let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert_eq!(
+        op,
+        Operation::Delete {
+            snapshot: "snapshot-106".into(),
+            children: false
+        }
+    );
+}
+
+#[test]
+fn delete_on_you_are_here_is_refused() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    press(&mut s, KeyCode::Tab);
+    let here = s
+        .tree_rows
+        .iter()
+        .position(|r| r.snapshot.is_none())
+        .unwrap();
+    key(&mut s, 'g');
+    for _ in 0..here {
+        key(&mut s, 'j');
+    }
+    assert_eq!(s.selected_snapshot(), None);
+    key(&mut s, 'd');
+    assert!(s.dialog.is_none());
+    assert!(error_message(&s).contains("select a snapshot"));
+}
+
+#[test]
+fn delete_all_needs_the_name_and_is_refused_without_snapshots() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    key(&mut s, 'D');
+    let d = s.dialog.clone().expect("delete-all dialog");
+    assert_eq!(d.must_type.as_deref(), Some("web-01"));
+    assert!(d.lines[0].contains("all 6 snapshot"), "{:?}", d.lines);
+    type_text(&mut s, "web-0");
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    key(&mut s, '1');
+    let (_, machine, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert_eq!(machine, "vm-101");
+    assert_eq!(op, Operation::DeleteAll);
+
+    let mut s = state();
+    select_machine(&mut s, "db-02");
+    key(&mut s, 'D');
+    assert!(s.dialog.is_none());
+    assert!(error_message(&s).contains("no snapshots"));
+}
+
+#[test]
+fn consolidate_runs_on_a_vm_and_is_refused_on_a_vps() {
+    let mut s = state();
+    select_machine(&mut s, "db-01");
+    key(&mut s, 'c');
+    let d = s.dialog.clone().expect("consolidate dialog");
+    assert!(d.lines.join(" ").contains("needing consolidation"));
+    let (_, machine, op, _) = run_of(&key(&mut s, 'y'));
+    assert_eq!((machine.as_str(), op), ("vm-201", Operation::Consolidate));
+
+    let mut s = state();
+    select_machine(&mut s, "shop-front");
+    key(&mut s, 'c');
+    assert!(s.dialog.is_none());
+    assert!(error_message(&s).contains("VPS"));
+}
+
+#[test]
+fn take_on_a_vps_with_a_snapshot_offers_replace() {
+    let mut s = state();
+    select_machine(&mut s, "shop-front");
+    key(&mut s, 't');
+    let d = s.dialog.clone().expect("replace dialog");
+    assert!(d.title.contains("Replace"), "{}", d.title);
+    assert!(
+        d.lines[0].contains("already has a snapshot"),
+        "{:?}",
+        d.lines
+    );
+    assert!(d.lines.join(" ").contains("pre-deploy"));
+    press(&mut s, KeyCode::Esc);
+    // R opens the same replace, without the "already has" line.
+    key(&mut s, 'R');
+    let d = s.dialog.clone().expect("replace dialog");
+    assert!(!d.lines[0].contains("already has"));
+    let desc = text_field(&s, "Description");
+    let (profile, machine, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert_eq!(
+        (profile.as_str(), machine.as_str()),
+        ("ovh", "vps-1a2b3c4d.vps.ovh.net")
+    );
+    assert_eq!(op, Operation::Replace { description: desc });
+}
+
+#[test]
+fn take_on_a_vps_without_a_snapshot_takes_with_a_description() {
+    let mut s = state();
+    select_machine(&mut s, "blog");
+    key(&mut s, 't');
+    let d = s.dialog.clone().expect("take dialog");
+    assert!(matches!(d.kind, DialogKind::Take(_)));
+    // A VPS snapshot has a description only: no memory or quiesce choices.
+    assert_eq!(d.fields.len(), 1);
+    let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    let Operation::Take {
+        memory, quiesce, ..
+    } = op
+    else {
+        panic!("{op:?}")
+    };
+    assert!(!memory && !quiesce);
+}
+
+#[test]
+fn take_on_a_vps_without_the_option_is_refused_with_the_reason() {
+    let mut s = state();
+    select_machine(&mut s, "vps-9c0d1e2f.vps.ovh.net");
+    key(&mut s, 't');
+    assert!(s.dialog.is_none());
+    assert!(error_message(&s).contains("no snapshot option"));
+    key(&mut s, 'R');
+    assert!(s.dialog.is_none());
+}
+
+#[test]
+fn rename_edits_name_and_description() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-104");
+    key(&mut s, 'e');
+    assert_eq!(text_field(&s, "Name"), "pre-release");
+    assert_eq!(text_field(&s, "Description"), "Release 4.2 candidate");
+    for _ in 0.."pre-release".len() {
+        press(&mut s, KeyCode::Backspace);
+    }
+    type_text(&mut s, "rc-4.2");
+    let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert_eq!(
+        op,
+        Operation::Rename {
+            snapshot: "snapshot-104".into(),
+            name: Some("rc-4.2".into()),
+            description: Some("Release 4.2 candidate".into()),
+        }
+    );
+    assert_eq!(s.tasks[0].target, "pre-release");
+}
+
+#[test]
+fn marks_across_machines_then_one_batch_delete() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-106");
+    key(&mut s, ' ');
+    press(&mut s, KeyCode::Tab);
+    press(&mut s, KeyCode::Tab);
+    select_machine(&mut s, "web-02");
+    select_snapshot(&mut s, "snapshot-111");
+    key(&mut s, ' ');
+    assert_eq!(s.marks.len(), 2);
+    // Space again unmarks, and once more marks.
+    key(&mut s, ' ');
+    assert_eq!(s.marks.len(), 1);
+    key(&mut s, ' ');
+    key(&mut s, 'd');
+    let d = s.dialog.clone().expect("batch dialog");
+    let DialogKind::Batch(items) = &d.kind else {
+        panic!("{:?}", d.kind)
+    };
+    assert_eq!(items.len(), 2);
+    let fx = press(&mut s, KeyCode::Enter);
+    let mut ops: Vec<(String, Operation)> = fx
+        .iter()
+        .map(|e| match e {
+            Effect::Send(_, Command::Run { machine_id, op, .. }) => {
+                (machine_id.clone(), op.clone())
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    ops.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        ops,
+        vec![
+            (
+                "vm-101".to_string(),
+                Operation::Delete {
+                    snapshot: "snapshot-106".into(),
+                    children: false
+                }
+            ),
+            (
+                "vm-102".to_string(),
+                Operation::Delete {
+                    snapshot: "snapshot-111".into(),
+                    children: false
+                }
+            ),
+        ]
+    );
+    assert!(s.marks.is_empty());
+    assert_eq!(s.tasks.len(), 2);
+}
+
+#[test]
+fn copy_gives_the_selected_id() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    assert_eq!(key(&mut s, 'y'), vec![Effect::Copy("snapshot-104".into())]);
+    select_machine(&mut s, "db-02");
+    // No snapshot: the machine's id.
+    assert_eq!(key(&mut s, 'y'), vec![Effect::Copy("vm-202".into())]);
+}
+
+fn start_task(s: &mut AppState) -> u64 {
+    select_machine(s, "web-01");
+    key(s, 't');
+    let fx = press(s, KeyCode::Enter);
+    let (_, _, _, spec) = run_of(&fx);
+    let Command::Run { request, .. } = spec else {
+        unreachable!()
+    };
+    request
+}
+
+fn progress(s: &mut AppState, request: u64, state: TaskState, cancelable: bool) {
+    update(
+        s,
+        Msg::Engine(Event::Task {
+            request,
+            update: RunUpdate::Progress(TaskStatus {
+                id: "task-7".into(),
+                state,
+                progress: Some(40),
+                message: None,
+                cancelable,
+            }),
+        }),
+    );
+}
+
+#[test]
+fn cancel_a_running_cancelable_task() {
+    let mut s = state();
+    let request = start_task(&mut s);
+    // Not yet started on the back end: nothing to cancel.
+    key(&mut s, 'x');
+    assert!(error_message(&s).contains("cannot be cancelled"));
+    update(
+        &mut s,
+        Msg::Engine(Event::Task {
+            request,
+            update: RunUpdate::Started {
+                task_id: "task-7".into(),
+            },
+        }),
+    );
+    progress(&mut s, request, TaskState::Running, true);
+    while s.focus != Pane::Tasks {
+        press(&mut s, KeyCode::Tab);
+    }
+    let (profile, machine, op, _) = run_of(&key(&mut s, 'x'));
+    assert_eq!((profile.as_str(), machine.as_str()), ("pcc", "vm-101"));
+    assert_eq!(
+        op,
+        Operation::Cancel {
+            task: "task-7".into()
+        }
+    );
+}
+
+#[test]
+fn cancel_an_ended_task_is_refused() {
+    let mut s = state();
+    let request = start_task(&mut s);
+    update(
+        &mut s,
+        Msg::Engine(Event::TaskDone {
+            request,
+            result: Ok(TaskStatus {
+                id: "task-7".into(),
+                state: TaskState::Success,
+                progress: Some(100),
+                message: None,
+                cancelable: false,
+            }),
+        }),
+    );
+    assert!(!s.tasks[0].is_running());
+    press(&mut s, KeyCode::Tab);
+    press(&mut s, KeyCode::Tab);
+    assert!(key(&mut s, 'x').is_empty());
+    assert!(error_message(&s).contains("already ended"));
+}
+
+#[test]
+fn quit_asks_only_when_tasks_run() {
+    let mut s = state();
+    key(&mut s, 'q');
+    assert!(s.quit);
+
+    let mut s = state();
+    let request = start_task(&mut s);
+    progress(&mut s, request, TaskState::Running, false);
+    key(&mut s, 'q');
+    assert!(!s.quit);
+    let d = s.dialog.clone().expect("quit dialog");
+    assert_eq!(d.kind, DialogKind::Quit);
+    assert!(d.lines[0].contains("1 task"));
+    press(&mut s, KeyCode::Esc);
+    assert!(!s.quit && s.dialog.is_none());
+    key(&mut s, 'q');
+    press(&mut s, KeyCode::Enter);
+    assert!(s.quit);
+}
+
+#[test]
+fn esc_in_a_dialog_changes_nothing() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    key(&mut s, 'D');
+    assert!(press(&mut s, KeyCode::Esc).is_empty());
+    assert!(s.dialog.is_none());
+    assert!(s.tasks.is_empty());
+}
+
+#[test]
+fn task_failure_shows_the_back_end_text() {
+    let mut s = state();
+    let request = start_task(&mut s);
+    update(
+        &mut s,
+        Msg::Engine(Event::TaskDone {
+            request,
+            result: Ok(TaskStatus {
+                id: "task-7".into(),
+                state: TaskState::Error,
+                progress: None,
+                message: Some("insufficient disk space on datastore1".into()),
+                cancelable: false,
+            }),
+        }),
+    );
+    assert!(error_message(&s).contains("insufficient disk space on datastore1"));
+    assert_eq!(s.running_tasks(), 0);
+}
+
+/// Every change key, on a VM and a VPS, in read-only mode: refused, no dialog, no effect.
+#[test]
+fn read_only_refuses_every_change_without_opening_a_dialog() {
+    let cases: &[(&str, Option<&str>)] = &[
+        ("web-01", Some("snapshot-102")),
+        ("db-01", None),
+        ("shop-front", None),
+        ("blog", None),
+    ];
+    for (machine, snapshot) in cases {
+        for k in ['t', 'r', 'u', 'd', 'D', 'c', 'e', 'R'] {
+            let mut s = state_with(true, ThemeName::Default);
+            select_machine(&mut s, machine);
+            if let Some(id) = snapshot {
+                select_snapshot(&mut s, id);
+            }
+            let fx = key(&mut s, k);
+            assert!(fx.is_empty(), "{machine} {k}: {fx:?}");
+            assert!(s.dialog.is_none(), "{machine} {k} opened {:?}", s.dialog);
+            let m = error_message(&s);
+            assert!(m.contains("read-only"), "{machine} {k}: {m}");
+        }
+    }
+}
+
+#[test]
+fn read_only_refuses_the_palette_batch_delete_and_cancel() {
+    let mut s = state_with(true, ThemeName::Default);
+    select_machine(&mut s, "web-01");
+    key(&mut s, ':');
+    type_text(&mut s, "delete all");
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert!(s.dialog.is_none());
+    assert!(error_message(&s).contains("read-only"));
+
+    // Marking is only a selection; deleting the marks is refused.
+    select_snapshot(&mut s, "snapshot-106");
+    key(&mut s, ' ');
+    assert_eq!(s.marks.len(), 1);
+    assert!(key(&mut s, 'd').is_empty());
+    assert!(s.dialog.is_none());
+    assert!(error_message(&s).contains("read-only"));
+
+    // A task seen running (e.g. started elsewhere) cannot be cancelled from here.
+    s.tasks.push(TaskView {
+        request: 1,
+        profile: "pcc".into(),
+        machine_id: "vm-101".into(),
+        machine: "web-01".into(),
+        operation: "take".into(),
+        target: String::new(),
+        task_id: Some("task-9".into()),
+        state: Some(TaskState::Running),
+        progress: None,
+        message: None,
+        cancelable: true,
+        started: now(),
+        ended: None,
+    });
+    while s.focus != Pane::Tasks {
+        press(&mut s, KeyCode::Tab);
+    }
+    assert!(key(&mut s, 'x').is_empty());
+    assert!(error_message(&s).contains("read-only"));
+}
+
+#[test]
+fn read_only_still_browses_and_copies() {
+    let mut s = state_with(true, ThemeName::Default);
+    select_machine(&mut s, "web-01");
+    assert_eq!(key(&mut s, 'y'), vec![Effect::Copy("snapshot-104".into())]);
+    key(&mut s, '?');
+    assert!(s.help);
+}
+
+#[test]
+fn an_inventory_refresh_keeps_the_selection() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    press(&mut s, KeyCode::Esc);
+    let fx = update(
+        &mut s,
+        Msg::Key(crossterm::event::KeyEvent::new(
+            KeyCode::Char('r'),
+            crossterm::event::KeyModifiers::CONTROL,
+        )),
+    );
+    assert_eq!(fx, vec![Effect::RefreshAll]);
+    let again = state();
+    for p in ["pcc", "ovh"] {
+        let machines: Vec<_> = again
+            .machines
+            .iter()
+            .filter(|m| m.profile == p)
+            .cloned()
+            .collect();
+        update(
+            &mut s,
+            Msg::Engine(Event::Inventory {
+                profile: p.into(),
+                machines,
+                complete: true,
+            }),
+        );
+    }
+    assert_eq!(
+        s.selected_machine().map(|m| m.name.as_str()),
+        Some("web-01")
+    );
+}
+
+#[test]
+fn you_are_here_after_children_keeps_the_tree_guides_right() {
+    let mut s = state();
+    let mut machines: Vec<_> = s
+        .machines
+        .iter()
+        .filter(|m| m.profile == "pcc")
+        .cloned()
+        .collect();
+    for m in &mut machines {
+        if m.id == "vm-101" {
+            m.current = Some("snapshot-101".into());
+        }
+    }
+    update(
+        &mut s,
+        Msg::Engine(Event::Inventory {
+            profile: "pcc".into(),
+            machines,
+            complete: true,
+        }),
+    );
+    select_machine(&mut s, "web-01");
+    let rows: Vec<(Option<&str>, &str)> = s
+        .tree_rows
+        .iter()
+        .map(|r| (r.snapshot.as_deref(), r.prefix.as_str()))
+        .collect();
+    // base's children are 102, 105, then "You are here": only the last is drawn with └─.
+    assert_eq!(
+        rows,
+        vec![
+            (Some("snapshot-101"), "└─"),
+            (Some("snapshot-102"), "  ├─"),
+            (Some("snapshot-103"), "  │ └─"),
+            (Some("snapshot-104"), "  │   └─"),
+            (Some("snapshot-105"), "  ├─"),
+            (Some("snapshot-106"), "  │ └─"),
+            (None, "  └─"),
+        ]
+    );
+}

@@ -1,0 +1,617 @@
+//! The CLI end to end on the demo estate (`--demo`), running the real binary.
+//! Each process has a fresh estate; the audit log shows what was changed.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::common::output::{code, is_rfc3339_utc, json, one_sentence, stderr, stdout};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn config_home(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    fn audit(&self) -> Vec<Value> {
+        let path = self.state().join("snaptree").join("audit.log");
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+            .collect()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_snaptree"))
+            .args(args)
+            .env("SNAPTREE_SIM_TASK_MS", "300")
+            .env("XDG_STATE_HOME", self.state())
+            .env("XDG_CONFIG_HOME", self.config_home())
+            .env_remove("SNAPTREE_CONFIG")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run snaptree")
+    }
+
+    fn demo(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--demo"];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+}
+
+#[test]
+fn ls_json_has_every_key_with_its_type() {
+    let env = Env::new();
+    let v = json(&env.demo(&["ls", "--json"]));
+    let machines = v["machines"].as_array().expect("machines is an array");
+    assert_eq!(machines.len(), 12);
+    for m in machines {
+        let ctx = m.to_string();
+        for key in ["profile", "id", "name", "path", "power_state"] {
+            assert!(m[key].is_string(), "{key}: {ctx}");
+        }
+        assert!(
+            ["vsphere", "ovh"].contains(&m["provider"].as_str().unwrap()),
+            "{ctx}"
+        );
+        assert!(
+            ["poweredOn", "poweredOff", "suspended", "unknown"]
+                .contains(&m["power_state"].as_str().unwrap()),
+            "{ctx}"
+        );
+        let count = m["snapshot_count"].as_u64().expect("snapshot_count");
+        assert!(m["consolidation_needed"].is_boolean(), "{ctx}");
+        assert!(
+            m["warnings"]
+                .as_array()
+                .is_some_and(|w| w.iter().all(Value::is_string)),
+            "{ctx}"
+        );
+        if count == 0 {
+            assert!(m["current_snapshot"].is_null(), "{ctx}");
+            assert!(m["oldest_snapshot"].is_null(), "{ctx}");
+        } else {
+            assert!(m["current_snapshot"].is_string(), "{ctx}");
+            assert!(is_rfc3339_utc(&m["oldest_snapshot"]), "{ctx}");
+        }
+        if m["provider"] == "ovh" {
+            assert!(count <= 1, "a VPS has at most one snapshot: {ctx}");
+        }
+    }
+    let by_name = |n: &str| machines.iter().find(|m| m["name"] == n).unwrap().clone();
+    let web = by_name("web-01");
+    assert_eq!(web["id"], "vm-101");
+    assert_eq!(web["profile"], "pcc");
+    assert_eq!(web["snapshot_count"], 6);
+    assert_eq!(web["current_snapshot"], "snapshot-104");
+    assert_eq!(web["path"], "/Paris-DC1/vm/prod/web/web-01");
+    assert_eq!(by_name("db-01")["consolidation_needed"], true);
+    assert_eq!(by_name("db-02")["power_state"], "poweredOff");
+    let no_option = by_name("vps-9c0d1e2f.vps.ovh.net");
+    assert!(
+        no_option["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("option")),
+        "{no_option}"
+    );
+}
+
+/// Check one node of `tree --json` and its subtree; returns the ids seen.
+fn check_node(n: &Value, ids: &mut Vec<String>) {
+    let ctx = n.to_string();
+    for key in ["id", "name", "description", "power_state"] {
+        assert!(n[key].is_string(), "{key}: {ctx}");
+    }
+    assert!(is_rfc3339_utc(&n["created"]), "{ctx}");
+    assert!(
+        n["memory"].is_boolean() && n["quiesced"].is_boolean(),
+        "{ctx}"
+    );
+    assert!(
+        n["size_bytes"].is_u64() || n["size_bytes"].is_null(),
+        "{ctx}"
+    );
+    ids.push(n["id"].as_str().unwrap().to_string());
+    for c in n["children"].as_array().expect("children is an array") {
+        check_node(c, ids);
+    }
+}
+
+#[test]
+fn tree_json_is_nested_with_the_current_position() {
+    let env = Env::new();
+    let v = json(&env.demo(&["tree", "pcc/web-01", "--json"]));
+    assert_eq!(v["machine"]["profile"], "pcc");
+    assert_eq!(v["machine"]["provider"], "vsphere");
+    assert_eq!(v["machine"]["id"], "vm-101");
+    assert_eq!(v["machine"]["name"], "web-01");
+    assert_eq!(v["current"], "snapshot-104");
+    let roots = v["snapshots"].as_array().unwrap();
+    assert_eq!(roots.len(), 1);
+    assert_eq!(roots[0]["name"], "base");
+    let mut ids = Vec::new();
+    for r in roots {
+        check_node(r, &mut ids);
+    }
+    ids.sort();
+    let want: Vec<String> = (101..=106).map(|i| format!("snapshot-{i}")).collect();
+    assert_eq!(ids, want);
+    // base has the two "before-upgrade" branches.
+    let kids: Vec<&str> = roots[0]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, ["snapshot-102", "snapshot-105"]);
+    let after_patch = &roots[0]["children"][0]["children"][0];
+    assert_eq!(after_patch["id"], "snapshot-103");
+    assert_eq!(after_patch["memory"], true);
+    assert_eq!(after_patch["children"][0]["id"], "snapshot-104");
+}
+
+#[test]
+fn tree_json_of_a_vps_has_zero_or_one_snapshot() {
+    let env = Env::new();
+    let v = json(&env.demo(&["tree", "shop-front", "--json"]));
+    assert_eq!(v["machine"]["provider"], "ovh");
+    let snaps = v["snapshots"].as_array().unwrap();
+    assert_eq!(snaps.len(), 1);
+    let mut ids = Vec::new();
+    check_node(&snaps[0], &mut ids);
+    assert_eq!(v["current"], snaps[0]["id"]);
+    assert!(snaps[0]["children"].as_array().unwrap().is_empty());
+
+    let v = json(&env.demo(&["tree", "ovh/blog", "--json"]));
+    assert_eq!(v["snapshots"].as_array().unwrap().len(), 0);
+    assert!(v["current"].is_null());
+}
+
+#[test]
+fn tree_marks_the_current_position() {
+    let env = Env::new();
+    let o = env.demo(&["tree", "pcc/web-01"]);
+    assert_eq!(code(&o), 0);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| l.contains("pre-release"))
+        .unwrap();
+    assert!(lines[i + 1].contains("You are here"), "{out}");
+}
+
+#[test]
+fn an_ambiguous_snapshot_name_lists_both_ids() {
+    let env = Env::new();
+    let o = env.demo(&["rm", "web-01", "before-upgrade", "--yes"]);
+    let line = one_sentence(&o, 2);
+    assert!(line.contains("ambiguous"), "{line}");
+    assert!(
+        line.contains("snapshot-102") && line.contains("snapshot-105"),
+        "{line}"
+    );
+    assert!(env.audit().is_empty(), "nothing was run");
+}
+
+#[test]
+fn an_unknown_machine_or_profile_is_a_usage_error() {
+    let env = Env::new();
+    let line = one_sentence(&env.demo(&["tree", "no-such-vm"]), 2);
+    assert!(line.contains("no-such-vm"), "{line}");
+    let line = one_sentence(&env.demo(&["--profile", "nope", "ls"]), 2);
+    assert!(line.contains("nope"), "{line}");
+    // The known profiles are listed, so the user can correct the name.
+    assert!(line.contains("pcc") && line.contains("ovh"), "{line}");
+    let line = one_sentence(&env.demo(&["tree", "pcc/no-such-vm"]), 2);
+    assert!(line.contains("no-such-vm"), "{line}");
+}
+
+#[test]
+fn a_profile_selects_its_machines() {
+    let env = Env::new();
+    let v = json(&env.demo(&["--profile", "ovh", "ls", "--json"]));
+    let machines = v["machines"].as_array().unwrap();
+    assert_eq!(machines.len(), 4);
+    assert!(machines.iter().all(|m| m["profile"] == "ovh"));
+}
+
+/// Two profiles on one OVH API simulator: the same VPS name in both.
+#[test]
+fn an_ambiguous_machine_lists_the_candidates() {
+    let env = Env::new();
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_snaptree"))
+        .args(["sim", "ovh", "--listen", "127.0.0.1:0"])
+        .env("XDG_STATE_HOME", env.state())
+        .env("XDG_CONFIG_HOME", env.config_home())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the OVH simulator");
+    let mut first = String::new();
+    BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut first)
+        .expect("the simulator prints its URL");
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_string();
+    let profile = |name: &str| {
+        format!(
+            "[profiles.{name}]\nkind = \"ovh\"\nendpoint = \"{url}\"\napplication_key = \"snaptree-sim-ak\"\napplication_secret = \"snaptree-sim-as\"\nconsumer_key = \"snaptree-sim-ck\"\n"
+        )
+    };
+    let config = env.dir.path().join("two.toml");
+    std::fs::write(&config, format!("{}{}", profile("eu"), profile("ca"))).unwrap();
+    let config = config.to_str().unwrap();
+    let ambiguous = env.run(&["--config", config, "tree", "shop-front"]);
+    let qualified = env.run(&["--config", config, "tree", "eu/shop-front"]);
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let line = one_sentence(&ambiguous, 2);
+    assert!(line.contains("ambiguous"), "{line}");
+    assert!(line.contains("eu/") && line.contains("ca/"), "{line}");
+    assert_eq!(code(&qualified), 0, "{}", stderr(&qualified));
+    assert!(stdout(&qualified).contains("pre-deploy"));
+}
+
+#[test]
+fn destructive_without_yes_and_without_a_terminal_is_refused() {
+    let env = Env::new();
+    for args in [
+        &["rm", "web-01", "snapshot-106"][..],
+        &["rm", "web-01", "--all"],
+        &["revert", "web-01", "base"],
+        &["consolidate", "db-01"],
+    ] {
+        let o = env.demo(args);
+        let line = one_sentence(&o, 3);
+        assert!(line.contains("--yes"), "{args:?}: {line}");
+    }
+    assert!(
+        !env.audit().iter().any(|r| r["result"] == "success"),
+        "{:?}",
+        env.audit()
+    );
+}
+
+#[test]
+fn read_only_refuses_changes_with_exit_3() {
+    let env = Env::new();
+    for args in [
+        &["--read-only", "take", "web-01"][..],
+        &["--read-only", "rm", "web-01", "snapshot-106", "--yes"],
+        &[
+            "--read-only",
+            "rename",
+            "web-01",
+            "snapshot-104",
+            "--name",
+            "x",
+        ],
+    ] {
+        let line = one_sentence(&env.demo(args), 3);
+        assert!(line.contains("read-only"), "{args:?}: {line}");
+    }
+    assert!(!env.audit().iter().any(|r| r["result"] == "success"));
+    // Reading still works.
+    assert_eq!(code(&env.demo(&["--read-only", "ls"])), 0);
+}
+
+/// A change that succeeds: exit 0, progress on stderr, an audit line.
+fn assert_change(env: &Env, args: &[&str], operation: &str, machine: &str) {
+    let o = env.demo(args);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{args:?}: {err}");
+    assert!(
+        stdout(&o).is_empty(),
+        "progress goes to stderr: {}",
+        stdout(&o)
+    );
+    assert!(err.contains("started") && err.contains("success"), "{err}");
+    assert!(err.contains('%'), "progress percentages shown: {err}");
+    let audit = env.audit();
+    assert!(
+        audit.iter().any(|r| r["operation"] == operation
+            && r["machine"] == machine
+            && r["result"] == "success"),
+        "{args:?}: {audit:?}"
+    );
+}
+
+#[test]
+fn changes_succeed_with_progress_on_stderr() {
+    let env = Env::new();
+    assert_change(
+        &env,
+        &["take", "web-01", "--name", "cli-take"],
+        "take",
+        "vm-101",
+    );
+    assert_change(
+        &env,
+        &["take", "web-01", "--memory", "--quiesce"],
+        "take",
+        "vm-101",
+    );
+    assert_change(
+        &env,
+        &["revert", "web-01", "base", "--yes"],
+        "revert",
+        "vm-101",
+    );
+    assert_change(
+        &env,
+        &["revert", "web-01", "--yes"],
+        "revert-current",
+        "vm-101",
+    );
+    assert_change(
+        &env,
+        &[
+            "rm",
+            "web-01",
+            "base/before-upgrade/after-patch",
+            "--yes",
+            "--children",
+        ],
+        "delete-children",
+        "vm-101",
+    );
+    assert_change(
+        &env,
+        &["rm", "web-01", "snapshot-106", "--yes"],
+        "delete",
+        "vm-101",
+    );
+    assert_change(
+        &env,
+        &["rm", "web-01", "--all", "--yes"],
+        "delete-all",
+        "vm-101",
+    );
+    assert_change(
+        &env,
+        &["consolidate", "db-01", "--yes"],
+        "consolidate",
+        "vm-201",
+    );
+    assert_change(
+        &env,
+        &["rm", "shop-front", "--all", "--yes"],
+        "delete-all",
+        "vps-1a2b3c4d.vps.ovh.net",
+    );
+    let revert = env
+        .audit()
+        .into_iter()
+        .find(|r| r["operation"] == "revert")
+        .unwrap();
+    assert_eq!(revert["target"], "snapshot-101");
+    let children = env
+        .audit()
+        .into_iter()
+        .find(|r| r["operation"] == "delete-children")
+        .unwrap();
+    assert_eq!(children["target"], "snapshot-103");
+}
+
+#[test]
+fn rename_succeeds() {
+    let env = Env::new();
+    let o = env.demo(&[
+        "rename",
+        "web-01",
+        "snapshot-104",
+        "--name",
+        "rc-4.2",
+        "--description",
+        "Release 4.2",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("success"));
+    let audit = env.audit();
+    let r = audit.iter().find(|r| r["operation"] == "rename").unwrap();
+    assert_eq!(r["target"], "snapshot-104");
+    assert_eq!(r["result"], "success");
+}
+
+#[test]
+fn no_wait_prints_the_task_id() {
+    let env = Env::new();
+    let o = env.demo(&["take", "web-01", "--no-wait"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
+    assert!(
+        !id.is_empty() && !id.contains(' '),
+        "a task id on stdout: {id:?}"
+    );
+    assert!(
+        stderr(&o).contains(&format!("task {id} started")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_bad_config_names_file_line_and_key() {
+    let env = Env::new();
+    let path = env.dir.path().join("bad.toml");
+    std::fs::write(&path, "[ui]\ntheme = \"mono\"\ncolour = \"blue\"\n").unwrap();
+    let p = path.to_str().unwrap();
+    let line = one_sentence(&env.run(&["--config", p, "ls"]), 2);
+    assert!(line.contains(p), "{line}");
+    assert!(line.contains("line 3"), "{line}");
+    assert!(line.contains("colour"), "{line}");
+}
+
+#[test]
+fn info_prints_every_path() {
+    let env = Env::new();
+    let o = env.run(&["info"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    let state = env.state().join("snaptree");
+    let config = env.config_home().join("snaptree").join("config.toml");
+    assert!(out.contains(config.to_str().unwrap()), "{out}");
+    assert!(
+        out.contains(state.join("audit.log").to_str().unwrap()),
+        "{out}"
+    );
+    assert!(
+        out.contains(state.join("snaptree.log").to_str().unwrap()),
+        "{out}"
+    );
+
+    let given = env.dir.path().join("elsewhere.toml");
+    std::fs::write(&given, "").unwrap();
+    let o = env.run(&["--config", given.to_str().unwrap(), "info"]);
+    assert!(
+        stdout(&o).contains(given.to_str().unwrap()),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn take_memory_on_a_powered_off_vm_says_why() {
+    let env = Env::new();
+    let line = one_sentence(&env.demo(&["take", "db-02", "--memory"]), 2);
+    assert!(line.contains("powered on"), "{line}");
+    let line = one_sentence(&env.demo(&["take", "app-legacy", "--quiesce"]), 2);
+    assert!(line.contains("VMware Tools"), "{line}");
+    assert!(env.audit().is_empty());
+}
+
+#[test]
+fn consolidate_on_a_vps_is_refused_with_the_reason() {
+    let env = Env::new();
+    let line = one_sentence(&env.demo(&["consolidate", "shop-front", "--yes"]), 2);
+    assert!(line.contains("VPS"), "{line}");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_without_a_backtrace() {
+    let env = Env::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_snaptree"))
+        .args(["--demo", "ls"])
+        .env("XDG_STATE_HOME", env.state())
+        .env("XDG_CONFIG_HOME", env.config_home())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run snaptree");
+    // Close the reading end before anything is printed, as `| head` does once it has enough.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("wait");
+    let err = stderr(&o);
+    assert!(
+        !err.contains("panicked") && !err.contains("BACKTRACE"),
+        "{err}"
+    );
+    assert_eq!(code(&o), 0, "{err}");
+}
+
+/// `sim vsphere --viewer`: the second account reads the estate, and its take is refused
+/// with the privilege named.
+#[test]
+fn the_vsphere_simulators_viewer_reads_but_may_not_take() {
+    let env = Env::new();
+    let bad = env.run(&["sim", "vsphere", "--viewer", "no-colon"]);
+    assert_eq!(code(&bad), 2, "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("USER:PASS"), "{}", stderr(&bad));
+
+    /// The simulator's process, ended when the test ends, whether it passes or not.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut sim = Running(
+        Command::new(env!("CARGO_BIN_EXE_snaptree"))
+            .args(["sim", "vsphere", "--listen", "127.0.0.1:0"])
+            .args(["--viewer", "reader:reader-pw"])
+            .env("XDG_STATE_HOME", env.state())
+            .env("XDG_CONFIG_HOME", env.config_home())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the vSphere simulator"),
+    );
+    let mut out = BufReader::new(sim.0.stdout.take().unwrap());
+    let (mut host, mut thumbprint, mut viewer_line) = (None, None, None);
+    while thumbprint.is_none() {
+        let mut line = String::new();
+        if out.read_line(&mut line).expect("the simulator prints") == 0 {
+            break;
+        }
+        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("https://")) {
+            host = url.strip_suffix("/sdk").map(String::from);
+        }
+        if line.starts_with("read-only user:") {
+            viewer_line = Some(line.clone());
+        }
+        if let Some(t) = line.strip_prefix("certificate: ") {
+            thumbprint = Some(t.trim().to_string());
+        }
+    }
+    let (host, thumbprint) = (host.expect("a URL"), thumbprint.expect("a thumbprint"));
+    assert!(
+        viewer_line.is_some_and(|l| l.contains("reader") && l.contains("reader-pw")),
+        "the description names the viewer"
+    );
+    let config = env.dir.path().join("viewer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"{host}\"\nusername = \"reader\"\n\
+             password = \"reader-pw\"\nthumbprint = \"{thumbprint}\"\n"
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let tree = env.run(&["--config", config, "tree", "pcc/web-01"]);
+    let take = env.run(&[
+        "--config",
+        config,
+        "take",
+        "pcc/jump-host",
+        "--name",
+        "t",
+        "--yes",
+    ]);
+    drop(sim);
+    assert_eq!(code(&tree), 0, "{}", stderr(&tree));
+    assert!(stdout(&tree).contains("hotfix-test"), "{}", stdout(&tree));
+    let line = one_sentence(&take, 1);
+    assert!(
+        line.contains("needs the privilege VirtualMachine.State.CreateSnapshot"),
+        "{line}"
+    );
+}

@@ -1,0 +1,66 @@
+//! The test peers: vcsim, the Python clients (python-ovh, pyVmomi) and tmux.
+//!
+//! `bash scripts/peers.sh` installs them (the README's test command, `bash scripts/test`,
+//! runs it first). A test whose peer is missing fails with one sentence naming that
+//! command; no test passes by skipping.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The command that installs every peer.
+pub const INSTALL: &str = "bash scripts/peers.sh";
+
+/// Where the peers live: `$SNAPTREE_PEERS`, else `~/.cache/snaptree-peers`.
+pub fn dir() -> PathBuf {
+    match std::env::var_os("SNAPTREE_PEERS") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/snaptree-peers"),
+    }
+}
+
+/// The vcsim binary (`$SNAPTREE_VCSIM`, else the one the install script built).
+pub fn vcsim() -> PathBuf {
+    let bin = match std::env::var_os("SNAPTREE_VCSIM") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => dir().join("vcsim"),
+    };
+    assert!(
+        bin.is_file(),
+        "vcsim is not installed at {}: run `{INSTALL}` to build it",
+        bin.display()
+    );
+    bin
+}
+
+/// A Python interpreter that imports `modules` (`$SNAPTREE_PYTHON`, else the install
+/// script's virtual environment).
+pub fn python(modules: &str) -> PathBuf {
+    let python = match std::env::var_os("SNAPTREE_PYTHON") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => dir().join("venv/bin/python3"),
+    };
+    let imports = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        imports,
+        "{} cannot import {modules}: run `{INSTALL}` to install the Python peers",
+        python.display()
+    );
+    python
+}
+
+/// tmux, from the system.
+pub fn tmux() -> PathBuf {
+    let found = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "tmux is not installed: run `{INSTALL}` to install it"
+    );
+    PathBuf::from("tmux")
+}

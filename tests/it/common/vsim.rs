@@ -1,0 +1,36 @@
+//! snaptree's vSphere simulator on the demo estate, and the real provider logged in to it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use snaptree::config::ProfileConfig;
+use snaptree::model::ProviderKind;
+use snaptree::provider::ProviderError;
+use snaptree::provider::vsphere::{ConnectOptions, VsphereProvider};
+use snaptree::sim::Estate;
+use snaptree::sim::vsphere::{VsphereSimHandle, VsphereSimOptions, serve};
+
+/// The demo estate with tasks of `task`, served by a simulator with `opts`.
+pub async fn start(task: Duration, opts: VsphereSimOptions) -> (Arc<Estate>, VsphereSimHandle) {
+    let estate = super::demo_estate(task);
+    let sim = serve(opts, estate.clone()).await.expect("simulator");
+    (estate, sim)
+}
+
+/// Log in to `sim` as profile `pcc`, trusting exactly its certificate.
+pub async fn connect(
+    sim: &VsphereSimHandle,
+    user: &str,
+    password: &str,
+    options: ConnectOptions,
+) -> Result<VsphereProvider, ProviderError> {
+    let cfg = ProfileConfig {
+        kind: Some(ProviderKind::Vsphere),
+        url: Some(sim.url().to_string()),
+        username: Some(user.into()),
+        password: Some(password.into()),
+        thumbprint: Some(sim.thumbprint().to_string()),
+        ..ProfileConfig::default()
+    };
+    VsphereProvider::connect_with("pcc", &cfg, &options).await
+}

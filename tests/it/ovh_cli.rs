@@ -1,0 +1,827 @@
+//! The CLI end to end against the OVH API simulator, with the server clock ten minutes
+//! ahead: the real binary, a config file naming the simulator as the endpoint, every
+//! operation and every error the user can meet. No secret ever reaches stdout or stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::common::output::{code, is_rfc3339_utc, json, one_sentence, stderr, stdout};
+use snaptree::sim::Estate;
+use snaptree::sim::ovh::{CredentialState, OvhSimHandle, OvhSimOptions, SimConsumerKey, serve};
+
+const SHOP: &str = "vps-1a2b3c4d.vps.ovh.net"; // option, one snapshot
+const BLOG: &str = "vps-5e6f7a8b.vps.ovh.net"; // option, no snapshot
+const BARE: &str = "vps-9c0d1e2f.vps.ovh.net"; // no snapshot option
+const MAIL: &str = "vps-3a4b5c6d.vps.ovh.net"; // option, snapshot, powered off
+const AHEAD: i64 = 600;
+
+const AK: &str = "ak-cli-test";
+const AS: &str = "as-cli-3f9c1e7b2d";
+const CK: &str = "ck-cli-full-8a4e60d1";
+const CK_READ_ONLY: &str = "ck-cli-read-only-5b7d";
+const CK_EXPIRED: &str = "ck-cli-expired-2c9e";
+const CK_PENDING: &str = "ck-cli-pending-71af";
+/// Every secret the tests hand out or make up; none may be printed.
+const SECRETS: &[&str] = &[
+    AS,
+    CK,
+    CK_READ_ONLY,
+    CK_EXPIRED,
+    CK_PENDING,
+    "as-wrong-6d1f0b",
+    "ck-unknown-0e3a",
+];
+
+/// The simulator (on its own runtime), its estate and a scratch directory for one test.
+struct Fixture {
+    sim: OvhSimHandle,
+    estate: Arc<Estate>,
+    dir: tempfile::TempDir,
+    // Last: the runtime outlives the simulator it serves.
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture::with_task(Duration::from_millis(400))
+    }
+
+    /// A fixture whose tasks take `task`.
+    fn with_task(task: Duration) -> Fixture {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let estate = Arc::new(
+            Estate::from_scenario(snaptree::sim::scenario::DEMO, Utc::now(), Some(task))
+                .expect("demo scenario"),
+        );
+        let opts = OvhSimOptions {
+            application_key: AK.into(),
+            application_secret: AS.into(),
+            consumer_key: CK.into(),
+            clock_offset_secs: AHEAD,
+            extra_consumer_keys: vec![
+                SimConsumerKey::read_only(CK_READ_ONLY),
+                SimConsumerKey {
+                    state: CredentialState::Expired,
+                    ..SimConsumerKey::full(CK_EXPIRED)
+                },
+                SimConsumerKey {
+                    state: CredentialState::PendingValidation,
+                    ..SimConsumerKey::full(CK_PENDING)
+                },
+            ],
+            ..OvhSimOptions::default()
+        };
+        let sim = rt.block_on(serve(opts, estate.clone())).expect("simulator");
+        let dir = tempfile::tempdir().expect("tempdir");
+        for sub in ["cwd", "home", "config", "state", "data", "cache"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+        }
+        let f = Fixture {
+            sim,
+            estate,
+            dir,
+            _rt: rt,
+        };
+        f.write_config("snaptree.toml", f.sim.base_url(), AS, CK, "");
+        f
+    }
+
+    /// A config file with one `ovh` profile; returns its path.
+    fn write_config(
+        &self,
+        name: &str,
+        endpoint: &str,
+        secret: &str,
+        ck: &str,
+        extra: &str,
+    ) -> PathBuf {
+        let path = self.dir.path().join(name);
+        let text = format!(
+            "[profiles.ovh]\nkind = \"ovh\"\nendpoint = \"{endpoint}\"\n\
+             application_key = \"{AK}\"\napplication_secret = \"{secret}\"\n\
+             consumer_key = \"{ck}\"\n{extra}"
+        );
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    fn command(&self, config: &Path, args: &[&str]) -> Command {
+        let d = self.dir.path();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_snaptree"));
+        c.arg("--config")
+            .arg(config)
+            .args(args)
+            .current_dir(d.join("cwd"))
+            .env("HOME", d.join("home"))
+            .env("XDG_CONFIG_HOME", d.join("config"))
+            .env("XDG_STATE_HOME", d.join("state"))
+            .env("XDG_DATA_HOME", d.join("data"))
+            .env("XDG_CACHE_HOME", d.join("cache"))
+            .env_remove("SNAPTREE_CONFIG")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for var in [
+            "OVH_ENDPOINT",
+            "OVH_APPLICATION_KEY",
+            "OVH_APPLICATION_SECRET",
+            "OVH_CONSUMER_KEY",
+            "OVH_CLIENT_ID",
+            "OVH_CLIENT_SECRET",
+        ] {
+            c.env_remove(var);
+        }
+        c
+    }
+
+    /// Run the binary with this config; checks that no secret was printed.
+    fn run_with(&self, config: &Path, args: &[&str]) -> Output {
+        let o = self.command(config, args).output().expect("run snaptree");
+        no_secret_in(&o);
+        o
+    }
+
+    /// Run the binary with the fixture's own config (the full consumer key).
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with(&self.config(), args)
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(&self.config(), args)
+            .spawn()
+            .expect("spawn snaptree")
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("snaptree.toml")
+    }
+
+    /// Requests the simulator received with this method whose path ends with `suffix`.
+    fn count(&self, method: &str, suffix: &str) -> usize {
+        self.sim
+            .requests()
+            .iter()
+            .filter(|(m, p)| m == method && p.ends_with(suffix))
+            .count()
+    }
+
+    /// Requests that change something (anything but GET).
+    fn changes(&self) -> Vec<(String, String)> {
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|(m, _)| m != "GET")
+            .collect()
+    }
+
+    fn snapshots(&self, sn: &str) -> Vec<snaptree::model::Snapshot> {
+        self.estate.machine("ovh", sn).expect("machine").snapshots
+    }
+
+    /// The log and the audit log: no secret there either.
+    fn assert_no_secret_in_logs(&self) {
+        let state = self.dir.path().join("state").join("snaptree");
+        for file in ["snaptree.log", "audit.log"] {
+            let text = std::fs::read_to_string(state.join(file)).unwrap_or_default();
+            for s in SECRETS {
+                assert!(!text.contains(s), "{file} shows a secret: {text}");
+            }
+        }
+    }
+}
+
+fn no_secret_in(o: &Output) {
+    let (out, err) = (stdout(o), stderr(o));
+    for s in SECRETS {
+        assert!(
+            !out.contains(s) && !err.contains(s),
+            "a secret was printed:\nstdout: {out}\nstderr: {err}"
+        );
+    }
+}
+
+/// The last line of stderr (a change prints its progress before the failure).
+fn last_line(o: &Output, expected_code: i32) -> String {
+    let err = stderr(o);
+    assert_eq!(code(o), expected_code, "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let last = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    assert!(last.starts_with("snaptree: "), "{err}");
+    last.to_string()
+}
+
+/// `(query id EU.ext-sim.<hex>.<n>)` as the simulator hands them out.
+fn has_query_id(line: &str) -> bool {
+    line.split("query id ").nth(1).is_some_and(|rest| {
+        let id: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+            .collect();
+        let parts: Vec<&str> = id.split('.').collect();
+        parts.len() == 4 && parts[0] == "EU" && parts[1] == "ext-sim"
+    })
+}
+
+#[test]
+fn ls_json_lists_the_four_vps_with_their_shapes() {
+    let f = Fixture::new();
+    let v = json(&f.run(&["ls", "--json"]));
+    let machines = v["machines"].as_array().expect("machines is an array");
+    assert_eq!(machines.len(), 4, "{v}");
+    for m in machines {
+        let ctx = m.to_string();
+        assert_eq!(m["profile"], "ovh", "{ctx}");
+        assert_eq!(m["provider"], "ovh", "{ctx}");
+        for key in ["id", "name", "path", "power_state"] {
+            assert!(m[key].is_string(), "{key}: {ctx}");
+        }
+        assert_eq!(m["consolidation_needed"], false, "{ctx}");
+        assert!(m["warnings"].is_array(), "{ctx}");
+        let count = m["snapshot_count"].as_u64().expect("snapshot_count");
+        assert!(count <= 1, "a VPS has at most one snapshot: {ctx}");
+        if count == 1 {
+            assert!(m["current_snapshot"].is_string(), "{ctx}");
+            assert!(is_rfc3339_utc(&m["oldest_snapshot"]), "{ctx}");
+        } else {
+            assert!(m["current_snapshot"].is_null(), "{ctx}");
+            assert!(m["oldest_snapshot"].is_null(), "{ctx}");
+        }
+    }
+    let by_id = |id: &str| {
+        machines
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("{id} listed: {v}"))
+    };
+    let shop = by_id(SHOP);
+    assert_eq!(shop["name"], "shop-front");
+    assert_eq!(shop["path"], format!("/os-gra7/{SHOP}"));
+    assert_eq!(shop["power_state"], "poweredOn");
+    assert_eq!(shop["snapshot_count"], 1);
+    assert_eq!(
+        shop["current_snapshot"],
+        "8f3c2a10-5b7e-4d2a-9c1f-6e0b3a7d9e21"
+    );
+    let oldest = chrono::DateTime::parse_from_rfc3339(shop["oldest_snapshot"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc);
+    let age = Utc::now() - oldest;
+    assert!(
+        (age - chrono::Duration::days(2)).num_seconds().abs() < 120,
+        "two days old: {age}"
+    );
+    let blog = by_id(BLOG);
+    assert_eq!(blog["name"], "blog");
+    assert_eq!(blog["snapshot_count"], 0);
+    let bare = by_id(BARE);
+    assert_eq!(bare["name"], BARE, "no display name: the service name");
+    assert_eq!(bare["snapshot_count"], 0);
+    let mail = by_id(MAIL);
+    assert_eq!(mail["name"], "mail");
+    assert_eq!(mail["power_state"], "poweredOff");
+    assert_eq!(mail["snapshot_count"], 1);
+
+    // The human table lists the same four, and a filter narrows it.
+    let o = f.run(&["ls"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 5, "a header and four rows: {out}");
+    for name in ["shop-front", "blog", "mail", BARE] {
+        assert!(out.contains(name), "{name}: {out}");
+    }
+    let v = json(&f.run(&["ls", "blog", "--json"]));
+    assert_eq!(v["machines"].as_array().unwrap().len(), 1);
+    assert!(f.changes().is_empty(), "listing changes nothing");
+    f.assert_no_secret_in_logs();
+}
+
+#[test]
+fn tree_json_of_each_kind_of_vps() {
+    let f = Fixture::new();
+    let v = json(&f.run(&["tree", "ovh/shop-front", "--json"]));
+    assert_eq!(v["machine"]["profile"], "ovh");
+    assert_eq!(v["machine"]["provider"], "ovh");
+    assert_eq!(v["machine"]["id"], SHOP);
+    assert_eq!(v["machine"]["name"], "shop-front");
+    let snaps = v["snapshots"].as_array().unwrap();
+    assert_eq!(snaps.len(), 1, "{v}");
+    let s = &snaps[0];
+    assert_eq!(s["id"], "8f3c2a10-5b7e-4d2a-9c1f-6e0b3a7d9e21");
+    assert_eq!(s["name"], "pre-deploy");
+    assert_eq!(s["description"], "pre-deploy");
+    assert!(is_rfc3339_utc(&s["created"]), "{s}");
+    assert_eq!(s["memory"], false);
+    assert_eq!(s["quiesced"], false);
+    assert!(s["size_bytes"].is_null(), "{s}");
+    assert_eq!(s["children"], Value::Array(vec![]));
+    assert_eq!(v["current"], s["id"]);
+
+    for machine in ["ovh/blog", BARE] {
+        let v = json(&f.run(&["tree", machine, "--json"]));
+        assert_eq!(v["snapshots"], Value::Array(vec![]), "{machine}: {v}");
+        assert!(v["current"].is_null(), "{machine}: {v}");
+    }
+    let v = json(&f.run(&["tree", MAIL, "--json"]));
+    assert_eq!(v["machine"]["name"], "mail");
+    assert_eq!(v["snapshots"][0]["name"], "before-migration");
+
+    // Human form marks the current snapshot.
+    let o = f.run(&["tree", "shop-front"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(&format!("ovh/shop-front ({SHOP})")), "{out}");
+    assert!(out.contains("*pre-deploy"), "{out}");
+
+    let line = one_sentence(&f.run(&["tree", "ovh/no-such-vps"]), 2);
+    assert!(line.contains("no-such-vps"), "{line}");
+    assert!(f.changes().is_empty());
+}
+
+#[test]
+fn take_on_a_vps_without_snapshot_creates_one() {
+    let f = Fixture::new();
+    let o = f.run(&["take", "ovh/blog", "--description", "before upgrade"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("take ovh/blog: task "), "{err}");
+    assert!(err.contains("success"), "{err}");
+    let snaps = f.snapshots(BLOG);
+    assert_eq!(snaps.len(), 1, "the estate has the snapshot");
+    assert_eq!(snaps[0].description, "before upgrade");
+    assert_eq!(f.count("POST", &format!("/vps/{BLOG}/createSnapshot")), 1);
+
+    // Read back through the API.
+    let v = json(&f.run(&["tree", "ovh/blog", "--json"]));
+    assert_eq!(v["snapshots"][0]["description"], "before upgrade");
+    assert_eq!(v["current"], snaps[0].id.as_str());
+
+    // Without --description, the name stands for it; --json reports the task.
+    let f = Fixture::new();
+    let v = json(&f.run(&["take", "blog", "--name", "nightly", "--json"]));
+    assert_eq!(v["state"], "success", "{v}");
+    assert!(
+        v["task"].as_str().is_some_and(|t| t.parse::<u64>().is_ok()),
+        "{v}"
+    );
+    assert_eq!(f.snapshots(BLOG)[0].description, "nightly");
+    f.assert_no_secret_in_logs();
+}
+
+#[test]
+fn take_is_refused_where_a_snapshot_exists_or_the_option_is_missing() {
+    let f = Fixture::new();
+    let line = last_line(&f.run(&["take", "ovh/shop-front"]), 1);
+    assert!(line.contains("take ovh/shop-front failed"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "{SHOP} already has a snapshot (pre-deploy, taken "
+        )),
+        "{line}"
+    );
+    assert!(
+        line.contains("a VPS keeps only one: replace it instead (delete it, then take a new one)"),
+        "{line}"
+    );
+    assert_eq!(f.snapshots(SHOP)[0].description, "pre-deploy");
+
+    let line = last_line(&f.run(&["take", BARE]), 1);
+    assert!(
+        line.contains(&format!(
+            "{BARE} has no snapshot option; it can be ordered in the OVHcloud Manager"
+        )),
+        "{line}"
+    );
+    assert!(f.snapshots(BARE).is_empty());
+
+    // What a VPS snapshot cannot do is a usage error, before any call.
+    for flag in ["--memory", "--quiesce"] {
+        let line = one_sentence(&f.run(&["take", "ovh/blog", flag]), 2);
+        assert!(
+            line.contains(&format!("cannot take with {flag}: this back end does not")),
+            "{line}"
+        );
+    }
+    assert!(f.snapshots(BLOG).is_empty());
+    assert!(
+        f.changes().is_empty(),
+        "nothing was posted: {:?}",
+        f.changes()
+    );
+}
+
+#[test]
+fn rename_sets_the_description() {
+    let f = Fixture::new();
+    let o = f.run(&[
+        "rename",
+        "ovh/shop-front",
+        "pre-deploy",
+        "--description",
+        "before the sale",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(f.snapshots(SHOP)[0].description, "before the sale");
+    assert_eq!(f.count("PUT", &format!("/vps/{SHOP}/snapshot")), 1);
+    // Addressed by id this time; the new description is its name now.
+    let o = f.run(&[
+        "rename",
+        "shop-front",
+        "8f3c2a10-5b7e-4d2a-9c1f-6e0b3a7d9e21",
+        "--description",
+        "sale",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&f.run(&["tree", "shop-front", "--json"]));
+    assert_eq!(v["snapshots"][0]["name"], "sale");
+    assert_eq!(v["snapshots"][0]["description"], "sale");
+
+    let line = one_sentence(&f.run(&["rename", "shop-front", "sale"]), 2);
+    assert!(line.contains("--description"), "{line}");
+    assert_eq!(f.changes().len(), 2);
+}
+
+#[test]
+fn revert_consumes_the_snapshot() {
+    let f = Fixture::new();
+    // Without a terminal and without --yes: refused, nothing sent.
+    let line = one_sentence(&f.run(&["revert", "ovh/shop-front"]), 3);
+    assert!(line.contains("--yes"), "{line}");
+    assert!(f.changes().is_empty());
+
+    let o = f.run(&["revert", "ovh/shop-front", "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("success"), "{}", stderr(&o));
+    assert!(
+        f.snapshots(SHOP).is_empty(),
+        "a restore consumes the snapshot"
+    );
+    assert_eq!(f.count("POST", &format!("/vps/{SHOP}/snapshot/revert")), 1);
+    let v = json(&f.run(&["tree", "ovh/shop-front", "--json"]));
+    assert_eq!(v["snapshots"], Value::Array(vec![]));
+    assert!(v["current"].is_null());
+
+    // Naming the snapshot works the same way.
+    let o = f.run(&["revert", "ovh/mail", "before-migration", "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(f.snapshots(MAIL).is_empty());
+
+    // Nothing left to revert to.
+    let line = one_sentence(&f.run(&["revert", "ovh/mail", "--yes"]), 2);
+    assert!(line.contains("no current snapshot"), "{line}");
+    assert_eq!(f.changes().len(), 2);
+}
+
+#[test]
+fn rm_one_and_rm_all() {
+    let f = Fixture::new();
+    let line = one_sentence(&f.run(&["rm", "ovh/mail", "before-migration"]), 3);
+    assert!(line.contains("--yes"), "{line}");
+    assert!(f.changes().is_empty());
+
+    let o = f.run(&["rm", "ovh/mail", "before-migration", "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("success"), "{}", stderr(&o));
+    assert!(f.snapshots(MAIL).is_empty());
+    assert_eq!(f.count("DELETE", &format!("/vps/{MAIL}/snapshot")), 1);
+
+    let o = f.run(&["rm", "ovh/shop-front", "--all", "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(f.snapshots(SHOP).is_empty());
+    assert_eq!(f.count("DELETE", &format!("/vps/{SHOP}/snapshot")), 1);
+
+    let line = one_sentence(&f.run(&["rm", "ovh/blog", "--all", "--yes"]), 2);
+    assert!(line.contains("has no snapshots"), "{line}");
+    let line = one_sentence(&f.run(&["rm", "ovh/shop-front", "pre-deploy", "--yes"]), 2);
+    assert!(line.contains("pre-deploy"), "{line}");
+    assert_eq!(f.changes().len(), 2);
+    f.assert_no_secret_in_logs();
+}
+
+#[test]
+fn no_wait_prints_the_task_id_and_a_second_change_meets_the_running_task() {
+    let f = Fixture::with_task(Duration::from_secs(60));
+    let o = f.run(&["take", "ovh/blog", "--no-wait"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
+    assert!(id.parse::<u64>().is_ok(), "a numeric task id: {id:?}");
+    assert!(
+        stderr(&o).contains(&format!("take ovh/blog: task {id} started")),
+        "{}",
+        stderr(&o)
+    );
+    let running = f.estate.running_tasks("ovh", BLOG);
+    assert_eq!(running, vec![(id.clone(), "take".to_string())]);
+
+    // A second change on the same VPS: the API's own words, exit 1.
+    let line = last_line(&f.run(&["take", "ovh/blog"]), 1);
+    assert!(
+        line.contains(&format!("There is already 1 task(s) occuring on {BLOG}")),
+        "{line}"
+    );
+    assert!(has_query_id(&line), "{line}");
+    assert_eq!(f.count("POST", &format!("/vps/{BLOG}/createSnapshot")), 2);
+
+    // Same on a destructive change, through DELETE; --json --no-wait reports the task.
+    let v = json(&f.run(&["revert", "ovh/mail", "--yes", "--no-wait", "--json"]));
+    assert_eq!(v["state"], "running", "{v}");
+    let line = last_line(&f.run(&["rm", "ovh/mail", "--all", "--yes"]), 1);
+    assert!(
+        line.contains("There is already 1 task(s) occuring"),
+        "{line}"
+    );
+    assert_eq!(f.snapshots(MAIL).len(), 1, "the revert has not ended yet");
+    assert_eq!(f.estate.running_tasks("ovh", MAIL).len(), 1);
+}
+
+#[test]
+fn a_read_only_consumer_key_is_refused_the_post_by_name() {
+    let f = Fixture::new();
+    let cfg = f.write_config("ro.toml", f.sim.base_url(), AS, CK_READ_ONLY, "");
+    let v = json(&f.run_with(&cfg, &["ls", "--json"]));
+    assert_eq!(v["machines"].as_array().unwrap().len(), 4);
+
+    let line = last_line(&f.run_with(&cfg, &["take", "ovh/blog"]), 1);
+    assert!(
+        line.contains(&format!(
+            "the consumer key has no access rule allowing POST /vps/{BLOG}/createSnapshot"
+        )),
+        "{line}"
+    );
+    assert!(line.contains("This call has not been granted"), "{line}");
+    assert!(has_query_id(&line), "{line}");
+    assert!(f.snapshots(BLOG).is_empty());
+
+    // config check shows which rules are missing, yet succeeds.
+    let o = f.run_with(&cfg, &["config", "check"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("rule GET /vps: allowed"), "{out}");
+    assert!(
+        out.contains("rule GET /vps/{serviceName}/snapshot: allowed"),
+        "{out}"
+    );
+    for call in [
+        "POST /vps/{serviceName}/createSnapshot",
+        "POST /vps/{serviceName}/snapshot/revert",
+        "PUT /vps/{serviceName}/snapshot",
+        "DELETE /vps/{serviceName}/snapshot",
+    ] {
+        assert!(out.contains(&format!("rule {call}: not allowed")), "{out}");
+    }
+}
+
+#[test]
+fn credential_errors_are_one_sentence_without_the_secrets() {
+    let f = Fixture::new();
+    let url = f.sim.base_url().to_string();
+    let cases = [
+        (
+            f.write_config("wrong-as.toml", &url, "as-wrong-6d1f0b", CK, ""),
+            "check the application secret and the consumer key",
+        ),
+        (
+            f.write_config("unknown-ck.toml", &url, AS, "ck-unknown-0e3a", ""),
+            "the consumer key is not known to the API (This credential does not exist)",
+        ),
+        (
+            f.write_config("expired-ck.toml", &url, AS, CK_EXPIRED, ""),
+            "the consumer key has expired (This credential has expired); create and validate a new one",
+        ),
+        (
+            f.write_config("pending-ck.toml", &url, AS, CK_PENDING, ""),
+            "the consumer key is not valid: not validated yet",
+        ),
+    ];
+    for (cfg, want) in &cases {
+        // At trace level, so the log file is checked at its most talkative.
+        let line = one_sentence(&f.run_with(cfg, &["-vv", "ls"]), 1);
+        assert!(line.contains("authentication failed"), "{line}");
+        assert!(line.contains(want), "{want}: {line}");
+        assert!(has_query_id(&line), "{line}");
+
+        let line = one_sentence(&f.run_with(cfg, &["take", "ovh/blog"]), 1);
+        assert!(
+            line.starts_with(
+                "snaptree: cannot look up \"ovh/blog\": profile ovh: authentication failed"
+            ),
+            "{line}"
+        );
+        assert!(line.contains(want), "{want}: {line}");
+
+        let o = f.run_with(cfg, &["config", "check"]);
+        let line = one_sentence(&o, 1);
+        assert!(
+            line.contains("config check failed for profile(s): ovh"),
+            "{line}"
+        );
+        assert!(stdout(&o).contains(want), "{}", stdout(&o));
+    }
+    assert!(f.changes().is_empty(), "{:?}", f.changes());
+    assert!(f.snapshots(BLOG).is_empty());
+    f.assert_no_secret_in_logs();
+}
+
+#[test]
+fn a_5xx_on_a_get_is_retried_and_on_the_post_is_not() {
+    let f = Fixture::new();
+    let v = json(&f.run(&["ls", "--json"]));
+    assert_eq!(v["machines"].as_array().unwrap().len(), 4);
+    let clean = f.sim.requests().len();
+
+    f.sim.faults().fail_next(2, 503);
+    let v = json(&f.run(&["ls", "--json"]));
+    assert_eq!(v["machines"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        f.sim.requests().len(),
+        2 * clean + 2,
+        "the two failed GETs were sent again"
+    );
+
+    // A 503 on the POST itself: the GETs before it must pass, so the failure is queued
+    // once they have all been answered, while the POST waits out the added latency.
+    f.sim.faults().set_latency(Duration::from_millis(400));
+    let before = f.sim.requests().len();
+    let mut child = f.spawn(&["take", "ovh/blog"]);
+    let option = format!("/vps/{BLOG}/option/snapshot");
+    let snapshot = format!("/vps/{BLOG}/snapshot");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reqs = f.sim.requests().split_off(before);
+        let seen = |suffix: &str| {
+            reqs.iter()
+                .filter(|(m, p)| m == "GET" && p.ends_with(suffix))
+                .count()
+        };
+        // Once for the listing, once more for the take's own check.
+        if seen(&option) >= 2 && seen(&snapshot) >= 2 {
+            assert!(reqs.iter().all(|(m, _)| m == "GET"), "{reqs:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the take never checked the VPS: {reqs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    f.sim.faults().fail_next(1, 503);
+    let o = wait(&mut child);
+    no_secret_in(&o);
+    let line = last_line(&o, 1);
+    assert!(
+        line.contains(&format!(
+            "the API failed on POST /vps/{BLOG}/createSnapshot with HTTP 503"
+        )),
+        "{line}"
+    );
+    assert!(has_query_id(&line), "{line}");
+    assert_eq!(
+        f.count("POST", &format!("/vps/{BLOG}/createSnapshot")),
+        1,
+        "the POST was not retried"
+    );
+    assert!(f.snapshots(BLOG).is_empty());
+    assert!(f.estate.running_tasks("ovh", BLOG).is_empty());
+}
+
+fn wait(child: &mut Child) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("snaptree did not finish in time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    use std::io::Read;
+    if let Some(mut s) = child.stdout.take() {
+        s.read_to_end(&mut out).expect("stdout");
+    }
+    if let Some(mut s) = child.stderr.take() {
+        s.read_to_end(&mut err).expect("stderr");
+    }
+    Output {
+        status: child.wait().expect("status"),
+        stdout: out,
+        stderr: err,
+    }
+}
+
+#[test]
+fn an_endpoint_that_does_not_listen_cannot_be_reached() {
+    let f = Fixture::new();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let cfg = f.write_config("down.toml", &format!("http://{closed}/1.0"), AS, CK, "");
+    let line = one_sentence(&f.run_with(&cfg, &["ls", "--json"]), 1);
+    assert!(line.contains("cannot reach the back end"), "{line}");
+    assert!(line.contains("GET /auth/time got no answer"), "{line}");
+    let line = one_sentence(&f.run_with(&cfg, &["take", "ovh/blog"]), 1);
+    assert!(
+        line.starts_with(
+            "snaptree: cannot look up \"ovh/blog\": profile ovh: cannot reach the back end"
+        ),
+        "{line}"
+    );
+    let o = f.run_with(&cfg, &["config", "check"]);
+    one_sentence(&o, 1);
+    // With a second profile that is read: a miss there is a plain usage error.
+    let both = f.dir.path().join("both.toml");
+    let down = std::fs::read_to_string(&cfg).unwrap();
+    let up = std::fs::read_to_string(f.config())
+        .unwrap()
+        .replace("[profiles.ovh]", "[profiles.up]");
+    std::fs::write(&both, format!("{down}\n{up}")).unwrap();
+    let listed = f.run_with(&both, &["ls", "--json"]);
+    assert_eq!(code(&listed), 1, "one profile failed: {}", stderr(&listed));
+    let v: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(v["machines"].as_array().unwrap().len(), 4, "{v}");
+    let line = one_sentence(&f.run_with(&both, &["tree", "up/no-such-vps"]), 2);
+    assert!(
+        line.contains("no machine matches \"up/no-such-vps\""),
+        "{line}"
+    );
+    let line = one_sentence(&f.run_with(&both, &["tree", "no-such-vps"]), 1);
+    assert!(
+        line.starts_with("snaptree: cannot look up \"no-such-vps\": profile ovh: cannot reach"),
+        "{line}"
+    );
+    let v = json(&f.run_with(&both, &["tree", "up/blog", "--json"]));
+    assert_eq!(v["machine"]["id"], BLOG);
+    assert!(
+        stdout(&o).contains("cannot reach the back end"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn config_check_reports_delta_credential_count_and_rules() {
+    let f = Fixture::new();
+    let o = f.run(&["config", "check"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    let value = |key: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
+            .unwrap_or_else(|| panic!("{key}: {out}"))
+            .to_string()
+    };
+    assert!(out.contains("[ovh] ovh"), "{out}");
+    assert_eq!(value("endpoint"), f.sim.base_url());
+    let delta: i64 = value("clock delta")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .expect("a number of seconds");
+    assert!((delta - AHEAD).abs() <= 2, "{delta}: {out}");
+    assert!(value("credential").starts_with("validated"), "{out}");
+    assert_eq!(value("VPS count"), "4");
+    let rules: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("rule "))
+        .collect();
+    assert_eq!(rules.len(), 7, "{out}");
+    assert!(rules.iter().all(|l| l.ends_with(": allowed")), "{out}");
+    assert!(out.lines().any(|l| l.trim() == "ok"), "{out}");
+    assert!(f.changes().is_empty());
+}
+
+#[test]
+fn read_only_refuses_changes_with_exit_3_and_sends_nothing() {
+    let f = Fixture::new();
+    let line = one_sentence(&f.run(&["--read-only", "take", "ovh/blog"]), 3);
+    assert!(line.contains("read-only"), "{line}");
+    let line = one_sentence(
+        &f.run(&["--read-only", "rm", "ovh/shop-front", "--all", "--yes"]),
+        3,
+    );
+    assert!(line.contains("read-only"), "{line}");
+    let cfg = f.write_config(
+        "ro-profile.toml",
+        f.sim.base_url(),
+        AS,
+        CK,
+        "read_only = true\n",
+    );
+    let line = one_sentence(&f.run_with(&cfg, &["revert", "ovh/mail", "--yes"]), 3);
+    assert!(line.contains("profile ovh is read-only"), "{line}");
+    assert!(f.changes().is_empty(), "{:?}", f.changes());
+    assert!(f.snapshots(BLOG).is_empty());
+    assert_eq!(f.snapshots(SHOP).len(), 1);
+    assert_eq!(f.snapshots(MAIL).len(), 1);
+}

@@ -1,0 +1,156 @@
+//! End to end: the real binary's TUI (`snaptree demo`) in a pseudo-terminal, driven by keys
+//! and checked on the screen as a terminal emulator (vt100) shows it.
+
+use std::time::{Duration, Instant};
+
+use crate::common::pty::{Tui, WAIT};
+
+/// The line of the screen holding `needle`, and the one after it.
+fn line_and_next<'a>(screen: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let i = lines.iter().position(|l| l.contains(needle))?;
+    Some((lines[i], lines.get(i + 1).copied().unwrap_or("")))
+}
+
+#[test]
+fn take_revert_delete_delete_all_then_quit_restores_the_terminal() {
+    let mut tui = Tui::start(&[], 300);
+    let state = tui.state_dir();
+
+    // The inventory of both back ends.
+    tui.wait_for("the inventory", |s| {
+        s.contains("web-01") && s.contains("shop-front") && s.contains("blog")
+    });
+
+    // Filter to web-01; its tree opens on the current snapshot.
+    tui.send("/web-01");
+    tui.send("\r");
+    tui.wait_for("web-01's tree", |s| {
+        s.contains("Snapshots of web-01") && s.contains("pre-release") && !s.contains("web-02")
+    });
+    let before = tui.screen();
+    let (line, next) = line_and_next(&before, "pre-release").unwrap();
+    assert!(
+        next.contains("You are here"),
+        "You are here under pre-release:\n{line}\n{next}"
+    );
+
+    // Take with the default name (the local date-time); it becomes current.
+    tui.send("t");
+    tui.wait_text("Take a snapshot of web-01");
+    tui.send("\r");
+    let day = chrono::Local::now().format("%Y-%m-%d").to_string();
+    let taken = format!("─ {day}");
+    let s = tui.wait_for("the new snapshot with You are here under it", |s| {
+        line_and_next(s, &taken).is_some_and(|(_, next)| next.contains("You are here"))
+    });
+    assert!(s.contains("pre-release"));
+
+    // Revert to the root snapshot "base", confirming by typing the name.
+    tui.send("\r"); // open the tree
+    tui.send("g");
+    tui.send("r");
+    tui.wait_text("Revert web-01");
+    tui.send("web-02");
+    tui.send("\r");
+    tui.wait_text("type web-01 exactly");
+    tui.send("\x7f");
+    tui.send("1");
+    tui.send("\r");
+    // "You are here" is now the last child of base (the only root): one level deep.
+    tui.wait_for("You are here under base", |s| {
+        s.contains("││  └─▶ You are here")
+    });
+    tui.wait_text("revert on web-01: done");
+
+    // Delete a leaf: hotfix-test is the row above "You are here" at the bottom.
+    tui.send("G");
+    tui.send("k");
+    tui.send("d");
+    tui.wait_for("the delete dialog", |s| {
+        s.contains("Delete a snapshot of web-01") && s.contains("hotfix-test")
+    });
+    tui.send("\r");
+    tui.wait_for("hotfix-test gone", |s| {
+        !s.contains("─ hotfix-test") && s.contains("delete on web-01: done")
+    });
+
+    // Delete all, typing the name.
+    tui.send("D");
+    tui.wait_text("Delete all snapshots of web-01");
+    tui.send("web-01");
+    tui.send("\r");
+    tui.wait_text("no snapshots");
+
+    // Quit: no task runs, so no question; the terminal is restored.
+    tui.send("q");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = tui.child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(start.elapsed() < WAIT, "snaptree did not exit after q");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    // Let the reader drain the last bytes.
+    std::thread::sleep(Duration::from_millis(200));
+    let raw = tui.raw.lock().unwrap().clone();
+    let text = String::from_utf8_lossy(&raw);
+    let entered = text
+        .rfind("\x1b[?1049h")
+        .expect("entered the alternate screen");
+    let left = text
+        .rfind("\x1b[?1049l")
+        .expect("left the alternate screen");
+    assert!(left > entered, "the alternate screen was left last");
+    let tail = &text[left + "\x1b[?1049l".len()..];
+    assert!(
+        !tail.contains("\x1b[?1049h") && tail.len() < 32,
+        "after leaving the alternate screen only cursor restoration may follow: {tail:?}"
+    );
+    assert!(!tui.parser.lock().unwrap().screen().alternate_screen());
+
+    // The audit log has a success line for each change.
+    let audit = std::fs::read_to_string(state.join("snaptree").join("audit.log"))
+        .expect("audit log written");
+    let records: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+        .collect();
+    for op in ["take", "revert", "delete", "delete-all"] {
+        let hit = records
+            .iter()
+            .find(|r| r["operation"] == op && r["machine"] == "vm-101" && r["profile"] == "pcc");
+        let Some(r) = hit else {
+            panic!("no audit line for {op}:\n{audit}")
+        };
+        assert_eq!(r["result"], "success", "{op}: {r}");
+        assert!(r["task_id"].is_string(), "{op}: {r}");
+        assert!(r["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{r}");
+    }
+    let revert = records.iter().find(|r| r["operation"] == "revert").unwrap();
+    assert_eq!(revert["target"], "snapshot-101");
+}
+
+#[test]
+fn esc_cancels_a_dialog_and_nothing_is_audited() {
+    let mut tui = Tui::start(&[], 300);
+    let state = tui.state_dir();
+    tui.wait_for("the inventory", |s| {
+        s.contains("web-01") && s.contains("blog")
+    });
+    tui.send("/db-01\r");
+    tui.wait_text("Snapshots of db-01");
+    tui.send("c");
+    tui.wait_text("Consolidate the disks of db-01");
+    tui.send("\x1b");
+    tui.wait_text("cancelled; nothing changed");
+    tui.send("q");
+    let start = Instant::now();
+    while tui.child.try_wait().expect("wait").is_none() {
+        assert!(start.elapsed() < WAIT, "snaptree did not exit after q");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!state.join("snaptree").join("audit.log").exists());
+}

@@ -1,0 +1,145 @@
+//! The TUI inside tmux, as an operator on a jump host runs it: `y` copies through OSC 52,
+//! which tmux (with `set-clipboard on`) keeps as a paste buffer and passes on to the
+//! terminal outside. Each test runs its own tmux server on a private socket.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::common::peers;
+
+/// How long a step may take before the test fails with the screen.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A tmux server of the test's own, with `snaptree demo` in its only window.
+struct Tmux {
+    tmux: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    fn start(cols: u16, rows: u16) -> Tmux {
+        let tmux = peers::tmux();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("tmux.conf");
+        std::fs::write(
+            &conf,
+            "set -g set-clipboard on\nset -g default-terminal tmux-256color\n",
+        )
+        .expect("tmux.conf written");
+        let t = Tmux { tmux, dir };
+        let state = t.dir.path().join("state");
+        let config = t.dir.path().join("config");
+        let out = t
+            .cmd()
+            .arg("-f")
+            .arg(&conf)
+            .args([
+                "new-session",
+                "-d",
+                "-x",
+                &cols.to_string(),
+                "-y",
+                &rows.to_string(),
+            ])
+            .arg("-e")
+            .arg(format!("XDG_STATE_HOME={}", state.display()))
+            .arg("-e")
+            .arg(format!("XDG_CONFIG_HOME={}", config.display()))
+            .args(["-e", "SNAPTREE_SIM_TASK_MS=300", "-e", "SNAPTREE_CONFIG="])
+            .arg(format!("{} demo", env!("CARGO_BIN_EXE_snaptree")))
+            .output()
+            .expect("tmux runs");
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            text(&out.stderr)
+        );
+        t
+    }
+
+    /// tmux on this test's socket.
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.tmux);
+        c.arg("-S").arg(self.dir.path().join("socket"));
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("tmux runs")
+    }
+
+    /// The visible pane as text.
+    fn screen(&self) -> String {
+        text(&self.run(&["capture-pane", "-p"]).stdout)
+    }
+
+    /// Type keys (tmux key names, e.g. `Enter`, or literal text with `-l`).
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys"];
+        args.extend_from_slice(keys);
+        let out = self.run(&args);
+        assert!(out.status.success(), "send-keys: {}", text(&out.stderr));
+    }
+
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "waited for {what}; the screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The newest paste buffer, once there is one.
+    fn wait_buffer(&self) -> String {
+        let start = Instant::now();
+        loop {
+            let out = self.run(&["show-buffer"]);
+            if out.status.success() {
+                return text(&out.stdout);
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "no paste buffer from OSC 52; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn y_copies_the_selected_id_into_a_tmux_buffer() {
+    for (cols, rows) in [(120, 36), (80, 24)] {
+        let t = Tmux::start(cols, rows);
+        t.wait_for("the inventory", |s| s.contains("db-01"));
+        assert!(
+            !t.run(&["show-buffer"]).status.success(),
+            "no buffer before y"
+        );
+        t.keys(&["-l", "/web-01"]);
+        t.keys(&["Enter"]);
+        t.wait_for("web-01's tree", |s| s.contains("Snapshots of web-01"));
+        // The tree opens on the current snapshot, pre-release (snapshot-104).
+        t.keys(&["y"]);
+        assert_eq!(t.wait_buffer(), "snapshot-104", "at {cols}×{rows}");
+        t.keys(&["q"]);
+    }
+}

@@ -1,0 +1,323 @@
+//! Whole-screen snapshots on ratatui's `TestBackend`, at a fixed clock.
+//!
+//! Text snapshots do not show styles, so the theme tests assert on cell modifiers and colours.
+
+use crate::common::*;
+use crossterm::event::KeyCode;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+use snaptree::app::update::default_name;
+use snaptree::app::{AppState, Msg, update};
+use snaptree::config::ThemeName;
+use snaptree::engine::{Event, RunUpdate};
+use snaptree::model::{TaskState, TaskStatus};
+use snaptree::provider::DownloadLink;
+
+const W: u16 = 120;
+const H: u16 = 36;
+
+fn render_buffer(s: &AppState, w: u16, h: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    terminal
+        .draw(|f| snaptree::ui::draw(f, s))
+        .expect("draw never fails on a test backend");
+    terminal.backend().buffer().clone()
+}
+
+fn lines(buf: &Buffer) -> Vec<String> {
+    let area = buf.area;
+    (0..area.height)
+        .map(|y| {
+            let mut line = String::new();
+            for x in 0..area.width {
+                line.push_str(buf[(x, y)].symbol());
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+/// The screen as text; the take dialog's default name (local time) is masked.
+fn screen(s: &AppState, w: u16, h: u16) -> String {
+    let text = lines(&render_buffer(s, w, h)).join("\n");
+    text.replace(&default_name(now()), "YYYY-MM-DD HH:MM:SS")
+}
+
+fn web01() -> AppState {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    // Clear the filter: the selection stays on web-01.
+    press(&mut s, KeyCode::Esc);
+    s
+}
+
+#[test]
+fn inventory_on_start() {
+    let s = state();
+    let text = screen(&s, W, H);
+    for name in ["web-01", "db-02", "shop-front", "vps-9c0d1e2f", "Paris-DC1"] {
+        assert!(text.contains(name), "{name} missing:\n{text}");
+    }
+    insta::assert_snapshot!("inventory", text);
+}
+
+#[test]
+fn deep_branched_tree_with_you_are_here() {
+    let s = web01();
+    let text = screen(&s, W, H);
+    assert!(text.contains("You are here"), "{text}");
+    // "You are here" sits one level under pre-release.
+    let rows = lines(&render_buffer(&s, W, H));
+    let pre = rows.iter().position(|l| l.contains("pre-release")).unwrap();
+    assert!(rows[pre + 1].contains("You are here"), "{}", rows[pre + 1]);
+    insta::assert_snapshot!("tree_web01", text);
+}
+
+#[test]
+fn take_dialog() {
+    let mut s = web01();
+    key(&mut s, 't');
+    let text = screen(&s, W, H);
+    assert!(
+        text.contains("YYYY-MM-DD HH:MM:SS"),
+        "default name shown:\n{text}"
+    );
+    insta::assert_snapshot!("dialog_take", text);
+}
+
+#[test]
+fn take_dialog_greyed_on_a_powered_off_vm() {
+    let mut s = state();
+    select_machine(&mut s, "db-02");
+    key(&mut s, 't');
+    let text = screen(&s, W, H);
+    assert!(text.contains("powered on"), "reason shown:\n{text}");
+    insta::assert_snapshot!("dialog_take_greyed_db02", text);
+}
+
+#[test]
+fn revert_dialog_with_type_name() {
+    let mut s = web01();
+    select_snapshot(&mut s, "snapshot-102");
+    key(&mut s, 'r');
+    type_text(&mut s, "web-0");
+    let text = screen(&s, W, H);
+    assert!(text.contains("web-0"), "{text}");
+    insta::assert_snapshot!("dialog_revert", text);
+}
+
+#[test]
+fn delete_dialog_with_children_choice() {
+    let mut s = web01();
+    select_snapshot(&mut s, "snapshot-102");
+    key(&mut s, 'd');
+    let text = screen(&s, W, H);
+    assert!(text.contains("descendant"), "{text}");
+    insta::assert_snapshot!("dialog_delete_children", text);
+}
+
+#[test]
+fn delete_all_dialog() {
+    let mut s = web01();
+    key(&mut s, 'D');
+    insta::assert_snapshot!("dialog_delete_all", screen(&s, W, H));
+}
+
+#[test]
+fn consolidate_dialog() {
+    let mut s = state();
+    select_machine(&mut s, "db-01");
+    key(&mut s, 'c');
+    insta::assert_snapshot!("dialog_consolidate", screen(&s, W, H));
+}
+
+#[test]
+fn rename_dialog() {
+    let mut s = web01();
+    select_snapshot(&mut s, "snapshot-104");
+    key(&mut s, 'e');
+    let text = screen(&s, W, H);
+    assert!(text.contains("Release 4.2 candidate"), "{text}");
+    insta::assert_snapshot!("dialog_rename", text);
+}
+
+#[test]
+fn replace_dialog_on_a_vps() {
+    let mut s = state();
+    select_machine(&mut s, "shop-front");
+    key(&mut s, 't');
+    insta::assert_snapshot!("dialog_replace_vps", screen(&s, W, H));
+}
+
+#[test]
+fn quit_dialog_while_a_task_runs() {
+    let mut s = web01();
+    key(&mut s, 't');
+    press(&mut s, KeyCode::Enter);
+    let request = s.tasks[0].request;
+    update(
+        &mut s,
+        Msg::Engine(Event::Task {
+            request,
+            update: RunUpdate::Progress(TaskStatus {
+                id: "task-1001".into(),
+                state: TaskState::Running,
+                progress: Some(40),
+                message: None,
+                cancelable: true,
+            }),
+        }),
+    );
+    key(&mut s, 'q');
+    let text = screen(&s, W, H);
+    assert!(text.contains("40%"), "progress shown:\n{text}");
+    insta::assert_snapshot!("dialog_quit", text);
+}
+
+#[test]
+fn download_link_dialog() {
+    let mut s = state();
+    select_machine(&mut s, "shop-front");
+    update(
+        &mut s,
+        Msg::Engine(Event::Download {
+            profile: "ovh".into(),
+            machine_id: "vps-1a2b3c4d.vps.ovh.net".into(),
+            result: Ok(DownloadLink {
+                url: "https://download.example.net/snap/8f3c2a10.qcow2?token=abc".into(),
+                size: 3 * 1024 * 1024 * 1024 / 2,
+            }),
+        }),
+    );
+    let text = screen(&s, W, H);
+    assert!(text.contains("1.5 GiB"), "{text}");
+    insta::assert_snapshot!("dialog_download_link", text);
+}
+
+#[test]
+fn help_overlay() {
+    let mut s = state();
+    key(&mut s, '?');
+    let text = screen(&s, W, H);
+    // Generated from the keymap: every action name is listed.
+    for b in snaptree::app::KEYMAP {
+        assert!(text.contains(b.name), "{} missing from help", b.name);
+    }
+    assert!(
+        text.contains("Esc or ? closes this help."),
+        "footer cut off:\n{text}"
+    );
+    insta::assert_snapshot!("help", text);
+}
+
+#[test]
+fn command_palette() {
+    let mut s = web01();
+    key(&mut s, ':');
+    type_text(&mut s, "del");
+    insta::assert_snapshot!("palette", screen(&s, W, H));
+}
+
+#[test]
+fn read_only_status_line() {
+    let mut s = state_with(true, ThemeName::Default);
+    select_machine(&mut s, "web-01");
+    press(&mut s, KeyCode::Esc);
+    key(&mut s, 'D');
+    let text = screen(&s, W, H);
+    let status = text.lines().last().unwrap();
+    assert!(status.contains("READ-ONLY"), "{status}");
+    assert!(
+        status.contains("read-only"),
+        "the refusal is shown: {status}"
+    );
+    insta::assert_snapshot!("read_only", text);
+}
+
+#[test]
+fn exactly_80x24() {
+    let s = web01();
+    let text = screen(&s, 80, 24);
+    assert!(!text.contains("needs a terminal"));
+    assert!(text.contains("You are here"), "{text}");
+    // The key hints fit whole, and `? help` is always among them.
+    let status = text.lines().last().unwrap();
+    assert!(status.ends_with("? help"), "{status}");
+    insta::assert_snapshot!("min_80x24", text);
+}
+
+#[test]
+fn below_80x24_asks_for_a_larger_terminal() {
+    let s = web01();
+    for (w, h) in [(79, 24), (80, 23), (40, 10)] {
+        let text = screen(&s, w, h);
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains("at least 80×24"), "{w}x{h}:\n{text}");
+        assert!(flat.contains(&format!("{w}×{h}")), "{w}x{h}:\n{text}");
+        assert!(!text.contains("web-01"), "panes are not drawn at {w}x{h}");
+    }
+    insta::assert_snapshot!("too_small_79x24", screen(&s, 79, 24));
+}
+
+/// Cells on the row whose text contains `needle`, limited to the inventory pane.
+fn row_of(buf: &Buffer, needle: &str) -> u16 {
+    lines(buf)
+        .iter()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle} not on screen")) as u16
+}
+
+#[test]
+fn mono_theme_marks_selection_and_warnings_without_colour() {
+    let mut s = state_with(false, ThemeName::Mono);
+    select_machine(&mut s, "web-01");
+    press(&mut s, KeyCode::Esc);
+    let buf = render_buffer(&s, W, H);
+    for y in 0..H {
+        for x in 0..W {
+            let c = &buf[(x, y)];
+            assert_eq!(c.fg, Color::Reset, "colour at {x},{y} in mono");
+            assert_eq!(c.bg, Color::Reset, "colour at {x},{y} in mono");
+        }
+    }
+    // The selected inventory row (web-01, focused pane) is reversed.
+    let y = row_of(&buf, "│    web-01");
+    let line = &lines(&buf)[y as usize];
+    let x = line[..line.find("web-01").unwrap()].chars().count() as u16;
+    assert!(
+        buf[(x, y)].modifier.contains(Modifier::REVERSED),
+        "selection not reversed: {:?}",
+        buf[(x, y)]
+    );
+    // Another machine's row is not.
+    let y2 = row_of(&buf, "│    db-02");
+    let line2 = &lines(&buf)[y2 as usize];
+    let x2 = line2[..line2.find("db-02").unwrap()].chars().count() as u16;
+    assert!(!buf[(x2, y2)].modifier.contains(Modifier::REVERSED));
+    // A critical warning (web-01's 40-day-old snapshot) is marked without colour.
+    // Off the selection (build-runner, 200 days old), so only the warning style applies.
+    let y3 = row_of(&buf, "│    build-runner");
+    let marks: Vec<Modifier> = (0..W / 2)
+        .filter(|&x| buf[(x, y3)].symbol() == "!")
+        .map(|x| buf[(x, y3)].modifier)
+        .collect();
+    assert_eq!(marks.len(), 2, "a critical mark is two '!'");
+    assert!(
+        marks
+            .iter()
+            .all(|m| m.contains(Modifier::BOLD | Modifier::UNDERLINED)),
+        "critical mark not bold+underlined in mono: {marks:?}"
+    );
+}
+
+#[test]
+fn colour_theme_uses_colour_for_the_selection() {
+    let s = web01();
+    let buf = render_buffer(&s, W, H);
+    let y = row_of(&buf, "│    web-01");
+    let line = &lines(&buf)[y as usize];
+    let x = line[..line.find("web-01").unwrap()].chars().count() as u16;
+    assert_ne!(buf[(x, y)].bg, Color::Reset, "selection has a background");
+}
