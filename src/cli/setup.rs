@@ -90,7 +90,8 @@ type Demo = (Vec<Profile>, Vec<OvhSimHandle>, Vec<VsphereSimHandle>);
 async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
     let estate = Arc::new(Estate::demo());
     // Checked against every demo profile, not only the selected ones.
-    check_profile_names(cli, estate.profiles().into_iter().map(|(n, _)| n).collect())?;
+    let known: Vec<String> = estate.profiles().into_iter().map(|(n, _)| n).collect();
+    check_profile_names(cli, &known)?;
     let mut profiles = Vec::new();
     let mut simulators = Vec::new();
     let mut vsphere_simulators = Vec::new();
@@ -170,7 +171,7 @@ async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
     Ok((profiles, simulators, vsphere_simulators))
 }
 
-fn check_profile_names(cli: &Cli, known: Vec<String>) -> Result<(), Failure> {
+fn check_profile_names(cli: &Cli, known: &[String]) -> Result<(), Failure> {
     for wanted in &cli.profiles {
         if !known.contains(wanted) {
             return Err(Failure::new(
@@ -190,7 +191,8 @@ fn check_profile_names(cli: &Cli, known: Vec<String>) -> Result<(), Failure> {
 }
 
 fn configured_profiles(cli: &Cli, config: &Config) -> Result<Vec<Profile>, Failure> {
-    check_profile_names(cli, config.profiles.keys().cloned().collect())?;
+    let known: Vec<String> = config.profiles.keys().cloned().collect();
+    check_profile_names(cli, &known)?;
     let mut out = Vec::new();
     for (name, p) in &config.profiles {
         if !cli.profiles.is_empty() && !cli.profiles.contains(name) {

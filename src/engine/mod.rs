@@ -329,9 +329,11 @@ impl Engine {
             return Ok(status);
         }
         let scale = move |mut s: TaskStatus| {
-            s.progress = s
-                .progress
-                .map(|v| span.0 + ((v as u16 * (span.1 - span.0) as u16) / 100) as u8);
+            s.progress = s.progress.map(|v| {
+                let within = u16::from(v.min(100)) * u16::from(span.1 - span.0) / 100;
+                span.0
+                    .saturating_add(u8::try_from(within).unwrap_or(u8::MAX))
+            });
             s
         };
         let report = |s: &TaskStatus| on_update(RunUpdate::Progress(scale(s.clone())));

@@ -231,7 +231,10 @@ impl Estate {
             }
         } else {
             let p = t.started.elapsed().as_secs_f64() / t.duration.as_secs_f64().max(0.001);
-            Some((p * 100.0).clamp(0.0, 99.0) as u8)
+            // Clamped to 0..=99 first, so the cast cannot truncate or lose a sign.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let percent = (p * 100.0).clamp(0.0, 99.0) as u8;
+            Some(percent)
         };
         Ok(TaskStatus {
             id: task_id.into(),
@@ -636,6 +639,10 @@ mod tests {
         Estate::from_scenario(scenario::DEMO, Utc::now(), Some(Duration::ZERO)).unwrap()
     }
 
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "call sites build the operation inline"
+    )]
     fn run(e: &Estate, p: &str, id: &str, op: Operation) -> TaskStatus {
         let t = e.start(p, id, &op).unwrap();
         e.task(&t).unwrap_or(TaskStatus {

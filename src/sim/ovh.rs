@@ -147,8 +147,10 @@ impl SimFaults {
 
     /// Extra latency on every answer from now on.
     pub fn set_latency(&self, latency: Duration) {
-        self.latency_ms
-            .store(latency.as_millis() as u64, Ordering::SeqCst);
+        self.latency_ms.store(
+            u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
     }
 
     /// Every call on this VPS answers 460 (service expired) from now on.
@@ -354,7 +356,7 @@ type Answer = Result<Response<Full<Bytes>>, std::io::Error>;
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
@@ -432,7 +434,7 @@ fn task_state(s: TaskState) -> &'static str {
 }
 
 impl State {
-    fn reply(&self, qid: &str, status: u16, body: &Value) -> Answer {
+    fn reply(qid: &str, status: u16, body: &Value) -> Answer {
         let text = body.to_string();
         Response::builder()
             .status(status)
@@ -483,7 +485,7 @@ impl State {
             .unwrap_or_else(|p| p.into_inner())
             .pop_front();
         if let Some(status) = failed {
-            return self.reply(
+            return Self::reply(
                 &qid,
                 status,
                 &error_body(status, None, "Internal server error (injected)"),
@@ -497,7 +499,7 @@ impl State {
                 .map(String::from)
         };
         let result = if parts.uri.path() == "/auth/oauth2/token" && method == "POST" {
-            self.token(header("authorization"), &body)
+            self.token(header("authorization").as_deref(), &body)
         } else {
             match parts.uri.path().strip_prefix(BASE_PATH) {
                 Some(api_path) => {
@@ -505,8 +507,7 @@ impl State {
                     let full = format!("http://{host}{target}");
                     match self.authenticate(&method, api_path, &full, &body, &header) {
                         Ok(key) => {
-                            self.route(&method, api_path, parts.uri.query(), &body, key)
-                                .await
+                            self.route(&method, api_path, parts.uri.query(), &body, key.as_ref())
                         }
                         Err(f) => Err(f),
                     }
@@ -515,9 +516,9 @@ impl State {
             }
         };
         match result {
-            Ok(v) => self.reply(&qid, 200, &v),
+            Ok(v) => Self::reply(&qid, 200, &v),
             Err(Fail(status, code, message)) => {
-                self.reply(&qid, status, &error_body(status, code, &message))
+                Self::reply(&qid, status, &error_body(status, code, &message))
             }
         }
     }
@@ -626,14 +627,13 @@ impl State {
     }
 
     /// OAuth2 client-credentials grant: Basic auth or form fields.
-    fn token(&self, authorization: Option<String>, body: &[u8]) -> Result<Value, Fail> {
+    fn token(&self, authorization: Option<&str>, body: &[u8]) -> Result<Value, Fail> {
         let form: HashMap<String, String> = String::from_utf8_lossy(body)
             .split('&')
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| (k.to_string(), v.replace("%20", " ")))
             .collect();
         let basic = authorization
-            .as_deref()
             .and_then(|a| a.strip_prefix("Basic "))
             .and_then(|b| BASE64_STANDARD.decode(b.trim()).ok())
             .and_then(|raw| {
@@ -730,7 +730,7 @@ impl State {
         }))
     }
 
-    fn task_ids(&self, sn: &str, query: Option<&str>) -> Result<Value, Fail> {
+    fn task_ids(&self, sn: &str, query: Option<&str>) -> Value {
         let q: HashMap<&str, &str> = query
             .unwrap_or_default()
             .split('&')
@@ -760,17 +760,17 @@ impl State {
                 out.push(n);
             }
         }
-        out.sort();
-        Ok(json!(out))
+        out.sort_unstable();
+        json!(out)
     }
 
-    async fn route(
+    fn route(
         &self,
         method: &str,
         api_path: &str,
         query: Option<&str>,
         body: &[u8],
-        key: Option<SimConsumerKey>,
+        key: Option<&SimConsumerKey>,
     ) -> Result<Value, Fail> {
         let segs: Vec<&str> = api_path.trim_matches('/').split('/').collect();
         let parsed_body = || -> Result<Value, Fail> {
@@ -794,7 +794,6 @@ impl State {
             ("GET", ["auth", "time"]) => Ok(json!(unix_now() + self.opts.clock_offset_secs)),
             ("GET", ["auth", "currentCredential"]) => {
                 let rules: Vec<Value> = key
-                    .as_ref()
                     .map(|k| {
                         k.rules
                             .iter()
@@ -940,7 +939,7 @@ impl State {
             }
             ("GET", ["vps", sn, "tasks"]) => {
                 self.machine(sn)?;
-                self.task_ids(sn, query)
+                Ok(self.task_ids(sn, query))
             }
             ("GET", ["vps", sn, "tasks", id]) => {
                 self.machine(sn)?;

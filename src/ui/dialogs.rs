@@ -12,7 +12,12 @@ use crate::app::keymap::KEYMAP;
 use crate::app::state::{Dialog, DialogKind, Field, Palette};
 use crate::app::update::palette_matches;
 
-fn boxed<'a>(title: String, theme: &Theme) -> Block<'a> {
+/// A count of rows or columns as a terminal coordinate, saturating at the largest.
+fn to_u16(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+fn boxed<'a>(title: &str, theme: &Theme) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(format!(" {title} "), theme.header))
@@ -99,17 +104,17 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
         }
     }
     let inner_width = width.saturating_sub(2).max(1) as usize;
-    let height: u16 = lines
+    // Saturating: a very long text (a server's error message) must not overflow the height.
+    let height = lines
         .iter()
-        .map(|l| (l.width().max(1).div_ceil(inner_width)) as u16)
-        .sum::<u16>()
-        + 2;
+        .map(|l| to_u16(l.width().max(1).div_ceil(inner_width)))
+        .fold(2u16, u16::saturating_add);
     let rect = centered(area, width, height.min(area.height));
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(boxed(d.title.clone(), theme)),
+            .block(boxed(&d.title, theme)),
         rect,
     );
 }
@@ -117,7 +122,7 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
 /// The command palette: every action by name.
 pub fn palette(frame: &mut Frame, area: Rect, p: &Palette, theme: &Theme) {
     let hits = palette_matches(&p.query);
-    let rect = centered(area, 56, (hits.len() as u16 + 4).min(18));
+    let rect = centered(area, 56, to_u16(hits.len()).saturating_add(4).min(18));
     let mut lines = vec![Line::from(vec![
         Span::styled(": ", theme.header),
         Span::raw(format!("{}_", p.query)),
@@ -140,7 +145,7 @@ pub fn palette(frame: &mut Frame, area: Rect, p: &Palette, theme: &Theme) {
     }
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(lines).block(boxed("Command palette".into(), theme)),
+        Paragraph::new(lines).block(boxed("Command palette", theme)),
         rect,
     );
 }
@@ -164,10 +169,7 @@ pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
         theme.dim,
     ));
     lines.push(Line::styled("Esc or ? closes this help.", theme.dim));
-    let rect = centered(area, 76, lines.len() as u16 + 2);
+    let rect = centered(area, 76, to_u16(lines.len()).saturating_add(2));
     frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines).block(boxed("Keys".into(), theme)),
-        rect,
-    );
+    frame.render_widget(Paragraph::new(lines).block(boxed("Keys", theme)), rect);
 }

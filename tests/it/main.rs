@@ -7,6 +7,8 @@
 
 // Tests state their expectations with unwrap/expect: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Screen coordinates in the tests are small: a cast to u16 cannot truncate.
+#![allow(clippy::cast_possible_truncation)]
 
 mod common;
 

@@ -242,7 +242,7 @@ pub fn seg(s: &str) -> String {
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
@@ -465,7 +465,7 @@ impl OvhClient {
             .map_err(|e| err(query_id.clone(), ApiErrorKind::Network(network_reason(&e))))?;
         tracing::debug!(
             %method, path, status, query_id = query_id.as_deref().unwrap_or("-"),
-            ms = started.elapsed().as_millis() as u64, "OVH call"
+            ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "OVH call"
         );
         if (200..300).contains(&status) {
             return Ok(bytes);

@@ -181,6 +181,7 @@ impl OvhProvider {
     }
 
     /// Change how often `follow` polls a task (1 s by default).
+    #[must_use]
     pub fn with_poll_interval(mut self, every: Duration) -> Self {
         self.poll = every;
         self
@@ -339,7 +340,7 @@ fn map_task(t: &WireTask) -> TaskStatus {
     TaskStatus {
         id: t.id.to_string(),
         state,
-        progress: t.progress.map(|p| p.clamp(0, 100) as u8),
+        progress: t.progress.and_then(|p| u8::try_from(p.clamp(0, 100)).ok()),
         message: (state == TaskState::Error)
             .then(|| format!("the OVH task {} ({}) ended in error", t.id, t.kind)),
         // abortSnapshot stops a snapshot (or backup) in progress, nothing else.

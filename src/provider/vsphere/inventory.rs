@@ -665,6 +665,7 @@ mod tests {
         }
     }
 
+    #[allow(clippy::unnecessary_wraps, reason = "shaped as the field it fills")]
     fn disk(chain: &[&[i32]]) -> Option<Vec<VirtualMachineFileLayoutExDiskLayout>> {
         Some(vec![VirtualMachineFileLayoutExDiskLayout {
             key: 2000,

@@ -1110,6 +1110,7 @@ mod tests {
         }
     }
 
+    #[allow(clippy::unnecessary_wraps, reason = "shaped as the field it fills")]
     fn fault(kind: StructType, message: Option<&str>) -> Option<VimAny> {
         Some(VimAny::Object(Box::new(LocalizedMethodFault {
             fault: MethodFault {

@@ -387,13 +387,15 @@ fn capability(m: &Machine) -> Val {
             let on = match flag {
                 "snapshotOperationsSupported"
                 | "revertToSnapshotSupported"
-                | "poweredOffSnapshotsSupported" => c.snapshots,
+                | "poweredOffSnapshotsSupported"
+                | "snapshotConfigSupported" => c.snapshots,
                 "multipleSnapshotsSupported" => c.tree,
                 "memorySnapshotsSupported" => c.memory,
                 "quiescedSnapshotsSupported" => c.quiesce,
-                "snapshotConfigSupported" => c.snapshots,
-                "disableSnapshotsSupported" | "lockSnapshotsSupported" => false,
-                "recordReplaySupported" | "vmNpivWwnSupported" => false,
+                "disableSnapshotsSupported"
+                | "lockSnapshotsSupported"
+                | "recordReplaySupported"
+                | "vmNpivWwnSupported" => false,
                 _ => true,
             };
             (flag, Val::Bool(on))
@@ -493,7 +495,8 @@ pub(crate) fn layout(m: &Machine, now: DateTime<Utc>) -> Val {
         for s in nodes {
             let n = snapshot_number(&s.id);
             let vm = &m.name;
-            let total = s.size_bytes.unwrap_or(DEFAULT_SNAPSHOT_BYTES).max(4096) as i64;
+            let total = i64::try_from(s.size_bytes.unwrap_or(DEFAULT_SNAPSHOT_BYTES).max(4096))
+                .unwrap_or(i64::MAX);
             let data = (total / 64).clamp(1, 32 * 1024);
             let memory = if s.memory {
                 ((total - data) / 2).clamp(1, 4 << 30)
@@ -839,7 +842,7 @@ mod tests {
             let got = sizes(&layout, m);
             for (_, s) in m.walk() {
                 assert_eq!(
-                    got[&s.id] as u64,
+                    u64::try_from(got[&s.id]).unwrap(),
                     s.size_bytes.unwrap_or(DEFAULT_SNAPSHOT_BYTES),
                     "{} {}",
                     m.id,

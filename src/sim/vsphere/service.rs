@@ -1025,7 +1025,7 @@ impl Service {
                     None => Err(Fault::not_found_object(&call.this)),
                 }
             }
-            ("CreateFilter", "PropertyCollector") => self.create_filter(call, session),
+            ("CreateFilter", "PropertyCollector") => self.create_filter(call, &session),
             ("CancelWaitForUpdates", "PropertyCollector") => {
                 let mut t = self.tables();
                 if let Some(c) = t.collectors.get_mut(&(session, call.this.1.clone())) {
@@ -1365,16 +1365,16 @@ impl Service {
         Ok(retrieve_result(next, page))
     }
 
-    fn create_filter(&self, call: &Call, session: String) -> Outcome {
+    fn create_filter(&self, call: &Call, session: &str) -> Outcome {
         let b = &call.body;
         let spec = FilterSpec::parse(
             b.child("spec")
                 .ok_or_else(|| Fault::invalid_argument("spec"))?,
         )?;
         // Check the spec now, so a bad one fails here and not in WaitForUpdatesEx.
-        let mut w = self.world(Some(session.clone()))?;
+        let mut w = self.world(Some(session.to_string()))?;
         collector::contents(&mut w, &spec)?;
-        let key = (session.clone(), call.this.1.clone());
+        let key = (session.to_string(), call.this.1.clone());
         let id = format!("session[{session}]{}", uuid(self.next()));
         let mut t = self.tables();
         if call.this.1 != "propertyCollector" && !t.collectors.contains_key(&key) {

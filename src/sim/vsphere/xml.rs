@@ -222,9 +222,8 @@ impl Val {
             Val::Int(_) => "xsd:int".into(),
             Val::Long(_) => "xsd:long".into(),
             Val::Time(_) => "xsd:dateTime".into(),
-            Val::Enum(t, _) => (*t).into(),
+            Val::Enum(t, _) | Val::Obj(t, _) => (*t).into(),
             Val::Mor(..) => "ManagedObjectReference".into(),
-            Val::Obj(t, _) => (*t).into(),
             Val::List(item, _) => {
                 let mut c = item.chars();
                 match c.next() {
