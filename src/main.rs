@@ -52,8 +52,11 @@ fn init_logging(cli: &Cli) {
 }
 
 async fn run(cli: Cli) -> i32 {
-    if let Some(Cmd::Sim { command }) = &cli.command {
-        return serve_simulator(command).await;
+    match &cli.command {
+        Some(Cmd::Sim { command }) => return serve_simulator(command).await,
+        Some(Cmd::Completions { shell }) => return cli::docs::completions(*shell),
+        Some(Cmd::Man) => return cli::docs::man(),
+        _ => {}
     }
     let session = match cli::session(&cli).await {
         Ok(s) => s,

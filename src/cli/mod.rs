@@ -14,6 +14,7 @@ macro_rules! println {
     }};
 }
 
+pub mod docs;
 mod output;
 pub mod setup;
 
@@ -175,6 +176,13 @@ pub enum Cmd {
     },
     /// Print every path in use.
     Info,
+    /// Print a shell completion script (e.g. `snaptree completions bash > ~/.local/share/bash-completion/completions/snaptree`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; e.g. `snaptree man | man -l -`).
+    Man,
     /// Serve a simulator alone.
     Sim {
         /// Which one.
@@ -443,7 +451,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             output::print_info(&s.paths, cli.json);
             Ok(())
         }
-        Cmd::Demo | Cmd::Sim { .. } => Ok(()),
+        Cmd::Demo | Cmd::Sim { .. } | Cmd::Completions { .. } | Cmd::Man => Ok(()),
     }
 }
 

@@ -615,3 +615,65 @@ fn the_vsphere_simulators_viewer_reads_but_may_not_take() {
         "{line}"
     );
 }
+
+#[test]
+fn completions_and_the_manual_page_cover_every_command_without_a_config() {
+    let env = Env::new();
+    let commands = [
+        "demo",
+        "ls",
+        "tree",
+        "take",
+        "revert",
+        "rm",
+        "consolidate",
+        "rename",
+    ];
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = env.run(&[
+            "--config",
+            "/nonexistent/snaptree.toml",
+            "completions",
+            shell,
+        ]);
+        assert_eq!(code(&o), 0, "{shell}: {}", stderr(&o));
+        let script = stdout(&o);
+        for c in commands {
+            assert!(script.contains(c), "{shell} completion lacks {c}");
+        }
+    }
+    // bash loads the script and registers the completion.
+    let script = stdout(&env.run(&["completions", "bash"]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("snaptree.bash");
+    std::fs::write(&file, script).expect("script written");
+    let loaded = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p snaptree", file.display()))
+        .output()
+        .expect("bash runs");
+    assert!(
+        stdout(&loaded).contains("-F _snaptree snaptree"),
+        "{}",
+        stderr(&loaded)
+    );
+
+    let o = env.run(&["man"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let page = stdout(&o);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH snaptree"),
+        "{page}"
+    );
+    for c in commands {
+        let section = format!(".SH \"SNAPTREE {}\"", c.to_uppercase());
+        assert!(page.contains(&section), "the manual page lacks {section}");
+    }
+    assert!(
+        page.contains("\\-\\-suppress\\-power\\-on"),
+        "subcommand options are listed"
+    );
+
+    let o = env.run(&["completions", "tcsh"]);
+    assert_eq!(code(&o), 2, "an unknown shell is a usage error");
+}
