@@ -4,6 +4,7 @@ use chrono::{SecondsFormat, Utc};
 use std::io::Write;
 
 use serde_json::{Value, json};
+use unicode_width::UnicodeWidthStr;
 
 use crate::config::Paths;
 use crate::model::health::format_age;
@@ -94,26 +95,38 @@ pub fn print_ls(machines: &[Machine], t: &HealthThresholds, as_json: bool) {
     let header = [
         "PROFILE", "NAME", "ID", "POWER", "SNAPS", "CURRENT", "OLDEST", "FLAGS",
     ];
-    let mut widths = header.map(|h| h.chars().count());
-    for r in &rows {
+    for line in table(&header, &rows).lines() {
+        println!("{line}");
+    }
+}
+
+/// Columns aligned by display width (a wide character takes two cells), two spaces apart,
+/// no trailing blanks; one line per row after the header.
+pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(UnicodeWidthStr::width);
+    for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
+            *w = (*w).max(c.width());
         }
     }
-    let line = |cells: Vec<&str>| {
-        cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (i, (c, w)) in cells.zip(widths).enumerate() {
+            if i > 0 {
+                text.push_str("  ");
+            }
+            text.push_str(c);
+            text.extend(std::iter::repeat_n(' ', w.saturating_sub(c.width())));
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
     };
-    println!("{}", line(header.to_vec()));
-    for r in &rows {
-        println!("{}", line(r.iter().map(String::as_str).collect()));
+    line(&mut header.iter().copied());
+    for r in rows {
+        line(&mut r.iter().map(String::as_str));
     }
+    out
 }
 
 /// `snaptree tree`.
@@ -207,4 +220,23 @@ pub fn print_info(p: &Paths, as_json: bool) {
     );
     println!("log        {}{}", p.log.display(), exists(&p.log));
     println!("audit log  {}{}", p.audit.display(), exists(&p.audit));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table;
+
+    #[test]
+    fn table_columns_align_by_display_width() {
+        let rows = [
+            ["数据库-01".to_string(), "vm-1".to_string()],
+            ["café".to_string(), "vm-22".to_string()],
+        ];
+        let text = table(&["NAME", "ID"], &rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            ["NAME       ID", "数据库-01  vm-1", "café       vm-22"]
+        );
+    }
 }

@@ -88,8 +88,8 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
         }
     };
     lines.push(Line::styled(keys, theme.dim));
-    if let Some((_, msg)) = &s.message {
-        if d.must_type.is_some()
+    if let Some((_, msg)) = &s.message
+        && (d.must_type.is_some()
             || d.fields.iter().any(|f| {
                 matches!(
                     f,
@@ -98,10 +98,9 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
                         ..
                     }
                 )
-            })
-        {
-            lines.push(Line::styled(msg.clone(), theme.warning));
-        }
+            }))
+    {
+        lines.push(Line::styled(msg.clone(), theme.warning));
     }
     let inner_width = width.saturating_sub(2).max(1) as usize;
     // Saturating: a very long text (a server's error message) must not overflow the height.

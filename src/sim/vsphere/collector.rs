@@ -250,10 +250,10 @@ pub(crate) fn contents(
         };
         let mut paths: Vec<String> = Vec::new();
         for p in &matching {
-            if p.all {
-                if let Val::Obj(_, fields) = &val {
-                    paths.extend(fields.iter().map(|(n, _)| n.to_string()));
-                }
+            if p.all
+                && let Val::Obj(_, fields) = &val
+            {
+                paths.extend(fields.iter().map(|(n, _)| n.to_string()));
             }
             paths.extend(p.paths.iter().cloned());
         }
