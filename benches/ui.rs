@@ -35,7 +35,7 @@ fn tree(n: usize) -> Vec<Snapshot> {
         let mut kids = Vec::new();
         if *next < budget && depth < 30 {
             kids.push(rec(next, depth + 1, budget));
-            if *next < budget && depth % 3 == 0 {
+            if *next < budget && depth.is_multiple_of(3) {
                 kids.push(rec(next, depth + 1, budget));
             }
         }
@@ -115,10 +115,10 @@ fn benches(c: &mut Criterion) {
         })
     });
     // Deep in the lists: the cost must not grow with the position.
-    s.inv.selected = s.rows.len() - 1;
+    s.set_inv_cursor(s.rows.len() - 1);
     s.rebuild_tree();
     s.select_machine("big", "vm-0");
-    s.tree.selected = s.tree_rows.len() - 1;
+    s.set_tree_cursor(s.tree_rows.len() - 1);
     c.bench_function("draw with the cursor at the end of both lists", |b| {
         b.iter(|| {
             terminal.draw(|f| snaptree::ui::draw(f, &s)).unwrap();

@@ -7,6 +7,15 @@ use snaptree::app::{AppState, ProfileStatus, ProfileView, Settings};
 use snaptree::cli::{self, Cli, Cmd, SimCmd};
 use snaptree::config::{Paths, ThemeName};
 
+/// `eprintln!` that never panics on a closed stderr (`… 2>&1 | head -1`); see the same
+/// macro in `cli`.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // color-eyre first; ratatui::init() later wraps its hook to restore the terminal first.

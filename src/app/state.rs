@@ -114,6 +114,18 @@ pub enum DialogKind {
 /// Profile and machine id.
 pub type MachineKey = (String, String);
 
+/// What the inventory cursor is on, by identity: kept across filtering, reloads, polls,
+/// live updates and collapse, so the row under the cursor never silently becomes another.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RowKey {
+    /// A profile header.
+    Profile(String),
+    /// A folder/datacenter/zone header: profile, label.
+    Group(String, String),
+    /// A machine.
+    Machine(MachineKey),
+}
+
 /// A modal dialog.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dialog {
@@ -209,14 +221,22 @@ pub struct AppState {
     pub search: Vec<String>,
     /// Visible inventory rows.
     pub rows: Vec<Row>,
-    /// Inventory cursor.
+    /// Inventory cursor: the row index, derived from `inv_key` whenever the rows change.
     pub inv: Cursor,
+    /// What the inventory cursor is on.
+    pub inv_key: Option<RowKey>,
+    /// `inv_key` is on screen; when it is not (filtered out, reloading, gone), nothing is
+    /// selected, and it is selected again if it comes back.
+    pub inv_shown: bool,
     /// Collapsed profiles and groups.
     pub collapsed: HashSet<String>,
     /// Rows of the selected machine's tree.
     pub tree_rows: Vec<TreeRow>,
     /// Tree cursor.
     pub tree: Cursor,
+    /// The snapshot under the tree cursor vanished: no snapshot is selected until the
+    /// cursor moves (never a neighbour).
+    pub tree_lost: bool,
     /// Machine whose tree is shown.
     pub tree_of: Option<MachineKey>,
     /// Collapsed snapshots.
@@ -241,6 +261,8 @@ pub struct AppState {
     pub message: Option<(Level, String)>,
     /// Marked snapshots for batch delete.
     pub marks: BTreeSet<(String, String, String)>,
+    /// Marks of batch steps still running, by request: put back if the step fails.
+    pub batch_marks: std::collections::HashMap<u64, (String, String, String)>,
     /// Settings.
     pub settings: Settings,
     /// The clock, advanced by ticks (tests fix it).
@@ -264,9 +286,12 @@ impl AppState {
             search: Vec::new(),
             rows: Vec::new(),
             inv: Cursor::default(),
+            inv_key: None,
+            inv_shown: false,
             collapsed: HashSet::new(),
             tree_rows: Vec::new(),
             tree: Cursor::default(),
+            tree_lost: false,
             tree_of: None,
             collapsed_snapshots: HashSet::new(),
             focus: Pane::Inventory,
@@ -279,6 +304,7 @@ impl AppState {
             task_cursor: Cursor::default(),
             message: None,
             marks: BTreeSet::new(),
+            batch_marks: std::collections::HashMap::new(),
             settings,
             now,
             spinner: 0,
@@ -287,7 +313,46 @@ impl AppState {
             quit: false,
         };
         s.rebuild_rows();
+        s.set_inv_cursor(0);
         s
+    }
+
+    /// The identity of an inventory row.
+    pub fn row_key(&self, row: &Row) -> RowKey {
+        match row {
+            Row::Profile(i) => RowKey::Profile(self.profiles[*i].name.clone()),
+            Row::Group(i, label) => RowKey::Group(self.profiles[*i].name.clone(), label.clone()),
+            Row::Machine(i) => {
+                let m = &self.machines[*i];
+                RowKey::Machine((m.profile.clone(), m.id.clone()))
+            }
+        }
+    }
+
+    /// Put the inventory cursor on row `index` (a user's move): that row is now selected.
+    pub fn set_inv_cursor(&mut self, index: usize) {
+        self.inv.selected = index.min(self.rows.len().saturating_sub(1));
+        self.inv_key = self.rows.get(self.inv.selected).map(|r| self.row_key(r));
+        self.inv_shown = self.inv_key.is_some();
+    }
+
+    /// After the rows changed: find the selected row again by its identity.
+    fn place_inv_cursor(&mut self) {
+        let found = self.inv_key.as_ref().and_then(|key| {
+            self.rows.iter().position(|r| match (r, key) {
+                (Row::Machine(i), RowKey::Machine((p, id))) => {
+                    let m = &self.machines[*i];
+                    m.profile == *p && m.id == *id
+                }
+                (Row::Profile(_) | Row::Group(..), RowKey::Profile(_) | RowKey::Group(..)) => {
+                    self.row_key(r) == *key
+                }
+                _ => false,
+            })
+        });
+        self.inv_shown = found.is_some();
+        self.inv.selected =
+            found.unwrap_or(self.inv.selected.min(self.rows.len().saturating_sub(1)));
     }
 
     /// Profile index by name.
@@ -305,7 +370,6 @@ impl AppState {
 
     /// Replace one profile's machines (keeps the others and the selection).
     pub fn set_machines(&mut self, profile: &str, machines: Vec<Machine>) {
-        let selected = self.selected_machine().map(|m| m.machine_ref());
         self.machines.retain(|m| m.profile != profile);
         self.machines.extend(machines);
         let names: Vec<String> = self.profiles.iter().map(|p| p.name.clone()).collect();
@@ -327,9 +391,6 @@ impl AppState {
             .map(|m| format!("{}\n{}\n{}\n{}", m.name, m.id, m.path, m.profile).to_lowercase())
             .collect();
         self.rebuild_rows();
-        if let Some(sel) = selected {
-            self.select_machine(&sel.profile, &sel.id);
-        }
         self.rebuild_tree();
     }
 
@@ -400,11 +461,14 @@ impl AppState {
             }
         }
         self.rows = rows;
-        self.inv.selected = self.inv.selected.min(self.rows.len().saturating_sub(1));
+        self.place_inv_cursor();
     }
 
     /// The machine under the inventory cursor.
     pub fn selected_machine(&self) -> Option<&Machine> {
+        if !self.inv_shown {
+            return None;
+        }
         match self.rows.get(self.inv.selected) {
             Some(Row::Machine(i)) => self.machines.get(*i),
             _ => None,
@@ -418,7 +482,7 @@ impl AppState {
             _ => false,
         });
         if let Some(p) = pos {
-            self.inv.selected = p;
+            self.set_inv_cursor(p);
         }
         pos.is_some()
     }
@@ -441,18 +505,40 @@ impl AppState {
         let current = self.selected_machine().and_then(|m| m.current.clone());
         self.tree_rows = rows;
         self.tree_of = key;
-        let target = match keep {
-            Some(k) => Some(k),
-            // A new machine: start on the current snapshot.
-            None => Some(current),
-        };
-        self.tree.selected = target
-            .and_then(|t| self.tree_rows.iter().position(|r| r.snapshot == t))
-            .unwrap_or(0);
+        let was_lost = same && self.tree_lost;
+        // The same machine keeps its snapshot; a new machine starts on the current one.
+        let target = keep.unwrap_or(current);
+        match self.tree_rows.iter().position(|r| r.snapshot == target) {
+            Some(p) if !was_lost => {
+                self.tree.selected = p;
+                self.tree_lost = false;
+            }
+            // The selected snapshot is gone: select none rather than whatever is there now.
+            _ if same => {
+                self.tree_lost = true;
+                self.tree.selected = self
+                    .tree
+                    .selected
+                    .min(self.tree_rows.len().saturating_sub(1));
+            }
+            _ => {
+                self.tree.selected = 0;
+                self.tree_lost = false;
+            }
+        }
+    }
+
+    /// Put the tree cursor on row `index` (a user's move).
+    pub fn set_tree_cursor(&mut self, index: usize) {
+        self.tree.selected = index.min(self.tree_rows.len().saturating_sub(1));
+        self.tree_lost = false;
     }
 
     /// The selected tree row.
     pub fn selected_tree_row(&self) -> Option<&TreeRow> {
+        if self.tree_lost {
+            return None;
+        }
         self.tree_rows.get(self.tree.selected)
     }
 
@@ -471,6 +557,23 @@ impl AppState {
         self.machines
             .iter()
             .find(|m| m.profile == key.0 && m.id == key.1)
+    }
+
+    /// How many snapshots are marked and their known total size, when any is marked.
+    pub fn marked_summary(&self) -> Option<(usize, u64)> {
+        if self.marks.is_empty() {
+            return None;
+        }
+        let bytes = self
+            .marks
+            .iter()
+            .filter_map(|(p, id, snap)| {
+                self.machine(&(p.clone(), id.clone()))
+                    .and_then(|m| m.find(snap))
+                    .and_then(|s| s.size_bytes)
+            })
+            .sum();
+        Some((self.marks.len(), bytes))
     }
 
     /// Tasks still running.

@@ -11,6 +11,7 @@ use crate::config::ConfirmMode;
 use crate::engine::policy::ensure_writable;
 use crate::engine::{Command, Event, RunError, RunUpdate};
 use crate::model::health::format_age;
+use crate::model::plan::deletion_order;
 use crate::model::{ExpectedView, Machine, Operation, PowerState, ProviderKind, TaskState};
 
 /// Something that happened.
@@ -112,12 +113,8 @@ fn on_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
 
 /// Clear the filter, keeping the selected machine selected.
 fn clear_filter(s: &mut AppState) {
-    let selected = s.selected_machine().map(|m| m.machine_ref());
     s.filter.clear();
     s.rebuild_rows();
-    if let Some(m) = selected {
-        s.select_machine(&m.profile, &m.id);
-    }
     s.rebuild_tree();
 }
 
@@ -136,9 +133,11 @@ fn filter_key(s: &mut AppState, key: KeyEvent) {
         _ => return,
     }
     s.rebuild_rows();
-    // Land on the first matching machine.
-    if let Some(p) = s.rows.iter().position(|r| matches!(r, Row::Machine(_))) {
-        s.inv.selected = p;
+    // The selected machine stays while it matches; otherwise land on the first match.
+    if s.selected_machine().is_none()
+        && let Some(p) = s.rows.iter().position(|r| matches!(r, Row::Machine(_)))
+    {
+        s.set_inv_cursor(p);
     }
     s.rebuild_tree();
 }
@@ -213,10 +212,16 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
             let page = page(s);
             match s.focus {
                 Pane::Inventory => {
-                    move_cursor(&mut s.inv.selected, s.rows.len(), action, page);
+                    let mut at = s.inv.selected;
+                    move_cursor(&mut at, s.rows.len(), action, page);
+                    s.set_inv_cursor(at);
                     s.rebuild_tree();
                 }
-                Pane::Tree => move_cursor(&mut s.tree.selected, s.tree_rows.len(), action, page),
+                Pane::Tree => {
+                    let mut at = s.tree.selected;
+                    move_cursor(&mut at, s.tree_rows.len(), action, page);
+                    s.set_tree_cursor(at);
+                }
                 Pane::Tasks => {
                     move_cursor(&mut s.task_cursor.selected, s.tasks.len(), action, page)
                 }
@@ -289,7 +294,12 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
 fn toggle(s: &mut AppState, expand: bool) {
     match s.focus {
         Pane::Inventory => {
-            let key = match s.rows.get(s.inv.selected) {
+            let row = if s.inv_shown {
+                s.rows.get(s.inv.selected)
+            } else {
+                None
+            };
+            let key = match row {
                 Some(Row::Profile(i)) => format!("p:{}", s.profiles[*i].name),
                 Some(Row::Group(i, label)) => format!("g:{}:{label}", s.profiles[*i].name),
                 Some(Row::Machine(_)) => {
@@ -309,15 +319,15 @@ fn toggle(s: &mut AppState, expand: bool) {
             s.rebuild_tree();
         }
         Pane::Tree => {
-            if let Some(row) = s.selected_tree_row().cloned() {
-                if let (Some(id), true) = (row.snapshot, row.has_children) {
-                    if expand {
-                        s.collapsed_snapshots.remove(&id);
-                    } else {
-                        s.collapsed_snapshots.insert(id);
-                    }
-                    s.rebuild_tree();
+            if let Some(row) = s.selected_tree_row().cloned()
+                && let (Some(id), true) = (row.snapshot, row.has_children)
+            {
+                if expand {
+                    s.collapsed_snapshots.remove(&id);
+                } else {
+                    s.collapsed_snapshots.insert(id);
                 }
+                s.rebuild_tree();
             }
         }
         Pane::Tasks => {}
@@ -954,16 +964,37 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
             send_run(s, &key, op, label)
         }
         DialogKind::Batch(items) => {
-            let mut effects = Vec::new();
+            // Per machine, in the order that leaves every other marked snapshot in place
+            // until its turn; the engine runs one machine's deletions one after another.
+            let mut by_machine: Vec<(MachineKey, Vec<String>)> = Vec::new();
             for (key, snapshot) in items {
-                let op = Operation::Delete {
-                    snapshot,
-                    children: false,
-                };
-                let label = target_label(s, &key, &op);
-                effects.extend(send_run(s, &key, op, label));
+                match by_machine.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, snaps)) => snaps.push(snapshot),
+                    None => by_machine.push((key, vec![snapshot])),
+                }
             }
             s.marks.clear();
+            let mut effects = Vec::new();
+            for (key, snaps) in by_machine {
+                let order = match s.machine(&key) {
+                    Some(m) => deletion_order(m, &snaps),
+                    None => snaps,
+                };
+                for snapshot in order {
+                    let mark = (key.0.clone(), key.1.clone(), snapshot.clone());
+                    let op = Operation::Delete {
+                        snapshot,
+                        children: false,
+                    };
+                    let label = target_label(s, &key, &op);
+                    let request = s.next_request;
+                    let sent = send_run(s, &key, op, label);
+                    if !sent.is_empty() {
+                        s.batch_marks.insert(request, mark);
+                    }
+                    effects.extend(sent);
+                }
+            }
             effects
         }
     }
@@ -1039,6 +1070,7 @@ fn on_event(s: &mut AppState, event: Event) {
             if let Some(t) = s.tasks.iter_mut().find(|t| t.request == request) {
                 match update {
                     RunUpdate::Started { task_id } => t.task_id = Some(task_id),
+                    RunUpdate::Queued => t.state = Some(TaskState::Queued),
                     RunUpdate::Progress(status) => {
                         t.state = Some(status.state);
                         t.progress = status.progress;
@@ -1048,6 +1080,12 @@ fn on_event(s: &mut AppState, event: Event) {
             }
         }
         Event::TaskDone { request, result } => {
+            // A batch step that did not succeed stays marked, to be retried or unmarked.
+            if let Some(mark) = s.batch_marks.remove(&request)
+                && !matches!(&result, Ok(st) if st.state == TaskState::Success)
+            {
+                s.marks.insert(mark);
+            }
             let now = s.now;
             let Some(t) = s.tasks.iter_mut().find(|t| t.request == request) else {
                 return;

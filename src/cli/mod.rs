@@ -14,6 +14,16 @@ macro_rules! println {
     }};
 }
 
+/// `eprintln!` that never panics: with stderr closed (`… 2>&1 | head -1`) a message is
+/// lost, but the command goes on to its end (a change is followed and audited), instead of
+/// aborting. Shadows `std::eprintln!` in this module and below.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod docs;
 mod output;
 pub mod setup;
@@ -473,10 +483,11 @@ async fn execute(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(
     let report = |u: RunUpdate| {
         let u_key = match &u {
             RunUpdate::Progress(st) => Some((st.state.as_str(), st.progress.unwrap_or(0))),
-            RunUpdate::Started { .. } => None,
+            RunUpdate::Started { .. } | RunUpdate::Queued => None,
         };
         let line = match u {
             RunUpdate::Started { task_id } => format!("{label}: task {task_id} started"),
+            RunUpdate::Queued => format!("{label}: queued behind another operation"),
             RunUpdate::Progress(st) => format!(
                 "{label}: {}{} ({:.0}s)",
                 st.state.as_str(),

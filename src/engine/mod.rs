@@ -51,6 +51,8 @@ pub enum RunUpdate {
     },
     /// Task state changed.
     Progress(TaskStatus),
+    /// Waiting for an earlier operation on the same machine to end.
+    Queued,
 }
 
 /// What one run carries through its steps.
@@ -432,6 +434,10 @@ async fn worker(
             }
         }
     });
+    // One queue per machine: its operations run one after another, in the order asked;
+    // different machines run in parallel, at most RUNS_PER_PROFILE at once.
+    let mut queues: HashMap<String, MachineQueue> = HashMap::new();
+    let runs = Arc::new(tokio::sync::Semaphore::new(RUNS_PER_PROFILE));
     let mut backoff = Duration::from_secs(2);
     let mut loaded = load(&engine, index, &events).await;
     // When the next automatic reload is due (set once per failure, so other wake-ups
@@ -483,19 +489,21 @@ async fn worker(
                 op,
                 expected,
             }) => {
-                let engine = engine.clone();
-                let events = events.clone();
-                tokio::spawn(async move {
-                    let p = &engine.profiles[index];
-                    let report = |update| {
-                        let _ = events.send(Event::Task { request, update });
-                    };
-                    let result = engine
-                        .run(&p.name, &machine_id, &op, &expected, true, &report)
-                        .await;
-                    let _ = events.send(Event::TaskDone { request, result });
-                    reload_machine(p, &machine_id, &events).await;
-                });
+                let job = RunJob {
+                    request,
+                    machine_id,
+                    op,
+                    expected,
+                };
+                if matches!(job.op, Operation::Cancel { .. }) {
+                    // Cancelling acts on the task that holds the machine: it never waits.
+                    tokio::spawn(run_job(engine.clone(), index, job, events.clone()));
+                } else {
+                    let queue = queues.entry(job.machine_id.clone()).or_insert_with(|| {
+                        MachineQueue::start(engine.clone(), index, events.clone(), runs.clone())
+                    });
+                    queue.push(job);
+                }
             }
             Wake::Command(Command::Download { machine_id }) => {
                 let result = p
@@ -513,6 +521,100 @@ async fn worker(
     }
     watcher.abort();
     forward.abort();
+}
+
+/// Operations of one profile that may run at once (each on a different machine).
+pub const RUNS_PER_PROFILE: usize = 4;
+
+/// Run one change to its end, report it, then re-read its machine.
+async fn run_job(
+    engine: Arc<Engine>,
+    index: usize,
+    job: RunJob,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let p = &engine.profiles[index];
+    let request = job.request;
+    let report = |update| {
+        let _ = events.send(Event::Task { request, update });
+    };
+    let result = engine
+        .run(
+            &p.name,
+            &job.machine_id,
+            &job.op,
+            &job.expected,
+            true,
+            &report,
+        )
+        .await;
+    let _ = events.send(Event::TaskDone { request, result });
+    reload_machine(p, &job.machine_id, &events).await;
+}
+
+/// A change waiting for its turn on its machine.
+struct RunJob {
+    request: u64,
+    machine_id: String,
+    op: Operation,
+    expected: ExpectedView,
+}
+
+/// The operations asked for one machine, run one after another by a task of its own.
+struct MachineQueue {
+    jobs: mpsc::UnboundedSender<RunJob>,
+    /// Jobs sent and not yet ended: above zero, a new job waits (and says so).
+    pending: Arc<std::sync::atomic::AtomicUsize>,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl MachineQueue {
+    fn start(
+        engine: Arc<Engine>,
+        index: usize,
+        events: mpsc::UnboundedSender<Event>,
+        runs: Arc<tokio::sync::Semaphore>,
+    ) -> MachineQueue {
+        let (jobs, mut rx) = mpsc::unbounded_channel::<RunJob>();
+        let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (left, out) = (pending.clone(), events.clone());
+        tokio::spawn(async move {
+            while let Some(job) = rx.recv().await {
+                // A closed semaphore cannot happen (it is never closed); run anyway.
+                let slot = runs.acquire().await.ok();
+                run_job(engine.clone(), index, job, out.clone()).await;
+                drop(slot);
+                left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        MachineQueue {
+            jobs,
+            pending,
+            events,
+        }
+    }
+
+    /// Queue a job; it says "queued" when another runs or waits before it.
+    fn push(&self, job: RunJob) {
+        let before = self
+            .pending
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if before > 0 {
+            let _ = self.events.send(Event::Task {
+                request: job.request,
+                update: RunUpdate::Queued,
+            });
+        }
+        let request = job.request;
+        if self.jobs.send(job).is_err() {
+            self.pending
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = self.events.send(Event::TaskDone {
+                request,
+                result: Err(RunError::Failed("the engine is shutting down".into())),
+            });
+        }
+    }
 }
 
 async fn load(
@@ -742,5 +844,60 @@ mod tests {
                 .unwrap()
                 .consolidation_needed
         );
+    }
+
+    /// Three deletions on one machine, asked at once (a batch): they run one after another
+    /// in the order asked, the later ones say they are queued, and none fails because
+    /// another task is in progress on the machine.
+    #[tokio::test]
+    async fn operations_on_one_machine_wait_for_each_other() {
+        let (e, estate) = engine(false, None);
+        let (handle, mut rx) = Arc::new(e).spawn();
+        let mut complete = 0;
+        while complete < 2 {
+            if let Some(Event::Inventory { complete: true, .. }) = rx.recv().await {
+                complete += 1;
+            }
+        }
+        // Leaves and inner nodes of web-01, deepest first as a batch sends them.
+        let ids = ["snapshot-106", "snapshot-104", "snapshot-105"];
+        for (i, id) in ids.iter().enumerate() {
+            let op = Operation::Delete {
+                snapshot: (*id).into(),
+                children: false,
+            };
+            handle.send(
+                "pcc",
+                Command::Run {
+                    request: 10 + i as u64,
+                    machine_id: "vm-101".into(),
+                    op: op.clone(),
+                    expected: seen(&estate, "pcc", "vm-101", &op),
+                },
+            );
+        }
+        let mut queued = Vec::new();
+        let mut done = Vec::new();
+        while done.len() < ids.len() {
+            match rx.recv().await {
+                Some(Event::Task {
+                    request,
+                    update: RunUpdate::Queued,
+                }) => queued.push(request),
+                Some(Event::TaskDone { request, result }) => {
+                    let status = result.unwrap_or_else(|e| panic!("request {request}: {e:?}"));
+                    assert_eq!(status.state, TaskState::Success, "request {request}");
+                    done.push(request);
+                }
+                Some(_) => {}
+                None => panic!("engine stopped"),
+            }
+        }
+        assert_eq!(done, [10, 11, 12], "in the order asked");
+        assert_eq!(queued, [11, 12]);
+        let m = estate.machine("pcc", "vm-101").unwrap();
+        for id in ids {
+            assert!(m.find(id).is_none(), "{id} still there");
+        }
     }
 }

@@ -5,6 +5,7 @@ pub mod address;
 pub mod health;
 pub mod machine;
 pub mod operation;
+pub mod plan;
 pub mod task;
 
 pub use address::{AddressError, Candidate, resolve_machine, resolve_snapshot};

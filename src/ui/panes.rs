@@ -91,7 +91,7 @@ pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         ));
     }
     for (i, row) in s.rows.iter().enumerate().skip(start).take(height) {
-        let selected = i == s.inv.selected;
+        let selected = s.inv_shown && i == s.inv.selected;
         let mut line = match row {
             Row::Profile(pi) => {
                 let p = &s.profiles[*pi];
@@ -193,7 +193,7 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         ));
     }
     for (i, row) in s.tree_rows.iter().enumerate().skip(start).take(height) {
-        let selected = i == s.tree.selected;
+        let selected = !s.tree_lost && i == s.tree.selected;
         let mut spans = vec![Span::styled(row.prefix.clone(), theme.dim)];
         match &row.snapshot {
             None => spans.push(Span::styled("▶ You are here", theme.here)),
@@ -262,7 +262,7 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     let inner = b.inner(area);
     frame.render_widget(b, area);
     let Some(m) = s.selected_machine() else {
-        let text = match s.rows.get(s.inv.selected) {
+        let text = match s.rows.get(s.inv.selected).filter(|_| s.inv_shown) {
             Some(Row::Profile(i)) => match &s.profiles[*i].status {
                 ProfileStatus::Error(e) => e.clone(),
                 ProfileStatus::Loading => "loading…".into(),
@@ -434,6 +434,14 @@ pub fn status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     let mut spans = Vec::new();
     if s.profiles.iter().any(|p| p.read_only) {
         spans.push(Span::styled(" READ-ONLY ", theme.badge));
+        spans.push(Span::raw(" "));
+    }
+    // Marks act on snapshots that may be out of sight: always say how many.
+    if let Some((n, bytes)) = s.marked_summary() {
+        spans.push(Span::styled(
+            format!(" {n} marked · {} ", human_size(bytes)),
+            theme.badge,
+        ));
         spans.push(Span::raw(" "));
     }
     for p in &s.profiles {

@@ -1029,3 +1029,208 @@ fn you_are_here_after_children_keeps_the_tree_guides_right() {
         ]
     );
 }
+
+/// The selected machine's name, if a machine is selected.
+fn selected_name(s: &AppState) -> Option<String> {
+    s.selected_machine().map(|m| m.name.clone())
+}
+
+/// One profile's machines as the engine reports them again (a poll or a refresh).
+fn reload(s: &mut AppState, profile: &str, machines: Vec<snaptree::model::Machine>) {
+    update(
+        s,
+        Msg::Engine(Event::Loading {
+            profile: profile.into(),
+        }),
+    );
+    update(
+        s,
+        Msg::Engine(Event::Inventory {
+            profile: profile.into(),
+            machines,
+            complete: true,
+        }),
+    );
+}
+
+fn machines_of(s: &AppState, profile: &str) -> Vec<snaptree::model::Machine> {
+    s.machines
+        .iter()
+        .filter(|m| m.profile == profile)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn editing_the_filter_back_to_empty_keeps_the_selected_machine() {
+    let mut s = state();
+    select_machine(&mut s, "build-runner");
+    key(&mut s, '/');
+    while !s.filter.is_empty() {
+        press(&mut s, KeyCode::Backspace);
+        assert_eq!(
+            selected_name(&s).as_deref(),
+            Some("build-runner"),
+            "filter {:?}",
+            s.filter
+        );
+    }
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(selected_name(&s).as_deref(), Some("build-runner"));
+}
+
+#[test]
+fn a_poll_or_a_reload_with_a_filter_set_keeps_the_selected_machine() {
+    let mut s = state();
+    select_machine(&mut s, "blog");
+    for profile in ["ovh", "pcc"] {
+        let again = machines_of(&s, profile);
+        // A listing first reports bare rows, then the whole list; in between the
+        // profile may have no rows at all.
+        update(
+            &mut s,
+            Msg::Engine(Event::Inventory {
+                profile: profile.into(),
+                machines: Vec::new(),
+                complete: false,
+            }),
+        );
+        reload(&mut s, profile, again);
+        assert_eq!(
+            selected_name(&s).as_deref(),
+            Some("blog"),
+            "after {profile}"
+        );
+    }
+}
+
+#[test]
+fn a_machine_that_vanishes_selects_nothing_not_a_neighbour() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    press(&mut s, KeyCode::Esc);
+    let others: Vec<_> = machines_of(&s, "pcc")
+        .into_iter()
+        .filter(|m| m.name != "web-01")
+        .collect();
+    reload(&mut s, "pcc", others);
+    assert_eq!(selected_name(&s), None, "a neighbour was selected");
+    assert!(s.tree_rows.is_empty() || s.tree_of.is_none());
+    // The cursor moves again from where the machine was.
+    key(&mut s, 'j');
+    assert!(s.selected_machine().is_some() || s.rows.get(s.inv.selected).is_some());
+}
+
+#[test]
+fn a_snapshot_that_vanishes_selects_no_snapshot() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-106");
+    let mut m = s.selected_machine().unwrap().clone();
+    // Another client deleted hotfix-test (snapshot-106), a leaf.
+    fn remove(nodes: &mut Vec<snaptree::model::Snapshot>, id: &str) {
+        nodes.retain(|n| n.id != id);
+        for n in nodes {
+            remove(&mut n.children, id);
+        }
+    }
+    remove(&mut m.snapshots, "snapshot-106");
+    update(&mut s, Msg::Engine(Event::MachineUpdated { machine: m }));
+    assert_eq!(s.selected_snapshot(), None, "a neighbour was selected");
+    assert!(key(&mut s, 'd').is_empty());
+    assert!(s.dialog.is_none(), "d acted on another snapshot");
+}
+
+#[test]
+fn esc_with_a_collapsed_group_keeps_the_cursor_on_that_group() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    key(&mut s, 'k');
+    let group = s.rows.get(s.inv.selected).cloned();
+    assert!(matches!(group, Some(Row::Group(..))), "{group:?}");
+    key(&mut s, 'h');
+    press(&mut s, KeyCode::Esc);
+    assert!(s.filter.is_empty());
+    assert_eq!(
+        s.rows.get(s.inv.selected).cloned(),
+        group,
+        "Esc moved the cursor"
+    );
+    key(&mut s, 'l');
+    key(&mut s, 'j');
+    assert_eq!(selected_name(&s).as_deref(), Some("web-01"));
+}
+
+#[test]
+fn a_batch_on_one_machine_goes_deepest_first_and_failed_steps_stay_marked() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    // base/before-upgrade (102) and its child after-patch (103), then hotfix-test (106).
+    for id in ["snapshot-102", "snapshot-103", "snapshot-106"] {
+        select_snapshot(&mut s, id);
+        key(&mut s, ' ');
+    }
+    key(&mut s, 'd');
+    let fx = press(&mut s, KeyCode::Enter);
+    let sent: Vec<(u64, String)> = fx
+        .iter()
+        .map(|e| match e {
+            Effect::Send(
+                _,
+                Command::Run {
+                    request,
+                    op: Operation::Delete { snapshot, .. },
+                    ..
+                },
+            ) => (*request, snapshot.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let order: Vec<&str> = sent.iter().map(|(_, id)| id.as_str()).collect();
+    // after-patch before its parent, so it is never re-parented onto a snapshot about to go.
+    assert_eq!(order, ["snapshot-103", "snapshot-106", "snapshot-102"]);
+    assert!(s.marks.is_empty(), "marks move to the running steps");
+    let done = |ok: bool| {
+        Ok(TaskStatus {
+            id: "t".into(),
+            state: if ok {
+                TaskState::Success
+            } else {
+                TaskState::Error
+            },
+            progress: None,
+            message: (!ok).then(|| "locked".to_string()),
+            cancelable: false,
+        })
+    };
+    for (i, (request, _)) in sent.iter().enumerate() {
+        update(
+            &mut s,
+            Msg::Engine(Event::TaskDone {
+                request: *request,
+                result: done(i != 1),
+            }),
+        );
+    }
+    let left: Vec<&str> = s.marks.iter().map(|(_, _, id)| id.as_str()).collect();
+    assert_eq!(left, ["snapshot-106"], "the failed step stays marked");
+}
+
+#[test]
+fn a_queued_operation_says_so() {
+    let mut s = state();
+    let request = start_task(&mut s);
+    update(
+        &mut s,
+        Msg::Engine(Event::Task {
+            request,
+            update: RunUpdate::Queued,
+        }),
+    );
+    let t = s.tasks.iter().find(|t| t.request == request).unwrap();
+    assert_eq!(t.state, Some(TaskState::Queued));
+    assert!(
+        t.is_running(),
+        "a queued operation counts as running (quit asks)"
+    );
+}

@@ -535,6 +535,33 @@ fn a_closed_stdout_ends_quietly_without_a_backtrace() {
     assert_eq!(code(&o), 0, "{err}");
 }
 
+#[test]
+fn a_closed_stderr_during_a_change_does_not_abort() {
+    let env = Env::new();
+    // `take … 2>&1 | head -1`: the pipe closes after the first progress line.
+    let script = r#"set -o pipefail; "$0" --demo take web-01 --name piped 2>&1 | head -n 1 >/dev/null; echo "${PIPESTATUS[0]}""#;
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_snaptree"))
+        .env("SNAPTREE_SIM_TASK_MS", "600")
+        .env("XDG_STATE_HOME", env.state())
+        .env("XDG_CONFIG_HOME", env.config_home())
+        .env_remove("SNAPTREE_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("bash runs");
+    let status = stdout(&o).trim().to_string();
+    assert_eq!(
+        status, "0",
+        "snaptree's exit status with its output closed: {status}"
+    );
+    // The change itself went through and was audited.
+    let audit = env.audit();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["result"], "success", "{audit:?}");
+}
+
 /// `sim vsphere --viewer`: the second account reads the estate, and its take is refused
 /// with the privilege named.
 #[test]

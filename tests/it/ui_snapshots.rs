@@ -321,3 +321,22 @@ fn colour_theme_uses_colour_for_the_selection() {
     let x = line[..line.find("web-01").unwrap()].chars().count() as u16;
     assert_ne!(buf[(x, y)].bg, Color::Reset, "selection has a background");
 }
+
+#[test]
+fn marks_out_of_sight_are_counted_on_the_status_line() {
+    let mut s = state();
+    select_machine(&mut s, "web-02");
+    select_snapshot(&mut s, "snapshot-111");
+    key(&mut s, ' ');
+    select_machine(&mut s, "monitoring");
+    press(&mut s, KeyCode::Esc);
+    for (w, h) in [(W, H), (80, 24)] {
+        let text = screen(&s, w, h);
+        let status = text.lines().last().unwrap();
+        assert!(status.contains("1 marked · "), "at {w}×{h}: {status}");
+    }
+    // The dialog that acts on the marks names the machine they are on.
+    key(&mut s, 'd');
+    let text = screen(&s, W, H);
+    assert!(text.contains("web-02"), "{text}");
+}
