@@ -1071,6 +1071,7 @@ fn on_event(s: &mut AppState, event: Event) {
                 match update {
                     RunUpdate::Started { task_id } => t.task_id = Some(task_id),
                     RunUpdate::Queued => t.state = Some(TaskState::Queued),
+                    RunUpdate::Created { .. } => {}
                     RunUpdate::Progress(status) => {
                         t.state = Some(status.state);
                         t.progress = status.progress;

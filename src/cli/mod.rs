@@ -479,15 +479,20 @@ async fn execute(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let last = std::sync::Mutex::new(String::new());
+    let created: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     let label = format!("{} {target}", op.name());
     let report = |u: RunUpdate| {
         let u_key = match &u {
             RunUpdate::Progress(st) => Some((st.state.as_str(), st.progress.unwrap_or(0))),
-            RunUpdate::Started { .. } | RunUpdate::Queued => None,
+            RunUpdate::Started { .. } | RunUpdate::Queued | RunUpdate::Created { .. } => None,
         };
         let line = match u {
             RunUpdate::Started { task_id } => format!("{label}: task {task_id} started"),
             RunUpdate::Queued => format!("{label}: queued behind another operation"),
+            RunUpdate::Created { snapshot } => {
+                *created.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot.clone());
+                format!("{label}: snapshot {snapshot} created")
+            }
             RunUpdate::Progress(st) => format!(
                 "{label}: {}{} ({:.0}s)",
                 st.state.as_str(),
@@ -520,10 +525,22 @@ async fn execute(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(
     }
     match result {
         Ok(status) => {
-            output::print_task(&label, &status, started.elapsed(), cli.json);
-            // With --no-wait the task id is the command's output, for scripts.
-            if cli.no_wait && !cli.json {
-                println!("{}", status.id);
+            let created = created.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            output::print_task(
+                &label,
+                &status,
+                created.as_deref(),
+                started.elapsed(),
+                cli.json,
+            );
+            // With --no-wait the task id is the command's output, for scripts; a take that
+            // ended prints the new snapshot's id alone (`id=$(snaptree take web-01)`).
+            if !cli.json {
+                if cli.no_wait {
+                    println!("{}", status.id);
+                } else if let Some(id) = &created {
+                    println!("{id}");
+                }
             }
             match status.state {
                 TaskState::Success => Ok(()),

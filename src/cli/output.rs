@@ -166,18 +166,26 @@ pub fn print_tree(m: &Machine, as_json: bool) {
 }
 
 /// The end of a change command.
-pub fn print_task(label: &str, status: &TaskStatus, elapsed: std::time::Duration, as_json: bool) {
+/// The task summary of a change; `snapshot` is the id a take made, when known.
+pub fn print_task(
+    label: &str,
+    status: &TaskStatus,
+    snapshot: Option<&str>,
+    elapsed: std::time::Duration,
+    as_json: bool,
+) {
     if as_json {
-        println!(
-            "{}",
-            json!({
-                "task": status.id,
-                "state": status.state.as_str(),
-                "progress": status.progress,
-                "message": status.message,
-                "elapsed_seconds": elapsed.as_secs_f64(),
-            })
-        );
+        let mut summary = json!({
+            "task": status.id,
+            "state": status.state.as_str(),
+            "progress": status.progress,
+            "message": status.message,
+            "elapsed_seconds": elapsed.as_secs_f64(),
+        });
+        if let Some(id) = snapshot {
+            summary["snapshot"] = json!(id);
+        }
+        println!("{summary}");
     } else {
         eprintln!(
             "{label}: {} (task {}, {:.1}s)",

@@ -53,6 +53,11 @@ pub enum RunUpdate {
     Progress(TaskStatus),
     /// Waiting for an earlier operation on the same machine to end.
     Queued,
+    /// A take (or replace) ended and made this snapshot.
+    Created {
+        /// The new snapshot's id.
+        snapshot: String,
+    },
 }
 
 /// What one run carries through its steps.
@@ -212,6 +217,19 @@ impl Engine {
             wait,
         };
         let result = self.run_checked(ctx, machine_id, op, expected).await;
+        let created = match (&result, op) {
+            (Ok(s), Operation::Take { .. } | Operation::Replace { .. })
+                if s.state == TaskState::Success =>
+            {
+                self.created_snapshot(p, machine_id, expected).await
+            }
+            _ => None,
+        };
+        if let Some(id) = &created {
+            on_update(RunUpdate::Created {
+                snapshot: id.clone(),
+            });
+        }
         let outcome = match &result {
             Ok(s) if s.state == TaskState::Success => "success".to_string(),
             Ok(s) => format!(
@@ -233,12 +251,31 @@ impl Engine {
             operation: op.name(),
             target: match op {
                 Operation::Cancel { task } => Some(task),
-                _ => op.snapshot(),
+                _ => created.as_deref().or(op.snapshot()),
             },
             result: &outcome,
             task_id: task_id.as_deref(),
         });
         result
+    }
+
+    /// The snapshot a take made: the one id the machine has now that it did not have
+    /// when the take was asked. None when that is not exactly one (another client took one
+    /// at the same time) or the machine cannot be read: better no id than a wrong one.
+    async fn created_snapshot(
+        &self,
+        p: &Profile,
+        machine_id: &str,
+        before: &ExpectedView,
+    ) -> Option<String> {
+        let fresh = p.provider.load_machine(machine_id).await.ok()?;
+        let mut new = fresh
+            .walk()
+            .into_iter()
+            .map(|(_, s)| s.id.clone())
+            .filter(|id| before.snapshot_ids.binary_search(id).is_err());
+        let id = new.next()?;
+        new.next().is_none().then_some(id)
     }
 
     async fn run_checked(

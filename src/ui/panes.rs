@@ -401,6 +401,7 @@ pub fn tasks(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                 format!("failed: {}", m.clone().unwrap_or_default()),
             ),
             (Some(TaskState::Cancelled), _) => ("-", theme.warning, "cancelled".to_string()),
+            (Some(TaskState::Queued), _) => ("·", theme.dim, "queued".to_string()),
             (_, _) => (
                 SPINNER[s.spinner % SPINNER.len()],
                 theme.text,

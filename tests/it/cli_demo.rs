@@ -325,11 +325,14 @@ fn assert_change(env: &Env, args: &[&str], operation: &str, machine: &str) {
     let o = env.demo(args);
     let err = stderr(&o);
     assert_eq!(code(&o), 0, "{args:?}: {err}");
-    assert!(
-        stdout(&o).is_empty(),
-        "progress goes to stderr: {}",
-        stdout(&o)
-    );
+    // Progress goes to stderr; a take prints the new id alone (see take_prints_the_new_id).
+    if operation != "take" {
+        assert!(
+            stdout(&o).is_empty(),
+            "progress goes to stderr: {}",
+            stdout(&o)
+        );
+    }
     assert!(err.contains("started") && err.contains("success"), "{err}");
     assert!(err.contains('%'), "progress percentages shown: {err}");
     let audit = env.audit();
@@ -703,4 +706,36 @@ fn completions_and_the_manual_page_cover_every_command_without_a_config() {
 
     let o = env.run(&["completions", "tcsh"]);
     assert_eq!(code(&o), 2, "an unknown shell is a usage error");
+}
+
+#[test]
+fn take_prints_the_new_id_alone_and_the_audit_names_it() {
+    let env = Env::new();
+    for machine in ["web-01", "blog"] {
+        let o = env.demo(&["take", machine, "--name", "scripted"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let id = stdout(&o);
+        let id = id.strip_suffix('\n').expect("one line");
+        assert!(
+            !id.is_empty() && !id.contains(char::is_whitespace),
+            "{id:?}"
+        );
+        // A new id: not one of the estate's before the take (each demo process starts from
+        // the same estate; ovh_cli checks the id against the simulator's own state).
+        let tree = json(&env.demo(&["--json", "tree", machine]));
+        let text = tree["snapshots"].to_string();
+        assert!(
+            !text.contains(&format!("\"id\":\"{id}\"")),
+            "{id} is not new: {text}"
+        );
+        let audit = env.audit();
+        let last = audit.last().expect("an audit line");
+        assert_eq!(last["operation"], "take");
+        assert_eq!(last["target"], id, "{last}");
+    }
+    // With --json the task summary carries it.
+    let summary = json(&env.demo(&["--json", "take", "web-01", "--name", "json"]));
+    let id = summary["snapshot"].as_str().expect("a snapshot id");
+    assert!(id.starts_with("snapshot-"), "{summary}");
+    assert_eq!(summary["state"], "success");
 }

@@ -358,6 +358,11 @@ fn take_on_a_vps_without_snapshot_creates_one() {
     let snaps = f.snapshots(BLOG);
     assert_eq!(snaps.len(), 1, "the estate has the snapshot");
     assert_eq!(snaps[0].description, "before upgrade");
+    assert_eq!(
+        stdout(&o),
+        format!("{}\n", snaps[0].id),
+        "the new id alone on stdout"
+    );
     assert_eq!(f.count("POST", &format!("/vps/{BLOG}/createSnapshot")), 1);
 
     // Read back through the API.

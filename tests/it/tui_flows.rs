@@ -296,3 +296,51 @@ fn cancel_a_running_task_then_quit_while_one_runs() {
     );
     assert!(!tui.parser.lock().unwrap().screen().alternate_screen());
 }
+
+/// The selection follows the machine, marks out of sight are counted, and a batch of two
+/// deletions on one VM runs them one after the other (both succeed).
+#[test]
+fn the_selection_is_the_machine_and_a_batch_on_one_vm_runs_in_turn() {
+    let mut tui = Tui::start(&[], 1500);
+    tui.wait_for("the inventory", |s| {
+        s.contains("web-01") && s.contains("blog")
+    });
+
+    // The filter edited back to empty keeps build-runner selected.
+    tui.send("/build");
+    tui.send("\r");
+    tui.wait_text("Snapshots of build-runner");
+    tui.send("/");
+    tui.send("\x7f\x7f\x7f\x7f\x7f");
+    tui.send("\r");
+    tui.wait_for(
+        "the whole inventory with build-runner still selected",
+        |s| s.contains("web-01") && s.contains("blog") && s.contains("Snapshots of build-runner"),
+    );
+
+    // Two marks on web-01: hotfix-test and its parent before-upgrade (snapshot-105).
+    tui.open_machine("web-01");
+    tui.select_snapshot("snapshot-106");
+    tui.send(" ");
+    tui.select_snapshot("snapshot-105");
+    tui.send(" ");
+    tui.wait_text("2 marked · ");
+    // Elsewhere, the marks are still counted, and the dialog names their machine.
+    tui.send("\x1b");
+    tui.open_machine("monitoring");
+    let screen = tui.wait_text("Snapshots of monitoring");
+    assert!(screen.contains("2 marked · "), "{screen}");
+    tui.send("d");
+    tui.wait_for("the batch dialog", |s| {
+        s.contains("Delete marked snapshots") && s.contains("web-01")
+    });
+    tui.send("\r");
+    tui.wait_for("the second deletion queued behind the first", |s| {
+        s.contains("queued")
+    });
+    let done = tui.wait_for("both deletions done", |s| {
+        s.matches("✓ delete web-01").count() == 2
+    });
+    assert!(!done.contains("✗"), "a step failed:\n{done}");
+    assert!(!done.contains("marked · "), "no mark is left:\n{done}");
+}

@@ -406,6 +406,49 @@ async fn the_binary_logs_out_before_it_exits() {
     }
 }
 
+/// `snaptree take` against the simulator prints the id of the snapshot it made, alone on
+/// stdout, and that snapshot exists on the server: `id=$(snaptree take …)` works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_prints_the_id_of_the_snapshot_it_took() {
+    let (estate, sim, _p) = setup(Duration::from_millis(100)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"{}\"\nusername = \"demo\"\n\
+             password = \"demo\"\nthumbprint = \"{}\"\n",
+            sim.url(),
+            sim.thumbprint()
+        ),
+    )
+    .expect("config");
+    let state = dir.path().join("state");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_snaptree"))
+            .arg("--config")
+            .arg(&config)
+            .args(["take", "pcc/web-01", "--name", "scripted"])
+            .env("XDG_STATE_HOME", &state)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run snaptree")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let m = estate.machine("pcc", "vm-101").unwrap();
+    let made = m
+        .walk()
+        .into_iter()
+        .find(|(_, s)| s.name == "scripted")
+        .map(|(_, s)| s.id.clone())
+        .expect("the snapshot exists on the server");
+    assert_eq!(stdout, format!("{made}\n"), "stderr: {stderr}");
+}
+
 /// A server that pages (this simulator capped at 3 objects a page, as a large vCenter caps
 /// at its own size): the TUI's first load shows the machines page by page, each with its
 /// full path; later loads and commands get only the complete answer.
