@@ -731,6 +731,19 @@ mod tests {
         )
     }
 
+    /// The workers of a writable demo engine, once both profiles have loaded.
+    async fn loaded_workers() -> (Arc<Estate>, EngineHandle, mpsc::UnboundedReceiver<Event>) {
+        let (e, estate) = engine(false, None);
+        let (handle, mut rx) = Arc::new(e).spawn();
+        let mut complete = 0;
+        while complete < 2 {
+            if let Some(Event::Inventory { complete: true, .. }) = rx.recv().await {
+                complete += 1;
+            }
+        }
+        (estate, handle, rx)
+    }
+
     fn seen(estate: &Estate, profile: &str, id: &str, op: &Operation) -> ExpectedView {
         ExpectedView::of(&estate.machine(profile, id).unwrap(), op)
     }
@@ -847,14 +860,7 @@ mod tests {
 
     #[tokio::test]
     async fn workers_load_every_profile_and_follow_tasks() {
-        let (e, estate) = engine(false, None);
-        let (handle, mut rx) = Arc::new(e).spawn();
-        let mut complete = 0;
-        while complete < 2 {
-            if let Some(Event::Inventory { complete: true, .. }) = rx.recv().await {
-                complete += 1;
-            }
-        }
+        let (estate, handle, mut rx) = loaded_workers().await;
         let op = Operation::Consolidate;
         handle.send(
             "pcc",
@@ -888,14 +894,7 @@ mod tests {
     /// another task is in progress on the machine.
     #[tokio::test]
     async fn operations_on_one_machine_wait_for_each_other() {
-        let (e, estate) = engine(false, None);
-        let (handle, mut rx) = Arc::new(e).spawn();
-        let mut complete = 0;
-        while complete < 2 {
-            if let Some(Event::Inventory { complete: true, .. }) = rx.recv().await {
-                complete += 1;
-            }
-        }
+        let (estate, handle, mut rx) = loaded_workers().await;
         // Leaves and inner nodes of web-01, deepest first as a batch sends them.
         let ids = ["snapshot-106", "snapshot-104", "snapshot-105"];
         for (i, id) in ids.iter().enumerate() {

@@ -282,19 +282,7 @@ fn cancel_a_running_task_then_quit_while_one_runs() {
     let status = tui.wait_exit();
     assert!(status.success(), "exit status {status:?}");
     let text = tui.raw_text();
-    let entered = text
-        .rfind("\x1b[?1049h")
-        .expect("entered the alternate screen");
-    let left = text
-        .rfind("\x1b[?1049l")
-        .expect("left the alternate screen");
-    assert!(left > entered, "the alternate screen was left last");
-    let tail = &text[left + "\x1b[?1049l".len()..];
-    assert!(
-        !tail.contains("\x1b[?1049h") && tail.len() < 32,
-        "after leaving the alternate screen only cursor restoration may follow: {tail:?}"
-    );
-    assert!(!tui.parser.lock().unwrap().screen().alternate_screen());
+    tui.assert_terminal_restored(&text);
 }
 
 /// The selection follows the machine, marks out of sight are counted, and a batch of two

@@ -97,19 +97,7 @@ fn take_revert_delete_delete_all_then_quit_restores_the_terminal() {
     std::thread::sleep(Duration::from_millis(200));
     let raw = tui.raw.lock().unwrap().clone();
     let text = String::from_utf8_lossy(&raw);
-    let entered = text
-        .rfind("\x1b[?1049h")
-        .expect("entered the alternate screen");
-    let left = text
-        .rfind("\x1b[?1049l")
-        .expect("left the alternate screen");
-    assert!(left > entered, "the alternate screen was left last");
-    let tail = &text[left + "\x1b[?1049l".len()..];
-    assert!(
-        !tail.contains("\x1b[?1049h") && tail.len() < 32,
-        "after leaving the alternate screen only cursor restoration may follow: {tail:?}"
-    );
-    assert!(!tui.parser.lock().unwrap().screen().alternate_screen());
+    tui.assert_terminal_restored(&text);
 
     // The audit log has a success line for each change.
     let audit = std::fs::read_to_string(state.join("snaptree").join("audit.log"))

@@ -359,11 +359,9 @@ async fn quiescing_a_powered_off_vm_is_refused_with_the_power_state() {
 
 /// The real binary, once per command, against this simulator: every session it opens is
 /// closed with `Logout` before the process exits.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_binary_logs_out_before_it_exits() {
-    let (_estate, sim, _p) = setup(Duration::from_millis(100)).await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("config.toml");
+/// A config file in `dir` naming the simulator as profile `pcc`, for the real binary.
+fn binary_config(sim: &VsphereSimHandle, dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("config.toml");
     std::fs::write(
         &config,
         format!(
@@ -374,6 +372,14 @@ async fn the_binary_logs_out_before_it_exits() {
         ),
     )
     .expect("config");
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_logs_out_before_it_exits() {
+    let (_estate, sim, _p) = setup(Duration::from_millis(100)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = binary_config(&sim, dir.path());
     for args in [&["ls", "--json"][..], &["tree", "pcc/web-01"][..]] {
         let before = sim.calls().len();
         let (config, state) = (config.clone(), dir.path().join("state"));
@@ -412,17 +418,7 @@ async fn the_binary_logs_out_before_it_exits() {
 async fn the_binary_prints_the_id_of_the_snapshot_it_took() {
     let (estate, sim, _p) = setup(Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"{}\"\nusername = \"demo\"\n\
-             password = \"demo\"\nthumbprint = \"{}\"\n",
-            sim.url(),
-            sim.thumbprint()
-        ),
-    )
-    .expect("config");
+    let config = binary_config(&sim, dir.path());
     let state = dir.path().join("state");
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_snaptree"))

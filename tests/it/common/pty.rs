@@ -137,6 +137,24 @@ impl Tui {
         self.wait_text(&shown)
     }
 
+    /// After exit: the alternate screen was left last, and only cursor restoration
+    /// followed it in `text` (what the program wrote).
+    pub fn assert_terminal_restored(&self, text: &str) {
+        let entered = text
+            .rfind("\x1b[?1049h")
+            .expect("entered the alternate screen");
+        let left = text
+            .rfind("\x1b[?1049l")
+            .expect("left the alternate screen");
+        assert!(left > entered, "the alternate screen was left last");
+        let tail = &text[left + "\x1b[?1049l".len()..];
+        assert!(
+            !tail.contains("\x1b[?1049h") && tail.len() < 32,
+            "after leaving the alternate screen only cursor restoration may follow: {tail:?}"
+        );
+        assert!(!self.parser.lock().unwrap().screen().alternate_screen());
+    }
+
     /// The raw bytes written so far, as text.
     pub fn raw_text(&self) -> String {
         String::from_utf8_lossy(&self.raw.lock().unwrap()).into_owned()
