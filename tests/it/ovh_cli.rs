@@ -726,10 +726,7 @@ fn wait(child: &mut Child) -> Output {
 #[test]
 fn an_endpoint_that_does_not_listen_cannot_be_reached() {
     let f = Fixture::new();
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let (_held, closed) = crate::common::closed_port();
     let cfg = f.write_config("down.toml", &format!("http://{closed}/1.0"), AS, CK, "");
     let line = one_sentence(&f.run_with(&cfg, &["ls", "--json"]), 1);
     assert!(line.contains("cannot reach the back end"), "{line}");

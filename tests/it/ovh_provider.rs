@@ -509,10 +509,7 @@ async fn not_found_expired_service_and_unreachable() {
         "{e}"
     );
 
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let (_held, closed) = crate::common::closed_port();
     let creds = Credentials {
         endpoint: Endpoint::parse(&format!("http://{closed}/1.0")).unwrap(),
         auth: Auth::Signed {

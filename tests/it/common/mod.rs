@@ -28,6 +28,19 @@ pub fn demo_estate(task: Duration) -> Arc<Estate> {
     Arc::new(Estate::from_scenario(DEMO, Utc::now(), Some(task)).expect("demo scenario"))
 }
 
+/// A loopback address where nothing listens, held for as long as the socket lives: bound
+/// but never listening, so a connection is refused and no other test's server can take the
+/// port meanwhile (a port freed after a bind could be reused by one: the tests share a
+/// process).
+pub fn closed_port() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("bound");
+    let addr = socket.local_addr().expect("its address");
+    (socket, addr)
+}
+
 /// A plain take (no memory, no quiesce) named `name`, described "`name` for the test".
 pub fn take(name: &str) -> Operation {
     Operation::Take {
