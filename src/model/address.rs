@@ -10,6 +10,9 @@ pub struct Candidate {
     pub id: String,
     /// Where it is (`profile/name` for machines, name path for snapshots).
     pub path: String,
+    /// What tells it apart when paths are alike: a snapshot's creation time and
+    /// description; empty for machines.
+    pub detail: String,
 }
 
 /// Why an address did not resolve to exactly one thing.
@@ -42,7 +45,13 @@ pub enum AddressError {
 
 fn list(c: &[Candidate]) -> String {
     c.iter()
-        .map(|c| format!("{} ({})", c.id, c.path))
+        .map(|c| {
+            if c.detail.is_empty() {
+                format!("{} ({})", c.id, c.path)
+            } else {
+                format!("{} ({}, {})", c.id, c.path, c.detail)
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -78,6 +87,7 @@ pub fn resolve_machine<'a>(
     let candidate = |m: &Machine| Candidate {
         id: format!("{}/{}", m.profile, m.id),
         path: format!("{}/{}", m.profile, m.name),
+        detail: String::new(),
     };
     match hits.as_slice() {
         [one] => Ok(one),
@@ -112,6 +122,19 @@ pub fn resolve_snapshot(machine: &Machine, address: &str) -> Result<String, Addr
     let candidate = |id: &str| Candidate {
         id: id.to_string(),
         path: machine.name_path(id).unwrap_or_default(),
+        detail: machine
+            .find(id)
+            .map(|s| {
+                let taken = s.created.format("%Y-%m-%d %H:%M UTC");
+                if s.description.is_empty() {
+                    format!("taken {taken}")
+                } else {
+                    // Debug-quoted: a description is foreign text, its control
+                    // characters are shown escaped, never sent to the terminal.
+                    format!("taken {taken}, {:?}", s.description)
+                }
+            })
+            .unwrap_or_default(),
     };
     let mut hits: Vec<String> = Vec::new();
     if address.contains('/') {

@@ -211,6 +211,10 @@ fn an_ambiguous_snapshot_name_lists_both_ids() {
         line.contains("snapshot-102") && line.contains("snapshot-105"),
         "{line}"
     );
+    // Both have the same path: each candidate says when it was taken and what it is for,
+    // so there is something to choose by.
+    assert!(line.contains("Second try at the upgrade"), "{line}");
+    assert_eq!(line.matches(", taken ").count(), 2, "{line}");
     assert!(env.audit().is_empty(), "nothing was run");
 }
 
