@@ -501,13 +501,13 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
     let dialog = match action {
         Action::Take => {
             if vps && m.snapshot_option != Some(true) {
-                return refuse(
-                    s,
+                let why = m.take_unavailable().unwrap_or_else(|| {
                     format!(
-                        "{} has no snapshot option: order it in the OVHcloud Manager",
+                        "{} has not said yet whether it has a snapshot option",
                         m.name
-                    ),
-                );
+                    )
+                });
+                return refuse(s, why);
             }
             if vps && !m.snapshots.is_empty() {
                 return open_replace(s, &m, key, true);

@@ -136,6 +136,14 @@ pub enum Cmd {
         #[arg(long)]
         quiesce: bool,
     },
+    /// VPS: delete its snapshot, wait, then take a new one — one confirmed action.
+    Replace {
+        /// PROFILE/NAME or PROFILE/ID.
+        machine: String,
+        /// Description of the new snapshot (default: the local date-time).
+        #[arg(long)]
+        description: Option<String>,
+    },
     /// Revert to a snapshot (no SNAPSHOT: to the current one).
     Revert {
         /// PROFILE/NAME or PROFILE/ID.
@@ -340,6 +348,9 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             quiesce,
         } => {
             let m = find_machine(s, machine).await?;
+            if let Some(why) = m.take_unavailable() {
+                return Err(Failure::new(EXIT_USAGE, format!("cannot take: {why}")));
+            }
             let name = name
                 .clone()
                 .unwrap_or_else(|| crate::app::update::default_name(chrono::Utc::now()));
@@ -366,6 +377,33 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                 name,
                 memory: *memory,
                 quiesce: *quiesce,
+            };
+            execute(cli, s, &m, op).await
+        }
+        Cmd::Replace {
+            machine,
+            description,
+        } => {
+            let m = find_machine(s, machine).await?;
+            let who = format!("{}/{}", m.profile, m.name);
+            if m.provider != crate::model::ProviderKind::Ovh {
+                return Err(Failure::new(
+                    EXIT_USAGE,
+                    format!(
+                        "{who} keeps a tree of snapshots: take another one instead (snaptree take {who})"
+                    ),
+                ));
+            }
+            if m.snapshots.is_empty() {
+                return Err(Failure::new(
+                    EXIT_USAGE,
+                    format!("{who} has no snapshot to replace: take one (snaptree take {who})"),
+                ));
+            }
+            let op = Operation::Replace {
+                description: description
+                    .clone()
+                    .unwrap_or_else(|| crate::app::update::default_name(chrono::Utc::now())),
             };
             execute(cli, s, &m, op).await
         }
@@ -636,6 +674,10 @@ fn describe(m: &Machine, op: &Operation) -> String {
         }
         Operation::DeleteAll => format!("delete all {} snapshot(s) of {who}", m.snapshot_count()),
         Operation::Consolidate => format!("consolidate the disks of {who}"),
+        Operation::Replace { .. } => format!(
+            "replace the snapshot {} of {who}: delete it, wait, then take a new one (the old one is gone for good)",
+            m.snapshots.first().map(|x| snap(&x.id)).unwrap_or_default()
+        ),
         other => format!("{} on {who}", other.name()),
     }
 }

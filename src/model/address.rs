@@ -272,12 +272,18 @@ mod tests {
         let web = &m[0];
         let err = resolve_snapshot(web, "before-upgrade").unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("snapshot-2 (base/before-upgrade)"), "{text}");
-        assert!(text.contains("snapshot-4 (base/before-upgrade)"), "{text}");
+        assert!(
+            text.contains("snapshot-2 (base/before-upgrade, taken "),
+            "{text}"
+        );
+        assert!(
+            text.contains("snapshot-4 (base/before-upgrade, taken "),
+            "{text}"
+        );
         let err = resolve_snapshot(web, "base").unwrap_err();
         assert!(
             err.to_string()
-                .contains("snapshot-5 (base/before-upgrade/base)")
+                .contains("snapshot-5 (base/before-upgrade/base, taken ")
         );
         // An ambiguous path is refused too.
         assert!(matches!(

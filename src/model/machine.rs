@@ -282,6 +282,36 @@ impl Machine {
         }
     }
 
+    /// Why no snapshot can be taken on this machine at all, if it cannot: a VPS without
+    /// the snapshot option, or a one-snapshot machine that already has its snapshot (the
+    /// answer then is to replace it). Said before anything is sent.
+    pub fn take_unavailable(&self) -> Option<String> {
+        let who = format!("{}/{}", self.profile, self.name);
+        if self.snapshot_option == Some(false) {
+            return Some(format!(
+                "{who} has no snapshot option: order it in the OVHcloud Manager"
+            ));
+        }
+        match self.snapshots.first() {
+            // By kind, not by the `tree` capability: vSphere servers may report
+            // multipleSnapshotsSupported false (vcsim does) and still keep trees; a VM's
+            // server refuses a take itself when it cannot.
+            Some(s) if self.provider == ProviderKind::Ovh => {
+                let label = if s.description.is_empty() {
+                    &s.id
+                } else {
+                    &s.description
+                };
+                Some(format!(
+                    "{who} already has a snapshot ({label:?}, taken {}); a VPS keeps only one: \
+                     replace it (snaptree replace {who})",
+                    s.created.format("%Y-%m-%d %H:%M UTC")
+                ))
+            }
+            _ => None,
+        }
+    }
+
     /// Why a new snapshot cannot be quiesced, if it cannot.
     pub fn quiesce_unavailable(&self) -> Option<&'static str> {
         if !self.capabilities.quiesce {

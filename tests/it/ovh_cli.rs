@@ -385,28 +385,27 @@ fn take_on_a_vps_without_snapshot_creates_one() {
 #[test]
 fn take_is_refused_where_a_snapshot_exists_or_the_option_is_missing() {
     let f = Fixture::new();
-    let line = last_line(&f.run(&["take", "ovh/shop-front"]), 1);
-    assert!(line.contains("take ovh/shop-front failed"), "{line}");
+    // What the VPS cannot do is refused before anything is sent: a usage error, not a
+    // back-end failure.
+    let line = one_sentence(&f.run(&["take", "ovh/shop-front"]), 2);
     assert!(
-        line.contains(&format!(
-            "{SHOP} already has a snapshot (pre-deploy, taken "
-        )),
+        line.contains("shop-front already has a snapshot (\"pre-deploy\", taken "),
         "{line}"
     );
     assert!(
-        line.contains("a VPS keeps only one: replace it instead (delete it, then take a new one)"),
+        line.contains("a VPS keeps only one: replace it (snaptree replace ovh/shop-front)"),
         "{line}"
     );
     assert_eq!(f.snapshots(SHOP)[0].description, "pre-deploy");
+    assert_eq!(f.count("POST", "/createSnapshot"), 0, "nothing was sent");
 
-    let line = last_line(&f.run(&["take", BARE]), 1);
+    let line = one_sentence(&f.run(&["take", BARE]), 2);
     assert!(
-        line.contains(&format!(
-            "{BARE} has no snapshot option; it can be ordered in the OVHcloud Manager"
-        )),
+        line.contains("has no snapshot option: order it in the OVHcloud Manager"),
         "{line}"
     );
     assert!(f.snapshots(BARE).is_empty());
+    assert_eq!(f.count("POST", "/createSnapshot"), 0, "nothing was sent");
 
     // What a VPS snapshot cannot do is a usage error, before any call.
     for flag in ["--memory", "--quiesce"] {
@@ -826,4 +825,34 @@ fn read_only_refuses_changes_with_exit_3_and_sends_nothing() {
     assert!(f.snapshots(BLOG).is_empty());
     assert_eq!(f.snapshots(SHOP).len(), 1);
     assert_eq!(f.snapshots(MAIL).len(), 1);
+}
+
+#[test]
+fn replace_deletes_then_takes_as_one_confirmed_action() {
+    let f = Fixture::new();
+    // Without a terminal it needs --yes, and nothing changes.
+    let line = one_sentence(&f.run(&["replace", "ovh/shop-front"]), 3);
+    assert!(line.contains("--yes"), "{line}");
+    assert_eq!(f.snapshots(SHOP)[0].description, "pre-deploy");
+    let o = f.run(&[
+        "replace",
+        "ovh/shop-front",
+        "--description",
+        "fresh",
+        "--yes",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let snaps = f.snapshots(SHOP);
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(snaps[0].description, "fresh");
+    assert_eq!(
+        stdout(&o),
+        format!("{}\n", snaps[0].id),
+        "the new id alone on stdout"
+    );
+    assert_eq!(f.count("DELETE", &format!("/vps/{SHOP}/snapshot")), 1);
+    assert_eq!(f.count("POST", &format!("/vps/{SHOP}/createSnapshot")), 1);
+    // A VPS without a snapshot has nothing to replace; a VM is not a VPS.
+    let line = one_sentence(&f.run(&["replace", "ovh/blog", "--yes"]), 2);
+    assert!(line.contains("no snapshot to replace"), "{line}");
 }

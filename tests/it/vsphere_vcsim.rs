@@ -773,7 +773,10 @@ async fn the_cli_against_vcsim() {
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = cli(&config, &state, &["rm", &vm, "c", "--yes"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("(a/c)") && err.contains("(a/d/c)"), "{err}");
+    assert!(
+        err.contains("(a/c, taken ") && err.contains("(a/d/c, taken "),
+        "{err}"
+    );
     let (code, _, err) = cli(&config, &state, &["rm", &vm, "a/d", "--children", "--yes"]);
     assert_eq!(code, 0, "{err}");
     // vCenter moves the current snapshot to the parent here; vcsim 0.24 leaves none.
