@@ -219,6 +219,9 @@ pub struct AppState {
     pub machines: Vec<Machine>,
     /// Lower-case search text per machine (same order).
     pub search: Vec<String>,
+    /// Index of each machine in `machines` by key, rebuilt with them: lookups by identity
+    /// (selection, marks) cost a hash, not a scan of the estate.
+    pub by_key: std::collections::HashMap<MachineKey, usize>,
     /// Visible inventory rows.
     pub rows: Vec<Row>,
     /// Inventory cursor: the row index, derived from `inv_key` whenever the rows change.
@@ -284,6 +287,7 @@ impl AppState {
             profiles,
             machines: Vec::new(),
             search: Vec::new(),
+            by_key: std::collections::HashMap::new(),
             rows: Vec::new(),
             inv: Cursor::default(),
             inv_key: None,
@@ -389,6 +393,12 @@ impl AppState {
             .machines
             .iter()
             .map(|m| format!("{}\n{}\n{}\n{}", m.name, m.id, m.path, m.profile).to_lowercase())
+            .collect();
+        self.by_key = self
+            .machines
+            .iter()
+            .enumerate()
+            .map(|(i, m)| ((m.profile.clone(), m.id.clone()), i))
             .collect();
         self.rebuild_rows();
         self.rebuild_tree();
@@ -554,9 +564,7 @@ impl AppState {
 
     /// A machine by key.
     pub fn machine(&self, key: &MachineKey) -> Option<&Machine> {
-        self.machines
-            .iter()
-            .find(|m| m.profile == key.0 && m.id == key.1)
+        self.by_key.get(key).and_then(|&i| self.machines.get(i))
     }
 
     /// How many snapshots are marked and their known total size, when any is marked.

@@ -260,7 +260,7 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
             for p in &mut s.profiles {
                 p.status = ProfileStatus::Loading;
             }
-            info(s, "refreshing every profile…");
+            info(s, REFRESHING);
             vec![Effect::RefreshAll]
         }
         Quit => {
@@ -413,7 +413,7 @@ fn download_link(s: &mut AppState) -> Vec<Effect> {
         return refuse(s, format!("{name} has no snapshot to download"));
     }
     let (profile, machine_id) = (m.profile.clone(), m.id.clone());
-    info(s, "asking OVHcloud for the download link…");
+    info(s, ASKING_LINK);
     vec![Effect::Send(profile, Command::Download { machine_id })]
 }
 
@@ -589,7 +589,9 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
             if let Some(name) = &must {
                 fields.push(text(&format!("Type {name} to confirm"), ""));
             }
-            if m.capabilities.suppress_power_on {
+            // Suppress power-on only means something for a snapshot with memory: a
+            // disk-only revert leaves the VM off anyway.
+            if m.capabilities.suppress_power_on && node.as_ref().is_some_and(|n| n.memory) {
                 fields.push(check("Suppress power-on", false, None));
             }
             let op = if action == Action::Revert {
@@ -603,7 +605,11 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
                 }
             };
             Dialog {
-                title: format!("Revert {}", m.name),
+                title: if action == Action::Revert {
+                    format!("Revert {} to the selected snapshot", m.name)
+                } else {
+                    format!("Revert {} to its current snapshot", m.name)
+                },
                 kind: DialogKind::Confirm(key, op),
                 lines,
                 fields,
@@ -1127,36 +1133,68 @@ fn on_event(s: &mut AppState, event: Event) {
             profile,
             machine_id,
             result,
-        } => match result {
-            Ok(link) => {
-                let name = s
-                    .machine(&(profile, machine_id.clone()))
-                    .map_or(machine_id, |m| m.name.clone());
-                s.dialog = Some(Dialog {
-                    title: format!("Download the snapshot of {name}"),
-                    kind: DialogKind::Link(link.url.clone()),
-                    lines: vec![
-                        link.url,
-                        format!(
-                            "Size: {} · the link is temporary (about 24 h)",
-                            human_size(link.size)
-                        ),
-                    ],
-                    fields: Vec::new(),
-                    focus: 0,
-                    must_type: None,
-                });
-            }
-            Err(e) => {
-                s.message = Some((Level::Error, format!("no download link: {e}")));
-            }
-        },
+        } => {
+            clear_message(s, ASKING_LINK);
+            on_download(s, profile, machine_id, result);
+        }
+    }
+}
+
+/// A download link arrived: show it, or say why there is none.
+fn on_download(
+    s: &mut AppState,
+    profile: String,
+    machine_id: String,
+    result: Result<crate::provider::DownloadLink, String>,
+) {
+    match result {
+        Ok(link) => {
+            let name = s
+                .machine(&(profile, machine_id.clone()))
+                .map_or(machine_id, |m| m.name.clone());
+            s.dialog = Some(Dialog {
+                title: format!("Download the snapshot of {name}"),
+                kind: DialogKind::Link(link.url.clone()),
+                lines: vec![
+                    link.url,
+                    format!(
+                        "Size: {} · the link is temporary (about 24 h)",
+                        human_size(link.size)
+                    ),
+                ],
+                fields: Vec::new(),
+                focus: 0,
+                must_type: None,
+            });
+        }
+        Err(e) => {
+            s.message = Some((Level::Error, format!("no download link: {e}")));
+        }
+    }
+}
+
+/// The status line while a refresh runs; cleared when every profile has answered.
+const REFRESHING: &str = "refreshing every profile…";
+/// The status line while a download link is asked for; cleared by the answer.
+const ASKING_LINK: &str = "asking OVHcloud for the download link…";
+
+/// Clear the status line if it still says `text` (its work has ended).
+fn clear_message(s: &mut AppState, text: &str) {
+    if s.message.as_ref().is_some_and(|(_, m)| m == text) {
+        s.message = None;
     }
 }
 
 fn set_status(s: &mut AppState, profile: &str, status: ProfileStatus) {
     if let Some(p) = s.profiles.iter_mut().find(|p| p.name == profile) {
         p.status = status;
+    }
+    if !s
+        .profiles
+        .iter()
+        .any(|p| p.status == ProfileStatus::Loading)
+    {
+        clear_message(s, REFRESHING);
     }
 }
 

@@ -49,12 +49,29 @@ fn warning_mark(w: &[Warning], theme: &Theme) -> Span<'static> {
     }
 }
 
+/// `text` in exactly `width` cells: padded, or cut with an ellipsis so a cut name is seen
+/// to be cut (by display width: a wide character takes two cells).
 fn pad(text: &str, width: usize) -> String {
-    let mut out: String = text.chars().take(width).collect();
-    let n = out.chars().count();
-    if n < width {
-        out.push_str(&" ".repeat(width - n));
+    use unicode_width::UnicodeWidthChar;
+    let full = text.width();
+    if full <= width {
+        return format!("{text}{}", " ".repeat(width - full));
     }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out.push_str(&" ".repeat(width.saturating_sub(used + 1)));
     out
 }
 
@@ -204,7 +221,8 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                     let marked = s
                         .marks
                         .contains(&(m.profile.clone(), m.id.clone(), id.clone()));
-                    spans.push(Span::raw(if marked { "*" } else { " " }));
+                    // `×`, not `*`: in `snaptree tree`, `*` marks the current snapshot.
+                    spans.push(Span::styled(if marked { "×" } else { " " }, theme.warning));
                     spans.push(Span::styled(
                         n.name.clone(),
                         if is_current {
@@ -251,7 +269,8 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
 
 fn kv(key: &str, value: impl Into<String>, theme: &Theme) -> Line<'static> {
     Line::from(vec![
-        Span::styled(format!("{key:<13}"), theme.dim),
+        // At least one space after the label, however long it is.
+        Span::styled(format!("{key:<12} "), theme.dim),
         Span::raw(value.into()),
     ])
 }
@@ -322,7 +341,8 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         lines.push(kv("path", path, theme));
     }
     let mut state = m.power_state.label().to_string();
-    if m.provider == ProviderKind::Vsphere {
+    // The back end's own Tools line, when it gave one, says this already.
+    if m.provider == ProviderKind::Vsphere && !m.details.iter().any(|(k, _)| k == "VMware Tools") {
         state.push_str(if m.tools_running {
             " · tools running"
         } else {
@@ -492,4 +512,18 @@ pub fn status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)).style(Style::new()), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pad;
+
+    #[test]
+    fn a_cut_name_ends_with_an_ellipsis_and_fills_its_cells_exactly() {
+        assert_eq!(pad("web-01", 8), "web-01  ");
+        assert_eq!(pad("build-runner-with-a-long-name", 8), "build-r…");
+        // Wide characters count two cells each.
+        assert_eq!(pad("数据库服务器", 7), "数据库…");
+        assert_eq!(pad("x", 0), "");
+    }
 }

@@ -1234,3 +1234,83 @@ fn a_queued_operation_says_so() {
         "a queued operation counts as running (quit asks)"
     );
 }
+
+#[test]
+fn progress_messages_clear_when_their_work_ends() {
+    let mut s = state();
+    update(
+        &mut s,
+        Msg::Key(crossterm::event::KeyEvent::new(
+            KeyCode::Char('r'),
+            crossterm::event::KeyModifiers::CONTROL,
+        )),
+    );
+    assert!(error_or_info(&s).contains("refreshing"));
+    for p in ["pcc", "ovh"] {
+        let again = machines_of(&s, p);
+        reload(&mut s, p, again);
+    }
+    assert!(!error_or_info(&s).contains("refreshing"), "{:?}", s.message);
+
+    select_machine(&mut s, "shop-front");
+    key(&mut s, 'L');
+    assert!(
+        error_or_info(&s).contains("download link"),
+        "{:?}",
+        s.message
+    );
+    update(
+        &mut s,
+        Msg::Engine(Event::Download {
+            profile: "ovh".into(),
+            machine_id: "vps-1a2b3c4d.vps.ovh.net".into(),
+            result: Ok(snaptree::provider::DownloadLink {
+                url: "https://example.invalid/snap".into(),
+                size: 1024,
+            }),
+        }),
+    );
+    assert!(!error_or_info(&s).contains("asking"), "{:?}", s.message);
+    assert!(s.dialog.is_some());
+}
+
+fn error_or_info(s: &AppState) -> String {
+    s.message
+        .as_ref()
+        .map(|(_, m)| m.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn revert_dialogs_say_which_revert_and_offer_suppress_only_with_memory() {
+    let has_suppress = |s: &AppState| {
+        s.dialog
+            .as_ref()
+            .unwrap()
+            .fields
+            .iter()
+            .any(|f| matches!(f, Field::Check { label, .. } if label == "Suppress power-on"))
+    };
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    // after-patch (snapshot-103) has memory; base (snapshot-101) is disk only.
+    select_snapshot(&mut s, "snapshot-103");
+    key(&mut s, 'r');
+    let selected = s.dialog.clone().expect("revert dialog").title;
+    assert!(
+        has_suppress(&s),
+        "a memory snapshot offers suppress power-on"
+    );
+    press(&mut s, KeyCode::Esc);
+    select_snapshot(&mut s, "snapshot-101");
+    key(&mut s, 'r');
+    assert!(
+        !has_suppress(&s),
+        "a disk-only revert leaves the VM off anyway"
+    );
+    press(&mut s, KeyCode::Esc);
+    key(&mut s, 'u');
+    let current = s.dialog.clone().expect("revert-current dialog").title;
+    assert_ne!(selected, current, "r and u dialogs must not look alike");
+    assert!(current.contains("current"), "{current}");
+}

@@ -340,3 +340,32 @@ fn marks_out_of_sight_are_counted_on_the_status_line() {
     let text = screen(&s, W, H);
     assert!(text.contains("web-02"), "{text}");
 }
+
+#[test]
+fn details_keep_long_labels_apart_from_their_values_and_say_tools_once() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    let i = s.by_key[&("pcc".to_string(), "vm-101".to_string())];
+    s.machines[i].details = vec![
+        ("VMware Tools".into(), "running".into()),
+        ("snapshot option".into(), "subscribed".into()),
+    ];
+    let text = screen(&s, W, H);
+    assert!(text.contains("snapshot option subscribed"), "{text}");
+    assert_eq!(
+        text.matches("running").count(),
+        1,
+        "tools said twice:\n{text}"
+    );
+}
+
+#[test]
+fn a_marked_snapshot_is_shown_with_a_cross_not_the_current_star() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-106");
+    key(&mut s, ' ');
+    let text = screen(&s, W, H);
+    assert!(text.contains("×hotfix-test"), "{text}");
+    assert!(!text.contains("*hotfix-test"), "{text}");
+}

@@ -475,7 +475,13 @@ pub(super) fn machine(
     if let Some(ts) = row.layout.as_ref().map(|l| l.timestamp.clone())
         && !snapshots.is_empty()
     {
-        details.push(("sizes as of".to_string(), ts));
+        // One date format on screen: the server's RFC 3339 stamp as `YYYY-MM-DD HH:MM UTC`.
+        let shown = chrono::DateTime::parse_from_rfc3339(&ts).map_or(ts, |t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M UTC")
+                .to_string()
+        });
+        details.push(("sizes as of".to_string(), shown));
     }
     Machine {
         profile: profile.to_string(),
