@@ -5,9 +5,8 @@ use std::collections::{BTreeSet, HashSet};
 use chrono::{DateTime, Utc};
 
 use crate::config::{ConfirmMode, ThemeName};
-use crate::model::{
-    HealthThresholds, Machine, Operation, ProviderKind, TaskState, Warning, machine_warnings,
-};
+use crate::model::change::{Change, FormField, Input, Value};
+use crate::model::{HealthThresholds, Machine, ProviderKind, TaskState, Warning, machine_warnings};
 
 /// A pane that can have focus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,18 +72,85 @@ pub struct Cursor {
     pub selected: usize,
 }
 
-/// A text field or a checkbox in a dialog.
+/// A text being edited: its value and cursor, with the usual editing keys (Left, Right,
+/// Home, End, Ctrl-A/E, Ctrl-U, Ctrl-W, Ctrl-K, Delete, Alt-Backspace) by `tui-input`.
+#[derive(Clone, Debug, Default)]
+pub struct TextInput(tui_input::Input);
+
+impl TextInput {
+    /// A field holding `value`, the cursor at its end.
+    pub fn new(value: impl Into<String>) -> Self {
+        TextInput(tui_input::Input::new(value.into()))
+    }
+
+    /// The text.
+    pub fn value(&self) -> &str {
+        self.0.value()
+    }
+
+    /// Nothing typed.
+    pub fn is_empty(&self) -> bool {
+        self.0.value().is_empty()
+    }
+
+    /// The cursor, in characters from the start.
+    pub fn cursor(&self) -> usize {
+        self.0.cursor()
+    }
+
+    /// Empty it.
+    pub fn clear(&mut self) {
+        self.0.reset();
+    }
+
+    /// Apply an editing key; false when the key is not one (Enter, Esc, Tab, …).
+    pub fn handle(&mut self, key: &crossterm::event::KeyEvent) -> bool {
+        use crossterm::event::{Event, KeyEventKind};
+        let mut key = *key;
+        // Keys from a test or a terminal without the kitty protocol are presses.
+        if key.kind != KeyEventKind::Release {
+            key.kind = KeyEventKind::Press;
+        }
+        match tui_input::backend::crossterm::to_input_request(&Event::Key(key)) {
+            Some(request) => {
+                self.0.handle(request);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl PartialEq for TextInput {
+    fn eq(&self, other: &Self) -> bool {
+        self.value() == other.value() && self.cursor() == other.cursor()
+    }
+}
+
+impl Eq for TextInput {}
+
+impl std::fmt::Display for TextInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.value())
+    }
+}
+
+/// A text field or a checkbox in a dialog; `input` says what it sets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Field {
     /// Free text.
     Text {
+        /// What it sets.
+        input: Input,
         /// Label.
         label: String,
-        /// Value.
-        value: String,
+        /// Value and cursor.
+        editor: TextInput,
     },
     /// A choice.
     Check {
+        /// What it sets.
+        input: Input,
         /// Label.
         label: String,
         /// Value.
@@ -94,21 +160,51 @@ pub enum Field {
     },
 }
 
+impl Field {
+    /// The dialog field of a change's form field.
+    pub fn of(f: &FormField) -> Field {
+        match &f.value {
+            Value::Text(v) => Field::Text {
+                input: f.input,
+                label: f.label.clone(),
+                editor: TextInput::new(v.clone()),
+            },
+            Value::Check { on, disabled } => Field::Check {
+                input: f.input,
+                label: f.label.clone(),
+                value: *on,
+                disabled: disabled.clone(),
+            },
+        }
+    }
+
+    /// What it sets.
+    pub fn input(&self) -> Input {
+        match self {
+            Field::Text { input, .. } | Field::Check { input, .. } => *input,
+        }
+    }
+
+    /// Its label.
+    pub fn label(&self) -> &str {
+        match self {
+            Field::Text { label, .. } | Field::Check { label, .. } => label,
+        }
+    }
+}
+
 /// What a dialog does when confirmed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DialogKind {
-    /// Take a snapshot on a machine.
-    Take(MachineKey),
-    /// Rename a snapshot.
-    Rename(MachineKey, String),
-    /// A destructive operation on one machine.
-    Confirm(MachineKey, Operation),
-    /// Delete several marked snapshots.
-    Batch(Vec<(MachineKey, String)>),
-    /// Quit while tasks run.
+    /// A change (one operation, or a batch of deletions), as `model::change` describes it;
+    /// its steps carry the view the dialog was opened on.
+    Change(Box<Change>),
+    /// Quit while tasks run or wait.
     Quit,
     /// A download link to show and copy.
     Link(String),
+    /// A task's full text.
+    Task(u64),
 }
 
 /// Profile and machine id.
@@ -139,8 +235,39 @@ pub struct Dialog {
     pub fields: Vec<Field>,
     /// Focused input.
     pub focus: usize,
-    /// Text that must be typed to confirm (the machine's name).
-    pub must_type: Option<String>,
+    /// A warning was shown (a rename to a name the tree has): Enter again goes ahead.
+    pub warned: bool,
+}
+
+impl Dialog {
+    /// A dialog with only text and keys (quit, link, task).
+    pub fn plain(title: impl Into<String>, kind: DialogKind, lines: Vec<String>) -> Dialog {
+        Dialog {
+            title: title.into(),
+            kind,
+            lines,
+            fields: Vec::new(),
+            focus: 0,
+            warned: false,
+        }
+    }
+
+    /// The dialog of a change: its words, its form (a typed confirmation first).
+    pub fn change(change: Change) -> Dialog {
+        Dialog {
+            title: change.title.clone(),
+            lines: change.lines.clone(),
+            fields: change.fields.iter().map(Field::of).collect(),
+            focus: 0,
+            warned: false,
+            kind: DialogKind::Change(Box::new(change)),
+        }
+    }
+
+    /// A typed confirmation is asked for.
+    pub fn needs_typing(&self) -> bool {
+        self.fields.iter().any(|f| f.input() == Input::Typed)
+    }
 }
 
 /// A task as shown.
@@ -164,8 +291,13 @@ pub struct TaskView {
     pub state: Option<TaskState>,
     /// Percent.
     pub progress: Option<u8>,
-    /// Error or refusal text.
+    /// The server's words, or why it was refused or skipped.
     pub message: Option<String>,
+    /// Ended without running on the server: refused (stale view, read-only) or skipped
+    /// (an earlier step of its batch failed on the same machine).
+    pub not_run: Option<NotRun>,
+    /// The batch it is a step of.
+    pub batch: Option<u64>,
     /// Cancel applies.
     pub cancelable: bool,
     /// When it started.
@@ -177,7 +309,40 @@ pub struct TaskView {
 impl TaskView {
     /// Still running (or being sent).
     pub fn is_running(&self) -> bool {
-        !self.state.is_some_and(|s| s.is_final()) && self.message.is_none()
+        !self.state.is_some_and(|s| s.is_final()) && self.not_run.is_none()
+    }
+}
+
+/// Why a task did not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotRun {
+    /// Refused before anything was sent.
+    Refused,
+    /// Not started: an earlier step on the same machine failed.
+    Skipped,
+}
+
+/// A batch of deletions as one plan: its steps and how they ended so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchView {
+    /// Its id (the plan id sent with each step).
+    pub id: u64,
+    /// Steps in all.
+    pub total: usize,
+    /// Steps that succeeded.
+    pub done: usize,
+    /// Steps that failed, were refused or cancelled.
+    pub failed: usize,
+    /// Steps not started because an earlier one on their machine failed.
+    pub skipped: usize,
+    /// Bytes the done steps freed (as the sizes were shown).
+    pub freed: u64,
+}
+
+impl BatchView {
+    /// Steps ended.
+    pub fn ended(&self) -> usize {
+        self.done + self.failed + self.skipped
     }
 }
 
@@ -209,6 +374,9 @@ pub struct Palette {
     /// Selected entry among the matches.
     pub selected: usize,
 }
+
+/// Messages the log keeps (the oldest go first).
+pub const LOG_LINES: usize = 500;
 
 /// The whole TUI state.
 #[derive(Clone, Debug)]
@@ -247,7 +415,7 @@ pub struct AppState {
     /// Focused pane.
     pub focus: Pane,
     /// Filter text.
-    pub filter: String,
+    pub filter: TextInput,
     /// Typing into the filter.
     pub filtering: bool,
     /// Open dialog.
@@ -264,8 +432,13 @@ pub struct AppState {
     pub message: Option<(Level, String)>,
     /// Marked snapshots for batch delete.
     pub marks: BTreeSet<(String, String, String)>,
-    /// Marks of batch steps still running, by request: put back if the step fails.
-    pub batch_marks: std::collections::HashMap<u64, (String, String, String)>,
+    /// Marks of batch steps still running, by request, with the snapshot's size: put back
+    /// if the step does not succeed.
+    pub batch_marks: std::collections::HashMap<u64, ((String, String, String), u64)>,
+    /// Batches with steps still to end, oldest first.
+    pub batches: Vec<BatchView>,
+    /// Every status-line message, oldest first, with its time (the `L` log).
+    pub log: Vec<(DateTime<Utc>, Level, String)>,
     /// Settings.
     pub settings: Settings,
     /// The clock, advanced by ticks (tests fix it).
@@ -281,6 +454,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Say something on the status line; it is kept in the message log too.
+    pub fn say(&mut self, level: Level, text: impl Into<String>) {
+        let text = text.into();
+        if self.log.len() >= LOG_LINES {
+            self.log.remove(0);
+        }
+        self.log.push((self.now, level, text.clone()));
+        self.message = Some((level, text));
+    }
+
     /// A fresh state for these profiles.
     pub fn new(profiles: Vec<ProfileView>, settings: Settings, now: DateTime<Utc>) -> Self {
         let mut s = AppState {
@@ -299,7 +482,7 @@ impl AppState {
             tree_of: None,
             collapsed_snapshots: HashSet::new(),
             focus: Pane::Inventory,
-            filter: String::new(),
+            filter: TextInput::default(),
             filtering: false,
             dialog: None,
             help: false,
@@ -309,6 +492,8 @@ impl AppState {
             message: None,
             marks: BTreeSet::new(),
             batch_marks: std::collections::HashMap::new(),
+            batches: Vec::new(),
+            log: Vec::new(),
             settings,
             now,
             spinner: 0,
@@ -438,7 +623,7 @@ impl AppState {
 
     /// Recompute the visible inventory rows from machines, filter and collapsed groups.
     pub fn rebuild_rows(&mut self) {
-        let filter = self.filter.to_lowercase();
+        let filter = self.filter.value().to_lowercase();
         let mut rows = Vec::with_capacity(self.machines.len() + self.profiles.len());
         let mut i = 0;
         for (pi, p) in self.profiles.iter().enumerate() {

@@ -1,18 +1,18 @@
 //! `update`: keys and engine events in, state changes and effects out.
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent};
 
 use super::keymap::{Action, KEYMAP, action_for};
 use super::state::{
-    AppState, Dialog, DialogKind, Field, Level, MachineKey, Pane, ProfileStatus, Row, TaskView,
+    AppState, BatchView, Dialog, DialogKind, Field, Level, NotRun, Pane, ProfileStatus, Row,
+    TaskView,
 };
 use crate::config::ConfirmMode;
 use crate::engine::policy::ensure_writable;
 use crate::engine::{Command, Event, RunError, RunUpdate};
-use crate::model::health::format_age;
-use crate::model::plan::deletion_order;
-use crate::model::{ExpectedView, Machine, Operation, PowerState, ProviderKind, TaskState};
+use crate::model::change::{self, Change, Context, Value};
+use crate::model::{Machine, Operation, TaskState};
 
 /// Something that happened.
 #[derive(Clone, Debug)]
@@ -67,11 +67,11 @@ pub fn animating(s: &AppState) -> bool {
 }
 
 fn info(s: &mut AppState, text: impl Into<String>) {
-    s.message = Some((Level::Info, text.into()));
+    s.say(Level::Info, text);
 }
 
 fn refuse(s: &mut AppState, text: impl Into<String>) -> Vec<Effect> {
-    s.message = Some((Level::Error, text.into()));
+    s.say(Level::Error, text);
     Vec::new()
 }
 
@@ -126,11 +126,12 @@ fn filter_key(s: &mut AppState, key: KeyEvent) {
             return;
         }
         KeyCode::Enter => s.filtering = false,
-        KeyCode::Backspace => {
-            s.filter.pop();
+        _ => {
+            let before = s.filter.value().to_string();
+            if !s.filter.handle(&key) || s.filter.value() == before {
+                return;
+            }
         }
-        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => s.filter.push(c),
-        _ => return,
     }
     s.rebuild_rows();
     // The selected machine stays while it matches; otherwise land on the first match.
@@ -268,16 +269,7 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
             if running == 0 {
                 s.quit = true;
             } else {
-                s.dialog = Some(Dialog {
-                    title: "Quit?".into(),
-                    kind: DialogKind::Quit,
-                    lines: vec![format!(
-                        "{running} task(s) still running. They go on on the server, but snaptree will stop following them."
-                    )],
-                    fields: Vec::new(),
-                    focus: 0,
-                    must_type: None,
-                });
+                s.dialog = Some(quit_dialog(s));
             }
             Vec::new()
         }
@@ -289,6 +281,36 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
             open_change(s, action)
         }
     }
+}
+
+/// Quitting with tasks running or waiting: what goes on without snaptree, and what will
+/// never start.
+fn quit_dialog(s: &AppState) -> Dialog {
+    let waiting: Vec<&TaskView> = s
+        .tasks
+        .iter()
+        .filter(|t| t.is_running() && t.state == Some(TaskState::Queued))
+        .collect();
+    let running = s.running_tasks() - waiting.len();
+    let mut lines = Vec::new();
+    if running > 0 {
+        lines.push(format!(
+            "{running} task(s) still running. They go on on the server, but snaptree will stop following them."
+        ));
+    }
+    if !waiting.is_empty() {
+        lines.push(format!(
+            "{} operation(s) waiting for their turn will not start:",
+            waiting.len()
+        ));
+        for t in waiting.iter().take(8) {
+            lines.push(format!("  {} {} on {}", t.operation, t.target, t.machine));
+        }
+        if waiting.len() > 8 {
+            lines.push(format!("  … and {} more", waiting.len() - 8));
+        }
+    }
+    Dialog::plain("Quit?", DialogKind::Quit, lines)
 }
 
 fn toggle(s: &mut AppState, expand: bool) {
@@ -397,8 +419,11 @@ fn cancel_task(s: &mut AppState) -> Vec<Effect> {
     if let Err(reason) = ensure_writable(s.read_only(&t.profile), &t.profile, &op) {
         return refuse(s, reason);
     }
-    let key = (t.profile.clone(), t.machine_id.clone());
-    send_run(s, &key, op, String::new())
+    let Some(m) = s.machine(&(t.profile.clone(), t.machine_id.clone())) else {
+        return refuse(s, "that machine is no longer in the inventory; refresh");
+    };
+    let step = change::Step::of(m, op);
+    send_run(s, step, None)
 }
 
 fn download_link(s: &mut AppState) -> Vec<Effect> {
@@ -417,29 +442,11 @@ fn download_link(s: &mut AppState) -> Vec<Effect> {
     vec![Effect::Send(profile, Command::Download { machine_id })]
 }
 
-fn check(label: &str, value: bool, disabled: Option<&str>) -> Field {
-    Field::Check {
-        label: label.into(),
-        value: value && disabled.is_none(),
-        disabled: disabled.map(String::from),
-    }
-}
-
-fn text(label: &str, value: &str) -> Field {
-    Field::Text {
-        label: label.into(),
-        value: value.into(),
-    }
-}
-
-fn snapshot_label(m: &Machine, id: &str, now: DateTime<Utc>) -> String {
-    match m.find(id) {
-        Some(snap) => format!(
-            "\"{}\" ({id}, taken {} ago)",
-            snap.name,
-            format_age(now - snap.created)
-        ),
-        None => id.to_string(),
+/// The context `model::change` describes a change in.
+fn change_context(s: &AppState) -> Context {
+    Context {
+        now: s.now,
+        type_to_confirm: s.settings.confirm == ConfirmMode::TypeName,
     }
 }
 
@@ -451,338 +458,97 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
     let Some(m) = s.selected_machine().cloned() else {
         return refuse(s, "select a machine first");
     };
-    let key: MachineKey = (m.profile.clone(), m.id.clone());
-    let who = format!("{} ({})", m.name, m.profile);
-    let vps = m.provider == ProviderKind::Ovh;
     let snap = s.selected_snapshot().map(String::from).or_else(|| {
-        // A VPS has at most one snapshot: act on it from anywhere.
-        vps.then(|| m.snapshots.first().map(|x| x.id.clone()))
+        // A one-snapshot machine: act on its snapshot from anywhere.
+        m.capabilities
+            .replace
+            .then(|| m.snapshots.first().map(|x| x.id.clone()))
             .flatten()
     });
-    let probe = match action {
-        Action::Take => Operation::Take {
-            name: String::new(),
-            description: String::new(),
+    let need_snapshot = |what: &str| format!("select a snapshot in the tree to {what}");
+    let now = s.now;
+    let op: Result<Operation, String> = match action {
+        // A VPS keeps one snapshot: taking another means replacing it.
+        Action::Take if m.capabilities.replace && !m.snapshots.is_empty() => {
+            Ok(Operation::Replace {
+                description: default_name(now),
+            })
+        }
+        Action::Take => Ok(Operation::Take {
+            name: default_name(now),
+            description: if m.capabilities.replace {
+                default_name(now)
+            } else {
+                String::new()
+            },
             memory: false,
             quiesce: false,
-        },
-        Action::Revert => Operation::Revert {
-            snapshot: String::new(),
+        }),
+        Action::Replace => Ok(Operation::Replace {
+            description: default_name(now),
+        }),
+        Action::Revert => snap
+            .map(|snapshot| Operation::Revert {
+                snapshot,
+                suppress_power_on: false,
+            })
+            .ok_or_else(|| need_snapshot("revert to")),
+        Action::RevertCurrent => Ok(Operation::RevertCurrent {
             suppress_power_on: false,
-        },
-        Action::RevertCurrent => Operation::RevertCurrent {
-            suppress_power_on: false,
-        },
-        Action::Delete => Operation::Delete {
-            snapshot: String::new(),
-            children: false,
-        },
-        Action::DeleteAll => Operation::DeleteAll,
-        Action::Consolidate => Operation::Consolidate,
-        Action::Rename => Operation::Rename {
-            snapshot: String::new(),
-            name: None,
-            description: None,
-        },
-        _ => Operation::Replace {
-            description: String::new(),
-        },
+        }),
+        Action::Delete => snap
+            .map(|snapshot| Operation::Delete {
+                snapshot,
+                children: false,
+            })
+            .ok_or_else(|| need_snapshot("delete")),
+        Action::DeleteAll => Ok(Operation::DeleteAll),
+        Action::Consolidate => Ok(Operation::Consolidate),
+        Action::Rename => snap
+            .map(|snapshot| Operation::Rename {
+                snapshot,
+                name: None,
+                description: None,
+            })
+            .ok_or_else(|| need_snapshot("rename")),
+        _ => return Vec::new(),
     };
-    // Read-only: no dialog for a change can be opened.
-    if let Err(reason) = ensure_writable(s.read_only(&m.profile), &m.profile, &probe) {
-        return refuse(s, reason);
+    // Read-only: no dialog for a change can be opened (said first, whatever else is wrong).
+    if s.read_only(&m.profile) {
+        let reason = crate::engine::policy::read_only_reason(&m.profile);
+        return match &op {
+            Ok(op) => refuse(s, format!("{} refused: {reason}", op.name())),
+            Err(_) => refuse(s, format!("refused: {reason}")),
+        };
     }
-    if !m.loaded {
-        return refuse(s, format!("{} is still loading", m.name));
-    }
-    let type_name =
-        |s: &AppState| (s.settings.confirm == ConfirmMode::TypeName).then(|| m.name.clone());
-    let now = s.now;
-    let dialog = match action {
-        Action::Take => {
-            if vps && m.snapshot_option != Some(true) {
-                let why = m.take_unavailable().unwrap_or_else(|| {
+    let op = match op {
+        Ok(op) => op,
+        Err(why) => return refuse(s, why),
+    };
+    let from_take = action == Action::Take && matches!(op, Operation::Replace { .. });
+    match change::describe(&m, op, change_context(s)) {
+        Ok(mut c) => {
+            if from_take {
+                c.lines.insert(
+                    0,
                     format!(
-                        "{} has not said yet whether it has a snapshot option",
+                        "{} already has a snapshot and a VPS keeps only one. Replace it?",
                         m.name
-                    )
-                });
-                return refuse(s, why);
-            }
-            if vps && !m.snapshots.is_empty() {
-                return open_replace(s, &m, key, true);
-            }
-            let fields = if vps {
-                vec![text("Description", &default_name(now))]
-            } else {
-                vec![
-                    text("Name", &default_name(now)),
-                    text("Description", ""),
-                    check("Include memory", false, m.memory_unavailable()),
-                    check("Quiesce guest file systems", false, m.quiesce_unavailable()),
-                ]
-            };
-            Dialog {
-                title: format!("Take a snapshot of {}", m.name),
-                kind: DialogKind::Take(key),
-                lines: vec![if vps {
-                    format!("A new snapshot of VPS {who}. A VPS keeps one snapshot.")
-                } else {
-                    match &m.current {
-                        Some(c) => format!(
-                            "A new snapshot of {who}, child of {}.",
-                            snapshot_label(&m, c, now)
-                        ),
-                        None => format!("A new snapshot of {who}, at the root of its tree."),
-                    }
-                }],
-                fields,
-                focus: 0,
-                must_type: None,
-            }
-        }
-        Action::Revert | Action::RevertCurrent => {
-            let target = if action == Action::Revert {
-                snap.clone()
-            } else {
-                m.current.clone()
-            };
-            let Some(target) = target else {
-                return refuse(
-                    s,
-                    if action == Action::Revert {
-                        "select a snapshot in the tree to revert to".to_string()
-                    } else {
-                        format!("{} has no current snapshot", m.name)
-                    },
-                );
-            };
-            let node = m.find(&target).cloned();
-            let mut lines = vec![format!(
-                "Revert {who} to {}.",
-                snapshot_label(&m, &target, now)
-            )];
-            if vps {
-                lines
-                    .push("The VPS's disk returns to the snapshot; changes since are lost.".into());
-                lines.push(
-                    "OVHcloud deletes the snapshot after a restore: it will be gone afterwards."
-                        .into(),
-                );
-            } else {
-                lines.push(
-                    "Everything on the VM since that snapshot is lost: disks (and memory) return to it."
-                        .into(),
-                );
-                let memory = node.as_ref().is_some_and(|n| n.memory);
-                lines.push(if memory {
-                    "Power state after revert: powered on (memory included), or suspended with suppress power-on.".into()
-                } else {
-                    "Power state after revert: powered off (the snapshot has no memory).".into()
-                });
-                if m.power_state == PowerState::PoweredOn {
-                    lines.push("The VM is running now: its current state is discarded.".into());
-                }
-            }
-            let must = type_name(s);
-            let mut fields = Vec::new();
-            if let Some(name) = &must {
-                fields.push(text(&format!("Type {name} to confirm"), ""));
-            }
-            // Suppress power-on only means something for a snapshot with memory: a
-            // disk-only revert leaves the VM off anyway.
-            if m.capabilities.suppress_power_on && node.as_ref().is_some_and(|n| n.memory) {
-                fields.push(check("Suppress power-on", false, None));
-            }
-            let op = if action == Action::Revert {
-                Operation::Revert {
-                    snapshot: target,
-                    suppress_power_on: false,
-                }
-            } else {
-                Operation::RevertCurrent {
-                    suppress_power_on: false,
-                }
-            };
-            Dialog {
-                title: if action == Action::Revert {
-                    format!("Revert {} to the selected snapshot", m.name)
-                } else {
-                    format!("Revert {} to its current snapshot", m.name)
-                },
-                kind: DialogKind::Confirm(key, op),
-                lines,
-                fields,
-                focus: 0,
-                must_type: must,
-            }
-        }
-        Action::Delete => {
-            let Some(target) = snap else {
-                return refuse(s, "select a snapshot in the tree to delete");
-            };
-            let children = m.subtree_ids(&target).len().saturating_sub(1);
-            let direct = m.find(&target).map_or(0, |n| n.children.len());
-            let mut lines = vec![format!(
-                "Delete snapshot {} of {who}.",
-                snapshot_label(&m, &target, now)
-            )];
-            let mut fields = Vec::new();
-            if children > 0 {
-                lines.push(format!(
-                    "Without children: its {direct} child snapshot(s) move up to its parent."
-                ));
-                lines.push(format!(
-                    "With children: its {children} descendant snapshot(s) are deleted too."
-                ));
-                fields.push(check(
-                    &format!("Also delete its {children} descendant(s)"),
-                    false,
-                    None,
-                ));
-            }
-            lines.push(if vps {
-                "The snapshot is gone for good.".into()
-            } else {
-                "Its data is merged into the disks (consolidated); this cannot be undone.".into()
-            });
-            Dialog {
-                title: format!("Delete a snapshot of {}", m.name),
-                kind: DialogKind::Confirm(
-                    key,
-                    Operation::Delete {
-                        snapshot: target,
-                        children: false,
-                    },
-                ),
-                lines,
-                fields,
-                focus: 0,
-                must_type: None,
-            }
-        }
-        Action::DeleteAll => {
-            let n = m.snapshot_count();
-            if n == 0 {
-                return refuse(s, format!("{} has no snapshots", m.name));
-            }
-            let must = type_name(s);
-            let mut fields = Vec::new();
-            if let Some(name) = &must {
-                fields.push(text(&format!("Type {name} to confirm"), ""));
-            }
-            Dialog {
-                title: format!("Delete all snapshots of {}", m.name),
-                kind: DialogKind::Confirm(key, Operation::DeleteAll),
-                lines: vec![
-                    format!("Delete all {n} snapshot(s) of {who}."),
-                    "The VM keeps its present state; every point to go back to is lost.".into(),
-                    "This cannot be undone.".into(),
-                ],
-                fields,
-                focus: 0,
-                must_type: must,
-            }
-        }
-        Action::Consolidate => {
-            if !m.capabilities.consolidate {
-                return refuse(s, "consolidation does not exist for VPSs");
-            }
-            Dialog {
-                title: format!("Consolidate the disks of {}", m.name),
-                kind: DialogKind::Confirm(key, Operation::Consolidate),
-                lines: vec![
-                    format!("Consolidate the disks of {who}."),
-                    if m.consolidation_needed {
-                        "vSphere flags this VM as needing consolidation.".into()
-                    } else {
-                        "vSphere does not flag this VM as needing it; it is harmless but may take a while.".into()
-                    },
-                    "The VM may be slow while delta disks are merged.".into(),
-                ],
-                fields: Vec::new(),
-                focus: 0,
-                must_type: None,
-            }
-        }
-        Action::Rename => {
-            let Some(target) = snap else {
-                return refuse(s, "select a snapshot in the tree to rename");
-            };
-            let node = m.find(&target).cloned();
-            let (name, desc) = node.map(|n| (n.name, n.description)).unwrap_or_default();
-            Dialog {
-                title: format!("Rename a snapshot of {}", m.name),
-                kind: DialogKind::Rename(key, target.clone()),
-                lines: vec![format!("Snapshot {}.", snapshot_label(&m, &target, now))],
-                fields: if vps {
-                    vec![text("Description", &desc)]
-                } else {
-                    vec![text("Name", &name), text("Description", &desc)]
-                },
-                focus: 0,
-                must_type: None,
-            }
-        }
-        _ => {
-            if !vps {
-                return refuse(s, "replace exists only for VPS snapshots");
-            }
-            if m.snapshots.is_empty() {
-                return refuse(
-                    s,
-                    format!("{} has no snapshot to replace; t takes one", m.name),
+                    ),
                 );
             }
-            return open_replace(s, &m, key, false);
+            s.dialog = Some(Dialog::change(c));
+            s.message = None;
+            Vec::new()
         }
-    };
-    s.dialog = Some(dialog);
-    s.message = None;
-    Vec::new()
-}
-
-fn open_replace(s: &mut AppState, m: &Machine, key: MachineKey, from_take: bool) -> Vec<Effect> {
-    let existing = m
-        .snapshots
-        .first()
-        .map(|x| x.id.clone())
-        .unwrap_or_default();
-    let mut lines = Vec::new();
-    if from_take {
-        lines.push(format!(
-            "{} already has a snapshot and a VPS keeps only one. Replace it?",
-            m.name
-        ));
+        Err(why) => refuse(s, why.0),
     }
-    lines.push(format!(
-        "Delete {}, wait for that, then take a new snapshot.",
-        snapshot_label(m, &existing, s.now)
-    ));
-    lines.push("The old snapshot is gone for good.".into());
-    s.dialog = Some(Dialog {
-        title: format!("Replace the snapshot of {}", m.name),
-        kind: DialogKind::Confirm(
-            key,
-            Operation::Replace {
-                description: String::new(),
-            },
-        ),
-        lines,
-        fields: vec![text("Description", &default_name(s.now))],
-        focus: 0,
-        must_type: None,
-    });
-    s.message = None;
-    Vec::new()
 }
 
+/// The dialog of the marked snapshots: every one listed, the count typed to confirm.
 fn open_batch(s: &mut AppState) -> Vec<Effect> {
-    let mut items = Vec::new();
-    let mut lines = Vec::new();
+    let mut items: Vec<(&Machine, Vec<String>)> = Vec::new();
     for (profile, id, snap) in &s.marks {
-        let key = (profile.clone(), id.clone());
-        let Some(m) = s.machine(&key) else { continue };
         let op = Operation::Delete {
             snapshot: snap.clone(),
             children: false,
@@ -790,29 +556,25 @@ fn open_batch(s: &mut AppState) -> Vec<Effect> {
         if let Err(reason) = ensure_writable(s.read_only(profile), profile, &op) {
             return refuse(s, reason);
         }
-        lines.push(format!(
-            "{} ({profile}): {}",
-            m.name,
-            snapshot_label(m, snap, s.now)
-        ));
-        items.push((key, snap.clone()));
+        let Some(m) = s.machine(&(profile.clone(), id.clone())) else {
+            continue;
+        };
+        match items
+            .iter_mut()
+            .find(|(x, _)| x.profile == m.profile && x.id == m.id)
+        {
+            Some((_, ids)) => ids.push(snap.clone()),
+            None => items.push((m, vec![snap.clone()])),
+        }
     }
-    lines.insert(
-        0,
-        format!(
-            "Delete {} marked snapshot(s); children move up to their parents:",
-            items.len()
-        ),
-    );
-    s.dialog = Some(Dialog {
-        title: "Delete marked snapshots".into(),
-        kind: DialogKind::Batch(items),
-        lines,
-        fields: Vec::new(),
-        focus: 0,
-        must_type: None,
-    });
-    Vec::new()
+    match change::describe_batch(&items, change_context(s)) {
+        Ok(c) => {
+            s.dialog = Some(Dialog::change(c));
+            s.message = None;
+            Vec::new()
+        }
+        Err(why) => refuse(s, why.0),
+    }
 }
 
 /// The default snapshot name: the local date-time.
@@ -827,10 +589,21 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
         return Vec::new();
     };
     let on_text = matches!(d.fields.get(d.focus), Some(Field::Text { .. }));
+    // A yes/no change (no typing asked) is confirmed by y too; the key that opened it
+    // (t, r, d, …) never confirms.
+    let y_confirms = !on_text && !d.needs_typing();
     match key.code {
         KeyCode::Esc => {
+            let what = match &d.kind {
+                DialogKind::Change(_) => "cancelled; nothing changed",
+                _ => "",
+            };
             s.dialog = None;
-            info(s, "cancelled; nothing changed");
+            if what.is_empty() {
+                s.message = None;
+            } else {
+                info(s, what);
+            }
         }
         KeyCode::Tab | KeyCode::Down if !d.fields.is_empty() => {
             d.focus = (d.focus + 1) % d.fields.len();
@@ -846,7 +619,7 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 return vec![Effect::Copy(url)];
             }
         }
-        KeyCode::Char('y') if !on_text && d.must_type.is_none() => return confirm(s),
+        KeyCode::Char('y') if y_confirms => return confirm(s),
         KeyCode::Char(' ') if !on_text => {
             if let Some(Field::Check {
                 value, disabled, ..
@@ -855,198 +628,174 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 match disabled {
                     Some(reason) => {
                         let reason = reason.clone();
-                        s.message = Some((Level::Error, reason));
+                        refuse(s, reason);
                     }
                     None => *value = !*value,
                 }
             }
         }
-        KeyCode::Backspace => {
-            if let Some(Field::Text { value, .. }) = d.fields.get_mut(d.focus) {
-                value.pop();
+        _ => {
+            if let Some(Field::Text { editor, .. }) = d.fields.get_mut(d.focus)
+                && editor.handle(&key)
+            {
+                // Editing the form after a warning: the warning no longer holds.
+                d.warned = false;
             }
         }
-        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-            if let Some(Field::Text { value, .. }) = d.fields.get_mut(d.focus) {
-                value.push(c);
-            }
-        }
-        _ => {}
     }
     Vec::new()
 }
 
-fn field_text(d: &Dialog, label: &str) -> Option<String> {
-    d.fields.iter().find_map(|f| match f {
-        Field::Text { label: l, value } if l == label => Some(value.trim().to_string()),
-        _ => None,
-    })
-}
-
-fn field_check(d: &Dialog, prefix: &str) -> bool {
-    d.fields
-        .iter()
-        .any(|f| matches!(f, Field::Check { label, value: true, .. } if label.starts_with(prefix)))
+/// The change with the dialog's answers written into its form.
+fn answered(d: &Dialog, c: &Change) -> Change {
+    let mut c = c.clone();
+    for (f, field) in c.fields.iter_mut().zip(&d.fields) {
+        f.value = match field {
+            Field::Text { editor, .. } => Value::Text(editor.value().to_string()),
+            Field::Check {
+                value, disabled, ..
+            } => Value::Check {
+                on: *value,
+                disabled: disabled.clone(),
+            },
+        };
+    }
+    c
 }
 
 fn confirm(s: &mut AppState) -> Vec<Effect> {
     let Some(d) = s.dialog.clone() else {
         return Vec::new();
     };
-    if let Some(name) = &d.must_type {
-        let typed = d.fields.iter().find_map(|f| match f {
-            Field::Text { label, value } if label.starts_with("Type ") => Some(value.clone()),
-            _ => None,
-        });
-        if typed.as_deref() != Some(name.as_str()) {
-            s.message = Some((
-                Level::Error,
-                format!("type {name} exactly to confirm, or Esc to cancel"),
-            ));
+    let c = match &d.kind {
+        DialogKind::Quit => {
+            s.dialog = None;
+            s.quit = true;
             return Vec::new();
         }
+        DialogKind::Link(_) | DialogKind::Task(_) => {
+            s.dialog = None;
+            return Vec::new();
+        }
+        DialogKind::Change(c) => answered(&d, c),
+    };
+    if !c.typed_ok() {
+        let want = c.confirmation.expected_text().unwrap_or_default();
+        return refuse(
+            s,
+            format!("type {want} exactly to confirm, or Esc to cancel"),
+        );
+    }
+    let steps = match c.answered() {
+        Ok(steps) => steps,
+        Err(why) => return refuse(s, why.0),
+    };
+    if !d.warned
+        && let Some(clash) = steps.iter().find_map(change::Step::name_clash)
+    {
+        if let Some(d) = s.dialog.as_mut() {
+            d.warned = true;
+        }
+        return refuse(
+            s,
+            format!("another snapshot is already named {clash}; Enter again to rename anyway"),
+        );
     }
     s.dialog = None;
-    match d.kind.clone() {
-        DialogKind::Quit => {
-            s.quit = true;
-            Vec::new()
-        }
-        DialogKind::Link(_) => Vec::new(),
-        DialogKind::Take(key) => {
-            let vps = s
-                .machine(&key)
-                .is_some_and(|m| m.provider == ProviderKind::Ovh);
-            let description = field_text(&d, "Description").unwrap_or_default();
-            let name = if vps {
-                description.clone()
-            } else {
-                field_text(&d, "Name").unwrap_or_default()
-            };
-            if name.is_empty() {
-                s.dialog = Some(d);
-                return refuse(s, "a snapshot needs a name");
-            }
-            let op = Operation::Take {
-                name: name.clone(),
-                description,
-                memory: field_check(&d, "Include memory"),
-                quiesce: field_check(&d, "Quiesce"),
-            };
-            send_run(s, &key, op, name)
-        }
-        DialogKind::Rename(key, snapshot) => {
-            let vps = s
-                .machine(&key)
-                .is_some_and(|m| m.provider == ProviderKind::Ovh);
-            let name = if vps { None } else { field_text(&d, "Name") };
-            if name.as_deref() == Some("") {
-                s.dialog = Some(d);
-                return refuse(s, "a snapshot needs a name");
-            }
-            let op = Operation::Rename {
-                snapshot,
-                name,
-                description: field_text(&d, "Description"),
-            };
-            let label = target_label(s, &key, &op);
-            send_run(s, &key, op, label)
-        }
-        DialogKind::Confirm(key, mut op) => {
-            match &mut op {
-                Operation::Revert {
-                    suppress_power_on, ..
-                }
-                | Operation::RevertCurrent { suppress_power_on } => {
-                    *suppress_power_on = field_check(&d, "Suppress power-on");
-                }
-                Operation::Delete { children, .. } => *children = field_check(&d, "Also delete"),
-                Operation::Replace { description } => {
-                    *description = field_text(&d, "Description").unwrap_or_default();
-                }
-                _ => {}
-            }
-            let label = target_label(s, &key, &op);
-            send_run(s, &key, op, label)
-        }
-        DialogKind::Batch(items) => {
-            // Per machine, in the order that leaves every other marked snapshot in place
-            // until its turn; the engine runs one machine's deletions one after another.
-            let mut by_machine: Vec<(MachineKey, Vec<String>)> = Vec::new();
-            for (key, snapshot) in items {
-                match by_machine.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, snaps)) => snaps.push(snapshot),
-                    None => by_machine.push((key, vec![snapshot])),
-                }
-            }
-            s.marks.clear();
-            let mut effects = Vec::new();
-            for (key, snaps) in by_machine {
-                let order = match s.machine(&key) {
-                    Some(m) => deletion_order(m, &snaps),
-                    None => snaps,
-                };
-                for snapshot in order {
-                    let mark = (key.0.clone(), key.1.clone(), snapshot.clone());
-                    let op = Operation::Delete {
-                        snapshot,
-                        children: false,
-                    };
-                    let label = target_label(s, &key, &op);
-                    let request = s.next_request;
-                    let sent = send_run(s, &key, op, label);
-                    if !sent.is_empty() {
-                        s.batch_marks.insert(request, mark);
-                    }
-                    effects.extend(sent);
-                }
-            }
-            effects
-        }
+    if !c.batch {
+        return steps
+            .into_iter()
+            .flat_map(|step| send_run(s, step, None))
+            .collect();
     }
+    // A batch: one plan, per machine one step after another (the engine's queue), a
+    // failed step stops that machine's later ones; what does not succeed stays marked.
+    let plan = s.next_request;
+    let mut sizes = std::collections::HashMap::new();
+    for st in &steps {
+        let size = s
+            .machine(&(st.profile.clone(), st.machine_id.clone()))
+            .and_then(|m| st.op.snapshot().and_then(|id| m.find(id)))
+            .and_then(|n| n.size_bytes)
+            .unwrap_or(0);
+        sizes.insert(st.op.snapshot().unwrap_or_default().to_string(), size);
+    }
+    s.marks.clear();
+    s.batches.push(BatchView {
+        id: plan,
+        total: steps.len(),
+        ..BatchView::default()
+    });
+    let mut effects = Vec::new();
+    for st in steps {
+        let snapshot = st.op.snapshot().unwrap_or_default().to_string();
+        let mark = (st.profile.clone(), st.machine_id.clone(), snapshot.clone());
+        let request = s.next_request;
+        let sent = send_run(s, st, Some(plan));
+        if !sent.is_empty() {
+            s.batch_marks
+                .insert(request, (mark, sizes.get(&snapshot).copied().unwrap_or(0)));
+        }
+        effects.extend(sent);
+    }
+    let total = s.batches.last().map_or(0, |b| b.total);
+    info(s, format!("delete marked: 0 of {total} done"));
+    effects
 }
 
-fn target_label(s: &AppState, key: &MachineKey, op: &Operation) -> String {
-    match (s.machine(key), op.snapshot()) {
-        (Some(m), Some(id)) => m.find(id).map_or(id.to_string(), |n| n.name.clone()),
-        _ => String::new(),
-    }
-}
-
-/// Record a task row and ask the engine to run `op`.
-fn send_run(s: &mut AppState, key: &MachineKey, op: Operation, target: String) -> Vec<Effect> {
-    let Some(m) = s.machine(key).cloned() else {
+/// Record a task row and ask the engine to run a step (with the view its dialog was
+/// opened on).
+fn send_run(s: &mut AppState, step: change::Step, plan: Option<u64>) -> Vec<Effect> {
+    let key = (step.profile.clone(), step.machine_id.clone());
+    if s.machine(&key).is_none() {
         return refuse(s, "that machine is no longer in the inventory; refresh");
-    };
-    let expected = ExpectedView::of(&m, &op);
+    }
     let request = s.next_request;
     s.next_request += 1;
     s.tasks.push(TaskView {
         request,
-        profile: key.0.clone(),
-        machine_id: key.1.clone(),
-        machine: m.name.clone(),
-        operation: op.name().to_string(),
-        target,
+        profile: step.profile.clone(),
+        machine_id: step.machine_id.clone(),
+        machine: step.machine.clone(),
+        operation: step.op.name().to_string(),
+        target: task_target(&step),
         task_id: None,
         state: None,
         progress: None,
         message: None,
+        not_run: None,
+        batch: plan,
         cancelable: false,
         started: s.now,
         ended: None,
     });
     s.task_cursor.selected = s.tasks.len() - 1;
-    info(s, format!("{} on {}: started", op.name(), m.name));
+    if plan.is_none() {
+        info(
+            s,
+            format!("{} on {}: started", step.op.name(), step.machine),
+        );
+    }
     vec![Effect::Send(
-        key.0.clone(),
+        step.profile,
         Command::Run {
             request,
-            machine_id: key.1.clone(),
-            op,
-            expected,
+            machine_id: step.machine_id,
+            op: step.op,
+            expected: step.expected,
+            plan,
         },
     )]
+}
+
+/// What a task row names: the snapshot, and a rename's new name.
+fn task_target(step: &change::Step) -> String {
+    match &step.op {
+        Operation::Rename {
+            name: Some(new), ..
+        } if *new != step.target => format!("{} → {new}", step.target),
+        _ => step.target.clone(),
+    }
 }
 
 fn on_event(s: &mut AppState, event: Event) {
@@ -1086,49 +835,7 @@ fn on_event(s: &mut AppState, event: Event) {
                 }
             }
         }
-        Event::TaskDone { request, result } => {
-            // A batch step that did not succeed stays marked, to be retried or unmarked.
-            if let Some(mark) = s.batch_marks.remove(&request)
-                && !matches!(&result, Ok(st) if st.state == TaskState::Success)
-            {
-                s.marks.insert(mark);
-            }
-            let now = s.now;
-            let Some(t) = s.tasks.iter_mut().find(|t| t.request == request) else {
-                return;
-            };
-            t.ended = Some(now);
-            t.cancelable = false;
-            let summary = format!("{} on {}", t.operation, t.machine);
-            let (level, text) = match result {
-                Ok(status) => {
-                    t.state = Some(status.state);
-                    t.progress = status.progress;
-                    t.message = status.message.clone();
-                    match status.state {
-                        TaskState::Success => (Level::Info, format!("{summary}: done")),
-                        TaskState::Cancelled => (Level::Error, format!("{summary}: cancelled")),
-                        _ => (
-                            Level::Error,
-                            format!(
-                                "{summary} failed: {}",
-                                status.message.unwrap_or_else(|| "no reason given".into())
-                            ),
-                        ),
-                    }
-                }
-                Err(RunError::Refused(m)) => {
-                    t.message = Some(format!("refused: {m}"));
-                    (Level::Error, format!("{summary} refused: {m}"))
-                }
-                Err(RunError::Failed(m)) => {
-                    t.state = Some(TaskState::Error);
-                    t.message = Some(m.clone());
-                    (Level::Error, format!("{summary} failed: {m}"))
-                }
-            };
-            s.message = Some((level, text));
-        }
+        Event::TaskDone { request, result } => task_done(s, request, result),
         Event::Download {
             profile,
             machine_id,
@@ -1137,6 +844,107 @@ fn on_event(s: &mut AppState, event: Event) {
             clear_message(s, ASKING_LINK);
             on_download(s, profile, machine_id, result);
         }
+    }
+}
+
+/// A task ended: its row, its batch's count, the status line.
+fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskStatus, RunError>) {
+    let succeeded = matches!(&result, Ok(st) if st.state == TaskState::Success);
+    // A batch step that did not succeed stays marked, to be retried or unmarked.
+    let freed = match s.batch_marks.remove(&request) {
+        Some((mark, _)) if !succeeded => {
+            s.marks.insert(mark);
+            0
+        }
+        Some((_, size)) => size,
+        None => 0,
+    };
+    let now = s.now;
+    let Some(t) = s.tasks.iter_mut().find(|t| t.request == request) else {
+        return;
+    };
+    t.ended = Some(now);
+    t.cancelable = false;
+    let summary = format!("{} on {}", t.operation, t.machine);
+    let skipped = matches!(result, Err(RunError::Skipped(_)));
+    let (level, text) = match result {
+        Ok(status) => {
+            t.state = Some(status.state);
+            t.progress = status.progress;
+            t.message = status.message.clone();
+            match status.state {
+                TaskState::Success => (Level::Info, format!("{summary}: done")),
+                TaskState::Cancelled => (Level::Error, format!("{summary}: cancelled")),
+                _ => (
+                    Level::Error,
+                    format!(
+                        "{summary} failed: {}",
+                        status.message.unwrap_or_else(|| "no reason given".into())
+                    ),
+                ),
+            }
+        }
+        Err(RunError::Refused(m)) => {
+            t.not_run = Some(NotRun::Refused);
+            t.message = Some(m.clone());
+            (Level::Error, format!("{summary} refused: {m}"))
+        }
+        Err(RunError::Skipped(m)) => {
+            t.not_run = Some(NotRun::Skipped);
+            t.message = Some(m.clone());
+            (Level::Error, format!("{summary} skipped: {m}"))
+        }
+        Err(RunError::Failed(m)) => {
+            t.state = Some(TaskState::Error);
+            t.message = Some(m.clone());
+            (Level::Error, format!("{summary} failed: {m}"))
+        }
+    };
+    let Some(plan) = t.batch else {
+        s.say(level, text);
+        return;
+    };
+    let Some(i) = s.batches.iter().position(|b| b.id == plan) else {
+        return;
+    };
+    let b = &mut s.batches[i];
+    if succeeded {
+        b.done += 1;
+        b.freed += freed;
+    } else if skipped {
+        b.skipped += 1;
+    } else {
+        b.failed += 1;
+    }
+    let b = b.clone();
+    if level == Level::Error {
+        // Each failure is in the log; the status line keeps the batch's count.
+        s.log.push((now, level, text));
+    }
+    if b.ended() < b.total {
+        let mut line = format!("delete marked: {} of {} done", b.ended(), b.total);
+        if b.failed + b.skipped > 0 {
+            line.push_str(&format!(" · {} failed · {} skipped", b.failed, b.skipped));
+        }
+        s.message = Some((Level::Info, line));
+    } else {
+        s.batches.remove(i);
+        let mut line = format!(
+            "delete marked ended: {} done, {} failed, {} skipped; {} freed",
+            b.done,
+            b.failed,
+            b.skipped,
+            human_size(b.freed)
+        );
+        if b.failed + b.skipped > 0 {
+            line.push_str("; what did not succeed stays marked (Enter on a task shows why)");
+        }
+        let level = if b.done == b.total {
+            Level::Info
+        } else {
+            Level::Error
+        };
+        s.say(level, line);
     }
 }
 
@@ -1152,23 +960,20 @@ fn on_download(
             let name = s
                 .machine(&(profile, machine_id.clone()))
                 .map_or(machine_id, |m| m.name.clone());
-            s.dialog = Some(Dialog {
-                title: format!("Download the snapshot of {name}"),
-                kind: DialogKind::Link(link.url.clone()),
-                lines: vec![
+            s.dialog = Some(Dialog::plain(
+                format!("Download the snapshot of {name}"),
+                DialogKind::Link(link.url.clone()),
+                vec![
                     link.url,
                     format!(
                         "Size: {} · the link is temporary (about 24 h)",
                         human_size(link.size)
                     ),
                 ],
-                fields: Vec::new(),
-                focus: 0,
-                must_type: None,
-            });
+            ));
         }
         Err(e) => {
-            s.message = Some((Level::Error, format!("no download link: {e}")));
+            s.say(Level::Error, format!("no download link: {e}"));
         }
     }
 }
@@ -1198,18 +1003,4 @@ fn set_status(s: &mut AppState, profile: &str, status: ProfileStatus) {
     }
 }
 
-/// Bytes as `1.5 GiB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub use crate::model::health::human_size;

@@ -37,6 +37,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::ConfirmMode;
 use crate::engine::{Engine, RunError, RunUpdate};
+use crate::model::change;
 use crate::model::{
     ExpectedView, Machine, Operation, TaskState, resolve_machine, resolve_snapshot,
 };
@@ -348,27 +349,13 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             quiesce,
         } => {
             let m = find_machine(s, machine).await?;
-            if let Some(why) = m.take_unavailable() {
-                return Err(Failure::new(EXIT_USAGE, format!("cannot take: {why}")));
-            }
             let name = name
                 .clone()
                 .unwrap_or_else(|| crate::app::update::default_name(chrono::Utc::now()));
-            if *memory && let Some(why) = m.memory_unavailable() {
-                return Err(Failure::new(
-                    EXIT_USAGE,
-                    format!("cannot take with --memory: {why}"),
-                ));
-            }
-            if *quiesce && let Some(why) = m.quiesce_unavailable() {
-                return Err(Failure::new(
-                    EXIT_USAGE,
-                    format!("cannot take with --quiesce: {why}"),
-                ));
-            }
             let op = Operation::Take {
+                // A one-snapshot machine names its snapshot by the description.
                 description: description.clone().unwrap_or_else(|| {
-                    if m.snapshot_option.is_some() {
+                    if m.capabilities.replace {
                         name.clone()
                     } else {
                         String::new()
@@ -378,34 +365,19 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                 memory: *memory,
                 quiesce: *quiesce,
             };
-            execute(cli, s, &m, op).await
+            change(cli, s, &m, op).await
         }
         Cmd::Replace {
             machine,
             description,
         } => {
             let m = find_machine(s, machine).await?;
-            let who = format!("{}/{}", m.profile, m.name);
-            if m.provider != crate::model::ProviderKind::Ovh {
-                return Err(Failure::new(
-                    EXIT_USAGE,
-                    format!(
-                        "{who} keeps a tree of snapshots: take another one instead (snaptree take {who})"
-                    ),
-                ));
-            }
-            if m.snapshots.is_empty() {
-                return Err(Failure::new(
-                    EXIT_USAGE,
-                    format!("{who} has no snapshot to replace: take one (snaptree take {who})"),
-                ));
-            }
             let op = Operation::Replace {
                 description: description
                     .clone()
                     .unwrap_or_else(|| crate::app::update::default_name(chrono::Utc::now())),
             };
-            execute(cli, s, &m, op).await
+            change(cli, s, &m, op).await
         }
         Cmd::Revert {
             machine,
@@ -418,22 +390,11 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                     snapshot: find_snapshot(&m, addr)?,
                     suppress_power_on: *suppress_power_on,
                 },
-                None => {
-                    if m.current.is_none() {
-                        return Err(Failure::new(
-                            EXIT_USAGE,
-                            format!(
-                                "{}/{} has no current snapshot to revert to",
-                                m.profile, m.name
-                            ),
-                        ));
-                    }
-                    Operation::RevertCurrent {
-                        suppress_power_on: *suppress_power_on,
-                    }
-                }
+                None => Operation::RevertCurrent {
+                    suppress_power_on: *suppress_power_on,
+                },
             };
-            execute(cli, s, &m, op).await
+            change(cli, s, &m, op).await
         }
         Cmd::Rm {
             machine,
@@ -443,12 +404,6 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
         } => {
             let m = find_machine(s, machine).await?;
             let op = if *all {
-                if m.snapshots.is_empty() {
-                    return Err(Failure::new(
-                        EXIT_USAGE,
-                        format!("{}/{} has no snapshots", m.profile, m.name),
-                    ));
-                }
                 Operation::DeleteAll
             } else {
                 let addr = snapshot.as_deref().unwrap_or_default();
@@ -457,20 +412,11 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                     children: *children,
                 }
             };
-            execute(cli, s, &m, op).await
+            change(cli, s, &m, op).await
         }
         Cmd::Consolidate { machine } => {
             let m = find_machine(s, machine).await?;
-            if !m.capabilities.consolidate {
-                return Err(Failure::new(
-                    EXIT_USAGE,
-                    format!(
-                        "{}/{}: consolidation does not exist for VPSs",
-                        m.profile, m.name
-                    ),
-                ));
-            }
-            execute(cli, s, &m, Operation::Consolidate).await
+            change(cli, s, &m, Operation::Consolidate).await
         }
         Cmd::Rename {
             machine,
@@ -490,7 +436,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                 name: name.clone(),
                 description: description.clone(),
             };
-            execute(cli, s, &m, op).await
+            change(cli, s, &m, op).await
         }
         Cmd::Config {
             command: ConfigCmd::Check,
@@ -503,17 +449,50 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
     }
 }
 
-/// Policy, confirmation, then the engine's run with progress on stderr.
-async fn execute(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(), Failure> {
-    let target = format!("{}/{}", m.profile, m.name);
+/// Read-only, then the change as `model::change` describes it (refused before anything is
+/// sent when it cannot apply: exit 2), confirmation, then the run.
+async fn change(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(), Failure> {
     // Read-only refuses before anything is asked or sent.
     s.engine
         .ensure_writable(&m.profile, &op)
         .map_err(|e| Failure::new(EXIT_REFUSED, e.to_string()))?;
-    if op.is_destructive() && !cli.yes {
-        confirm(s, m, &op)?;
+    let ctx = change::Context {
+        now: chrono::Utc::now(),
+        type_to_confirm: s.confirm == ConfirmMode::TypeName,
+    };
+    let described = change::describe(m, op, ctx).map_err(|r| Failure::new(EXIT_USAGE, r.0))?;
+    let Some(step) = described.steps.first().cloned() else {
+        return Ok(());
+    };
+    if !cli.yes {
+        if let Some(clash) = step.name_clash() {
+            let ask = change::Change {
+                summary: format!(
+                    "{}; another snapshot of {}/{} is already named {clash}",
+                    described.summary, m.profile, m.name
+                ),
+                lines: Vec::new(),
+                confirmation: change::Confirmation::YesNo,
+                ..described.clone()
+            };
+            confirm(&ask)?;
+        }
+        if step.op.is_destructive() {
+            confirm(&described)?;
+        }
     }
-    let expected = ExpectedView::of(m, &op);
+    execute(cli, s, m, step.op, &step.expected).await
+}
+
+/// The engine's run with progress on stderr, and its result as output and exit code.
+async fn execute(
+    cli: &Cli,
+    s: &Session,
+    m: &Machine,
+    op: Operation,
+    expected: &ExpectedView,
+) -> Result<(), Failure> {
+    let target = format!("{}/{}", m.profile, m.name);
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let last = std::sync::Mutex::new(String::new());
@@ -556,7 +535,7 @@ async fn execute(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(
     };
     let result = s
         .engine
-        .run(&m.profile, &m.id, &op, &expected, !cli.no_wait, &report)
+        .run(&m.profile, &m.id, &op, expected, !cli.no_wait, &report)
         .await;
     if tty {
         eprintln!();
@@ -599,86 +578,41 @@ async fn execute(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(
                 )),
             }
         }
-        Err(RunError::Refused(m)) => Err(Failure::new(EXIT_REFUSED, format!("{label}: {m}"))),
+        Err(RunError::Refused(m) | RunError::Skipped(m)) => {
+            Err(Failure::new(EXIT_REFUSED, format!("{label}: {m}")))
+        }
         Err(RunError::Failed(m)) => Err(Failure::new(EXIT_FAILED, format!("{label} failed: {m}"))),
     }
 }
 
-/// Ask on a terminal; without one, refuse (exit 3): `--yes` is required.
-fn confirm(s: &Session, m: &Machine, op: &Operation) -> Result<(), Failure> {
-    let what = describe(m, op);
+/// Ask on a terminal, in the words the TUI dialog uses; without one, refuse (exit 3):
+/// `--yes` is required.
+fn confirm(c: &change::Change) -> Result<(), Failure> {
+    let what = &c.summary;
     if !std::io::stdin().is_terminal() {
         return Err(Failure::new(
             EXIT_REFUSED,
             format!("refusing to {what} without confirmation: no terminal to ask on; pass --yes"),
         ));
     }
-    let type_name = s.confirm == ConfirmMode::TypeName
-        && matches!(
-            op,
-            Operation::Revert { .. } | Operation::RevertCurrent { .. } | Operation::DeleteAll
-        );
-    let prompt = if type_name {
-        format!(
-            "About to {what}.\nType the machine name ({}) to confirm: ",
-            m.name
-        )
-    } else {
-        format!("About to {what}.\nProceed? [y/N] ")
+    let mut prompt = format!("About to {what}.\n");
+    for line in &c.lines {
+        prompt.push_str(&format!("  {line}\n"));
+    }
+    let confirmation = match &c.confirmation {
+        change::Confirmation::None => change::Confirmation::YesNo,
+        other => other.clone(),
     };
-    eprint!("{prompt}");
-    let _ = std::io::stderr().flush();
+    prompt.push_str(&format!("{}: ", confirmation.prompt()));
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{prompt}");
+    let _ = err.flush();
     let mut answer = String::new();
     let _ = std::io::stdin().read_line(&mut answer);
-    let answer = answer.trim();
-    let ok = if type_name {
-        answer == m.name
-    } else {
-        matches!(answer, "y" | "Y" | "yes")
-    };
-    if ok {
+    if confirmation.accepts(&answer) {
         Ok(())
     } else {
         Err(Failure::new(EXIT_REFUSED, "not confirmed; nothing changed"))
-    }
-}
-
-fn describe(m: &Machine, op: &Operation) -> String {
-    let who = format!("{}/{}", m.profile, m.name);
-    let snap = |id: &str| match m.find(id) {
-        Some(n) => format!("\"{}\" ({id})", n.name),
-        None => id.to_string(),
-    };
-    match op {
-        Operation::Revert { snapshot, .. } => format!(
-            "revert {who} to snapshot {}; changes since are lost",
-            snap(snapshot)
-        ),
-        Operation::RevertCurrent { .. } => format!(
-            "revert {who} to its current snapshot {}; changes since are lost",
-            m.current.as_deref().map(snap).unwrap_or_default()
-        ),
-        Operation::Delete { snapshot, children } => {
-            let n = m.subtree_ids(snapshot).len().saturating_sub(1);
-            if *children {
-                format!(
-                    "delete snapshot {} of {who} and its {n} descendant(s)",
-                    snap(snapshot)
-                )
-            } else {
-                format!(
-                    "delete snapshot {} of {who} ({n} descendant(s) move up)",
-                    snap(snapshot)
-                )
-            }
-        }
-        Operation::DeleteAll => format!("delete all {} snapshot(s) of {who}", m.snapshot_count()),
-        Operation::Consolidate => format!("consolidate the disks of {who}"),
-        Operation::Replace { .. } => format!(
-            "replace the snapshot {} of {who}: delete it, wait, then take a new one (the old one is gone for good)",
-            m.snapshots.first().map(|x| snap(&x.id)).unwrap_or_default()
-        ),
-        other => format!("{} on {who}", other.name()),
     }
 }
 

@@ -39,6 +39,9 @@ pub enum RunError {
     /// The back end refused the call or the task failed.
     #[error("{0}")]
     Failed(String),
+    /// Not started: an earlier step of the same plan failed on this machine.
+    #[error("{0}")]
+    Skipped(String),
 }
 
 /// Progress of one run, as reported to its caller.
@@ -83,6 +86,9 @@ pub enum Command {
         op: Operation,
         /// What the caller saw, for the stale-view check.
         expected: ExpectedView,
+        /// The plan (batch) this is a step of: when a step of a plan does not succeed,
+        /// that plan's later steps on the same machine are skipped, not run.
+        plan: Option<u64>,
     },
     /// Fetch a VPS snapshot download link.
     Download {
@@ -242,6 +248,7 @@ impl Engine {
             ),
             Err(RunError::Refused(m)) => format!("refused: {m}"),
             Err(RunError::Failed(m)) => format!("error: {m}"),
+            Err(RunError::Skipped(m)) => format!("skipped: {m}"),
         };
         self.audit.append(&AuditRecord {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -257,6 +264,20 @@ impl Engine {
             task_id: task_id.as_deref(),
         });
         result
+    }
+
+    /// Record a plan step that was skipped (an earlier one on its machine failed).
+    fn skip(&self, index: usize, machine_id: &str, op: &Operation) {
+        self.audit.append(&AuditRecord {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            user: audit::os_user(),
+            profile: &self.profiles[index].name,
+            machine: machine_id,
+            operation: op.name(),
+            target: op.snapshot(),
+            result: "skipped: an earlier step on this machine did not succeed",
+            task_id: None,
+        });
     }
 
     /// The snapshot a take made: the one id the machine has now that it did not have
@@ -525,12 +546,14 @@ async fn worker(
                 machine_id,
                 op,
                 expected,
+                plan,
             }) => {
                 let job = RunJob {
                     request,
                     machine_id,
                     op,
                     expected,
+                    plan,
                 };
                 if matches!(job.op, Operation::Cancel { .. }) {
                     // Cancelling acts on the task that holds the machine: it never waits.
@@ -563,13 +586,13 @@ async fn worker(
 /// Operations of one profile that may run at once (each on a different machine).
 pub const RUNS_PER_PROFILE: usize = 4;
 
-/// Run one change to its end, report it, then re-read its machine.
+/// Run one change to its end, report it, then re-read its machine; true when it succeeded.
 async fn run_job(
     engine: Arc<Engine>,
     index: usize,
     job: RunJob,
     events: mpsc::UnboundedSender<Event>,
-) {
+) -> bool {
     let p = &engine.profiles[index];
     let request = job.request;
     let report = |update| {
@@ -585,8 +608,10 @@ async fn run_job(
             &report,
         )
         .await;
+    let ok = matches!(&result, Ok(s) if s.state == TaskState::Success);
     let _ = events.send(Event::TaskDone { request, result });
     reload_machine(p, &job.machine_id, &events).await;
+    ok
 }
 
 /// A change waiting for its turn on its machine.
@@ -595,6 +620,7 @@ struct RunJob {
     machine_id: String,
     op: Operation,
     expected: ExpectedView,
+    plan: Option<u64>,
 }
 
 /// The operations asked for one machine, run one after another by a task of its own.
@@ -616,11 +642,30 @@ impl MachineQueue {
         let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (left, out) = (pending.clone(), events.clone());
         tokio::spawn(async move {
+            // Plans with a step that did not succeed on this machine: their later steps
+            // here are skipped (SPEC §7), other machines go on.
+            let mut failed_plans = std::collections::HashSet::new();
             while let Some(job) = rx.recv().await {
-                // A closed semaphore cannot happen (it is never closed); run anyway.
-                let slot = runs.acquire().await.ok();
-                run_job(engine.clone(), index, job, out.clone()).await;
-                drop(slot);
+                if let Some(plan) = job.plan
+                    && failed_plans.contains(&plan)
+                {
+                    engine.skip(index, &job.machine_id, &job.op);
+                    let _ = out.send(Event::TaskDone {
+                        request: job.request,
+                        result: Err(RunError::Skipped(
+                            "an earlier step on this machine did not succeed".into(),
+                        )),
+                    });
+                } else {
+                    // A closed semaphore cannot happen (it is never closed); run anyway.
+                    let slot = runs.acquire().await.ok();
+                    let plan = job.plan;
+                    let ok = run_job(engine.clone(), index, job, out.clone()).await;
+                    drop(slot);
+                    if !ok && let Some(plan) = plan {
+                        failed_plans.insert(plan);
+                    }
+                }
                 left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             }
         });
@@ -869,6 +914,7 @@ mod tests {
                 machine_id: "vm-201".into(),
                 op: op.clone(),
                 expected: seen(&estate, "pcc", "vm-201", &op),
+                plan: None,
             },
         );
         loop {
@@ -909,6 +955,7 @@ mod tests {
                     machine_id: "vm-101".into(),
                     op: op.clone(),
                     expected: seen(&estate, "pcc", "vm-101", &op),
+                    plan: None,
                 },
             );
         }
@@ -935,5 +982,67 @@ mod tests {
         for id in ids {
             assert!(m.find(id).is_none(), "{id} still there");
         }
+    }
+
+    /// A plan's step that fails stops that plan's later steps on the same machine (they
+    /// are skipped, never sent); another machine's steps of the plan still run.
+    #[tokio::test]
+    async fn a_failed_plan_step_skips_the_rest_on_its_machine_only() {
+        let (estate, handle, mut rx) = loaded_workers().await;
+        let delete = |id: &str| Operation::Delete {
+            snapshot: id.into(),
+            children: false,
+        };
+        // 20: a snapshot that does not exist (refused by its stale-view check); 21: a real
+        // one on the same machine; 22: one on another machine.
+        let steps = [
+            (20, "vm-101", delete("snapshot-999")),
+            (21, "vm-101", delete("snapshot-106")),
+            (22, "vm-201", delete("snapshot-121")),
+        ];
+        for (request, machine, op) in &steps {
+            handle.send(
+                "pcc",
+                Command::Run {
+                    request: *request,
+                    machine_id: (*machine).into(),
+                    op: op.clone(),
+                    expected: seen(&estate, "pcc", machine, op),
+                    plan: Some(1),
+                },
+            );
+        }
+        let mut results = std::collections::BTreeMap::new();
+        while results.len() < steps.len() {
+            match rx.recv().await {
+                Some(Event::TaskDone { request, result }) => {
+                    results.insert(request, result);
+                }
+                Some(_) => {}
+                None => panic!("engine stopped"),
+            }
+        }
+        assert!(
+            matches!(results[&20], Err(RunError::Refused(_))),
+            "{:?}",
+            results[&20]
+        );
+        assert!(
+            matches!(results[&21], Err(RunError::Skipped(_))),
+            "{:?}",
+            results[&21]
+        );
+        assert!(
+            matches!(&results[&22], Ok(s) if s.state == TaskState::Success),
+            "{:?}",
+            results[&22]
+        );
+        assert!(
+            estate
+                .machine("pcc", "vm-101")
+                .unwrap()
+                .find("snapshot-106")
+                .is_some()
+        );
     }
 }

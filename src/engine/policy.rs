@@ -7,12 +7,20 @@ use crate::model::Operation;
 pub fn ensure_writable(read_only: bool, profile: &str, op: &Operation) -> Result<(), String> {
     if read_only {
         Err(format!(
-            "{} refused: profile {profile} is read-only (remove --read-only or read_only = true to allow changes)",
-            op.name()
+            "{} refused: {}",
+            op.name(),
+            read_only_reason(profile)
         ))
     } else {
         Ok(())
     }
+}
+
+/// Why nothing can change on `profile` (the TUI says it before a dialog could open).
+pub fn read_only_reason(profile: &str) -> String {
+    format!(
+        "profile {profile} is read-only (remove --read-only or read_only = true to allow changes)"
+    )
 }
 
 #[cfg(test)]

@@ -137,6 +137,22 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// Bytes as `1.5 GiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 /// A compact age such as `5m`, `3h`, `12d`.
 pub fn format_age(d: Duration) -> String {
     let s = d.num_seconds().max(0);

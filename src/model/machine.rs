@@ -91,6 +91,9 @@ pub struct Capabilities {
     pub download: bool,
     /// A suppress-power-on choice exists on revert.
     pub suppress_power_on: bool,
+    /// The machine keeps one snapshot, named by its description, and a new one replaces
+    /// it (an OVHcloud VPS).
+    pub replace: bool,
 }
 
 impl Capabilities {
@@ -104,6 +107,7 @@ impl Capabilities {
             consolidate: true,
             download: false,
             suppress_power_on: true,
+            replace: false,
         }
     }
 
@@ -117,6 +121,7 @@ impl Capabilities {
             consolidate: false,
             download: true,
             suppress_power_on: false,
+            replace: true,
         }
     }
 }
@@ -293,10 +298,10 @@ impl Machine {
             ));
         }
         match self.snapshots.first() {
-            // By kind, not by the `tree` capability: vSphere servers may report
+            // By `replace`, not by the `tree` capability: vSphere servers may report
             // multipleSnapshotsSupported false (vcsim does) and still keep trees; a VM's
             // server refuses a take itself when it cannot.
-            Some(s) if self.provider == ProviderKind::Ovh => {
+            Some(s) if self.capabilities.replace => {
                 let label = if s.description.is_empty() {
                     &s.id
                 } else {

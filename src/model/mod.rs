@@ -2,6 +2,7 @@
 //! Pure data and pure functions; no I/O.
 
 pub mod address;
+pub mod change;
 pub mod health;
 pub mod machine;
 pub mod operation;

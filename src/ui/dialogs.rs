@@ -9,7 +9,7 @@ use super::centered;
 use super::theme::Theme;
 use crate::app::AppState;
 use crate::app::keymap::KEYMAP;
-use crate::app::state::{Dialog, DialogKind, Field, Palette};
+use crate::app::state::{Dialog, DialogKind, Field, Palette, TextInput};
 use crate::app::update::palette_matches;
 
 /// A count of rows or columns as a terminal coordinate, saturating at the largest.
@@ -22,6 +22,30 @@ fn boxed<'a>(title: &str, theme: &Theme) -> Block<'a> {
         .borders(Borders::ALL)
         .title(Span::styled(format!(" {title} "), theme.header))
         .border_style(theme.border_focus)
+}
+
+/// A text being edited: the character under the cursor shown reversed (a block at the end).
+pub fn text_spans<'a>(editor: &TextInput, focused: bool, theme: &Theme) -> Vec<Span<'a>> {
+    let style = if focused { theme.selected } else { theme.text };
+    if !focused {
+        return vec![Span::styled(editor.value().to_string(), style)];
+    }
+    let chars: Vec<char> = editor.value().chars().collect();
+    let at = editor.cursor().min(chars.len());
+    let before: String = chars[..at].iter().collect();
+    let under: String = chars.get(at).map_or(" ".to_string(), char::to_string);
+    let after: String = chars
+        .get(at + 1..)
+        .map(|c| c.iter().collect())
+        .unwrap_or_default();
+    vec![
+        Span::styled(before, style),
+        Span::styled(
+            under,
+            style.add_modifier(ratatui::style::Modifier::REVERSED),
+        ),
+        Span::styled(after, style),
+    ]
 }
 
 /// A modal dialog.
@@ -38,23 +62,30 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
         let focused = i == d.focus;
         let marker = if focused { "▸ " } else { "  " };
         let line = match f {
-            Field::Text { label, value } => Line::from(vec![
-                Span::raw(marker),
-                Span::styled(format!("{label}: "), theme.dim),
-                Span::styled(
-                    format!("{value}{}", if focused { "_" } else { "" }),
-                    if focused { theme.selected } else { theme.text },
-                ),
-            ]),
+            Field::Text { label, editor, .. } => {
+                let mut spans = vec![
+                    Span::raw(marker),
+                    Span::styled(format!("{label}: "), theme.dim),
+                ];
+                spans.extend(text_spans(editor, focused, theme));
+                Line::from(spans)
+            }
             Field::Check {
                 label,
                 value,
                 disabled,
+                ..
             } => {
+                // A fixed choice shows `[-]`, so it reads as fixed without colour too.
+                let glyph = match (disabled.is_some(), *value) {
+                    (true, _) => "-",
+                    (false, true) => "x",
+                    (false, false) => " ",
+                };
                 let mut spans = vec![
                     Span::raw(marker),
                     Span::styled(
-                        format!("[{}] {label}", if *value { "x" } else { " " }),
+                        format!("[{glyph}] {label}"),
                         if disabled.is_some() {
                             theme.dim
                         } else if focused {
@@ -76,6 +107,7 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
     let keys = match &d.kind {
         DialogKind::Link(_) => "y copy URL · Esc close".to_string(),
         DialogKind::Quit => "Enter quit · Esc stay".to_string(),
+        DialogKind::Task(_) => "Enter/Esc close · y copy the task id".to_string(),
         _ => {
             let mut k = vec!["Enter confirm", "Esc cancel"];
             if d.fields.len() > 1 {
@@ -89,7 +121,8 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
     };
     lines.push(Line::styled(keys, theme.dim));
     if let Some((_, msg)) = &s.message
-        && (d.must_type.is_some()
+        && (d.needs_typing()
+            || d.warned
             || d.fields.iter().any(|f| {
                 matches!(
                     f,

@@ -10,10 +10,10 @@ use unicode_width::UnicodeWidthStr;
 use super::SPINNER;
 use super::theme::Theme;
 use crate::app::keymap::{Action, KEYMAP};
-use crate::app::state::{Level, Row};
-use crate::app::update::human_size;
+use crate::app::state::{Level, NotRun, Row};
 use crate::app::{AppState, Pane, ProfileStatus};
 use crate::model::health::format_age;
+use crate::model::health::human_size;
 use crate::model::{Machine, PowerState, ProviderKind, TaskState, Warning};
 
 fn block<'a>(title: Line<'a>, focused: bool, theme: &Theme) -> Block<'a> {
@@ -79,14 +79,10 @@ fn pad(text: &str, width: usize) -> String {
 pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     let focused = s.focus == Pane::Inventory && s.dialog.is_none();
     let title = if s.filtering || !s.filter.is_empty() {
-        Line::from(vec![
-            Span::styled(" Inventory ", theme.header),
-            Span::raw(format!(
-                "/{}{} ",
-                s.filter,
-                if s.filtering { "_" } else { "" }
-            )),
-        ])
+        let mut spans = vec![Span::styled(" Inventory ", theme.header), Span::raw("/")];
+        spans.extend(super::dialogs::text_spans(&s.filter, s.filtering, theme));
+        spans.push(Span::raw(" "));
+        Line::from(spans)
     } else {
         Line::from(Span::styled(" Inventory ", theme.header))
     };
@@ -413,7 +409,16 @@ pub fn tasks(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         let end = t.ended.unwrap_or(s.now);
         let elapsed = format_age(end - t.started);
         let (glyph, style, state) = match (t.state, &t.message) {
-            (_, Some(m)) if m.starts_with("refused") => ("✗", theme.critical, m.clone()),
+            _ if t.not_run == Some(NotRun::Refused) => (
+                "✗",
+                theme.critical,
+                format!("refused: {}", t.message.clone().unwrap_or_default()),
+            ),
+            _ if t.not_run == Some(NotRun::Skipped) => (
+                "-",
+                theme.warning,
+                format!("skipped: {}", t.message.clone().unwrap_or_default()),
+            ),
             (Some(TaskState::Success), _) => ("✓", theme.ok, "done".to_string()),
             (Some(TaskState::Error), m) => (
                 "✗",

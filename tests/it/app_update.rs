@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use crossterm::event::KeyCode;
-use snaptree::app::state::{DialogKind, Field, Level, Row, TaskView};
+use snaptree::app::state::{Dialog, DialogKind, Field, Level, Row, TaskView};
 use snaptree::app::update::palette_matches;
 use snaptree::app::{AppState, Effect, Msg, Pane, update};
 use snaptree::config::ThemeName;
@@ -46,10 +46,28 @@ fn text_field(s: &AppState, label: &str) -> String {
     d.fields
         .iter()
         .find_map(|f| match f {
-            Field::Text { label: l, value } if l == label => Some(value.clone()),
+            Field::Text {
+                label: l, editor, ..
+            } if l == label => Some(editor.value().to_string()),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no text field {label} in {:?}", d.fields))
+}
+
+/// What must be typed to confirm the open change, if anything.
+fn must_type(d: &Dialog) -> Option<String> {
+    match &d.kind {
+        DialogKind::Change(c) => c.confirmation.expected_text(),
+        _ => None,
+    }
+}
+
+/// The open change's operations.
+fn change_ops(d: &Dialog) -> Vec<Operation> {
+    match &d.kind {
+        DialogKind::Change(c) => c.steps.iter().map(|st| st.op.clone()).collect(),
+        other => panic!("not a change: {other:?}"),
+    }
 }
 
 fn check_field(s: &AppState, prefix: &str) -> (bool, Option<String>) {
@@ -61,6 +79,7 @@ fn check_field(s: &AppState, prefix: &str) -> (bool, Option<String>) {
                 label,
                 value,
                 disabled,
+                ..
             } if label.starts_with(prefix) => Some((*value, disabled.clone())),
             _ => None,
         })
@@ -268,7 +287,7 @@ fn palette_lists_actions_by_name_and_runs_one() {
         .dialog
         .as_ref()
         .expect("the palette opened the take dialog");
-    assert!(matches!(d.kind, DialogKind::Take(_)));
+    assert!(matches!(change_ops(d)[..], [Operation::Take { .. }]));
 
     // Esc closes the palette without running anything.
     let mut s = state();
@@ -296,7 +315,14 @@ fn take_dialog_defaults_and_run() {
     select_machine(&mut s, "web-01");
     assert!(key(&mut s, 't').is_empty());
     let d = s.dialog.clone().expect("take dialog");
-    assert!(matches!(&d.kind, DialogKind::Take((p, id)) if p == "pcc" && id == "vm-101"));
+    assert!(matches!(change_ops(&d)[..], [Operation::Take { .. }]));
+    let DialogKind::Change(c) = &d.kind else {
+        panic!()
+    };
+    assert_eq!(
+        (c.steps[0].profile.as_str(), c.steps[0].machine_id.as_str()),
+        ("pcc", "vm-101")
+    );
     assert!(d.lines[0].contains("pre-release"), "{:?}", d.lines);
     let name = text_field(&s, "Name");
     // The default name is the local date-time of the clock: YYYY-MM-DD HH:MM:SS.
@@ -395,7 +421,7 @@ fn revert_needs_the_machine_name_typed_then_runs_on_the_selected_id() {
     select_snapshot(&mut s, "snapshot-102");
     assert!(key(&mut s, 'r').is_empty());
     let d = s.dialog.clone().expect("revert dialog");
-    assert_eq!(d.must_type.as_deref(), Some("web-01"));
+    assert_eq!(must_type(&d).as_deref(), Some("web-01"));
     let all = d.lines.join("\n");
     assert!(
         all.contains("before-upgrade") && all.contains("snapshot-102"),
@@ -490,7 +516,7 @@ fn delete_offers_children_as_a_distinct_choice() {
     select_snapshot(&mut s, "snapshot-102");
     key(&mut s, 'd');
     let d = s.dialog.clone().expect("delete dialog");
-    assert!(d.must_type.is_none());
+    assert!(must_type(&d).is_none());
     assert_eq!(
         check_field(&s, "Also delete its 2 descendant"),
         (false, None)
@@ -563,7 +589,7 @@ fn delete_all_needs_the_name_and_is_refused_without_snapshots() {
     select_machine(&mut s, "web-01");
     key(&mut s, 'D');
     let d = s.dialog.clone().expect("delete-all dialog");
-    assert_eq!(d.must_type.as_deref(), Some("web-01"));
+    assert_eq!(must_type(&d).as_deref(), Some("web-01"));
     assert!(d.lines[0].contains("all 6 snapshot"), "{:?}", d.lines);
     type_text(&mut s, "web-0");
     assert!(press(&mut s, KeyCode::Enter).is_empty());
@@ -629,7 +655,7 @@ fn take_on_a_vps_without_a_snapshot_takes_with_a_description() {
     select_machine(&mut s, "blog");
     key(&mut s, 't');
     let d = s.dialog.clone().expect("take dialog");
-    assert!(matches!(d.kind, DialogKind::Take(_)));
+    assert!(matches!(change_ops(&d)[..], [Operation::Take { .. }]));
     // A VPS snapshot has a description only: no memory or quiesce choices.
     assert_eq!(d.fields.len(), 1);
     let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
@@ -674,7 +700,8 @@ fn rename_edits_name_and_description() {
             description: Some("Release 4.2 candidate".into()),
         }
     );
-    assert_eq!(s.tasks[0].target, "pre-release");
+    // The task row names the old name and the new one.
+    assert_eq!(s.tasks[0].target, "pre-release → rc-4.2");
 }
 
 #[test]
@@ -695,10 +722,10 @@ fn marks_across_machines_then_one_batch_delete() {
     key(&mut s, ' ');
     key(&mut s, 'd');
     let d = s.dialog.clone().expect("batch dialog");
-    let DialogKind::Batch(items) = &d.kind else {
-        panic!("{:?}", d.kind)
-    };
-    assert_eq!(items.len(), 2);
+    assert_eq!(change_ops(&d).len(), 2);
+    // A batch is confirmed by typing its count.
+    assert_eq!(must_type(&d).as_deref(), Some("2"));
+    type_text(&mut s, "2");
     let fx = press(&mut s, KeyCode::Enter);
     let mut ops: Vec<(String, Operation)> = fx
         .iter()
@@ -931,6 +958,8 @@ fn read_only_refuses_the_palette_batch_delete_and_cancel() {
         state: Some(TaskState::Running),
         progress: None,
         message: None,
+        not_run: None,
+        batch: None,
         cancelable: true,
         started: now(),
         ended: None,
@@ -1171,6 +1200,7 @@ fn a_batch_on_one_machine_goes_deepest_first_and_failed_steps_stay_marked() {
         key(&mut s, ' ');
     }
     key(&mut s, 'd');
+    type_text(&mut s, "3");
     let fx = press(&mut s, KeyCode::Enter);
     let sent: Vec<(u64, String)> = fx
         .iter()
@@ -1313,4 +1343,208 @@ fn revert_dialogs_say_which_revert_and_offer_suppress_only_with_memory() {
     let current = s.dialog.clone().expect("revert-current dialog").title;
     assert_ne!(selected, current, "r and u dialogs must not look alike");
     assert!(current.contains("current"), "{current}");
+}
+
+fn status_text(s: &AppState) -> String {
+    s.message.clone().map(|(_, m)| m).unwrap_or_default()
+}
+
+fn ctrl(s: &mut AppState, c: char) -> Vec<Effect> {
+    update(
+        s,
+        Msg::Key(crossterm::event::KeyEvent::new(
+            KeyCode::Char(c),
+            crossterm::event::KeyModifiers::CONTROL,
+        )),
+    )
+}
+
+/// The view a destructive change is checked against is the one its dialog was opened on:
+/// a live update that arrives while the dialog is open does not change it.
+#[test]
+fn the_stale_view_baseline_is_taken_when_the_dialog_opens() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-102");
+    key(&mut s, 'r');
+    let seen = s
+        .machine(&("pcc".into(), "vm-101".into()))
+        .cloned()
+        .unwrap();
+    // Another client takes a snapshot while the dialog is open.
+    let mut changed = seen.clone();
+    let new = snaptree::model::Snapshot {
+        id: "snapshot-999".into(),
+        name: "elsewhere".into(),
+        children: Vec::new(),
+        ..changed.snapshots[0].clone()
+    };
+    changed.snapshots[0].children.push(new);
+    changed.current = Some("snapshot-999".into());
+    update(
+        &mut s,
+        Msg::Engine(Event::MachineUpdated { machine: changed }),
+    );
+    type_text(&mut s, "web-01");
+    let (_, _, op, cmd) = run_of(&press(&mut s, KeyCode::Enter));
+    let Command::Run { expected, .. } = cmd else {
+        panic!()
+    };
+    assert_eq!(expected, snaptree::model::ExpectedView::of(&seen, &op));
+    assert!(!expected.snapshot_ids.contains(&"snapshot-999".to_string()));
+}
+
+/// Text fields edit like a shell line: Home, Left, Ctrl-U, Ctrl-W, End.
+#[test]
+fn text_fields_have_the_usual_editing_keys() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    key(&mut s, 't');
+    // Ctrl-U empties the name, then a word is typed and one erased with Ctrl-W.
+    ctrl(&mut s, 'u');
+    type_text(&mut s, "before upgrade");
+    ctrl(&mut s, 'w');
+    assert_eq!(text_field(&s, "Name"), "before ");
+    // Home then a character goes in front; End then one goes at the end.
+    press(&mut s, KeyCode::Home);
+    key(&mut s, '_');
+    press(&mut s, KeyCode::End);
+    type_text(&mut s, "x");
+    press(&mut s, KeyCode::Left);
+    press(&mut s, KeyCode::Backspace);
+    assert_eq!(text_field(&s, "Name"), "_beforex");
+    // The filter edits the same way.
+    press(&mut s, KeyCode::Esc);
+    key(&mut s, '/');
+    type_text(&mut s, "web-01");
+    ctrl(&mut s, 'u');
+    assert!(s.filter.is_empty());
+    type_text(&mut s, "blg");
+    press(&mut s, KeyCode::Left);
+    key(&mut s, 'o');
+    assert_eq!(s.filter.value(), "blog");
+    assert_eq!(visible_machines(&s), ["blog"]);
+}
+
+/// Renaming to a name another snapshot of the tree has asks first: Enter again goes on.
+#[test]
+fn a_rename_to_a_name_the_tree_has_asks_again() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-104");
+    key(&mut s, 'e');
+    ctrl(&mut s, 'u');
+    type_text(&mut s, "hotfix-test");
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    let m = error_message(&s);
+    assert!(
+        m.contains("already named \"hotfix-test\" (snapshot-106)"),
+        "{m}"
+    );
+    assert!(s.dialog.is_some(), "the dialog stays open");
+    let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert!(matches!(op, Operation::Rename { name: Some(n), .. } if n == "hotfix-test"));
+}
+
+/// A batch is one plan: progress "N of M", skipped steps counted, a summary at the end,
+/// and everything that did not succeed stays marked.
+#[test]
+fn a_batch_reports_progress_and_a_summary_and_keeps_what_did_not_succeed_marked() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    for id in ["snapshot-103", "snapshot-106"] {
+        select_snapshot(&mut s, id);
+        key(&mut s, ' ');
+    }
+    select_machine(&mut s, "db-01");
+    let db_snap = s.tree_rows.iter().find_map(|r| r.snapshot.clone()).unwrap();
+    select_snapshot(&mut s, &db_snap);
+    key(&mut s, ' ');
+    key(&mut s, 'd');
+    let d = s.dialog.clone().unwrap();
+    assert!(
+        d.lines[0].contains("3 marked snapshot(s) on 2 machine(s)"),
+        "{:?}",
+        d.lines
+    );
+    type_text(&mut s, "3");
+    let fx = press(&mut s, KeyCode::Enter);
+    let sent: Vec<(u64, Option<u64>)> = fx
+        .iter()
+        .map(|e| match e {
+            Effect::Send(_, Command::Run { request, plan, .. }) => (*request, *plan),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(sent.len(), 3);
+    let plan = sent[0].1.expect("a plan id");
+    assert!(sent.iter().all(|(_, p)| *p == Some(plan)), "one plan");
+    assert!(status_text(&s).contains("0 of 3"), "{}", status_text(&s));
+    let failed = Err(snaptree::engine::RunError::Failed("locked".into()));
+    let skipped = Err(snaptree::engine::RunError::Skipped("earlier".into()));
+    let ok = Ok(TaskStatus {
+        id: "t".into(),
+        state: TaskState::Success,
+        progress: None,
+        message: None,
+        cancelable: false,
+    });
+    for (i, result) in [failed, skipped, ok].into_iter().enumerate() {
+        update(
+            &mut s,
+            Msg::Engine(Event::TaskDone {
+                request: sent[i].0,
+                result,
+            }),
+        );
+        if i == 0 {
+            assert!(status_text(&s).contains("1 of 3"), "{}", status_text(&s));
+        }
+    }
+    let end = status_text(&s);
+    assert!(end.contains("1 done, 1 failed, 1 skipped"), "{end}");
+    assert_eq!(
+        s.marks.len(),
+        2,
+        "the failed and the skipped step stay marked"
+    );
+    let skipped_row = s.tasks.iter().find(|t| t.request == sent[1].0).unwrap();
+    assert_eq!(
+        skipped_row.not_run,
+        Some(snaptree::app::state::NotRun::Skipped)
+    );
+    assert!(!skipped_row.is_running());
+}
+
+/// Quitting with an operation waiting its turn names it: it will never start.
+#[test]
+fn quitting_with_queued_operations_says_which_will_not_start() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    let first = key(&mut s, 't');
+    assert!(first.is_empty());
+    press(&mut s, KeyCode::Enter);
+    key(&mut s, 't');
+    ctrl(&mut s, 'u');
+    type_text(&mut s, "second");
+    let (_, _, _, cmd) = run_of(&press(&mut s, KeyCode::Enter));
+    let Command::Run { request, .. } = cmd else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Msg::Engine(Event::Task {
+            request,
+            update: RunUpdate::Queued,
+        }),
+    );
+    key(&mut s, 'q');
+    assert!(!s.quit);
+    let d = s.dialog.clone().expect("quit asks");
+    let text = d.lines.join("\n");
+    assert!(text.contains("1 task(s) still running"), "{text}");
+    assert!(text.contains("1 operation(s) waiting"), "{text}");
+    assert!(text.contains("take second on web-01"), "{text}");
+    press(&mut s, KeyCode::Enter);
+    assert!(s.quit);
 }

@@ -322,10 +322,14 @@ fn the_selection_is_the_machine_and_a_batch_on_one_vm_runs_in_turn() {
     tui.wait_for("the batch dialog", |s| {
         s.contains("Delete marked snapshots") && s.contains("web-01")
     });
+    // Enter alone does not confirm a batch: its count is typed.
     tui.send("\r");
+    tui.wait_text("type 2 exactly to confirm");
+    tui.send("2\r");
     tui.wait_for("the second deletion queued behind the first", |s| {
         s.contains("queued")
     });
+    tui.wait_text("delete marked ended: 2 done, 0 failed, 0 skipped");
     let done = tui.wait_for("both deletions done", |s| {
         s.matches("✓ delete web-01").count() == 2
     });

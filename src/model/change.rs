@@ -1,0 +1,855 @@
+//! One description of each change, shared by the TUI dialog and the CLI prompt: what will
+//! happen, to which machine and snapshot, the children affected, the power state after a
+//! revert, the form to fill in and the confirmation it needs. The view the description was
+//! made from (the stale-view baseline) is captured here, when the change is described, and
+//! travels with it to the engine.
+
+use chrono::{DateTime, Utc};
+
+use super::health::{format_age, human_size};
+use super::plan::deletion_order;
+use super::{ExpectedView, Machine, Operation, PowerState};
+
+/// What an answer in a change's form sets. The form is read by kind, never by label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// The snapshot's name.
+    Name,
+    /// The snapshot's description.
+    Description,
+    /// Include memory in a take.
+    Memory,
+    /// Quiesce the guest file systems in a take.
+    Quiesce,
+    /// Leave the VM suspended after reverting to a memory snapshot.
+    SuppressPowerOn,
+    /// Delete the snapshot's descendants too.
+    WithChildren,
+    /// The text typed to confirm (the machine's name, or the number of snapshots).
+    Typed,
+}
+
+/// A field's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// Free text.
+    Text(String),
+    /// A choice, and why it cannot be changed when it cannot.
+    Check {
+        /// Chosen.
+        on: bool,
+        /// Why it is fixed, if it is.
+        disabled: Option<String>,
+    },
+}
+
+/// One input of a change's form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FormField {
+    /// What it sets.
+    pub input: Input,
+    /// What the user reads.
+    pub label: String,
+    /// Its value.
+    pub value: Value,
+}
+
+impl FormField {
+    fn text(input: Input, label: impl Into<String>, value: impl Into<String>) -> Self {
+        FormField {
+            input,
+            label: label.into(),
+            value: Value::Text(value.into()),
+        }
+    }
+
+    fn check(input: Input, label: impl Into<String>, on: bool, disabled: Option<&str>) -> Self {
+        FormField {
+            input,
+            label: label.into(),
+            value: Value::Check {
+                on: on && disabled.is_none(),
+                disabled: disabled.map(String::from),
+            },
+        }
+    }
+}
+
+/// How a change is confirmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Nothing to confirm: the form's own Enter (take, rename).
+    None,
+    /// Yes or no.
+    YesNo,
+    /// The machine's name, typed.
+    TypeName(String),
+    /// The number of snapshots a batch deletes, typed.
+    TypeCount(usize),
+}
+
+impl Confirmation {
+    /// The text to type, when one is needed.
+    pub fn expected_text(&self) -> Option<String> {
+        match self {
+            Confirmation::TypeName(name) => Some(name.clone()),
+            Confirmation::TypeCount(n) => Some(n.to_string()),
+            Confirmation::None | Confirmation::YesNo => None,
+        }
+    }
+
+    /// Whether `answer` (typed, or y/n) confirms.
+    pub fn accepts(&self, answer: &str) -> bool {
+        let answer = answer.trim();
+        match self {
+            Confirmation::None => true,
+            Confirmation::YesNo => matches!(answer, "y" | "Y" | "yes"),
+            _ => self.expected_text().as_deref() == Some(answer),
+        }
+    }
+
+    /// The request to the user, e.g. "Type web-01 to confirm".
+    pub fn prompt(&self) -> String {
+        match self {
+            Confirmation::TypeName(name) => format!("Type {name} to confirm"),
+            Confirmation::TypeCount(n) => format!("Type {n} (the number of snapshots) to confirm"),
+            Confirmation::None | Confirmation::YesNo => "Proceed? [y/N]".into(),
+        }
+    }
+}
+
+/// One operation of a change on one machine, with the view it was chosen from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// Profile.
+    pub profile: String,
+    /// Machine id.
+    pub machine_id: String,
+    /// Machine name, for task rows and messages.
+    pub machine: String,
+    /// The operation (targets are ids).
+    pub op: Operation,
+    /// What was seen when the change was described.
+    pub expected: ExpectedView,
+    /// The target snapshot's name, or "" (for task rows).
+    pub target: String,
+    /// Names of the machine's other snapshots by id, as seen (a rename checks for clashes).
+    others: Vec<(String, String)>,
+}
+
+/// A change, described: the same words in the TUI dialog and the CLI prompt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// Dialog title.
+    pub title: String,
+    /// One phrase for "About to …" (CLI) and refusals, e.g.
+    /// `revert lab/web-01 to snapshot "base" (snapshot-1)`.
+    pub summary: String,
+    /// What will happen, line by line.
+    pub lines: Vec<String>,
+    /// What the user may set; a typed confirmation is a field of its own.
+    pub fields: Vec<FormField>,
+    /// How it is confirmed.
+    pub confirmation: Confirmation,
+    /// What runs, in order: one step, or a batch's steps (per machine, deepest first).
+    pub steps: Vec<Step>,
+    /// A batch (one plan of several deletions), even of one step.
+    pub batch: bool,
+}
+
+/// Why a change cannot be asked for at all, said before anything is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Context the description needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Context {
+    /// The clock, for ages.
+    pub now: DateTime<Utc>,
+    /// `confirm = "type-name"`: revert and delete-all need the name, batches the count.
+    pub type_to_confirm: bool,
+}
+
+fn snapshot_label(m: &Machine, id: &str, now: DateTime<Utc>) -> String {
+    match m.find(id) {
+        Some(snap) => format!(
+            "\"{}\" ({id}, taken {} ago)",
+            snap.name,
+            format_age(now - snap.created)
+        ),
+        None => id.to_string(),
+    }
+}
+
+fn typed_field(confirmation: &Confirmation) -> FormField {
+    FormField::text(Input::Typed, confirmation.prompt(), String::new())
+}
+
+impl Step {
+    /// `op` on `m`, with the view of `m` now as its baseline.
+    pub fn of(m: &Machine, op: Operation) -> Step {
+        step(m, op)
+    }
+}
+
+fn step(m: &Machine, op: Operation) -> Step {
+    let target = op
+        .snapshot()
+        .and_then(|id| m.find(id))
+        .map(|n| n.name.clone())
+        .unwrap_or_default();
+    let others = m
+        .walk()
+        .into_iter()
+        .filter(|(_, s)| Some(s.id.as_str()) != op.snapshot())
+        .map(|(_, s)| (s.id.clone(), s.name.clone()))
+        .collect();
+    Step {
+        profile: m.profile.clone(),
+        machine_id: m.id.clone(),
+        machine: m.name.clone(),
+        expected: ExpectedView::of(m, &op),
+        target,
+        others,
+        op,
+    }
+}
+
+/// Describe `op` on `m` (the operation's values are the form's first values), or say why
+/// it cannot be asked for. Read-only is not checked here: `engine::policy` does that.
+pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refusal> {
+    let who = format!("{}/{}", m.profile, m.name);
+    let label = |id: &str| snapshot_label(m, id, ctx.now);
+    let short = |id: &str| match m.find(id) {
+        Some(n) => format!("\"{}\" ({id})", n.name),
+        None => id.to_string(),
+    };
+    let refuse = |why: String| Err(Refusal(why));
+    if !m.loaded {
+        return refuse(format!("{who} is still loading"));
+    }
+    if let Some(id) = op.snapshot()
+        && m.find(id).is_none()
+    {
+        return refuse(format!("{who} has no snapshot {id}"));
+    }
+    let type_name = || {
+        if ctx.type_to_confirm {
+            Confirmation::TypeName(m.name.clone())
+        } else {
+            Confirmation::YesNo
+        }
+    };
+    let mut fields = Vec::new();
+    let (title, summary, lines, confirmation) = match &op {
+        Operation::Take {
+            name,
+            description,
+            memory,
+            quiesce,
+        } => {
+            if let Some(why) = m.take_unavailable() {
+                return refuse(format!("cannot take: {why}"));
+            }
+            if m.capabilities.replace && m.snapshot_option.is_none() {
+                return refuse(format!(
+                    "{who} has not said yet whether it has a snapshot option"
+                ));
+            }
+            if *memory && let Some(why) = m.memory_unavailable() {
+                return refuse(format!("cannot take with --memory: {why}"));
+            }
+            if *quiesce && let Some(why) = m.quiesce_unavailable() {
+                return refuse(format!("cannot take with --quiesce: {why}"));
+            }
+            let line = if m.capabilities.replace {
+                fields.push(FormField::text(
+                    Input::Description,
+                    "Description",
+                    description,
+                ));
+                format!("A new snapshot of VPS {who}. A VPS keeps one snapshot.")
+            } else {
+                fields.push(FormField::text(Input::Name, "Name", name));
+                fields.push(FormField::text(
+                    Input::Description,
+                    "Description",
+                    description,
+                ));
+                fields.push(FormField::check(
+                    Input::Memory,
+                    "Include memory",
+                    *memory,
+                    m.memory_unavailable(),
+                ));
+                fields.push(FormField::check(
+                    Input::Quiesce,
+                    "Quiesce guest file systems",
+                    *quiesce,
+                    m.quiesce_unavailable(),
+                ));
+                match &m.current {
+                    Some(c) => format!("A new snapshot of {who}, child of {}.", label(c)),
+                    None => format!("A new snapshot of {who}, at the root of its tree."),
+                }
+            };
+            (
+                format!("Take a snapshot of {}", m.name),
+                format!("take a snapshot of {who}"),
+                vec![line],
+                Confirmation::None,
+            )
+        }
+        Operation::Replace { description } => {
+            if !m.capabilities.replace {
+                return refuse(format!(
+                    "{who} keeps a tree of snapshots: take another one instead (snaptree take {who})"
+                ));
+            }
+            let Some(existing) = m.snapshots.first() else {
+                return refuse(format!(
+                    "{who} has no snapshot to replace: take one (snaptree take {who})"
+                ));
+            };
+            fields.push(FormField::text(
+                Input::Description,
+                "Description",
+                description,
+            ));
+            (
+                format!("Replace the snapshot of {}", m.name),
+                format!(
+                    "replace the snapshot {} of {who}: delete it, wait, then take a new one",
+                    short(&existing.id)
+                ),
+                vec![
+                    format!(
+                        "Delete {}, wait for that, then take a new snapshot.",
+                        label(&existing.id)
+                    ),
+                    "The old snapshot is gone for good.".into(),
+                ],
+                Confirmation::YesNo,
+            )
+        }
+        Operation::RevertCurrent { .. } if m.current.is_none() => {
+            return refuse(format!("{who} has no current snapshot to revert to"));
+        }
+        Operation::Revert {
+            suppress_power_on, ..
+        }
+        | Operation::RevertCurrent { suppress_power_on } => {
+            let target = op
+                .snapshot()
+                .map(String::from)
+                .or_else(|| m.current.clone())
+                .unwrap_or_default();
+            let memory = m.find(&target).is_some_and(|n| n.memory);
+            let mut lines = vec![format!("Revert {who} to {}.", label(&target))];
+            if m.capabilities.replace {
+                lines
+                    .push("The VPS's disk returns to the snapshot; changes since are lost.".into());
+                lines.push(
+                    "OVHcloud deletes the snapshot after a restore: it will be gone afterwards."
+                        .into(),
+                );
+            } else {
+                lines.push(
+                    "Everything on the VM since that snapshot is lost: disks (and memory) return to it."
+                        .into(),
+                );
+                lines.push(if memory {
+                    "Power state after revert: powered on (memory included), or suspended with suppress power-on.".into()
+                } else {
+                    "Power state after revert: powered off (the snapshot has no memory).".into()
+                });
+                if m.power_state == PowerState::PoweredOn {
+                    lines.push("The VM is running now: its current state is discarded.".into());
+                }
+            }
+            // Suppress power-on means something only for a snapshot with memory: a
+            // disk-only revert leaves the VM off anyway.
+            if m.capabilities.suppress_power_on && memory {
+                fields.push(FormField::check(
+                    Input::SuppressPowerOn,
+                    "Suppress power-on",
+                    *suppress_power_on,
+                    None,
+                ));
+            }
+            let current = matches!(op, Operation::RevertCurrent { .. });
+            (
+                if current {
+                    format!("Revert {} to its current snapshot", m.name)
+                } else {
+                    format!("Revert {} to the selected snapshot", m.name)
+                },
+                format!(
+                    "revert {who} to {}snapshot {}; changes since are lost",
+                    if current { "its current " } else { "" },
+                    short(&target)
+                ),
+                lines,
+                type_name(),
+            )
+        }
+        Operation::Delete { snapshot, children } => {
+            let descendants = m.subtree_ids(snapshot).len().saturating_sub(1);
+            let direct = m.find(snapshot).map_or(0, |n| n.children.len());
+            let mut lines = vec![format!("Delete snapshot {} of {who}.", label(snapshot))];
+            if descendants > 0 {
+                lines.push(format!(
+                    "Without children: its {direct} child snapshot(s) move up to its parent."
+                ));
+                lines.push(format!(
+                    "With children: its {descendants} descendant snapshot(s) are deleted too."
+                ));
+                fields.push(FormField::check(
+                    Input::WithChildren,
+                    format!("Also delete its {descendants} descendant(s)"),
+                    *children,
+                    None,
+                ));
+            }
+            lines.push(if m.capabilities.consolidate {
+                "Its data is merged into the disks (consolidated); this cannot be undone.".into()
+            } else {
+                "The snapshot is gone for good.".into()
+            });
+            (
+                format!("Delete a snapshot of {}", m.name),
+                if *children {
+                    format!(
+                        "delete snapshot {} of {who} and its {descendants} descendant(s)",
+                        short(snapshot)
+                    )
+                } else {
+                    format!(
+                        "delete snapshot {} of {who} ({descendants} descendant(s) move up)",
+                        short(snapshot)
+                    )
+                },
+                lines,
+                Confirmation::YesNo,
+            )
+        }
+        Operation::DeleteAll => {
+            let n = m.snapshot_count();
+            if n == 0 {
+                return refuse(format!("{who} has no snapshots"));
+            }
+            (
+                format!("Delete all snapshots of {}", m.name),
+                format!("delete all {n} snapshot(s) of {who}"),
+                vec![
+                    format!("Delete all {n} snapshot(s) of {who}."),
+                    format!(
+                        "The {} keeps its present state; every point to go back to is lost.",
+                        if m.capabilities.replace { "VPS" } else { "VM" }
+                    ),
+                    "This cannot be undone.".into(),
+                ],
+                type_name(),
+            )
+        }
+        Operation::Consolidate => {
+            if !m.capabilities.consolidate {
+                return refuse(format!(
+                    "{who}: consolidation does not exist for {}",
+                    if m.capabilities.replace {
+                        "VPSs"
+                    } else {
+                        "this machine"
+                    }
+                ));
+            }
+            (
+                format!("Consolidate the disks of {}", m.name),
+                format!("consolidate the disks of {who}"),
+                vec![
+                    format!("Consolidate the disks of {who}."),
+                    if m.consolidation_needed {
+                        "vSphere flags this VM as needing consolidation.".into()
+                    } else {
+                        "vSphere does not flag this VM as needing it; it is harmless but may take a while.".into()
+                    },
+                    "The VM may be slow while delta disks are merged.".into(),
+                ],
+                Confirmation::YesNo,
+            )
+        }
+        Operation::Rename {
+            snapshot,
+            name,
+            description,
+        } => {
+            let node = m.find(snapshot);
+            let old_name = node.map(|n| n.name.clone()).unwrap_or_default();
+            let old_desc = node.map(|n| n.description.clone()).unwrap_or_default();
+            if !m.capabilities.replace {
+                fields.push(FormField::text(
+                    Input::Name,
+                    "Name",
+                    name.clone().unwrap_or(old_name),
+                ));
+            }
+            fields.push(FormField::text(
+                Input::Description,
+                "Description",
+                description.clone().unwrap_or(old_desc),
+            ));
+            (
+                format!("Rename a snapshot of {}", m.name),
+                format!("rename snapshot {} of {who}", short(snapshot)),
+                vec![format!("Snapshot {}.", label(snapshot))],
+                Confirmation::None,
+            )
+        }
+        Operation::Cancel { .. } => (
+            format!("Cancel a task on {}", m.name),
+            format!("cancel a task on {who}"),
+            Vec::new(),
+            Confirmation::None,
+        ),
+    };
+    if confirmation.expected_text().is_some() {
+        fields.insert(0, typed_field(&confirmation));
+    }
+    Ok(Change {
+        title,
+        summary,
+        lines,
+        fields,
+        confirmation,
+        steps: vec![step(m, op)],
+        batch: false,
+    })
+}
+
+/// Describe the deletion of several snapshots, one at a time: per machine deepest first
+/// (`deletion_order`), machines in the order given. Every snapshot is listed.
+pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result<Change, Refusal> {
+    let mut lines = Vec::new();
+    let mut steps = Vec::new();
+    let mut bytes = 0u64;
+    for (m, ids) in items {
+        for id in deletion_order(m, ids) {
+            let Some(node) = m.find(&id) else {
+                return Err(Refusal(format!(
+                    "{}/{} has no snapshot {id} any more; unmark it",
+                    m.profile, m.name
+                )));
+            };
+            bytes += node.size_bytes.unwrap_or(0);
+            lines.push(format!(
+                "{} ({}): {}",
+                m.name,
+                m.profile,
+                snapshot_label(m, &id, ctx.now)
+            ));
+            steps.push(step(
+                m,
+                Operation::Delete {
+                    snapshot: id,
+                    children: false,
+                },
+            ));
+        }
+    }
+    let n = steps.len();
+    if n == 0 {
+        return Err(Refusal("nothing is marked".into()));
+    }
+    let machines = items.len();
+    lines.insert(
+        0,
+        format!(
+            "Delete {n} marked snapshot(s) on {machines} machine(s), {} in all; children move up to their parents:",
+            human_size(bytes)
+        ),
+    );
+    lines.push(
+        "One machine's deletions run one after another; a failure stops that machine's next ones."
+            .into(),
+    );
+    let confirmation = if ctx.type_to_confirm {
+        Confirmation::TypeCount(n)
+    } else {
+        Confirmation::YesNo
+    };
+    Ok(Change {
+        title: "Delete marked snapshots".into(),
+        summary: format!("delete {n} snapshot(s) on {machines} machine(s)"),
+        lines,
+        fields: confirmation
+            .expected_text()
+            .map(|_| typed_field(&confirmation))
+            .into_iter()
+            .collect(),
+        confirmation,
+        steps,
+        batch: true,
+    })
+}
+
+impl Change {
+    fn text(&self, input: Input) -> Option<&str> {
+        self.fields.iter().find_map(|f| match &f.value {
+            Value::Text(v) if f.input == input => Some(v.trim()),
+            _ => None,
+        })
+    }
+
+    fn on(&self, input: Input) -> Option<bool> {
+        self.fields.iter().find_map(|f| match &f.value {
+            Value::Check { on, .. } if f.input == input => Some(*on),
+            _ => None,
+        })
+    }
+
+    /// Whether the typed field (if any) confirms.
+    pub fn typed_ok(&self) -> bool {
+        match self.confirmation.expected_text() {
+            Some(_) => self
+                .confirmation
+                .accepts(self.text(Input::Typed).unwrap_or_default()),
+            None => true,
+        }
+    }
+
+    /// The steps with the form's answers in their operations, or what is missing.
+    pub fn answered(&self) -> Result<Vec<Step>, Refusal> {
+        let mut steps = self.steps.clone();
+        let [only] = steps.as_mut_slice() else {
+            return Ok(steps);
+        };
+        let text = |i| self.text(i).map(String::from);
+        let on = |i, old: bool| self.on(i).unwrap_or(old);
+        let needs_name = || Refusal("a snapshot needs a name".into());
+        match &mut only.op {
+            Operation::Take {
+                name,
+                description,
+                memory,
+                quiesce,
+            } => {
+                if let Some(d) = text(Input::Description) {
+                    *description = d;
+                }
+                *name = match text(Input::Name) {
+                    Some(n) => n,
+                    // A one-snapshot machine names its snapshot by the description.
+                    None if self.fields.iter().any(|f| f.input == Input::Description) => {
+                        description.clone()
+                    }
+                    None => name.clone(),
+                };
+                if name.is_empty() {
+                    return Err(needs_name());
+                }
+                *memory = on(Input::Memory, *memory);
+                *quiesce = on(Input::Quiesce, *quiesce);
+                only.target = name.clone();
+            }
+            Operation::Replace { description } => {
+                if let Some(d) = text(Input::Description) {
+                    *description = d;
+                }
+            }
+            Operation::Revert {
+                suppress_power_on, ..
+            }
+            | Operation::RevertCurrent { suppress_power_on } => {
+                *suppress_power_on = on(Input::SuppressPowerOn, *suppress_power_on);
+            }
+            Operation::Delete { children, .. } => *children = on(Input::WithChildren, *children),
+            Operation::Rename {
+                name, description, ..
+            } => {
+                if let Some(n) = text(Input::Name) {
+                    if n.is_empty() {
+                        return Err(needs_name());
+                    }
+                    *name = Some(n);
+                }
+                if let Some(d) = text(Input::Description) {
+                    *description = Some(d);
+                }
+            }
+            Operation::DeleteAll | Operation::Consolidate | Operation::Cancel { .. } => {}
+        }
+        Ok(steps)
+    }
+}
+
+impl Step {
+    /// Another snapshot of the machine that already has the name this rename gives, as
+    /// "\"name\" (id)"; a rename that clashes asks again (TUI) or needs `--yes` (CLI).
+    pub fn name_clash(&self) -> Option<String> {
+        let Operation::Rename {
+            name: Some(name), ..
+        } = &self.op
+        else {
+            return None;
+        };
+        self.others
+            .iter()
+            .find(|(_, n)| n == name)
+            .map(|(id, n)| format!("\"{n}\" ({id})"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::machine::tests::{snap, vm};
+
+    fn ctx(type_to_confirm: bool) -> Context {
+        Context {
+            now: Utc::now(),
+            type_to_confirm,
+        }
+    }
+
+    fn web() -> Machine {
+        // a ─ b ─ c, and a ─ d
+        vm(
+            "lab",
+            "vm-1",
+            "web",
+            vec![snap(
+                "a",
+                "a",
+                vec![
+                    snap("b", "b", vec![snap("c", "c", vec![])]),
+                    snap("d", "d", vec![]),
+                ],
+            )],
+        )
+    }
+
+    #[test]
+    fn revert_and_delete_all_need_the_name_typed_batches_the_count() {
+        let m = web();
+        let revert = Operation::Revert {
+            snapshot: "b".into(),
+            suppress_power_on: false,
+        };
+        let c = describe(&m, revert.clone(), ctx(true)).unwrap();
+        assert_eq!(c.confirmation, Confirmation::TypeName("web".into()));
+        assert_eq!(c.fields[0].input, Input::Typed);
+        assert!(!c.typed_ok());
+        let c = describe(&m, revert, ctx(false)).unwrap();
+        assert_eq!(c.confirmation, Confirmation::YesNo);
+        let c = describe(&m, Operation::DeleteAll, ctx(true)).unwrap();
+        assert_eq!(c.confirmation, Confirmation::TypeName("web".into()));
+        let batch = describe_batch(&[(&m, vec!["a".into(), "c".into()])], ctx(true)).unwrap();
+        assert_eq!(batch.confirmation, Confirmation::TypeCount(2));
+        assert!(batch.confirmation.accepts(" 2 "));
+        assert!(!batch.confirmation.accepts("web"));
+        // Deepest first, each with the view it was chosen from.
+        let order: Vec<_> = batch.steps.iter().map(|s| s.op.snapshot()).collect();
+        assert_eq!(order, [Some("c"), Some("a")]);
+        assert!(batch.steps[0].expected.snapshot_ids.contains(&"a".into()));
+    }
+
+    #[test]
+    fn answers_are_read_by_kind_and_the_baseline_is_the_view_described() {
+        let mut m = web();
+        let c = describe(
+            &m,
+            Operation::Delete {
+                snapshot: "b".into(),
+                children: false,
+            },
+            ctx(false),
+        )
+        .unwrap();
+        let mut c2 = c.clone();
+        for f in &mut c2.fields {
+            if f.input == Input::WithChildren {
+                f.label = "anything".into();
+                f.value = Value::Check {
+                    on: true,
+                    disabled: None,
+                };
+            }
+        }
+        let steps = c2.answered().unwrap();
+        assert_eq!(steps[0].op.name(), "delete-children");
+        // The machine changes after the description: the baseline does not.
+        m.snapshots.clear();
+        assert_eq!(
+            c.steps[0].expected.target_path,
+            Some(vec!["a".into(), "b".into()])
+        );
+    }
+
+    #[test]
+    fn refusals_say_why_before_anything_is_sent() {
+        let mut m = web();
+        m.capabilities.consolidate = false;
+        assert!(
+            describe(&m, Operation::Consolidate, ctx(false))
+                .unwrap_err()
+                .0
+                .contains("consolidat")
+        );
+        m.snapshots.clear();
+        m.current = None;
+        assert!(
+            describe(
+                &m,
+                Operation::RevertCurrent {
+                    suppress_power_on: false
+                },
+                ctx(false)
+            )
+            .unwrap_err()
+            .0
+            .contains("no current snapshot")
+        );
+        assert!(describe(&m, Operation::DeleteAll, ctx(false)).is_err());
+        assert!(
+            describe(
+                &m,
+                Operation::Replace {
+                    description: String::new()
+                },
+                ctx(false)
+            )
+            .unwrap_err()
+            .0
+            .contains("take another")
+        );
+    }
+
+    #[test]
+    fn a_rename_to_a_name_the_tree_has_is_a_clash() {
+        let m = web();
+        let rename = |name: &str| {
+            describe(
+                &m,
+                Operation::Rename {
+                    snapshot: "b".into(),
+                    name: Some(name.into()),
+                    description: None,
+                },
+                ctx(false),
+            )
+            .unwrap()
+            .answered()
+            .unwrap()
+            .remove(0)
+        };
+        assert_eq!(rename("d").name_clash().as_deref(), Some("\"d\" (d)"));
+        assert_eq!(rename("b").name_clash(), None);
+        assert_eq!(rename("new").name_clash(), None);
+    }
+}
