@@ -53,6 +53,8 @@ pub enum Action {
     DownloadLink,
     /// Cancel the selected task.
     CancelTask,
+    /// Show every status-line message so far.
+    Log,
     /// Reload every profile.
     Refresh,
     /// Toggle help.
@@ -274,6 +276,13 @@ pub static KEYMAP: &[Binding] = &[
         label: "x",
         action: Action::CancelTask,
         name: "cancel selected task",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('M')],
+        label: "M",
+        action: Action::Log,
+        name: "message log",
         hint: false,
     },
     Binding {

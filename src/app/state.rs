@@ -203,8 +203,10 @@ pub enum DialogKind {
     Quit,
     /// A download link to show and copy.
     Link(String),
-    /// A task's full text.
+    /// A task's full text, by request.
     Task(u64),
+    /// The message log.
+    Log,
 }
 
 /// Profile and machine id.
@@ -237,6 +239,8 @@ pub struct Dialog {
     pub focus: usize,
     /// A warning was shown (a rename to a name the tree has): Enter again goes ahead.
     pub warned: bool,
+    /// Lines scrolled off the top (long texts: a task's, the log).
+    pub scroll: usize,
 }
 
 impl Dialog {
@@ -249,6 +253,7 @@ impl Dialog {
             fields: Vec::new(),
             focus: 0,
             warned: false,
+            scroll: 0,
         }
     }
 
@@ -260,6 +265,7 @@ impl Dialog {
             fields: change.fields.iter().map(Field::of).collect(),
             focus: 0,
             warned: false,
+            scroll: 0,
             kind: DialogKind::Change(Box::new(change)),
         }
     }
@@ -392,6 +398,9 @@ pub struct AppState {
     pub by_key: std::collections::HashMap<MachineKey, usize>,
     /// Visible inventory rows.
     pub rows: Vec<Row>,
+    /// For each collapsed profile or group row (by row index), the worst warning among
+    /// the machines it hides: a collapsed group does not hide a problem.
+    pub hidden_worst: std::collections::HashMap<usize, Warning>,
     /// Inventory cursor: the row index, derived from `inv_key` whenever the rows change.
     pub inv: Cursor,
     /// What the inventory cursor is on.
@@ -472,6 +481,7 @@ impl AppState {
             search: Vec::new(),
             by_key: std::collections::HashMap::new(),
             rows: Vec::new(),
+            hidden_worst: std::collections::HashMap::new(),
             inv: Cursor::default(),
             inv_key: None,
             inv_shown: false,
@@ -625,6 +635,7 @@ impl AppState {
     pub fn rebuild_rows(&mut self) {
         let filter = self.filter.value().to_lowercase();
         let mut rows = Vec::with_capacity(self.machines.len() + self.profiles.len());
+        let mut hidden_worst = std::collections::HashMap::new();
         let mut i = 0;
         for (pi, p) in self.profiles.iter().enumerate() {
             let start = rows.len();
@@ -633,6 +644,7 @@ impl AppState {
             let mut any = false;
             let mut group: Option<String> = None;
             let mut group_open = true;
+            let mut group_row = start;
             while i < self.machines.len() && self.machines[i].profile == p.name {
                 let m = &self.machines[i];
                 if filter.is_empty() || self.search[i].contains(&filter) {
@@ -641,12 +653,20 @@ impl AppState {
                     if group.as_deref() != Some(&label) {
                         group_open = !self.collapsed.contains(&format!("g:{}:{}", p.name, label));
                         if profile_open {
+                            group_row = rows.len();
                             rows.push(Row::Group(pi, label.clone()));
                         }
                         group = Some(label);
                     }
                     if profile_open && group_open {
                         rows.push(Row::Machine(i));
+                    } else {
+                        // Hidden under the profile row, or under its group's row.
+                        let under = if profile_open { group_row } else { start };
+                        if let Some(w) = self.warnings(m).last().copied() {
+                            let worst = hidden_worst.entry(under).or_insert(w);
+                            *worst = (*worst).max(w);
+                        }
                     }
                 }
                 i += 1;
@@ -656,6 +676,7 @@ impl AppState {
             }
         }
         self.rows = rows;
+        self.hidden_worst = hidden_worst;
         self.place_inv_cursor();
     }
 

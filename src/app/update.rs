@@ -12,6 +12,7 @@ use crate::config::ConfirmMode;
 use crate::engine::policy::ensure_writable;
 use crate::engine::{Command, Event, RunError, RunUpdate};
 use crate::model::change::{self, Change, Context, Value};
+use crate::model::health::format_age;
 use crate::model::{Machine, Operation, TaskState};
 
 /// Something that happened.
@@ -276,6 +277,10 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
         Copy => copy(s),
         Mark => mark(s),
         CancelTask => cancel_task(s),
+        Log => {
+            s.dialog = Some(log_dialog(s));
+            Vec::new()
+        }
         DownloadLink => download_link(s),
         Take | Revert | RevertCurrent | Delete | DeleteAll | Consolidate | Rename | Replace => {
             open_change(s, action)
@@ -352,8 +357,84 @@ fn toggle(s: &mut AppState, expand: bool) {
                 s.rebuild_tree();
             }
         }
-        Pane::Tasks => {}
+        Pane::Tasks => {
+            if expand && let Some(t) = s.tasks.get(s.task_cursor.selected) {
+                let request = t.request;
+                let lines = task_lines(t, s.now);
+                s.dialog = Some(Dialog::plain(
+                    format!("{} on {}", t.operation, t.machine),
+                    DialogKind::Task(request),
+                    lines,
+                ));
+            }
+        }
     }
+}
+
+/// Everything known of a task: what, where, its state, the server's words, its times.
+fn task_lines(t: &TaskView, now: DateTime<Utc>) -> Vec<String> {
+    let when = |at: DateTime<Utc>| at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let state = match (t.not_run, t.state) {
+        (Some(NotRun::Refused), _) => "refused (nothing was sent)".to_string(),
+        (Some(NotRun::Skipped), _) => "skipped (not started)".to_string(),
+        (None, Some(st)) => st.as_str().to_string(),
+        (None, None) => "being sent".to_string(),
+    };
+    let mut lines = vec![
+        format!("Machine:   {} ({}, {})", t.machine, t.machine_id, t.profile),
+        format!("Operation: {}", t.operation),
+    ];
+    if !t.target.is_empty() {
+        lines.push(format!("Snapshot:  {}", t.target));
+    }
+    lines.push(format!(
+        "Task:      {}",
+        t.task_id.as_deref().unwrap_or("(no server task yet)")
+    ));
+    lines.push(format!(
+        "State:     {state}{}",
+        t.progress.map(|p| format!(", {p}%")).unwrap_or_default()
+    ));
+    lines.push(format!("Started:   {}", when(t.started)));
+    lines.push(match t.ended {
+        Some(end) => format!(
+            "Ended:     {} (after {})",
+            when(end),
+            format_age(end - t.started)
+        ),
+        None => format!("Running:   for {}", format_age(now - t.started)),
+    });
+    if let Some(m) = &t.message {
+        lines.push(String::new());
+        lines.push(m.clone());
+    }
+    lines
+}
+
+/// The message log, oldest first.
+fn log_dialog(s: &AppState) -> Dialog {
+    let mut lines: Vec<String> = s
+        .log
+        .iter()
+        .map(|(at, level, text)| {
+            format!(
+                "{} {} {text}",
+                at.with_timezone(&chrono::Local).format("%H:%M:%S"),
+                if *level == Level::Error { "!" } else { " " }
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push("no messages yet".into());
+    }
+    let mut d = Dialog::plain(
+        format!("Messages ({})", s.log.len()),
+        DialogKind::Log,
+        lines,
+    );
+    // Open on the newest.
+    d.scroll = s.log.len().saturating_sub(page(s));
+    d
 }
 
 fn copy(s: &mut AppState) -> Vec<Effect> {
@@ -605,6 +686,24 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 info(s, what);
             }
         }
+        KeyCode::Down | KeyCode::Char('j') if d.fields.is_empty() => {
+            d.scroll = (d.scroll + 1).min(d.lines.len().saturating_sub(1));
+        }
+        KeyCode::Up | KeyCode::Char('k') if d.fields.is_empty() => {
+            d.scroll = d.scroll.saturating_sub(1);
+        }
+        KeyCode::Char('y') if matches!(d.kind, DialogKind::Task(_)) => {
+            if let DialogKind::Task(request) = d.kind
+                && let Some(id) = s
+                    .tasks
+                    .iter()
+                    .find(|t| t.request == request)
+                    .and_then(|t| t.task_id.clone())
+            {
+                info(s, format!("copied {id}"));
+                return vec![Effect::Copy(id)];
+            }
+        }
         KeyCode::Tab | KeyCode::Down if !d.fields.is_empty() => {
             d.focus = (d.focus + 1) % d.fields.len();
         }
@@ -673,7 +772,7 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
             s.quit = true;
             return Vec::new();
         }
-        DialogKind::Link(_) | DialogKind::Task(_) => {
+        DialogKind::Link(_) | DialogKind::Task(_) | DialogKind::Log => {
             s.dialog = None;
             return Vec::new();
         }
@@ -799,6 +898,24 @@ fn task_target(step: &change::Step) -> String {
 }
 
 fn on_event(s: &mut AppState, event: Event) {
+    let task = match &event {
+        Event::Task { request, .. } | Event::TaskDone { request, .. } => Some(*request),
+        _ => None,
+    };
+    on_engine_event(s, event);
+    // An open task dialog follows its task.
+    if let (Some(request), Some(d)) = (task, s.dialog.as_ref())
+        && d.kind == DialogKind::Task(request)
+        && let Some(t) = s.tasks.iter().find(|t| t.request == request)
+    {
+        let lines = task_lines(t, s.now);
+        if let Some(d) = s.dialog.as_mut() {
+            d.lines = lines;
+        }
+    }
+}
+
+fn on_engine_event(s: &mut AppState, event: Event) {
     match event {
         Event::Loading { profile } => set_status(s, &profile, ProfileStatus::Loading),
         Event::Inventory {

@@ -50,9 +50,23 @@ pub fn text_spans<'a>(editor: &TextInput, focused: bool, theme: &Theme) -> Vec<S
 
 /// A modal dialog.
 pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &Theme) {
-    let width = 72.min(area.width.saturating_sub(4));
+    let wide = matches!(d.kind, DialogKind::Task(_) | DialogKind::Log);
+    let width = if wide { 110 } else { 72 }.min(area.width.saturating_sub(4));
+    let inner_width = width.saturating_sub(2).max(1) as usize;
+    let rows = |l: &str| {
+        unicode_width::UnicodeWidthStr::width(l)
+            .max(1)
+            .div_ceil(inner_width)
+    };
+    // Long texts scroll: from `scroll`, as many lines as fit above the key line.
+    let room = usize::from(area.height.saturating_sub(6)).max(1);
+    let mut used = 0;
     let mut lines: Vec<Line> = Vec::new();
-    for l in &d.lines {
+    for l in d.lines.iter().skip(d.scroll) {
+        used += rows(l);
+        if used > room && !lines.is_empty() {
+            break;
+        }
         lines.push(Line::raw(l.clone()));
     }
     if !d.fields.is_empty() {
@@ -107,7 +121,8 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
     let keys = match &d.kind {
         DialogKind::Link(_) => "y copy URL · Esc close".to_string(),
         DialogKind::Quit => "Enter quit · Esc stay".to_string(),
-        DialogKind::Task(_) => "Enter/Esc close · y copy the task id".to_string(),
+        DialogKind::Task(_) => "Enter/Esc close · y copy the task id · j/k scroll".to_string(),
+        DialogKind::Log => "Enter/Esc close · j/k scroll".to_string(),
         _ => {
             let mut k = vec!["Enter confirm", "Esc cancel"];
             if d.fields.len() > 1 {
@@ -135,7 +150,6 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
     {
         lines.push(Line::styled(msg.clone(), theme.warning));
     }
-    let inner_width = width.saturating_sub(2).max(1) as usize;
     // Saturating: a very long text (a server's error message) must not overflow the height.
     let height = lines
         .iter()
@@ -185,23 +199,51 @@ pub fn palette(frame: &mut Frame, area: Rect, p: &Palette, theme: &Theme) {
 /// Help, generated from the keymap.
 pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
     let half = KEYMAP.len().div_ceil(2);
-    let cell = |i: usize| {
+    // Columns as wide as their longest entry, so no name runs into the next key.
+    let keys = KEYMAP
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let names = KEYMAP[..half]
+        .iter()
+        .map(|b| b.name.len())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let cell = |i: usize, last: bool| {
         KEYMAP
             .get(i)
-            .map(|b| format!("{:<10}{:<26}", b.label, b.name))
+            .map(|b| {
+                if last {
+                    format!("{:<keys$}{}", b.label, b.name)
+                } else {
+                    format!("{:<keys$}{:<names$}", b.label, b.name)
+                }
+            })
             .unwrap_or_default()
     };
     let mut lines: Vec<Line> = (0..half)
-        .map(|i| Line::raw(format!("{}{}", cell(i), cell(i + half))))
+        .map(|i| Line::raw(format!("{}{}", cell(i, false), cell(i + half, true))))
         .collect();
+    let width = lines.iter().map(Line::width).max().unwrap_or(0) + 2;
     lines.push(Line::raw(""));
     // Two short lines: one long line was cut off by the 76-column box.
     lines.push(Line::styled(
         "Dialogs: Enter confirms · Esc cancels · Tab moves · Space toggles",
         theme.dim,
     ));
+    lines.push(Line::styled(
+        "Text: ←/→ Home End, C-u C-w C-k erase · Enter on a task shows it in full",
+        theme.dim,
+    ));
     lines.push(Line::styled("Esc or ? closes this help.", theme.dim));
-    let rect = centered(area, 76, to_u16(lines.len()).saturating_add(2));
+    let rect = centered(
+        area,
+        to_u16(width.max(68)),
+        to_u16(lines.len()).saturating_add(2),
+    );
     frame.render_widget(Clear, rect);
     frame.render_widget(Paragraph::new(lines).block(boxed("Keys", theme)), rect);
 }

@@ -132,16 +132,25 @@ pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                 if p.read_only {
                     spans.push(Span::styled(" RO", theme.warning));
                 }
+                if let Some(w) = s.hidden_worst.get(&i) {
+                    spans.push(Span::raw(" "));
+                    spans.push(warning_mark(&[*w], theme));
+                }
                 Line::from(spans)
             }
             Row::Group(pi, label) => {
                 let open = !s
                     .collapsed
                     .contains(&format!("g:{}:{label}", s.profiles[*pi].name));
-                Line::styled(
+                let mut spans = vec![Span::styled(
                     format!("  {} {label}", if open { "▾" } else { "▸" }),
                     theme.header,
-                )
+                )];
+                if let Some(w) = s.hidden_worst.get(&i) {
+                    spans.push(Span::raw(" "));
+                    spans.push(warning_mark(&[*w], theme));
+                }
+                Line::from(spans)
             }
             Row::Machine(mi) => machine_line(&s.machines[*mi], s, width, theme),
         };

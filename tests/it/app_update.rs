@@ -1548,3 +1548,53 @@ fn quitting_with_queued_operations_says_which_will_not_start() {
     press(&mut s, KeyCode::Enter);
     assert!(s.quit);
 }
+
+/// A collapsed profile or group still shows the worst warning of what it hides.
+#[test]
+fn a_collapsed_group_shows_the_worst_warning_it_hides() {
+    let mut s = state();
+    let worst = |s: &AppState| s.hidden_worst.get(&0).copied();
+    assert_eq!(worst(&s), None, "nothing hidden while open");
+    // Row 0 is the pcc profile; its VMs include old and deep chains.
+    key(&mut s, 'h');
+    assert_eq!(worst(&s), Some(snaptree::model::Warning::AgeCritical));
+    key(&mut s, 'l');
+    assert!(s.hidden_worst.is_empty());
+}
+
+/// Enter on a task shows all of it: the server's words, its id and its times; the message
+/// log keeps every status-line message.
+#[test]
+fn enter_on_a_task_shows_its_full_text_and_m_shows_the_log() {
+    let mut s = state();
+    let request = start_task(&mut s);
+    let long = format!("the server said: {}", "a long reason ".repeat(20));
+    update(
+        &mut s,
+        Msg::Engine(Event::TaskDone {
+            request,
+            result: Err(snaptree::engine::RunError::Failed(long.clone())),
+        }),
+    );
+    while s.focus != Pane::Tasks {
+        press(&mut s, KeyCode::Tab);
+    }
+    press(&mut s, KeyCode::Enter);
+    let d = s.dialog.clone().expect("the task's dialog");
+    assert_eq!(d.kind, DialogKind::Task(request));
+    let text = d.lines.join("\n");
+    assert!(text.contains(&long), "{text}");
+    assert!(
+        text.contains("Started:") && text.contains("Ended:"),
+        "{text}"
+    );
+    assert!(text.contains("web-01 (vm-101, pcc)"), "{text}");
+    press(&mut s, KeyCode::Esc);
+    assert!(s.dialog.is_none());
+    key(&mut s, 'M');
+    let d = s.dialog.clone().expect("the log");
+    assert_eq!(d.kind, DialogKind::Log);
+    let log = d.lines.join("\n");
+    assert!(log.contains("take on web-01: started"), "{log}");
+    assert!(log.contains(&long), "{log}");
+}

@@ -445,6 +445,27 @@ fn rename_succeeds() {
     assert_eq!(r["result"], "success");
 }
 
+/// A rename to a name another snapshot of the tree has asks (terminal) or needs --yes.
+#[test]
+fn rename_to_a_name_the_tree_has_needs_yes() {
+    let env = Env::new();
+    let args = ["rename", "web-01", "snapshot-104", "--name", "hotfix-test"];
+    let line = one_sentence(&env.demo(&args), 3);
+    assert!(
+        line.contains("already named \"hotfix-test\" (snapshot-106)") && line.contains("--yes"),
+        "{line}"
+    );
+    assert!(
+        env.audit().is_empty(),
+        "nothing was sent: {:?}",
+        env.audit()
+    );
+    let mut yes = args.to_vec();
+    yes.push("--yes");
+    let o = env.demo(&yes);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
 #[test]
 fn no_wait_prints_the_task_id() {
     let env = Env::new();
