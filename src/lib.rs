@@ -6,6 +6,7 @@ pub mod config;
 pub mod engine;
 pub mod model;
 pub mod provider;
+pub mod safe;
 pub mod sim;
 pub mod tui;
 pub mod ui;

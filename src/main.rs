@@ -1,20 +1,12 @@
 //! The `snaptree` binary: parse the command line, then the TUI or a command.
 
+use snaptree::{say, tell};
 use std::process::ExitCode;
 
 use clap::Parser;
 use snaptree::app::{AppState, ProfileStatus, ProfileView, Settings};
 use snaptree::cli::{self, Cli, Cmd, SimCmd};
 use snaptree::config::{Paths, ThemeName};
-
-/// `eprintln!` that never panics on a closed stderr (`… 2>&1 | head -1`); see the same
-/// macro in `cli`.
-macro_rules! eprintln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,7 +20,7 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("snaptree: cannot start the async runtime: {e}");
+            tell!("snaptree: cannot start the async runtime: {e}");
             return ExitCode::from(1);
         }
     };
@@ -70,7 +62,7 @@ async fn run(cli: Cli) -> i32 {
     let session = match cli::session(&cli).await {
         Ok(s) => s,
         Err(f) => {
-            eprintln!("snaptree: {}", f.message);
+            tell!("snaptree: {}", f.message);
             return f.code;
         }
     };
@@ -80,7 +72,7 @@ async fn run(cli: Cli) -> i32 {
         match cli::run(&cli, &session).await {
             Ok(()) => 0,
             Err(f) => {
-                eprintln!("snaptree: {}", f.message);
+                tell!("snaptree: {}", f.message);
                 f.code
             }
         }
@@ -93,9 +85,7 @@ async fn run(cli: Cli) -> i32 {
 async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() {
-        eprintln!(
-            "snaptree: the TUI needs a terminal; use a command such as `snaptree ls` in scripts"
-        );
+        tell!("snaptree: the TUI needs a terminal; use a command such as `snaptree ls` in scripts");
         return cli::EXIT_USAGE;
     }
     let mono = cli.no_color
@@ -123,9 +113,10 @@ async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
         .collect();
     let state = AppState::new(profiles, settings, chrono::Utc::now());
     match snaptree::tui::run(session.engine.clone(), state).await {
-        Ok(()) => 0,
+        Ok(snaptree::tui::Ended::Quit) => 0,
+        Ok(snaptree::tui::Ended::Signal(n)) => 128 + n,
         Err(e) => {
-            eprintln!("snaptree: the terminal failed: {e}");
+            tell!("snaptree: the terminal failed: {e}");
             1
         }
     }
@@ -142,12 +133,14 @@ async fn serve_simulator(command: &SimCmd) -> i32 {
             let estate = std::sync::Arc::new(snaptree::sim::Estate::demo());
             match snaptree::sim::vsphere::serve(opts, estate).await {
                 Ok(handle) => {
-                    println!("{}", handle.describe());
+                    for line in handle.describe().lines() {
+                        say!("{line}");
+                    }
                     let _ = tokio::signal::ctrl_c().await;
                     0
                 }
                 Err(e) => {
-                    eprintln!("snaptree: cannot serve the vSphere simulator on {listen}: {e}");
+                    tell!("snaptree: cannot serve the vSphere simulator on {listen}: {e}");
                     1
                 }
             }
@@ -174,12 +167,14 @@ async fn serve_simulator(command: &SimCmd) -> i32 {
             let estate = std::sync::Arc::new(snaptree::sim::Estate::demo());
             match snaptree::sim::ovh::serve(opts, estate).await {
                 Ok(handle) => {
-                    println!("{}", handle.describe());
+                    for line in handle.describe().lines() {
+                        say!("{line}");
+                    }
                     let _ = tokio::signal::ctrl_c().await;
                     0
                 }
                 Err(e) => {
-                    eprintln!("snaptree: cannot serve the OVH simulator on {listen}: {e}");
+                    tell!("snaptree: cannot serve the OVH simulator on {listen}: {e}");
                     1
                 }
             }

@@ -1,6 +1,6 @@
 //! Terminal lifecycle and the event loop: keys, engine events and a tick in one
 //! `select!`; redraw only when something changed; the terminal restored on quit, on panic
-//! (ratatui's hook, installed after color-eyre's) and on SIGTERM/SIGHUP.
+//! (ratatui's hook, installed after color-eyre's) and on SIGINT/SIGTERM/SIGHUP.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -15,8 +15,17 @@ use crate::app::AppState;
 use crate::app::update::{Effect, Msg, animating, update};
 use crate::engine::Engine;
 
-/// Run the TUI until the user quits.
-pub async fn run(engine: Arc<Engine>, mut state: AppState) -> color_eyre::Result<()> {
+/// How the TUI ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The user quit.
+    Quit,
+    /// A signal ended it (its number): the process exits with 128 + that number.
+    Signal(i32),
+}
+
+/// Run the TUI until the user quits or a signal ends it; the terminal is restored either way.
+pub async fn run(engine: Arc<Engine>, mut state: AppState) -> color_eyre::Result<Ended> {
     let mut terminal = ratatui::init();
     if let Ok(size) = terminal.size() {
         state.size = (size.width, size.height);
@@ -30,7 +39,7 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     engine: Arc<Engine>,
     mut state: AppState,
-) -> color_eyre::Result<()> {
+) -> color_eyre::Result<Ended> {
     // The first frame goes out before any back end answers.
     terminal.draw(|f| crate::ui::draw(f, &state))?;
     let (handle, mut events) = engine.spawn();
@@ -38,6 +47,9 @@ async fn event_loop(
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hangup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    // Ctrl-C in raw mode is a key; SIGINT still comes from `kill -INT` and must not leave
+    // the terminal raw, on the alternate screen, with the cursor hidden.
+    let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut minute = Utc::now().timestamp() / 60;
     loop {
         let mut dirty = false;
@@ -75,8 +87,9 @@ async fn event_loop(
                     dirty = true;
                 }
             }
-            _ = terminate.recv() => break,
-            _ = hangup.recv() => break,
+            _ = terminate.recv() => return Ok(Ended::Signal(15)),
+            _ = hangup.recv() => return Ok(Ended::Signal(1)),
+            _ = interrupt.recv() => return Ok(Ended::Signal(2)),
         }
         for effect in effects {
             match effect {
@@ -92,7 +105,7 @@ async fn event_loop(
             terminal.draw(|f| crate::ui::draw(f, &state))?;
         }
     }
-    Ok(())
+    Ok(Ended::Quit)
 }
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> std::io::Result<tokio::signal::unix::Signal> {

@@ -393,6 +393,11 @@ pub struct AppState {
     pub machines: Vec<Machine>,
     /// Lower-case search text per machine (same order).
     pub search: Vec<String>,
+    /// The worst warning of each machine (same order), as of `worst_at`: collapsed rows
+    /// read it instead of re-deriving every hidden machine's warnings per keystroke.
+    pub worst: Vec<Option<Warning>>,
+    /// When `worst` was computed (ages move on: recomputed hourly by the tick).
+    pub worst_at: DateTime<Utc>,
     /// Index of each machine in `machines` by key, rebuilt with them: lookups by identity
     /// (selection, marks) cost a hash, not a scan of the estate.
     pub by_key: std::collections::HashMap<MachineKey, usize>,
@@ -479,6 +484,8 @@ impl AppState {
             profiles,
             machines: Vec::new(),
             search: Vec::new(),
+            worst: Vec::new(),
+            worst_at: now,
             by_key: std::collections::HashMap::new(),
             rows: Vec::new(),
             hidden_worst: std::collections::HashMap::new(),
@@ -595,18 +602,33 @@ impl AppState {
             .enumerate()
             .map(|(i, m)| ((m.profile.clone(), m.id.clone()), i))
             .collect();
-        self.rebuild_rows();
+        self.refresh_warnings();
         self.rebuild_tree();
+    }
+
+    /// Recompute every machine's worst warning (ages are relative to `now`), then the rows.
+    pub fn refresh_warnings(&mut self) {
+        self.worst = self
+            .machines
+            .iter()
+            .map(|m| self.warnings(m).last().copied())
+            .collect();
+        self.worst_at = self.now;
+        self.rebuild_rows();
     }
 
     /// Replace one machine.
     pub fn update_machine(&mut self, machine: Machine) {
-        match self
-            .machines
-            .iter_mut()
-            .find(|m| m.profile == machine.profile && m.id == machine.id)
-        {
-            Some(m) => *m = machine,
+        let key = (machine.profile.clone(), machine.id.clone());
+        match self.by_key.get(&key).copied() {
+            Some(i) => {
+                self.worst[i] = self.warnings(&machine).last().copied();
+                self.machines[i] = machine;
+                // A collapsed row shows the worst it hides: keep that true.
+                if !self.collapsed.is_empty() {
+                    self.rebuild_rows();
+                }
+            }
             None => {
                 let profile = machine.profile.clone();
                 let mut all: Vec<Machine> = self
@@ -621,12 +643,11 @@ impl AppState {
             }
         }
         // Marks on snapshots that no longer exist are dropped.
-        let machines = &self.machines;
+        let (machines, by_key) = (&self.machines, &self.by_key);
         self.marks.retain(|(p, id, snap)| {
-            machines
-                .iter()
-                .find(|m| &m.profile == p && &m.id == id)
-                .is_some_and(|m| m.find(snap).is_some())
+            by_key
+                .get(&(p.clone(), id.clone()))
+                .is_some_and(|&i| machines[i].find(snap).is_some())
         });
         self.rebuild_tree();
     }
@@ -663,7 +684,7 @@ impl AppState {
                     } else {
                         // Hidden under the profile row, or under its group's row.
                         let under = if profile_open { group_row } else { start };
-                        if let Some(w) = self.warnings(m).last().copied() {
+                        if let Some(w) = self.worst.get(i).copied().flatten() {
                             let worst = hidden_worst.entry(under).or_insert(w);
                             *worst = (*worst).max(w);
                         }

@@ -49,6 +49,9 @@ pub fn update(s: &mut AppState, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick(now) => {
             s.now = now;
+            if now - s.worst_at > chrono::Duration::hours(1) {
+                s.refresh_warnings();
+            }
             s.spinner = s.spinner.wrapping_add(1);
             Vec::new()
         }

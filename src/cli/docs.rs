@@ -1,6 +1,7 @@
 //! Shell completions and the manual page, generated from the clap definition so they never
 //! drift from the commands.
 
+use crate::tell;
 use std::io::Write;
 
 use clap::CommandFactory;
@@ -20,7 +21,7 @@ pub fn man() -> i32 {
     let cmd = Cli::command();
     let mut out = Vec::new();
     if let Err(e) = render_man(&cmd, &mut out) {
-        eprintln!("snaptree: cannot render the manual page: {e}");
+        tell!("snaptree: cannot render the manual page: {e}");
         return EXIT_FAILED;
     }
     write_out(&out)
@@ -53,7 +54,7 @@ fn write_out(bytes: &[u8]) -> i32 {
         Ok(()) => 0,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
-            eprintln!("snaptree: cannot write: {e}");
+            tell!("snaptree: cannot write: {e}");
             EXIT_FAILED
         }
     }

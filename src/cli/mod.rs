@@ -1,33 +1,11 @@
 //! The command line: clap definitions and the non-interactive commands, which drive the
 //! same engine as the TUI. Human tables or `--json`; progress on stderr; exit codes per SPEC.
 
-/// `println!` that ends the process quietly when stdout is closed (`snaptree ls | head`),
-/// instead of panicking with a backtrace. Shadows `std::println!` in this module and below.
-macro_rules! println {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
-        }
-    }};
-}
-
-/// `eprintln!` that never panics: with stderr closed (`… 2>&1 | head -1`) a message is
-/// lost, but the command goes on to its end (a change is followed and audited), instead of
-/// aborting. Shadows `std::eprintln!` in this module and below.
-macro_rules! eprintln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-
 pub mod docs;
 mod output;
 pub mod setup;
 
+use crate::{say, tell};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -526,9 +504,9 @@ async fn execute(
         if key != *last {
             let mut err = std::io::stderr();
             if tty {
-                let _ = write!(err, "\r\x1b[2K{line}");
+                let _ = write!(err, "\r\x1b[2K{}", crate::safe::terminal(&line));
             } else {
-                let _ = writeln!(err, "{line}");
+                let _ = writeln!(err, "{}", crate::safe::terminal(&line));
             }
             *last = key;
         }
@@ -538,7 +516,7 @@ async fn execute(
         .run(&m.profile, &m.id, &op, expected, !cli.no_wait, &report)
         .await;
     if tty {
-        eprintln!();
+        tell!("");
     }
     match result {
         Ok(status) => {
@@ -554,9 +532,9 @@ async fn execute(
             // ended prints the new snapshot's id alone (`id=$(snaptree take web-01)`).
             if !cli.json {
                 if cli.no_wait {
-                    println!("{}", status.id);
+                    say!("{}", status.id);
                 } else if let Some(id) = &created {
-                    println!("{id}");
+                    say!("{id}");
                 }
             }
             match status.state {
@@ -595,9 +573,9 @@ fn confirm(c: &change::Change) -> Result<(), Failure> {
             format!("refusing to {what} without confirmation: no terminal to ask on; pass --yes"),
         ));
     }
-    let mut prompt = format!("About to {what}.\n");
+    let mut prompt = format!("About to {}.\n", crate::safe::terminal(what));
     for line in &c.lines {
-        prompt.push_str(&format!("  {line}\n"));
+        prompt.push_str(&format!("  {}\n", crate::safe::terminal(line)));
     }
     let confirmation = match &c.confirmation {
         change::Confirmation::None => change::Confirmation::YesNo,

@@ -9,6 +9,7 @@ use unicode_width::UnicodeWidthStr;
 use crate::config::Paths;
 use crate::model::health::format_age;
 use crate::model::{HealthThresholds, Machine, Snapshot, TaskStatus, machine_warnings};
+use crate::{say, say_json, tell};
 
 fn rfc3339(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -59,7 +60,8 @@ pub fn print_ls(machines: &[Machine], t: &HealthThresholds, as_json: bool) {
                 if i > 0 {
                     out.write_all(b",")?;
                 }
-                serde_json::to_writer(&mut out, &machine_json(m, t))?;
+                let text = machine_json(m, t).to_string();
+                out.write_all(crate::safe::json(&text).as_bytes())?;
             }
             out.write_all(b"]}\n")?;
             out.flush()
@@ -96,7 +98,7 @@ pub fn print_ls(machines: &[Machine], t: &HealthThresholds, as_json: bool) {
         "PROFILE", "NAME", "ID", "POWER", "SNAPS", "CURRENT", "OLDEST", "FLAGS",
     ];
     for line in table(&header, &rows).lines() {
-        println!("{line}");
+        say!("{line}");
     }
 }
 
@@ -132,21 +134,18 @@ pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String
 /// `snaptree tree`.
 pub fn print_tree(m: &Machine, as_json: bool) {
     if as_json {
-        println!(
-            "{}",
-            json!({
-                "machine": {"profile": m.profile, "provider": m.provider.as_str(), "id": m.id, "name": m.name},
-                "current": m.current,
-                "snapshots": m.snapshots.iter().map(snapshot_json).collect::<Vec<_>>(),
-            })
-        );
+        say_json!(json!({
+            "machine": {"profile": m.profile, "provider": m.provider.as_str(), "id": m.id, "name": m.name},
+            "current": m.current,
+            "snapshots": m.snapshots.iter().map(snapshot_json).collect::<Vec<_>>(),
+        }));
         return;
     }
-    println!("{}/{} ({})", m.profile, m.name, m.id);
+    say!("{}/{} ({})", m.profile, m.name, m.id);
     let now = Utc::now();
     for row in crate::app::state::tree_rows(m, &Default::default()) {
         match row.snapshot.as_deref().and_then(|id| m.find(id)) {
-            Some(s) => println!(
+            Some(s) => say!(
                 "{}{}{}  {}  {}{}{}",
                 row.prefix,
                 if m.current.as_deref() == Some(&s.id) {
@@ -160,7 +159,7 @@ pub fn print_tree(m: &Machine, as_json: bool) {
                 if s.memory { "  memory" } else { "" },
                 if s.quiesced { "  quiesced" } else { "" },
             ),
-            None => println!("{}▶ You are here", row.prefix),
+            None => say!("{}▶ You are here", row.prefix),
         }
     }
 }
@@ -185,9 +184,9 @@ pub fn print_task(
         if let Some(id) = snapshot {
             summary["snapshot"] = json!(id);
         }
-        println!("{summary}");
+        say_json!(summary);
     } else {
-        eprintln!(
+        tell!(
             "{label}: {} (task {}, {:.1}s)",
             status.state.as_str(),
             status.id,
@@ -206,28 +205,25 @@ pub fn print_info(p: &Paths, as_json: bool) {
         }
     };
     if as_json {
-        println!(
-            "{}",
-            json!({
-                "config": p.config, "config_source": p.config_source,
-                "state_dir": p.state_dir, "log": p.log, "audit_log": p.audit,
-            })
-        );
+        say_json!(json!({
+            "config": p.config, "config_source": p.config_source,
+            "state_dir": p.state_dir, "log": p.log, "audit_log": p.audit,
+        }));
         return;
     }
-    println!(
+    say!(
         "config     {}{} [{}]",
         p.config.display(),
         exists(&p.config),
         p.config_source
     );
-    println!(
+    say!(
         "state dir  {}{}",
         p.state_dir.display(),
         exists(&p.state_dir)
     );
-    println!("log        {}{}", p.log.display(), exists(&p.log));
-    println!("audit log  {}{}", p.audit.display(), exists(&p.audit));
+    say!("log        {}{}", p.log.display(), exists(&p.log));
+    say!("audit log  {}{}", p.audit.display(), exists(&p.audit));
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Building a session: the demo estate behind its simulators, or the configured profiles.
 
+use crate::say;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -233,18 +234,18 @@ fn configured_profiles(cli: &Cli, config: &Config) -> Result<Vec<Profile>, Failu
 
 /// `snaptree config check`: each profile's credentials and reachability.
 pub async fn config_check(s: &Session) -> Result<(), Failure> {
-    println!(
+    say!(
         "config: {} ({})",
         s.paths.config.display(),
         s.paths.config_source
     );
     if s.engine.profiles().is_empty() {
-        println!("no profiles configured");
+        say!("no profiles configured");
         return Ok(());
     }
     let mut failed = Vec::new();
     for p in s.engine.profiles() {
-        println!(
+        say!(
             "[{}] {}{}",
             p.name,
             p.kind.as_str(),
@@ -253,19 +254,19 @@ pub async fn config_check(s: &Session) -> Result<(), Failure> {
         if let Some(cfg) = s.config.profiles.get(&p.name)
             && cfg.password.is_some()
         {
-            println!(
+            say!(
                 "  warning: the password is in the config file; prefer password_env or password_command"
             );
         }
         match p.provider.check().await {
             Ok(lines) => {
                 for (k, v) in lines {
-                    println!("  {k}: {v}");
+                    say!("  {k}: {v}");
                 }
-                println!("  ok");
+                say!("  ok");
             }
             Err(e) => {
-                println!("  error: {e}");
+                say!("  error: {e}");
                 failed.push(p.name.clone());
             }
         }

@@ -856,3 +856,39 @@ fn replace_deletes_then_takes_as_one_confirmed_action() {
     let line = one_sentence(&f.run(&["replace", "ovh/blog", "--yes"]), 2);
     assert!(line.contains("no snapshot to replace"), "{line}");
 }
+
+/// A snapshot described with terminal escapes, a newline and a bidi override (set over the
+/// API by anyone with access) reaches the operator's terminal written out, never acted on:
+/// in `tree`, in `ls`, in an error, and as valid JSON.
+#[test]
+fn hostile_names_are_written_out_never_sent_raw_to_the_terminal() {
+    let f = Fixture::new();
+    let hostile = "x\u{1b}]0;PWNED\u{7}\u{1b}[2J\nrm -rf\u{202e}gpj.exe";
+    let o = f.run(&[
+        "rename",
+        "ovh/shop-front",
+        "pre-deploy",
+        "--description",
+        hostile,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let raw =
+        |text: &str| text.contains('\u{1b}') || text.contains('\u{202e}') || text.contains('\u{7}');
+    let tree = f.run(&["tree", "ovh/shop-front"]);
+    let out = stdout(&tree);
+    assert!(!raw(&out), "{out:?}");
+    assert!(
+        out.contains("x\\x1b]0;PWNED\\x07\\x1b[2J\\nrm -rf\\u{202e}gpj.exe"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 3, "the name keeps to its line: {out}");
+    // An error quoting the name (no snapshot by that address) is safe too.
+    let err = f.run(&["rm", "ovh/shop-front", "nope", "--yes"]);
+    assert!(!raw(&stderr(&err)), "{:?}", stderr(&err));
+    // JSON stays the same value, with nothing raw in it.
+    let j = f.run(&["tree", "ovh/shop-front", "--json"]);
+    assert!(!raw(&stdout(&j)), "{:?}", stdout(&j));
+    assert_eq!(json(&j)["snapshots"][0]["description"], hostile);
+    let ls = f.run(&["ls", "--json"]);
+    assert!(!raw(&stdout(&ls)));
+}

@@ -142,3 +142,26 @@ fn esc_cancels_a_dialog_and_nothing_is_audited() {
     }
     assert!(!state.join("snaptree").join("audit.log").exists());
 }
+
+/// `kill -INT`, `-TERM` or `-HUP` on the TUI: the terminal is restored (raw mode off, the
+/// alternate screen left, the cursor shown) and the exit code says which signal (128 + n).
+#[test]
+fn a_signal_restores_the_terminal_and_exits_non_zero() {
+    for (signal, number) in [("-INT", 2), ("-TERM", 15), ("-HUP", 1)] {
+        let mut tui = Tui::start(&[], 200);
+        let pid = tui.child.process_id().expect("pid");
+        let killed = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let status = tui.wait_exit();
+        assert_eq!(status.exit_code(), 128 + number, "{signal}: {status:?}");
+        let text = tui.raw_text();
+        tui.assert_terminal_restored(&text);
+        assert!(
+            text.rfind("\x1b[?25h") > text.rfind("\x1b[?25l"),
+            "{signal}: cursor shown"
+        );
+    }
+}
