@@ -1,6 +1,6 @@
 //! The `snaptree` binary: parse the command line, then the TUI or a command.
 
-use snaptree::{say, tell};
+use snaptree::tell;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -32,12 +32,8 @@ fn main() -> ExitCode {
 
 fn init_logging(cli: &Cli) {
     let paths = Paths::resolve(cli.config.as_deref());
-    let _ = std::fs::create_dir_all(&paths.state_dir);
-    let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&paths.log)
-    else {
+    // The log names machines and snapshots: its owner's alone (0600 in a 0700 directory).
+    let Ok(file) = snaptree::engine::audit::open_private(&paths.log) else {
         return;
     };
     let level = match cli.verbose {
@@ -122,6 +118,17 @@ async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
     }
 }
 
+/// A simulator's banner (URL, credentials), line by line. A server keeps serving when
+/// whoever started it stops reading its output, so write errors are ignored here.
+fn print_banner(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout();
+    for line in text.lines() {
+        let _ = writeln!(out, "{}", snaptree::safe::terminal(line));
+    }
+    let _ = out.flush();
+}
+
 async fn serve_simulator(command: &SimCmd) -> i32 {
     match command {
         SimCmd::Vsphere { listen, viewer } => {
@@ -133,9 +140,7 @@ async fn serve_simulator(command: &SimCmd) -> i32 {
             let estate = std::sync::Arc::new(snaptree::sim::Estate::demo());
             match snaptree::sim::vsphere::serve(opts, estate).await {
                 Ok(handle) => {
-                    for line in handle.describe().lines() {
-                        say!("{line}");
-                    }
+                    print_banner(&handle.describe());
                     let _ = tokio::signal::ctrl_c().await;
                     0
                 }
@@ -167,9 +172,7 @@ async fn serve_simulator(command: &SimCmd) -> i32 {
             let estate = std::sync::Arc::new(snaptree::sim::Estate::demo());
             match snaptree::sim::ovh::serve(opts, estate).await {
                 Ok(handle) => {
-                    for line in handle.describe().lines() {
-                        say!("{line}");
-                    }
+                    print_banner(&handle.describe());
                     let _ = tokio::signal::ctrl_c().await;
                     0
                 }

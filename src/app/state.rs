@@ -656,37 +656,52 @@ impl AppState {
     pub fn rebuild_rows(&mut self) {
         let filter = self.filter.value().to_lowercase();
         let mut rows = Vec::with_capacity(self.machines.len() + self.profiles.len());
-        let mut hidden_worst = std::collections::HashMap::new();
+        let mut hidden_worst: std::collections::HashMap<usize, Warning> =
+            std::collections::HashMap::new();
+        // The worst hidden warning so far under one row, merged when that row changes (a
+        // hash per collapsed row, not per hidden machine).
+        let mut pending: Option<(usize, Warning)> = None;
+        let mut flush = |pending: &mut Option<(usize, Warning)>| {
+            if let Some((row, w)) = pending.take() {
+                let worst = hidden_worst.entry(row).or_insert(w);
+                *worst = (*worst).max(w);
+            }
+        };
         let mut i = 0;
         for (pi, p) in self.profiles.iter().enumerate() {
             let start = rows.len();
             rows.push(Row::Profile(pi));
             let profile_open = !self.collapsed.contains(&format!("p:{}", p.name));
             let mut any = false;
-            let mut group: Option<String> = None;
+            // Machines are sorted by location: a group's machines are contiguous, and its
+            // label is joined once, when it starts.
+            let mut group: Option<&[String]> = None;
             let mut group_open = true;
             let mut group_row = start;
             while i < self.machines.len() && self.machines[i].profile == p.name {
                 let m = &self.machines[i];
                 if filter.is_empty() || self.search[i].contains(&filter) {
                     any = true;
-                    let label = m.location.join("/");
-                    if group.as_deref() != Some(&label) {
+                    if group != Some(m.location.as_slice()) {
+                        let label = m.location.join("/");
                         group_open = !self.collapsed.contains(&format!("g:{}:{}", p.name, label));
                         if profile_open {
                             group_row = rows.len();
-                            rows.push(Row::Group(pi, label.clone()));
+                            rows.push(Row::Group(pi, label));
                         }
-                        group = Some(label);
+                        group = Some(&m.location);
                     }
                     if profile_open && group_open {
                         rows.push(Row::Machine(i));
-                    } else {
+                    } else if let Some(w) = self.worst.get(i).copied().flatten() {
                         // Hidden under the profile row, or under its group's row.
                         let under = if profile_open { group_row } else { start };
-                        if let Some(w) = self.worst.get(i).copied().flatten() {
-                            let worst = hidden_worst.entry(under).or_insert(w);
-                            *worst = (*worst).max(w);
+                        match &mut pending {
+                            Some((row, worst)) if *row == under => *worst = (*worst).max(w),
+                            _ => {
+                                flush(&mut pending);
+                                pending = Some((under, w));
+                            }
                         }
                     }
                 }
@@ -696,6 +711,7 @@ impl AppState {
                 rows.truncate(start);
             }
         }
+        flush(&mut pending);
         self.rows = rows;
         self.hidden_worst = hidden_worst;
         self.place_inv_cursor();

@@ -27,6 +27,8 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code: refused (read-only, or confirmation missing).
 pub const EXIT_REFUSED: i32 = 3;
+/// Ended by Ctrl-C (128 + SIGINT), as a shell reports it.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// A failure with its exit code and one sentence.
 #[derive(Debug)]
@@ -475,6 +477,7 @@ async fn execute(
     let tty = std::io::stderr().is_terminal();
     let last = std::sync::Mutex::new(String::new());
     let created: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let task: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     let label = format!("{} {target}", op.name());
     let report = |u: RunUpdate| {
         let u_key = match &u {
@@ -482,7 +485,10 @@ async fn execute(
             RunUpdate::Started { .. } | RunUpdate::Queued | RunUpdate::Created { .. } => None,
         };
         let line = match u {
-            RunUpdate::Started { task_id } => format!("{label}: task {task_id} started"),
+            RunUpdate::Started { task_id } => {
+                *task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task_id.clone());
+                format!("{label}: task {task_id} started")
+            }
             RunUpdate::Queued => format!("{label}: queued behind another operation"),
             RunUpdate::Created { snapshot } => {
                 *created.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot.clone());
@@ -511,10 +517,31 @@ async fn execute(
             *last = key;
         }
     };
-    let result = s
+    let run = s
         .engine
-        .run(&m.profile, &m.id, &op, expected, !cli.no_wait, &report)
-        .await;
+        .run(&m.profile, &m.id, &op, expected, !cli.no_wait, &report);
+    // Ctrl-C stops following, never the change: a sent request or a started task goes on
+    // on the server, and the audit log already holds its "sent"/"started" lines.
+    let result = tokio::select! {
+        r = run => r,
+        _ = tokio::signal::ctrl_c() => {
+            if tty {
+                tell!("");
+            }
+            let task = task.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            return Err(Failure::new(
+                EXIT_INTERRUPTED,
+                match task {
+                    Some(id) => format!(
+                        "{label}: interrupted; task {id} goes on on the server (snaptree does not cancel it)"
+                    ),
+                    None => format!(
+                        "{label}: interrupted; the request may have reached the server: check with snaptree tree {target}"
+                    ),
+                },
+            ));
+        }
+    };
     if tty {
         tell!("");
     }

@@ -177,6 +177,29 @@ pub struct ProfileConfig {
     pub concurrency: Option<usize>,
     /// OVH: cap on requests per second.
     pub requests_per_second: Option<f64>,
+    /// The time limit of one request, e.g. `60s` (the default) or `2m`.
+    pub timeout: Option<String>,
+}
+
+/// The default time limit of one request.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl ProfileConfig {
+    /// The profile's request time limit (`timeout`, default 60 s), or why it is not one.
+    pub fn request_timeout(&self, name: &str) -> Result<std::time::Duration, String> {
+        match &self.timeout {
+            None => Ok(DEFAULT_TIMEOUT),
+            Some(text) => crate::model::parse_duration(text)
+                .ok()
+                .and_then(|d| d.to_std().ok())
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    format!(
+                        "profile {name}: timeout \"{text}\" is not a duration such as 60s or 2m"
+                    )
+                }),
+        }
+    }
 }
 
 /// A configuration problem, naming the file and what is wrong.

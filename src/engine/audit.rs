@@ -49,19 +49,39 @@ impl AuditLog {
             }
         };
         let write = || -> std::io::Result<()> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?;
+            let mut f = open_private(path)?;
             writeln!(f, "{line}")
         };
         if let Err(e) = write() {
             tracing::error!("cannot write the audit log {}: {e}", path.display());
         }
     }
+}
+
+/// Open `path` for appending, readable by its owner only: the file 0600 (tightened if it
+/// was looser), its directory created 0700. The log and the audit log name machines,
+/// snapshots and users; they are nobody else's to read.
+pub fn open_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    let perms = f.metadata()?.permissions();
+    if perms.mode() & 0o077 != 0 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(f)
 }
 
 /// The OS user, for audit records.
@@ -107,5 +127,20 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1]["result"], "refused: read-only");
         assert_eq!(lines[0]["task_id"], "task-9");
+    }
+
+    #[test]
+    fn the_audit_log_is_its_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/snaptree/audit.log");
+        drop(open_private(&path).unwrap());
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        // A file left readable by an older version is tightened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(open_private(&path).unwrap());
+        assert_eq!(mode(&path), 0o600);
     }
 }

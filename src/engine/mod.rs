@@ -250,34 +250,55 @@ impl Engine {
             Err(RunError::Failed(m)) => format!("error: {m}"),
             Err(RunError::Skipped(m)) => format!("skipped: {m}"),
         };
+        let target = match op {
+            Operation::Cancel { task } => Some(task.as_str()),
+            _ => created.as_deref().or(op.snapshot()),
+        };
+        self.audit_line(
+            profile,
+            machine_id,
+            op,
+            target,
+            &outcome,
+            task_id.as_deref(),
+        );
+        result
+    }
+
+    /// Append one audit line. A change writes one when its request is sent ("sent"), one
+    /// when the server names its task ("started", with the task id) and one with the
+    /// result: a run cut short (Ctrl-C, kill, a crash) leaves what it had done on record.
+    fn audit_line(
+        &self,
+        profile: &str,
+        machine_id: &str,
+        op: &Operation,
+        target: Option<&str>,
+        result: &str,
+        task_id: Option<&str>,
+    ) {
         self.audit.append(&AuditRecord {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             user: audit::os_user(),
             profile,
             machine: machine_id,
             operation: op.name(),
-            target: match op {
-                Operation::Cancel { task } => Some(task),
-                _ => created.as_deref().or(op.snapshot()),
-            },
-            result: &outcome,
-            task_id: task_id.as_deref(),
+            target,
+            result,
+            task_id,
         });
-        result
     }
 
     /// Record a plan step that was skipped (an earlier one on its machine failed).
     fn skip(&self, index: usize, machine_id: &str, op: &Operation) {
-        self.audit.append(&AuditRecord {
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            user: audit::os_user(),
-            profile: &self.profiles[index].name,
-            machine: machine_id,
-            operation: op.name(),
-            target: op.snapshot(),
-            result: "skipped: an earlier step on this machine did not succeed",
-            task_id: None,
-        });
+        self.audit_line(
+            &self.profiles[index].name,
+            machine_id,
+            op,
+            op.snapshot(),
+            "skipped: an earlier step on this machine did not succeed",
+            None,
+        );
     }
 
     /// The snapshot a take made: the one id the machine has now that it did not have
@@ -363,8 +384,20 @@ impl Engine {
     ) -> Result<TaskStatus, RunError> {
         let (p, on_update) = (ctx.p, ctx.on_update);
         let failed = |e: ProviderError| RunError::Failed(e.to_string());
+        // Written ahead: on record before the request leaves, and again with the task id.
+        self.audit_line(&p.name, machine_id, op, op.snapshot(), "sent", None);
         let started = p.provider.start(machine_id, op).await.map_err(failed)?;
         *ctx.task_id = Some(started.id.clone());
+        if !started.finished {
+            self.audit_line(
+                &p.name,
+                machine_id,
+                op,
+                op.snapshot(),
+                "started",
+                Some(&started.id),
+            );
+        }
         on_update(RunUpdate::Started {
             task_id: started.id.clone(),
         });

@@ -37,6 +37,14 @@ impl Env {
             .collect()
     }
 
+    /// The audit lines that give a result (not the "sent"/"started" lines written ahead).
+    fn results(&self) -> Vec<Value> {
+        self.audit()
+            .into_iter()
+            .filter(|r| r["result"] != "sent" && r["result"] != "started")
+            .collect()
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_snaptree"))
             .args(args)
@@ -412,13 +420,13 @@ fn changes_succeed_with_progress_on_stderr() {
         "vps-1a2b3c4d.vps.ovh.net",
     );
     let revert = env
-        .audit()
+        .results()
         .into_iter()
         .find(|r| r["operation"] == "revert")
         .unwrap();
     assert_eq!(revert["target"], "snapshot-101");
     let children = env
-        .audit()
+        .results()
         .into_iter()
         .find(|r| r["operation"] == "delete-children")
         .unwrap();
@@ -439,7 +447,7 @@ fn rename_succeeds() {
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("success"));
-    let audit = env.audit();
+    let audit = env.results();
     let r = audit.iter().find(|r| r["operation"] == "rename").unwrap();
     assert_eq!(r["target"], "snapshot-104");
     assert_eq!(r["result"], "success");
@@ -584,10 +592,11 @@ fn a_closed_stderr_during_a_change_does_not_abort() {
         status, "0",
         "snaptree's exit status with its output closed: {status}"
     );
-    // The change itself went through and was audited.
+    // The change itself went through and was audited: ahead, then with its result.
     let audit = env.audit();
-    assert_eq!(audit.len(), 1, "{audit:?}");
-    assert_eq!(audit[0]["result"], "success", "{audit:?}");
+    let results: Vec<&Value> = audit.iter().map(|r| &r["result"]).collect();
+    assert_eq!(results, ["sent", "started", "success"], "{audit:?}");
+    assert_eq!(audit[1]["task_id"], audit[2]["task_id"], "{audit:?}");
 }
 
 /// `sim vsphere --viewer`: the second account reads the estate, and its take is refused
@@ -763,4 +772,44 @@ fn take_prints_the_new_id_alone_and_the_audit_names_it() {
     let id = summary["snapshot"].as_str().expect("a snapshot id");
     assert!(id.starts_with("snapshot-"), "{summary}");
     assert_eq!(summary["state"], "success");
+}
+
+/// Ctrl-C (SIGINT) while a change is followed: the task goes on on the server, snaptree
+/// says so and exits 130 without cancelling it, and the audit log already holds the
+/// change's "sent" and "started" lines (written ahead), the task id included.
+#[test]
+fn an_interrupted_change_leaves_its_audit_lines_and_is_not_cancelled() {
+    let env = Env::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_snaptree"))
+        .args(["--demo", "take", "web-01", "--name", "long"])
+        .env("SNAPTREE_SIM_TASK_MS", "20000")
+        .env("XDG_STATE_HOME", env.state())
+        .env("XDG_CONFIG_HOME", env.config_home())
+        .env_remove("SNAPTREE_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run snaptree");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("started") {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "ended early: {seen}");
+        seen.push_str(&line);
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(rest.contains("goes on on the server"), "{rest}");
+    let audit = env.audit();
+    let results: Vec<&Value> = audit.iter().map(|r| &r["result"]).collect();
+    assert_eq!(results, ["sent", "started"], "{audit:?}");
+    assert!(audit[1]["task_id"].is_string(), "{audit:?}");
 }

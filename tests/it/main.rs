@@ -18,6 +18,7 @@ mod ovh_cli;
 mod ovh_list_bench;
 mod ovh_provider;
 mod ovh_python;
+mod stalls;
 mod tui_flows;
 mod tui_pty;
 mod tui_tmux;

@@ -109,6 +109,7 @@ fn take_revert_delete_delete_all_then_quit_restores_the_terminal() {
     for op in ["take", "revert", "delete", "delete-all"] {
         let hit = records
             .iter()
+            .rev()
             .find(|r| r["operation"] == op && r["machine"] == "vm-101" && r["profile"] == "pcc");
         let Some(r) = hit else {
             panic!("no audit line for {op}:\n{audit}")
@@ -117,7 +118,11 @@ fn take_revert_delete_delete_all_then_quit_restores_the_terminal() {
         assert!(r["task_id"].is_string(), "{op}: {r}");
         assert!(r["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{r}");
     }
-    let revert = records.iter().find(|r| r["operation"] == "revert").unwrap();
+    let revert = records
+        .iter()
+        .rev()
+        .find(|r| r["operation"] == "revert")
+        .unwrap();
     assert_eq!(revert["target"], "snapshot-101");
 }
 

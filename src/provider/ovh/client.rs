@@ -68,8 +68,11 @@ pub enum ApiErrorKind {
         /// `message` from the body (or the status text).
         message: String,
     },
-    /// No answer: connection refused, reset, timed out.
+    /// No answer: connection refused or reset.
     Network(String),
+    /// No answer within the time limit: a stalled server is not retried (each try would
+    /// wait the whole limit again).
+    TimedOut(String),
     /// An answer that is not what the schema says.
     Decode(String),
     /// A local problem before anything was sent.
@@ -119,7 +122,7 @@ impl From<ApiError> for ProviderError {
             .map(|q| format!(" (query id {q})"))
             .unwrap_or_default();
         let (status, code, message) = match *e.kind {
-            ApiErrorKind::Network(m) => {
+            ApiErrorKind::Network(m) | ApiErrorKind::TimedOut(m) => {
                 return ProviderError::Unreachable(format!("{call} got no answer: {m}"));
             }
             ApiErrorKind::Decode(m) => {
@@ -301,19 +304,17 @@ impl OvhClient {
                 {
                     req = req.header("X-Ovh-Application", application_key);
                 }
-                let resp = req
-                    .send()
-                    .await
-                    .map_err(|e| err(None, ApiErrorKind::Network(network_reason(&e))))?;
+                let resp = req.send().await.map_err(|e| err(None, network(&e)))?;
                 let status = resp.status().as_u16();
                 let query_id = resp
                     .headers()
                     .get("X-Ovh-Queryid")
                     .and_then(|v| v.to_str().ok())
                     .map(String::from);
-                let body = resp.bytes().await.map_err(|e| {
-                    err(query_id.clone(), ApiErrorKind::Network(network_reason(&e)))
-                })?;
+                let body = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| err(query_id.clone(), network(&e)))?;
                 if !(200..300).contains(&status) {
                     return Err(err(query_id, http_error(status, &body)));
                 }
@@ -449,10 +450,7 @@ impl OvhClient {
             req = req.body(body_bytes);
         }
         let started = Instant::now();
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| err(None, ApiErrorKind::Network(network_reason(&e))))?;
+        let resp = req.send().await.map_err(|e| err(None, network(&e)))?;
         let status = resp.status().as_u16();
         let query_id = resp
             .headers()
@@ -462,7 +460,7 @@ impl OvhClient {
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| err(query_id.clone(), ApiErrorKind::Network(network_reason(&e))))?;
+            .map_err(|e| err(query_id.clone(), network(&e)))?;
         tracing::debug!(
             %method, path, status, query_id = query_id.as_deref().unwrap_or("-"),
             ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "OVH call"
@@ -497,12 +495,9 @@ impl OvhClient {
             .body("grant_type=client_credentials&scope=all")
             .send()
             .await
-            .map_err(|e| ApiErrorKind::Network(network_reason(&e)))?;
+            .map_err(|e| network(&e))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| ApiErrorKind::Network(network_reason(&e)))?;
+        let body = resp.bytes().await.map_err(|e| network(&e))?;
         if !(200..300).contains(&status) {
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             let why = v
@@ -558,6 +553,15 @@ fn decode<T: DeserializeOwned>(method: &str, path: &str, body: &[u8]) -> Result<
         query_id: None,
         kind: Box::new(ApiErrorKind::Decode(e.to_string())),
     })
+}
+
+/// A network failure as its kind: timed out, or another failure.
+fn network(e: &reqwest::Error) -> ApiErrorKind {
+    if e.is_timeout() {
+        ApiErrorKind::TimedOut(network_reason(e))
+    } else {
+        ApiErrorKind::Network(network_reason(e))
+    }
 }
 
 /// A network error without the URL (which reqwest appends) repeated.

@@ -164,6 +164,7 @@ impl OvhProvider {
         let opts = ClientOptions {
             concurrency: cfg.concurrency.unwrap_or(8),
             requests_per_second: cfg.requests_per_second,
+            timeout: cfg.request_timeout(name)?,
             ..ClientOptions::default()
         };
         Self::new(name, creds, opts)

@@ -40,7 +40,7 @@ const SNAPSHOT_PRIVILEGE: &str = "VirtualMachine.State.CreateSnapshot";
 /// How often an idle session is touched so the server does not expire it.
 const KEEPALIVE: Duration = Duration::from_secs(240);
 /// Longest single wait on the server for updates; the loop goes on after it.
-const WAIT_SECONDS: i32 = 60;
+const WAIT_SECONDS: i32 = 30;
 /// Prefix of the ids of calls that finish synchronously (rename, cancel).
 const SYNC_TASK: &str = "sync:";
 
@@ -103,6 +103,8 @@ struct Params {
     username: String,
     password: Secret,
     policy: tls::TlsPolicy,
+    /// Every call's time limit; the change feed's long wait stays below it.
+    timeout: Duration,
     transport: Transport,
     interactive: bool,
 }
@@ -119,8 +121,18 @@ struct Inner {
     watch: Mutex<Option<Watch>>,
     /// Whether inventory reads set up the live-update collector first.
     interactive: bool,
+    /// `maxWaitSeconds` of WaitForUpdatesEx: the server answers within it, well inside the
+    /// request time limit.
+    wait_seconds: i32,
     /// Logged out: the session is over.
     closed: std::sync::atomic::AtomicBool,
+}
+
+/// The long wait of the change feed for a request limit of `timeout`: at most
+/// `WAIT_SECONDS`, ten seconds below the limit (at least one second).
+fn wait_seconds(timeout: Duration) -> i32 {
+    let below = timeout.as_secs().saturating_sub(10).max(1);
+    i32::try_from(below).unwrap_or(i32::MAX).min(WAIT_SECONDS)
 }
 
 struct Watch {
@@ -186,12 +198,14 @@ impl VsphereProvider {
             cfg.thumbprint.as_deref(),
             cfg.ca_file.as_deref(),
         )?;
+        let timeout = cfg.request_timeout(name).map_err(ProviderError::Backend)?;
         let params = Params {
             profile: name.to_string(),
             host,
             username,
             password,
             policy,
+            timeout,
             transport: options.transport,
             interactive: options.interactive,
         };
@@ -335,7 +349,10 @@ async fn keep_alive(inner: Weak<Inner>) {
 impl Inner {
     /// Log in with the profile's parameters.
     async fn login(params: Params) -> Result<Self, ProviderError> {
-        let http = tls::http_client(&params.policy)?;
+        // A call that gets no answer fails after the limit (a server that accepts and then
+        // stalls hung `ls` for ever). WaitForUpdatesEx is told to answer well within it.
+        let http = tls::http_client(&params.policy, params.timeout)?;
+        let wait_seconds = wait_seconds(params.timeout);
         let mode = match params.transport {
             Transport::Auto => TransportMode::Auto,
             Transport::Soap => TransportMode::Soap,
@@ -362,6 +379,7 @@ impl Inner {
             login_lock: Mutex::new(()),
             watch: Mutex::new(None),
             interactive: params.interactive,
+            wait_seconds,
             closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -682,11 +700,11 @@ impl Inner {
             return Ok(done);
         }
         let doing = format!("following task {task_id}");
-        match Self::watch_task(self.client(), task_id, progress).await {
+        match Self::watch_task(self.client(), task_id, progress, self.wait_seconds).await {
             Ok(s) => Ok(s),
             Err(e) if is_not_authenticated(&e) => {
                 self.relogin().await?;
-                Self::watch_task(self.client(), task_id, progress)
+                Self::watch_task(self.client(), task_id, progress, self.wait_seconds)
                     .await
                     .map_err(|e| describe(&e, &doing))
             }
@@ -699,6 +717,7 @@ impl Inner {
         client: Arc<Client>,
         task_id: &str,
         progress: ProgressSink<'_>,
+        wait_seconds: i32,
     ) -> Result<TaskStatus, VimError> {
         let root = PropertyCollector::new(
             client.clone(),
@@ -706,7 +725,7 @@ impl Inner {
         );
         let pc_ref = root.create_property_collector().await?;
         let pc = PropertyCollector::new(client.clone(), &pc_ref.value);
-        let result = Self::watch_task_on(&pc, task_id, progress).await;
+        let result = Self::watch_task_on(&pc, task_id, progress, wait_seconds).await;
         // A collector is a session object: remove it so long sessions do not pile them up.
         let _ = pc.destroy_property_collector().await;
         result
@@ -716,6 +735,7 @@ impl Inner {
         pc: &PropertyCollector,
         task_id: &str,
         progress: ProgressSink<'_>,
+        wait_seconds: i32,
     ) -> Result<TaskStatus, VimError> {
         let filter = PropertyFilterSpec {
             prop_set: vec![PropertySpec {
@@ -745,7 +765,7 @@ impl Inner {
         };
         pc.create_filter(&filter, true).await?;
         let options = WaitOptions {
-            max_wait_seconds: Some(WAIT_SECONDS),
+            max_wait_seconds: Some(wait_seconds),
             max_object_updates: None,
         };
         let mut status = TaskStatus {
@@ -823,7 +843,7 @@ impl Inner {
     async fn changes(&self) -> Result<Vec<String>, ProviderError> {
         let doing = format!("watching profile {} for changes", self.profile);
         let options = WaitOptions {
-            max_wait_seconds: Some(WAIT_SECONDS),
+            max_wait_seconds: Some(self.wait_seconds),
             max_object_updates: None,
         };
         let mut renewed = false;
@@ -1097,6 +1117,13 @@ impl Provider for VsphereProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_change_feed_answers_well_within_the_request_limit() {
+        assert_eq!(wait_seconds(Duration::from_secs(60)), 30);
+        assert_eq!(wait_seconds(Duration::from_secs(25)), 15);
+        assert_eq!(wait_seconds(Duration::from_secs(2)), 1);
+    }
     use vim_rs::types::boxed_types::ValueElements;
     use vim_rs::types::vim_any::VimAny;
 

@@ -77,11 +77,18 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// A reqwest client for one profile: cookies on (SOAP sessions are cookies), our TLS policy.
-pub fn http_client(policy: &TlsPolicy) -> Result<reqwest_vim::Client, ProviderError> {
-    build(policy, false)
+pub fn http_client(
+    policy: &TlsPolicy,
+    timeout: Duration,
+) -> Result<reqwest_vim::Client, ProviderError> {
+    build(policy, false, timeout)
 }
 
-fn build(policy: &TlsPolicy, tls_info: bool) -> Result<reqwest_vim::Client, ProviderError> {
+fn build(
+    policy: &TlsPolicy,
+    tls_info: bool,
+    timeout: Duration,
+) -> Result<reqwest_vim::Client, ProviderError> {
     let provider = provider();
     let verifier: Arc<dyn ServerCertVerifier> = match policy {
         TlsPolicy::Insecure => Arc::new(AcceptAny {
@@ -111,7 +118,8 @@ fn build(policy: &TlsPolicy, tls_info: bool) -> Result<reqwest_vim::Client, Prov
         .cookie_store(true)
         .tls_backend_preconfigured(config)
         .tls_info(tls_info)
-        .connect_timeout(Duration::from_secs(20))
+        .connect_timeout(Duration::from_secs(20).min(timeout))
+        .timeout(timeout)
         .tcp_keepalive(Duration::from_secs(60))
         .build()
         .map_err(|e| ProviderError::Backend(format!("cannot set up the HTTP client: {e}")))
@@ -157,7 +165,7 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, ProviderError> {
 /// Connect once without checks to learn the certificate the server presents, so that an
 /// "untrusted certificate" error can quote the exact thumbprint to pin.
 pub async fn probe_thumbprint(host: &str) -> Option<String> {
-    let client = build(&TlsPolicy::Insecure, true).ok()?;
+    let client = build(&TlsPolicy::Insecure, true, Duration::from_secs(20)).ok()?;
     let res = client
         .get(format!("https://{host}/sdk/vimServiceVersions.xml"))
         .timeout(Duration::from_secs(20))
@@ -273,7 +281,7 @@ mod tests {
             TlsPolicy::from_profile(false, None, None).unwrap(),
             TlsPolicy::Roots { ca_file: None }
         );
-        assert!(http_client(&TlsPolicy::Insecure).is_ok());
-        assert!(http_client(&TlsPolicy::Roots { ca_file: None }).is_ok());
+        assert!(http_client(&TlsPolicy::Insecure, Duration::from_secs(5)).is_ok());
+        assert!(http_client(&TlsPolicy::Roots { ca_file: None }, Duration::from_secs(5)).is_ok());
     }
 }

@@ -1,0 +1,93 @@
+//! Servers that accept a connection and then never answer: every request has a time limit
+//! (the profile's `timeout`), a stalled GET is not retried, and the error says what
+//! happened. The stall is a loopback listener that reads and never writes.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::common::output::{code, one_sentence};
+
+/// A listener that accepts every connection, reads what comes and never answers; the count
+/// of connections accepted.
+fn stalled_server() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// `snaptree ls` with `config`; fails the test if it has not ended within `limit` (it
+/// hung: the case this guards).
+fn ls_with(config: &str, limit: Duration) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_snaptree"))
+        .args(["--config", path.to_str().unwrap(), "ls"])
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env_remove("SNAPTREE_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("snaptree ls did not end within {limit:?}: it hung on a stalled server");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_stalled_vcenter_fails_within_the_time_limit() {
+    let (addr, accepted) = stalled_server();
+    let config = format!(
+        "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"https://{addr}\"\nusername = \"u\"\npassword = \"p\"\ninsecure = true\ntimeout = \"2s\"\n"
+    );
+    let o = ls_with(&config, Duration::from_secs(120));
+    let line = one_sentence(&o, 1);
+    assert!(line.contains("pcc"), "{line}");
+    assert!(
+        line.contains("timed out") || line.contains("time"),
+        "{line}"
+    );
+    assert!(accepted.load(Ordering::SeqCst) >= 1);
+}
+
+#[test]
+fn a_stalled_ovh_api_fails_once_without_retrying() {
+    let (addr, accepted) = stalled_server();
+    let config = format!(
+        "[profiles.ovh]\nkind = \"ovh\"\nendpoint = \"http://{addr}\"\napplication_key = \"ak\"\napplication_secret = \"as\"\nconsumer_key = \"ck\"\ntimeout = \"2s\"\n"
+    );
+    let o = ls_with(&config, Duration::from_secs(120));
+    assert_eq!(code(&o), 1);
+    let line = one_sentence(&o, 1);
+    assert!(line.contains("timed out"), "{line}");
+    // Signed calls first ask the server's time; either way, one request per call, none
+    // repeated after a stall.
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "a stalled GET is not retried"
+    );
+}
