@@ -326,6 +326,16 @@ pub fn binding(action: Action) -> Option<&'static Binding> {
     KEYMAP.iter().find(|b| b.action == action)
 }
 
+/// Palette entries matching a query: every action by name.
+pub fn palette_matches(query: &str) -> Vec<&'static Binding> {
+    let q = query.to_lowercase();
+    KEYMAP
+        .iter()
+        .filter(|b| b.action != Action::Palette)
+        .filter(|b| q.split_whitespace().all(|w| b.name.contains(w)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

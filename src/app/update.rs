@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent};
 
-use super::keymap::{Action, KEYMAP, action_for};
+use super::keymap::{Action, action_for, palette_matches};
 use super::state::{
     AppState, BatchView, Dialog, DialogKind, Field, Level, NotRun, Pane, ProfileStatus, Row,
     TaskView,
@@ -145,16 +145,6 @@ fn filter_key(s: &mut AppState, key: KeyEvent) {
         s.set_inv_cursor(p);
     }
     s.rebuild_tree();
-}
-
-/// Palette entries matching a query: every action by name.
-pub fn palette_matches(query: &str) -> Vec<&'static super::keymap::Binding> {
-    let q = query.to_lowercase();
-    KEYMAP
-        .iter()
-        .filter(|b| b.action != Action::Palette)
-        .filter(|b| q.split_whitespace().all(|w| b.name.contains(w)))
-        .collect()
 }
 
 fn palette_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {

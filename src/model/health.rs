@@ -75,16 +75,24 @@ impl Warning {
     }
 }
 
+impl HealthThresholds {
+    /// The warning a snapshot of this age earns, if any (the tree colours ages by it too).
+    pub fn age(&self, age: Duration) -> Option<Warning> {
+        if age > self.age_critical {
+            Some(Warning::AgeCritical)
+        } else if age > self.age_warning {
+            Some(Warning::Age)
+        } else {
+            None
+        }
+    }
+}
+
 /// The warnings of one machine, worst last; the one function every view and command uses.
 pub fn machine_warnings(m: &Machine, t: &HealthThresholds, now: DateTime<Utc>) -> Vec<Warning> {
     let mut w = Vec::new();
-    if let Some(oldest) = m.oldest_snapshot() {
-        let age = now - oldest;
-        if age > t.age_critical {
-            w.push(Warning::AgeCritical);
-        } else if age > t.age_warning {
-            w.push(Warning::Age);
-        }
+    if let Some(w_age) = m.oldest_snapshot().and_then(|oldest| t.age(now - oldest)) {
+        w.push(w_age);
     }
     if m.max_depth() > t.depth_warning {
         w.push(Warning::Depth);

@@ -8,9 +8,8 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use super::centered;
 use super::theme::Theme;
 use crate::app::AppState;
-use crate::app::keymap::KEYMAP;
+use crate::app::keymap::{KEYMAP, palette_matches};
 use crate::app::state::{Dialog, DialogKind, Field, Palette, TextInput};
-use crate::app::update::palette_matches;
 
 /// A count of rows or columns as a terminal coordinate, saturating at the largest.
 fn to_u16(n: usize) -> u16 {

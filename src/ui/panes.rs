@@ -27,9 +27,11 @@ fn block<'a>(title: Line<'a>, focused: bool, theme: &Theme) -> Block<'a> {
         })
 }
 
-/// The first row shown so that `selected` is visible, paging a screenful at a time.
-fn first_visible(selected: usize, height: usize) -> usize {
-    selected.checked_div(height).map_or(0, |page| page * height)
+/// The first row shown so that `selected` is visible, paging a screenful at a time; the
+/// last page is a full screen too (ending on the last row), never a few rows and blanks.
+fn first_visible(selected: usize, height: usize, len: usize) -> usize {
+    let page = selected.checked_div(height).map_or(0, |page| page * height);
+    page.min(len.saturating_sub(height))
 }
 
 fn power_glyph(p: PowerState) -> &'static str {
@@ -91,7 +93,7 @@ pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     frame.render_widget(b, area);
     let height = inner.height as usize;
     let width = inner.width as usize;
-    let start = first_visible(s.inv.selected, height);
+    let start = first_visible(s.inv.selected, height, s.rows.len());
     let mut lines = Vec::with_capacity(height);
     if s.rows.is_empty() {
         lines.push(Line::styled(
@@ -203,7 +205,7 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         return;
     };
     let height = inner.height as usize;
-    let start = first_visible(s.tree.selected, height);
+    let start = first_visible(s.tree.selected, height, s.tree_rows.len());
     let mut lines = Vec::with_capacity(height);
     if m.snapshots.is_empty() {
         lines.push(Line::styled(
@@ -240,12 +242,10 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                         spans.push(Span::styled(" [+]", theme.dim));
                     }
                     let age = s.now - n.created;
-                    let age_style = if age > s.settings.thresholds.age_critical {
-                        theme.critical
-                    } else if age > s.settings.thresholds.age_warning {
-                        theme.warning
-                    } else {
-                        theme.dim
+                    let age_style = match s.settings.thresholds.age(age) {
+                        Some(Warning::AgeCritical) => theme.critical,
+                        Some(_) => theme.warning,
+                        None => theme.dim,
                     };
                     spans.push(Span::styled(format!("  {}", format_age(age)), age_style));
                     let mut flags = String::new();

@@ -2,8 +2,8 @@
 
 use crate::common::*;
 use crossterm::event::KeyCode;
+use snaptree::app::keymap::palette_matches;
 use snaptree::app::state::{Dialog, DialogKind, Field, Level, Row, TaskView};
-use snaptree::app::update::palette_matches;
 use snaptree::app::{AppState, Effect, Msg, Pane, update};
 use snaptree::config::ThemeName;
 use snaptree::engine::Command;

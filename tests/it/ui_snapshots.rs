@@ -369,3 +369,26 @@ fn a_marked_snapshot_is_shown_with_a_cross_not_the_current_star() {
     assert!(text.contains("×hotfix-test"), "{text}");
     assert!(!text.contains("*hotfix-test"), "{text}");
 }
+
+/// `G` at 80×24: the inventory's last page is a full screen ending on the last machine,
+/// not a few rows above blanks.
+#[test]
+fn the_last_page_of_the_inventory_is_full() {
+    let mut s = state();
+    s.size = (80, 24);
+    key(&mut s, 'G');
+    let text = screen(&s, 80, 24);
+    let lines: Vec<&str> = text.lines().collect();
+    let bottom = lines
+        .iter()
+        .position(|l| l.starts_with('└'))
+        .expect("the inventory's bottom border");
+    assert!(lines[bottom - 1].contains("blog"), "{text}");
+    let inventory = |l: &str| l.chars().skip(1).take(28).collect::<String>();
+    assert!(
+        lines[1..bottom]
+            .iter()
+            .all(|l| !inventory(l).trim().is_empty()),
+        "no blank rows in the inventory:\n{text}"
+    );
+}
