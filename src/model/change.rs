@@ -708,30 +708,13 @@ impl Step {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::machine::tests::{snap, vm};
+    use crate::model::machine::tests::branched as web;
 
     fn ctx(type_to_confirm: bool) -> Context {
         Context {
             now: Utc::now(),
             type_to_confirm,
         }
-    }
-
-    fn web() -> Machine {
-        // a ─ b ─ c, and a ─ d
-        vm(
-            "lab",
-            "vm-1",
-            "web",
-            vec![snap(
-                "a",
-                "a",
-                vec![
-                    snap("b", "b", vec![snap("c", "c", vec![])]),
-                    snap("d", "d", vec![]),
-                ],
-            )],
-        )
     }
 
     #[test]

@@ -353,6 +353,23 @@ pub(crate) mod tests {
         }
     }
 
+    /// A tree that branches: `a ─ b ─ c`, and `a ─ d`.
+    pub fn branched() -> Machine {
+        vm(
+            "lab",
+            "vm-1",
+            "web",
+            vec![snap(
+                "a",
+                "a",
+                vec![
+                    snap("b", "b", vec![snap("c", "c", vec![])]),
+                    snap("d", "d", vec![]),
+                ],
+            )],
+        )
+    }
+
     pub fn vm(profile: &str, id: &str, name: &str, snapshots: Vec<Snapshot>) -> Machine {
         Machine {
             profile: profile.into(),

@@ -24,24 +24,12 @@ pub fn deletion_order(machine: &Machine, ids: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::machine::tests::{snap, vm};
+    use crate::model::machine::tests::branched;
 
     #[test]
     fn deletions_go_deepest_first_so_none_is_re_parented_before_its_turn() {
         // a ─ b ─ c, and a ─ d
-        let m = vm(
-            "lab",
-            "vm-1",
-            "web",
-            vec![snap(
-                "a",
-                "a",
-                vec![
-                    snap("b", "b", vec![snap("c", "c", vec![])]),
-                    snap("d", "d", vec![]),
-                ],
-            )],
-        );
+        let m = branched();
         let ids: Vec<String> = ["a", "d", "c", "gone"]
             .iter()
             .map(|s| s.to_string())
