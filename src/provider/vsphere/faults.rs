@@ -251,12 +251,21 @@ pub(super) fn is_certificate_error(e: &reqwest_vim::Error) -> bool {
     error_chain(e).contains("invalid peer certificate")
 }
 
-/// The error and its causes on one line, without repeats.
+/// The error and its causes on one line, without repeats, and without the request's path:
+/// vim_rs's URLs name session objects (`…/PropertyCollector/session[…]…`), whose key is a
+/// live session id. Only the server's origin is kept.
 fn error_chain(e: &reqwest_vim::Error) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
+    let redact = |text: String| match e.url() {
+        Some(url) => text.replace(
+            url.as_str(),
+            &format!("{}/…", url.origin().ascii_serialization()),
+        ),
+        None => text,
+    };
+    let mut parts: Vec<String> = vec![redact(e.to_string())];
     let mut source = e.source();
     while let Some(s) = source {
-        let text = s.to_string();
+        let text = redact(s.to_string());
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
@@ -269,6 +278,29 @@ fn error_chain(e: &reqwest_vim::Error) -> String {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// A failed call's message keeps the server's origin and drops the path, where vim_rs
+    /// puts session objects and their keys.
+    #[tokio::test]
+    async fn transport_errors_never_carry_the_session_path() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let url = format!(
+            "http://127.0.0.1:{port}/sdk/vim25/8.0.3.0/PropertyCollector/session[52e1a2b3-live-key]52aa/WaitForUpdatesEx"
+        );
+        let client = super::super::tls::http_client(
+            &super::super::tls::TlsPolicy::Insecure,
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+        let e = client.post(&url).send().await.unwrap_err();
+        let text = error_chain(&e);
+        assert!(!text.contains("session["), "{text}");
+        assert!(!text.contains("52e1a2b3"), "{text}");
+        let said = transport_error(&e, "watching for changes").to_string();
+        assert!(!said.contains("session["), "{said}");
+    }
 
     fn fault(kind: StructType, extra: &[(&str, &str)]) -> MethodFault {
         let mut extra_fields_ = HashMap::new();
