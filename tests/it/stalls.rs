@@ -91,3 +91,49 @@ fn a_stalled_ovh_api_fails_once_without_retrying() {
         "a stalled GET is not retried"
     );
 }
+
+/// An OVH endpoint that answers `/vps` with `body_bytes` of one JSON string (and the time
+/// to `/auth/time`); the count of requests.
+fn oversized_server(body_bytes: usize) -> String {
+    use std::io::Write;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let body = if head.contains("/auth/time") {
+                    chrono::Utc::now().timestamp().to_string()
+                } else {
+                    format!("\"{}\"", "a".repeat(body_bytes))
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    addr
+}
+
+/// A 20 MB answer is refused, not read into memory; a 1 MB one that is not what the schema
+/// says is reported with the server's text cut short, never printed whole.
+#[test]
+fn an_oversized_answer_is_refused_and_quoted_text_is_capped() {
+    for (size, expect) in [(20 << 20, "larger than"), (1 << 20, "more characters")] {
+        let addr = oversized_server(size);
+        let config = format!(
+            "[profiles.ovh]\nkind = \"ovh\"\nendpoint = \"http://{addr}\"\napplication_key = \"ak\"\napplication_secret = \"as\"\nconsumer_key = \"ck\"\n"
+        );
+        let o = ls_with(&config, Duration::from_secs(120));
+        assert_eq!(code(&o), 1);
+        let line = one_sentence(&o, 1);
+        assert!(line.contains(expect), "{}", &line[..line.len().min(500)]);
+        assert!(line.len() < 1000, "a {}-byte error line", line.len());
+    }
+}

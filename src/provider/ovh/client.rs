@@ -311,10 +311,9 @@ impl OvhClient {
                     .get("X-Ovh-Queryid")
                     .and_then(|v| v.to_str().ok())
                     .map(String::from);
-                let body = resp
-                    .bytes()
+                let body = read_capped(resp, SMALL_BODY)
                     .await
-                    .map_err(|e| err(query_id.clone(), network(&e)))?;
+                    .map_err(|k| err(query_id.clone(), k))?;
                 if !(200..300).contains(&status) {
                     return Err(err(query_id, http_error(status, &body)));
                 }
@@ -457,10 +456,9 @@ impl OvhClient {
             .get("X-Ovh-Queryid")
             .and_then(|v| v.to_str().ok())
             .map(String::from);
-        let bytes = resp
-            .bytes()
+        let bytes = read_capped(resp, MAX_BODY)
             .await
-            .map_err(|e| err(query_id.clone(), network(&e)))?;
+            .map_err(|k| err(query_id.clone(), k))?;
         tracing::debug!(
             %method, path, status, query_id = query_id.as_deref().unwrap_or("-"),
             ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "OVH call"
@@ -497,7 +495,7 @@ impl OvhClient {
             .await
             .map_err(|e| network(&e))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| network(&e))?;
+        let body = read_capped(resp, SMALL_BODY).await?;
         if !(200..300).contains(&status) {
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             let why = v
@@ -530,13 +528,15 @@ impl OvhClient {
 fn http_error(status: u16, body: &[u8]) -> ApiErrorKind {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let s = |k: &str| v.get(k).and_then(|m| m.as_str()).map(String::from);
-    let message = s("message").unwrap_or_else(|| {
-        reqwest::StatusCode::from_u16(status)
-            .ok()
-            .and_then(|c| c.canonical_reason())
-            .unwrap_or("no message")
-            .to_string()
-    });
+    let message = s("message")
+        .map(|m| crate::safe::capped(&m, QUOTED).into_owned())
+        .unwrap_or_else(|| {
+            reqwest::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|c| c.canonical_reason())
+                .unwrap_or("no message")
+                .to_string()
+        });
     ApiErrorKind::Http {
         status,
         code: s("errorCode").or_else(|| s("class")),
@@ -551,8 +551,43 @@ fn decode<T: DeserializeOwned>(method: &str, path: &str, body: &[u8]) -> Result<
         method: method.into(),
         path: path.into(),
         query_id: None,
-        kind: Box::new(ApiErrorKind::Decode(e.to_string())),
+        kind: Box::new(ApiErrorKind::Decode(
+            crate::safe::capped(&e.to_string(), QUOTED).into_owned(),
+        )),
     })
+}
+
+/// The largest answer read (an inventory of thousands of VPSs is well under 1 MiB); a
+/// larger one is refused instead of filling memory.
+const MAX_BODY: usize = 16 << 20;
+/// The largest answer of the small calls (`/auth/time`, a token).
+const SMALL_BODY: usize = 64 << 10;
+/// The most characters of a server's text quoted in an error.
+const QUOTED: usize = 300;
+
+/// The body of `resp`, read chunk by chunk up to `cap` bytes.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> Result<bytes::Bytes, ApiErrorKind> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large(cap));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| network(&e))? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large(cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn too_large(cap: usize) -> ApiErrorKind {
+    ApiErrorKind::Decode(format!(
+        "the answer is larger than {}; snaptree stops reading there",
+        crate::model::health::human_size(cap as u64)
+    ))
 }
 
 /// A network failure as its kind: timed out, or another failure.
