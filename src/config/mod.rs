@@ -378,12 +378,15 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
 }
 
 /// Read a secret from (in order) the file value, an environment variable, or a command.
+/// The command gets `limit` (the profile's `timeout`) to print it; one that takes longer is
+/// killed, with everything it started, and the error says so.
 pub fn resolve_secret(
     profile: &str,
     what: &str,
     plain: Option<&str>,
     env: Option<&str>,
     command: Option<&str>,
+    limit: std::time::Duration,
 ) -> Result<Option<Secret>, ConfigError> {
     let fail = |message: String| ConfigError::Secret {
         profile: profile.into(),
@@ -401,12 +404,15 @@ pub fn resolve_secret(
         };
     }
     if let Some(cmd) = command {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| fail(format!("cannot run the {what} command: {e}")))?;
+        let out = run_with_limit(cmd, limit)
+            .map_err(|e| fail(format!("cannot run the {what} command: {e}")))?
+            .ok_or_else(|| {
+                fail(format!(
+                    "the {what} command did not finish within {}s and was stopped; \
+                     check it by running it yourself (the profile's timeout sets the limit)",
+                    limit.as_secs()
+                ))
+            })?;
         if !out.status.success() {
             return Err(fail(format!(
                 "the {what} command failed ({}); check it by running it yourself",
@@ -424,9 +430,70 @@ pub fn resolve_secret(
     Ok(None)
 }
 
+/// Run `sh -c cmd` in a process group of its own; its output, or `None` when it did not
+/// end within `limit` (the whole group is then killed, so nothing is left running).
+fn run_with_limit(
+    cmd: &str,
+    limit: std::time::Duration,
+) -> std::io::Result<Option<std::process::Output>> {
+    use std::os::unix::process::CommandExt;
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()?;
+    let started = std::time::Instant::now();
+    loop {
+        if child.try_wait()?.is_some() {
+            return child.wait_with_output().map(Some);
+        }
+        if started.elapsed() >= limit {
+            let group = format!("-{}", child.id());
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .stderr(std::process::Stdio::null())
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_command_that_hangs_is_stopped_with_all_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("still-running");
+        // The command starts a grandchild that would outlive a plain kill of `sh`.
+        let cmd = format!("(sleep 3; touch {}) & sleep 30", marker.display());
+        let e = resolve_secret(
+            "p",
+            "password",
+            None,
+            None,
+            Some(&cmd),
+            std::time::Duration::from_millis(300),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("did not finish within") && e.contains("stopped"),
+            "{e}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(3500));
+        assert!(
+            !marker.exists(),
+            "a process the command started was left running"
+        );
+    }
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/home/op/.config/snaptree/config.toml"))
@@ -500,19 +567,34 @@ depth_warning = 5
 
     #[test]
     fn secrets_from_env_and_command_never_debug_printed() {
-        let s = resolve_secret("p", "password", None, None, Some("printf 'hunter2\\n'"))
-            .unwrap()
-            .unwrap();
+        let s = resolve_secret(
+            "p",
+            "password",
+            None,
+            None,
+            Some("printf 'hunter2\\n'"),
+            DEFAULT_TIMEOUT,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(s.expose(), "hunter2");
         assert_eq!(format!("{s:?}"), "Secret(***)");
-        let e = resolve_secret("p", "password", None, Some("SNAPTREE_TEST_UNSET_VAR"), None)
-            .unwrap_err()
-            .to_string();
+        let e = resolve_secret(
+            "p",
+            "password",
+            None,
+            Some("SNAPTREE_TEST_UNSET_VAR"),
+            None,
+            DEFAULT_TIMEOUT,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("SNAPTREE_TEST_UNSET_VAR") && e.contains("profile p"));
-        let e = resolve_secret("p", "password", None, None, Some("exit 3")).unwrap_err();
+        let e = resolve_secret("p", "password", None, None, Some("exit 3"), DEFAULT_TIMEOUT)
+            .unwrap_err();
         assert!(!e.to_string().contains("exit 3 hunter"));
         assert!(
-            resolve_secret("p", "password", None, None, None)
+            resolve_secret("p", "password", None, None, None, DEFAULT_TIMEOUT)
                 .unwrap()
                 .is_none()
         );

@@ -141,6 +141,7 @@ pub fn resolve(profile: &str, cfg: &ProfileConfig, src: &Sources) -> Result<Cred
     let endpoint =
         Endpoint::parse(&endpoint_name).map_err(|e| format!("profile {profile}: {e}"))?;
     let sec = endpoint.name.as_str();
+    let limit = cfg.request_timeout(profile)?;
     let secret =
         |what: &str, plain: &Option<String>, env: &Option<String>, cmd: &Option<String>| {
             resolve_secret(
@@ -149,6 +150,7 @@ pub fn resolve(profile: &str, cfg: &ProfileConfig, src: &Sources) -> Result<Cred
                 plain.as_deref(),
                 env.as_deref(),
                 cmd.as_deref(),
+                limit,
             )
             .map_err(|e| e.to_string())
         };

@@ -186,6 +186,7 @@ impl VsphereProvider {
             cfg.password.as_deref(),
             cfg.password_env.as_deref(),
             cfg.password_command.as_deref(),
+            cfg.request_timeout(name).map_err(ProviderError::Backend)?,
         )
         .map_err(|e| ProviderError::Auth(e.to_string()))?
         .ok_or_else(|| {
