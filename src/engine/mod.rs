@@ -66,6 +66,8 @@ pub enum RunUpdate {
 /// What one run carries through its steps.
 struct RunContext<'a> {
     p: &'a Profile,
+    /// What the caller saw: after a lost connection, the re-read is compared with it.
+    expected: &'a ExpectedView,
     task_id: &'a mut Option<String>,
     on_update: &'a (dyn Fn(RunUpdate) + Send + Sync),
     wait: bool,
@@ -218,6 +220,7 @@ impl Engine {
         let mut task_id: Option<String> = None;
         let ctx = RunContext {
             p,
+            expected,
             task_id: &mut task_id,
             on_update,
             wait,
@@ -386,7 +389,13 @@ impl Engine {
         let failed = |e: ProviderError| RunError::Failed(e.to_string());
         // Written ahead: on record before the request leaves, and again with the task id.
         self.audit_line(&p.name, machine_id, op, op.snapshot(), "sent", None);
-        let started = p.provider.start(machine_id, op).await.map_err(failed)?;
+        let started = match p.provider.start(machine_id, op).await {
+            Ok(started) => started,
+            Err(e @ ProviderError::Unreachable(_)) => {
+                return Err(self.after_lost(p, machine_id, op, ctx.expected, &e).await);
+            }
+            Err(e) => return Err(failed(e)),
+        };
         *ctx.task_id = Some(started.id.clone());
         if !started.finished {
             self.audit_line(
@@ -430,12 +439,38 @@ impl Engine {
             s
         };
         let report = |s: &TaskStatus| on_update(RunUpdate::Progress(scale(s.clone())));
-        let status = p
-            .provider
-            .follow(machine_id, &started.id, &report)
-            .await
-            .map_err(failed)?;
+        let status = match p.provider.follow(machine_id, &started.id, &report).await {
+            Ok(status) => status,
+            Err(e @ ProviderError::Unreachable(_)) => {
+                return Err(self.after_lost(p, machine_id, op, ctx.expected, &e).await);
+            }
+            Err(e) => return Err(failed(e)),
+        };
         Ok(scale(status))
+    }
+
+    /// The connection was lost with `op` sent: the outcome is unknown, so read the machine
+    /// again and say what it shows (SPEC §3), never "failed" for a change that happened.
+    async fn after_lost(
+        &self,
+        p: &Profile,
+        machine_id: &str,
+        op: &Operation,
+        before: &ExpectedView,
+        lost: &ProviderError,
+    ) -> RunError {
+        let head = format!(
+            "{lost}; the request may have reached the server, so snaptree read the machine again"
+        );
+        RunError::Failed(match p.provider.load_machine(machine_id).await {
+            Ok(fresh) => format!(
+                "{head}: {}",
+                crate::model::change::outcome(&fresh, op, before)
+            ),
+            Err(again) => format!(
+                "{head}, which failed too ({again}): the outcome is unknown; check with snaptree tree"
+            ),
+        })
     }
 
     /// Start one worker per profile; returns the command sender and the event receiver.
@@ -1076,6 +1111,89 @@ mod tests {
                 .unwrap()
                 .find("snapshot-106")
                 .is_some()
+        );
+    }
+
+    /// The simulated estate behind a connection that is lost once a request has gone out:
+    /// the server applies the change, the answer never arrives (a proxy killed mid-take).
+    struct LosesAnswers(SimProvider);
+
+    #[async_trait::async_trait]
+    impl Provider for LosesAnswers {
+        async fn load_inventory(
+            &self,
+            partial: crate::provider::PartialInventory<'_>,
+        ) -> Result<Vec<Machine>, ProviderError> {
+            self.0.load_inventory(partial).await
+        }
+        async fn load_machine(&self, id: &str) -> Result<Machine, ProviderError> {
+            self.0.load_machine(id).await
+        }
+        async fn start(
+            &self,
+            machine_id: &str,
+            op: &Operation,
+        ) -> Result<crate::provider::StartedTask, ProviderError> {
+            let started = self.0.start(machine_id, op).await?;
+            // Let the change land, then lose the answer.
+            let _ = self.0.follow(machine_id, &started.id, &|_| {}).await;
+            Err(ProviderError::Unreachable(
+                "the connection was reset while taking a snapshot".into(),
+            ))
+        }
+        async fn follow(
+            &self,
+            machine_id: &str,
+            task_id: &str,
+            progress: crate::provider::ProgressSink<'_>,
+        ) -> Result<TaskStatus, ProviderError> {
+            self.0.follow(machine_id, task_id, progress).await
+        }
+        async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
+            self.0.check().await
+        }
+    }
+
+    /// A change whose answer is lost is not reported as merely failed: the machine is read
+    /// again and the message says what happened.
+    #[tokio::test]
+    async fn a_lost_answer_is_followed_by_a_re_read_that_says_what_happened() {
+        let (_, estate) = engine(false, None);
+        let e = Engine::new(
+            vec![Profile {
+                provider: Arc::new(LosesAnswers(SimProvider::new(estate.clone(), "pcc"))),
+                name: "pcc".into(),
+                kind: crate::model::ProviderKind::Vsphere,
+                read_only: false,
+            }],
+            false,
+            AuditLog::new(None),
+            Duration::from_secs(30),
+        );
+        let op = Operation::Take {
+            name: "lost".into(),
+            description: String::new(),
+            memory: false,
+            quiesce: false,
+        };
+        let expected = seen(&estate, "pcc", "vm-101", &op);
+        let r = e.run("pcc", "vm-101", &op, &expected, true, &|_| {}).await;
+        let Err(RunError::Failed(m)) = r else {
+            panic!("{r:?}")
+        };
+        assert!(m.contains("connection was reset"), "{m}");
+        assert!(m.contains("\"lost\"") && m.contains("now exists"), "{m}");
+        let delete = Operation::Delete {
+            snapshot: "snapshot-106".into(),
+            children: false,
+        };
+        let expected = seen(&estate, "pcc", "vm-101", &delete);
+        let r = e
+            .run("pcc", "vm-101", &delete, &expected, true, &|_| {})
+            .await;
+        assert!(
+            matches!(&r, Err(RunError::Failed(m)) if m.contains("no longer exists: the delete went through")),
+            "{r:?}"
         );
     }
 }

@@ -705,6 +705,70 @@ impl Step {
     }
 }
 
+/// What `fresh` (the machine read again after the connection was lost with `op` sent)
+/// says about whether `op` happened, compared with `before`: one clause, never a guess
+/// beyond what the tree shows.
+pub fn outcome(fresh: &Machine, op: &Operation, before: &ExpectedView) -> String {
+    let label = |id: &str| match fresh.find(id) {
+        Some(n) => format!("\"{}\" ({id})", n.name),
+        None => id.to_string(),
+    };
+    match op {
+        Operation::Take { .. } | Operation::Replace { .. } => {
+            let new: Vec<String> = fresh
+                .walk()
+                .into_iter()
+                .map(|(_, s)| s.id.clone())
+                .filter(|id| before.snapshot_ids.binary_search(id).is_err())
+                .collect();
+            match new.as_slice() {
+                [] => "no new snapshot is there: the take did not happen, or has not yet".into(),
+                [id] => format!("snapshot {} now exists: the take went through", label(id)),
+                _ => format!(
+                    "{} new snapshots are there ({}): check which is yours",
+                    new.len(),
+                    new.join(", ")
+                ),
+            }
+        }
+        Operation::Delete { snapshot, .. } => match fresh.find(snapshot) {
+            None => format!("snapshot {snapshot} no longer exists: the delete went through"),
+            Some(_) => format!(
+                "snapshot {} is still there: the delete did not happen, or is still running",
+                label(snapshot)
+            ),
+        },
+        Operation::DeleteAll => match fresh.snapshot_count() {
+            0 => "it has no snapshots left: the delete went through".into(),
+            n => format!(
+                "it still has {n} snapshot(s): the delete did not happen, or is still running"
+            ),
+        },
+        Operation::Revert { .. } | Operation::RevertCurrent { .. } => match &fresh.current {
+            Some(c) => format!(
+                "its current snapshot is {}; whether its disks were reverted cannot be told from here",
+                label(c)
+            ),
+            None => "it has no current snapshot".into(),
+        },
+        Operation::Rename { snapshot, name, .. } => match (fresh.find(snapshot), name) {
+            (Some(n), Some(new)) if n.name == *new => {
+                format!("snapshot {snapshot} is named \"{new}\": the rename went through")
+            }
+            (Some(n), _) => format!("snapshot {snapshot} is named \"{}\"", n.name),
+            (None, _) => format!("snapshot {snapshot} no longer exists"),
+        },
+        Operation::Consolidate => {
+            if fresh.consolidation_needed {
+                "it still needs consolidation".into()
+            } else {
+                "it does not need consolidation".into()
+            }
+        }
+        Operation::Cancel { task } => format!("task {task}: its state was not read again"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
