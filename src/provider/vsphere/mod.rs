@@ -324,7 +324,7 @@ async fn login_error(
             "the certificate of {host} is not trusted; {how}"
         ));
     }
-    describe(&e, &format!("logging in to {host} (profile {profile})"))
+    describe(&e, &format!("logging in to {host}"))
 }
 
 /// Touch the session every few minutes; log in again when it expired anyway.
