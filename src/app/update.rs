@@ -803,15 +803,6 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
     // A batch: one plan, per machine one step after another (the engine's queue), a
     // failed step stops that machine's later ones; what does not succeed stays marked.
     let plan = s.next_request;
-    let mut sizes = std::collections::HashMap::new();
-    for st in &steps {
-        let size = s
-            .machine(&(st.profile.clone(), st.machine_id.clone()))
-            .and_then(|m| st.op.snapshot().and_then(|id| m.find(id)))
-            .and_then(|n| n.size_bytes)
-            .unwrap_or(0);
-        sizes.insert(st.op.snapshot().unwrap_or_default().to_string(), size);
-    }
     s.marks.clear();
     s.batches.push(BatchView {
         id: plan,
@@ -822,11 +813,16 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
     for st in steps {
         let snapshot = st.op.snapshot().unwrap_or_default().to_string();
         let mark = (st.profile.clone(), st.machine_id.clone(), snapshot.clone());
+        // The size as shown when confirmed: what the summary counts as freed.
+        let size = s
+            .machine(&(st.profile.clone(), st.machine_id.clone()))
+            .and_then(|m| m.find(&snapshot))
+            .and_then(|n| n.size_bytes)
+            .unwrap_or(0);
         let request = s.next_request;
         let sent = send_run(s, st, Some(plan));
         if !sent.is_empty() {
-            s.batch_marks
-                .insert(request, (mark, sizes.get(&snapshot).copied().unwrap_or(0)));
+            s.batch_marks.insert(request, (mark, size));
         }
         effects.extend(sent);
     }
