@@ -50,11 +50,18 @@ pub fn runs_tui(cli: &Cli) -> bool {
 /// Build the session for a command line.
 pub async fn session(cli: &Cli) -> Result<Session, Failure> {
     let paths = Paths::resolve(cli.config.as_deref());
-    let config = if is_demo(cli) {
+    let mut config = if is_demo(cli) {
         Config::default()
     } else {
         Config::load(&paths.config).map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?
     };
+    // No profile configured: govc's environment is a vSphere profile, as OVH_* is for OVH.
+    if !is_demo(cli)
+        && config.profiles.is_empty()
+        && let Some(p) = crate::config::govc_profile(&|k| std::env::var(k).ok())
+    {
+        config.profiles.insert("govc".into(), p);
+    }
     let ui = config.ui.clone();
     let poll = parse_duration(&ui.poll_interval)
         .ok()

@@ -377,6 +377,74 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
+/// The vSphere profile govc's environment describes, when `GOVC_URL` is set: the URL
+/// (`host`, `host:port`, `https://user:pass@host/sdk`; its user and password are taken
+/// out of it), `GOVC_USERNAME`, `GOVC_PASSWORD` (read from the environment when used),
+/// `GOVC_INSECURE` (1/true) and `GOVC_TLS_CA_CERTS` (a CA file).
+pub fn govc_profile(get: &dyn Fn(&str) -> Option<String>) -> Option<ProfileConfig> {
+    let raw = get("GOVC_URL").filter(|v| !v.trim().is_empty())?;
+    let raw = raw.trim();
+    let with_scheme = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("https://{raw}")
+    };
+    let (mut username, mut password) = (None, None);
+    let url = match reqwest::Url::parse(&with_scheme) {
+        Ok(mut u) => {
+            let decode = |t: &str| url_decode(t);
+            if !u.username().is_empty() {
+                username = Some(decode(u.username()));
+            }
+            password = u.password().map(decode);
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        // Left as given: connecting reports what is wrong with it.
+        Err(_) => with_scheme,
+    };
+    let flag = |k: &str| {
+        get(k)
+            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+    };
+    let env_password = get("GOVC_PASSWORD").is_some();
+    Some(ProfileConfig {
+        kind: Some(ProviderKind::Vsphere),
+        url: Some(url),
+        username: get("GOVC_USERNAME").filter(|v| !v.is_empty()).or(username),
+        // GOVC_PASSWORD wins over a password in the URL, as in govc.
+        password: if env_password { None } else { password },
+        password_env: env_password.then(|| "GOVC_PASSWORD".to_string()),
+        insecure: flag("GOVC_INSECURE"),
+        ca_file: get("GOVC_TLS_CA_CERTS")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+        ..ProfileConfig::default()
+    })
+}
+
+/// `%XX` escapes of a URL's user or password decoded.
+fn url_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Read a secret from (in order) the file value, an environment variable, or a command.
 /// The command gets `limit` (the profile's `timeout`) to print it; one that takes longer is
 /// killed, with everything it started, and the error says so.
@@ -467,6 +535,43 @@ fn run_with_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn govc_environment_is_a_vsphere_profile() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_string())
+            }
+        };
+        let get = env(&[
+            ("GOVC_URL", "https://op%40lab:s3cr%3At@127.0.0.1:8989/sdk"),
+            ("GOVC_INSECURE", "1"),
+        ]);
+        let p = govc_profile(&get).unwrap();
+        assert_eq!(p.url.as_deref(), Some("https://127.0.0.1:8989/sdk"));
+        assert_eq!(p.username.as_deref(), Some("op@lab"));
+        assert_eq!(p.password.as_deref(), Some("s3cr:t"));
+        assert!(p.insecure);
+        let get = env(&[
+            ("GOVC_URL", "vc.lab"),
+            ("GOVC_USERNAME", "admin"),
+            ("GOVC_PASSWORD", "x"),
+            ("GOVC_TLS_CA_CERTS", "/etc/ca.pem"),
+        ]);
+        let p = govc_profile(&get).unwrap();
+        assert_eq!(p.url.as_deref(), Some("https://vc.lab/"));
+        assert_eq!(p.username.as_deref(), Some("admin"));
+        assert_eq!(
+            (p.password, p.password_env.as_deref()),
+            (None, Some("GOVC_PASSWORD"))
+        );
+        assert_eq!(p.ca_file, Some(PathBuf::from("/etc/ca.pem")));
+        assert!(!p.insecure);
+        assert!(govc_profile(&env(&[])).is_none());
+    }
 
     #[test]
     fn a_secret_command_that_hangs_is_stopped_with_all_it_started() {

@@ -903,3 +903,35 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
     .await;
     drop(back);
 }
+
+/// No profile configured, govc's environment set as a govc user sets it for vcsim
+/// (`GOVC_URL=https://user:pass@host:port/sdk`, `GOVC_INSECURE=1`): snaptree uses it as a
+/// vSphere profile named "govc".
+#[test]
+fn govc_environment_is_used_when_no_profile_is_configured() {
+    let sim = start_vcsim(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // vcsim's own url line, which carries its user and password as govc takes them.
+    let url = if sim.url.contains('@') {
+        sim.url.clone()
+    } else {
+        sim.url.replacen("https://", "https://user:pass@", 1)
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_snaptree"))
+        .args(["--config", dir.path().join("none.toml").to_str().unwrap()])
+        .args(["--json", "ls"])
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("GOVC_URL", &url)
+        .env("GOVC_INSECURE", "1")
+        .env_remove("GOVC_USERNAME")
+        .env_remove("GOVC_PASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run snaptree");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let machines = v["machines"].as_array().expect("machines");
+    assert!(!machines.is_empty(), "{v}");
+    assert!(machines.iter().all(|m| m["profile"] == "govc"), "{v}");
+}
