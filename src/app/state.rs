@@ -381,6 +381,33 @@ pub struct Palette {
     pub selected: usize,
 }
 
+/// Make a machine's foreign text (names, descriptions, paths, details) safe to draw:
+/// control characters, newlines and bidi controls written out (`safe::terminal`). Done once
+/// as machines arrive, so the screen shows and the typed confirmation asks for the same
+/// text. Ids are left as they are: operations address them.
+fn shown_safe(m: &mut Machine) {
+    fn fix(text: &mut String) {
+        if let std::borrow::Cow::Owned(safe) = crate::safe::terminal(text) {
+            *text = safe;
+        }
+    }
+    fn tree(nodes: &mut [crate::model::Snapshot]) {
+        for n in nodes {
+            fix(&mut n.name);
+            fix(&mut n.description);
+            tree(&mut n.children);
+        }
+    }
+    fix(&mut m.name);
+    fix(&mut m.path);
+    m.location.iter_mut().for_each(fix);
+    for (k, v) in &mut m.details {
+        fix(k);
+        fix(v);
+    }
+    tree(&mut m.snapshots);
+}
+
 /// Messages the log keeps (the oldest go first).
 pub const LOG_LINES: usize = 500;
 
@@ -470,7 +497,8 @@ pub struct AppState {
 impl AppState {
     /// Say something on the status line; it is kept in the message log too.
     pub fn say(&mut self, level: Level, text: impl Into<String>) {
-        let text = text.into();
+        // Messages quote servers: drawn safe, like every foreign text.
+        let text = crate::safe::terminal(&text.into()).into_owned();
         if self.log.len() >= LOG_LINES {
             self.log.remove(0);
         }
@@ -575,7 +603,8 @@ impl AppState {
     }
 
     /// Replace one profile's machines (keeps the others and the selection).
-    pub fn set_machines(&mut self, profile: &str, machines: Vec<Machine>) {
+    pub fn set_machines(&mut self, profile: &str, mut machines: Vec<Machine>) {
+        machines.iter_mut().for_each(shown_safe);
         self.machines.retain(|m| m.profile != profile);
         self.machines.extend(machines);
         let names: Vec<String> = self.profiles.iter().map(|p| p.name.clone()).collect();
@@ -618,7 +647,8 @@ impl AppState {
     }
 
     /// Replace one machine.
-    pub fn update_machine(&mut self, machine: Machine) {
+    pub fn update_machine(&mut self, mut machine: Machine) {
+        shown_safe(&mut machine);
         let key = (machine.profile.clone(), machine.id.clone());
         match self.by_key.get(&key).copied() {
             Some(i) => {

@@ -924,7 +924,11 @@ fn on_engine_event(s: &mut AppState, event: Event) {
         } => set_status(
             s,
             &profile,
-            ProfileStatus::Error(format!("{message} (retrying in {}s)", retry_in.as_secs())),
+            ProfileStatus::Error(format!(
+                "{} (retrying in {}s)",
+                crate::safe::terminal(&message),
+                retry_in.as_secs()
+            )),
         ),
         Event::MachineUpdated { machine } => s.update_machine(machine),
         Event::Task { request, update } => {
@@ -973,6 +977,17 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
     t.cancelable = false;
     let summary = format!("{} on {}", t.operation, t.machine);
     let skipped = matches!(result, Err(RunError::Skipped(_)));
+    // The server's words are foreign text: drawn safe.
+    let safe = |m: &str| crate::safe::terminal(m).into_owned();
+    let result = match result {
+        Ok(mut st) => {
+            st.message = st.message.as_deref().map(safe);
+            Ok(st)
+        }
+        Err(RunError::Refused(m)) => Err(RunError::Refused(safe(&m))),
+        Err(RunError::Failed(m)) => Err(RunError::Failed(safe(&m))),
+        Err(RunError::Skipped(m)) => Err(RunError::Skipped(safe(&m))),
+    };
     let (level, text) = match result {
         Ok(status) => {
             t.state = Some(status.state);

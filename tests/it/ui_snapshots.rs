@@ -392,3 +392,20 @@ fn the_last_page_of_the_inventory_is_full() {
         "no blank rows in the inventory:\n{text}"
     );
 }
+
+/// Foreign text with terminal escapes, a newline and a bidi override is drawn written out:
+/// nothing of it reaches the terminal as a control.
+#[test]
+fn hostile_names_are_drawn_written_out() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    let mut m = s.selected_machine().cloned().unwrap();
+    m.snapshots[0].name = "base\u{1b}]0;PWNED\u{7}\u{1b}[2J\nx\u{202e}gpj".into();
+    update(&mut s, Msg::Engine(Event::MachineUpdated { machine: m }));
+    let text = screen(&s, W, H);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(text.contains("base\\x1b]0;PWNED"), "{text}");
+}
