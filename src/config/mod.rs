@@ -338,6 +338,26 @@ impl Config {
             if kind == ProviderKind::Vsphere && p.url.is_none() {
                 return Err(err(format!("{at}profile {name} (vsphere) needs a url")));
             }
+            let key_at = |key: &str, value: &str| {
+                let line = text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with(key) && l.contains(value))
+                    .map(|i| format!("line {}, ", i + 1))
+                    .unwrap_or_default();
+                format!("{line}key profiles.{name}.{key}: ")
+            };
+            if kind == ProviderKind::Vsphere
+                && let Some(url) = &p.url
+                && let Some(problem) = vsphere_url_problem(url)
+            {
+                return Err(err(format!("{}{problem}", key_at("url", url))));
+            }
+            if let (Some(t), Err(problem)) = (&p.timeout, p.request_timeout(name)) {
+                let problem = problem
+                    .trim_start_matches(&format!("profile {name}: "))
+                    .to_string();
+                return Err(err(format!("{}{problem}", key_at("timeout", t))));
+            }
             let secrets = [&p.password, &p.password_env, &p.password_command]
                 .iter()
                 .filter(|s| s.is_some())
@@ -350,6 +370,35 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// What is wrong with a vSphere `url`, if anything: it is `HOST`, `HOST:PORT` or
+/// `https://HOST[:PORT][/sdk]`; another scheme (a typo such as `htps://` would otherwise be
+/// looked up as a host), a path or a query (which would be silently ignored) is refused.
+pub fn vsphere_url_problem(url: &str) -> Option<String> {
+    let url = url.trim();
+    let rest = match url.split_once("://") {
+        Some(("https", rest)) => rest,
+        Some((scheme, _)) => {
+            return Some(format!(
+                "\"{url}\" is not an https URL (\"{scheme}://\"); vSphere is reached as https://HOST"
+            ));
+        }
+        None => url,
+    };
+    let (authority, tail) = match rest.find(['/', '?', '#']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    if authority.rsplit('@').next().is_none_or(str::is_empty) {
+        return Some(format!("\"{url}\" names no host"));
+    }
+    if !matches!(tail, "" | "/" | "/sdk" | "/sdk/") {
+        return Some(format!(
+            "\"{url}\": only the host and port are used; remove \"{tail}\" (the SDK is always at /sdk)"
+        ));
+    }
+    None
 }
 
 fn line_of(text: &str, needle: &str) -> String {
@@ -535,6 +584,36 @@ fn run_with_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vsphere_url_typo_or_path_is_refused_at_load_with_line_and_key() {
+        let profile = |url: &str| {
+            format!("[profiles.pcc]\nkind = \"vsphere\"\nurl = \"{url}\"\nusername = \"u\"\n")
+        };
+        for (url, says) in [
+            ("htps://vc.lab", "not an https URL"),
+            ("https://vc.lab/ui/?x=1", "remove \"/ui/?x=1\""),
+            ("https://", "names no host"),
+        ] {
+            let e = parse(&profile(url)).unwrap_err().to_string();
+            assert!(
+                e.contains("line 3, key profiles.pcc.url:") && e.contains(says),
+                "{url}: {e}"
+            );
+        }
+        for url in [
+            "vc.lab",
+            "vc.lab:8443",
+            "https://vc.lab/sdk",
+            "https://u:p@10.0.0.1/",
+        ] {
+            assert!(parse(&profile(url)).is_ok(), "{url}");
+        }
+        let e = parse(&format!("{}timeout = \"soon\"\n", profile("vc.lab")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 5, key profiles.pcc.timeout:"), "{e}");
+    }
 
     #[test]
     fn govc_environment_is_a_vsphere_profile() {

@@ -148,6 +148,10 @@ pub fn server_address(url: &str) -> Result<String, ProviderError> {
             "the vSphere URL \"{url}\" uses http; vSphere is reached over https"
         )));
     }
+    // The same rule as at config load (a profile from govc's environment comes here unchecked).
+    if let Some(problem) = crate::config::vsphere_url_problem(url) {
+        return Err(ProviderError::Backend(format!("the vSphere URL {problem}")));
+    }
     let rest = url.strip_prefix("https://").unwrap_or(url);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     // Credentials in the URL are ignored: the profile's username and password are used.
