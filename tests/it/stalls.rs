@@ -137,3 +137,18 @@ fn an_oversized_answer_is_refused_and_quoted_text_is_capped() {
         assert!(line.len() < 1000, "a {}-byte error line", line.len());
     }
 }
+
+/// An unset `password_env` is the profile's configuration, said once: not "authentication
+/// failed", and the profile not named twice.
+#[test]
+fn an_unset_password_variable_is_said_as_such_once() {
+    let config = "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"https://127.0.0.1:9\"\nusername = \"u\"\npassword_env = \"SNAPTREE_TEST_NEVER_SET\"\n";
+    let o = ls_with(config, Duration::from_secs(60));
+    let line = one_sentence(&o, 1);
+    assert!(
+        line.contains("SNAPTREE_TEST_NEVER_SET") && line.contains("is not set"),
+        "{line}"
+    );
+    assert!(!line.contains("authentication failed"), "{line}");
+    assert_eq!(line.matches("profile pcc").count(), 1, "{line}");
+}

@@ -184,6 +184,14 @@ impl VsphereProvider {
             .username
             .clone()
             .ok_or_else(|| ProviderError::Auth(format!("profile {name} has no username")))?;
+        // A secret that cannot be had is the profile's configuration, not a refused login:
+        // said once, without a second "profile NAME:" (the caller names the profile).
+        let local = |e: crate::config::ConfigError| {
+            ProviderError::Backend(match e {
+                crate::config::ConfigError::Secret { message, .. } => message,
+                other => other.to_string(),
+            })
+        };
         let password = resolve_secret(
             name,
             "password",
@@ -192,11 +200,9 @@ impl VsphereProvider {
             cfg.password_command.as_deref(),
             cfg.request_timeout(name).map_err(ProviderError::Backend)?,
         )
-        .map_err(|e| ProviderError::Auth(e.to_string()))?
+        .map_err(local)?
         .ok_or_else(|| {
-            ProviderError::Auth(format!(
-                "profile {name} has no password, password_env or password_command"
-            ))
+            ProviderError::Backend("it has no password, password_env or password_command".into())
         })?;
         let policy = tls::TlsPolicy::from_profile(
             cfg.insecure,
