@@ -479,7 +479,7 @@ pub struct AppState {
     /// Batches with steps still to end, oldest first.
     pub batches: Vec<BatchView>,
     /// Every status-line message, oldest first, with its time (the `L` log).
-    pub log: Vec<(DateTime<Utc>, Level, String)>,
+    pub log: std::collections::VecDeque<(DateTime<Utc>, Level, String)>,
     /// Settings.
     pub settings: Settings,
     /// The clock, advanced by ticks (tests fix it).
@@ -497,13 +497,19 @@ pub struct AppState {
 impl AppState {
     /// Say something on the status line; it is kept in the message log too.
     pub fn say(&mut self, level: Level, text: impl Into<String>) {
-        // Messages quote servers: drawn safe, like every foreign text.
+        let text = self.remember(level, text);
+        self.message = Some((level, text));
+    }
+
+    /// Keep a message in the log only (the status line says something else); the text as
+    /// kept, made safe: messages quote servers.
+    pub fn remember(&mut self, level: Level, text: impl Into<String>) -> String {
         let text = crate::safe::terminal(&text.into()).into_owned();
         if self.log.len() >= LOG_LINES {
-            self.log.remove(0);
+            self.log.pop_front();
         }
-        self.log.push((self.now, level, text.clone()));
-        self.message = Some((level, text));
+        self.log.push_back((self.now, level, text.clone()));
+        text
     }
 
     /// A fresh state for these profiles.
@@ -538,7 +544,7 @@ impl AppState {
             marks: BTreeSet::new(),
             batch_marks: std::collections::HashMap::new(),
             batches: Vec::new(),
-            log: Vec::new(),
+            log: std::collections::VecDeque::new(),
             settings,
             now,
             spinner: 0,

@@ -651,12 +651,7 @@ fn open_batch(s: &mut AppState) -> Vec<Effect> {
     }
 }
 
-/// The default snapshot name: the local date-time.
-pub fn default_name(now: DateTime<Utc>) -> String {
-    now.with_timezone(&chrono::Local)
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
-}
+pub use crate::model::change::default_name;
 
 fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     let Some(d) = s.dialog.as_mut() else {
@@ -1040,7 +1035,7 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
     let b = b.clone();
     if level == Level::Error {
         // Each failure is in the log; the status line keeps the batch's count.
-        s.log.push((now, level, text));
+        s.remember(level, text);
     }
     if b.ended() < b.total {
         let mut line = format!("delete marked: {} of {} done", b.ended(), b.total);

@@ -331,7 +331,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             let m = find_machine(s, machine).await?;
             let name = name
                 .clone()
-                .unwrap_or_else(|| crate::app::update::default_name(chrono::Utc::now()));
+                .unwrap_or_else(|| change::default_name(chrono::Utc::now()));
             let op = Operation::Take {
                 // A one-snapshot machine names its snapshot by the description.
                 description: description.clone().unwrap_or_else(|| {
@@ -355,7 +355,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             let op = Operation::Replace {
                 description: description
                     .clone()
-                    .unwrap_or_else(|| crate::app::update::default_name(chrono::Utc::now())),
+                    .unwrap_or_else(|| change::default_name(chrono::Utc::now())),
             };
             change(cli, s, &m, op).await
         }

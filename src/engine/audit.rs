@@ -84,8 +84,14 @@ pub fn open_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     Ok(f)
 }
 
-/// The OS user, for audit records.
+/// The OS user, for audit records; looked up once per process (a change writes several
+/// lines, and the fallback runs `id -un`).
 pub fn os_user() -> String {
+    static USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    USER.get_or_init(lookup_user).clone()
+}
+
+fn lookup_user() -> String {
     ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))

@@ -314,13 +314,10 @@ impl Engine {
         before: &ExpectedView,
     ) -> Option<String> {
         let fresh = p.provider.load_machine(machine_id).await.ok()?;
-        let mut new = fresh
-            .walk()
-            .into_iter()
-            .map(|(_, s)| s.id.clone())
-            .filter(|id| before.snapshot_ids.binary_search(id).is_err());
-        let id = new.next()?;
-        new.next().is_none().then_some(id)
+        match before.new_snapshots(&fresh).as_slice() {
+            [id] => Some(id.clone()),
+            _ => None,
+        }
     }
 
     async fn run_checked(

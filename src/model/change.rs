@@ -176,6 +176,14 @@ pub struct Context {
     pub type_to_confirm: bool,
 }
 
+/// The default snapshot name (and VPS description): the local date-time. The TUI's take
+/// dialog and the CLI's `take`/`replace` without `--name` use it alike.
+pub fn default_name(now: DateTime<Utc>) -> String {
+    now.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
 fn snapshot_label(m: &Machine, id: &str, now: DateTime<Utc>) -> String {
     match m.find(id) {
         Some(snap) => format!(
@@ -715,12 +723,7 @@ pub fn outcome(fresh: &Machine, op: &Operation, before: &ExpectedView) -> String
     };
     match op {
         Operation::Take { .. } | Operation::Replace { .. } => {
-            let new: Vec<String> = fresh
-                .walk()
-                .into_iter()
-                .map(|(_, s)| s.id.clone())
-                .filter(|id| before.snapshot_ids.binary_search(id).is_err())
-                .collect();
+            let new = before.new_snapshots(fresh);
             match new.as_slice() {
                 [] => "no new snapshot is there: the take did not happen, or has not yet".into(),
                 [id] => format!("snapshot {} now exists: the take went through", label(id)),

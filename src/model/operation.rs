@@ -130,6 +130,17 @@ impl ExpectedView {
         }
     }
 
+    /// The snapshots `fresh` has that this view did not (what a take made, or another
+    /// client), in tree order.
+    pub fn new_snapshots(&self, fresh: &super::Machine) -> Vec<String> {
+        fresh
+            .walk()
+            .into_iter()
+            .map(|(_, s)| s.id.clone())
+            .filter(|id| self.snapshot_ids.binary_search(id).is_err())
+            .collect()
+    }
+
     /// Why `fresh` (just re-read) no longer matches this view for `op`, if it does not.
     pub fn stale_reason(&self, fresh: &super::Machine, op: &Operation) -> Option<String> {
         let who = format!("{}/{}", fresh.profile, fresh.name);

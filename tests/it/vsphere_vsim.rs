@@ -357,8 +357,6 @@ async fn quiescing_a_powered_off_vm_is_refused_with_the_power_state() {
     assert_eq!(estate.machine("pcc", "vm-202").unwrap().snapshot_count(), 0);
 }
 
-/// The real binary, once per command, against this simulator: every session it opens is
-/// closed with `Logout` before the process exits.
 /// A config file in `dir` naming the simulator as profile `pcc`, for the real binary.
 fn binary_config(sim: &VsphereSimHandle, dir: &std::path::Path) -> std::path::PathBuf {
     let config = dir.join("config.toml");
@@ -375,6 +373,31 @@ fn binary_config(sim: &VsphereSimHandle, dir: &std::path::Path) -> std::path::Pa
     config
 }
 
+/// The real binary with `config` and its state in `state`, run off the async runtime (the
+/// simulator serves on it meanwhile).
+async fn run_binary(
+    config: &std::path::Path,
+    state: std::path::PathBuf,
+    args: &[&str],
+) -> std::process::Output {
+    let config = config.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_snaptree"))
+            .arg("--config")
+            .arg(&config)
+            .args(&args)
+            .env("XDG_STATE_HOME", &state)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run snaptree")
+    })
+    .await
+    .unwrap()
+}
+
+/// The real binary, once per command, against this simulator: every session it opens is
+/// closed with `Logout` before the process exits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_logs_out_before_it_exits() {
     let (_estate, sim, _p) = setup(Duration::from_millis(100)).await;
@@ -382,19 +405,7 @@ async fn the_binary_logs_out_before_it_exits() {
     let config = binary_config(&sim, dir.path());
     for args in [&["ls", "--json"][..], &["tree", "pcc/web-01"][..]] {
         let before = sim.calls().len();
-        let (config, state) = (config.clone(), dir.path().join("state"));
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_snaptree"))
-                .arg("--config")
-                .arg(&config)
-                .args(args)
-                .env("XDG_STATE_HOME", &state)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .expect("run snaptree")
-        })
-        .await
-        .unwrap();
+        let out = run_binary(&config, dir.path().join("state"), args).await;
         assert!(
             out.status.success(),
             "{args:?}: {}",
@@ -419,19 +430,12 @@ async fn the_binary_prints_the_id_of_the_snapshot_it_took() {
     let (estate, sim, _p) = setup(Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let config = binary_config(&sim, dir.path());
-    let state = dir.path().join("state");
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_snaptree"))
-            .arg("--config")
-            .arg(&config)
-            .args(["take", "pcc/web-01", "--name", "scripted"])
-            .env("XDG_STATE_HOME", &state)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run snaptree")
-    })
-    .await
-    .unwrap();
+    let out = run_binary(
+        &config,
+        dir.path().join("state"),
+        &["take", "pcc/web-01", "--name", "scripted"],
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
