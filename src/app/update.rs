@@ -874,9 +874,12 @@ fn send_run(s: &mut AppState, step: change::Step, plan: Option<u64>) -> Vec<Effe
 /// What a task row names: the snapshot, and a rename's new name.
 fn task_target(step: &change::Step) -> String {
     match &step.op {
+        // The new name was typed: drawn safe like every name.
         Operation::Rename {
             name: Some(new), ..
-        } if *new != step.target => format!("{} → {new}", step.target),
+        } if *new != step.target => {
+            format!("{} → {}", step.target, crate::safe::terminal(new))
+        }
         _ => step.target.clone(),
     }
 }

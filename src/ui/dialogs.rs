@@ -25,18 +25,24 @@ fn boxed<'a>(title: &str, theme: &Theme) -> Block<'a> {
 
 /// A text being edited: the character under the cursor shown reversed (a block at the end).
 pub fn text_spans<'a>(editor: &TextInput, focused: bool, theme: &Theme) -> Vec<Span<'a>> {
+    // What is typed may hold controls (pasted text): each part is drawn safe.
+    let safe = |t: &str| crate::safe::terminal(t).into_owned();
     let style = if focused { theme.selected } else { theme.text };
     if !focused {
-        return vec![Span::styled(editor.value().to_string(), style)];
+        return vec![Span::styled(safe(editor.value()), style)];
     }
     let chars: Vec<char> = editor.value().chars().collect();
     let at = editor.cursor().min(chars.len());
-    let before: String = chars[..at].iter().collect();
-    let under: String = chars.get(at).map_or(" ".to_string(), char::to_string);
-    let after: String = chars
-        .get(at + 1..)
-        .map(|c| c.iter().collect())
-        .unwrap_or_default();
+    let before = safe(&chars[..at].iter().collect::<String>());
+    let under = chars
+        .get(at)
+        .map_or(" ".to_string(), |c| safe(&c.to_string()));
+    let after = safe(
+        &chars
+            .get(at + 1..)
+            .map(|c| c.iter().collect::<String>())
+            .unwrap_or_default(),
+    );
     vec![
         Span::styled(before, style),
         Span::styled(

@@ -1598,3 +1598,18 @@ fn enter_on_a_task_shows_its_full_text_and_m_shows_the_log() {
     assert!(log.contains("take on web-01: started"), "{log}");
     assert!(log.contains(&long), "{log}");
 }
+
+/// A name typed (or pasted) with a bidi override is shown written out on its task row.
+#[test]
+fn a_typed_name_is_shown_safe_on_its_task_row() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-104");
+    key(&mut s, 'e');
+    ctrl(&mut s, 'u');
+    type_text(&mut s, "evil\u{202e}exe.txt");
+    run_of(&press(&mut s, KeyCode::Enter));
+    let t = s.tasks.last().unwrap();
+    assert!(!t.target.contains('\u{202e}'), "{:?}", t.target);
+    assert!(t.target.ends_with("evil\\u{202e}exe.txt"), "{:?}", t.target);
+}
