@@ -17,11 +17,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"log"
@@ -54,6 +56,9 @@ func main() {
 	snapVMs := flag.Int("snapshot-vms", 0, "give this many VMs a snapshot chain")
 	snapDepth := flag.Int("snapshot-depth", 3, "length of that chain")
 	idle := flag.Duration("session-idle-timeout", 0, "expire sessions idle this long (0: never)")
+	certKind := flag.String("cert", "self-signed", "the certificate served: self-signed (ECDSA, its own CA), "+
+		"rsa1024 (self-signed, 1024-bit RSA, as stock vcsim builds have), signed (a leaf for 127.0.0.1 signed by a CA), "+
+		"expired (signed, expired yesterday), wrong-host (signed, for vcenter.example.com only)")
 	flag.Parse()
 
 	simulator.SessionIdleTimeout = *idle
@@ -71,10 +76,19 @@ func main() {
 	defer model.Remove()
 
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*username, *password)}
-	cert, err := selfSigned()
+	cert, caPEM, err := certificate(*certKind)
 	if err != nil {
 		log.Fatal(err)
 	}
+	caFile, err := os.CreateTemp("", "vcsim-ca-*.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(caFile.Name())
+	if _, err := caFile.Write(caPEM); err != nil {
+		log.Fatal(err)
+	}
+	caFile.Close()
 	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	server := model.Service.NewServer()
 	defer server.Close()
@@ -88,6 +102,7 @@ func main() {
 	sum := sha256.Sum256(server.Certificate().Raw)
 	fmt.Printf("url=%s\n", server.URL.String())
 	fmt.Printf("thumbprint=SHA256:%s\n", hex.EncodeToString(sum[:]))
+	fmt.Printf("cafile=%s\n", caFile.Name())
 	fmt.Println("ready")
 
 	stop := make(chan os.Signal, 1)
@@ -95,30 +110,92 @@ func main() {
 	<-stop
 }
 
-// selfSigned makes a fresh ECDSA P-256 certificate for 127.0.0.1 and localhost. The built-in
-// test certificate has a 1024-bit RSA key, which modern TLS stacks (rustls) refuse to verify.
-func selfSigned() (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
+// certificate makes the served certificate of a kind, and the PEM of the CA that signed it
+// (for a self-signed certificate, the certificate itself).
+func certificate(kind string) (tls.Certificate, []byte, error) {
+	now := time.Now()
+	leaf := x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano()),
+		Subject:      pkix.Name{CommonName: "vcsim"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		DNSNames:     []string{"localhost"},
 	}
-	template := x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "vcsim"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
-		DNSNames:              []string{"localhost"},
+	switch kind {
+	case "self-signed", "rsa1024":
+		// Its own CA, as vcsim's built-in certificate is.
+		leaf.IsCA = true
+		leaf.BasicConstraintsValid = true
+		leaf.KeyUsage |= x509.KeyUsageCertSign
+		var key interface{}
+		var pub interface{}
+		if kind == "rsa1024" {
+			k, err := rsa.GenerateKey(rand.Reader, 1024)
+			if err != nil {
+				return tls.Certificate{}, nil, err
+			}
+			key, pub = k, &k.PublicKey
+		} else {
+			k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				return tls.Certificate{}, nil, err
+			}
+			key, pub = k, &k.PublicKey
+		}
+		der, err := x509.CreateCertificate(rand.Reader, &leaf, &leaf, pub, key)
+		if err != nil {
+			return tls.Certificate{}, nil, err
+		}
+		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pemOf(der), nil
+	case "signed", "expired", "wrong-host":
+	default:
+		return tls.Certificate{}, nil, fmt.Errorf("unknown -cert %q", kind)
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	ca := x509.Certificate{
+		SerialNumber:          big.NewInt(now.UnixNano() + 1),
+		Subject:               pkix.Name{CommonName: "vcsim test CA"},
+		NotBefore:             now.Add(-48 * time.Hour),
+		NotAfter:              now.Add(48 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, &template, &template, &key.PublicKey, key)
+	caDER, err := x509.CreateCertificate(rand.Reader, &ca, &ca, &caKey.PublicKey, caKey)
 	if err != nil {
-		return tls.Certificate{}, err
+		return tls.Certificate{}, nil, err
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	switch kind {
+	case "expired":
+		leaf.NotBefore = now.Add(-47 * time.Hour)
+		leaf.NotAfter = now.Add(-24 * time.Hour)
+	case "wrong-host":
+		leaf.IPAddresses = nil
+		leaf.DNSNames = []string{"vcenter.example.com"}
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}, pemOf(caDER), nil
+}
+
+func pemOf(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 // snapshotChains gives the first `count` VMs a chain of `depth` snapshots, through the API so the

@@ -234,21 +234,27 @@ fn transport_error(e: &reqwest_vim::Error, doing: &str) -> ProviderError {
 
 /// True when a request failed because the certificate was not accepted.
 pub(super) fn is_certificate_error(e: &reqwest_vim::Error) -> bool {
+    certificate_refusal(e).is_some() || error_chain(e).contains("invalid peer certificate")
+}
+
+/// Why rustls refused the server's certificate, when that is why a request failed.
+pub(super) fn certificate_refusal(e: &reqwest_vim::Error) -> Option<rustls::CertificateError> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = e.source();
     while let Some(s) = source {
-        if let Some(rustls::Error::InvalidCertificate(_)) = s.downcast_ref::<rustls::Error>() {
-            return true;
+        if let Some(rustls::Error::InvalidCertificate(cause)) = s.downcast_ref::<rustls::Error>() {
+            return Some(cause.clone());
         }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(rustls::Error::InvalidCertificate(_)) =
-                inner.downcast_ref::<rustls::Error>()
+        // hyper wraps rustls's error in an io::Error, sometimes twice; io::Error's source()
+        // skips the wrapped error itself, so it is stepped into here.
+        source = match s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
         {
-            return true;
-        }
-        source = s.source();
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        };
     }
-    error_chain(e).contains("invalid peer certificate")
+    None
 }
 
 /// The error and its causes on one line, without repeats, and without the request's path:

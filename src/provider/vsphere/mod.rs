@@ -33,7 +33,7 @@ use vim_rs::types::structs::{
 use super::{PartialInventory, ProgressSink, Provider, ProviderError, StartedTask};
 use crate::config::{ProfileConfig, Secret, resolve_secret};
 use crate::model::{Machine, Operation, TaskState, TaskStatus};
-use faults::{describe, is_certificate_error, is_not_authenticated};
+use faults::{certificate_refusal, describe, is_certificate_error, is_not_authenticated};
 
 /// The privilege needed to take snapshots, reported by `check`.
 const SNAPSHOT_PRIVILEGE: &str = "VirtualMachine.State.CreateSnapshot";
@@ -317,21 +317,14 @@ async fn login_error(
     if let VimError::ReqwestError(re) = &e
         && is_certificate_error(re)
     {
-        let pinned = matches!(policy, tls::TlsPolicy::Pinned(_));
         let seen = tls::probe_thumbprint(host).await;
-        let how = match (&seen, pinned) {
-            (Some(t), true) => format!(
-                "it does not match the pinned thumbprint of profile {profile}; the server now presents {t} — if that change is expected, set thumbprint = \"{t}\""
-            ),
-            (Some(t), false) => format!(
-                "to trust it, add thumbprint = \"{t}\" to profile {profile}, or a ca_file with the CA that signed it"
-            ),
-            (None, _) => format!(
-                "to trust it, add its thumbprint = \"SHA256:…\" or a ca_file to profile {profile}"
-            ),
-        };
-        return ProviderError::Unreachable(format!(
-            "the certificate of {host} is not trusted; {how}"
+        let cause = certificate_refusal(re);
+        return ProviderError::Unreachable(tls::refusal_sentence(
+            cause.as_ref(),
+            host,
+            profile,
+            seen.as_deref(),
+            policy,
         ));
     }
     describe(&e, &format!("logging in to {host}"))
