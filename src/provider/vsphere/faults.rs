@@ -48,8 +48,12 @@ pub(super) fn fault_name(fault: &MethodFault) -> &'static str {
     fault.type_.map(StructType::as_str).unwrap_or("MethodFault")
 }
 
-/// The server's own text for a fault, when it sent one.
+/// The server's own text for a fault, when it sent one: vCenter's VI/JSON puts it in
+/// `faultstring`, some faults carry it in `faultMessage`, older ones in other fields.
 pub(super) fn fault_text(fault: &MethodFault) -> Option<String> {
+    if let Some(text) = fault.extra_fields_.get("faultstring").and_then(json_text) {
+        return Some(text);
+    }
     let from_messages = fault.fault_message.as_ref().and_then(|msgs| {
         let texts: Vec<&str> = msgs
             .iter()
@@ -284,6 +288,24 @@ fn error_chain(e: &reqwest_vim::Error) -> String {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// A VI/JSON fault as vCenter sends it (HTTP 500, the fault object as the body), decoded
+    /// as vim_rs decodes error answers: its words are in `faultstring`.
+    #[test]
+    fn a_vcenter_fault_says_its_faultstring() {
+        let body = r#"{"_typeName": "InvalidArgument", "faultstring": "A specified parameter was not correct: snapshot", "invalidProperty": "snapshot"}"#;
+        let fault: MethodFault = miniserde::json::from_str(body).expect("a MethodFault");
+        assert_eq!(fault.type_, Some(StructType::InvalidArgument));
+        assert_eq!(
+            fault_text(&fault).as_deref(),
+            Some("A specified parameter was not correct: snapshot")
+        );
+        let said = fault_error(&fault, "reverting").to_string();
+        assert!(
+            said.contains("A specified parameter was not correct"),
+            "{said}"
+        );
+    }
 
     /// A failed call's message keeps the server's origin and drops the path, where vim_rs
     /// puts session objects and their keys.

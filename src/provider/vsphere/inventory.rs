@@ -628,6 +628,36 @@ mod tests {
         VirtualMachineFileLayoutExSnapshotLayout,
     };
 
+    /// A real vCenter's `RetrieveResult` (tests/fixtures/vijson) read as live answers are:
+    /// vim_rs's VI/JSON decoding, then `absorb`.
+    #[test]
+    fn a_real_vcenter_retrieve_result_decodes_through_the_inventory_path() {
+        let body = include_str!("../../../tests/fixtures/vijson/retrieveResult.json");
+        let result: vim_rs::types::structs::RetrieveResult =
+            miniserde::json::from_str(body).expect("vim_rs decodes vCenter's RetrieveResult");
+        assert_eq!(result.objects.len(), 1);
+        let mut pass = Pass::default();
+        for obj in result.objects {
+            absorb(&mut pass, obj);
+        }
+        let root = &pass.containers["group-d1"];
+        assert_eq!(root.name, "Datacenters");
+        assert!(!root.is_datacenter && root.parent.is_none());
+    }
+
+    #[test]
+    fn a_real_vcenter_config_info_decodes() {
+        let body = include_str!("../../../tests/fixtures/vijson/vminfo.json");
+        let info: vim_rs::types::structs::VirtualMachineConfigInfo =
+            miniserde::json::from_str(body).expect("vim_rs decodes vCenter's config info");
+        assert_eq!(info.name, "test");
+        assert_eq!(info.annotation.as_deref(), Some("Hello, world."));
+        assert_eq!(
+            info.files.vm_path_name.as_deref(),
+            Some("[datastore1] test/test.vmx")
+        );
+    }
+
     fn c(name: &str, parent: Option<&str>, dc: bool) -> Container {
         Container {
             name: name.into(),

@@ -164,6 +164,11 @@ pub(crate) fn write(v: &Val, out: &mut String) {
             out.push('}');
         }
         Val::Obj(kind, fields) => {
+            if *kind == "LocalizedMethodFault"
+                && let Some(fault) = unwrap_localized(fields)
+            {
+                return write(&fault, out);
+            }
             out.push_str("{\"_typeName\":");
             string(out, kind);
             for (name, field) in fields {
@@ -226,22 +231,38 @@ pub(crate) fn to_string(v: &Val) -> String {
     out
 }
 
-/// A fault as the body of an error answer: the fault object with its type, its fields, and
-/// its message in `faultMessage`.
+/// A fault as the body of an error answer, as vCenter sends it: the fault object with its
+/// type first, its text in `faultstring`, then its fields.
 pub(crate) fn fault(f: &Fault) -> String {
-    let message = Val::Obj(
-        "LocalizableMessage",
-        vec![
-            ("key", Val::str(format!("vim.fault.{}", f.kind))),
-            ("message", Val::str(&f.message)),
-        ],
-    );
-    let mut fields = f.fields.clone();
-    fields.push((
-        "faultMessage",
-        Val::List("LocalizableMessage", vec![message]),
-    ));
-    to_string(&Val::Obj(f.kind, fields))
+    to_string(&fault_object(f.kind, &f.message, &f.fields))
+}
+
+/// The VI/JSON form of a fault: VI/JSON has no `LocalizedMethodFault`; where SOAP sends one
+/// (a task's `info.error`), vCenter sends the fault itself with the text in `faultstring`.
+fn fault_object(kind: &'static str, message: &str, fields: &[(&'static str, Val)]) -> Val {
+    let mut all = vec![("faultstring", Val::str(message))];
+    all.extend(fields.iter().cloned());
+    Val::Obj(kind, all)
+}
+
+/// A `LocalizedMethodFault` as VI/JSON sends it (see [`fault_object`]).
+fn unwrap_localized(fields: &[(&'static str, Val)]) -> Option<Val> {
+    let message = fields.iter().find_map(|(n, v)| match v {
+        Val::Str(s) if *n == "localizedMessage" => Some(s.as_str()),
+        _ => None,
+    });
+    let fault = fields
+        .iter()
+        .find_map(|(n, v)| (*n == "fault").then_some(v))?;
+    let (kind, inner) = match fault {
+        Val::Any(inner) => match &**inner {
+            Val::Obj(kind, inner) => (*kind, inner),
+            _ => return None,
+        },
+        Val::Obj(kind, inner) => (*kind, inner),
+        _ => return None,
+    };
+    Some(fault_object(kind, message.unwrap_or(""), inner))
 }
 
 #[cfg(test)]
@@ -373,10 +394,24 @@ mod tests {
         let json: Value = serde_json::from_str(&fault(&f)).unwrap();
         assert_eq!(json["_typeName"], "TaskInProgress");
         assert_eq!(json["task"]["value"], "task-9");
+        assert_eq!(json["faultstring"], "Another task is already in progress.");
+        assert!(fault(&f).starts_with("{\"_typeName\":\"TaskInProgress\","));
+    }
+
+    #[test]
+    fn a_task_error_is_the_fault_itself_with_its_faultstring() {
+        // SOAP's LocalizedMethodFault has no VI/JSON form: vCenter sends the fault object.
+        let f = Fault::new("NoDiskSpace", "Insufficient disk space on datastore 'ds1'.")
+            .with("datastore", Val::str("ds1"));
+        let json: Value =
+            serde_json::from_str(&to_string(&Val::Any(Box::new(f.localized())))).unwrap();
+        assert_eq!(json["_typeName"], "NoDiskSpace");
         assert_eq!(
-            json["faultMessage"][0]["message"],
-            "Another task is already in progress."
+            json["faultstring"],
+            "Insufficient disk space on datastore 'ds1'."
         );
+        assert_eq!(json["datastore"], "ds1");
+        assert!(json.get("fault").is_none() && json.get("localizedMessage").is_none());
     }
 
     #[test]

@@ -872,9 +872,12 @@ impl Service {
         match self.dispatch(&call).await {
             Ok((value, cookie)) => {
                 let key = cookie.and_then(|c| session_from_cookies(std::iter::once(c.as_str())));
+                // A null result is an empty body, never a literal `null` (as vCenter).
                 match value {
-                    Some(v) => (StatusCode::OK, json::to_string(&v), key),
-                    None => (StatusCode::NO_CONTENT, String::new(), key),
+                    Some(v) if !matches!(v, Val::Unset) => {
+                        (StatusCode::OK, json::to_string(&v), key)
+                    }
+                    _ => (StatusCode::NO_CONTENT, String::new(), key),
                 }
             }
             Err(f) => (StatusCode::INTERNAL_SERVER_ERROR, json::fault(&f), None),
