@@ -640,6 +640,14 @@ async fn a_certificate_for_another_host_names_both_names() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_weak_key_behind_a_trusted_ca_is_named_weak() {
+    // Chain, dates and names are right; only the 1024-bit key fails the handshake check.
+    let (sim, text) = refused_with_ca_file("weak-key").await;
+    assert!(text.contains("2048 bits"), "{text}");
+    assert!(text.contains(&sim.thumbprint), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_ca_certificate_served_as_the_servers_is_named_so() {
     // vcsim's own certificate is its own CA: listing it in ca_file cannot work; a pin does.
     let (sim, text) = refused_with_ca_file("self-signed").await;

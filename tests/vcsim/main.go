@@ -58,7 +58,8 @@ func main() {
 	idle := flag.Duration("session-idle-timeout", 0, "expire sessions idle this long (0: never)")
 	certKind := flag.String("cert", "self-signed", "the certificate served: self-signed (ECDSA, its own CA), "+
 		"rsa1024 (self-signed, 1024-bit RSA, as stock vcsim builds have), signed (a leaf for 127.0.0.1 signed by a CA), "+
-		"expired (signed, expired yesterday), wrong-host (signed, for vcenter.example.com only)")
+		"expired (signed, expired yesterday), wrong-host (signed, for vcenter.example.com only), "+
+		"weak-key (signed, with a 1024-bit RSA key)")
 	flag.Parse()
 
 	simulator.SessionIdleTimeout = *idle
@@ -150,7 +151,7 @@ func certificate(kind string) (tls.Certificate, []byte, error) {
 			return tls.Certificate{}, nil, err
 		}
 		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pemOf(der), nil
-	case "signed", "expired", "wrong-host":
+	case "signed", "expired", "wrong-host", "weak-key":
 	default:
 		return tls.Certificate{}, nil, fmt.Errorf("unknown -cert %q", kind)
 	}
@@ -183,11 +184,22 @@ func certificate(kind string) (tls.Certificate, []byte, error) {
 		leaf.IPAddresses = nil
 		leaf.DNSNames = []string{"vcenter.example.com"}
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, err
+	var key interface{}
+	var pub interface{}
+	if kind == "weak-key" {
+		k, err := rsa.GenerateKey(rand.Reader, 1024)
+		if err != nil {
+			return tls.Certificate{}, nil, err
+		}
+		key, pub = k, &k.PublicKey
+	} else {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return tls.Certificate{}, nil, err
+		}
+		key, pub = k, &k.PublicKey
 	}
-	der, err := x509.CreateCertificate(rand.Reader, &leaf, caCert, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, &leaf, caCert, pub, caKey)
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}

@@ -248,6 +248,15 @@ pub fn refusal_sentence(
                 pin("")
             )
         }
+        Some(
+            C::BadSignature
+            | C::UnsupportedSignatureAlgorithm
+            | C::UnsupportedSignatureAlgorithmContext { .. }
+            | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. },
+        ) => format!(
+            "the certificate of {host} has a key too weak to be checked against a CA (RSA keys need 2048 bits or more), or the server's handshake signature does not verify; give the server a certificate with a stronger key — {}, as a pin accepts RSA keys from 1024 bits",
+            pin("or ")
+        ),
         Some(C::UnknownIssuer) | None => match seen {
             Some(t) => format!(
                 "the certificate of {host} is not signed by a CA this machine trusts; to trust it, add thumbprint = \"{t}\" to profile {profile}, or a ca_file with the CA that signed it"
