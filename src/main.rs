@@ -53,6 +53,20 @@ async fn run(cli: Cli) -> i32 {
         Some(Cmd::Sim { command }) => return serve_simulator(command).await,
         Some(Cmd::Completions { shell }) => return cli::docs::completions(*shell),
         Some(Cmd::Man) => return cli::docs::man(),
+        // Before a session: the profile has no consumer key yet.
+        Some(Cmd::Login {
+            profile,
+            read_only,
+            no_wait,
+        }) => {
+            return match cli::login::run(&cli, profile, *read_only, *no_wait).await {
+                Ok(()) => 0,
+                Err(f) => {
+                    tell!("snaptree: {}", f.message);
+                    f.code
+                }
+            };
+        }
         _ => {}
     }
     let session = match cli::session(&cli).await {

@@ -2,6 +2,7 @@
 //! same engine as the TUI. Human tables or `--json`; progress on stderr; exit codes per SPEC.
 
 pub mod docs;
+pub mod login;
 mod output;
 pub mod setup;
 
@@ -166,6 +167,18 @@ pub enum Cmd {
         /// New description.
         #[arg(long)]
         description: Option<String>,
+    },
+    /// OVH: request a consumer key with exactly the access rules snaptree needs; prints the
+    /// validation URL on stderr and `consumer_key = "…"` on stdout, then waits for approval.
+    Login {
+        /// The OVH profile (its endpoint and application key/secret are used).
+        profile: String,
+        /// Ask for read-only rules (GET /vps, GET /vps/*); also when the profile is read-only.
+        #[arg(long)]
+        read_only: bool,
+        /// Print the key and the URL, and return without waiting for the approval.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Configuration commands.
     Config {
@@ -425,7 +438,9 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             output::print_info(&s.paths, cli.json);
             Ok(())
         }
-        Cmd::Demo | Cmd::Sim { .. } | Cmd::Completions { .. } | Cmd::Man => Ok(()),
+        Cmd::Demo | Cmd::Sim { .. } | Cmd::Completions { .. } | Cmd::Man | Cmd::Login { .. } => {
+            Ok(())
+        }
     }
 }
 

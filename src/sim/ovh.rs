@@ -1,6 +1,7 @@
 //! The OVH API simulator: one OVH profile of an `Estate` served over plain HTTP on loopback
 //! with the routes, models, status codes and request signing of the real API (the VPS
-//! snapshot surface plus `/auth/time`, `/auth/currentCredential` and an OAuth2 token route).
+//! snapshot surface plus `/auth/time`, `/auth/currentCredential`, `/auth/credential` with
+//! pending keys and their validation URL, and an OAuth2 token route).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -26,6 +27,21 @@ use crate::provider::ovh::sign::{signature, signatures_equal};
 
 /// The API version prefix every route lives under, as on the real endpoints.
 pub const BASE_PATH: &str = "/1.0";
+
+/// 32 hex digits no one can guess from the time alone (a simulator's keys, not crypto).
+fn random_hex(counter: &AtomicU64, what: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = counter.load(Ordering::SeqCst);
+    let digest = Sha256::digest(format!("{what}:{nanos}:{n}:{}", std::process::id()));
+    hex::encode(&digest[..16])
+}
+
+/// Where a requested consumer key is approved (the login page of the real API).
+const VALIDATION_PATH: &str = "/auth/validate";
 
 /// What a consumer key is in the simulator's eyes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,7 +188,9 @@ struct State {
     opts: OvhSimOptions,
     profile: String,
     estate: Arc<Estate>,
-    keys: Vec<SimConsumerKey>,
+    keys: Mutex<Vec<SimConsumerKey>>,
+    /// Validation tokens of requested keys: token → consumer key.
+    pending: Mutex<HashMap<String, String>>,
     faults: SimFaults,
     tasks: Mutex<HashMap<String, TaskInfo>>,
     tokens: Mutex<HashMap<String, Instant>>,
@@ -229,6 +247,15 @@ impl OvhSimHandle {
     }
 
     /// Every request received so far: `(method, path with query)`.
+    pub fn consumer_keys(&self) -> Vec<SimConsumerKey> {
+        self.state
+            .keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Method and path (with query) of every request received, in order.
     pub fn requests(&self) -> Vec<(String, String)> {
         self.state
             .log
@@ -263,6 +290,10 @@ impl OvhSimHandle {
                 "OAuth2 service account: client_id={id} client_secret={secret}\n"
             ));
         }
+        out.push_str(
+            "new consumer keys: POST /auth/credential (snaptree login PROFILE); opening the \
+             validation URL approves one\n",
+        );
         if o.clock_offset_secs != 0 {
             out.push_str(&format!(
                 "server clock offset: {:+} s\n",
@@ -308,7 +339,8 @@ pub async fn serve(opts: OvhSimOptions, estate: Arc<Estate>) -> std::io::Result<
         opts,
         profile,
         estate,
-        keys,
+        keys: Mutex::new(keys),
+        pending: Mutex::new(HashMap::new()),
         faults: SimFaults::default(),
         tasks: Mutex::new(HashMap::new()),
         tokens: Mutex::new(HashMap::new()),
@@ -498,12 +530,16 @@ impl State {
                 .and_then(|v| v.to_str().ok())
                 .map(String::from)
         };
+        let host = header(HOST.as_str()).unwrap_or_default();
         let result = if parts.uri.path() == "/auth/oauth2/token" && method == "POST" {
             self.token(header("authorization").as_deref(), &body)
+        } else if parts.uri.path() == format!("{BASE_PATH}/auth/credential") && method == "POST" {
+            self.request_credential(&host, header("x-ovh-application").as_deref(), &body)
+        } else if parts.uri.path() == VALIDATION_PATH && method == "GET" {
+            self.validate(parts.uri.query())
         } else {
             match parts.uri.path().strip_prefix(BASE_PATH) {
                 Some(api_path) => {
-                    let host = header(HOST.as_str()).unwrap_or_default();
                     let full = format!("http://{host}{target}");
                     match self.authenticate(&method, api_path, &full, &body, &header) {
                         Ok(key) => {
@@ -558,7 +594,8 @@ impl State {
         let Some(ck) = header("x-ovh-consumer") else {
             return Err(Fail::new(401, None, "You must login first"));
         };
-        let Some(key) = self.keys.iter().find(|k| k.key == ck) else {
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(key) = keys.iter().find(|k| k.key == ck) else {
             return Err(Fail::new(
                 403,
                 Some("INVALID_CREDENTIAL"),
@@ -624,6 +661,90 @@ impl State {
             ));
         }
         Ok(Some(key.clone()))
+    }
+
+    /// `POST /auth/credential`: a new consumer key with the rules asked for, pending until
+    /// its validation URL is opened. Unsigned: only the application key is checked.
+    fn request_credential(
+        &self,
+        host: &str,
+        application_key: Option<&str>,
+        body: &[u8],
+    ) -> Result<Value, Fail> {
+        if application_key != Some(self.opts.application_key.as_str()) {
+            return Err(Fail::new(
+                403,
+                Some("INVALID_KEY"),
+                "Invalid application key",
+            ));
+        }
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| Fail::new(400, None, format!("Invalid JSON body: {e}")))?;
+        let rules: Option<Vec<(String, String)>> = v["accessRules"].as_array().map(|rules| {
+            rules
+                .iter()
+                .filter_map(|r| {
+                    let method = r["method"].as_str()?;
+                    let path = r["path"].as_str()?;
+                    (["GET", "POST", "PUT", "DELETE"].contains(&method) && path.starts_with('/'))
+                        .then(|| (method.to_string(), path.to_string()))
+                })
+                .collect()
+        });
+        let rules = match rules {
+            Some(r)
+                if !r.is_empty() && Some(r.len()) == v["accessRules"].as_array().map(Vec::len) =>
+            {
+                r
+            }
+            _ => {
+                return Err(Fail::new(
+                    400,
+                    None,
+                    "Invalid body: accessRules must be a non-empty list of {method, path}",
+                ));
+            }
+        };
+        let key = random_hex(&self.queries, "key");
+        let token = random_hex(&self.queries, "token");
+        self.keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(SimConsumerKey {
+                key: key.clone(),
+                rules,
+                state: CredentialState::PendingValidation,
+            });
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.clone(), key.clone());
+        Ok(json!({
+            "state": "pendingValidation",
+            "consumerKey": key,
+            "validationUrl": format!("http://{host}{VALIDATION_PATH}?credentialToken={token}"),
+        }))
+    }
+
+    /// The validation URL opened: the account owner approves the key (the simulator's stand-in
+    /// for the login page of the real API).
+    fn validate(&self, query: Option<&str>) -> Result<Value, Fail> {
+        let token = query
+            .unwrap_or_default()
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("credentialToken="))
+            .unwrap_or_default();
+        let key = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token)
+            .ok_or_else(|| Fail::new(404, None, "This credential token does not exist"))?;
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = keys.iter_mut().find(|k| k.key == key) {
+            k.state = CredentialState::Validated;
+        }
+        Ok(json!({"state": "validated"}))
     }
 
     /// OAuth2 client-credentials grant: Basic auth or form fields.

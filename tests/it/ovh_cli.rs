@@ -892,3 +892,182 @@ fn hostile_names_are_written_out_never_sent_raw_to_the_terminal() {
     let ls = f.run(&["ls", "--json"]);
     assert!(!raw(&stdout(&ls)));
 }
+
+/// A config whose `ovh` profile has no consumer key yet (what `snaptree login` starts from).
+fn config_without_key(f: &Fixture, extra: &str) -> PathBuf {
+    let path = f.dir.path().join("new.toml");
+    let text = format!(
+        "[profiles.ovh]\nkind = \"ovh\"\nendpoint = \"{}\"\napplication_key = \"{AK}\"\n\
+         application_secret = \"{AS}\"\n{extra}",
+        f.sim.base_url()
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// The `consumer_key = "…"` line's key.
+fn printed_key(line: &str) -> String {
+    line.trim()
+        .strip_prefix("consumer_key = \"")
+        .and_then(|k| k.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("not a consumer_key line: {line}"))
+        .to_string()
+}
+
+/// Open a validation URL, as the account owner does in a browser.
+fn approve(f: &Fixture, url: &str) {
+    let status = f
+        ._rt
+        .block_on(async { reqwest::get(url).await.map(|r| r.status().as_u16()) })
+        .expect("the validation URL answers");
+    assert_eq!(status, 200, "{url}");
+}
+
+#[test]
+fn login_requests_the_needed_rules_and_waits_for_the_approval() {
+    use std::io::{BufRead, BufReader};
+    let f = Fixture::new();
+    let config = config_without_key(&f, "");
+    // Without a key, other commands point at login.
+    let o = f.run_with(&config, &["ls"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("snaptree login ovh"), "{}", stderr(&o));
+
+    let mut child = f
+        .command(&config, &["login", "ovh"])
+        .spawn()
+        .expect("spawn login");
+    let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let url = loop {
+        let line = err.next().expect("a validation URL").expect("stderr");
+        if let Some(rest) = line.trim().strip_prefix("http://") {
+            break format!("http://{rest}");
+        }
+    };
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let key = printed_key(&out.next().expect("the key line").expect("stdout"));
+
+    // Exactly the rules snaptree needs, pending until approved: refused meanwhile.
+    let requested = f
+        .sim
+        .consumer_keys()
+        .into_iter()
+        .find(|k| k.key == key)
+        .expect("the simulator knows the key");
+    assert_eq!(requested.state, CredentialState::PendingValidation);
+    let rules: Vec<(&str, &str)> = requested
+        .rules
+        .iter()
+        .map(|(m, p)| (m.as_str(), p.as_str()))
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            ("GET", "/vps"),
+            ("GET", "/vps/*"),
+            ("POST", "/vps/*/createSnapshot"),
+            ("POST", "/vps/*/snapshot/revert"),
+            ("POST", "/vps/*/abortSnapshot"),
+            ("PUT", "/vps/*/snapshot"),
+            ("DELETE", "/vps/*/snapshot"),
+        ]
+    );
+    let with_key = f.write_config("with-key.toml", f.sim.base_url(), AS, &key, "");
+    let o = f.run_with(&with_key, &["ls"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("not validated yet"), "{}", stderr(&o));
+
+    approve(&f, &url);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "login did not see the approval");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+    let rest: Vec<String> = err.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("approved")), "{rest:?}");
+    let o = f.run_with(&with_key, &["ls"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains(SHOP));
+}
+
+#[test]
+fn login_read_only_without_waiting_gets_the_two_get_rules() {
+    let f = Fixture::new();
+    let config = config_without_key(&f, "");
+    let o = f.run_with(&config, &["login", "ovh", "--read-only", "--no-wait"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let key = printed_key(stdout(&o).lines().next().expect("one line"));
+    let url = stderr(&o)
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("http://")
+                .map(|r| format!("http://{r}"))
+        })
+        .expect("the validation URL on stderr");
+    let requested = f
+        .sim
+        .consumer_keys()
+        .into_iter()
+        .find(|k| k.key == key)
+        .expect("the key");
+    assert_eq!(
+        requested.rules,
+        vec![
+            ("GET".to_string(), "/vps".to_string()),
+            ("GET".to_string(), "/vps/*".to_string())
+        ]
+    );
+    approve(&f, &url);
+    let with_key = f.write_config("ro.toml", f.sim.base_url(), AS, &key, "");
+    assert_eq!(code(&f.run_with(&with_key, &["ls"])), 0);
+    let o = f.run_with(&with_key, &["take", &format!("ovh/{BLOG}"), "--yes"]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("no access rule allowing POST"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn login_refuses_what_is_not_an_ovh_application() {
+    let f = Fixture::new();
+    let vsphere = f.dir.path().join("vsphere.toml");
+    std::fs::write(
+        &vsphere,
+        "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"https://127.0.0.1:1\"\nusername = \"u\"\npassword = \"p\"\n",
+    )
+    .unwrap();
+    let o = f.run_with(&vsphere, &["login", "pcc"]);
+    assert!(one_sentence(&o, 2).contains("not an OVH profile"));
+    let o = f.run_with(&vsphere, &["login", "nope"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("no profile named nope"),
+        "{}",
+        stderr(&o)
+    );
+    // A wrong application key is the API's refusal, said once.
+    let bad = f.dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "[profiles.ovh]\nkind = \"ovh\"\nendpoint = \"{}\"\napplication_key = \"ak-wrong\"\napplication_secret = \"{AS}\"\n",
+            f.sim.base_url()
+        ),
+    )
+    .unwrap();
+    let o = f.run_with(&bad, &["login", "ovh", "--no-wait"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("application key is not valid"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).is_empty());
+}

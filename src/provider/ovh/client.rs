@@ -56,6 +56,15 @@ impl Default for ClientOptions {
     }
 }
 
+/// How a request is authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signing {
+    /// As the credentials say: signed, or a Bearer token.
+    Signed,
+    /// Only `X-Ovh-Application` (requesting a consumer key).
+    ApplicationKeyOnly,
+}
+
 /// What went wrong with one call, before it becomes a `ProviderError`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiErrorKind {
@@ -362,7 +371,10 @@ impl OvhClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.send_once(method.clone(), path, body.clone()).await {
+            match self
+                .send_once(method.clone(), path, body.clone(), Signing::Signed)
+                .await
+            {
                 Err(e) if e.retryable() && attempt < retry.attempts => {
                     let wait = retry.base_delay * 2u32.saturating_pow(attempt - 1);
                     tracing::debug!(%method, path, attempt, ?wait, "retrying OVH GET");
@@ -383,11 +395,26 @@ impl OvhClient {
         decode("POST", path, &b)
     }
 
+    /// An unsigned POST carrying only the application key: `POST /auth/credential`, the
+    /// one call made before a consumer key exists. Not retried, as no POST is.
+    pub async fn post_unsigned<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, ApiError> {
+        let body = Some(body.to_string().into_bytes());
+        let b = self
+            .send_once(Method::POST, path, body, Signing::ApplicationKeyOnly)
+            .await?;
+        decode("POST", path, &b)
+    }
+
     async fn send_once(
         &self,
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
+        signing: Signing,
     ) -> Result<Bytes, ApiError> {
         let err = |query_id: Option<String>, kind| ApiError {
             method: method.to_string(),
@@ -420,6 +447,11 @@ impl OvhClient {
             .await
             .map_err(|_| err(None, ApiErrorKind::Local("client closed".into())))?;
         match &self.creds.auth {
+            Auth::Signed {
+                application_key, ..
+            } if signing == Signing::ApplicationKeyOnly => {
+                req = req.header("X-Ovh-Application", application_key);
+            }
             Auth::Signed {
                 application_key,
                 application_secret,

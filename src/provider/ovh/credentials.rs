@@ -215,9 +215,9 @@ pub fn resolve(profile: &str, cfg: &ProfileConfig, src: &Sources) -> Result<Cred
     ) {
         (Some(ak), Some(secret), _, _) => {
             let Some(ck) = consumer_key else {
-                return err(
-                    "consumer_key is missing: request one with POST /auth/credential and validate it",
-                );
+                return err(&format!(
+                    "consumer_key is missing: run `snaptree login {profile}` to request one"
+                ));
             };
             Ok(Credentials {
                 endpoint,

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod credentials;
 pub mod endpoint;
+pub mod login;
 pub mod sign;
 
 use std::time::{Duration, Instant};

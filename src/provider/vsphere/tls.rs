@@ -250,7 +250,6 @@ pub fn refusal_sentence(
         }
         Some(
             C::BadSignature
-            | C::UnsupportedSignatureAlgorithm
             | C::UnsupportedSignatureAlgorithmContext { .. }
             | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. },
         ) => format!(
