@@ -67,6 +67,7 @@ fn estate(n: usize) -> Vec<Machine> {
             capabilities: Capabilities::vsphere(),
             details: Vec::new(),
             loaded: true,
+            running_tasks: Vec::new(),
         })
         .collect()
 }

@@ -928,7 +928,7 @@ fn on_engine_event(s: &mut AppState, event: Event) {
                 retry_in.as_secs()
             )),
         ),
-        Event::MachineUpdated { machine } => s.update_machine(machine),
+        Event::MachineUpdated { machine } => s.update_machine(*machine),
         Event::Task { request, update } => {
             if let Some(t) = s.tasks.iter_mut().find(|t| t.request == request) {
                 match update {
@@ -985,6 +985,7 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
         Err(RunError::Refused(m)) => Err(RunError::Refused(safe(&m))),
         Err(RunError::Failed(m)) => Err(RunError::Failed(safe(&m))),
         Err(RunError::Skipped(m)) => Err(RunError::Skipped(safe(&m))),
+        Err(RunError::Unknown(m)) => Err(RunError::Unknown(safe(&m))),
     };
     let (level, text) = match result {
         Ok(status) => {
@@ -1017,6 +1018,14 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
             t.state = Some(TaskState::Error);
             t.message = Some(m.clone());
             (Level::Error, format!("{summary} failed: {m}"))
+        }
+        Err(RunError::Unknown(m)) => {
+            t.state = Some(TaskState::Error);
+            t.message = Some(format!("outcome unknown: {m}"));
+            (
+                Level::Error,
+                format!("{summary}: the outcome is unknown: {m}"),
+            )
         }
     };
     let Some(plan) = t.batch else {

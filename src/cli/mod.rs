@@ -602,6 +602,11 @@ async fn execute(
             Err(Failure::new(EXIT_REFUSED, format!("{label}: {m}")))
         }
         Err(RunError::Failed(m)) => Err(Failure::new(EXIT_FAILED, format!("{label} failed: {m}"))),
+        // Not "failed": the change may have happened; the sentence says what a re-read showed.
+        Err(RunError::Unknown(m)) => Err(Failure::new(
+            EXIT_FAILED,
+            format!("{label}: the outcome is unknown: {m}"),
+        )),
     }
 }
 

@@ -42,6 +42,10 @@ pub enum RunError {
     /// Not started: an earlier step of the same plan failed on this machine.
     #[error("{0}")]
     Skipped(String),
+    /// Sent, then the answer was lost (connection, time limit, a 5xx): what the machine
+    /// showed when read again, since the change may or may not have happened.
+    #[error("{0}")]
+    Unknown(String),
 }
 
 /// Progress of one run, as reported to its caller.
@@ -128,7 +132,7 @@ pub enum Event {
     /// One machine was re-read.
     MachineUpdated {
         /// The machine.
-        machine: Machine,
+        machine: Box<Machine>,
     },
     /// A request made progress.
     Task {
@@ -252,6 +256,7 @@ impl Engine {
             Err(RunError::Refused(m)) => format!("refused: {m}"),
             Err(RunError::Failed(m)) => format!("error: {m}"),
             Err(RunError::Skipped(m)) => format!("skipped: {m}"),
+            Err(RunError::Unknown(m)) => format!("unknown: {m}"),
         };
         let target = match op {
             Operation::Cancel { task } => Some(task.as_str()),
@@ -459,7 +464,7 @@ impl Engine {
         let head = format!(
             "{lost}; the request may have reached the server, so snaptree read the machine again"
         );
-        RunError::Failed(match p.provider.load_machine(machine_id).await {
+        RunError::Unknown(match p.provider.load_machine(machine_id).await {
             Ok(fresh) => format!(
                 "{head}: {}",
                 crate::model::change::outcome(&fresh, op, before)
@@ -799,7 +804,9 @@ async fn load(
 async fn reload_machine(p: &Profile, id: &str, events: &mpsc::UnboundedSender<Event>) {
     match p.provider.load_machine(id).await {
         Ok(machine) => {
-            let _ = events.send(Event::MachineUpdated { machine });
+            let _ = events.send(Event::MachineUpdated {
+                machine: Box::new(machine),
+            });
         }
         Err(e) => tracing::warn!("profile {}: cannot re-read {id}: {e}", p.name),
     }
@@ -1175,7 +1182,7 @@ mod tests {
         };
         let expected = seen(&estate, "pcc", "vm-101", &op);
         let r = e.run("pcc", "vm-101", &op, &expected, true, &|_| {}).await;
-        let Err(RunError::Failed(m)) = r else {
+        let Err(RunError::Unknown(m)) = r else {
             panic!("{r:?}")
         };
         assert!(m.contains("connection was reset"), "{m}");
@@ -1189,7 +1196,7 @@ mod tests {
             .run("pcc", "vm-101", &delete, &expected, true, &|_| {})
             .await;
         assert!(
-            matches!(&r, Err(RunError::Failed(m)) if m.contains("no longer exists: the delete went through")),
+            matches!(&r, Err(RunError::Unknown(m)) if m.contains("no longer exists: the delete went through")),
             "{r:?}"
         );
     }

@@ -717,6 +717,21 @@ impl Step {
 /// says about whether `op` happened, compared with `before`: one clause, never a guess
 /// beyond what the tree shows.
 pub fn outcome(fresh: &Machine, op: &Operation, before: &ExpectedView) -> String {
+    let seen = tree_outcome(fresh, op, before);
+    match fresh.running_tasks.as_slice() {
+        [] => seen,
+        [one] => format!(
+            "{seen}; task {one} is running on it now, probably this change: look again with snaptree tree once it ends"
+        ),
+        many => format!(
+            "{seen}; tasks {} are running on it now, one probably this change: look again with snaptree tree once they end",
+            many.join(", ")
+        ),
+    }
+}
+
+/// What the tree of `fresh` says about `op` (see [`outcome`]).
+fn tree_outcome(fresh: &Machine, op: &Operation, before: &ExpectedView) -> String {
     let label = |id: &str| match fresh.find(id) {
         Some(n) => format!("\"{}\" ({id})", n.name),
         None => id.to_string(),
@@ -782,6 +797,25 @@ mod tests {
             now: Utc::now(),
             type_to_confirm,
         }
+    }
+
+    #[test]
+    fn an_outcome_names_the_tasks_running_on_the_machine() {
+        let m = web();
+        let take = Operation::Take {
+            name: "n".into(),
+            description: String::new(),
+            memory: false,
+            quiesce: false,
+        };
+        let before = ExpectedView::of(&m, &take);
+        let plain = outcome(&m, &take, &before);
+        assert!(plain.contains("no new snapshot"), "{plain}");
+        assert!(!plain.contains("running"), "{plain}");
+        let mut busy = m.clone();
+        busy.running_tasks = vec!["4242".into()];
+        let said = outcome(&busy, &take, &before);
+        assert!(said.contains("task 4242 is running on it now"), "{said}");
     }
 
     #[test]

@@ -182,6 +182,10 @@ pub struct Machine {
     pub details: Vec<(String, String)>,
     /// False while the back end is still filling this row in.
     pub loaded: bool,
+    /// Ids of the back end's tasks running on this machine when it was read (OVH reads
+    /// them; empty where the back end does not say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub running_tasks: Vec<String>,
 }
 
 impl Machine {
@@ -387,6 +391,7 @@ pub(crate) mod tests {
             capabilities: Capabilities::vsphere(),
             details: Vec::new(),
             loaded: true,
+            running_tasks: Vec::new(),
         }
     }
 

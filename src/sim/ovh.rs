@@ -138,6 +138,7 @@ impl Default for OvhSimOptions {
 #[derive(Debug, Default)]
 pub struct SimFaults {
     fail: Mutex<VecDeque<u16>>,
+    fail_after_change: Mutex<VecDeque<u16>>,
     drop: AtomicUsize,
     latency_ms: AtomicU64,
     expired: Mutex<Vec<String>>,
@@ -150,9 +151,23 @@ impl SimFaults {
         q.extend(std::iter::repeat_n(status, n));
     }
 
+    /// The next `n` changes (POST, PUT, DELETE) are carried out, then answered `status` (a
+    /// 5xx) as an API that failed after doing the work: the outcome the client cannot know.
+    pub fn fail_after_next_changes(&self, n: usize, status: u16) {
+        let mut q = self
+            .fail_after_change
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        q.extend(std::iter::repeat_n(status, n));
+    }
+
     /// Forget pending injected failures and drops.
     pub fn clear(&self) {
         self.fail.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.fail_after_change
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.drop.store(0, Ordering::SeqCst);
     }
 
@@ -551,6 +566,25 @@ impl State {
                 None => Err(Fail::new(404, None, "Got an invalid (or empty) URL")),
             }
         };
+        if method != "GET"
+            && result.is_ok()
+            && let Some(status) = self
+                .faults
+                .fail_after_change
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_front()
+        {
+            return Self::reply(
+                &qid,
+                status,
+                &error_body(
+                    status,
+                    None,
+                    "Internal server error (injected after the change)",
+                ),
+            );
+        }
         match result {
             Ok(v) => Self::reply(&qid, 200, &v),
             Err(Fail(status, code, message)) => {

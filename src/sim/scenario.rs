@@ -174,6 +174,7 @@ fn machine(
         capabilities,
         details: m.details,
         loaded: true,
+        running_tasks: Vec::new(),
     })
 }
 

@@ -1164,7 +1164,12 @@ fn a_snapshot_that_vanishes_selects_no_snapshot() {
         }
     }
     remove(&mut m.snapshots, "snapshot-106");
-    update(&mut s, Msg::Engine(Event::MachineUpdated { machine: m }));
+    update(
+        &mut s,
+        Msg::Engine(Event::MachineUpdated {
+            machine: Box::new(m),
+        }),
+    );
     assert_eq!(s.selected_snapshot(), None, "a neighbour was selected");
     assert!(key(&mut s, 'd').is_empty());
     assert!(s.dialog.is_none(), "d acted on another snapshot");
@@ -1383,7 +1388,9 @@ fn the_stale_view_baseline_is_taken_when_the_dialog_opens() {
     changed.current = Some("snapshot-999".into());
     update(
         &mut s,
-        Msg::Engine(Event::MachineUpdated { machine: changed }),
+        Msg::Engine(Event::MachineUpdated {
+            machine: Box::new(changed),
+        }),
     );
     type_text(&mut s, "web-01");
     let (_, _, op, cmd) = run_of(&press(&mut s, KeyCode::Enter));

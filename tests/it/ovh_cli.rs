@@ -1071,3 +1071,29 @@ fn login_refuses_what_is_not_an_ovh_application() {
     );
     assert!(stdout(&o).is_empty());
 }
+
+#[test]
+fn a_change_the_api_made_then_answered_5xx_is_read_back_not_called_failed() {
+    let f = Fixture::new();
+    f.sim.faults().fail_after_next_changes(1, 500);
+    let o = f.run(&["take", &format!("ovh/{BLOG}"), "--yes"]);
+    no_secret_in(&o);
+    let err = stderr(&o);
+    // Sent once, never again; the server did the work; the sentence says so.
+    assert_eq!(f.count("POST", &format!("/vps/{BLOG}/createSnapshot")), 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.snapshots(BLOG).is_empty() {
+        assert!(Instant::now() < deadline, "the simulator took no snapshot");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(err.contains("HTTP 500"), "{err}");
+    assert!(err.contains("read the machine again"), "{err}");
+    assert!(err.contains("the outcome is unknown"), "{err}");
+    // Read back while the API's task still runs: the sentence names it.
+    assert!(
+        err.contains("the take went through") || err.contains("is running on it now"),
+        "{err}"
+    );
+    assert!(!err.contains("failed:"), "{err}");
+    assert_eq!(code(&o), 1);
+}

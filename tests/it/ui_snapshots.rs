@@ -401,7 +401,12 @@ fn hostile_names_are_drawn_written_out() {
     select_machine(&mut s, "web-01");
     let mut m = s.selected_machine().cloned().unwrap();
     m.snapshots[0].name = "base\u{1b}]0;PWNED\u{7}\u{1b}[2J\nx\u{202e}gpj".into();
-    update(&mut s, Msg::Engine(Event::MachineUpdated { machine: m }));
+    update(
+        &mut s,
+        Msg::Engine(Event::MachineUpdated {
+            machine: Box::new(m),
+        }),
+    );
     let text = screen(&s, W, H);
     assert!(
         !text.contains('\u{1b}') && !text.contains('\u{202e}') && !text.contains('\u{7}'),

@@ -211,6 +211,7 @@ impl OvhProvider {
             capabilities: Capabilities::vps(),
             details: Vec::new(),
             loaded: false,
+            running_tasks: Vec::new(),
         }
     }
 
@@ -295,6 +296,7 @@ impl OvhProvider {
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
             .collect();
+        m.running_tasks = doing.iter().map(i64::to_string).collect();
         m.loaded = true;
         Ok(m)
     }

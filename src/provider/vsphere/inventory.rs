@@ -499,6 +499,7 @@ pub(super) fn machine(
         capabilities,
         details,
         loaded: true,
+        running_tasks: Vec::new(),
     }
 }
 
