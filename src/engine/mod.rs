@@ -469,9 +469,7 @@ impl Engine {
                 "{head}: {}",
                 crate::model::change::outcome(&fresh, op, before)
             ),
-            Err(again) => format!(
-                "{head}, which failed too ({again}): the outcome is unknown; check with snaptree tree"
-            ),
+            Err(again) => format!("{head}, which failed too ({again}); check with snaptree tree"),
         })
     }
 

@@ -1097,3 +1097,51 @@ fn a_change_the_api_made_then_answered_5xx_is_read_back_not_called_failed() {
     assert!(!err.contains("failed:"), "{err}");
     assert_eq!(code(&o), 1);
 }
+
+/// A config for the fixture's simulator reached through a fault-injecting proxy.
+fn through_proxy(f: &Fixture) -> (crate::common::proxy::Proxy, PathBuf) {
+    let proxy = crate::common::proxy::Proxy::start(f.sim.addr());
+    let endpoint = format!("http://{}/1.0", proxy.addr());
+    let config = f.write_config("proxied.toml", &endpoint, AS, CK, "");
+    (proxy, config)
+}
+
+#[test]
+fn a_connection_lost_with_the_take_sent_is_read_back_not_resent() {
+    use crate::common::proxy::Fault;
+    let f = Fixture::new();
+    let (proxy, config) = through_proxy(&f);
+    proxy.set(Fault::LoseAnswerTo(b"/createSnapshot".to_vec()));
+    let o = f.run_with(&config, &["take", &format!("ovh/{BLOG}"), "--yes"]);
+    let err = stderr(&o);
+    assert_eq!(proxy.lost(), 1, "{err}");
+    assert_eq!(
+        f.count("POST", &format!("/vps/{BLOG}/createSnapshot")),
+        1,
+        "sent once, never again"
+    );
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(err.contains("the outcome is unknown"), "{err}");
+    assert!(
+        err.contains("is running on it now") || err.contains("the take went through"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_answer_cut_short_is_one_sentence_naming_the_call() {
+    use crate::common::proxy::Fault;
+    let f = Fixture::new();
+    let (proxy, config) = through_proxy(&f);
+    proxy.set(Fault::CutAnswerAfter(40));
+    let started = Instant::now();
+    let o = f.run_with(&config, &["ls"]);
+    let err = stderr(&o);
+    assert_ne!(code(&o), 0, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{err}");
+    assert!(
+        err.contains("GET /auth/time") || err.contains("GET /vps"),
+        "{err}"
+    );
+    assert!(err.contains("no answer"), "{err}");
+}

@@ -515,3 +515,63 @@ async fn the_first_inventory_arrives_page_by_page() {
     assert_eq!(timeless(listed), timeless(all));
     assert!(seen.lock().unwrap().is_empty());
 }
+
+/// A vCenter that stops answering while a take is followed (as one stopped with SIGSTOP):
+/// the binary ends within its time limits, says the outcome is unknown and naming the call
+/// that got no answer, and its audit log holds the take's "started" line with the task id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_mid_follow_ends_the_take_unknown_and_audited() {
+    use crate::common::proxy::{Fault, Proxy};
+    let (estate, sim, _p) = setup(Duration::from_secs(6)).await;
+    let proxy = Proxy::start(sim.addr());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"https://{}/sdk\"\nusername = \"demo\"\n\
+             password = \"demo\"\nthumbprint = \"{}\"\ntimeout = \"3s\"\n",
+            proxy.addr(),
+            sim.thumbprint()
+        ),
+    )
+    .expect("config");
+    let state = dir.path().join("state");
+    let (cfg, st) = (config.clone(), state.clone());
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_snaptree"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(["take", "pcc/web-01", "--name", "mid-stall", "--yes"])
+            .env("XDG_STATE_HOME", &st)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run snaptree")
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while estate.running_tasks("pcc", "vm-101").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the take never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.set(Fault::Stall);
+    let started = std::time::Instant::now();
+    let out = run.await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "ended only after {:?}: {err}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("did not answer in time"), "{err}");
+    assert!(err.contains("the outcome is unknown"), "{err}");
+    let audit = std::fs::read_to_string(state.join("snaptree").join("audit.log")).expect("audit");
+    let started_line = audit
+        .lines()
+        .find(|l| l.contains("\"started\""))
+        .unwrap_or_else(|| panic!("no started line: {audit}"));
+    assert!(started_line.contains("task"), "{started_line}");
+}

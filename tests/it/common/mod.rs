@@ -3,6 +3,7 @@
 
 pub mod output;
 pub mod peers;
+pub mod proxy;
 pub mod pty;
 pub mod vsim;
 
