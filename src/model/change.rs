@@ -155,6 +155,8 @@ pub struct Change {
     pub steps: Vec<Step>,
     /// A batch (one plan of several deletions), even of one step.
     pub batch: bool,
+    /// The longest snapshot name the machine's back end takes (0: no limit).
+    pub max_name: usize,
 }
 
 /// Why a change cannot be asked for at all, said before anything is sent.
@@ -199,6 +201,16 @@ fn typed_field(confirmation: &Confirmation) -> FormField {
     FormField::text(Input::Typed, confirmation.prompt(), String::new())
 }
 
+/// A refusal when `name` is longer than the back end's limit, with the limit in it.
+pub fn name_too_long(max: usize, name: &str) -> Option<Refusal> {
+    let n = name.chars().count();
+    (max > 0 && n > max).then(|| {
+        Refusal(format!(
+            "a snapshot name may have at most {max} characters here; this one has {n}"
+        ))
+    })
+}
+
 impl Step {
     /// `op` on `m`, with the view of `m` now as its baseline.
     pub fn of(m: &Machine, op: Operation) -> Step {
@@ -241,6 +253,16 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
     let refuse = |why: String| Err(Refusal(why));
     if !m.loaded {
         return refuse(format!("{who} is still loading"));
+    }
+    // A name given up front (the CLI's) is checked here; one typed in a form, by `answered`.
+    let given = match &op {
+        Operation::Take { name, .. } => Some(name.as_str()),
+        Operation::Rename { name, .. } => name.as_deref(),
+        Operation::Replace { description } => Some(description.as_str()),
+        _ => None,
+    };
+    if let Some(r) = given.and_then(|n| name_too_long(m.capabilities.max_name, n)) {
+        return Err(r);
     }
     if let Some(id) = op.snapshot()
         && m.find(id).is_none()
@@ -537,6 +559,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
         confirmation,
         steps: vec![step(m, op)],
         batch: false,
+        max_name: m.capabilities.max_name,
     })
 }
 
@@ -603,6 +626,7 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
         confirmation,
         steps,
         batch: true,
+        max_name: 0,
     })
 }
 
@@ -661,6 +685,9 @@ impl Change {
                 if name.is_empty() {
                     return Err(needs_name());
                 }
+                if let Some(r) = name_too_long(self.max_name, name) {
+                    return Err(r);
+                }
                 *memory = on(Input::Memory, *memory);
                 *quiesce = on(Input::Quiesce, *quiesce);
                 only.target = name.clone();
@@ -668,6 +695,9 @@ impl Change {
             Operation::Replace { description } => {
                 if let Some(d) = text(Input::Description) {
                     *description = d;
+                }
+                if let Some(r) = name_too_long(self.max_name, description) {
+                    return Err(r);
                 }
             }
             Operation::Revert {
@@ -683,6 +713,9 @@ impl Change {
                 if let Some(n) = text(Input::Name) {
                     if n.is_empty() {
                         return Err(needs_name());
+                    }
+                    if let Some(r) = name_too_long(self.max_name, &n) {
+                        return Err(r);
                     }
                     *name = Some(n);
                 }
@@ -797,6 +830,32 @@ mod tests {
             now: Utc::now(),
             type_to_confirm,
         }
+    }
+
+    #[test]
+    fn names_longer_than_the_back_end_takes_are_refused_in_describe_and_in_the_form() {
+        let m = web();
+        let take = |name: &str| Operation::Take {
+            name: name.into(),
+            description: String::new(),
+            memory: false,
+            quiesce: false,
+        };
+        let long = "é".repeat(81);
+        let r = describe(&m, take(&long), ctx(false)).unwrap_err();
+        assert!(
+            r.0.contains("at most 80 characters") && r.0.contains("81"),
+            "{r}"
+        );
+        assert!(describe(&m, take(&"é".repeat(80)), ctx(false)).is_ok());
+        // Typed in the dialog's field: refused when answered.
+        let mut c = describe(&m, take("ok"), ctx(false)).unwrap();
+        for f in &mut c.fields {
+            if f.input == Input::Name {
+                f.value = Value::Text(long.clone());
+            }
+        }
+        assert!(c.answered().unwrap_err().0.contains("at most 80"));
     }
 
     #[test]

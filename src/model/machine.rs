@@ -74,6 +74,11 @@ impl std::fmt::Display for MachineRef {
     }
 }
 
+/// The longest vSphere snapshot name snaptree sends (see [`Capabilities::vsphere`]).
+pub const VSPHERE_MAX_NAME: usize = 80;
+/// The longest VPS snapshot description snaptree sends (see [`Capabilities::vps`]).
+pub const VPS_MAX_NAME: usize = 255;
+
 /// What a machine allows, as reported by its back end.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capabilities {
@@ -94,6 +99,9 @@ pub struct Capabilities {
     /// The machine keeps one snapshot, named by its description, and a new one replaces
     /// it (an OVHcloud VPS).
     pub replace: bool,
+    /// The longest snapshot name accepted, in characters (0: no limit).
+    #[serde(default)]
+    pub max_name: usize,
 }
 
 impl Capabilities {
@@ -108,6 +116,10 @@ impl Capabilities {
             download: false,
             suppress_power_on: true,
             replace: false,
+            // The vSphere API documents no limit; 80 characters is the vSphere Client's limit
+            // on the names it lets a user type, so a longer name is one no colleague could
+            // have typed or retype in the Client.
+            max_name: VSPHERE_MAX_NAME,
         }
     }
 
@@ -122,6 +134,9 @@ impl Capabilities {
             download: true,
             suppress_power_on: false,
             replace: true,
+            // The VPS API documents no limit on the description that names the snapshot;
+            // snaptree's own bound keeps a pasted page out of it.
+            max_name: VPS_MAX_NAME,
         }
     }
 }

@@ -813,3 +813,16 @@ fn an_interrupted_change_leaves_its_audit_lines_and_is_not_cancelled() {
     assert_eq!(results, ["sent", "started"], "{audit:?}");
     assert!(audit[1]["task_id"].is_string(), "{audit:?}");
 }
+
+#[test]
+fn a_name_longer_than_the_back_end_takes_is_refused_with_the_limit() {
+    let env = Env::new();
+    let long = "n".repeat(81);
+    let o = env.demo(&["take", "pcc/web-01", "--name", &long, "--yes"]);
+    let said = one_sentence(&o, 2);
+    assert!(said.contains("at most 80 characters"), "{said}");
+    assert!(said.contains("81"), "{said}");
+    assert!(env.results().is_empty(), "nothing was sent");
+    let o = env.demo(&["take", "pcc/web-01", "--name", &"n".repeat(80), "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
