@@ -352,6 +352,13 @@ impl Config {
             {
                 return Err(err(format!("{}{problem}", key_at("url", url))));
             }
+            // An endpoint typo fails here, with its line, not later as a bare sentence.
+            if kind == ProviderKind::Ovh
+                && let Some(e) = &p.endpoint
+                && let Err(problem) = crate::provider::ovh::endpoint::Endpoint::parse(e)
+            {
+                return Err(err(format!("{}{problem}", key_at("endpoint", e))));
+            }
             if let (Some(t), Err(problem)) = (&p.timeout, p.request_timeout(name)) {
                 let problem = problem
                     .trim_start_matches(&format!("profile {name}: "))
@@ -613,6 +620,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 5, key profiles.pcc.timeout:"), "{e}");
+    }
+
+    #[test]
+    fn an_ovh_endpoint_typo_is_refused_at_load_with_line_and_key() {
+        let profile = |e: &str| format!("[profiles.vps]\nkind = \"ovh\"\n\nendpoint = \"{e}\"\n");
+        for (endpoint, says) in [
+            ("ovh-eux", "unknown OVH endpoint"),
+            ("htps://eu.api.ovh.com/1.0", "must be an http(s) URL"),
+            ("http://api.example.com/1.0", "plain http"),
+        ] {
+            let e = parse(&profile(endpoint)).unwrap_err().to_string();
+            assert!(
+                e.contains("line 4, key profiles.vps.endpoint:") && e.contains(says),
+                "{endpoint}: {e}"
+            );
+            assert!(!e.contains("profile vps: profile vps"), "{e}");
+        }
+        assert!(parse(&profile("ovh-eu")).is_ok());
+        assert!(parse(&profile("http://127.0.0.1:8080/1.0")).is_ok());
     }
 
     #[test]
