@@ -206,7 +206,7 @@ pub fn name_too_long(max: usize, name: &str) -> Option<Refusal> {
     let n = name.chars().count();
     (max > 0 && n > max).then(|| {
         Refusal(format!(
-            "a snapshot name may have at most {max} characters here; this one has {n}"
+            "a snapshot name may have at most {max} characters on this back end; this one has {n}"
         ))
     })
 }
