@@ -4,6 +4,7 @@
 pub mod docs;
 pub mod login;
 mod output;
+pub mod prune;
 pub mod setup;
 
 use crate::{say, tell};
@@ -17,6 +18,7 @@ use clap::{Parser, Subcommand};
 use crate::config::ConfirmMode;
 use crate::engine::{Engine, RunError, RunUpdate};
 use crate::model::change;
+use crate::model::cleanup;
 use crate::model::{
     ExpectedView, Machine, Operation, TaskState, resolve_machine, resolve_snapshot,
 };
@@ -117,6 +119,10 @@ pub enum Cmd {
         /// Quiesce guest file systems (needs VMware Tools running).
         #[arg(long)]
         quiesce: bool,
+        /// Mark it to expire after AGE (e.g. 7d): `[expires …]` in its description, which
+        /// `prune --expired` selects once passed.
+        #[arg(long, value_name = "AGE")]
+        expires: Option<String>,
     },
     /// VPS: delete its snapshot, wait, then take a new one — one confirmed action.
     Replace {
@@ -125,6 +131,9 @@ pub enum Cmd {
         /// Description of the new snapshot (default: the local date-time).
         #[arg(long)]
         description: Option<String>,
+        /// Mark the new snapshot to expire after AGE (see `take --expires`).
+        #[arg(long, value_name = "AGE")]
+        expires: Option<String>,
     },
     /// Revert to a snapshot (no SNAPSHOT: to the current one).
     Revert {
@@ -167,6 +176,43 @@ pub enum Cmd {
         /// New description.
         #[arg(long)]
         description: Option<String>,
+    },
+    /// Protect a snapshot from every policy: `[keep]` added to its description.
+    Pin {
+        /// PROFILE/NAME or PROFILE/ID.
+        machine: String,
+        /// Snapshot id, path of names, or unique name.
+        snapshot: String,
+    },
+    /// Stop protecting a pinned snapshot: `[keep]` removed from its description.
+    Unpin {
+        /// PROFILE/NAME or PROFILE/ID.
+        machine: String,
+        /// Snapshot id, path of names, or unique name.
+        snapshot: String,
+    },
+    /// Delete many snapshots across machines by policy: the plan, then (confirmed) the run.
+    Prune {
+        /// Only machines whose name, id or path contains this.
+        filter: Option<String>,
+        /// Snapshots created more than AGE ago (e.g. 14d, 72h).
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<String>,
+        /// Snapshots whose name matches this glob (`*`, `?`; repeatable: any match).
+        #[arg(long = "name", value_name = "GLOB")]
+        names: Vec<String>,
+        /// Snapshots whose `[expires …]` marker has passed.
+        #[arg(long)]
+        expired: bool,
+        /// Per machine, never select the N newest snapshots.
+        #[arg(long, value_name = "N")]
+        keep_last: Option<usize>,
+        /// Select protected snapshots too (pinned, or matching `[cleanup] protect`).
+        #[arg(long)]
+        include_protected: bool,
+        /// Show the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// OVH: request a consumer key with exactly the access rules snaptree needs; prints the
     /// validation URL on stderr and `consumer_key = "…"` on stdout, then waits for approval.
@@ -302,12 +348,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
         Cmd::Ls { filter } => {
             let (mut machines, errors) = load_all(&s.engine).await;
             if let Some(f) = filter {
-                let f = f.to_lowercase();
-                machines.retain(|m| {
-                    format!("{}\n{}\n{}", m.name, m.id, m.path)
-                        .to_lowercase()
-                        .contains(&f)
-                });
+                machines.retain(|m| m.matches_filter(f));
             }
             let order: Vec<&str> = s
                 .engine
@@ -340,20 +381,22 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             description,
             memory,
             quiesce,
+            expires,
         } => {
             let m = find_machine(s, machine).await?;
             let name = name
                 .clone()
                 .unwrap_or_else(|| change::default_name(chrono::Utc::now()));
+            // A one-snapshot machine names its snapshot by the description.
+            let description = description.clone().unwrap_or_else(|| {
+                if m.capabilities.replace {
+                    name.clone()
+                } else {
+                    String::new()
+                }
+            });
             let op = Operation::Take {
-                // A one-snapshot machine names its snapshot by the description.
-                description: description.clone().unwrap_or_else(|| {
-                    if m.capabilities.replace {
-                        name.clone()
-                    } else {
-                        String::new()
-                    }
-                }),
+                description: expiring(&description, expires.as_deref())?,
                 name,
                 memory: *memory,
                 quiesce: *quiesce,
@@ -363,12 +406,32 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
         Cmd::Replace {
             machine,
             description,
+            expires,
         } => {
             let m = find_machine(s, machine).await?;
+            let description = description
+                .clone()
+                .unwrap_or_else(|| change::default_name(chrono::Utc::now()));
             let op = Operation::Replace {
-                description: description
-                    .clone()
-                    .unwrap_or_else(|| change::default_name(chrono::Utc::now())),
+                description: expiring(&description, expires.as_deref())?,
+            };
+            change(cli, s, &m, op).await
+        }
+        Cmd::Pin { machine, snapshot } | Cmd::Unpin { machine, snapshot } => {
+            let pin = matches!(cmd, Cmd::Pin { .. });
+            let m = find_machine(s, machine).await?;
+            let id = find_snapshot(&m, snapshot)?;
+            let Some(node) = m.find(&id) else {
+                return Ok(());
+            };
+            let Some(op) = cleanup::pin_operation(node, pin) else {
+                say!(
+                    "{}/{} snapshot {id} is {}",
+                    m.profile,
+                    m.name,
+                    if pin { "already pinned" } else { "not pinned" }
+                );
+                return Ok(());
             };
             change(cli, s, &m, op).await
         }
@@ -438,10 +501,40 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             output::print_info(&s.paths, cli.json);
             Ok(())
         }
+        Cmd::Prune {
+            filter,
+            older_than,
+            names,
+            expired,
+            keep_last,
+            include_protected,
+            dry_run,
+        } => {
+            let args = prune::Args {
+                filter: filter.as_deref(),
+                older_than: older_than.as_deref(),
+                names,
+                expired: *expired,
+                keep_last: *keep_last,
+                include_protected: *include_protected,
+                dry_run: *dry_run,
+            };
+            prune::run(cli, s, &args).await
+        }
         Cmd::Demo | Cmd::Sim { .. } | Cmd::Completions { .. } | Cmd::Man | Cmd::Login { .. } => {
             Ok(())
         }
     }
+}
+
+/// `description` with an `[expires …]` marker AGE from now, when asked.
+fn expiring(description: &str, age: Option<&str>) -> Result<String, Failure> {
+    let Some(age) = age else {
+        return Ok(description.to_string());
+    };
+    let d = crate::model::parse_duration(age)
+        .map_err(|m| Failure::new(EXIT_USAGE, format!("--expires {age}: {m}")))?;
+    Ok(cleanup::with_expires(description, chrono::Utc::now() + d))
 }
 
 /// Read-only, then the change as `model::change` describes it (refused before anything is

@@ -19,12 +19,16 @@ static DEFAULT_TABLE: LazyLock<toml::Table> = LazyLock::new(|| {
 
 /// The embedded default of `[ui].key`.
 fn ui_default<T: serde::de::DeserializeOwned>(key: &str) -> T {
+    section_default("ui", key)
+}
+
+fn section_default<T: serde::de::DeserializeOwned>(section: &str, key: &str) -> T {
     DEFAULT_TABLE
-        .get("ui")
+        .get(section)
         .and_then(|ui| ui.get(key))
         .cloned()
         .and_then(|v| v.try_into().ok())
-        .unwrap_or_else(|| panic!("embedded default ui.{key} is missing or invalid"))
+        .unwrap_or_else(|| panic!("embedded default {section}.{key} is missing or invalid"))
 }
 
 /// The whole configuration file.
@@ -37,6 +41,37 @@ pub struct Config {
     /// User-interface settings.
     #[serde(default)]
     pub ui: UiConfig,
+    /// Cleanup settings (SPEC §7).
+    #[serde(default)]
+    pub cleanup: CleanupConfig,
+}
+
+/// `[cleanup]`: what no policy selects, and how many machines a batch works on at once.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CleanupConfig {
+    /// Name or description globs no policy selects.
+    #[serde(default = "d_protect")]
+    pub protect: Vec<String>,
+    /// Machines worked on at once per profile during a batch.
+    #[serde(default = "d_cleanup_concurrency")]
+    pub concurrency: usize,
+}
+
+impl Default for CleanupConfig {
+    fn default() -> Self {
+        CleanupConfig {
+            protect: d_protect(),
+            concurrency: d_cleanup_concurrency(),
+        }
+    }
+}
+
+fn d_protect() -> Vec<String> {
+    section_default("cleanup", "protect")
+}
+fn d_cleanup_concurrency() -> usize {
+    section_default("cleanup", "concurrency")
 }
 
 /// How destructive actions are confirmed.
@@ -327,6 +362,12 @@ impl Config {
         ] {
             parse_duration(value)
                 .map_err(|m| err(format!("{}key ui.{key}: {m}", line_of(text, key))))?;
+        }
+        if config.cleanup.concurrency == 0 {
+            return Err(err(format!(
+                "{}key cleanup.concurrency: must be at least 1",
+                line_of(text, "concurrency")
+            )));
         }
         for (name, p) in &config.profiles {
             let at = line_of(text, &format!("profiles.{name}"));

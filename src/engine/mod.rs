@@ -297,6 +297,14 @@ impl Engine {
         });
     }
 
+    /// Record in the audit log a plan step not run because an earlier step on its machine
+    /// did not succeed (a caller running a plan itself, as `prune` does).
+    pub fn audit_skipped(&self, profile: &str, machine_id: &str, op: &Operation) {
+        if let Some(index) = self.profiles.iter().position(|p| p.name == profile) {
+            self.skip(index, machine_id, op);
+        }
+    }
+
     /// Record a plan step that was skipped (an earlier one on its machine failed).
     fn skip(&self, index: usize, machine_id: &str, op: &Operation) {
         self.audit_line(

@@ -204,6 +204,15 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// True when `filter` is in its name, id or path, ignoring case (the `FILTER` of `ls`
+    /// and `prune`).
+    pub fn matches_filter(&self, filter: &str) -> bool {
+        let f = filter.to_lowercase();
+        [&self.name, &self.id, &self.path]
+            .iter()
+            .any(|s| s.to_lowercase().contains(&f))
+    }
+
     /// This machine's identity.
     pub fn machine_ref(&self) -> MachineRef {
         MachineRef {

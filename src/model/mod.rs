@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod change;
+pub mod cleanup;
 pub mod health;
 pub mod machine;
 pub mod operation;

@@ -826,3 +826,75 @@ fn a_name_longer_than_the_back_end_takes_is_refused_with_the_limit() {
     let o = env.demo(&["take", "pcc/web-01", "--name", &"n".repeat(80), "--yes"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
+
+#[test]
+fn prune_without_a_criterion_is_a_usage_error_never_delete_everything() {
+    let env = Env::new();
+    for args in [
+        &["prune", "--yes"][..],
+        &["prune", "--keep-last", "1", "--yes"][..],
+    ] {
+        let o = env.demo(args);
+        assert!(one_sentence(&o, 2).contains("at least one of --older-than"));
+    }
+    assert!(env.results().is_empty());
+}
+
+#[test]
+fn prune_dry_run_prints_the_plan_and_changes_nothing() {
+    let env = Env::new();
+    let o = env.demo(&["prune", "--older-than", "50d", "--dry-run", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["total"]["snapshots"], 4, "{v}");
+    assert_eq!(v["total"]["machines"], 2, "{v}");
+    for m in v["plan"].as_array().unwrap() {
+        for key in ["profile", "machine", "machine_id"] {
+            assert!(m[key].is_string(), "{key}: {m}");
+        }
+        for s in m["snapshots"].as_array().unwrap() {
+            assert!(s["id"].is_string() && s["path"].is_string(), "{s}");
+            assert!(is_rfc3339_utc(&s["created"]), "{s}");
+            assert!(
+                s["reason"].as_str().unwrap().contains("old (over 50d)"),
+                "{s}"
+            );
+        }
+    }
+    assert!(v.get("result").is_none());
+    assert!(env.results().is_empty(), "a dry run sends nothing");
+    // The table names each snapshot and the totals.
+    let o = env.demo(&["prune", "--older-than", "50d", "--dry-run"]);
+    let out = stdout(&o);
+    assert!(out.contains("pcc/app-legacy"), "{out}");
+    assert!(out.contains("4 snapshot(s) on 2 machine(s)"), "{out}");
+}
+
+#[test]
+fn prune_runs_the_plan_after_confirmation_and_sums_it_up() {
+    let env = Env::new();
+    // Without a terminal and without --yes: refused.
+    let o = env.demo(&["prune", "--older-than", "50d"]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(env.results().is_empty());
+    let o = env.demo(&["prune", "--older-than", "50d", "--yes", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["result"]["done"], 4, "{v}");
+    assert_eq!(v["result"]["failed"], 0);
+    assert!(
+        stderr(&o).contains("prune ended: 4 done, 0 failed, 0 skipped"),
+        "{}",
+        stderr(&o)
+    );
+    let results = env.results();
+    let deleted: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["operation"] == "delete")
+        .collect();
+    assert_eq!(deleted.len(), 4, "every step audited");
+    assert!(
+        deleted.iter().all(|r| r["result"] == "success"),
+        "{deleted:?}"
+    );
+}

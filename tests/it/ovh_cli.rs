@@ -1145,3 +1145,69 @@ fn an_answer_cut_short_is_one_sentence_naming_the_call() {
     );
     assert!(err.contains("no answer"), "{err}");
 }
+
+#[test]
+fn pin_protects_a_vps_snapshot_from_prune_and_unpin_gives_it_back() {
+    let f = Fixture::new();
+    let id = f.snapshots(SHOP)[0].id.clone();
+    let before = f.snapshots(SHOP)[0].description.clone();
+    let o = f.run(&["pin", &format!("ovh/{SHOP}"), &id]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let pinned = f.snapshots(SHOP)[0].description.clone();
+    assert_eq!(
+        pinned,
+        format!("{before} [keep]"),
+        "the rest kept, the marker at the end"
+    );
+    let o = f.run(&["prune", "--name", "*", "--dry-run", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let planned: Vec<String> = v["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["snapshots"].as_array().unwrap().clone())
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !planned.contains(&id),
+        "a pinned snapshot is never selected: {v}"
+    );
+    // Pinning twice sends nothing.
+    let puts = f.count("PUT", &format!("/vps/{SHOP}/snapshot"));
+    let o = f.run(&["pin", &format!("ovh/{SHOP}"), &id]);
+    assert!(stdout(&o).contains("already pinned"), "{}", stdout(&o));
+    assert_eq!(f.count("PUT", &format!("/vps/{SHOP}/snapshot")), puts);
+    let o = f.run(&["unpin", &format!("ovh/{SHOP}"), &id]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(f.snapshots(SHOP)[0].description, before);
+}
+
+#[test]
+fn take_expires_writes_the_marker_that_prune_expired_reads() {
+    let f = Fixture::new();
+    let o = f.run(&[
+        "take",
+        &format!("ovh/{BLOG}"),
+        "--description",
+        "before the sale",
+        "--expires",
+        "3d",
+        "--yes",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let d = f.snapshots(BLOG)[0].description.clone();
+    let at = d
+        .strip_prefix("before the sale [expires ")
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or_else(|| panic!("{d}"));
+    let at = chrono::DateTime::parse_from_rfc3339(at).expect("RFC 3339");
+    let ahead = at.with_timezone(&Utc) - Utc::now();
+    assert!(
+        ahead > chrono::Duration::hours(71) && ahead <= chrono::Duration::hours(72),
+        "{d}"
+    );
+    // Not expired yet: `prune --expired` selects nothing.
+    let o = f.run(&["prune", "--expired", "--dry-run", "--json"]);
+    assert_eq!(json(&o)["total"]["snapshots"], 0);
+}

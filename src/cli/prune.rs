@@ -1,0 +1,349 @@
+//! `snaptree prune`: delete many snapshots across machines by policy (SPEC §7). The
+//! selection and its order are `model::cleanup`'s; the confirmation is the batch's
+//! `model::change` description; each step runs through the engine with its re-check.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use futures::StreamExt;
+use serde_json::json;
+
+use super::setup::Session;
+use super::{Cli, EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE, Failure, confirm, load_all};
+use crate::config::ConfirmMode;
+use crate::engine::RunError;
+use crate::model::change::{self, Step};
+use crate::model::cleanup::{Criteria, Plan, plan};
+use crate::model::health::{format_age, human_size};
+use crate::model::{Machine, TaskState, parse_duration};
+use crate::{say, say_json, tell};
+
+/// The command line's words for a policy.
+pub struct Args<'a> {
+    /// Only machines whose name, id or path contains this.
+    pub filter: Option<&'a str>,
+    /// `--older-than AGE`.
+    pub older_than: Option<&'a str>,
+    /// `--name GLOB`, repeatable.
+    pub names: &'a [String],
+    /// `--expired`.
+    pub expired: bool,
+    /// `--keep-last N`.
+    pub keep_last: Option<usize>,
+    /// `--include-protected`.
+    pub include_protected: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+}
+
+/// What the run did, step by step.
+#[derive(Default)]
+struct Tally {
+    done: usize,
+    failed: usize,
+    skipped: usize,
+    freed: u64,
+    running: usize,
+    failures: Vec<String>,
+}
+
+/// Plan, show, confirm, run, summarise.
+pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure> {
+    let older_than = args
+        .older_than
+        .map(|a| {
+            parse_duration(a)
+                .map_err(|m| Failure::new(EXIT_USAGE, format!("--older-than {a}: {m}")))
+        })
+        .transpose()?;
+    let criteria = Criteria {
+        older_than,
+        names: args.names.to_vec(),
+        expired: args.expired,
+        keep_last: args.keep_last,
+        include_protected: args.include_protected,
+    };
+    criteria
+        .check()
+        .map_err(|m| Failure::new(EXIT_USAGE, format!("prune: {m}")))?;
+    let (machines, errors) = load_all(&s.engine).await;
+    let shown: Vec<&Machine> = machines
+        .iter()
+        .filter(|m| args.filter.is_none_or(|f| m.matches_filter(f)))
+        .collect();
+    let now = chrono::Utc::now();
+    let p = plan(&shown, &criteria, &s.config.cleanup.protect, now);
+    for e in &errors {
+        tell!("snaptree: {e}; its machines are not in the plan");
+    }
+    if !cli.json {
+        print_plan(&p, now);
+    }
+    let unread = || {
+        (!errors.is_empty()).then(|| {
+            Failure::new(
+                EXIT_FAILED,
+                format!("prune: {} profile(s) could not be read", errors.len()),
+            )
+        })
+    };
+    if p.machines.is_empty() || args.dry_run {
+        if cli.json {
+            say_json!(plan_json(&p));
+        }
+        return unread().map_or(Ok(()), Err);
+    }
+    for m in &p.machines {
+        let op = crate::model::Operation::Delete {
+            snapshot: String::new(),
+            children: false,
+        };
+        s.engine
+            .ensure_writable(&m.profile, &op)
+            .map_err(|e| Failure::new(EXIT_REFUSED, e.to_string()))?;
+    }
+    let items: Vec<(&Machine, Vec<String>)> = p
+        .machines
+        .iter()
+        .filter_map(|mp| {
+            let m = shown
+                .iter()
+                .find(|m| m.profile == mp.profile && m.id == mp.machine_id)?;
+            Some((*m, mp.snapshots.iter().map(|s| s.id.clone()).collect()))
+        })
+        .collect();
+    let ctx = change::Context {
+        now,
+        type_to_confirm: s.confirm == ConfirmMode::TypeName,
+    };
+    let batch = change::describe_batch(&items, ctx).map_err(|r| Failure::new(EXIT_USAGE, r.0))?;
+    if !cli.yes {
+        confirm(&batch)?;
+    }
+    let tally = execute(s, &batch.steps, &p).await;
+    let t = tally.lock().unwrap_or_else(|e| e.into_inner());
+    if cli.json {
+        let mut v = plan_json(&p);
+        v["result"] = json!({
+            "done": t.done,
+            "failed": t.failed,
+            "skipped": t.skipped,
+            "size_bytes_freed": t.freed,
+        });
+        say_json!(v);
+    }
+    for f in &t.failures {
+        tell!("  {f}");
+    }
+    tell!(
+        "prune ended: {} done, {} failed, {} skipped; {} freed",
+        t.done,
+        t.failed,
+        t.skipped,
+        human_size(t.freed)
+    );
+    if t.failed + t.skipped > 0 {
+        return Err(Failure::new(
+            EXIT_FAILED,
+            format!(
+                "prune: {} of {} step(s) did not succeed",
+                t.failed + t.skipped,
+                batch.steps.len()
+            ),
+        ));
+    }
+    unread().map_or(Ok(()), Err)
+}
+
+/// Run the steps: one machine's in order, machines in parallel up to `[cleanup]
+/// concurrency` per profile; a step that does not succeed skips its machine's next ones.
+async fn execute<'a>(s: &Session, steps: &'a [Step], p: &Plan) -> Mutex<Tally> {
+    let tally = Mutex::new(Tally::default());
+    let total = steps.len();
+    let tty = std::io::stderr().is_terminal();
+    let mut by_machine: BTreeMap<(String, String), Vec<&'a Step>> = BTreeMap::new();
+    for st in steps {
+        by_machine
+            .entry((st.profile.clone(), st.machine_id.clone()))
+            .or_default()
+            .push(st);
+    }
+    let size_of = |st: &Step| {
+        p.machines
+            .iter()
+            .filter(|m| m.profile == st.profile && m.machine_id == st.machine_id)
+            .flat_map(|m| &m.snapshots)
+            .find(|x| Some(x.id.as_str()) == st.op.snapshot())
+            .and_then(|x| x.size_bytes)
+            .unwrap_or(0)
+    };
+    let progress = |t: &Tally| {
+        let line = format!(
+            "{} of {total} · {} machine(s) running · {} freed",
+            t.done + t.failed + t.skipped,
+            t.running,
+            human_size(t.freed)
+        );
+        let mut err = std::io::stderr();
+        if tty {
+            let _ = write!(err, "\r\x1b[2K{line}");
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+    };
+    let mut profiles: BTreeMap<String, Vec<Vec<&Step>>> = BTreeMap::new();
+    for ((profile, _), list) in by_machine {
+        profiles.entry(profile).or_default().push(list);
+    }
+    let concurrency = s.config.cleanup.concurrency.max(1);
+    let per_profile = profiles.into_values().map(|machines| {
+        futures::stream::iter(machines).for_each_concurrent(concurrency, |list| async {
+            {
+                let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
+                t.running += 1;
+            }
+            let mut stopped = false;
+            for st in list {
+                if stopped {
+                    s.engine.audit_skipped(&st.profile, &st.machine_id, &st.op);
+                    let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
+                    t.skipped += 1;
+                    progress(&t);
+                    continue;
+                }
+                let r = s
+                    .engine
+                    .run(
+                        &st.profile,
+                        &st.machine_id,
+                        &st.op,
+                        &st.expected,
+                        true,
+                        &|_| {},
+                    )
+                    .await;
+                let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
+                let what = format!(
+                    "{}/{} {}",
+                    st.profile,
+                    st.machine,
+                    st.op.snapshot().unwrap_or_default()
+                );
+                match r {
+                    Ok(status) if status.state == TaskState::Success => {
+                        t.done += 1;
+                        t.freed += size_of(st);
+                    }
+                    Ok(status) => {
+                        t.failed += 1;
+                        stopped = true;
+                        t.failures.push(format!(
+                            "{what}: {}: {}",
+                            status.state.as_str(),
+                            status.message.unwrap_or_else(|| "no reason given".into())
+                        ));
+                    }
+                    Err(e) => {
+                        t.failed += 1;
+                        stopped = true;
+                        let kind = match e {
+                            RunError::Refused(_) => "refused",
+                            RunError::Unknown(_) => "outcome unknown",
+                            _ => "failed",
+                        };
+                        t.failures.push(format!("{what}: {kind}: {e}"));
+                    }
+                }
+                progress(&t);
+            }
+            let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
+            t.running -= 1;
+        })
+    });
+    futures::future::join_all(per_profile).await;
+    if tty {
+        tell!("");
+    }
+    tally
+}
+
+/// The plan as a table on stdout: per machine, each snapshot with its reason; totals and
+/// what was left out.
+fn print_plan(p: &Plan, now: chrono::DateTime<chrono::Utc>) {
+    for m in &p.machines {
+        let size: u64 = m.snapshots.iter().filter_map(|s| s.size_bytes).sum();
+        say!(
+            "{}/{} ({}): {} snapshot(s), {}",
+            m.profile,
+            m.machine,
+            m.machine_id,
+            m.snapshots.len(),
+            human_size(size)
+        );
+        for s in &m.snapshots {
+            say!(
+                "  {:<14} {:<40} {:>5} {:>10}  {}",
+                s.id,
+                s.path,
+                format_age(now - s.created),
+                s.size_bytes.map(human_size).unwrap_or_else(|| "-".into()),
+                s.reason
+            );
+        }
+    }
+    for (machine, id, why) in &p.protected {
+        say!("left out: {machine} {id}: {why}");
+    }
+    let mut left = Vec::new();
+    if !p.protected.is_empty() {
+        left.push(format!(
+            "{} protected (--include-protected to select them)",
+            p.protected.len()
+        ));
+    }
+    if p.kept > 0 {
+        left.push(format!("{} kept by --keep-last", p.kept));
+    }
+    say!(
+        "{} snapshot(s) on {} machine(s), {}{}",
+        p.snapshots(),
+        p.machines.len(),
+        human_size(p.size_bytes()),
+        if left.is_empty() {
+            String::new()
+        } else {
+            format!("; left out: {}", left.join(", "))
+        }
+    );
+}
+
+/// SPEC §7's JSON of a plan.
+fn plan_json(p: &Plan) -> serde_json::Value {
+    let machines: Vec<serde_json::Value> = p
+        .machines
+        .iter()
+        .map(|m| {
+            json!({
+                "profile": m.profile,
+                "machine": m.machine,
+                "machine_id": m.machine_id,
+                "snapshots": m.snapshots.iter().map(|s| json!({
+                    "id": s.id,
+                    "path": s.path,
+                    "created": s.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    "size_bytes": s.size_bytes,
+                    "reason": s.reason,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "plan": machines,
+        "total": {
+            "snapshots": p.snapshots(),
+            "machines": p.machines.len(),
+            "size_bytes": p.size_bytes(),
+        },
+    })
+}

@@ -1,0 +1,491 @@
+//! Cleanup (SPEC §7): markers in descriptions, protection, and the plan a policy selects.
+//! Pure: the CLI's `prune` and the TUI's batch delete read the same answers.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+
+use super::plan::deletion_order;
+use super::{Machine, Snapshot};
+
+/// The pin marker.
+pub const KEEP: &str = "[keep]";
+
+/// The expiry a description carries (`[expires 2026-12-04T10:00:00Z]` anywhere in it); the
+/// latest one when several were written, so a marker never makes a snapshot expire sooner
+/// than another marker says.
+pub fn expires(description: &str) -> Option<DateTime<Utc>> {
+    markers(description)
+        .filter_map(|(_, inner)| inner.strip_prefix("expires "))
+        .filter_map(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .max()
+}
+
+/// True when the description carries `[keep]` (any case), by snaptree or by hand.
+pub fn is_pinned(description: &str) -> bool {
+    markers(description).any(|(_, inner)| inner.eq_ignore_ascii_case("keep"))
+}
+
+/// The description with `[expires T]` at its end (replacing any expiry marker already in
+/// it); the rest is kept byte for byte.
+pub fn with_expires(description: &str, at: DateTime<Utc>) -> String {
+    let kept = without(description, |inner| inner.starts_with("expires "));
+    append(
+        &kept,
+        &format!(
+            "[expires {}]",
+            at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ),
+    )
+}
+
+/// The description pinned (`[keep]` appended unless already there) or unpinned (every
+/// `[keep]` removed); the rest is kept byte for byte.
+pub fn with_pin(description: &str, pinned: bool) -> String {
+    if pinned {
+        if is_pinned(description) {
+            description.to_string()
+        } else {
+            append(description, KEEP)
+        }
+    } else {
+        without(description, |inner| inner.eq_ignore_ascii_case("keep"))
+    }
+}
+
+/// The rename that pins (`[keep]` added) or unpins (removed) `s`, or None when it already
+/// is as asked. A VPS snapshot's name is its description, so both back ends take this.
+pub fn pin_operation(s: &Snapshot, pin: bool) -> Option<super::Operation> {
+    if is_pinned(&s.description) == pin {
+        return None;
+    }
+    Some(super::Operation::Rename {
+        snapshot: s.id.clone(),
+        name: None,
+        description: Some(with_pin(&s.description, pin)),
+    })
+}
+
+/// Every `[…]` in `text`: its byte range and its inner text.
+fn markers(text: &str) -> impl Iterator<Item = (std::ops::Range<usize>, &str)> {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let start = from + text.get(from..)?.find('[')?;
+        let end = start + text[start..].find(']')?;
+        from = end + 1;
+        Some((start..end + 1, &text[start + 1..end]))
+    })
+}
+
+/// `text` without the markers whose inner text matches, each with one space before it
+/// when it had one (so "a [keep]" becomes "a", and "a [keep] b" becomes "a b").
+fn without(text: &str, drop: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (range, inner) in markers(text) {
+        if !drop(inner) {
+            continue;
+        }
+        let mut start = range.start;
+        if text[..start].ends_with(' ') {
+            start -= 1;
+        } else if text[range.end..].starts_with(' ') && start == 0 {
+            // A leading marker takes the space after it instead.
+            out.push_str(&text[at..start]);
+            at = range.end + 1;
+            continue;
+        }
+        out.push_str(&text[at..start]);
+        at = range.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// `marker` at the end of `text`, after one space when `text` has words already.
+fn append(text: &str, marker: &str) -> String {
+    if text.is_empty() || text.ends_with(char::is_whitespace) {
+        format!("{text}{marker}")
+    } else {
+        format!("{text} {marker}")
+    }
+}
+
+/// A shell-style glob (`*` any run, `?` one character), matched ignoring case: backup
+/// tools' names are written in capitals by some and typed in lower case by people.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let t: Vec<char> = text.to_lowercase().chars().collect();
+    // Iterative matching with one backtrack point for the last `*`.
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Why `s` is protected from every policy, if it is: pinned, or its name or description
+/// matches one of the `[cleanup] protect` globs.
+pub fn protection(s: &Snapshot, protect: &[String]) -> Option<String> {
+    if is_pinned(&s.description) {
+        return Some("pinned ([keep])".into());
+    }
+    protect
+        .iter()
+        .find(|g| glob_match(g, &s.name) || glob_match(g, &s.description))
+        .map(|g| format!("matches the protect glob \"{g}\""))
+}
+
+/// What a policy selects (SPEC §7): criteria combined with AND.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Criteria {
+    /// Created before now minus this.
+    pub older_than: Option<Duration>,
+    /// Name globs; any match.
+    pub names: Vec<String>,
+    /// Only expired snapshots (`[expires T]` in the past).
+    pub expired: bool,
+    /// Per machine, the N newest are never selected.
+    pub keep_last: Option<usize>,
+    /// Protected snapshots may be selected too.
+    pub include_protected: bool,
+}
+
+impl Criteria {
+    /// Refused unless it names what to select: `prune` with no criterion would be "delete
+    /// everything".
+    pub fn check(&self) -> Result<(), String> {
+        if self.older_than.is_none() && self.names.is_empty() && !self.expired {
+            Err("say what to delete: at least one of --older-than AGE, --name GLOB or --expired (a prune without one would select every snapshot)".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Why `s` is selected, or None.
+    fn reason(&self, s: &Snapshot, now: DateTime<Utc>) -> Option<String> {
+        let mut why = Vec::new();
+        if let Some(age) = self.older_than {
+            if s.created >= now - age {
+                return None;
+            }
+            why.push(format!(
+                "{} old (over {})",
+                super::health::format_age(now - s.created),
+                super::health::format_age(age)
+            ));
+        }
+        if !self.names.is_empty() {
+            let g = self.names.iter().find(|g| glob_match(g, &s.name))?;
+            why.push(format!("name matches \"{g}\""));
+        }
+        if self.expired {
+            let at = expires(&s.description).filter(|t| *t <= now)?;
+            why.push(format!(
+                "expired {}",
+                at.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ));
+        }
+        Some(why.join(", "))
+    }
+}
+
+/// One selected snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selected {
+    /// Snapshot id.
+    pub id: String,
+    /// Name path from the root (`base/pre-upgrade`).
+    pub path: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Size, when known.
+    pub size_bytes: Option<u64>,
+    /// Why it was selected.
+    pub reason: String,
+}
+
+/// The selected snapshots of one machine, in the order they will be deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MachinePlan {
+    /// Profile.
+    pub profile: String,
+    /// Machine name.
+    pub machine: String,
+    /// Machine id.
+    pub machine_id: String,
+    /// Deepest first (see [`deletion_order`]): none is re-parented before its turn.
+    pub snapshots: Vec<Selected>,
+}
+
+/// What a policy selects across machines, and what it left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Machines with something selected, in the order given.
+    pub machines: Vec<MachinePlan>,
+    /// Snapshots that met the criteria but are protected (left out).
+    pub protected: Vec<(String, String, String)>,
+    /// Snapshots that met the criteria but are among a machine's `keep_last` newest.
+    pub kept: usize,
+}
+
+impl Plan {
+    /// Snapshots selected.
+    pub fn snapshots(&self) -> usize {
+        self.machines.iter().map(|m| m.snapshots.len()).sum()
+    }
+
+    /// Bytes the selected snapshots own (those of unknown size count 0).
+    pub fn size_bytes(&self) -> u64 {
+        self.machines
+            .iter()
+            .flat_map(|m| &m.snapshots)
+            .filter_map(|s| s.size_bytes)
+            .sum()
+    }
+}
+
+/// The plan of `criteria` over `machines` at `now`, with `protect` the protect globs.
+pub fn plan(
+    machines: &[&Machine],
+    criteria: &Criteria,
+    protect: &[String],
+    now: DateTime<Utc>,
+) -> Plan {
+    let mut out = Plan::default();
+    for m in machines {
+        let mut all: Vec<&Snapshot> = m.walk().into_iter().map(|(_, s)| s).collect();
+        // Newest first, so keep-last is a prefix.
+        all.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        let keep = criteria.keep_last.unwrap_or(0);
+        let mut chosen: Vec<(String, String)> = Vec::new();
+        for (i, s) in all.iter().enumerate() {
+            let Some(reason) = criteria.reason(s, now) else {
+                continue;
+            };
+            if i < keep {
+                out.kept += 1;
+                continue;
+            }
+            if !criteria.include_protected
+                && let Some(why) = protection(s, protect)
+            {
+                out.protected
+                    .push((format!("{}/{}", m.profile, m.name), s.id.clone(), why));
+                continue;
+            }
+            chosen.push((s.id.clone(), reason));
+        }
+        if chosen.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = chosen.iter().map(|(id, _)| id.clone()).collect();
+        let snapshots = deletion_order(m, &ids)
+            .into_iter()
+            .filter_map(|id| {
+                let s = m.find(&id)?;
+                let reason = chosen.iter().find(|(c, _)| *c == id)?.1.clone();
+                Some(Selected {
+                    path: m.name_path(&id).unwrap_or_else(|| s.name.clone()),
+                    created: s.created,
+                    size_bytes: s.size_bytes,
+                    reason,
+                    id,
+                })
+            })
+            .collect();
+        out.machines.push(MachinePlan {
+            profile: m.profile.clone(),
+            machine: m.name.clone(),
+            machine_id: m.id.clone(),
+            snapshots,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::machine::tests::{snap, vm};
+    use chrono::TimeZone;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, day, 10, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn markers_are_found_anywhere_and_written_at_the_end_keeping_the_rest() {
+        let d = "nightly [expires 2026-11-20T10:00:00Z] by cron";
+        assert_eq!(expires(d), Some(at(20)));
+        assert_eq!(expires("no marker [expires soon]"), None);
+        assert_eq!(
+            expires("[expires 2026-11-20T10:00:00Z][expires 2026-11-25T10:00:00Z]"),
+            Some(at(25)),
+            "the latest of two"
+        );
+        assert!(is_pinned("keep me [KEEP] please"));
+        assert!(!is_pinned("keep me"));
+        // Written at the end, replacing an old expiry, the rest byte for byte.
+        assert_eq!(
+            with_expires("  two  spaces\tand tab", at(4)),
+            "  two  spaces\tand tab [expires 2026-11-04T10:00:00Z]"
+        );
+        assert_eq!(
+            with_expires(d, at(4)),
+            "nightly by cron [expires 2026-11-04T10:00:00Z]"
+        );
+        assert_eq!(with_expires("", at(4)), "[expires 2026-11-04T10:00:00Z]");
+        assert_eq!(with_pin("base", true), "base [keep]");
+        assert_eq!(with_pin("base [keep]", true), "base [keep]");
+        assert_eq!(with_pin("base [keep]", false), "base");
+        assert_eq!(with_pin("a [keep] b", false), "a b");
+        assert_eq!(with_pin("[keep] b", false), "b");
+        assert_eq!(with_pin("[keep]", false), "");
+        assert_eq!(with_pin("é [keep] ü [x]", false), "é ü [x]");
+    }
+
+    #[test]
+    fn globs_match_like_a_shell_ignoring_case() {
+        assert!(glob_match(
+            "VEEAM BACKUP TEMPORARY SNAPSHOT*",
+            "Veeam Backup Temporary Snapshot"
+        ));
+        assert!(glob_match("pre-*", "pre-upgrade"));
+        assert!(glob_match("*-2026-??-*", "daily-2026-11-01"));
+        assert!(!glob_match("pre-*", "post-upgrade"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("a?", "a"));
+        assert!(glob_match("*a*b*", "xxaxxbxx"));
+    }
+
+    fn estate() -> Machine {
+        // a (Nov 1) ─ b (Nov 10) ─ c (Nov 20, pinned); d (Nov 25, Veeam's)
+        let mut a = snap("a", "base", vec![]);
+        let mut b = snap("b", "pre-upgrade", vec![]);
+        let mut c = snap("c", "pre-deploy", vec![]);
+        let mut d = snap("d", "VEEAM BACKUP TEMPORARY SNAPSHOT", vec![]);
+        a.created = at(1);
+        b.created = at(10);
+        c.created = at(20);
+        c.description = "release [keep]".into();
+        d.created = at(25);
+        a.size_bytes = Some(100);
+        b.size_bytes = Some(20);
+        b.description = "[expires 2026-11-15T00:00:00Z]".into();
+        b.children = vec![c];
+        a.children = vec![b, d];
+        vm("pcc", "vm-1", "web-01", vec![a])
+    }
+
+    fn veeam() -> Vec<String> {
+        vec!["VEEAM BACKUP TEMPORARY SNAPSHOT*".into()]
+    }
+
+    #[test]
+    fn a_policy_selects_by_and_and_leaves_protected_and_kept_ones_out() {
+        let m = estate();
+        let now = at(30);
+        let old = Criteria {
+            older_than: Some(Duration::days(3)),
+            ..Criteria::default()
+        };
+        let p = plan(&[&m], &old, &veeam(), now);
+        let ids: Vec<&str> = p.machines[0]
+            .snapshots
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        // c is pinned, d is Veeam's: both left out and said; b before its parent a.
+        assert_eq!(ids, ["b", "a"]);
+        assert_eq!(p.protected.len(), 2);
+        assert_eq!((p.snapshots(), p.size_bytes()), (2, 120));
+        assert_eq!(p.machines[0].snapshots[1].path, "base");
+        assert_eq!(p.machines[0].snapshots[0].path, "base/pre-upgrade");
+
+        let names = Criteria {
+            names: vec!["pre-*".into()],
+            ..Criteria::default()
+        };
+        let p = plan(&[&m], &names, &veeam(), now);
+        assert_eq!(p.snapshots(), 1, "pre-deploy is pinned");
+        assert!(p.machines[0].snapshots[0].reason.contains("pre-*"));
+
+        let expired = Criteria {
+            expired: true,
+            ..Criteria::default()
+        };
+        let p = plan(&[&m], &expired, &veeam(), now);
+        assert_eq!(p.machines[0].snapshots[0].id, "b");
+        assert!(
+            plan(&[&m], &expired, &veeam(), at(12)).machines.is_empty(),
+            "not yet"
+        );
+
+        // AND: old and named.
+        let both = Criteria {
+            older_than: Some(Duration::days(25)),
+            names: vec!["pre-*".into()],
+            ..Criteria::default()
+        };
+        assert!(plan(&[&m], &both, &veeam(), now).machines.is_empty());
+
+        // keep-last 3: the three newest (d, c, b) are never selected.
+        let keep = Criteria {
+            older_than: Some(Duration::days(1)),
+            keep_last: Some(3),
+            ..Criteria::default()
+        };
+        let p = plan(&[&m], &keep, &veeam(), now);
+        assert_eq!(p.snapshots(), 1);
+        assert_eq!(p.kept, 3);
+
+        // --include-protected selects them too.
+        let all = Criteria {
+            older_than: Some(Duration::days(1)),
+            include_protected: true,
+            ..Criteria::default()
+        };
+        let p = plan(&[&m], &all, &veeam(), now);
+        let ids: Vec<&str> = p.machines[0]
+            .snapshots
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            ["c", "d", "b", "a"],
+            "deepest first; among equals, newest first"
+        );
+    }
+
+    #[test]
+    fn a_policy_without_a_criterion_is_refused() {
+        assert!(Criteria::default().check().is_err());
+        let only_keep = Criteria {
+            keep_last: Some(2),
+            ..Criteria::default()
+        };
+        assert!(only_keep.check().is_err());
+        assert!(
+            Criteria {
+                expired: true,
+                ..Criteria::default()
+            }
+            .check()
+            .is_ok()
+        );
+    }
+}
