@@ -88,6 +88,7 @@ fn state() -> AppState {
             confirm: ConfirmMode::TypeName,
             theme: ThemeName::Default,
             thresholds: HealthThresholds::default(),
+            protect: snaptree::config::CleanupConfig::default().protect,
         },
         now,
     );

@@ -109,6 +109,7 @@ async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
             ThemeName::Default
         },
         thresholds: session.thresholds.clone(),
+        protect: session.config.cleanup.protect.clone(),
     };
     let profiles = session
         .engine

@@ -43,6 +43,8 @@ pub enum Action {
     Consolidate,
     /// Rename / edit description.
     Rename,
+    /// Pin or unpin: `[keep]` in the description protects from every cleanup policy.
+    Pin,
     /// Replace a VPS snapshot.
     Replace,
     /// Mark or unmark for batch delete.
@@ -241,6 +243,13 @@ pub static KEYMAP: &[Binding] = &[
         label: "e",
         action: Action::Rename,
         name: "rename / edit description",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('p')],
+        label: "p",
+        action: Action::Pin,
+        name: "pin / unpin (no cleanup)",
         hint: false,
     },
     Binding {

@@ -370,6 +370,8 @@ pub struct Settings {
     pub theme: ThemeName,
     /// Health thresholds.
     pub thresholds: HealthThresholds,
+    /// `[cleanup] protect` globs (a lock on the snapshots they protect).
+    pub protect: Vec<String>,
 }
 
 /// The palette's state.

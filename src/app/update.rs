@@ -275,9 +275,8 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         DownloadLink => download_link(s),
-        Take | Revert | RevertCurrent | Delete | DeleteAll | Consolidate | Rename | Replace => {
-            open_change(s, action)
-        }
+        Take | Revert | RevertCurrent | Delete | DeleteAll | Consolidate | Rename | Replace
+        | Pin => open_change(s, action),
     }
 }
 
@@ -585,6 +584,17 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
                 description: None,
             })
             .ok_or_else(|| need_snapshot("rename")),
+        // The rename that adds or removes `[keep]`, in the rename dialog: the description
+        // is shown as it will be written.
+        Action::Pin => snap
+            .as_deref()
+            .and_then(|id| m.find(id))
+            .map(|node| {
+                let pinned = crate::model::cleanup::is_pinned(&node.description);
+                crate::model::cleanup::pin_operation(node, !pinned)
+            })
+            .and_then(|op| op)
+            .ok_or_else(|| need_snapshot("pin or unpin")),
         _ => return Vec::new(),
     };
     // Read-only: no dialog for a change can be opened (said first, whatever else is wrong).
@@ -602,6 +612,7 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
     let from_take = action == Action::Take && matches!(op, Operation::Replace { .. });
     match change::describe(&m, op, change_context(s)) {
         Ok(mut c) => {
+            change::note_protection(&mut c, &[&m], &s.settings.protect);
             if from_take {
                 c.lines.insert(
                     0,
@@ -642,7 +653,12 @@ fn open_batch(s: &mut AppState) -> Vec<Effect> {
         }
     }
     match change::describe_batch(&items, change_context(s)) {
-        Ok(c) => {
+        Ok(mut c) => {
+            change::note_protection(
+                &mut c,
+                &items.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
+                &s.settings.protect,
+            );
             s.dialog = Some(Dialog::change(c));
             s.message = None;
             Vec::new()

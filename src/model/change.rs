@@ -201,6 +201,34 @@ fn typed_field(confirmation: &Confirmation) -> FormField {
     FormField::text(Input::Typed, confirmation.prompt(), String::new())
 }
 
+/// Say in `c` which of the snapshots it deletes are protected (pinned, or matching a
+/// `[cleanup] protect` glob) and why: a hand delete of one stays possible, knowingly.
+pub fn note_protection(c: &mut Change, machines: &[&Machine], protect: &[String]) {
+    let mut notes = Vec::new();
+    for st in &c.steps {
+        let Operation::Delete { snapshot, .. } = &st.op else {
+            continue;
+        };
+        let Some(m) = machines
+            .iter()
+            .find(|m| m.profile == st.profile && m.id == st.machine_id)
+        else {
+            continue;
+        };
+        if let Some(n) = m.find(snapshot)
+            && let Some(why) = super::cleanup::protection(n, protect)
+        {
+            notes.push(format!(
+                "Protected: \"{}\" ({snapshot}) on {} is {why}; no cleanup policy would delete it.",
+                n.name, m.name
+            ));
+        }
+    }
+    for (i, note) in notes.into_iter().enumerate() {
+        c.lines.insert(i, note);
+    }
+}
+
 /// A refusal when `name` is longer than the back end's limit, with the limit in it.
 pub fn name_too_long(max: usize, name: &str) -> Option<Refusal> {
     let n = name.chars().count();

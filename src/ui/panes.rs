@@ -12,6 +12,7 @@ use super::theme::Theme;
 use crate::app::keymap::{Action, KEYMAP};
 use crate::app::state::{Level, NotRun, Row};
 use crate::app::{AppState, Pane, ProfileStatus};
+use crate::model::cleanup;
 use crate::model::health::format_age;
 use crate::model::health::human_size;
 use crate::model::{Machine, PowerState, ProviderKind, TaskState, Warning};
@@ -256,6 +257,12 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                         flags.push_str(" q");
                     }
                     spans.push(Span::styled(flags, theme.dim));
+                    if cleanup::expires(&n.description).is_some_and(|t| t <= s.now) {
+                        spans.push(Span::styled(" expired", theme.warning));
+                    }
+                    if cleanup::protection(n, &s.settings.protect).is_some() {
+                        spans.push(Span::styled(" 🔒", theme.warning));
+                    }
                 }
             }
         }
@@ -311,6 +318,21 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         lines.push(kv("snapshot", format!("{} ({})", n.name, n.id), theme));
         if !n.description.is_empty() && n.description != n.name {
             lines.push(kv("description", n.description.clone(), theme));
+        }
+        if let Some(why) = cleanup::protection(n, &s.settings.protect) {
+            lines.push(kv("protected", why, theme));
+        }
+        if let Some(t) = cleanup::expires(&n.description) {
+            let when = t.format("%Y-%m-%d %H:%M UTC");
+            lines.push(kv(
+                "expires",
+                if t <= s.now {
+                    format!("{when} (expired)")
+                } else {
+                    when.to_string()
+                },
+                theme,
+            ));
         }
         lines.push(kv(
             "taken",

@@ -1620,3 +1620,51 @@ fn a_typed_name_is_shown_safe_on_its_task_row() {
     assert!(!t.target.contains('\u{202e}'), "{:?}", t.target);
     assert!(t.target.ends_with("evil\\u{202e}exe.txt"), "{:?}", t.target);
 }
+
+#[test]
+fn a_pinned_snapshot_is_said_protected_on_delete_and_p_unpins_it() {
+    let mut s = state();
+    let mut m = s
+        .machines
+        .iter()
+        .find(|m| m.name == "web-01")
+        .cloned()
+        .expect("web-01");
+    fn pin(nodes: &mut [snaptree::model::Snapshot]) {
+        for n in nodes {
+            if n.id == "snapshot-104" {
+                n.description = "release build [keep]".into();
+            }
+            pin(&mut n.children);
+        }
+    }
+    pin(&mut m.snapshots);
+    update(
+        &mut s,
+        Msg::Engine(Event::MachineUpdated {
+            machine: Box::new(m),
+        }),
+    );
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-104");
+    key(&mut s, 'd');
+    let d = s.dialog.clone().expect("delete dialog");
+    assert!(
+        d.lines
+            .iter()
+            .any(|l| l.contains("Protected") && l.contains("pinned")),
+        "{:?}",
+        d.lines
+    );
+    press(&mut s, KeyCode::Esc);
+    key(&mut s, 'p');
+    let d = s.dialog.clone().expect("the pin dialog");
+    assert_eq!(
+        change_ops(&d),
+        [Operation::Rename {
+            snapshot: "snapshot-104".into(),
+            name: None,
+            description: Some("release build".into()),
+        }]
+    );
+}

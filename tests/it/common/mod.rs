@@ -58,6 +58,7 @@ pub fn settings(theme: ThemeName) -> Settings {
         confirm: ConfirmMode::TypeName,
         theme,
         thresholds: HealthThresholds::default(),
+        protect: snaptree::config::CleanupConfig::default().protect,
     }
 }
 
