@@ -18,7 +18,9 @@ fn snapshot(id: usize, children: Vec<Snapshot>) -> Snapshot {
         id: format!("snapshot-{id}"),
         name: format!("snap-{}", id % 37),
         description: String::new(),
-        created: Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap(),
+        // Ages spread over three months, so age criteria select some and not others.
+        created: Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap()
+            - chrono::Duration::hours(i64::try_from(id % 2000).unwrap_or(0)),
         power_state: PowerState::PoweredOff,
         memory: false,
         quiesced: false,
@@ -50,6 +52,10 @@ fn tree(n: usize) -> Vec<Snapshot> {
 }
 
 fn estate(n: usize) -> Vec<Machine> {
+    estate_with(n, |i| if i == 0 { tree(500) } else { tree(i % 4) })
+}
+
+fn estate_with(n: usize, snapshots: impl Fn(usize) -> Vec<Snapshot>) -> Vec<Machine> {
     (0..n)
         .map(|i| Machine {
             profile: "big".into(),
@@ -62,7 +68,7 @@ fn estate(n: usize) -> Vec<Machine> {
             tools_running: true,
             consolidation_needed: i % 97 == 0,
             snapshot_option: None,
-            snapshots: if i == 0 { tree(500) } else { tree(i % 4) },
+            snapshots: snapshots(i),
             current: Some("snapshot-3".into()),
             capabilities: Capabilities::vsphere(),
             details: Vec::new(),
@@ -165,9 +171,46 @@ fn benches(c: &mut Criterion) {
     );
 }
 
+/// The cleanup plan (SPEC §7) over 30,000 machines and 100,000 snapshots.
+fn cleanup(c: &mut Criterion) {
+    use snaptree::model::cleanup::{Criteria, plan};
+    // 3 or 4 snapshots each (every third machine 4): 100,000 in all.
+    let mut machines = estate_with(MACHINES, |i| tree(3 + usize::from(i % 3 == 0)));
+    // Each machine's snapshots a few hours older than the last one's: ages over 3 months.
+    fn age(nodes: &mut [Snapshot], by: chrono::Duration) {
+        for n in nodes {
+            n.created -= by;
+            age(&mut n.children, by);
+        }
+    }
+    for (i, m) in machines.iter_mut().enumerate() {
+        age(
+            &mut m.snapshots,
+            chrono::Duration::hours(i64::try_from(i % 2000).unwrap_or(0)),
+        );
+    }
+    let count: usize = machines.iter().map(Machine::snapshot_count).sum();
+    assert_eq!(count, 100_000);
+    let refs: Vec<&Machine> = machines.iter().collect();
+    let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let protect = vec!["VEEAM BACKUP TEMPORARY SNAPSHOT*".to_string()];
+    let criteria = Criteria {
+        older_than: Some(chrono::Duration::days(60)),
+        names: vec!["snap-*".into()],
+        keep_last: Some(1),
+        ..Criteria::default()
+    };
+    let selected = plan(&refs, &criteria, &protect, now).snapshots();
+    assert!(selected > 0 && selected < count, "{selected}");
+    c.bench_function("cleanup plan over 30k machines, 100k snapshots", |b| {
+        b.iter(|| plan(&refs, &criteria, &protect, now));
+    });
+}
+
 /// Run the benchmarks (criterion's command line).
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     benches(&mut c);
+    cleanup(&mut c);
     c.final_summary();
 }

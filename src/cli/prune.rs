@@ -333,7 +333,7 @@ fn plan_json(p: &Plan) -> serde_json::Value {
                     "path": s.path,
                     "created": s.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     "size_bytes": s.size_bytes,
-                    "reason": s.reason,
+                    "reason": s.reason.to_string(),
                 })).collect::<Vec<_>>(),
             })
         })

@@ -25,6 +25,9 @@ pub enum Input {
     SuppressPowerOn,
     /// Delete the snapshot's descendants too.
     WithChildren,
+    /// How long until the new snapshot expires (`7d`; empty: never), written as an
+    /// `[expires …]` marker in its description.
+    Expires,
     /// The text typed to confirm (the machine's name, or the number of snapshots).
     Typed,
 }
@@ -157,6 +160,8 @@ pub struct Change {
     pub batch: bool,
     /// The longest snapshot name the machine's back end takes (0: no limit).
     pub max_name: usize,
+    /// When it was described: an *expires* answer counts from here.
+    pub now: DateTime<Utc>,
 }
 
 /// Why a change cannot be asked for at all, said before anything is sent.
@@ -199,6 +204,11 @@ fn snapshot_label(m: &Machine, id: &str, now: DateTime<Utc>) -> String {
 
 fn typed_field(confirmation: &Confirmation) -> FormField {
     FormField::text(Input::Typed, confirmation.prompt(), String::new())
+}
+
+/// The *expires* field of a take or a replace (empty: the snapshot never expires).
+fn expires_field() -> FormField {
+    FormField::text(Input::Expires, "Expires in (e.g. 7d; empty: never)", "")
 }
 
 /// Say in `c` which of the snapshots it deletes are protected (pinned, or matching a
@@ -332,6 +342,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     "Description",
                     description,
                 ));
+                fields.push(expires_field());
                 format!("A new snapshot of VPS {who}. A VPS keeps one snapshot.")
             } else {
                 fields.push(FormField::text(Input::Name, "Name", name));
@@ -352,6 +363,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     *quiesce,
                     m.quiesce_unavailable(),
                 ));
+                fields.push(expires_field());
                 match &m.current {
                     Some(c) => format!("A new snapshot of {who}, child of {}.", label(c)),
                     None => format!("A new snapshot of {who}, at the root of its tree."),
@@ -380,6 +392,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                 "Description",
                 description,
             ));
+            fields.push(expires_field());
             (
                 format!("Replace the snapshot of {}", m.name),
                 format!(
@@ -588,6 +601,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
         steps: vec![step(m, op)],
         batch: false,
         max_name: m.capabilities.max_name,
+        now: ctx.now,
     })
 }
 
@@ -655,6 +669,7 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
         steps,
         batch: true,
         max_name: 0,
+        now: ctx.now,
     })
 }
 
@@ -683,6 +698,17 @@ impl Change {
         }
     }
 
+    /// `description` with the *expires* answer as a marker, when one was given.
+    fn expiring(&self, description: &str) -> Result<String, Refusal> {
+        match self.text(Input::Expires).map(str::trim) {
+            None | Some("") => Ok(description.to_string()),
+            Some(age) => {
+                let d = super::parse_duration(age).map_err(|m| Refusal(format!("expires: {m}")))?;
+                Ok(super::cleanup::with_expires(description, self.now + d))
+            }
+        }
+    }
+
     /// The steps with the form's answers in their operations, or what is missing.
     pub fn answered(&self) -> Result<Vec<Step>, Refusal> {
         let mut steps = self.steps.clone();
@@ -702,6 +728,7 @@ impl Change {
                 if let Some(d) = text(Input::Description) {
                     *description = d;
                 }
+                *description = self.expiring(description)?;
                 *name = match text(Input::Name) {
                     Some(n) => n,
                     // A one-snapshot machine names its snapshot by the description.
@@ -724,6 +751,7 @@ impl Change {
                 if let Some(d) = text(Input::Description) {
                     *description = d;
                 }
+                *description = self.expiring(description)?;
                 if let Some(r) = name_too_long(self.max_name, description) {
                     return Err(r);
                 }
@@ -884,6 +912,40 @@ mod tests {
             }
         }
         assert!(c.answered().unwrap_err().0.contains("at most 80"));
+    }
+
+    #[test]
+    fn the_take_dialogs_expires_answer_becomes_a_marker() {
+        let m = web();
+        let take = Operation::Take {
+            name: "n".into(),
+            description: "before the sale".into(),
+            memory: false,
+            quiesce: false,
+        };
+        let mut c = describe(&m, take, ctx(false)).unwrap();
+        let set = |c: &mut Change, v: &str| {
+            for f in &mut c.fields {
+                if f.input == Input::Expires {
+                    f.value = Value::Text(v.into());
+                }
+            }
+        };
+        // Empty: never expires; the description as typed.
+        let Operation::Take { description, .. } = &c.answered().unwrap()[0].op else {
+            panic!()
+        };
+        assert_eq!(description, "before the sale");
+        set(&mut c, "7d");
+        let Operation::Take { description, .. } = &c.answered().unwrap()[0].op else {
+            panic!()
+        };
+        let at = super::super::cleanup::expires(description).expect("a marker");
+        let off = at - (c.now + chrono::Duration::days(7));
+        assert!(off.num_seconds().abs() <= 1, "{at}");
+        assert!(description.starts_with("before the sale [expires "));
+        set(&mut c, "soon");
+        assert!(c.answered().unwrap_err().0.starts_with("expires:"));
     }
 
     #[test]

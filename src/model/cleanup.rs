@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
-use super::plan::deletion_order;
+use std::sync::Arc;
+
 use super::{Machine, Snapshot};
 
 /// The pin marker.
@@ -113,15 +114,55 @@ fn append(text: &str, marker: &str) -> String {
 /// A shell-style glob (`*` any run, `?` one character), matched ignoring case: backup
 /// tools' names are written in capitals by some and typed in lower case by people.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.to_lowercase().chars().collect();
-    let t: Vec<char> = text.to_lowercase().chars().collect();
-    // Iterative matching with one backtrack point for the last `*`.
+    Glob::new(pattern).matches(text)
+}
+
+/// A glob prepared once for many matches (a plan matches every snapshot of an estate).
+#[derive(Clone, Debug)]
+pub struct Glob {
+    /// As written.
+    pub pattern: String,
+    lower: Vec<char>,
+    ascii: Option<Vec<u8>>,
+}
+
+impl Glob {
+    /// Prepare `pattern`.
+    pub fn new(pattern: &str) -> Glob {
+        let lower: Vec<char> = pattern.to_lowercase().chars().collect();
+        let ascii = pattern
+            .is_ascii()
+            .then(|| pattern.bytes().map(|b| b.to_ascii_lowercase()).collect());
+        Glob {
+            pattern: pattern.to_string(),
+            lower,
+            ascii,
+        }
+    }
+
+    /// True when `text` matches, ignoring case. ASCII text against an ASCII pattern is
+    /// matched without allocating.
+    pub fn matches(&self, text: &str) -> bool {
+        match &self.ascii {
+            Some(p) if text.is_ascii() => {
+                wildcard(p, text.as_bytes(), |a, b| *a == b.to_ascii_lowercase())
+            }
+            _ => {
+                let t: Vec<char> = text.to_lowercase().chars().collect();
+                wildcard(&self.lower, &t, |a, b| *a == b)
+            }
+        }
+    }
+}
+
+/// Wildcard matching with one backtrack point for the last `*` (linear in practice).
+fn wildcard<P: PartialEq + Wild, T: Copy>(p: &[P], t: &[T], eq: impl Fn(&P, T) -> bool) -> bool {
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi].is_one() || (!p[pi].is_any() && eq(&p[pi], t[ti]))) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi].is_any() {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -133,19 +174,48 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(Wild::is_any)
+}
+
+/// The two wildcards, for bytes and for characters.
+trait Wild {
+    fn is_any(&self) -> bool;
+    fn is_one(&self) -> bool;
+}
+
+impl Wild for u8 {
+    fn is_any(&self) -> bool {
+        *self == b'*'
+    }
+    fn is_one(&self) -> bool {
+        *self == b'?'
+    }
+}
+
+impl Wild for char {
+    fn is_any(&self) -> bool {
+        *self == '*'
+    }
+    fn is_one(&self) -> bool {
+        *self == '?'
+    }
 }
 
 /// Why `s` is protected from every policy, if it is: pinned, or its name or description
 /// matches one of the `[cleanup] protect` globs.
 pub fn protection(s: &Snapshot, protect: &[String]) -> Option<String> {
+    let globs: Vec<Glob> = protect.iter().map(|g| Glob::new(g)).collect();
+    protected_by(s, &globs)
+}
+
+fn protected_by(s: &Snapshot, protect: &[Glob]) -> Option<String> {
     if is_pinned(&s.description) {
         return Some("pinned ([keep])".into());
     }
     protect
         .iter()
-        .find(|g| glob_match(g, &s.name) || glob_match(g, &s.description))
-        .map(|g| format!("matches the protect glob \"{g}\""))
+        .find(|g| g.matches(&s.name) || g.matches(&s.description))
+        .map(|g| format!("matches the protect glob \"{}\"", g.pattern))
 }
 
 /// What a policy selects (SPEC §7): criteria combined with AND.
@@ -174,31 +244,65 @@ impl Criteria {
         }
     }
 
-    /// Why `s` is selected, or None.
-    fn reason(&self, s: &Snapshot, now: DateTime<Utc>) -> Option<String> {
-        let mut why = Vec::new();
-        if let Some(age) = self.older_than {
-            if s.created >= now - age {
-                return None;
-            }
-            why.push(format!(
+    /// True when `s` meets every criterion (nothing allocated: it runs on every snapshot).
+    fn selects(&self, s: &Snapshot, names: &[(Glob, Arc<str>)], now: DateTime<Utc>) -> bool {
+        self.older_than.is_none_or(|age| s.created < now - age)
+            && (names.is_empty() || names.iter().any(|(g, _)| g.matches(&s.name)))
+            && (!self.expired || expires(&s.description).is_some_and(|t| t <= now))
+    }
+
+    /// Why `s` is selected (only for the snapshots that are).
+    fn reason(&self, s: &Snapshot, names: &[(Glob, Arc<str>)], now: DateTime<Utc>) -> Reason {
+        Reason {
+            age: self.older_than.map(|limit| (now - s.created, limit)),
+            name: names
+                .iter()
+                .find(|(g, _)| g.matches(&s.name))
+                .map(|(_, p)| p.clone()),
+            expired: if self.expired {
+                expires(&s.description)
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// Why a snapshot was selected: what each criterion saw. Written out only when shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason {
+    /// Its age, and the `--older-than` it is over.
+    pub age: Option<(Duration, Duration)>,
+    /// The `--name` glob it matches.
+    pub name: Option<Arc<str>>,
+    /// When its `[expires …]` marker passed.
+    pub expired: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut sep = "";
+        if let Some((age, limit)) = self.age {
+            write!(
+                f,
                 "{} old (over {})",
-                super::health::format_age(now - s.created),
-                super::health::format_age(age)
-            ));
+                super::health::format_age(age),
+                super::health::format_age(limit)
+            )?;
+            sep = ", ";
         }
-        if !self.names.is_empty() {
-            let g = self.names.iter().find(|g| glob_match(g, &s.name))?;
-            why.push(format!("name matches \"{g}\""));
+        if let Some(g) = &self.name {
+            write!(f, "{sep}name matches \"{g}\"")?;
+            sep = ", ";
         }
-        if self.expired {
-            let at = expires(&s.description).filter(|t| *t <= now)?;
-            why.push(format!(
-                "expired {}",
+        if let Some(at) = self.expired {
+            write!(
+                f,
+                "{sep}expired {}",
                 at.to_rfc3339_opts(SecondsFormat::Secs, true)
-            ));
+            )?;
         }
-        Some(why.join(", "))
+        Ok(())
     }
 }
 
@@ -214,7 +318,7 @@ pub struct Selected {
     /// Size, when known.
     pub size_bytes: Option<u64>,
     /// Why it was selected.
-    pub reason: String,
+    pub reason: Reason,
 }
 
 /// The selected snapshots of one machine, in the order they will be deleted.
@@ -226,7 +330,7 @@ pub struct MachinePlan {
     pub machine: String,
     /// Machine id.
     pub machine_id: String,
-    /// Deepest first (see [`deletion_order`]): none is re-parented before its turn.
+    /// Deepest first (as `model::plan::deletion_order` orders them): none is re-parented before its turn.
     pub snapshots: Vec<Selected>,
 }
 
@@ -265,45 +369,61 @@ pub fn plan(
     now: DateTime<Utc>,
 ) -> Plan {
     let mut out = Plan::default();
+    let names: Vec<(Glob, Arc<str>)> = criteria
+        .names
+        .iter()
+        .map(|g| (Glob::new(g), Arc::from(g.as_str())))
+        .collect();
+    let protect: Vec<Glob> = protect.iter().map(|g| Glob::new(g)).collect();
+    let keep = criteria.keep_last.unwrap_or(0);
+    let mut flat: Vec<Node<'_>> = Vec::new();
+    let mut order: Vec<usize> = Vec::new();
     for m in machines {
-        let mut all: Vec<&Snapshot> = m.walk().into_iter().map(|(_, s)| s).collect();
+        flat.clear();
+        flatten(&m.snapshots, None, 0, &mut flat);
         // Newest first, so keep-last is a prefix.
-        all.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
-        let keep = criteria.keep_last.unwrap_or(0);
-        let mut chosen: Vec<(String, String)> = Vec::new();
-        for (i, s) in all.iter().enumerate() {
-            let Some(reason) = criteria.reason(s, now) else {
+        order.clear();
+        order.extend(0..flat.len());
+        order.sort_by(|&a, &b| {
+            let (a, b) = (flat[a].snapshot, flat[b].snapshot);
+            b.created.cmp(&a.created).then(a.id.cmp(&b.id))
+        });
+        let mut chosen: Vec<(usize, usize, Reason)> = Vec::new();
+        for (rank, &i) in order.iter().enumerate() {
+            let s = flat[i].snapshot;
+            if !criteria.selects(s, &names, now) {
                 continue;
-            };
-            if i < keep {
+            }
+            if rank < keep {
                 out.kept += 1;
                 continue;
             }
             if !criteria.include_protected
-                && let Some(why) = protection(s, protect)
+                && let Some(why) = protected_by(s, &protect)
             {
                 out.protected
                     .push((format!("{}/{}", m.profile, m.name), s.id.clone(), why));
                 continue;
             }
-            chosen.push((s.id.clone(), reason));
+            chosen.push((i, rank, criteria.reason(s, &names, now)));
         }
         if chosen.is_empty() {
             continue;
         }
-        let ids: Vec<String> = chosen.iter().map(|(id, _)| id.clone()).collect();
-        let snapshots = deletion_order(m, &ids)
+        // Deepest first (as `deletion_order`): none is re-parented before its turn; among
+        // equals, newest first.
+        chosen.sort_by(|a, b| flat[b.0].depth.cmp(&flat[a.0].depth).then(a.1.cmp(&b.1)));
+        let snapshots = chosen
             .into_iter()
-            .filter_map(|id| {
-                let s = m.find(&id)?;
-                let reason = chosen.iter().find(|(c, _)| *c == id)?.1.clone();
-                Some(Selected {
-                    path: m.name_path(&id).unwrap_or_else(|| s.name.clone()),
+            .map(|(i, _, reason)| {
+                let s = flat[i].snapshot;
+                Selected {
+                    id: s.id.clone(),
+                    path: path_of(&flat, i),
                     created: s.created,
                     size_bytes: s.size_bytes,
                     reason,
-                    id,
-                })
+                }
             })
             .collect();
         out.machines.push(MachinePlan {
@@ -314,6 +434,42 @@ pub fn plan(
         });
     }
     out
+}
+
+/// One snapshot of a machine's tree, flattened: its depth and its parent's index.
+struct Node<'a> {
+    snapshot: &'a Snapshot,
+    parent: Option<usize>,
+    depth: usize,
+}
+
+fn flatten<'a>(
+    nodes: &'a [Snapshot],
+    parent: Option<usize>,
+    depth: usize,
+    out: &mut Vec<Node<'a>>,
+) {
+    for n in nodes {
+        out.push(Node {
+            snapshot: n,
+            parent,
+            depth,
+        });
+        let me = out.len() - 1;
+        flatten(&n.children, Some(me), depth + 1, out);
+    }
+}
+
+/// The names from the root to `i`, joined by `/` (as `Machine::name_path`).
+fn path_of(flat: &[Node<'_>], i: usize) -> String {
+    let mut names = vec![flat[i].snapshot.name.as_str()];
+    let mut at = flat[i].parent;
+    while let Some(p) = at {
+        names.push(flat[p].snapshot.name.as_str());
+        at = flat[p].parent;
+    }
+    names.reverse();
+    names.join("/")
 }
 
 #[cfg(test)]
@@ -421,7 +577,12 @@ mod tests {
         };
         let p = plan(&[&m], &names, &veeam(), now);
         assert_eq!(p.snapshots(), 1, "pre-deploy is pinned");
-        assert!(p.machines[0].snapshots[0].reason.contains("pre-*"));
+        assert!(
+            p.machines[0].snapshots[0]
+                .reason
+                .to_string()
+                .contains("pre-*")
+        );
 
         let expired = Criteria {
             expired: true,

@@ -75,6 +75,9 @@ struct SnapshotEntry {
     quiesced: bool,
     #[serde(default)]
     size_mb: Option<u64>,
+    /// An `[expires …]` marker this far from now (`5d`), or this long ago (`-1d`).
+    #[serde(default)]
+    expires_in: Option<String>,
 }
 
 /// A loaded scenario: profiles with their machines, and the task duration.
@@ -112,6 +115,18 @@ fn machine(
     let mut flat = Vec::new();
     for s in m.snapshot {
         let age = parse_duration(&s.age).map_err(|e| format!("snapshot {}: {e}", s.id))?;
+        let description = match &s.expires_in {
+            Some(e) => {
+                let (past, text) = match e.strip_prefix('-') {
+                    Some(rest) => (true, rest),
+                    None => (false, e.as_str()),
+                };
+                let d = parse_duration(text).map_err(|m| format!("snapshot {}: {m}", s.id))?;
+                let at = if past { now - d } else { now + d };
+                crate::model::cleanup::with_expires(&s.description, at)
+            }
+            None => s.description,
+        };
         let power_state = if s.memory {
             PowerState::PoweredOn
         } else {
@@ -122,7 +137,7 @@ fn machine(
             Snapshot {
                 id: s.id,
                 name: s.name,
-                description: s.description,
+                description,
                 created: now - age,
                 power_state,
                 memory: s.memory,

@@ -656,8 +656,9 @@ fn take_on_a_vps_without_a_snapshot_takes_with_a_description() {
     key(&mut s, 't');
     let d = s.dialog.clone().expect("take dialog");
     assert!(matches!(change_ops(&d)[..], [Operation::Take { .. }]));
-    // A VPS snapshot has a description only: no memory or quiesce choices.
-    assert_eq!(d.fields.len(), 1);
+    // A VPS snapshot has a description (and its expiry) only: no memory or quiesce choices.
+    assert_eq!(d.fields.len(), 2);
+    assert!(matches!(&d.fields[1], Field::Text { label, .. } if label.starts_with("Expires in")));
     let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
     let Operation::Take {
         memory, quiesce, ..

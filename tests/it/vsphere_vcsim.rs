@@ -1039,3 +1039,112 @@ fn govc_environment_is_used_when_no_profile_is_configured() {
     assert!(!machines.is_empty(), "{v}");
     assert!(machines.iter().all(|m| m["profile"] == "govc"), "{v}");
 }
+
+/// pyVmomi on the same vcsim, as another tool: `take NAME DESCRIPTION` or `descriptions`
+/// (name and description of every snapshot of `vm`).
+fn pyvmomi(sim: &Vcsim, vm: &str, args: &[&str]) -> String {
+    let python = crate::common::peers::python("pyVmomi, pyVim.connect");
+    let address = sim
+        .url
+        .trim_start_matches("https://")
+        .rsplit('@')
+        .next()
+        .and_then(|a| a.split('/').next())
+        .expect("host:port");
+    let (host, port) = address.rsplit_once(':').expect("a port");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/vcsim_markers.py");
+    let out = Command::new(python)
+        .arg(script)
+        .args([host, port, vm])
+        .args(args)
+        .output()
+        .expect("python ran");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_across_vms_leaves_exactly_the_protected_snapshots() {
+    let sim = start_vcsim(&["-dc", "1", "-pool", "0", "-vm", "2"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &sim, "pass");
+    let state = dir.path().join("state");
+    let p = connect(&sim).await;
+    let vms: Vec<String> = inventory(&p).await.iter().map(|m| m.id.clone()).collect();
+    let (a, b) = (&vms[0], &vms[1]);
+    let take = |vm: &str, name: &str, extra: &[&str]| {
+        let mut args = vec!["take", vm, "--name", name];
+        args.extend_from_slice(extra);
+        let (code, _, err) = cli(&config, &state, &args);
+        assert_eq!(code, 0, "{err}");
+    };
+    let (la, lb) = (format!("lab/{a}"), format!("lab/{b}"));
+    take(&la, "tmp-1", &[]);
+    take(&la, "tmp-keep", &["--description", "release [keep]"]);
+    take(&la, "tmp-2", &["--expires", "2d"]);
+    take(&lb, "tmp-3", &[]);
+    take(&lb, "VEEAM BACKUP TEMPORARY SNAPSHOT", &[]);
+    // A pin written by another tool counts as snaptree's own.
+    pyvmomi(&sim, b, &["take", "tmp-py", "kept by hand [keep]"]);
+    // vcsim 0.24 has no RenameSnapshot, so `pin` (a rename of the description) says so;
+    // it is tried against snaptree's own simulator and the OVH one.
+    let (code, _, err) = cli(&config, &state, &["pin", &la, "tmp-1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("does not support"), "{err}");
+    // What snaptree wrote is what pyVmomi reads.
+    let seen = pyvmomi(&sim, a, &["descriptions"]);
+    assert!(seen.contains("tmp-keep\trelease [keep]"), "{seen}");
+    assert!(
+        seen.lines()
+            .any(|l| l.starts_with("tmp-2\t[expires ") && l.ends_with("Z]")),
+        "{seen}"
+    );
+
+    let (code, _, err) = cli(&config, &state, &["prune", "--yes"]);
+    assert_eq!(code, 2, "no criterion: {err}");
+    let names = ["--name", "tmp-*", "--name", "VEEAM*"];
+    let mut dry = vec!["prune", "--dry-run", "--json"];
+    dry.extend_from_slice(&names);
+    let (code, out, err) = cli(&config, &state, &dry);
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).expect("plan json");
+    assert_eq!(plan["total"]["snapshots"], 3, "{plan}");
+    assert_eq!(plan["total"]["machines"], 2, "{plan}");
+    let before = (
+        pyvmomi(&sim, a, &["descriptions"]),
+        pyvmomi(&sim, b, &["descriptions"]),
+    );
+    assert_eq!(
+        before.0.lines().count() + before.1.lines().count(),
+        6,
+        "a dry run changes nothing"
+    );
+
+    let mut run = vec!["prune", "--yes"];
+    run.extend_from_slice(&names);
+    let (code, _, err) = cli(&config, &state, &run);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("prune ended: 3 done, 0 failed, 0 skipped"),
+        "{err}"
+    );
+    let left: Vec<String> = [a, b]
+        .iter()
+        .flat_map(|vm| {
+            pyvmomi(&sim, vm, &["descriptions"])
+                .lines()
+                .map(|l| l.split('\t').next().unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut left = left;
+    left.sort();
+    assert_eq!(
+        left,
+        ["VEEAM BACKUP TEMPORARY SNAPSHOT", "tmp-keep", "tmp-py"]
+    );
+}

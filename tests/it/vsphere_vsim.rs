@@ -575,3 +575,47 @@ async fn a_server_that_stops_answering_mid_follow_ends_the_take_unknown_and_audi
         .unwrap_or_else(|| panic!("no started line: {audit}"));
     assert!(started_line.contains("task"), "{started_line}");
 }
+
+/// `pin` and `unpin` on vSphere are a RenameSnapshot of the description: the marker at the
+/// end, the rest kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_and_unpin_rename_the_description_on_vsphere() {
+    let (estate, sim, _p) = setup(Duration::from_millis(100)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = binary_config(&sim, dir.path());
+    let description = |estate: &Estate| {
+        estate
+            .machine("pcc", "vm-101")
+            .unwrap()
+            .find("snapshot-102")
+            .unwrap()
+            .description
+            .clone()
+    };
+    let before = description(&estate);
+    let out = run_binary(
+        &config,
+        dir.path().join("state"),
+        &["pin", "pcc/web-01", "snapshot-102"],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(description(&estate), format!("{before} [keep]"));
+    assert!(sim.calls().iter().any(|c| c == "RenameSnapshot"));
+    let out = run_binary(
+        &config,
+        dir.path().join("state"),
+        &["unpin", "pcc/web-01", "snapshot-102"],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(description(&estate), before);
+}
