@@ -384,11 +384,13 @@ pub fn plan(
         // Newest first, so keep-last is a prefix.
         order.clear();
         order.extend(0..flat.len());
-        order.sort_by(|&a, &b| {
-            let (a, b) = (flat[a].snapshot, flat[b].snapshot);
-            b.created.cmp(&a.created).then(a.id.cmp(&b.id))
-        });
-        let mut chosen: Vec<(usize, usize, Reason)> = Vec::new();
+        if keep > 0 {
+            order.sort_by(|&a, &b| {
+                let (a, b) = (flat[a].snapshot, flat[b].snapshot);
+                b.created.cmp(&a.created).then(a.id.cmp(&b.id))
+            });
+        }
+        let mut chosen: Vec<(usize, Reason)> = Vec::new();
         for (rank, &i) in order.iter().enumerate() {
             let s = flat[i].snapshot;
             if !criteria.selects(s, &names, now) {
@@ -405,17 +407,24 @@ pub fn plan(
                     .push((format!("{}/{}", m.profile, m.name), s.id.clone(), why));
                 continue;
             }
-            chosen.push((i, rank, criteria.reason(s, &names, now)));
+            chosen.push((i, criteria.reason(s, &names, now)));
         }
         if chosen.is_empty() {
             continue;
         }
         // Deepest first (as `deletion_order`): none is re-parented before its turn; among
-        // equals, newest first.
-        chosen.sort_by(|a, b| flat[b.0].depth.cmp(&flat[a.0].depth).then(a.1.cmp(&b.1)));
+        // equals, newest first, then by id.
+        chosen.sort_by(|a, b| {
+            let (x, y) = (flat[a.0].snapshot, flat[b.0].snapshot);
+            flat[b.0]
+                .depth
+                .cmp(&flat[a.0].depth)
+                .then(y.created.cmp(&x.created))
+                .then(x.id.cmp(&y.id))
+        });
         let snapshots = chosen
             .into_iter()
-            .map(|(i, _, reason)| {
+            .map(|(i, reason)| {
                 let s = flat[i].snapshot;
                 Selected {
                     id: s.id.clone(),
@@ -460,16 +469,25 @@ fn flatten<'a>(
     }
 }
 
-/// The names from the root to `i`, joined by `/` (as `Machine::name_path`).
+/// The names from the root to `i`, joined by `/` (as `Machine::name_path`), in one
+/// allocation.
 fn path_of(flat: &[Node<'_>], i: usize) -> String {
-    let mut names = vec![flat[i].snapshot.name.as_str()];
-    let mut at = flat[i].parent;
-    while let Some(p) = at {
-        names.push(flat[p].snapshot.name.as_str());
-        at = flat[p].parent;
+    fn write(flat: &[Node<'_>], i: usize, out: &mut String) {
+        if let Some(p) = flat[i].parent {
+            write(flat, p, out);
+            out.push('/');
+        }
+        out.push_str(&flat[i].snapshot.name);
     }
-    names.reverse();
-    names.join("/")
+    let mut len = 0;
+    let mut at = Some(i);
+    while let Some(n) = at {
+        len += flat[n].snapshot.name.len() + 1;
+        at = flat[n].parent;
+    }
+    let mut out = String::with_capacity(len);
+    write(flat, i, &mut out);
+    out
 }
 
 #[cfg(test)]

@@ -131,20 +131,9 @@ func certificate(kind string) (tls.Certificate, []byte, error) {
 		leaf.IsCA = true
 		leaf.BasicConstraintsValid = true
 		leaf.KeyUsage |= x509.KeyUsageCertSign
-		var key interface{}
-		var pub interface{}
-		if kind == "rsa1024" {
-			k, err := rsa.GenerateKey(rand.Reader, 1024)
-			if err != nil {
-				return tls.Certificate{}, nil, err
-			}
-			key, pub = k, &k.PublicKey
-		} else {
-			k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			if err != nil {
-				return tls.Certificate{}, nil, err
-			}
-			key, pub = k, &k.PublicKey
+		key, pub, err := newKey(kind == "rsa1024")
+		if err != nil {
+			return tls.Certificate{}, nil, err
 		}
 		der, err := x509.CreateCertificate(rand.Reader, &leaf, &leaf, pub, key)
 		if err != nil {
@@ -184,26 +173,32 @@ func certificate(kind string) (tls.Certificate, []byte, error) {
 		leaf.IPAddresses = nil
 		leaf.DNSNames = []string{"vcenter.example.com"}
 	}
-	var key interface{}
-	var pub interface{}
-	if kind == "weak-key" {
-		k, err := rsa.GenerateKey(rand.Reader, 1024)
-		if err != nil {
-			return tls.Certificate{}, nil, err
-		}
-		key, pub = k, &k.PublicKey
-	} else {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return tls.Certificate{}, nil, err
-		}
-		key, pub = k, &k.PublicKey
+	key, pub, err := newKey(kind == "weak-key")
+	if err != nil {
+		return tls.Certificate{}, nil, err
 	}
 	der, err := x509.CreateCertificate(rand.Reader, &leaf, caCert, pub, caKey)
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
 	return tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}, pemOf(caDER), nil
+}
+
+// newKey makes a 1024-bit RSA key (weak, as stock vcsim's) or an ECDSA P-256 one, and its
+// public half.
+func newKey(weak bool) (interface{}, interface{}, error) {
+	if weak {
+		k, err := rsa.GenerateKey(rand.Reader, 1024)
+		if err != nil {
+			return nil, nil, err
+		}
+		return k, &k.PublicKey, nil
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, &k.PublicKey, nil
 }
 
 func pemOf(der []byte) []byte {
