@@ -10,7 +10,9 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::setup::Session;
-use super::{Cli, EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE, Failure, confirm, load_all};
+use super::{
+    Cli, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE, Failure, confirm, load_all,
+};
 use crate::config::ConfirmMode;
 use crate::engine::RunError;
 use crate::model::change::{self, Step};
@@ -121,7 +123,23 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
     if !cli.yes {
         confirm(&batch)?;
     }
-    let tally = execute(s, &batch.steps, &p).await;
+    let tally = Mutex::new(Tally::default());
+    // Ctrl-C stops the plan, never a task: one already started goes on on the server, and
+    // the audit log holds its "sent"/"started" lines.
+    tokio::select! {
+        () = execute(s, &batch.steps, &p, &tally) => {}
+        _ = tokio::signal::ctrl_c() => {
+            let t = tally.lock().unwrap_or_else(|e| e.into_inner());
+            tell!("");
+            return Err(Failure::new(
+                EXIT_INTERRUPTED,
+                format!(
+                    "prune interrupted after {} done, {} failed; the {} task(s) running go on on the server (snaptree does not cancel them), the rest were not started",
+                    t.done, t.failed, t.running
+                ),
+            ));
+        }
+    }
     let t = tally.lock().unwrap_or_else(|e| e.into_inner());
     if cli.json {
         let mut v = plan_json(&p);
@@ -158,8 +176,7 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
 
 /// Run the steps: one machine's in order, machines in parallel up to `[cleanup]
 /// concurrency` per profile; a step that does not succeed skips its machine's next ones.
-async fn execute<'a>(s: &Session, steps: &'a [Step], p: &Plan) -> Mutex<Tally> {
-    let tally = Mutex::new(Tally::default());
+async fn execute<'a>(s: &Session, steps: &'a [Step], p: &Plan, tally: &Mutex<Tally>) {
     let total = steps.len();
     let tty = std::io::stderr().is_terminal();
     let mut by_machine: BTreeMap<(String, String), Vec<&'a Step>> = BTreeMap::new();
@@ -265,7 +282,6 @@ async fn execute<'a>(s: &Session, steps: &'a [Step], p: &Plan) -> Mutex<Tally> {
     if tty {
         tell!("");
     }
-    tally
 }
 
 /// The plan as a table on stdout: per machine, each snapshot with its reason; totals and

@@ -570,17 +570,39 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     name.clone().unwrap_or(old_name),
                 ));
             }
+            // A change of the pin marker alone is a pin or an unpin (`p`, `snaptree pin`).
+            let pin = match (name, description) {
+                (None, Some(d)) if *d == super::cleanup::with_pin(&old_desc, true) => Some((
+                    "Pin",
+                    "pin",
+                    "[keep] is added: no cleanup policy will select it",
+                )),
+                (None, Some(d)) if *d == super::cleanup::with_pin(&old_desc, false) => Some((
+                    "Unpin",
+                    "unpin",
+                    "[keep] is removed: cleanup policies may select it again",
+                )),
+                _ => None,
+            };
             fields.push(FormField::text(
                 Input::Description,
                 "Description",
                 description.clone().unwrap_or(old_desc),
             ));
-            (
-                format!("Rename a snapshot of {}", m.name),
-                format!("rename snapshot {} of {who}", short(snapshot)),
-                vec![format!("Snapshot {}.", label(snapshot))],
-                Confirmation::None,
-            )
+            match pin {
+                Some((title, verb, what)) => (
+                    format!("{title} a snapshot of {}", m.name),
+                    format!("{verb} snapshot {} of {who}", short(snapshot)),
+                    vec![format!("Snapshot {}: {what}.", label(snapshot))],
+                    Confirmation::None,
+                ),
+                None => (
+                    format!("Rename a snapshot of {}", m.name),
+                    format!("rename snapshot {} of {who}", short(snapshot)),
+                    vec![format!("Snapshot {}.", label(snapshot))],
+                    Confirmation::None,
+                ),
+            }
         }
         Operation::Cancel { .. } => (
             format!("Cancel a task on {}", m.name),

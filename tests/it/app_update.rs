@@ -1660,6 +1660,8 @@ fn a_pinned_snapshot_is_said_protected_on_delete_and_p_unpins_it() {
     press(&mut s, KeyCode::Esc);
     key(&mut s, 'p');
     let d = s.dialog.clone().expect("the pin dialog");
+    assert_eq!(d.title, "Unpin a snapshot of web-01");
+    assert!(d.lines[0].contains("[keep] is removed"), "{:?}", d.lines);
     assert_eq!(
         change_ops(&d),
         [Operation::Rename {

@@ -898,3 +898,33 @@ fn prune_runs_the_plan_after_confirmation_and_sums_it_up() {
         "{deleted:?}"
     );
 }
+
+#[test]
+fn ctrl_c_during_prune_stops_the_plan_and_says_what_goes_on() {
+    let env = Env::new();
+    let child = Command::new(env!("CARGO_BIN_EXE_snaptree"))
+        .args(["--demo", "prune", "--older-than", "50d", "--yes"])
+        .env("SNAPTREE_SIM_TASK_MS", "5000")
+        .env("XDG_STATE_HOME", env.state())
+        .env("XDG_CONFIG_HOME", env.config_home())
+        .env_remove("SNAPTREE_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Once a step has started (its "started" line is in the audit log), interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !env.audit().iter().any(|r| r["result"] == "started") {
+        assert!(std::time::Instant::now() < deadline, "no step started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(code(&o), 130, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("prune interrupted"), "{err}");
+    assert!(err.contains("go on on the server"), "{err}");
+}

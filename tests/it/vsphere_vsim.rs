@@ -619,3 +619,79 @@ async fn pin_and_unpin_rename_the_description_on_vsphere() {
     );
     assert_eq!(description(&estate), before);
 }
+
+/// A prune of 3 deletions on each of 30 VMs, tasks of `SNAPTREE_PRUNE_TASK_MS` (default
+/// 200 ms), `[cleanup] concurrency = 4`: every step is done, and the simulator (which, as
+/// vCenter, refuses a second task on a busy VM) refused none, so no two tasks overlapped on
+/// one machine. The wall time against the ideal schedule (⌈30/4⌉ × 3 tasks) is printed, not
+/// asserted: `SNAPTREE_PRUNE_TASK_MS=1000 cargo test --test it -- prune_of_90 --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_of_90_deletions_on_30_vms_overlaps_nothing() {
+    let task_ms: u64 = std::env::var("SNAPTREE_PRUNE_TASK_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let mut scenario =
+        String::from("task_seconds = 1.0\n[[profile]]\nname = \"pcc\"\nkind = \"vsphere\"\n");
+    for i in 0..30 {
+        scenario.push_str(&format!(
+            "[[profile.machine]]\nid = \"vm-{i}\"\nname = \"batch-{i:02}\"\nfolder = \"/DC/vm/batch\"\ncurrent = \"snapshot-{i}-3\"\n"
+        ));
+        for n in 1..=3 {
+            let parent = if n > 1 {
+                format!("parent = \"snapshot-{i}-{}\"\n", n - 1)
+            } else {
+                String::new()
+            };
+            scenario.push_str(&format!(
+                "[[profile.machine.snapshot]]\nid = \"snapshot-{i}-{n}\"\nname = \"old-{n}\"\n{parent}age = \"{}d\"\nsize_mb = 100\n",
+                40 - n
+            ));
+        }
+    }
+    let estate = Arc::new(
+        Estate::from_scenario(
+            &scenario,
+            chrono::Utc::now(),
+            Some(Duration::from_millis(task_ms)),
+        )
+        .expect("scenario"),
+    );
+    let sim = snaptree::sim::vsphere::serve(VsphereSimOptions::default(), estate.clone())
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = binary_config(&sim, dir.path());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[cleanup]\nconcurrency = 4\n");
+    std::fs::write(&config, text).unwrap();
+    let started = std::time::Instant::now();
+    let out = run_binary(
+        &config,
+        dir.path().join("state"),
+        &["prune", "--older-than", "1d", "--yes", "--json"],
+    )
+    .await;
+    let wall = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["result"]["done"], 90, "{v}");
+    assert_eq!(v["result"]["failed"], 0, "{err}");
+    for i in 0..30 {
+        assert_eq!(
+            estate
+                .machine("pcc", &format!("vm-{i}"))
+                .unwrap()
+                .snapshot_count(),
+            0
+        );
+    }
+    let ideal = Duration::from_millis(task_ms) * 3 * 30_u32.div_ceil(4);
+    println!(
+        "prune of 90 deletions: {:.1} s against an ideal {:.1} s ({:.2}×)",
+        wall.as_secs_f64(),
+        ideal.as_secs_f64(),
+        wall.as_secs_f64() / ideal.as_secs_f64()
+    );
+}
