@@ -159,6 +159,11 @@ fn palette_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             p.query.pop();
             p.selected = 0;
         }
+        KeyCode::Enter if mark_where_words(&p.query).is_some() => {
+            let words = mark_where_words(&p.query).unwrap_or_default().to_string();
+            s.palette = None;
+            return mark_where(s, &words);
+        }
         KeyCode::Enter => {
             let hits = palette_matches(&p.query);
             let chosen = hits
@@ -446,6 +451,55 @@ fn copy(s: &mut AppState) -> Vec<Effect> {
         }
         None => refuse(s, "nothing selected to copy"),
     }
+}
+
+/// The criteria of a palette query `mark where …`, if it is one.
+pub fn mark_where_words(query: &str) -> Option<&str> {
+    query.trim_start().strip_prefix("mark where")
+}
+
+/// Mark what a policy selects among the shown machines (the inventory's filter applies),
+/// as `prune` would: protected snapshots and a machine's `keep-last` newest left out.
+fn mark_where(s: &mut AppState, words: &str) -> Vec<Effect> {
+    let criteria = match crate::model::cleanup::parse_criteria(words).and_then(|c| {
+        c.check()?;
+        Ok(c)
+    }) {
+        Ok(c) => c,
+        Err(why) => return refuse(s, format!("mark where: {why}")),
+    };
+    let filter = s.filter.value().to_string();
+    let shown: Vec<&Machine> = s
+        .machines
+        .iter()
+        .filter(|m| filter.is_empty() || m.matches_filter(&filter))
+        .collect();
+    let p = crate::model::cleanup::plan(&shown, &criteria, &s.settings.protect, s.now);
+    let keys: Vec<(String, String, String)> = p
+        .machines
+        .iter()
+        .flat_map(|m| {
+            m.snapshots
+                .iter()
+                .map(|x| (m.profile.clone(), m.machine_id.clone(), x.id.clone()))
+        })
+        .collect();
+    s.marks.extend(keys);
+    let left = if p.protected.is_empty() {
+        String::new()
+    } else {
+        format!("; {} protected left out", p.protected.len())
+    };
+    info(
+        s,
+        format!(
+            "marked {} snapshot(s) on {} machine(s), {}{left}; d deletes them, Space unmarks",
+            p.snapshots(),
+            p.machines.len(),
+            crate::model::health::human_size(p.size_bytes())
+        ),
+    );
+    Vec::new()
 }
 
 fn mark(s: &mut AppState) -> Vec<Effect> {

@@ -306,6 +306,45 @@ impl std::fmt::Display for Reason {
     }
 }
 
+/// The words of the palette's `mark where …` (the same criteria as `prune`):
+/// `older-than 14d`, `name 'pre-*'` (repeatable), `expired`, `keep-last 2`,
+/// `include-protected`, in any order.
+pub fn parse_criteria(text: &str) -> Result<Criteria, String> {
+    let mut words = text.split_whitespace();
+    let mut c = Criteria::default();
+    let unquote = |w: &str| w.trim_matches(|q| q == '\'' || q == '"').to_string();
+    while let Some(w) = words.next() {
+        let mut value = |what: &str| {
+            words
+                .next()
+                .map(unquote)
+                .ok_or_else(|| format!("{w} needs {what}"))
+        };
+        match w {
+            "older-than" => {
+                let age = value("an age, e.g. 14d")?;
+                c.older_than = Some(super::parse_duration(&age)?);
+            }
+            "name" => c.names.push(value("a glob, e.g. 'pre-*'")?),
+            "keep-last" => {
+                let n = value("a number")?;
+                c.keep_last = Some(
+                    n.parse()
+                        .map_err(|_| format!("keep-last {n}: not a number"))?,
+                );
+            }
+            "expired" => c.expired = true,
+            "include-protected" => c.include_protected = true,
+            other => {
+                return Err(format!(
+                    "unknown criterion \"{other}\" (older-than AGE, name GLOB, expired, keep-last N, include-protected)"
+                ));
+            }
+        }
+    }
+    Ok(c)
+}
+
 /// One selected snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selected {
@@ -648,6 +687,28 @@ mod tests {
             ["c", "d", "b", "a"],
             "deepest first; among equals, newest first"
         );
+    }
+
+    #[test]
+    fn the_palette_words_are_the_prune_criteria() {
+        let c = parse_criteria("older-than 14d name 'pre-*' keep-last 2 expired").unwrap();
+        assert_eq!(c.older_than, Some(Duration::days(14)));
+        assert_eq!(c.names, ["pre-*"]);
+        assert_eq!(
+            (c.keep_last, c.expired, c.include_protected),
+            (Some(2), true, false)
+        );
+        assert!(
+            parse_criteria("older-than")
+                .unwrap_err()
+                .contains("needs an age")
+        );
+        assert!(
+            parse_criteria("bigger 3")
+                .unwrap_err()
+                .contains("unknown criterion")
+        );
+        assert!(parse_criteria("").unwrap().check().is_err());
     }
 
     #[test]

@@ -173,12 +173,35 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
 /// The command palette: every action by name.
 pub fn palette(frame: &mut Frame, area: Rect, p: &Palette, theme: &Theme) {
     let hits = palette_matches(&p.query);
-    let rect = centered(area, 56, to_u16(hits.len()).saturating_add(4).min(18));
+    let examples = "older-than 14d · name 'pre-*' · expired · keep-last 2";
+    let query = p.query.trim();
+    let notes: Vec<Line> = if crate::app::update::mark_where_words(&p.query).is_some() {
+        vec![
+            Line::styled("Enter marks what these select, as prune would:", theme.dim),
+            Line::styled(examples, theme.dim),
+        ]
+    } else if !query.is_empty() && "mark where".starts_with(query) {
+        vec![Line::styled(
+            "mark where older-than 14d · name 'pre-*' · expired",
+            theme.dim,
+        )]
+    } else if hits.is_empty() {
+        vec![Line::styled("no action matches", theme.dim)]
+    } else {
+        Vec::new()
+    };
+    let rect = centered(
+        area,
+        56,
+        to_u16(hits.len() + notes.len().max(1))
+            .saturating_add(3)
+            .min(18),
+    );
     let mut lines = vec![Line::from(vec![
         Span::styled(": ", theme.header),
         Span::raw(format!("{}_", p.query)),
     ])];
-    let room = rect.height.saturating_sub(3) as usize;
+    let room = (rect.height.saturating_sub(3) as usize).saturating_sub(notes.len());
     let start = p.selected.saturating_sub(room.saturating_sub(1));
     for (i, b) in hits.iter().enumerate().skip(start).take(room) {
         let line = Line::from(vec![
@@ -191,9 +214,7 @@ pub fn palette(frame: &mut Frame, area: Rect, p: &Palette, theme: &Theme) {
             line
         });
     }
-    if hits.is_empty() {
-        lines.push(Line::styled("no action matches", theme.dim));
-    }
+    lines.extend(notes);
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines).block(boxed("Command palette", theme)),

@@ -1671,3 +1671,43 @@ fn a_pinned_snapshot_is_said_protected_on_delete_and_p_unpins_it() {
         }]
     );
 }
+
+#[test]
+fn mark_where_in_the_palette_marks_what_prune_would_select() {
+    let mut s = state();
+    key(&mut s, ':');
+    type_text(&mut s, "mark where older-than 50d");
+    press(&mut s, KeyCode::Enter);
+    // app-legacy's three and build-runner's clean-install; Veeam's temporary one is new.
+    let marked: Vec<&str> = s.marks.iter().map(|(_, _, id)| id.as_str()).collect();
+    assert_eq!(
+        marked,
+        [
+            "snapshot-131",
+            "snapshot-132",
+            "snapshot-133",
+            "snapshot-141"
+        ]
+    );
+    let (_, said) = s.message.clone().expect("a message");
+    assert!(
+        said.contains("marked 4 snapshot(s) on 2 machine(s)"),
+        "{said}"
+    );
+    // The pinned base of web-01 is left out, and said.
+    s.marks.clear();
+    key(&mut s, ':');
+    type_text(&mut s, "mark where name base");
+    press(&mut s, KeyCode::Enter);
+    let (_, said) = s.message.clone().expect("a message");
+    assert!(said.contains("1 protected left out"), "{said}");
+    assert!(!s.marks.iter().any(|(_, _, id)| id == "snapshot-101"));
+    // No criterion: refused, nothing marked.
+    s.marks.clear();
+    key(&mut s, ':');
+    type_text(&mut s, "mark where keep-last 1");
+    press(&mut s, KeyCode::Enter);
+    assert!(s.marks.is_empty());
+    let (_, said) = s.message.clone().expect("a message");
+    assert!(said.contains("at least one of"), "{said}");
+}
