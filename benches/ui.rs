@@ -94,7 +94,9 @@ fn state() -> AppState {
             confirm: ConfirmMode::TypeName,
             theme: ThemeName::Default,
             thresholds: HealthThresholds::default(),
-            protect: snaptree::config::CleanupConfig::default().protect,
+            protect: snaptree::model::cleanup::Protect::new(
+                &snaptree::config::CleanupConfig::default().protect,
+            ),
         },
         now,
     );
@@ -193,7 +195,8 @@ fn cleanup(c: &mut Criterion) {
     assert_eq!(count, 100_000);
     let refs: Vec<&Machine> = machines.iter().collect();
     let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
-    let protect = vec!["VEEAM BACKUP TEMPORARY SNAPSHOT*".to_string()];
+    let protect =
+        snaptree::model::cleanup::Protect::new(&["VEEAM BACKUP TEMPORARY SNAPSHOT*".to_string()]);
     let criteria = Criteria {
         older_than: Some(chrono::Duration::days(60)),
         names: vec!["snap-*".into()],

@@ -109,7 +109,7 @@ async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
             ThemeName::Default
         },
         thresholds: session.thresholds.clone(),
-        protect: session.config.cleanup.protect.clone(),
+        protect: snaptree::model::cleanup::Protect::new(&session.config.cleanup.protect),
     };
     let profiles = session
         .engine

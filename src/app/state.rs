@@ -371,7 +371,7 @@ pub struct Settings {
     /// Health thresholds.
     pub thresholds: HealthThresholds,
     /// `[cleanup] protect` globs (a lock on the snapshots they protect).
-    pub protect: Vec<String>,
+    pub protect: crate::model::cleanup::Protect,
 }
 
 /// The palette's state.

@@ -549,7 +549,11 @@ async fn change(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<()
         type_to_confirm: s.confirm == ConfirmMode::TypeName,
     };
     let mut described = change::describe(m, op, ctx).map_err(|r| Failure::new(EXIT_USAGE, r.0))?;
-    change::note_protection(&mut described, &[m], &s.config.cleanup.protect);
+    change::note_protection(
+        &mut described,
+        &[m],
+        &cleanup::Protect::new(&s.config.cleanup.protect),
+    );
     let Some(step) = described.steps.first().cloned() else {
         return Ok(());
     };

@@ -16,7 +16,7 @@ use super::{
 use crate::config::ConfirmMode;
 use crate::engine::RunError;
 use crate::model::change::{self, Step};
-use crate::model::cleanup::{Criteria, Plan, plan};
+use crate::model::cleanup::{Criteria, Plan, Protect, plan};
 use crate::model::health::{format_age, human_size};
 use crate::model::{Machine, TaskState, parse_duration};
 use crate::{say, say_json, tell};
@@ -75,7 +75,12 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
         .filter(|m| args.filter.is_none_or(|f| m.matches_filter(f)))
         .collect();
     let now = chrono::Utc::now();
-    let p = plan(&shown, &criteria, &s.config.cleanup.protect, now);
+    let p = plan(
+        &shown,
+        &criteria,
+        &Protect::new(&s.config.cleanup.protect),
+        now,
+    );
     for e in &errors {
         tell!("snaptree: {e}; its machines are not in the plan");
     }

@@ -213,7 +213,7 @@ fn expires_field() -> FormField {
 
 /// Say in `c` which of the snapshots it deletes are protected (pinned, or matching a
 /// `[cleanup] protect` glob) and why: a hand delete of one stays possible, knowingly.
-pub fn note_protection(c: &mut Change, machines: &[&Machine], protect: &[String]) {
+pub fn note_protection(c: &mut Change, machines: &[&Machine], protect: &super::cleanup::Protect) {
     let mut notes = Vec::new();
     for st in &c.steps {
         let Operation::Delete { snapshot, .. } = &st.op else {

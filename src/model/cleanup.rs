@@ -201,18 +201,29 @@ impl Wild for char {
     }
 }
 
-/// Why `s` is protected from every policy, if it is: pinned, or its name or description
-/// matches one of the `[cleanup] protect` globs.
-pub fn protection(s: &Snapshot, protect: &[String]) -> Option<String> {
-    let globs: Vec<Glob> = protect.iter().map(|g| Glob::new(g)).collect();
-    protected_by(s, &globs)
+/// The `[cleanup] protect` globs, prepared once (the TUI asks for every tree row it draws).
+#[derive(Clone, Debug, Default)]
+pub struct Protect {
+    globs: Vec<Glob>,
 }
 
-fn protected_by(s: &Snapshot, protect: &[Glob]) -> Option<String> {
+impl Protect {
+    /// Prepare the globs of `[cleanup] protect`.
+    pub fn new(patterns: &[String]) -> Protect {
+        Protect {
+            globs: patterns.iter().map(|g| Glob::new(g)).collect(),
+        }
+    }
+}
+
+/// Why `s` is protected from every policy, if it is: pinned, or its name or description
+/// matches one of the `[cleanup] protect` globs.
+pub fn protection(s: &Snapshot, protect: &Protect) -> Option<String> {
     if is_pinned(&s.description) {
         return Some("pinned ([keep])".into());
     }
     protect
+        .globs
         .iter()
         .find(|g| g.matches(&s.name) || g.matches(&s.description))
         .map(|g| format!("matches the protect glob \"{}\"", g.pattern))
@@ -404,7 +415,7 @@ impl Plan {
 pub fn plan(
     machines: &[&Machine],
     criteria: &Criteria,
-    protect: &[String],
+    protect: &Protect,
     now: DateTime<Utc>,
 ) -> Plan {
     let mut out = Plan::default();
@@ -413,7 +424,6 @@ pub fn plan(
         .iter()
         .map(|g| (Glob::new(g), Arc::from(g.as_str())))
         .collect();
-    let protect: Vec<Glob> = protect.iter().map(|g| Glob::new(g)).collect();
     let keep = criteria.keep_last.unwrap_or(0);
     let mut flat: Vec<Node<'_>> = Vec::new();
     let mut order: Vec<usize> = Vec::new();
@@ -440,7 +450,7 @@ pub fn plan(
                 continue;
             }
             if !criteria.include_protected
-                && let Some(why) = protected_by(s, &protect)
+                && let Some(why) = protection(s, protect)
             {
                 out.protected
                     .push((format!("{}/{}", m.profile, m.name), s.id.clone(), why));
@@ -603,8 +613,8 @@ mod tests {
         vm("pcc", "vm-1", "web-01", vec![a])
     }
 
-    fn veeam() -> Vec<String> {
-        vec!["VEEAM BACKUP TEMPORARY SNAPSHOT*".into()]
+    fn veeam() -> Protect {
+        Protect::new(&["VEEAM BACKUP TEMPORARY SNAPSHOT*".into()])
     }
 
     #[test]

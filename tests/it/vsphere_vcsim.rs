@@ -966,7 +966,7 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
             confirm: snaptree::config::ConfirmMode::TypeName,
             theme: snaptree::config::ThemeName::Mono,
             thresholds: Default::default(),
-            protect: Vec::new(),
+            protect: Default::default(),
         },
         chrono::Utc::now(),
     );

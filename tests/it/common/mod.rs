@@ -58,7 +58,9 @@ pub fn settings(theme: ThemeName) -> Settings {
         confirm: ConfirmMode::TypeName,
         theme,
         thresholds: HealthThresholds::default(),
-        protect: snaptree::config::CleanupConfig::default().protect,
+        protect: snaptree::model::cleanup::Protect::new(
+            &snaptree::config::CleanupConfig::default().protect,
+        ),
     }
 }
 
