@@ -2,7 +2,7 @@
 //! selection and its order are `model::cleanup`'s; the confirmation is the batch's
 //! `model::change` description; each step runs through the engine with its re-check.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
@@ -110,13 +110,15 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
             .ensure_writable(&m.profile, &op)
             .map_err(|e| Failure::new(EXIT_REFUSED, e.to_string()))?;
     }
+    let by_id: HashMap<(&str, &str), &Machine> = shown
+        .iter()
+        .map(|m| ((m.profile.as_str(), m.id.as_str()), *m))
+        .collect();
     let items: Vec<(&Machine, Vec<String>)> = p
         .machines
         .iter()
         .filter_map(|mp| {
-            let m = shown
-                .iter()
-                .find(|m| m.profile == mp.profile && m.id == mp.machine_id)?;
+            let m = by_id.get(&(mp.profile.as_str(), mp.machine_id.as_str()))?;
             Some((*m, mp.snapshots.iter().map(|s| s.id.clone()).collect()))
         })
         .collect();
@@ -191,13 +193,24 @@ async fn execute<'a>(s: &Session, steps: &'a [Step], p: &Plan, tally: &Mutex<Tal
             .or_default()
             .push(st);
     }
+    // Looked up once per step: a plan can hold tens of thousands.
+    let sizes: HashMap<(&str, &str, &str), u64> = p
+        .machines
+        .iter()
+        .flat_map(|m| {
+            m.snapshots.iter().map(move |x| {
+                (
+                    (m.profile.as_str(), m.machine_id.as_str(), x.id.as_str()),
+                    x.size_bytes.unwrap_or(0),
+                )
+            })
+        })
+        .collect();
     let size_of = |st: &Step| {
-        p.machines
-            .iter()
-            .filter(|m| m.profile == st.profile && m.machine_id == st.machine_id)
-            .flat_map(|m| &m.snapshots)
-            .find(|x| Some(x.id.as_str()) == st.op.snapshot())
-            .and_then(|x| x.size_bytes)
+        let id = st.op.snapshot().unwrap_or_default();
+        sizes
+            .get(&(st.profile.as_str(), st.machine_id.as_str(), id))
+            .copied()
             .unwrap_or(0)
     };
     let progress = |t: &Tally| {
