@@ -73,9 +73,12 @@ pub async fn run(cli: &Cli, profile: &str, read_only: bool, no_wait: bool) -> Re
         WAIT.as_secs() / 60
     );
     let started = Instant::now();
+    let approval = login
+        .watch(&requested.consumer_key)
+        .map_err(|e| Failure::new(EXIT_FAILED, format!("profile {profile}: {e}")))?;
     loop {
         tokio::time::sleep(POLL).await;
-        match login.approved(&requested.consumer_key).await {
+        match approval.approved().await {
             Ok(true) => {
                 tell!(
                     "snaptree: approved. Put the consumer_key line above in profile {profile} (or export OVH_CONSUMER_KEY)."

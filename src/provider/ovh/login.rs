@@ -115,8 +115,9 @@ impl Login {
         })
     }
 
-    /// One look at the key: `Ok(true)` once approved, `Ok(false)` while it waits.
-    pub async fn approved(&self, key: &Secret) -> Result<bool, ProviderError> {
+    /// A client signing with the requested `key`, to watch for its approval: one for the
+    /// whole wait, so the server's clock is read once.
+    pub fn watch(&self, key: &Secret) -> Result<Approval, ProviderError> {
         let creds = Credentials {
             endpoint: self.endpoint.clone(),
             auth: Auth::Signed {
@@ -125,8 +126,22 @@ impl Login {
                 consumer_key: key.clone(),
             },
         };
-        let client = OvhClient::new(creds, self.options.clone()).map_err(ProviderError::Backend)?;
-        match client
+        OvhClient::new(creds, self.options.clone())
+            .map(|client| Approval { client })
+            .map_err(ProviderError::Backend)
+    }
+}
+
+/// Watches one requested key (see [`Login::watch`]).
+pub struct Approval {
+    client: OvhClient,
+}
+
+impl Approval {
+    /// One look at the key: `Ok(true)` once approved, `Ok(false)` while it waits.
+    pub async fn approved(&self) -> Result<bool, ProviderError> {
+        match self
+            .client
             .get::<WireCredential>("/auth/currentCredential")
             .await
         {
