@@ -690,6 +690,20 @@ impl AppState {
         self.rebuild_tree();
     }
 
+    /// True when machine `i` passes the inventory's filter (`filter` in lower case).
+    fn passes(&self, i: usize, filter: &str) -> bool {
+        filter.is_empty() || self.search[i].contains(filter)
+    }
+
+    /// The machines the inventory's filter lets through (collapsed groups included).
+    pub fn filtered_machines(&self) -> Vec<&Machine> {
+        let filter = self.filter.value().to_lowercase();
+        (0..self.machines.len())
+            .filter(|&i| self.passes(i, &filter))
+            .map(|i| &self.machines[i])
+            .collect()
+    }
+
     /// Recompute the visible inventory rows from machines, filter and collapsed groups.
     pub fn rebuild_rows(&mut self) {
         let filter = self.filter.value().to_lowercase();
@@ -718,7 +732,7 @@ impl AppState {
             let mut group_row = start;
             while i < self.machines.len() && self.machines[i].profile == p.name {
                 let m = &self.machines[i];
-                if filter.is_empty() || self.search[i].contains(&filter) {
+                if self.passes(i, &filter) {
                     any = true;
                     if group != Some(m.location.as_slice()) {
                         let label = m.location.join("/");

@@ -468,12 +468,7 @@ fn mark_where(s: &mut AppState, words: &str) -> Vec<Effect> {
         Ok(c) => c,
         Err(why) => return refuse(s, format!("mark where: {why}")),
     };
-    let filter = s.filter.value().to_string();
-    let shown: Vec<&Machine> = s
-        .machines
-        .iter()
-        .filter(|m| filter.is_empty() || m.matches_filter(&filter))
-        .collect();
+    let shown = s.filtered_machines();
     let p = crate::model::cleanup::plan(&shown, &criteria, &s.settings.protect, s.now);
     let keys: Vec<(String, String, String)> = p
         .machines
