@@ -156,7 +156,7 @@ impl Glob {
 }
 
 /// Wildcard matching with one backtrack point for the last `*` (linear in practice).
-fn wildcard<P: PartialEq + Wild, T: Copy>(p: &[P], t: &[T], eq: impl Fn(&P, T) -> bool) -> bool {
+fn wildcard<P: Wild, T: Copy>(p: &[P], t: &[T], eq: impl Fn(&P, T) -> bool) -> bool {
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
         if pi < p.len() && (p[pi].is_one() || (!p[pi].is_any() && eq(&p[pi], t[ti]))) {
