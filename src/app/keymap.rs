@@ -49,6 +49,12 @@ pub enum Action {
     Replace,
     /// Mark or unmark for batch delete.
     Mark,
+    /// Mark every snapshot the snapshot list shows (protected ones left out).
+    MarkAll,
+    /// Switch the left pane between the inventory and the snapshot list.
+    SnapshotList,
+    /// The snapshot list's next sort key.
+    Sort,
     /// Copy the selected id or download URL.
     Copy,
     /// Show a VPS snapshot's download link.
@@ -264,6 +270,27 @@ pub static KEYMAP: &[Binding] = &[
         label: "Space",
         action: Action::Mark,
         name: "mark / unmark",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('A')],
+        label: "A",
+        action: Action::MarkAll,
+        name: "mark all shown (in the list)",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('v')],
+        label: "v",
+        action: Action::SnapshotList,
+        name: "list of all snapshots",
+        hint: true,
+    },
+    Binding {
+        keys: &[k('s')],
+        label: "s",
+        action: Action::Sort,
+        name: "sort the list (next key)",
         hint: false,
     },
     Binding {

@@ -2,6 +2,8 @@
 //! keys and engine events into state changes and effects. No terminal, no network.
 
 pub mod keymap;
+pub mod list;
+pub mod marks;
 pub mod state;
 pub mod update;
 

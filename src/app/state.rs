@@ -1,6 +1,6 @@
 //! The TUI's state: plain data, derived rows rebuilt only when their inputs change.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
@@ -8,10 +8,23 @@ use crate::config::{ConfirmMode, ThemeName};
 use crate::model::change::{Change, FormField, Input, Value};
 use crate::model::{HealthThresholds, Machine, ProviderKind, TaskState, Warning, machine_warnings};
 
+pub use super::list::{SnapshotList, SortKey};
+pub use super::marks::{MarkKey, Marks};
+
+/// What the left pane shows (`v` switches).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LeftView {
+    /// Profiles, folders and machines.
+    #[default]
+    Inventory,
+    /// Every snapshot of the shown machines, flat (SPEC §7).
+    Snapshots,
+}
+
 /// A pane that can have focus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pane {
-    /// Profiles, folders and machines.
+    /// The left pane: the inventory, or the snapshot list.
     Inventory,
     /// The selected machine's snapshot tree.
     Tree,
@@ -343,6 +356,8 @@ pub struct BatchView {
     pub skipped: usize,
     /// Bytes the done steps freed (as the sizes were shown).
     pub freed: u64,
+    /// Machines with a step running on the server now (one at a time on each).
+    pub running: std::collections::BTreeSet<MachineKey>,
 }
 
 impl BatchView {
@@ -473,11 +488,20 @@ pub struct AppState {
     pub task_cursor: Cursor,
     /// Status-line message.
     pub message: Option<(Level, String)>,
+    /// What the left pane shows.
+    pub view: LeftView,
+    /// The snapshot list's rows (kept only while it is shown).
+    pub list: SnapshotList,
     /// Marked snapshots for batch delete.
-    pub marks: BTreeSet<(String, String, String)>,
+    pub marks: Marks,
+    /// Protected snapshots a bulk mark (`A`, `mark where`) left out, and why: the delete
+    /// dialog of the marks says so.
+    pub left_out: std::collections::BTreeMap<MarkKey, String>,
     /// Marks of batch steps still running, by request, with the snapshot's size: put back
     /// if the step does not succeed.
-    pub batch_marks: std::collections::HashMap<u64, ((String, String, String), u64)>,
+    pub batch_marks: std::collections::HashMap<u64, (MarkKey, u64)>,
+    /// The running batch step of each snapshot (the list shows its progress).
+    pub batch_steps: std::collections::HashMap<MarkKey, u64>,
     /// Batches with steps still to end, oldest first.
     pub batches: Vec<BatchView>,
     /// Every status-line message, oldest first, with its time (the `L` log).
@@ -543,8 +567,12 @@ impl AppState {
             tasks: Vec::new(),
             task_cursor: Cursor::default(),
             message: None,
-            marks: BTreeSet::new(),
+            view: LeftView::Inventory,
+            list: SnapshotList::default(),
+            marks: Marks::default(),
+            left_out: std::collections::BTreeMap::new(),
             batch_marks: std::collections::HashMap::new(),
+            batch_steps: std::collections::HashMap::new(),
             batches: Vec::new(),
             log: std::collections::VecDeque::new(),
             settings,
@@ -639,6 +667,9 @@ impl AppState {
             .enumerate()
             .map(|(i, m)| ((m.profile.clone(), m.id.clone()), i))
             .collect();
+        if self.view == LeftView::Snapshots {
+            self.list.rebuild(&self.machines);
+        }
         self.refresh_warnings();
         self.rebuild_tree();
     }
@@ -658,7 +689,7 @@ impl AppState {
     pub fn update_machine(&mut self, mut machine: Machine) {
         shown_safe(&mut machine);
         let key = (machine.profile.clone(), machine.id.clone());
-        match self.by_key.get(&key).copied() {
+        let i = match self.by_key.get(&key).copied() {
             Some(i) => {
                 self.worst[i] = self.warnings(&machine).last().copied();
                 self.machines[i] = machine;
@@ -666,6 +697,7 @@ impl AppState {
                 if !self.collapsed.is_empty() {
                     self.rebuild_rows();
                 }
+                i
             }
             None => {
                 let profile = machine.profile.clone();
@@ -679,14 +711,15 @@ impl AppState {
                 self.set_machines(&profile, all);
                 return;
             }
-        }
+        };
         // Marks on snapshots that no longer exist are dropped.
-        let (machines, by_key) = (&self.machines, &self.by_key);
-        self.marks.retain(|(p, id, snap)| {
-            by_key
-                .get(&(p.clone(), id.clone()))
-                .is_some_and(|&i| machines[i].find(snap).is_some())
-        });
+        let m = &self.machines[i];
+        self.marks
+            .retain_machine(&m.profile, &m.id, |snap| m.find(snap).is_some());
+        if self.view == LeftView::Snapshots {
+            self.list.replace_machine(i, m);
+            self.refilter_list();
+        }
         self.rebuild_tree();
     }
 
@@ -767,10 +800,93 @@ impl AppState {
         self.rows = rows;
         self.hidden_worst = hidden_worst;
         self.place_inv_cursor();
+        self.refilter_list();
+    }
+
+    /// The snapshot list's shown rows after the filter or the rows changed: the snapshots
+    /// of the machines the filter lets through, and those whose name, description or id
+    /// it matches.
+    pub fn refilter_list(&mut self) {
+        if self.view != LeftView::Snapshots {
+            return;
+        }
+        let filter = self.filter.value().to_lowercase();
+        let search = &self.search;
+        self.list.refilter(&self.machines, |r| {
+            filter.is_empty() || search[r.machine].contains(&filter) || r.text.contains(&filter)
+        });
+    }
+
+    /// Show the inventory or the snapshot list in the left pane, keeping the selection: the
+    /// list opens on the snapshot selected in the tree, the inventory on the list's machine.
+    pub fn set_view(&mut self, view: LeftView) {
+        if view == self.view {
+            return;
+        }
+        let tree_snapshot = self
+            .selected_machine()
+            .zip(self.selected_snapshot())
+            .map(|(m, id)| (m.profile.clone(), m.id.clone(), id.to_string()));
+        let list_machine = self
+            .selected_machine()
+            .map(|m| (m.profile.clone(), m.id.clone()));
+        self.view = view;
+        match view {
+            LeftView::Snapshots => {
+                self.list.rebuild(&self.machines);
+                if tree_snapshot.is_some() {
+                    self.list.key = tree_snapshot;
+                }
+                self.refilter_list();
+                if !self.list.key_shown {
+                    self.list.set_cursor(0, &self.machines);
+                }
+                self.rebuild_tree();
+                self.show_list_snapshot_in_tree();
+            }
+            LeftView::Inventory => {
+                // The rows are rebuilt when the list opens again: not kept meanwhile.
+                self.list.rows = Vec::new();
+                self.list.shown = Vec::new();
+                if let Some((p, id)) = list_machine {
+                    self.select_machine(&p, &id);
+                }
+                self.rebuild_tree();
+            }
+        }
+    }
+
+    /// Put the snapshot-list cursor on shown row `index` (a user's move); the tree shows
+    /// that snapshot.
+    pub fn set_list_cursor(&mut self, index: usize) {
+        self.list.set_cursor(index, &self.machines);
+        self.rebuild_tree();
+        self.show_list_snapshot_in_tree();
+    }
+
+    /// Put the tree cursor on the snapshot the list selects, if the tree shows it.
+    fn show_list_snapshot_in_tree(&mut self) {
+        let Some(id) = self.list.selected().map(|r| r.id.as_str()) else {
+            return;
+        };
+        if let Some(p) = self
+            .tree_rows
+            .iter()
+            .position(|r| r.snapshot.as_deref() == Some(id))
+        {
+            self.tree.selected = p;
+            self.tree_lost = false;
+        }
     }
 
     /// The machine under the inventory cursor.
     pub fn selected_machine(&self) -> Option<&Machine> {
+        if self.view == LeftView::Snapshots {
+            return self
+                .list
+                .selected()
+                .and_then(|r| self.machines.get(r.machine));
+        }
         if !self.inv_shown {
             return None;
         }
@@ -849,6 +965,10 @@ impl AppState {
 
     /// The selected snapshot id of the shown tree.
     pub fn selected_snapshot(&self) -> Option<&str> {
+        // The list's row, unless the user moved into the tree.
+        if self.view == LeftView::Snapshots && self.focus != Pane::Tree {
+            return self.list.selected().map(|r| r.id.as_str());
+        }
         self.selected_tree_row().and_then(|r| r.snapshot.as_deref())
     }
 
@@ -864,19 +984,25 @@ impl AppState {
 
     /// How many snapshots are marked and their known total size, when any is marked.
     pub fn marked_summary(&self) -> Option<(usize, u64)> {
-        if self.marks.is_empty() {
-            return None;
-        }
-        let bytes = self
-            .marks
-            .iter()
-            .filter_map(|(p, id, snap)| {
-                self.machine(&(p.clone(), id.clone()))
-                    .and_then(|m| m.find(snap))
-                    .and_then(|s| s.size_bytes)
-            })
-            .sum();
-        Some((self.marks.len(), bytes))
+        (!self.marks.is_empty()).then(|| (self.marks.len(), self.marks.bytes()))
+    }
+
+    /// The task of a request (tasks are kept in request order).
+    pub fn task(&self, request: u64) -> Option<&TaskView> {
+        let i = self
+            .tasks
+            .binary_search_by_key(&request, |t| t.request)
+            .ok()?;
+        self.tasks.get(i)
+    }
+
+    /// The task of a request, to change it.
+    pub fn task_mut(&mut self, request: u64) -> Option<&mut TaskView> {
+        let i = self
+            .tasks
+            .binary_search_by_key(&request, |t| t.request)
+            .ok()?;
+        self.tasks.get_mut(i)
     }
 
     /// Tasks still running.

@@ -5,8 +5,8 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use super::keymap::{Action, action_for, palette_matches};
 use super::state::{
-    AppState, BatchView, Dialog, DialogKind, Field, Level, NotRun, Pane, ProfileStatus, Row,
-    TaskView,
+    AppState, BatchView, Dialog, DialogKind, Field, LeftView, Level, MarkKey, NotRun, Pane,
+    ProfileStatus, Row, TaskView,
 };
 use crate::config::ConfirmMode;
 use crate::engine::policy::ensure_writable;
@@ -138,8 +138,14 @@ fn filter_key(s: &mut AppState, key: KeyEvent) {
         }
     }
     s.rebuild_rows();
-    // The selected machine stays while it matches; otherwise land on the first match.
-    if s.selected_machine().is_none()
+    // The selected machine (or snapshot) stays while it matches; otherwise land on the
+    // first match.
+    if s.view == LeftView::Snapshots {
+        if s.list.selected().is_none() && !s.list.shown.is_empty() {
+            s.set_list_cursor(0);
+            return;
+        }
+    } else if s.selected_machine().is_none()
         && let Some(p) = s.rows.iter().position(|r| matches!(r, Row::Machine(_)))
     {
         s.set_inv_cursor(p);
@@ -211,6 +217,11 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
         Up | Down | Top | Bottom | PageUp | PageDown => {
             let page = page(s);
             match s.focus {
+                Pane::Inventory if s.view == LeftView::Snapshots => {
+                    let mut at = s.list.cursor;
+                    move_cursor(&mut at, s.list.shown.len(), action, page);
+                    s.set_list_cursor(at);
+                }
                 Pane::Inventory => {
                     let mut at = s.inv.selected;
                     move_cursor(&mut at, s.rows.len(), action, page);
@@ -274,6 +285,18 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
         }
         Copy => copy(s),
         Mark => mark(s),
+        MarkAll => mark_all(s),
+        SnapshotList => {
+            let view = match s.view {
+                LeftView::Inventory => LeftView::Snapshots,
+                LeftView::Snapshots => LeftView::Inventory,
+            };
+            s.set_view(view);
+            s.focus = Pane::Inventory;
+            s.message = None;
+            Vec::new()
+        }
+        Sort => sort_list(s),
         CancelTask => cancel_task(s),
         Log => {
             s.dialog = Some(log_dialog(s));
@@ -317,6 +340,12 @@ fn quit_dialog(s: &AppState) -> Dialog {
 
 fn toggle(s: &mut AppState, expand: bool) {
     match s.focus {
+        // A snapshot of the list: open goes to its place in the tree.
+        Pane::Inventory if s.view == LeftView::Snapshots => {
+            if expand && s.list.selected().is_some() {
+                s.focus = Pane::Tree;
+            }
+        }
         Pane::Inventory => {
             let row = if s.inv_shown {
                 s.rows.get(s.inv.selected)
@@ -470,16 +499,19 @@ fn mark_where(s: &mut AppState, words: &str) -> Vec<Effect> {
     };
     let shown = s.filtered_machines();
     let p = crate::model::cleanup::plan(&shown, &criteria, &s.settings.protect, s.now);
-    let keys: Vec<(String, String, String)> = p
-        .machines
-        .iter()
-        .flat_map(|m| {
-            m.snapshots
-                .iter()
-                .map(|x| (m.profile.clone(), m.machine_id.clone(), x.id.clone()))
-        })
-        .collect();
-    s.marks.extend(keys);
+    for m in &p.machines {
+        for x in &m.snapshots {
+            let key = (m.profile.clone(), m.machine_id.clone(), x.id.clone());
+            s.marks.insert(key, x.size_bytes.unwrap_or(0));
+        }
+    }
+    for x in &p.protected {
+        let key = (x.profile.clone(), x.machine_id.clone(), x.id.clone());
+        if !s.marks.contains(&key) {
+            let line = left_out_line(&x.machine, &x.name, &x.id, &x.why);
+            s.left_out.insert(key, line);
+        }
+    }
     let left = if p.protected.is_empty() {
         String::new()
     } else {
@@ -497,19 +529,116 @@ fn mark_where(s: &mut AppState, words: &str) -> Vec<Effect> {
     Vec::new()
 }
 
+/// How the delete dialog of the marks names a protected snapshot a bulk mark left out.
+fn left_out_line(machine: &str, name: &str, id: &str, why: &str) -> String {
+    format!("  {machine}: \"{name}\" ({id}), {why}")
+}
+
 fn mark(s: &mut AppState) -> Vec<Effect> {
     let (Some(m), Some(id)) = (s.selected_machine(), s.selected_snapshot()) else {
         return refuse(s, "select a snapshot in the tree to mark it");
     };
+    let size = m.find(id).and_then(|n| n.size_bytes).unwrap_or(0);
     let key = (m.profile.clone(), m.id.clone(), id.to_string());
     if !s.marks.remove(&key) {
-        s.marks.insert(key);
+        // Marked by hand: no longer "left out".
+        s.left_out.remove(&key);
+        s.marks.insert(key, size);
     }
-    let n = s.marks.len();
+    // In the list, Space moves on, so a run of snapshots is marked key after key.
+    if s.view == LeftView::Snapshots && s.focus == Pane::Inventory {
+        let next = (s.list.cursor + 1).min(s.list.shown.len().saturating_sub(1));
+        s.set_list_cursor(next);
+    }
+    let (n, bytes) = (s.marks.len(), s.marks.bytes());
     info(
         s,
-        format!("{n} snapshot(s) marked; d deletes them, Space unmarks"),
+        format!(
+            "{n} snapshot(s) marked, {}; d deletes them, Space unmarks",
+            human_size(bytes)
+        ),
     );
+    Vec::new()
+}
+
+/// `A` in the snapshot list: mark every shown snapshot that is not protected (those are
+/// left out, and the delete dialog says so); when all of them are marked already, unmark
+/// them.
+fn mark_all(s: &mut AppState) -> Vec<Effect> {
+    if s.view != LeftView::Snapshots {
+        return refuse(
+            s,
+            "A marks every snapshot the snapshot list shows: v opens it, / filters it",
+        );
+    }
+    let mut markable: Vec<(MarkKey, u64)> = Vec::new();
+    let mut protected: Vec<(MarkKey, String)> = Vec::new();
+    for &i in &s.list.shown {
+        let r = &s.list.rows[i];
+        let m = &s.machines[r.machine];
+        let key = (m.profile.clone(), m.id.clone(), r.id.clone());
+        match m
+            .find(&r.id)
+            .and_then(|n| crate::model::cleanup::protection(n, &s.settings.protect).map(|w| (n, w)))
+        {
+            Some((n, why)) => protected.push((key, left_out_line(&m.name, &n.name, &n.id, &why))),
+            None => markable.push((key, r.size.unwrap_or(0))),
+        }
+    }
+    if markable.is_empty() {
+        return refuse(
+            s,
+            match protected.len() {
+                0 => "no snapshot is shown to mark".to_string(),
+                n => {
+                    format!("the {n} snapshot(s) shown are all protected; Space marks one by hand")
+                }
+            },
+        );
+    }
+    if markable.iter().all(|(k, _)| s.marks.contains(k)) {
+        let n = markable.len();
+        for (k, _) in &markable {
+            s.marks.remove(k);
+        }
+        info(s, format!("unmarked the {n} snapshot(s) shown"));
+        return Vec::new();
+    }
+    let (n, bytes) = (markable.len(), markable.iter().map(|(_, b)| b).sum::<u64>());
+    for (k, size) in markable {
+        s.marks.insert(k, size);
+    }
+    let left = protected.len();
+    for (k, line) in protected {
+        if !s.marks.contains(&k) {
+            s.left_out.insert(k, line);
+        }
+    }
+    let left = if left > 0 {
+        format!("; {left} protected left out")
+    } else {
+        String::new()
+    };
+    info(
+        s,
+        format!(
+            "marked {n} shown, {}{left}; d deletes, A unmarks",
+            human_size(bytes)
+        ),
+    );
+    Vec::new()
+}
+
+/// `s` in the snapshot list: the next sort key, the selection kept.
+fn sort_list(s: &mut AppState) -> Vec<Effect> {
+    if s.view != LeftView::Snapshots {
+        return refuse(s, "s sorts the snapshot list: v opens it");
+    }
+    s.list.sort = s.list.sort.next();
+    s.list.sort_rows();
+    s.refilter_list();
+    let label = s.list.sort.label();
+    info(s, format!("sorted by {label}"));
     Vec::new()
 }
 
@@ -681,21 +810,25 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
 
 /// The dialog of the marked snapshots: every one listed, the count typed to confirm.
 fn open_batch(s: &mut AppState) -> Vec<Effect> {
-    let mut items: Vec<(&Machine, Vec<String>)> = Vec::new();
-    for (profile, id, snap) in &s.marks {
+    let read_only = s.marks.iter().find_map(|(profile, _, snap)| {
         let op = Operation::Delete {
             snapshot: snap.clone(),
             children: false,
         };
-        if let Err(reason) = ensure_writable(s.read_only(profile), profile, &op) {
-            return refuse(s, reason);
-        }
+        ensure_writable(s.read_only(profile), profile, &op).err()
+    });
+    if let Some(reason) = read_only {
+        return refuse(s, reason);
+    }
+    let mut items: Vec<(&Machine, Vec<String>)> = Vec::new();
+    for (profile, id, snap) in s.marks.iter() {
         let Some(m) = s.machine(&(profile.clone(), id.clone())) else {
             continue;
         };
+        // Marks are in machine order: a machine's marks follow one another.
         match items
-            .iter_mut()
-            .find(|(x, _)| x.profile == m.profile && x.id == m.id)
+            .last_mut()
+            .filter(|(x, _)| x.profile == m.profile && x.id == m.id)
         {
             Some((_, ids)) => ids.push(snap.clone()),
             None => items.push((m, vec![snap.clone()])),
@@ -708,6 +841,22 @@ fn open_batch(s: &mut AppState) -> Vec<Effect> {
                 &items.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
                 &s.settings.protect,
             );
+            let left: Vec<&String> = s
+                .left_out
+                .iter()
+                .filter(|(k, _)| !s.marks.contains(k))
+                .map(|(_, line)| line)
+                .collect();
+            if !left.is_empty() {
+                c.lines.push(format!(
+                    "Left out, protected ({}): Space marks one by hand.",
+                    left.len()
+                ));
+                c.lines.extend(left.iter().take(8).map(|l| (*l).clone()));
+                if left.len() > 8 {
+                    c.lines.push(format!("  … and {} more", left.len() - 8));
+                }
+            }
             s.dialog = Some(Dialog::change(c));
             s.message = None;
             Vec::new()
@@ -719,6 +868,7 @@ fn open_batch(s: &mut AppState) -> Vec<Effect> {
 pub use crate::model::change::default_name;
 
 fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
+    let page = page(s);
     let Some(d) = s.dialog.as_mut() else {
         return Vec::new();
     };
@@ -738,6 +888,13 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             } else {
                 info(s, what);
             }
+        }
+        // A long text (a plan of many snapshots) pages, also while a field is focused.
+        KeyCode::PageDown => {
+            d.scroll = (d.scroll + page).min(d.lines.len().saturating_sub(1));
+        }
+        KeyCode::PageUp => {
+            d.scroll = d.scroll.saturating_sub(page);
         }
         KeyCode::Down | KeyCode::Char('j') if d.fields.is_empty() => {
             d.scroll = (d.scroll + 1).min(d.lines.len().saturating_sub(1));
@@ -864,6 +1021,7 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
     // failed step stops that machine's later ones; what does not succeed stays marked.
     let plan = s.next_request;
     s.marks.clear();
+    s.left_out.clear();
     s.batches.push(BatchView {
         id: plan,
         total: steps.len(),
@@ -882,12 +1040,13 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
         let request = s.next_request;
         let sent = send_run(s, st, Some(plan));
         if !sent.is_empty() {
+            s.batch_steps.insert(mark.clone(), request);
             s.batch_marks.insert(request, (mark, size));
         }
         effects.extend(sent);
     }
-    let total = s.batches.last().map_or(0, |b| b.total);
-    info(s, format!("delete marked: 0 of {total} done"));
+    let line = s.batches.last().map(batch_line).unwrap_or_default();
+    info(s, line);
     effects
 }
 
@@ -958,7 +1117,7 @@ fn on_event(s: &mut AppState, event: Event) {
     // An open task dialog follows its task.
     if let (Some(request), Some(d)) = (task, s.dialog.as_ref())
         && d.kind == DialogKind::Task(request)
-        && let Some(t) = s.tasks.iter().find(|t| t.request == request)
+        && let Some(t) = s.task(request)
     {
         let lines = task_lines(t, s.now);
         if let Some(d) = s.dialog.as_mut() {
@@ -995,9 +1154,15 @@ fn on_engine_event(s: &mut AppState, event: Event) {
         ),
         Event::MachineUpdated { machine } => s.update_machine(*machine),
         Event::Task { request, update } => {
-            if let Some(t) = s.tasks.iter_mut().find(|t| t.request == request) {
+            let mut started = None;
+            if let Some(t) = s.task_mut(request) {
                 match update {
-                    RunUpdate::Started { task_id } => t.task_id = Some(task_id),
+                    RunUpdate::Started { task_id } => {
+                        t.task_id = Some(task_id);
+                        started = t
+                            .batch
+                            .map(|plan| (plan, (t.profile.clone(), t.machine_id.clone())));
+                    }
                     RunUpdate::Queued => t.state = Some(TaskState::Queued),
                     RunUpdate::Created { .. } => {}
                     RunUpdate::Progress(status) => {
@@ -1006,6 +1171,14 @@ fn on_engine_event(s: &mut AppState, event: Event) {
                         t.cancelable = status.cancelable;
                     }
                 }
+            }
+            // A batch step running on the server: its machine counts as running.
+            if let Some((plan, machine)) = started
+                && let Some(b) = s.batches.iter_mut().find(|b| b.id == plan)
+            {
+                b.running.insert(machine);
+                let line = batch_line(b);
+                s.message = Some((Level::Info, line));
             }
         }
         Event::TaskDone { request, result } => task_done(s, request, result),
@@ -1025,17 +1198,22 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
     let succeeded = matches!(&result, Ok(st) if st.state == TaskState::Success);
     // A batch step that did not succeed stays marked, to be retried or unmarked.
     let freed = match s.batch_marks.remove(&request) {
-        Some((mark, _)) if !succeeded => {
-            s.marks.insert(mark);
-            0
+        Some((mark, size)) => {
+            s.batch_steps.remove(&mark);
+            if succeeded {
+                size
+            } else {
+                s.marks.insert(mark, size);
+                0
+            }
         }
-        Some((_, size)) => size,
         None => 0,
     };
     let now = s.now;
-    let Some(t) = s.tasks.iter_mut().find(|t| t.request == request) else {
+    let Some(t) = s.task_mut(request) else {
         return;
     };
+    let machine = (t.profile.clone(), t.machine_id.clone());
     t.ended = Some(now);
     t.cancelable = false;
     let summary = format!("{} on {}", t.operation, t.machine);
@@ -1101,6 +1279,7 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
         return;
     };
     let b = &mut s.batches[i];
+    b.running.remove(&machine);
     if succeeded {
         b.done += 1;
         b.freed += freed;
@@ -1115,11 +1294,7 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
         s.remember(level, text);
     }
     if b.ended() < b.total {
-        let mut line = format!("delete marked: {} of {} done", b.ended(), b.total);
-        if b.failed + b.skipped > 0 {
-            line.push_str(&format!(" · {} failed · {} skipped", b.failed, b.skipped));
-        }
-        s.message = Some((Level::Info, line));
+        s.message = Some((Level::Info, batch_line(&b)));
     } else {
         s.batches.remove(i);
         let mut line = format!(
@@ -1139,6 +1314,18 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
         };
         s.say(level, line);
     }
+}
+
+/// A batch's progress on the status line, as `prune` says it on stderr.
+fn batch_line(b: &BatchView) -> String {
+    let mut line = format!(
+        "delete marked: {}",
+        crate::model::cleanup::progress_line(b.ended(), b.total, b.running.len(), b.freed)
+    );
+    if b.failed + b.skipped > 0 {
+        line.push_str(&format!(" · {} failed · {} skipped", b.failed, b.skipped));
+    }
+    line
 }
 
 /// A download link arrived: show it, or say why there is none.

@@ -214,11 +214,11 @@ async fn execute<'a>(s: &Session, steps: &'a [Step], p: &Plan, tally: &Mutex<Tal
             .unwrap_or(0)
     };
     let progress = |t: &Tally| {
-        let line = format!(
-            "{} of {total} · {} machine(s) running · {} freed",
+        let line = crate::model::cleanup::progress_line(
             t.done + t.failed + t.skipped,
+            total,
             t.running,
-            human_size(t.freed)
+            t.freed,
         );
         let mut err = std::io::stderr();
         if tty {
@@ -326,8 +326,8 @@ fn print_plan(p: &Plan, now: chrono::DateTime<chrono::Utc>) {
             );
         }
     }
-    for (machine, id, why) in &p.protected {
-        say!("left out: {machine} {id}: {why}");
+    for x in &p.protected {
+        say!("left out: {}/{} {}: {}", x.profile, x.machine, x.id, x.why);
     }
     let mut left = Vec::new();
     if !p.protected.is_empty() {

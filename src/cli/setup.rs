@@ -77,7 +77,8 @@ pub async fn session(cli: &Cli) -> Result<Session, Failure> {
         cli.read_only,
         AuditLog::new(Some(paths.audit.clone())),
         poll,
-    );
+    )
+    .with_runs_per_profile(config.cleanup.concurrency);
     Ok(Session {
         engine: Arc::new(engine),
         thresholds: ui.thresholds(),

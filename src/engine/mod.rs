@@ -164,6 +164,8 @@ pub struct Engine {
     profiles: Vec<Profile>,
     audit: AuditLog,
     poll_interval: Duration,
+    /// Operations of one profile that may run at once (each on a different machine).
+    runs_per_profile: usize,
 }
 
 impl Engine {
@@ -181,7 +183,16 @@ impl Engine {
             profiles,
             audit,
             poll_interval,
+            runs_per_profile: RUNS_PER_PROFILE,
         }
+    }
+
+    /// At most `n` operations of one profile at once, each on a different machine (the
+    /// TUI's batch deletes: `[cleanup] concurrency`); at least one.
+    #[must_use]
+    pub fn with_runs_per_profile(mut self, n: usize) -> Self {
+        self.runs_per_profile = n.max(1);
+        self
     }
 
     /// End every profile's session with its back end (log out), all at once; a back end
@@ -569,9 +580,9 @@ async fn worker(
         }
     });
     // One queue per machine: its operations run one after another, in the order asked;
-    // different machines run in parallel, at most RUNS_PER_PROFILE at once.
+    // different machines run in parallel, at most `runs_per_profile` at once.
     let mut queues: HashMap<String, MachineQueue> = HashMap::new();
-    let runs = Arc::new(tokio::sync::Semaphore::new(RUNS_PER_PROFILE));
+    let runs = Arc::new(tokio::sync::Semaphore::new(engine.runs_per_profile));
     let mut backoff = Duration::from_secs(2);
     let mut loaded = load(&engine, index, &events).await;
     // When the next automatic reload is due (set once per failure, so other wake-ups
@@ -659,7 +670,8 @@ async fn worker(
     forward.abort();
 }
 
-/// Operations of one profile that may run at once (each on a different machine).
+/// Operations of one profile that may run at once by default (each on a different
+/// machine): `[cleanup] concurrency`'s default.
 pub const RUNS_PER_PROFILE: usize = 4;
 
 /// Run one change to its end, report it, then re-read its machine; true when it succeeded.

@@ -634,20 +634,45 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
     let mut steps = Vec::new();
     let mut bytes = 0u64;
     for (m, ids) in items {
-        for id in deletion_order(m, ids) {
-            let Some(node) = m.find(&id) else {
+        // Per machine: a line with its count and size, then each snapshot in the order
+        // they will go.
+        let (header, mut machine_bytes, mut unknown) = (lines.len(), 0u64, 0);
+        let order = deletion_order(m, ids);
+        for id in &order {
+            let Some(node) = m.find(id) else {
                 return Err(Refusal(format!(
                     "{}/{} has no snapshot {id} any more; unmark it",
                     m.profile, m.name
                 )));
             };
-            bytes += node.size_bytes.unwrap_or(0);
-            lines.push(format!(
-                "{} ({}): {}",
+            match node.size_bytes {
+                Some(b) => machine_bytes += b,
+                None => unknown += 1,
+            }
+            lines.push(format!("  {}", snapshot_label(m, id, ctx.now)));
+        }
+        bytes += machine_bytes;
+        lines.insert(
+            header,
+            format!(
+                "{} ({}): {} snapshot(s), {}",
                 m.name,
                 m.profile,
-                snapshot_label(m, &id, ctx.now)
-            ));
+                order.len(),
+                // The back end did not say (a VPS's snapshot): not "0 B".
+                if unknown == order.len() {
+                    "size not known".to_string()
+                } else if unknown > 0 {
+                    format!(
+                        "{} and {unknown} of unknown size",
+                        human_size(machine_bytes)
+                    )
+                } else {
+                    human_size(machine_bytes)
+                }
+            ),
+        );
+        for id in order {
             steps.push(step(
                 m,
                 Operation::Delete {

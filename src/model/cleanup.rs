@@ -384,13 +384,39 @@ pub struct MachinePlan {
     pub snapshots: Vec<Selected>,
 }
 
+/// How far a cleanup run is, as `prune` and the TUI's batch delete say it:
+/// "12 of 40 · 3 machine(s) running · 18.2 GiB freed".
+pub fn progress_line(ended: usize, total: usize, running: usize, freed: u64) -> String {
+    format!(
+        "{ended} of {total} · {running} machine(s) running · {} freed",
+        super::health::human_size(freed)
+    )
+}
+
+/// A protected snapshot a policy would have selected, left out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Profile.
+    pub profile: String,
+    /// Machine name.
+    pub machine: String,
+    /// Machine id.
+    pub machine_id: String,
+    /// Snapshot id.
+    pub id: String,
+    /// Snapshot name.
+    pub name: String,
+    /// Why it is protected.
+    pub why: String,
+}
+
 /// What a policy selects across machines, and what it left out.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Machines with something selected, in the order given.
     pub machines: Vec<MachinePlan>,
     /// Snapshots that met the criteria but are protected (left out).
-    pub protected: Vec<(String, String, String)>,
+    pub protected: Vec<LeftOut>,
     /// Snapshots that met the criteria but are among a machine's `keep_last` newest.
     pub kept: usize,
 }
@@ -452,8 +478,14 @@ pub fn plan(
             if !criteria.include_protected
                 && let Some(why) = protection(s, protect)
             {
-                out.protected
-                    .push((format!("{}/{}", m.profile, m.name), s.id.clone(), why));
+                out.protected.push(LeftOut {
+                    profile: m.profile.clone(),
+                    machine: m.name.clone(),
+                    machine_id: m.id.clone(),
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    why,
+                });
                 continue;
             }
             chosen.push((i, criteria.reason(s, &names, now)));

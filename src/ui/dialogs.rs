@@ -64,15 +64,37 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
             .div_ceil(inner_width)
     };
     // Long texts scroll: from `scroll`, as many lines as fit above the key line.
-    let room = usize::from(area.height.saturating_sub(6)).max(1);
+    // The room left once the form and the key line are drawn.
+    let form = if d.fields.is_empty() {
+        0
+    } else {
+        d.fields.len() + 1
+    };
+    let room = usize::from(area.height.saturating_sub(6))
+        .saturating_sub(form)
+        .max(1);
     let mut used = 0;
     let mut lines: Vec<Line> = Vec::new();
+    let mut shown = 0;
     for l in d.lines.iter().skip(d.scroll) {
         used += rows(l);
-        if used > room && !lines.is_empty() {
+        // One row is kept for the line that says more follow.
+        if used + 1 > room && !lines.is_empty() {
             break;
         }
         lines.push(Line::raw(l.clone()));
+        shown += 1;
+    }
+    let below = d.lines.len().saturating_sub(d.scroll + shown);
+    if below > 0 || d.scroll > 0 {
+        let mut more = Vec::new();
+        if d.scroll > 0 {
+            more.push(format!("{} line(s) above: PgUp", d.scroll));
+        }
+        if below > 0 {
+            more.push(format!("… {below} more line(s): PgDn"));
+        }
+        lines.push(Line::styled(more.join(" · "), theme.dim));
     }
     if !d.fields.is_empty() {
         lines.push(Line::raw(""));

@@ -9,6 +9,7 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::app::AppState;
+use crate::app::state::LeftView;
 use crate::config::ThemeName;
 use theme::Theme;
 
@@ -56,11 +57,22 @@ pub fn draw(frame: &mut Frame, s: &AppState) {
         Constraint::Length(1),
     ])
     .areas(area);
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(main);
+    // The snapshot list is a table: it takes more of the width than the inventory.
+    let left_share = match s.view {
+        LeftView::Inventory => 40,
+        LeftView::Snapshots => 70,
+    };
+    let [left, right] = Layout::horizontal([
+        Constraint::Percentage(left_share),
+        Constraint::Percentage(100 - left_share),
+    ])
+    .areas(main);
     let [tree, details] =
         Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(right);
-    panes::inventory(frame, left, s, &theme);
+    match s.view {
+        LeftView::Inventory => panes::inventory(frame, left, s, &theme),
+        LeftView::Snapshots => panes::snapshot_list(frame, left, s, &theme),
+    }
     panes::tree(frame, tree, s, &theme);
     panes::details(frame, details, s, &theme);
     panes::tasks(frame, tasks, s, &theme);

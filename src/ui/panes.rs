@@ -10,7 +10,7 @@ use unicode_width::UnicodeWidthStr;
 use super::SPINNER;
 use super::theme::Theme;
 use crate::app::keymap::{Action, KEYMAP};
-use crate::app::state::{Level, NotRun, Row};
+use crate::app::state::{Level, NotRun, Row, SortKey};
 use crate::app::{AppState, Pane, ProfileStatus};
 use crate::model::cleanup;
 use crate::model::health::format_age;
@@ -81,15 +81,7 @@ fn pad(text: &str, width: usize) -> String {
 /// Profiles → folders or zones → machines.
 pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     let focused = s.focus == Pane::Inventory && s.dialog.is_none();
-    let title = if s.filtering || !s.filter.is_empty() {
-        let mut spans = vec![Span::styled(" Inventory ", theme.header), Span::raw("/")];
-        spans.extend(super::dialogs::text_spans(&s.filter, s.filtering, theme));
-        spans.push(Span::raw(" "));
-        Line::from(spans)
-    } else {
-        Line::from(Span::styled(" Inventory ", theme.header))
-    };
-    let b = block(title, focused, theme);
+    let b = block(left_title(" Inventory ".into(), s, theme), focused, theme);
     let inner = b.inner(area);
     frame.render_widget(b, area);
     let height = inner.height as usize;
@@ -158,6 +150,190 @@ pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             Row::Machine(mi) => machine_line(&s.machines[*mi], s, width, theme),
         };
         if selected {
+            line = line.style(if focused {
+                theme.selected
+            } else {
+                theme.selected_unfocused
+            });
+        }
+        lines.push(line);
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The title of the left pane: its name, and the filter while one is typed or set.
+fn left_title<'a>(name: String, s: &AppState, theme: &Theme) -> Line<'a> {
+    let mut spans = vec![Span::styled(name, theme.header)];
+    if s.filtering || !s.filter.is_empty() {
+        spans.push(Span::raw("/"));
+        spans.extend(super::dialogs::text_spans(&s.filter, s.filtering, theme));
+        spans.push(Span::raw(" "));
+    }
+    Line::from(spans)
+}
+
+/// The short flags of a snapshot-list row, in the order the header names them.
+fn list_flags(m: &Machine, n: &crate::model::Snapshot, s: &AppState) -> Vec<(&'static str, bool)> {
+    // (text, a warning)
+    let mut flags = Vec::new();
+    if m.current.as_deref() == Some(n.id.as_str()) {
+        flags.push(("cur", false));
+    }
+    if n.memory {
+        flags.push(("mem", false));
+    }
+    if n.quiesced {
+        flags.push(("q", false));
+    }
+    if cleanup::expires(&n.description).is_some_and(|t| t <= s.now) {
+        flags.push(("expired", true));
+    }
+    if cleanup::protection(n, &s.settings.protect).is_some() {
+        flags.push(("🔒", true));
+    }
+    if m.consolidation_needed {
+        flags.push(("consolidate", true));
+    }
+    flags
+}
+
+/// Every snapshot of the shown machines, one row each, in the list's order (SPEC §7).
+pub fn snapshot_list(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
+    let focused = s.focus == Pane::Inventory && s.dialog.is_none();
+    let l = &s.list;
+    let title = left_title(
+        format!(
+            " All snapshots: {} · {} ",
+            l.shown.len(),
+            human_size(l.shown_bytes)
+        ),
+        s,
+        theme,
+    );
+    let b = block(title, focused, theme).title_bottom(Line::styled(
+        format!(" sorted by {} (s: next) ", l.sort.label()),
+        theme.dim,
+    ));
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let width = inner.width as usize;
+    // mark, machine, snapshot, age, size, flags: the names share what the others leave.
+    let (age_w, size_w) = (5, 9);
+    let flags_w = if width >= 70 { 16 } else { 10 };
+    let rest = width.saturating_sub(1 + 1 + age_w + 1 + size_w + 1 + flags_w + 1);
+    let machine_w = rest / 2;
+    let snap_w = rest - machine_w;
+    let sorted = |key: SortKey, text: &str, w: usize, right: bool| {
+        let text = if l.sort == key {
+            // Ages and sizes go down the list from the largest; names go up from A.
+            let down = matches!(key, SortKey::Age | SortKey::Size);
+            format!("{text}{}", if down { "▼" } else { "▲" })
+        } else {
+            text.to_string()
+        };
+        let cell = if right {
+            format!("{text:>w$}")
+        } else {
+            pad(&text, w)
+        };
+        Span::styled(
+            cell,
+            if l.sort == key {
+                theme.header
+            } else {
+                theme.dim
+            },
+        )
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::raw(" "),
+        sorted(SortKey::Machine, "machine", machine_w, false),
+        Span::raw(" "),
+        sorted(SortKey::Name, "snapshot", snap_w, false),
+        Span::raw(" "),
+        sorted(SortKey::Age, "age", age_w, true),
+        Span::raw(" "),
+        sorted(SortKey::Size, "size", size_w, true),
+        Span::raw(" "),
+        Span::styled("flags", theme.dim),
+    ])];
+    let height = (inner.height as usize).saturating_sub(1);
+    if l.shown.is_empty() {
+        lines.push(Line::styled(
+            if s.filter.is_empty() {
+                "no snapshots on the machines shown"
+            } else {
+                "no snapshot matches the filter (Esc clears it)"
+            },
+            theme.dim,
+        ));
+    }
+    let start = first_visible(l.cursor, height, l.shown.len());
+    for i in start..(start + height).min(l.shown.len()) {
+        let Some(r) = l.shown_row(i) else { break };
+        let m = &s.machines[r.machine];
+        let Some(n) = m.find(&r.id) else { continue };
+        let key = (m.profile.clone(), m.id.clone(), r.id.clone());
+        let marked = s.marks.contains(&key);
+        let age = s.now - n.created;
+        let age_style = match s.settings.thresholds.age(age) {
+            Some(Warning::AgeCritical) => theme.critical,
+            Some(_) => theme.warning,
+            None => theme.dim,
+        };
+        let mut spans = vec![
+            Span::styled(if marked { "×" } else { " " }, theme.warning),
+            Span::raw(pad(&m.name, machine_w)),
+            Span::raw(" "),
+            Span::styled(
+                pad(&n.name, snap_w),
+                if m.current.as_deref() == Some(n.id.as_str()) {
+                    theme.current
+                } else {
+                    theme.text
+                },
+            ),
+            Span::raw(" "),
+            Span::styled(format!("{:>age_w$}", format_age(age)), age_style),
+            Span::raw(" "),
+            Span::raw(format!(
+                "{:>size_w$}",
+                n.size_bytes.map(human_size).unwrap_or_else(|| "-".into())
+            )),
+            Span::raw(" "),
+        ];
+        // A batch step on it: its state instead of the flags.
+        match s.batch_steps.get(&key).and_then(|&req| s.task(req)) {
+            Some(t) => spans.push(Span::styled(
+                match (t.state, t.progress) {
+                    (Some(TaskState::Queued) | None, _) => "queued".to_string(),
+                    (_, Some(p)) if flags_w >= 13 => format!("deleting {p}%"),
+                    (_, Some(p)) => format!("del {p}%"),
+                    _ => "deleting…".to_string(),
+                },
+                theme.text,
+            )),
+            None => {
+                let mut used = 0;
+                for (text, warn) in list_flags(m, n, s) {
+                    let w = text.width() + usize::from(used > 0);
+                    if used + w > flags_w {
+                        spans.push(Span::styled("…", theme.dim));
+                        break;
+                    }
+                    if used > 0 {
+                        spans.push(Span::raw(" "));
+                    }
+                    spans.push(Span::styled(
+                        text,
+                        if warn { theme.warning } else { theme.dim },
+                    ));
+                    used += w;
+                }
+            }
+        }
+        let mut line = Line::from(spans);
+        if s.list.key_shown && i == l.cursor {
             line = line.style(if focused {
                 theme.selected
             } else {
@@ -294,6 +470,9 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     frame.render_widget(b, area);
     let Some(m) = s.selected_machine() else {
         let text = match s.rows.get(s.inv.selected).filter(|_| s.inv_shown) {
+            _ if s.view == crate::app::state::LeftView::Snapshots => {
+                "select a snapshot in the list".to_string()
+            }
             Some(Row::Profile(i)) => match &s.profiles[*i].status {
                 ProfileStatus::Error(e) => e.clone(),
                 ProfileStatus::Loading => "loading…".into(),

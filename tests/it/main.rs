@@ -18,6 +18,7 @@ mod ovh_cli;
 mod ovh_list_bench;
 mod ovh_provider;
 mod ovh_python;
+mod snapshot_list;
 mod stalls;
 mod tui_flows;
 mod tui_pty;

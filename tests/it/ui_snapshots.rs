@@ -414,3 +414,37 @@ fn hostile_names_are_drawn_written_out() {
     );
     assert!(text.contains("base\\x1b]0;PWNED"), "{text}");
 }
+
+/// The snapshot list (`v`): every snapshot, oldest first, the sort key in the header and
+/// the bottom border; after `A`, the marks and their size on the status line.
+#[test]
+fn snapshot_list_marked_120x36() {
+    let mut s = state();
+    key(&mut s, 'v');
+    key(&mut s, 'A');
+    insta::assert_snapshot!("snapshot_list_marked", screen(&s, W, H));
+}
+
+/// The list at 80×24, sorted by size (the VPS snapshots, of unknown size, last).
+#[test]
+fn snapshot_list_by_size_80x24() {
+    let mut s = state();
+    key(&mut s, 'v');
+    key(&mut s, 's');
+    insta::assert_snapshot!("snapshot_list_by_size_80x24", screen(&s, 80, 24));
+}
+
+/// The plan dialog of the marked snapshots at 80×24: per machine, what does not fit is
+/// said, PgDn pages to the protected ones left out.
+#[test]
+fn snapshot_list_plan_dialog_80x24() {
+    let mut s = state();
+    update(&mut s, Msg::Resize(80, 24));
+    key(&mut s, 'v');
+    key(&mut s, 'A');
+    key(&mut s, 'd');
+    let first = screen(&s, 80, 24);
+    assert!(first.contains("more line(s): PgDn"), "{first}");
+    press(&mut s, KeyCode::PageDown);
+    insta::assert_snapshot!("snapshot_list_plan_80x24", screen(&s, 80, 24));
+}

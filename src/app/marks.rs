@@ -1,0 +1,132 @@
+//! The marked snapshots (batch delete): each with its size as shown when it was marked, so
+//! the count and total size on the status line cost nothing per frame, however many.
+
+use std::collections::BTreeMap;
+
+/// Profile, machine id, snapshot id.
+pub type MarkKey = (String, String, String);
+
+/// The marks, in profile, machine and snapshot order, and their total size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Marks {
+    set: BTreeMap<MarkKey, u64>,
+    bytes: u64,
+}
+
+impl Marks {
+    /// Mark a snapshot of `size` bytes (0 when unknown); false if it was marked already.
+    pub fn insert(&mut self, key: MarkKey, size: u64) -> bool {
+        match self.set.insert(key, size) {
+            Some(old) => {
+                self.bytes = self.bytes - old + size;
+                false
+            }
+            None => {
+                self.bytes += size;
+                true
+            }
+        }
+    }
+
+    /// Unmark; false if it was not marked.
+    pub fn remove(&mut self, key: &MarkKey) -> bool {
+        match self.set.remove(key) {
+            Some(size) => {
+                self.bytes -= size;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a snapshot is marked.
+    pub fn contains(&self, key: &MarkKey) -> bool {
+        self.set.contains_key(key)
+    }
+
+    /// Unmark everything.
+    pub fn clear(&mut self) {
+        self.set.clear();
+        self.bytes = 0;
+    }
+
+    /// How many are marked.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Nothing is marked.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// The marked snapshots, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &MarkKey> {
+        self.set.keys()
+    }
+
+    /// Their total size, as shown when each was marked.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Keep only the marks on one machine whose snapshot id `keep` accepts (a live update
+    /// of that machine): the others are not looked at.
+    pub fn retain_machine(&mut self, profile: &str, machine_id: &str, keep: impl Fn(&str) -> bool) {
+        let from = (profile.to_string(), machine_id.to_string(), String::new());
+        let gone: Vec<MarkKey> = self
+            .set
+            .range(from..)
+            .take_while(|(k, _)| k.0 == profile && k.1 == machine_id)
+            .filter(|(k, _)| !keep(&k.2))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            self.remove(&k);
+        }
+    }
+
+    /// Keep only the marks `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(&MarkKey) -> bool) {
+        let bytes = &mut self.bytes;
+        self.set.retain(|k, size| {
+            let kept = keep(k);
+            if !kept {
+                *bytes -= *size;
+            }
+            kept
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> MarkKey {
+        ("p".into(), "vm".into(), s.into())
+    }
+
+    #[test]
+    fn the_total_follows_every_change() {
+        let mut m = Marks::default();
+        assert!(m.insert(key("a"), 10));
+        assert!(m.insert(key("b"), 5));
+        assert!(!m.insert(key("a"), 7), "a again: its size is updated");
+        assert_eq!((m.len(), m.bytes()), (2, 12));
+        assert!(m.remove(&key("b")));
+        assert!(!m.remove(&key("b")));
+        assert_eq!(m.bytes(), 7);
+        m.insert(key("c"), 3);
+        m.retain(|k| k.2 != "a");
+        assert_eq!((m.len(), m.bytes()), (1, 3));
+        m.insert(("p".into(), "vm2".into(), "a".into()), 1);
+        m.insert(("p".into(), "vm".into(), "d".into()), 1);
+        m.retain_machine("p", "vm", |id| id == "c");
+        assert_eq!(m.len(), 2, "vm's d is gone, vm2's a is not looked at");
+        assert_eq!(m.bytes(), 4);
+        m.clear();
+        assert!(m.is_empty());
+        assert_eq!(m.bytes(), 0);
+    }
+}
