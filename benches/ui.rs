@@ -210,10 +210,81 @@ fn cleanup(c: &mut Criterion) {
     });
 }
 
+/// The snapshot list (`v`) over 30,000 machines and 100,000 snapshots: opening it, each
+/// sort key, a filter keystroke, a frame.
+fn list(c: &mut Criterion) {
+    use snaptree::app::state::SortKey;
+    let key = |c: char| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    let mut s = state();
+    update(
+        &mut s,
+        Msg::Engine(Event::Inventory {
+            profile: "big".into(),
+            machines: estate_with(MACHINES, |i| tree(3 + usize::from(i % 3 == 0))),
+            complete: true,
+        }),
+    );
+    s.focus = Pane::Inventory;
+    c.bench_function("v: open the snapshot list of 100k snapshots", |b| {
+        b.iter_batched(
+            || s.clone(),
+            |mut st| {
+                update(&mut st, key('v'));
+                st
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    update(&mut s, key('v'));
+    assert_eq!(s.list.shown.len(), 100_000);
+    for to in [SortKey::Size, SortKey::Machine, SortKey::Name, SortKey::Age] {
+        let mut before = s.clone();
+        while before.list.sort.next() != to {
+            update(&mut before, key('s'));
+        }
+        c.bench_function(&format!("s: sort 100k rows by {to:?}"), |b| {
+            b.iter_batched(
+                || before.clone(),
+                |mut st| {
+                    update(&mut st, key('s'));
+                    st
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    let mut filtering = s.clone();
+    update(&mut filtering, key('/'));
+    update(&mut filtering, key('h'));
+    c.bench_function("filter keystroke over the 100k-row list", |b| {
+        b.iter_batched(
+            || filtering.clone(),
+            |mut st| {
+                update(&mut st, key('7'));
+                st
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    // A frame in the middle of the list, with marks.
+    s.set_list_cursor(50_000);
+    for i in 49_990..50_010 {
+        s.set_list_cursor(i);
+        update(&mut s, key(' '));
+    }
+    let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    c.bench_function("draw the 100k-row snapshot list (160x48)", |b| {
+        b.iter(|| {
+            terminal.draw(|f| snaptree::ui::draw(f, &s)).unwrap();
+        })
+    });
+}
+
 /// Run the benchmarks (criterion's command line).
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     benches(&mut c);
     cleanup(&mut c);
+    list(&mut c);
     c.final_summary();
 }

@@ -50,61 +50,150 @@ impl SortKey {
 pub struct ListRow {
     /// Index of its machine in the state's machines (their inventory order).
     pub machine: usize,
+    /// Its place in its machine's tree, walked depth first: with `machine`, what breaks
+    /// every tie, so the order is total.
+    pub pos: u32,
     /// Snapshot id.
     pub id: String,
     /// Creation time, seconds since the epoch.
     pub created: i64,
     /// Size, when the back end gave one.
     pub size: Option<u64>,
-    /// Lower-case name, description and id, one per line: the name order (the name comes
-    /// first) and the filter read it.
+    /// Lower-case name, description and id, one per line: the filter reads it, the name
+    /// order its first `name_len` bytes.
     pub text: String,
+    /// The length of the lower-case name at the start of `text`.
+    pub name_len: usize,
+    /// The first `NAME_PREFIX` bytes of the lower-case name as one number (zeros after a
+    /// shorter name): the name order compares it without reading the text.
+    pub name_key: u128,
+}
+
+impl ListRow {
+    /// The lower-case name.
+    pub fn name(&self) -> &str {
+        &self.text[..self.name_len]
+    }
 }
 
 /// Append the rows of machine `index`.
 pub fn rows_of(index: usize, m: &Machine, out: &mut Vec<ListRow>) {
-    fn rec(index: usize, nodes: &[Snapshot], out: &mut Vec<ListRow>) {
+    fn rec(index: usize, nodes: &[Snapshot], pos: &mut u32, out: &mut Vec<ListRow>) {
         for n in nodes {
+            let name = n.name.to_lowercase();
+            let name_len = name.len();
             out.push(ListRow {
                 machine: index,
+                pos: *pos,
                 id: n.id.clone(),
                 created: n.created.timestamp(),
                 size: n.size_bytes,
-                text: format!("{}\n{}\n{}", n.name, n.description, n.id).to_lowercase(),
+                text: format!("{name}\n{}\n{}", n.description, n.id).to_lowercase(),
+                name_len,
+                name_key: name_key(&name),
             });
-            rec(index, &n.children, out);
+            *pos += 1;
+            rec(index, &n.children, pos, out);
         }
     }
-    rec(index, &m.snapshots, out);
+    rec(index, &m.snapshots, &mut 0, out);
 }
 
-/// The order of two rows under `key`; ties broken so the order is total (no row moves when
-/// the list is rebuilt with the same snapshots).
+/// The first `NAME_PREFIX` bytes of a (lower-case) name as a number, in the same order as
+/// the names (zeros after a shorter one).
+fn name_key(name: &str) -> u128 {
+    let mut prefix = [0u8; NAME_PREFIX];
+    let cut = name.len().min(NAME_PREFIX);
+    prefix[..cut].copy_from_slice(&name.as_bytes()[..cut]);
+    u128::from_be_bytes(prefix)
+}
+
+/// A time as an unsigned number in the same order.
+fn biased(t: i64) -> u64 {
+    t.cast_unsigned() ^ (1 << 63)
+}
+
+/// Bytes of a name compared at once: longer names that share them are ordered by a
+/// second pass.
+const NAME_PREFIX: usize = 16;
+
+/// A size in the order "largest first, unknown last".
+fn size_desc(r: &ListRow) -> u64 {
+    r.size
+        .map_or(u64::MAX, |b| u64::MAX - 1 - b.min(u64::MAX - 1))
+}
+
+/// The order of two rows under `key`. Total: ties are broken by the row's place in the
+/// estate (its machine, then its place in the tree), so nothing moves when the list is
+/// rebuilt from the same snapshots.
 pub fn compare(key: SortKey, a: &ListRow, b: &ListRow) -> Ordering {
-    let first = match key {
-        SortKey::Age => a.created.cmp(&b.created).then(a.machine.cmp(&b.machine)),
-        // Unknown sizes last: `None` is smaller than any `Some`, so reverse both.
-        SortKey::Size => b
-            .size
-            .cmp(&a.size)
-            .then(a.created.cmp(&b.created))
-            .then(a.machine.cmp(&b.machine)),
+    let place = |r: &ListRow| (r.machine, r.pos);
+    match key {
+        SortKey::Age => a.created.cmp(&b.created),
+        SortKey::Size => size_desc(a)
+            .cmp(&size_desc(b))
+            .then(a.created.cmp(&b.created)),
         SortKey::Machine => a.machine.cmp(&b.machine).then(a.created.cmp(&b.created)),
         SortKey::Name => a
-            .text
-            .cmp(&b.text)
-            .then(a.machine.cmp(&b.machine))
-            .then(a.created.cmp(&b.created)),
-    };
-    first.then_with(|| a.id.cmp(&b.id))
+            .name_key
+            .cmp(&b.name_key)
+            .then_with(|| a.name().cmp(b.name())),
+    }
+    .then_with(|| place(a).cmp(&place(b)))
+}
+
+/// The indexes of `rows` in the order of `compare`. The rows are in their estate order
+/// (machine, then place in its tree), so a row's index breaks ties as its place does, and
+/// sorting compares integers only: each key is a number or two with the index.
+pub fn order(rows: &[ListRow], key: SortKey) -> Vec<usize> {
+    fn by<K: Ord + Copy>(rows: &[ListRow], k: impl Fn(&ListRow) -> K) -> Vec<(K, u32)> {
+        let mut keys: Vec<(K, u32)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (k(r), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+    fn indexes<K>(keys: Vec<(K, u32)>) -> Vec<usize> {
+        keys.into_iter().map(|(_, i)| i as usize).collect()
+    }
+    match key {
+        SortKey::Age => indexes(by(rows, |r| biased(r.created))),
+        SortKey::Size => indexes(by(rows, |r| (size_desc(r), biased(r.created)))),
+        SortKey::Machine => indexes(by(rows, |r| (r.machine, biased(r.created)))),
+        SortKey::Name => {
+            let mut keys = by(rows, |r| r.name_key);
+            // Names longer than the prefix that share it: put each such run in order.
+            let mut start = 0;
+            while start < keys.len() {
+                let first = keys[start].0;
+                let len = keys[start..].iter().take_while(|k| k.0 == first).count();
+                let run = &mut keys[start..start + len];
+                if len > 1
+                    && run
+                        .iter()
+                        .any(|k| rows[k.1 as usize].name_len >= NAME_PREFIX)
+                {
+                    run.sort_unstable_by(|a, b| {
+                        compare(key, &rows[a.1 as usize], &rows[b.1 as usize])
+                    });
+                }
+                start += len;
+            }
+            indexes(keys)
+        }
+    }
 }
 
 /// The list's rows and what is shown of them.
 #[derive(Clone, Debug, Default)]
 pub struct SnapshotList {
-    /// Every row, in the sort order.
+    /// Every row, in estate order: by machine, then depth first in its tree.
     pub rows: Vec<ListRow>,
-    /// The rows the filter lets through (indexes into `rows`), in order.
+    /// The indexes of `rows` in the sort order.
+    pub order: Vec<usize>,
+    /// The rows the filter lets through (indexes into `rows`), in the sort order.
     pub shown: Vec<usize>,
     /// The known size of the shown rows, in all.
     pub shown_bytes: u64,
@@ -129,54 +218,69 @@ impl SnapshotList {
         self.sort_rows();
     }
 
-    /// Sort the rows by the current key (the shown rows follow with `refilter`).
+    /// Order the rows by the current key (the shown rows follow with `refilter`).
     pub fn sort_rows(&mut self) {
-        let key = self.sort;
-        self.rows.sort_unstable_by(|a, b| compare(key, a, b));
+        self.order = order(&self.rows, self.sort);
     }
 
     /// Replace the rows of machine `index` (a live update of one machine), each new row
     /// put in its place: the cost grows with the list once, not with a sort.
     pub fn replace_machine(&mut self, index: usize, m: &Machine) {
-        self.rows.retain(|r| r.machine != index);
+        let from = self.rows.partition_point(|r| r.machine < index);
+        let to = self.rows.partition_point(|r| r.machine <= index);
         let mut new = Vec::new();
         rows_of(index, m, &mut new);
-        let key = self.sort;
-        for row in new {
+        let added = new.len();
+        self.rows.splice(from..to, new);
+        let gone = to - from;
+        self.order.retain(|&i| i < from || i >= to);
+        for i in &mut self.order {
+            if *i >= to {
+                *i = *i - gone + added;
+            }
+        }
+        let (key, rows) = (self.sort, &self.rows);
+        for j in from..from + added {
             let at = self
-                .rows
-                .partition_point(|r| compare(key, r, &row) == Ordering::Less);
-            self.rows.insert(at, row);
+                .order
+                .partition_point(|&o| compare(key, &rows[o], &rows[j]) == Ordering::Less);
+            self.order.insert(at, j);
         }
     }
 
     /// Recompute the shown rows: those for which `passes` holds; the cursor found again by
-    /// its identity.
-    pub fn refilter(&mut self, machines: &[Machine], passes: impl Fn(&ListRow) -> bool) {
+    /// its identity (`index_of` finds a machine's index by profile and id).
+    pub fn refilter(
+        &mut self,
+        index_of: impl Fn(&str, &str) -> Option<usize>,
+        passes: impl Fn(&ListRow) -> bool,
+    ) {
+        // The rows are read in estate order (memory order), then the order kept.
         let mut bytes = 0;
-        self.shown = self
+        let pass: Vec<bool> = self
             .rows
             .iter()
-            .enumerate()
-            .filter(|(_, r)| passes(r))
-            .map(|(i, r)| {
-                bytes += r.size.unwrap_or(0);
-                i
+            .map(|r| {
+                let pass = passes(r);
+                if pass {
+                    bytes += r.size.unwrap_or(0);
+                }
+                pass
             })
             .collect();
+        self.shown = self.order.iter().copied().filter(|&i| pass[i]).collect();
         self.shown_bytes = bytes;
-        self.place_cursor(machines);
+        self.place_cursor(index_of);
     }
 
-    /// Find the selected snapshot among the shown rows.
-    fn place_cursor(&mut self, machines: &[Machine]) {
+    /// Find the selected snapshot among the shown rows: its machine's index first, so the
+    /// scan compares integers and reads an id only on that machine's rows.
+    fn place_cursor(&mut self, index_of: impl Fn(&str, &str) -> Option<usize>) {
         let found = self.key.as_ref().and_then(|(p, mid, sid)| {
+            let machine = index_of(p, mid)?;
             self.shown.iter().position(|&i| {
                 let r = &self.rows[i];
-                r.id == *sid && {
-                    let m = &machines[r.machine];
-                    m.id == *mid && m.profile == *p
-                }
+                r.machine == machine && r.id == *sid
             })
         });
         self.key_shown = found.is_some();
@@ -217,6 +321,10 @@ mod tests {
         l.shown.iter().map(|&i| l.rows[i].id.as_str()).collect()
     }
 
+    fn index_of(ms: &[Machine]) -> impl Fn(&str, &str) -> Option<usize> + '_ {
+        |p, id| ms.iter().position(|m| m.profile == p && m.id == id)
+    }
+
     fn machines() -> Vec<Machine> {
         let at =
             |days: i64| chrono::DateTime::from_timestamp(1_700_000_000 - days * 86_400, 0).unwrap();
@@ -240,7 +348,7 @@ mod tests {
         let ms = machines();
         let mut l = SnapshotList::default();
         l.rebuild(&ms);
-        l.refilter(&ms, |_| true);
+        l.refilter(index_of(&ms), |_| true);
         assert_eq!(ids(&l), ["b1", "a1", "a2"], "oldest first");
         l.set_cursor(1, &ms);
         let expect = [
@@ -253,10 +361,60 @@ mod tests {
             l.sort = l.sort.next();
             assert_eq!(l.sort, key);
             l.sort_rows();
-            l.refilter(&ms, |_| true);
+            l.refilter(index_of(&ms), |_| true);
             assert_eq!(ids(&l), order, "{key:?}");
             assert_eq!(l.selected().map(|r| r.id.as_str()), Some("a1"));
         }
+    }
+
+    #[test]
+    fn the_integer_sort_is_the_order_of_compare_for_every_key() {
+        // Names that tie on their first 16 bytes, equal names, equal times, times before
+        // 1970, unknown and equal sizes, several machines.
+        let names = [
+            "veeam backup temporary snapshot",
+            "veeam backup temporary snap",
+            "veeam backup temporarx",
+            "base",
+            "Base",
+            "b",
+            "",
+            "pre-upgrade-2026-11-30",
+            "pre-upgrade-2026-11-03",
+        ];
+        let mut rows = Vec::new();
+        for i in 0..200usize {
+            let name = names[i * 7 % names.len()].to_lowercase();
+            rows.push(ListRow {
+                machine: i % 13,
+                pos: u32::try_from(i / 13).unwrap(),
+                id: format!("s-{i}"),
+                created: [-86_400, 0, 1_700_000_000][i % 3] + i64::try_from(i % 5).unwrap(),
+                size: [None, Some(0), Some(7), Some(u64::MAX)][i % 4],
+                text: format!("{name}\n\ns-{i}"),
+                name_len: name.len(),
+                name_key: name_key(&name),
+            });
+        }
+        // In estate order, as the list keeps them.
+        rows.sort_by_key(|r| (r.machine, r.pos));
+        let sorted =
+            |key| -> Vec<&ListRow> { order(&rows, key).iter().map(|&i| &rows[i]).collect() };
+        for key in [SortKey::Age, SortKey::Size, SortKey::Machine, SortKey::Name] {
+            let fast = sorted(key);
+            let mut slow: Vec<&ListRow> = rows.iter().collect();
+            slow.sort_by(|a, b| compare(key, a, b));
+            assert_eq!(fast, slow, "{key:?}");
+            assert!(
+                fast.windows(2).all(|w| compare(key, w[0], w[1]).is_lt()),
+                "{key:?}: total"
+            );
+        }
+        let names: Vec<&str> = sorted(SortKey::Name).iter().map(|r| r.name()).collect();
+        assert!(names.is_sorted(), "{names:?}");
+        let by_size = sorted(SortKey::Size);
+        assert_eq!(by_size[0].size, Some(u64::MAX));
+        assert_eq!(by_size.last().unwrap().size, None, "unknown last");
     }
 
     #[test]
@@ -264,13 +422,13 @@ mod tests {
         let ms = machines();
         let mut l = SnapshotList::default();
         l.rebuild(&ms);
-        l.refilter(&ms, |_| true);
+        l.refilter(index_of(&ms), |_| true);
         l.set_cursor(2, &ms);
-        l.refilter(&ms, |r| r.text.contains("alpha"));
+        l.refilter(index_of(&ms), |r| r.text.contains("alpha"));
         assert_eq!(ids(&l), ["b1"]);
         assert_eq!(l.selected(), None, "a2 is not shown: nothing, not b1");
         assert_eq!(l.shown_bytes, 9);
-        l.refilter(&ms, |_| true);
+        l.refilter(index_of(&ms), |_| true);
         assert_eq!(l.selected().map(|r| r.id.as_str()), Some("a2"));
     }
 
@@ -284,10 +442,11 @@ mod tests {
         extra.created = chrono::DateTime::from_timestamp(1_700_000_000 - 20 * 86_400, 0).unwrap();
         ms[0].snapshots.push(extra);
         l.replace_machine(0, &ms[0]);
-        l.refilter(&ms, |_| true);
+        l.refilter(index_of(&ms), |_| true);
         assert_eq!(ids(&l), ["b1", "a3", "a1"]);
         let mut fresh = SnapshotList::default();
         fresh.rebuild(&ms);
-        assert_eq!(fresh.rows, l.rows, "as a rebuild would order them");
+        assert_eq!(fresh.rows, l.rows, "as a rebuild would make them");
+        assert_eq!(fresh.order, l.order, "and order them");
     }
 }

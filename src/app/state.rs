@@ -811,8 +811,9 @@ impl AppState {
             return;
         }
         let filter = self.filter.value().to_lowercase();
-        let search = &self.search;
-        self.list.refilter(&self.machines, |r| {
+        let (search, by_key) = (&self.search, &self.by_key);
+        let index_of = |p: &str, id: &str| by_key.get(&(p.to_string(), id.to_string())).copied();
+        self.list.refilter(index_of, |r| {
             filter.is_empty() || search[r.machine].contains(&filter) || r.text.contains(&filter)
         });
     }

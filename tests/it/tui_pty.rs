@@ -170,3 +170,43 @@ fn a_signal_restores_the_terminal_and_exits_non_zero() {
         );
     }
 }
+
+/// The cleanup flow of the snapshot list in the real binary: list, sort, filter, mark all,
+/// delete as one plan, the summary; the pinned snapshot stays, every step is audited.
+#[test]
+fn the_snapshot_list_sorts_filters_marks_all_and_deletes_them_as_one_plan() {
+    let mut tui = Tui::start(&[], 300);
+    let state = tui.state_dir();
+    tui.wait_for("the inventory", |s| {
+        s.contains("web-01") && s.contains("shop-front") && s.contains("blog")
+    });
+    tui.send("v");
+    tui.wait_text("All snapshots: 16");
+    tui.wait_text("sorted by age, oldest first");
+    tui.send("s");
+    tui.wait_text("sorted by size, largest first");
+    tui.send("/web-01\r");
+    tui.wait_text("All snapshots: 6");
+    tui.send("A");
+    let s = tui.wait_text("5 marked");
+    assert!(s.contains("1 protected left out"), "{s}");
+    tui.send("d");
+    let s = tui.wait_text("Delete marked snapshots");
+    assert!(s.contains("web-01 (pcc): 5 snapshot(s)"), "{s}");
+    tui.send("5\r");
+    let s = tui.wait_for("the summary", |s| s.contains("delete marked ended"));
+    assert!(s.contains("5 done, 0 failed, 0 skipped"), "{s}");
+    let s = tui.wait_text("All snapshots: 1");
+    assert!(s.contains("base"), "the pinned base stays:\n{s}");
+    assert!(!s.contains("marked ·"), "nothing stays marked:\n{s}");
+    tui.quit();
+    let audit = std::fs::read_to_string(state.join("snaptree").join("audit.log"))
+        .expect("audit log written");
+    let done = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON lines"))
+        .filter(|r| r["operation"] == "delete" && r["machine"] == "vm-101")
+        .filter(|r| r["result"] == "success")
+        .count();
+    assert_eq!(done, 5, "{audit}");
+}
