@@ -150,15 +150,29 @@ pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             Row::Machine(mi) => machine_line(&s.machines[*mi], s, width, theme),
         };
         if selected {
-            line = line.style(if focused {
-                theme.selected
-            } else {
-                theme.selected_unfocused
-            });
+            line = line.style(selection(focused, theme));
         }
         lines.push(line);
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The style of the selected row: brighter in the focused pane.
+fn selection(focused: bool, theme: &Theme) -> Style {
+    if focused {
+        theme.selected
+    } else {
+        theme.selected_unfocused
+    }
+}
+
+/// A snapshot's age coloured by the age thresholds.
+fn age_style(s: &AppState, age: chrono::Duration, theme: &Theme) -> Style {
+    match s.settings.thresholds.age(age) {
+        Some(Warning::AgeCritical) => theme.critical,
+        Some(_) => theme.warning,
+        None => theme.dim,
+    }
 }
 
 /// The title of the left pane: its name, and the filter while one is typed or set.
@@ -276,11 +290,7 @@ pub fn snapshot_list(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme)
         let key = (m.profile.clone(), m.id.clone(), r.id.clone());
         let marked = s.marks.contains(&key);
         let age = s.now - n.created;
-        let age_style = match s.settings.thresholds.age(age) {
-            Some(Warning::AgeCritical) => theme.critical,
-            Some(_) => theme.warning,
-            None => theme.dim,
-        };
+        let age_style = age_style(s, age, theme);
         let mut spans = vec![
             Span::styled(if marked { "×" } else { " " }, theme.warning),
             Span::raw(pad(&m.name, machine_w)),
@@ -334,11 +344,7 @@ pub fn snapshot_list(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme)
         }
         let mut line = Line::from(spans);
         if s.list.key_shown && i == l.cursor {
-            line = line.style(if focused {
-                theme.selected
-            } else {
-                theme.selected_unfocused
-            });
+            line = line.style(selection(focused, theme));
         }
         lines.push(line);
     }
@@ -419,11 +425,7 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                         spans.push(Span::styled(" [+]", theme.dim));
                     }
                     let age = s.now - n.created;
-                    let age_style = match s.settings.thresholds.age(age) {
-                        Some(Warning::AgeCritical) => theme.critical,
-                        Some(_) => theme.warning,
-                        None => theme.dim,
-                    };
+                    let age_style = age_style(s, age, theme);
                     spans.push(Span::styled(format!("  {}", format_age(age)), age_style));
                     let mut flags = String::new();
                     if n.memory {
@@ -444,11 +446,7 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         }
         let mut line = Line::from(spans);
         if selected {
-            line = line.style(if focused {
-                theme.selected
-            } else {
-                theme.selected_unfocused
-            });
+            line = line.style(selection(focused, theme));
         }
         lines.push(line);
     }
