@@ -2,7 +2,8 @@
 # Install the peers the tests talk to, each once:
 #   - tmux, Go and govmomi, Python's venv: Debian packages (through sudo when not root);
 #   - vcsim, built from tests/vcsim/main.go (scripts/vcsim.sh);
-#   - python-ovh and pyVmomi, in a virtual environment (never the system Python).
+#   - python-ovh, pyVmomi and prometheus-client, in a virtual environment (never the
+#     system Python).
 # Everything goes to ${SNAPTREE_PEERS:-~/.cache/snaptree-peers}, whose path is printed on
 # the last line. A second run checks and returns within seconds.
 set -euo pipefail
@@ -12,7 +13,7 @@ peers="${SNAPTREE_PEERS:-$HOME/.cache/snaptree-peers}"
 mkdir -p "$peers"
 
 # The Python peers, pinned to the versions the tests were last run with.
-python_peers=(ovh==1.2.0 pyvmomi==9.1.1.0)
+python_peers=(ovh==1.2.0 pyvmomi==9.1.1.0 prometheus-client==0.26.0)
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then
@@ -40,8 +41,12 @@ echo "peers: vcsim" >&2
 SNAPTREE_PEERS="$peers" SNAPTREE_VCSIM="$peers/vcsim" bash "$here/scripts/vcsim.sh" >/dev/null
 
 venv="$peers/venv"
-if ! "$venv/bin/python3" -m pip freeze 2>/dev/null | grep -qx "${python_peers[0]}" ||
-    ! "$venv/bin/python3" -m pip freeze 2>/dev/null | grep -qix "${python_peers[1]}"; then
+installed="$("$venv/bin/python3" -m pip freeze 2>/dev/null | tr "_" "-" || true)"
+missing=0
+for p in "${python_peers[@]}"; do
+    grep -qix -- "$p" <<<"$installed" || missing=1
+done
+if [ "$missing" = 1 ]; then
     echo "peers: ${python_peers[*]} in $venv" >&2
     python3 -m venv "$venv"
     "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check "${python_peers[@]}"

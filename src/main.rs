@@ -81,6 +81,8 @@ async fn run(cli: Cli) -> i32 {
     } else {
         match cli::run(&cli, &session).await {
             Ok(()) => 0,
+            // `check` says everything on stdout and has only its exit code left to give.
+            Err(f) if f.message.is_empty() => f.code,
             Err(f) => {
                 tell!("snaptree: {}", f.message);
                 f.code

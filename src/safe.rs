@@ -20,12 +20,25 @@ fn unsafe_char(c: char) -> bool {
 /// writes it in a string: `\n`, `\t`, `\r`, `\x1b`, `\u{202e}`. Borrowed when nothing
 /// had to change (the usual case), so it costs a scan.
 pub fn terminal(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(unsafe_char) {
+    written_out(text, &[])
+}
+
+/// As [`terminal`], but newlines and tabs are kept: for a cell of a CSV document, whose
+/// quoting holds a newline inside its cell.
+pub fn lines(text: &str) -> Cow<'_, str> {
+    written_out(text, &['\n', '\t'])
+}
+
+/// `text` with every unsafe character but those in `keep` written out.
+fn written_out<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
+    let unsafe_here = |c: char| unsafe_char(c) && !keep.contains(&c);
+    if !text.chars().any(unsafe_here) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
+            c if keep.contains(&c) => out.push(c),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
@@ -126,6 +139,8 @@ mod tests {
             "a\\x1b]0;TITLE\\x07\\x1b[2Jb\\nc\\u{202e}d\\x9be"
         );
         assert!(matches!(terminal("web-01 ▶ été"), Cow::Borrowed(_)));
+        // A CSV cell keeps its lines and tabs, nothing else.
+        assert_eq!(lines("a\nb\tc\r\u{1b}[2J"), "a\nb\tc\\r\\x1b[2J");
     }
 
     #[test]

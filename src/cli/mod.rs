@@ -5,6 +5,7 @@ pub mod docs;
 pub mod login;
 mod output;
 pub mod prune;
+pub mod report;
 pub mod setup;
 
 use crate::{say, tell};
@@ -214,6 +215,34 @@ pub enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Every snapshot of the estate, one row each (SPEC §8): a table, CSV, JSON or Markdown.
+    Report {
+        /// Only machines whose name, id or path contains this.
+        filter: Option<String>,
+        /// How to write the rows (`--json` is `--format json`).
+        #[arg(long, value_enum, default_value = "table")]
+        format: report::ReportFormat,
+        /// Machines without snapshots too (a row with empty snapshot fields).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Monitoring: the state line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (SPEC §8).
+    Check {
+        /// Only machines whose name, id or path contains this.
+        filter: Option<String>,
+        /// A snapshot older than AGE is a warning (default: `[ui] age_warning`).
+        #[arg(long, value_name = "AGE")]
+        warn_age: Option<String>,
+        /// A snapshot older than AGE is critical (default: `[ui] age_critical`).
+        #[arg(long, value_name = "AGE")]
+        crit_age: Option<String>,
+        /// A chain deeper than N is a warning (default: `[ui] depth_warning`).
+        #[arg(long, value_name = "N")]
+        warn_depth: Option<usize>,
+        /// How to say the result (`--json` is `--format json`).
+        #[arg(long, value_enum, default_value = "nagios")]
+        format: report::CheckFormat,
+    },
     /// OVH: request a consumer key with exactly the access rules snaptree needs; prints the
     /// validation URL on stderr and `consumer_key = "…"` on stdout, then waits for approval.
     Login {
@@ -298,6 +327,17 @@ fn parse_user_password(s: &str) -> Result<(String, String), String> {
 
 /// Load every profile's inventory; per-profile errors are reported, not fatal.
 async fn load_all(engine: &Engine) -> (Vec<Machine>, Vec<String>) {
+    let (machines, errors) = load_by_profile(engine).await;
+    let errors = errors
+        .into_iter()
+        .map(|(name, e)| format!("profile {name}: {e}"))
+        .collect();
+    (machines, errors)
+}
+
+/// Load every profile's inventory, all at once: the machines read, and each profile that
+/// could not be read with why.
+async fn load_by_profile(engine: &Engine) -> (Vec<Machine>, Vec<(String, String)>) {
     let loads = engine.profiles().iter().map(|p| async move {
         let none = |_: Vec<Machine>| {};
         (p.name.clone(), p.provider.load_inventory(&none).await)
@@ -307,10 +347,27 @@ async fn load_all(engine: &Engine) -> (Vec<Machine>, Vec<String>) {
     for (name, result) in futures::future::join_all(loads).await {
         match result {
             Ok(m) => machines.extend(m),
-            Err(e) => errors.push(format!("profile {name}: {e}")),
+            Err(e) => errors.push((name, e.to_string())),
         }
     }
     (machines, errors)
+}
+
+/// Order machines as `ls` lists them: by profile (in the config's order), path, name.
+fn sort_as_ls(s: &Session, machines: &mut [Machine]) {
+    let order: Vec<&str> = s
+        .engine
+        .profiles()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    machines.sort_by_cached_key(|m| {
+        (
+            order.iter().position(|p| *p == m.profile),
+            m.path.clone(),
+            m.name.clone(),
+        )
+    });
 }
 
 /// Load the inventories and resolve one machine address.
@@ -350,19 +407,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             if let Some(f) = filter {
                 machines.retain(|m| m.matches_filter(f));
             }
-            let order: Vec<&str> = s
-                .engine
-                .profiles()
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect();
-            machines.sort_by_cached_key(|m| {
-                (
-                    order.iter().position(|p| *p == m.profile),
-                    m.path.clone(),
-                    m.name.clone(),
-                )
-            });
+            sort_as_ls(s, &mut machines);
             output::print_ls(&machines, &s.thresholds, cli.json);
             if errors.is_empty() {
                 Ok(())
@@ -520,6 +565,21 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                 dry_run: *dry_run,
             };
             prune::run(cli, s, &args).await
+        }
+        Cmd::Report {
+            filter,
+            format,
+            all,
+        } => report::report(cli, s, filter.as_deref(), *format, *all).await,
+        Cmd::Check {
+            filter,
+            warn_age,
+            crit_age,
+            warn_depth,
+            format,
+        } => {
+            let limits = (warn_age.as_deref(), crit_age.as_deref(), *warn_depth);
+            report::check(cli, s, filter.as_deref(), limits, *format).await
         }
         Cmd::Demo | Cmd::Sim { .. } | Cmd::Completions { .. } | Cmd::Man | Cmd::Login { .. } => {
             Ok(())

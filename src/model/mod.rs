@@ -3,11 +3,13 @@
 
 pub mod address;
 pub mod change;
+pub mod check;
 pub mod cleanup;
 pub mod health;
 pub mod machine;
 pub mod operation;
 pub mod plan;
+pub mod report;
 pub mod task;
 
 pub use address::{AddressError, Candidate, resolve_machine, resolve_snapshot};

@@ -928,3 +928,255 @@ fn ctrl_c_during_prune_stops_the_plan_and_says_what_goes_on() {
     assert!(err.contains("prune interrupted"), "{err}");
     assert!(err.contains("go on on the server"), "{err}");
 }
+
+/// The report's columns, as SPEC §8 names and orders them.
+const COLUMNS: [&str; 21] = [
+    "profile",
+    "provider",
+    "location",
+    "machine",
+    "machine_id",
+    "power_state",
+    "snapshot",
+    "snapshot_id",
+    "path",
+    "description",
+    "created",
+    "age_days",
+    "size_bytes",
+    "memory",
+    "quiesced",
+    "current",
+    "depth",
+    "consolidation_needed",
+    "created_by",
+    "expires",
+    "protected",
+];
+
+/// Snapshots and machines without any, as `ls --json` counts them.
+fn demo_counts(env: &Env) -> (usize, usize) {
+    let ls = json(&env.demo(&["ls", "--json"]));
+    let machines = ls["machines"].as_array().unwrap();
+    let snapshots = machines
+        .iter()
+        .map(|m| m["snapshot_count"].as_u64().unwrap() as usize)
+        .sum();
+    let bare = machines.iter().filter(|m| m["snapshot_count"] == 0).count();
+    (snapshots, bare)
+}
+
+#[test]
+fn report_csv_reads_in_pythons_csv_with_the_exact_header_and_a_row_per_snapshot() {
+    let env = Env::new();
+    let (snapshots, bare) = demo_counts(&env);
+    let o = env.demo(&["report", "--format", "csv"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let read = crate::common::peers::read_as("csv", &o.stdout);
+    assert_eq!(read["header"], serde_json::json!(COLUMNS));
+    let rows = read["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), snapshots);
+    let col = |name: &str| COLUMNS.iter().position(|c| *c == name).unwrap();
+    let base = rows
+        .iter()
+        .find(|r| r[col("snapshot_id")] == "snapshot-101")
+        .expect("web-01's base");
+    assert_eq!(base[col("machine")], "web-01");
+    assert_eq!(base[col("location")], "Paris-DC1/prod/web");
+    assert_eq!(
+        base[col("description")],
+        "Clean install, hardened [keep]",
+        "the comma stays in its cell"
+    );
+    assert_eq!(base[col("protected")], "true", "pinned");
+    assert_eq!(base[col("depth")], "1");
+    assert!(
+        is_rfc3339_utc(&base[col("created")]),
+        "{}",
+        base[col("created")]
+    );
+    assert!(
+        base[col("size_bytes")]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok(),
+        "bytes"
+    );
+    let hotfix = rows
+        .iter()
+        .find(|r| r[col("snapshot_id")] == "snapshot-106")
+        .unwrap();
+    assert!(
+        is_rfc3339_utc(&hotfix[col("expires")]),
+        "{:?}",
+        hotfix[col("expires")]
+    );
+    // VPS snapshots: no size, no creator.
+    let vps = rows.iter().find(|r| r[col("provider")] == "ovh").unwrap();
+    assert_eq!(vps[col("size_bytes")], "");
+    assert_eq!(vps[col("created_by")], "");
+    // --all: a row for each machine without snapshots, its snapshot fields empty.
+    let all = env.demo(&["report", "--format", "csv", "--all"]);
+    let read = crate::common::peers::read_as("csv", &all.stdout);
+    let rows = read["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), snapshots + bare);
+    let empty = rows.iter().find(|r| r[col("snapshot_id")] == "").unwrap();
+    assert_eq!(empty[col("snapshot")], "");
+    assert_eq!(empty[col("created")], "");
+}
+
+#[test]
+fn report_json_and_markdown_have_the_columns_in_order_and_a_row_per_snapshot() {
+    let env = Env::new();
+    let (snapshots, _) = demo_counts(&env);
+    let o = env.demo(&["report", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let keys = crate::common::peers::read_as("json", &o.stdout);
+    let keys = keys["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), snapshots);
+    assert!(
+        keys.iter().all(|k| *k == serde_json::json!(COLUMNS)),
+        "{:?}",
+        keys[0]
+    );
+    let v = json(&o);
+    let first = &v["snapshots"][0];
+    for (key, kind) in [
+        ("age_days", "number"),
+        ("memory", "bool"),
+        ("depth", "number"),
+        ("created", "string"),
+        ("created_by", "null"),
+    ] {
+        let ok = match kind {
+            "number" => first[key].is_u64(),
+            "bool" => first[key].is_boolean(),
+            "string" => first[key].is_string(),
+            _ => first[key].is_null(),
+        };
+        assert!(ok, "{key} is not a {kind}: {first}");
+    }
+    let md = env.demo(&["report", "--format", "markdown"]);
+    let text = stdout(&md);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2 + snapshots, "{text}");
+    assert_eq!(lines[1], format!("|{}", "---|".repeat(21)));
+    for l in &lines {
+        // 21 cells: 22 pipes that are not escaped.
+        let pipes = l.matches('|').count() - l.matches("\\|").count();
+        assert_eq!(pipes, 22, "{l}");
+    }
+    // The table is for people: sizes in units, dates to the minute.
+    let table = stdout(&env.demo(&["report"]));
+    assert!(
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with("profile  provider  location"),
+        "{table}"
+    );
+    assert!(table.contains("GiB"), "{table}");
+    assert_eq!(table.lines().count(), 1 + snapshots);
+}
+
+#[test]
+fn check_says_each_state_with_its_exit_code_and_perfdata() {
+    let env = Env::new();
+    let o = env.demo(&["check"]);
+    let out = stdout(&o);
+    let first = out.lines().next().unwrap();
+    assert!(first.starts_with("SNAPTREE CRITICAL - "), "{first}");
+    let (_, perf) = first.split_once(" | ").expect("perfdata after |");
+    assert!(
+        perf.contains("oldest_age=") && perf.contains("snapshots="),
+        "{perf}"
+    );
+    assert_eq!(code(&o), 2, "{out}");
+    assert!(
+        out.contains("CRITICAL: pcc/build-runner: snapshot \"clean-install\""),
+        "{out}"
+    );
+    let lax = [
+        "--warn-age",
+        "1000d",
+        "--crit-age",
+        "2000d",
+        "--warn-depth",
+        "10",
+    ];
+    let ok = env.demo(&[&["check", "web-02"][..], &lax[..]].concat());
+    assert_eq!(code(&ok), 0, "{}", stdout(&ok));
+    assert!(
+        stdout(&ok).starts_with("SNAPTREE OK - 1 snapshot(s) on 1 machine(s)"),
+        "{}",
+        stdout(&ok)
+    );
+    // db-01 needs consolidation: a warning whatever the ages.
+    let warn = env.demo(&[&["check", "db-01"][..], &lax[..]].concat());
+    assert_eq!(code(&warn), 1, "{}", stdout(&warn));
+    assert!(stdout(&warn).contains("WARNING: pcc/db-01: its disks need consolidation"));
+    // web-01's chain of 4 is deeper than 3.
+    let deep = env.demo(&[
+        "check",
+        "web-01",
+        "--warn-age",
+        "1000d",
+        "--crit-age",
+        "2000d",
+    ]);
+    assert_eq!(code(&deep), 1);
+    assert!(
+        stdout(&deep).contains("a chain of 4 snapshots (more than 3)"),
+        "{}",
+        stdout(&deep)
+    );
+    let jo = env.demo(&["check", "--format", "json"]);
+    assert_eq!(code(&jo), 2, "the state's exit code in JSON too");
+    let j: Value = serde_json::from_slice(&jo.stdout).unwrap();
+    assert_eq!(j["state"], "CRITICAL");
+    assert_eq!(j["exit_code"], 2);
+    assert!(
+        j["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["snapshot_id"] == "snapshot-141")
+    );
+    let bad = env.demo(&["check", "--warn-age", "soon"]);
+    assert_eq!(code(&bad), 2, "a usage error");
+}
+
+#[test]
+fn check_prometheus_reads_in_the_official_parser_with_an_age_for_every_snapshot() {
+    let env = Env::new();
+    let (snapshots, _) = demo_counts(&env);
+    let o = env.demo(&["check", "--format", "prometheus"]);
+    assert_eq!(code(&o), 0, "metrics printed: a success whatever the state");
+    let families = crate::common::peers::read_as("prom", &o.stdout);
+    let ages = families["snaptree_snapshot_age_seconds"]
+        .as_array()
+        .unwrap();
+    assert_eq!(ages.len(), snapshots);
+    let base = ages
+        .iter()
+        .find(|s| s["labels"]["snapshot_id"] == "snapshot-101")
+        .unwrap();
+    assert_eq!(base["labels"]["machine"], "web-01");
+    assert_eq!(base["labels"]["profile"], "pcc");
+    assert!(base["value"].as_f64().unwrap() > 39.0 * 86_400.0);
+    let up = families["snaptree_profile_up"].as_array().unwrap();
+    assert_eq!(up.len(), 2);
+    assert!(up.iter().all(|s| s["value"] == 1.0));
+    let consolidation = families["snaptree_machine_consolidation_needed"]
+        .as_array()
+        .unwrap();
+    let db01 = consolidation
+        .iter()
+        .find(|s| s["labels"]["machine"] == "db-01")
+        .unwrap();
+    assert_eq!(db01["value"], 1.0);
+    assert!(families["snaptree_machine_snapshots"].is_array());
+    assert!(families["snaptree_snapshot_size_bytes"].is_array());
+}

@@ -1211,3 +1211,118 @@ fn take_expires_writes_the_marker_that_prune_expired_reads() {
     let o = f.run(&["prune", "--expired", "--dry-run", "--json"]);
     assert_eq!(json(&o)["total"]["snapshots"], 0);
 }
+
+/// A description with a comma, quotes, a newline, a pipe, an escape sequence and a bidi
+/// override: in every report format it stays in its cell, and nothing raw reaches stdout.
+#[test]
+fn hostile_text_stays_in_its_cell_in_every_report_format_and_is_safe() {
+    let f = Fixture::new();
+    let hostile = "a, \"b\"\nc|d\u{1b}[2J\u{202e}e";
+    let o = f.run(&[
+        "rename",
+        "ovh/shop-front",
+        "pre-deploy",
+        "--description",
+        hostile,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let raw = |b: &[u8]| {
+        let t = String::from_utf8_lossy(b);
+        t.contains('\u{1b}') || t.contains('\u{202e}')
+    };
+    let csv = f.run(&["report", "--format", "csv"]);
+    assert_eq!(code(&csv), 0, "{}", stderr(&csv));
+    assert!(!raw(&csv.stdout), "{}", stdout(&csv));
+    let read = crate::common::peers::read_as("csv", &csv.stdout);
+    let header = read["header"].as_array().unwrap();
+    let at = |name: &str| header.iter().position(|c| c == name).unwrap();
+    let rows = read["rows"].as_array().unwrap();
+    let ours = rows
+        .iter()
+        .find(|r| r[at("machine")] == "shop-front")
+        .expect("shop-front's row");
+    assert_eq!(
+        ours[at("description")],
+        "a, \"b\"\nc|d\\x1b[2J\\u{202e}e",
+        "the newline kept in its cell, the controls written out"
+    );
+    assert_eq!(ours.as_array().unwrap().len(), header.len());
+    let snapshots: usize = f
+        .estate
+        .machines("ovh")
+        .unwrap()
+        .iter()
+        .map(|m| m.snapshot_count())
+        .sum();
+    assert_eq!(rows.len(), snapshots);
+    let j = f.run(&["report", "--json"]);
+    assert!(!raw(&j.stdout));
+    let v: Value = serde_json::from_slice(&j.stdout).unwrap();
+    let row = v["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["machine"] == "shop-front")
+        .unwrap();
+    assert_eq!(row["description"], hostile, "JSON keeps the exact value");
+    let md = f.run(&["report", "--format", "markdown"]);
+    assert!(!raw(&md.stdout));
+    let text = stdout(&md);
+    assert_eq!(
+        text.lines().count(),
+        2 + snapshots,
+        "one line per row:\n{text}"
+    );
+    let line = text.lines().find(|l| l.contains("shop-front")).unwrap();
+    assert!(line.contains("c\\|d\\x1b[2J"), "{line}");
+    let table = f.run(&["report"]);
+    assert!(!raw(&table.stdout));
+    assert_eq!(stdout(&table).lines().count(), 1 + snapshots);
+    let prom = f.run(&["check", "--format", "prometheus"]);
+    assert!(!raw(&prom.stdout));
+    let families = crate::common::peers::read_as("prom", &prom.stdout);
+    assert_eq!(
+        families["snaptree_snapshot_age_seconds"]
+            .as_array()
+            .unwrap()
+            .len(),
+        snapshots
+    );
+}
+
+/// A back end that cannot be read: `check` is UNKNOWN (exit 3) and names it; the metrics
+/// say `snaptree_profile_up 0` and are still printed (exit 0).
+#[test]
+fn check_is_unknown_naming_a_profile_that_cannot_be_read() {
+    let f = Fixture::new();
+    let (_held, closed) = crate::common::closed_port();
+    let cfg = f.write_config("down.toml", &format!("http://{closed}/1.0"), AS, CK, "");
+    let o = f.run_with(&cfg, &["check"]);
+    assert_eq!(code(&o), 3, "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with(
+            "SNAPTREE UNKNOWN - 0 snapshot(s) on 0 machine(s), 1 profile(s) unreadable"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("UNKNOWN: profile ovh could not be read: cannot reach the back end"),
+        "{out}"
+    );
+    let prom = f.run_with(&cfg, &["check", "--format", "prometheus"]);
+    assert_eq!(code(&prom), 0);
+    let families = crate::common::peers::read_as("prom", &prom.stdout);
+    assert_eq!(
+        families["snaptree_profile_up"][0]["labels"]["profile"],
+        "ovh"
+    );
+    assert_eq!(families["snaptree_profile_up"][0]["value"], 0.0);
+    let report = f.run_with(&cfg, &["report", "--format", "csv"]);
+    assert_eq!(code(&report), 1, "the header printed, the failure said");
+    assert!(
+        stderr(&report).contains("profile ovh"),
+        "{}",
+        stderr(&report)
+    );
+}

@@ -64,3 +64,25 @@ pub fn tmux() -> PathBuf {
     );
     PathBuf::from("tmux")
 }
+
+/// What an independent parser read in `text` (`tests/python/report_read.py`): `mode` is
+/// `csv` (Python's csv module), `json` (Python's json, key order kept) or `prom`
+/// (prometheus_client's text parser).
+pub fn read_as(mode: &str, text: &[u8]) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("out");
+    std::fs::write(&file, text).expect("write the output");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/report_read.py");
+    let o = Command::new(python("csv, json, prometheus_client"))
+        .args([script, mode])
+        .arg(&file)
+        .output()
+        .expect("run python");
+    assert!(
+        o.status.success(),
+        "{mode} parser refused it: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(text)
+    );
+    serde_json::from_slice(&o.stdout).expect("the parser's JSON")
+}

@@ -1,0 +1,463 @@
+//! `snaptree report` and `snaptree check` (SPEC §8): the estate's snapshots as rows (a
+//! table, CSV, JSON or Markdown, written one row at a time), and as a monitoring check (a
+//! plugin's output, Prometheus metrics or JSON).
+
+use std::borrow::Cow;
+use std::io::Write;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::setup::Session;
+use super::{Cli, Failure};
+use crate::model::check::{self, Limits, State};
+use crate::model::cleanup::Protect;
+use crate::model::health::human_size;
+use crate::model::report::{self, COLUMNS, Cell, Creators, SIZE_COLUMN};
+use crate::model::{Machine, parse_duration};
+
+/// How `report` writes its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned columns, readable dates and sizes.
+    Table,
+    /// RFC 4180, a header row; sizes in bytes.
+    Csv,
+    /// `{"snapshots": [{…}]}`.
+    Json,
+    /// A Markdown table.
+    Markdown,
+}
+
+/// How `check` says its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    /// The monitoring-plugin conventions (Nagios, Icinga, Zabbix agents).
+    Nagios,
+    /// The Prometheus text exposition format (node_exporter's textfile collector).
+    Prometheus,
+    /// One JSON document.
+    Json,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A closed pipe (`| head`) ends the output quietly; other write errors are a failure.
+fn written(r: std::io::Result<()>) -> Result<(), Failure> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::new(
+            super::EXIT_FAILED,
+            format!("cannot write the output: {e}"),
+        )),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// The machines of every profile read (FILTER applied, in `ls` order), and the profiles
+/// that could not be read with why.
+async fn estate(s: &Session, filter: Option<&str>) -> (Vec<Machine>, Vec<(String, String)>) {
+    let (mut machines, errors) = super::load_by_profile(&s.engine).await;
+    if let Some(f) = filter {
+        machines.retain(|m| m.matches_filter(f));
+    }
+    super::sort_as_ls(s, &mut machines);
+    (machines, errors)
+}
+
+/// `snaptree report`.
+pub async fn report(
+    cli: &Cli,
+    s: &Session,
+    filter: Option<&str>,
+    format: ReportFormat,
+    all: bool,
+) -> Result<(), Failure> {
+    let format = if cli.json { ReportFormat::Json } else { format };
+    let (machines, errors) = estate(s, filter).await;
+    let protect = Protect::new(&s.config.cleanup.protect);
+    let creators = Creators::new();
+    let now = Utc::now();
+    let out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(out);
+    written(write_report(
+        &mut out, &machines, all, &protect, &creators, now, format,
+    ))?;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        let said: Vec<String> = errors
+            .iter()
+            .map(|(p, e)| format!("profile {p}: {e}"))
+            .collect();
+        Err(Failure::new(super::EXIT_FAILED, said.join("; ")))
+    }
+}
+
+/// Writes one row's cells.
+type WriteRow<'a> = dyn FnMut(&mut dyn Write, &[Cell]) -> std::io::Result<()> + 'a;
+
+/// Write every row of the report in `format`.
+pub fn write_report(
+    out: &mut impl Write,
+    machines: &[Machine],
+    all: bool,
+    protect: &Protect,
+    creators: &Creators,
+    now: DateTime<Utc>,
+    format: ReportFormat,
+) -> std::io::Result<()> {
+    // Each row's cells to `f`, one row at a time; the first write error stops the rest.
+    let each = |out: &mut dyn Write, f: &mut WriteRow| {
+        let mut result = Ok(());
+        report::rows(machines, all, |r| {
+            if result.is_ok() {
+                result = f(out, &r.cells(protect, creators, now));
+            }
+        });
+        result
+    };
+    match format {
+        ReportFormat::Csv => {
+            writeln!(out, "{}", COLUMNS.join(","))?;
+            each(out, &mut |out, cells| {
+                let line: Vec<Cow<str>> = cells.iter().map(csv_cell).collect();
+                write!(out, "{}\r\n", line.join(","))
+            })?;
+        }
+        ReportFormat::Json => {
+            out.write_all(b"{\"snapshots\":[")?;
+            let mut first = true;
+            each(out, &mut |out, cells| {
+                if !first {
+                    out.write_all(b",")?;
+                }
+                first = false;
+                // Written key by key: the columns' order (a JSON map would sort them).
+                let mut text = String::from("{");
+                for (i, (name, cell)) in COLUMNS.iter().zip(cells).enumerate() {
+                    if i > 0 {
+                        text.push(',');
+                    }
+                    text.push_str(&format!("\"{name}\":{}", json_cell(cell)));
+                }
+                text.push('}');
+                out.write_all(crate::safe::json(&text).as_bytes())
+            })?;
+            out.write_all(b"]}\n")?;
+        }
+        ReportFormat::Markdown => {
+            writeln!(out, "| {} |", COLUMNS.join(" | "))?;
+            writeln!(out, "|{}", "---|".repeat(COLUMNS.len()))?;
+            each(out, &mut |out, cells| {
+                let line: Vec<Cow<str>> = cells.iter().map(markdown_cell).collect();
+                writeln!(out, "| {} |", line.join(" | "))
+            })?;
+        }
+        ReportFormat::Table => {
+            // Two passes over the rows: the widths first, then the lines.
+            let mut widths: Vec<usize> = COLUMNS.iter().map(|c| c.len()).collect();
+            report::rows(machines, all, |r| {
+                for (i, c) in r.cells(protect, creators, now).iter().enumerate() {
+                    widths[i] = widths[i].max(unicode_width::UnicodeWidthStr::width(
+                        table_cell(i, c).as_ref(),
+                    ));
+                }
+            });
+            let line = |cells: Vec<Cow<str>>| {
+                let padded: Vec<String> = cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| {
+                        let pad =
+                            w.saturating_sub(unicode_width::UnicodeWidthStr::width(c.as_ref()));
+                        format!("{c}{}", " ".repeat(pad))
+                    })
+                    .collect();
+                padded.join("  ").trim_end().to_string()
+            };
+            writeln!(
+                out,
+                "{}",
+                line(COLUMNS.iter().map(|c| Cow::Borrowed(*c)).collect())
+            )?;
+            each(out, &mut |out, cells| {
+                let text = line(
+                    cells
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| table_cell(i, c))
+                        .collect(),
+                );
+                writeln!(out, "{text}")
+            })?;
+        }
+    }
+    out.flush()
+}
+
+/// A CSV cell (RFC 4180): quoted when it holds a comma, a quote or a line break, quotes
+/// doubled; controls other than newlines and tabs written out (`\x1b`).
+fn csv_cell<'a>(c: &'a Cell) -> Cow<'a, str> {
+    match c {
+        Cell::Text(t) => {
+            let t = crate::safe::lines(t);
+            if t.contains([',', '"', '\n', '\r']) || t.starts_with(' ') || t.ends_with(' ') {
+                Cow::Owned(format!("\"{}\"", t.replace('"', "\"\"")))
+            } else {
+                t
+            }
+        }
+        other => plain(other),
+    }
+}
+
+/// A cell as plain text (sizes in bytes, times in RFC 3339).
+fn plain<'a>(c: &'a Cell) -> Cow<'a, str> {
+    match c {
+        Cell::Empty => Cow::Borrowed(""),
+        Cell::Text(t) => crate::safe::terminal(t),
+        Cell::Int(n) => Cow::Owned(n.to_string()),
+        Cell::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        Cell::Time(t) => Cow::Owned(rfc3339(*t)),
+    }
+}
+
+fn json_cell(c: &Cell) -> serde_json::Value {
+    match c {
+        Cell::Empty => serde_json::Value::Null,
+        Cell::Text(t) => serde_json::Value::String(t.to_string()),
+        Cell::Int(n) => serde_json::Value::from(*n),
+        Cell::Bool(b) => serde_json::Value::Bool(*b),
+        Cell::Time(t) => serde_json::Value::String(rfc3339(*t)),
+    }
+}
+
+/// A Markdown table cell: on one line, `|` escaped, controls written out.
+fn markdown_cell<'a>(c: &'a Cell) -> Cow<'a, str> {
+    let text = plain(c);
+    if text.contains('|') {
+        Cow::Owned(text.replace('|', "\\|"))
+    } else {
+        text
+    }
+}
+
+/// A table cell for a person: sizes in binary units, times to the minute.
+fn table_cell<'a>(column: usize, c: &'a Cell) -> Cow<'a, str> {
+    match c {
+        Cell::Int(n) if column == SIZE_COLUMN => Cow::Owned(human_size(*n)),
+        Cell::Time(t) => Cow::Owned(t.format("%Y-%m-%d %H:%M").to_string()),
+        Cell::Empty if column == SIZE_COLUMN => Cow::Borrowed("-"),
+        other => plain(other),
+    }
+}
+
+/// `snaptree check`.
+pub async fn check(
+    cli: &Cli,
+    s: &Session,
+    filter: Option<&str>,
+    limits: (Option<&str>, Option<&str>, Option<usize>),
+    format: CheckFormat,
+) -> Result<(), Failure> {
+    let format = if cli.json { CheckFormat::Json } else { format };
+    let age = |flag: &str, text: Option<&str>, default| match text {
+        None => Ok(default),
+        Some(t) => parse_duration(t)
+            .map_err(|m| Failure::new(super::EXIT_USAGE, format!("{flag} {t}: {m}"))),
+    };
+    let limits = Limits {
+        warn_age: age("--warn-age", limits.0, s.thresholds.age_warning)?,
+        crit_age: age("--crit-age", limits.1, s.thresholds.age_critical)?,
+        warn_depth: limits.2.unwrap_or(s.thresholds.depth_warning),
+    };
+    let (machines, errors) = estate(s, filter).await;
+    let now = Utc::now();
+    let result = check::check(&machines, &errors, limits, now);
+    let out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(out);
+    let profiles: Vec<&str> = s
+        .engine
+        .profiles()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    written(match format {
+        CheckFormat::Nagios => write_nagios(&mut out, &result),
+        CheckFormat::Json => write_check_json(&mut out, &result),
+        CheckFormat::Prometheus => write_prometheus(&mut out, &machines, &profiles, &errors, now),
+    })?;
+    match format {
+        // Metrics are data: printed, they are a success; the state is in them.
+        CheckFormat::Prometheus => Ok(()),
+        _ if result.state == State::Ok => Ok(()),
+        _ => Err(Failure::new(result.state.exit_code(), "")),
+    }
+}
+
+/// The plugin's output: the state line with perfdata, then one line per problem.
+fn write_nagios(out: &mut impl Write, c: &check::Check) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "SNAPTREE {} - {} | {}",
+        c.state.as_str(),
+        crate::safe::terminal(&c.summary()),
+        c.perfdata()
+    )?;
+    for p in &c.problems {
+        writeln!(
+            out,
+            "{}: {}",
+            p.state.as_str(),
+            crate::safe::terminal(&p.what)
+        )?;
+    }
+    out.flush()
+}
+
+fn write_check_json(out: &mut impl Write, c: &check::Check) -> std::io::Result<()> {
+    let problems: Vec<serde_json::Value> = c
+        .problems
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "state": p.state.as_str(),
+                "profile": p.profile,
+                "machine": p.machine,
+                "machine_id": p.machine_id,
+                "snapshot": p.snapshot.as_ref().map(|s| &s.0),
+                "snapshot_id": p.snapshot.as_ref().map(|s| &s.1),
+                "what": p.what,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "state": c.state.as_str(),
+        "exit_code": c.state.exit_code(),
+        "summary": c.summary(),
+        "machines": c.machines,
+        "snapshots": c.snapshots,
+        "size_bytes": c.size_bytes,
+        "oldest_age_seconds": c.oldest.map(|a| a.num_seconds()),
+        "max_depth": c.max_depth,
+        "consolidation_needed": c.consolidation,
+        "profiles_unreachable": c.unreachable,
+        "limits": {
+            "warn_age_seconds": c.limits.warn_age.num_seconds(),
+            "crit_age_seconds": c.limits.crit_age.num_seconds(),
+            "warn_depth": c.limits.warn_depth,
+        },
+        "problems": problems,
+    });
+    writeln!(out, "{}", crate::safe::json(&doc.to_string()))?;
+    out.flush()
+}
+
+/// A label value in the exposition format: `\`, `"` and newlines escaped, and what a
+/// terminal would act on written out first.
+fn label(value: &str) -> String {
+    crate::safe::terminal(value)
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The Prometheus text exposition format (SPEC §8's metrics).
+fn write_prometheus(
+    out: &mut impl Write,
+    machines: &[Machine],
+    profiles: &[&str],
+    errors: &[(String, String)],
+    now: DateTime<Utc>,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "# HELP snaptree_profile_up Whether the profile's back end could be read (1) or not (0)."
+    )?;
+    writeln!(out, "# TYPE snaptree_profile_up gauge")?;
+    for p in profiles {
+        let up = !errors.iter().any(|(e, _)| e == p);
+        writeln!(
+            out,
+            "snaptree_profile_up{{profile=\"{}\"}} {}",
+            label(p),
+            u8::from(up)
+        )?;
+    }
+    let machine_labels = |m: &Machine| {
+        format!(
+            "profile=\"{}\",machine=\"{}\",machine_id=\"{}\"",
+            label(&m.profile),
+            label(&m.name),
+            label(&m.id)
+        )
+    };
+    writeln!(
+        out,
+        "# HELP snaptree_machine_snapshots Snapshots of the machine."
+    )?;
+    writeln!(out, "# TYPE snaptree_machine_snapshots gauge")?;
+    for m in machines {
+        writeln!(
+            out,
+            "snaptree_machine_snapshots{{{}}} {}",
+            machine_labels(m),
+            m.snapshot_count()
+        )?;
+    }
+    writeln!(
+        out,
+        "# HELP snaptree_machine_consolidation_needed Whether the machine's disks need consolidation (1) or not (0)."
+    )?;
+    writeln!(out, "# TYPE snaptree_machine_consolidation_needed gauge")?;
+    for m in machines {
+        writeln!(
+            out,
+            "snaptree_machine_consolidation_needed{{{}}} {}",
+            machine_labels(m),
+            u8::from(m.consolidation_needed)
+        )?;
+    }
+    let snapshot_labels = |m: &Machine, s: &crate::model::Snapshot| {
+        format!(
+            "{},snapshot=\"{}\",snapshot_id=\"{}\"",
+            machine_labels(m),
+            label(&s.name),
+            label(&s.id)
+        )
+    };
+    writeln!(
+        out,
+        "# HELP snaptree_snapshot_age_seconds Seconds since the snapshot was taken."
+    )?;
+    writeln!(out, "# TYPE snaptree_snapshot_age_seconds gauge")?;
+    for m in machines {
+        for (_, s) in m.walk() {
+            let age = (now - s.created).num_seconds().max(0);
+            writeln!(
+                out,
+                "snaptree_snapshot_age_seconds{{{}}} {age}",
+                snapshot_labels(m, s)
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        "# HELP snaptree_snapshot_size_bytes Bytes the snapshot holds, where the back end says."
+    )?;
+    writeln!(out, "# TYPE snaptree_snapshot_size_bytes gauge")?;
+    for m in machines {
+        for (_, s) in m.walk() {
+            if let Some(size) = s.size_bytes {
+                writeln!(
+                    out,
+                    "snaptree_snapshot_size_bytes{{{}}} {size}",
+                    snapshot_labels(m, s)
+                )?;
+            }
+        }
+    }
+    out.flush()
+}

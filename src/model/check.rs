@@ -1,0 +1,336 @@
+//! `snaptree check` (SPEC §8): the estate's state by the monitoring-plugin conventions —
+//! what is wrong, how badly, and the numbers behind it. Pure: the CLI prints it as a
+//! plugin's output, Prometheus metrics or JSON.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::Machine;
+use super::health::format_age;
+
+/// A check's state, in the plugin conventions' order of severity (UNKNOWN above WARNING:
+/// what cannot be read may hide a CRITICAL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    /// Nothing to report.
+    Ok,
+    /// Old snapshots, deep chains, disks to consolidate.
+    Warning,
+    /// A back end could not be read.
+    Unknown,
+    /// Snapshots older than the critical age.
+    Critical,
+}
+
+impl State {
+    /// As the first line says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Ok => "OK",
+            State::Warning => "WARNING",
+            State::Unknown => "UNKNOWN",
+            State::Critical => "CRITICAL",
+        }
+    }
+
+    /// The plugin's exit code.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            State::Ok => 0,
+            State::Warning => 1,
+            State::Critical => 2,
+            State::Unknown => 3,
+        }
+    }
+}
+
+/// The limits a check applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// A snapshot older than this: WARNING.
+    pub warn_age: Duration,
+    /// A snapshot older than this: CRITICAL.
+    pub crit_age: Duration,
+    /// A chain deeper than this: WARNING.
+    pub warn_depth: usize,
+}
+
+/// One thing wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// How bad.
+    pub state: State,
+    /// Profile.
+    pub profile: String,
+    /// Machine name (empty for a profile that could not be read).
+    pub machine: String,
+    /// Machine id.
+    pub machine_id: String,
+    /// The snapshot's name and id, when it is about one.
+    pub snapshot: Option<(String, String)>,
+    /// What is wrong, in words.
+    pub what: String,
+}
+
+/// The result of a check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    /// The worst state found.
+    pub state: State,
+    /// Machines read.
+    pub machines: usize,
+    /// Snapshots read.
+    pub snapshots: usize,
+    /// Their known size.
+    pub size_bytes: u64,
+    /// The oldest snapshot's age.
+    pub oldest: Option<Duration>,
+    /// The deepest chain.
+    pub max_depth: usize,
+    /// Machines that need consolidation.
+    pub consolidation: usize,
+    /// Profiles that could not be read.
+    pub unreachable: usize,
+    /// What is wrong, worst first.
+    pub problems: Vec<Problem>,
+    /// The limits applied.
+    pub limits: Limits,
+}
+
+impl Check {
+    /// The first line's summary (after `SNAPTREE STATE - `).
+    pub fn summary(&self) -> String {
+        let count = |s: State| self.problems.iter().filter(|p| p.state == s).count();
+        let mut parts = vec![format!(
+            "{} snapshot(s) on {} machine(s)",
+            self.snapshots, self.machines
+        )];
+        let (crit, warn, unknown) = (
+            count(State::Critical),
+            count(State::Warning),
+            count(State::Unknown),
+        );
+        if crit > 0 {
+            parts.push(format!("{crit} critical"));
+        }
+        if warn > 0 {
+            parts.push(format!("{warn} warning(s)"));
+        }
+        if unknown > 0 {
+            parts.push(format!("{unknown} profile(s) unreadable"));
+        }
+        if let Some(age) = self.oldest {
+            parts.push(format!("oldest {}", format_age(age)));
+        }
+        parts.join(", ")
+    }
+
+    /// The performance data (`label=value[unit];warn;crit;min`), as plugins print it after
+    /// `|`.
+    pub fn perfdata(&self) -> String {
+        let l = &self.limits;
+        [
+            format!("snapshots={};;;0", self.snapshots),
+            format!(
+                "oldest_age={}s;{};{};0",
+                self.oldest.map_or(0, |a| a.num_seconds().max(0)),
+                l.warn_age.num_seconds(),
+                l.crit_age.num_seconds()
+            ),
+            format!("max_depth={};{};;0", self.max_depth, l.warn_depth),
+            format!("consolidation_needed={};0;;0", self.consolidation),
+            format!("size={}B;;;0", self.size_bytes),
+            format!("profiles_unreachable={};;0;0", self.unreachable),
+        ]
+        .join(" ")
+    }
+}
+
+/// Check `machines` (the profiles that were read) against `limits`; `unreachable` names
+/// each profile that could not be read and why.
+pub fn check(
+    machines: &[Machine],
+    unreachable: &[(String, String)],
+    limits: Limits,
+    now: DateTime<Utc>,
+) -> Check {
+    let mut c = Check {
+        state: State::Ok,
+        machines: machines.len(),
+        snapshots: 0,
+        size_bytes: 0,
+        oldest: None,
+        max_depth: 0,
+        consolidation: 0,
+        unreachable: unreachable.len(),
+        problems: Vec::new(),
+        limits,
+    };
+    for (profile, why) in unreachable {
+        c.problems.push(Problem {
+            state: State::Unknown,
+            profile: profile.clone(),
+            machine: String::new(),
+            machine_id: String::new(),
+            snapshot: None,
+            what: format!("profile {profile} could not be read: {why}"),
+        });
+    }
+    for m in machines {
+        let problem = |state, snapshot, what| Problem {
+            state,
+            profile: m.profile.clone(),
+            machine: m.name.clone(),
+            machine_id: m.id.clone(),
+            snapshot,
+            what,
+        };
+        for (_, s) in m.walk() {
+            c.snapshots += 1;
+            c.size_bytes += s.size_bytes.unwrap_or(0);
+            let age = now - s.created;
+            c.oldest = Some(c.oldest.map_or(age, |o| o.max(age)));
+            let state = if age > limits.crit_age {
+                State::Critical
+            } else if age > limits.warn_age {
+                State::Warning
+            } else {
+                continue;
+            };
+            let limit = if state == State::Critical {
+                limits.crit_age
+            } else {
+                limits.warn_age
+            };
+            c.problems.push(problem(
+                state,
+                Some((s.name.clone(), s.id.clone())),
+                format!(
+                    "{}/{}: snapshot \"{}\" ({}) is {} old (more than {})",
+                    m.profile,
+                    m.name,
+                    s.name,
+                    s.id,
+                    format_age(age),
+                    format_age(limit)
+                ),
+            ));
+        }
+        let depth = m.max_depth();
+        c.max_depth = c.max_depth.max(depth);
+        if depth > limits.warn_depth {
+            c.problems.push(problem(
+                State::Warning,
+                None,
+                format!(
+                    "{}/{}: a chain of {depth} snapshots (more than {})",
+                    m.profile, m.name, limits.warn_depth
+                ),
+            ));
+        }
+        if m.consolidation_needed {
+            c.consolidation += 1;
+            c.problems.push(problem(
+                State::Warning,
+                None,
+                format!("{}/{}: its disks need consolidation", m.profile, m.name),
+            ));
+        }
+    }
+    // Worst first; within a state, in the estate's order.
+    c.problems.sort_by_key(|p| std::cmp::Reverse(p.state));
+    c.state = c.problems.first().map_or(State::Ok, |p| p.state);
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::machine::tests::{snap, vm};
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap()
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            warn_age: Duration::days(3),
+            crit_age: Duration::days(14),
+            warn_depth: 2,
+        }
+    }
+
+    fn aged(days: i64) -> Machine {
+        let mut m = vm("lab", "vm-1", "web", vec![snap("a", "base", vec![])]);
+        m.snapshots[0].created = now() - Duration::days(days);
+        m
+    }
+
+    #[test]
+    fn each_state_and_its_exit_code() {
+        let ok = check(&[aged(1)], &[], limits(), now());
+        assert_eq!((ok.state, ok.state.exit_code()), (State::Ok, 0));
+        assert!(ok.problems.is_empty());
+        let warn = check(&[aged(5)], &[], limits(), now());
+        assert_eq!((warn.state, warn.state.exit_code()), (State::Warning, 1));
+        assert!(
+            warn.problems[0].what.contains("is 5d old (more than 3d)"),
+            "{:?}",
+            warn.problems
+        );
+        let crit = check(&[aged(20), aged(5)], &[], limits(), now());
+        assert_eq!((crit.state, crit.state.exit_code()), (State::Critical, 2));
+        assert_eq!(crit.problems[0].state, State::Critical, "worst first");
+        let down = [("vps".to_string(), "connection refused".to_string())];
+        let unknown = check(&[aged(5)], &down, limits(), now());
+        assert_eq!(
+            (unknown.state, unknown.state.exit_code()),
+            (State::Unknown, 3)
+        );
+        assert!(
+            unknown.problems[0]
+                .what
+                .contains("profile vps could not be read")
+        );
+        // Unreadable with a critical snapshot elsewhere: critical stays, unknown is said.
+        let both = check(&[aged(20)], &down, limits(), now());
+        assert_eq!(both.state, State::Critical);
+        assert!(
+            both.summary().contains("1 profile(s) unreadable"),
+            "{}",
+            both.summary()
+        );
+    }
+
+    #[test]
+    fn depth_and_consolidation_warn_and_perfdata_carries_the_limits() {
+        let mut m = vm(
+            "lab",
+            "vm-1",
+            "web",
+            vec![snap(
+                "a",
+                "a",
+                vec![snap("b", "b", vec![snap("c", "c", vec![])])],
+            )],
+        );
+        m.snapshots[0].created = now();
+        m.snapshots[0].children[0].created = now();
+        m.snapshots[0].children[0].children[0].created = now();
+        m.consolidation_needed = true;
+        let c = check(&[m], &[], limits(), now());
+        assert_eq!(c.state, State::Warning);
+        let what: Vec<&str> = c.problems.iter().map(|p| p.what.as_str()).collect();
+        assert_eq!(
+            what,
+            [
+                "lab/web: a chain of 3 snapshots (more than 2)",
+                "lab/web: its disks need consolidation"
+            ]
+        );
+        assert_eq!(
+            c.perfdata(),
+            "snapshots=3;;;0 oldest_age=0s;259200;1209600;0 max_depth=3;2;;0 consolidation_needed=1;0;;0 size=0B;;;0 profiles_unreachable=0;;0;0"
+        );
+    }
+}

@@ -1,0 +1,302 @@
+//! The snapshot report (SPEC §8): one row per snapshot with the columns of the spec, and
+//! the estate overview the TUI draws (totals and snapshot ages). Pure: the CLI writes the
+//! rows as a table, CSV, JSON or Markdown, one at a time.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::cleanup::{self, Protect};
+use super::{Machine, Snapshot};
+
+/// The report's columns, in order, as CSV's header names them.
+pub const COLUMNS: [&str; 21] = [
+    "profile",
+    "provider",
+    "location",
+    "machine",
+    "machine_id",
+    "power_state",
+    "snapshot",
+    "snapshot_id",
+    "path",
+    "description",
+    "created",
+    "age_days",
+    "size_bytes",
+    "memory",
+    "quiesced",
+    "current",
+    "depth",
+    "consolidation_needed",
+    "created_by",
+    "expires",
+    "protected",
+];
+
+/// The index of the `size_bytes` column (a table shows it in human units).
+pub const SIZE_COLUMN: usize = 12;
+
+/// Who created each snapshot, as the back end's history says: by profile, machine id and
+/// snapshot id.
+pub type Creators = HashMap<(String, String, String), String>;
+
+/// One value of a row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cell<'a> {
+    /// Nothing (a machine without snapshots, or a value the back end does not give).
+    Empty,
+    /// Text (foreign: names, descriptions, paths).
+    Text(std::borrow::Cow<'a, str>),
+    /// A count or a size.
+    Int(u64),
+    /// Yes or no.
+    Bool(bool),
+    /// A time, UTC.
+    Time(DateTime<Utc>),
+}
+
+/// A snapshot of a machine as the report shows it, `depth` counting from 1 at a root.
+#[derive(Clone, Copy, Debug)]
+pub struct Row<'a> {
+    /// The machine.
+    pub machine: &'a Machine,
+    /// The snapshot and its depth, or none (`--all`: a machine without snapshots).
+    pub snapshot: Option<(&'a Snapshot, usize)>,
+}
+
+impl<'a> Row<'a> {
+    /// The cells, in the order of `COLUMNS`.
+    pub fn cells(
+        &self,
+        protect: &Protect,
+        creators: &'a Creators,
+        now: DateTime<Utc>,
+    ) -> [Cell<'a>; 21] {
+        let m = self.machine;
+        let text = |s: &'a str| Cell::Text(s.into());
+        let machine = [
+            text(&m.profile),
+            text(m.provider.as_str()),
+            Cell::Text(m.location.join("/").into()),
+            text(&m.name),
+            text(&m.id),
+            text(m.power_state.as_str()),
+        ];
+        let Some((s, depth)) = self.snapshot else {
+            let mut cells: [Cell<'a>; 21] = std::array::from_fn(|_| Cell::Empty);
+            for (i, c) in machine.into_iter().enumerate() {
+                cells[i] = c;
+            }
+            cells[17] = Cell::Bool(m.consolidation_needed);
+            return cells;
+        };
+        let age = (now - s.created).num_days().max(0);
+        let created_by = creators
+            .get(&(m.profile.clone(), m.id.clone(), s.id.clone()))
+            .map_or(Cell::Empty, |u| text(u));
+        let [profile, provider, location, name, id, power] = machine;
+        [
+            profile,
+            provider,
+            location,
+            name,
+            id,
+            power,
+            text(&s.name),
+            text(&s.id),
+            m.name_path(&s.id)
+                .map_or(Cell::Empty, |p| Cell::Text(p.into())),
+            text(&s.description),
+            Cell::Time(s.created),
+            Cell::Int(age.unsigned_abs()),
+            s.size_bytes.map_or(Cell::Empty, Cell::Int),
+            Cell::Bool(s.memory),
+            Cell::Bool(s.quiesced),
+            Cell::Bool(m.current.as_deref() == Some(s.id.as_str())),
+            Cell::Int(depth as u64),
+            Cell::Bool(m.consolidation_needed),
+            created_by,
+            cleanup::expires(&s.description).map_or(Cell::Empty, Cell::Time),
+            Cell::Bool(cleanup::protection(s, protect).is_some()),
+        ]
+    }
+}
+
+/// Call `each` with every row of `machines`, in order: each snapshot depth first, and
+/// with `all` a row for each machine without snapshots. Nothing is collected.
+pub fn rows<'a>(machines: &'a [Machine], all: bool, mut each: impl FnMut(Row<'a>)) {
+    fn rec<'a>(
+        m: &'a Machine,
+        nodes: &'a [Snapshot],
+        depth: usize,
+        each: &mut impl FnMut(Row<'a>),
+    ) {
+        for n in nodes {
+            each(Row {
+                machine: m,
+                snapshot: Some((n, depth)),
+            });
+            rec(m, &n.children, depth + 1, each);
+        }
+    }
+    for m in machines {
+        if m.snapshots.is_empty() {
+            if all {
+                each(Row {
+                    machine: m,
+                    snapshot: None,
+                });
+            }
+            continue;
+        }
+        rec(m, &m.snapshots, 1, &mut each);
+    }
+}
+
+/// The age groups of the overview's chart: each label and the age it ends at.
+pub const AGE_GROUPS: [(&str, Option<i64>); 6] = [
+    ("< 1 d", Some(1)),
+    ("< 3 d", Some(3)),
+    ("< 1 w", Some(7)),
+    ("< 2 w", Some(14)),
+    ("< 1 mo", Some(30)),
+    ("older", None),
+];
+
+/// Totals of a part of the estate (a profile, a group, or all of it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overview {
+    /// Machines.
+    pub machines: usize,
+    /// Snapshots.
+    pub snapshots: usize,
+    /// Their known size.
+    pub size_bytes: u64,
+    /// The oldest snapshot's creation time.
+    pub oldest: Option<DateTime<Utc>>,
+    /// Machines that need their disks consolidated.
+    pub consolidation: usize,
+    /// Snapshots whose `[expires …]` has passed.
+    pub expired: usize,
+    /// Protected snapshots (pinned, or matching `[cleanup] protect`).
+    pub protected: usize,
+    /// Snapshots per age group (`AGE_GROUPS`).
+    pub ages: [usize; 6],
+}
+
+/// The overview of `machines` at `now`.
+pub fn overview<'a>(
+    machines: impl IntoIterator<Item = &'a Machine>,
+    protect: &Protect,
+    now: DateTime<Utc>,
+) -> Overview {
+    let mut o = Overview::default();
+    for m in machines {
+        o.machines += 1;
+        o.consolidation += usize::from(m.consolidation_needed);
+        rows(std::slice::from_ref(m), false, |r| {
+            let Some((s, _)) = r.snapshot else { return };
+            o.snapshots += 1;
+            o.size_bytes += s.size_bytes.unwrap_or(0);
+            o.oldest = Some(o.oldest.map_or(s.created, |t| t.min(s.created)));
+            o.expired += usize::from(cleanup::expires(&s.description).is_some_and(|t| t <= now));
+            o.protected += usize::from(cleanup::protection(s, protect).is_some());
+            let age = now - s.created;
+            let group = AGE_GROUPS
+                .iter()
+                .position(|(_, end)| end.is_none_or(|d| age < Duration::days(d)))
+                .unwrap_or(AGE_GROUPS.len() - 1);
+            o.ages[group] += 1;
+        });
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::machine::tests::{snap, vm};
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap()
+    }
+
+    fn estate() -> Vec<Machine> {
+        let mut a = vm(
+            "lab",
+            "vm-1",
+            "web",
+            vec![snap("a", "base", vec![snap("b", "pre, \"x\"", vec![])])],
+        );
+        a.snapshots[0].created = now() - Duration::days(40);
+        a.snapshots[0].description = "hardened [keep]".into();
+        a.snapshots[0].size_bytes = Some(10);
+        a.snapshots[0].children[0].created = now() - Duration::hours(5);
+        a.snapshots[0].children[0].description = "[expires 2026-10-31T00:00:00Z]".into();
+        a.current = Some("b".into());
+        a.consolidation_needed = true;
+        let b = vm("lab", "vm-2", "empty", vec![]);
+        vec![a, b]
+    }
+
+    #[test]
+    fn a_row_per_snapshot_with_every_column_and_all_adds_empty_machines() {
+        let ms = estate();
+        let protect = Protect::new(&[]);
+        let mut creators = Creators::new();
+        creators.insert(
+            ("lab".into(), "vm-1".into(), "b".into()),
+            "VSPHERE.LOCAL\\ops".into(),
+        );
+        let mut got = Vec::new();
+        rows(&ms, false, |r| {
+            got.push(r.cells(&protect, &creators, now()))
+        });
+        assert_eq!(got.len(), 2);
+        let b = &got[1];
+        assert_eq!(b[6], Cell::Text("pre, \"x\"".into()));
+        assert_eq!(b[8], Cell::Text("base/pre, \"x\"".into()), "path");
+        assert_eq!(b[11], Cell::Int(0), "5 hours: 0 days");
+        assert_eq!(b[12], Cell::Empty, "size unknown");
+        assert_eq!(b[15], Cell::Bool(true), "current");
+        assert_eq!(b[16], Cell::Int(2), "depth");
+        assert_eq!(b[17], Cell::Bool(true));
+        assert_eq!(b[18], Cell::Text("VSPHERE.LOCAL\\ops".into()));
+        assert_eq!(
+            b[19],
+            Cell::Time(Utc.with_ymd_and_hms(2026, 10, 31, 0, 0, 0).unwrap())
+        );
+        assert_eq!(b[20], Cell::Bool(false));
+        let a = &got[0];
+        assert_eq!(a[11], Cell::Int(40));
+        assert_eq!(a[18], Cell::Empty, "no creator known");
+        assert_eq!(a[20], Cell::Bool(true), "pinned");
+        let mut all = Vec::new();
+        rows(&ms, true, |r| all.push(r.cells(&protect, &creators, now())));
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[2][3], Cell::Text("empty".into()));
+        assert_eq!(all[2][6], Cell::Empty);
+        assert_eq!(all[2][17], Cell::Bool(false));
+    }
+
+    #[test]
+    fn the_overview_counts_and_groups_ages() {
+        let ms = estate();
+        let o = overview(&ms, &Protect::new(&[]), now());
+        assert_eq!(
+            o,
+            Overview {
+                machines: 2,
+                snapshots: 2,
+                size_bytes: 10,
+                oldest: Some(now() - Duration::days(40)),
+                consolidation: 1,
+                expired: 1,
+                protected: 1,
+                ages: [1, 0, 0, 0, 0, 1],
+            }
+        );
+    }
+}
