@@ -518,6 +518,31 @@ pub struct AppState {
     pub size: (u16, u16),
     /// Set when the app should exit.
     pub quit: bool,
+    /// Counts every change to the machines: what is derived from them and cached (the
+    /// overview) is recomputed when it moves.
+    pub data_gen: u64,
+    /// The last overview drawn, with what it was computed from.
+    overview_cache: std::cell::RefCell<Option<(OverviewKey, crate::model::report::Overview)>>,
+}
+
+/// What part of the estate the overview sums up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every machine shown.
+    Estate,
+    /// One profile's machines (index into `profiles`).
+    Profile(usize),
+    /// One group's machines: profile index and the group's label.
+    Group(usize, String),
+}
+
+/// What an overview was computed from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct OverviewKey {
+    scope: Scope,
+    data_gen: u64,
+    filter: String,
+    minute: i64,
 }
 
 impl AppState {
@@ -581,6 +606,8 @@ impl AppState {
             next_request: 1,
             size: (80, 24),
             quit: false,
+            data_gen: 0,
+            overview_cache: std::cell::RefCell::new(None),
         };
         s.rebuild_rows();
         s.set_inv_cursor(0);
@@ -640,6 +667,7 @@ impl AppState {
 
     /// Replace one profile's machines (keeps the others and the selection).
     pub fn set_machines(&mut self, profile: &str, mut machines: Vec<Machine>) {
+        self.data_gen += 1;
         machines.iter_mut().for_each(shown_safe);
         self.machines.retain(|m| m.profile != profile);
         self.machines.extend(machines);
@@ -687,6 +715,7 @@ impl AppState {
 
     /// Replace one machine.
     pub fn update_machine(&mut self, mut machine: Machine) {
+        self.data_gen += 1;
         shown_safe(&mut machine);
         let key = (machine.profile.clone(), machine.id.clone());
         let i = match self.by_key.get(&key).copied() {
@@ -986,6 +1015,52 @@ impl AppState {
     /// How many snapshots are marked and their known total size, when any is marked.
     pub fn marked_summary(&self) -> Option<(usize, u64)> {
         (!self.marks.is_empty()).then(|| (self.marks.len(), self.marks.bytes()))
+    }
+
+    /// What the overview sums up when no machine is selected in the inventory: the
+    /// selected profile or group, or the whole estate; none when a machine (or, in the
+    /// snapshot list, a snapshot) is what the right side shows.
+    pub fn overview_scope(&self) -> Option<Scope> {
+        if self.view == LeftView::Snapshots {
+            return None;
+        }
+        match self.rows.get(self.inv.selected).filter(|_| self.inv_shown) {
+            Some(Row::Machine(_)) => None,
+            Some(Row::Profile(i)) => Some(Scope::Profile(*i)),
+            Some(Row::Group(i, label)) => Some(Scope::Group(*i, label.clone())),
+            None => Some(Scope::Estate),
+        }
+    }
+
+    /// The overview of the scope shown (the filter applies), computed once per change of
+    /// the machines, the selection, the filter or the minute, not per frame.
+    pub fn overview(&self, scope: &Scope) -> crate::model::report::Overview {
+        let key = OverviewKey {
+            scope: scope.clone(),
+            data_gen: self.data_gen,
+            filter: self.filter.value().to_string(),
+            minute: self.now.timestamp() / 60,
+        };
+        if let Some((k, o)) = self.overview_cache.borrow().as_ref()
+            && *k == key
+        {
+            return o.clone();
+        }
+        let filter = self.filter.value().to_lowercase();
+        let in_scope = |m: &Machine| match scope {
+            Scope::Estate => true,
+            Scope::Profile(i) => self.profiles.get(*i).is_some_and(|p| p.name == m.profile),
+            Scope::Group(i, label) => {
+                self.profiles.get(*i).is_some_and(|p| p.name == m.profile)
+                    && m.location.join("/") == *label
+            }
+        };
+        let shown = (0..self.machines.len())
+            .filter(|&i| self.passes(i, &filter) && in_scope(&self.machines[i]))
+            .map(|i| &self.machines[i]);
+        let o = crate::model::report::overview(shown, &self.settings.protect, self.now);
+        *self.overview_cache.borrow_mut() = Some((key, o.clone()));
+        o
     }
 
     /// The task of a request (tasks are kept in request order).

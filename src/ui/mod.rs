@@ -73,8 +73,13 @@ pub fn draw(frame: &mut Frame, s: &AppState) {
         LeftView::Inventory => panes::inventory(frame, left, s, &theme),
         LeftView::Snapshots => panes::snapshot_list(frame, left, s, &theme),
     }
-    panes::tree(frame, tree, s, &theme);
-    panes::details(frame, details, s, &theme);
+    match s.overview_scope() {
+        Some(scope) => panes::overview(frame, right, s, &scope, &theme),
+        None => {
+            panes::tree(frame, tree, s, &theme);
+            panes::details(frame, details, s, &theme);
+        }
+    }
     panes::tasks(frame, tasks, s, &theme);
     panes::status(frame, status, s, &theme);
     if let Some(d) = &s.dialog {

@@ -10,7 +10,7 @@ use unicode_width::UnicodeWidthStr;
 use super::SPINNER;
 use super::theme::Theme;
 use crate::app::keymap::{Action, KEYMAP};
-use crate::app::state::{Level, NotRun, Row, SortKey};
+use crate::app::state::{Level, NotRun, Row, Scope, SortKey};
 use crate::app::{AppState, Pane, ProfileStatus};
 use crate::model::cleanup;
 use crate::model::health::format_age;
@@ -584,6 +584,98 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
         inner,
     );
+}
+
+/// The overview of a profile, a group or the estate (no machine selected): totals, and a
+/// chart of snapshot ages coloured by the age thresholds (marked `!`/`!!` too, for mono).
+pub fn overview(frame: &mut Frame, area: Rect, s: &AppState, scope: &Scope, theme: &Theme) {
+    use crate::model::report::AGE_GROUPS;
+    use ratatui::widgets::{Bar, BarChart};
+    let title = match scope {
+        Scope::Estate => " Overview of the estate ".to_string(),
+        Scope::Profile(i) => format!(" Overview of {} ", s.profiles[*i].name),
+        Scope::Group(i, label) => format!(" Overview of {} · {label} ", s.profiles[*i].name),
+    };
+    let b = block(Line::styled(title, theme.header), false, theme);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let mut lines = Vec::new();
+    if let Scope::Profile(i) = scope {
+        match &s.profiles[*i].status {
+            ProfileStatus::Error(e) => {
+                lines.push(Line::styled(format!("unreachable: {e}"), theme.critical));
+            }
+            ProfileStatus::Loading => lines.push(Line::styled("loading…", theme.dim)),
+            ProfileStatus::Connected => {}
+        }
+    }
+    let o = s.overview(scope);
+    let consolidate = if o.consolidation > 0 {
+        format!(" · {} need consolidation", o.consolidation)
+    } else {
+        String::new()
+    };
+    lines.push(kv(
+        "machines",
+        format!("{}{consolidate}", o.machines),
+        theme,
+    ));
+    lines.push(kv(
+        "snapshots",
+        format!("{} · {}", o.snapshots, human_size(o.size_bytes)),
+        theme,
+    ));
+    if let Some(t) = o.oldest {
+        lines.push(kv(
+            "oldest",
+            format!(
+                "{} old, taken {}",
+                format_age(s.now - t),
+                t.format("%Y-%m-%d")
+            ),
+            theme,
+        ));
+    }
+    lines.push(kv(
+        "cleanup",
+        format!("{} expired · {} protected", o.expired, o.protected),
+        theme,
+    ));
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("Snapshot ages", theme.header));
+    let text_rows = u16::try_from(lines.len()).unwrap_or(u16::MAX);
+    let [text, chart] = ratatui::layout::Layout::vertical([
+        ratatui::layout::Constraint::Length(text_rows),
+        ratatui::layout::Constraint::Min(0),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(lines), text);
+    // A group is as bad as the youngest snapshot it holds.
+    let t = &s.settings.thresholds;
+    let mut start = chrono::Duration::zero();
+    let bars: Vec<Bar> = AGE_GROUPS
+        .iter()
+        .zip(o.ages)
+        .map(|((label, end), n)| {
+            let (style, mark) = if start >= t.age_critical {
+                (theme.critical, " !!")
+            } else if start >= t.age_warning {
+                (theme.warning, " !")
+            } else {
+                (theme.text, "")
+            };
+            if let Some(days) = end {
+                start = chrono::Duration::days(*days);
+            }
+            Bar::default()
+                .value(n as u64)
+                .label(Line::raw(format!("{label:<6}")))
+                .text_value(format!("{n}{mark}"))
+                .style(style)
+                .value_style(style.add_modifier(ratatui::style::Modifier::REVERSED))
+        })
+        .collect();
+    frame.render_widget(BarChart::horizontal(bars).bar_width(1).bar_gap(0), chart);
 }
 
 /// Running and recent tasks, newest last.

@@ -448,3 +448,40 @@ fn snapshot_list_plan_dialog_80x24() {
     press(&mut s, KeyCode::PageDown);
     insta::assert_snapshot!("snapshot_list_plan_80x24", screen(&s, 80, 24));
 }
+
+/// A profile selected: the right side is the overview, totals and the age chart.
+#[test]
+fn overview_of_a_profile_120x36() {
+    let s = state();
+    let text = screen(&s, W, H);
+    assert!(text.contains("Overview of pcc"), "{text}");
+    insta::assert_snapshot!("overview_pcc", text);
+}
+
+/// A group selected, at 80×24 in mono: no colour anywhere, and the chart's old groups
+/// marked `!!` in the critical style (bold, underlined).
+#[test]
+fn overview_of_a_profile_and_a_group_80x24_mono() {
+    let mut s = state_with(false, ThemeName::Mono);
+    let buf = render_buffer(&s, 80, 24);
+    for y in 0..24 {
+        for x in 0..80 {
+            assert_eq!(buf[(x, y)].fg, Color::Reset, "colour at {x},{y} in mono");
+        }
+    }
+    let y = row_of(&buf, "older");
+    let marks: Vec<Modifier> = (40..80)
+        .filter(|&x| buf[(x, y)].symbol() == "!")
+        .map(|x| buf[(x, y)].modifier)
+        .collect();
+    assert_eq!(marks.len(), 2, "{:?}", lines(&buf)[y as usize]);
+    assert!(
+        marks
+            .iter()
+            .all(|m| m.contains(Modifier::BOLD | Modifier::UNDERLINED)),
+        "{marks:?}"
+    );
+    insta::assert_snapshot!("overview_pcc_mono_80x24", lines(&buf).join("\n"));
+    key(&mut s, 'j');
+    insta::assert_snapshot!("overview_group_80x24", screen(&s, 80, 24));
+}
