@@ -25,6 +25,7 @@ fn snapshot(id: usize, children: Vec<Snapshot>) -> Snapshot {
         memory: false,
         quiesced: false,
         size_bytes: Some(1 << 30),
+        created_by: None,
         children,
     }
 }

@@ -412,6 +412,9 @@ fn shown_safe(m: &mut Machine) {
         for n in nodes {
             fix(&mut n.name);
             fix(&mut n.description);
+            if let Some(user) = &mut n.created_by {
+                fix(user);
+            }
             tree(&mut n.children);
         }
     }
@@ -423,6 +426,16 @@ fn shown_safe(m: &mut Machine) {
         fix(v);
     }
     tree(&mut m.snapshots);
+}
+
+/// Copy `old`'s known creators onto the same snapshots in `nodes`.
+fn carry_creators(old: &Machine, nodes: &mut [crate::model::Snapshot]) {
+    for n in nodes {
+        if n.created_by.is_none() {
+            n.created_by = old.find(&n.id).and_then(|o| o.created_by.clone());
+        }
+        carry_creators(old, &mut n.children);
+    }
 }
 
 /// Messages the log keeps (the oldest go first).
@@ -713,6 +726,29 @@ impl AppState {
         self.rebuild_rows();
     }
 
+    /// Who took each snapshot of a profile (its task history): shown in the details.
+    pub fn set_creators(
+        &mut self,
+        profile: &str,
+        creators: &std::collections::HashMap<String, String>,
+    ) {
+        fn fill(
+            nodes: &mut [crate::model::Snapshot],
+            creators: &std::collections::HashMap<String, String>,
+        ) {
+            for n in nodes {
+                if let Some(user) = creators.get(&n.id) {
+                    n.created_by = Some(crate::safe::terminal(user).into_owned());
+                }
+                fill(&mut n.children, creators);
+            }
+        }
+        self.data_gen += 1;
+        for m in self.machines.iter_mut().filter(|m| m.profile == profile) {
+            fill(&mut m.snapshots, creators);
+        }
+    }
+
     /// Replace one machine.
     pub fn update_machine(&mut self, mut machine: Machine) {
         self.data_gen += 1;
@@ -720,6 +756,9 @@ impl AppState {
         let key = (machine.profile.clone(), machine.id.clone());
         let i = match self.by_key.get(&key).copied() {
             Some(i) => {
+                // A re-read machine has no creators (the history is read with the whole
+                // inventory): keep those known.
+                carry_creators(&self.machines[i], &mut machine.snapshots);
                 self.worst[i] = self.warnings(&machine).last().copied();
                 self.machines[i] = machine;
                 // A collapsed row shows the worst it hides: keep that true.

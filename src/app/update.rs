@@ -1153,6 +1153,7 @@ fn on_engine_event(s: &mut AppState, event: Event) {
             )),
         ),
         Event::MachineUpdated { machine } => s.update_machine(*machine),
+        Event::Creators { profile, creators } => s.set_creators(&profile, &creators),
         Event::Task { request, update } => {
             let mut started = None;
             if let Some(t) = s.task_mut(request) {

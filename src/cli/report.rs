@@ -12,7 +12,7 @@ use super::{Cli, Failure};
 use crate::model::check::{self, Limits, State};
 use crate::model::cleanup::Protect;
 use crate::model::health::human_size;
-use crate::model::report::{self, COLUMNS, Cell, Creators, SIZE_COLUMN};
+use crate::model::report::{self, COLUMNS, Cell, SIZE_COLUMN};
 use crate::model::{Machine, parse_duration};
 
 /// How `report` writes its rows.
@@ -66,6 +66,44 @@ async fn estate(s: &Session, filter: Option<&str>) -> (Vec<Machine>, Vec<(String
     (machines, errors)
 }
 
+/// Fill each snapshot's `created_by` from its profile's task history: one history read per
+/// profile, all at once, from just before its oldest snapshot. A history that cannot be
+/// read leaves the creators empty (said in the log), as a history that no longer has them.
+async fn with_creators(s: &Session, machines: &mut [Machine]) {
+    fn fill(
+        nodes: &mut [crate::model::Snapshot],
+        creators: &std::collections::HashMap<String, String>,
+    ) {
+        for n in nodes {
+            if let Some(user) = creators.get(&n.id) {
+                n.created_by = Some(user.clone());
+            }
+            fill(&mut n.children, creators);
+        }
+    }
+    let reads = s.engine.profiles().iter().filter_map(|p| {
+        let oldest = machines
+            .iter()
+            .filter(|m| m.profile == p.name)
+            .filter_map(Machine::oldest_snapshot)
+            .min()?;
+        Some(async move {
+            let since = oldest - chrono::Duration::minutes(1);
+            (p.name.clone(), p.provider.snapshot_creators(since).await)
+        })
+    });
+    for (profile, read) in futures::future::join_all(reads.collect::<Vec<_>>()).await {
+        match read {
+            Ok(creators) => {
+                for m in machines.iter_mut().filter(|m| m.profile == profile) {
+                    fill(&mut m.snapshots, &creators);
+                }
+            }
+            Err(e) => tracing::info!("profile {profile}: no task history: {e}"),
+        }
+    }
+}
+
 /// `snaptree report`.
 pub async fn report(
     cli: &Cli,
@@ -75,14 +113,14 @@ pub async fn report(
     all: bool,
 ) -> Result<(), Failure> {
     let format = if cli.json { ReportFormat::Json } else { format };
-    let (machines, errors) = estate(s, filter).await;
+    let (mut machines, errors) = estate(s, filter).await;
+    with_creators(s, &mut machines).await;
     let protect = Protect::new(&s.config.cleanup.protect);
-    let creators = Creators::new();
     let now = Utc::now();
     let out = std::io::stdout().lock();
     let mut out = std::io::BufWriter::new(out);
     written(write_report(
-        &mut out, &machines, all, &protect, &creators, now, format,
+        &mut out, &machines, all, &protect, now, format,
     ))?;
     if errors.is_empty() {
         Ok(())
@@ -104,7 +142,6 @@ pub fn write_report(
     machines: &[Machine],
     all: bool,
     protect: &Protect,
-    creators: &Creators,
     now: DateTime<Utc>,
     format: ReportFormat,
 ) -> std::io::Result<()> {
@@ -113,7 +150,7 @@ pub fn write_report(
         let mut result = Ok(());
         report::rows(machines, all, |r| {
             if result.is_ok() {
-                result = f(out, &r.cells(protect, creators, now));
+                result = f(out, &r.cells(protect, now));
             }
         });
         result
@@ -159,7 +196,7 @@ pub fn write_report(
             // Two passes over the rows: the widths first, then the lines.
             let mut widths: Vec<usize> = COLUMNS.iter().map(|c| c.len()).collect();
             report::rows(machines, all, |r| {
-                for (i, c) in r.cells(protect, creators, now).iter().enumerate() {
+                for (i, c) in r.cells(protect, now).iter().enumerate() {
                     widths[i] = widths[i].max(unicode_width::UnicodeWidthStr::width(
                         table_cell(i, c).as_ref(),
                     ));

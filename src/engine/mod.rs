@@ -134,6 +134,13 @@ pub enum Event {
         /// The machine.
         machine: Box<Machine>,
     },
+    /// Who took the profile's snapshots, from its task history (after its inventory).
+    Creators {
+        /// Profile.
+        profile: String,
+        /// Snapshot id → user.
+        creators: HashMap<String, String>,
+    },
     /// A request made progress.
     Task {
         /// The caller's request id.
@@ -805,11 +812,30 @@ async fn load(
     };
     match p.provider.load_inventory(&partial).await {
         Ok(machines) => {
+            let oldest = machines.iter().filter_map(Machine::oldest_snapshot).min();
             let _ = events.send(Event::Inventory {
                 profile: p.name.clone(),
                 machines,
                 complete: true,
             });
+            // Who took each snapshot, once the machines are on screen: the history is read
+            // from just before the oldest snapshot.
+            if let Some(oldest) = oldest {
+                match p
+                    .provider
+                    .snapshot_creators(oldest - chrono::Duration::minutes(1))
+                    .await
+                {
+                    Ok(creators) if !creators.is_empty() => {
+                        let _ = events.send(Event::Creators {
+                            profile: p.name.clone(),
+                            creators,
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::info!("profile {}: no task history: {e}", p.name),
+                }
+            }
             Ok(())
         }
         Err(e) => {

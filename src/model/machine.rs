@@ -160,6 +160,10 @@ pub struct Snapshot {
     pub quiesced: bool,
     /// Disk space owned by this snapshot, when known.
     pub size_bytes: Option<u64>,
+    /// Who took it, as the back end's task history says (vSphere); none when the history
+    /// no longer has it or the back end keeps none (OVH).
+    #[serde(default)]
+    pub created_by: Option<String>,
     /// Child snapshots.
     pub children: Vec<Snapshot>,
 }
@@ -377,6 +381,7 @@ pub(crate) mod tests {
             memory: false,
             quiesced: false,
             size_bytes: None,
+            created_by: None,
             children,
         }
     }

@@ -2,8 +2,6 @@
 //! the estate overview the TUI draws (totals and snapshot ages). Pure: the CLI writes the
 //! rows as a table, CSV, JSON or Markdown, one at a time.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Duration, Utc};
 
 use super::cleanup::{self, Protect};
@@ -37,10 +35,6 @@ pub const COLUMNS: [&str; 21] = [
 /// The index of the `size_bytes` column (a table shows it in human units).
 pub const SIZE_COLUMN: usize = 12;
 
-/// Who created each snapshot, as the back end's history says: by profile, machine id and
-/// snapshot id.
-pub type Creators = HashMap<(String, String, String), String>;
-
 /// One value of a row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cell<'a> {
@@ -67,12 +61,7 @@ pub struct Row<'a> {
 
 impl<'a> Row<'a> {
     /// The cells, in the order of `COLUMNS`.
-    pub fn cells(
-        &self,
-        protect: &Protect,
-        creators: &'a Creators,
-        now: DateTime<Utc>,
-    ) -> [Cell<'a>; 21] {
+    pub fn cells(&self, protect: &Protect, now: DateTime<Utc>) -> [Cell<'a>; 21] {
         let m = self.machine;
         let text = |s: &'a str| Cell::Text(s.into());
         let machine = [
@@ -92,9 +81,7 @@ impl<'a> Row<'a> {
             return cells;
         };
         let age = (now - s.created).num_days().max(0);
-        let created_by = creators
-            .get(&(m.profile.clone(), m.id.clone(), s.id.clone()))
-            .map_or(Cell::Empty, |u| text(u));
+        let created_by = s.created_by.as_deref().map_or(Cell::Empty, text);
         let [profile, provider, location, name, id, power] = machine;
         [
             profile,
@@ -235,6 +222,7 @@ mod tests {
         a.snapshots[0].size_bytes = Some(10);
         a.snapshots[0].children[0].created = now() - Duration::hours(5);
         a.snapshots[0].children[0].description = "[expires 2026-10-31T00:00:00Z]".into();
+        a.snapshots[0].children[0].created_by = Some("VSPHERE.LOCAL\\ops".into());
         a.current = Some("b".into());
         a.consolidation_needed = true;
         let b = vm("lab", "vm-2", "empty", vec![]);
@@ -245,15 +233,8 @@ mod tests {
     fn a_row_per_snapshot_with_every_column_and_all_adds_empty_machines() {
         let ms = estate();
         let protect = Protect::new(&[]);
-        let mut creators = Creators::new();
-        creators.insert(
-            ("lab".into(), "vm-1".into(), "b".into()),
-            "VSPHERE.LOCAL\\ops".into(),
-        );
         let mut got = Vec::new();
-        rows(&ms, false, |r| {
-            got.push(r.cells(&protect, &creators, now()))
-        });
+        rows(&ms, false, |r| got.push(r.cells(&protect, now())));
         assert_eq!(got.len(), 2);
         let b = &got[1];
         assert_eq!(b[6], Cell::Text("pre, \"x\"".into()));
@@ -274,7 +255,7 @@ mod tests {
         assert_eq!(a[18], Cell::Empty, "no creator known");
         assert_eq!(a[20], Cell::Bool(true), "pinned");
         let mut all = Vec::new();
-        rows(&ms, true, |r| all.push(r.cells(&protect, &creators, now())));
+        rows(&ms, true, |r| all.push(r.cells(&protect, now())));
         assert_eq!(all.len(), 3);
         assert_eq!(all[2][3], Cell::Text("empty".into()));
         assert_eq!(all[2][6], Cell::Empty);

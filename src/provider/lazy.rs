@@ -110,6 +110,15 @@ impl Provider for LazyProvider {
         self.watch(r).await
     }
 
+    async fn snapshot_creators(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<std::collections::HashMap<String, String>, ProviderError> {
+        let p = self.get().await?;
+        let r = p.snapshot_creators(since).await;
+        self.watch(r).await
+    }
+
     async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
         let p = self.get().await?;
         let r = p.check().await;

@@ -100,6 +100,16 @@ pub trait Provider: Send + Sync {
         Ok(None)
     }
 
+    /// Who took each snapshot, from the back end's task history since `since` (a few calls
+    /// for the whole profile): snapshot id → user. Empty where the back end keeps none.
+    async fn snapshot_creators(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<std::collections::HashMap<String, String>, ProviderError> {
+        let _ = since;
+        Ok(std::collections::HashMap::new())
+    }
+
     /// Report what the back end is, for `config check`.
     async fn check(&self) -> Result<Vec<(String, String)>, ProviderError>;
 

@@ -498,6 +498,7 @@ fn apply(m: &mut Machine, op: &Operation, serial: u64) -> Result<(), String> {
                     ProviderKind::Vsphere => Some((64 + (serial * 37) % 900) * 1024 * 1024),
                     ProviderKind::Ovh => None,
                 },
+                created_by: None,
                 children: Vec::new(),
             };
             let id = node.id.clone();

@@ -78,6 +78,9 @@ struct SnapshotEntry {
     /// An `[expires …]` marker this far from now (`5d`), or this long ago (`-1d`).
     #[serde(default)]
     expires_in: Option<String>,
+    /// Who took it: the vSphere simulator's task history names this user.
+    #[serde(default)]
+    created_by: Option<String>,
 }
 
 /// A loaded scenario: profiles with their machines, and the task duration.
@@ -143,6 +146,7 @@ fn machine(
                 memory: s.memory,
                 quiesced: s.quiesced,
                 size_bytes: s.size_mb.map(|mb| mb * 1024 * 1024),
+                created_by: s.created_by,
                 children: Vec::new(),
             },
         ));

@@ -574,6 +574,14 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     for (k, v) in &m.details {
         lines.push(kv(k, v.clone(), theme));
     }
+    // Who took the snapshot (the task history), last: the warnings matter more.
+    if let Some(user) = s
+        .selected_snapshot()
+        .and_then(|id| m.find(id))
+        .and_then(|n| n.created_by.as_deref())
+    {
+        lines.push(kv("taken by", user, theme));
+    }
     if m.provider == ProviderKind::Ovh {
         lines.push(Line::styled(
             "Consistent snapshots need qemu-guest-agent in the VPS (see README).",

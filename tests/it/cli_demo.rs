@@ -1003,6 +1003,15 @@ fn report_csv_reads_in_pythons_csv_with_the_exact_header_and_a_row_per_snapshot(
             .is_ok(),
         "bytes"
     );
+    // Who took it, from the vSphere task history; the 40-day-old base is beyond it.
+    let by = |id: &str| {
+        rows.iter()
+            .find(|r| r[col("snapshot_id")] == id)
+            .map(|r| r[col("created_by")].clone())
+            .unwrap()
+    };
+    assert_eq!(by("snapshot-102"), "VSPHERE.LOCAL\\j.martin");
+    assert_eq!(by("snapshot-101"), "", "older than the history's 30 days");
     let hotfix = rows
         .iter()
         .find(|r| r[col("snapshot_id")] == "snapshot-106")
@@ -1047,13 +1056,14 @@ fn report_json_and_markdown_have_the_columns_in_order_and_a_row_per_snapshot() {
         ("memory", "bool"),
         ("depth", "number"),
         ("created", "string"),
-        ("created_by", "null"),
+        ("created_by", "string or null"),
+        ("expires", "string or null"),
     ] {
         let ok = match kind {
             "number" => first[key].is_u64(),
             "bool" => first[key].is_boolean(),
             "string" => first[key].is_string(),
-            _ => first[key].is_null(),
+            _ => first[key].is_string() || first[key].is_null(),
         };
         assert!(ok, "{key} is not a {kind}: {first}");
     }

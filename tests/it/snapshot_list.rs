@@ -322,3 +322,45 @@ fn a_live_update_that_removes_the_selected_snapshot_selects_nothing() {
     key(&mut s, 'k');
     assert!(selected(&s).is_some());
 }
+
+/// Who took a snapshot arrives after the inventory (the task history) and shows in the
+/// details; a re-read of the machine keeps it.
+#[test]
+fn creators_from_the_history_show_in_the_details_and_survive_a_re_read() {
+    let mut s = state();
+    select_machine(&mut s, "web-02");
+    let creators = std::collections::HashMap::from([(
+        "snapshot-111".to_string(),
+        "VSPHERE.LOCAL\\ops\u{1b}[2J".to_string(),
+    )]);
+    update(
+        &mut s,
+        Msg::Engine(Event::Creators {
+            profile: "pcc".into(),
+            creators,
+        }),
+    );
+    let m = s.selected_machine().unwrap().clone();
+    let user = m.find("snapshot-111").unwrap().created_by.clone();
+    assert_eq!(
+        user.as_deref(),
+        Some("VSPHERE.LOCAL\\ops\\x1b[2J"),
+        "drawn safe"
+    );
+    let mut reread = m.clone();
+    reread.snapshots[0].created_by = None;
+    update(
+        &mut s,
+        Msg::Engine(Event::MachineUpdated {
+            machine: Box::new(reread),
+        }),
+    );
+    let kept = s
+        .selected_machine()
+        .unwrap()
+        .find("snapshot-111")
+        .unwrap()
+        .created_by
+        .clone();
+    assert_eq!(kept, user);
+}

@@ -693,3 +693,86 @@ fn type_name_first_everywhere(text: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Who took each snapshot (`created_by`) comes from the task history, over SOAP and
+/// VI/JSON alike, in a few calls for the whole profile: the demo's creators within the
+/// history's 30 days, none for older snapshots, and the user of a take run through the
+/// server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_took_each_snapshot_comes_from_the_task_history_in_a_few_calls() {
+    let (estate, sim) =
+        crate::common::vsim::start(Duration::from_millis(200), VsphereSimOptions::default()).await;
+    for transport in [Transport::Soap, Transport::Json] {
+        let p = connect(&sim, "demo", "demo", transport)
+            .await
+            .expect("login");
+        let machines = p.load_inventory(&|_| {}).await.expect("inventory");
+        let oldest = machines
+            .iter()
+            .filter_map(Machine::oldest_snapshot)
+            .min()
+            .unwrap();
+        let before = sim.calls().len();
+        let creators = p
+            .snapshot_creators(oldest - chrono::Duration::minutes(1))
+            .await
+            .expect("the history");
+        let calls: Vec<String> = sim.calls()[before..].to_vec();
+        assert!(
+            calls.len() <= 4,
+            "{transport:?}: a few calls for the whole profile: {calls:?}"
+        );
+        assert!(
+            calls.contains(&"CreateCollectorForTasks".to_string()),
+            "{calls:?}"
+        );
+        assert!(calls.contains(&"DestroyCollector".to_string()), "{calls:?}");
+        assert_eq!(
+            creators.get("snapshot-102").map(String::as_str),
+            Some("VSPHERE.LOCAL\\j.martin"),
+            "{transport:?}: {creators:?}"
+        );
+        assert_eq!(
+            creators.get("snapshot-142").map(String::as_str),
+            Some("VSPHERE.LOCAL\\svc-veeam")
+        );
+        assert!(
+            !creators.contains_key("snapshot-101"),
+            "40 days old: the history no longer has it"
+        );
+        assert!(!creators.contains_key("snapshot-131"), "no creator known");
+        // A window after every snapshot: nothing.
+        let none = p
+            .snapshot_creators(chrono::Utc::now() + chrono::Duration::hours(1))
+            .await
+            .expect("the history");
+        assert!(none.is_empty(), "{none:?}");
+    }
+    // A take through the server: its user, over JSON.
+    let p = connect(&sim, "demo", "demo", Transport::Json)
+        .await
+        .expect("login");
+    let started = p
+        .start("vm-102", &crate::common::take("by-the-test"))
+        .await
+        .expect("take");
+    let done = p
+        .follow("vm-102", &started.id, &|_| {})
+        .await
+        .expect("follow");
+    assert_eq!(done.state, TaskState::Success);
+    let new = estate
+        .task_detail(&started.id)
+        .unwrap()
+        .result
+        .expect("the new snapshot");
+    let creators = p
+        .snapshot_creators(chrono::Utc::now() - chrono::Duration::hours(1))
+        .await
+        .expect("the history");
+    assert_eq!(
+        creators.get(&new).map(String::as_str),
+        Some("demo"),
+        "{creators:?}"
+    );
+}

@@ -328,6 +328,7 @@ fn map_snapshot(s: &WireSnapshot) -> Result<Snapshot, String> {
         memory: false,
         quiesced: false,
         size_bytes: None,
+        created_by: None,
         children: Vec::new(),
     })
 }

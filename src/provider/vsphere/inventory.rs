@@ -531,6 +531,7 @@ fn snapshot(
         memory,
         quiesced: t.quiesced,
         size_bytes: sizes.get(&id).copied(),
+        created_by: None,
         children: t
             .child_snapshot_list
             .as_ref()

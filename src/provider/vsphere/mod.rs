@@ -6,6 +6,7 @@
 //! collector pass; tasks and live updates are watched through dedicated property collectors.
 
 mod faults;
+mod history;
 mod inventory;
 pub mod tls;
 
@@ -1054,6 +1055,23 @@ impl Provider for VsphereProvider {
         };
         self.loaded.store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(machines)
+    }
+
+    async fn snapshot_creators(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<std::collections::HashMap<String, String>, ProviderError> {
+        self.call(move |inner| {
+            Box::pin(async move {
+                let doing = format!("reading the task history of profile {}", inner.profile);
+                inner
+                    .read(&doing, |client| async move {
+                        history::creators(&client, since).await
+                    })
+                    .await
+            })
+        })
+        .await?
     }
 
     async fn load_machine(&self, id: &str) -> Result<Machine, ProviderError> {

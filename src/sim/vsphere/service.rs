@@ -96,8 +96,14 @@ struct Tables {
     /// Paging tokens: owner session, page size asked, objects still to send.
     pages: HashMap<String, (String, usize, VecDeque<Val>)>,
     tasks: HashMap<String, TaskRecord>,
+    /// Task history collectors: owner session, the tasks still to read.
+    task_collectors: HashMap<String, (String, VecDeque<Val>)>,
     calls: Vec<String>,
 }
+
+/// Days of task history the simulator keeps, as vCenter keeps 30 by default: snapshots
+/// taken before have no known creator.
+pub(crate) const HISTORY_DAYS: i64 = 30;
 
 /// The service behind the HTTPS listener.
 pub(crate) struct Service {
@@ -1165,6 +1171,40 @@ impl Service {
                     .map_err(|e| self.start_fault(&vm, e))?;
                 Ok((None, None))
             }
+            ("CreateCollectorForTasks", "TaskManager") => {
+                let tasks = self.task_history(b.child("filter"));
+                let id = format!("session[{session}]{}", uuid(self.next()));
+                self.tables()
+                    .task_collectors
+                    .insert(id.clone(), (session, tasks.into()));
+                Ok((Some(Val::mor("TaskHistoryCollector", &id)), None))
+            }
+            ("ReadNextTasks", "TaskHistoryCollector") => {
+                let max = b
+                    .child_text("maxCount")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .unwrap_or(10)
+                    .clamp(1, 1000);
+                let mut t = self.tables();
+                let (owner, left) = t
+                    .task_collectors
+                    .get_mut(&call.this.1)
+                    .ok_or_else(|| Fault::not_found_object(&call.this))?;
+                if *owner != session {
+                    return Err(Fault::not_found_object(&call.this));
+                }
+                let page: Vec<Val> = left.drain(..max.min(left.len())).collect();
+                if page.is_empty() {
+                    return Ok((None, None));
+                }
+                Ok((Some(Val::List("TaskInfo", page)), None))
+            }
+            ("DestroyCollector", "TaskHistoryCollector") => {
+                match self.tables().task_collectors.remove(&call.this.1) {
+                    Some(_) => Ok((None, None)),
+                    None => Err(Fault::not_found_object(&call.this)),
+                }
+            }
             ("CancelTask", "Task") => {
                 let d = self
                     .estate
@@ -1535,6 +1575,113 @@ impl Service {
             other => Fault::new("SystemError", other.to_string())
                 .with("reason", Val::str(other.to_string())),
         }
+    }
+
+    /// The task history a `TaskFilterSpec` selects, oldest first: the snapshots the
+    /// estate says who took (within `HISTORY_DAYS`), and the takes run through this server.
+    /// The filter's time window (`time.beginTime`, `time.endTime` on the queue time), an
+    /// entity that is a VM, and `state` apply.
+    fn task_history(&self, filter: Option<&super::xml::Element>) -> Vec<Val> {
+        let time = |name: &str| {
+            filter
+                .and_then(|f| f.child("time"))
+                .and_then(|t| t.child_text(name))
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        let (begin, end) = (time("beginTime"), time("endTime"));
+        let vm_only = filter
+            .and_then(|f| f.child("entity"))
+            .and_then(|e| e.child("entity"))
+            .filter(|e| e.attr("type") == Some("VirtualMachine"))
+            .map(|e| e.text.trim().to_string());
+        let states: Vec<String> = filter
+            .map(|f| {
+                f.children_named("state")
+                    .map(|s| s.text.trim().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let kept_since = Utc::now() - chrono::Duration::days(HISTORY_DAYS);
+        let mut found: Vec<(DateTime<Utc>, Val)> = Vec::new();
+        let machines = self.estate.machines(&self.profile).unwrap_or_default();
+        let recorded: Vec<String> = self.tables().tasks.keys().cloned().collect();
+        let from_here: std::collections::HashSet<String> = recorded
+            .iter()
+            .filter_map(|id| self.estate.task_detail(id).ok())
+            .filter_map(|d| d.result)
+            .collect();
+        for m in &machines {
+            for (_, snap) in m.walk() {
+                let Some(user) = &snap.created_by else {
+                    continue;
+                };
+                if snap.created < kept_since || from_here.contains(&snap.id) {
+                    continue;
+                }
+                let queued = snap.created - chrono::Duration::seconds(2);
+                let key = format!("history-{}", inventory::snapshot_number(&snap.id));
+                let info = Val::Obj(
+                    "TaskInfo",
+                    vec![
+                        ("key", Val::str(&key)),
+                        ("task", Val::mor("Task", &key)),
+                        ("name", Val::str("CreateSnapshot_Task")),
+                        ("descriptionId", Val::str("VirtualMachine.createSnapshot")),
+                        ("entity", Val::mor("VirtualMachine", &m.id)),
+                        ("entityName", Val::str(&m.name)),
+                        ("state", Val::Enum("TaskInfoState", "success".into())),
+                        ("cancelled", Val::Bool(false)),
+                        ("cancelable", Val::Bool(false)),
+                        (
+                            "result",
+                            Val::Any(Box::new(Val::mor("VirtualMachineSnapshot", &snap.id))),
+                        ),
+                        (
+                            "reason",
+                            Val::Any(Box::new(Val::Obj(
+                                "TaskReasonUser",
+                                vec![("userName", Val::str(user))],
+                            ))),
+                        ),
+                        ("queueTime", Val::Time(queued)),
+                        ("startTime", Val::Time(queued)),
+                        ("completeTime", Val::Time(snap.created)),
+                        (
+                            "eventChainId",
+                            Val::Int(inventory::snapshot_number(&snap.id)),
+                        ),
+                    ],
+                );
+                found.push((queued, info));
+            }
+        }
+        for id in recorded {
+            let Some(info) = self
+                .task_val(&id)
+                .and_then(|t| t.path("info").ok().flatten().cloned())
+            else {
+                continue;
+            };
+            let queued = match info.path("queueTime") {
+                Ok(Some(Val::Time(t))) => *t,
+                _ => continue,
+            };
+            found.push((queued, info));
+        }
+        found.retain(|(queued, info)| {
+            let text = |path| match info.path(path) {
+                Ok(Some(Val::Str(s) | Val::Enum(_, s))) => s.clone(),
+                Ok(Some(Val::Mor(_, id))) => id.clone(),
+                _ => String::new(),
+            };
+            begin.is_none_or(|b| *queued >= b)
+                && end.is_none_or(|e| *queued <= e)
+                && vm_only.as_ref().is_none_or(|vm| text("entity") == *vm)
+                && (states.is_empty() || states.contains(&text("state")))
+        });
+        found.sort_by_key(|(queued, _)| *queued);
+        found.into_iter().map(|(_, info)| info).collect()
     }
 
     fn start_task(&self, vm: &str, op: &Operation) -> Outcome {
