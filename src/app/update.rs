@@ -601,6 +601,9 @@ fn mark_all(s: &mut AppState) -> Vec<Effect> {
         for (k, _) in &markable {
             s.marks.remove(k);
         }
+        for (k, _) in &protected {
+            s.left_out.remove(k);
+        }
         info(s, format!("unmarked the {n} snapshot(s) shown"));
         return Vec::new();
     }

@@ -157,7 +157,8 @@ pub fn write_report(
     };
     match format {
         ReportFormat::Csv => {
-            writeln!(out, "{}", COLUMNS.join(","))?;
+            // RFC 4180: every line ends with CRLF, the header's too.
+            write!(out, "{}\r\n", COLUMNS.join(","))?;
             each(out, &mut |out, cells| {
                 let line: Vec<Cow<str>> = cells.iter().map(csv_cell).collect();
                 write!(out, "{}\r\n", line.join(","))

@@ -456,6 +456,9 @@ fn overview_of_a_profile_120x36() {
     let text = screen(&s, W, H);
     assert!(text.contains("Overview of pcc"), "{text}");
     insta::assert_snapshot!("overview_pcc", text);
+    // The same in mono: the same text (the marks carry what colour says).
+    let mono = state_with(false, ThemeName::Mono);
+    assert_eq!(screen(&mono, W, H), text);
 }
 
 /// A group selected, at 80×24 in mono: no colour anywhere, and the chart's old groups
