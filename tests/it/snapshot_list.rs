@@ -198,7 +198,10 @@ fn space_and_a_mark_what_is_shown_leaving_the_protected_out_and_d_runs_one_plan(
     press(&mut s, KeyCode::Esc);
     key(&mut s, 'A');
     assert!(s.marks.is_empty());
-    assert!(s.left_out.is_empty(), "unmarked: nothing is left out any more");
+    assert!(
+        s.left_out.is_empty(),
+        "unmarked: nothing is left out any more"
+    );
 
     // Space marks and moves on; the first row, base, is pinned: marked by hand, knowingly.
     key(&mut s, 'g');

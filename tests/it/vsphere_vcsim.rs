@@ -1008,6 +1008,28 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
     drop(back);
 }
 
+/// The binary with no profile configured and govc's environment set for `sim` as a govc
+/// user sets it (`GOVC_URL=https://user:pass@host:port/sdk`, `GOVC_INSECURE=1`).
+fn run_with_govc_env(sim: &Vcsim, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    // vcsim's own url line, which carries its user and password as govc takes them.
+    let url = if sim.url.contains('@') {
+        sim.url.clone()
+    } else {
+        sim.url.replacen("https://", "https://user:pass@", 1)
+    };
+    Command::new(env!("CARGO_BIN_EXE_snaptree"))
+        .args(["--config", dir.join("none.toml").to_str().unwrap()])
+        .args(args)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("GOVC_URL", &url)
+        .env("GOVC_INSECURE", "1")
+        .env_remove("GOVC_USERNAME")
+        .env_remove("GOVC_PASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run snaptree")
+}
+
 /// No profile configured, govc's environment set as a govc user sets it for vcsim
 /// (`GOVC_URL=https://user:pass@host:port/sdk`, `GOVC_INSECURE=1`): snaptree uses it as a
 /// vSphere profile named "govc".
@@ -1015,23 +1037,7 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
 fn govc_environment_is_used_when_no_profile_is_configured() {
     let sim = start_vcsim(&[]);
     let dir = tempfile::tempdir().unwrap();
-    // vcsim's own url line, which carries its user and password as govc takes them.
-    let url = if sim.url.contains('@') {
-        sim.url.clone()
-    } else {
-        sim.url.replacen("https://", "https://user:pass@", 1)
-    };
-    let out = Command::new(env!("CARGO_BIN_EXE_snaptree"))
-        .args(["--config", dir.path().join("none.toml").to_str().unwrap()])
-        .args(["--json", "ls"])
-        .env("XDG_STATE_HOME", dir.path().join("state"))
-        .env("GOVC_URL", &url)
-        .env("GOVC_INSECURE", "1")
-        .env_remove("GOVC_USERNAME")
-        .env_remove("GOVC_PASSWORD")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run snaptree");
+    let out = run_with_govc_env(&sim, dir.path(), &["--json", "ls"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -1155,24 +1161,7 @@ async fn prune_across_vms_leaves_exactly_the_protected_snapshots() {
 fn report_on_vcsim_has_empty_creators_and_succeeds() {
     let sim = start_vcsim(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let url = if sim.url.contains('@') {
-        sim.url.clone()
-    } else {
-        sim.url.replacen("https://", "https://user:pass@", 1)
-    };
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_snaptree"))
-            .args(["--config", dir.path().join("none.toml").to_str().unwrap()])
-            .args(args)
-            .env("XDG_STATE_HOME", dir.path().join("state"))
-            .env("GOVC_URL", &url)
-            .env("GOVC_INSECURE", "1")
-            .env_remove("GOVC_USERNAME")
-            .env_remove("GOVC_PASSWORD")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run snaptree")
-    };
+    let run = |args: &[&str]| run_with_govc_env(&sim, dir.path(), args);
     let ls = run(&["--json", "ls"]);
     let v: serde_json::Value = serde_json::from_slice(&ls.stdout).expect("JSON");
     let name = v["machines"][0]["name"].as_str().unwrap().to_string();
