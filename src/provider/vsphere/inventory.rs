@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use vim_rs::core::client::{Client, Error as VimError};
 use vim_rs::mo::PropertyCollector;
+use vim_rs::types::boxed_types::ValueElements;
 use vim_rs::types::enums::{MoTypesEnum, VirtualMachinePowerStateEnum};
 use vim_rs::types::structs::{
     ManagedObjectReference, ObjectContent, ObjectSpec, PropertyFilterSpec, PropertySpec,
@@ -182,6 +183,97 @@ fn view_filter_of(
         }],
         report_missing_objects_in_results: None,
     }
+}
+
+/// Exactly these objects (no traversal), with the properties of their kinds: a chunk of a
+/// view's members. An object removed since the members were read is reported missing
+/// instead of failing the call.
+pub(super) fn objects_filter(objects: &[ManagedObjectReference]) -> PropertyFilterSpec {
+    PropertyFilterSpec {
+        prop_set: prop_set(false),
+        object_set: objects
+            .iter()
+            .map(|o| ObjectSpec {
+                obj: o.clone(),
+                skip: Some(false),
+                select_set: None,
+            })
+            .collect(),
+        report_missing_objects_in_results: Some(true),
+    }
+}
+
+/// The references a container view holds (its `view` property): small, whatever the
+/// objects' properties weigh.
+pub(super) async fn view_members(
+    client: &std::sync::Arc<Client>,
+    view: &ManagedObjectReference,
+) -> Result<Vec<ManagedObjectReference>, VimError> {
+    let filter = PropertyFilterSpec {
+        prop_set: vec![spec("ContainerView", &["view"])],
+        object_set: vec![ObjectSpec {
+            obj: view.clone(),
+            skip: Some(false),
+            select_set: None,
+        }],
+        report_missing_objects_in_results: None,
+    };
+    let pc = PropertyCollector::new(
+        client.clone(),
+        &client.service_content().property_collector.value,
+    );
+    let options = RetrieveOptions {
+        max_objects: Some(PAGE),
+    };
+    let mut members = Vec::new();
+    let mut page = pc.retrieve_properties_ex(&[filter], &options).await?;
+    while let Some(result) = page {
+        for obj in result.objects {
+            for p in obj.prop_set.unwrap_or_default() {
+                if p.name == "view"
+                    && let VimAny::Value(ValueElements::ArrayOfManagedObjectReference(list)) = p.val
+                {
+                    members.extend(list);
+                }
+            }
+        }
+        page = match result.token {
+            Some(token) => Some(pc.continue_retrieve_properties_ex(&token).await?),
+            None => None,
+        };
+    }
+    Ok(members)
+}
+
+/// Objects read per call when a view is read by chunks. Measured at 13,500 VMs on vcsim:
+/// 500 peaks at 60 MB, 2,000 at 66 MB, in the same time (the calls cost little).
+const CHUNK: usize = 500;
+
+/// Every VM of a view, read a chunk of `CHUNK` objects at a time after the view's members:
+/// each answer is bounded whatever the server's paging (vcsim ignores `maxObjects`, a
+/// vCenter pages as it likes), and each chunk's VMs are made machines before the next is
+/// read, so the wire's typed objects never pile up. `machine` makes one.
+pub(super) async fn machines_by_chunks(
+    client: &std::sync::Arc<Client>,
+    view: &ManagedObjectReference,
+    machine: impl Fn(&VmRow, &HashMap<String, Container>) -> Machine,
+) -> Result<Vec<Machine>, VimError> {
+    let members = view_members(client, view).await?;
+    let (vms, containers): (Vec<_>, Vec<_>) = members
+        .into_iter()
+        .partition(|m| m.r#type == MoTypesEnum::VirtualMachine);
+    let mut places = Pass::default();
+    for chunk in containers.chunks(CHUNK) {
+        retrieve_into(client, objects_filter(chunk), &mut places, |_| {}).await?;
+    }
+    let mut machines = Vec::with_capacity(vms.len());
+    for chunk in vms.chunks(CHUNK) {
+        let mut part = Pass::default();
+        retrieve_into(client, objects_filter(chunk), &mut part, |_| {}).await?;
+        add_layouts(client, &mut part).await?;
+        machines.extend(part.vms.iter().map(|row| machine(row, &places.containers)));
+    }
+    Ok(machines)
 }
 
 /// One VM and all its ancestors (folders and datacenters), without a view.

@@ -515,32 +515,45 @@ impl Inner {
             }
         }
         let profile = self.profile.as_str();
-        let pass = self
+        let listed = self
             .read(&doing, |client| {
                 let partial = partial.clone();
                 async move {
                     let view =
                         Self::create_view(&client, &["VirtualMachine", "Folder", "Datacenter"])
                             .await?;
+                    // A command reads by chunks (memory bounded); the TUI's first load shows
+                    // the server's pages as they come.
                     let result = match partial {
-                        None => inventory::retrieve(&client, inventory::view_filter(&view)).await,
-                        Some(tx) => Self::read_in_pages(&client, &view, profile, &tx).await,
+                        None => {
+                            inventory::machines_by_chunks(&client, &view, |row, places| {
+                                inventory::machine(profile, row, places)
+                            })
+                            .await
+                        }
+                        Some(tx) => match Self::read_in_pages(&client, &view, profile, &tx).await {
+                            Ok(mut pass) => {
+                                inventory::add_layouts(&client, &mut pass).await.map(|()| {
+                                    pass.vms
+                                        .iter()
+                                        .map(|row| {
+                                            inventory::machine(profile, row, &pass.containers)
+                                        })
+                                        .collect()
+                                })
+                            }
+                            Err(e) => Err(e),
+                        },
                     };
                     // The view is a session object; drop it now rather than at logout.
                     let _ = ContainerView::new(client.clone(), &view.value)
                         .destroy_view()
                         .await;
-                    let mut pass = result?;
-                    inventory::add_layouts(&client, &mut pass).await?;
-                    Ok(pass)
+                    result
                 }
             })
             .await?;
-        let mut machines: Vec<Machine> = pass
-            .vms
-            .iter()
-            .map(|row| inventory::machine(&self.profile, row, &pass.containers))
-            .collect();
+        let mut machines: Vec<Machine> = listed;
         machines.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.id.cmp(&b.id)));
         Ok(machines)
     }
