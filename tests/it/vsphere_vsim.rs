@@ -695,3 +695,55 @@ async fn prune_of_90_deletions_on_30_vms_overlaps_nothing() {
         wall.as_secs_f64() / ideal.as_secs_f64()
     );
 }
+
+/// A server that pages with tiny pages (one object each): a command's chunked read still
+/// lists every machine, the same as a server with large pages, by following each token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_one_object_still_list_every_machine() {
+    let command = ConnectOptions {
+        transport: Transport::Soap,
+        interactive: false,
+    };
+    // One estate behind both servers: the same machines, the same times.
+    let estate = crate::common::demo_estate(Duration::from_millis(100));
+    let tiny = snaptree::sim::vsphere::serve(
+        VsphereSimOptions {
+            max_page: 1,
+            ..VsphereSimOptions::default()
+        },
+        estate.clone(),
+    )
+    .await
+    .expect("simulator");
+    let large = snaptree::sim::vsphere::serve(VsphereSimOptions::default(), estate)
+        .await
+        .expect("simulator");
+    let timeless = |list: Vec<snaptree::model::Machine>| {
+        list.into_iter()
+            .map(|mut m| {
+                m.details.retain(|(k, _)| k != "sizes as of");
+                m
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut listed = Vec::new();
+    for sim in [&tiny, &large] {
+        let p = crate::common::vsim::connect(sim, "demo", "demo", command.clone())
+            .await
+            .expect("login");
+        listed.push(timeless(
+            p.load_inventory(&|_| {}).await.expect("inventory"),
+        ));
+    }
+    assert_eq!(listed[0].len(), 8);
+    assert_eq!(listed[0], listed[1]);
+    let continued = tiny
+        .calls()
+        .iter()
+        .filter(|c| *c == "ContinueRetrievePropertiesEx")
+        .count();
+    assert!(
+        continued >= 8,
+        "one object per page: {continued} continuations"
+    );
+}
