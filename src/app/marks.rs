@@ -85,18 +85,6 @@ impl Marks {
             self.remove(&k);
         }
     }
-
-    /// Keep only the marks `keep` accepts.
-    pub fn retain(&mut self, mut keep: impl FnMut(&MarkKey) -> bool) {
-        let bytes = &mut self.bytes;
-        self.set.retain(|k, size| {
-            let kept = keep(k);
-            if !kept {
-                *bytes -= *size;
-            }
-            kept
-        });
-    }
 }
 
 #[cfg(test)]
@@ -118,7 +106,7 @@ mod tests {
         assert!(!m.remove(&key("b")));
         assert_eq!(m.bytes(), 7);
         m.insert(key("c"), 3);
-        m.retain(|k| k.2 != "a");
+        m.retain_machine("p", "vm", |id| id != "a");
         assert_eq!((m.len(), m.bytes()), (1, 3));
         m.insert(("p".into(), "vm2".into(), "a".into()), 1);
         m.insert(("p".into(), "vm".into(), "d".into()), 1);

@@ -732,20 +732,14 @@ impl AppState {
         profile: &str,
         creators: &std::collections::HashMap<String, String>,
     ) {
-        fn fill(
-            nodes: &mut [crate::model::Snapshot],
-            creators: &std::collections::HashMap<String, String>,
-        ) {
-            for n in nodes {
-                if let Some(user) = creators.get(&n.id) {
-                    n.created_by = Some(crate::safe::terminal(user).into_owned());
-                }
-                fill(&mut n.children, creators);
-            }
-        }
+        // Foreign text: drawn safe, as every name.
+        let safe: std::collections::HashMap<String, String> = creators
+            .iter()
+            .map(|(id, user)| (id.clone(), crate::safe::terminal(user).into_owned()))
+            .collect();
         self.data_gen += 1;
         for m in self.machines.iter_mut().filter(|m| m.profile == profile) {
-            fill(&mut m.snapshots, creators);
+            m.fill_creators(&safe);
         }
     }
 

@@ -12,6 +12,7 @@ use super::{Cli, Failure};
 use crate::model::check::{self, Limits, State};
 use crate::model::cleanup::Protect;
 use crate::model::health::human_size;
+use crate::model::machine::history_start;
 use crate::model::report::{self, COLUMNS, Cell, SIZE_COLUMN};
 use crate::model::{Machine, parse_duration};
 
@@ -70,33 +71,15 @@ async fn estate(s: &Session, filter: Option<&str>) -> (Vec<Machine>, Vec<(String
 /// profile, all at once, from just before its oldest snapshot. A history that cannot be
 /// read leaves the creators empty (said in the log), as a history that no longer has them.
 async fn with_creators(s: &Session, machines: &mut [Machine]) {
-    fn fill(
-        nodes: &mut [crate::model::Snapshot],
-        creators: &std::collections::HashMap<String, String>,
-    ) {
-        for n in nodes {
-            if let Some(user) = creators.get(&n.id) {
-                n.created_by = Some(user.clone());
-            }
-            fill(&mut n.children, creators);
-        }
-    }
     let reads = s.engine.profiles().iter().filter_map(|p| {
-        let oldest = machines
-            .iter()
-            .filter(|m| m.profile == p.name)
-            .filter_map(Machine::oldest_snapshot)
-            .min()?;
-        Some(async move {
-            let since = oldest - chrono::Duration::minutes(1);
-            (p.name.clone(), p.provider.snapshot_creators(since).await)
-        })
+        let since = history_start(machines.iter().filter(|m| m.profile == p.name))?;
+        Some(async move { (p.name.clone(), p.provider.snapshot_creators(since).await) })
     });
     for (profile, read) in futures::future::join_all(reads.collect::<Vec<_>>()).await {
         match read {
             Ok(creators) => {
                 for m in machines.iter_mut().filter(|m| m.profile == profile) {
-                    fill(&mut m.snapshots, &creators);
+                    m.fill_creators(&creators);
                 }
             }
             Err(e) => tracing::info!("profile {profile}: no task history: {e}"),

@@ -812,7 +812,7 @@ async fn load(
     };
     match p.provider.load_inventory(&partial).await {
         Ok(machines) => {
-            let oldest = machines.iter().filter_map(Machine::oldest_snapshot).min();
+            let since = crate::model::machine::history_start(&machines);
             let _ = events.send(Event::Inventory {
                 profile: p.name.clone(),
                 machines,
@@ -820,12 +820,8 @@ async fn load(
             });
             // Who took each snapshot, once the machines are on screen: the history is read
             // from just before the oldest snapshot.
-            if let Some(oldest) = oldest {
-                match p
-                    .provider
-                    .snapshot_creators(oldest - chrono::Duration::minutes(1))
-                    .await
-                {
+            if let Some(since) = since {
+                match p.provider.snapshot_creators(since).await {
                     Ok(creators) if !creators.is_empty() => {
                         let _ = events.send(Event::Creators {
                             profile: p.name.clone(),

@@ -168,6 +168,16 @@ pub struct Snapshot {
     pub children: Vec<Snapshot>,
 }
 
+/// Where a task history read for `machines` starts: a minute before their oldest snapshot
+/// (none without snapshots: there is nothing to ask about).
+pub fn history_start<'a>(machines: impl IntoIterator<Item = &'a Machine>) -> Option<DateTime<Utc>> {
+    machines
+        .into_iter()
+        .filter_map(Machine::oldest_snapshot)
+        .min()
+        .map(|t| t - chrono::Duration::minutes(1))
+}
+
 /// A machine with its snapshot tree.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
@@ -280,6 +290,19 @@ impl Machine {
     /// The oldest snapshot's creation time.
     pub fn oldest_snapshot(&self) -> Option<DateTime<Utc>> {
         self.walk().into_iter().map(|(_, s)| s.created).min()
+    }
+
+    /// Set `created_by` on the snapshots a task history names (snapshot id → user).
+    pub fn fill_creators(&mut self, creators: &std::collections::HashMap<String, String>) {
+        fn fill(nodes: &mut [Snapshot], creators: &std::collections::HashMap<String, String>) {
+            for n in nodes {
+                if let Some(user) = creators.get(&n.id) {
+                    n.created_by = Some(user.clone());
+                }
+                fill(&mut n.children, creators);
+            }
+        }
+        fill(&mut self.snapshots, creators);
     }
 
     /// The deepest chain length (a root alone is 1).

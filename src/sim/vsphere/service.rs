@@ -615,13 +615,7 @@ impl Service {
                     "progress",
                     Val::opt(st.progress.map(|p| Val::Int(i32::from(p)))),
                 ),
-                (
-                    "reason",
-                    Val::Any(Box::new(Val::Obj(
-                        "TaskReasonUser",
-                        vec![("userName", Val::str(user))],
-                    ))),
-                ),
+                ("reason", user_reason(&user)),
                 ("queueTime", Val::Time(queued)),
                 ("startTime", Val::Time(queued)),
                 ("completeTime", Val::opt(completed.map(Val::Time))),
@@ -1637,13 +1631,7 @@ impl Service {
                             "result",
                             Val::Any(Box::new(Val::mor("VirtualMachineSnapshot", &snap.id))),
                         ),
-                        (
-                            "reason",
-                            Val::Any(Box::new(Val::Obj(
-                                "TaskReasonUser",
-                                vec![("userName", Val::str(user))],
-                            ))),
-                        ),
+                        ("reason", user_reason(user)),
                         ("queueTime", Val::Time(queued)),
                         ("startTime", Val::Time(queued)),
                         ("completeTime", Val::Time(snap.created)),
@@ -1699,6 +1687,14 @@ impl Service {
         );
         Ok((Some(Val::mor("Task", &id)), None))
     }
+}
+
+/// A task's reason: the user who asked for it.
+fn user_reason(user: &str) -> Val {
+    Val::Any(Box::new(Val::Obj(
+        "TaskReasonUser",
+        vec![("userName", Val::str(user))],
+    )))
 }
 
 fn retrieve_result(token: Option<String>, objects: Vec<Val>) -> Val {
