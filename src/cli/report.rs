@@ -296,7 +296,8 @@ pub async fn check(
     };
     let (machines, errors) = estate(s, filter).await;
     let now = Utc::now();
-    let result = check::check(&machines, &errors, limits, now);
+    let configured = s.engine.profiles().len();
+    let result = check::check(&machines, &errors, configured, limits, now);
     let out = std::io::stdout().lock();
     let mut out = std::io::BufWriter::new(out);
     let profiles: Vec<&str> = s

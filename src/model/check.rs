@@ -88,6 +88,8 @@ pub struct Check {
     pub max_depth: usize,
     /// Machines that need consolidation.
     pub consolidation: usize,
+    /// Profiles configured.
+    pub profiles: usize,
     /// Profiles that could not be read.
     pub unreachable: usize,
     /// What is wrong, worst first.
@@ -104,19 +106,18 @@ impl Check {
             "{} snapshot(s) on {} machine(s)",
             self.snapshots, self.machines
         )];
-        let (crit, warn, unknown) = (
-            count(State::Critical),
-            count(State::Warning),
-            count(State::Unknown),
-        );
+        let (crit, warn) = (count(State::Critical), count(State::Warning));
         if crit > 0 {
             parts.push(format!("{crit} critical"));
         }
         if warn > 0 {
             parts.push(format!("{warn} warning(s)"));
         }
-        if unknown > 0 {
-            parts.push(format!("{unknown} profile(s) unreadable"));
+        if self.profiles == 0 {
+            parts.push("no profile configured".to_string());
+        }
+        if self.unreachable > 0 {
+            parts.push(format!("{} profile(s) unreadable", self.unreachable));
         }
         if let Some(age) = self.oldest {
             parts.push(format!("oldest {}", format_age(age)));
@@ -146,10 +147,12 @@ impl Check {
 }
 
 /// Check `machines` (the profiles that were read) against `limits`; `unreachable` names
-/// each profile that could not be read and why.
+/// each profile that could not be read and why; `profiles` is how many are configured
+/// (none is UNKNOWN: a check of nothing must not say OK).
 pub fn check(
     machines: &[Machine],
     unreachable: &[(String, String)],
+    profiles: usize,
     limits: Limits,
     now: DateTime<Utc>,
 ) -> Check {
@@ -161,10 +164,21 @@ pub fn check(
         oldest: None,
         max_depth: 0,
         consolidation: 0,
+        profiles,
         unreachable: unreachable.len(),
         problems: Vec::new(),
         limits,
     };
+    if profiles == 0 {
+        c.problems.push(Problem {
+            state: State::Unknown,
+            profile: String::new(),
+            machine: String::new(),
+            machine_id: String::new(),
+            snapshot: None,
+            what: "no profile is configured: nothing was checked (see `snaptree info`)".into(),
+        });
+    }
     for (profile, why) in unreachable {
         c.problems.push(Problem {
             state: State::Unknown,
@@ -268,21 +282,21 @@ mod tests {
 
     #[test]
     fn each_state_and_its_exit_code() {
-        let ok = check(&[aged(1)], &[], limits(), now());
+        let ok = check(&[aged(1)], &[], 1, limits(), now());
         assert_eq!((ok.state, ok.state.exit_code()), (State::Ok, 0));
         assert!(ok.problems.is_empty());
-        let warn = check(&[aged(5)], &[], limits(), now());
+        let warn = check(&[aged(5)], &[], 1, limits(), now());
         assert_eq!((warn.state, warn.state.exit_code()), (State::Warning, 1));
         assert!(
             warn.problems[0].what.contains("is 5d old (more than 3d)"),
             "{:?}",
             warn.problems
         );
-        let crit = check(&[aged(20), aged(5)], &[], limits(), now());
+        let crit = check(&[aged(20), aged(5)], &[], 1, limits(), now());
         assert_eq!((crit.state, crit.state.exit_code()), (State::Critical, 2));
         assert_eq!(crit.problems[0].state, State::Critical, "worst first");
         let down = [("vps".to_string(), "connection refused".to_string())];
-        let unknown = check(&[aged(5)], &down, limits(), now());
+        let unknown = check(&[aged(5)], &down, 1, limits(), now());
         assert_eq!(
             (unknown.state, unknown.state.exit_code()),
             (State::Unknown, 3)
@@ -293,7 +307,25 @@ mod tests {
                 .contains("profile vps could not be read")
         );
         // Unreadable with a critical snapshot elsewhere: critical stays, unknown is said.
-        let both = check(&[aged(20)], &down, limits(), now());
+        let both = check(&[aged(20)], &down, 1, limits(), now());
+        // Nothing configured: never OK.
+        let nothing = check(&[], &[], 0, limits(), now());
+        assert_eq!(nothing.state, State::Unknown);
+        assert!(
+            nothing.problems[0]
+                .what
+                .contains("no profile is configured")
+        );
+        assert!(
+            nothing.summary().contains("no profile configured"),
+            "{}",
+            nothing.summary()
+        );
+        assert!(
+            !nothing.summary().contains("unreadable"),
+            "{}",
+            nothing.summary()
+        );
         assert_eq!(both.state, State::Critical);
         assert!(
             both.summary().contains("1 profile(s) unreadable"),
@@ -318,7 +350,7 @@ mod tests {
         m.snapshots[0].children[0].created = now();
         m.snapshots[0].children[0].children[0].created = now();
         m.consolidation_needed = true;
-        let c = check(&[m], &[], limits(), now());
+        let c = check(&[m], &[], 1, limits(), now());
         assert_eq!(c.state, State::Warning);
         let what: Vec<&str> = c.problems.iter().map(|p| p.what.as_str()).collect();
         assert_eq!(

@@ -1190,3 +1190,28 @@ fn check_prometheus_reads_in_the_official_parser_with_an_age_for_every_snapshot(
     assert!(families["snaptree_machine_snapshots"].is_array());
     assert!(families["snaptree_snapshot_size_bytes"].is_array());
 }
+
+/// No profile configured: `check` checked nothing, so it says UNKNOWN (exit 3), not OK.
+#[test]
+fn check_with_no_profile_configured_is_unknown() {
+    let env = Env::new();
+    let missing = env.dir.path().join("none.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_snaptree"))
+        .arg("--config")
+        .arg(&missing)
+        .arg("check")
+        .env("XDG_STATE_HOME", env.state())
+        .env("XDG_CONFIG_HOME", env.config_home())
+        .env_remove("SNAPTREE_CONFIG")
+        .env_remove("GOVC_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run snaptree");
+    assert_eq!(code(&o), 3, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("SNAPTREE UNKNOWN - 0 snapshot(s) on 0 machine(s), no profile configured"),
+        "{out}"
+    );
+    assert!(out.contains("UNKNOWN: no profile is configured"), "{out}");
+}
