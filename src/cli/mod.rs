@@ -361,13 +361,53 @@ fn sort_as_ls(s: &Session, machines: &mut [Machine]) {
         .iter()
         .map(|p| p.name.as_str())
         .collect();
-    machines.sort_by_cached_key(|m| {
-        (
-            order.iter().position(|p| *p == m.profile),
-            m.path.clone(),
-            m.name.clone(),
-        )
+    machines.sort_by(|a, b| {
+        let at = |m: &Machine| order.iter().position(|p| *p == m.profile);
+        (at(a), &a.path, &a.name).cmp(&(at(b), &b.path, &b.name))
     });
+}
+
+/// Read every profile at once, chunk by chunk, keeping of each machine only what `keep`
+/// makes of it (`None`: nothing), as it arrives: the machines themselves are dropped, so a
+/// command that prints a line per machine holds lines, not an estate. The items come back
+/// in `ls` order (profile in the config's order, path, name; ties in the back end's order),
+/// with each profile that could not be read and why.
+async fn read_each<T: Send>(
+    engine: &Engine,
+    keep: impl Fn(Machine) -> Option<T> + Sync,
+) -> (Vec<T>, Vec<(String, String)>) {
+    let keep = &keep;
+    let reads = engine.profiles().iter().map(|p| async move {
+        // Each item with its place: path, a NUL, name (one allocation, ordered as the pair).
+        let kept: std::sync::Mutex<Vec<(Box<str>, T)>> = std::sync::Mutex::default();
+        let each = |chunk: Vec<Machine>| {
+            let mut kept = kept
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for m in chunk {
+                let place = format!("{}\0{}", m.path, m.name).into_boxed_str();
+                if let Some(item) = keep(m) {
+                    kept.push((place, item));
+                }
+            }
+        };
+        let read = p.provider.each_machine(&each).await;
+        let kept = kept
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (p.name.clone(), read, kept)
+    });
+    let mut items = Vec::new();
+    let mut errors = Vec::new();
+    for (name, read, mut kept) in futures::future::join_all(reads).await {
+        if let Err(e) = read {
+            errors.push((name, e.to_string()));
+            continue;
+        }
+        kept.sort_by(|(a, _), (b, _)| a.cmp(b));
+        items.extend(kept.into_iter().map(|(_, item)| item));
+    }
+    (items, errors)
 }
 
 /// Load the inventories and resolve one machine address.
@@ -403,12 +443,24 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
     };
     match cmd {
         Cmd::Ls { filter } => {
-            let (mut machines, errors) = load_all(&s.engine).await;
-            if let Some(f) = filter {
-                machines.retain(|m| m.matches_filter(f));
-            }
-            sort_as_ls(s, &mut machines);
-            output::print_ls(&machines, &s.thresholds, cli.json);
+            let shown = |m: &Machine| filter.as_ref().is_none_or(|f| m.matches_filter(f));
+            let t = &s.thresholds;
+            let now = chrono::Utc::now();
+            let errors = if cli.json {
+                let (lines, errors) =
+                    read_each(&s.engine, |m| shown(&m).then(|| output::ls_json(&m, t))).await;
+                output::print_ls_json(&lines);
+                errors
+            } else {
+                let (rows, errors) =
+                    read_each(&s.engine, |m| shown(&m).then(|| output::ls_row(&m, t, now))).await;
+                output::print_ls_table(&rows);
+                errors
+            };
+            let errors: Vec<String> = errors
+                .into_iter()
+                .map(|(name, e)| format!("profile {name}: {e}"))
+                .collect();
             if errors.is_empty() {
                 Ok(())
             } else {

@@ -1,6 +1,6 @@
 //! Human tables and the `--json` shapes of SPEC §3.
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use std::io::Write;
 
 use serde_json::{Value, json};
@@ -46,58 +46,60 @@ fn snapshot_json(s: &Snapshot) -> Value {
     })
 }
 
-/// `snaptree ls`.
-pub fn print_ls(machines: &[Machine], t: &HealthThresholds, as_json: bool) {
-    if as_json {
-        // Streamed one machine at a time: the same bytes as one `{"machines":[…]}` value,
-        // without holding the whole document (thousands of VMs) in memory.
-        let out = std::io::stdout().lock();
-        let mut out = std::io::BufWriter::new(out);
-        // A closed pipe (`| head`) ends the output; nothing else can go wrong here.
-        let _ = (|| -> std::io::Result<()> {
-            out.write_all(b"{\"machines\":[")?;
-            for (i, m) in machines.iter().enumerate() {
-                if i > 0 {
-                    out.write_all(b",")?;
-                }
-                let text = machine_json(m, t).to_string();
-                out.write_all(crate::safe::json(&text).as_bytes())?;
+/// One machine as `ls --json` lists it: a JSON object, with foreign text made safe.
+pub fn ls_json(m: &Machine, t: &HealthThresholds) -> Box<str> {
+    crate::safe::json(&machine_json(m, t).to_string()).into()
+}
+
+/// `snaptree ls --json`: the machines' objects (from [`ls_json`]) written one at a time,
+/// the same bytes as one `{"machines":[…]}` value.
+pub fn print_ls_json(machines: &[Box<str>]) {
+    let out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(out);
+    // A closed pipe (`| head`) ends the output; nothing else can go wrong here.
+    let _ = (|| -> std::io::Result<()> {
+        out.write_all(b"{\"machines\":[")?;
+        for (i, m) in machines.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
             }
-            out.write_all(b"]}\n")?;
-            out.flush()
-        })();
-        return;
-    }
-    let now = Utc::now();
-    let rows: Vec<[String; 8]> = machines
-        .iter()
-        .map(|m| {
-            [
-                m.profile.clone(),
-                m.name.clone(),
-                m.id.clone(),
-                m.power_state.as_str().to_string(),
-                m.snapshot_count().to_string(),
-                m.current
-                    .as_deref()
-                    .and_then(|c| m.find(c))
-                    .map(|s| s.name.clone())
-                    .unwrap_or_else(|| "-".into()),
-                m.oldest_snapshot()
-                    .map(|o| format_age(now - o))
-                    .unwrap_or_else(|| "-".into()),
-                machine_warnings(m, t, now)
-                    .iter()
-                    .map(|w| w.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ]
-        })
-        .collect();
+            out.write_all(m.as_bytes())?;
+        }
+        out.write_all(b"]}\n")?;
+        out.flush()
+    })();
+}
+
+/// One machine as a row of the `ls` table.
+pub fn ls_row(m: &Machine, t: &HealthThresholds, now: DateTime<Utc>) -> [String; 8] {
+    [
+        m.profile.clone(),
+        m.name.clone(),
+        m.id.clone(),
+        m.power_state.as_str().to_string(),
+        m.snapshot_count().to_string(),
+        m.current
+            .as_deref()
+            .and_then(|c| m.find(c))
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| "-".into()),
+        m.oldest_snapshot()
+            .map(|o| format_age(now - o))
+            .unwrap_or_else(|| "-".into()),
+        machine_warnings(m, t, now)
+            .iter()
+            .map(|w| w.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    ]
+}
+
+/// `snaptree ls`: the rows (from [`ls_row`]) as an aligned table.
+pub fn print_ls_table(rows: &[[String; 8]]) {
     let header = [
         "PROFILE", "NAME", "ID", "POWER", "SNAPS", "CURRENT", "OLDEST", "FLAGS",
     ];
-    for line in table(&header, &rows).lines() {
+    for line in table(&header, rows).lines() {
         say!("{line}");
     }
 }

@@ -63,6 +63,12 @@ impl Provider for LazyProvider {
         self.watch(r).await
     }
 
+    async fn each_machine(&self, each: PartialInventory<'_>) -> Result<(), ProviderError> {
+        let p = self.get().await?;
+        let r = p.each_machine(each).await;
+        self.watch(r).await
+    }
+
     async fn load_machine(&self, id: &str) -> Result<Machine, ProviderError> {
         let p = self.get().await?;
         let r = p.load_machine(id).await;

@@ -72,6 +72,15 @@ pub trait Provider: Send + Sync {
         partial: PartialInventory<'_>,
     ) -> Result<Vec<Machine>, ProviderError>;
 
+    /// Every machine with its snapshot tree, handed to `each` a chunk at a time as it is
+    /// read, for a command that keeps only what it prints: memory is bounded by a chunk,
+    /// not by the estate. Each machine comes once. Back ends that read in one piece hand
+    /// over one chunk.
+    async fn each_machine(&self, each: PartialInventory<'_>) -> Result<(), ProviderError> {
+        each(self.load_inventory(&|_| {}).await?);
+        Ok(())
+    }
+
     /// Re-read one machine with its tree (the stale-view check uses this).
     async fn load_machine(&self, id: &str) -> Result<Machine, ProviderError>;
 

@@ -251,13 +251,15 @@ const CHUNK: usize = 500;
 
 /// Every VM of a view, read a chunk of `CHUNK` objects at a time after the view's members:
 /// each answer is bounded whatever the server's paging (vcsim ignores `maxObjects`, a
-/// vCenter pages as it likes), and each chunk's VMs are made machines before the next is
-/// read, so the wire's typed objects never pile up. `machine` makes one.
+/// vCenter pages as it likes), and each chunk's VMs are made machines (by `machine`) and
+/// handed to `each` before the next chunk is read, so the wire's typed objects never pile
+/// up.
 pub(super) async fn machines_by_chunks(
     client: &std::sync::Arc<Client>,
     view: &ManagedObjectReference,
     machine: impl Fn(&VmRow, &HashMap<String, Container>) -> Machine,
-) -> Result<Vec<Machine>, VimError> {
+    each: &mut dyn FnMut(Vec<Machine>),
+) -> Result<(), VimError> {
     let members = view_members(client, view).await?;
     let (vms, containers): (Vec<_>, Vec<_>) = members
         .into_iter()
@@ -266,14 +268,18 @@ pub(super) async fn machines_by_chunks(
     for chunk in containers.chunks(CHUNK) {
         retrieve_into(client, objects_filter(chunk), &mut places, |_| {}).await?;
     }
-    let mut machines = Vec::with_capacity(vms.len());
     for chunk in vms.chunks(CHUNK) {
         let mut part = Pass::default();
         retrieve_into(client, objects_filter(chunk), &mut part, |_| {}).await?;
         add_layouts(client, &mut part).await?;
-        machines.extend(part.vms.iter().map(|row| machine(row, &places.containers)));
+        each(
+            part.vms
+                .iter()
+                .map(|row| machine(row, &places.containers))
+                .collect(),
+        );
     }
-    Ok(machines)
+    Ok(())
 }
 
 /// One VM and all its ancestors (folders and datacenters), without a view.

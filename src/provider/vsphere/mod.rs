@@ -526,10 +526,15 @@ impl Inner {
                     // the server's pages as they come.
                     let result = match partial {
                         None => {
-                            inventory::machines_by_chunks(&client, &view, |row, places| {
-                                inventory::machine(profile, row, places)
-                            })
+                            let mut all = Vec::new();
+                            inventory::machines_by_chunks(
+                                &client,
+                                &view,
+                                |row, places| inventory::machine(profile, row, places),
+                                &mut |chunk| all.extend(chunk),
+                            )
                             .await
+                            .map(|()| all)
                         }
                         Some(tx) => match Self::read_in_pages(&client, &view, profile, &tx).await {
                             Ok(mut pass) => {
@@ -556,6 +561,52 @@ impl Inner {
         let mut machines: Vec<Machine> = listed;
         machines.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.id.cmp(&b.id)));
         Ok(machines)
+    }
+
+    /// Every VM with its tree, sent a chunk at a time on `tx` as it is read (commands that
+    /// keep only what they print). Each machine is sent once: a session found expired
+    /// before anything was sent is renewed and the listing starts again, but after that the
+    /// listing fails (starting again would send machines twice).
+    async fn each_machine(
+        &self,
+        tx: mpsc::UnboundedSender<Vec<Machine>>,
+    ) -> Result<(), ProviderError> {
+        let doing = format!("listing the VMs of profile {}", self.profile);
+        let sent = std::cell::Cell::new(false);
+        let list = |client: Arc<Client>| {
+            let (tx, sent, profile) = (&tx, &sent, self.profile.as_str());
+            async move {
+                let view =
+                    Self::create_view(&client, &["VirtualMachine", "Folder", "Datacenter"]).await?;
+                let result = inventory::machines_by_chunks(
+                    &client,
+                    &view,
+                    |row, places| inventory::machine(profile, row, places),
+                    &mut |chunk| {
+                        sent.set(true);
+                        let _ = tx.send(chunk);
+                    },
+                )
+                .await;
+                let _ = ContainerView::new(client.clone(), &view.value)
+                    .destroy_view()
+                    .await;
+                result
+            }
+        };
+        match list(self.client()).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_authenticated(&e) => {
+                self.relogin().await?;
+                if sent.get() {
+                    return Err(ProviderError::Auth(format!(
+                        "the session ended while {doing}; snaptree logged in again — run it again"
+                    )));
+                }
+                list(self.client()).await.map_err(|e| describe(&e, &doing))
+            }
+            Err(e) => Err(describe(&e, &doing)),
+        }
     }
 
     /// The folders and datacenters first (their paths place every VM), then the VMs page by
@@ -1068,6 +1119,24 @@ impl Provider for VsphereProvider {
         };
         self.loaded.store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(machines)
+    }
+
+    async fn each_machine(&self, each: PartialInventory<'_>) -> Result<(), ProviderError> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Machine>>();
+        let result = self.call(move |inner| Box::pin(async move { inner.each_machine(tx).await }));
+        tokio::pin!(result);
+        let done = loop {
+            tokio::select! {
+                biased;
+                Some(chunk) = rx.recv() => each(chunk),
+                done = &mut result => break done,
+            }
+        };
+        // Chunks sent just before the end are still in the channel.
+        while let Ok(chunk) = rx.try_recv() {
+            each(chunk);
+        }
+        done?
     }
 
     async fn snapshot_creators(
