@@ -152,6 +152,33 @@ fn benches(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // A change made by another client: one machine re-read, then the frame that shows it.
+    let base = state();
+    let changed = {
+        let mut m = base.machines[base.machines.len() / 2].clone();
+        m.snapshots.push(snapshot(9_999_999, Vec::new()));
+        m
+    };
+    let mut frame = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    c.bench_function(
+        "one machine changed elsewhere: update + frame, 30k machines",
+        |b| {
+            b.iter_batched(
+                || (base.clone(), changed.clone()),
+                |(mut st, m)| {
+                    update(
+                        &mut st,
+                        Msg::Engine(Event::MachineUpdated {
+                            machine: Box::new(m),
+                        }),
+                    );
+                    frame.draw(|f| snaptree::ui::draw(f, &st)).unwrap();
+                    st
+                },
+                BatchSize::LargeInput,
+            )
+        },
+    );
     // The profile collapsed: every hidden machine's worst warning is gathered for its row.
     let mut collapsed = state();
     collapsed.focus = Pane::Inventory;

@@ -149,21 +149,6 @@ pub(super) fn view_filter(view: &ManagedObjectReference) -> PropertyFilterSpec {
     view_filter_of(view, prop_set(false))
 }
 
-/// Only the folders and datacenters of the view (a few objects: read first when VMs are to
-/// be shown page by page, since their paths depend on them).
-pub(super) fn containers_filter(view: &ManagedObjectReference) -> PropertyFilterSpec {
-    let mut specs = prop_set(false);
-    specs.retain(|s| s.r#type != "VirtualMachine");
-    view_filter_of(view, specs)
-}
-
-/// Only the VMs of the view.
-pub(super) fn vms_filter(view: &ManagedObjectReference) -> PropertyFilterSpec {
-    let mut specs = prop_set(false);
-    specs.retain(|s| s.r#type == "VirtualMachine");
-    view_filter_of(view, specs)
-}
-
 fn view_filter_of(
     view: &ManagedObjectReference,
     prop_set: Vec<PropertySpec>,

@@ -258,6 +258,9 @@ impl VsphereProvider {
     }
 }
 
+/// Objects per page of the change feed's initial state.
+const WATCH_PAGE: i32 = 500;
+
 fn stopped() -> ProviderError {
     ProviderError::Backend("the vSphere session has ended".into())
 }
@@ -519,48 +522,50 @@ impl Inner {
             .read(&doing, |client| {
                 let partial = partial.clone();
                 async move {
-                    let view =
-                        Self::create_view(&client, &["VirtualMachine", "Folder", "Datacenter"])
-                            .await?;
-                    // A command reads by chunks (memory bounded); the TUI's first load shows
-                    // the server's pages as they come.
-                    let result = match partial {
-                        None => {
-                            let mut all = Vec::new();
-                            inventory::machines_by_chunks(
-                                &client,
-                                &view,
-                                |row, places| inventory::machine(profile, row, places),
-                                &mut |chunk| all.extend(chunk),
-                            )
-                            .await
-                            .map(|()| all)
+                    // The TUI's first load shows the first chunk, then the machines read so
+                    // far each time they have doubled: a few copies in all, whatever the
+                    // estate's size.
+                    let mut all = Vec::new();
+                    let mut show_at = 1;
+                    Self::chunks(&client, profile, &mut |chunk| {
+                        all.extend(chunk);
+                        if let Some(tx) = &partial
+                            && all.len() >= show_at
+                        {
+                            let _ = tx.send(all.clone());
+                            show_at = all.len() * 2;
                         }
-                        Some(tx) => match Self::read_in_pages(&client, &view, profile, &tx).await {
-                            Ok(mut pass) => {
-                                inventory::add_layouts(&client, &mut pass).await.map(|()| {
-                                    pass.vms
-                                        .iter()
-                                        .map(|row| {
-                                            inventory::machine(profile, row, &pass.containers)
-                                        })
-                                        .collect()
-                                })
-                            }
-                            Err(e) => Err(e),
-                        },
-                    };
-                    // The view is a session object; drop it now rather than at logout.
-                    let _ = ContainerView::new(client.clone(), &view.value)
-                        .destroy_view()
-                        .await;
-                    result
+                    })
+                    .await
+                    .map(|()| all)
                 }
             })
             .await?;
         let mut machines: Vec<Machine> = listed;
         machines.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.id.cmp(&b.id)));
         Ok(machines)
+    }
+
+    /// Every VM of the inventory, read by chunks through a container view (memory bounded
+    /// whatever the server's paging) and handed to `each` a chunk at a time.
+    async fn chunks(
+        client: &Arc<Client>,
+        profile: &str,
+        each: &mut dyn FnMut(Vec<Machine>),
+    ) -> Result<(), VimError> {
+        let view = Self::create_view(client, &["VirtualMachine", "Folder", "Datacenter"]).await?;
+        let result = inventory::machines_by_chunks(
+            client,
+            &view,
+            |row, places| inventory::machine(profile, row, places),
+            each,
+        )
+        .await;
+        // The view is a session object; drop it now rather than at logout.
+        let _ = ContainerView::new(client.clone(), &view.value)
+            .destroy_view()
+            .await;
+        result
     }
 
     /// Every VM with its tree, sent a chunk at a time on `tx` as it is read (commands that
@@ -576,22 +581,11 @@ impl Inner {
         let list = |client: Arc<Client>| {
             let (tx, sent, profile) = (&tx, &sent, self.profile.as_str());
             async move {
-                let view =
-                    Self::create_view(&client, &["VirtualMachine", "Folder", "Datacenter"]).await?;
-                let result = inventory::machines_by_chunks(
-                    &client,
-                    &view,
-                    |row, places| inventory::machine(profile, row, places),
-                    &mut |chunk| {
-                        sent.set(true);
-                        let _ = tx.send(chunk);
-                    },
-                )
-                .await;
-                let _ = ContainerView::new(client.clone(), &view.value)
-                    .destroy_view()
-                    .await;
-                result
+                Self::chunks(&client, profile, &mut |chunk| {
+                    sent.set(true);
+                    let _ = tx.send(chunk);
+                })
+                .await
             }
         };
         match list(self.client()).await {
@@ -607,27 +601,6 @@ impl Inner {
             }
             Err(e) => Err(describe(&e, &doing)),
         }
-    }
-
-    /// The folders and datacenters first (their paths place every VM), then the VMs page by
-    /// page, sending the machines read so far after each page but the last.
-    async fn read_in_pages(
-        client: &Arc<Client>,
-        view: &ManagedObjectReference,
-        profile: &str,
-        tx: &mpsc::UnboundedSender<Vec<Machine>>,
-    ) -> Result<inventory::Pass, VimError> {
-        let mut pass = inventory::retrieve(client, inventory::containers_filter(view)).await?;
-        let mut shown: Vec<Machine> = Vec::new();
-        inventory::retrieve_into(client, inventory::vms_filter(view), &mut pass, |pass| {
-            let new = pass.vms[shown.len()..]
-                .iter()
-                .map(|row| inventory::machine(profile, row, &pass.containers));
-            shown.extend(new);
-            let _ = tx.send(shown.clone());
-        })
-        .await?;
-        Ok(pass)
     }
 
     async fn machine(&self, id: &str) -> Result<Machine, ProviderError> {
@@ -889,9 +862,11 @@ impl Inner {
             .create_filter(&inventory::watch_filter(&view), true)
             .await?;
         // The first answer is the whole current state; only what changes after it matters.
+        // Asked in pages of `WATCH_PAGE` objects, each dropped as read (a vCenter pages it;
+        // a server that ignores the limit answers in one piece).
         let now = WaitOptions {
             max_wait_seconds: Some(0),
-            max_object_updates: None,
+            max_object_updates: Some(WATCH_PAGE),
         };
         let mut version: Option<String> = None;
         while let Some(set) = collector
