@@ -73,6 +73,25 @@ fn a_stalled_vcenter_fails_within_the_time_limit() {
     assert!(accepted.load(Ordering::SeqCst) >= 1);
 }
 
+/// The profile's `timeout` bounds the whole login, not each of its requests: finding the
+/// transport (a VI/JSON hello, then SOAP) took twice the limit on a stalled server.
+#[test]
+fn a_stalled_vcenter_is_given_up_after_its_timeout_not_twice_it() {
+    let (addr, _) = stalled_server();
+    let config = format!(
+        "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"https://{addr}\"\nusername = \"u\"\npassword = \"p\"\ninsecure = true\ntimeout = \"3s\"\n"
+    );
+    let start = Instant::now();
+    let o = ls_with(&config, Duration::from_secs(120));
+    let took = start.elapsed();
+    let line = one_sentence(&o, 1);
+    assert!(line.contains("pcc") && line.contains("in time"), "{line}");
+    assert!(
+        took < Duration::from_secs(6),
+        "a 3 s timeout took {took:?} to give up: {line}"
+    );
+}
+
 #[test]
 fn a_stalled_ovh_api_fails_once_without_retrying() {
     let (addr, accepted) = stalled_server();

@@ -366,15 +366,23 @@ impl Inner {
             Transport::Soap => TransportMode::Soap,
             Transport::Json => TransportMode::Json,
         };
-        let built = ClientBuilder::new(&params.host, http)
+        let build = ClientBuilder::new(&params.host, http)
             .basic_authn(&params.username, params.password.expose())
             .app_details(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
             .transport(mode)
-            .build()
-            .await;
-        let client = match built {
-            Ok(c) => c,
-            Err(e) => {
+            .build();
+        // The limit is the login's, not each of its requests': finding the transport asks
+        // twice (a VI/JSON hello, then SOAP), which took twice the limit on a stalled server.
+        let client = match tokio::time::timeout(params.timeout, build).await {
+            Ok(Ok(c)) => c,
+            Err(_) => {
+                return Err(ProviderError::Unreachable(format!(
+                    "the server did not answer in time while logging in to {} (timeout {}s)",
+                    params.host,
+                    params.timeout.as_secs()
+                )));
+            }
+            Ok(Err(e)) => {
                 return Err(login_error(e, &params.profile, &params.host, &params.policy).await);
             }
         };

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Many vCenters at once: N vcsims of PER VMs each (3 clusters, one VM in ten with a
+# 3-deep chain), one profile each, plus a profile whose server accepts the connection and
+# never answers (a stalled vCenter, its `timeout` 10 s). Times `ls --json` of each profile
+# alone, of all reachable profiles at once (with its peak RSS and snaptree's own CPU time:
+# the rest is the servers'), and of all of them with the stalled one.
+#
+#   cargo build --release && bash benches/vsphere_profiles.sh target/release/snaptree [N] [PER]
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin="$1"
+n="${2:-10}"
+per="${3:-1000}"
+peers="$(bash "$here/scripts/peers.sh" | tail -n 1)"
+out="$(mktemp -d)"
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$out"' EXIT
+for i in $(seq 1 "$n"); do
+    "$peers/vcsim" -listen 127.0.0.1:0 -cluster 3 -host 1 -standalone-host 0 -vm "$per" \
+        -snapshot-vms $((per * 3 / 10)) -snapshot-depth 3 >"$out/vcsim$i.out" 2>/dev/null &
+    pids+=($!)
+done
+# The stalled server: accepts, reads, never answers.
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+' >"$out/stalled.port" &
+pids+=($!)
+for i in $(seq 1 "$n"); do
+    for _ in $(seq 1 1200); do grep -q '^ready$' "$out/vcsim$i.out" 2>/dev/null && break; sleep 0.5; done
+done
+for _ in $(seq 1 100); do [ -s "$out/stalled.port" ] && break; sleep 0.1; done
+: >"$out/config.toml"
+for i in $(seq 1 "$n"); do
+    url="$(sed -n 's/^url=//p' "$out/vcsim$i.out")"
+    thumb="$(sed -n 's/^thumbprint=//p' "$out/vcsim$i.out")"
+    hostport="$(echo "$url" | sed -E 's#https://[^@]*@([^/]*)/sdk#\1#')"
+    printf '[profiles.vc%02d]\nkind = "vsphere"\nurl = "https://%s"\nusername = "user"\npassword = "pass"\nthumbprint = "%s"\n\n' \
+        "$i" "$hostport" "$thumb" >>"$out/config.toml"
+done
+printf '[profiles.stalled]\nkind = "vsphere"\nurl = "https://127.0.0.1:%s"\nusername = "user"\npassword = "pass"\ninsecure = true\ntimeout = "10s"\n' \
+    "$(cat "$out/stalled.port")" >>"$out/config.toml"
+export XDG_STATE_HOME="$out/state"
+ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
+slowest=0
+for i in $(seq 1 "$n"); do
+    p="$(printf 'vc%02d' "$i")"
+    "$bin" --config "$out/config.toml" --profile "$p" ls --json >/dev/null # warm the server
+    t=$(ms "$bin" --config "$out/config.toml" --profile "$p" ls --json)
+    echo "profile $p alone: $t ms"
+    [ "$t" -gt "$slowest" ] && slowest=$t
+done
+args=()
+for i in $(seq 1 "$n"); do args+=(--profile "$(printf 'vc%02d' "$i")"); done
+all=$(ms "$bin" --config "$out/config.toml" "${args[@]}" ls --json)
+/usr/bin/time -f '%M %U %S' -o "$out/rss" "$bin" --config "$out/config.toml" "${args[@]}" ls --json >"$out/all.json" || true
+listed="$(python3 -c "import json; print(len(json.load(open('$out/all.json'))['machines']))")"
+read -r rss user sys <"$out/rss"
+echo "all $n profiles at once: $all ms ($listed VMs, peak RSS $rss KiB, snaptree's CPU ${user}+${sys} s); slowest alone: $slowest ms"
+with=$(ms "$bin" --config "$out/config.toml" ls --json)
+echo "all $n with the stalled one: $with ms (the stalled profile's timeout is 10 s)"
