@@ -353,20 +353,6 @@ async fn load_by_profile(engine: &Engine) -> (Vec<Machine>, Vec<(String, String)
     (machines, errors)
 }
 
-/// Order machines as `ls` lists them: by profile (in the config's order), path, name.
-fn sort_as_ls(s: &Session, machines: &mut [Machine]) {
-    let order: Vec<&str> = s
-        .engine
-        .profiles()
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect();
-    machines.sort_by(|a, b| {
-        let at = |m: &Machine| order.iter().position(|p| *p == m.profile);
-        (at(a), &a.path, &a.name).cmp(&(at(b), &b.path, &b.name))
-    });
-}
-
 /// Read every profile at once, chunk by chunk, keeping of each machine only what `keep`
 /// makes of it (`None`: nothing), as it arrives: the machines themselves are dropped, so a
 /// command that prints a line per machine holds lines, not an estate. The items come back

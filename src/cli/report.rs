@@ -56,15 +56,19 @@ fn written(r: std::io::Result<()>) -> Result<(), Failure> {
     }
 }
 
-/// The machines of every profile read (FILTER applied, in `ls` order), and the profiles
-/// that could not be read with why.
-async fn estate(s: &Session, filter: Option<&str>) -> (Vec<Machine>, Vec<(String, String)>) {
-    let (mut machines, errors) = super::load_by_profile(&s.engine).await;
-    if let Some(f) = filter {
-        machines.retain(|m| m.matches_filter(f));
-    }
-    super::sort_as_ls(s, &mut machines);
-    (machines, errors)
+/// The machines of every profile read (FILTER applied, in `ls` order; those without
+/// snapshots only when `bare`, each dropped as read otherwise), and the profiles that could
+/// not be read with why.
+async fn estate(
+    s: &Session,
+    filter: Option<&str>,
+    bare: bool,
+) -> (Vec<Machine>, Vec<(String, String)>) {
+    super::read_each(&s.engine, |m| {
+        let shown = filter.is_none_or(|f| m.matches_filter(f));
+        (shown && (bare || !m.snapshots.is_empty())).then_some(m)
+    })
+    .await
 }
 
 /// Fill each snapshot's `created_by` from its profile's task history: one history read per
@@ -96,7 +100,7 @@ pub async fn report(
     all: bool,
 ) -> Result<(), Failure> {
     let format = if cli.json { ReportFormat::Json } else { format };
-    let (mut machines, errors) = estate(s, filter).await;
+    let (mut machines, errors) = estate(s, filter, all).await;
     with_creators(s, &mut machines).await;
     let protect = Protect::new(&s.config.cleanup.protect);
     let now = Utc::now();
@@ -294,7 +298,7 @@ pub async fn check(
         crit_age: age("--crit-age", limits.1, s.thresholds.age_critical)?,
         warn_depth: limits.2.unwrap_or(s.thresholds.depth_warning),
     };
-    let (machines, errors) = estate(s, filter).await;
+    let (machines, errors) = estate(s, filter, true).await;
     let now = Utc::now();
     let configured = s.engine.profiles().len();
     let result = check::check(&machines, &errors, configured, limits, now);
