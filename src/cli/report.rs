@@ -390,6 +390,22 @@ fn label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// One gauge of the Prometheus text format: its HELP and TYPE lines, then a sample per
+/// (labels, value).
+fn gauge(
+    out: &mut impl Write,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, String)>,
+) -> std::io::Result<()> {
+    writeln!(out, "# HELP {name} {help}")?;
+    writeln!(out, "# TYPE {name} gauge")?;
+    for (labels, value) in samples {
+        writeln!(out, "{name}{{{labels}}} {value}")?;
+    }
+    Ok(())
+}
+
 /// The Prometheus text exposition format (SPEC §8's metrics).
 fn write_prometheus(
     out: &mut impl Write,
@@ -398,20 +414,18 @@ fn write_prometheus(
     errors: &[(String, String)],
     now: DateTime<Utc>,
 ) -> std::io::Result<()> {
-    writeln!(
+    gauge(
         out,
-        "# HELP snaptree_profile_up Whether the profile's back end could be read (1) or not (0)."
+        "snaptree_profile_up",
+        "Whether the profile's back end could be read (1) or not (0).",
+        profiles.iter().map(|p| {
+            let up = !errors.iter().any(|(e, _)| e == p);
+            (
+                format!("profile=\"{}\"", label(p)),
+                u8::from(up).to_string(),
+            )
+        }),
     )?;
-    writeln!(out, "# TYPE snaptree_profile_up gauge")?;
-    for p in profiles {
-        let up = !errors.iter().any(|(e, _)| e == p);
-        writeln!(
-            out,
-            "snaptree_profile_up{{profile=\"{}\"}} {}",
-            label(p),
-            u8::from(up)
-        )?;
-    }
     let machine_labels = |m: &Machine| {
         format!(
             "profile=\"{}\",machine=\"{}\",machine_id=\"{}\"",
@@ -420,32 +434,23 @@ fn write_prometheus(
             label(&m.id)
         )
     };
-    writeln!(
+    gauge(
         out,
-        "# HELP snaptree_machine_snapshots Snapshots of the machine."
+        "snaptree_machine_snapshots",
+        "Snapshots of the machine.",
+        machines
+            .iter()
+            .map(|m| (machine_labels(m), m.snapshot_count().to_string())),
     )?;
-    writeln!(out, "# TYPE snaptree_machine_snapshots gauge")?;
-    for m in machines {
-        writeln!(
-            out,
-            "snaptree_machine_snapshots{{{}}} {}",
-            machine_labels(m),
-            m.snapshot_count()
-        )?;
-    }
-    writeln!(
+    gauge(
         out,
-        "# HELP snaptree_machine_consolidation_needed Whether the machine's disks need consolidation (1) or not (0)."
+        "snaptree_machine_consolidation_needed",
+        "Whether the machine's disks need consolidation (1) or not (0).",
+        machines.iter().map(|m| {
+            let needed = u8::from(m.consolidation_needed);
+            (machine_labels(m), needed.to_string())
+        }),
     )?;
-    writeln!(out, "# TYPE snaptree_machine_consolidation_needed gauge")?;
-    for m in machines {
-        writeln!(
-            out,
-            "snaptree_machine_consolidation_needed{{{}}} {}",
-            machine_labels(m),
-            u8::from(m.consolidation_needed)
-        )?;
-    }
     let snapshot_labels = |m: &Machine, s: &crate::model::Snapshot| {
         format!(
             "{},snapshot=\"{}\",snapshot_id=\"{}\"",
@@ -454,36 +459,25 @@ fn write_prometheus(
             label(&s.id)
         )
     };
-    writeln!(
+    let snapshots = || {
+        machines
+            .iter()
+            .flat_map(|m| m.walk().into_iter().map(move |(_, s)| (m, s)))
+    };
+    gauge(
         out,
-        "# HELP snaptree_snapshot_age_seconds Seconds since the snapshot was taken."
-    )?;
-    writeln!(out, "# TYPE snaptree_snapshot_age_seconds gauge")?;
-    for m in machines {
-        for (_, s) in m.walk() {
+        "snaptree_snapshot_age_seconds",
+        "Seconds since the snapshot was taken.",
+        snapshots().map(|(m, s)| {
             let age = (now - s.created).num_seconds().max(0);
-            writeln!(
-                out,
-                "snaptree_snapshot_age_seconds{{{}}} {age}",
-                snapshot_labels(m, s)
-            )?;
-        }
-    }
-    writeln!(
-        out,
-        "# HELP snaptree_snapshot_size_bytes Bytes the snapshot holds, where the back end says."
+            (snapshot_labels(m, s), age.to_string())
+        }),
     )?;
-    writeln!(out, "# TYPE snaptree_snapshot_size_bytes gauge")?;
-    for m in machines {
-        for (_, s) in m.walk() {
-            if let Some(size) = s.size_bytes {
-                writeln!(
-                    out,
-                    "snaptree_snapshot_size_bytes{{{}}} {size}",
-                    snapshot_labels(m, s)
-                )?;
-            }
-        }
-    }
+    gauge(
+        out,
+        "snaptree_snapshot_size_bytes",
+        "Bytes the snapshot holds, where the back end says.",
+        snapshots().filter_map(|(m, s)| Some((snapshot_labels(m, s), s.size_bytes?.to_string()))),
+    )?;
     out.flush()
 }
