@@ -13,24 +13,12 @@ runs="${2:-3}"
 per_cluster="${3:-10000}"
 snapshot_vms="${4:-25000}"
 peers="$(bash "$here/scripts/peers.sh" | tail -n 1)"
-vcsim="$peers/vcsim"
+. "$here/benches/vcsim.sh"
 out="$(mktemp -d)"
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$out"' EXIT
-"$vcsim" -listen 127.0.0.1:0 -cluster 3 -host 1 -standalone-host 0 -vm "$per_cluster" \
-    -snapshot-vms "$snapshot_vms" -snapshot-depth 4 >"$out/vcsim.out" 2>/dev/null &
-pid=$!
-for _ in $(seq 1 1200); do grep -q '^ready$' "$out/vcsim.out" 2>/dev/null && break; sleep 0.5; done
-url="$(sed -n 's/^url=//p' "$out/vcsim.out")"
-thumb="$(sed -n 's/^thumbprint=//p' "$out/vcsim.out")"
-hostport="$(echo "$url" | sed -E 's#https://[^@]*@([^/]*)/sdk#\1#')"
-cat >"$out/config.toml" <<TOML
-[profiles.vcsim]
-kind = "vsphere"
-url = "https://$hostport"
-username = "user"
-password = "pass"
-thumbprint = "$thumb"
-TOML
+trap 'vcsim_stop; rm -rf "$out"' EXIT
+vcsim_start "$out/vcsim.out" "$per_cluster" "$snapshot_vms" 4
+vcsim_wait "$out/vcsim.out"
+vcsim_profile "$out/vcsim.out" vcsim >"$out/config.toml"
 export XDG_STATE_HOME="$out/state"
 "$bin" --config "$out/config.toml" report --format csv >"$out/report.csv"
 echo "report rows: $(( $(python3 -c "import csv; print(sum(1 for _ in csv.reader(open('$out/report.csv', newline=''))))") - 1 ))"

@@ -10,17 +10,15 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs="${1:-5}"
 peers="$(bash "$here/scripts/peers.sh" | tail -n 1)"
-vcsim="$peers/vcsim"
 python="$peers/venv/bin/python3"
+. "$here/benches/vcsim.sh"
 out="$(mktemp -d)"
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$out"' EXIT
+trap 'vcsim_stop; rm -rf "$out"' EXIT
 
 # One datacenter with three one-host clusters; vcsim puts -vm VMs in each root pool: 3,000.
-"$vcsim" -listen 127.0.0.1:0 -cluster 3 -host 1 -standalone-host 0 -vm 1000 \
-    -snapshot-vms 300 -snapshot-depth 3 >"$out/vcsim.out" 2>/dev/null &
-pid=$!
-for _ in $(seq 1 600); do grep -q '^ready$' "$out/vcsim.out" 2>/dev/null && break; sleep 0.5; done
-url="$(sed -n 's/^url=//p' "$out/vcsim.out")"
+vcsim_start "$out/vcsim.out" 1000 300 3
+vcsim_wait "$out/vcsim.out"
+url="$(vcsim_url "$out/vcsim.out")"
 echo "vcsim: $url"
 
 cd "$here"

@@ -10,25 +10,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$1"
 runs="${2:-5}"
 peers="$(bash "$here/scripts/peers.sh" | tail -n 1)"
-vcsim="$peers/vcsim"
 python="$peers/venv/bin/python3"
+. "$here/benches/vcsim.sh"
 out="$(mktemp -d)"
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$out"' EXIT
-"$vcsim" -listen 127.0.0.1:0 -cluster 3 -host 1 -standalone-host 0 -vm 1000 \
-    -snapshot-vms 300 -snapshot-depth 3 >"$out/vcsim.out" 2>/dev/null &
-pid=$!
-for _ in $(seq 1 600); do grep -q '^ready$' "$out/vcsim.out" 2>/dev/null && break; sleep 0.5; done
-url="$(sed -n 's/^url=//p' "$out/vcsim.out")"
-thumb="$(sed -n 's/^thumbprint=//p' "$out/vcsim.out")"
-hostport="$(echo "$url" | sed -E 's#https://[^@]*@([^/]*)/sdk#\1#')"
-cat >"$out/config.toml" <<TOML
-[profiles.vcsim]
-kind = "vsphere"
-url = "https://$hostport"
-username = "user"
-password = "pass"
-thumbprint = "$thumb"
-TOML
+trap 'vcsim_stop; rm -rf "$out"' EXIT
+vcsim_start "$out/vcsim.out" 1000 300 3
+vcsim_wait "$out/vcsim.out"
+url="$(vcsim_url "$out/vcsim.out")"
+vcsim_profile "$out/vcsim.out" vcsim >"$out/config.toml"
 export XDG_STATE_HOME="$out/state"
 "$bin" --config "$out/config.toml" ls --json >"$out/ls.json"
 python3 -c "import json,sys; d=json.load(open('$out/ls.json')); print('VMs listed:', len(d['machines']), 'snapshots:', sum(m['snapshot_count'] for m in d['machines']))"

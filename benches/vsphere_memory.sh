@@ -10,17 +10,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 sizes="$1"
 shift
 peers="$(bash "$here/scripts/peers.sh" | tail -n 1)"
+. "$here/benches/vcsim.sh"
+trap vcsim_stop EXIT
 for per in $sizes; do
     out="$(mktemp -d)"
-    "$peers/vcsim" -listen 127.0.0.1:0 -cluster 3 -host 1 -standalone-host 0 -vm "$per" \
-        -snapshot-vms $((per * 3 / 10)) -snapshot-depth 3 >"$out/vcsim.out" 2>/dev/null &
-    pid=$!
-    for _ in $(seq 1 1200); do grep -q '^ready$' "$out/vcsim.out" 2>/dev/null && break; sleep 0.5; done
-    url="$(sed -n 's/^url=//p' "$out/vcsim.out")"
-    thumb="$(sed -n 's/^thumbprint=//p' "$out/vcsim.out")"
-    hostport="$(echo "$url" | sed -E 's#https://[^@]*@([^/]*)/sdk#\1#')"
-    printf '[profiles.vcsim]\nkind = "vsphere"\nurl = "https://%s"\nusername = "user"\npassword = "pass"\nthumbprint = "%s"\n' \
-        "$hostport" "$thumb" >"$out/config.toml"
+    vcsim_start "$out/vcsim.out" "$per" $((per * 3 / 10)) 3
+    vcsim_wait "$out/vcsim.out"
+    vcsim_profile "$out/vcsim.out" vcsim >"$out/config.toml"
     export XDG_STATE_HOME="$out/state"
     for bin in "$@"; do
         for _ in 1 2 3; do
@@ -31,7 +27,6 @@ for per in $sizes; do
             echo "$bin: $listed: $(( (end - start) / 1000000 )) ms, peak RSS $(cat "$out/rss") KiB"
         done
     done
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    vcsim_stop
     rm -rf "$out"
 done

@@ -12,13 +12,12 @@ bin="$1"
 n="${2:-10}"
 per="${3:-1000}"
 peers="$(bash "$here/scripts/peers.sh" | tail -n 1)"
+. "$here/benches/vcsim.sh"
 out="$(mktemp -d)"
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$out"' EXIT
+stalled=
+trap 'vcsim_stop; kill $stalled 2>/dev/null || true; rm -rf "$out"' EXIT
 for i in $(seq 1 "$n"); do
-    "$peers/vcsim" -listen 127.0.0.1:0 -cluster 3 -host 1 -standalone-host 0 -vm "$per" \
-        -snapshot-vms $((per * 3 / 10)) -snapshot-depth 3 >"$out/vcsim$i.out" 2>/dev/null &
-    pids+=($!)
+    vcsim_start "$out/vcsim$i.out" "$per" $((per * 3 / 10)) 3
 done
 # The stalled server: accepts, reads, never answers.
 python3 -c '
@@ -29,18 +28,14 @@ held = []
 while True:
     c, _ = s.accept(); held.append(c)
 ' >"$out/stalled.port" &
-pids+=($!)
+stalled=$!
 for i in $(seq 1 "$n"); do
-    for _ in $(seq 1 1200); do grep -q '^ready$' "$out/vcsim$i.out" 2>/dev/null && break; sleep 0.5; done
+    vcsim_wait "$out/vcsim$i.out"
 done
 for _ in $(seq 1 100); do [ -s "$out/stalled.port" ] && break; sleep 0.1; done
 : >"$out/config.toml"
 for i in $(seq 1 "$n"); do
-    url="$(sed -n 's/^url=//p' "$out/vcsim$i.out")"
-    thumb="$(sed -n 's/^thumbprint=//p' "$out/vcsim$i.out")"
-    hostport="$(echo "$url" | sed -E 's#https://[^@]*@([^/]*)/sdk#\1#')"
-    printf '[profiles.vc%02d]\nkind = "vsphere"\nurl = "https://%s"\nusername = "user"\npassword = "pass"\nthumbprint = "%s"\n\n' \
-        "$i" "$hostport" "$thumb" >>"$out/config.toml"
+    vcsim_profile "$out/vcsim$i.out" "$(printf 'vc%02d' "$i")" >>"$out/config.toml"
 done
 printf '[profiles.stalled]\nkind = "vsphere"\nurl = "https://127.0.0.1:%s"\nusername = "user"\npassword = "pass"\ninsecure = true\ntimeout = "10s"\n' \
     "$(cat "$out/stalled.port")" >>"$out/config.toml"
