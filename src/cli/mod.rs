@@ -325,14 +325,27 @@ fn parse_user_password(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Each profile that could not be read, said as `profile NAME: why`.
+fn profile_errors(errors: &[(String, String)]) -> Vec<String> {
+    errors
+        .iter()
+        .map(|(name, e)| format!("profile {name}: {e}"))
+        .collect()
+}
+
+/// Done when every profile was read; else a failure (exit 1) naming each that was not.
+fn all_read(errors: &[(String, String)]) -> Result<(), Failure> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new(EXIT_FAILED, profile_errors(errors).join("; ")))
+    }
+}
+
 /// Load every profile's inventory; per-profile errors are reported, not fatal.
 async fn load_all(engine: &Engine) -> (Vec<Machine>, Vec<String>) {
     let (machines, errors) = load_by_profile(engine).await;
-    let errors = errors
-        .into_iter()
-        .map(|(name, e)| format!("profile {name}: {e}"))
-        .collect();
-    (machines, errors)
+    (machines, profile_errors(&errors))
 }
 
 /// Load every profile's inventory, all at once: the machines read, and each profile that
@@ -443,15 +456,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                 output::print_ls_table(&rows);
                 errors
             };
-            let errors: Vec<String> = errors
-                .into_iter()
-                .map(|(name, e)| format!("profile {name}: {e}"))
-                .collect();
-            if errors.is_empty() {
-                Ok(())
-            } else {
-                Err(Failure::new(EXIT_FAILED, errors.join("; ")))
-            }
+            all_read(&errors)
         }
         Cmd::Tree { machine } => {
             let m = find_machine(s, machine).await?;

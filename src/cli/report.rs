@@ -109,15 +109,7 @@ pub async fn report(
     written(write_report(
         &mut out, &machines, all, &protect, now, format,
     ))?;
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        let said: Vec<String> = errors
-            .iter()
-            .map(|(p, e)| format!("profile {p}: {e}"))
-            .collect();
-        Err(Failure::new(super::EXIT_FAILED, said.join("; ")))
-    }
+    super::all_read(&errors)
 }
 
 /// Writes one row's cells.

@@ -258,6 +258,27 @@ impl VsphereProvider {
     }
 }
 
+/// Wait for `result`, handing to `each` the machines that arrive on `rx` meanwhile, in
+/// order, and those still in it when `result` is done.
+async fn forwarding<T>(
+    mut rx: mpsc::UnboundedReceiver<Vec<Machine>>,
+    result: impl Future<Output = T>,
+    each: PartialInventory<'_>,
+) -> T {
+    tokio::pin!(result);
+    let done = loop {
+        tokio::select! {
+            biased;
+            Some(machines) = rx.recv() => each(machines),
+            done = &mut result => break done,
+        }
+    };
+    while let Ok(machines) = rx.try_recv() {
+        each(machines);
+    }
+    done
+}
+
 /// Objects per page of the change feed's initial state.
 const WATCH_PAGE: i32 = 500;
 
@@ -1090,36 +1111,18 @@ impl Provider for VsphereProvider {
                 .call(|inner| Box::pin(async move { inner.inventory(None).await }))
                 .await?;
         }
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Machine>>();
+        let (tx, rx) = mpsc::unbounded_channel::<Vec<Machine>>();
         let result =
             self.call(move |inner| Box::pin(async move { inner.inventory(Some(tx)).await }));
-        tokio::pin!(result);
-        let machines = loop {
-            tokio::select! {
-                Some(so_far) = rx.recv() => partial(so_far),
-                done = &mut result => break done??,
-            }
-        };
+        let machines = forwarding(rx, result, partial).await??;
         self.loaded.store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(machines)
     }
 
     async fn each_machine(&self, each: PartialInventory<'_>) -> Result<(), ProviderError> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Machine>>();
+        let (tx, rx) = mpsc::unbounded_channel::<Vec<Machine>>();
         let result = self.call(move |inner| Box::pin(async move { inner.each_machine(tx).await }));
-        tokio::pin!(result);
-        let done = loop {
-            tokio::select! {
-                biased;
-                Some(chunk) = rx.recv() => each(chunk),
-                done = &mut result => break done,
-            }
-        };
-        // Chunks sent just before the end are still in the channel.
-        while let Ok(chunk) = rx.try_recv() {
-            each(chunk);
-        }
-        done?
+        forwarding(rx, result, each).await?
     }
 
     async fn snapshot_creators(
