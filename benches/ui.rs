@@ -75,6 +75,7 @@ fn estate_with(n: usize, snapshots: impl Fn(usize) -> Vec<Snapshot>) -> Vec<Mach
             details: Vec::new(),
             loaded: true,
             running_tasks: Vec::new(),
+            memory_mb: None,
         })
         .collect()
 }

@@ -735,8 +735,10 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
             } else {
                 String::new()
             },
+            // The snapshot guides' advice: a running VM is quiesced rather than saved with its
+            // memory, where its Tools run.
             memory: false,
-            quiesce: false,
+            quiesce: m.quiesce_unavailable().is_none(),
         }),
         Action::Replace => Ok(Operation::Replace {
             description: default_name(now),

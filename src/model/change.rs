@@ -164,6 +164,30 @@ pub struct Change {
     pub now: DateTime<Utc>,
 }
 
+/// The snapshot guides' advice for a take on a tree-of-snapshots machine (a vSphere VM): a
+/// cold snapshot is the safest, and a running VM is better quiesced than saved with its
+/// memory, whose file is as large as the VM's configured memory.
+fn take_advice(m: &Machine) -> Vec<String> {
+    if m.capabilities.replace {
+        return Vec::new();
+    }
+    let mut lines = vec![if m.power_state == PowerState::PoweredOn {
+        "Safest is a cold snapshot (VM off); running, quiesce rather than include memory."
+            .to_string()
+    } else {
+        "The VM is not running: a cold snapshot, the safest kind.".to_string()
+    }];
+    if let Some(mb) = m.memory_mb
+        && m.memory_unavailable().is_none()
+    {
+        lines.push(format!(
+            "Include memory writes a {} memory file (the VM's RAM).",
+            human_size(mb.saturating_mul(1024 * 1024))
+        ));
+    }
+    lines
+}
+
 /// Why a change cannot be asked for at all, said before anything is sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal(pub String);
@@ -369,10 +393,12 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     None => format!("A new snapshot of {who}, at the root of its tree."),
                 }
             };
+            let mut lines = vec![line];
+            lines.extend(take_advice(m));
             (
                 format!("Take a snapshot of {}", m.name),
                 format!("take a snapshot of {who}"),
-                vec![line],
+                lines,
                 Confirmation::None,
             )
         }
@@ -933,6 +959,46 @@ mod tests {
             now: Utc::now(),
             type_to_confirm,
         }
+    }
+
+    #[test]
+    fn a_vm_take_gives_the_guides_advice_and_the_size_of_its_memory_file() {
+        let take = |memory| Operation::Take {
+            name: "n".into(),
+            description: String::new(),
+            memory,
+            quiesce: false,
+        };
+        let mut m = web();
+        m.memory_mb = Some(65536);
+        let lines = describe(&m, take(false), ctx(false)).unwrap().lines;
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("cold snapshot") && l.contains("quiesce")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("64.0 GiB memory file")),
+            "{lines:?}"
+        );
+        // Memory asked: the size is said all the same.
+        let lines = describe(&m, take(true), ctx(false)).unwrap().lines;
+        assert!(lines.iter().any(|l| l.contains("64.0 GiB")), "{lines:?}");
+        // No configured memory known, or none that can be saved: no size.
+        m.memory_mb = None;
+        let lines = describe(&m, take(false), ctx(false)).unwrap().lines;
+        assert!(
+            !lines.iter().any(|l| l.contains("memory file")),
+            "{lines:?}"
+        );
+        m.memory_mb = Some(65536);
+        m.capabilities.memory = false;
+        let lines = describe(&m, take(false), ctx(false)).unwrap().lines;
+        assert!(
+            !lines.iter().any(|l| l.contains("memory file")),
+            "{lines:?}"
+        );
     }
 
     #[test]

@@ -215,6 +215,11 @@ pub struct Machine {
     /// them; empty where the back end does not say).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub running_tasks: Vec<String>,
+    /// The memory the machine is configured with, in MiB (a vSphere VM's
+    /// `config.hardware.memoryMB`: a memory snapshot writes a file that large); `None` where
+    /// the back end does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
 }
 
 impl Machine {
@@ -444,6 +449,7 @@ pub(crate) mod tests {
             details: Vec::new(),
             loaded: true,
             running_tasks: Vec::new(),
+            memory_mb: None,
         }
     }
 

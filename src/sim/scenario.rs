@@ -43,6 +43,9 @@ struct MachineEntry {
     tools: bool,
     #[serde(default)]
     consolidation_needed: bool,
+    /// vSphere: the configured memory, in MiB.
+    #[serde(default)]
+    memory_mb: Option<u64>,
     /// VPS: snapshot option subscribed.
     #[serde(default)]
     option: Option<bool>,
@@ -194,6 +197,7 @@ fn machine(
         details: m.details,
         loaded: true,
         running_tasks: Vec::new(),
+        memory_mb: m.memory_mb,
     })
 }
 

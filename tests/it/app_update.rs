@@ -332,8 +332,21 @@ fn take_dialog_defaults_and_run() {
         .to_string();
     assert_eq!(name, local);
     assert_eq!(text_field(&s, "Description"), "");
+    // Tools run: quiesce is chosen and memory is not (the snapshot guides' advice), and the
+    // dialog says why and how large a memory file would be.
     assert_eq!(check_field(&s, "Include memory"), (false, None));
-    assert_eq!(check_field(&s, "Quiesce"), (false, None));
+    assert_eq!(check_field(&s, "Quiesce"), (true, None));
+    let d = s.dialog.as_ref().unwrap();
+    assert!(
+        d.lines.iter().any(|l| l.contains("quiesce rather than")),
+        "{:?}",
+        d.lines
+    );
+    assert!(
+        d.lines.iter().any(|l| l.contains("4.0 GiB memory file")),
+        "{:?}",
+        d.lines
+    );
 
     // Replace the name, tick memory, confirm.
     for _ in 0..name.len() {
@@ -352,7 +365,7 @@ fn take_dialog_defaults_and_run() {
             name: "before-deploy".into(),
             description: String::new(),
             memory: true,
-            quiesce: false,
+            quiesce: true,
         }
     );
     assert!(s.dialog.is_none());

@@ -34,17 +34,17 @@ fn vsphere_take_delete_consolidate_rename_palette_help() {
         s.contains("web-01") && s.contains("blog")
     });
 
-    // Take on web-01 with memory and quiesce.
+    // Take on web-01 with memory and quiesce: quiesce is ticked already (Tools run).
     tui.open_machine("web-01");
     tui.send("t");
     tui.wait_text("Take a snapshot of web-01");
     tui.send("\x1b");
     tui.wait_text("cancelled; nothing changed");
     tui.send("t");
-    tui.wait_text("Take a snapshot of web-01");
+    tui.wait_for("quiesce ticked", |s| {
+        s.contains("Take a snapshot of web-01") && s.contains("[x] Quiesce")
+    });
     tui.send("\t\t");
-    tui.send(" ");
-    tui.send("\t");
     tui.send(" ");
     tui.wait_for("both boxes ticked", |s| s.matches("[x]").count() == 2);
     tui.send("\r");

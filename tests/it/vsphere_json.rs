@@ -89,6 +89,12 @@ async fn auto_speaks_vi_json_and_reads_what_soap_reads() {
             .any(|(_, s)| s.size_bytes.unwrap_or(0) > 0),
         "sizes from layoutEx"
     );
+    // The configured memory (`config.hardware.memoryMB`), over both.
+    let memory = |name: &str| over_json.iter().find(|m| m.name == name).unwrap().memory_mb;
+    assert_eq!(
+        (memory("db-01"), memory("web-01")),
+        (Some(65536), Some(4096))
+    );
     for m in timeless(&over_json) {
         let alone = json.load_machine(&m.id).await.expect("one VM");
         assert_eq!(timeless(&[alone]), [m]);

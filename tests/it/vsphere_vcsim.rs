@@ -192,6 +192,7 @@ async fn inventory_agrees_with_vcsim() {
         );
         assert!(!m.consolidation_needed);
         assert!(m.loaded);
+        assert!(m.memory_mb.is_some_and(|mb| mb > 0), "{:?}", m.memory_mb);
     }
     // vcsim's naming: DC<n>_H0_VM<k> (standalone host) and DC<n>_C0_RP0_VM<k> (cluster pool).
     assert!(machines.iter().any(|m| m.name == "DC1_H0_VM2"));

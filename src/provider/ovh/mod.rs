@@ -212,6 +212,7 @@ impl OvhProvider {
             details: Vec::new(),
             loaded: false,
             running_tasks: Vec::new(),
+            memory_mb: None,
         }
     }
 

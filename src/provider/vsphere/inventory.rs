@@ -26,6 +26,7 @@ pub(super) const VM_PATHS: &[&str] = &[
     "runtime.powerState",
     "runtime.consolidationNeeded",
     "guest.toolsRunningStatus",
+    MEMORY_MB,
     CAP_SNAPSHOTS,
     CAP_TREE,
     CAP_MEMORY,
@@ -33,6 +34,8 @@ pub(super) const VM_PATHS: &[&str] = &[
     "snapshot",
 ];
 
+/// The configured memory: a memory snapshot writes a file this large.
+const MEMORY_MB: &str = "config.hardware.memoryMB";
 const CAP_SNAPSHOTS: &str = "capability.snapshotOperationsSupported";
 const CAP_TREE: &str = "capability.multipleSnapshotsSupported";
 const CAP_MEMORY: &str = "capability.memorySnapshotsSupported";
@@ -63,6 +66,7 @@ pub(super) struct VmRow {
     pub power: Option<VirtualMachinePowerStateEnum>,
     pub consolidation_needed: Option<bool>,
     pub tools_status: Option<String>,
+    pub memory_mb: Option<i32>,
     pub capability: CapabilityFlags,
     pub snapshot: Option<VirtualMachineSnapshotInfo>,
     pub layout: Option<VirtualMachineFileLayoutEx>,
@@ -403,6 +407,7 @@ fn absorb(pass: &mut Pass, obj: ObjectContent) {
                     "runtime.powerState" => row.power = take(p.val),
                     "runtime.consolidationNeeded" => row.consolidation_needed = take(p.val),
                     "guest.toolsRunningStatus" => row.tools_status = take(p.val),
+                    MEMORY_MB => row.memory_mb = take(p.val),
                     CAP_SNAPSHOTS => row.capability.snapshots = take(p.val),
                     CAP_TREE => row.capability.tree = take(p.val),
                     CAP_MEMORY => row.capability.memory = take(p.val),
@@ -583,6 +588,7 @@ pub(super) fn machine(
         details,
         loaded: true,
         running_tasks: Vec::new(),
+        memory_mb: row.memory_mb.and_then(|mb| u64::try_from(mb).ok()),
     }
 }
 

@@ -669,11 +669,28 @@ pub(crate) fn vm_val(m: &Machine, folder: &str, now: DateTime<Utc>) -> Val {
                     ],
                 ),
             ),
+            ("config", config(m)),
             ("capability", capability(m)),
             ("snapshot", snapshot_info(m)),
             ("rootSnapshot", root_snapshots),
             ("layoutEx", layout(m, now)),
         ],
+    )
+}
+
+/// The VM's `config`: only its configured memory (the estate gives 1 GiB to a VM that says
+/// none).
+fn config(m: &Machine) -> Val {
+    let mb = m.memory_mb.unwrap_or(1024);
+    Val::Obj(
+        "VirtualMachineConfigInfo",
+        vec![(
+            "hardware",
+            Val::Obj(
+                "VirtualHardware",
+                vec![("memoryMB", Val::Int(i32::try_from(mb).unwrap_or(i32::MAX)))],
+            ),
+        )],
     )
 }
 
