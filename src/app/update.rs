@@ -12,6 +12,7 @@ use crate::config::ConfirmMode;
 use crate::engine::policy::ensure_writable;
 use crate::engine::{Command, Event, RunError, RunUpdate};
 use crate::model::change::{self, Change, Context, Value};
+use crate::model::download;
 use crate::model::health::format_age;
 use crate::model::{Machine, Operation, TaskState};
 
@@ -933,6 +934,13 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 return vec![Effect::Copy(url)];
             }
         }
+        KeyCode::Char('c') if matches!(d.kind, DialogKind::Link(_)) => {
+            if let DialogKind::Link(url) = &d.kind {
+                let command = download::curl_command(url);
+                info(s, "curl command copied");
+                return vec![Effect::Copy(command)];
+            }
+        }
         KeyCode::Char('y') if y_confirms => return confirm(s),
         KeyCode::Char(' ') if !on_text => {
             if let Some(Field::Check {
@@ -1346,15 +1354,20 @@ fn on_download(
             let name = s
                 .machine(&(profile, machine_id.clone()))
                 .map_or(machine_id, |m| m.name.clone());
+            let shown = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+            let expiry = match download::expires(&link.url) {
+                Some(t) => format!("expires {} (in {})", shown(t), format_age(t - s.now)),
+                None => format!(
+                    "expires about {} (links last about 24 h)",
+                    shown(s.now + download::LINK_LIFETIME)
+                ),
+            };
             s.dialog = Some(Dialog::plain(
                 format!("Download the snapshot of {name}"),
                 DialogKind::Link(link.url.clone()),
                 vec![
                     link.url,
-                    format!(
-                        "Size: {} · the link is temporary (about 24 h)",
-                        human_size(link.size)
-                    ),
+                    format!("Size: {} · {expiry}", human_size(link.size)),
                 ],
             ));
         }

@@ -5,6 +5,7 @@ pub mod address;
 pub mod change;
 pub mod check;
 pub mod cleanup;
+pub mod download;
 pub mod health;
 pub mod machine;
 pub mod operation;

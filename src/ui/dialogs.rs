@@ -146,7 +146,7 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
     }
     lines.push(Line::raw(""));
     let keys = match &d.kind {
-        DialogKind::Link(_) => "y copy URL · Esc close".to_string(),
+        DialogKind::Link(_) => "y copy URL · c copy a curl command · Esc close".to_string(),
         DialogKind::Quit => "Enter quit · Esc stay".to_string(),
         DialogKind::Task(_) => "Enter/Esc close · y copy the task id · j/k scroll".to_string(),
         DialogKind::Log => "Enter/Esc close · j/k scroll".to_string(),

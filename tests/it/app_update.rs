@@ -1323,6 +1323,63 @@ fn progress_messages_clear_when_their_work_ends() {
     assert!(s.dialog.is_some());
 }
 
+/// The download dialog says when the link expires and copies the URL (`y`) or a ready
+/// `curl` command (`c`).
+#[test]
+fn the_download_link_says_when_it_expires_and_c_copies_a_curl_command() {
+    let mut s = state();
+    select_machine(&mut s, "shop-front");
+    let link = |s: &mut AppState, url: &str| {
+        update(
+            s,
+            Msg::Engine(Event::Download {
+                profile: "ovh".into(),
+                machine_id: "vps-1a2b3c4d.vps.ovh.net".into(),
+                result: Ok(snaptree::provider::DownloadLink {
+                    url: url.into(),
+                    size: 1024,
+                }),
+            }),
+        );
+    };
+    link(&mut s, "https://example.invalid/snap");
+    // A link without its expiry in it: the API's usual lifetime, from when it came.
+    let lines = &s.dialog.as_ref().unwrap().lines;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("expires about 2026-11-02 10:00 UTC")),
+        "{lines:?}"
+    );
+    press(&mut s, KeyCode::Esc);
+
+    // A temporary URL says when it expires; `y` copies it, `c` a curl command for it.
+    let url = format!(
+        "https://storage.example.invalid/v1/AUTH_a/snapshots/snapshot-42.qcow2?temp_url_sig=f00&temp_url_expires={}",
+        (now() + chrono::Duration::hours(23)).timestamp()
+    );
+    link(&mut s, &url);
+    let lines = &s.dialog.as_ref().unwrap().lines;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("expires 2026-11-02 09:00 UTC (in 23h)")),
+        "{lines:?}"
+    );
+    assert_eq!(key(&mut s, 'y'), vec![Effect::Copy(url.clone())]);
+    assert_eq!(
+        key(&mut s, 'c'),
+        vec![Effect::Copy(format!(
+            "curl -fL -o snapshot-42.qcow2 '{url}'"
+        ))]
+    );
+    assert!(
+        error_or_info(&s).contains("curl command copied"),
+        "{:?}",
+        s.message
+    );
+}
+
 fn error_or_info(s: &AppState) -> String {
     s.message
         .as_ref()
