@@ -1224,6 +1224,12 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
         None => 0,
     };
     let now = s.now;
+    // A restore that consumed the machine's one snapshot: a new one is offered.
+    let offer_retake = s.task(request).is_some_and(|t| {
+        ["revert", "revert-current"].contains(&t.operation.as_str())
+            && s.machine(&(t.profile.clone(), t.machine_id.clone()))
+                .is_some_and(|m| change::retake_unavailable(m).is_none())
+    });
     let Some(t) = s.task_mut(request) else {
         return;
     };
@@ -1250,6 +1256,10 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
             t.progress = status.progress;
             t.message = status.message.clone();
             match status.state {
+                TaskState::Success if offer_retake => (
+                    Level::Info,
+                    format!("{summary}: done; snapshot used up, t takes a new one"),
+                ),
                 TaskState::Success => (Level::Info, format!("{summary}: done")),
                 TaskState::Cancelled => (Level::Error, format!("{summary}: cancelled")),
                 _ => (

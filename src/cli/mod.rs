@@ -145,6 +145,10 @@ pub enum Cmd {
         /// Leave the VM off even if the snapshot has memory.
         #[arg(long)]
         suppress_power_on: bool,
+        /// Then take a new snapshot (a VPS: its restore consumes the snapshot); the new
+        /// snapshot's id is the output.
+        #[arg(long)]
+        retake: bool,
     },
     /// Delete one snapshot (with --children, its subtree), or all with --all.
     Rm {
@@ -527,8 +531,20 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             machine,
             snapshot,
             suppress_power_on,
+            retake,
         } => {
             let m = find_machine(s, machine).await?;
+            if *retake {
+                if let Some(why) = change::retake_unavailable(&m) {
+                    return Err(Failure::new(EXIT_USAGE, format!("--retake: {why}")));
+                }
+                if cli.no_wait {
+                    return Err(Failure::new(
+                        EXIT_USAGE,
+                        "--retake waits for the restore to end: leave out --no-wait",
+                    ));
+                }
+            }
             let op = match snapshot {
                 Some(addr) => Operation::Revert {
                     snapshot: find_snapshot(&m, addr)?,
@@ -538,7 +554,13 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                     suppress_power_on: *suppress_power_on,
                 },
             };
-            change(cli, s, &m, op).await
+            change(cli, s, &m, op).await?;
+            if !*retake {
+                return Ok(());
+            }
+            // Re-read: the restore consumed the snapshot the new one replaces.
+            let m = find_machine(s, &format!("{}/{}", m.profile, m.id)).await?;
+            change(cli, s, &m, change::retake(chrono::Utc::now())).await
         }
         Cmd::Rm {
             machine,

@@ -164,6 +164,28 @@ pub struct Change {
     pub now: DateTime<Utc>,
 }
 
+/// Why a new snapshot cannot follow a restore of `m` (`None`: it can): only a machine whose
+/// restore consumes its one snapshot (an OVHcloud VPS) is offered one.
+pub fn retake_unavailable(m: &Machine) -> Option<String> {
+    (!m.capabilities.replace).then(|| {
+        format!(
+            "{}/{} keeps its snapshot after a revert; take another with snaptree take",
+            m.profile, m.name
+        )
+    })
+}
+
+/// The new snapshot taken after a restore: named (described) by the time, as `take` does.
+pub fn retake(now: DateTime<Utc>) -> Operation {
+    let description = default_name(now);
+    Operation::Take {
+        name: description.clone(),
+        description,
+        memory: false,
+        quiesce: false,
+    }
+}
+
 /// The snapshot guides' advice for a take on a tree-of-snapshots machine (a vSphere VM): a
 /// cold snapshot is the safest, and a running VM is better quiesced than saved with its
 /// memory, whose file is as large as the VM's configured memory.
@@ -999,6 +1021,25 @@ mod tests {
             !lines.iter().any(|l| l.contains("memory file")),
             "{lines:?}"
         );
+    }
+
+    #[test]
+    fn only_a_machine_whose_restore_consumes_its_snapshot_is_offered_a_retake() {
+        let mut m = web();
+        let why = retake_unavailable(&m).expect("a vSphere VM keeps its snapshot");
+        assert!(
+            why.contains("keeps its snapshot") && why.contains("lab/"),
+            "{why}"
+        );
+        m.capabilities = crate::model::Capabilities::vps();
+        assert_eq!(retake_unavailable(&m), None);
+        let Operation::Take {
+            name, description, ..
+        } = retake(Utc::now())
+        else {
+            panic!("a take")
+        };
+        assert!(!name.is_empty() && name == description);
     }
 
     #[test]

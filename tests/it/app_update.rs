@@ -510,6 +510,55 @@ fn revert_of_a_vps_says_the_snapshot_goes_away() {
     );
 }
 
+/// A VPS's restore consumes its snapshot: when it has succeeded, the status line offers a
+/// new one, one key away (`t`, on that machine).
+#[test]
+fn after_a_vps_restore_t_takes_a_new_snapshot() {
+    let mut s = state();
+    select_machine(&mut s, "shop-front");
+    key(&mut s, 'r');
+    type_text(&mut s, "shop-front");
+    let (_, machine, op, spec) = run_of(&press(&mut s, KeyCode::Enter));
+    assert_eq!(op.name(), "revert");
+    let Command::Run { request, .. } = spec else {
+        unreachable!()
+    };
+    update(
+        &mut s,
+        Msg::Engine(Event::TaskDone {
+            request,
+            result: Ok(TaskStatus {
+                id: "task-9".into(),
+                state: TaskState::Success,
+                progress: Some(100),
+                message: None,
+                cancelable: false,
+            }),
+        }),
+    );
+    let said = error_or_info(&s);
+    assert!(
+        said.contains("snapshot used up") && said.contains("t takes a new one"),
+        "{said}"
+    );
+    // The machine re-read without its snapshot: `t` is a take, not a replace.
+    let mut m = machines_of(&s, "ovh")
+        .into_iter()
+        .find(|m| m.id == machine)
+        .unwrap();
+    m.snapshots.clear();
+    m.current = None;
+    update(
+        &mut s,
+        Msg::Engine(Event::MachineUpdated {
+            machine: Box::new(m),
+        }),
+    );
+    key(&mut s, 't');
+    let d = s.dialog.as_ref().expect("take dialog");
+    assert_eq!(d.title, "Take a snapshot of shop-front");
+}
+
 #[test]
 fn revert_without_a_snapshot_selected_is_refused() {
     let mut s = state();

@@ -485,6 +485,63 @@ fn revert_consumes_the_snapshot() {
     assert_eq!(f.changes().len(), 2);
 }
 
+/// `revert --retake`: the restore consumes the VPS's snapshot, then a new one is taken, in
+/// that order; python-ovh, the official client, reads the new snapshot from the API.
+#[test]
+fn revert_retake_restores_then_takes_a_new_snapshot_that_python_ovh_reads() {
+    let f = Fixture::new();
+    // Refused before anything is sent: not waiting, or on a machine that keeps a tree.
+    let line = one_sentence(
+        &f.run(&["revert", "ovh/shop-front", "--retake", "--no-wait", "--yes"]),
+        2,
+    );
+    assert!(line.contains("--no-wait"), "{line}");
+    assert!(f.changes().is_empty());
+
+    let o = f.run(&["revert", "ovh/shop-front", "--retake", "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let changes: Vec<String> = f
+        .changes()
+        .into_iter()
+        .map(|(m, p)| format!("{m} {p}"))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            format!("POST /1.0/vps/{SHOP}/snapshot/revert"),
+            format!("POST /1.0/vps/{SHOP}/createSnapshot"),
+        ],
+        "the restore, then the new snapshot"
+    );
+    let taken = f.snapshots(SHOP);
+    assert_eq!(taken.len(), 1, "a new snapshot after the restore");
+    // Its id is the command's output, as `take` prints it.
+    assert_eq!(stdout(&o).trim(), taken[0].id);
+
+    let script = r#"
+import sys, ovh, ovh.client
+base, ak, secret, ck, sn = sys.argv[1:6]
+ovh.client.ENDPOINTS["snaptree-sim"] = base
+c = ovh.Client(endpoint="snaptree-sim", application_key=ak, application_secret=secret, consumer_key=ck)
+print(c.get("/vps/" + sn + "/snapshot")["description"])
+"#;
+    let out = Command::new(crate::common::peers::python("ovh"))
+        .args(["-c", script, f.sim.base_url(), AK, AS, CK, SHOP])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(seen, taken[0].description);
+    assert!(
+        seen.starts_with("20"),
+        "a dated default description: {seen}"
+    );
+}
+
 #[test]
 fn rm_one_and_rm_all() {
     let f = Fixture::new();

@@ -189,7 +189,7 @@ fn vps_replace_revert_take_download_link_delete() {
     assert!(!tui.raw_text().contains("\x1b]52;c;"), "nothing copied yet");
     tui.send("L");
     tui.wait_for("the download link dialog", |s| {
-        s.contains("Download the snapshot of blog") && s.contains("the link is temporary")
+        s.contains("Download the snapshot of blog") && s.contains("expires 20")
     });
     tui.send("y");
     let start = Instant::now();
