@@ -57,6 +57,8 @@ pub enum Action {
     Sort,
     /// Copy the selected id or download URL.
     Copy,
+    /// Copy the guest agent check to run in a VPS.
+    CopyGuestCheck,
     /// Show a VPS snapshot's download link.
     DownloadLink,
     /// Cancel the selected task.
@@ -298,6 +300,13 @@ pub static KEYMAP: &[Binding] = &[
         label: "y",
         action: Action::Copy,
         name: "copy id (or download URL)",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('Y')],
+        label: "Y",
+        action: Action::CopyGuestCheck,
+        name: "copy VPS guest agent check",
         hint: false,
     },
     Binding {

@@ -285,6 +285,7 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Copy => copy(s),
+        CopyGuestCheck => copy_guest_check(s),
         Mark => mark(s),
         MarkAll => mark_all(s),
         SnapshotList => {
@@ -462,6 +463,23 @@ fn log_dialog(s: &AppState) -> Dialog {
     // Open on the newest.
     d.scroll = s.log.len().saturating_sub(page(s));
     d
+}
+
+/// The guest agent check of the snapshot guide, to run in the selected VPS.
+fn copy_guest_check(s: &mut AppState) -> Vec<Effect> {
+    match s.selected_machine() {
+        Some(m) if m.provider == crate::model::ProviderKind::Ovh => {
+            info(
+                s,
+                format!("copied {}: run it in the VPS", change::GUEST_AGENT_CHECK),
+            );
+            vec![Effect::Copy(change::GUEST_AGENT_CHECK.into())]
+        }
+        _ => refuse(
+            s,
+            "the guest agent check is for a VPS: select one (a VM has VMware Tools)",
+        ),
+    }
 }
 
 fn copy(s: &mut AppState) -> Vec<Effect> {

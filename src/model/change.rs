@@ -186,12 +186,19 @@ pub fn retake(now: DateTime<Utc>) -> Operation {
     }
 }
 
-/// The snapshot guides' advice for a take on a tree-of-snapshots machine (a vSphere VM): a
-/// cold snapshot is the safest, and a running VM is better quiesced than saved with its
-/// memory, whose file is as large as the VM's configured memory.
+/// The snapshot guide's check, run in a VPS, that its QEMU guest agent is there: a symbolic
+/// link when it is, "No such file or directory" when it is not.
+pub const GUEST_AGENT_CHECK: &str = "file /dev/virtio-ports/org.qemu.guest_agent.0";
+
+/// The snapshot guides' advice for a take. A VPS's snapshots are live and consistent only
+/// with the QEMU guest agent running in it. For a vSphere VM a cold snapshot is the safest,
+/// and a running VM is better quiesced than saved with its memory, whose file is as large
+/// as the VM's configured memory.
 fn take_advice(m: &Machine) -> Vec<String> {
     if m.capabilities.replace {
-        return Vec::new();
+        return vec![format!(
+            "Consistent only with the QEMU guest agent running in the VPS; check there: {GUEST_AGENT_CHECK} (Y copies it)."
+        )];
     }
     let mut lines = vec![if m.power_state == PowerState::PoweredOn {
         "Safest is a cold snapshot (VM off); running, quiesce rather than include memory."
@@ -447,13 +454,16 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     "replace the snapshot {} of {who}: delete it, wait, then take a new one",
                     short(&existing.id)
                 ),
-                vec![
+                [
                     format!(
                         "Delete {}, wait for that, then take a new snapshot.",
                         label(&existing.id)
                     ),
                     "The old snapshot is gone for good.".into(),
-                ],
+                ]
+                .into_iter()
+                .chain(take_advice(m))
+                .collect(),
                 Confirmation::YesNo,
             )
         }

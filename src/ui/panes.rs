@@ -584,7 +584,10 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     }
     if m.provider == ProviderKind::Ovh {
         lines.push(Line::styled(
-            "Consistent snapshots need qemu-guest-agent in the VPS (see README).",
+            format!(
+                "Consistent snapshots need the QEMU guest agent in the VPS; check there: {} (Y copies it).",
+                crate::model::change::GUEST_AGENT_CHECK
+            ),
             theme.dim,
         ));
     }

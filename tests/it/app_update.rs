@@ -559,6 +559,34 @@ fn after_a_vps_restore_t_takes_a_new_snapshot() {
     assert_eq!(d.title, "Take a snapshot of shop-front");
 }
 
+/// The snapshot guide's check for the QEMU guest agent: said in a VPS's take dialog, and
+/// `Y` copies the command to run in the VPS; a VM has VMware Tools, not this agent.
+#[test]
+fn a_vps_take_says_how_to_check_the_guest_agent_and_y_copies_the_check() {
+    let check = "file /dev/virtio-ports/org.qemu.guest_agent.0";
+    let mut s = state();
+    select_machine(&mut s, "blog");
+    key(&mut s, 't');
+    let d = s.dialog.as_ref().expect("take dialog");
+    assert!(
+        d.lines
+            .iter()
+            .any(|l| l.contains("QEMU guest agent") && l.contains(check)),
+        "{:?}",
+        d.lines
+    );
+    press(&mut s, KeyCode::Esc);
+    assert_eq!(key(&mut s, 'Y'), vec![Effect::Copy(check.into())]);
+    assert!(
+        error_or_info(&s).contains("run it in the VPS"),
+        "{:?}",
+        s.message
+    );
+    select_machine(&mut s, "web-01");
+    assert!(key(&mut s, 'Y').is_empty());
+    assert!(error_message(&s).contains("VPS"), "{:?}", s.message);
+}
+
 #[test]
 fn revert_without_a_snapshot_selected_is_refused() {
     let mut s = state();
