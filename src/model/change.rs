@@ -197,7 +197,7 @@ pub const GUEST_AGENT_CHECK: &str = "file /dev/virtio-ports/org.qemu.guest_agent
 fn take_advice(m: &Machine) -> Vec<String> {
     if m.capabilities.replace {
         return vec![format!(
-            "Consistent only with the QEMU guest agent running in the VPS; check there: {GUEST_AGENT_CHECK} (Y copies it)."
+            "Consistent only with the QEMU guest agent running in the VPS; check there: {GUEST_AGENT_CHECK}"
         )];
     }
     let mut lines = vec![if m.power_state == PowerState::PoweredOn {
