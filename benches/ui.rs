@@ -90,6 +90,7 @@ fn state() -> AppState {
             name: "big".into(),
             kind: ProviderKind::Vsphere,
             read_only: false,
+            guest_check: false,
             status: ProfileStatus::Connected,
         }],
         Settings {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the peers the tests talk to, each once:
-#   - tmux, Go and govmomi, Python's venv: Debian packages (through sudo when not root);
+#   - tmux, Go and govmomi, Python's venv, OpenSSH's server and client: Debian packages
+#     (through sudo when not root);
 #   - vcsim, built from tests/vcsim/main.go (scripts/vcsim.sh);
 #   - python-ovh, pyVmomi and prometheus-client, in a virtual environment (never the
 #     system Python).
@@ -28,6 +29,9 @@ as_root() {
 
 debian=()
 command -v tmux >/dev/null || debian+=(tmux)
+# The guest agent check's tests: a loopback sshd, and the ssh client snaptree runs.
+[ -x /usr/sbin/sshd ] || debian+=(openssh-server)
+{ command -v ssh && command -v ssh-keygen; } >/dev/null || debian+=(openssh-client)
 command -v go >/dev/null || debian+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/vmware/govmomi ] || debian+=(golang-github-vmware-govmomi-dev)
 python3 -c 'import venv, ensurepip' 2>/dev/null || debian+=(python3-venv)

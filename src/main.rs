@@ -121,6 +121,7 @@ async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
             name: p.name.clone(),
             kind: p.kind,
             read_only: p.read_only,
+            guest_check: p.guest.is_some(),
             status: ProfileStatus::Loading,
         })
         .collect();

@@ -59,6 +59,8 @@ pub enum Action {
     Copy,
     /// Copy the guest agent check to run in a VPS.
     CopyGuestCheck,
+    /// Check the selected VPS's guest agent over ssh (`guest_check = "ssh"`).
+    GuestCheck,
     /// Show a VPS snapshot's download link.
     DownloadLink,
     /// Cancel the selected task.
@@ -307,6 +309,13 @@ pub static KEYMAP: &[Binding] = &[
         label: "Y",
         action: Action::CopyGuestCheck,
         name: "copy VPS guest agent check",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('C')],
+        label: "C",
+        action: Action::GuestCheck,
+        name: "check VPS guest agent (ssh)",
         hint: false,
     },
     Binding {

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{ConfirmMode, ThemeName};
 use crate::model::change::{Change, FormField, Input, Value};
+use crate::model::guest::GuestAgent;
 use crate::model::{HealthThresholds, Machine, ProviderKind, TaskState, Warning, machine_warnings};
 
 pub use super::list::{SnapshotList, SortKey};
@@ -52,6 +53,8 @@ pub struct ProfileView {
     pub kind: ProviderKind,
     /// Changes refused.
     pub read_only: bool,
+    /// Its VPSs' guest agent is checked over ssh before a take (`guest_check = "ssh"`).
+    pub guest_check: bool,
     /// State.
     pub status: ProfileStatus,
 }
@@ -254,6 +257,9 @@ pub struct Dialog {
     pub warned: bool,
     /// Lines scrolled off the top (long texts: a task's, the log).
     pub scroll: usize,
+    /// The take of a VPS whose guest agent is checked: its machine and the line that says
+    /// what the check found (updated when it answers).
+    pub guest: Option<(MachineKey, usize)>,
 }
 
 impl Dialog {
@@ -267,6 +273,7 @@ impl Dialog {
             focus: 0,
             warned: false,
             scroll: 0,
+            guest: None,
         }
     }
 
@@ -279,6 +286,7 @@ impl Dialog {
             focus: 0,
             warned: false,
             scroll: 0,
+            guest: None,
             kind: DialogKind::Change(Box::new(change)),
         }
     }
@@ -519,6 +527,8 @@ pub struct AppState {
     pub batches: Vec<BatchView>,
     /// Every status-line message, oldest first, with its time (the `L` log).
     pub log: std::collections::VecDeque<(DateTime<Utc>, Level, String)>,
+    /// What the last guest agent check of each VPS found, and when it was asked.
+    pub guest: std::collections::HashMap<MachineKey, (GuestAgent, DateTime<Utc>)>,
     /// Settings.
     pub settings: Settings,
     /// The clock, advanced by ticks (tests fix it).
@@ -613,6 +623,7 @@ impl AppState {
             batch_steps: std::collections::HashMap::new(),
             batches: Vec::new(),
             log: std::collections::VecDeque::new(),
+            guest: std::collections::HashMap::new(),
             settings,
             now,
             spinner: 0,

@@ -13,6 +13,7 @@ use crate::engine::policy::ensure_writable;
 use crate::engine::{Command, Event, RunError, RunUpdate};
 use crate::model::change::{self, Change, Context, Value};
 use crate::model::download;
+use crate::model::guest::GuestAgent;
 use crate::model::health::format_age;
 use crate::model::{Machine, Operation, TaskState};
 
@@ -286,6 +287,7 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
         }
         Copy => copy(s),
         CopyGuestCheck => copy_guest_check(s),
+        GuestCheck => guest_check(s),
         Mark => mark(s),
         MarkAll => mark_all(s),
         SnapshotList => {
@@ -480,6 +482,78 @@ fn copy_guest_check(s: &mut AppState) -> Vec<Effect> {
             "the guest agent check is for a VPS: select one (a VM has VMware Tools)",
         ),
     }
+}
+
+/// Whether `m` is a VPS of a profile that checks its guest agent over ssh.
+fn checks_guest(s: &AppState, m: &Machine) -> bool {
+    m.provider == crate::model::ProviderKind::Ovh
+        && s.profiles
+            .iter()
+            .any(|p| p.name == m.profile && p.guest_check)
+}
+
+/// Ask for the guest agent check of `m`; its answer comes as `Event::GuestAgent`.
+fn ask_guest(s: &mut AppState, m: &Machine) -> Effect {
+    let key = (m.profile.clone(), m.id.clone());
+    s.guest.insert(key, (GuestAgent::Checking, s.now));
+    Effect::Send(
+        m.profile.clone(),
+        Command::GuestCheck {
+            machine_id: m.id.clone(),
+        },
+    )
+}
+
+/// `C`: check the selected VPS's guest agent now; the status line says what was found.
+fn guest_check(s: &mut AppState) -> Vec<Effect> {
+    let Some(m) = s.selected_machine().cloned() else {
+        return refuse(s, "select a VPS first");
+    };
+    if m.provider != crate::model::ProviderKind::Ovh {
+        return refuse(
+            s,
+            "the guest agent check is for a VPS: select one (a VM has VMware Tools)",
+        );
+    }
+    if !checks_guest(s, &m) {
+        return refuse(
+            s,
+            format!(
+                "set guest_check = \"ssh\" in profile {} to check over ssh; Y copies the check to run by hand",
+                m.profile
+            ),
+        );
+    }
+    info(s, format!("{}: checking the guest agent over ssh…", m.name));
+    vec![ask_guest(s, &m)]
+}
+
+/// The guest agent check of a VPS answered: kept for its details, put in the open take
+/// dialog (whose Enter asks again when the agent is not known to run), or said.
+fn on_guest_agent(s: &mut AppState, profile: String, machine_id: String, state: GuestAgent) {
+    let key = (profile, machine_id);
+    let asked = s.guest.get(&key).map_or(s.now, |(_, at)| *at);
+    let (short, line, running) = (state.short(), state.line(), state == GuestAgent::Running);
+    s.guest.insert(key.clone(), (state, asked));
+    if let Some(d) = s.dialog.as_mut()
+        && let Some((k, at)) = &d.guest
+        && *k == key
+    {
+        if let Some(l) = d.lines.get_mut(*at) {
+            *l = line;
+        }
+        // What Enter warned about may have changed: it warns again if it must.
+        d.warned = false;
+        return;
+    }
+    let level = if running { Level::Info } else { Level::Error };
+    let name = machine_name(s, &key);
+    s.say(level, format!("{name}: guest agent {short}"));
+}
+
+/// A machine's name, or its id when it is no longer listed.
+fn machine_name(s: &AppState, key: &crate::app::state::MachineKey) -> String {
+    s.machine(key).map_or(key.1.clone(), |m| m.name.clone())
 }
 
 fn copy(s: &mut AppState) -> Vec<Effect> {
@@ -824,9 +898,16 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
                     ),
                 );
             }
-            s.dialog = Some(Dialog::change(c));
+            let mut d = Dialog::change(c);
             s.message = None;
-            Vec::new()
+            let mut effects = Vec::new();
+            if matches!(action, Action::Take | Action::Replace) && checks_guest(s, &m) {
+                d.guest = Some(((m.profile.clone(), m.id.clone()), d.lines.len()));
+                d.lines.push(GuestAgent::Checking.line());
+                effects.push(ask_guest(s, &m));
+            }
+            s.dialog = Some(d);
+            effects
         }
         Err(why) => refuse(s, why.0),
     }
@@ -1030,6 +1111,19 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
         Ok(steps) => steps,
         Err(why) => return refuse(s, why.0),
     };
+    // A take whose guest agent is not known to run is asked once more.
+    if !d.warned
+        && let Some((key, _)) = &d.guest
+        && let Some(warning) = s
+            .guest
+            .get(key)
+            .and_then(|(state, _)| state.take_warning(&machine_name(s, key)))
+    {
+        if let Some(d) = s.dialog.as_mut() {
+            d.warned = true;
+        }
+        return refuse(s, format!("{warning}; Enter again to take it anyway"));
+    }
     if !d.warned
         && let Some(clash) = steps.iter().find_map(change::Step::name_clash)
     {
@@ -1222,6 +1316,11 @@ fn on_engine_event(s: &mut AppState, event: Event) {
             clear_message(s, ASKING_LINK);
             on_download(s, profile, machine_id, result);
         }
+        Event::GuestAgent {
+            profile,
+            machine_id,
+            state,
+        } => on_guest_agent(s, profile, machine_id, state),
     }
 }
 

@@ -682,6 +682,27 @@ async fn change(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<()
     let Some(step) = described.steps.first().cloned() else {
         return Ok(());
     };
+    // A VPS take with `guest_check = "ssh"`: the agent checked first, and asked once more
+    // when it is not known to run.
+    if matches!(step.op, Operation::Take { .. } | Operation::Replace { .. })
+        && m.provider == crate::model::ProviderKind::Ovh
+        && s.engine.checks_guest(&m.profile)
+    {
+        let state = s.engine.guest_check(&m.profile, &m.id).await;
+        tell!("{}", state.line());
+        if let Some(warning) = state.take_warning(&format!("{}/{}", m.profile, m.name)) {
+            if cli.yes {
+                tell!("{warning}; taking it anyway (--yes)");
+            } else {
+                confirm(&change::Change {
+                    summary: format!("{}, though {warning}", described.summary),
+                    lines: Vec::new(),
+                    confirmation: change::Confirmation::YesNo,
+                    ..described.clone()
+                })?;
+            }
+        }
+    }
     if !cli.yes {
         if let Some(clash) = step.name_clash() {
             let ask = change::Change {

@@ -175,6 +175,7 @@ async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
             kind,
             read_only: false,
             provider,
+            guest: None,
         });
     }
     Ok((profiles, simulators, vsphere_simulators))
@@ -208,6 +209,8 @@ fn configured_profiles(cli: &Cli, config: &Config) -> Result<Vec<Profile>, Failu
             continue;
         }
         let kind = p.kind.unwrap_or(ProviderKind::Vsphere);
+        let guest = crate::engine::guest::SshCheck::from_profile(name, p)
+            .map_err(|e| Failure::new(EXIT_USAGE, e))?;
         let provider: Arc<dyn Provider> = match kind {
             ProviderKind::Ovh => match OvhProvider::from_profile(name, p) {
                 Ok(provider) => Arc::new(provider),
@@ -235,6 +238,7 @@ fn configured_profiles(cli: &Cli, config: &Config) -> Result<Vec<Profile>, Failu
             kind,
             read_only: p.read_only,
             provider,
+            guest,
         });
     }
     Ok(out)

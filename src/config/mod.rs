@@ -214,6 +214,29 @@ pub struct ProfileConfig {
     pub requests_per_second: Option<f64>,
     /// The time limit of one request, e.g. `60s` (the default) or `2m`.
     pub timeout: Option<String>,
+    /// OVH: check the QEMU guest agent in each VPS before a take: `ssh`, or `off` (the
+    /// default).
+    #[serde(default)]
+    pub guest_check: GuestCheckKind,
+    /// OVH, with `guest_check = "ssh"`: the user ssh logs in as (default: as the ssh
+    /// configuration says).
+    pub ssh_user: Option<String>,
+    /// OVH, with `guest_check = "ssh"`: an ssh client configuration read instead of
+    /// `~/.ssh/config` (`ssh -F`).
+    pub ssh_config: Option<PathBuf>,
+    /// OVH, with `guest_check = "ssh"`: the check's time limit, e.g. `10s` (the default).
+    pub ssh_timeout: Option<String>,
+}
+
+/// How a VPS's guest agent is checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuestCheckKind {
+    /// Not checked: the dialog gives the check to run by hand.
+    #[default]
+    Off,
+    /// Through the operator's own `ssh`, its configuration and agent.
+    Ssh,
 }
 
 /// The default time limit of one request.
@@ -222,18 +245,40 @@ pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 impl ProfileConfig {
     /// The profile's request time limit (`timeout`, default 60 s), or why it is not one.
     pub fn request_timeout(&self, name: &str) -> Result<std::time::Duration, String> {
-        match &self.timeout {
-            None => Ok(DEFAULT_TIMEOUT),
-            Some(text) => crate::model::parse_duration(text)
-                .ok()
-                .and_then(|d| d.to_std().ok())
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    format!(
-                        "profile {name}: timeout \"{text}\" is not a duration such as 60s or 2m"
-                    )
-                }),
-        }
+        time_limit(name, "timeout", self.timeout.as_deref(), DEFAULT_TIMEOUT)
+    }
+
+    /// The guest agent check's time limit (`ssh_timeout`, default 10 s), or why it is not
+    /// one.
+    pub fn ssh_timeout(&self, name: &str) -> Result<std::time::Duration, String> {
+        time_limit(
+            name,
+            "ssh_timeout",
+            self.ssh_timeout.as_deref(),
+            DEFAULT_SSH_TIMEOUT,
+        )
+    }
+}
+
+/// The default time limit of the guest agent check.
+pub const DEFAULT_SSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A profile's time limit `key`: `text` read as a duration (not zero), or `default`.
+fn time_limit(
+    name: &str,
+    key: &str,
+    text: Option<&str>,
+    default: std::time::Duration,
+) -> Result<std::time::Duration, String> {
+    match text {
+        None => Ok(default),
+        Some(text) => crate::model::parse_duration(text)
+            .ok()
+            .and_then(|d| d.to_std().ok())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                format!("profile {name}: {key} \"{text}\" is not a duration such as 60s or 2m")
+            }),
     }
 }
 

@@ -3,6 +3,7 @@
 //! TUI both run operations through `Engine::run`.
 
 pub mod audit;
+pub mod guest;
 pub mod policy;
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::model::guest::GuestAgent;
 use crate::model::{ExpectedView, Machine, Operation, ProviderKind, TaskState, TaskStatus};
 use crate::provider::{DownloadLink, Provider, ProviderError};
 use audit::{AuditLog, AuditRecord};
@@ -28,6 +30,8 @@ pub struct Profile {
     pub read_only: bool,
     /// The provider.
     pub provider: Arc<dyn Provider>,
+    /// How its VPSs' guest agent is checked (`guest_check = "ssh"`), if at all.
+    pub guest: Option<guest::SshCheck>,
 }
 
 /// Why `Engine::run` did not succeed.
@@ -101,6 +105,11 @@ pub enum Command {
         /// Machine id.
         machine_id: String,
     },
+    /// Check the QEMU guest agent of a VPS over ssh (the profile's `guest_check`).
+    GuestCheck {
+        /// Machine id (a VPS's service name, its host name).
+        machine_id: String,
+    },
 }
 
 /// Events the workers emit.
@@ -164,6 +173,15 @@ pub enum Event {
         /// The link.
         result: Result<DownloadLink, String>,
     },
+    /// What the guest agent check of a VPS found.
+    GuestAgent {
+        /// Profile.
+        profile: String,
+        /// Machine id.
+        machine_id: String,
+        /// The agent's state.
+        state: GuestAgent,
+    },
 }
 
 /// The engine: profiles, policy and audit.
@@ -212,6 +230,24 @@ impl Engine {
     /// The profiles.
     pub fn profiles(&self) -> &[Profile] {
         &self.profiles
+    }
+
+    /// Whether `profile` checks its VPSs' guest agent (`guest_check = "ssh"`).
+    pub fn checks_guest(&self, profile: &str) -> bool {
+        self.profiles
+            .iter()
+            .any(|p| p.name == profile && p.guest.is_some())
+    }
+
+    /// The guest agent check of the VPS `machine_id` of `profile`, within the profile's
+    /// `ssh_timeout`. Nothing in the VPS is changed.
+    pub async fn guest_check(&self, profile: &str, machine_id: &str) -> GuestAgent {
+        match self.profiles.iter().find(|p| p.name == profile) {
+            Some(Profile {
+                guest: Some(check), ..
+            }) => check.run(machine_id).await,
+            _ => GuestAgent::Unknown(format!("profile {profile} has no guest_check = \"ssh\"")),
+        }
     }
 
     fn profile(&self, name: &str) -> Result<&Profile, RunError> {
@@ -671,6 +707,18 @@ async fn worker(
                     result,
                 });
             }
+            Wake::Command(Command::GuestCheck { machine_id }) => {
+                // On its own task: the check's time limit never holds up the worker.
+                let (engine, profile, events) = (engine.clone(), p.name.clone(), events.clone());
+                tokio::spawn(async move {
+                    let state = engine.guest_check(&profile, &machine_id).await;
+                    let _ = events.send(Event::GuestAgent {
+                        profile,
+                        machine_id,
+                        state,
+                    });
+                });
+            }
         }
     }
     watcher.abort();
@@ -875,6 +923,7 @@ mod tests {
                 name,
                 kind,
                 read_only: false,
+                guest: None,
             })
             .collect();
         (
@@ -1209,6 +1258,7 @@ mod tests {
                 name: "pcc".into(),
                 kind: crate::model::ProviderKind::Vsphere,
                 read_only: false,
+                guest: None,
             }],
             false,
             AuditLog::new(None),

@@ -571,6 +571,23 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         format!("{} · depth {}", m.snapshot_count(), m.max_depth()),
         theme,
     ));
+    // What the guest agent check found, before the back end's facts: it decides a take.
+    if m.provider == ProviderKind::Ovh
+        && s.profiles
+            .iter()
+            .any(|p| p.name == m.profile && p.guest_check)
+    {
+        let key = (m.profile.clone(), m.id.clone());
+        let found = match s.guest.get(&key) {
+            Some((state, at)) => format!(
+                "{} · asked {} (C checks again)",
+                state.short(),
+                at.format("%H:%M UTC")
+            ),
+            None => "not checked yet (C checks over ssh)".into(),
+        };
+        lines.push(kv("guest agent", found, theme));
+    }
     for (k, v) in &m.details {
         lines.push(kv(k, v.clone(), theme));
     }

@@ -8,6 +8,7 @@ use snaptree::app::{AppState, Effect, Msg, Pane, update};
 use snaptree::config::ThemeName;
 use snaptree::engine::Command;
 use snaptree::engine::{Event, RunUpdate};
+use snaptree::model::guest::GuestAgent;
 use snaptree::model::{Operation, TaskState, TaskStatus};
 
 /// The one `Run` effect of a confirmed dialog: (profile, machine id, operation).
@@ -1857,4 +1858,141 @@ fn mark_where_in_the_palette_marks_what_prune_would_select() {
     assert!(s.marks.is_empty());
     let (_, said) = s.message.clone().expect("a message");
     assert!(said.contains("at least one of"), "{said}");
+}
+
+/// The demo state with the VPS profile checking its guest agent over ssh.
+fn state_checking_guests() -> AppState {
+    let mut s = state();
+    for p in &mut s.profiles {
+        p.guest_check = p.kind == snaptree::model::ProviderKind::Ovh;
+    }
+    s
+}
+
+fn guest_answer(s: &mut AppState, machine_id: &str, state: GuestAgent) -> Vec<Effect> {
+    update(
+        s,
+        Msg::Engine(Event::GuestAgent {
+            profile: "ovh".into(),
+            machine_id: machine_id.into(),
+            state,
+        }),
+    )
+}
+
+#[test]
+fn with_guest_check_a_vps_take_checks_the_agent_and_asks_again_unless_it_runs() {
+    let mut s = state_checking_guests();
+    select_machine(&mut s, "blog");
+    let id = s.selected_machine().unwrap().id.clone();
+    let fx = key(&mut s, 't');
+    assert_eq!(
+        fx,
+        vec![Effect::Send(
+            "ovh".into(),
+            Command::GuestCheck {
+                machine_id: id.clone()
+            }
+        )],
+        "the dialog opens and the check is asked, without waiting for it"
+    );
+    let lines = s.dialog.as_ref().expect("take dialog").lines.clone();
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("Guest agent: checking over ssh…")
+    );
+    // Enter before the answer: asked again, nothing sent.
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert!(s.dialog.is_some());
+    assert!(
+        error_message(&s).contains("has not answered yet; Enter again"),
+        "{:?}",
+        s.message
+    );
+    // The answer arrives: the line says so, and Enter warns again about what it found.
+    assert!(guest_answer(&mut s, &id, GuestAgent::NotInstalled).is_empty());
+    let d = s.dialog.as_ref().expect("still open");
+    assert!(
+        d.lines
+            .last()
+            .is_some_and(|l| l.starts_with("Guest agent: not installed; install qemu-guest-agent")),
+        "{:?}",
+        d.lines
+    );
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert!(
+        error_message(&s).contains("crash-consistent only; Enter again to take it anyway"),
+        "{:?}",
+        s.message
+    );
+    // Enter once more takes it.
+    let (profile, machine, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert_eq!((profile.as_str(), machine.as_str()), ("ovh", id.as_str()));
+    assert!(matches!(op, Operation::Take { .. }), "{op:?}");
+    assert!(s.dialog.is_none());
+
+    // When the agent runs, Enter takes it at once.
+    let fx = key(&mut s, 't');
+    assert_eq!(fx.len(), 1);
+    guest_answer(&mut s, &id, GuestAgent::Running);
+    assert_eq!(
+        s.dialog.as_ref().unwrap().lines.last().map(String::as_str),
+        Some("Guest agent: running (checked over ssh)")
+    );
+    run_of(&press(&mut s, KeyCode::Enter));
+}
+
+#[test]
+fn without_guest_check_a_take_asks_nothing_more() {
+    let mut s = state();
+    select_machine(&mut s, "blog");
+    assert!(key(&mut s, 't').is_empty());
+    let d = s.dialog.as_ref().unwrap();
+    assert!(!d.lines.iter().any(|l| l.starts_with("Guest agent:")));
+    run_of(&press(&mut s, KeyCode::Enter));
+}
+
+#[test]
+fn capital_c_checks_the_guest_agent_on_demand_and_says_what_it_found() {
+    // Without the setting: refused, with what to set.
+    let mut s = state();
+    select_machine(&mut s, "blog");
+    assert!(key(&mut s, 'C').is_empty());
+    assert!(
+        error_message(&s).contains("guest_check = \"ssh\""),
+        "{:?}",
+        s.message
+    );
+    let mut s = state_checking_guests();
+    select_machine(&mut s, "web-01");
+    assert!(key(&mut s, 'C').is_empty());
+    assert!(error_message(&s).contains("VPS"), "{:?}", s.message);
+    select_machine(&mut s, "blog");
+    let id = s.selected_machine().unwrap().id.clone();
+    assert_eq!(
+        key(&mut s, 'C'),
+        vec![Effect::Send(
+            "ovh".into(),
+            Command::GuestCheck {
+                machine_id: id.clone()
+            }
+        )]
+    );
+    guest_answer(&mut s, &id, GuestAgent::Stopped("inactive".into()));
+    assert_eq!(
+        error_message(&s),
+        "blog: guest agent installed but stopped (inactive)"
+    );
+    assert_eq!(
+        s.guest
+            .get(&("ovh".to_string(), id))
+            .map(|(st, _)| st.clone()),
+        Some(GuestAgent::Stopped("inactive".into()))
+    );
+    // The palette finds it.
+    assert!(
+        palette_matches("guest agent")
+            .iter()
+            .any(|b| b.label == "C")
+    );
 }

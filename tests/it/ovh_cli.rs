@@ -1383,3 +1383,59 @@ fn check_is_unknown_naming_a_profile_that_cannot_be_read() {
         stderr(&report)
     );
 }
+
+/// `guest_check = "ssh"`: `take` and `replace` check the VPS's guest agent over ssh first
+/// (a loopback sshd stands in for the VPS), say what they found, and ask once more when it
+/// does not run: without a terminal that is a refusal, with `--yes` a warning.
+#[test]
+fn take_with_guest_check_says_what_ssh_found_and_asks_again_without_the_agent() {
+    use crate::common::sshd::{Answer, Sshd};
+    let f = Fixture::new();
+    let server = Sshd::start(Answer::Missing);
+    let extra = format!(
+        "guest_check = \"ssh\"\nssh_config = \"{}\"\nssh_timeout = \"5s\"\n",
+        server.client_config(true).display()
+    );
+    let config = f.write_config("guest.toml", f.sim.base_url(), AS, CK, &extra);
+
+    let o = f.run_with(&config, &["take", "ovh/blog"]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 3, "{err}\nsshd: {}", server.log());
+    assert!(
+        err.contains("Guest agent: not installed; install qemu-guest-agent"),
+        "{err}"
+    );
+    assert!(
+        err.contains("crash-consistent only") && err.contains("pass --yes"),
+        "{err}"
+    );
+    assert!(f.changes().is_empty(), "nothing sent: {:?}", f.changes());
+
+    let o = f.run_with(&config, &["take", "ovh/blog", "--yes"]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(err.contains("taking it anyway (--yes)"), "{err}");
+    assert_eq!(f.count("POST", &format!("{BLOG}/createSnapshot")), 1);
+
+    // The agent runs: said, and nothing more asked.
+    server.answer(Answer::Running);
+    let o = f.run_with(&config, &["replace", "ovh/shop-front", "--yes"]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(
+        err.contains("Guest agent: running (checked over ssh)"),
+        "{err}"
+    );
+    assert!(!err.contains("anyway"), "{err}");
+
+    // A setting on the wrong kind of profile is refused before anything runs.
+    let bad = f.write_config(
+        "bad.toml",
+        f.sim.base_url(),
+        AS,
+        CK,
+        "ssh_user = \"debian\"\n",
+    );
+    let line = one_sentence(&f.run_with(&bad, &["ls"]), 2);
+    assert!(line.contains("need guest_check = \"ssh\""), "{line}");
+}

@@ -151,6 +151,37 @@ fn replace_dialog_on_a_vps() {
     insta::assert_snapshot!("dialog_replace_vps", screen(&s, W, H));
 }
 
+/// A VPS take with `guest_check = "ssh"` at 80×24: the check's answer in the dialog, and
+/// Enter's second question on the status line; the details say when it was asked.
+#[test]
+fn vps_take_with_the_guest_agent_checked_80x24() {
+    let mut s = state();
+    for p in &mut s.profiles {
+        p.guest_check = p.kind == snaptree::model::ProviderKind::Ovh;
+    }
+    select_machine(&mut s, "blog");
+    let id = s.selected_machine().unwrap().id.clone();
+    let details = screen(&s, 80, 24);
+    assert!(details.contains("not checked yet"), "{details}");
+    key(&mut s, 't');
+    update(
+        &mut s,
+        Msg::Engine(Event::GuestAgent {
+            profile: "ovh".into(),
+            machine_id: id,
+            state: snaptree::model::guest::GuestAgent::Stopped("inactive".into()),
+        }),
+    );
+    press(&mut s, KeyCode::Enter);
+    insta::assert_snapshot!("dialog_take_vps_guest_checked_80x24", screen(&s, 80, 24));
+    press(&mut s, KeyCode::Esc);
+    let details = screen(&s, 120, 36);
+    assert!(
+        details.contains("installed but stopped (inactive) · asked 10:00 UTC"),
+        "{details}"
+    );
+}
+
 #[test]
 fn quit_dialog_while_a_task_runs() {
     let mut s = web01();

@@ -342,6 +342,7 @@ async fn changes_behind_our_back_are_refused_by_the_stale_view_check() {
             kind: ProviderKind::Vsphere,
             read_only: false,
             provider: ours.clone(),
+            guest: None,
         }],
         false,
         AuditLog::new(None),
@@ -951,6 +952,7 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
             kind: ProviderKind::Vsphere,
             read_only: false,
             provider: Arc::new(lazy),
+            guest: None,
         }],
         false,
         AuditLog::new(None),
@@ -961,6 +963,7 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
             name: "lab".into(),
             kind: ProviderKind::Vsphere,
             read_only: false,
+            guest_check: false,
             status: ProfileStatus::Loading,
         }],
         Settings {

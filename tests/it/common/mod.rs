@@ -5,6 +5,7 @@ pub mod output;
 pub mod peers;
 pub mod proxy;
 pub mod pty;
+pub mod sshd;
 pub mod vsim;
 
 use std::sync::Arc;
@@ -74,6 +75,7 @@ pub fn state_with(read_only: bool, theme: ThemeName) -> AppState {
             name: name.clone(),
             kind: *kind,
             read_only,
+            guest_check: false,
             status: ProfileStatus::Loading,
         })
         .collect();
