@@ -30,6 +30,14 @@ pub struct SshCheck {
     pub program: PathBuf,
 }
 
+/// `~/…` under `$HOME`, as ssh reads its own configuration's paths; other paths as given.
+fn home_relative(path: &std::path::Path) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
 impl SshCheck {
     /// The profile's check, None when `guest_check` is off, or why its settings are wrong.
     pub fn from_profile(name: &str, p: &ProfileConfig) -> Result<Option<SshCheck>, String> {
@@ -57,7 +65,7 @@ impl SshCheck {
         let timeout = p.ssh_timeout(name)?;
         Ok(Some(SshCheck {
             user: p.ssh_user.clone(),
-            config: p.ssh_config.clone(),
+            config: p.ssh_config.as_deref().map(home_relative),
             timeout,
             program: PathBuf::from("ssh"),
         }))
@@ -203,6 +211,15 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(check.timeout, Duration::from_secs(3));
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
+        assert_eq!(
+            home_relative(std::path::Path::new("~/.ssh/vps.conf")),
+            home.join(".ssh/vps.conf")
+        );
+        assert_eq!(
+            home_relative(std::path::Path::new("/etc/ssh/vps.conf")),
+            PathBuf::from("/etc/ssh/vps.conf")
+        );
         let args: Vec<String> = check
             .args("vps-1.vps.ovh.net")
             .into_iter()
