@@ -13,7 +13,7 @@ use crate::engine::policy::ensure_writable;
 use crate::engine::{Command, Event, RunError, RunUpdate};
 use crate::model::change::{self, Change, Context, Value};
 use crate::model::download;
-use crate::model::guest::GuestAgent;
+use crate::model::guest::{self, GuestAgent};
 use crate::model::health::format_age;
 use crate::model::{Machine, Operation, TaskState};
 
@@ -902,9 +902,13 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
             s.message = None;
             let mut effects = Vec::new();
             if matches!(action, Action::Take | Action::Replace) && checks_guest(s, &m) {
-                d.guest = Some(((m.profile.clone(), m.id.clone()), d.lines.len()));
-                d.lines.push(GuestAgent::Checking.line());
-                effects.push(ask_guest(s, &m));
+                if guest::needed(&m) {
+                    d.guest = Some(((m.profile.clone(), m.id.clone()), d.lines.len()));
+                    d.lines.push(GuestAgent::Checking.line());
+                    effects.push(ask_guest(s, &m));
+                } else {
+                    d.lines.push(guest::NOT_NEEDED.into());
+                }
             }
             s.dialog = Some(d);
             effects

@@ -684,10 +684,12 @@ async fn change(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<()
     };
     // A VPS take with `guest_check = "ssh"`: the agent checked first, and asked once more
     // when it is not known to run.
-    if matches!(step.op, Operation::Take { .. } | Operation::Replace { .. })
+    let checked = matches!(step.op, Operation::Take { .. } | Operation::Replace { .. })
         && m.provider == crate::model::ProviderKind::Ovh
-        && s.engine.checks_guest(&m.profile)
-    {
+        && s.engine.checks_guest(&m.profile);
+    if checked && !crate::model::guest::needed(m) {
+        tell!("{}", crate::model::guest::NOT_NEEDED);
+    } else if checked {
         let state = s.engine.guest_check(&m.profile, &m.id).await;
         tell!("{}", state.line());
         if let Some(warning) = state.take_warning(&format!("{}/{}", m.profile, m.name)) {

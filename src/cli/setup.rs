@@ -270,6 +270,9 @@ pub async fn config_check(s: &Session) -> Result<(), Failure> {
                 "  warning: the password is in the config file; prefer password_env or password_command"
             );
         }
+        if let Some(g) = &p.guest {
+            say!("  {}", g.summary());
+        }
         match p.provider.check().await {
             Ok(lines) => {
                 for (k, v) in lines {

@@ -71,6 +71,19 @@ impl SshCheck {
         }))
     }
 
+    /// The settings in one line, for `config check`.
+    pub fn summary(&self) -> String {
+        let mut line = "guest agent check: ssh".to_string();
+        if let Some(user) = &self.user {
+            line.push_str(&format!(" as {user}"));
+        }
+        if let Some(config) = &self.config {
+            line.push_str(&format!(", ssh -F {}", config.display()));
+        }
+        line.push_str(&format!(", within {} s", self.timeout.as_secs_f64()));
+        line
+    }
+
     /// ssh's arguments for checking `host`: no password or passphrase asked, no terminal,
     /// no forwarding, the connection within the time limit; the script on stdin.
     pub fn args(&self, host: &str) -> Vec<OsString> {

@@ -4,6 +4,7 @@
 //! own `ssh` (engine::guest); this module says what the script is, how its answer is
 //! read, and what the answer means for a take. No I/O here.
 
+use crate::model::{Machine, PowerState};
 use crate::safe;
 
 /// The guide's check, the device the agent talks through.
@@ -44,6 +45,15 @@ else
   echo "manager: none"
 fi
 "#;
+
+/// Whether a take of `m` needs the check: a VPS that is off has nothing running to make
+/// consistent (its snapshot is cold), and its ssh would not answer.
+pub fn needed(m: &Machine) -> bool {
+    m.power_state != PowerState::PoweredOff
+}
+
+/// The dialog's and the CLI's line for a VPS that is off.
+pub const NOT_NEEDED: &str = "Guest agent: not needed, the VPS is off (a cold snapshot)";
 
 /// The agent's state as the check found it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1996,3 +1996,23 @@ fn capital_c_checks_the_guest_agent_on_demand_and_says_what_it_found() {
             .any(|b| b.label == "C")
     );
 }
+
+#[test]
+fn a_vps_that_is_off_is_not_checked_its_snapshot_is_cold() {
+    let mut s = state_checking_guests();
+    select_machine(&mut s, "mail");
+    assert_eq!(
+        s.selected_machine().unwrap().power_state,
+        snaptree::model::PowerState::PoweredOff
+    );
+    assert!(key(&mut s, 't').is_empty(), "no check asked");
+    let d = s.dialog.as_ref().expect("replace dialog");
+    assert!(
+        d.lines
+            .iter()
+            .any(|l| l == "Guest agent: not needed, the VPS is off (a cold snapshot)"),
+        "{:?}",
+        d.lines
+    );
+    assert!(d.guest.is_none());
+}

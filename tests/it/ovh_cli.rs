@@ -1428,6 +1428,24 @@ fn take_with_guest_check_says_what_ssh_found_and_asks_again_without_the_agent() 
     );
     assert!(!err.contains("anyway"), "{err}");
 
+    // A VPS that is off is not asked: its snapshot is cold.
+    server.answer(Answer::Missing);
+    let o = f.run_with(&config, &["replace", "ovh/mail", "--yes"]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(
+        err.contains("Guest agent: not needed, the VPS is off") && !err.contains("anyway"),
+        "{err}"
+    );
+
+    // `config check` says how the agent is checked.
+    let o = f.run_with(&config, &["config", "check"]);
+    assert!(
+        stdout(&o).contains("guest agent check: ssh, ssh -F "),
+        "{}",
+        stdout(&o)
+    );
+
     // A setting on the wrong kind of profile is refused before anything runs.
     let bad = f.write_config(
         "bad.toml",
