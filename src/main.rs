@@ -149,10 +149,15 @@ fn print_banner(text: &str) {
 
 async fn serve_simulator(command: &SimCmd) -> i32 {
     match command {
-        SimCmd::Vsphere { listen, viewer } => {
+        SimCmd::Vsphere {
+            listen,
+            viewer,
+            pad_listings_mb,
+        } => {
             let opts = snaptree::sim::vsphere::VsphereSimOptions {
                 listen: *listen,
                 viewer: viewer.clone(),
+                pad_listings: pad_listings_mb.saturating_mul(1024 * 1024),
                 ..Default::default()
             };
             let estate = std::sync::Arc::new(snaptree::sim::Estate::demo());

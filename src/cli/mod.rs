@@ -301,6 +301,10 @@ pub enum SimCmd {
         /// NoPermission), as USER:PASS.
         #[arg(long, value_name = "USER:PASS", value_parser = parse_user_password)]
         viewer: Option<(String, String)>,
+        /// A hostile server, for benchmarks: pad every listing answer with this many MiB
+        /// of whitespace.
+        #[arg(long, value_name = "MIB", default_value_t = 0)]
+        pad_listings_mb: usize,
     },
     /// The OVH API simulator (HTTP).
     Ovh {

@@ -214,6 +214,8 @@ pub struct ProfileConfig {
     pub requests_per_second: Option<f64>,
     /// The time limit of one request, e.g. `60s` (the default) or `2m`.
     pub timeout: Option<String>,
+    /// vSphere: the largest answer read, in MiB (default 64); a larger one fails the call.
+    pub max_answer_mb: Option<u64>,
     /// OVH: check the QEMU guest agent in each VPS before a take: `ssh`, or `off` (the
     /// default).
     #[serde(default)]

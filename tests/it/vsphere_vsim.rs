@@ -754,3 +754,37 @@ async fn pages_of_one_object_still_list_every_machine() {
         "one object per page: {continued} continuations"
     );
 }
+
+/// A server that sends an answer of 200 MB: `ls` fails with one sentence naming the bound
+/// (`max_answer_mb`), having read no more than it, and says what to do; the same server's
+/// other answers (the login) are read as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_larger_than_max_answer_mb_fails_the_listing_with_one_sentence() {
+    // A SOAP-only server, then one that speaks VI/JSON (chosen by the client when offered).
+    for vi_json in [false, true] {
+        let (_estate, sim) = crate::common::vsim::start(
+            Duration::from_millis(100),
+            VsphereSimOptions {
+                vi_json,
+                pad_listings: 200 * 1024 * 1024,
+                ..VsphereSimOptions::default()
+            },
+        )
+        .await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = binary_config(&sim, dir.path());
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str("max_answer_mb = 16\n");
+        std::fs::write(&config, text).unwrap();
+        let out = run_binary(&config, dir.path().join("state"), &["ls"]).await;
+        let line = crate::common::output::one_sentence(&out, 1);
+        assert!(
+            line.contains("larger than 16 MiB") && line.contains("max_answer_mb"),
+            "vi_json {vi_json}: {line}"
+        );
+        assert!(
+            sim.calls().iter().any(|c| c == "Login"),
+            "the login's answers were read"
+        );
+    }
+}

@@ -214,6 +214,28 @@ pub(super) fn task_failure(fault: &MethodFault, localized: Option<&str>) -> Stri
 
 /// A transport failure: unreachable server, refused connection, untrusted certificate.
 fn transport_error(e: &reqwest_vim::Error, doing: &str) -> ProviderError {
+    let refused = || {
+        ProviderError::Unreachable(format!(
+            "the connection was refused while {doing}; is the server running and the port right?"
+        ))
+    };
+    // What the answer bound's tunnel broke, or met on the way to the server.
+    match e.url().and_then(super::limit::broken) {
+        Some(super::limit::Broken::TooLarge(mb)) => {
+            return ProviderError::Backend(format!(
+                "the server's answer while {doing} was larger than {mb} MiB, so snaptree stopped reading it (raise max_answer_mb in the profile if the estate needs it)"
+            ));
+        }
+        Some(super::limit::Broken::Unreachable(std::io::ErrorKind::ConnectionRefused, _)) => {
+            return refused();
+        }
+        Some(super::limit::Broken::Unreachable(_, text)) => {
+            return ProviderError::Unreachable(format!(
+                "the connection failed while {doing}: {text}"
+            ));
+        }
+        None => {}
+    }
     let chain = error_chain(e);
     if is_certificate_error(e) {
         return ProviderError::Unreachable(format!(
@@ -221,9 +243,7 @@ fn transport_error(e: &reqwest_vim::Error, doing: &str) -> ProviderError {
         ));
     }
     if chain.contains("Connection refused") || chain.contains("connection refused") {
-        return ProviderError::Unreachable(format!(
-            "the connection was refused while {doing}; is the server running and the port right?"
-        ));
+        return refused();
     }
     if e.is_timeout() {
         return ProviderError::Unreachable(format!(
@@ -320,6 +340,7 @@ mod tests {
         let client = super::super::tls::http_client(
             &super::super::tls::TlsPolicy::Insecure,
             std::time::Duration::from_secs(5),
+            None,
         )
         .unwrap();
         let e = client.post(&url).send().await.unwrap_err();

@@ -8,6 +8,7 @@
 mod faults;
 mod history;
 mod inventory;
+mod limit;
 pub mod tls;
 
 use std::future::Future;
@@ -108,6 +109,8 @@ struct Params {
     timeout: Duration,
     transport: Transport,
     interactive: bool,
+    /// The bound of one answer, in MiB (`max_answer_mb`).
+    max_answer_mb: u64,
 }
 
 struct Inner {
@@ -127,6 +130,9 @@ struct Inner {
     wait_seconds: i32,
     /// Logged out: the session is over.
     closed: std::sync::atomic::AtomicBool,
+    /// The tunnel bounding each answer (none under an operator's own proxy); it ends with
+    /// the session.
+    _tunnel: Option<limit::Tunnel>,
 }
 
 /// The long wait of the change feed for a request limit of `timeout`: at most
@@ -220,6 +226,10 @@ impl VsphereProvider {
             timeout,
             transport: options.transport,
             interactive: options.interactive,
+            max_answer_mb: cfg
+                .max_answer_mb
+                .unwrap_or(limit::DEFAULT_MAX_ANSWER_MB)
+                .max(1),
         };
         let (ready_tx, ready_rx) = oneshot::channel();
         let (jobs, jobs_rx) = mpsc::unbounded_channel();
@@ -324,6 +334,15 @@ fn session_thread(
     });
 }
 
+/// Whether the operator sends HTTPS through a proxy of their own (`HTTPS_PROXY`,
+/// `ALL_PROXY`, as reqwest reads them): the client then goes there, without the answer
+/// bound's tunnel.
+fn own_proxy() -> bool {
+    ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+}
+
 /// Turn a failed login into a sentence; an untrusted certificate is probed for its thumbprint
 /// so the sentence can say exactly what to pin.
 async fn login_error(
@@ -380,7 +399,21 @@ impl Inner {
     async fn login(params: Params) -> Result<Self, ProviderError> {
         // A call that gets no answer fails after the limit (a server that accepts and then
         // stalls hung `ls` for ever). WaitForUpdatesEx is told to answer well within it.
-        let http = tls::http_client(&params.policy, params.timeout)?;
+        let tunnel = match limit::target_of(&params.host) {
+            Some(target) if !own_proxy() => Some(
+                limit::Tunnel::start(target, params.max_answer_mb)
+                    .await
+                    .map_err(|e| {
+                        ProviderError::Backend(format!("cannot start the answer bound: {e}"))
+                    })?,
+            ),
+            _ => None,
+        };
+        let proxy = match &tunnel {
+            Some(t) => Some(t.proxy().map_err(ProviderError::Backend)?),
+            None => None,
+        };
+        let http = tls::http_client(&params.policy, params.timeout, proxy)?;
         let wait_seconds = wait_seconds(params.timeout);
         let mode = match params.transport {
             Transport::Auto => TransportMode::Auto,
@@ -418,6 +451,7 @@ impl Inner {
             interactive: params.interactive,
             wait_seconds,
             closed: std::sync::atomic::AtomicBool::new(false),
+            _tunnel: tunnel,
         })
     }
 

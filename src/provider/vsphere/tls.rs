@@ -90,18 +90,22 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A reqwest client for one profile: cookies on (SOAP sessions are cookies), our TLS policy.
+/// A reqwest client for one profile: cookies on (SOAP sessions are cookies), our TLS policy,
+/// HTTP/1.1 (one exchange per connection at a time, which the answer bound counts on),
+/// through `proxy` when given (`limit::Tunnel`).
 pub fn http_client(
     policy: &TlsPolicy,
     timeout: Duration,
+    proxy: Option<reqwest_vim::Proxy>,
 ) -> Result<reqwest_vim::Client, ProviderError> {
-    build(policy, false, timeout)
+    build(policy, false, timeout, proxy)
 }
 
 fn build(
     policy: &TlsPolicy,
     tls_info: bool,
     timeout: Duration,
+    proxy: Option<reqwest_vim::Proxy>,
 ) -> Result<reqwest_vim::Client, ProviderError> {
     let provider = provider();
     let verifier: Arc<dyn ServerCertVerifier> = match policy {
@@ -128,7 +132,12 @@ fn build(
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    reqwest_vim::Client::builder()
+    let builder = match proxy {
+        Some(proxy) => reqwest_vim::Client::builder().proxy(proxy),
+        None => reqwest_vim::Client::builder(),
+    };
+    builder
+        .http1_only()
         .cookie_store(true)
         .tls_backend_preconfigured(config)
         .tls_info(tls_info)
@@ -297,7 +306,7 @@ fn day(t: UnixTime) -> String {
 /// Connect once without checks to learn the certificate the server presents, so that an
 /// "untrusted certificate" error can quote the exact thumbprint to pin.
 pub async fn probe_thumbprint(host: &str) -> Option<String> {
-    let client = build(&TlsPolicy::Insecure, true, Duration::from_secs(20)).ok()?;
+    let client = build(&TlsPolicy::Insecure, true, Duration::from_secs(20), None).ok()?;
     let res = client
         .get(format!("https://{host}/sdk/vimServiceVersions.xml"))
         .timeout(Duration::from_secs(20))
@@ -559,7 +568,14 @@ mod tests {
             TlsPolicy::from_profile(false, None, None).unwrap(),
             TlsPolicy::Roots { ca_file: None }
         );
-        assert!(http_client(&TlsPolicy::Insecure, Duration::from_secs(5)).is_ok());
-        assert!(http_client(&TlsPolicy::Roots { ca_file: None }, Duration::from_secs(5)).is_ok());
+        assert!(http_client(&TlsPolicy::Insecure, Duration::from_secs(5), None).is_ok());
+        assert!(
+            http_client(
+                &TlsPolicy::Roots { ca_file: None },
+                Duration::from_secs(5),
+                None
+            )
+            .is_ok()
+        );
     }
 }

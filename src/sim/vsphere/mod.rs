@@ -49,6 +49,10 @@ pub struct VsphereSimOptions {
     /// Serve VI/JSON too (`/api/vcenter/system?action=hello` and `/sdk/vim25/…`), as
     /// vCenter 8.0U1 and later do; off, the server is SOAP-only like an older vCenter.
     pub vi_json: bool,
+    /// A hostile server: every `RetrievePropertiesEx` answer (SOAP or VI/JSON) padded with this many
+    /// bytes of whitespace after its envelope (0: off), as a server that sends an answer of
+    /// hundreds of MB would.
+    pub pad_listings: usize,
 }
 
 impl Default for VsphereSimOptions {
@@ -63,6 +67,7 @@ impl Default for VsphereSimOptions {
             max_page: 100,
             extra_names: Vec::new(),
             vi_json: true,
+            pad_listings: 0,
         }
     }
 }

@@ -684,7 +684,9 @@ impl Service {
                     }
                 };
                 let text = String::from_utf8_lossy(&body);
-                let (status, body, cookie) = self.soap(&text, session, user_agent, peer).await;
+                let listing = text.contains("RetrievePropertiesEx");
+                let (status, mut body, cookie) = self.soap(&text, session, user_agent, peer).await;
+                self.pad(listing, &mut body);
                 xml_reply(status, body, cookie)
             }
             (Method::POST, "/api/vcenter/system") if self.opts.vi_json => {
@@ -727,7 +729,8 @@ impl Service {
                         );
                     }
                 };
-                let (status, body, session) = self
+                let listing = path.ends_with("/RetrievePropertiesEx");
+                let (status, mut body, session) = self
                     .vi_json(
                         method == Method::GET,
                         &path,
@@ -737,6 +740,7 @@ impl Service {
                         peer,
                     )
                     .await;
+                self.pad(listing, &mut body);
                 json_reply(status, body, session)
             }
             _ => Response::builder()
@@ -744,6 +748,14 @@ impl Service {
                 .header(CONTENT_TYPE, "text/plain")
                 .body(Full::new(Bytes::from_static(b"not found\n")))
                 .map_err(std::io::Error::other),
+        }
+    }
+
+    /// A listing's answer padded as `pad_listings` says (whitespace after the document:
+    /// valid XML and JSON, only larger).
+    fn pad(&self, listing: bool, body: &mut String) {
+        if listing && self.opts.pad_listings > 0 {
+            body.push_str(&" ".repeat(self.opts.pad_listings));
         }
     }
 
