@@ -171,3 +171,20 @@ fn an_unset_password_variable_is_said_as_such_once() {
     assert!(!line.contains("authentication failed"), "{line}");
     assert_eq!(line.matches("profile pcc").count(), 1, "{line}");
 }
+
+/// A vCenter where nothing listens: one sentence saying the connection was refused, as
+/// before the answer bound's tunnel stood between (the tunnel reports what it met on the
+/// way to the server).
+#[test]
+fn a_vcenter_that_refuses_the_connection_is_said_so() {
+    let (_held, closed) = crate::common::closed_port();
+    let config = format!(
+        "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"https://{closed}\"\nusername = \"u\"\npassword = \"p\"\ninsecure = true\ntimeout = \"5s\"\n"
+    );
+    let line = one_sentence(&ls_with(&config, Duration::from_secs(60)), 1);
+    assert!(
+        line.contains("the connection was refused while logging in")
+            && line.contains("is the server running and the port right?"),
+        "{line}"
+    );
+}

@@ -225,11 +225,6 @@ mod tests {
         );
         assert_eq!(connect_target("GET / HTTP/1.1\r\n\r\n"), None);
     }
-}
-
-#[cfg(test)]
-mod tunnel_tests {
-    use super::*;
 
     /// A plain TCP server that answers each read with `size` bytes.
     async fn answering(size: usize) -> String {
