@@ -484,12 +484,11 @@ fn copy_guest_check(s: &mut AppState) -> Vec<Effect> {
     }
 }
 
-/// Whether `m` is a VPS of a profile that checks its guest agent over ssh.
+/// Whether `m`'s profile checks its VPSs' guest agent over ssh.
 fn checks_guest(s: &AppState, m: &Machine) -> bool {
-    m.provider == crate::model::ProviderKind::Ovh
-        && s.profiles
-            .iter()
-            .any(|p| p.name == m.profile && p.guest_check)
+    s.profiles
+        .iter()
+        .any(|p| p.name == m.profile && p.guest_check)
 }
 
 /// Ask for the guest agent check of `m`; its answer comes as `Event::GuestAgent`.
@@ -886,6 +885,7 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
         Err(why) => return refuse(s, why),
     };
     let from_take = action == Action::Take && matches!(op, Operation::Replace { .. });
+    let before = guest::before(&m, &op, checks_guest(s, &m));
     match change::describe(&m, op, change_context(s)) {
         Ok(mut c) => {
             change::note_protection(&mut c, &[&m], &s.settings.protect);
@@ -901,13 +901,13 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
             let mut d = Dialog::change(c);
             s.message = None;
             let mut effects = Vec::new();
-            if matches!(action, Action::Take | Action::Replace) && checks_guest(s, &m) {
-                if guest::needed(&m) {
+            match before {
+                guest::Before::Nothing => {}
+                guest::Before::NotNeeded => d.lines.push(guest::NOT_NEEDED.into()),
+                guest::Before::Check => {
                     d.guest = Some(((m.profile.clone(), m.id.clone()), d.lines.len()));
                     d.lines.push(GuestAgent::Checking.line());
                     effects.push(ask_guest(s, &m));
-                } else {
-                    d.lines.push(guest::NOT_NEEDED.into());
                 }
             }
             s.dialog = Some(d);

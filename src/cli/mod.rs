@@ -20,6 +20,7 @@ use crate::config::ConfirmMode;
 use crate::engine::{Engine, RunError, RunUpdate};
 use crate::model::change;
 use crate::model::cleanup;
+use crate::model::guest::{self, Before};
 use crate::model::{
     ExpectedView, Machine, Operation, TaskState, resolve_machine, resolve_snapshot,
 };
@@ -688,24 +689,23 @@ async fn change(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<()
     };
     // A VPS take with `guest_check = "ssh"`: the agent checked first, and asked once more
     // when it is not known to run.
-    let checked = matches!(step.op, Operation::Take { .. } | Operation::Replace { .. })
-        && m.provider == crate::model::ProviderKind::Ovh
-        && s.engine.checks_guest(&m.profile);
-    if checked && !crate::model::guest::needed(m) {
-        tell!("{}", crate::model::guest::NOT_NEEDED);
-    } else if checked {
-        let state = s.engine.guest_check(&m.profile, &m.id).await;
-        tell!("{}", state.line());
-        if let Some(warning) = state.take_warning(&format!("{}/{}", m.profile, m.name)) {
-            if cli.yes {
-                tell!("{warning}; taking it anyway (--yes)");
-            } else {
-                confirm(&change::Change {
-                    summary: format!("{}, though {warning}", described.summary),
-                    lines: Vec::new(),
-                    confirmation: change::Confirmation::YesNo,
-                    ..described.clone()
-                })?;
+    match guest::before(m, &step.op, s.engine.checks_guest(&m.profile)) {
+        Before::Nothing => {}
+        Before::NotNeeded => tell!("{}", guest::NOT_NEEDED),
+        Before::Check => {
+            let state = s.engine.guest_check(&m.profile, &m.id).await;
+            tell!("{}", state.line());
+            if let Some(warning) = state.take_warning(&format!("{}/{}", m.profile, m.name)) {
+                if cli.yes {
+                    tell!("{warning}; taking it anyway (--yes)");
+                } else {
+                    confirm(&change::Change {
+                        summary: format!("{}, though {warning}", described.summary),
+                        lines: Vec::new(),
+                        confirmation: change::Confirmation::YesNo,
+                        ..described.clone()
+                    })?;
+                }
             }
         }
     }

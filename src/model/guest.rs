@@ -4,7 +4,7 @@
 //! own `ssh` (engine::guest); this module says what the script is, how its answer is
 //! read, and what the answer means for a take. No I/O here.
 
-use crate::model::{Machine, PowerState};
+use crate::model::{Machine, Operation, PowerState, ProviderKind};
 use crate::safe;
 
 /// The guide's check, the device the agent talks through.
@@ -46,10 +46,29 @@ else
 fi
 "#;
 
-/// Whether a take of `m` needs the check: a VPS that is off has nothing running to make
-/// consistent (its snapshot is cold), and its ssh would not answer.
-pub fn needed(m: &Machine) -> bool {
-    m.power_state != PowerState::PoweredOff
+/// What a change does about the guest agent first, the TUI's and the CLI's alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Before {
+    /// Nothing: not a VPS take or replace, or its profile does not check.
+    Nothing,
+    /// Says [`NOT_NEEDED`]: the VPS is off, nothing runs to make consistent (its snapshot
+    /// is cold), and its ssh would not answer.
+    NotNeeded,
+    /// Checks, says what it found, and asks once more unless the agent runs.
+    Check,
+}
+
+/// What `op` on `m` does about the guest agent first, in a profile whose `guest_check`
+/// is on (`checks`).
+pub fn before(m: &Machine, op: &Operation, checks: bool) -> Before {
+    let take = matches!(op, Operation::Take { .. } | Operation::Replace { .. });
+    if !(take && checks && m.provider == ProviderKind::Ovh) {
+        Before::Nothing
+    } else if m.power_state == PowerState::PoweredOff {
+        Before::NotNeeded
+    } else {
+        Before::Check
+    }
 }
 
 /// The dialog's and the CLI's line for a VPS that is off.
@@ -293,6 +312,29 @@ mod tests {
         assert!(!valid_host("-oProxyCommand=touch /tmp/x"));
         assert!(!valid_host("a b"));
         assert!(!valid_host(""));
+    }
+
+    #[test]
+    fn only_a_vps_take_or_replace_in_a_checking_profile_is_checked() {
+        let take = Operation::Take {
+            name: "t".into(),
+            description: String::new(),
+            memory: false,
+            quiesce: false,
+        };
+        let replace = Operation::Replace {
+            description: String::new(),
+        };
+        let mut vps = crate::model::machine::tests::vm("ovh", "vps-1", "blog", Vec::new());
+        vps.provider = ProviderKind::Ovh;
+        assert_eq!(before(&vps, &take, true), Before::Check);
+        assert_eq!(before(&vps, &replace, true), Before::Check);
+        assert_eq!(before(&vps, &take, false), Before::Nothing);
+        assert_eq!(before(&vps, &Operation::DeleteAll, true), Before::Nothing);
+        vps.power_state = PowerState::PoweredOff;
+        assert_eq!(before(&vps, &take, true), Before::NotNeeded);
+        let vm = crate::model::machine::tests::vm("pcc", "vm-1", "web", Vec::new());
+        assert_eq!(before(&vm, &take, true), Before::Nothing);
     }
 
     #[test]
