@@ -788,3 +788,87 @@ async fn an_answer_larger_than_max_answer_mb_fails_the_listing_with_one_sentence
         );
     }
 }
+
+/// A session that ends in the middle of a listing (`each_machine`, which hands machines on
+/// a chunk of 500 at a time): before any machine was handed on, the listing logs in again
+/// and starts over, each machine once; after the first chunk was handed on, it fails with
+/// one sentence rather than hand a machine on twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_ends_mid_listing_never_lists_a_machine_twice() {
+    let mut scenario =
+        String::from("task_seconds = 1.0\n[[profile]]\nname = \"pcc\"\nkind = \"vsphere\"\n");
+    for i in 0..600 {
+        scenario.push_str(&format!(
+            "[[profile.machine]]\nid = \"vm-{i}\"\nname = \"many-{i:03}\"\nfolder = \"/DC/vm/many\"\n"
+        ));
+    }
+    let estate = Arc::new(
+        Estate::from_scenario(
+            &scenario,
+            chrono::Utc::now(),
+            Some(Duration::from_millis(100)),
+        )
+        .expect("scenario"),
+    );
+    let command = ConnectOptions {
+        transport: Transport::Soap,
+        interactive: false,
+    };
+    let listings = |sim: &VsphereSimHandle| {
+        sim.calls()
+            .iter()
+            .filter(|c| *c == "RetrievePropertiesEx" || *c == "ContinueRetrievePropertiesEx")
+            .count()
+    };
+    // A listing whose session lasts: how many listing calls the login and the listing make.
+    let plain = snaptree::sim::vsphere::serve(VsphereSimOptions::default(), estate.clone())
+        .await
+        .expect("simulator");
+    let p = crate::common::vsim::connect(&plain, "demo", "demo", command.clone())
+        .await
+        .expect("login");
+    let at_login = listings(&plain);
+    p.each_machine(&|_| {}).await.expect("listing");
+    let total = listings(&plain);
+    assert!(total - at_login >= 4, "{:?}", plain.calls());
+
+    // Ended at the listing's second call (nothing handed on yet), then at its last one
+    // (the first chunk handed on).
+    for (after, whole) in [(at_login + 1, true), (total - 1, false)] {
+        let sim = snaptree::sim::vsphere::serve(
+            VsphereSimOptions {
+                end_session_after_listings: after,
+                ..VsphereSimOptions::default()
+            },
+            estate.clone(),
+        )
+        .await
+        .expect("simulator");
+        let p = crate::common::vsim::connect(&sim, "demo", "demo", command.clone())
+            .await
+            .expect("login");
+        let seen = std::sync::Mutex::new(Vec::new());
+        let result = p
+            .each_machine(&|chunk| {
+                seen.lock().unwrap().extend(chunk.into_iter().map(|m| m.id));
+            })
+            .await;
+        let seen = seen.into_inner().unwrap();
+        let unique: std::collections::HashSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "a machine handed on twice");
+        if whole {
+            result.expect("logged in again and listed");
+            assert_eq!(seen.len(), 600);
+            assert_eq!(
+                sim.calls().iter().filter(|c| *c == "Login").count(),
+                2,
+                "one new login"
+            );
+        } else {
+            let e = result.expect_err("the session ended after the first chunk");
+            assert!(matches!(e, ProviderError::Auth(_)), "{e:?}");
+            assert!(e.to_string().contains("run it again"), "{e}");
+            assert_eq!(seen.len(), 500, "the first chunk, once");
+        }
+    }
+}

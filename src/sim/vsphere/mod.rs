@@ -53,6 +53,9 @@ pub struct VsphereSimOptions {
     /// bytes of whitespace after its envelope (0: off), as a server that sends an answer of
     /// hundreds of MB would.
     pub pad_listings: usize,
+    /// The session of the listing call after this many (0: never) is ended, once: the call
+    /// is refused `NotAuthenticated`, as when a session times out during a listing.
+    pub end_session_after_listings: usize,
 }
 
 impl Default for VsphereSimOptions {
@@ -68,6 +71,7 @@ impl Default for VsphereSimOptions {
             extra_names: Vec::new(),
             vi_json: true,
             pad_listings: 0,
+            end_session_after_listings: 0,
         }
     }
 }

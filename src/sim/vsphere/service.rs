@@ -99,6 +99,8 @@ struct Tables {
     /// Task history collectors: owner session, the tasks still to read.
     task_collectors: HashMap<String, (String, VecDeque<Val>)>,
     calls: Vec<String>,
+    /// Listing calls (`RetrievePropertiesEx` and its continuations) answered so far.
+    listings: usize,
 }
 
 /// Days of task history the simulator keeps, as vCenter keeps 30 by default: snapshots
@@ -919,7 +921,19 @@ impl Service {
             None => return Err(not_authenticated()),
             Some(s) => s.last_active.elapsed() > self.opts.idle_timeout,
         };
-        if expired {
+        // `end_session_after_listings`: the listing call after that many is refused once,
+        // its session gone, as a session that times out in the middle of a listing.
+        let listing = matches!(
+            call.method.as_str(),
+            "RetrievePropertiesEx" | "ContinueRetrievePropertiesEx"
+        );
+        let ends_here = listing
+            && self.opts.end_session_after_listings > 0
+            && t.listings == self.opts.end_session_after_listings;
+        if listing {
+            t.listings += 1;
+        }
+        if expired || ends_here {
             t.sessions.remove(&key);
             return Err(not_authenticated());
         }
