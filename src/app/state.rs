@@ -297,6 +297,17 @@ impl Dialog {
     }
 }
 
+/// The last guest agent check of a VPS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestSeen {
+    /// What it found (`Checking` until it answers).
+    pub state: GuestAgent,
+    /// When it was asked.
+    pub asked: DateTime<Utc>,
+    /// Its request id: an answer to an older check is not this one's.
+    pub request: u64,
+}
+
 /// A task as shown.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskView {
@@ -527,8 +538,8 @@ pub struct AppState {
     pub batches: Vec<BatchView>,
     /// Every status-line message, oldest first, with its time (the `L` log).
     pub log: std::collections::VecDeque<(DateTime<Utc>, Level, String)>,
-    /// What the last guest agent check of each VPS found, and when it was asked.
-    pub guest: std::collections::HashMap<MachineKey, (GuestAgent, DateTime<Utc>)>,
+    /// The last guest agent check of each VPS asked, and what it found.
+    pub guest: std::collections::HashMap<MachineKey, GuestSeen>,
     /// Settings.
     pub settings: Settings,
     /// The clock, advanced by ticks (tests fix it).

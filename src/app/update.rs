@@ -5,8 +5,8 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use super::keymap::{Action, action_for, palette_matches};
 use super::state::{
-    AppState, BatchView, Dialog, DialogKind, Field, LeftView, Level, MarkKey, NotRun, Pane,
-    ProfileStatus, Row, TaskView,
+    AppState, BatchView, Dialog, DialogKind, Field, GuestSeen, LeftView, Level, MachineKey,
+    MarkKey, NotRun, Pane, ProfileStatus, Row, TaskView,
 };
 use crate::config::ConfirmMode;
 use crate::engine::policy::ensure_writable;
@@ -493,11 +493,18 @@ fn checks_guest(s: &AppState, m: &Machine) -> bool {
 
 /// Ask for the guest agent check of `m`; its answer comes as `Event::GuestAgent`.
 fn ask_guest(s: &mut AppState, m: &Machine) -> Effect {
-    let key = (m.profile.clone(), m.id.clone());
-    s.guest.insert(key, (GuestAgent::Checking, s.now));
+    let request = s.next_request;
+    s.next_request += 1;
+    let seen = GuestSeen {
+        state: GuestAgent::Checking,
+        asked: s.now,
+        request,
+    };
+    s.guest.insert((m.profile.clone(), m.id.clone()), seen);
     Effect::Send(
         m.profile.clone(),
         Command::GuestCheck {
+            request,
             machine_id: m.id.clone(),
         },
     )
@@ -528,15 +535,17 @@ fn guest_check(s: &mut AppState) -> Vec<Effect> {
 }
 
 /// The guest agent check of a VPS answered: kept for its details, put in the open take
-/// dialog (whose Enter asks again when the agent is not known to run), or said.
-fn on_guest_agent(s: &mut AppState, profile: String, machine_id: String, state: GuestAgent) {
-    let key = (profile, machine_id);
-    let asked = s.guest.get(&key).map_or(s.now, |(_, at)| *at);
+/// dialog (whose Enter asks again when the agent is not known to run), or said. An answer
+/// to an older check than the machine's last is dropped: it is not what the dialog asked.
+fn on_guest_agent(s: &mut AppState, request: u64, key: &MachineKey, state: GuestAgent) {
+    let Some(seen) = s.guest.get_mut(key).filter(|g| g.request == request) else {
+        return;
+    };
     let (short, line, running) = (state.short(), state.line(), state == GuestAgent::Running);
-    s.guest.insert(key.clone(), (state, asked));
+    seen.state = state;
     if let Some(d) = s.dialog.as_mut()
         && let Some((k, at)) = &d.guest
-        && *k == key
+        && k == key
     {
         if let Some(l) = d.lines.get_mut(*at) {
             *l = line;
@@ -545,13 +554,17 @@ fn on_guest_agent(s: &mut AppState, profile: String, machine_id: String, state: 
         d.warned = false;
         return;
     }
+    if s.dialog.is_some() {
+        // Another dialog's words stay in sight; the details show this answer.
+        return;
+    }
     let level = if running { Level::Info } else { Level::Error };
-    let name = machine_name(s, &key);
+    let name = machine_name(s, key);
     s.say(level, format!("{name}: guest agent {short}"));
 }
 
 /// A machine's name, or its id when it is no longer listed.
-fn machine_name(s: &AppState, key: &crate::app::state::MachineKey) -> String {
+fn machine_name(s: &AppState, key: &MachineKey) -> String {
     s.machine(key).map_or(key.1.clone(), |m| m.name.clone())
 }
 
@@ -1121,7 +1134,7 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
         && let Some(warning) = s
             .guest
             .get(key)
-            .and_then(|(state, _)| state.take_warning(&machine_name(s, key)))
+            .and_then(|g| g.state.take_warning(&machine_name(s, key)))
     {
         if let Some(d) = s.dialog.as_mut() {
             d.warned = true;
@@ -1321,10 +1334,11 @@ fn on_engine_event(s: &mut AppState, event: Event) {
             on_download(s, profile, machine_id, result);
         }
         Event::GuestAgent {
+            request,
             profile,
             machine_id,
             state,
-        } => on_guest_agent(s, profile, machine_id, state),
+        } => on_guest_agent(s, request, &(profile, machine_id), state),
     }
 }
 

@@ -250,6 +250,19 @@ impl ProfileConfig {
         time_limit(name, "timeout", self.timeout.as_deref(), DEFAULT_TIMEOUT)
     }
 
+    /// The bound of one vSphere answer in MiB (`max_answer_mb`, default 64), or why it is
+    /// not one: at least 1, and on vSphere profiles only (OVH answers have their own).
+    pub fn max_answer_mb(&self, name: &str) -> Result<u64, String> {
+        match self.max_answer_mb {
+            None => Ok(DEFAULT_MAX_ANSWER_MB),
+            Some(_) if self.kind == Some(ProviderKind::Ovh) => Err(format!(
+                "profile {name}: max_answer_mb is for vSphere profiles"
+            )),
+            Some(0) => Err(format!("profile {name}: max_answer_mb must be at least 1")),
+            Some(mb) => Ok(mb),
+        }
+    }
+
     /// The guest agent check's time limit (`ssh_timeout`, default 10 s), or why it is not
     /// one.
     pub fn ssh_timeout(&self, name: &str) -> Result<std::time::Duration, String> {
@@ -261,6 +274,10 @@ impl ProfileConfig {
         )
     }
 }
+
+/// The default bound of one vSphere answer, in MiB: a chunk of 500 VMs with deep snapshot
+/// chains is a few MiB.
+pub const DEFAULT_MAX_ANSWER_MB: u64 = 64;
 
 /// The default time limit of the guest agent check.
 pub const DEFAULT_SSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -447,11 +464,20 @@ impl Config {
             {
                 return Err(err(format!("{}{problem}", key_at("endpoint", e))));
             }
-            if let (Some(t), Err(problem)) = (&p.timeout, p.request_timeout(name)) {
-                let problem = problem
+            let own = |problem: String| {
+                problem
                     .trim_start_matches(&format!("profile {name}: "))
-                    .to_string();
-                return Err(err(format!("{}{problem}", key_at("timeout", t))));
+                    .to_string()
+            };
+            if let (Some(t), Err(problem)) = (&p.timeout, p.request_timeout(name)) {
+                return Err(err(format!("{}{}", key_at("timeout", t), own(problem))));
+            }
+            if let (Some(t), Err(problem)) = (&p.ssh_timeout, p.ssh_timeout(name)) {
+                return Err(err(format!("{}{}", key_at("ssh_timeout", t), own(problem))));
+            }
+            if let (Some(mb), Err(problem)) = (&p.max_answer_mb, p.max_answer_mb(name)) {
+                let at = key_at("max_answer_mb", &mb.to_string());
+                return Err(err(format!("{at}{}", own(problem))));
             }
             let secrets = [&p.password, &p.password_env, &p.password_command]
                 .iter()
@@ -679,6 +705,35 @@ fn run_with_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answer_bounds_and_check_time_limits_are_refused_at_load_with_line_and_key() {
+        let vsphere = "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"https://vc.lab\"\n";
+        let ovh = "[profiles.ovh]\nkind = \"ovh\"\n";
+        for (text, says) in [
+            (
+                format!("{vsphere}max_answer_mb = 0\n"),
+                "line 4, key profiles.pcc.max_answer_mb: max_answer_mb must be at least 1",
+            ),
+            (
+                format!("{ovh}max_answer_mb = 8\n"),
+                "key profiles.ovh.max_answer_mb: max_answer_mb is for vSphere profiles",
+            ),
+            (
+                format!("{ovh}guest_check = \"ssh\"\nssh_timeout = \"soon\"\n"),
+                "key profiles.ovh.ssh_timeout: ssh_timeout \"soon\" is not a duration",
+            ),
+            (
+                format!("{ovh}guest_check = \"telnet\"\n"),
+                "line 3, at `\"telnet\"`: unknown variant `telnet`, expected `off` or `ssh`",
+            ),
+        ] {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+        let ok = parse(&format!("{vsphere}max_answer_mb = 128\n")).unwrap();
+        assert_eq!(ok.profiles["pcc"].max_answer_mb("pcc"), Ok(128));
+    }
 
     #[test]
     fn a_vsphere_url_typo_or_path_is_refused_at_load_with_line_and_key() {

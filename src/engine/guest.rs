@@ -98,6 +98,13 @@ impl SshCheck {
             format!("ConnectTimeout={connect}").into(),
             "-o".into(),
             "ClearAllForwardings=yes".into(),
+            // An unknown or changed host key fails the check, whatever the configuration
+            // says (`accept-new`, `no`): the operator connects once themselves.
+            "-o".into(),
+            "StrictHostKeyChecking=yes".into(),
+            // No master connection left running after the check (`ControlPersist`).
+            "-o".into(),
+            "ControlMaster=no".into(),
         ];
         if let Some(config) = &self.config {
             args.push("-F".into());

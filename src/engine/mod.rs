@@ -107,6 +107,8 @@ pub enum Command {
     },
     /// Check the QEMU guest agent of a VPS over ssh (the profile's `guest_check`).
     GuestCheck {
+        /// Caller's id for this check: its answer carries it.
+        request: u64,
         /// Machine id (a VPS's service name, its host name).
         machine_id: String,
     },
@@ -175,6 +177,8 @@ pub enum Event {
     },
     /// What the guest agent check of a VPS found.
     GuestAgent {
+        /// The caller's id of the check.
+        request: u64,
         /// Profile.
         profile: String,
         /// Machine id.
@@ -707,12 +711,16 @@ async fn worker(
                     result,
                 });
             }
-            Wake::Command(Command::GuestCheck { machine_id }) => {
+            Wake::Command(Command::GuestCheck {
+                request,
+                machine_id,
+            }) => {
                 // On its own task: the check's time limit never holds up the worker.
                 let (engine, profile, events) = (engine.clone(), p.name.clone(), events.clone());
                 tokio::spawn(async move {
                     let state = engine.guest_check(&profile, &machine_id).await;
                     let _ = events.send(Event::GuestAgent {
+                        request,
                         profile,
                         machine_id,
                         state,

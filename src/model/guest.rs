@@ -17,7 +17,8 @@ pub const MARK: &str = "snaptree-guest-check 1";
 /// What runs in the VPS, read by `sh -s` from ssh's standard input, so the login shell
 /// does not matter. It only reads: the guide's `file` test (`test -e` where `file` is not
 /// installed), then the service's state from systemd (`LoadState` tells installed from
-/// not, `is-active` running from not) or, without systemd, from `service`.
+/// not, `is-active` running from not; `show -p` without `--value`, which systemd before
+/// 230 lacks) or, without systemd, from `service` and the init script it finds.
 pub const SCRIPT: &str = r#"d=/dev/virtio-ports/org.qemu.guest_agent.0
 echo "snaptree-guest-check 1"
 if command -v file >/dev/null 2>&1; then
@@ -28,18 +29,23 @@ else
   echo "file: $d: No such file or directory"
 fi
 if command -v systemctl >/dev/null 2>&1; then
-  echo "loaded: $(systemctl show -p LoadState --value qemu-guest-agent 2>&1)"
+  echo "loaded: $(systemctl show -p LoadState qemu-guest-agent 2>&1)"
   echo "active: $(systemctl is-active qemu-guest-agent 2>&1)"
 elif command -v service >/dev/null 2>&1; then
-  if [ -e /etc/init.d/qemu-guest-agent ] || [ -e /etc/init.d/qemu-ga ]; then
-    echo "loaded: loaded"
-  else
+  s=
+  for n in qemu-guest-agent qemu-ga; do
+    [ -z "$s" ] && [ -e "/etc/init.d/$n" ] && s=$n
+  done
+  if [ -z "$s" ]; then
     echo "loaded: not-found"
-  fi
-  if service qemu-guest-agent status >/dev/null 2>&1; then
-    echo "active: active"
-  else
     echo "active: inactive"
+  else
+    echo "loaded: loaded"
+    if service "$s" status >/dev/null 2>&1; then
+      echo "active: active"
+    else
+      echo "active: inactive"
+    fi
   fi
 else
   echo "manager: none"
@@ -171,7 +177,8 @@ pub fn read_answer(out: &str) -> GuestAgent {
         if let Some(v) = l.strip_prefix("file: ") {
             file = Some(v.to_string());
         } else if let Some(v) = l.strip_prefix("loaded: ") {
-            loaded = Some(v.trim().to_string());
+            let v = v.trim();
+            loaded = Some(v.strip_prefix("LoadState=").unwrap_or(v).to_string());
         } else if let Some(v) = l.strip_prefix("active: ") {
             active = Some(v.trim().to_string());
         } else if l == "manager: none" {
@@ -184,7 +191,10 @@ pub fn read_answer(out: &str) -> GuestAgent {
     let (Some(file), Some(loaded), Some(active)) = (file, loaded, active) else {
         return GuestAgent::Unknown("the check's answer was cut short".into());
     };
-    let device = if file.contains("No such file") || file.contains("cannot open") {
+    let device = if file.contains("No such file")
+        || file.contains("cannot open")
+        || file.contains("broken symbolic link")
+    {
         false
     } else if file.contains("symbolic link")
         || file.contains("character special")
@@ -194,16 +204,19 @@ pub fn read_answer(out: &str) -> GuestAgent {
     } else {
         return GuestAgent::Unknown(format!("file said \"{}\"", quoted(&file)));
     };
-    if loaded == "not-found" || loaded.is_empty() {
+    if loaded == "not-found" {
         return GuestAgent::NotInstalled;
     }
     match (active.as_str(), device) {
         ("active", true) => GuestAgent::Running,
-        ("active", false) => GuestAgent::Unknown(format!(
-            "the service runs but {DEVICE} is missing (is the VPS's guest agent channel on?)"
+        (said, true) if loaded == "loaded" => GuestAgent::Stopped(quoted(said)),
+        (_, true) => GuestAgent::Unknown(format!(
+            "systemd said the service is \"{}\"",
+            quoted(&loaded)
         )),
-        (_, false) => GuestAgent::NotInstalled,
-        (said, true) => GuestAgent::Stopped(quoted(said)),
+        (_, false) => GuestAgent::Unknown(format!(
+            "the agent is installed but {DEVICE} is missing (is the VPS's guest agent channel on?)"
+        )),
     }
 }
 
@@ -252,8 +265,27 @@ mod tests {
             read_answer(&answer(LINK, "not-found", "inactive")),
             GuestAgent::NotInstalled
         );
-        assert_eq!(
+        assert!(matches!(
             read_answer(&answer(MISSING, "loaded", "failed")),
+            GuestAgent::Unknown(why) if why.contains("channel")
+        ));
+        // A link to nothing is no device.
+        let dangling = format!("{DEVICE}: broken symbolic link to ../vport2p1");
+        assert!(matches!(
+            read_answer(&answer(&dangling, "loaded", "active")),
+            GuestAgent::Unknown(why) if why.contains("channel")
+        ));
+        assert_eq!(
+            read_answer(&answer(MISSING, "not-found", "inactive")),
+            GuestAgent::NotInstalled
+        );
+        // `systemctl show -p LoadState` as systemd writes it.
+        assert_eq!(
+            read_answer(&answer(LINK, "LoadState=loaded", "inactive")),
+            GuestAgent::Stopped("inactive".into())
+        );
+        assert_eq!(
+            read_answer(&answer(LINK, "LoadState=not-found", "inactive")),
             GuestAgent::NotInstalled
         );
         assert_eq!(

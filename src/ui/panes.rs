@@ -579,10 +579,10 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     {
         let key = (m.profile.clone(), m.id.clone());
         let found = match s.guest.get(&key) {
-            Some((state, at)) => format!(
+            Some(seen) => format!(
                 "{} · asked {} (C checks again)",
-                state.short(),
-                at.format("%H:%M UTC")
+                seen.state.short(),
+                seen.asked.format("%H:%M UTC")
             ),
             None => "not checked yet (C checks over ssh)".into(),
         };

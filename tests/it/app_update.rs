@@ -1869,10 +1869,17 @@ fn state_checking_guests() -> AppState {
     s
 }
 
+/// The answer to the last check asked of `machine_id`.
 fn guest_answer(s: &mut AppState, machine_id: &str, state: GuestAgent) -> Vec<Effect> {
+    let request = s.guest[&("ovh".to_string(), machine_id.to_string())].request;
+    answer_to(s, request, machine_id, state)
+}
+
+fn answer_to(s: &mut AppState, request: u64, machine_id: &str, state: GuestAgent) -> Vec<Effect> {
     update(
         s,
         Msg::Engine(Event::GuestAgent {
+            request,
             profile: "ovh".into(),
             machine_id: machine_id.into(),
             state,
@@ -1880,22 +1887,29 @@ fn guest_answer(s: &mut AppState, machine_id: &str, state: GuestAgent) -> Vec<Ef
     )
 }
 
+/// The request id of the one guest check in `fx`.
+fn check_asked(fx: &[Effect], machine: &str) -> u64 {
+    match fx {
+        [
+            Effect::Send(
+                profile,
+                Command::GuestCheck {
+                    request,
+                    machine_id,
+                },
+            ),
+        ] if profile == "ovh" && machine_id == machine => *request,
+        other => panic!("expected one guest check of {machine}, got {other:?}"),
+    }
+}
+
 #[test]
 fn with_guest_check_a_vps_take_checks_the_agent_and_asks_again_unless_it_runs() {
     let mut s = state_checking_guests();
     select_machine(&mut s, "blog");
     let id = s.selected_machine().unwrap().id.clone();
-    let fx = key(&mut s, 't');
-    assert_eq!(
-        fx,
-        vec![Effect::Send(
-            "ovh".into(),
-            Command::GuestCheck {
-                machine_id: id.clone()
-            }
-        )],
-        "the dialog opens and the check is asked, without waiting for it"
-    );
+    // The dialog opens and the check is asked, without waiting for it.
+    check_asked(&key(&mut s, 't'), &id);
     let lines = s.dialog.as_ref().expect("take dialog").lines.clone();
     assert_eq!(
         lines.last().map(String::as_str),
@@ -1969,15 +1983,7 @@ fn capital_c_checks_the_guest_agent_on_demand_and_says_what_it_found() {
     assert!(error_message(&s).contains("VPS"), "{:?}", s.message);
     select_machine(&mut s, "blog");
     let id = s.selected_machine().unwrap().id.clone();
-    assert_eq!(
-        key(&mut s, 'C'),
-        vec![Effect::Send(
-            "ovh".into(),
-            Command::GuestCheck {
-                machine_id: id.clone()
-            }
-        )]
-    );
+    check_asked(&key(&mut s, 'C'), &id);
     guest_answer(&mut s, &id, GuestAgent::Stopped("inactive".into()));
     assert_eq!(
         error_message(&s),
@@ -1986,7 +1992,7 @@ fn capital_c_checks_the_guest_agent_on_demand_and_says_what_it_found() {
     assert_eq!(
         s.guest
             .get(&("ovh".to_string(), id))
-            .map(|(st, _)| st.clone()),
+            .map(|g| g.state.clone()),
         Some(GuestAgent::Stopped("inactive".into()))
     );
     // The palette finds it.
@@ -2015,4 +2021,41 @@ fn a_vps_that_is_off_is_not_checked_its_snapshot_is_cold() {
         d.lines
     );
     assert!(d.guest.is_none());
+}
+
+/// An answer to an older check (`C`, or a dialog closed before it answered) is not the open
+/// dialog's: it neither fills the line nor spares the second question. While a dialog is
+/// open, another VPS's answer leaves the status line's words alone.
+#[test]
+fn an_older_checks_answer_does_not_answer_the_open_take() {
+    let mut s = state_checking_guests();
+    select_machine(&mut s, "shop-front");
+    let shop = s.selected_machine().unwrap().id.clone();
+    let shop_check = check_asked(&key(&mut s, 'C'), &shop);
+    select_machine(&mut s, "blog");
+    let id = s.selected_machine().unwrap().id.clone();
+    let first = check_asked(&key(&mut s, 'C'), &id);
+    let second = check_asked(&key(&mut s, 't'), &id);
+    assert_ne!(first, second);
+    answer_to(&mut s, first, &id, GuestAgent::Running);
+    let d = s.dialog.as_ref().expect("take dialog");
+    assert_eq!(
+        d.lines.last().map(String::as_str),
+        Some("Guest agent: checking over ssh…")
+    );
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    let warned = error_message(&s);
+    assert!(warned.contains("has not answered yet"), "{warned}");
+    // Another VPS's answer meanwhile: the warning stays in sight.
+    answer_to(&mut s, shop_check, &shop, GuestAgent::Running);
+    assert_eq!(error_message(&s), warned);
+    answer_to(&mut s, second, &id, GuestAgent::NotInstalled);
+    assert!(
+        s.dialog
+            .as_ref()
+            .unwrap()
+            .lines
+            .last()
+            .is_some_and(|l| l.starts_with("Guest agent: not installed")),
+    );
 }

@@ -164,9 +164,11 @@ fn vps_take_with_the_guest_agent_checked_80x24() {
     let details = screen(&s, 80, 24);
     assert!(details.contains("not checked yet"), "{details}");
     key(&mut s, 't');
+    let request = s.guest[&("ovh".to_string(), id.clone())].request;
     update(
         &mut s,
         Msg::Engine(Event::GuestAgent {
+            request,
             profile: "ovh".into(),
             machine_id: id,
             state: snaptree::model::guest::GuestAgent::Stopped("inactive".into()),

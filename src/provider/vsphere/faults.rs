@@ -219,6 +219,12 @@ fn transport_error(e: &reqwest_vim::Error, doing: &str) -> ProviderError {
             "the connection was refused while {doing}; is the server running and the port right?"
         ))
     };
+    let chain = error_chain(e);
+    if is_certificate_error(e) {
+        return ProviderError::Unreachable(format!(
+            "the server's certificate is not trusted ({chain}) while {doing}"
+        ));
+    }
     // What the answer bound's tunnel broke, or met on the way to the server.
     match e.url().and_then(super::limit::broken) {
         Some(super::limit::Broken::TooLarge(mb)) => {
@@ -235,12 +241,6 @@ fn transport_error(e: &reqwest_vim::Error, doing: &str) -> ProviderError {
             ));
         }
         None => {}
-    }
-    let chain = error_chain(e);
-    if is_certificate_error(e) {
-        return ProviderError::Unreachable(format!(
-            "the server's certificate is not trusted ({chain}) while {doing}"
-        ));
     }
     if chain.contains("Connection refused") || chain.contains("connection refused") {
         return refused();

@@ -3,29 +3,35 @@
 //! them and the socket: each profile's HTTP client reaches its server through a tunnel on
 //! loopback (an HTTP `CONNECT` proxy that serves only that server; TLS stays end to end).
 //! Over HTTP/1.1 a connection carries one exchange at a time, and the client writes
-//! nothing while it reads an answer, so the bytes the server has sent since the client last
-//! wrote are the current answer's. When they pass the profile's `max_answer_mb` the tunnel
-//! closes the connection: the call fails, the memory it held is freed, and the error says
-//! why (`broken`), in one sentence.
+//! nothing while it reads an answer but TLS housekeeping (a `KeyUpdate` answer, an alert:
+//! a few dozen bytes, each after something from the server), so the bytes the server has
+//! sent since the client last wrote a request ([`REQUEST`] bytes or more in a row) are the
+//! current answer's. When they pass the profile's `max_answer_mb` (with room for the TLS
+//! framing and the headers) the tunnel closes the connection: the call fails, the memory
+//! it held is freed, and the error says why (`broken`), in one sentence.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The default bound of one answer, in MiB: a chunk of 500 VMs with deep snapshot chains
-/// is a few MiB.
-pub const DEFAULT_MAX_ANSWER_MB: u64 = 64;
-
 /// The longest `CONNECT` request read.
 const MAX_HEAD: usize = 8 * 1024;
 
-/// The longest wait for the server's TCP connection; the client's own limits apply too.
+/// The longest wait for the server's TCP connection (at most the profile's `timeout`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Client bytes in a row, with nothing from the server between, that make a request: what
+/// starts a new answer. TLS housekeeping records are shorter.
+const REQUEST: u64 = 100;
+
+/// How long what a tunnel broke waits for the failed call's error: the call fails at once
+/// (the connection closed, or the `CONNECT` refused), so anything older is another story.
+const FRESH: Duration = Duration::from_secs(2);
 
 /// Why a tunnel to a server broke a connection, for the error of the call it broke.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,21 +42,22 @@ pub(super) enum Broken {
     Unreachable(std::io::ErrorKind, String),
 }
 
-/// What broke, by server (`host:port`, lower case), until a call's error reads it.
-static BROKEN: LazyLock<Mutex<HashMap<String, Broken>>> =
+/// What broke, and when, by server (`host:port`, lower case), until a call's error reads it.
+static BROKEN: LazyLock<Mutex<HashMap<String, (Broken, Instant)>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 fn remember(target: &str, why: Broken) {
     if let Ok(mut m) = BROKEN.lock() {
-        m.insert(target.to_string(), why);
+        m.insert(target.to_string(), (why, Instant::now()));
     }
 }
 
-/// What a tunnel broke on the way to the server of `url`, once: the error of the call that
-/// failed because of it says so.
+/// What a tunnel broke on the way to the server of `url` just now, once: the error of the
+/// call that failed because of it says so.
 pub(super) fn broken(url: &reqwest_vim::Url) -> Option<Broken> {
     let key = target_of_url(url)?;
-    BROKEN.lock().ok()?.remove(&key)
+    let (why, at) = BROKEN.lock().ok()?.remove(&key)?;
+    (at.elapsed() <= FRESH).then_some(why)
 }
 
 fn target_of_url(url: &reqwest_vim::Url) -> Option<String> {
@@ -81,14 +88,19 @@ impl Drop for Tunnel {
 
 impl Tunnel {
     /// A tunnel on a free loopback port to `target` (`host:port`) alone, closing any answer
-    /// longer than `max_mb` MiB. Its tasks run on the caller's runtime.
-    pub(super) async fn start(target: String, max_mb: u64) -> std::io::Result<Tunnel> {
+    /// longer than `max_mb` MiB, its TCP connections given at most `timeout`. Its tasks run
+    /// on the caller's runtime.
+    pub(super) async fn start(
+        target: String,
+        max_mb: u64,
+        timeout: Duration,
+    ) -> std::io::Result<Tunnel> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let max = max_mb.saturating_mul(1024 * 1024);
+        let bound = Bound::of(max_mb, CONNECT_TIMEOUT.min(timeout));
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(serve(client, target.clone(), max, max_mb));
+                tokio::spawn(serve(client, target.clone(), bound));
             }
         });
         Ok(Tunnel { addr, task })
@@ -98,6 +110,29 @@ impl Tunnel {
     pub(super) fn proxy(&self) -> Result<reqwest_vim::Proxy, String> {
         reqwest_vim::Proxy::all(format!("http://{}", self.addr))
             .map_err(|e| format!("cannot set up the answer bound: {e}"))
+    }
+}
+
+/// One tunnel's limits.
+#[derive(Clone, Copy, Debug)]
+struct Bound {
+    /// `max_answer_mb`, as said in errors.
+    mb: u64,
+    /// Bytes of one answer past which the connection is closed: the body's bound, with
+    /// room for TLS framing (under 1/64) and the headers.
+    bytes: u64,
+    /// The server's TCP connection's time limit.
+    connect: Duration,
+}
+
+impl Bound {
+    fn of(mb: u64, connect: Duration) -> Bound {
+        let body = mb.saturating_mul(1024 * 1024);
+        Bound {
+            mb,
+            bytes: body.saturating_add(body / 64).saturating_add(64 * 1024),
+            connect,
+        }
     }
 }
 
@@ -114,7 +149,7 @@ fn connect_target(head: &str) -> Option<String> {
 }
 
 /// One client connection: its `CONNECT`, then bytes both ways, bounded.
-async fn serve(mut client: TcpStream, target: String, max: u64, max_mb: u64) {
+async fn serve(mut client: TcpStream, target: String, bound: Bound) {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -131,7 +166,7 @@ async fn serve(mut client: TcpStream, target: String, max: u64, max_mb: u64) {
         let _ = client.write_all(b"HTTP/1.1 403 Forbidden\r\n\r\n").await;
         return;
     }
-    let server = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target)).await {
+    let server = match tokio::time::timeout(bound.connect, TcpStream::connect(&target)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             remember(&target, Broken::Unreachable(e.kind(), e.to_string()));
@@ -163,16 +198,20 @@ async fn serve(mut client: TcpStream, target: String, max: u64, max_mb: u64) {
     }
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
-    // Bytes the server sent since the client last wrote: the answer being read.
+    // Bytes the server sent since the client's last request: the answer being read; and
+    // the client's bytes since the server last sent any.
     let answer = Arc::new(AtomicU64::new(0));
-    let seen = answer.clone();
+    let asked = Arc::new(AtomicU64::new(0));
+    let (answer_up, asked_down) = (answer.clone(), asked.clone());
     let up = async move {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             match client_read.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    seen.store(0, Ordering::Relaxed);
+                    if asked.fetch_add(n as u64, Ordering::Relaxed) + n as u64 >= REQUEST {
+                        answer_up.store(0, Ordering::Relaxed);
+                    }
                     if server_write.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
@@ -187,9 +226,10 @@ async fn serve(mut client: TcpStream, target: String, max: u64, max_mb: u64) {
             match server_read.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    asked_down.store(0, Ordering::Relaxed);
                     let so_far = answer.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-                    if so_far > max {
-                        remember(&target, Broken::TooLarge(max_mb));
+                    if so_far > bound.bytes {
+                        remember(&target, Broken::TooLarge(bound.mb));
                         return;
                     }
                     if client_write.write_all(&buf[..n]).await.is_err() {
@@ -283,15 +323,18 @@ mod tests {
     #[tokio::test]
     async fn it_serves_only_its_server_and_cuts_an_answer_past_the_bound() {
         let small = answering(300 * 1024).await;
-        let t = Tunnel::start(small.clone(), 1).await.unwrap();
+        let t = Tunnel::start(small.clone(), 1, Duration::from_secs(5))
+            .await
+            .unwrap();
         // Any other destination is refused: no open proxy.
         let (line, _) = connect(&t, "127.0.0.1:9").await;
         assert_eq!(line, "HTTP/1.1 403 Forbidden");
         // Answers within the bound pass whole, each after its request.
+        let request = [b'r'; 200];
         let (line, mut s) = connect(&t, &small).await;
         assert_eq!(line, "HTTP/1.1 200 Connection Established");
         for _ in 0..5 {
-            s.write_all(b"ask").await.unwrap();
+            s.write_all(&request).await.unwrap();
             let mut got = 0;
             let mut buf = vec![0u8; 64 * 1024];
             while got < 300 * 1024 {
@@ -306,14 +349,51 @@ mod tests {
 
         // One answer past the bound: closed before the client got more than the bound.
         let big = answering(5 * 1024 * 1024).await;
-        let t = Tunnel::start(big.clone(), 1).await.unwrap();
+        let t = Tunnel::start(big.clone(), 1, Duration::from_secs(5))
+            .await
+            .unwrap();
         let (_, mut s) = connect(&t, &big).await;
-        s.write_all(b"ask").await.unwrap();
+        s.write_all(&request).await.unwrap();
         let got = drain(&mut s).await;
-        assert!(got <= 1024 * 1024, "read {got} bytes");
+        assert!(
+            got <= usize::try_from(Bound::of(1, CONNECT_TIMEOUT).bytes).unwrap(),
+            "read {got} bytes"
+        );
         let url = reqwest_vim::Url::parse(&format!("https://{big}/")).unwrap();
         assert_eq!(broken(&url), Some(Broken::TooLarge(1)));
         assert_eq!(broken(&url), None, "said once");
+    }
+
+    /// A server that makes the client write a few bytes now and then (as a TLS
+    /// `KeyUpdate` does) does not start a new answer: the bound still holds.
+    #[tokio::test]
+    async fn a_few_client_bytes_between_do_not_start_a_new_answer() {
+        let chatty = answering(400 * 1024).await;
+        let t = Tunnel::start(chatty.clone(), 1, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let (_, mut s) = connect(&t, &chatty).await;
+        s.write_all(&[b'r'; 200]).await.unwrap();
+        let mut got = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        for _ in 0..5 {
+            let before = got;
+            while got < before + 400 * 1024 {
+                match s.read(&mut buf).await.unwrap() {
+                    0 => break,
+                    n => got += n,
+                }
+            }
+            if got < before + 400 * 1024 || s.write_all(b"ku").await.is_err() {
+                break;
+            }
+        }
+        assert!(
+            got <= usize::try_from(Bound::of(1, CONNECT_TIMEOUT).bytes).unwrap(),
+            "read {got} bytes"
+        );
+        let url = reqwest_vim::Url::parse(&format!("https://{chatty}/")).unwrap();
+        assert_eq!(broken(&url), Some(Broken::TooLarge(1)));
     }
 
     #[tokio::test]
@@ -321,7 +401,9 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let closed = listener.local_addr().unwrap().to_string();
         drop(listener);
-        let t = Tunnel::start(closed.clone(), 1).await.unwrap();
+        let t = Tunnel::start(closed.clone(), 1, Duration::from_secs(5))
+            .await
+            .unwrap();
         let (line, _) = connect(&t, &closed).await;
         assert_eq!(line, "HTTP/1.1 502 Bad Gateway");
         let url = reqwest_vim::Url::parse(&format!("https://{closed}/")).unwrap();

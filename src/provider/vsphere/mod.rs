@@ -226,10 +226,7 @@ impl VsphereProvider {
             timeout,
             transport: options.transport,
             interactive: options.interactive,
-            max_answer_mb: cfg
-                .max_answer_mb
-                .unwrap_or(limit::DEFAULT_MAX_ANSWER_MB)
-                .max(1),
+            max_answer_mb: cfg.max_answer_mb(name).map_err(ProviderError::Backend)?,
         };
         let (ready_tx, ready_rx) = oneshot::channel();
         let (jobs, jobs_rx) = mpsc::unbounded_channel();
@@ -401,7 +398,7 @@ impl Inner {
         // stalls hung `ls` for ever). WaitForUpdatesEx is told to answer well within it.
         let tunnel = match limit::target_of(&params.host) {
             Some(target) if !own_proxy() => Some(
-                limit::Tunnel::start(target, params.max_answer_mb)
+                limit::Tunnel::start(target, params.max_answer_mb, params.timeout)
                     .await
                     .map_err(|e| {
                         ProviderError::Backend(format!("cannot start the answer bound: {e}"))

@@ -100,7 +100,7 @@ impl Sshd {
         executable(
             &bin.join("systemctl"),
             &format!(
-                "#!/bin/sh\na=$(cat {at})\n[ \"$a\" = slow ] && sleep 8\ncase \"$1\" in\n  show) case \"$a\" in notinstalled|missing) echo not-found;; *) echo loaded;; esac;;\n  is-active) case \"$a\" in running) echo active; exit 0;; *) echo inactive; exit 3;; esac;;\nesac\n"
+                "#!/bin/sh\na=$(cat {at})\n[ \"$a\" = slow ] && sleep 8\ncase \"$1\" in\n  show) case \"$a\" in notinstalled|missing) echo LoadState=not-found;; *) echo LoadState=loaded;; esac;;\n  is-active) case \"$a\" in running) echo active; exit 0;; *) echo inactive; exit 3;; esac;;\nesac\n"
             ),
         );
         // The session's `sh`: a banner-only shell for the Windows-like answer.
