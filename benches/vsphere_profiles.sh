@@ -6,6 +6,9 @@
 # the rest is the servers'), and of all of them with the stalled one.
 #
 #   cargo build --release && bash benches/vsphere_profiles.sh target/release/snaptree [N] [PER]
+#
+# With DELAY_MS set, each vcsim is reached through benches/delay_proxy.py, DELAY_MS each way:
+# servers "elsewhere" (a WAN's round trip), as a single machine cannot otherwise show.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$1"
@@ -15,7 +18,8 @@ peers="$(bash "$here/scripts/peers.sh" | tail -n 1)"
 . "$here/benches/vcsim.sh"
 out="$(mktemp -d)"
 stalled=
-trap 'vcsim_stop; kill $stalled 2>/dev/null || true; rm -rf "$out"' EXIT
+proxies=()
+trap 'vcsim_stop; kill $stalled "${proxies[@]}" 2>/dev/null || true; rm -rf "$out"' EXIT
 for i in $(seq 1 "$n"); do
     vcsim_start "$out/vcsim$i.out" "$per" $((per * 3 / 10)) 3
 done
@@ -35,7 +39,15 @@ done
 for _ in $(seq 1 100); do [ -s "$out/stalled.port" ] && break; sleep 0.1; done
 : >"$out/config.toml"
 for i in $(seq 1 "$n"); do
-    vcsim_profile "$out/vcsim$i.out" "$(printf 'vc%02d' "$i")" >>"$out/config.toml"
+    profile="$(vcsim_profile "$out/vcsim$i.out" "$(printf 'vc%02d' "$i")")"
+    if [ -n "${DELAY_MS:-}" ]; then
+        target="$(printf '%s\n' "$profile" | sed -n 's#^url = "https://\(.*\)"#\1#p')"
+        python3 "$here/benches/delay_proxy.py" "$target" "$DELAY_MS" >"$out/proxy$i.port" &
+        proxies+=($!)
+        for _ in $(seq 1 100); do [ -s "$out/proxy$i.port" ] && break; sleep 0.1; done
+        profile="$(printf '%s\n' "$profile" | sed "s#^url = .*#url = \"https://127.0.0.1:$(cat "$out/proxy$i.port")\"#")"
+    fi
+    printf '%s\n\n' "$profile" >>"$out/config.toml"
 done
 printf '[profiles.stalled]\nkind = "vsphere"\nurl = "https://127.0.0.1:%s"\nusername = "user"\npassword = "pass"\ninsecure = true\ntimeout = "10s"\n' \
     "$(cat "$out/stalled.port")" >>"$out/config.toml"
@@ -51,7 +63,13 @@ for i in $(seq 1 "$n"); do
 done
 args=()
 for i in $(seq 1 "$n"); do args+=(--profile "$(printf 'vc%02d' "$i")"); done
+# The machine's CPU over that run (every core, every process): near 100 % means the run was
+# bound by the cores the servers share with snaptree, not by waiting.
+busy() { awk '/^cpu /{print $2+$3+$4+$6+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
+read -r b0 t0 < <(busy)
 all=$(ms "$bin" --config "$out/config.toml" "${args[@]}" ls --json)
+read -r b1 t1 < <(busy)
+echo "the machine's cores were $(( 100 * (b1 - b0) / (t1 - t0) ))% busy during that run"
 /usr/bin/time -f '%M %U %S' -o "$out/rss" "$bin" --config "$out/config.toml" "${args[@]}" ls --json >"$out/all.json" || true
 listed="$(python3 -c "import json; print(len(json.load(open('$out/all.json'))['machines']))")"
 read -r rss user sys <"$out/rss"
