@@ -467,20 +467,20 @@ fn log_dialog(s: &AppState) -> Dialog {
     d
 }
 
+/// Why a guest agent action is refused on a VM.
+const NOT_A_VPS: &str = "the guest agent check is for a VPS: select one (a VM has VMware Tools)";
+
 /// The guest agent check of the snapshot guide, to run in the selected VPS.
 fn copy_guest_check(s: &mut AppState) -> Vec<Effect> {
     match s.selected_machine() {
         Some(m) if m.provider == crate::model::ProviderKind::Ovh => {
             info(
                 s,
-                format!("copied {}: run it in the VPS", change::GUEST_AGENT_CHECK),
+                format!("copied {}: run it in the VPS", guest::GUEST_AGENT_CHECK),
             );
-            vec![Effect::Copy(change::GUEST_AGENT_CHECK.into())]
+            vec![Effect::Copy(guest::GUEST_AGENT_CHECK.into())]
         }
-        _ => refuse(
-            s,
-            "the guest agent check is for a VPS: select one (a VM has VMware Tools)",
-        ),
+        _ => refuse(s, NOT_A_VPS),
     }
 }
 
@@ -516,10 +516,7 @@ fn guest_check(s: &mut AppState) -> Vec<Effect> {
         return refuse(s, "select a VPS first");
     };
     if m.provider != crate::model::ProviderKind::Ovh {
-        return refuse(
-            s,
-            "the guest agent check is for a VPS: select one (a VM has VMware Tools)",
-        );
+        return refuse(s, NOT_A_VPS);
     }
     if !checks_guest(s, &m) {
         return refuse(
@@ -1496,9 +1493,7 @@ fn on_download(
 ) {
     match result {
         Ok(link) => {
-            let name = s
-                .machine(&(profile, machine_id.clone()))
-                .map_or(machine_id, |m| m.name.clone());
+            let name = machine_name(s, &(profile, machine_id));
             let shown = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
             let expiry = match download::expires(&link.url) {
                 Some(t) => format!("expires {} (in {})", shown(t), format_age(t - s.now)),

@@ -186,10 +186,6 @@ pub fn retake(now: DateTime<Utc>) -> Operation {
     }
 }
 
-/// The snapshot guide's check, run in a VPS, that its QEMU guest agent is there: a symbolic
-/// link when it is, "No such file or directory" when it is not.
-pub const GUEST_AGENT_CHECK: &str = "file /dev/virtio-ports/org.qemu.guest_agent.0";
-
 /// The snapshot guides' advice for a take. A VPS's snapshots are live and consistent only
 /// with the QEMU guest agent running in it. For a vSphere VM a cold snapshot is the safest,
 /// and a running VM is better quiesced than saved with its memory, whose file is as large
@@ -197,7 +193,8 @@ pub const GUEST_AGENT_CHECK: &str = "file /dev/virtio-ports/org.qemu.guest_agent
 fn take_advice(m: &Machine) -> Vec<String> {
     if m.capabilities.replace {
         return vec![format!(
-            "Consistent only with the QEMU guest agent running in the VPS; check there: {GUEST_AGENT_CHECK}"
+            "Consistent only with the QEMU guest agent running in the VPS; check there: {}",
+            crate::model::guest::GUEST_AGENT_CHECK
         )];
     }
     let mut lines = vec![if m.power_state == PowerState::PoweredOn {

@@ -7,8 +7,12 @@
 use crate::model::{Machine, Operation, PowerState, ProviderKind};
 use crate::safe;
 
-/// The guide's check, the device the agent talks through.
+/// The device the agent talks through.
 pub const DEVICE: &str = "/dev/virtio-ports/org.qemu.guest_agent.0";
+
+/// The snapshot guide's check, to run in a VPS by hand (`Y` copies it): a symbolic link
+/// when the agent's device is there, "No such file or directory" when it is not.
+pub const GUEST_AGENT_CHECK: &str = "file /dev/virtio-ports/org.qemu.guest_agent.0";
 
 /// The first line of every answer of [`SCRIPT`]: anything else did not run it (a Windows
 /// VPS, a forced command, a banner-only shell).
@@ -336,6 +340,12 @@ mod tests {
             ssh_failed(Some(255), ""),
             GuestAgent::Unknown("ssh exited with 255".into())
         );
+    }
+
+    #[test]
+    fn the_hand_check_and_the_script_test_the_one_device() {
+        assert_eq!(GUEST_AGENT_CHECK, format!("file {DEVICE}"));
+        assert!(SCRIPT.starts_with(&format!("d={DEVICE}\n")));
     }
 
     #[test]

@@ -603,7 +603,7 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         lines.push(Line::styled(
             format!(
                 "Consistent snapshots need the QEMU guest agent in the VPS; check there: {} (Y copies it).",
-                crate::model::change::GUEST_AGENT_CHECK
+                crate::model::guest::GUEST_AGENT_CHECK
             ),
             theme.dim,
         ));
