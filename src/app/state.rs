@@ -10,6 +10,15 @@ use crate::model::guest::GuestAgent;
 use crate::model::{HealthThresholds, Machine, ProviderKind, TaskState, Warning, machine_warnings};
 
 pub use super::list::{SnapshotList, SortKey};
+
+/// The smallest usable terminal: below it the screen is one sentence and only quitting
+/// (and suspending) acts, since nothing else the keys would do can be seen.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// Whether a terminal of `size` (columns, rows) is below [`MIN_SIZE`].
+pub fn too_small(size: (u16, u16)) -> bool {
+    size.0 < MIN_SIZE.0 || size.1 < MIN_SIZE.1
+}
 pub use super::marks::{MarkKey, Marks};
 
 /// What the left pane shows (`v` switches).
