@@ -52,10 +52,11 @@ fn suspend(terminal: &mut ratatui::DefaultTerminal, state: &mut AppState) -> std
     crossterm::terminal::enable_raw_mode()?;
     crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
     fatal::arm(true);
-    terminal.clear()?;
-    if let Ok(size) = terminal.size() {
-        update(state, Msg::Resize(size.width, size.height));
-    }
+    // A resize clears the screen and forgets the last frame; `Terminal::clear` would ask
+    // the terminal where its cursor is, an answer the key reader may take first.
+    let size = terminal.size()?;
+    terminal.resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))?;
+    update(state, Msg::Resize(size.width, size.height));
     Ok(())
 }
 
@@ -121,10 +122,7 @@ async fn event_loop(
             _ = terminate.recv() => return Ok(Ended::Signal(15)),
             _ = hangup.recv() => return Ok(Ended::Signal(1)),
             _ = interrupt.recv() => return Ok(Ended::Signal(2)),
-            _ = stop.recv() => {
-                suspend(terminal, &mut state)?;
-                dirty = true;
-            }
+            _ = stop.recv() => effects.push(Effect::Suspend),
         }
         for effect in effects {
             match effect {

@@ -561,6 +561,8 @@ pub struct AppState {
     pub size: (u16, u16),
     /// Set when the app should exit.
     pub quit: bool,
+    /// No profile is configured: the welcome is shown, with the config file it would read.
+    pub welcome: Option<String>,
     /// Counts every change to the machines: what is derived from them and cached (the
     /// overview) is recomputed when it moves.
     pub data_gen: u64,
@@ -650,6 +652,7 @@ impl AppState {
             next_request: 1,
             size: (80, 24),
             quit: false,
+            welcome: None,
             data_gen: 0,
             overview_cache: std::cell::RefCell::new(None),
         };

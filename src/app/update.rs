@@ -88,8 +88,9 @@ fn on_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
         return Vec::new();
     }
     // Below the minimum size the screen shows one sentence, not what a key would act on
-    // (a dialog, the selection): only quitting and suspending act.
-    if super::state::too_small(s.size) {
+    // (a dialog, the selection): only quitting and suspending act. The same on the welcome
+    // (no profile): there is nothing else.
+    if super::state::too_small(s.size) || s.welcome.is_some() {
         return match action_for(&key) {
             Some(Action::Quit) => {
                 s.quit = true;

@@ -51,6 +51,10 @@ pub fn draw(frame: &mut Frame, s: &AppState) {
         );
         return;
     }
+    if let Some(config) = &s.welcome {
+        dialogs::welcome(frame, area, config, &theme);
+        return;
+    }
     let [main, tasks, status] = Layout::vertical([
         Constraint::Min(10),
         Constraint::Length(6),
