@@ -125,7 +125,11 @@ async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
             status: ProfileStatus::Loading,
         })
         .collect();
-    let state = AppState::new(profiles, settings, chrono::Utc::now());
+    let mut state = AppState::new(profiles, settings, chrono::Utc::now());
+    // Nothing configured (no file, no govc or OVH variables): the welcome says how to start.
+    if session.engine.profiles().is_empty() {
+        state.welcome = Some(session.paths.config.display().to_string());
+    }
     match snaptree::tui::run(session.engine.clone(), state).await {
         Ok(snaptree::tui::Ended::Quit) => 0,
         Ok(snaptree::tui::Ended::Signal(n)) => 128 + n,

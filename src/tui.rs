@@ -1,6 +1,9 @@
 //! Terminal lifecycle and the event loop: keys, engine events and a tick in one
 //! `select!`; redraw only when something changed; the terminal restored on quit, on panic
-//! (ratatui's hook, installed after color-eyre's) and on SIGINT/SIGTERM/SIGHUP.
+//! (ratatui's hook, installed after color-eyre's), on SIGINT/SIGTERM/SIGHUP, on a fatal
+//! signal (`fatal`), and given back to the shell on Ctrl-Z or SIGTSTP until `fg`.
+
+mod fatal;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -26,13 +29,35 @@ pub enum Ended {
 
 /// Run the TUI until the user quits or a signal ends it; the terminal is restored either way.
 pub async fn run(engine: Arc<Engine>, mut state: AppState) -> color_eyre::Result<Ended> {
+    fatal::install();
     let mut terminal = ratatui::init();
+    fatal::arm(true);
     if let Ok(size) = terminal.size() {
         state.size = (size.width, size.height);
     }
     let result = event_loop(&mut terminal, engine, state).await;
+    fatal::arm(false);
     ratatui::restore();
     result
+}
+
+/// Give the terminal back to the shell and stop; on `fg`, take it again and redraw all.
+fn suspend(terminal: &mut ratatui::DefaultTerminal, state: &mut AppState) -> std::io::Result<()> {
+    fatal::arm(false);
+    ratatui::restore();
+    let _ = terminal.show_cursor();
+    fatal::stop();
+    // Continued (`fg`): raw mode and the alternate screen again, and a whole new frame
+    // (the shell wrote over the screen, and the size may have changed).
+    crossterm::terminal::enable_raw_mode()?;
+    crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
+    fatal::arm(true);
+    // A resize clears the screen and forgets the last frame; `Terminal::clear` would ask
+    // the terminal where its cursor is, an answer the key reader may take first.
+    let size = terminal.size()?;
+    terminal.resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))?;
+    update(state, Msg::Resize(size.width, size.height));
+    Ok(())
 }
 
 async fn event_loop(
@@ -50,7 +75,11 @@ async fn event_loop(
     // Ctrl-C in raw mode is a key; SIGINT still comes from `kill -INT` and must not leave
     // the terminal raw, on the alternate screen, with the cursor hidden.
     let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    // `kill -TSTP` (Ctrl-Z itself is a key in raw mode): give the terminal back first.
+    let mut stop = signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGTSTP))?;
     let mut minute = Utc::now().timestamp() / 60;
+    // With no profile (the welcome) the engine has nothing to report: the screen stays.
+    let mut engine_done = false;
     loop {
         let mut dirty = false;
         let mut effects = Vec::new();
@@ -70,8 +99,11 @@ async fn event_loop(
                 Some(Err(e)) => return Err(e.into()),
                 None => break,
             },
-            ev = events.recv() => {
-                let Some(ev) = ev else { break };
+            ev = events.recv(), if !engine_done => {
+                let Some(ev) = ev else {
+                    engine_done = true;
+                    continue;
+                };
                 update(&mut state, Msg::Engine(ev));
                 // Coalesce bursts of events into one frame.
                 while let Ok(more) = events.try_recv() {
@@ -90,12 +122,17 @@ async fn event_loop(
             _ = terminate.recv() => return Ok(Ended::Signal(15)),
             _ = hangup.recv() => return Ok(Ended::Signal(1)),
             _ = interrupt.recv() => return Ok(Ended::Signal(2)),
+            _ = stop.recv() => effects.push(Effect::Suspend),
         }
         for effect in effects {
             match effect {
                 Effect::Send(profile, command) => handle.send(&profile, command),
                 Effect::RefreshAll => handle.refresh_all(),
                 Effect::Copy(text) => copy_osc52(&text),
+                Effect::Suspend => {
+                    suspend(terminal, &mut state)?;
+                    dirty = true;
+                }
             }
         }
         if state.quit {

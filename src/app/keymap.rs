@@ -73,6 +73,8 @@ pub enum Action {
     Help,
     /// Quit.
     Quit,
+    /// Suspend to the shell (Ctrl-Z); `fg` resumes.
+    Suspend,
 }
 
 /// A key chord.
@@ -359,6 +361,13 @@ pub static KEYMAP: &[Binding] = &[
         action: Action::Quit,
         name: "quit",
         hint: true,
+    },
+    Binding {
+        keys: &[ctrl('z')],
+        label: "C-z",
+        action: Action::Suspend,
+        name: "suspend (fg resumes)",
+        hint: false,
     },
 ];
 

@@ -10,6 +10,15 @@ use crate::model::guest::GuestAgent;
 use crate::model::{HealthThresholds, Machine, ProviderKind, TaskState, Warning, machine_warnings};
 
 pub use super::list::{SnapshotList, SortKey};
+
+/// The smallest usable terminal: below it the screen is one sentence and only quitting
+/// (and suspending) acts, since nothing else the keys would do can be seen.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// Whether a terminal of `size` (columns, rows) is below [`MIN_SIZE`].
+pub fn too_small(size: (u16, u16)) -> bool {
+    size.0 < MIN_SIZE.0 || size.1 < MIN_SIZE.1
+}
 pub use super::marks::{MarkKey, Marks};
 
 /// What the left pane shows (`v` switches).
@@ -552,6 +561,8 @@ pub struct AppState {
     pub size: (u16, u16),
     /// Set when the app should exit.
     pub quit: bool,
+    /// No profile is configured: the welcome is shown, with the config file it would read.
+    pub welcome: Option<String>,
     /// Counts every change to the machines: what is derived from them and cached (the
     /// overview) is recomputed when it moves.
     pub data_gen: u64,
@@ -641,6 +652,7 @@ impl AppState {
             next_request: 1,
             size: (80, 24),
             quit: false,
+            welcome: None,
             data_gen: 0,
             overview_cache: std::cell::RefCell::new(None),
         };

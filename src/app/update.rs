@@ -11,7 +11,7 @@ use super::state::{
 use crate::config::ConfirmMode;
 use crate::engine::policy::ensure_writable;
 use crate::engine::{Command, Event, RunError, RunUpdate};
-use crate::model::change::{self, Change, Context, Value};
+use crate::model::change::{self, Change, Context, Input, Value};
 use crate::model::download;
 use crate::model::guest::{self, GuestAgent};
 use crate::model::health::format_age;
@@ -39,6 +39,8 @@ pub enum Effect {
     RefreshAll,
     /// Copy text to the clipboard (OSC 52).
     Copy(String),
+    /// Give the terminal back to the shell and stop (Ctrl-Z), until `fg`.
+    Suspend,
 }
 
 /// Apply one message to the state.
@@ -84,6 +86,19 @@ fn refuse(s: &mut AppState, text: impl Into<String>) -> Vec<Effect> {
 fn on_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     if key.kind == crossterm::event::KeyEventKind::Release {
         return Vec::new();
+    }
+    // Below the minimum size the screen shows one sentence, not what a key would act on
+    // (a dialog, the selection): only quitting and suspending act. The same on the welcome
+    // (no profile): there is nothing else.
+    if super::state::too_small(s.size) || s.welcome.is_some() {
+        return match action_for(&key) {
+            Some(Action::Quit) => {
+                s.quit = true;
+                Vec::new()
+            }
+            Some(Action::Suspend) => vec![Effect::Suspend],
+            _ => Vec::new(),
+        };
     }
     if s.dialog.is_some() {
         return dialog_key(s, key);
@@ -285,6 +300,7 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
             }
             Vec::new()
         }
+        Suspend => vec![Effect::Suspend],
         Copy => copy(s),
         CopyGuestCheck => copy_guest_check(s),
         GuestCheck => guest_check(s),
@@ -799,10 +815,11 @@ fn download_link(s: &mut AppState) -> Vec<Effect> {
 }
 
 /// The context `model::change` describes a change in.
-fn change_context(s: &AppState) -> Context {
+fn change_context(s: &AppState) -> Context<'_> {
     Context {
         now: s.now,
         type_to_confirm: s.settings.confirm == ConfirmMode::TypeName,
+        protect: &s.settings.protect,
     }
 }
 
@@ -898,7 +915,6 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
     let before = guest::before(&m, &op, checks_guest(s, &m));
     match change::describe(&m, op, change_context(s)) {
         Ok(mut c) => {
-            change::note_protection(&mut c, &[&m], &s.settings.protect);
             if from_take {
                 c.lines.insert(
                     0,
@@ -955,11 +971,6 @@ fn open_batch(s: &mut AppState) -> Vec<Effect> {
     }
     match change::describe_batch(&items, change_context(s)) {
         Ok(mut c) => {
-            change::note_protection(
-                &mut c,
-                &items.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
-                &s.settings.protect,
-            );
             let left: Vec<&String> = s
                 .left_out
                 .iter()
@@ -1065,7 +1076,10 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                         let reason = reason.clone();
                         refuse(s, reason);
                     }
-                    None => *value = !*value,
+                    None => {
+                        *value = !*value;
+                        follow_answers(d);
+                    }
                 }
             }
         }
@@ -1079,6 +1093,34 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
         }
     }
     Vec::new()
+}
+
+/// A change whose confirmation depends on an answer (a delete *with children*): the
+/// dialog's form and the change follow it, the focus staying on the same field.
+fn follow_answers(d: &mut Dialog) {
+    let DialogKind::Change(c) = &d.kind else {
+        return;
+    };
+    let mut c = answered(d, c);
+    if !c.follow_answers() {
+        return;
+    }
+    let focused = d.fields.get(d.focus).map(Field::input);
+    let old = std::mem::take(&mut d.fields);
+    d.fields = c
+        .fields
+        .iter()
+        .map(|f| {
+            old.iter()
+                .find(|o| o.input() == f.input && f.input != Input::Typed)
+                .cloned()
+                .unwrap_or_else(|| Field::of(f))
+        })
+        .collect();
+    d.focus = focused
+        .and_then(|i| d.fields.iter().position(|f| f.input() == i))
+        .unwrap_or(0);
+    d.kind = DialogKind::Change(Box::new(c));
 }
 
 /// The change with the dialog's answers written into its form.
@@ -1115,7 +1157,7 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
         DialogKind::Change(c) => answered(&d, c),
     };
     if !c.typed_ok() {
-        let want = c.confirmation.expected_text().unwrap_or_default();
+        let want = c.confirmation_now().expected_text().unwrap_or_default();
         return refuse(
             s,
             format!("type {want} exactly to confirm, or Esc to cancel"),

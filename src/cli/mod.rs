@@ -674,16 +674,13 @@ async fn change(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<()
     s.engine
         .ensure_writable(&m.profile, &op)
         .map_err(|e| Failure::new(EXIT_REFUSED, e.to_string()))?;
+    let protect = cleanup::Protect::new(&s.config.cleanup.protect);
     let ctx = change::Context {
         now: chrono::Utc::now(),
         type_to_confirm: s.confirm == ConfirmMode::TypeName,
+        protect: &protect,
     };
-    let mut described = change::describe(m, op, ctx).map_err(|r| Failure::new(EXIT_USAGE, r.0))?;
-    change::note_protection(
-        &mut described,
-        &[m],
-        &cleanup::Protect::new(&s.config.cleanup.protect),
-    );
+    let described = change::describe(m, op, ctx).map_err(|r| Failure::new(EXIT_USAGE, r.0))?;
     let Some(step) = described.steps.first().cloned() else {
         return Ok(());
     };

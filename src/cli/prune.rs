@@ -122,9 +122,11 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
             Some((*m, mp.snapshots.iter().map(|s| s.id.clone()).collect()))
         })
         .collect();
+    let protect = crate::model::cleanup::Protect::new(&s.config.cleanup.protect);
     let ctx = change::Context {
         now,
         type_to_confirm: s.confirm == ConfirmMode::TypeName,
+        protect: &protect,
     };
     let batch = change::describe_batch(&items, ctx).map_err(|r| Failure::new(EXIT_USAGE, r.0))?;
     if !cli.yes {

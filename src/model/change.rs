@@ -162,6 +162,8 @@ pub struct Change {
     pub max_name: usize,
     /// When it was described: an *expires* answer counts from here.
     pub now: DateTime<Utc>,
+    /// A one-snapshot delete: its confirmation follows the *with children* answer.
+    pub deletes: Option<DeleteScope>,
 }
 
 /// Why a new snapshot cannot follow a restore of `m` (`None`: it can): only a machine whose
@@ -226,11 +228,36 @@ impl std::fmt::Display for Refusal {
 
 /// Context the description needs.
 #[derive(Clone, Copy, Debug)]
-pub struct Context {
+pub struct Context<'a> {
     /// The clock, for ages.
     pub now: DateTime<Utc>,
     /// `confirm = "type-name"`: revert and delete-all need the name, batches the count.
     pub type_to_confirm: bool,
+    /// `[cleanup] protect`: a delete that includes a protected snapshot says so and is typed.
+    pub protect: &'a super::cleanup::Protect,
+}
+
+/// How a delete of `count` snapshots of `m` is confirmed: more than one, the count typed;
+/// one protected, the machine's name typed; else yes or no (`confirm = "yes-no"`: always).
+fn delete_confirmation(count: usize, protected: bool, m: &Machine, ctx: Context) -> Confirmation {
+    if !ctx.type_to_confirm {
+        Confirmation::YesNo
+    } else if count > 1 {
+        Confirmation::TypeCount(count)
+    } else if protected {
+        Confirmation::TypeName(m.name.clone())
+    } else {
+        Confirmation::YesNo
+    }
+}
+
+/// A one-snapshot delete's two confirmations: the dialog's *with children* answer chooses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteScope {
+    /// The snapshot alone.
+    alone: Confirmation,
+    /// The snapshot and its descendants.
+    with_children: Confirmation,
 }
 
 /// The default snapshot name (and VPS description): the local date-time. The TUI's take
@@ -261,32 +288,29 @@ fn expires_field() -> FormField {
     FormField::text(Input::Expires, "Expires in (e.g. 7d; empty: never)", "")
 }
 
-/// Say in `c` which of the snapshots it deletes are protected (pinned, or matching a
-/// `[cleanup] protect` glob) and why: a hand delete of one stays possible, knowingly.
-pub fn note_protection(c: &mut Change, machines: &[&Machine], protect: &super::cleanup::Protect) {
-    let mut notes = Vec::new();
-    for st in &c.steps {
-        let Operation::Delete { snapshot, .. } = &st.op else {
-            continue;
-        };
-        let Some(m) = machines
-            .iter()
-            .find(|m| m.profile == st.profile && m.id == st.machine_id)
-        else {
-            continue;
-        };
-        if let Some(n) = m.find(snapshot)
-            && let Some(why) = super::cleanup::protection(n, protect)
-        {
-            notes.push(format!(
-                "Protected: \"{}\" ({snapshot}) on {} is {why}; no cleanup policy would delete it.",
-                n.name, m.name
-            ));
-        }
-    }
-    for (i, note) in notes.into_iter().enumerate() {
-        c.lines.insert(i, note);
-    }
+/// The protected snapshots (pinned, or matching a `[cleanup] protect` glob) among `ids`
+/// of `m`, each as its id and "\"name\" (id) on machine is why": a hand delete of one stays
+/// possible, knowingly.
+fn protected_among(
+    m: &Machine,
+    ids: &[String],
+    protect: &super::cleanup::Protect,
+) -> Vec<(String, String)> {
+    ids.iter()
+        .filter_map(|id| {
+            let n = m.find(id)?;
+            let why = super::cleanup::protection(n, protect)?;
+            Some((
+                id.clone(),
+                format!("\"{}\" ({id}) on {} is {why}", n.name, m.name),
+            ))
+        })
+        .collect()
+}
+
+/// The line that says a snapshot a change deletes is protected.
+fn protected_line(what: &str) -> String {
+    format!("Protected: {what}; no cleanup policy would delete it.")
 }
 
 /// A refusal when `name` is longer than the back end's limit, with the limit in it.
@@ -365,6 +389,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
         }
     };
     let mut fields = Vec::new();
+    let mut deletes = None;
     let (title, summary, lines, confirmation) = match &op {
         Operation::Take {
             name,
@@ -526,9 +551,33 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             )
         }
         Operation::Delete { snapshot, children } => {
-            let descendants = m.subtree_ids(snapshot).len().saturating_sub(1);
+            let subtree = m.subtree_ids(snapshot);
+            let descendants = subtree.len().saturating_sub(1);
             let direct = m.find(snapshot).map_or(0, |n| n.children.len());
-            let mut lines = vec![format!("Delete snapshot {} of {who}.", label(snapshot))];
+            let protected = protected_among(m, &subtree, ctx.protect);
+            let scope = DeleteScope {
+                alone: delete_confirmation(
+                    1,
+                    protected.iter().any(|(id, _)| id == snapshot),
+                    m,
+                    ctx,
+                ),
+                with_children: delete_confirmation(subtree.len(), !protected.is_empty(), m, ctx),
+            };
+            deletes = Some(scope.clone());
+            // Which are protected, first: the target's own, then its descendants' (deleted
+            // only with children).
+            let mut lines: Vec<String> = protected
+                .iter()
+                .map(|(id, what)| {
+                    if id == snapshot {
+                        protected_line(what)
+                    } else {
+                        format!("With children, a protected one goes too: {what}.")
+                    }
+                })
+                .collect();
+            lines.push(format!("Delete snapshot {} of {who}.", label(snapshot)));
             if descendants > 0 {
                 lines.push(format!(
                     "Without children: its {direct} child snapshot(s) move up to its parent."
@@ -562,7 +611,11 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     )
                 },
                 lines,
-                Confirmation::YesNo,
+                if *children {
+                    scope.with_children.clone()
+                } else {
+                    scope.alone.clone()
+                },
             )
         }
         Operation::DeleteAll => {
@@ -679,6 +732,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
         batch: false,
         max_name: m.capabilities.max_name,
         now: ctx.now,
+        deletes,
     })
 }
 
@@ -688,7 +742,13 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
     let mut lines = Vec::new();
     let mut steps = Vec::new();
     let mut bytes = 0u64;
+    let mut protected = Vec::new();
     for (m, ids) in items {
+        protected.extend(
+            protected_among(m, ids, ctx.protect)
+                .into_iter()
+                .map(|(_, what)| protected_line(&what)),
+        );
         // Per machine: a line with its count and size, then each snapshot in the order
         // they will go.
         let (header, mut machine_bytes, mut unknown) = (lines.len(), 0u64, 0);
@@ -753,6 +813,8 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
         "One machine's deletions run one after another; a failure stops that machine's next ones."
             .into(),
     );
+    // Which are protected, before anything else.
+    lines.splice(0..0, protected);
     let confirmation = if ctx.type_to_confirm {
         Confirmation::TypeCount(n)
     } else {
@@ -772,6 +834,7 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
         batch: true,
         max_name: 0,
         now: ctx.now,
+        deletes: None,
     })
 }
 
@@ -790,12 +853,43 @@ impl Change {
         })
     }
 
-    /// Whether the typed field (if any) confirms.
+    /// The confirmation the form's answers need: a delete's follows its *with children*
+    /// answer (more snapshots, or a protected one among them, need typing).
+    pub fn confirmation_now(&self) -> Confirmation {
+        let Some(scope) = &self.deletes else {
+            return self.confirmation.clone();
+        };
+        let described = self
+            .steps
+            .first()
+            .is_some_and(|st| matches!(st.op, Operation::Delete { children: true, .. }));
+        if self.on(Input::WithChildren).unwrap_or(described) {
+            scope.with_children.clone()
+        } else {
+            scope.alone.clone()
+        }
+    }
+
+    /// Make the confirmation and its typed field follow the form's answers; true when they
+    /// changed (what was typed is cleared: it answered another question).
+    pub fn follow_answers(&mut self) -> bool {
+        let now = self.confirmation_now();
+        if now == self.confirmation {
+            return false;
+        }
+        self.fields.retain(|f| f.input != Input::Typed);
+        if now.expected_text().is_some() {
+            self.fields.insert(0, typed_field(&now));
+        }
+        self.confirmation = now;
+        true
+    }
+
+    /// Whether the typed field (if any) confirms what the answers need.
     pub fn typed_ok(&self) -> bool {
-        match self.confirmation.expected_text() {
-            Some(_) => self
-                .confirmation
-                .accepts(self.text(Input::Typed).unwrap_or_default()),
+        let confirmation = self.confirmation_now();
+        match confirmation.expected_text() {
+            Some(_) => confirmation.accepts(self.text(Input::Typed).unwrap_or_default()),
             None => true,
         }
     }
@@ -813,6 +907,10 @@ impl Change {
 
     /// The steps with the form's answers in their operations, or what is missing.
     pub fn answered(&self) -> Result<Vec<Step>, Refusal> {
+        if !self.typed_ok() {
+            let want = self.confirmation_now().expected_text().unwrap_or_default();
+            return Err(Refusal(format!("type {want} exactly to confirm")));
+        }
         let mut steps = self.steps.clone();
         let [only] = steps.as_mut_slice() else {
             return Ok(steps);
@@ -983,10 +1081,14 @@ mod tests {
     use super::*;
     use crate::model::machine::tests::branched as web;
 
-    fn ctx(type_to_confirm: bool) -> Context {
+    static NO_GLOBS: std::sync::LazyLock<crate::model::cleanup::Protect> =
+        std::sync::LazyLock::new(|| crate::model::cleanup::Protect::new(&[]));
+
+    fn ctx(type_to_confirm: bool) -> Context<'static> {
         Context {
             now: Utc::now(),
             type_to_confirm,
+            protect: &NO_GLOBS,
         }
     }
 

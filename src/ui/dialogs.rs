@@ -295,3 +295,59 @@ pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
     frame.render_widget(Clear, rect);
     frame.render_widget(Paragraph::new(lines).block(boxed("Keys", theme)), rect);
 }
+
+/// A profile template of each back end, side by side (SPEC §4): what the welcome shows.
+const TEMPLATES: [(&str, &str); 6] = [
+    ("[profiles.vcenter]", "[profiles.ovh]"),
+    ("kind = \"vsphere\"", "kind = \"ovh\""),
+    (
+        "url = \"https://vcenter.example.com\"",
+        "endpoint = \"ovh-eu\"",
+    ),
+    (
+        "username = \"admin@vsphere.local\"",
+        "application_key = \"…\"",
+    ),
+    (
+        "password_env = \"VC_PASSWORD\"",
+        "application_secret_env = \"OVH_SECRET\"",
+    ),
+    ("read_only = true", "read_only = true"),
+];
+
+/// The first run, with no profile configured: where the config goes, a profile of each
+/// kind, and the other ways to start. Fits 80×24.
+pub fn welcome(frame: &mut Frame, area: Rect, config: &str, theme: &Theme) {
+    let mut lines = vec![
+        Line::styled(
+            "No profile is configured yet. Add one to the config file:",
+            theme.header,
+        ),
+        Line::raw(format!("  {}", crate::safe::terminal(config))),
+        Line::raw(""),
+    ];
+    lines.extend(
+        TEMPLATES
+            .iter()
+            .map(|(vsphere, ovh)| Line::styled(format!("{vsphere:<38}{ovh}"), theme.text)),
+    );
+    lines.extend([
+        Line::raw(""),
+        Line::raw("vSphere without a file: govc's variables GOVC_URL, GOVC_USERNAME,"),
+        Line::raw("  GOVC_PASSWORD and GOVC_INSECURE=1 make a profile named govc."),
+        Line::raw("OVHcloud: snaptree login ovh asks for the consumer key (OVH_* variables"),
+        Line::raw("  and ovh.conf work too, as for the official clients)."),
+        Line::raw("Try it on simulated back ends first: snaptree demo"),
+        Line::raw("Then: snaptree config check, and snaptree again."),
+        Line::raw(""),
+        Line::styled("q quits.", theme.dim),
+    ]);
+    let rect = centered(area, 80, to_u16(lines.len() + 2));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(boxed("Welcome to snaptree", theme))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}

@@ -13,8 +13,8 @@ use crate::app::state::LeftView;
 use crate::config::ThemeName;
 use theme::Theme;
 
-/// The smallest usable terminal.
-pub const MIN_SIZE: (u16, u16) = (80, 24);
+/// The smallest usable terminal (the app's rule: below it only q acts).
+pub use crate::app::state::MIN_SIZE;
 
 /// Spinner frames.
 pub const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
@@ -31,7 +31,7 @@ pub fn theme_for(s: &AppState) -> Theme {
 pub fn draw(frame: &mut Frame, s: &AppState) {
     let area = frame.area();
     let theme = theme_for(s);
-    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+    if crate::app::state::too_small((area.width, area.height)) {
         let text = format!(
             "snaptree needs a terminal of at least {}×{}; this one is {}×{}. Enlarge it, or press q to quit.",
             MIN_SIZE.0, MIN_SIZE.1, area.width, area.height
@@ -49,6 +49,10 @@ pub fn draw(frame: &mut Frame, s: &AppState) {
                 .wrap(Wrap { trim: true }),
             rect,
         );
+        return;
+    }
+    if let Some(config) = &s.welcome {
+        dialogs::welcome(frame, area, config, &theme);
         return;
     }
     let [main, tasks, status] = Layout::vertical([

@@ -622,12 +622,16 @@ fn delete_offers_children_as_a_distinct_choice() {
             children: false
         }
     );
-    // With children: tick the choice; confirming takes Enter or y, not d.
+    // With children: tick the choice; three snapshots go, so the count is typed (not d,
+    // not y).
     key(&mut s, 'd');
     key(&mut s, ' ');
     assert!(key(&mut s, 'd').is_empty());
+    assert!(key(&mut s, 'y').is_empty());
     assert!(s.dialog.is_some());
-    let (_, _, op, _) = run_of(&key(&mut s, 'y'));
+    press(&mut s, KeyCode::BackTab);
+    type_text(&mut s, "3");
+    let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
     assert_eq!(
         op,
         Operation::Delete {
@@ -2057,5 +2061,151 @@ fn an_older_checks_answer_does_not_answer_the_open_take() {
             .lines
             .last()
             .is_some_and(|l| l.starts_with("Guest agent: not installed")),
+    );
+}
+
+#[test]
+fn below_the_minimum_size_only_q_acts() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-104");
+    update(&mut s, Msg::Resize(60, 15));
+    // Nothing the screen does not show can be opened, typed into or confirmed.
+    for c in ['d', 't', 'D', 'r', ' ', '/', ':', '?', 'v', 'e', 'p'] {
+        assert!(key(&mut s, c).is_empty(), "{c} acted");
+        press(&mut s, KeyCode::Enter);
+        assert!(s.dialog.is_none() && s.palette.is_none() && !s.help && !s.filtering);
+    }
+    assert!(s.marks.is_empty());
+    assert!(s.tasks.is_empty());
+    // A dialog opened at a usable size is not answered once the screen shrinks.
+    update(&mut s, Msg::Resize(120, 36));
+    key(&mut s, 'd');
+    assert!(s.dialog.is_some());
+    update(&mut s, Msg::Resize(79, 24));
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert!(key(&mut s, 'y').is_empty());
+    assert!(s.dialog.is_some() && s.tasks.is_empty());
+    update(&mut s, Msg::Resize(80, 24));
+    press(&mut s, KeyCode::Esc);
+    assert!(s.dialog.is_none());
+    // q still quits.
+    update(&mut s, Msg::Resize(60, 15));
+    key(&mut s, 'q');
+    assert!(s.quit);
+}
+
+/// web-01 with snapshot `id` pinned (`[keep]` in its description).
+fn pin_on_web01(s: &mut AppState, id: &str) {
+    let mut m = s
+        .machines
+        .iter()
+        .find(|m| m.name == "web-01")
+        .cloned()
+        .expect("web-01");
+    fn pin(nodes: &mut [snaptree::model::Snapshot], id: &str) {
+        for n in nodes {
+            if n.id == id {
+                n.description = format!("{} [keep]", n.description);
+            }
+            pin(&mut n.children, id);
+        }
+    }
+    pin(&mut m.snapshots, id);
+    update(
+        s,
+        Msg::Engine(Event::MachineUpdated {
+            machine: Box::new(m),
+        }),
+    );
+}
+
+#[test]
+fn a_subtree_delete_of_a_pinned_root_needs_the_count_typed() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    // base (snapshot-101) is pinned in the demo and has 5 descendants.
+    select_snapshot(&mut s, "snapshot-101");
+    key(&mut s, 'd');
+    let d = s.dialog.clone().expect("delete dialog");
+    // Alone, the pinned snapshot is one protected delete: the machine's name is typed.
+    assert_eq!(must_type(&d).as_deref(), Some("web-01"));
+    assert!(
+        d.lines
+            .iter()
+            .any(|l| l.contains("Protected") && l.contains("\"base\"")),
+        "{:?}",
+        d.lines
+    );
+    // d, Space, Enter deletes nothing: Space types into the confirmation, Enter refuses.
+    key(&mut s, ' ');
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert!(s.dialog.is_some());
+    // Tick "also delete its 5 descendants": six snapshots, one of them protected.
+    press(&mut s, KeyCode::Tab);
+    key(&mut s, ' ');
+    let d = s.dialog.clone().expect("delete dialog");
+    assert_eq!(must_type(&d).as_deref(), Some("6"));
+    assert!(
+        d.fields
+            .iter()
+            .any(|f| matches!(f, Field::Text { label, .. } if label.contains("Type 6"))),
+        "{:?}",
+        d.fields
+    );
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert!(key(&mut s, 'y').is_empty());
+    press(&mut s, KeyCode::BackTab);
+    // What was typed for the name does not count for the number.
+    press(&mut s, KeyCode::Backspace);
+    type_text(&mut s, "web-01");
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    for _ in 0..6 {
+        press(&mut s, KeyCode::Backspace);
+    }
+    type_text(&mut s, "6");
+    let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert_eq!(
+        op,
+        Operation::Delete {
+            snapshot: "snapshot-101".into(),
+            children: true
+        }
+    );
+}
+
+#[test]
+fn a_subtree_delete_says_which_descendants_are_protected() {
+    let mut s = state();
+    pin_on_web01(&mut s, "snapshot-104");
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-102");
+    key(&mut s, 'd');
+    let d = s.dialog.clone().expect("delete dialog");
+    // Alone, before-upgrade is not protected: yes or no.
+    assert!(must_type(&d).is_none());
+    assert!(
+        d.lines.iter().any(|l| l.contains("pre-release")
+            && l.contains("snapshot-104")
+            && l.contains("pinned")),
+        "{:?}",
+        d.lines
+    );
+    key(&mut s, ' ');
+    assert_eq!(
+        must_type(s.dialog.as_ref().expect("dialog")).as_deref(),
+        Some("3")
+    );
+    // The focus stays on the choice: unticked again, back to yes or no, and Enter deletes
+    // the one snapshot.
+    key(&mut s, ' ');
+    assert!(must_type(s.dialog.as_ref().expect("dialog")).is_none());
+    let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert_eq!(
+        op,
+        Operation::Delete {
+            snapshot: "snapshot-102".into(),
+            children: false
+        }
     );
 }

@@ -1215,3 +1215,97 @@ fn check_with_no_profile_configured_is_unknown() {
     );
     assert!(out.contains("UNKNOWN: no profile is configured"), "{out}");
 }
+
+/// `snaptree --demo ARGS` on a pseudo-terminal, answering `answer` to its question: the
+/// exit code and everything it wrote.
+fn demo_on_a_terminal(env: &Env, args: &[&str], answer: &str) -> (u32, String) {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use std::io::{Read, Write};
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 40,
+            cols: 200,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("open a pty");
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_snaptree"));
+    cmd.arg("--demo");
+    cmd.args(args);
+    cmd.env("SNAPTREE_SIM_TASK_MS", "300");
+    cmd.env("XDG_STATE_HOME", env.state());
+    cmd.env("XDG_CONFIG_HOME", env.config_home());
+    cmd.env_remove("SNAPTREE_CONFIG");
+    let mut child = pair.slave.spawn_command(cmd).expect("spawn snaptree");
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().expect("pty reader");
+    let mut writer = pair.master.take_writer().expect("pty writer");
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let o = out.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            o.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let start = std::time::Instant::now();
+    while !(out.lock().unwrap().contains("to confirm") || out.lock().unwrap().contains("Proceed?"))
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "no question; it wrote: {}",
+            out.lock().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    writer
+        .write_all(format!("{answer}\r").as_bytes())
+        .expect("answer");
+    let status = child.wait().expect("wait");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let text = out.lock().unwrap().clone();
+    (status.exit_code(), text)
+}
+
+#[test]
+fn a_subtree_delete_needs_the_count_typed_on_a_terminal_and_yes_without_one() {
+    // before-upgrade (snapshot-102) and its 2 descendants: y is not enough.
+    let env = Env::new();
+    let args = ["rm", "web-01", "snapshot-102", "--children"];
+    let (exit, text) = demo_on_a_terminal(&env, &args, "y");
+    assert!(
+        text.contains("Type 3 (the number of snapshots) to confirm"),
+        "{text}"
+    );
+    assert_eq!(exit, 3, "{text}");
+    assert!(env.results().is_empty(), "{:?}", env.audit());
+    let (exit, text) = demo_on_a_terminal(&env, &args, "3");
+    assert_eq!(exit, 0, "{text}");
+    // A pinned snapshot alone (base, snapshot-101, `[keep]`): the machine's name is typed,
+    // and the question says it is protected.
+    let env = Env::new();
+    let args = ["rm", "web-01", "snapshot-101"];
+    let (exit, text) = demo_on_a_terminal(&env, &args, "y");
+    assert!(text.contains("Type web-01 to confirm"), "{text}");
+    assert!(text.contains("Protected"), "{text}");
+    assert_eq!(exit, 3, "{text}");
+    assert!(env.results().is_empty(), "{:?}", env.audit());
+    // Without a terminal, --yes is the confirmation, as before.
+    let env = Env::new();
+    let o = env.demo(&["rm", "web-01", "snapshot-101", "--children", "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        env.results()
+            .iter()
+            .filter(|r| r["result"] == "success")
+            .count(),
+        1,
+        "{:?}",
+        env.audit()
+    );
+}

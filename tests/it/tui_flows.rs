@@ -106,6 +106,12 @@ fn vsphere_take_delete_consolidate_rename_palette_help() {
     tui.send("\t");
     tui.send(" ");
     tui.wait_text("[x]");
+    // Two snapshots go: Enter alone does not confirm, the count is typed.
+    tui.wait_text("Type 2 (the number of snapshots) to confirm");
+    tui.send("\r");
+    tui.wait_text("type 2 exactly to confirm");
+    tui.send("\x1b[Z");
+    tui.send("2");
     tui.send("\r");
     tui.wait_for("the subtree gone", |s| {
         !s.contains("─ before-upgrade")

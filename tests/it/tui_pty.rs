@@ -210,3 +210,60 @@ fn the_snapshot_list_sorts_filters_marks_all_and_deletes_them_as_one_plan() {
         .count();
     assert_eq!(done, 5, "{audit}");
 }
+
+/// An abort (`kill -ABRT`, as a stack overflow ends in) while the TUI owns the terminal:
+/// no destructor runs, yet the alternate screen is left, the cursor shown and the
+/// terminal's modes put back (canonical, echo), and the process still dies of the signal.
+#[test]
+fn an_abort_restores_the_terminal() {
+    let mut tui = Tui::start(&[], 200);
+    let raw = tui.tty_modes();
+    assert!(raw.contains("-icanon") && raw.contains("-echo "), "{raw}");
+    let pid = tui.child.process_id().expect("pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-ABRT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tui.wait_exit();
+    assert!(!status.success(), "{status:?}");
+    let text = tui.raw_text();
+    tui.assert_terminal_restored(&text);
+    assert!(
+        text.rfind("\x1b[?25h") > text.rfind("\x1b[?25l"),
+        "cursor shown"
+    );
+    let modes = tui.tty_modes();
+    assert!(
+        !modes.contains("-icanon") && !modes.contains("-echo "),
+        "cooked again: {modes}"
+    );
+}
+
+/// The first run, nothing configured: the welcome stays (it used to draw one frame and
+/// exit 0), says where the config goes, and q quits.
+#[test]
+fn with_nothing_configured_the_welcome_stays_until_q() {
+    let mut tui = Tui::launch(&[], 200);
+    let config = tui
+        .state_dir()
+        .parent()
+        .expect("the test's directory")
+        .join("config")
+        .join("snaptree")
+        .join("config.toml");
+    let s = tui.wait_text("Welcome to snaptree");
+    assert!(s.contains("snaptree demo"), "{s}");
+    let flat: String = s.split_whitespace().collect();
+    let path: String = config.display().to_string().split_whitespace().collect();
+    assert!(flat.contains(&path), "{} missing:\n{s}", config.display());
+    // Still there a while later, and keys other than q do nothing.
+    std::thread::sleep(Duration::from_millis(1500));
+    tui.send("j");
+    tui.send(":");
+    assert!(tui.child.try_wait().expect("wait").is_none(), "it exited");
+    tui.wait_text("Welcome to snaptree");
+    tui.quit();
+    let text = tui.raw_text();
+    tui.assert_terminal_restored(&text);
+}

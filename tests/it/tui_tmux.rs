@@ -19,6 +19,26 @@ struct Tmux {
 
 impl Tmux {
     fn start(cols: u16, rows: u16) -> Tmux {
+        Tmux::with_command(
+            cols,
+            rows,
+            &format!("{} demo", env!("CARGO_BIN_EXE_snaptree")),
+        )
+    }
+
+    /// An interactive shell with job control (prompt `shell$ `), for Ctrl-Z and `fg`.
+    fn shell(cols: u16, rows: u16) -> Tmux {
+        Tmux::with_command(cols, rows, "env PS1='shell$ ' bash --norc --noprofile -i")
+    }
+
+    /// A format of the pane (e.g. `#{alternate_on}`).
+    fn pane(&self, format: &str) -> String {
+        text(&self.run(&["display-message", "-p", format]).stdout)
+            .trim()
+            .to_string()
+    }
+
+    fn with_command(cols: u16, rows: u16, command: &str) -> Tmux {
         let tmux = peers::tmux();
         let dir = tempfile::tempdir().expect("tempdir");
         let conf = dir.path().join("tmux.conf");
@@ -47,7 +67,7 @@ impl Tmux {
             .arg("-e")
             .arg(format!("XDG_CONFIG_HOME={}", config.display()))
             .args(["-e", "SNAPTREE_SIM_TASK_MS=300", "-e", "SNAPTREE_CONFIG="])
-            .arg(format!("{} demo", env!("CARGO_BIN_EXE_snaptree")))
+            .arg(command)
             .output()
             .expect("tmux runs");
         assert!(
@@ -141,5 +161,59 @@ fn y_copies_the_selected_id_into_a_tmux_buffer() {
         t.keys(&["y"]);
         assert_eq!(t.wait_buffer(), "snapshot-104", "at {cols}×{rows}");
         t.keys(&["q"]);
+    }
+}
+
+/// Ctrl-Z (a key in raw mode) and `kill -TSTP` give the terminal back to the shell: its
+/// prompt shows, off the alternate screen, with the cursor; `fg` takes it again, redrawn,
+/// in raw mode (a key acts at once, nothing is echoed).
+#[test]
+fn ctrl_z_suspends_to_the_shell_and_fg_resumes() {
+    for (cols, rows) in [(120, 36), (80, 24)] {
+        let t = Tmux::shell(cols, rows);
+        t.wait_for("the prompt", |s| s.contains("shell$"));
+        t.keys(&["-l", &format!("{} demo", env!("CARGO_BIN_EXE_snaptree"))]);
+        t.keys(&["Enter"]);
+        t.wait_for("the inventory", |s| s.contains("db-01"));
+        assert_eq!(t.pane("#{alternate_on}"), "1");
+        for how in ["C-z", "kill -TSTP"] {
+            if how == "C-z" {
+                t.keys(&["C-z"]);
+            } else {
+                let shell = t.pane("#{pane_pid}");
+                let out = Command::new("pgrep")
+                    .args(["-P", &shell])
+                    .output()
+                    .expect("pgrep runs");
+                let pid = text(&out.stdout).trim().to_string();
+                assert!(!pid.is_empty(), "the TUI's pid");
+                let st = Command::new("kill")
+                    .args(["-TSTP", &pid])
+                    .status()
+                    .expect("kill");
+                assert!(st.success());
+            }
+            let s = t.wait_for("the shell's prompt after the stop", |s| {
+                s.lines().any(|l| l.trim_end().ends_with("shell$"))
+            });
+            assert!(s.contains("Stopped"), "{how}: {s}");
+            assert_eq!(t.pane("#{alternate_on}"), "0", "{how}: {s}");
+            assert_eq!(t.pane("#{cursor_flag}"), "1", "{how}: the cursor is shown");
+            t.keys(&["-l", "fg"]);
+            t.keys(&["Enter"]);
+            t.wait_for("the TUI redrawn", |s| {
+                s.contains("db-01") && s.contains("Inventory")
+            });
+            assert_eq!(t.pane("#{alternate_on}"), "1", "{how}");
+            // Raw mode: ? opens the help without Enter.
+            t.keys(&["?"]);
+            t.wait_for("the help", |s| s.contains("closes this help"));
+            t.keys(&["Escape"]);
+            t.wait_for("the help closed", |s| !s.contains("closes this help"));
+        }
+        t.keys(&["q"]);
+        t.wait_for("the shell again", |s| {
+            s.lines().any(|l| l.trim_end().ends_with("shell$")) && !s.contains("db-01")
+        });
     }
 }

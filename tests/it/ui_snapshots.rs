@@ -521,3 +521,39 @@ fn overview_of_a_profile_and_a_group_80x24_mono() {
     key(&mut s, 'j');
     insta::assert_snapshot!("overview_group_80x24", screen(&s, 80, 24));
 }
+
+/// The first run, with nothing configured.
+fn welcome_state() -> AppState {
+    let mut s = AppState::new(Vec::new(), settings(ThemeName::Default), now());
+    s.welcome = Some("/home/op/.config/snaptree/config.toml".into());
+    s
+}
+
+#[test]
+fn the_welcome_fits_80x24_and_says_how_to_start() {
+    let s = welcome_state();
+    for (w, h) in [(80, 24), (120, 36)] {
+        let text = screen(&s, w, h);
+        for needle in [
+            "/home/op/.config/snaptree/config.toml",
+            "kind = \"vsphere\"",
+            "kind = \"ovh\"",
+            "snaptree demo",
+            "GOVC_URL",
+            "GOVC_USERNAME",
+            "GOVC_PASSWORD",
+            "GOVC_INSECURE",
+            "snaptree login",
+            "q quits",
+        ] {
+            assert!(
+                text.contains(needle),
+                "{needle} missing at {w}x{h}:\n{text}"
+            );
+        }
+    }
+    insta::assert_snapshot!("welcome_80x24", screen(&s, 80, 24));
+    insta::assert_snapshot!("welcome_120x36", screen(&s, 120, 36));
+    // Smaller, it asks for a larger terminal like every other screen.
+    assert!(screen(&s, 60, 15).contains("at least 80×24"));
+}

@@ -26,6 +26,18 @@ pub struct Tui {
 impl Tui {
     /// `snaptree [args] demo` with its own XDG directories and simulated task duration.
     pub fn start(args: &[&str], task_ms: u32) -> Tui {
+        let mut all = args.to_vec();
+        all.push("demo");
+        let tui = Tui::launch(&all, task_ms);
+        tui.wait_for("the inventory", |s| {
+            s.contains("web-01") && s.contains("shop-front") && s.contains("blog")
+        });
+        tui
+    }
+
+    /// `snaptree [args]` with its own, empty XDG directories and no govc variables; returns
+    /// at once.
+    pub fn launch(args: &[&str], task_ms: u32) -> Tui {
         let dir = tempfile::tempdir().expect("tempdir");
         let pty = native_pty_system();
         let pair = pty
@@ -38,8 +50,8 @@ impl Tui {
             .expect("open a pty");
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_snaptree"));
         cmd.args(args);
-        cmd.arg("demo");
         cmd.env("SNAPTREE_SIM_TASK_MS", task_ms.to_string());
+        cmd.env_remove("GOVC_URL");
         cmd.env("XDG_STATE_HOME", dir.path().join("state"));
         cmd.env("XDG_CONFIG_HOME", dir.path().join("config"));
         cmd.env("TERM", "xterm-256color");
@@ -64,18 +76,14 @@ impl Tui {
                 }
             }
         });
-        let tui = Tui {
+        Tui {
             parser,
             raw,
             writer,
             child,
             master: pair.master,
             _dir: dir,
-        };
-        tui.wait_for("the inventory", |s| {
-            s.contains("web-01") && s.contains("shop-front") && s.contains("blog")
-        });
-        tui
+        }
     }
 
     /// Its state directory (`XDG_STATE_HOME`): the log and the audit log are under it.
@@ -174,6 +182,18 @@ impl Tui {
                 pixel_height: 0,
             })
             .expect("resize the pty");
+    }
+
+    /// The terminal's modes as `stty -a` prints them (`-icanon -echo` in raw mode).
+    pub fn tty_modes(&self) -> String {
+        let tty = self.master.tty_name().expect("the pty's name");
+        let out = std::process::Command::new("stty")
+            .arg("-a")
+            .arg("-F")
+            .arg(&tty)
+            .output()
+            .expect("stty runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Wait for the process to exit; its status.
