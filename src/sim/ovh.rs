@@ -142,6 +142,10 @@ pub struct SimFaults {
     drop: AtomicUsize,
     latency_ms: AtomicU64,
     expired: Mutex<Vec<String>>,
+    /// `Retry-After` values of the next 429 answers to any request.
+    rate_limited: Mutex<VecDeque<String>>,
+    /// `Retry-After` values of the next 429 answers to a change (POST, PUT, DELETE).
+    rate_limited_changes: Mutex<VecDeque<String>>,
 }
 
 impl SimFaults {
@@ -161,9 +165,34 @@ impl SimFaults {
         q.extend(std::iter::repeat_n(status, n));
     }
 
+    /// The next `n` requests are refused with 429 and `Retry-After: retry_after` (seconds
+    /// or an HTTP date), as the API does when a client exceeds its request rate.
+    pub fn rate_limit_next(&self, n: usize, retry_after: &str) {
+        let mut q = self.rate_limited.lock().unwrap_or_else(|p| p.into_inner());
+        q.extend(std::iter::repeat_n(retry_after.to_string(), n));
+    }
+
+    /// The next `n` changes (POST, PUT, DELETE) are refused with 429 and `Retry-After:
+    /// retry_after` without being carried out; reads pass.
+    pub fn rate_limit_next_changes(&self, n: usize, retry_after: &str) {
+        let mut q = self
+            .rate_limited_changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        q.extend(std::iter::repeat_n(retry_after.to_string(), n));
+    }
+
     /// Forget pending injected failures and drops.
     pub fn clear(&self) {
         self.fail.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.rate_limited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.rate_limited_changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.fail_after_change
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -210,6 +239,8 @@ struct State {
     tasks: Mutex<HashMap<String, TaskInfo>>,
     tokens: Mutex<HashMap<String, Instant>>,
     log: Mutex<Vec<(String, String)>>,
+    /// When each request of `log` arrived, in the same order.
+    arrivals: Mutex<Vec<Instant>>,
     queries: AtomicU64,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -274,6 +305,16 @@ impl OvhSimHandle {
     pub fn requests(&self) -> Vec<(String, String)> {
         self.state
             .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// When each request of [`requests`](Self::requests) arrived, as the server saw it, in
+    /// the same order.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.state
+            .arrivals
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -360,6 +401,7 @@ pub async fn serve(opts: OvhSimOptions, estate: Arc<Estate>) -> std::io::Result<
         tasks: Mutex::new(HashMap::new()),
         tokens: Mutex::new(HashMap::new()),
         log: Mutex::new(Vec::new()),
+        arrivals: Mutex::new(Vec::new()),
         queries: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
         max_in_flight: AtomicUsize::new(0),
@@ -415,6 +457,7 @@ fn error_body(status: u16, code: Option<&str>, message: &str) -> Value {
         404 => "Client::NotFound",
         405 => "Client::MethodNotAllowed",
         409 => "Client::Conflict",
+        429 => "Client::TooManyRequests",
         460 => "Client::Gone",
         _ => "Server::InternalServerError",
     };
@@ -481,10 +524,19 @@ fn task_state(s: TaskState) -> &'static str {
 }
 
 impl State {
-    fn reply(qid: &str, status: u16, body: &Value) -> Answer {
+    /// The server's `Date` header: its own clock, offset as `clock_offset_secs` says (hyper
+    /// would write the local clock).
+    fn date(&self) -> String {
+        (Utc::now() + chrono::Duration::seconds(self.opts.clock_offset_secs))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string()
+    }
+
+    fn reply(&self, qid: &str, status: u16, body: &Value) -> Answer {
         let text = body.to_string();
         Response::builder()
             .status(status)
+            .header(hyper::header::DATE, self.date())
             .header(CONTENT_TYPE, "application/json; charset=utf-8")
             .header("X-Ovh-Queryid", qid)
             .body(Full::new(Bytes::from(text)))
@@ -512,10 +564,15 @@ impl State {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
-        self.log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((method.clone(), target.clone()));
+        {
+            // Both under one lock order, so the two lists stay in step.
+            let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+            log.push((method.clone(), target.clone()));
+            self.arrivals
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Instant::now());
+        }
         if self
             .faults
             .drop
@@ -532,11 +589,39 @@ impl State {
             .unwrap_or_else(|p| p.into_inner())
             .pop_front();
         if let Some(status) = failed {
-            return Self::reply(
+            return self.reply(
                 &qid,
                 status,
                 &error_body(status, None, "Internal server error (injected)"),
             );
+        }
+        let limited = self
+            .faults
+            .rate_limited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+            .or_else(|| {
+                (method != "GET")
+                    .then(|| {
+                        self.faults
+                            .rate_limited_changes
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .pop_front()
+                    })
+                    .flatten()
+            });
+        if let Some(retry_after) = limited {
+            let body = error_body(429, None, "Too many requests (injected)");
+            return Response::builder()
+                .status(429)
+                .header(hyper::header::DATE, self.date())
+                .header(CONTENT_TYPE, "application/json; charset=utf-8")
+                .header("X-Ovh-Queryid", &qid)
+                .header("Retry-After", retry_after)
+                .body(Full::new(Bytes::from(body.to_string())))
+                .map_err(std::io::Error::other);
         }
         let header = |name: &str| {
             parts
@@ -575,7 +660,7 @@ impl State {
                 .unwrap_or_else(|p| p.into_inner())
                 .pop_front()
         {
-            return Self::reply(
+            return self.reply(
                 &qid,
                 status,
                 &error_body(
@@ -586,9 +671,9 @@ impl State {
             );
         }
         match result {
-            Ok(v) => Self::reply(&qid, 200, &v),
+            Ok(v) => self.reply(&qid, 200, &v),
             Err(Fail(status, code, message)) => {
-                Self::reply(&qid, status, &error_body(status, code, &message))
+                self.reply(&qid, status, &error_body(status, code, &message))
             }
         }
     }

@@ -1457,3 +1457,40 @@ fn take_with_guest_check_says_what_ssh_found_and_asks_again_without_the_agent() 
     let line = one_sentence(&f.run_with(&bad, &["ls"]), 2);
     assert!(line.contains("need guest_check = \"ssh\""), "{line}");
 }
+
+#[test]
+fn a_429_says_rate_limited_a_take_is_not_resent_and_a_long_wait_fails_at_once() {
+    let f = Fixture::new();
+    f.sim.faults().rate_limit_next_changes(1, "3");
+    let o = f.run(&["take", "ovh/blog", "--description", "before upgrade"]);
+    let line = last_line(&o, 1);
+    assert!(
+        line.contains("rate limited, not sent") && line.contains("try again in 3 s"),
+        "{line}"
+    );
+    assert!(!line.contains("cannot reach"), "{line}");
+    assert!(
+        !line.contains("unknown"),
+        "a refused change is known not made: {line}"
+    );
+    assert_eq!(
+        f.count("POST", &format!("/vps/{BLOG}/createSnapshot")),
+        1,
+        "the POST was not retried"
+    );
+    assert!(f.snapshots(BLOG).is_empty());
+
+    // A listing asked to wait a minute with a five-second timeout gives up at once.
+    let config = f.write_config("short.toml", f.sim.base_url(), AS, CK, "timeout = \"5s\"\n");
+    f.sim.faults().rate_limit_next(1, "60");
+    let before = f.sim.requests().len();
+    let o = f.run_with(&config, &["ls"]);
+    let line = last_line(&o, 1);
+    assert!(
+        line.contains("rate limited") && line.contains("60 s"),
+        "{line}"
+    );
+    // The first request (the clock's) is refused, and not tried again.
+    let sent = &f.sim.requests()[before..];
+    assert_eq!(sent.len(), 1, "no retry: {sent:?}");
+}

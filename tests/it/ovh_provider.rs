@@ -623,3 +623,113 @@ async fn listing_keeps_requests_in_flight_within_the_concurrency_setting() {
         .is_err()
     );
 }
+
+/// A provider whose calls may take `timeout` in all (the profile's `timeout`).
+fn with_timeout(sim: &OvhSimHandle, timeout: Duration) -> OvhProvider {
+    let o = OvhSimOptions::default();
+    let creds = Credentials {
+        endpoint: Endpoint::parse(sim.base_url()).expect("endpoint"),
+        auth: Auth::Signed {
+            application_key: o.application_key,
+            application_secret: Secret::new(o.application_secret),
+            consumer_key: Secret::new(o.consumer_key),
+        },
+    };
+    OvhProvider::new("ovh", creds, ClientOptions { timeout, ..quick() }).expect("provider")
+}
+
+/// The arrival times of the requests with this method and path.
+fn arrivals_of(sim: &OvhSimHandle, method: &str, path: &str) -> Vec<std::time::Instant> {
+    sim.requests()
+        .iter()
+        .zip(sim.arrivals())
+        .filter(|((m, p), _)| m == method && p.ends_with(path))
+        .map(|(_, at)| at)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_read_waits_as_long_as_retry_after_says() {
+    let (_e, sim, p) = setup(Duration::from_millis(300)).await;
+    p.check().await.expect("warm up the clock delta");
+    sim.faults().rate_limit_next(1, "1");
+    let names: Vec<String> = p.client().get("/vps").await.expect("read after the wait");
+    assert_eq!(names.len(), 4);
+    let at = arrivals_of(&sim, "GET", "/1.0/vps");
+    // The check's own listing, the refused one, the retry.
+    assert_eq!(at.len(), 3, "{:?}", sim.requests());
+    let waited = at[2] - at[1];
+    assert!(
+        waited >= Duration::from_secs(1),
+        "the retry came {waited:?} after the 429 with Retry-After: 1"
+    );
+
+    // The HTTP-date form, two seconds after the server's own clock.
+    let when = Utc::now() + chrono::Duration::seconds(AHEAD + 2);
+    sim.faults()
+        .rate_limit_next(1, &when.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    p.client()
+        .get::<Vec<String>>("/vps")
+        .await
+        .expect("read after the date");
+    let at = arrivals_of(&sim, "GET", "/1.0/vps");
+    assert_eq!(at.len(), 5, "{:?}", sim.requests());
+    let waited = at[4] - at[3];
+    assert!(
+        waited >= Duration::from_secs(1),
+        "the retry came {waited:?} after a Retry-After two seconds ahead of the server clock"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_timeout_fails_at_once_saying_rate_limited() {
+    let (_e, sim, _) = setup(Duration::from_millis(300)).await;
+    let p = with_timeout(&sim, Duration::from_secs(5));
+    p.check().await.expect("warm up the clock delta");
+    sim.faults().rate_limit_next(1, "60");
+    let e = tokio::time::timeout(
+        Duration::from_secs(30),
+        p.client().get::<Vec<String>>("/vps"),
+    )
+    .await
+    .expect("no sixty-second wait")
+    .unwrap_err();
+    let e = ProviderError::from(e);
+    let text = e.to_string();
+    assert!(
+        text.contains("rate limited") && text.contains("60 s") && !text.contains("cannot reach"),
+        "{text}"
+    );
+    assert_eq!(
+        arrivals_of(&sim, "GET", "/1.0/vps").len(),
+        2,
+        "the check's listing and the refused one, no retry: {:?}",
+        sim.requests()
+    );
+}
+
+#[tokio::test]
+async fn a_change_refused_for_the_rate_is_not_retried_and_says_not_sent() {
+    let (e, sim, p) = setup(Duration::from_millis(300)).await;
+    p.check().await.expect("warm up the clock delta");
+    sim.faults().rate_limit_next_changes(1, "3");
+    let take = Operation::Take {
+        name: "t".into(),
+        description: "before upgrade".into(),
+        memory: false,
+        quiesce: false,
+    };
+    let err = p.start(BLOG, &take).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("rate limited, not sent") && text.contains("try again in 3 s"),
+        "{text}"
+    );
+    assert!(!matches!(err, ProviderError::Unreachable(_)), "{err:?}");
+    assert_eq!(
+        count(&sim, "POST", "/createSnapshot"),
+        1,
+        "POST not retried"
+    );
+    assert!(e.machine("ovh", BLOG).unwrap().snapshots.is_empty());
+}
