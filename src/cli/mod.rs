@@ -451,7 +451,19 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
     };
     match cmd {
         Cmd::Ls { filter } => {
-            let shown = |m: &Machine| filter.as_ref().is_none_or(|f| m.matches_filter(f));
+            // Each machine listed but not read, said after the listing (exit 1, as for a
+            // profile that could not be read).
+            let unreadable = std::sync::Mutex::new(Vec::new());
+            let shown = |m: &Machine| {
+                let shown = filter.as_ref().is_none_or(|f| m.matches_filter(f));
+                if shown && let Some(why) = m.unreadable_sentence() {
+                    unreadable
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(why);
+                }
+                shown
+            };
             let t = &s.thresholds;
             let now = chrono::Utc::now();
             let errors = if cli.json {
@@ -465,10 +477,23 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                 output::print_ls_table(&rows);
                 errors
             };
-            all_read(&errors)
+            let mut problems = profile_errors(&errors);
+            let mut unreadable = unreadable
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            unreadable.sort();
+            problems.extend(unreadable);
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(Failure::new(EXIT_FAILED, problems.join("; ")))
+            }
         }
         Cmd::Tree { machine } => {
             let m = find_machine(s, machine).await?;
+            if let Some(why) = m.unreadable_sentence() {
+                return Err(Failure::new(EXIT_FAILED, why));
+            }
             output::print_tree(&m, cli.json);
             Ok(())
         }

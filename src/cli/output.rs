@@ -28,6 +28,7 @@ pub fn machine_json(m: &Machine, t: &HealthThresholds) -> Value {
         "current_snapshot": m.current,
         "oldest_snapshot": m.oldest_snapshot().map(rfc3339),
         "consolidation_needed": m.consolidation_needed,
+        "unreadable": m.unreadable,
         "warnings": machine_warnings(m, t, Utc::now()).iter().map(|w| w.as_str()).collect::<Vec<_>>(),
     })
 }

@@ -198,6 +198,11 @@ pub fn check(
             snapshot,
             what,
         };
+        if let Some(why) = m.unreadable_sentence() {
+            // Its snapshots are unknown: the check cannot say OK about it.
+            c.problems.push(problem(State::Unknown, None, why));
+            continue;
+        }
         for (_, s) in m.walk() {
             c.snapshots += 1;
             c.size_bytes += s.size_bytes.unwrap_or(0);

@@ -220,6 +220,11 @@ pub struct Machine {
     /// the back end does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u64>,
+    /// Why the back end's record of this machine could not be read (a malformed answer, a
+    /// name that cannot be addressed): the machine is listed with this reason, its tree is
+    /// not shown and nothing is done to it. `None` for a machine read whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 impl Machine {
@@ -230,6 +235,14 @@ impl Machine {
         [&self.name, &self.id, &self.path]
             .iter()
             .any(|s| s.to_lowercase().contains(&f))
+    }
+
+    /// Why this machine is listed but not read, as one sentence naming it (`None` when it
+    /// was read whole): what `ls`, `tree`, `check` and every change say about it.
+    pub fn unreadable_sentence(&self) -> Option<String> {
+        self.unreadable
+            .as_ref()
+            .map(|why| format!("{}/{} is unreadable: {why}", self.profile, self.id))
     }
 
     /// This machine's identity.
@@ -450,6 +463,7 @@ pub(crate) mod tests {
             loaded: true,
             running_tasks: Vec::new(),
             memory_mb: None,
+            unreadable: None,
         }
     }
 

@@ -134,6 +134,17 @@ impl Default for OvhSimOptions {
     }
 }
 
+/// A record the simulator answers malformed, as a broken or hostile API could.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Malformed {
+    /// `GET /vps/{serviceName}/snapshot` answers `null`.
+    SnapshotNull,
+    /// The snapshot's `description` is the number `12345`.
+    DescriptionNumber,
+    /// The snapshot's `creationDate` is `"garbage"`.
+    DateGarbage,
+}
+
 /// Faults a test injects while the simulator runs.
 #[derive(Debug, Default)]
 pub struct SimFaults {
@@ -142,6 +153,10 @@ pub struct SimFaults {
     drop: AtomicUsize,
     latency_ms: AtomicU64,
     expired: Mutex<Vec<String>>,
+    /// VPSs whose records are answered malformed.
+    malformed: Mutex<HashMap<String, Malformed>>,
+    /// Service names `GET /vps` lists besides the estate's.
+    listed_also: Mutex<Vec<String>>,
     /// `Retry-After` values of the next 429 answers to any request.
     rate_limited: Mutex<VecDeque<String>>,
     /// `Retry-After` values of the next 429 answers to a change (POST, PUT, DELETE).
@@ -163,6 +178,23 @@ impl SimFaults {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         q.extend(std::iter::repeat_n(status, n));
+    }
+
+    /// From now on this VPS's snapshot record is answered malformed (`how`).
+    pub fn malform(&self, service_name: &str, how: Malformed) {
+        self.malformed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(service_name.into(), how);
+    }
+
+    /// From now on `GET /vps` also lists `service_name` (`..`, `a/b`, a control character:
+    /// names no client should put in a URL path).
+    pub fn list_also(&self, service_name: &str) {
+        self.listed_also
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(service_name.into());
     }
 
     /// The next `n` requests are refused with 429 and `Retry-After: retry_after` (seconds
@@ -1054,12 +1086,20 @@ impl State {
                 }))
             }
             ("GET", ["vps"]) => {
-                let ids: Vec<String> = self
+                let mut ids: Vec<String> = self
                     .estate
                     .machines(&self.profile)?
                     .into_iter()
                     .map(|m| m.id)
                     .collect();
+                ids.extend(
+                    self.faults
+                        .listed_also
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .cloned(),
+                );
                 Ok(json!(ids))
             }
             ("GET", ["vps", sn]) => Ok(vps_json(&self.machine(sn)?)),
@@ -1081,16 +1121,32 @@ impl State {
             }
             ("GET", ["vps", sn, "snapshot"]) => {
                 let m = self.machine(sn)?;
+                let malformed = self
+                    .faults
+                    .malformed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(*sn)
+                    .copied();
+                if malformed == Some(Malformed::SnapshotNull) {
+                    return Ok(Value::Null);
+                }
                 let s = m
                     .snapshots
                     .first()
                     .ok_or_else(|| Fail::not_found("snapshot"))?;
-                Ok(json!({
+                let mut v = json!({
                     "id": s.id,
                     "creationDate": s.created.to_rfc3339_opts(SecondsFormat::Secs, false),
                     "description": s.description,
                     "region": m.location.first(),
-                }))
+                });
+                match malformed {
+                    Some(Malformed::DescriptionNumber) => v["description"] = json!(12345),
+                    Some(Malformed::DateGarbage) => v["creationDate"] = json!("garbage"),
+                    _ => {}
+                }
+                Ok(v)
             }
             ("PUT", ["vps", sn, "snapshot"]) => {
                 let m = self.machine(sn)?;

@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use crate::common::output::{code, is_rfc3339_utc, json, one_sentence, stderr, stdout};
 use snaptree::sim::Estate;
-use snaptree::sim::ovh::{CredentialState, OvhSimHandle, OvhSimOptions, SimConsumerKey, serve};
+use snaptree::sim::ovh::{
+    CredentialState, Malformed, OvhSimHandle, OvhSimOptions, SimConsumerKey, serve,
+};
 
 const SHOP: &str = "vps-1a2b3c4d.vps.ovh.net"; // option, one snapshot
 const BLOG: &str = "vps-5e6f7a8b.vps.ovh.net"; // option, no snapshot
@@ -1493,4 +1495,75 @@ fn a_429_says_rate_limited_a_take_is_not_resent_and_a_long_wait_fails_at_once() 
     // The first request (the clock's) is refused, and not tried again.
     let sent = &f.sim.requests()[before..];
     assert_eq!(sent.len(), 1, "no retry: {sent:?}");
+}
+
+#[test]
+fn one_malformed_vps_is_listed_unreadable_and_hides_nothing_else() {
+    let f = Fixture::new();
+    f.sim.faults().malform(SHOP, Malformed::DateGarbage);
+    f.sim.faults().malform(MAIL, Malformed::DescriptionNumber);
+    f.sim.faults().malform(BLOG, Malformed::SnapshotNull);
+    f.sim.faults().list_also("..");
+
+    // The table: every VPS, the bad ones flagged, each reason named on stderr, exit 1.
+    let o = f.run(&["ls"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(out.lines().count(), 6, "a header and five rows: {out}");
+    let row = |id: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().any(|c| c == id))
+            .unwrap_or_else(|| panic!("{id} listed: {out}"))
+            .to_string()
+    };
+    assert!(!row(BARE).contains("unreadable"), "{out}");
+    for id in [SHOP, MAIL, BLOG, ".."] {
+        assert!(row(id).contains("unreadable"), "{id}: {out}");
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("ovh/{id}")) && l.contains("unreadable")),
+            "{id}: {err}"
+        );
+    }
+    assert!(err.contains("creationDate"), "{err}");
+    assert!(err.contains("not a valid VPS service name"), "{err}");
+
+    // JSON: the same machines, each bad one with its reason.
+    let o = f.run(&["ls", "--json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("JSON on stdout");
+    let machines = v["machines"].as_array().expect("machines");
+    assert_eq!(machines.len(), 5, "{v}");
+    for m in machines {
+        let unreadable = m["unreadable"].as_str();
+        if m["id"] == BARE {
+            assert!(m["unreadable"].is_null(), "{m}");
+        } else {
+            assert!(unreadable.is_some_and(|r| !r.is_empty()), "{m}");
+            assert!(
+                m["warnings"]
+                    .as_array()
+                    .is_some_and(|w| w.contains(&Value::from("unreadable"))),
+                "{m}"
+            );
+        }
+    }
+
+    // The healthy VPS's tree reads as always; the bad one's names its reason.
+    let o = f.run(&["tree", &format!("ovh/{BARE}")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains(BARE), "{}", stdout(&o));
+    let line = last_line(&f.run(&["tree", &format!("ovh/{SHOP}")]), 1);
+    assert!(
+        line.contains("unreadable") && line.contains("creationDate"),
+        "{line}"
+    );
+    // A check cannot call unread snapshots OK.
+    let o = f.run(&["check"]);
+    assert_eq!(code(&o), 3, "UNKNOWN: {}", stdout(&o));
+    assert!(stdout(&o).starts_with("SNAPTREE UNKNOWN"), "{}", stdout(&o));
+    assert!(
+        f.sim.requests().iter().all(|(_, p)| !p.contains("/vps/..")),
+        "the bad name was never put in a URL"
+    );
 }

@@ -15,7 +15,9 @@ use snaptree::provider::ovh::{
 };
 use snaptree::provider::{Provider, ProviderError};
 use snaptree::sim::Estate;
-use snaptree::sim::ovh::{CredentialState, OvhSimHandle, OvhSimOptions, SimConsumerKey, serve};
+use snaptree::sim::ovh::{
+    CredentialState, Malformed, OvhSimHandle, OvhSimOptions, SimConsumerKey, serve,
+};
 
 const SHOP: &str = "vps-1a2b3c4d.vps.ovh.net"; // option, one snapshot
 const BLOG: &str = "vps-5e6f7a8b.vps.ovh.net"; // option, no snapshot
@@ -732,4 +734,76 @@ async fn a_change_refused_for_the_rate_is_not_retried_and_says_not_sent() {
         "POST not retried"
     );
     assert!(e.machine("ovh", BLOG).unwrap().snapshots.is_empty());
+}
+
+/// Service names no client may put in a URL path.
+const BAD_NAMES: &[&str] = &["..", "a/b", "evil\u{7}name"];
+
+/// Three VPSs answered malformed and three bad service names listed: only BARE is whole.
+fn malform_all_but_bare(sim: &OvhSimHandle) {
+    sim.faults().malform(SHOP, Malformed::DateGarbage);
+    sim.faults().malform(MAIL, Malformed::DescriptionNumber);
+    sim.faults().malform(BLOG, Malformed::SnapshotNull);
+    for name in BAD_NAMES {
+        sim.faults().list_also(name);
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_vps_is_listed_unreadable_and_the_others_as_usual() {
+    let (_e, sim, p) = setup(Duration::from_millis(300)).await;
+    malform_all_but_bare(&sim);
+    let all = p
+        .load_inventory(&|_| {})
+        .await
+        .expect("the listing survives");
+    assert_eq!(all.len(), 7, "{all:#?}");
+    let by_id = |id: &str| all.iter().find(|m| m.id == id).expect(id);
+    let bare = by_id(BARE);
+    assert!(bare.loaded && bare.unreadable.is_none(), "{bare:?}");
+    assert_eq!(bare.snapshot_option, Some(false));
+    for (id, why) in [
+        (SHOP, "creationDate"),
+        (MAIL, "invalid type: integer"),
+        (BLOG, "invalid type: null"),
+        ("..", "not a valid VPS service name"),
+        ("a/b", "not a valid VPS service name"),
+        ("evil\u{7}name", "not a valid VPS service name"),
+    ] {
+        let m = by_id(id);
+        let reason = m
+            .unreadable
+            .as_deref()
+            .unwrap_or_else(|| panic!("{id}: {m:?}"));
+        assert!(reason.contains(why), "{id}: {reason}");
+        assert!(m.snapshots.is_empty(), "{id}");
+    }
+    // A bad name never reaches a URL, not even escaped.
+    for (_, path) in sim.requests() {
+        assert!(
+            !path.contains("/vps/..") && !path.contains("a%2Fb") && !path.contains("/vps/a/b"),
+            "{path}"
+        );
+        assert!(!path.contains("evil"), "{path}");
+    }
+    let sent = sim.requests().len();
+    let e = p.load_machine("..").await.unwrap_err();
+    assert!(
+        e.to_string().contains("not a valid VPS service name"),
+        "{e}"
+    );
+    let e = p.start("a/b", &Operation::DeleteAll).await.unwrap_err();
+    assert!(
+        e.to_string().contains("not a valid VPS service name"),
+        "{e}"
+    );
+    assert_eq!(sim.requests().len(), sent, "nothing sent for a bad name");
+    // The healthy one reads alone too.
+    assert!(
+        p.load_machine(BARE)
+            .await
+            .expect("bare")
+            .unreadable
+            .is_none()
+    );
 }
