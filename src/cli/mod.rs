@@ -518,7 +518,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                 }
             });
             let op = Operation::Take {
-                description: expiring(&description, expires.as_deref())?,
+                description: expiring(&description, expires.as_deref(), &m)?,
                 name,
                 memory: *memory,
                 quiesce: *quiesce,
@@ -535,7 +535,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                 .clone()
                 .unwrap_or_else(|| change::default_name(chrono::Utc::now()));
             let op = Operation::Replace {
-                description: expiring(&description, expires.as_deref())?,
+                description: expiring(&description, expires.as_deref(), &m)?,
             };
             change(cli, s, &m, op).await
         }
@@ -682,14 +682,18 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
     }
 }
 
-/// `description` with an `[expires …]` marker AGE from now, when asked.
-fn expiring(description: &str, age: Option<&str>) -> Result<String, Failure> {
+/// `description` with an `[expires …]` marker AGE from now on `m`'s back end's clock (the
+/// clock prune reads it on), when asked.
+fn expiring(description: &str, age: Option<&str>, m: &Machine) -> Result<String, Failure> {
     let Some(age) = age else {
         return Ok(description.to_string());
     };
     let d = crate::model::parse_duration(age)
         .map_err(|m| Failure::new(EXIT_USAGE, format!("--expires {age}: {m}")))?;
-    Ok(cleanup::with_expires(description, chrono::Utc::now() + d))
+    Ok(cleanup::with_expires(
+        description,
+        m.now(chrono::Utc::now()) + d,
+    ))
 }
 
 /// Read-only, then the change as `model::change` describes it (refused before anything is

@@ -85,7 +85,7 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
         tell!("snaptree: {e}; its machines are not in the plan");
     }
     if !cli.json {
-        print_plan(&p, now);
+        print_plan(&p);
     }
     let unread = || {
         (!errors.is_empty()).then(|| {
@@ -304,7 +304,7 @@ async fn execute<'a>(s: &Session, steps: &'a [Step], p: &Plan, tally: &Mutex<Tal
 
 /// The plan as a table on stdout: per machine, each snapshot with its reason; totals and
 /// what was left out.
-fn print_plan(p: &Plan, now: chrono::DateTime<chrono::Utc>) {
+fn print_plan(p: &Plan) {
     for m in &p.machines {
         let size: u64 = m.snapshots.iter().filter_map(|s| s.size_bytes).sum();
         say!(
@@ -320,7 +320,7 @@ fn print_plan(p: &Plan, now: chrono::DateTime<chrono::Utc>) {
                 "  {:<14} {:<40} {:>5} {:>10}  {}",
                 s.id,
                 s.path,
-                format_age(now - s.created),
+                format_age(s.age),
                 s.size_bytes.map(human_size).unwrap_or_else(|| "-".into()),
                 s.reason
             );

@@ -461,7 +461,7 @@ fn write_prometheus(
         "snaptree_snapshot_age_seconds",
         "Seconds since the snapshot was taken.",
         snapshots().map(|(m, s)| {
-            let age = (now - s.created).num_seconds().max(0);
+            let age = m.age_of(s.created, now).num_seconds().max(0);
             (snapshot_labels(m, s), age.to_string())
         }),
     )?;

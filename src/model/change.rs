@@ -246,7 +246,7 @@ fn snapshot_label(m: &Machine, id: &str, now: DateTime<Utc>) -> String {
         Some(snap) => format!(
             "\"{}\" ({id}, taken {} ago)",
             snap.name,
-            format_age(now - snap.created)
+            format_age(m.age_of(snap.created, now))
         ),
         None => id.to_string(),
     }
@@ -681,7 +681,8 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
         steps: vec![step(m, op)],
         batch: false,
         max_name: m.capabilities.max_name,
-        now: ctx.now,
+        // On the machine's back end's clock: an *expires* marker is read on it.
+        now: m.now(ctx.now),
     })
 }
 

@@ -102,7 +102,10 @@ pub fn machine_warnings(m: &Machine, t: &HealthThresholds, now: DateTime<Utc>) -
     if m.unreadable.is_some() {
         w.push(Warning::Unreadable);
     }
-    if let Some(w_age) = m.oldest_snapshot().and_then(|oldest| t.age(now - oldest)) {
+    if let Some(w_age) = m
+        .oldest_snapshot()
+        .and_then(|oldest| t.age(m.age_of(oldest, now)))
+    {
         w.push(w_age);
     }
     if m.max_depth() > t.depth_warning {

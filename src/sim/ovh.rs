@@ -556,10 +556,14 @@ fn task_state(s: TaskState) -> &'static str {
 }
 
 impl State {
-    /// The server's `Date` header: its own clock, offset as `clock_offset_secs` says (hyper
-    /// would write the local clock).
+    /// The server's clock: the local one moved by `clock_offset_secs`.
+    fn server_now(&self) -> chrono::DateTime<Utc> {
+        Utc::now() + chrono::Duration::seconds(self.opts.clock_offset_secs)
+    }
+
+    /// The server's `Date` header, on its own clock (hyper would write the local one).
     fn date(&self) -> String {
-        (Utc::now() + chrono::Duration::seconds(self.opts.clock_offset_secs))
+        self.server_now()
             .format("%a, %d %b %Y %H:%M:%S GMT")
             .to_string()
     }
@@ -954,7 +958,9 @@ impl State {
 
     fn start(&self, sn: &str, op: &Operation) -> Result<Value, Fail> {
         let id = self.estate.start(&self.profile, sn, op)?;
-        let date = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, false);
+        let date = self
+            .server_now()
+            .to_rfc3339_opts(SecondsFormat::Secs, false);
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).insert(
             id.clone(),
             TaskInfo {
@@ -981,7 +987,8 @@ impl State {
                         .ok_or_else(|| Fail::not_found(&format!("id = {id}")))?;
                     (
                         task_kind(op),
-                        Utc::now().to_rfc3339_opts(SecondsFormat::Secs, false),
+                        self.server_now()
+                            .to_rfc3339_opts(SecondsFormat::Secs, false),
                     )
                 }
             }
@@ -1135,9 +1142,11 @@ impl State {
                     .snapshots
                     .first()
                     .ok_or_else(|| Fail::not_found("snapshot"))?;
+                // Stamped by the server's clock, as the API's are: ahead or behind as it is.
+                let created = s.created + chrono::Duration::seconds(self.opts.clock_offset_secs);
                 let mut v = json!({
                     "id": s.id,
-                    "creationDate": s.created.to_rfc3339_opts(SecondsFormat::Secs, false),
+                    "creationDate": created.to_rfc3339_opts(SecondsFormat::Secs, false),
                     "description": s.description,
                     "region": m.location.first(),
                 });

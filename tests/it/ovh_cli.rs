@@ -55,6 +55,16 @@ impl Fixture {
 
     /// A fixture whose tasks take `task`.
     fn with_task(task: Duration) -> Fixture {
+        Fixture::build(task, AHEAD)
+    }
+
+    /// A fixture whose server clock is `offset` seconds ahead of the local one (behind when
+    /// negative).
+    fn with_clock(offset: i64) -> Fixture {
+        Fixture::build(Duration::from_millis(400), offset)
+    }
+
+    fn build(task: Duration, offset: i64) -> Fixture {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -68,7 +78,7 @@ impl Fixture {
             application_key: AK.into(),
             application_secret: AS.into(),
             consumer_key: CK.into(),
-            clock_offset_secs: AHEAD,
+            clock_offset_secs: offset,
             extra_consumer_keys: vec![
                 SimConsumerKey::read_only(CK_READ_ONLY),
                 SimConsumerKey {
@@ -277,7 +287,8 @@ fn ls_json_lists_the_four_vps_with_their_shapes() {
     let oldest = chrono::DateTime::parse_from_rfc3339(shop["oldest_snapshot"].as_str().unwrap())
         .unwrap()
         .with_timezone(&Utc);
-    let age = Utc::now() - oldest;
+    // The server's own timestamp, on its clock (ten minutes ahead).
+    let age = Utc::now() + chrono::Duration::seconds(AHEAD) - oldest;
     assert!(
         (age - chrono::Duration::days(2)).num_seconds().abs() < 120,
         "two days old: {age}"
@@ -1261,7 +1272,8 @@ fn take_expires_writes_the_marker_that_prune_expired_reads() {
         .and_then(|r| r.strip_suffix(']'))
         .unwrap_or_else(|| panic!("{d}"));
     let at = chrono::DateTime::parse_from_rfc3339(at).expect("RFC 3339");
-    let ahead = at.with_timezone(&Utc) - Utc::now();
+    // Written on the server's clock (ten minutes ahead), the one prune reads it on.
+    let ahead = at.with_timezone(&Utc) - (Utc::now() + chrono::Duration::seconds(AHEAD));
     assert!(
         ahead > chrono::Duration::hours(71) && ahead <= chrono::Duration::hours(72),
         "{d}"
@@ -1565,5 +1577,55 @@ fn one_malformed_vps_is_listed_unreadable_and_hides_nothing_else() {
     assert!(
         f.sim.requests().iter().all(|(_, p)| !p.contains("/vps/..")),
         "the bad name was never put in a URL"
+    );
+}
+
+#[test]
+fn ages_are_measured_on_the_servers_clock() {
+    // The server's clock a day behind: what it stamps now reads a day old on the local one.
+    let f = Fixture::with_clock(-86_400);
+    let o = f.run(&["take", "ovh/blog", "--description", "just-now"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let v = json(&f.run(&["ls", "--json"]));
+    let blog = v["machines"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["id"] == BLOG))
+        .unwrap_or_else(|| panic!("blog listed: {v}"))
+        .clone();
+    assert_eq!(blog["warnings"], serde_json::json!([]), "{blog}");
+    let o = f.run(&["ls"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    let row = out
+        .lines()
+        .find(|l| l.contains(BLOG))
+        .unwrap_or_else(|| panic!("{out}"));
+    let oldest = row.split_whitespace().nth(6).unwrap_or_default();
+    assert!(
+        oldest.ends_with('s') || oldest == "1m",
+        "taken seconds ago, not a day: {row}"
+    );
+
+    // A prune of what is older than 12 h leaves it, and takes the two-day-old ones.
+    let o = f.run(&["prune", "--older-than", "12h", "--dry-run"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        !out.contains(BLOG),
+        "the new snapshot is not selected: {out}"
+    );
+    assert!(out.contains(SHOP), "the two-day-old one is: {out}");
+
+    // A check with a 12 h limit calls it OK.
+    let o = f.run(&["check", "blog", "--warn-age", "6h", "--crit-age", "12h"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("SNAPTREE OK"), "{}", stdout(&o));
+    let o = f.run(&["tree", "ovh/blog"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        !stdout(&o).contains(" 24h") && !stdout(&o).contains(" 23h"),
+        "{}",
+        stdout(&o)
     );
 }

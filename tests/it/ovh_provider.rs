@@ -807,3 +807,21 @@ async fn a_malformed_vps_is_listed_unreadable_and_the_others_as_usual() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_machine_carries_the_api_clock_so_ages_are_on_it() {
+    let (_e, _sim, p) = setup(Duration::from_millis(300)).await;
+    let shop = p.load_machine(SHOP).await.expect("shop");
+    // Read to the second, in the second the request took.
+    assert!(
+        (shop.clock_offset_secs - AHEAD).abs() <= 2,
+        "{}",
+        shop.clock_offset_secs
+    );
+    let now = Utc::now();
+    let age = shop.age_of(shop.snapshots[0].created, now);
+    assert!(
+        (age - chrono::Duration::days(2)).num_seconds().abs() < 120,
+        "two days old on the API's clock, not two days and ten minutes: {age}"
+    );
+}

@@ -241,6 +241,7 @@ impl OvhProvider {
             running_tasks: Vec::new(),
             memory_mb: None,
             unreadable: None,
+            clock_offset_secs: 0,
         }
     }
 
@@ -271,6 +272,15 @@ impl OvhProvider {
             async { Ok(self.client.get::<Vec<i64>>(&tasks_path).await?) },
         )?;
         let mut m = self.bare(sn);
+        // Snapshot times are stamped by the API's clock: ages are measured on it. Signed
+        // calls have read it already; an OAuth2 profile reads it once here.
+        m.clock_offset_secs = match self.client.clock_delta().await {
+            Ok(delta) => delta,
+            Err(e) => {
+                tracing::debug!("OVH clock delta unknown, ages on the local clock: {e}");
+                0
+            }
+        };
         m.name = vps
             .display_name
             .clone()
