@@ -81,6 +81,9 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
         &Protect::new(&s.config.cleanup.protect),
         now,
     );
+    for why in shown.iter().filter_map(|m| m.unreadable_sentence()) {
+        tell!("snaptree: {why}; its snapshots are not in the plan");
+    }
     for e in &errors {
         tell!("snaptree: {e}; its machines are not in the plan");
     }

@@ -560,10 +560,14 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         } else {
             theme.warning
         };
-        lines.push(Line::styled(
-            format!("! {}", w.explain(&s.settings.thresholds)),
-            style,
-        ));
+        let text = match (w, &m.unreadable) {
+            // The reason quotes the server's answer: written out safely.
+            (Warning::Unreadable, Some(why)) => {
+                format!("! unreadable: {}", crate::safe::terminal(why))
+            }
+            _ => format!("! {}", w.explain(&s.settings.thresholds)),
+        };
+        lines.push(Line::styled(text, style));
     }
     lines.push(kv("power", state, theme));
     lines.push(kv(

@@ -1570,6 +1570,13 @@ fn one_malformed_vps_is_listed_unreadable_and_hides_nothing_else() {
         line.contains("unreadable") && line.contains("creationDate"),
         "{line}"
     );
+    // A prune says which machines it could not plan for.
+    let o = f.run(&["prune", "--older-than", "1d", "--dry-run"]);
+    assert!(
+        stderr(&o).contains(&format!("ovh/{SHOP} is unreadable")),
+        "{}",
+        stderr(&o)
+    );
     // A check cannot call unread snapshots OK.
     let o = f.run(&["check"]);
     assert_eq!(code(&o), 3, "UNKNOWN: {}", stdout(&o));
