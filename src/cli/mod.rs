@@ -342,12 +342,15 @@ fn profile_errors(errors: &[(String, String)]) -> Vec<String> {
         .collect()
 }
 
-/// Done when every profile was read; else a failure (exit 1) naming each that was not.
-fn all_read(errors: &[(String, String)]) -> Result<(), Failure> {
-    if errors.is_empty() {
+/// Done when every profile and every machine listed was read; else a failure (exit 1)
+/// naming each profile that was not, then each unreadable machine (its sentence).
+fn all_read(errors: &[(String, String)], unreadable: Vec<String>) -> Result<(), Failure> {
+    let mut problems = profile_errors(errors);
+    problems.extend(unreadable);
+    if problems.is_empty() {
         Ok(())
     } else {
-        Err(Failure::new(EXIT_FAILED, profile_errors(errors).join("; ")))
+        Err(Failure::new(EXIT_FAILED, problems.join("; ")))
     }
 }
 
@@ -477,17 +480,11 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                 output::print_ls_table(&rows);
                 errors
             };
-            let mut problems = profile_errors(&errors);
             let mut unreadable = unreadable
                 .into_inner()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             unreadable.sort();
-            problems.extend(unreadable);
-            if problems.is_empty() {
-                Ok(())
-            } else {
-                Err(Failure::new(EXIT_FAILED, problems.join("; ")))
-            }
+            all_read(&errors, unreadable)
         }
         Cmd::Tree { machine } => {
             let m = find_machine(s, machine).await?;

@@ -1577,6 +1577,15 @@ fn one_malformed_vps_is_listed_unreadable_and_hides_nothing_else() {
         "{}",
         stderr(&o)
     );
+    // A report (`--all`: machines without snapshots too) lists it and says why its
+    // snapshots are missing.
+    let o = f.run(&["report", "--all"]);
+    let line = last_line(&o, 1);
+    assert!(
+        line.contains(&format!("ovh/{SHOP} is unreadable")),
+        "{line}"
+    );
+    assert!(stdout(&o).contains(SHOP), "{}", stdout(&o));
     // A check cannot call unread snapshots OK.
     let o = f.run(&["check"]);
     assert_eq!(code(&o), 3, "UNKNOWN: {}", stdout(&o));
