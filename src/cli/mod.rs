@@ -342,12 +342,15 @@ fn profile_errors(errors: &[(String, String)]) -> Vec<String> {
         .collect()
 }
 
-/// Done when every profile was read; else a failure (exit 1) naming each that was not.
-fn all_read(errors: &[(String, String)]) -> Result<(), Failure> {
-    if errors.is_empty() {
+/// Done when every profile and every machine listed was read; else a failure (exit 1)
+/// naming each profile that was not, then each unreadable machine (its sentence).
+fn all_read(errors: &[(String, String)], unreadable: Vec<String>) -> Result<(), Failure> {
+    let mut problems = profile_errors(errors);
+    problems.extend(unreadable);
+    if problems.is_empty() {
         Ok(())
     } else {
-        Err(Failure::new(EXIT_FAILED, profile_errors(errors).join("; ")))
+        Err(Failure::new(EXIT_FAILED, problems.join("; ")))
     }
 }
 
@@ -451,7 +454,19 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
     };
     match cmd {
         Cmd::Ls { filter } => {
-            let shown = |m: &Machine| filter.as_ref().is_none_or(|f| m.matches_filter(f));
+            // Each machine listed but not read, said after the listing (exit 1, as for a
+            // profile that could not be read).
+            let unreadable = std::sync::Mutex::new(Vec::new());
+            let shown = |m: &Machine| {
+                let shown = filter.as_ref().is_none_or(|f| m.matches_filter(f));
+                if shown && let Some(why) = m.unreadable_sentence() {
+                    unreadable
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(why);
+                }
+                shown
+            };
             let t = &s.thresholds;
             let now = chrono::Utc::now();
             let errors = if cli.json {
@@ -465,10 +480,17 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                 output::print_ls_table(&rows);
                 errors
             };
-            all_read(&errors)
+            let mut unreadable = unreadable
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            unreadable.sort();
+            all_read(&errors, unreadable)
         }
         Cmd::Tree { machine } => {
             let m = find_machine(s, machine).await?;
+            if let Some(why) = m.unreadable_sentence() {
+                return Err(Failure::new(EXIT_FAILED, why));
+            }
             output::print_tree(&m, cli.json);
             Ok(())
         }
@@ -493,7 +515,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                 }
             });
             let op = Operation::Take {
-                description: expiring(&description, expires.as_deref())?,
+                description: expiring(&description, expires.as_deref(), &m)?,
                 name,
                 memory: *memory,
                 quiesce: *quiesce,
@@ -510,7 +532,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                 .clone()
                 .unwrap_or_else(|| change::default_name(chrono::Utc::now()));
             let op = Operation::Replace {
-                description: expiring(&description, expires.as_deref())?,
+                description: expiring(&description, expires.as_deref(), &m)?,
             };
             change(cli, s, &m, op).await
         }
@@ -657,14 +679,18 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
     }
 }
 
-/// `description` with an `[expires …]` marker AGE from now, when asked.
-fn expiring(description: &str, age: Option<&str>) -> Result<String, Failure> {
+/// `description` with an `[expires …]` marker AGE from now on `m`'s back end's clock (the
+/// clock prune reads it on), when asked.
+fn expiring(description: &str, age: Option<&str>, m: &Machine) -> Result<String, Failure> {
     let Some(age) = age else {
         return Ok(description.to_string());
     };
     let d = crate::model::parse_duration(age)
         .map_err(|m| Failure::new(EXIT_USAGE, format!("--expires {age}: {m}")))?;
-    Ok(cleanup::with_expires(description, chrono::Utc::now() + d))
+    Ok(cleanup::with_expires(
+        description,
+        m.now(chrono::Utc::now()) + d,
+    ))
 }
 
 /// Read-only, then the change as `model::change` describes it (refused before anything is

@@ -28,6 +28,7 @@ pub fn machine_json(m: &Machine, t: &HealthThresholds) -> Value {
         "current_snapshot": m.current,
         "oldest_snapshot": m.oldest_snapshot().map(rfc3339),
         "consolidation_needed": m.consolidation_needed,
+        "unreadable": m.unreadable,
         "warnings": machine_warnings(m, t, Utc::now()).iter().map(|w| w.as_str()).collect::<Vec<_>>(),
     })
 }
@@ -84,7 +85,7 @@ pub fn ls_row(m: &Machine, t: &HealthThresholds, now: DateTime<Utc>) -> [String;
             .map(|s| s.name.clone())
             .unwrap_or_else(|| "-".into()),
         m.oldest_snapshot()
-            .map(|o| format_age(now - o))
+            .map(|o| format_age(m.age_of(o, now)))
             .unwrap_or_else(|| "-".into()),
         machine_warnings(m, t, now)
             .iter()
@@ -157,7 +158,7 @@ pub fn print_tree(m: &Machine, as_json: bool) {
                 },
                 s.name,
                 s.id,
-                format_age(now - s.created),
+                format_age(m.age_of(s.created, now)),
                 if s.memory { "  memory" } else { "" },
                 if s.quiesced { "  quiesced" } else { "" },
             ),

@@ -81,11 +81,14 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
         &Protect::new(&s.config.cleanup.protect),
         now,
     );
+    for why in shown.iter().filter_map(|m| m.unreadable_sentence()) {
+        tell!("snaptree: {why}; its snapshots are not in the plan");
+    }
     for e in &errors {
         tell!("snaptree: {e}; its machines are not in the plan");
     }
     if !cli.json {
-        print_plan(&p, now);
+        print_plan(&p);
     }
     let unread = || {
         (!errors.is_empty()).then(|| {
@@ -306,7 +309,7 @@ async fn execute<'a>(s: &Session, steps: &'a [Step], p: &Plan, tally: &Mutex<Tal
 
 /// The plan as a table on stdout: per machine, each snapshot with its reason; totals and
 /// what was left out.
-fn print_plan(p: &Plan, now: chrono::DateTime<chrono::Utc>) {
+fn print_plan(p: &Plan) {
     for m in &p.machines {
         let size: u64 = m.snapshots.iter().filter_map(|s| s.size_bytes).sum();
         say!(
@@ -322,7 +325,7 @@ fn print_plan(p: &Plan, now: chrono::DateTime<chrono::Utc>) {
                 "  {:<14} {:<40} {:>5} {:>10}  {}",
                 s.id,
                 s.path,
-                format_age(now - s.created),
+                format_age(s.age),
                 s.size_bytes.map(human_size).unwrap_or_else(|| "-".into()),
                 s.reason
             );

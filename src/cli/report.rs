@@ -66,7 +66,8 @@ async fn estate(
 ) -> (Vec<Machine>, Vec<(String, String)>) {
     super::read_each(&s.engine, |m| {
         let shown = filter.is_none_or(|f| m.matches_filter(f));
-        (shown && (bare || !m.snapshots.is_empty())).then_some(m)
+        // An unreadable machine is kept, to be named: its snapshots are unknown, not absent.
+        (shown && (bare || !m.snapshots.is_empty() || m.unreadable.is_some())).then_some(m)
     })
     .await
 }
@@ -109,7 +110,11 @@ pub async fn report(
     written(write_report(
         &mut out, &machines, all, &protect, now, format,
     ))?;
-    super::all_read(&errors)
+    let unreadable = machines
+        .iter()
+        .filter_map(Machine::unreadable_sentence)
+        .collect();
+    super::all_read(&errors, unreadable)
 }
 
 /// Writes one row's cells.
@@ -461,7 +466,7 @@ fn write_prometheus(
         "snaptree_snapshot_age_seconds",
         "Seconds since the snapshot was taken.",
         snapshots().map(|(m, s)| {
-            let age = (now - s.created).num_seconds().max(0);
+            let age = m.age_of(s.created, now).num_seconds().max(0);
             (snapshot_labels(m, s), age.to_string())
         }),
     )?;

@@ -273,7 +273,7 @@ fn snapshot_label(m: &Machine, id: &str, now: DateTime<Utc>) -> String {
         Some(snap) => format!(
             "\"{}\" ({id}, taken {} ago)",
             snap.name,
-            format_age(now - snap.created)
+            format_age(m.age_of(snap.created, now))
         ),
         None => id.to_string(),
     }
@@ -365,6 +365,9 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
     let refuse = |why: String| Err(Refusal(why));
     if !m.loaded {
         return refuse(format!("{who} is still loading"));
+    }
+    if let Some(why) = m.unreadable_sentence() {
+        return refuse(why);
     }
     // A name given up front (the CLI's) is checked here; one typed in a form, by `answered`.
     let given = match &op {
@@ -731,7 +734,8 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
         steps: vec![step(m, op)],
         batch: false,
         max_name: m.capabilities.max_name,
-        now: ctx.now,
+        // On the machine's back end's clock: an *expires* marker is read on it.
+        now: m.now(ctx.now),
         deletes,
     })
 }

@@ -198,10 +198,15 @@ pub fn check(
             snapshot,
             what,
         };
+        if let Some(why) = m.unreadable_sentence() {
+            // Its snapshots are unknown: the check cannot say OK about it.
+            c.problems.push(problem(State::Unknown, None, why));
+            continue;
+        }
         for (_, s) in m.walk() {
             c.snapshots += 1;
             c.size_bytes += s.size_bytes.unwrap_or(0);
-            let age = now - s.created;
+            let age = m.age_of(s.created, now);
             c.oldest = Some(c.oldest.map_or(age, |o| o.max(age)));
             let state = if age > limits.crit_age {
                 State::Critical

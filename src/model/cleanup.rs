@@ -365,6 +365,8 @@ pub struct Selected {
     pub path: String,
     /// Creation time.
     pub created: DateTime<Utc>,
+    /// How old it was when the plan was made, on its back end's clock.
+    pub age: chrono::Duration,
     /// Size, when known.
     pub size_bytes: Option<u64>,
     /// Why it was selected.
@@ -454,6 +456,8 @@ pub fn plan(
     let mut flat: Vec<Node<'_>> = Vec::new();
     let mut order: Vec<usize> = Vec::new();
     for m in machines {
+        // Ages and expiry markers are on the machine's back end's clock.
+        let now = m.now(now);
         flat.clear();
         flatten(&m.snapshots, None, 0, &mut flat);
         // Newest first, so keep-last is a prefix.
@@ -511,6 +515,7 @@ pub fn plan(
                     id: s.id.clone(),
                     path: path_of(&flat, i),
                     created: s.created,
+                    age: now - s.created,
                     size_bytes: s.size_bytes,
                     reason,
                 }

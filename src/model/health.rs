@@ -38,6 +38,9 @@ pub enum Warning {
     Consolidation,
     /// A snapshot is older than `age_critical`.
     AgeCritical,
+    /// The back end's record of the machine could not be read (`Machine::unreadable` says
+    /// why): its snapshots are unknown.
+    Unreadable,
 }
 
 impl Warning {
@@ -49,12 +52,16 @@ impl Warning {
             Warning::Depth => "depth",
             Warning::Consolidation => "consolidation",
             Warning::NoSnapshotOption => "no_snapshot_option",
+            Warning::Unreadable => "unreadable",
         }
     }
 
     /// True for warnings that call for action now.
     pub fn is_critical(self) -> bool {
-        matches!(self, Warning::AgeCritical | Warning::Consolidation)
+        matches!(
+            self,
+            Warning::AgeCritical | Warning::Consolidation | Warning::Unreadable
+        )
     }
 
     /// One short sentence for the details pane.
@@ -71,6 +78,7 @@ impl Warning {
             Warning::Depth => format!("snapshot chain deeper than {}", t.depth_warning),
             Warning::Consolidation => "disks need consolidation".into(),
             Warning::NoSnapshotOption => "the snapshot option is not subscribed".into(),
+            Warning::Unreadable => "its record could not be read: its snapshots are unknown".into(),
         }
     }
 }
@@ -91,7 +99,13 @@ impl HealthThresholds {
 /// The warnings of one machine, worst last; the one function every view and command uses.
 pub fn machine_warnings(m: &Machine, t: &HealthThresholds, now: DateTime<Utc>) -> Vec<Warning> {
     let mut w = Vec::new();
-    if let Some(w_age) = m.oldest_snapshot().and_then(|oldest| t.age(now - oldest)) {
+    if m.unreadable.is_some() {
+        w.push(Warning::Unreadable);
+    }
+    if let Some(w_age) = m
+        .oldest_snapshot()
+        .and_then(|oldest| t.age(m.age_of(oldest, now)))
+    {
         w.push(w_age);
     }
     if m.max_depth() > t.depth_warning {

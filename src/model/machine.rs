@@ -220,6 +220,22 @@ pub struct Machine {
     /// the back end does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u64>,
+    /// Why the back end's record of this machine could not be read (a malformed answer, a
+    /// name that cannot be addressed): the machine is listed with this reason, its tree is
+    /// not shown and nothing is done to it. `None` for a machine read whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+    /// The back end's clock minus the local clock, in seconds, where the back end tells its
+    /// time (OVH: `GET /auth/time`); 0 where it does not. Its snapshots' times are stamped
+    /// by that clock, so every age is measured on it ([`Machine::age_of`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clock_offset_secs: i64,
+}
+
+// serde's `skip_serializing_if` hands the field by reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl Machine {
@@ -230,6 +246,29 @@ impl Machine {
         [&self.name, &self.id, &self.path]
             .iter()
             .any(|s| s.to_lowercase().contains(&f))
+    }
+
+    /// The back end's "now" when the local clock says `local_now`.
+    pub fn now(&self, local_now: DateTime<Utc>) -> DateTime<Utc> {
+        local_now
+            .checked_add_signed(chrono::Duration::seconds(self.clock_offset_secs))
+            .unwrap_or(local_now)
+    }
+
+    /// How old a time this machine's back end stamped (a snapshot's creation, an expiry) is
+    /// when the local clock says `local_now`: the back end's now minus its timestamp, so a
+    /// server clock ahead or behind does not age or rejuvenate its snapshots. Every age
+    /// (health, cleanup, check, report, the TUI, `ls`, `tree`) is this one.
+    pub fn age_of(&self, stamped: DateTime<Utc>, local_now: DateTime<Utc>) -> chrono::Duration {
+        self.now(local_now) - stamped
+    }
+
+    /// Why this machine is listed but not read, as one sentence naming it (`None` when it
+    /// was read whole): what `ls`, `tree`, `check` and every change say about it.
+    pub fn unreadable_sentence(&self) -> Option<String> {
+        self.unreadable
+            .as_ref()
+            .map(|why| format!("{}/{} is unreadable: {why}", self.profile, self.id))
     }
 
     /// This machine's identity.
@@ -450,6 +489,8 @@ pub(crate) mod tests {
             loaded: true,
             running_tasks: Vec::new(),
             memory_mb: None,
+            unreadable: None,
+            clock_offset_secs: 0,
         }
     }
 
@@ -478,6 +519,22 @@ pub(crate) mod tests {
         assert_eq!(m.name_path("s3").unwrap(), "base/a/b");
         assert_eq!(m.subtree_ids("s2"), vec!["s2", "s3"]);
         assert!(m.id_path("nope").is_none());
+    }
+
+    #[test]
+    fn ages_are_measured_on_the_back_ends_clock() {
+        let local = Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap();
+        let mut m = sample();
+        // The server a day behind stamped this a minute ago on its clock.
+        m.clock_offset_secs = -86_400;
+        let stamped = local - chrono::Duration::days(1) - chrono::Duration::minutes(1);
+        assert_eq!(m.age_of(stamped, local), chrono::Duration::minutes(1));
+        assert_eq!(m.now(local), local - chrono::Duration::days(1));
+        m.clock_offset_secs = 0;
+        assert_eq!(
+            m.age_of(stamped, local),
+            chrono::Duration::minutes(24 * 60 + 1)
+        );
     }
 
     #[test]

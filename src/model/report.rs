@@ -80,7 +80,7 @@ impl<'a> Row<'a> {
             cells[17] = Cell::Bool(m.consolidation_needed);
             return cells;
         };
-        let age = (now - s.created).num_days().max(0);
+        let age = m.age_of(s.created, now).num_days().max(0);
         let created_by = s.created_by.as_deref().map_or(Cell::Empty, text);
         let [profile, provider, location, name, id, power] = machine;
         [
@@ -162,6 +162,8 @@ pub struct Overview {
     pub size_bytes: u64,
     /// The oldest snapshot's creation time.
     pub oldest: Option<DateTime<Utc>>,
+    /// The oldest snapshot's age, each measured on its back end's clock.
+    pub oldest_age: Option<Duration>,
     /// Machines that need their disks consolidated.
     pub consolidation: usize,
     /// Snapshots whose `[expires …]` has passed.
@@ -187,9 +189,11 @@ pub fn overview<'a>(
             o.snapshots += 1;
             o.size_bytes += s.size_bytes.unwrap_or(0);
             o.oldest = Some(o.oldest.map_or(s.created, |t| t.min(s.created)));
-            o.expired += usize::from(cleanup::expires(&s.description).is_some_and(|t| t <= now));
+            o.expired +=
+                usize::from(cleanup::expires(&s.description).is_some_and(|t| t <= m.now(now)));
             o.protected += usize::from(cleanup::protection(s, protect).is_some());
-            let age = now - s.created;
+            let age = m.age_of(s.created, now);
+            o.oldest_age = Some(o.oldest_age.map_or(age, |a| a.max(age)));
             let group = AGE_GROUPS
                 .iter()
                 .position(|(_, end)| end.is_none_or(|d| age < Duration::days(d)))
@@ -273,6 +277,7 @@ mod tests {
                 snapshots: 2,
                 size_bytes: 10,
                 oldest: Some(now() - Duration::days(40)),
+                oldest_age: Some(Duration::days(40)),
                 consolidation: 1,
                 expired: 1,
                 protected: 1,

@@ -134,6 +134,17 @@ impl Default for OvhSimOptions {
     }
 }
 
+/// A record the simulator answers malformed, as a broken or hostile API could.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Malformed {
+    /// `GET /vps/{serviceName}/snapshot` answers `null`.
+    SnapshotNull,
+    /// The snapshot's `description` is the number `12345`.
+    DescriptionNumber,
+    /// The snapshot's `creationDate` is `"garbage"`.
+    DateGarbage,
+}
+
 /// Faults a test injects while the simulator runs.
 #[derive(Debug, Default)]
 pub struct SimFaults {
@@ -142,6 +153,14 @@ pub struct SimFaults {
     drop: AtomicUsize,
     latency_ms: AtomicU64,
     expired: Mutex<Vec<String>>,
+    /// VPSs whose records are answered malformed.
+    malformed: Mutex<HashMap<String, Malformed>>,
+    /// Service names `GET /vps` lists besides the estate's.
+    listed_also: Mutex<Vec<String>>,
+    /// `Retry-After` values of the next 429 answers to any request.
+    rate_limited: Mutex<VecDeque<String>>,
+    /// `Retry-After` values of the next 429 answers to a change (POST, PUT, DELETE).
+    rate_limited_changes: Mutex<VecDeque<String>>,
 }
 
 impl SimFaults {
@@ -161,9 +180,51 @@ impl SimFaults {
         q.extend(std::iter::repeat_n(status, n));
     }
 
+    /// From now on this VPS's snapshot record is answered malformed (`how`).
+    pub fn malform(&self, service_name: &str, how: Malformed) {
+        self.malformed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(service_name.into(), how);
+    }
+
+    /// From now on `GET /vps` also lists `service_name` (`..`, `a/b`, a control character:
+    /// names no client should put in a URL path).
+    pub fn list_also(&self, service_name: &str) {
+        self.listed_also
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(service_name.into());
+    }
+
+    /// The next `n` requests are refused with 429 and `Retry-After: retry_after` (seconds
+    /// or an HTTP date), as the API does when a client exceeds its request rate.
+    pub fn rate_limit_next(&self, n: usize, retry_after: &str) {
+        let mut q = self.rate_limited.lock().unwrap_or_else(|p| p.into_inner());
+        q.extend(std::iter::repeat_n(retry_after.to_string(), n));
+    }
+
+    /// The next `n` changes (POST, PUT, DELETE) are refused with 429 and `Retry-After:
+    /// retry_after` without being carried out; reads pass.
+    pub fn rate_limit_next_changes(&self, n: usize, retry_after: &str) {
+        let mut q = self
+            .rate_limited_changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        q.extend(std::iter::repeat_n(retry_after.to_string(), n));
+    }
+
     /// Forget pending injected failures and drops.
     pub fn clear(&self) {
         self.fail.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.rate_limited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.rate_limited_changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.fail_after_change
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -210,6 +271,8 @@ struct State {
     tasks: Mutex<HashMap<String, TaskInfo>>,
     tokens: Mutex<HashMap<String, Instant>>,
     log: Mutex<Vec<(String, String)>>,
+    /// When each request of `log` arrived, in the same order.
+    arrivals: Mutex<Vec<Instant>>,
     queries: AtomicU64,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -274,6 +337,16 @@ impl OvhSimHandle {
     pub fn requests(&self) -> Vec<(String, String)> {
         self.state
             .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// When each request of [`requests`](Self::requests) arrived, as the server saw it, in
+    /// the same order.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.state
+            .arrivals
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -360,6 +433,7 @@ pub async fn serve(opts: OvhSimOptions, estate: Arc<Estate>) -> std::io::Result<
         tasks: Mutex::new(HashMap::new()),
         tokens: Mutex::new(HashMap::new()),
         log: Mutex::new(Vec::new()),
+        arrivals: Mutex::new(Vec::new()),
         queries: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
         max_in_flight: AtomicUsize::new(0),
@@ -415,6 +489,7 @@ fn error_body(status: u16, code: Option<&str>, message: &str) -> Value {
         404 => "Client::NotFound",
         405 => "Client::MethodNotAllowed",
         409 => "Client::Conflict",
+        429 => "Client::TooManyRequests",
         460 => "Client::Gone",
         _ => "Server::InternalServerError",
     };
@@ -481,10 +556,23 @@ fn task_state(s: TaskState) -> &'static str {
 }
 
 impl State {
-    fn reply(qid: &str, status: u16, body: &Value) -> Answer {
+    /// The server's clock: the local one moved by `clock_offset_secs`.
+    fn server_now(&self) -> chrono::DateTime<Utc> {
+        Utc::now() + chrono::Duration::seconds(self.opts.clock_offset_secs)
+    }
+
+    /// The server's `Date` header, on its own clock (hyper would write the local one).
+    fn date(&self) -> String {
+        self.server_now()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string()
+    }
+
+    fn reply(&self, qid: &str, status: u16, body: &Value) -> Answer {
         let text = body.to_string();
         Response::builder()
             .status(status)
+            .header(hyper::header::DATE, self.date())
             .header(CONTENT_TYPE, "application/json; charset=utf-8")
             .header("X-Ovh-Queryid", qid)
             .body(Full::new(Bytes::from(text)))
@@ -512,10 +600,15 @@ impl State {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
-        self.log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((method.clone(), target.clone()));
+        {
+            // Both under one lock order, so the two lists stay in step.
+            let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+            log.push((method.clone(), target.clone()));
+            self.arrivals
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Instant::now());
+        }
         if self
             .faults
             .drop
@@ -532,11 +625,39 @@ impl State {
             .unwrap_or_else(|p| p.into_inner())
             .pop_front();
         if let Some(status) = failed {
-            return Self::reply(
+            return self.reply(
                 &qid,
                 status,
                 &error_body(status, None, "Internal server error (injected)"),
             );
+        }
+        let limited = self
+            .faults
+            .rate_limited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+            .or_else(|| {
+                (method != "GET")
+                    .then(|| {
+                        self.faults
+                            .rate_limited_changes
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .pop_front()
+                    })
+                    .flatten()
+            });
+        if let Some(retry_after) = limited {
+            let body = error_body(429, None, "Too many requests (injected)");
+            return Response::builder()
+                .status(429)
+                .header(hyper::header::DATE, self.date())
+                .header(CONTENT_TYPE, "application/json; charset=utf-8")
+                .header("X-Ovh-Queryid", &qid)
+                .header("Retry-After", retry_after)
+                .body(Full::new(Bytes::from(body.to_string())))
+                .map_err(std::io::Error::other);
         }
         let header = |name: &str| {
             parts
@@ -575,7 +696,7 @@ impl State {
                 .unwrap_or_else(|p| p.into_inner())
                 .pop_front()
         {
-            return Self::reply(
+            return self.reply(
                 &qid,
                 status,
                 &error_body(
@@ -586,9 +707,9 @@ impl State {
             );
         }
         match result {
-            Ok(v) => Self::reply(&qid, 200, &v),
+            Ok(v) => self.reply(&qid, 200, &v),
             Err(Fail(status, code, message)) => {
-                Self::reply(&qid, status, &error_body(status, code, &message))
+                self.reply(&qid, status, &error_body(status, code, &message))
             }
         }
     }
@@ -837,7 +958,9 @@ impl State {
 
     fn start(&self, sn: &str, op: &Operation) -> Result<Value, Fail> {
         let id = self.estate.start(&self.profile, sn, op)?;
-        let date = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, false);
+        let date = self
+            .server_now()
+            .to_rfc3339_opts(SecondsFormat::Secs, false);
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).insert(
             id.clone(),
             TaskInfo {
@@ -864,7 +987,8 @@ impl State {
                         .ok_or_else(|| Fail::not_found(&format!("id = {id}")))?;
                     (
                         task_kind(op),
-                        Utc::now().to_rfc3339_opts(SecondsFormat::Secs, false),
+                        self.server_now()
+                            .to_rfc3339_opts(SecondsFormat::Secs, false),
                     )
                 }
             }
@@ -969,12 +1093,20 @@ impl State {
                 }))
             }
             ("GET", ["vps"]) => {
-                let ids: Vec<String> = self
+                let mut ids: Vec<String> = self
                     .estate
                     .machines(&self.profile)?
                     .into_iter()
                     .map(|m| m.id)
                     .collect();
+                ids.extend(
+                    self.faults
+                        .listed_also
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .cloned(),
+                );
                 Ok(json!(ids))
             }
             ("GET", ["vps", sn]) => Ok(vps_json(&self.machine(sn)?)),
@@ -996,16 +1128,34 @@ impl State {
             }
             ("GET", ["vps", sn, "snapshot"]) => {
                 let m = self.machine(sn)?;
+                let malformed = self
+                    .faults
+                    .malformed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(*sn)
+                    .copied();
+                if malformed == Some(Malformed::SnapshotNull) {
+                    return Ok(Value::Null);
+                }
                 let s = m
                     .snapshots
                     .first()
                     .ok_or_else(|| Fail::not_found("snapshot"))?;
-                Ok(json!({
+                // Stamped by the server's clock, as the API's are: ahead or behind as it is.
+                let created = s.created + chrono::Duration::seconds(self.opts.clock_offset_secs);
+                let mut v = json!({
                     "id": s.id,
-                    "creationDate": s.created.to_rfc3339_opts(SecondsFormat::Secs, false),
+                    "creationDate": created.to_rfc3339_opts(SecondsFormat::Secs, false),
                     "description": s.description,
                     "region": m.location.first(),
-                }))
+                });
+                match malformed {
+                    Some(Malformed::DescriptionNumber) => v["description"] = json!(12345),
+                    Some(Malformed::DateGarbage) => v["creationDate"] = json!("garbage"),
+                    _ => {}
+                }
+                Ok(v)
             }
             ("PUT", ["vps", sn, "snapshot"]) => {
                 let m = self.machine(sn)?;

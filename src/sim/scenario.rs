@@ -198,6 +198,8 @@ fn machine(
         loaded: true,
         running_tasks: Vec::new(),
         memory_mb: m.memory_mb,
+        unreadable: None,
+        clock_offset_secs: 0,
     })
 }
 

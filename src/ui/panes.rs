@@ -289,7 +289,7 @@ pub fn snapshot_list(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme)
         let Some(n) = m.find(&r.id) else { continue };
         let key = (m.profile.clone(), m.id.clone(), r.id.clone());
         let marked = s.marks.contains(&key);
-        let age = s.now - n.created;
+        let age = m.age_of(n.created, s.now);
         let age_style = age_style(s, age, theme);
         let mut spans = vec![
             Span::styled(if marked { "×" } else { " " }, theme.warning),
@@ -424,7 +424,7 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                     if collapsed {
                         spans.push(Span::styled(" [+]", theme.dim));
                     }
-                    let age = s.now - n.created;
+                    let age = m.age_of(n.created, s.now);
                     let age_style = age_style(s, age, theme);
                     spans.push(Span::styled(format!("  {}", format_age(age)), age_style));
                     let mut flags = String::new();
@@ -516,7 +516,7 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             format!(
                 "{} ({} ago)",
                 n.created.format("%Y-%m-%d %H:%M UTC"),
-                format_age(s.now - n.created)
+                format_age(m.age_of(n.created, s.now))
             ),
             theme,
         ));
@@ -560,10 +560,14 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         } else {
             theme.warning
         };
-        lines.push(Line::styled(
-            format!("! {}", w.explain(&s.settings.thresholds)),
-            style,
-        ));
+        let text = match (w, &m.unreadable) {
+            // The reason quotes the server's answer: written out safely.
+            (Warning::Unreadable, Some(why)) => {
+                format!("! unreadable: {}", crate::safe::terminal(why))
+            }
+            _ => format!("! {}", w.explain(&s.settings.thresholds)),
+        };
+        lines.push(Line::styled(text, style));
     }
     lines.push(kv("power", state, theme));
     lines.push(kv(
@@ -653,14 +657,10 @@ pub fn overview(frame: &mut Frame, area: Rect, s: &AppState, scope: &Scope, them
         format!("{} · {}", o.snapshots, human_size(o.size_bytes)),
         theme,
     ));
-    if let Some(t) = o.oldest {
+    if let (Some(t), Some(age)) = (o.oldest, o.oldest_age) {
         lines.push(kv(
             "oldest",
-            format!(
-                "{} old, taken {}",
-                format_age(s.now - t),
-                t.format("%Y-%m-%d")
-            ),
+            format!("{} old, taken {}", format_age(age), t.format("%Y-%m-%d")),
             theme,
         ));
     }

@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use crate::common::output::{code, is_rfc3339_utc, json, one_sentence, stderr, stdout};
 use snaptree::sim::Estate;
-use snaptree::sim::ovh::{CredentialState, OvhSimHandle, OvhSimOptions, SimConsumerKey, serve};
+use snaptree::sim::ovh::{
+    CredentialState, Malformed, OvhSimHandle, OvhSimOptions, SimConsumerKey, serve,
+};
 
 const SHOP: &str = "vps-1a2b3c4d.vps.ovh.net"; // option, one snapshot
 const BLOG: &str = "vps-5e6f7a8b.vps.ovh.net"; // option, no snapshot
@@ -53,6 +55,16 @@ impl Fixture {
 
     /// A fixture whose tasks take `task`.
     fn with_task(task: Duration) -> Fixture {
+        Fixture::build(task, AHEAD)
+    }
+
+    /// A fixture whose server clock is `offset` seconds ahead of the local one (behind when
+    /// negative).
+    fn with_clock(offset: i64) -> Fixture {
+        Fixture::build(Duration::from_millis(400), offset)
+    }
+
+    fn build(task: Duration, offset: i64) -> Fixture {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -66,7 +78,7 @@ impl Fixture {
             application_key: AK.into(),
             application_secret: AS.into(),
             consumer_key: CK.into(),
-            clock_offset_secs: AHEAD,
+            clock_offset_secs: offset,
             extra_consumer_keys: vec![
                 SimConsumerKey::read_only(CK_READ_ONLY),
                 SimConsumerKey {
@@ -275,7 +287,8 @@ fn ls_json_lists_the_four_vps_with_their_shapes() {
     let oldest = chrono::DateTime::parse_from_rfc3339(shop["oldest_snapshot"].as_str().unwrap())
         .unwrap()
         .with_timezone(&Utc);
-    let age = Utc::now() - oldest;
+    // The server's own timestamp, on its clock (ten minutes ahead).
+    let age = Utc::now() + chrono::Duration::seconds(AHEAD) - oldest;
     assert!(
         (age - chrono::Duration::days(2)).num_seconds().abs() < 120,
         "two days old: {age}"
@@ -1259,7 +1272,8 @@ fn take_expires_writes_the_marker_that_prune_expired_reads() {
         .and_then(|r| r.strip_suffix(']'))
         .unwrap_or_else(|| panic!("{d}"));
     let at = chrono::DateTime::parse_from_rfc3339(at).expect("RFC 3339");
-    let ahead = at.with_timezone(&Utc) - Utc::now();
+    // Written on the server's clock (ten minutes ahead), the one prune reads it on.
+    let ahead = at.with_timezone(&Utc) - (Utc::now() + chrono::Duration::seconds(AHEAD));
     assert!(
         ahead > chrono::Duration::hours(71) && ahead <= chrono::Duration::hours(72),
         "{d}"
@@ -1456,4 +1470,178 @@ fn take_with_guest_check_says_what_ssh_found_and_asks_again_without_the_agent() 
     );
     let line = one_sentence(&f.run_with(&bad, &["ls"]), 2);
     assert!(line.contains("need guest_check = \"ssh\""), "{line}");
+}
+
+#[test]
+fn a_429_says_rate_limited_a_take_is_not_resent_and_a_long_wait_fails_at_once() {
+    let f = Fixture::new();
+    f.sim.faults().rate_limit_next_changes(1, "3");
+    let o = f.run(&["take", "ovh/blog", "--description", "before upgrade"]);
+    let line = last_line(&o, 1);
+    assert!(
+        line.contains("rate limited, not sent") && line.contains("try again in 3 s"),
+        "{line}"
+    );
+    assert!(!line.contains("cannot reach"), "{line}");
+    assert!(
+        !line.contains("unknown"),
+        "a refused change is known not made: {line}"
+    );
+    assert_eq!(
+        f.count("POST", &format!("/vps/{BLOG}/createSnapshot")),
+        1,
+        "the POST was not retried"
+    );
+    assert!(f.snapshots(BLOG).is_empty());
+
+    // A listing asked to wait a minute with a five-second timeout gives up at once.
+    let config = f.write_config("short.toml", f.sim.base_url(), AS, CK, "timeout = \"5s\"\n");
+    f.sim.faults().rate_limit_next(1, "60");
+    let before = f.sim.requests().len();
+    let o = f.run_with(&config, &["ls"]);
+    let line = last_line(&o, 1);
+    assert!(
+        line.contains("rate limited") && line.contains("60 s"),
+        "{line}"
+    );
+    // The first request (the clock's) is refused, and not tried again.
+    let sent = &f.sim.requests()[before..];
+    assert_eq!(sent.len(), 1, "no retry: {sent:?}");
+}
+
+#[test]
+fn one_malformed_vps_is_listed_unreadable_and_hides_nothing_else() {
+    let f = Fixture::new();
+    f.sim.faults().malform(SHOP, Malformed::DateGarbage);
+    f.sim.faults().malform(MAIL, Malformed::DescriptionNumber);
+    f.sim.faults().malform(BLOG, Malformed::SnapshotNull);
+    f.sim.faults().list_also("..");
+
+    // The table: every VPS, the bad ones flagged, each reason named on stderr, exit 1.
+    let o = f.run(&["ls"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(out.lines().count(), 6, "a header and five rows: {out}");
+    let row = |id: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().any(|c| c == id))
+            .unwrap_or_else(|| panic!("{id} listed: {out}"))
+            .to_string()
+    };
+    assert!(!row(BARE).contains("unreadable"), "{out}");
+    for id in [SHOP, MAIL, BLOG, ".."] {
+        assert!(row(id).contains("unreadable"), "{id}: {out}");
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("ovh/{id}")) && l.contains("unreadable")),
+            "{id}: {err}"
+        );
+    }
+    assert!(err.contains("creationDate"), "{err}");
+    assert!(err.contains("not a valid VPS service name"), "{err}");
+
+    // JSON: the same machines, each bad one with its reason.
+    let o = f.run(&["ls", "--json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("JSON on stdout");
+    let machines = v["machines"].as_array().expect("machines");
+    assert_eq!(machines.len(), 5, "{v}");
+    for m in machines {
+        let unreadable = m["unreadable"].as_str();
+        if m["id"] == BARE {
+            assert!(m["unreadable"].is_null(), "{m}");
+        } else {
+            assert!(unreadable.is_some_and(|r| !r.is_empty()), "{m}");
+            assert!(
+                m["warnings"]
+                    .as_array()
+                    .is_some_and(|w| w.contains(&Value::from("unreadable"))),
+                "{m}"
+            );
+        }
+    }
+
+    // The healthy VPS's tree reads as always; the bad one's names its reason.
+    let o = f.run(&["tree", &format!("ovh/{BARE}")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains(BARE), "{}", stdout(&o));
+    let line = last_line(&f.run(&["tree", &format!("ovh/{SHOP}")]), 1);
+    assert!(
+        line.contains("unreadable") && line.contains("creationDate"),
+        "{line}"
+    );
+    // A prune says which machines it could not plan for.
+    let o = f.run(&["prune", "--older-than", "1d", "--dry-run"]);
+    assert!(
+        stderr(&o).contains(&format!("ovh/{SHOP} is unreadable")),
+        "{}",
+        stderr(&o)
+    );
+    // A report (`--all`: machines without snapshots too) lists it and says why its
+    // snapshots are missing.
+    let o = f.run(&["report", "--all"]);
+    let line = last_line(&o, 1);
+    assert!(
+        line.contains(&format!("ovh/{SHOP} is unreadable")),
+        "{line}"
+    );
+    assert!(stdout(&o).contains(SHOP), "{}", stdout(&o));
+    // A check cannot call unread snapshots OK.
+    let o = f.run(&["check"]);
+    assert_eq!(code(&o), 3, "UNKNOWN: {}", stdout(&o));
+    assert!(stdout(&o).starts_with("SNAPTREE UNKNOWN"), "{}", stdout(&o));
+    assert!(
+        f.sim.requests().iter().all(|(_, p)| !p.contains("/vps/..")),
+        "the bad name was never put in a URL"
+    );
+}
+
+#[test]
+fn ages_are_measured_on_the_servers_clock() {
+    // The server's clock a day behind: what it stamps now reads a day old on the local one.
+    let f = Fixture::with_clock(-86_400);
+    let o = f.run(&["take", "ovh/blog", "--description", "just-now"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let v = json(&f.run(&["ls", "--json"]));
+    let blog = v["machines"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["id"] == BLOG))
+        .unwrap_or_else(|| panic!("blog listed: {v}"))
+        .clone();
+    assert_eq!(blog["warnings"], serde_json::json!([]), "{blog}");
+    let o = f.run(&["ls"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    let row = out
+        .lines()
+        .find(|l| l.contains(BLOG))
+        .unwrap_or_else(|| panic!("{out}"));
+    let oldest = row.split_whitespace().nth(6).unwrap_or_default();
+    assert!(
+        oldest.ends_with('s') || oldest == "1m",
+        "taken seconds ago, not a day: {row}"
+    );
+
+    // A prune of what is older than 12 h leaves it, and takes the two-day-old ones.
+    let o = f.run(&["prune", "--older-than", "12h", "--dry-run"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        !out.contains(BLOG),
+        "the new snapshot is not selected: {out}"
+    );
+    assert!(out.contains(SHOP), "the two-day-old one is: {out}");
+
+    // A check with a 12 h limit calls it OK.
+    let o = f.run(&["check", "blog", "--warn-age", "6h", "--crit-age", "12h"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("SNAPTREE OK"), "{}", stdout(&o));
+    let o = f.run(&["tree", "ovh/blog"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        !stdout(&o).contains(" 24h") && !stdout(&o).contains(" 23h"),
+        "{}",
+        stdout(&o)
+    );
 }

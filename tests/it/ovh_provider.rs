@@ -15,7 +15,9 @@ use snaptree::provider::ovh::{
 };
 use snaptree::provider::{Provider, ProviderError};
 use snaptree::sim::Estate;
-use snaptree::sim::ovh::{CredentialState, OvhSimHandle, OvhSimOptions, SimConsumerKey, serve};
+use snaptree::sim::ovh::{
+    CredentialState, Malformed, OvhSimHandle, OvhSimOptions, SimConsumerKey, serve,
+};
 
 const SHOP: &str = "vps-1a2b3c4d.vps.ovh.net"; // option, one snapshot
 const BLOG: &str = "vps-5e6f7a8b.vps.ovh.net"; // option, no snapshot
@@ -621,5 +623,206 @@ async fn listing_keeps_requests_in_flight_within_the_concurrency_setting() {
             &Sources::default()
         )
         .is_err()
+    );
+}
+
+/// A provider whose calls may take `timeout` in all (the profile's `timeout`).
+fn with_timeout(sim: &OvhSimHandle, timeout: Duration) -> OvhProvider {
+    let o = OvhSimOptions::default();
+    let creds = Credentials {
+        endpoint: Endpoint::parse(sim.base_url()).expect("endpoint"),
+        auth: Auth::Signed {
+            application_key: o.application_key,
+            application_secret: Secret::new(o.application_secret),
+            consumer_key: Secret::new(o.consumer_key),
+        },
+    };
+    OvhProvider::new("ovh", creds, ClientOptions { timeout, ..quick() }).expect("provider")
+}
+
+/// The arrival times of the requests with this method and path.
+fn arrivals_of(sim: &OvhSimHandle, method: &str, path: &str) -> Vec<std::time::Instant> {
+    sim.requests()
+        .iter()
+        .zip(sim.arrivals())
+        .filter(|((m, p), _)| m == method && p.ends_with(path))
+        .map(|(_, at)| at)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_read_waits_as_long_as_retry_after_says() {
+    let (_e, sim, p) = setup(Duration::from_millis(300)).await;
+    p.check().await.expect("warm up the clock delta");
+    sim.faults().rate_limit_next(1, "1");
+    let names: Vec<String> = p.client().get("/vps").await.expect("read after the wait");
+    assert_eq!(names.len(), 4);
+    let at = arrivals_of(&sim, "GET", "/1.0/vps");
+    // The check's own listing, the refused one, the retry.
+    assert_eq!(at.len(), 3, "{:?}", sim.requests());
+    let waited = at[2] - at[1];
+    assert!(
+        waited >= Duration::from_secs(1),
+        "the retry came {waited:?} after the 429 with Retry-After: 1"
+    );
+
+    // The HTTP-date form, three seconds after the server's own clock (whole seconds on both
+    // sides: at least one second of wait is left however slow the answer).
+    let when = Utc::now() + chrono::Duration::seconds(AHEAD + 3);
+    sim.faults()
+        .rate_limit_next(1, &when.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    p.client()
+        .get::<Vec<String>>("/vps")
+        .await
+        .expect("read after the date");
+    let at = arrivals_of(&sim, "GET", "/1.0/vps");
+    assert_eq!(at.len(), 5, "{:?}", sim.requests());
+    let waited = at[4] - at[3];
+    assert!(
+        waited >= Duration::from_secs(1),
+        "the retry came {waited:?} after a Retry-After three seconds ahead of the server clock"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_timeout_fails_at_once_saying_rate_limited() {
+    let (_e, sim, _) = setup(Duration::from_millis(300)).await;
+    let p = with_timeout(&sim, Duration::from_secs(5));
+    p.check().await.expect("warm up the clock delta");
+    sim.faults().rate_limit_next(1, "60");
+    let e = tokio::time::timeout(
+        Duration::from_secs(30),
+        p.client().get::<Vec<String>>("/vps"),
+    )
+    .await
+    .expect("no sixty-second wait")
+    .unwrap_err();
+    let e = ProviderError::from(e);
+    let text = e.to_string();
+    assert!(
+        text.contains("rate limited") && text.contains("60 s") && !text.contains("cannot reach"),
+        "{text}"
+    );
+    assert_eq!(
+        arrivals_of(&sim, "GET", "/1.0/vps").len(),
+        2,
+        "the check's listing and the refused one, no retry: {:?}",
+        sim.requests()
+    );
+}
+
+#[tokio::test]
+async fn a_change_refused_for_the_rate_is_not_retried_and_says_not_sent() {
+    let (e, sim, p) = setup(Duration::from_millis(300)).await;
+    p.check().await.expect("warm up the clock delta");
+    sim.faults().rate_limit_next_changes(1, "3");
+    let take = Operation::Take {
+        name: "t".into(),
+        description: "before upgrade".into(),
+        memory: false,
+        quiesce: false,
+    };
+    let err = p.start(BLOG, &take).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("rate limited, not sent") && text.contains("try again in 3 s"),
+        "{text}"
+    );
+    assert!(!matches!(err, ProviderError::Unreachable(_)), "{err:?}");
+    assert_eq!(
+        count(&sim, "POST", "/createSnapshot"),
+        1,
+        "POST not retried"
+    );
+    assert!(e.machine("ovh", BLOG).unwrap().snapshots.is_empty());
+}
+
+/// Service names no client may put in a URL path.
+const BAD_NAMES: &[&str] = &["..", "a/b", "evil\u{7}name"];
+
+/// Three VPSs answered malformed and three bad service names listed: only BARE is whole.
+fn malform_all_but_bare(sim: &OvhSimHandle) {
+    sim.faults().malform(SHOP, Malformed::DateGarbage);
+    sim.faults().malform(MAIL, Malformed::DescriptionNumber);
+    sim.faults().malform(BLOG, Malformed::SnapshotNull);
+    for name in BAD_NAMES {
+        sim.faults().list_also(name);
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_vps_is_listed_unreadable_and_the_others_as_usual() {
+    let (_e, sim, p) = setup(Duration::from_millis(300)).await;
+    malform_all_but_bare(&sim);
+    let all = p
+        .load_inventory(&|_| {})
+        .await
+        .expect("the listing survives");
+    assert_eq!(all.len(), 7, "{all:#?}");
+    let by_id = |id: &str| all.iter().find(|m| m.id == id).expect(id);
+    let bare = by_id(BARE);
+    assert!(bare.loaded && bare.unreadable.is_none(), "{bare:?}");
+    assert_eq!(bare.snapshot_option, Some(false));
+    for (id, why) in [
+        (SHOP, "creationDate"),
+        (MAIL, "invalid type: integer"),
+        (BLOG, "invalid type: null"),
+        ("..", "not a valid VPS service name"),
+        ("a/b", "not a valid VPS service name"),
+        ("evil\u{7}name", "not a valid VPS service name"),
+    ] {
+        let m = by_id(id);
+        let reason = m
+            .unreadable
+            .as_deref()
+            .unwrap_or_else(|| panic!("{id}: {m:?}"));
+        assert!(reason.contains(why), "{id}: {reason}");
+        assert!(m.snapshots.is_empty(), "{id}");
+    }
+    // A bad name never reaches a URL, not even escaped.
+    for (_, path) in sim.requests() {
+        assert!(
+            !path.contains("/vps/..") && !path.contains("a%2Fb") && !path.contains("/vps/a/b"),
+            "{path}"
+        );
+        assert!(!path.contains("evil"), "{path}");
+    }
+    let sent = sim.requests().len();
+    let e = p.load_machine("..").await.unwrap_err();
+    assert!(
+        e.to_string().contains("not a valid VPS service name"),
+        "{e}"
+    );
+    let e = p.start("a/b", &Operation::DeleteAll).await.unwrap_err();
+    assert!(
+        e.to_string().contains("not a valid VPS service name"),
+        "{e}"
+    );
+    assert_eq!(sim.requests().len(), sent, "nothing sent for a bad name");
+    // The healthy one reads alone too.
+    assert!(
+        p.load_machine(BARE)
+            .await
+            .expect("bare")
+            .unreadable
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_machine_carries_the_api_clock_so_ages_are_on_it() {
+    let (_e, _sim, p) = setup(Duration::from_millis(300)).await;
+    let shop = p.load_machine(SHOP).await.expect("shop");
+    // Read to the second, in the second the request took.
+    assert!(
+        (shop.clock_offset_secs - AHEAD).abs() <= 2,
+        "{}",
+        shop.clock_offset_secs
+    );
+    let now = Utc::now();
+    let age = shop.age_of(shop.snapshots[0].created, now);
+    assert!(
+        (age - chrono::Duration::days(2)).num_seconds().abs() < 120,
+        "two days old on the API's clock, not two days and ten minutes: {age}"
     );
 }

@@ -557,3 +557,28 @@ fn the_welcome_fits_80x24_and_says_how_to_start() {
     // Smaller, it asks for a larger terminal like every other screen.
     assert!(screen(&s, 60, 15).contains("at least 80×24"));
 }
+
+#[test]
+fn an_unreadable_vps_says_why_in_the_details_and_refuses_a_take() {
+    let mut s = state();
+    select_machine(&mut s, "shop-front");
+    let mut m = s.selected_machine().expect("shop-front").clone();
+    m.snapshots.clear();
+    m.current = None;
+    m.unreadable = Some("GET /vps/x/snapshot answered something unexpected: null".into());
+    update(
+        &mut s,
+        Msg::Engine(Event::MachineUpdated {
+            machine: Box::new(m),
+        }),
+    );
+    let text = screen(&s, W, H);
+    assert!(
+        text.contains("! unreadable: GET /vps/x/snapshot answered"),
+        "{text}"
+    );
+    key(&mut s, 't');
+    assert!(s.dialog.is_none(), "no take dialog on an unreadable VPS");
+    let text = screen(&s, W, H);
+    assert!(text.contains("is unreadable"), "{text}");
+}

@@ -14,7 +14,9 @@ use super::sign::signature;
 use crate::config::Secret;
 use crate::provider::ProviderError;
 
-/// How a GET is retried on 5xx, 429 and network errors (never POST/PUT/DELETE).
+/// How a GET is retried on 5xx, 429 and network errors (never POST/PUT/DELETE). A 429's
+/// `Retry-After` replaces the backoff; no wait goes past the profile's timeout, counted
+/// from the call's first try.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
@@ -77,6 +79,16 @@ pub enum ApiErrorKind {
         /// `message` from the body (or the status text).
         message: String,
     },
+    /// 429: the API refused the call for its request rate; nothing was done.
+    RateLimited {
+        /// `message` from the body.
+        message: String,
+        /// How long the API asked to wait (`Retry-After`), when it said.
+        retry_after: Option<Duration>,
+        /// What was left of the profile's timeout when a read gave up rather than wait
+        /// longer than that.
+        left: Option<Duration>,
+    },
     /// No answer: connection refused or reset.
     Network(String),
     /// No answer within the time limit: a stalled server is not retried (each try would
@@ -109,8 +121,8 @@ impl ApiError {
 
     fn retryable(&self) -> bool {
         match self.kind.as_ref() {
-            ApiErrorKind::Http { status, .. } => *status == 429 || *status >= 500,
-            ApiErrorKind::Network(_) => true,
+            ApiErrorKind::Http { status, .. } => *status >= 500,
+            ApiErrorKind::Network(_) | ApiErrorKind::RateLimited { .. } => true,
             _ => false,
         }
     }
@@ -140,6 +152,11 @@ impl From<ApiError> for ProviderError {
                 ));
             }
             ApiErrorKind::Local(m) => return ProviderError::Backend(format!("{call}: {m}")),
+            ApiErrorKind::RateLimited {
+                message,
+                retry_after,
+                left,
+            } => return rate_limited(&e.method, &call, &message, retry_after, left, &qid),
             ApiErrorKind::Http {
                 status,
                 code,
@@ -184,10 +201,7 @@ impl From<ApiError> for ProviderError {
             (460, _) => ProviderError::InvalidState(format!(
                 "the service has expired; renew it in the OVHcloud Manager ({message}){qid}"
             )),
-            (429, _) => ProviderError::Unreachable(format!(
-                "the API is limiting the request rate on {call} ({message}); lower \
-                 requests_per_second or concurrency{qid}"
-            )),
+            (429, _) => rate_limited(&e.method, &call, &message, None, None, &qid),
             (500.., _) => ProviderError::Unreachable(format!(
                 "the API failed on {call} with HTTP {status} ({message}){qid}"
             )),
@@ -196,6 +210,60 @@ impl From<ApiError> for ProviderError {
             )),
         }
     }
+}
+
+/// Whole seconds to say, rounded up (a wait of 0.2 s is "1 s", never "0 s").
+fn secs_up(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// The sentence of a 429: a change was not sent (and is never retried), a read waited as
+/// long as it could. Not `Unreachable`: the server answered, and a change refused this way
+/// is known not to have been made.
+fn rate_limited(
+    method: &str,
+    call: &str,
+    message: &str,
+    retry_after: Option<Duration>,
+    left: Option<Duration>,
+    qid: &str,
+) -> ProviderError {
+    let again = retry_after.map_or_else(
+        || "try again shortly, or lower requests_per_second or concurrency".to_string(),
+        |d| format!("try again in {} s", secs_up(d)),
+    );
+    if method != "GET" {
+        return ProviderError::Backend(format!(
+            "rate limited, not sent: the API refused {call} for its request rate ({message}); \
+             the change was not made; {again}{qid}"
+        ));
+    }
+    let why = match (retry_after, left) {
+        (Some(wait), Some(left)) => format!(
+            "the API asks to wait {} s, longer than the {} s left of the profile's timeout",
+            secs_up(wait),
+            left.as_secs()
+        ),
+        _ => "still refused after the retries".to_string(),
+    };
+    ProviderError::Backend(format!(
+        "rate limited: the API refused {call} for its request rate ({message}); {why}; \
+         {again}{qid}"
+    ))
+}
+
+/// How long a `Retry-After` asks to wait: delay-seconds, or an HTTP date measured against
+/// the server's own clock (`server_now`: its `Date` header, else the local clock moved by
+/// the clock delta). `None` when it is neither.
+pub fn retry_after(value: &str, server_now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.with_timezone(&chrono::Utc) - server_now;
+    // A date already past means "now".
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
 /// Spaces requests so no more than a given number start per second.
@@ -293,47 +361,61 @@ impl OvhClient {
         matches!(self.creds.auth, Auth::Signed { .. })
     }
 
-    /// Server time minus local time, in seconds, read once from `GET /auth/time` (unsigned).
+    /// Server time minus local time, in seconds, read once from `GET /auth/time` (unsigned;
+    /// retried as any read).
     pub async fn clock_delta(&self) -> Result<i64, ApiError> {
         self.delta
             .get_or_try_init(|| async {
-                let err = |query_id, kind| ApiError {
+                let path = "/auth/time";
+                let mut before = unix_now();
+                let body = self
+                    .with_retries(&Method::GET, || {
+                        before = unix_now();
+                        self.time_once(path)
+                    })
+                    .await?;
+                let server: i64 = serde_json::from_slice(&body).map_err(|e| ApiError {
                     method: "GET".into(),
-                    path: "/auth/time".into(),
-                    query_id,
-                    kind: Box::new(kind),
-                };
-                let before = unix_now();
-                let mut req = self
-                    .http
-                    .get(format!("{}/auth/time", self.creds.endpoint.base_url));
-                if let Auth::Signed {
-                    application_key, ..
-                } = &self.creds.auth
-                {
-                    req = req.header("X-Ovh-Application", application_key);
-                }
-                let resp = req.send().await.map_err(|e| err(None, network(&e)))?;
-                let status = resp.status().as_u16();
-                let query_id = resp
-                    .headers()
-                    .get("X-Ovh-Queryid")
-                    .and_then(|v| v.to_str().ok())
-                    .map(String::from);
-                let body = read_capped(resp, SMALL_BODY)
-                    .await
-                    .map_err(|k| err(query_id.clone(), k))?;
-                if !(200..300).contains(&status) {
-                    return Err(err(query_id, http_error(status, &body)));
-                }
-                let server: i64 = serde_json::from_slice(&body)
-                    .map_err(|e| err(query_id, ApiErrorKind::Decode(e.to_string())))?;
+                    path: path.into(),
+                    query_id: None,
+                    kind: Box::new(ApiErrorKind::Decode(e.to_string())),
+                })?;
                 let delta = server - before;
                 tracing::debug!(delta, "OVH clock delta");
                 Ok(delta)
             })
             .await
             .copied()
+    }
+
+    /// One unsigned `GET /auth/time`.
+    async fn time_once(&self, path: &str) -> Result<Bytes, ApiError> {
+        let err = |query_id, kind| ApiError {
+            method: "GET".into(),
+            path: path.into(),
+            query_id,
+            kind: Box::new(kind),
+        };
+        let mut req = self
+            .http
+            .get(format!("{}{path}", self.creds.endpoint.base_url));
+        if let Auth::Signed {
+            application_key, ..
+        } = &self.creds.auth
+        {
+            req = req.header("X-Ovh-Application", application_key);
+        }
+        let resp = req.send().await.map_err(|e| err(None, network(&e)))?;
+        let status = resp.status().as_u16();
+        let query_id = header(&resp, "X-Ovh-Queryid");
+        let limit = RateHeaders::of(&resp);
+        let body = read_capped(resp, SMALL_BODY)
+            .await
+            .map_err(|k| err(query_id.clone(), k))?;
+        if !(200..300).contains(&status) {
+            return Err(err(query_id, self.error_kind(status, &body, limit)));
+        }
+        Ok(body)
     }
 
     /// GET and decode.
@@ -360,7 +442,21 @@ impl OvhClient {
     ) -> Result<Bytes, ApiError> {
         // Serialised once: these exact bytes are signed and sent.
         let body = body.map(|v| v.to_string().into_bytes());
-        let retry = if method == Method::GET {
+        self.with_retries(&method, || {
+            self.send_once(method.clone(), path, body.clone(), Signing::Signed)
+        })
+        .await
+    }
+
+    /// Run `send` once for a change, or as the retry policy says for a GET: a 429's
+    /// `Retry-After` replaces the backoff, and no wait outlasts the profile's timeout,
+    /// counted from the first try (then the call fails at once, saying so).
+    async fn with_retries<F, Fut>(&self, method: &Method, mut send: F) -> Result<Bytes, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Bytes, ApiError>>,
+    {
+        let retry = if *method == Method::GET {
             self.opts.retry
         } else {
             RetryPolicy {
@@ -368,16 +464,28 @@ impl OvhClient {
                 base_delay: Duration::ZERO,
             }
         };
+        let deadline = Instant::now() + self.opts.timeout;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self
-                .send_once(method.clone(), path, body.clone(), Signing::Signed)
-                .await
-            {
-                Err(e) if e.retryable() && attempt < retry.attempts => {
-                    let wait = retry.base_delay * 2u32.saturating_pow(attempt - 1);
-                    tracing::debug!(%method, path, attempt, ?wait, "retrying OVH GET");
+            match send().await {
+                Err(mut e) if e.retryable() && attempt < retry.attempts => {
+                    let backoff = retry.base_delay * 2u32.saturating_pow(attempt - 1);
+                    let wait = match e.kind.as_ref() {
+                        ApiErrorKind::RateLimited {
+                            retry_after: Some(asked),
+                            ..
+                        } => *asked,
+                        _ => backoff,
+                    };
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if wait > left {
+                        if let ApiErrorKind::RateLimited { left: l, .. } = e.kind.as_mut() {
+                            *l = Some(left);
+                        }
+                        return Err(e);
+                    }
+                    tracing::debug!(%method, path = e.path, attempt, ?wait, "retrying OVH GET");
                     tokio::time::sleep(wait).await;
                 }
                 other => return other,
@@ -483,11 +591,8 @@ impl OvhClient {
         let started = Instant::now();
         let resp = req.send().await.map_err(|e| err(None, network(&e)))?;
         let status = resp.status().as_u16();
-        let query_id = resp
-            .headers()
-            .get("X-Ovh-Queryid")
-            .and_then(|v| v.to_str().ok())
-            .map(String::from);
+        let query_id = header(&resp, "X-Ovh-Queryid");
+        let limit = RateHeaders::of(&resp);
         let bytes = read_capped(resp, MAX_BODY)
             .await
             .map_err(|k| err(query_id.clone(), k))?;
@@ -498,7 +603,35 @@ impl OvhClient {
         if (200..300).contains(&status) {
             return Ok(bytes);
         }
-        Err(err(query_id, http_error(status, &bytes)))
+        let kind = self.error_kind(status, &bytes, limit);
+        Err(err(query_id, kind))
+    }
+
+    /// The error of a non-2xx answer; a 429 with how long it asks to wait, measured on the
+    /// server's clock (its `Date`, else the local clock moved by the known delta).
+    fn error_kind(&self, status: u16, body: &[u8], limit: RateHeaders) -> ApiErrorKind {
+        let kind = http_error(status, body);
+        let ApiErrorKind::Http {
+            status: 429,
+            message,
+            ..
+        } = kind
+        else {
+            return kind;
+        };
+        let server_now = limit
+            .date
+            .and_then(|d| chrono::DateTime::parse_from_rfc2822(&d).ok())
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|| {
+                let delta = self.delta.get().copied().unwrap_or(0);
+                chrono::Utc::now() + chrono::Duration::seconds(delta)
+            });
+        ApiErrorKind::RateLimited {
+            message,
+            retry_after: limit.retry_after.and_then(|v| retry_after(&v, server_now)),
+            left: None,
+        }
     }
 
     /// A valid Bearer token, fetched or refreshed shortly before expiry.
@@ -553,6 +686,29 @@ impl OvhClient {
         let until = Instant::now() + Duration::from_secs(t.expires_in.unwrap_or(3600));
         *cached = Some((token.clone(), until));
         Ok(token)
+    }
+}
+
+/// One header of an answer, as text.
+fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+}
+
+/// The headers a 429 is read with.
+struct RateHeaders {
+    retry_after: Option<String>,
+    date: Option<String>,
+}
+
+impl RateHeaders {
+    fn of(resp: &reqwest::Response) -> RateHeaders {
+        RateHeaders {
+            retry_after: header(resp, "Retry-After"),
+            date: header(resp, "Date"),
+        }
     }
 }
 
@@ -715,10 +871,9 @@ mod tests {
         assert!(
             matches!(http(503, None, "down"), ProviderError::Unreachable(m) if m.contains("HTTP 503"))
         );
-        assert!(matches!(
-            http(429, None, "slow down"),
-            ProviderError::Unreachable(_)
-        ));
+        assert!(
+            matches!(http(429, None, "slow down"), ProviderError::Backend(m) if m.starts_with("rate limited, not sent"))
+        );
         assert!(
             matches!(http(400, Some("Client::BadRequest"), "bad"), ProviderError::Backend(m) if m.contains("HTTP 400"))
         );
@@ -730,6 +885,46 @@ mod tests {
         }
         .into();
         assert!(matches!(net, ProviderError::Unreachable(m) if m.contains("GET /vps")));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date_on_the_server_clock() {
+        let server_now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(retry_after(" 3 ", server_now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT", server_now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:00:00 GMT", server_now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", server_now), None);
+        let read = |retry_after, left| -> ProviderError {
+            ApiError {
+                method: "GET".into(),
+                path: "/vps".into(),
+                query_id: None,
+                kind: Box::new(ApiErrorKind::RateLimited {
+                    message: "Too many requests".into(),
+                    retry_after,
+                    left,
+                }),
+            }
+            .into()
+        };
+        let e = read(
+            Some(Duration::from_secs(60)),
+            Some(Duration::from_millis(4900)),
+        )
+        .to_string();
+        assert!(
+            e.starts_with("rate limited: ") && e.contains("wait 60 s, longer than the 4 s left"),
+            "{e}"
+        );
+        assert!(read(None, None).to_string().contains("after the retries"));
     }
 
     #[test]

@@ -149,6 +149,8 @@ impl Approval {
             Err(e) if matches!(&*e.kind, ApiErrorKind::Http { code: Some(code), .. } if code == "NOT_CREDENTIAL") => {
                 Ok(false)
             }
+            // Polled too often for the API: look again at the next poll.
+            Err(e) if matches!(&*e.kind, ApiErrorKind::RateLimited { .. }) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }

@@ -113,6 +113,33 @@ struct WireCredential {
     rules: Vec<WireRule>,
 }
 
+/// Whether a service name may be put in a URL path: a host name as VPS names are (labels of
+/// letters, digits, `-` and `_`, joined by single dots, at most 253 characters). Anything
+/// else (`..`, `/`, a control character) is refused, never escaped and sent: a path that a
+/// client or a proxy normalises would reach another resource.
+pub fn valid_service_name(sn: &str) -> bool {
+    !sn.is_empty()
+        && sn.len() <= 253
+        && sn.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// The API path of a VPS, or the refusal of a service name that is not one.
+fn vps_path(sn: &str) -> Result<String, ProviderError> {
+    if valid_service_name(sn) {
+        Ok(format!("/vps/{}", seg(sn)))
+    } else {
+        Err(ProviderError::InvalidState(format!(
+            "{:?} is not a valid VPS service name; snaptree does not put it in a request",
+            crate::safe::capped(sn, 80)
+        )))
+    }
+}
+
 /// One OVH account (one profile) as a `Provider`.
 pub struct OvhProvider {
     profile: String,
@@ -213,6 +240,8 @@ impl OvhProvider {
             loaded: false,
             running_tasks: Vec::new(),
             memory_mb: None,
+            unreadable: None,
+            clock_offset_secs: 0,
         }
     }
 
@@ -220,8 +249,8 @@ impl OvhProvider {
     async fn option_and_snapshot(
         &self,
         sn: &str,
-    ) -> Result<(bool, Option<WireSnapshot>), ApiError> {
-        let base = format!("/vps/{}", seg(sn));
+    ) -> Result<(bool, Option<WireSnapshot>), ProviderError> {
+        let base = vps_path(sn)?;
         let (opt_path, snap_path) = (
             format!("{base}/option/snapshot"),
             format!("{base}/snapshot"),
@@ -229,19 +258,29 @@ impl OvhProvider {
         let (opt, snap) = futures::try_join!(
             self.client.get_opt::<WireOption>(&opt_path),
             self.client.get_opt::<WireSnapshot>(&snap_path),
-        )?;
+        )
+        .map_err(ProviderError::from)?;
         Ok((opt.is_some_and(|o| o.state == "subscribed"), snap))
     }
 
     async fn read_machine(&self, sn: &str) -> Result<Machine, ProviderError> {
-        let base = format!("/vps/{}", seg(sn));
+        let base = vps_path(sn)?;
         let tasks_path = format!("{base}/tasks?state=doing");
         let (vps, (option, snap), doing) = futures::try_join!(
-            self.client.get::<WireVps>(&base),
+            async { Ok(self.client.get::<WireVps>(&base).await?) },
             self.option_and_snapshot(sn),
-            self.client.get::<Vec<i64>>(&tasks_path),
+            async { Ok(self.client.get::<Vec<i64>>(&tasks_path).await?) },
         )?;
         let mut m = self.bare(sn);
+        // Snapshot times are stamped by the API's clock: ages are measured on it. Signed
+        // calls have read it already; an OAuth2 profile reads it once here.
+        m.clock_offset_secs = match self.client.clock_delta().await {
+            Ok(delta) => delta,
+            Err(e) => {
+                tracing::debug!("OVH clock delta unknown, ages on the local clock: {e}");
+                0
+            }
+        };
         m.name = vps
             .display_name
             .clone()
@@ -303,15 +342,26 @@ impl OvhProvider {
     }
 
     async fn task(&self, sn: &str, task_id: &str) -> Result<WireTask, ApiError> {
+        let base = vps_path(sn).map_err(|e| ApiError {
+            method: "GET".into(),
+            path: "/vps/…/tasks".into(),
+            query_id: None,
+            kind: Box::new(ApiErrorKind::Local(e.to_string())),
+        })?;
         self.client
-            .get(&format!("/vps/{}/tasks/{}", seg(sn), seg(task_id)))
+            .get(&format!("{base}/tasks/{}", seg(task_id)))
             .await
     }
 }
 
 fn map_snapshot(s: &WireSnapshot) -> Result<Snapshot, String> {
     let created = DateTime::parse_from_rfc3339(&s.creation_date)
-        .map_err(|e| format!("bad creationDate {:?}: {e}", s.creation_date))?
+        .map_err(|e| {
+            format!(
+                "bad creationDate {:?}: {e}",
+                crate::safe::capped(&s.creation_date, 80)
+            )
+        })?
         .with_timezone(&Utc);
     let description = s.description.clone().unwrap_or_default();
     let _ = &s.region;
@@ -388,7 +438,16 @@ impl Provider for OvhProvider {
                 Ok(m) => rows[i] = m,
                 // Terminated between the listing and the read: drop it.
                 Err(ProviderError::NotFound(_)) => gone.push(i),
-                Err(e) => return Err(e),
+                // The account itself cannot be read: the whole listing fails.
+                Err(e @ (ProviderError::Auth(_) | ProviderError::Unreachable(_))) => {
+                    return Err(e);
+                }
+                // This one VPS's record is malformed, refused or not addressable: it is
+                // listed with why, and the others as usual.
+                Err(e) => {
+                    rows[i].unreadable = Some(e.to_string());
+                    rows[i].loaded = true;
+                }
             }
             // Coalesce partial reports so 200 VPSs do not mean 200 full copies.
             if last.elapsed() >= Duration::from_millis(100) {
@@ -411,7 +470,7 @@ impl Provider for OvhProvider {
 
     async fn start(&self, machine_id: &str, op: &Operation) -> Result<StartedTask, ProviderError> {
         let sn = machine_id;
-        let base = format!("/vps/{}", seg(sn));
+        let base = vps_path(sn)?;
         let started = |t: WireTask| StartedTask {
             id: t.id.to_string(),
             finished: false,
@@ -529,9 +588,10 @@ impl Provider for OvhProvider {
     }
 
     async fn download_link(&self, machine_id: &str) -> Result<DownloadLink, ProviderError> {
+        let base = vps_path(machine_id)?;
         let d: WireDownload = self
             .client
-            .get(&format!("/vps/{}/snapshot/download", seg(machine_id)))
+            .get(&format!("{base}/snapshot/download"))
             .await?;
         Ok(DownloadLink {
             url: d.url,
@@ -599,6 +659,18 @@ mod tests {
             "POST",
             "/vps/a/createSnapshot"
         ));
+    }
+
+    #[test]
+    fn only_host_names_are_service_names() {
+        for ok in ["vps-1a2b3c4d.vps.ovh.net", "vps123456.ovh.net", "a_b-c"] {
+            assert!(valid_service_name(ok), "{ok}");
+        }
+        for bad in [
+            "", ".", "..", "a/b", "a..b", ".a", "a.", "a b", "a\u{7}b", "a%2Fb", "é",
+        ] {
+            assert!(!valid_service_name(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -589,6 +589,8 @@ pub(super) fn machine(
         loaded: true,
         running_tasks: Vec::new(),
         memory_mb: row.memory_mb.and_then(|mb| u64::try_from(mb).ok()),
+        unreadable: None,
+        clock_offset_secs: 0,
     }
 }
 
