@@ -351,6 +351,33 @@ fn all_read(errors: &[(String, String)]) -> Result<(), Failure> {
     }
 }
 
+/// When FILTER selected no machine (`matched` is how many it selected), say so on stderr:
+/// what the command prints is empty because of the filter, which may be a typo.
+fn tell_no_match(s: &Session, filter: Option<&str>, matched: usize, errors: &[(String, String)]) {
+    if let Some(f) = filter.filter(|_| matched == 0) {
+        let names: Vec<String> = s.engine.profiles().iter().map(|p| p.name.clone()).collect();
+        tell!(
+            "snaptree: {}",
+            crate::model::filter::no_match(f, &names, errors.len())
+        );
+    }
+}
+
+/// True when the command reads or changes machines, so it has nothing to do without a
+/// profile. `check` is left out: a monitoring check says UNKNOWN rather than fail.
+fn needs_profile(cmd: &Cmd) -> bool {
+    !matches!(
+        cmd,
+        Cmd::Check { .. }
+            | Cmd::Info
+            | Cmd::Demo
+            | Cmd::Sim { .. }
+            | Cmd::Completions { .. }
+            | Cmd::Man
+            | Cmd::Login { .. }
+    )
+}
+
 /// Load every profile's inventory; per-profile errors are reported, not fatal.
 async fn load_all(engine: &Engine) -> (Vec<Machine>, Vec<String>) {
     let (machines, errors) = load_by_profile(engine).await;
@@ -449,22 +476,29 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
     let Some(cmd) = &cli.command else {
         return Ok(());
     };
+    // First run: a command with nothing to read says where a profile goes, not an empty
+    // answer that looks like an empty estate.
+    if needs_profile(cmd) && s.engine.profiles().is_empty() {
+        return Err(Failure::new(EXIT_USAGE, setup::no_profile(&s.paths)));
+    }
     match cmd {
         Cmd::Ls { filter } => {
-            let shown = |m: &Machine| filter.as_ref().is_none_or(|f| m.matches_filter(f));
+            let filter_rule = crate::model::filter::Filter::new(filter.as_deref().unwrap_or(""));
+            let shown = |m: &Machine| filter_rule.matches(m);
             let t = &s.thresholds;
             let now = chrono::Utc::now();
-            let errors = if cli.json {
+            let (matched, errors) = if cli.json {
                 let (lines, errors) =
                     read_each(&s.engine, |m| shown(&m).then(|| output::ls_json(&m, t))).await;
-                output::print_ls_json(&lines);
-                errors
+                output::print_ls_json(&lines, &errors);
+                (lines.len(), errors)
             } else {
                 let (rows, errors) =
                     read_each(&s.engine, |m| shown(&m).then(|| output::ls_row(&m, t, now))).await;
                 output::print_ls_table(&rows);
-                errors
+                (rows.len(), errors)
             };
+            tell_no_match(s, filter.as_deref(), matched, &errors);
             all_read(&errors)
         }
         Cmd::Tree { machine } => {
@@ -611,7 +645,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
         }
         Cmd::Config {
             command: ConfigCmd::Check,
-        } => setup::config_check(s).await,
+        } => setup::config_check(s, cli.json).await,
         Cmd::Info => {
             output::print_info(&s.paths, cli.json);
             Ok(())

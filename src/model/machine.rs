@@ -223,13 +223,9 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// True when `filter` is in its name, id or path, ignoring case (the `FILTER` of `ls`
-    /// and `prune`).
+    /// True when the FILTER `filter` selects it (`model::filter`'s rule).
     pub fn matches_filter(&self, filter: &str) -> bool {
-        let f = filter.to_lowercase();
-        [&self.name, &self.id, &self.path]
-            .iter()
-            .any(|s| s.to_lowercase().contains(&f))
+        super::filter::Filter::new(filter).matches(self)
     }
 
     /// This machine's identity.
