@@ -70,6 +70,13 @@ pub async fn session(cli: &Cli) -> Result<Session, Failure> {
     let (profiles, simulators, vsphere_simulators) = if is_demo(cli) {
         demo_profiles(cli).await?
     } else {
+        if let Some(wanted) = cli.profiles.first().filter(|_| config.profiles.is_empty()) {
+            // `--profile NAME` on a first run: where a profile goes, not only "none".
+            return Err(Failure::new(
+                EXIT_USAGE,
+                format!("no profile is named \"{wanted}\"; {}", no_profile(&paths)),
+            ));
+        }
         (configured_profiles(cli, &config)?, Vec::new(), Vec::new())
     };
     let engine = Engine::new(

@@ -297,6 +297,7 @@ fn with_no_profile_configured_commands_say_where_the_config_goes_and_exit_2() {
         &["tree", "web-01"],
         &["take", "web-01"],
         &["config", "check"],
+        &["--profile", "pcc", "ls"],
     ] {
         let o = env.run(args);
         let line = one_sentence(&o, 2);
