@@ -60,7 +60,7 @@ pub fn no_match(filter: &str, profiles: &[String], unread: usize) -> String {
     }
     if !profiles.is_empty() {
         s.push_str(&format!(
-            " (FILTER is found in a machine's name, id or path, or its profile's name; profiles: {})",
+            "; FILTER is found in a machine's name, id or path, or its profile's name (profiles: {})",
             profiles.join(", ")
         ));
     }
@@ -102,5 +102,19 @@ mod tests {
         // Never across two fields: the name's end and the id's start are not one text.
         assert!(!m.matches_filter("01vm"));
         assert!(!m.matches_filter("web-01vm-101"));
+    }
+
+    #[test]
+    fn the_sentence_for_no_match_names_the_profiles_and_the_unread() {
+        let names = ["pcc".to_string(), "ovh".to_string()];
+        assert_eq!(
+            super::no_match("pcc-typo", &names, 0),
+            "no machine matches \"pcc-typo\"; FILTER is found in a machine's name, id or path, \
+             or its profile's name (profiles: pcc, ovh)"
+        );
+        assert_eq!(
+            super::no_match("web", &[], 1),
+            "no machine matches \"web\" among the profiles read (1 could not be read)"
+        );
     }
 }
