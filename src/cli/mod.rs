@@ -97,7 +97,8 @@ pub enum Cmd {
     Demo,
     /// List machines.
     Ls {
-        /// Only machines whose name, id, path or profile contains this, ignoring case (also `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
+        /// Only machines whose name, id, path or profile contains this, ignoring case (also
+        /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
         filter: Option<String>,
     },
     /// Show the snapshot tree of one machine.
@@ -199,7 +200,8 @@ pub enum Cmd {
     },
     /// Delete many snapshots across machines by policy: the plan, then (confirmed) the run.
     Prune {
-        /// Only machines whose name, id, path or profile contains this, ignoring case (also `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
+        /// Only machines whose name, id, path or profile contains this, ignoring case (also
+        /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
         filter: Option<String>,
         /// Snapshots created more than AGE ago (e.g. 14d, 72h).
         #[arg(long, value_name = "AGE")]
@@ -222,7 +224,8 @@ pub enum Cmd {
     },
     /// Every snapshot of the estate, one row each (SPEC §8): a table, CSV, JSON or Markdown.
     Report {
-        /// Only machines whose name, id, path or profile contains this, ignoring case (also `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
+        /// Only machines whose name, id, path or profile contains this, ignoring case (also
+        /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
         filter: Option<String>,
         /// How to write the rows (`--json` is `--format json`).
         #[arg(long, value_enum, default_value = "table")]
@@ -233,7 +236,8 @@ pub enum Cmd {
     },
     /// Monitoring: the state line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (SPEC §8).
     Check {
-        /// Only machines whose name, id, path or profile contains this, ignoring case (also `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
+        /// Only machines whose name, id, path or profile contains this, ignoring case (also
+        /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
         filter: Option<String>,
         /// A snapshot older than AGE is a warning (default: `[ui] age_warning`).
         #[arg(long, value_name = "AGE")]

@@ -25,7 +25,8 @@ use crate::{say, say_json, tell};
 
 /// The command line's words for a policy.
 pub struct Args<'a> {
-    /// Only machines whose name, id, path or profile contains this, ignoring case (also `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
+    /// Only machines whose name, id, path or profile contains this, ignoring case (also
+    /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
     pub filter: Option<&'a str>,
     /// `--older-than AGE`.
     pub older_than: Option<&'a str>,
