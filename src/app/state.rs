@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{ConfirmMode, ThemeName};
 use crate::model::change::{Change, FormField, Input, Value};
+use crate::model::filter::Filter;
 use crate::model::guest::GuestAgent;
 use crate::model::{HealthThresholds, Machine, ProviderKind, TaskState, Warning, machine_warnings};
 
@@ -476,7 +477,7 @@ pub struct AppState {
     pub profiles: Vec<ProfileView>,
     /// Every machine, grouped by profile then location then name.
     pub machines: Vec<Machine>,
-    /// Lower-case search text per machine (same order).
+    /// Each machine's `model::filter::haystack` (same order).
     pub search: Vec<String>,
     /// The worst warning of each machine (same order), as of `worst_at`: collapsed rows
     /// read it instead of re-deriving every hidden machine's warnings per keystroke.
@@ -734,7 +735,7 @@ impl AppState {
         self.search = self
             .machines
             .iter()
-            .map(|m| format!("{}\n{}\n{}\n{}", m.name, m.id, m.path, m.profile).to_lowercase())
+            .map(crate::model::filter::haystack)
             .collect();
         self.by_key = self
             .machines
@@ -819,14 +820,14 @@ impl AppState {
         self.rebuild_tree();
     }
 
-    /// True when machine `i` passes the inventory's filter (`filter` in lower case).
-    fn passes(&self, i: usize, filter: &str) -> bool {
-        filter.is_empty() || self.search[i].contains(filter)
+    /// True when machine `i` passes the inventory's filter (`model::filter`'s rule).
+    fn passes(&self, i: usize, filter: &Filter) -> bool {
+        filter.is_empty() || filter.matches_text(&self.search[i])
     }
 
     /// The machines the inventory's filter lets through (collapsed groups included).
     pub fn filtered_machines(&self) -> Vec<&Machine> {
-        let filter = self.filter.value().to_lowercase();
+        let filter = Filter::new(self.filter.value());
         (0..self.machines.len())
             .filter(|&i| self.passes(i, &filter))
             .map(|i| &self.machines[i])
@@ -835,7 +836,7 @@ impl AppState {
 
     /// Recompute the visible inventory rows from machines, filter and collapsed groups.
     pub fn rebuild_rows(&mut self) {
-        let filter = self.filter.value().to_lowercase();
+        let filter = Filter::new(self.filter.value());
         let mut rows = Vec::with_capacity(self.machines.len() + self.profiles.len());
         let mut hidden_worst: std::collections::HashMap<usize, Warning> =
             std::collections::HashMap::new();
@@ -906,11 +907,13 @@ impl AppState {
         if self.view != LeftView::Snapshots {
             return;
         }
-        let filter = self.filter.value().to_lowercase();
+        let filter = Filter::new(self.filter.value());
         let (search, by_key) = (&self.search, &self.by_key);
         let index_of = |p: &str, id: &str| by_key.get(&(p.to_string(), id.to_string())).copied();
         self.list.refilter(index_of, |r| {
-            filter.is_empty() || search[r.machine].contains(&filter) || r.text.contains(&filter)
+            filter.is_empty()
+                || filter.matches_text(&search[r.machine])
+                || filter.matches_text(&r.text)
         });
     }
 
@@ -1113,7 +1116,7 @@ impl AppState {
         {
             return o.clone();
         }
-        let filter = self.filter.value().to_lowercase();
+        let filter = Filter::new(self.filter.value());
         let in_scope = |m: &Machine| match scope {
             Scope::Estate => true,
             Scope::Profile(i) => self.profiles.get(*i).is_some_and(|p| p.name == m.profile),

@@ -97,7 +97,8 @@ pub enum Cmd {
     Demo,
     /// List machines.
     Ls {
-        /// Only machines whose name, id or path contains this.
+        /// Only machines whose name, id, path or profile contains this, ignoring case (also
+        /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
         filter: Option<String>,
     },
     /// Show the snapshot tree of one machine.
@@ -199,7 +200,8 @@ pub enum Cmd {
     },
     /// Delete many snapshots across machines by policy: the plan, then (confirmed) the run.
     Prune {
-        /// Only machines whose name, id or path contains this.
+        /// Only machines whose name, id, path or profile contains this, ignoring case (also
+        /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
         filter: Option<String>,
         /// Snapshots created more than AGE ago (e.g. 14d, 72h).
         #[arg(long, value_name = "AGE")]
@@ -222,7 +224,8 @@ pub enum Cmd {
     },
     /// Every snapshot of the estate, one row each (SPEC §8): a table, CSV, JSON or Markdown.
     Report {
-        /// Only machines whose name, id or path contains this.
+        /// Only machines whose name, id, path or profile contains this, ignoring case (also
+        /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
         filter: Option<String>,
         /// How to write the rows (`--json` is `--format json`).
         #[arg(long, value_enum, default_value = "table")]
@@ -233,7 +236,8 @@ pub enum Cmd {
     },
     /// Monitoring: the state line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (SPEC §8).
     Check {
-        /// Only machines whose name, id or path contains this.
+        /// Only machines whose name, id, path or profile contains this, ignoring case (also
+        /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
         filter: Option<String>,
         /// A snapshot older than AGE is a warning (default: `[ui] age_warning`).
         #[arg(long, value_name = "AGE")]
@@ -354,6 +358,33 @@ fn all_read(errors: &[(String, String)], unreadable: Vec<String>) -> Result<(), 
     }
 }
 
+/// When FILTER selected no machine (`matched` is how many it selected), say so on stderr:
+/// what the command prints is empty because of the filter, which may be a typo.
+fn tell_no_match(s: &Session, filter: Option<&str>, matched: usize, errors: &[(String, String)]) {
+    if let Some(f) = filter.filter(|_| matched == 0) {
+        let names: Vec<String> = s.engine.profiles().iter().map(|p| p.name.clone()).collect();
+        tell!(
+            "snaptree: {}",
+            crate::model::filter::no_match(f, &names, errors.len())
+        );
+    }
+}
+
+/// True when the command reads or changes machines, so it has nothing to do without a
+/// profile. `check` is left out: a monitoring check says UNKNOWN rather than fail.
+fn needs_profile(cmd: &Cmd) -> bool {
+    !matches!(
+        cmd,
+        Cmd::Check { .. }
+            | Cmd::Info
+            | Cmd::Demo
+            | Cmd::Sim { .. }
+            | Cmd::Completions { .. }
+            | Cmd::Man
+            | Cmd::Login { .. }
+    )
+}
+
 /// Load every profile's inventory; per-profile errors are reported, not fatal.
 async fn load_all(engine: &Engine) -> (Vec<Machine>, Vec<String>) {
     let (machines, errors) = load_by_profile(engine).await;
@@ -452,13 +483,19 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
     let Some(cmd) = &cli.command else {
         return Ok(());
     };
+    // First run: a command with nothing to read says where a profile goes, not an empty
+    // answer that looks like an empty estate.
+    if needs_profile(cmd) && s.engine.profiles().is_empty() {
+        return Err(Failure::new(EXIT_USAGE, setup::no_profile(&s.paths)));
+    }
     match cmd {
         Cmd::Ls { filter } => {
             // Each machine listed but not read, said after the listing (exit 1, as for a
             // profile that could not be read).
+            let filter_rule = crate::model::filter::Filter::new(filter.as_deref().unwrap_or(""));
             let unreadable = std::sync::Mutex::new(Vec::new());
             let shown = |m: &Machine| {
-                let shown = filter.as_ref().is_none_or(|f| m.matches_filter(f));
+                let shown = filter_rule.matches(m);
                 if shown && let Some(why) = m.unreadable_sentence() {
                     unreadable
                         .lock()
@@ -469,21 +506,22 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             };
             let t = &s.thresholds;
             let now = chrono::Utc::now();
-            let errors = if cli.json {
+            let (matched, errors) = if cli.json {
                 let (lines, errors) =
                     read_each(&s.engine, |m| shown(&m).then(|| output::ls_json(&m, t))).await;
-                output::print_ls_json(&lines);
-                errors
+                output::print_ls_json(&lines, &errors);
+                (lines.len(), errors)
             } else {
                 let (rows, errors) =
                     read_each(&s.engine, |m| shown(&m).then(|| output::ls_row(&m, t, now))).await;
                 output::print_ls_table(&rows);
-                errors
+                (rows.len(), errors)
             };
             let mut unreadable = unreadable
                 .into_inner()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             unreadable.sort();
+            tell_no_match(s, filter.as_deref(), matched, &errors);
             all_read(&errors, unreadable)
         }
         Cmd::Tree { machine } => {
@@ -633,7 +671,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
         }
         Cmd::Config {
             command: ConfigCmd::Check,
-        } => setup::config_check(s).await,
+        } => setup::config_check(s, cli.json).await,
         Cmd::Info => {
             output::print_info(&s.paths, cli.json);
             Ok(())

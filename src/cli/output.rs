@@ -52,9 +52,19 @@ pub fn ls_json(m: &Machine, t: &HealthThresholds) -> Box<str> {
     crate::safe::json(&machine_json(m, t).to_string()).into()
 }
 
+/// The `errors` of a `--json` document: each profile that could not be read, and why.
+pub fn errors_json(errors: &[(String, String)]) -> Value {
+    Value::Array(
+        errors
+            .iter()
+            .map(|(profile, error)| json!({"profile": profile, "error": error}))
+            .collect(),
+    )
+}
+
 /// `snaptree ls --json`: the machines' objects (from [`ls_json`]) written one at a time,
-/// the same bytes as one `{"machines":[…]}` value.
-pub fn print_ls_json(machines: &[Box<str>]) {
+/// the same bytes as one `{"machines":[…],"errors":[…]}` value.
+pub fn print_ls_json(machines: &[Box<str>], errors: &[(String, String)]) {
     let out = std::io::stdout().lock();
     let mut out = std::io::BufWriter::new(out);
     // A closed pipe (`| head`) ends the output; nothing else can go wrong here.
@@ -66,7 +76,9 @@ pub fn print_ls_json(machines: &[Box<str>]) {
             }
             out.write_all(m.as_bytes())?;
         }
-        out.write_all(b"]}\n")?;
+        out.write_all(b"],\"errors\":")?;
+        out.write_all(crate::safe::json(&errors_json(errors).to_string()).as_bytes())?;
+        out.write_all(b"}\n")?;
         out.flush()
     })();
 }

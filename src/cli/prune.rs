@@ -11,19 +11,22 @@ use serde_json::json;
 
 use super::setup::Session;
 use super::{
-    Cli, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE, Failure, confirm, load_all,
+    Cli, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE, Failure, confirm,
+    load_by_profile, tell_no_match,
 };
 use crate::config::ConfirmMode;
 use crate::engine::RunError;
 use crate::model::change::{self, Step};
 use crate::model::cleanup::{Criteria, Plan, Protect, plan};
+use crate::model::filter::Filter;
 use crate::model::health::{format_age, human_size};
 use crate::model::{Machine, TaskState, parse_duration};
 use crate::{say, say_json, tell};
 
 /// The command line's words for a policy.
 pub struct Args<'a> {
-    /// Only machines whose name, id or path contains this.
+    /// Only machines whose name, id, path or profile contains this, ignoring case (also
+    /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
     pub filter: Option<&'a str>,
     /// `--older-than AGE`.
     pub older_than: Option<&'a str>,
@@ -69,11 +72,9 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
     criteria
         .check()
         .map_err(|m| Failure::new(EXIT_USAGE, format!("prune: {m}")))?;
-    let (machines, errors) = load_all(&s.engine).await;
-    let shown: Vec<&Machine> = machines
-        .iter()
-        .filter(|m| args.filter.is_none_or(|f| m.matches_filter(f)))
-        .collect();
+    let (machines, errors) = load_by_profile(&s.engine).await;
+    let rule = Filter::new(args.filter.unwrap_or(""));
+    let shown: Vec<&Machine> = machines.iter().filter(|m| rule.matches(m)).collect();
     let now = chrono::Utc::now();
     let p = plan(
         &shown,
@@ -84,9 +85,10 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
     for why in shown.iter().filter_map(|m| m.unreadable_sentence()) {
         tell!("snaptree: {why}; its snapshots are not in the plan");
     }
-    for e in &errors {
-        tell!("snaptree: {e}; its machines are not in the plan");
+    for (profile, e) in &errors {
+        tell!("snaptree: profile {profile}: {e}; its machines are not in the plan");
     }
+    tell_no_match(s, args.filter, shown.len(), &errors);
     if !cli.json {
         print_plan(&p);
     }
@@ -100,7 +102,7 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
     };
     if p.machines.is_empty() || args.dry_run {
         if cli.json {
-            say_json!(plan_json(&p));
+            say_json!(plan_json(&p, &errors));
         }
         return unread().map_or(Ok(()), Err);
     }
@@ -154,7 +156,7 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
     }
     let t = tally.lock().unwrap_or_else(|e| e.into_inner());
     if cli.json {
-        let mut v = plan_json(&p);
+        let mut v = plan_json(&p, &errors);
         v["result"] = json!({
             "done": t.done,
             "failed": t.failed,
@@ -357,8 +359,8 @@ fn print_plan(p: &Plan) {
     );
 }
 
-/// SPEC §7's JSON of a plan.
-fn plan_json(p: &Plan) -> serde_json::Value {
+/// SPEC §7's JSON of a plan, with the profiles that could not be read (`errors`).
+fn plan_json(p: &Plan, errors: &[(String, String)]) -> serde_json::Value {
     let machines: Vec<serde_json::Value> = p
         .machines
         .iter()
@@ -384,5 +386,6 @@ fn plan_json(p: &Plan) -> serde_json::Value {
             "machines": p.machines.len(),
             "size_bytes": p.size_bytes(),
         },
+        "errors": super::output::errors_json(errors),
     })
 }

@@ -10,7 +10,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::setup::Session;
 use super::{Cli, Failure};
 use crate::model::check::{self, Limits, State};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::model::cleanup::Protect;
+use crate::model::filter::Filter;
 use crate::model::health::human_size;
 use crate::model::machine::history_start;
 use crate::model::report::{self, COLUMNS, Cell, SIZE_COLUMN};
@@ -57,19 +60,25 @@ fn written(r: std::io::Result<()>) -> Result<(), Failure> {
 }
 
 /// The machines of every profile read (FILTER applied, in `ls` order; those without
-/// snapshots only when `bare`, each dropped as read otherwise), and the profiles that could
-/// not be read with why.
+/// snapshots only when `bare`, each dropped as read otherwise), how many FILTER selected
+/// (kept or not), and the profiles that could not be read with why.
 async fn estate(
     s: &Session,
     filter: Option<&str>,
     bare: bool,
-) -> (Vec<Machine>, Vec<(String, String)>) {
-    super::read_each(&s.engine, |m| {
-        let shown = filter.is_none_or(|f| m.matches_filter(f));
+) -> (Vec<Machine>, usize, Vec<(String, String)>) {
+    let rule = Filter::new(filter.unwrap_or(""));
+    let matched = AtomicUsize::new(0);
+    let (machines, errors) = super::read_each(&s.engine, |m| {
+        if !rule.matches(&m) {
+            return None;
+        }
+        matched.fetch_add(1, Ordering::Relaxed);
         // An unreadable machine is kept, to be named: its snapshots are unknown, not absent.
-        (shown && (bare || !m.snapshots.is_empty() || m.unreadable.is_some())).then_some(m)
+        (bare || !m.snapshots.is_empty() || m.unreadable.is_some()).then_some(m)
     })
-    .await
+    .await;
+    (machines, matched.into_inner(), errors)
 }
 
 /// Fill each snapshot's `created_by` from its profile's task history: one history read per
@@ -101,15 +110,19 @@ pub async fn report(
     all: bool,
 ) -> Result<(), Failure> {
     let format = if cli.json { ReportFormat::Json } else { format };
-    let (mut machines, errors) = estate(s, filter, all).await;
+    let (mut machines, matched, errors) = estate(s, filter, all).await;
     with_creators(s, &mut machines).await;
     let protect = Protect::new(&s.config.cleanup.protect);
     let now = Utc::now();
     let out = std::io::stdout().lock();
     let mut out = std::io::BufWriter::new(out);
-    written(write_report(
-        &mut out, &machines, all, &protect, now, format,
-    ))?;
+    let what = Written {
+        machines: &machines,
+        all,
+        errors: &errors,
+    };
+    written(write_report(&mut out, &what, &protect, now, format))?;
+    super::tell_no_match(s, filter, matched, &errors);
     let unreadable = machines
         .iter()
         .filter_map(Machine::unreadable_sentence)
@@ -120,15 +133,26 @@ pub async fn report(
 /// Writes one row's cells.
 type WriteRow<'a> = dyn FnMut(&mut dyn Write, &[Cell]) -> std::io::Result<()> + 'a;
 
+/// What a report writes: the machines (with `all`, those without snapshots get a row), and
+/// the profiles that could not be read (JSON's `errors`).
+pub struct Written<'a> {
+    /// The machines, in `ls` order.
+    pub machines: &'a [Machine],
+    /// A row for a machine without snapshots too.
+    pub all: bool,
+    /// Each profile that could not be read, and why.
+    pub errors: &'a [(String, String)],
+}
+
 /// Write every row of the report in `format`.
 pub fn write_report(
     out: &mut impl Write,
-    machines: &[Machine],
-    all: bool,
+    what: &Written,
     protect: &Protect,
     now: DateTime<Utc>,
     format: ReportFormat,
 ) -> std::io::Result<()> {
+    let (machines, all) = (what.machines, what.all);
     // Each row's cells to `f`, one row at a time; the first write error stops the rest.
     let each = |out: &mut dyn Write, f: &mut WriteRow| {
         let mut result = Ok(());
@@ -167,7 +191,10 @@ pub fn write_report(
                 text.push('}');
                 out.write_all(crate::safe::json(&text).as_bytes())
             })?;
-            out.write_all(b"]}\n")?;
+            out.write_all(b"],\"errors\":")?;
+            let errors = super::output::errors_json(what.errors).to_string();
+            out.write_all(crate::safe::json(&errors).as_bytes())?;
+            out.write_all(b"}\n")?;
         }
         ReportFormat::Markdown => {
             writeln!(out, "| {} |", COLUMNS.join(" | "))?;
@@ -295,10 +322,10 @@ pub async fn check(
         crit_age: age("--crit-age", limits.1, s.thresholds.age_critical)?,
         warn_depth: limits.2.unwrap_or(s.thresholds.depth_warning),
     };
-    let (machines, errors) = estate(s, filter, true).await;
+    let (machines, _, errors) = estate(s, filter, true).await;
     let now = Utc::now();
     let configured = s.engine.profiles().len();
-    let result = check::check(&machines, &errors, configured, limits, now);
+    let result = check::check(&machines, &errors, configured, filter, limits, now);
     let out = std::io::stdout().lock();
     let mut out = std::io::BufWriter::new(out);
     let profiles: Vec<&str> = s
@@ -309,7 +336,7 @@ pub async fn check(
         .collect();
     written(match format {
         CheckFormat::Nagios => write_nagios(&mut out, &result),
-        CheckFormat::Json => write_check_json(&mut out, &result),
+        CheckFormat::Json => write_check_json(&mut out, &result, &errors),
         CheckFormat::Prometheus => write_prometheus(&mut out, &machines, &profiles, &errors, now),
     })?;
     match format {
@@ -340,7 +367,11 @@ fn write_nagios(out: &mut impl Write, c: &check::Check) -> std::io::Result<()> {
     out.flush()
 }
 
-fn write_check_json(out: &mut impl Write, c: &check::Check) -> std::io::Result<()> {
+fn write_check_json(
+    out: &mut impl Write,
+    c: &check::Check,
+    errors: &[(String, String)],
+) -> std::io::Result<()> {
     let problems: Vec<serde_json::Value> = c
         .problems
         .iter()
@@ -373,6 +404,7 @@ fn write_check_json(out: &mut impl Write, c: &check::Check) -> std::io::Result<(
             "warn_depth": c.limits.warn_depth,
         },
         "problems": problems,
+        "errors": super::output::errors_json(errors),
     });
     writeln!(out, "{}", crate::safe::json(&doc.to_string()))?;
     out.flush()

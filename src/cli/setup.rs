@@ -70,6 +70,13 @@ pub async fn session(cli: &Cli) -> Result<Session, Failure> {
     let (profiles, simulators, vsphere_simulators) = if is_demo(cli) {
         demo_profiles(cli).await?
     } else {
+        if let Some(wanted) = cli.profiles.first().filter(|_| config.profiles.is_empty()) {
+            // `--profile NAME` on a first run: where a profile goes, not only "none".
+            return Err(Failure::new(
+                EXIT_USAGE,
+                format!("no profile is named \"{wanted}\"; {}", no_profile(&paths)),
+            ));
+        }
         (configured_profiles(cli, &config)?, Vec::new(), Vec::new())
     };
     let engine = Engine::new(
@@ -244,54 +251,105 @@ fn configured_profiles(cli: &Cli, config: &Config) -> Result<Vec<Profile>, Failu
     Ok(out)
 }
 
-/// `snaptree config check`: each profile's credentials and reachability.
-pub async fn config_check(s: &Session) -> Result<(), Failure> {
-    say!(
-        "config: {} ({})",
-        s.paths.config.display(),
-        s.paths.config_source
-    );
+/// The sentence for a command that needs a profile when none is configured: where the
+/// config goes and the other ways in.
+pub fn no_profile(paths: &Paths) -> String {
+    format!(
+        "no profile is configured: write one in {} (see \"Configuration\" in the README), \
+         or set GOVC_URL for a vCenter, or run `snaptree login PROFILE` for an OVH consumer key; \
+         `snaptree demo` shows snaptree on a simulated estate",
+        paths.config.display()
+    )
+}
+
+/// `snaptree config check`: each profile's credentials and reachability, as text or (with
+/// `--json`) one document: `{"config", "config_source", "profiles": [{"name", "kind",
+/// "read_only", "ok", "checks": [{"name", "value"}], "warnings", "guest_check", "error"}],
+/// "errors": [{"profile", "error"}]}`.
+pub async fn config_check(s: &Session, as_json: bool) -> Result<(), Failure> {
     if s.engine.profiles().is_empty() {
-        say!("no profiles configured");
-        return Ok(());
+        return Err(Failure::new(EXIT_USAGE, no_profile(&s.paths)));
+    }
+    if !as_json {
+        say!(
+            "config: {} ({})",
+            s.paths.config.display(),
+            s.paths.config_source
+        );
     }
     let mut failed = Vec::new();
+    let mut profiles = Vec::new();
     for p in s.engine.profiles() {
-        say!(
-            "[{}] {}{}",
-            p.name,
-            p.kind.as_str(),
-            if p.read_only { " (read-only)" } else { "" }
-        );
+        if !as_json {
+            say!(
+                "[{}] {}{}",
+                p.name,
+                p.kind.as_str(),
+                if p.read_only { " (read-only)" } else { "" }
+            );
+        }
+        let mut warnings = Vec::new();
         if let Some(cfg) = s.config.profiles.get(&p.name)
             && cfg.password.is_some()
         {
-            say!(
-                "  warning: the password is in the config file; prefer password_env or password_command"
+            warnings.push(
+                "the password is in the config file; prefer password_env or password_command",
             );
         }
-        if let Some(g) = &p.guest {
-            say!("  {}", g.summary());
-        }
-        match p.provider.check().await {
-            Ok(lines) => {
-                for (k, v) in lines {
-                    say!("  {k}: {v}");
-                }
-                say!("  ok");
+        for w in &warnings {
+            if !as_json {
+                say!("  warning: {w}");
             }
+        }
+        let guest = p.guest.as_ref().map(|g| g.summary());
+        if let Some(g) = guest.as_ref().filter(|_| !as_json) {
+            say!("  {g}");
+        }
+        let (checks, error) = match p.provider.check().await {
+            Ok(lines) => (lines, None),
             Err(e) => {
-                say!("  error: {e}");
-                failed.push(p.name.clone());
+                failed.push((p.name.clone(), e.to_string()));
+                (Vec::new(), Some(e.to_string()))
+            }
+        };
+        if !as_json {
+            for (k, v) in &checks {
+                say!("  {k}: {v}");
+            }
+            match &error {
+                None => say!("  ok"),
+                Some(e) => say!("  error: {e}"),
             }
         }
+        profiles.push(serde_json::json!({
+            "name": p.name,
+            "kind": p.kind.as_str(),
+            "read_only": p.read_only,
+            "ok": error.is_none(),
+            "checks": checks
+                .iter()
+                .map(|(k, v)| serde_json::json!({"name": k, "value": v}))
+                .collect::<Vec<_>>(),
+            "warnings": warnings,
+            "guest_check": guest,
+            "error": error,
+        }));
+    }
+    if as_json {
+        crate::say_json!(serde_json::json!({
+            "config": s.paths.config,
+            "config_source": s.paths.config_source,
+            "profiles": profiles,
+            "errors": super::output::errors_json(&failed),
+        }));
     }
     if failed.is_empty() {
         Ok(())
     } else {
+        let names: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();
         Err(Failure::new(
             EXIT_FAILED,
-            format!("config check failed for profile(s): {}", failed.join(", ")),
+            format!("config check failed for profile(s): {}", names.join(", ")),
         ))
     }
 }

@@ -92,6 +92,8 @@ pub struct Check {
     pub profiles: usize,
     /// Profiles that could not be read.
     pub unreachable: usize,
+    /// The FILTER the machines were selected by, if any.
+    pub filter: Option<String>,
     /// What is wrong, worst first.
     pub problems: Vec<Problem>,
     /// The limits applied.
@@ -115,6 +117,11 @@ impl Check {
         }
         if self.profiles == 0 {
             parts.push("no profile configured".to_string());
+        } else if self.nothing_selected() {
+            parts.push(match &self.filter {
+                Some(f) => format!("no machine matches \"{f}\""),
+                None => "no machine found".to_string(),
+            });
         }
         if self.unreachable > 0 {
             parts.push(format!("{} profile(s) unreadable", self.unreachable));
@@ -123,6 +130,12 @@ impl Check {
             parts.push(format!("oldest {}", format_age(age)));
         }
         parts.join(", ")
+    }
+
+    /// True when profiles are configured and no machine was checked, though every profile
+    /// was read or a FILTER selected among them (an unreadable profile says itself why).
+    fn nothing_selected(&self) -> bool {
+        self.profiles > 0 && self.machines == 0 && (self.filter.is_some() || self.unreachable == 0)
     }
 
     /// The performance data (`label=value[unit];warn;crit;min`), as plugins print it after
@@ -146,13 +159,15 @@ impl Check {
     }
 }
 
-/// Check `machines` (the profiles that were read) against `limits`; `unreachable` names
-/// each profile that could not be read and why; `profiles` is how many are configured
-/// (none is UNKNOWN: a check of nothing must not say OK).
+/// Check `machines` (those of the profiles that were read that `filter` selected) against
+/// `limits`; `unreachable` names each profile that could not be read and why; `profiles`
+/// is how many are configured. A check of nothing must not say OK: no profile, or no
+/// machine (none found, or none the filter selects), is UNKNOWN.
 pub fn check(
     machines: &[Machine],
     unreachable: &[(String, String)],
     profiles: usize,
+    filter: Option<&str>,
     limits: Limits,
     now: DateTime<Utc>,
 ) -> Check {
@@ -166,18 +181,32 @@ pub fn check(
         consolidation: 0,
         profiles,
         unreachable: unreachable.len(),
+        filter: filter.map(str::to_string),
         problems: Vec::new(),
         limits,
     };
+    let nothing = |what: String| Problem {
+        state: State::Unknown,
+        profile: String::new(),
+        machine: String::new(),
+        machine_id: String::new(),
+        snapshot: None,
+        what,
+    };
     if profiles == 0 {
-        c.problems.push(Problem {
-            state: State::Unknown,
-            profile: String::new(),
-            machine: String::new(),
-            machine_id: String::new(),
-            snapshot: None,
-            what: "no profile is configured: nothing was checked (see `snaptree info`)".into(),
-        });
+        c.problems.push(nothing(
+            "no profile is configured: nothing was checked; write one in the config file \
+             (`snaptree info` prints its path), or try `snaptree demo`"
+                .into(),
+        ));
+    } else if c.nothing_selected() {
+        c.problems.push(nothing(match filter {
+            Some(f) => format!(
+                "{}: nothing was checked",
+                super::filter::no_match(f, &[], unreachable.len())
+            ),
+            None => "no machine was found: nothing was checked (may the account see them?)".into(),
+        }));
     }
     for (profile, why) in unreachable {
         c.problems.push(Problem {
@@ -287,21 +316,21 @@ mod tests {
 
     #[test]
     fn each_state_and_its_exit_code() {
-        let ok = check(&[aged(1)], &[], 1, limits(), now());
+        let ok = check(&[aged(1)], &[], 1, None, limits(), now());
         assert_eq!((ok.state, ok.state.exit_code()), (State::Ok, 0));
         assert!(ok.problems.is_empty());
-        let warn = check(&[aged(5)], &[], 1, limits(), now());
+        let warn = check(&[aged(5)], &[], 1, None, limits(), now());
         assert_eq!((warn.state, warn.state.exit_code()), (State::Warning, 1));
         assert!(
             warn.problems[0].what.contains("is 5d old (more than 3d)"),
             "{:?}",
             warn.problems
         );
-        let crit = check(&[aged(20), aged(5)], &[], 1, limits(), now());
+        let crit = check(&[aged(20), aged(5)], &[], 1, None, limits(), now());
         assert_eq!((crit.state, crit.state.exit_code()), (State::Critical, 2));
         assert_eq!(crit.problems[0].state, State::Critical, "worst first");
         let down = [("vps".to_string(), "connection refused".to_string())];
-        let unknown = check(&[aged(5)], &down, 1, limits(), now());
+        let unknown = check(&[aged(5)], &down, 1, None, limits(), now());
         assert_eq!(
             (unknown.state, unknown.state.exit_code()),
             (State::Unknown, 3)
@@ -312,9 +341,9 @@ mod tests {
                 .contains("profile vps could not be read")
         );
         // Unreadable with a critical snapshot elsewhere: critical stays, unknown is said.
-        let both = check(&[aged(20)], &down, 1, limits(), now());
+        let both = check(&[aged(20)], &down, 1, None, limits(), now());
         // Nothing configured: never OK.
-        let nothing = check(&[], &[], 0, limits(), now());
+        let nothing = check(&[], &[], 0, None, limits(), now());
         assert_eq!(nothing.state, State::Unknown);
         assert!(
             nothing.problems[0]
@@ -355,7 +384,7 @@ mod tests {
         m.snapshots[0].children[0].created = now();
         m.snapshots[0].children[0].children[0].created = now();
         m.consolidation_needed = true;
-        let c = check(&[m], &[], 1, limits(), now());
+        let c = check(&[m], &[], 1, None, limits(), now());
         assert_eq!(c.state, State::Warning);
         let what: Vec<&str> = c.problems.iter().map(|p| p.what.as_str()).collect();
         assert_eq!(
@@ -369,5 +398,38 @@ mod tests {
             c.perfdata(),
             "snapshots=3;;;0 oldest_age=0s;259200;1209600;0 max_depth=3;2;;0 consolidation_needed=1;0;;0 size=0B;;;0 profiles_unreachable=0;;0;0"
         );
+    }
+
+    #[test]
+    fn a_check_of_no_machine_is_unknown_and_says_why() {
+        let typo = check(&[], &[], 2, Some("pcc-typo"), limits(), now());
+        assert_eq!((typo.state, typo.state.exit_code()), (State::Unknown, 3));
+        assert_eq!(
+            typo.problems[0].what,
+            "no machine matches \"pcc-typo\": nothing was checked"
+        );
+        assert!(
+            typo.summary()
+                .ends_with("on 0 machine(s), no machine matches \"pcc-typo\""),
+            "{}",
+            typo.summary()
+        );
+        let empty = check(&[], &[], 1, None, limits(), now());
+        assert_eq!(empty.state, State::Unknown);
+        assert!(empty.problems[0].what.starts_with("no machine was found"));
+        // An unreadable profile says itself why nothing was checked.
+        let down = [("vps".to_string(), "connection refused".to_string())];
+        let unread = check(&[], &down, 1, None, limits(), now());
+        assert_eq!(unread.problems.len(), 1, "{:?}", unread.problems);
+        let unread = check(&[], &down, 2, Some("web"), limits(), now());
+        assert!(
+            unread.problems.iter().any(|p| p.what
+                == "no machine matches \"web\" among the profiles read (1 could not be read): nothing was checked"),
+            "{:?}",
+            unread.problems
+        );
+        // A filter that selects: the usual check.
+        let fine = check(&[aged(1)], &[], 1, Some("web"), limits(), now());
+        assert_eq!(fine.state, State::Ok);
     }
 }

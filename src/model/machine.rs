@@ -239,13 +239,9 @@ fn is_zero(n: &i64) -> bool {
 }
 
 impl Machine {
-    /// True when `filter` is in its name, id or path, ignoring case (the `FILTER` of `ls`
-    /// and `prune`).
+    /// True when the FILTER `filter` selects it (`model::filter`'s rule).
     pub fn matches_filter(&self, filter: &str) -> bool {
-        let f = filter.to_lowercase();
-        [&self.name, &self.id, &self.path]
-            .iter()
-            .any(|s| s.to_lowercase().contains(&f))
+        super::filter::Filter::new(filter).matches(self)
     }
 
     /// The back end's "now" when the local clock says `local_now`.

@@ -6,6 +6,7 @@ pub mod change;
 pub mod check;
 pub mod cleanup;
 pub mod download;
+pub mod filter;
 pub mod guest;
 pub mod health;
 pub mod machine;
