@@ -50,6 +50,10 @@ pub enum RunError {
     /// showed when read again, since the change may or may not have happened.
     #[error("{0}")]
     Unknown(String),
+    /// Not sent: its "sent" record could not be written whole to the audit log and
+    /// flushed to disk (a full disk, a file size limit, a refused state file).
+    #[error("{0}")]
+    Unrecorded(String),
 }
 
 /// Progress of one run, as reported to its caller.
@@ -188,6 +192,14 @@ pub enum Event {
     },
 }
 
+/// Log an audit line that could not be written after its change was sent (or, for a
+/// skipped step, when nothing is sent): the change is out of snaptree's hands by then.
+fn logged(written: Result<(), audit::AuditError>) {
+    if let Err(e) = written {
+        tracing::error!("{e}");
+    }
+}
+
 /// The engine: profiles, policy and audit.
 pub struct Engine {
     profiles: Vec<Profile>,
@@ -311,7 +323,7 @@ impl Engine {
                     .map(|m| format!(": {m}"))
                     .unwrap_or_default()
             ),
-            Err(RunError::Refused(m)) => format!("refused: {m}"),
+            Err(RunError::Refused(m) | RunError::Unrecorded(m)) => format!("refused: {m}"),
             Err(RunError::Failed(m)) => format!("error: {m}"),
             Err(RunError::Skipped(m)) => format!("skipped: {m}"),
             Err(RunError::Unknown(m)) => format!("unknown: {m}"),
@@ -320,20 +332,22 @@ impl Engine {
             Operation::Cancel { task } => Some(task.as_str()),
             _ => created.as_deref().or(op.snapshot()),
         };
-        self.audit_line(
+        logged(self.audit_line(
             profile,
             machine_id,
             op,
             target,
             &outcome,
             task_id.as_deref(),
-        );
+        ));
         result
     }
 
     /// Append one audit line. A change writes one when its request is sent ("sent"), one
     /// when the server names its task ("started", with the task id) and one with the
     /// result: a run cut short (Ctrl-C, kill, a crash) leaves what it had done on record.
+    /// Only "sent" gates anything (`start_and_follow`); the others come after the request
+    /// left, when a failure can only be logged.
     fn audit_line(
         &self,
         profile: &str,
@@ -342,7 +356,7 @@ impl Engine {
         target: Option<&str>,
         result: &str,
         task_id: Option<&str>,
-    ) {
+    ) -> Result<(), audit::AuditError> {
         self.audit.append(&AuditRecord {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             user: audit::os_user(),
@@ -352,7 +366,7 @@ impl Engine {
             target,
             result,
             task_id,
-        });
+        })
     }
 
     /// Record in the audit log a plan step not run because an earlier step on its machine
@@ -365,14 +379,14 @@ impl Engine {
 
     /// Record a plan step that was skipped (an earlier one on its machine failed).
     fn skip(&self, index: usize, machine_id: &str, op: &Operation) {
-        self.audit_line(
+        logged(self.audit_line(
             &self.profiles[index].name,
             machine_id,
             op,
             op.snapshot(),
             "skipped: an earlier step on this machine did not succeed",
             None,
-        );
+        ));
     }
 
     /// The snapshot a take made: the one id the machine has now that it did not have
@@ -455,8 +469,9 @@ impl Engine {
     ) -> Result<TaskStatus, RunError> {
         let (p, on_update) = (ctx.p, ctx.on_update);
         let failed = |e: ProviderError| RunError::Failed(e.to_string());
-        // Written ahead: on record before the request leaves, and again with the task id.
-        self.audit_line(&p.name, machine_id, op, op.snapshot(), "sent", None);
+        // Written ahead: on record (whole, on disk) before the request leaves, or not sent.
+        self.audit_line(&p.name, machine_id, op, op.snapshot(), "sent", None)
+            .map_err(|e| RunError::Unrecorded(format!("{} not sent: {e}", op.name())))?;
         let started = match p.provider.start(machine_id, op).await {
             Ok(started) => started,
             Err(e @ ProviderError::Unreachable(_)) => {
@@ -466,14 +481,14 @@ impl Engine {
         };
         *ctx.task_id = Some(started.id.clone());
         if !started.finished {
-            self.audit_line(
+            logged(self.audit_line(
                 &p.name,
                 machine_id,
                 op,
                 op.snapshot(),
                 "started",
                 Some(&started.id),
-            );
+            ));
         }
         on_update(RunUpdate::Started {
             task_id: started.id.clone(),
@@ -986,6 +1001,42 @@ mod tests {
             log.contains("\"result\":\"refused: delete-all refused"),
             "{log}"
         );
+    }
+
+    /// The "sent" record cannot be written (here a directory stands in the audit log's
+    /// place): the change is refused and never reaches the back end.
+    #[tokio::test]
+    async fn a_change_the_audit_log_cannot_record_is_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.log");
+        std::fs::create_dir(&audit).unwrap();
+        let (e, estate) = engine(false, Some(audit));
+        for op in [
+            Operation::Take {
+                name: "t".into(),
+                description: String::new(),
+                memory: false,
+                quiesce: false,
+            },
+            Operation::DeleteAll,
+        ] {
+            let before = estate.machine("pcc", "vm-101").unwrap();
+            let r = e
+                .run(
+                    "pcc",
+                    "vm-101",
+                    &op,
+                    &seen(&estate, "pcc", "vm-101", &op),
+                    true,
+                    &|_| {},
+                )
+                .await;
+            assert!(
+                matches!(&r, Err(RunError::Unrecorded(m)) if m.contains("not sent") && m.contains("audit log")),
+                "{r:?}"
+            );
+            assert_eq!(estate.machine("pcc", "vm-101").unwrap(), before);
+        }
     }
 
     #[tokio::test]
