@@ -611,6 +611,12 @@ async fn worker(
         tokio::spawn(async move {
             loop {
                 match provider.wait_for_changes().await {
+                    // Anything may have changed (a renewed session): read it all again.
+                    Ok(Some(ids)) if ids.is_empty() => {
+                        if wake_tx.send(Wake::Changed(None)).is_err() {
+                            return;
+                        }
+                    }
                     Ok(Some(ids)) => {
                         if wake_tx.send(Wake::Changed(Some(ids))).is_err() {
                             return;
@@ -1264,6 +1270,79 @@ mod tests {
                 .find("snapshot-106")
                 .is_some()
         );
+    }
+
+    /// A change feed that once says "anything may have changed" (no ids: a session renewed
+    /// after the server lost it), then waits for ever.
+    struct RenewsOnce(SimProvider, std::sync::atomic::AtomicBool);
+
+    #[async_trait::async_trait]
+    impl Provider for RenewsOnce {
+        async fn load_inventory(
+            &self,
+            partial: crate::provider::PartialInventory<'_>,
+        ) -> Result<Vec<Machine>, ProviderError> {
+            self.0.load_inventory(partial).await
+        }
+        async fn load_machine(&self, id: &str) -> Result<Machine, ProviderError> {
+            self.0.load_machine(id).await
+        }
+        async fn start(
+            &self,
+            machine_id: &str,
+            op: &Operation,
+        ) -> Result<crate::provider::StartedTask, ProviderError> {
+            self.0.start(machine_id, op).await
+        }
+        async fn follow(
+            &self,
+            machine_id: &str,
+            task_id: &str,
+            progress: crate::provider::ProgressSink<'_>,
+        ) -> Result<TaskStatus, ProviderError> {
+            self.0.follow(machine_id, task_id, progress).await
+        }
+        async fn wait_for_changes(&self) -> Result<Option<Vec<String>>, ProviderError> {
+            if self.1.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                return Ok(Some(Vec::new()));
+            }
+            futures::future::pending().await
+        }
+        async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
+            self.0.check().await
+        }
+    }
+
+    /// A feed that says everything may have changed makes the worker read the whole
+    /// profile again at once.
+    #[tokio::test]
+    async fn a_feed_without_ids_reloads_the_whole_profile() {
+        let (_, estate) = engine(false, None);
+        let provider = RenewsOnce(
+            SimProvider::new(estate.clone(), "pcc"),
+            std::sync::atomic::AtomicBool::new(true),
+        );
+        let e = Engine::new(
+            vec![Profile {
+                provider: Arc::new(provider),
+                name: "pcc".into(),
+                kind: crate::model::ProviderKind::Vsphere,
+                read_only: false,
+                guest: None,
+            }],
+            false,
+            AuditLog::new(None),
+            Duration::from_secs(3600),
+        );
+        let (_handle, mut rx) = Arc::new(e).spawn();
+        let mut complete = 0;
+        while complete < 2 {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                Ok(Some(Event::Inventory { complete: true, .. })) => complete += 1,
+                Ok(Some(_)) => {}
+                other => panic!("no second full load: {other:?}"),
+            }
+        }
     }
 
     /// The simulated estate behind a connection that is lost once a request has gone out:
