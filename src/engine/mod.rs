@@ -458,6 +458,13 @@ impl Engine {
         };
         self.start_and_follow(&mut ctx, &machine.id, &take, (50, 100))
             .await
+            .map_err(|e| match e {
+                // Not a refusal of the whole replace: its delete went through.
+                RunError::Unrecorded(m) if !machine.snapshots.is_empty() => {
+                    RunError::Failed(format!("the old snapshot was deleted, but {m}"))
+                }
+                e => e,
+            })
     }
 
     async fn start_and_follow(
@@ -1105,6 +1112,40 @@ mod tests {
             .filter(|u| matches!(u, RunUpdate::Started { .. }))
             .count();
         assert_eq!(started, 2, "delete then take");
+    }
+
+    /// A replace whose delete went through but whose take cannot be recorded: not sent,
+    /// and not called a refusal of the whole, since the old snapshot is gone.
+    #[tokio::test]
+    async fn a_replace_whose_take_cannot_be_recorded_says_the_delete_went_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.log");
+        let (e, estate) = engine(false, Some(audit.clone()));
+        let vps = "vps-1a2b3c4d.vps.ovh.net";
+        let op = Operation::Replace {
+            description: "fresh".into(),
+        };
+        let r = e
+            .run(
+                "ovh",
+                vps,
+                &op,
+                &seen(&estate, "ovh", vps, &op),
+                true,
+                &|u| {
+                    // Once the delete has started, the audit log can take nothing more.
+                    if matches!(u, RunUpdate::Started { .. }) && audit.is_file() {
+                        std::fs::remove_file(&audit).unwrap();
+                        std::fs::create_dir(&audit).unwrap();
+                    }
+                },
+            )
+            .await;
+        assert!(
+            matches!(&r, Err(RunError::Failed(m)) if m.contains("deleted, but take not sent")),
+            "{r:?}"
+        );
+        assert_eq!(estate.machine("ovh", vps).unwrap().snapshot_count(), 0);
     }
 
     #[tokio::test]
