@@ -1276,3 +1276,64 @@ async fn the_change_feed_asks_for_a_full_reload_after_a_server_restart() {
     let m = p.load_machine(&vm).await.expect("reload");
     assert_eq!(m.snapshot_count(), 0);
 }
+
+/// What the TUI's engine does across a server restart, without Ctrl-R: the profile is read
+/// again by itself (the restarted server's truth, not the stale tree), and a destructive
+/// change, whose stale-view check reads the machine, goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_server_restart_the_engine_reloads_and_changes_work() {
+    use snaptree::engine::{Engine, Event, Profile, audit::AuditLog};
+    use snaptree::model::ExpectedView;
+
+    let mut sim = start_vcsim(&[]);
+    let options = ConnectOptions {
+        interactive: true,
+        ..soap()
+    };
+    let p = Arc::new(
+        VsphereProvider::connect_with("lab", &profile(&sim), &options)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}")),
+    );
+    let vm = inventory(&p).await[0].id.clone();
+    run(&p, &vm, take("before-restart")).await;
+    let engine = Arc::new(Engine::new(
+        vec![Profile {
+            name: "lab".into(),
+            kind: ProviderKind::Vsphere,
+            read_only: false,
+            provider: p.clone(),
+            guest: None,
+        }],
+        false,
+        AuditLog::new(None),
+        Duration::from_secs(3600),
+    ));
+    let (_handle, mut rx) = engine.clone().spawn();
+    // The snapshot count of `vm` in the next complete listing.
+    let mut next_listing = async || loop {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+            Ok(Some(Event::Inventory {
+                machines,
+                complete: true,
+                ..
+            })) => {
+                let m = machines.iter().find(|m| m.id == vm).expect("the VM listed");
+                return m.snapshot_count();
+            }
+            Ok(Some(_)) => {}
+            other => panic!("no complete listing: {other:?}"),
+        }
+    };
+    assert_eq!(next_listing().await, 1);
+    let _sim = restart(&mut sim);
+    assert_eq!(next_listing().await, 0, "the restarted server's truth");
+
+    let m = run(&p, &vm, take("after-restart")).await;
+    let expected = ExpectedView::of(&m, &Operation::DeleteAll);
+    let status = engine
+        .run("lab", &vm, &Operation::DeleteAll, &expected, true, &|_| {})
+        .await
+        .expect("delete all after the restart");
+    assert_eq!(status.state, TaskState::Success);
+}
