@@ -30,11 +30,33 @@ fn main() -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
+/// The log file; a write that fails (a full disk) is dropped, never reported on the
+/// terminal the TUI owns.
+struct LogFile(std::fs::File);
+
+impl std::io::Write for LogFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn init_logging(cli: &Cli) {
     let paths = Paths::resolve(cli.config.as_deref());
-    // The log names machines and snapshots: its owner's alone (0600 in a 0700 directory).
-    let Ok(file) = snaptree::engine::audit::open_private(&paths.log) else {
-        return;
+    // The log names machines and snapshots: its owner's alone (0600, in a 0700 directory),
+    // and never written through a link planted in its place. When it cannot be opened so,
+    // snaptree says why, before any TUI, and goes on without it: the log is for
+    // diagnosis, the audit log (which refuses changes instead) is the record.
+    let file = match snaptree::engine::audit::open_private(&paths.log) {
+        Ok(file) => file,
+        Err(e) => {
+            tell!("snaptree: going on without a log: {e}");
+            return;
+        }
     };
     let level = match cli.verbose {
         0 => "snaptree=info",
@@ -43,12 +65,17 @@ fn init_logging(cli: &Cli) {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_writer(std::sync::Mutex::new(file))
+        .with_writer(std::sync::Mutex::new(LogFile(file)))
         .with_ansi(false)
         .try_init();
 }
 
 async fn run(cli: Cli) -> i32 {
+    // Under a file size limit (`ulimit -f`), a write past it fails with EFBIG instead of
+    // killing the process: the audit log then refuses the change rather than die with it
+    // half-recorded. Tokio's handler, once installed, stays for the life of the process.
+    let xfsz = rustix::process::Signal::XFSZ.as_raw();
+    let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(xfsz));
     match &cli.command {
         Some(Cmd::Sim { command }) => return serve_simulator(command).await,
         Some(Cmd::Completions { shell }) => return cli::docs::completions(*shell),

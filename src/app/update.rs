@@ -1423,6 +1423,7 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
         Err(RunError::Failed(m)) => Err(RunError::Failed(safe(&m))),
         Err(RunError::Skipped(m)) => Err(RunError::Skipped(safe(&m))),
         Err(RunError::Unknown(m)) => Err(RunError::Unknown(safe(&m))),
+        Err(RunError::Unrecorded(m)) => Err(RunError::Unrecorded(safe(&m))),
     };
     let (level, text) = match result {
         Ok(status) => {
@@ -1445,7 +1446,8 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
                 ),
             }
         }
-        Err(RunError::Refused(m)) => {
+        // Not sent because the audit log could not record it: a refusal like any other.
+        Err(RunError::Refused(m) | RunError::Unrecorded(m)) => {
             t.not_run = Some(NotRun::Refused);
             t.message = Some(m.clone());
             (Level::Error, format!("{summary} refused: {m}"))

@@ -913,6 +913,8 @@ async fn execute(
             Err(Failure::new(EXIT_REFUSED, format!("{label}: {m}")))
         }
         Err(RunError::Failed(m)) => Err(Failure::new(EXIT_FAILED, format!("{label} failed: {m}"))),
+        // Refused, yet exit 1: snaptree's own failure (the audit log), not the operator's.
+        Err(RunError::Unrecorded(m)) => Err(Failure::new(EXIT_FAILED, format!("{label}: {m}"))),
         // Not "failed": the change may have happened; the sentence says what a re-read showed.
         Err(RunError::Unknown(m)) => Err(Failure::new(
             EXIT_FAILED,

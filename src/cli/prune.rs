@@ -290,7 +290,7 @@ async fn execute<'a>(s: &Session, steps: &'a [Step], p: &Plan, tally: &Mutex<Tal
                         t.failed += 1;
                         stopped = true;
                         let kind = match e {
-                            RunError::Refused(_) => "refused",
+                            RunError::Refused(_) | RunError::Unrecorded(_) => "refused",
                             RunError::Unknown(_) => "outcome unknown",
                             _ => "failed",
                         };

@@ -50,6 +50,10 @@ pub enum RunError {
     /// showed when read again, since the change may or may not have happened.
     #[error("{0}")]
     Unknown(String),
+    /// Not sent: its "sent" record could not be written whole to the audit log and
+    /// flushed to disk (a full disk, a file size limit, a refused state file).
+    #[error("{0}")]
+    Unrecorded(String),
 }
 
 /// Progress of one run, as reported to its caller.
@@ -188,6 +192,14 @@ pub enum Event {
     },
 }
 
+/// Log an audit line that could not be written after its change was sent (or, for a
+/// skipped step, when nothing is sent): the change is out of snaptree's hands by then.
+fn logged(written: Result<(), audit::AuditError>) {
+    if let Err(e) = written {
+        tracing::error!("{e}");
+    }
+}
+
 /// The engine: profiles, policy and audit.
 pub struct Engine {
     profiles: Vec<Profile>,
@@ -311,7 +323,7 @@ impl Engine {
                     .map(|m| format!(": {m}"))
                     .unwrap_or_default()
             ),
-            Err(RunError::Refused(m)) => format!("refused: {m}"),
+            Err(RunError::Refused(m) | RunError::Unrecorded(m)) => format!("refused: {m}"),
             Err(RunError::Failed(m)) => format!("error: {m}"),
             Err(RunError::Skipped(m)) => format!("skipped: {m}"),
             Err(RunError::Unknown(m)) => format!("unknown: {m}"),
@@ -320,20 +332,22 @@ impl Engine {
             Operation::Cancel { task } => Some(task.as_str()),
             _ => created.as_deref().or(op.snapshot()),
         };
-        self.audit_line(
+        logged(self.audit_line(
             profile,
             machine_id,
             op,
             target,
             &outcome,
             task_id.as_deref(),
-        );
+        ));
         result
     }
 
     /// Append one audit line. A change writes one when its request is sent ("sent"), one
     /// when the server names its task ("started", with the task id) and one with the
     /// result: a run cut short (Ctrl-C, kill, a crash) leaves what it had done on record.
+    /// Only "sent" gates anything (`start_and_follow`); the others come after the request
+    /// left, when a failure can only be logged.
     fn audit_line(
         &self,
         profile: &str,
@@ -342,7 +356,7 @@ impl Engine {
         target: Option<&str>,
         result: &str,
         task_id: Option<&str>,
-    ) {
+    ) -> Result<(), audit::AuditError> {
         self.audit.append(&AuditRecord {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             user: audit::os_user(),
@@ -352,7 +366,7 @@ impl Engine {
             target,
             result,
             task_id,
-        });
+        })
     }
 
     /// Record in the audit log a plan step not run because an earlier step on its machine
@@ -365,14 +379,14 @@ impl Engine {
 
     /// Record a plan step that was skipped (an earlier one on its machine failed).
     fn skip(&self, index: usize, machine_id: &str, op: &Operation) {
-        self.audit_line(
+        logged(self.audit_line(
             &self.profiles[index].name,
             machine_id,
             op,
             op.snapshot(),
             "skipped: an earlier step on this machine did not succeed",
             None,
-        );
+        ));
     }
 
     /// The snapshot a take made: the one id the machine has now that it did not have
@@ -444,6 +458,13 @@ impl Engine {
         };
         self.start_and_follow(&mut ctx, &machine.id, &take, (50, 100))
             .await
+            .map_err(|e| match e {
+                // Not a refusal of the whole replace: its delete went through.
+                RunError::Unrecorded(m) if !machine.snapshots.is_empty() => {
+                    RunError::Failed(format!("the old snapshot was deleted, but {m}"))
+                }
+                e => e,
+            })
     }
 
     async fn start_and_follow(
@@ -455,8 +476,9 @@ impl Engine {
     ) -> Result<TaskStatus, RunError> {
         let (p, on_update) = (ctx.p, ctx.on_update);
         let failed = |e: ProviderError| RunError::Failed(e.to_string());
-        // Written ahead: on record before the request leaves, and again with the task id.
-        self.audit_line(&p.name, machine_id, op, op.snapshot(), "sent", None);
+        // Written ahead: on record (whole, on disk) before the request leaves, or not sent.
+        self.audit_line(&p.name, machine_id, op, op.snapshot(), "sent", None)
+            .map_err(|e| RunError::Unrecorded(format!("{} not sent: {e}", op.name())))?;
         let started = match p.provider.start(machine_id, op).await {
             Ok(started) => started,
             Err(e @ ProviderError::Unreachable(_)) => {
@@ -466,14 +488,14 @@ impl Engine {
         };
         *ctx.task_id = Some(started.id.clone());
         if !started.finished {
-            self.audit_line(
+            logged(self.audit_line(
                 &p.name,
                 machine_id,
                 op,
                 op.snapshot(),
                 "started",
                 Some(&started.id),
-            );
+            ));
         }
         on_update(RunUpdate::Started {
             task_id: started.id.clone(),
@@ -596,6 +618,12 @@ async fn worker(
         tokio::spawn(async move {
             loop {
                 match provider.wait_for_changes().await {
+                    // Anything may have changed (a renewed session): read it all again.
+                    Ok(Some(ids)) if ids.is_empty() => {
+                        if wake_tx.send(Wake::Changed(None)).is_err() {
+                            return;
+                        }
+                    }
                     Ok(Some(ids)) => {
                         if wake_tx.send(Wake::Changed(Some(ids))).is_err() {
                             return;
@@ -988,6 +1016,42 @@ mod tests {
         );
     }
 
+    /// The "sent" record cannot be written (here a directory stands in the audit log's
+    /// place): the change is refused and never reaches the back end.
+    #[tokio::test]
+    async fn a_change_the_audit_log_cannot_record_is_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.log");
+        std::fs::create_dir(&audit).unwrap();
+        let (e, estate) = engine(false, Some(audit));
+        for op in [
+            Operation::Take {
+                name: "t".into(),
+                description: String::new(),
+                memory: false,
+                quiesce: false,
+            },
+            Operation::DeleteAll,
+        ] {
+            let before = estate.machine("pcc", "vm-101").unwrap();
+            let r = e
+                .run(
+                    "pcc",
+                    "vm-101",
+                    &op,
+                    &seen(&estate, "pcc", "vm-101", &op),
+                    true,
+                    &|_| {},
+                )
+                .await;
+            assert!(
+                matches!(&r, Err(RunError::Unrecorded(m)) if m.contains("not sent") && m.contains("audit log")),
+                "{r:?}"
+            );
+            assert_eq!(estate.machine("pcc", "vm-101").unwrap(), before);
+        }
+    }
+
     #[tokio::test]
     async fn stale_view_refuses_a_snapshot_removed_behind_our_back() {
         let (e, estate) = engine(false, None);
@@ -1048,6 +1112,40 @@ mod tests {
             .filter(|u| matches!(u, RunUpdate::Started { .. }))
             .count();
         assert_eq!(started, 2, "delete then take");
+    }
+
+    /// A replace whose delete went through but whose take cannot be recorded: not sent,
+    /// and not called a refusal of the whole, since the old snapshot is gone.
+    #[tokio::test]
+    async fn a_replace_whose_take_cannot_be_recorded_says_the_delete_went_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.log");
+        let (e, estate) = engine(false, Some(audit.clone()));
+        let vps = "vps-1a2b3c4d.vps.ovh.net";
+        let op = Operation::Replace {
+            description: "fresh".into(),
+        };
+        let r = e
+            .run(
+                "ovh",
+                vps,
+                &op,
+                &seen(&estate, "ovh", vps, &op),
+                true,
+                &|u| {
+                    // Once the delete has started, the audit log can take nothing more.
+                    if matches!(u, RunUpdate::Started { .. }) && audit.is_file() {
+                        std::fs::remove_file(&audit).unwrap();
+                        std::fs::create_dir(&audit).unwrap();
+                    }
+                },
+            )
+            .await;
+        assert!(
+            matches!(&r, Err(RunError::Failed(m)) if m.contains("deleted, but take not sent")),
+            "{r:?}"
+        );
+        assert_eq!(estate.machine("ovh", vps).unwrap().snapshot_count(), 0);
     }
 
     #[tokio::test]
@@ -1213,6 +1311,79 @@ mod tests {
                 .find("snapshot-106")
                 .is_some()
         );
+    }
+
+    /// A change feed that once says "anything may have changed" (no ids: a session renewed
+    /// after the server lost it), then waits for ever.
+    struct RenewsOnce(SimProvider, std::sync::atomic::AtomicBool);
+
+    #[async_trait::async_trait]
+    impl Provider for RenewsOnce {
+        async fn load_inventory(
+            &self,
+            partial: crate::provider::PartialInventory<'_>,
+        ) -> Result<Vec<Machine>, ProviderError> {
+            self.0.load_inventory(partial).await
+        }
+        async fn load_machine(&self, id: &str) -> Result<Machine, ProviderError> {
+            self.0.load_machine(id).await
+        }
+        async fn start(
+            &self,
+            machine_id: &str,
+            op: &Operation,
+        ) -> Result<crate::provider::StartedTask, ProviderError> {
+            self.0.start(machine_id, op).await
+        }
+        async fn follow(
+            &self,
+            machine_id: &str,
+            task_id: &str,
+            progress: crate::provider::ProgressSink<'_>,
+        ) -> Result<TaskStatus, ProviderError> {
+            self.0.follow(machine_id, task_id, progress).await
+        }
+        async fn wait_for_changes(&self) -> Result<Option<Vec<String>>, ProviderError> {
+            if self.1.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                return Ok(Some(Vec::new()));
+            }
+            futures::future::pending().await
+        }
+        async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
+            self.0.check().await
+        }
+    }
+
+    /// A feed that says everything may have changed makes the worker read the whole
+    /// profile again at once.
+    #[tokio::test]
+    async fn a_feed_without_ids_reloads_the_whole_profile() {
+        let (_, estate) = engine(false, None);
+        let provider = RenewsOnce(
+            SimProvider::new(estate.clone(), "pcc"),
+            std::sync::atomic::AtomicBool::new(true),
+        );
+        let e = Engine::new(
+            vec![Profile {
+                provider: Arc::new(provider),
+                name: "pcc".into(),
+                kind: crate::model::ProviderKind::Vsphere,
+                read_only: false,
+                guest: None,
+            }],
+            false,
+            AuditLog::new(None),
+            Duration::from_secs(3600),
+        );
+        let (_handle, mut rx) = Arc::new(e).spawn();
+        let mut complete = 0;
+        while complete < 2 {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                Ok(Some(Event::Inventory { complete: true, .. })) => complete += 1,
+                Ok(Some(_)) => {}
+                other => panic!("no second full load: {other:?}"),
+            }
+        }
     }
 
     /// The simulated estate behind a connection that is lost once a request has gone out:

@@ -104,7 +104,9 @@ pub trait Provider: Send + Sync {
     }
 
     /// Wait until something changed on the back end (live updates). Returns the ids of
-    /// machines that changed, or `None` when the provider has no change feed.
+    /// machines that changed (none: anything may have changed, e.g. a session renewed after
+    /// the server lost it, so everything is to be read again), or `None` when the provider
+    /// has no change feed.
     async fn wait_for_changes(&self) -> Result<Option<Vec<String>>, ProviderError> {
         Ok(None)
     }

@@ -13,6 +13,7 @@
 mod common;
 
 mod app_update;
+mod audit_log;
 mod cli_demo;
 mod filters;
 mod guest_ssh;

@@ -1188,3 +1188,152 @@ fn report_on_vcsim_has_empty_creators_and_succeeds() {
     assert_eq!(ours["created_by"], serde_json::Value::Null, "{ours}");
     assert_eq!(ours["machine"], name.as_str());
 }
+
+/// Stop vcsim and start a fresh one on the same address (every session gone).
+fn restart(sim: &mut Vcsim) -> Vcsim {
+    let address = sim
+        .url
+        .trim_start_matches("https://")
+        .trim_end_matches("/sdk")
+        .rsplit('@')
+        .next()
+        .unwrap()
+        .to_string();
+    sim.stop();
+    start_vcsim(&["-listen", &address])
+}
+
+/// vcsim restarted on the same address: the client's session is gone, and vcsim answers
+/// reads of the property collector with HTTP 200 and `NotAuthenticated` in each object's
+/// `missingSet`, other calls with a bare `NotAuthenticated` fault. snaptree recognises
+/// both, logs in again and reads the truth; a change is not repeated, and after the
+/// read it works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_lost_in_a_server_restart_is_renewed() {
+    let mut sim = start_vcsim(&[]);
+    let p = connect(&sim).await;
+    let before = inventory(&p).await;
+    let vm = before[0].id.clone();
+    run(&p, &vm, take("before-restart")).await;
+    let _sim = restart(&mut sim);
+
+    // One machine read: the truth after the restart (no snapshot), not a machine made of
+    // missing properties or an error.
+    let m = p
+        .load_machine(&vm)
+        .await
+        .unwrap_or_else(|e| panic!("load_machine after the restart: {e}"));
+    assert_eq!(m.name, before[0].name);
+    assert_eq!(m.power_state, before[0].power_state);
+    assert_eq!(m.snapshot_count(), 0, "{}", shape(&m));
+    let after = inventory(&p).await;
+    assert_eq!(after.len(), before.len());
+    let m = run(&p, &vm, take("after-restart")).await;
+    assert_eq!(shape(&m), "after-restart");
+}
+
+/// The same restart seen first by a change: it is not sent again behind the operator's
+/// back, it says the session was renewed, and the next attempt works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_after_a_server_restart_is_not_repeated() {
+    let mut sim = start_vcsim(&[]);
+    let p = connect(&sim).await;
+    let vm = inventory(&p).await[0].id.clone();
+    let _sim = restart(&mut sim);
+    let e = p.start(&vm, &take("after-restart")).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Auth(_)), "{e}");
+    assert!(e.to_string().contains("did not start"), "{e}");
+    let m = p.load_machine(&vm).await.expect("reload");
+    assert_eq!(m.snapshot_count(), 0);
+    let m = run(&p, &vm, take("after-restart")).await;
+    assert_eq!(shape(&m), "after-restart");
+}
+
+/// The TUI's change feed across a server restart: the session is renewed and the feed
+/// says everything is to be read again (no ids), rather than go on watching a server
+/// whose every object may have changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_change_feed_asks_for_a_full_reload_after_a_server_restart() {
+    let mut sim = start_vcsim(&[]);
+    let options = ConnectOptions {
+        interactive: true,
+        ..soap()
+    };
+    let p = VsphereProvider::connect_with("lab", &profile(&sim), &options)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    let vm = inventory(&p).await[0].id.clone();
+    let _sim = restart(&mut sim);
+    let changed = tokio::time::timeout(Duration::from_secs(20), p.wait_for_changes())
+        .await
+        .expect("the feed answers after the restart")
+        .expect("the session is renewed")
+        .expect("vSphere has a change feed");
+    assert!(
+        changed.is_empty(),
+        "everything to be read again: {changed:?}"
+    );
+    let m = p.load_machine(&vm).await.expect("reload");
+    assert_eq!(m.snapshot_count(), 0);
+}
+
+/// What the TUI's engine does across a server restart, without Ctrl-R: the profile is read
+/// again by itself (the restarted server's truth, not the stale tree), and a destructive
+/// change, whose stale-view check reads the machine, goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_server_restart_the_engine_reloads_and_changes_work() {
+    use snaptree::engine::{Engine, Event, Profile, audit::AuditLog};
+    use snaptree::model::ExpectedView;
+
+    let mut sim = start_vcsim(&[]);
+    let options = ConnectOptions {
+        interactive: true,
+        ..soap()
+    };
+    let p = Arc::new(
+        VsphereProvider::connect_with("lab", &profile(&sim), &options)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}")),
+    );
+    let vm = inventory(&p).await[0].id.clone();
+    run(&p, &vm, take("before-restart")).await;
+    let engine = Arc::new(Engine::new(
+        vec![Profile {
+            name: "lab".into(),
+            kind: ProviderKind::Vsphere,
+            read_only: false,
+            provider: p.clone(),
+            guest: None,
+        }],
+        false,
+        AuditLog::new(None),
+        Duration::from_secs(3600),
+    ));
+    let (_handle, mut rx) = engine.clone().spawn();
+    // The snapshot count of `vm` in the next complete listing.
+    let mut next_listing = async || loop {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+            Ok(Some(Event::Inventory {
+                machines,
+                complete: true,
+                ..
+            })) => {
+                let m = machines.iter().find(|m| m.id == vm).expect("the VM listed");
+                return m.snapshot_count();
+            }
+            Ok(Some(_)) => {}
+            other => panic!("no complete listing: {other:?}"),
+        }
+    };
+    assert_eq!(next_listing().await, 1);
+    let _sim = restart(&mut sim);
+    assert_eq!(next_listing().await, 0, "the restarted server's truth");
+
+    let m = run(&p, &vm, take("after-restart")).await;
+    let expected = ExpectedView::of(&m, &Operation::DeleteAll);
+    let status = engine
+        .run("lab", &vm, &Operation::DeleteAll, &expected, true, &|_| {})
+        .await
+        .expect("delete all after the restart");
+    assert_eq!(status.state, TaskState::Success);
+}

@@ -510,11 +510,27 @@ impl Inner {
     {
         match f(self.client()).await {
             Ok(v) => Ok(v),
-            Err(e) if is_not_authenticated(&e) => {
+            Err(e) if self.session_gone(&e).await => {
                 self.relogin().await?;
                 f(self.client()).await.map_err(|e| describe(&e, doing))
             }
             Err(e) => Err(describe(&e, doing)),
+        }
+    }
+
+    /// Whether `err` means this session is gone. A `NotAuthenticated` fault says so. An
+    /// answer that does not parse may say so too: a server that lost its sessions (vcsim
+    /// after a restart) answers a property read with HTTP 200 and `NotAuthenticated` in
+    /// each object's `missingSet`, which does not deserialize; then a call that needs a
+    /// session (`CurrentTime`) tells whether ours is still alive.
+    async fn session_gone(&self, err: &VimError) -> bool {
+        match err {
+            _ if is_not_authenticated(err) => true,
+            VimError::ParseError(_) => {
+                let si = ServiceInstance::new(self.handle(), "ServiceInstance");
+                matches!(si.current_time().await, Err(e) if is_not_authenticated(&e))
+            }
+            _ => false,
         }
     }
 
@@ -529,6 +545,15 @@ impl Inner {
                 self.relogin().await?;
                 Err(ProviderError::Auth(format!(
                     "the session had expired, so {doing} did not start; snaptree logged in again — run it again"
+                )))
+            }
+            // An answer that does not parse, from a server that no longer knows the
+            // session: whether the change was made is not known, so the engine reads the
+            // machine again (`Unreachable`) and says what it shows.
+            Err(e) if self.session_gone(&e).await => {
+                self.relogin().await?;
+                Err(ProviderError::Unreachable(format!(
+                    "the session ended while {doing} (the server may have restarted); snaptree logged in again"
                 )))
             }
             Err(e) => Err(describe(&e, doing)),
@@ -650,7 +675,7 @@ impl Inner {
         };
         match list(self.client()).await {
             Ok(()) => Ok(()),
-            Err(e) if is_not_authenticated(&e) => {
+            Err(e) if self.session_gone(&e).await => {
                 self.relogin().await?;
                 if sent.get() {
                     return Err(ProviderError::Auth(format!(
@@ -950,17 +975,17 @@ impl Inner {
             max_wait_seconds: Some(self.wait_seconds),
             max_object_updates: None,
         };
-        let mut renewed = false;
         loop {
             let mut guard = self.watch.lock().await;
             if guard.is_none() {
                 match self.new_watch().await {
                     Ok(w) => *guard = Some(w),
-                    Err(e) if is_not_authenticated(&e) && !renewed => {
+                    // A new session: anything may have changed while it was gone (a
+                    // restarted server lost ours), so everything is read again.
+                    Err(e) if is_not_authenticated(&e) => {
                         drop(guard);
                         self.relogin().await?;
-                        renewed = true;
-                        continue;
+                        return Ok(Vec::new());
                     }
                     Err(e) => return Err(describe(&e, &doing)),
                 }
@@ -988,13 +1013,11 @@ impl Inner {
                         }
                     }
                     Ok(None) => truncated = false,
-                    Err(e) if is_not_authenticated(&e) && !renewed => {
+                    Err(e) if is_not_authenticated(&e) => {
                         guard.take();
                         drop(guard);
                         self.relogin().await?;
-                        renewed = true;
-                        ids.clear();
-                        break;
+                        return Ok(Vec::new());
                     }
                     Err(e) => {
                         // The collector may be gone (server restart): build a new one next time.
