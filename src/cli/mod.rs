@@ -388,14 +388,24 @@ async fn read_each<T: Send>(
     let reads = engine.profiles().iter().map(|p| async move {
         // Each item with its place: path, a NUL, name (one allocation, ordered as the pair).
         let kept: std::sync::Mutex<Vec<(Box<str>, T)>> = std::sync::Mutex::default();
+        let unreadable: std::sync::Mutex<Vec<String>> = std::sync::Mutex::default();
         let each = |chunk: Vec<Machine>| {
             let mut kept = kept
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             for m in chunk {
                 let place = format!("{}\0{}", m.path, m.name).into_boxed_str();
-                if let Some(item) = keep(m) {
-                    kept.push((place, item));
+                let why = m.unreadable.clone();
+                match (keep(m), why) {
+                    (None, _) => {}
+                    (Some(item), None) => kept.push((place, item)),
+                    // A machine selected that could not be read is said as its
+                    // profile's error (naming it), never listed as if it had no
+                    // snapshots.
+                    (Some(_), Some(why)) => unreadable
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(why),
                 }
             }
         };
@@ -403,15 +413,19 @@ async fn read_each<T: Send>(
         let kept = kept
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (p.name.clone(), read, kept)
+        let unreadable = unreadable
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (p.name.clone(), read, kept, unreadable)
     });
     let mut items = Vec::new();
     let mut errors = Vec::new();
-    for (name, read, mut kept) in futures::future::join_all(reads).await {
+    for (name, read, mut kept, unreadable) in futures::future::join_all(reads).await {
         if let Err(e) = read {
             errors.push((name, e.to_string()));
             continue;
         }
+        errors.extend(unreadable.into_iter().map(|why| (name.clone(), why)));
         kept.sort_by(|(a, _), (b, _)| a.cmp(b));
         items.extend(kept.into_iter().map(|(_, item)| item));
     }
@@ -430,7 +444,10 @@ async fn find_machine(s: &Session, address: &str) -> Result<Machine, Failure> {
                 .any(|e| e.starts_with(&format!("profile {p}:")))
     });
     match resolve_machine(&machines, &names, address) {
-        Ok(m) => Ok(m.clone()),
+        Ok(m) => match &m.unreadable {
+            Some(why) => Err(Failure::new(EXIT_FAILED, why.clone())),
+            None => Ok(m.clone()),
+        },
         // The machine may well exist: say why it could not be looked up.
         Err(_) if !errors.is_empty() && !read_ok => Err(Failure::new(
             EXIT_FAILED,

@@ -84,6 +84,13 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
     for e in &errors {
         tell!("snaptree: {e}; its machines are not in the plan");
     }
+    // A machine that could not be read is not in the plan either: said, and exit 1.
+    let unreadable = shown.iter().filter_map(|m| m.unreadable.as_deref());
+    let unreadable = unreadable.inspect(|why| tell!("snaptree: {why}; it is not in the plan"));
+    let errors: Vec<String> = errors
+        .into_iter()
+        .chain(unreadable.map(String::from))
+        .collect();
     if !cli.json {
         print_plan(&p, now);
     }
@@ -91,7 +98,10 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
         (!errors.is_empty()).then(|| {
             Failure::new(
                 EXIT_FAILED,
-                format!("prune: {} profile(s) could not be read", errors.len()),
+                format!(
+                    "prune: {} profile(s) or machine(s) could not be read",
+                    errors.len()
+                ),
             )
         })
     };

@@ -66,7 +66,9 @@ async fn estate(
 ) -> (Vec<Machine>, Vec<(String, String)>) {
     super::read_each(&s.engine, |m| {
         let shown = filter.is_none_or(|f| m.matches_filter(f));
-        (shown && (bare || !m.snapshots.is_empty())).then_some(m)
+        // An unreadable machine has no tree to show, yet is kept: `read_each` says why.
+        let kept = bare || !m.snapshots.is_empty() || m.unreadable.is_some();
+        (shown && kept).then_some(m)
     })
     .await
 }

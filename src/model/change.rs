@@ -342,6 +342,10 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
     if !m.loaded {
         return refuse(format!("{who} is still loading"));
     }
+    // A tree snaptree could not read is no tree to act on.
+    if let Some(why) = &m.unreadable {
+        return refuse(why.clone());
+    }
     // A name given up front (the CLI's) is checked here; one typed in a form, by `answered`.
     let given = match &op {
         Operation::Take { name, .. } => Some(name.as_str()),

@@ -14,6 +14,7 @@ mod common;
 
 mod app_update;
 mod cli_demo;
+mod cli_hostile;
 mod guest_ssh;
 mod ovh_cli;
 mod ovh_list_bench;
