@@ -302,14 +302,14 @@ impl Machine {
         self.walk().into_iter().map(|(_, s)| s).find(|s| s.id == id)
     }
 
-    /// The ids from the root down to the snapshot `id` (inclusive), if it exists.
-    pub fn id_path(&self, id: &str) -> Option<Vec<String>> {
-        // Depth first: the trail holds the ids above the node at hand, cut back to its
-        // depth as the walk moves on.
-        let mut trail: Vec<String> = Vec::new();
+    /// The snapshots from the root down to the snapshot `id` (inclusive), if it exists.
+    fn trail(&self, id: &str) -> Option<Vec<&Snapshot>> {
+        // Depth first: the trail holds the nodes above the one at hand, cut back to its
+        // depth as the walk moves on. One walk, whatever the depth.
+        let mut trail: Vec<&Snapshot> = Vec::new();
         for (depth, n) in self.walk() {
             trail.truncate(depth - 1);
-            trail.push(n.id.clone());
+            trail.push(n);
             if n.id == id {
                 return Some(trail);
             }
@@ -317,13 +317,16 @@ impl Machine {
         None
     }
 
+    /// The ids from the root down to the snapshot `id` (inclusive), if it exists.
+    pub fn id_path(&self, id: &str) -> Option<Vec<String>> {
+        let trail = self.trail(id)?;
+        Some(trail.iter().map(|s| s.id.clone()).collect())
+    }
+
     /// The names from the root down to the snapshot `id`, joined with `/`.
     pub fn name_path(&self, id: &str) -> Option<String> {
-        let ids = self.id_path(id)?;
-        let names: Vec<&str> = ids
-            .iter()
-            .filter_map(|i| self.find(i).map(|s| s.name.as_str()))
-            .collect();
+        let trail = self.trail(id)?;
+        let names: Vec<&str> = trail.iter().map(|s| s.name.as_str()).collect();
         Some(names.join("/"))
     }
 

@@ -239,16 +239,21 @@ fn a_chain_thousands_deep_is_refused_by_name_and_the_rest_is_listed() {
 async fn deep_chain() {
     let (estate, sim) =
         crate::common::vsim::start(Duration::from_millis(100), VsphereSimOptions::default()).await;
-    estate
-        .modify("pcc", "vm-202", |m| {
-            let mut chain = Vec::new();
-            for i in (0..3000).rev() {
-                chain = vec![snapshot(&format!("snapshot-{}", 20_000 + i), "deep", chain)];
-            }
-            m.snapshots = chain;
-            m.current = Some("snapshot-22999".into());
-        })
-        .unwrap();
+    let chain = |vm: &str, depth: usize, first: usize| {
+        estate
+            .modify("pcc", vm, |m| {
+                let mut chain = Vec::new();
+                for i in (first..first + depth).rev() {
+                    chain = vec![snapshot(&format!("snapshot-{i}"), "deep", chain)];
+                }
+                m.snapshots = chain;
+                m.current = Some(format!("snapshot-{}", first + depth - 1));
+            })
+            .unwrap();
+    };
+    chain("vm-202", 3000, 20_000);
+    // At the limit, a tree is read and shown whole.
+    chain("vm-303", snaptree::model::machine::MAX_DEPTH, 30_000);
     let dir = tempfile::tempdir().unwrap();
     let (config, state) = (config(&sim, dir.path()), dir.path().join("state"));
     let machines = estate.machines("pcc").unwrap().len();
@@ -281,6 +286,14 @@ async fn deep_chain() {
     named(&tree);
     let tree_json = run(&config, &state, &["tree", "pcc/db-02", "--json"]).await;
     assert_eq!(code(&tree_json), 1, "{}", stderr(&tree_json));
+
+    let limit = snaptree::model::machine::MAX_DEPTH;
+    let tree = run(&config, &state, &["tree", "pcc/jump-host"]).await;
+    assert_eq!(code(&tree), 0, "{}", stderr(&tree));
+    // The machine's line, every snapshot and "You are here".
+    assert_eq!(stdout(&tree).lines().count(), limit + 2);
+    let tree_json = run(&config, &state, &["tree", "pcc/jump-host", "--json"]).await;
+    assert_eq!(code(&tree_json), 0, "{}", stderr(&tree_json));
 
     let report = run(&config, &state, &["report"]).await;
     assert_eq!(code(&report), 1, "{}", stderr(&report));
