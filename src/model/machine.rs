@@ -168,9 +168,11 @@ pub struct Snapshot {
     pub children: Vec<Snapshot>,
 }
 
-/// The deepest snapshot chain snaptree reads (vSphere itself stops at 32 levels): a
-/// machine whose tree is deeper, only a broken or hostile server's, is unreadable.
-pub const MAX_DEPTH: usize = 1000;
+/// The deepest snapshot chain snaptree reads: eight times vSphere's own limit of 32
+/// levels, so a tree deeper is only a broken or hostile server's, and its machine is
+/// unreadable. A tree four times this deep still clones, compares, serializes and drops
+/// (each recursive) on a tokio worker's 2 MiB stack in a debug build; twice 1000 did not.
+pub const MAX_DEPTH: usize = 256;
 
 /// The depth of a nested tree (a root alone is 1, none is 0), counted without recursion
 /// and no further than `MAX_DEPTH + 1`: enough to tell a tree too deep.
@@ -562,6 +564,26 @@ pub(crate) mod tests {
         dismantle(std::mem::take(&mut m.snapshots));
     }
 
+    /// A tree four times the limit is cloned, compared, written as JSON and dropped (each
+    /// of them recursive) on a thread with a tokio worker's 2 MiB stack: the limit leaves
+    /// room for the frames around them.
+    #[test]
+    fn a_tree_at_the_limit_fits_a_worker_threads_stack() {
+        let worker = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let m = vm("lab", "vm-1", "web", chain(MAX_DEPTH * 4));
+                let copy = m.clone();
+                assert_eq!(copy, m);
+                let text = serde_json::to_string(&m).unwrap();
+                assert!(text.len() > MAX_DEPTH);
+                drop(copy);
+                drop(m);
+            })
+            .unwrap();
+        worker.join().unwrap();
+    }
+
     /// A tree deeper than the limit makes its machine unreadable, named; one at the limit
     /// is read as it is.
     #[test]
@@ -571,7 +593,7 @@ pub(crate) mod tests {
         assert_eq!(m.current, None);
         let why = m.unreadable.clone().unwrap_or_default();
         assert!(
-            why.contains("lab/web (vm-1)") && why.contains("1000"),
+            why.contains("lab/web (vm-1)") && why.contains(&MAX_DEPTH.to_string()),
             "{why}"
         );
         // Nothing acts on it, in the TUI or the CLI.
