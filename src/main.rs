@@ -11,7 +11,19 @@ use snaptree::config::{Paths, ThemeName};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // color-eyre first; ratatui::init() later wraps its hook to restore the terminal first.
-    let _ = color_eyre::install();
+    // Its colours only on a terminal that wants them: a panic read from a log or a pipe
+    // must not hold escape codes.
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && !cli.no_color
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let theme = if colours {
+        color_eyre::config::Theme::dark()
+    } else {
+        color_eyre::config::Theme::new()
+    };
+    let _ = color_eyre::config::HookBuilder::default()
+        .theme(theme)
+        .install();
     init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -464,7 +464,10 @@ async fn find_machine(s: &Session, address: &str) -> Result<Machine, Failure> {
                 .any(|e| e.starts_with(&format!("profile {p}:")))
     });
     match resolve_machine(&machines, &names, address) {
-        Ok(m) => Ok(m.clone()),
+        Ok(m) => match m.unreadable_sentence() {
+            Some(why) => Err(Failure::new(EXIT_FAILED, why)),
+            None => Ok(m.clone()),
+        },
         // The machine may well exist: say why it could not be looked up.
         Err(_) if !errors.is_empty() && !read_ok => Err(Failure::new(
             EXIT_FAILED,

@@ -117,31 +117,62 @@ pub fn print_ls_table(rows: &[[String; 8]]) {
     }
 }
 
-/// Columns aligned by display width (a wide character takes two cells), two spaces apart,
-/// no trailing blanks; one line per row after the header.
-pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = header.map(UnicodeWidthStr::width);
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.width());
+/// The one writer of the command line's aligned tables (`ls`, `report`): columns aligned
+/// by display width (a wide character takes two cells), two spaces apart, no trailing
+/// blanks. Every cell is made safe ([`crate::safe::terminal`]) before it is measured or
+/// written, so a newline in a name is written out inside its cell and can neither break
+/// a row nor forge one, and an escape sequence neither acts nor skews the widths.
+pub struct Table {
+    widths: Vec<usize>,
+}
+
+impl Table {
+    /// A table whose columns are at least as wide as `header`'s.
+    pub fn new(header: &[&str]) -> Table {
+        Table {
+            widths: header.iter().map(|h| safe_cell(h).width()).collect(),
         }
     }
-    let mut out = String::new();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+
+    /// Widen the columns to hold this row.
+    pub fn fit<S: AsRef<str>>(&mut self, row: &[S]) {
+        for (w, c) in self.widths.iter_mut().zip(row) {
+            *w = (*w).max(safe_cell(c.as_ref()).width());
+        }
+    }
+
+    /// One row as a line, without its newline.
+    pub fn line<S: AsRef<str>>(&self, row: &[S]) -> String {
         let mut text = String::new();
-        for (i, (c, w)) in cells.zip(widths).enumerate() {
+        for (i, (c, w)) in row.iter().zip(&self.widths).enumerate() {
             if i > 0 {
                 text.push_str("  ");
             }
-            text.push_str(c);
+            let c = safe_cell(c.as_ref());
+            text.push_str(&c);
             text.extend(std::iter::repeat_n(' ', w.saturating_sub(c.width())));
         }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(&mut header.iter().copied());
+        text.truncate(text.trim_end().len());
+        text
+    }
+}
+
+/// A cell as a terminal may show it, on one line.
+fn safe_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::safe::terminal(text)
+}
+
+/// The header and rows as a [`Table`]: one line per row after the header.
+pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut t = Table::new(header);
     for r in rows {
-        line(&mut r.iter().map(String::as_str));
+        t.fit(r);
+    }
+    let mut out = t.line(header);
+    out.push('\n');
+    for r in rows {
+        out.push_str(&t.line(r));
+        out.push('\n');
     }
     out
 }
@@ -244,6 +275,26 @@ pub fn print_info(p: &Paths, as_json: bool) {
 #[cfg(test)]
 mod tests {
     use super::table;
+
+    /// A cell's newline, carriage return, tab or escape sequence is written out inside the
+    /// cell: one line per row, aligned by what is shown.
+    #[test]
+    fn control_characters_stay_inside_their_cell() {
+        let rows = [
+            ["ok\nvc FAKE-VM vm-999".to_string(), "vm-1".to_string()],
+            ["a\rb\tc\u{1b}[2J".to_string(), "vm-22".to_string()],
+        ];
+        let text = table(&["NAME", "ID"], &rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "NAME                   ID",
+                "ok\\nvc FAKE-VM vm-999  vm-1",
+                "a\\rb\\tc\\x1b[2J         vm-22"
+            ]
+        );
+    }
 
     #[test]
     fn table_columns_align_by_display_width() {

@@ -82,8 +82,10 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
         &Protect::new(&s.config.cleanup.protect),
         now,
     );
+    let mut unreadable = 0;
     for why in shown.iter().filter_map(|m| m.unreadable_sentence()) {
         tell!("snaptree: {why}; its snapshots are not in the plan");
+        unreadable += 1;
     }
     for (profile, e) in &errors {
         tell!("snaptree: profile {profile}: {e}; its machines are not in the plan");
@@ -93,10 +95,13 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
         print_plan(&p);
     }
     let unread = || {
-        (!errors.is_empty()).then(|| {
+        (!errors.is_empty() || unreadable > 0).then(|| {
             Failure::new(
                 EXIT_FAILED,
-                format!("prune: {} profile(s) could not be read", errors.len()),
+                format!(
+                    "prune: {} profile(s) or machine(s) could not be read",
+                    errors.len() + unreadable
+                ),
             )
         })
     };

@@ -206,40 +206,24 @@ pub fn write_report(
         }
         ReportFormat::Table => {
             // Two passes over the rows: the widths first, then the lines.
-            let mut widths: Vec<usize> = COLUMNS.iter().map(|c| c.len()).collect();
+            let mut table = super::output::Table::new(&COLUMNS);
             report::rows(machines, all, |r| {
-                for (i, c) in r.cells(protect, now).iter().enumerate() {
-                    widths[i] = widths[i].max(unicode_width::UnicodeWidthStr::width(
-                        table_cell(i, c).as_ref(),
-                    ));
-                }
-            });
-            let line = |cells: Vec<Cow<str>>| {
-                let padded: Vec<String> = cells
+                let cells = r.cells(protect, now);
+                let shown: Vec<Cow<str>> = cells
                     .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| {
-                        let pad =
-                            w.saturating_sub(unicode_width::UnicodeWidthStr::width(c.as_ref()));
-                        format!("{c}{}", " ".repeat(pad))
-                    })
+                    .enumerate()
+                    .map(|(i, c)| table_cell(i, c))
                     .collect();
-                padded.join("  ").trim_end().to_string()
-            };
-            writeln!(
-                out,
-                "{}",
-                line(COLUMNS.iter().map(|c| Cow::Borrowed(*c)).collect())
-            )?;
+                table.fit(&shown);
+            });
+            writeln!(out, "{}", table.line(&COLUMNS))?;
             each(out, &mut |out, cells| {
-                let text = line(
-                    cells
-                        .iter()
-                        .enumerate()
-                        .map(|(i, c)| table_cell(i, c))
-                        .collect(),
-                );
-                writeln!(out, "{text}")
+                let shown: Vec<Cow<str>> = cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| table_cell(i, c))
+                    .collect();
+                writeln!(out, "{}", table.line(&shown))
             })?;
         }
     }

@@ -136,6 +136,9 @@ pub fn resolve_snapshot(machine: &Machine, address: &str) -> Result<String, Addr
             })
             .unwrap_or_default(),
     };
+    // A name may hold `/` (`a/b`), so an address with one can be both a path of names
+    // and a snapshot's own name: each reading is gathered, and two readings that differ
+    // are refused as duplicate names are, never a guess between them.
     let mut hits: Vec<String> = Vec::new();
     if address.contains('/') {
         let parts: Vec<&str> = address.split('/').collect();
@@ -149,12 +152,10 @@ pub fn resolve_snapshot(machine: &Machine, address: &str) -> Result<String, Addr
         }
         hits = matched.iter().map(|s| s.id.clone()).collect();
     }
-    if hits.is_empty() {
-        hits = all
-            .iter()
-            .filter(|(_, s)| s.name == address)
-            .map(|(_, s)| s.id.clone())
-            .collect();
+    for (_, s) in all.iter().filter(|(_, s)| s.name == address) {
+        if !hits.contains(&s.id) {
+            hits.push(s.id.clone());
+        }
     }
     match hits.len() {
         1 => Ok(hits.remove(0)),
@@ -301,5 +302,37 @@ mod tests {
             "no snapshot on lab/web-01 matches \"nope\""
         );
         assert!(resolve_snapshot(&m[0], "base/nope").is_err());
+    }
+
+    /// `a` → `b` → a snapshot named `a/b`: `a/b` is the path to `b` and the name of the
+    /// third; refused with both ids, never a guess. Each id still addresses its own.
+    #[test]
+    fn a_name_that_reads_as_a_path_is_ambiguous() {
+        let m = vm(
+            "lab",
+            "vm-1",
+            "web",
+            vec![snap(
+                "snapshot-1",
+                "a",
+                vec![snap(
+                    "snapshot-2",
+                    "b",
+                    vec![snap("snapshot-3", "a/b", vec![])],
+                )],
+            )],
+        );
+        match resolve_snapshot(&m, "a/b") {
+            Err(AddressError::Ambiguous { candidates, .. }) => {
+                let ids: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
+                assert_eq!(ids, ["snapshot-2", "snapshot-3"]);
+            }
+            other => panic!("expected ambiguous, got {other:?}"),
+        }
+        assert_eq!(resolve_snapshot(&m, "snapshot-3").unwrap(), "snapshot-3");
+        // A name with `/` that is no path resolves as the name.
+        let mut lone = m.clone();
+        lone.snapshots[0].children[0].name = "c".into();
+        assert_eq!(resolve_snapshot(&lone, "a/b").unwrap(), "snapshot-3");
     }
 }

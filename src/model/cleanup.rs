@@ -756,6 +756,12 @@ mod tests {
                 .contains("unknown criterion")
         );
         assert!(parse_criteria("").unwrap().check().is_err());
+        // The TUI's `mark where` reads ages with the one duration parser and its limit.
+        assert!(
+            parse_criteria("older-than 99999999999d")
+                .unwrap_err()
+                .contains("at most")
+        );
     }
 
     #[test]

@@ -121,25 +121,39 @@ pub fn machine_warnings(m: &Machine, t: &HealthThresholds, now: DateTime<Utc>) -
     w
 }
 
-/// Parse `90s`, `30m`, `72h`, `14d` or `2w`.
+/// The longest duration snaptree reads, in days (about 100 years): every age, expiry and
+/// threshold is at most this, so a time it is added to or taken from stays a date.
+pub const MAX_DURATION_DAYS: i64 = 36_500;
+
+/// Parse `90s`, `30m`, `72h`, `14d` or `2w`, at most [`MAX_DURATION_DAYS`]: the one parser
+/// of every duration (flags, config keys, the TUI's `mark where`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .ok_or_else(|| format!("\"{text}\" needs a unit (s, m, h, d or w)"))?;
     let (num, unit) = text.split_at(split);
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("\"{text}\" does not start with a number"))?;
-    match unit {
-        "s" => Ok(Duration::seconds(n)),
-        "m" => Ok(Duration::minutes(n)),
-        "h" => Ok(Duration::hours(n)),
-        "d" => Ok(Duration::days(n)),
-        "w" => Ok(Duration::weeks(n)),
-        _ => Err(format!(
-            "\"{text}\" has an unknown unit (use s, m, h, d or w)"
-        )),
+    if num.is_empty() {
+        return Err(format!("\"{text}\" does not start with a number"));
+    }
+    let seconds: i64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => {
+            return Err(format!(
+                "\"{text}\" has an unknown unit (use s, m, h, d or w)"
+            ));
+        }
+    };
+    let too_long = || format!("\"{text}\" is too long: at most {MAX_DURATION_DAYS}d (100 years)");
+    // Digits only, so a number that does not fit is too long, never malformed.
+    let n: i64 = num.parse().map_err(|_| too_long())?;
+    match n.checked_mul(seconds) {
+        Some(s) if s <= MAX_DURATION_DAYS * 86_400 => Ok(Duration::seconds(s)),
+        _ => Err(too_long()),
     }
 }
 
@@ -254,6 +268,20 @@ mod tests {
         assert!(parse_duration("14").is_err());
         assert!(parse_duration("d").is_err());
         assert!(parse_duration("3y").is_err());
+    }
+
+    #[test]
+    fn durations_beyond_the_limit_are_refused_not_overflowed() {
+        assert_eq!(parse_duration("36500d").unwrap(), Duration::days(36_500));
+        for text in [
+            "36501d",
+            "99999999999d",
+            "99999999999999w",
+            "99999999999999999999s",
+        ] {
+            let e = parse_duration(text).unwrap_err();
+            assert!(e.contains("at most"), "{text}: {e}");
+        }
         assert_eq!(format_duration(Duration::hours(72)), "3d");
         assert_eq!(format_duration(Duration::hours(5)), "5h");
         assert_eq!(format_age(Duration::days(40)), "40d");

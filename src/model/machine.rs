@@ -168,6 +168,43 @@ pub struct Snapshot {
     pub children: Vec<Snapshot>,
 }
 
+/// The deepest snapshot chain snaptree reads: eight times vSphere's own limit of 32
+/// levels, so a tree deeper is only a broken or hostile server's, and its machine is
+/// unreadable. A tree four times this deep still clones, compares, serializes and drops
+/// (each recursive) on a tokio worker's 2 MiB stack in a debug build; twice 1000 did not.
+pub const MAX_DEPTH: usize = 256;
+
+/// The depth of a nested tree (a root alone is 1, none is 0), counted without recursion
+/// and no further than `MAX_DEPTH + 1`: enough to tell a tree too deep.
+pub fn tree_depth<T>(roots: &[T], children: impl Fn(&T) -> &[T]) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(usize, &T)> = roots.iter().map(|r| (1, r)).collect();
+    while let Some((depth, n)) = stack.pop() {
+        deepest = deepest.max(depth);
+        if depth <= MAX_DEPTH {
+            stack.extend(children(n).iter().map(|c| (depth + 1, c)));
+        }
+    }
+    deepest
+}
+
+/// Why a machine whose tree is deeper than [`MAX_DEPTH`] is not read (its
+/// [`Machine::unreadable_sentence`] names it).
+pub fn too_deep() -> String {
+    format!(
+        "its snapshot tree is more than {MAX_DEPTH} levels deep (vSphere allows 32); \
+         snaptree reads at most {MAX_DEPTH}"
+    )
+}
+
+/// Drop a tree one node at a time: a nested tree's own drop recurses once per level.
+pub fn dismantle(roots: Vec<Snapshot>) {
+    let mut stack = roots;
+    while let Some(mut n) = stack.pop() {
+        stack.append(&mut n.children);
+    }
+}
+
 /// Where a task history read for `machines` starts: a minute before their oldest snapshot
 /// (none without snapshots: there is nothing to ask about).
 pub fn history_start<'a>(machines: impl IntoIterator<Item = &'a Machine>) -> Option<DateTime<Utc>> {
@@ -262,9 +299,14 @@ impl Machine {
     /// Why this machine is listed but not read, as one sentence naming it (`None` when it
     /// was read whole): what `ls`, `tree`, `check` and every change say about it.
     pub fn unreadable_sentence(&self) -> Option<String> {
+        let who = if self.name == self.id {
+            format!("{}/{}", self.profile, self.id)
+        } else {
+            format!("{}/{} ({})", self.profile, self.name, self.id)
+        };
         self.unreadable
             .as_ref()
-            .map(|why| format!("{}/{} is unreadable: {why}", self.profile, self.id))
+            .map(|why| format!("{who} is unreadable: {why}"))
     }
 
     /// This machine's identity.
@@ -278,22 +320,19 @@ impl Machine {
     /// Every snapshot, depth first, with its depth (roots are depth 1).
     pub fn walk(&self) -> Vec<(usize, &Snapshot)> {
         let mut out = Vec::new();
-        fn rec<'a>(nodes: &'a [Snapshot], depth: usize, out: &mut Vec<(usize, &'a Snapshot)>) {
-            for n in nodes {
-                out.push((depth, n));
-                rec(&n.children, depth + 1, out);
-            }
+        // An explicit stack, not recursion: a tree's depth is the server's to choose.
+        let mut stack: Vec<(usize, &Snapshot)> =
+            self.snapshots.iter().rev().map(|s| (1, s)).collect();
+        while let Some((depth, n)) = stack.pop() {
+            out.push((depth, n));
+            stack.extend(n.children.iter().rev().map(|c| (depth + 1, c)));
         }
-        rec(&self.snapshots, 1, &mut out);
         out
     }
 
     /// Number of snapshots in the tree.
     pub fn snapshot_count(&self) -> usize {
-        fn count(nodes: &[Snapshot]) -> usize {
-            nodes.iter().map(|n| 1 + count(&n.children)).sum()
-        }
-        count(&self.snapshots)
+        self.walk().len()
     }
 
     /// Find a snapshot by id.
@@ -301,29 +340,31 @@ impl Machine {
         self.walk().into_iter().map(|(_, s)| s).find(|s| s.id == id)
     }
 
+    /// The snapshots from the root down to the snapshot `id` (inclusive), if it exists.
+    fn trail(&self, id: &str) -> Option<Vec<&Snapshot>> {
+        // Depth first: the trail holds the nodes above the one at hand, cut back to its
+        // depth as the walk moves on. One walk, whatever the depth.
+        let mut trail: Vec<&Snapshot> = Vec::new();
+        for (depth, n) in self.walk() {
+            trail.truncate(depth - 1);
+            trail.push(n);
+            if n.id == id {
+                return Some(trail);
+            }
+        }
+        None
+    }
+
     /// The ids from the root down to the snapshot `id` (inclusive), if it exists.
     pub fn id_path(&self, id: &str) -> Option<Vec<String>> {
-        fn rec(nodes: &[Snapshot], id: &str, trail: &mut Vec<String>) -> bool {
-            for n in nodes {
-                trail.push(n.id.clone());
-                if n.id == id || rec(&n.children, id, trail) {
-                    return true;
-                }
-                trail.pop();
-            }
-            false
-        }
-        let mut trail = Vec::new();
-        rec(&self.snapshots, id, &mut trail).then_some(trail)
+        let trail = self.trail(id)?;
+        Some(trail.iter().map(|s| s.id.clone()).collect())
     }
 
     /// The names from the root down to the snapshot `id`, joined with `/`.
     pub fn name_path(&self, id: &str) -> Option<String> {
-        let ids = self.id_path(id)?;
-        let names: Vec<&str> = ids
-            .iter()
-            .filter_map(|i| self.find(i).map(|s| s.name.as_str()))
-            .collect();
+        let trail = self.trail(id)?;
+        let names: Vec<&str> = trail.iter().map(|s| s.name.as_str()).collect();
         Some(names.join("/"))
     }
 
@@ -334,15 +375,13 @@ impl Machine {
 
     /// Set `created_by` on the snapshots a task history names (snapshot id → user).
     pub fn fill_creators(&mut self, creators: &std::collections::HashMap<String, String>) {
-        fn fill(nodes: &mut [Snapshot], creators: &std::collections::HashMap<String, String>) {
-            for n in nodes {
-                if let Some(user) = creators.get(&n.id) {
-                    n.created_by = Some(user.clone());
-                }
-                fill(&mut n.children, creators);
+        let mut stack: Vec<&mut Snapshot> = self.snapshots.iter_mut().collect();
+        while let Some(n) = stack.pop() {
+            if let Some(user) = creators.get(&n.id) {
+                n.created_by = Some(user.clone());
             }
+            stack.extend(n.children.iter_mut());
         }
-        fill(&mut self.snapshots, creators);
     }
 
     /// The deepest chain length (a root alone is 1).
@@ -352,20 +391,34 @@ impl Machine {
 
     /// Ids of the snapshot `id` and all its descendants.
     pub fn subtree_ids(&self, id: &str) -> Vec<String> {
-        match self.find(id) {
-            Some(s) => {
-                let mut out = Vec::new();
-                fn rec(n: &Snapshot, out: &mut Vec<String>) {
-                    out.push(n.id.clone());
-                    for c in &n.children {
-                        rec(c, out);
-                    }
-                }
-                rec(s, &mut out);
-                out
-            }
-            None => Vec::new(),
+        let mut out = Vec::new();
+        let mut stack: Vec<&Snapshot> = self.find(id).into_iter().collect();
+        while let Some(n) = stack.pop() {
+            out.push(n.id.clone());
+            stack.extend(n.children.iter().rev());
         }
+        out
+    }
+
+    /// This machine as snaptree may hold it: a tree deeper than [`MAX_DEPTH`] is taken
+    /// apart without recursion and the machine made [`unreadable`](Machine::unreadable),
+    /// so no walk, clone, JSON document or drop meets it. Providers call it on every
+    /// machine they read.
+    #[must_use]
+    pub fn within_depth(mut self) -> Machine {
+        if tree_depth(&self.snapshots, |s| &s.children) > MAX_DEPTH {
+            let why = too_deep();
+            self.set_unreadable(why);
+        }
+        self
+    }
+
+    /// Make this machine unreadable for `why`: its tree taken apart without recursion and no
+    /// current snapshot (the TUI's details show `why`).
+    pub fn set_unreadable(&mut self, why: String) {
+        dismantle(std::mem::take(&mut self.snapshots));
+        self.current = None;
+        self.unreadable = Some(why);
     }
 
     /// Why memory cannot be included in a new snapshot, if it cannot.
@@ -515,6 +568,82 @@ pub(crate) mod tests {
         assert_eq!(m.name_path("s3").unwrap(), "base/a/b");
         assert_eq!(m.subtree_ids("s2"), vec!["s2", "s3"]);
         assert!(m.id_path("nope").is_none());
+    }
+
+    /// A chain of `depth` snapshots, built without recursion.
+    fn chain(depth: usize) -> Vec<Snapshot> {
+        let mut chain = Vec::new();
+        for i in (0..depth).rev() {
+            chain = vec![snap(&format!("s{i}"), "deep", chain)];
+        }
+        chain
+    }
+
+    /// Walks over a chain far deeper than any stack holds frames for end normally.
+    #[test]
+    fn walks_of_a_very_deep_chain_do_not_recurse() {
+        let depth = 200_000;
+        let mut m = vm("lab", "vm-1", "web", chain(depth));
+        assert_eq!(m.snapshot_count(), depth);
+        assert_eq!(m.max_depth(), depth);
+        let last = format!("s{}", depth - 1);
+        assert_eq!(m.id_path(&last).map(|p| p.len()), Some(depth));
+        assert_eq!(m.subtree_ids("s1").len(), depth - 1);
+        assert!(m.find(&last).is_some());
+        let creators = std::collections::HashMap::from([(last.clone(), "ops".to_string())]);
+        m.fill_creators(&creators);
+        assert_eq!(
+            m.find(&last).and_then(|s| s.created_by.clone()).as_deref(),
+            Some("ops")
+        );
+        assert_eq!(tree_depth(&m.snapshots, |s| &s.children), MAX_DEPTH + 1);
+        dismantle(std::mem::take(&mut m.snapshots));
+    }
+
+    /// A tree four times the limit is cloned, compared, written as JSON and dropped (each
+    /// of them recursive) on a thread with a tokio worker's 2 MiB stack: the limit leaves
+    /// room for the frames around them.
+    #[test]
+    fn a_tree_at_the_limit_fits_a_worker_threads_stack() {
+        let worker = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let m = vm("lab", "vm-1", "web", chain(MAX_DEPTH * 4));
+                let copy = m.clone();
+                assert_eq!(copy, m);
+                let text = serde_json::to_string(&m).unwrap();
+                assert!(text.len() > MAX_DEPTH);
+                drop(copy);
+                drop(m);
+            })
+            .unwrap();
+        worker.join().unwrap();
+    }
+
+    /// A tree deeper than the limit makes its machine unreadable, named; one at the limit
+    /// is read as it is.
+    #[test]
+    fn a_tree_deeper_than_the_limit_makes_its_machine_unreadable() {
+        let m = vm("lab", "vm-1", "web", chain(3000)).within_depth();
+        assert!(m.snapshots.is_empty());
+        assert_eq!(m.current, None);
+        let why = m.unreadable_sentence().unwrap_or_default();
+        assert!(
+            why.contains("lab/web (vm-1)") && why.contains(&MAX_DEPTH.to_string()),
+            "{why}"
+        );
+        // Nothing acts on it, in the TUI or the CLI.
+        let protect = crate::model::cleanup::Protect::new(&[]);
+        let ctx = crate::model::change::Context {
+            now: Utc::now(),
+            type_to_confirm: false,
+            protect: &protect,
+        };
+        let refused = crate::model::change::describe(&m, crate::model::Operation::DeleteAll, ctx);
+        assert_eq!(refused.err().map(|r| r.0), Some(why));
+        let ok = vm("lab", "vm-1", "web", chain(MAX_DEPTH)).within_depth();
+        assert_eq!(ok.max_depth(), MAX_DEPTH);
+        assert!(ok.unreadable.is_none());
     }
 
     #[test]

@@ -113,20 +113,6 @@ impl<'a> Row<'a> {
 /// Call `each` with every row of `machines`, in order: each snapshot depth first, and
 /// with `all` a row for each machine without snapshots. Nothing is collected.
 pub fn rows<'a>(machines: &'a [Machine], all: bool, mut each: impl FnMut(Row<'a>)) {
-    fn rec<'a>(
-        m: &'a Machine,
-        nodes: &'a [Snapshot],
-        depth: usize,
-        each: &mut impl FnMut(Row<'a>),
-    ) {
-        for n in nodes {
-            each(Row {
-                machine: m,
-                snapshot: Some((n, depth)),
-            });
-            rec(m, &n.children, depth + 1, each);
-        }
-    }
     for m in machines {
         if m.snapshots.is_empty() {
             if all {
@@ -137,7 +123,12 @@ pub fn rows<'a>(machines: &'a [Machine], all: bool, mut each: impl FnMut(Row<'a>
             }
             continue;
         }
-        rec(m, &m.snapshots, 1, &mut each);
+        for (depth, n) in m.walk() {
+            each(Row {
+                machine: m,
+                snapshot: Some((n, depth)),
+            });
+        }
     }
 }
 

@@ -35,11 +35,14 @@ impl Provider for SimProvider {
         &self,
         _partial: PartialInventory<'_>,
     ) -> Result<Vec<Machine>, ProviderError> {
-        self.estate.machines(&self.profile)
+        let machines = self.estate.machines(&self.profile)?;
+        Ok(machines.into_iter().map(Machine::within_depth).collect())
     }
 
     async fn load_machine(&self, id: &str) -> Result<Machine, ProviderError> {
-        self.estate.machine(&self.profile, id)
+        self.estate
+            .machine(&self.profile, id)
+            .map(Machine::within_depth)
     }
 
     async fn start(&self, machine_id: &str, op: &Operation) -> Result<StartedTask, ProviderError> {

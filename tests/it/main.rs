@@ -15,6 +15,7 @@ mod common;
 mod app_update;
 mod audit_log;
 mod cli_demo;
+mod cli_hostile;
 mod filters;
 mod guest_ssh;
 mod ovh_cli;

@@ -16,6 +16,7 @@ use vim_rs::types::structs::{
 use vim_rs::types::traits::SelectionSpecTrait;
 use vim_rs::types::vim_any::VimAny;
 
+use crate::model::machine::{MAX_DEPTH, too_deep, tree_depth};
 use crate::model::{Capabilities, Machine, PowerState, ProviderKind, Snapshot};
 
 /// VM properties read in the inventory pass (wire names). Only the capability flags used
@@ -510,7 +511,15 @@ pub(super) fn machine(
 ) -> Machine {
     let name = row.name.clone().unwrap_or_else(|| row.id.clone());
     let (location, path) = location_and_path(&name, row.parent.as_deref(), containers);
-    let sizes = match (&row.layout, &row.snapshot) {
+    // A tree deeper than snaptree reads is not mapped at all (the sizes and the mapping
+    // below recurse once per level): the machine is listed, unreadable, with why.
+    let deep = row.snapshot.as_ref().is_some_and(|info| {
+        tree_depth(&info.root_snapshot_list, |t| {
+            t.child_snapshot_list.as_deref().unwrap_or(&[])
+        }) > MAX_DEPTH
+    });
+    let tree = row.snapshot.as_ref().filter(|_| !deep);
+    let sizes = match (&row.layout, tree) {
         (Some(layout), Some(info)) => snapshot_sizes(
             layout,
             &info.root_snapshot_list,
@@ -529,9 +538,7 @@ pub(super) fn machine(
                 .collect()
         })
         .unwrap_or_default();
-    let snapshots: Vec<Snapshot> = row
-        .snapshot
-        .as_ref()
+    let snapshots: Vec<Snapshot> = tree
         .map(|info| {
             info.root_snapshot_list
                 .iter()
@@ -539,9 +546,7 @@ pub(super) fn machine(
                 .collect()
         })
         .unwrap_or_default();
-    let current = row
-        .snapshot
-        .as_ref()
+    let current = tree
         .and_then(|i| i.current_snapshot.as_ref())
         .map(|m| m.value.clone());
     let defaults = Capabilities::vsphere();
@@ -571,7 +576,7 @@ pub(super) fn machine(
         });
         details.push(("sizes as of".to_string(), shown));
     }
-    Machine {
+    let mut m = Machine {
         profile: profile.to_string(),
         provider: ProviderKind::Vsphere,
         id: row.id.clone(),
@@ -591,7 +596,12 @@ pub(super) fn machine(
         memory_mb: row.memory_mb.and_then(|mb| u64::try_from(mb).ok()),
         unreadable: None,
         clock_offset_secs: 0,
+    };
+    if deep {
+        let why = too_deep();
+        m.set_unreadable(why);
     }
+    m
 }
 
 fn tools_label(status: &str) -> &str {

@@ -232,6 +232,7 @@ impl VsphereProvider {
         let (jobs, jobs_rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name(format!("vsphere-{name}"))
+            .stack_size(SESSION_STACK)
             .spawn(move || session_thread(params, ready_tx, jobs_rx))
             .map_err(|e| ProviderError::Backend(format!("cannot start a thread: {e}")))?;
         ready_rx.await.map_err(|_| stopped())??;
@@ -292,6 +293,13 @@ const WATCH_PAGE: i32 = 500;
 fn stopped() -> ProviderError {
     ProviderError::Backend("the vSphere session has ended".into())
 }
+
+/// The stack of a profile's session thread. vim_rs decodes, and Rust drops, a VM's nested
+/// snapshot tree (`childSnapshotList` in `childSnapshotList`…) one stack frame per level,
+/// before snaptree can refuse a tree deeper than `model::machine::MAX_DEPTH`: a hostile
+/// server's thousands of levels need room a default 2 MiB thread does not have. Reserved
+/// address space; only the pages a deep answer touches are used.
+const SESSION_STACK: usize = 256 << 20;
 
 /// The session thread: log in, answer jobs concurrently, log out when the provider is gone.
 fn session_thread(
