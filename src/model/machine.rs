@@ -220,6 +220,10 @@ pub struct Machine {
     /// the back end does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u64>,
+    /// The server instance this machine was read from (vCenter's `about.instanceUuid`),
+    /// where the back end says: its ids mean something only within that instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 impl Machine {
@@ -450,6 +454,7 @@ pub(crate) mod tests {
             loaded: true,
             running_tasks: Vec::new(),
             memory_mb: None,
+            instance: None,
         }
     }
 

@@ -213,6 +213,7 @@ impl OvhProvider {
             loaded: false,
             running_tasks: Vec::new(),
             memory_mb: None,
+            instance: None,
         }
     }
 

@@ -589,6 +589,7 @@ pub(super) fn machine(
         loaded: true,
         running_tasks: Vec::new(),
         memory_mb: row.memory_mb.and_then(|mb| u64::try_from(mb).ok()),
+        instance: None,
     }
 }
 
