@@ -77,6 +77,7 @@ fn estate_with(n: usize, snapshots: impl Fn(usize) -> Vec<Snapshot>) -> Vec<Mach
             running_tasks: Vec::new(),
             memory_mb: None,
             instance: None,
+            unreadable: None,
         })
         .collect()
 }

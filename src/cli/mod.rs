@@ -388,11 +388,19 @@ async fn read_each<T: Send>(
     let reads = engine.profiles().iter().map(|p| async move {
         // Each item with its place: path, a NUL, name (one allocation, ordered as the pair).
         let kept: std::sync::Mutex<Vec<(Box<str>, T)>> = std::sync::Mutex::default();
+        // Machines the server described inconsistently: listed, and said as failures.
+        let unreadable: std::sync::Mutex<Vec<String>> = std::sync::Mutex::default();
         let each = |chunk: Vec<Machine>| {
             let mut kept = kept
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             for m in chunk {
+                if let Some(why) = m.unreadable_refusal() {
+                    unreadable
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(why);
+                }
                 let place = format!("{}\0{}", m.path, m.name).into_boxed_str();
                 if let Some(item) = keep(m) {
                     kept.push((place, item));
@@ -403,15 +411,19 @@ async fn read_each<T: Send>(
         let kept = kept
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (p.name.clone(), read, kept)
+        let unreadable = unreadable
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (p.name.clone(), read, kept, unreadable)
     });
     let mut items = Vec::new();
     let mut errors = Vec::new();
-    for (name, read, mut kept) in futures::future::join_all(reads).await {
+    for (name, read, mut kept, unreadable) in futures::future::join_all(reads).await {
         if let Err(e) = read {
             errors.push((name, e.to_string()));
             continue;
         }
+        errors.extend(unreadable.into_iter().map(|why| (name.clone(), why)));
         kept.sort_by(|(a, _), (b, _)| a.cmp(b));
         items.extend(kept.into_iter().map(|(_, item)| item));
     }
@@ -441,6 +453,10 @@ async fn find_machine(s: &Session, address: &str) -> Result<Machine, Failure> {
 }
 
 fn find_snapshot(m: &Machine, address: &str) -> Result<String, Failure> {
+    // Its snapshots were left out: say why, rather than that none is named so.
+    if let Some(why) = m.unreadable_refusal() {
+        return Err(Failure::new(EXIT_FAILED, why));
+    }
     resolve_snapshot(m, address).map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))
 }
 

@@ -342,6 +342,9 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
     if !m.loaded {
         return refuse(format!("{who} is still loading"));
     }
+    if let Some(why) = m.unreadable_refusal() {
+        return refuse(why);
+    }
     // A name given up front (the CLI's) is checked here; one typed in a form, by `answered`.
     let given = match &op {
         Operation::Take { name, .. } => Some(name.as_str()),

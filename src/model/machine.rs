@@ -224,6 +224,10 @@ pub struct Machine {
     /// where the back end says: its ids mean something only within that instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// Why this machine cannot be trusted as read (see `model::consistency`): listed with
+    /// this reason, without its snapshots, and no change runs on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 impl Machine {
@@ -455,6 +459,7 @@ pub(crate) mod tests {
             running_tasks: Vec::new(),
             memory_mb: None,
             instance: None,
+            unreadable: None,
         }
     }
 

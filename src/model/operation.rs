@@ -218,6 +218,9 @@ impl ExpectedView {
 
     /// Why `fresh` (just re-read) no longer matches this view for `op`, if it does not.
     pub fn stale_reason(&self, fresh: &super::Machine, op: &Operation) -> Option<String> {
+        if let Some(why) = fresh.unreadable_refusal() {
+            return Some(why);
+        }
         let who = format!("{}/{}", fresh.profile, fresh.name);
         if let Some(id) = op.snapshot() {
             match fresh.id_path(id) {

@@ -199,6 +199,7 @@ fn machine(
         running_tasks: Vec::new(),
         memory_mb: m.memory_mb,
         instance: None,
+        unreadable: None,
     })
 }
 

@@ -216,3 +216,107 @@ fn rm_answered_after_the_server_reused_the_id_deletes_nothing() {
         "their snapshot is still there: {after}"
     );
 }
+
+/// The vSphere simulator serving what a broken or hostile server would: two snapshots of
+/// web-01 with one id, and web-02 under jump-host's moref.
+async fn inconsistent_server() -> (
+    Arc<snaptree::sim::Estate>,
+    snaptree::sim::vsphere::VsphereSimHandle,
+    snaptree::provider::vsphere::VsphereProvider,
+    snaptree::model::Machine,
+) {
+    use snaptree::provider::Provider;
+    use snaptree::provider::vsphere::{ConnectOptions, Transport};
+    let (estate, sim) = crate::common::vsim::start(
+        Duration::from_millis(50),
+        snaptree::sim::vsphere::VsphereSimOptions::default(),
+    )
+    .await;
+    let options = ConnectOptions {
+        transport: Transport::Soap,
+        ..ConnectOptions::default()
+    };
+    let p = crate::common::vsim::connect(&sim, "demo", "demo", options)
+        .await
+        .expect("login");
+    let seen = p.load_machine("vm-101").await.expect("web-01");
+    estate
+        .modify("pcc", "vm-101", |m| {
+            // before-upgrade (snapshot-102) answers as the root's id.
+            m.snapshots[0].children[0].id = "snapshot-101".into();
+        })
+        .unwrap();
+    estate
+        .modify("pcc", "vm-102", |m| m.id = "vm-303".into())
+        .unwrap();
+    (estate, sim, p, seen)
+}
+
+/// A delete chosen before the server's answers went inconsistent is refused, nothing sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_on_a_machine_with_one_id_for_two_snapshots_is_refused() {
+    use snaptree::engine::{Engine, Profile, RunError, audit::AuditLog};
+    use snaptree::model::{ExpectedView, Operation, ProviderKind};
+    let (estate, _sim, p, seen) = inconsistent_server().await;
+    let engine = Engine::new(
+        vec![Profile {
+            name: "pcc".into(),
+            kind: ProviderKind::Vsphere,
+            read_only: false,
+            provider: Arc::new(p),
+            guest: None,
+        }],
+        false,
+        AuditLog::new(None),
+        Duration::from_secs(30),
+    );
+    let op = Operation::Delete {
+        snapshot: "snapshot-101".into(),
+        children: false,
+    };
+    let r = engine
+        .run(
+            "pcc",
+            "vm-101",
+            &op,
+            &ExpectedView::of(&seen, &op),
+            true,
+            &|_| {},
+        )
+        .await;
+    assert!(
+        matches!(&r, Err(RunError::Refused(m))
+            if m.contains("pcc/web-01 is inconsistent as read (the server gives two of its snapshots the id snapshot-101)")),
+        "{r:?}"
+    );
+    let m = estate.machine("pcc", "vm-101").unwrap();
+    assert_eq!(m.snapshot_count(), 6, "nothing deleted");
+}
+
+/// Such machines are listed as unreadable, with the reason and without snapshots; the
+/// others as usual. A single read says the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inconsistent_machines_are_listed_unreadable_with_the_reason() {
+    use snaptree::provider::Provider;
+    let (_estate, _sim, p, _) = inconsistent_server().await;
+    let listed = p.load_inventory(&|_| {}).await.expect("inventory");
+    let web = listed.iter().find(|m| m.id == "vm-101").unwrap();
+    assert_eq!(
+        web.unreadable.as_deref(),
+        Some("the server gives two of its snapshots the id snapshot-101")
+    );
+    assert!(web.snapshots.is_empty() && web.current.is_none());
+    let twice: Vec<_> = listed.iter().filter(|m| m.id == "vm-303").collect();
+    assert!(!twice.is_empty());
+    for m in &twice {
+        assert_eq!(
+            m.unreadable.as_deref(),
+            Some("the server lists two VMs with the id vm-303"),
+            "{m:?}"
+        );
+    }
+    let fine = listed.iter().filter(|m| m.unreadable.is_none()).count();
+    assert_eq!(fine, listed.len() - 1 - twice.len(), "{listed:?}");
+    let again = p.load_machine("vm-101").await.expect("web-01");
+    assert!(again.unreadable.is_some(), "{again:?}");
+}

@@ -717,13 +717,14 @@ impl Inner {
                 ProviderError::NotFound(_) => not_found(id, &self.profile),
                 other => other,
             })?;
-        let row = pass
-            .vms
-            .iter()
-            .find(|r| r.id == id)
-            .ok_or_else(|| not_found(id, &self.profile))?;
+        let mut rows = pass.vms.iter().filter(|r| r.id == id);
+        let row = rows.next().ok_or_else(|| not_found(id, &self.profile))?;
         let mut m = inventory::machine(&self.profile, row, &pass.containers);
         m.instance = self.instance();
+        // Asked for one VM, answered with two: which one is meant cannot be told.
+        if rows.next().is_some() && m.unreadable.is_none() {
+            m.set_unreadable(format!("the server answers for two VMs with the id {id}"));
+        }
         Ok(m)
     }
 
