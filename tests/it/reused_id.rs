@@ -1,7 +1,7 @@
 //! A snapshot is its id, what the operator saw of it and the server that gave the id: the
 //! real binary against `snaptree sim vsphere`, restarted while `rm` waits at its question.
 
-use crate::common::output::{code, json, stderr};
+use crate::common::output::{code, json, stderr, stdout};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -319,4 +319,60 @@ async fn inconsistent_machines_are_listed_unreadable_with_the_reason() {
     assert_eq!(fine, listed.len() - 1 - twice.len(), "{listed:?}");
     let again = p.load_machine("vm-101").await.expect("web-01");
     assert!(again.unreadable.is_some(), "{again:?}");
+}
+
+/// The binary on such a server: `rm` of the id two snapshots share is refused, naming the
+/// machine and why (one of the two was deleted), and `ls` lists it as a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_acts_on_no_inconsistent_machine_and_says_why() {
+    let (estate, sim, _p, _) = inconsistent_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("snaptree.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"{}\"\nusername = \"demo\"\n\
+             password = \"demo\"\nthumbprint = \"{}\"\n",
+            sim.url(),
+            sim.thumbprint()
+        ),
+    )
+    .unwrap();
+    let (config, state) = (config.clone(), dir.path().join("state"));
+    let run = move |args: &'static [&'static str]| {
+        let (config, state) = (config.clone(), state.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_snaptree"))
+                .arg("--config")
+                .arg(&config)
+                .args(args)
+                .env("XDG_STATE_HOME", &state)
+                .env_remove("SNAPTREE_CONFIG")
+                .stdin(Stdio::null())
+                .output()
+                .expect("run snaptree")
+        })
+    };
+    let rm = run(&["rm", "pcc/web-01", "snapshot-101", "--yes"])
+        .await
+        .unwrap();
+    let said = stderr(&rm);
+    assert_eq!(code(&rm), 1, "{said}");
+    assert!(
+        said.contains(
+            "pcc/web-01 is inconsistent as read (the server gives two of its snapshots the id snapshot-101)"
+        ),
+        "{said}"
+    );
+    assert_eq!(estate.machine("pcc", "vm-101").unwrap().snapshot_count(), 6);
+    let ls = run(&["ls"]).await.unwrap();
+    assert_eq!(code(&ls), 1, "{}", stderr(&ls));
+    assert!(stdout(&ls).contains("web-01"), "{}", stdout(&ls));
+    assert!(
+        stderr(&ls).contains(
+            "pcc/web-02 is inconsistent as read (the server lists two VMs with the id vm-303)"
+        ),
+        "{}",
+        stderr(&ls)
+    );
 }
