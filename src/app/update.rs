@@ -1278,7 +1278,9 @@ fn close_stale_dialog(s: &mut AppState) {
     };
     let reason = c.steps.iter().find_map(|step| {
         let key = (step.profile.clone(), step.machine_id.clone());
-        step.expected.stale_reason(s.machine(&key)?, &step.op)
+        // A row still being filled in (a reload's first rows) says nothing yet.
+        let m = s.machine(&key).filter(|m| m.loaded)?;
+        step.expected.stale_reason(m, &step.op)
     });
     if let Some(reason) = reason {
         let title = c.title.clone();

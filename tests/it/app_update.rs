@@ -1635,6 +1635,36 @@ fn an_open_delete_all_is_closed_by_an_inventory_with_another_snapshot() {
     );
 }
 
+/// A reload's first rows (a VPS not read yet: no snapshots, still loading) do not close a
+/// dialog: only what has been read is compared.
+#[test]
+fn a_reload_in_progress_leaves_an_open_dialog_alone() {
+    let mut s = state();
+    select_machine(&mut s, "shop-front");
+    key(&mut s, 'r');
+    assert!(s.dialog.is_some());
+    let mut machines: Vec<_> = s
+        .machines
+        .iter()
+        .filter(|m| m.profile == "ovh")
+        .cloned()
+        .collect();
+    for m in &mut machines {
+        m.loaded = false;
+        m.snapshots.clear();
+        m.current = None;
+    }
+    update(
+        &mut s,
+        Msg::Engine(Event::Inventory {
+            profile: "ovh".into(),
+            machines,
+            complete: false,
+        }),
+    );
+    assert!(s.dialog.is_some(), "{:?}", s.message);
+}
+
 /// Text fields edit like a shell line: Home, Left, Ctrl-U, Ctrl-W, End.
 #[test]
 fn text_fields_have_the_usual_editing_keys() {
