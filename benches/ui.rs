@@ -76,6 +76,7 @@ fn estate_with(n: usize, snapshots: impl Fn(usize) -> Vec<Snapshot>) -> Vec<Mach
             loaded: true,
             running_tasks: Vec::new(),
             memory_mb: None,
+            instance: None,
             unreadable: None,
             clock_offset_secs: 0,
         })

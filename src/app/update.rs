@@ -1307,6 +1307,33 @@ fn on_event(s: &mut AppState, event: Event) {
     }
 }
 
+/// Close an open change dialog when a machine it acts on no longer matches what the
+/// dialog was opened on (the same rule as the engine's re-check, `ExpectedView`): what it
+/// shows is not what Enter would act on. Said on the status line and kept in the log.
+fn close_stale_dialog(s: &mut AppState) {
+    let Some(Dialog {
+        kind: DialogKind::Change(c),
+        ..
+    }) = &s.dialog
+    else {
+        return;
+    };
+    let reason = c.steps.iter().find_map(|step| {
+        let key = (step.profile.clone(), step.machine_id.clone());
+        // A row still being filled in (a reload's first rows) says nothing yet.
+        let m = s.machine(&key).filter(|m| m.loaded)?;
+        step.expected.stale_reason(m, &step.op)
+    });
+    if let Some(reason) = reason {
+        let title = c.title.clone();
+        s.dialog = None;
+        s.say(
+            Level::Error,
+            format!("{title}: closed, nothing changed: {reason}"),
+        );
+    }
+}
+
 fn on_engine_event(s: &mut AppState, event: Event) {
     match event {
         Event::Loading { profile } => set_status(s, &profile, ProfileStatus::Loading),
@@ -1319,6 +1346,7 @@ fn on_engine_event(s: &mut AppState, event: Event) {
             if complete {
                 set_status(s, &profile, ProfileStatus::Connected);
             }
+            close_stale_dialog(s);
         }
         Event::ProfileError {
             profile,
@@ -1333,7 +1361,10 @@ fn on_engine_event(s: &mut AppState, event: Event) {
                 retry_in.as_secs()
             )),
         ),
-        Event::MachineUpdated { machine } => s.update_machine(*machine),
+        Event::MachineUpdated { machine } => {
+            s.update_machine(*machine);
+            close_stale_dialog(s);
+        }
         Event::Creators { profile, creators } => s.set_creators(&profile, &creators),
         Event::Task { request, update } => {
             let mut started = None;

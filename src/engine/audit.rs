@@ -132,21 +132,32 @@ pub fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
         return Err(refused(dir, "belongs to another user"));
     }
     let flags = OFlags::RDWR | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let (fd, created) = match openat(&dir_fd, name, flags, Mode::empty()) {
-        Ok(fd) => (fd, false),
-        Err(rustix::io::Errno::NOENT) => {
-            let fd = openat(
-                &dir_fd,
-                name,
-                flags | OFlags::CREATE | OFlags::EXCL,
-                Mode::from_raw_mode(0o600),
-            )?;
-            // The new name is on disk too, not only the bytes written to it later.
-            fsync(&dir_fd)?;
-            (fd, true)
+    // Another snaptree may create the file between the two calls: then it is opened as
+    // an existing one, once more.
+    let mut tries = 0;
+    let (fd, created) = loop {
+        tries += 1;
+        match openat(&dir_fd, name, flags, Mode::empty()) {
+            Ok(fd) => break (fd, false),
+            Err(rustix::io::Errno::NOENT) => {
+                match openat(
+                    &dir_fd,
+                    name,
+                    flags | OFlags::CREATE | OFlags::EXCL,
+                    Mode::from_raw_mode(0o600),
+                ) {
+                    Ok(fd) => {
+                        // The new name is on disk too, not only the bytes written later.
+                        fsync(&dir_fd)?;
+                        break (fd, true);
+                    }
+                    Err(rustix::io::Errno::EXIST) if tries < 2 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(rustix::io::Errno::LOOP) => return Err(refused(path, "is a symbolic link")),
+            Err(e) => return Err(e.into()),
         }
-        Err(rustix::io::Errno::LOOP) => return Err(refused(path, "is a symbolic link")),
-        Err(e) => return Err(e.into()),
     };
     let st = fstat(&fd)?;
     if !created {

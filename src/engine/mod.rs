@@ -415,7 +415,9 @@ impl Engine {
         let p = ctx.p;
         policy::ensure_writable(p.read_only, &p.name, op).map_err(RunError::Refused)?;
         let failed = |e: ProviderError| RunError::Failed(e.to_string());
-        if op.is_destructive() {
+        // A destructive change, and any change aimed at a snapshot (a rename of a reused
+        // id renames someone else's), runs only on what the caller saw.
+        if op.is_destructive() || op.snapshot().is_some() {
             let fresh = p.provider.load_machine(machine_id).await.map_err(failed)?;
             if let Some(reason) = expected.stale_reason(&fresh, op) {
                 return Err(RunError::Refused(reason));
@@ -1079,6 +1081,63 @@ mod tests {
                 .unwrap()
                 .find("snapshot-103")
                 .is_some()
+        );
+    }
+
+    /// Another client removes the snapshot the operator chose and takes one under another
+    /// name that gets the same id, in the same place: the run is refused, nothing deleted.
+    #[tokio::test]
+    async fn a_reused_id_under_another_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.log");
+        let (e, estate) = engine(false, Some(audit.clone()));
+        let op = Operation::Delete {
+            snapshot: "snapshot-103".into(),
+            children: false,
+        };
+        let view = seen(&estate, "pcc", "vm-101", &op);
+        let was = estate
+            .machine("pcc", "vm-101")
+            .unwrap()
+            .find("snapshot-103")
+            .unwrap()
+            .name
+            .clone();
+        estate
+            .modify("pcc", "vm-101", |m| {
+                fn swap(nodes: &mut [crate::model::Snapshot]) {
+                    for n in nodes {
+                        if n.id == "snapshot-103" {
+                            // Gone, and another snapshot made with the same id.
+                            n.name = "someone-elses".into();
+                            n.description = String::new();
+                            n.created = chrono::Utc::now();
+                        }
+                        swap(&mut n.children);
+                    }
+                }
+                swap(&mut m.snapshots);
+            })
+            .unwrap();
+        let r = e.run("pcc", "vm-101", &op, &view, true, &|_| {}).await;
+        let want =
+            format!("snapshot-103 on pcc/web-01 is now named \"someone-elses\" (was \"{was}\")");
+        assert!(
+            matches!(&r, Err(RunError::Refused(m)) if m.starts_with(&want)),
+            "{r:?}"
+        );
+        assert!(
+            estate
+                .machine("pcc", "vm-101")
+                .unwrap()
+                .find("snapshot-103")
+                .is_some()
+        );
+        let log = std::fs::read_to_string(audit).unwrap();
+        assert!(!log.contains("\"sent\""), "{log}");
+        assert!(
+            log.contains("refused: snapshot-103 on pcc/web-01 is now named"),
+            "{log}"
         );
     }
 

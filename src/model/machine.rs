@@ -257,6 +257,10 @@ pub struct Machine {
     /// the back end does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u64>,
+    /// The server instance this machine was read from (vCenter's `about.instanceUuid`),
+    /// where the back end says: its ids mean something only within that instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     /// Why the back end's record of this machine could not be read (a malformed answer, a
     /// name that cannot be addressed): the machine is listed with this reason, its tree is
     /// not shown and nothing is done to it. `None` for a machine read whole.
@@ -538,6 +542,7 @@ pub(crate) mod tests {
             loaded: true,
             running_tasks: Vec::new(),
             memory_mb: None,
+            instance: None,
             unreadable: None,
             clock_offset_secs: 0,
         }

@@ -5,6 +5,7 @@ pub mod address;
 pub mod change;
 pub mod check;
 pub mod cleanup;
+pub mod consistency;
 pub mod download;
 pub mod filter;
 pub mod guest;

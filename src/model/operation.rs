@@ -1,5 +1,6 @@
 //! Operations on machines and snapshots.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One change a user can ask for. Snapshot fields are ids, never names.
@@ -103,6 +104,19 @@ impl Operation {
     }
 }
 
+/// One snapshot as the caller saw it: its id and what the operator read of it. An id
+/// alone is not an identity: a server that was restarted or rebuilt hands the same ids to
+/// other snapshots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenSnapshot {
+    /// Back-end id.
+    pub id: String,
+    /// Name, as shown.
+    pub name: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+}
+
 /// What the caller saw when it chose the target: re-checked before a destructive operation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExpectedView {
@@ -112,6 +126,55 @@ pub struct ExpectedView {
     pub current: Option<String>,
     /// Every snapshot id of the machine, as seen (sorted).
     pub snapshot_ids: Vec<String>,
+    /// What identifies the snapshots relied on beyond their ids (boxed: a view travels in
+    /// every run command).
+    pub identity: Box<Identity>,
+}
+
+/// What a view saw of the snapshots an operation relies on, and of their server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The snapshots the operation relies on, as seen: the path to its target (or to the
+    /// current snapshot), target first, or every snapshot for one that deletes them all.
+    pub seen: Vec<SeenSnapshot>,
+    /// The server instance the machine was read from ([`super::Machine::instance`]).
+    pub instance: Option<String>,
+}
+
+/// The snapshots whose identity `op` on `machine` relies on: the path down to its target
+/// (the current snapshot for a revert to it), or all of them for a delete-all or replace.
+fn relied_on<'a>(machine: &'a super::Machine, op: &Operation) -> Vec<&'a super::Snapshot> {
+    let target = match op {
+        Operation::DeleteAll | Operation::Replace { .. } => {
+            return machine.walk().into_iter().map(|(_, s)| s).collect();
+        }
+        Operation::RevertCurrent { .. } => machine.current.as_deref(),
+        _ => op.snapshot(),
+    };
+    // The target first: a refusal names what the operator chose before what lies above it.
+    target
+        .and_then(|id| machine.id_path(id))
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .filter_map(|id| machine.find(id))
+        .collect()
+}
+
+/// A snapshot named by its id in a sentence: `snapshot-17` as it is, `snapshot 42` for an
+/// id that does not say what it is.
+fn snapshot_label(id: &str) -> String {
+    if id.starts_with("snapshot") {
+        id.to_string()
+    } else {
+        format!("snapshot {id}")
+    }
+}
+
+/// A name as the operator saw it: the TUI shows names made safe (`safe::terminal`, which
+/// is idempotent), so a raw name and its shown form are the same name.
+fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    crate::safe::terminal(name)
 }
 
 impl ExpectedView {
@@ -123,10 +186,22 @@ impl ExpectedView {
             .map(|(_, s)| s.id.clone())
             .collect();
         snapshot_ids.sort();
+        let seen = relied_on(machine, op)
+            .into_iter()
+            .map(|s| SeenSnapshot {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                created: s.created,
+            })
+            .collect();
         ExpectedView {
             target_path: op.snapshot().and_then(|id| machine.id_path(id)),
             current: machine.current.clone(),
             snapshot_ids,
+            identity: Box::new(Identity {
+                seen,
+                instance: machine.instance.clone(),
+            }),
         }
     }
 
@@ -143,6 +218,9 @@ impl ExpectedView {
 
     /// Why `fresh` (just re-read) no longer matches this view for `op`, if it does not.
     pub fn stale_reason(&self, fresh: &super::Machine, op: &Operation) -> Option<String> {
+        if let Some(why) = fresh.unreadable_sentence() {
+            return Some(why);
+        }
         let who = format!("{}/{}", fresh.profile, fresh.name);
         if let Some(id) = op.snapshot() {
             match fresh.id_path(id) {
@@ -159,7 +237,7 @@ impl ExpectedView {
                 Some(_) => {}
             }
         }
-        match op {
+        let by_op = match op {
             Operation::RevertCurrent { .. } if fresh.current != self.current => Some(format!(
                 "the current snapshot of {who} changed since it was read; refresh and check it again"
             )),
@@ -177,7 +255,72 @@ impl ExpectedView {
                 })
             }
             _ => None,
+        };
+        if by_op.is_some() {
+            return by_op;
         }
+        // The same ids in the same places may still be other snapshots: a snapshot is its
+        // id, what the operator saw of it, and the server instance that gave the id.
+        let changed = self.identity_changes(fresh, &who);
+        if !changed.is_empty() {
+            return Some(format!("{}; refresh and choose again", changed.join("; ")));
+        }
+        None
+    }
+
+    /// What differs between the snapshots this view relied on and the same ids in `fresh`,
+    /// and whether `fresh` came from another server instance: one clause each.
+    fn identity_changes(&self, fresh: &super::Machine, who: &str) -> Vec<String> {
+        let mut changed = Vec::new();
+        let Identity { seen, instance } = &*self.identity;
+        for s in seen {
+            let label = snapshot_label(&s.id);
+            let Some(now) = fresh.find(&s.id) else {
+                changed.push(format!("{label} no longer exists on {who}"));
+                continue;
+            };
+            let mut parts = Vec::new();
+            if shown(&now.name) != shown(&s.name) {
+                parts.push(format!(
+                    "is now named \"{}\" (was \"{}\")",
+                    shown(&now.name),
+                    shown(&s.name)
+                ));
+            }
+            if now.created != s.created {
+                // To the second, unless only a fraction of it differs.
+                let second = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+                let fraction = second(now.created) == second(s.created);
+                let at = |t: DateTime<Utc>| {
+                    if fraction {
+                        t.format("%Y-%m-%d %H:%M:%S%.f UTC").to_string()
+                    } else {
+                        second(t)
+                    }
+                };
+                parts.push(format!(
+                    "was taken {} (was {})",
+                    at(now.created),
+                    at(s.created)
+                ));
+            }
+            if !parts.is_empty() {
+                changed.push(format!("{label} on {who} {}", parts.join(" and ")));
+            }
+        }
+        if fresh.instance != *instance {
+            let label = |i: &Option<String>| match i {
+                Some(i) => shown(i).into_owned(),
+                None => "none".to_string(),
+            };
+            changed.push(format!(
+                "the server of {who} is another instance than the one read (instance {}, was {}): \
+                 it was restarted or replaced, and its ids may name other snapshots",
+                label(&fresh.instance),
+                label(instance)
+            ));
+        }
+        changed
     }
 }
 
@@ -233,6 +376,123 @@ mod tests {
         now.current = Some("s1".into());
         assert!(seen.stale_reason(&now, &rc).is_some());
         assert!(seen.stale_reason(&cur, &rc).is_none());
+    }
+
+    /// The same ids in the same places, but other snapshots: the view is stale, and the
+    /// reason says what changed.
+    #[test]
+    fn a_reused_id_is_not_the_snapshot_that_was_seen() {
+        let seen_tree = vm(
+            "pcc",
+            "vm-102",
+            "web-02",
+            vec![snap(
+                "snapshot-1",
+                "base",
+                vec![snap("snapshot-1002", "operator-snap", vec![])],
+            )],
+        );
+        let op = Operation::Delete {
+            snapshot: "snapshot-1002".into(),
+            children: false,
+        };
+        let seen = ExpectedView::of(&seen_tree, &op);
+        // Another client's snapshot now has the id, under the same parent.
+        let renamed = vm(
+            "pcc",
+            "vm-102",
+            "web-02",
+            vec![snap(
+                "snapshot-1",
+                "base",
+                vec![snap("snapshot-1002", "someone-elses", vec![])],
+            )],
+        );
+        assert_eq!(
+            seen.stale_reason(&renamed, &op).as_deref(),
+            Some(
+                "snapshot-1002 on pcc/web-02 is now named \"someone-elses\" (was \"operator-snap\"); \
+                 refresh and choose again"
+            )
+        );
+        // Same name, another creation time: another snapshot.
+        let mut retaken = seen_tree.clone();
+        retaken.snapshots[0].children[0].created += chrono::Duration::seconds(90);
+        let why = seen.stale_reason(&retaken, &op).unwrap();
+        assert_eq!(
+            why,
+            "snapshot-1002 on pcc/web-02 was taken 2026-11-01 10:01:30 UTC \
+             (was 2026-11-01 10:00:00 UTC); refresh and choose again"
+        );
+        // A fraction of a second is said as such.
+        let mut fraction = seen_tree.clone();
+        fraction.snapshots[0].children[0].created += chrono::Duration::milliseconds(250);
+        let why = seen.stale_reason(&fraction, &op).unwrap();
+        assert!(
+            why.contains("was taken 2026-11-01 10:00:00.250 UTC (was 2026-11-01 10:00:00 UTC)"),
+            "{why}"
+        );
+        // An ancestor on the path counts too: it is what the operator saw above the target.
+        let mut parent = seen_tree.clone();
+        parent.snapshots[0].name = "other-base".into();
+        let why = seen.stale_reason(&parent, &op).unwrap();
+        assert!(
+            why.contains("snapshot-1 on pcc/web-02 is now named \"other-base\""),
+            "{why}"
+        );
+        // A snapshot elsewhere in the tree renamed does not matter to this delete.
+        let mut elsewhere = seen_tree.clone();
+        elsewhere.snapshots[0]
+            .children
+            .push(snap("snapshot-9", "x", vec![]));
+        assert_eq!(seen.stale_reason(&elsewhere, &op), None);
+        // Delete-all relies on every snapshot.
+        let all = ExpectedView::of(&elsewhere, &Operation::DeleteAll);
+        let mut nine = elsewhere.clone();
+        nine.snapshots[0].children[1].name = "y".into();
+        let why = all.stale_reason(&nine, &Operation::DeleteAll).unwrap();
+        assert!(
+            why.contains("snapshot-9 on pcc/web-02 is now named \"y\" (was \"x\")"),
+            "{why}"
+        );
+        // A name shown made safe is the same name.
+        let mut odd = seen_tree.clone();
+        odd.snapshots[0].children[0].name = "a\nb".into();
+        let shown_view = {
+            let mut shown = odd.clone();
+            shown.snapshots[0].children[0].name = "a\\nb".into();
+            ExpectedView::of(&shown, &op)
+        };
+        assert_eq!(shown_view.stale_reason(&odd, &op), None);
+    }
+
+    /// Ids read from one server instance mean nothing on another.
+    #[test]
+    fn another_server_instance_is_refused() {
+        let mut m = vm(
+            "pcc",
+            "vm-102",
+            "web-02",
+            vec![snap("snapshot-1002", "s", vec![])],
+        );
+        m.instance = Some("instance-a".into());
+        let op = Operation::Delete {
+            snapshot: "snapshot-1002".into(),
+            children: false,
+        };
+        let seen = ExpectedView::of(&m, &op);
+        assert_eq!(seen.stale_reason(&m, &op), None);
+        let mut restarted = m.clone();
+        restarted.instance = Some("instance-b".into());
+        let why = seen.stale_reason(&restarted, &op).unwrap();
+        assert!(
+            why.contains("the server of pcc/web-02 is another instance than the one read (instance instance-b, was instance-a)"),
+            "{why}"
+        );
+        // A take relies on no snapshot, but a view of it still names its instance.
+        let take = Operation::Consolidate;
+        let seen = ExpectedView::of(&m, &take);
+        assert!(seen.stale_reason(&restarted, &take).is_some());
     }
 
     #[test]

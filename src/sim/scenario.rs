@@ -198,6 +198,7 @@ fn machine(
         loaded: true,
         running_tasks: Vec::new(),
         memory_mb: m.memory_mb,
+        instance: None,
         unreadable: None,
         clock_offset_secs: 0,
     })

@@ -1554,6 +1554,121 @@ fn the_stale_view_baseline_is_taken_when_the_dialog_opens() {
     assert!(!expected.snapshot_ids.contains(&"snapshot-999".to_string()));
 }
 
+/// A live update that makes an open dialog's target another snapshot (its id now names
+/// one taken by someone else) closes the dialog, says why, and sends nothing.
+#[test]
+fn an_open_dialog_whose_snapshot_changed_identity_is_closed() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-103");
+    key(&mut s, 'd');
+    assert!(s.dialog.is_some());
+    let mut changed = s
+        .machine(&("pcc".into(), "vm-101".into()))
+        .cloned()
+        .unwrap();
+    let was = changed.find("snapshot-103").unwrap().name.clone();
+    fn rename(nodes: &mut [snaptree::model::Snapshot]) {
+        for n in nodes {
+            if n.id == "snapshot-103" {
+                n.name = "someone-elses".into();
+            }
+            rename(&mut n.children);
+        }
+    }
+    rename(&mut changed.snapshots);
+    update(
+        &mut s,
+        Msg::Engine(Event::MachineUpdated {
+            machine: Box::new(changed),
+        }),
+    );
+    assert!(s.dialog.is_none(), "{:?}", s.dialog);
+    let said = error_message(&s);
+    assert!(
+        said.contains(&format!(
+            "snapshot-103 on pcc/web-01 is now named \"someone-elses\" (was \"{was}\")"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("nothing changed"), "{said}");
+    assert_eq!(s.log.back().map(|l| l.2.clone()), Some(said));
+    // Enter has nothing left to confirm.
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+}
+
+/// A whole inventory that arrives with a snapshot more closes an open delete-all: it
+/// would delete one the operator did not see.
+#[test]
+fn an_open_delete_all_is_closed_by_an_inventory_with_another_snapshot() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    key(&mut s, 'D');
+    assert!(
+        matches!(s.dialog.as_ref().map(change_ops), Some(ops) if ops == vec![Operation::DeleteAll]),
+        "{:?}",
+        s.dialog
+    );
+    let mut machines: Vec<_> = s
+        .machines
+        .iter()
+        .filter(|m| m.profile == "pcc")
+        .cloned()
+        .collect();
+    let web = machines.iter_mut().find(|m| m.id == "vm-101").unwrap();
+    let new = snaptree::model::Snapshot {
+        id: "snapshot-999".into(),
+        name: "late".into(),
+        children: Vec::new(),
+        ..web.snapshots[0].clone()
+    };
+    web.snapshots[0].children.push(new);
+    update(
+        &mut s,
+        Msg::Engine(Event::Inventory {
+            profile: "pcc".into(),
+            machines,
+            complete: true,
+        }),
+    );
+    assert!(s.dialog.is_none(), "{:?}", s.dialog);
+    let said = error_message(&s);
+    assert!(
+        said.contains("the snapshots of pcc/web-01 changed"),
+        "{said}"
+    );
+}
+
+/// A reload's first rows (a VPS not read yet: no snapshots, still loading) do not close a
+/// dialog: only what has been read is compared.
+#[test]
+fn a_reload_in_progress_leaves_an_open_dialog_alone() {
+    let mut s = state();
+    select_machine(&mut s, "shop-front");
+    key(&mut s, 'r');
+    assert!(s.dialog.is_some());
+    let mut machines: Vec<_> = s
+        .machines
+        .iter()
+        .filter(|m| m.profile == "ovh")
+        .cloned()
+        .collect();
+    for m in &mut machines {
+        m.loaded = false;
+        m.snapshots.clear();
+        m.current = None;
+    }
+    update(
+        &mut s,
+        Msg::Engine(Event::Inventory {
+            profile: "ovh".into(),
+            machines,
+            complete: false,
+        }),
+    );
+    assert!(s.dialog.is_some(), "{:?}", s.message);
+}
+
 /// Text fields edit like a shell line: Home, Left, Ctrl-U, Ctrl-W, End.
 #[test]
 fn text_fields_have_the_usual_editing_keys() {

@@ -22,6 +22,7 @@ mod ovh_cli;
 mod ovh_list_bench;
 mod ovh_provider;
 mod ovh_python;
+mod reused_id;
 mod snapshot_list;
 mod stalls;
 mod tui_flows;

@@ -240,6 +240,7 @@ impl OvhProvider {
             loaded: false,
             running_tasks: Vec::new(),
             memory_mb: None,
+            instance: None,
             unreadable: None,
             clock_offset_secs: 0,
         }
@@ -455,12 +456,14 @@ impl Provider for OvhProvider {
                 partial(rows.clone());
             }
         }
-        let rows = rows
+        let mut rows: Vec<Machine> = rows
             .into_iter()
             .enumerate()
             .filter(|(i, _)| !gone.contains(i))
             .map(|(_, m)| m)
             .collect();
+        // A service name listed twice names two VPSs: neither is acted on.
+        crate::model::consistency::refuse_duplicate_ids(&mut rows);
         Ok(rows)
     }
 

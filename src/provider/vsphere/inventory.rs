@@ -258,16 +258,33 @@ pub(super) async fn machines_by_chunks(
     for chunk in containers.chunks(CHUNK) {
         retrieve_into(client, objects_filter(chunk), &mut places, |_| {}).await?;
     }
+    // An id listed twice names two VMs (a broken or hostile server): both are kept
+    // unreadable. Asked once each, so an answer that repeats one is caught per chunk.
+    let mut listed = std::collections::HashSet::new();
+    let twice: std::collections::HashSet<String> = vms
+        .iter()
+        .filter(|m| !listed.insert(m.value.as_str()))
+        .map(|m| m.value.clone())
+        .collect();
+    let mut unique = std::collections::HashSet::new();
+    let vms: Vec<ManagedObjectReference> = vms
+        .into_iter()
+        .filter(|m| unique.insert(m.value.clone()))
+        .collect();
     for chunk in vms.chunks(CHUNK) {
         let mut part = Pass::default();
         retrieve_into(client, objects_filter(chunk), &mut part, |_| {}).await?;
         add_layouts(client, &mut part).await?;
-        each(
-            part.vms
-                .iter()
-                .map(|row| machine(row, &places.containers))
-                .collect(),
-        );
+        let mut machines: Vec<Machine> = part
+            .vms
+            .iter()
+            .map(|row| machine(row, &places.containers))
+            .collect();
+        for m in machines.iter_mut().filter(|m| twice.contains(&m.id)) {
+            m.set_unreadable(format!("the server lists two VMs with the id {}", m.id));
+        }
+        crate::model::consistency::refuse_duplicate_ids(&mut machines);
+        each(machines);
     }
     Ok(())
 }
@@ -594,6 +611,7 @@ pub(super) fn machine(
         loaded: true,
         running_tasks: Vec::new(),
         memory_mb: row.memory_mb.and_then(|mb| u64::try_from(mb).ok()),
+        instance: None,
         unreadable: None,
         clock_offset_secs: 0,
     };
@@ -601,7 +619,7 @@ pub(super) fn machine(
         let why = too_deep();
         m.set_unreadable(why);
     }
-    m
+    m.vetted()
 }
 
 fn tools_label(status: &str) -> &str {

@@ -133,6 +133,10 @@ struct Inner {
     /// The tunnel bounding each answer (none under an operator's own proxy); it ends with
     /// the session.
     _tunnel: Option<limit::Tunnel>,
+    /// The server instance (`about.instanceUuid`) as read at the last login: every machine
+    /// read carries it, so a change chosen on one instance is refused on another (a
+    /// restarted or rebuilt server hands the same ids to other snapshots).
+    instance: std::sync::Mutex<Option<String>>,
 }
 
 /// The long wait of the change feed for a request limit of `timeout`: at most
@@ -445,7 +449,9 @@ impl Inner {
                 return Err(login_error(e, &params.profile, &params.host, &params.policy).await);
             }
         };
+        let instance = client.service_content().about.instance_uuid.clone();
         Ok(Inner {
+            instance: std::sync::Mutex::new(instance),
             profile: params.profile,
             host: params.host,
             username: params.username,
@@ -479,6 +485,31 @@ impl Inner {
         self.client.clone()
     }
 
+    /// The server instance as read at the last login.
+    fn instance(&self) -> Option<String> {
+        self.instance
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Read the server instance again after a new login: the server that answers now may
+    /// be another one than at the first login (restarted, rebuilt). Unknown when it cannot
+    /// be read, which no view recorded matches.
+    async fn reread_instance(&self) {
+        let read = ServiceInstance::new(self.handle(), "ServiceInstance")
+            .retrieve_service_content()
+            .await;
+        let now = match read {
+            Ok(content) => content.about.instance_uuid,
+            Err(e) => {
+                tracing::warn!(profile = %self.profile, "cannot read the server instance after logging in again: {e}");
+                None
+            }
+        };
+        *self.instance.lock().unwrap_or_else(|p| p.into_inner()) = now;
+    }
+
     fn handle(&self) -> Arc<dyn VimClient> {
         self.client.clone()
     }
@@ -495,11 +526,13 @@ impl Inner {
         };
         // Session-scoped objects (our update collector) died with the old session.
         self.watch.lock().await.take();
-        SessionManager::new(self.handle(), &sm.value)
+        let login = SessionManager::new(self.handle(), &sm.value)
             .login(&self.username, self.password.expose(), None)
-            .await
-            .map(|_| ())
-            .map_err(|e| match &e {
+            .await;
+        if login.is_ok() {
+            self.reread_instance().await;
+        }
+        login.map(|_| ()).map_err(|e| match &e {
                 VimError::MethodFault(f) if f.type_ == Some(StructType::InvalidLogin) => {
                     ProviderError::Auth(format!(
                         "the session of profile {} expired and the server refused the password when logging in again",
@@ -614,13 +647,15 @@ impl Inner {
         let listed = self
             .read(&doing, |client| {
                 let partial = partial.clone();
+                // Read when the listing (re)starts: after a new login, the new instance.
+                let instance = self.instance();
                 async move {
                     // The TUI's first load shows the first chunk, then the machines read so
                     // far each time they have doubled: a few copies in all, whatever the
                     // estate's size.
                     let mut all = Vec::new();
                     let mut show_at = 1;
-                    Self::chunks(&client, profile, &mut |chunk| {
+                    Self::chunks(&client, profile, instance, &mut |chunk| {
                         all.extend(chunk);
                         if let Some(tx) = &partial
                             && all.len() >= show_at
@@ -644,13 +679,18 @@ impl Inner {
     async fn chunks(
         client: &Arc<Client>,
         profile: &str,
+        instance: Option<String>,
         each: &mut dyn FnMut(Vec<Machine>),
     ) -> Result<(), VimError> {
         let view = Self::create_view(client, &["VirtualMachine", "Folder", "Datacenter"]).await?;
         let result = inventory::machines_by_chunks(
             client,
             &view,
-            |row, places| inventory::machine(profile, row, places),
+            |row, places| {
+                let mut m = inventory::machine(profile, row, places);
+                m.instance.clone_from(&instance);
+                m
+            },
             each,
         )
         .await;
@@ -673,8 +713,9 @@ impl Inner {
         let sent = std::cell::Cell::new(false);
         let list = |client: Arc<Client>| {
             let (tx, sent, profile) = (&tx, &sent, self.profile.as_str());
+            let instance = self.instance();
             async move {
-                Self::chunks(&client, profile, &mut |chunk| {
+                Self::chunks(&client, profile, instance, &mut |chunk| {
                     sent.set(true);
                     let _ = tx.send(chunk);
                 })
@@ -709,12 +750,15 @@ impl Inner {
                 ProviderError::NotFound(_) => not_found(id, &self.profile),
                 other => other,
             })?;
-        let row = pass
-            .vms
-            .iter()
-            .find(|r| r.id == id)
-            .ok_or_else(|| not_found(id, &self.profile))?;
-        Ok(inventory::machine(&self.profile, row, &pass.containers))
+        let mut rows = pass.vms.iter().filter(|r| r.id == id);
+        let row = rows.next().ok_or_else(|| not_found(id, &self.profile))?;
+        let mut m = inventory::machine(&self.profile, row, &pass.containers);
+        m.instance = self.instance();
+        // Asked for one VM, answered with two: which one is meant cannot be told.
+        if rows.next().is_some() && m.unreadable.is_none() {
+            m.set_unreadable(format!("the server answers for two VMs with the id {id}"));
+        }
+        Ok(m)
     }
 
     async fn start(&self, machine_id: &str, op: &Operation) -> Result<StartedTask, ProviderError> {

@@ -210,7 +210,10 @@ impl Inventory {
                 .unwrap_or(usize::MAX)
         };
         out.sort_by_key(|(_, id)| rank(id));
-        out.dedup();
+        // A folder may be reached twice (as a child and as a `vmFolder`). A VM is not: an
+        // estate changed to hold two VMs with one id is served as such, as a broken server
+        // would list them (clients must notice, not collapse them).
+        out.dedup_by(|a, b| a == b && a.0 != "VirtualMachine");
         out
     }
 
