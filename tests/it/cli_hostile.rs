@@ -2,31 +2,15 @@
 //! or a hostile server can put there: a snapshot named like a path, names with control
 //! characters, a chain thousands of levels deep. And durations too long for a calendar.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
 use chrono::Utc;
 use snaptree::model::{PowerState, Snapshot};
-use snaptree::sim::vsphere::{VsphereSimHandle, VsphereSimOptions};
+use snaptree::sim::vsphere::VsphereSimOptions;
 
 use crate::common::output::{code, stderr, stdout};
-
-/// A config file in `dir` naming the simulator as profile `pcc`.
-fn config(sim: &VsphereSimHandle, dir: &Path) -> PathBuf {
-    let config = dir.join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"{}\"\nusername = \"demo\"\n\
-             password = \"demo\"\nthumbprint = \"{}\"\n",
-            sim.url(),
-            sim.thumbprint()
-        ),
-    )
-    .expect("config");
-    config
-}
 
 /// The real binary with `config`, run off the async runtime (the simulator serves on it).
 async fn run(config: &Path, state: &Path, args: &[&str]) -> Output {
@@ -94,7 +78,10 @@ async fn a_name_that_reads_as_a_path_is_ambiguous_and_its_id_addresses_it() {
         })
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (config, state) = (config(&sim, dir.path()), dir.path().join("state"));
+    let (config, state) = (
+        crate::common::vsim::binary_config(&sim, dir.path()),
+        dir.path().join("state"),
+    );
     let rm = run(&config, &state, &["rm", "pcc/jump-host", "a/b", "--yes"]).await;
     assert_eq!(code(&rm), 2, "{}", stderr(&rm));
     let err = stderr(&rm);
@@ -145,7 +132,10 @@ async fn control_characters_in_names_never_break_or_forge_a_tables_rows() {
         })
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (config, state) = (config(&sim, dir.path()), dir.path().join("state"));
+    let (config, state) = (
+        crate::common::vsim::binary_config(&sim, dir.path()),
+        dir.path().join("state"),
+    );
     let machines = estate.machines("pcc").unwrap().len();
 
     let ls = run(&config, &state, &["ls"]).await;
@@ -256,7 +246,10 @@ async fn deep_chain() {
     // At the limit, a tree is read and shown whole.
     chain("vm-303", snaptree::model::machine::MAX_DEPTH, 30_000);
     let dir = tempfile::tempdir().unwrap();
-    let (config, state) = (config(&sim, dir.path()), dir.path().join("state"));
+    let (config, state) = (
+        crate::common::vsim::binary_config(&sim, dir.path()),
+        dir.path().join("state"),
+    );
     let machines = estate.machines("pcc").unwrap().len();
     let named = |o: &Output| {
         let err = stderr(o);

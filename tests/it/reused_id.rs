@@ -327,18 +327,8 @@ async fn inconsistent_machines_are_listed_unreadable_with_the_reason() {
 async fn the_cli_acts_on_no_inconsistent_machine_and_says_why() {
     let (estate, sim, _p, _) = inconsistent_server().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("snaptree.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"{}\"\nusername = \"demo\"\n\
-             password = \"demo\"\nthumbprint = \"{}\"\n",
-            sim.url(),
-            sim.thumbprint()
-        ),
-    )
-    .unwrap();
-    let (config, state) = (config.clone(), dir.path().join("state"));
+    let config = crate::common::vsim::binary_config(&sim, dir.path());
+    let state = dir.path().join("state");
     let run = move |args: &'static [&'static str]| {
         let (config, state) = (config.clone(), state.clone());
         tokio::task::spawn_blocking(move || {

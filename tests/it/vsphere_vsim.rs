@@ -357,22 +357,6 @@ async fn quiescing_a_powered_off_vm_is_refused_with_the_power_state() {
     assert_eq!(estate.machine("pcc", "vm-202").unwrap().snapshot_count(), 0);
 }
 
-/// A config file in `dir` naming the simulator as profile `pcc`, for the real binary.
-fn binary_config(sim: &VsphereSimHandle, dir: &std::path::Path) -> std::path::PathBuf {
-    let config = dir.join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"{}\"\nusername = \"demo\"\n\
-             password = \"demo\"\nthumbprint = \"{}\"\n",
-            sim.url(),
-            sim.thumbprint()
-        ),
-    )
-    .expect("config");
-    config
-}
-
 /// The real binary with `config` and its state in `state`, run off the async runtime (the
 /// simulator serves on it meanwhile).
 async fn run_binary(
@@ -402,7 +386,7 @@ async fn run_binary(
 async fn the_binary_logs_out_before_it_exits() {
     let (_estate, sim, _p) = setup(Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = binary_config(&sim, dir.path());
+    let config = crate::common::vsim::binary_config(&sim, dir.path());
     for args in [&["ls", "--json"][..], &["tree", "pcc/web-01"][..]] {
         let before = sim.calls().len();
         let out = run_binary(&config, dir.path().join("state"), args).await;
@@ -429,7 +413,7 @@ async fn the_binary_logs_out_before_it_exits() {
 async fn the_binary_prints_the_id_of_the_snapshot_it_took() {
     let (estate, sim, _p) = setup(Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = binary_config(&sim, dir.path());
+    let config = crate::common::vsim::binary_config(&sim, dir.path());
     let out = run_binary(
         &config,
         dir.path().join("state"),
@@ -589,7 +573,7 @@ async fn a_server_that_stops_answering_mid_follow_ends_the_take_unknown_and_audi
 async fn pin_and_unpin_rename_the_description_on_vsphere() {
     let (estate, sim, _p) = setup(Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = binary_config(&sim, dir.path());
+    let config = crate::common::vsim::binary_config(&sim, dir.path());
     let description = |estate: &Estate| {
         estate
             .machine("pcc", "vm-101")
@@ -668,7 +652,7 @@ async fn prune_of_90_deletions_on_30_vms_overlaps_nothing() {
         .await
         .expect("simulator");
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = binary_config(&sim, dir.path());
+    let config = crate::common::vsim::binary_config(&sim, dir.path());
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str("\n[cleanup]\nconcurrency = 4\n");
     std::fs::write(&config, text).unwrap();
@@ -774,7 +758,7 @@ async fn an_answer_larger_than_max_answer_mb_fails_the_listing_with_one_sentence
         )
         .await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = binary_config(&sim, dir.path());
+        let config = crate::common::vsim::binary_config(&sim, dir.path());
         let mut text = std::fs::read_to_string(&config).unwrap();
         text.push_str("max_answer_mb = 16\n");
         std::fs::write(&config, text).unwrap();

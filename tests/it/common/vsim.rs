@@ -34,3 +34,19 @@ pub async fn connect(
     };
     VsphereProvider::connect_with("pcc", &cfg, &options).await
 }
+
+/// A config file in `dir` naming the simulator as profile `pcc`, for the real binary.
+pub fn binary_config(sim: &VsphereSimHandle, dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.pcc]\nkind = \"vsphere\"\nurl = \"{}\"\nusername = \"demo\"\n\
+             password = \"demo\"\nthumbprint = \"{}\"\n",
+            sim.url(),
+            sim.thumbprint()
+        ),
+    )
+    .expect("config");
+    config
+}
