@@ -258,6 +258,11 @@ pub struct DeleteScope {
     alone: Confirmation,
     /// The snapshot and its descendants.
     with_children: Confirmation,
+    /// What the change does, alone and with its descendants: the summary, and the line at
+    /// `at` in `lines`, so the words follow the answer as the confirmation does.
+    said_alone: (String, String),
+    said_with: (String, String),
+    at: Option<usize>,
 }
 
 /// The default snapshot name (and VPS description): the local date-time. The TUI's take
@@ -558,16 +563,22 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             let descendants = subtree.len().saturating_sub(1);
             let direct = m.find(snapshot).map_or(0, |n| n.children.len());
             let protected = protected_among(m, &subtree, ctx.protect);
-            let scope = DeleteScope {
-                alone: delete_confirmation(
-                    1,
-                    protected.iter().any(|(id, _)| id == snapshot),
-                    m,
-                    ctx,
+            let target = short(snapshot);
+            let said_alone = (
+                match direct {
+                    0 => format!("delete snapshot {target} of {who}"),
+                    _ => format!(
+                        "delete snapshot {target} of {who} (its {direct} child snapshot(s) move up)"
+                    ),
+                },
+                format!(
+                    "Its {direct} child snapshot(s) move up to its parent; nothing else is deleted."
                 ),
-                with_children: delete_confirmation(subtree.len(), !protected.is_empty(), m, ctx),
-            };
-            deletes = Some(scope.clone());
+            );
+            let said_with = (
+                format!("delete snapshot {target} of {who} and its {descendants} descendant(s)"),
+                format!("Its {descendants} descendant snapshot(s) are deleted with it."),
+            );
             // Which are protected, first: the target's own, then its descendants' (deleted
             // only with children).
             let mut lines: Vec<String> = protected
@@ -581,13 +592,26 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                 })
                 .collect();
             lines.push(format!("Delete snapshot {} of {who}.", label(snapshot)));
+            let at = lines.len();
+            let scope = DeleteScope {
+                alone: delete_confirmation(
+                    1,
+                    protected.iter().any(|(id, _)| id == snapshot),
+                    m,
+                    ctx,
+                ),
+                with_children: delete_confirmation(subtree.len(), !protected.is_empty(), m, ctx),
+                said_alone,
+                said_with,
+                at: (descendants > 0).then_some(at),
+            };
+            deletes = Some(scope.clone());
             if descendants > 0 {
-                lines.push(format!(
-                    "Without children: its {direct} child snapshot(s) move up to its parent."
-                ));
-                lines.push(format!(
-                    "With children: its {descendants} descendant snapshot(s) are deleted too."
-                ));
+                lines.push(if *children {
+                    scope.said_with.1.clone()
+                } else {
+                    scope.said_alone.1.clone()
+                });
                 fields.push(FormField::check(
                     Input::WithChildren,
                     format!("Also delete its {descendants} descendant(s)"),
@@ -603,15 +627,9 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             (
                 format!("Delete a snapshot of {}", m.name),
                 if *children {
-                    format!(
-                        "delete snapshot {} of {who} and its {descendants} descendant(s)",
-                        short(snapshot)
-                    )
+                    scope.said_with.0.clone()
                 } else {
-                    format!(
-                        "delete snapshot {} of {who} ({descendants} descendant(s) move up)",
-                        short(snapshot)
-                    )
+                    scope.said_alone.0.clone()
                 },
                 lines,
                 if *children {
@@ -626,17 +644,23 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             if n == 0 {
                 return refuse(format!("{who} has no snapshots"));
             }
+            let all: Vec<String> = m.walk().into_iter().map(|(_, s)| s.id.clone()).collect();
+            let mut lines: Vec<String> = protected_among(m, &all, ctx.protect)
+                .iter()
+                .map(|(_, what)| protected_line(what))
+                .collect();
+            lines.extend([
+                format!("Delete all {n} snapshot(s) of {who}."),
+                format!(
+                    "The {} keeps its present state; every point to go back to is lost.",
+                    if m.capabilities.replace { "VPS" } else { "VM" }
+                ),
+                "This cannot be undone.".into(),
+            ]);
             (
                 format!("Delete all snapshots of {}", m.name),
                 format!("delete all {n} snapshot(s) of {who}"),
-                vec![
-                    format!("Delete all {n} snapshot(s) of {who}."),
-                    format!(
-                        "The {} keeps its present state; every point to go back to is lost.",
-                        if m.capabilities.replace { "VPS" } else { "VM" }
-                    ),
-                    "This cannot be undone.".into(),
-                ],
+                lines,
                 type_name(),
             )
         }
@@ -860,26 +884,45 @@ impl Change {
     /// The confirmation the form's answers need: a delete's follows its *with children*
     /// answer (more snapshots, or a protected one among them, need typing).
     pub fn confirmation_now(&self) -> Confirmation {
-        let Some(scope) = &self.deletes else {
-            return self.confirmation.clone();
-        };
+        match &self.deletes {
+            None => self.confirmation.clone(),
+            Some(scope) if self.with_children_now() => scope.with_children.clone(),
+            Some(scope) => scope.alone.clone(),
+        }
+    }
+
+    /// A delete's *with children* answer as the form has it now.
+    fn with_children_now(&self) -> bool {
         let described = self
             .steps
             .first()
             .is_some_and(|st| matches!(st.op, Operation::Delete { children: true, .. }));
-        if self.on(Input::WithChildren).unwrap_or(described) {
-            scope.with_children.clone()
-        } else {
-            scope.alone.clone()
-        }
+        self.on(Input::WithChildren).unwrap_or(described)
     }
 
-    /// Make the confirmation and its typed field follow the form's answers; true when they
-    /// changed (what was typed is cleared: it answered another question).
+    /// Make the words, the confirmation and its typed field follow the form's answers;
+    /// true when they changed (what was typed is cleared when it answered another question).
     pub fn follow_answers(&mut self) -> bool {
+        let mut changed = false;
+        if let Some(scope) = &self.deletes {
+            let (summary, line) = if self.with_children_now() {
+                scope.said_with.clone()
+            } else {
+                scope.said_alone.clone()
+            };
+            let at = scope.at.and_then(|at| self.lines.get_mut(at));
+            if let Some(at) = at.filter(|l| **l != line) {
+                *at = line;
+                changed = true;
+            }
+            if self.summary != summary {
+                self.summary = summary;
+                changed = true;
+            }
+        }
         let now = self.confirmation_now();
         if now == self.confirmation {
-            return false;
+            return changed;
         }
         self.fields.retain(|f| f.input != Input::Typed);
         if now.expected_text().is_some() {
@@ -1351,5 +1394,82 @@ mod tests {
         assert_eq!(rename("d").name_clash().as_deref(), Some("\"d\" (d)"));
         assert_eq!(rename("b").name_clash(), None);
         assert_eq!(rename("new").name_clash(), None);
+    }
+
+    /// The summary and the lines say one thing: what this delete does with its descendants,
+    /// as it is asked (the CLI's `--children`, the dialog's answer as it changes).
+    #[test]
+    fn a_delete_says_what_happens_to_its_descendants_as_asked() {
+        let m = web();
+        let delete = |children: bool| {
+            describe(
+                &m,
+                Operation::Delete {
+                    snapshot: "a".into(),
+                    children,
+                },
+                ctx(true),
+            )
+            .unwrap()
+        };
+        let alone = delete(false);
+        assert!(
+            alone.summary.ends_with("(its 2 child snapshot(s) move up)"),
+            "{}",
+            alone.summary
+        );
+        let said = alone.lines.join("\n");
+        assert!(said.contains("move up to its parent"), "{said}");
+        assert!(
+            !said.contains("deleted"),
+            "not what happens with children: {said}"
+        );
+        let with = delete(true);
+        let said = with.lines.join("\n");
+        assert!(
+            with.summary.ends_with("and its 3 descendant(s)"),
+            "{}",
+            with.summary
+        );
+        assert!(
+            said.contains("3 descendant snapshot(s) are deleted"),
+            "{said}"
+        );
+        assert!(!said.contains("move up"), "{said}");
+        // The dialog's answer changes the words as it changes the confirmation.
+        let mut toggled = alone.clone();
+        for f in &mut toggled.fields {
+            if f.input == Input::WithChildren {
+                f.value = Value::Check {
+                    on: true,
+                    disabled: None,
+                };
+            }
+        }
+        assert!(toggled.follow_answers());
+        assert_eq!(toggled.summary, with.summary);
+        assert_eq!(toggled.lines, with.lines);
+        // A leaf has no descendants to speak of.
+        let leaf = describe(
+            &m,
+            Operation::Delete {
+                snapshot: "d".into(),
+                children: false,
+            },
+            ctx(true),
+        )
+        .unwrap();
+        assert_eq!(leaf.summary, "delete snapshot \"d\" (d) of lab/web");
+    }
+
+    /// A delete-all that includes a protected snapshot names it.
+    #[test]
+    fn a_delete_all_names_the_protected_snapshots_it_includes() {
+        let mut m = web();
+        m.snapshots[0].children[1].description = crate::model::cleanup::with_pin("", true);
+        let all = describe(&m, Operation::DeleteAll, ctx(true)).unwrap();
+        let said = all.lines.join("\n");
+        assert!(said.contains("Protected: \"d\" (d)"), "{said}");
+        assert_eq!(all.confirmation, Confirmation::TypeName("web".into()));
     }
 }

@@ -685,7 +685,17 @@ fn delete_all_needs_the_name_and_is_refused_without_snapshots() {
     key(&mut s, 'D');
     let d = s.dialog.clone().expect("delete-all dialog");
     assert_eq!(must_type(&d).as_deref(), Some("web-01"));
-    assert!(d.lines[0].contains("all 6 snapshot"), "{:?}", d.lines);
+    assert!(
+        d.lines.iter().any(|l| l.contains("all 6 snapshot")),
+        "{:?}",
+        d.lines
+    );
+    // The pinned root is among them, and said so.
+    assert!(
+        d.lines[0].starts_with("Protected: \"base\" (snapshot-101)"),
+        "{:?}",
+        d.lines
+    );
     type_text(&mut s, "web-0");
     assert!(press(&mut s, KeyCode::Enter).is_empty());
     key(&mut s, '1');
