@@ -111,7 +111,15 @@ async fn run(cli: Cli) -> i32 {
     let session = match cli::session(&cli).await {
         Ok(s) => s,
         Err(f) => {
-            tell!("snaptree: {}", f.message);
+            let f = match &cli.command {
+                Some(Cmd::Check { format, .. }) => {
+                    cli::report::check_not_started(&cli, *format, &f.message)
+                }
+                _ => f,
+            };
+            if !f.message.is_empty() {
+                tell!("snaptree: {}", f.message);
+            }
             return f.code;
         }
     };

@@ -10,6 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::setup::Session;
 use super::{Cli, Failure};
 use crate::model::check::{self, Limits, State};
+use crate::{say, say_json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::model::cleanup::Protect;
@@ -328,6 +329,34 @@ pub async fn check(
         CheckFormat::Prometheus => Ok(()),
         _ if result.state == State::Ok => Ok(()),
         _ => Err(Failure::new(result.state.exit_code(), "")),
+    }
+}
+
+/// `snaptree check` when snaptree could not start (a configuration it cannot use): still a
+/// monitoring answer, UNKNOWN with the reason in the asked format (exit 3), never an empty
+/// stdout that a monitoring system would read as CRITICAL. Metrics print nothing, so a
+/// textfile collector keeps no false reading; the reason is on stderr as usual.
+pub fn check_not_started(cli: &Cli, format: CheckFormat, why: &str) -> Failure {
+    let format = if cli.json { CheckFormat::Json } else { format };
+    let summary = format!("snaptree could not start: {why}");
+    let unknown = State::Unknown.exit_code();
+    match format {
+        CheckFormat::Nagios => {
+            say!("SNAPTREE UNKNOWN - {}", crate::safe::terminal(&summary));
+            Failure::new(unknown, "")
+        }
+        CheckFormat::Json => {
+            let doc = serde_json::json!({
+                "state": State::Unknown.as_str(),
+                "exit_code": unknown,
+                "summary": summary,
+                "problems": [],
+                "errors": [{"profile": null, "error": why}],
+            });
+            say_json!(doc);
+            Failure::new(unknown, "")
+        }
+        CheckFormat::Prometheus => Failure::new(unknown, why),
     }
 }
 

@@ -455,3 +455,38 @@ fn the_tui_filter_matches_profile_addresses_as_the_commands_do() {
     type_text(&mut s, "ovh/os-gra7");
     assert_eq!(visible(&s).len(), 2);
 }
+
+/// A configuration snaptree cannot start on (a VPS profile without its consumer key, a bad
+/// key) is a monitoring answer too: `check` says UNKNOWN with the reason (exit 3), in its
+/// format, never an empty stdout with exit 2 (which a monitoring system reads as CRITICAL).
+#[test]
+fn a_check_on_a_configuration_that_cannot_start_is_unknown_and_says_why() {
+    let env = Env::new();
+    let config = env.config(
+        "broken.toml",
+        "[profiles.ovh]\nkind = \"ovh\"\nendpoint = \"ovh-eu\"\n\
+         application_key = \"k\"\napplication_secret = \"s\"\n",
+    );
+    let plain = env.with(&config, &["check"]);
+    assert_eq!(code(&plain), 3, "{}{}", stdout(&plain), stderr(&plain));
+    let line = stdout(&plain);
+    assert!(
+        line.starts_with("SNAPTREE UNKNOWN - ") && line.contains("consumer_key is missing"),
+        "{line}"
+    );
+    let doc = env.with(&config, &["check", "--json"]);
+    assert_eq!(code(&doc), 3, "{}", stderr(&doc));
+    let v: Value = serde_json::from_str(&stdout(&doc)).expect("one JSON document");
+    assert_eq!(v["state"], "UNKNOWN", "{v}");
+    assert!(
+        v["errors"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("consumer_key is missing")),
+        "{v}"
+    );
+    // Metrics: nothing a textfile collector would take for a reading.
+    let prom = env.with(&config, &["check", "--format", "prometheus"]);
+    assert_eq!(code(&prom), 3, "{}", stderr(&prom));
+    assert!(stdout(&prom).is_empty(), "{}", stdout(&prom));
+    assert!(stderr(&prom).contains("consumer_key is missing"));
+}
