@@ -726,12 +726,9 @@ fn expiring(description: &str, age: Option<&str>, m: &Machine) -> Result<String,
     let Some(age) = age else {
         return Ok(description.to_string());
     };
-    let d = crate::model::parse_duration(age)
+    let at = cleanup::expiry_after(m.now(chrono::Utc::now()), age)
         .map_err(|m| Failure::new(EXIT_USAGE, format!("--expires {age}: {m}")))?;
-    Ok(cleanup::with_expires(
-        description,
-        m.now(chrono::Utc::now()) + d,
-    ))
+    Ok(cleanup::with_expires(description, at))
 }
 
 /// Read-only, then the change as `model::change` describes it (refused before anything is

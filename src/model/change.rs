@@ -946,8 +946,9 @@ impl Change {
         match self.text(Input::Expires).map(str::trim) {
             None | Some("") => Ok(description.to_string()),
             Some(age) => {
-                let d = super::parse_duration(age).map_err(|m| Refusal(format!("expires: {m}")))?;
-                Ok(super::cleanup::with_expires(description, self.now + d))
+                let at = super::cleanup::expiry_after(self.now, age)
+                    .map_err(|m| Refusal(format!("expires: {m}")))?;
+                Ok(super::cleanup::with_expires(description, at))
             }
         }
     }

@@ -39,6 +39,20 @@ pub fn with_expires(description: &str, at: DateTime<Utc>) -> String {
     )
 }
 
+/// When a snapshot taken at `now` with `--expires AGE` (or the dialog's *expires*) expires:
+/// AGE is a duration longer than nothing (an expiry of nothing would make it expired as it
+/// is taken, for the next `prune --expired`).
+pub fn expiry_after(now: DateTime<Utc>, age: &str) -> Result<DateTime<Utc>, String> {
+    let d = super::parse_duration(age)?;
+    if d <= chrono::Duration::zero() {
+        return Err(format!(
+            "\"{age}\" would expire the snapshot as it is taken: give a duration longer than 0"
+        ));
+    }
+    now.checked_add_signed(d)
+        .ok_or_else(|| format!("\"{age}\" reaches past the calendar"))
+}
+
 /// The description pinned (`[keep]` appended unless already there) or unpinned (every
 /// `[keep]` removed); the rest is kept byte for byte.
 pub fn with_pin(description: &str, pinned: bool) -> String {

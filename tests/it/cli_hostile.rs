@@ -378,3 +378,30 @@ fn a_duration_too_long_is_a_usage_error_on_every_flag_and_key() {
         refused_as_too_long(&ls, key);
     }
 }
+
+/// An expiry of nothing would make a snapshot expired as it is taken, for the next
+/// `prune --expired` to delete: refused as a usage error, nothing taken.
+#[test]
+fn an_expiry_of_zero_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for zero in ["0d", "0s", "0w"] {
+        let take = demo(
+            dir.path(),
+            &[
+                "take",
+                "pcc/web-01",
+                "--name",
+                "t",
+                "--expires",
+                zero,
+                "--yes",
+            ],
+        );
+        let err = stderr(&take);
+        assert_eq!(code(&take), 2, "{zero}: {err}");
+        assert!(
+            err.contains("--expires") && err.contains("longer than"),
+            "{err}"
+        );
+    }
+}
