@@ -1422,7 +1422,7 @@ mod tests {
         let said = alone.lines.join("\n");
         assert!(said.contains("move up to its parent"), "{said}");
         assert!(
-            !said.contains("deleted"),
+            !said.contains("deleted with it"),
             "not what happens with children: {said}"
         );
         let with = delete(true);
