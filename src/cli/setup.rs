@@ -49,7 +49,11 @@ pub fn runs_tui(cli: &Cli) -> bool {
 
 /// Build the session for a command line.
 pub async fn session(cli: &Cli) -> Result<Session, Failure> {
-    let paths = Paths::resolve(cli.config.as_deref());
+    let mut paths = Paths::resolve(cli.config.as_deref());
+    if is_demo(cli) {
+        // `config check` and `info` say where the config would be, and that it is not used.
+        paths.config_source = "not read: the demo";
+    }
     let mut config = if is_demo(cli) {
         Config::default()
     } else {

@@ -419,6 +419,8 @@ fn json_documents_of_the_demo_have_an_empty_errors_list() {
     let v = json_any(&o);
     assert_eq!(v["errors"], Value::Array(Vec::new()), "{v}");
     let checked = json(&env.demo(&["config", "check", "--json"]));
+    // The demo reads no config file, and says so rather than name one it did not read.
+    assert_eq!(checked["config_source"], "not read: the demo", "{checked}");
     let profiles = checked["profiles"].as_array().unwrap();
     assert_eq!(profiles.len(), 2);
     assert!(profiles.iter().all(|p| p["ok"] == true), "{checked}");
