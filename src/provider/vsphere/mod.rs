@@ -133,6 +133,8 @@ struct Inner {
     /// The tunnel bounding each answer (none under an operator's own proxy); it ends with
     /// the session.
     _tunnel: Option<limit::Tunnel>,
+    /// The bound of one answer in bytes (`max_answer_mb`): listing chunks are sized within it.
+    answer_bytes: u64,
     /// The server instance (`about.instanceUuid`) as read at the last login: every machine
     /// read carries it, so a change chosen on one instance is refused on another (a
     /// restarted or rebuilt server hands the same ids to other snapshots).
@@ -463,6 +465,7 @@ impl Inner {
             wait_seconds,
             closed: std::sync::atomic::AtomicBool::new(false),
             _tunnel: tunnel,
+            answer_bytes: params.max_answer_mb.saturating_mul(1024 * 1024),
         })
     }
 
@@ -649,13 +652,14 @@ impl Inner {
                 let partial = partial.clone();
                 // Read when the listing (re)starts: after a new login, the new instance.
                 let instance = self.instance();
+                let answer_bytes = self.answer_bytes;
                 async move {
                     // The TUI's first load shows the first chunk, then the machines read so
                     // far each time they have doubled: a few copies in all, whatever the
                     // estate's size.
                     let mut all = Vec::new();
                     let mut show_at = 1;
-                    Self::chunks(&client, profile, instance, &mut |chunk| {
+                    Self::chunks(&client, profile, instance, answer_bytes, &mut |chunk| {
                         all.extend(chunk);
                         if let Some(tx) = &partial
                             && all.len() >= show_at
@@ -680,24 +684,39 @@ impl Inner {
         client: &Arc<Client>,
         profile: &str,
         instance: Option<String>,
+        answer_bytes: u64,
         each: &mut dyn FnMut(Vec<Machine>),
     ) -> Result<(), VimError> {
         let view = Self::create_view(client, &["VirtualMachine", "Folder", "Datacenter"]).await?;
-        let result = inventory::machines_by_chunks(
+        let members = inventory::view_members(client, &view).await;
+        // The view is a session object, of no more use once its members are read: dropped
+        // now rather than at logout, alongside the first chunk (on a second connection,
+        // which the listing's overlapping requests use next) rather than a round trip of
+        // its own.
+        let destroy = async {
+            let _ = ContainerView::new(client.clone(), &view.value)
+                .destroy_view()
+                .await;
+        };
+        let members = match members {
+            Ok(m) => m,
+            Err(e) => {
+                destroy.await;
+                return Err(e);
+            }
+        };
+        let list = inventory::machines_by_chunks(
             client,
-            &view,
+            members,
+            answer_bytes,
             |row, places| {
                 let mut m = inventory::machine(profile, row, places);
                 m.instance.clone_from(&instance);
                 m
             },
             each,
-        )
-        .await;
-        // The view is a session object; drop it now rather than at logout.
-        let _ = ContainerView::new(client.clone(), &view.value)
-            .destroy_view()
-            .await;
+        );
+        let ((), result) = tokio::join!(destroy, list);
         result
     }
 
@@ -714,8 +733,9 @@ impl Inner {
         let list = |client: Arc<Client>| {
             let (tx, sent, profile) = (&tx, &sent, self.profile.as_str());
             let instance = self.instance();
+            let answer_bytes = self.answer_bytes;
             async move {
-                Self::chunks(&client, profile, instance, &mut |chunk| {
+                Self::chunks(&client, profile, instance, answer_bytes, &mut |chunk| {
                     sent.set(true);
                     let _ = tx.send(chunk);
                 })
