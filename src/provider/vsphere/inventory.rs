@@ -235,8 +235,10 @@ pub(super) async fn view_members(
     Ok(members)
 }
 
-/// VMs in the first chunk: the TUI shows them as soon as they are read, so it stays small.
-const FIRST_CHUNK: usize = 500;
+/// VMs in the first chunk of the TUI's first load: it shows them as soon as they are read,
+/// so it stays small. A command's first chunk is as large as the bound allows
+/// ([`first_chunk`]): the fewer round trips, the sooner it ends.
+pub(super) const FIRST_CHUNK: usize = 500;
 
 /// The fewest VMs a later chunk asks for, however heavy the VMs: a bound too small for
 /// that many fails the listing with its sentence rather than crawl.
@@ -253,9 +255,16 @@ const CHUNK_BYTES: u64 = 8 * 1024 * 1024;
 /// Bytes of SOAP a VM's properties weigh in an answer, without snapshots (measured on vcsim
 /// and the vSphere simulator, rounded up), and each snapshot more (its tree node and its
 /// share of the layout); a VM with snapshots adds its layout's files and disks.
-const VM_BYTES: u64 = 1_400;
+const VM_BYTES: u64 = 1_800;
 const SNAPSHOT_BYTES: u64 = 1_200;
 const LAYOUT_BYTES: u64 = 2_500;
+
+/// The first chunk of a command's listing: as many VMs as the answer bound allows at the
+/// weight of a VM without snapshots (a quarter of the bound leaves room for four times
+/// that).
+pub(super) fn first_chunk(answer_bytes: u64) -> usize {
+    next_chunk(&Pass::default(), answer_bytes)
+}
 
 /// How many VMs the next chunk asks for: as many as `CHUNK_BYTES` (or a quarter of the
 /// answer bound, `answer_bytes`) holds at the weight of the chunk just read.
@@ -286,8 +295,8 @@ fn next_chunk(part: &Pass, answer_bytes: u64) -> usize {
 
 /// Every VM of a view, read a chunk at a time from the view's `members`: each answer is
 /// bounded whatever the server's paging (vcsim ignores `maxObjects`, a vCenter pages as it
-/// likes). The first chunk is `FIRST_CHUNK` VMs and brings the folders and datacenters with
-/// it; each later one is sized by `next_chunk` from the one before, within the answer
+/// likes). The first chunk is `first` VMs and brings the folders and datacenters with it;
+/// each later one is sized by `next_chunk` from the one before, within the answer
 /// bound (`answer_bytes`). While a chunk's layouts are read and its VMs are made machines
 /// (by `machine`) and handed to `each`, the next chunk is already asked for (a second
 /// request in flight, on a second connection): the round trips overlap, and at most two
@@ -295,6 +304,7 @@ fn next_chunk(part: &Pass, answer_bytes: u64) -> usize {
 pub(super) async fn machines_by_chunks(
     client: &std::sync::Arc<Client>,
     members: Vec<ManagedObjectReference>,
+    first: usize,
     answer_bytes: u64,
     machine: impl Fn(&VmRow, &HashMap<String, Container>) -> Machine,
     each: &mut dyn FnMut(Vec<Machine>),
@@ -327,7 +337,7 @@ pub(super) async fn machines_by_chunks(
         .filter(|m| unique.insert(m.value.clone()))
         .collect();
     let mut start = 0;
-    let mut size = FIRST_CHUNK;
+    let mut size = first.max(1);
     // The chunk read and not yet handed on.
     let mut read: Option<Pass> = None;
     loop {

@@ -425,6 +425,17 @@ impl Inner {
             None => None,
         };
         let http = tls::http_client(&params.policy, params.timeout, proxy)?;
+        // A second connection opened alongside the login's, by a harmless read: a listing
+        // keeps two requests in flight, and this way the second pays its TCP and TLS
+        // handshakes (two round trips to a distant server) during the login, not on the
+        // listing's way. Whatever it answers is dropped.
+        let second = http.clone();
+        let versions = format!("https://{}/sdk/vimServiceVersions.xml", params.host);
+        tokio::spawn(async move {
+            if let Ok(answer) = second.get(versions).send().await {
+                let _ = answer.bytes().await;
+            }
+        });
         let wait_seconds = wait_seconds(params.timeout);
         let mode = match params.transport {
             Transport::Auto => TransportMode::Auto,
@@ -659,15 +670,27 @@ impl Inner {
                     // estate's size.
                     let mut all = Vec::new();
                     let mut show_at = 1;
-                    Self::chunks(&client, profile, instance, answer_bytes, &mut |chunk| {
-                        all.extend(chunk);
-                        if let Some(tx) = &partial
-                            && all.len() >= show_at
-                        {
-                            let _ = tx.send(all.clone());
-                            show_at = all.len() * 2;
-                        }
-                    })
+                    let first = if partial.is_some() {
+                        inventory::FIRST_CHUNK
+                    } else {
+                        inventory::first_chunk(answer_bytes)
+                    };
+                    Self::chunks(
+                        &client,
+                        profile,
+                        instance,
+                        first,
+                        answer_bytes,
+                        &mut |chunk| {
+                            all.extend(chunk);
+                            if let Some(tx) = &partial
+                                && all.len() >= show_at
+                            {
+                                let _ = tx.send(all.clone());
+                                show_at = all.len() * 2;
+                            }
+                        },
+                    )
                     .await
                     .map(|()| all)
                 }
@@ -684,6 +707,7 @@ impl Inner {
         client: &Arc<Client>,
         profile: &str,
         instance: Option<String>,
+        first: usize,
         answer_bytes: u64,
         each: &mut dyn FnMut(Vec<Machine>),
     ) -> Result<(), VimError> {
@@ -708,6 +732,7 @@ impl Inner {
         let list = inventory::machines_by_chunks(
             client,
             members,
+            first,
             answer_bytes,
             |row, places| {
                 let mut m = inventory::machine(profile, row, places);
@@ -735,10 +760,18 @@ impl Inner {
             let instance = self.instance();
             let answer_bytes = self.answer_bytes;
             async move {
-                Self::chunks(&client, profile, instance, answer_bytes, &mut |chunk| {
-                    sent.set(true);
-                    let _ = tx.send(chunk);
-                })
+                let first = inventory::first_chunk(answer_bytes);
+                Self::chunks(
+                    &client,
+                    profile,
+                    instance,
+                    first,
+                    answer_bytes,
+                    &mut |chunk| {
+                        sent.set(true);
+                        let _ = tx.send(chunk);
+                    },
+                )
                 .await
             }
         };
