@@ -792,14 +792,14 @@ async fn an_answer_larger_than_max_answer_mb_fails_the_listing_with_one_sentence
 }
 
 /// A session that ends in the middle of a listing (`each_machine`, which hands machines on
-/// a chunk at a time, the first of 4,000): before any machine was handed on, the listing logs in again
+/// a chunk at a time): before any machine was handed on, the listing logs in again
 /// and starts over, each machine once; after the first chunk was handed on, it fails with
 /// one sentence rather than hand a machine on twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_that_ends_mid_listing_never_lists_a_machine_twice() {
     let mut scenario =
         String::from("task_seconds = 1.0\n[[profile]]\nname = \"pcc\"\nkind = \"vsphere\"\n");
-    for i in 0..4600 {
+    for i in 0..5000 {
         scenario.push_str(&format!(
             "[[profile.machine]]\nid = \"vm-{i}\"\nname = \"many-{i:04}\"\nfolder = \"/DC/vm/many\"\n"
         ));
@@ -832,7 +832,7 @@ async fn a_session_that_ends_mid_listing_never_lists_a_machine_twice() {
     let at_login = listings(&plain);
     p.each_machine(&|_| {}).await.expect("listing");
     let total = listings(&plain);
-    // The view's members, the first chunk (4,000, the folders with it), the second chunk.
+    // The view's members, then chunks of a few hundred (too many VMs for one), paged.
     assert!(total - at_login >= 3, "{:?}", plain.calls());
 
     // Ended at the listing's second call (nothing handed on yet), then at its last one
@@ -861,7 +861,7 @@ async fn a_session_that_ends_mid_listing_never_lists_a_machine_twice() {
         assert_eq!(unique.len(), seen.len(), "a machine handed on twice");
         if whole {
             result.expect("logged in again and listed");
-            assert_eq!(seen.len(), 4600);
+            assert_eq!(seen.len(), 5000);
             assert_eq!(
                 sim.calls().iter().filter(|c| *c == "Login").count(),
                 2,
@@ -871,7 +871,11 @@ async fn a_session_that_ends_mid_listing_never_lists_a_machine_twice() {
             let e = result.expect_err("the session ended after the first chunk");
             assert!(matches!(e, ProviderError::Auth(_)), "{e:?}");
             assert!(e.to_string().contains("run it again"), "{e}");
-            assert_eq!(seen.len(), 4000, "the first chunk, once");
+            assert!(
+                !seen.is_empty() && seen.len() < 5000,
+                "the chunks before the last, once: {}",
+                seen.len()
+            );
         }
     }
 }
@@ -879,9 +883,9 @@ async fn a_session_that_ends_mid_listing_never_lists_a_machine_twice() {
 /// A listing of 3,000 VMs, one in ten with a snapshot, on a server that pages as asked. A
 /// command reads the view's members, then one chunk sized by the answer bound (the folders
 /// with it), then its layouts: three property reads (a fixed 500 a chunk took fourteen).
-/// The TUI's first load reads a first chunk of 500 to show at once, then one chunk for the
-/// rest, each with its layouts: five. No page is continued, and every machine is listed
-/// once, with its sizes.
+/// The TUI's first load reads a first chunk of 500 to show at once, then chunks of 1 MiB
+/// (482 VMs of this weight), each with its layouts: fifteen. No page is continued, and
+/// every machine is listed once, with its sizes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_of_three_thousand_vms_takes_three_property_reads() {
     let mut scenario = String::from("[[profile]]\nname = \"pcc\"\nkind = \"vsphere\"\n");
@@ -913,7 +917,7 @@ async fn a_listing_of_three_thousand_vms_takes_three_property_reads() {
     )
     .await
     .expect("simulator");
-    for (interactive, reads, sizes) in [(false, 3, vec![3000]), (true, 5, vec![500, 3000])] {
+    for (interactive, reads, sizes) in [(false, 3, vec![3000]), (true, 15, vec![500, 1464, 3000])] {
         let options = ConnectOptions {
             transport: Transport::Soap,
             interactive,

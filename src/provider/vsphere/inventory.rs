@@ -236,21 +236,27 @@ pub(super) async fn view_members(
 }
 
 /// VMs in the first chunk of the TUI's first load: it shows them as soon as they are read,
-/// so it stays small. A command's first chunk is as large as the bound allows
+/// so it stays small. A command's first chunk is as large as memory allows
 /// ([`first_chunk`]): the fewer round trips, the sooner it ends.
-pub(super) const FIRST_CHUNK: usize = 500;
+const FIRST_CHUNK: usize = 500;
 
 /// The fewest VMs a later chunk asks for, however heavy the VMs: a bound too small for
 /// that many fails the listing with its sentence rather than crawl.
 const MIN_CHUNK: usize = 100;
 
-/// The most VMs a chunk asks for: what one chunk holds in memory at once (its answer, its
-/// typed objects and its machines) stays within the memory goals at 40,500 VMs.
+/// The most VMs a chunk asks for.
 const MAX_CHUNK: usize = 4_000;
 
-/// The answer a later chunk is sized for, at most (and at most a quarter of the answer
-/// bound, so a chunk heavier than its estimate still passes).
-const CHUNK_BYTES: u64 = 8 * 1024 * 1024;
+/// The answer a chunk of a large estate is sized for: the memory a listing holds is what
+/// it keeps per machine plus the chunks in flight (two at once, overlapped), and at
+/// 13,500 VMs on vcsim 1 MiB peaks at 45 MB as chunks of 500 did (2 MiB: 55 MB, 8 MiB:
+/// 71 MB).
+const CHUNK_BYTES: u64 = 1024 * 1024;
+
+/// An estate whose VMs weigh at most this much (at `VM_BYTES` each) is read in one chunk:
+/// it keeps little per machine, so it has the room (3,000 VMs on vcsim peak at 41 MB), and
+/// it saves the round trips of chunks (one each, most of the time at a distance).
+const WHOLE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Bytes of SOAP a VM's properties weigh in an answer, without snapshots (measured on vcsim
 /// and the vSphere simulator, rounded up), and each snapshot more (its tree node and its
@@ -259,15 +265,22 @@ const VM_BYTES: u64 = 1_800;
 const SNAPSHOT_BYTES: u64 = 1_200;
 const LAYOUT_BYTES: u64 = 2_500;
 
-/// The first chunk of a command's listing: as many VMs as the answer bound allows at the
-/// weight of a VM without snapshots (a quarter of the bound leaves room for four times
-/// that).
-pub(super) fn first_chunk(answer_bytes: u64) -> usize {
-    next_chunk(&Pass::default(), answer_bytes)
+/// The first chunk of a command's listing of `vms` VMs: all of them when they fit in
+/// `WHOLE_BYTES` (and a quarter of the answer bound, `answer_bytes`, which leaves room for
+/// VMs four times heavier than estimated), else as many as a later chunk of VMs without
+/// snapshots.
+fn first_chunk(vms: usize, answer_bytes: u64) -> usize {
+    let whole = WHOLE_BYTES.min(answer_bytes / 4) / VM_BYTES;
+    if u64::try_from(vms).unwrap_or(u64::MAX) <= whole {
+        vms
+    } else {
+        next_chunk(&Pass::default(), answer_bytes)
+    }
 }
 
 /// How many VMs the next chunk asks for: as many as `CHUNK_BYTES` (or a quarter of the
-/// answer bound, `answer_bytes`) holds at the weight of the chunk just read.
+/// answer bound, `answer_bytes`) holds at the weight of the chunk just read; for VMs
+/// without snapshots, 582.
 fn next_chunk(part: &Pass, answer_bytes: u64) -> usize {
     let vms = u64::try_from(part.vms.len()).unwrap_or(u64::MAX).max(1);
     let mut bytes = vms * VM_BYTES;
@@ -295,8 +308,8 @@ fn next_chunk(part: &Pass, answer_bytes: u64) -> usize {
 
 /// Every VM of a view, read a chunk at a time from the view's `members`: each answer is
 /// bounded whatever the server's paging (vcsim ignores `maxObjects`, a vCenter pages as it
-/// likes). The first chunk is `first` VMs and brings the folders and datacenters with it;
-/// each later one is sized by `next_chunk` from the one before, within the answer
+/// likes). The first chunk (`FIRST_CHUNK` VMs for the TUI's first load, `show_first`, else
+/// [`first_chunk`]) brings the folders and datacenters with it; each later one is sized by `next_chunk` from the one before, within the answer
 /// bound (`answer_bytes`). While a chunk's layouts are read and its VMs are made machines
 /// (by `machine`) and handed to `each`, the next chunk is already asked for (a second
 /// request in flight, on a second connection): the round trips overlap, and at most two
@@ -304,7 +317,7 @@ fn next_chunk(part: &Pass, answer_bytes: u64) -> usize {
 pub(super) async fn machines_by_chunks(
     client: &std::sync::Arc<Client>,
     members: Vec<ManagedObjectReference>,
-    first: usize,
+    show_first: bool,
     answer_bytes: u64,
     machine: impl Fn(&VmRow, &HashMap<String, Container>) -> Machine,
     each: &mut dyn FnMut(Vec<Machine>),
@@ -337,7 +350,11 @@ pub(super) async fn machines_by_chunks(
         .filter(|m| unique.insert(m.value.clone()))
         .collect();
     let mut start = 0;
-    let mut size = first.max(1);
+    let mut size = if show_first {
+        FIRST_CHUNK
+    } else {
+        first_chunk(vms.len(), answer_bytes)
+    };
     // The chunk read and not yet handed on.
     let mut read: Option<Pass> = None;
     loop {

@@ -670,16 +670,12 @@ impl Inner {
                     // estate's size.
                     let mut all = Vec::new();
                     let mut show_at = 1;
-                    let first = if partial.is_some() {
-                        inventory::FIRST_CHUNK
-                    } else {
-                        inventory::first_chunk(answer_bytes)
-                    };
+                    let show_first = partial.is_some();
                     Self::chunks(
                         &client,
                         profile,
                         instance,
-                        first,
+                        show_first,
                         answer_bytes,
                         &mut |chunk| {
                             all.extend(chunk);
@@ -707,7 +703,7 @@ impl Inner {
         client: &Arc<Client>,
         profile: &str,
         instance: Option<String>,
-        first: usize,
+        show_first: bool,
         answer_bytes: u64,
         each: &mut dyn FnMut(Vec<Machine>),
     ) -> Result<(), VimError> {
@@ -732,7 +728,7 @@ impl Inner {
         let list = inventory::machines_by_chunks(
             client,
             members,
-            first,
+            show_first,
             answer_bytes,
             |row, places| {
                 let mut m = inventory::machine(profile, row, places);
@@ -760,12 +756,11 @@ impl Inner {
             let instance = self.instance();
             let answer_bytes = self.answer_bytes;
             async move {
-                let first = inventory::first_chunk(answer_bytes);
                 Self::chunks(
                     &client,
                     profile,
                     instance,
-                    first,
+                    false,
                     answer_bytes,
                     &mut |chunk| {
                         sent.set(true);
