@@ -181,11 +181,13 @@ fn view_filter_of(
 pub(super) fn objects_filter(objects: &[ManagedObjectReference]) -> PropertyFilterSpec {
     PropertyFilterSpec {
         prop_set: prop_set(false),
+        // `skip` left out (false by default): a chunk names thousands of objects, and the
+        // request is smaller by a fifth without it.
         object_set: objects
             .iter()
             .map(|o| ObjectSpec {
                 obj: o.clone(),
-                skip: Some(false),
+                skip: None,
                 select_set: None,
             })
             .collect(),
@@ -444,7 +446,7 @@ pub(super) fn layout_filter(ids: &[&str]) -> PropertyFilterSpec {
             .iter()
             .map(|id| ObjectSpec {
                 obj: moref(MoTypesEnum::VirtualMachine, id),
-                skip: Some(false),
+                skip: None,
                 select_set: None,
             })
             .collect(),
