@@ -354,6 +354,36 @@ fn own_proxy() -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
 }
 
+/// The transport `Transport::Auto` picks, found with one VI/JSON hello (`POST
+/// /api/vcenter/system?action=hello`): VI/JSON at the API release it answers, else SOAP (an
+/// older vCenter, vcsim, or no answer: the login then says what is wrong). vim_rs's own
+/// automatic mode asks the hello and, on a VI/JSON server, asks it again to negotiate the
+/// release: a round trip more on every login.
+async fn transport_of(http: &reqwest_vim::Client, host: &str) -> (TransportMode, Option<String>) {
+    let hello =
+        serde_json::json!({ "api_releases": vim_rs::core::client::COMPATIBLE_API_RELEASES });
+    let answer = http
+        .post(format!("https://{host}/api/vcenter/system?action=hello"))
+        .header("Content-Type", "application/json")
+        .body(hello.to_string())
+        .send()
+        .await;
+    let release = match answer {
+        Ok(a) if a.status().is_success() => a
+            .bytes()
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.get("api_release")?.as_str().map(str::to_string))
+            .filter(|r| !r.is_empty()),
+        _ => None,
+    };
+    match release {
+        Some(r) => (TransportMode::Json, Some(r)),
+        None => (TransportMode::Soap, None),
+    }
+}
+
 /// Turn a failed login into a sentence; an untrusted certificate is probed for its thumbprint
 /// so the sentence can say exactly what to pin.
 async fn login_error(
@@ -437,16 +467,22 @@ impl Inner {
             }
         });
         let wait_seconds = wait_seconds(params.timeout);
-        let mode = match params.transport {
-            Transport::Auto => TransportMode::Auto,
-            Transport::Soap => TransportMode::Soap,
-            Transport::Json => TransportMode::Json,
+        let probe = http.clone();
+        let build = async {
+            let (mode, release) = match params.transport {
+                Transport::Auto => transport_of(&probe, &params.host).await,
+                Transport::Soap => (TransportMode::Soap, None),
+                Transport::Json => (TransportMode::Json, None),
+            };
+            let mut builder = ClientBuilder::new(&params.host, http)
+                .basic_authn(&params.username, params.password.expose())
+                .app_details(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+                .transport(mode);
+            if let Some(release) = &release {
+                builder = builder.api_release(release);
+            }
+            builder.build().await
         };
-        let build = ClientBuilder::new(&params.host, http)
-            .basic_authn(&params.username, params.password.expose())
-            .app_details(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
-            .transport(mode)
-            .build();
         // The limit is the login's, not each of its requests': finding the transport asks
         // twice (a VI/JSON hello, then SOAP), which took twice the limit on a stalled server.
         let client = match tokio::time::timeout(params.timeout, build).await {
