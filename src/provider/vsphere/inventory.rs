@@ -312,11 +312,12 @@ fn next_chunk(part: &Pass, answer_bytes: u64) -> usize {
 /// Every VM of a view, read a chunk at a time from the view's `members`: each answer is
 /// bounded whatever the server's paging (vcsim ignores `maxObjects`, a vCenter pages as it
 /// likes). The first chunk (`FIRST_CHUNK` VMs for the TUI's first load, `show_first`, else
-/// [`first_chunk`]) brings the folders and datacenters with it; each later one is sized by `next_chunk` from the one before, within the answer
-/// bound (`answer_bytes`). While a chunk's layouts are read and its VMs are made machines
-/// (by `machine`) and handed to `each`, the next chunk is already asked for (a second
-/// request in flight, on a second connection): the round trips overlap, and at most two
-/// chunks are held at once, so the wire's typed objects never pile up.
+/// [`first_chunk`]) brings the folders and datacenters with it; each later one is sized by
+/// `next_chunk` from the one before, within the answer bound (`answer_bytes`). While a
+/// chunk's layouts are read and its VMs are made machines (by `machine`) and handed to
+/// `each`, the next chunk is already asked for (a second request in flight, on a second
+/// connection): the round trips overlap, and at most two chunks are held at once, so the
+/// wire's typed objects never pile up.
 pub(super) async fn machines_by_chunks(
     client: &std::sync::Arc<Client>,
     members: Vec<ManagedObjectReference>,
