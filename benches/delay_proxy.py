@@ -3,13 +3,37 @@
 "elsewhere", DELAY_MS * 2 of round trip away, for benchmarks on one machine (this kernel may
 have no netem). Bytes keep their order; the proxy itself uses little CPU.
 
-    python3 benches/delay_proxy.py TARGET_HOST:PORT DELAY_MS    # prints its port, then serves
+    python3 benches/delay_proxy.py TARGET_HOST:PORT DELAY_MS [COUNT_FILE]
+
+prints its port, then serves. With COUNT_FILE, each connection appends one line there when
+it ends: its turns (client bursts that follow something from the server, the first one
+included: the exchanges a client waited a round trip for, TLS handshake and requests) and
+the bytes each way. TLS stays end to end, so this counts any client alike.
 """
 import asyncio
 import sys
 
 
-async def pipe(reader, writer, delay):
+class Count:
+    """One connection's turns and bytes."""
+
+    def __init__(self):
+        self.turns = 0
+        self.last = None
+        self.up = 0
+        self.down = 0
+
+    def saw(self, way, n):
+        if way == "up":
+            self.up += n
+            if self.last != "up":
+                self.turns += 1
+        else:
+            self.down += n
+        self.last = way
+
+
+async def pipe(reader, writer, delay, count=None, way=None):
     queue = asyncio.Queue()
 
     async def send():
@@ -32,6 +56,8 @@ async def pipe(reader, writer, delay):
             data = await reader.read(256 * 1024)
             if not data:
                 break
+            if count is not None:
+                count.saw(way, len(data))
             await queue.put((loop.time() + delay, data))
     except ConnectionError:
         pass
@@ -45,6 +71,7 @@ async def pipe(reader, writer, delay):
 async def main():
     host, port = sys.argv[1].rsplit(":", 1)
     delay = float(sys.argv[2]) / 1000.0
+    count_file = sys.argv[3] if len(sys.argv) > 3 else None
 
     async def handle(client_r, client_w):
         try:
@@ -53,7 +80,12 @@ async def main():
             client_w.close()
             return
         await asyncio.sleep(delay * 2)  # the TCP handshake's round trip
-        await asyncio.gather(pipe(client_r, server_w, delay), pipe(server_r, client_w, delay))
+        count = Count()
+        await asyncio.gather(pipe(client_r, server_w, delay, count, "up"),
+                             pipe(server_r, client_w, delay, count, "down"))
+        if count_file:
+            with open(count_file, "a") as f:
+                f.write(f"turns {count.turns} up {count.up} down {count.down}\n")
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)

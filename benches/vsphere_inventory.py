@@ -15,7 +15,8 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim, vmodl
 
 VM_PATHS = ["name", "parent", "runtime.powerState", "runtime.consolidationNeeded",
-            "guest.toolsRunningStatus", "capability.snapshotOperationsSupported",
+            "guest.toolsRunningStatus", "config.hardware.memoryMB",
+            "capability.snapshotOperationsSupported",
             "capability.multipleSnapshotsSupported", "capability.memorySnapshotsSupported",
             "capability.quiescedSnapshotsSupported", "snapshot"]
 PAGE = 500

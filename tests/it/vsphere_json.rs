@@ -286,6 +286,32 @@ async fn auto_falls_back_to_soap_when_the_server_has_no_vi_json() {
     assert_eq!(p.load_inventory(&none).await.expect("inventory").len(), 8);
 }
 
+/// Picking the transport costs one hello, not two: on a VI/JSON server the automatic
+/// choice speaks VI/JSON at the release the one hello answered (each hello is a round trip
+/// of every login); a server without VI/JSON (whose simulator records no hello) is spoken
+/// to in SOAP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_automatic_transport_asks_one_hello() {
+    for vi_json in [true, false] {
+        let opts = VsphereSimOptions {
+            vi_json,
+            ..VsphereSimOptions::default()
+        };
+        let (_estate, sim, p) = setup_with(Duration::from_millis(100), opts).await;
+        let hellos = sim.calls().iter().filter(|c| *c == "Hello").count();
+        assert_eq!(
+            hellos,
+            usize::from(vi_json),
+            "vi_json {vi_json}: {:?}",
+            sim.calls()
+        );
+        let spoken = if vi_json { "VI/JSON" } else { "SOAP" };
+        assert_eq!(protocol(&p).await, spoken);
+        let none = |_| {};
+        assert_eq!(p.load_inventory(&none).await.expect("inventory").len(), 8);
+    }
+}
+
 /// A task's fault travels in `info.error` as a `LocalizedMethodFault` whose `fault` is an
 /// `anyType`; over JSON it is read as over SOAP: the server's words, then the fault.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

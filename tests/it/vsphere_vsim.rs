@@ -776,16 +776,16 @@ async fn an_answer_larger_than_max_answer_mb_fails_the_listing_with_one_sentence
 }
 
 /// A session that ends in the middle of a listing (`each_machine`, which hands machines on
-/// a chunk of 500 at a time): before any machine was handed on, the listing logs in again
+/// a chunk at a time): before any machine was handed on, the listing logs in again
 /// and starts over, each machine once; after the first chunk was handed on, it fails with
 /// one sentence rather than hand a machine on twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_that_ends_mid_listing_never_lists_a_machine_twice() {
     let mut scenario =
         String::from("task_seconds = 1.0\n[[profile]]\nname = \"pcc\"\nkind = \"vsphere\"\n");
-    for i in 0..600 {
+    for i in 0..5000 {
         scenario.push_str(&format!(
-            "[[profile.machine]]\nid = \"vm-{i}\"\nname = \"many-{i:03}\"\nfolder = \"/DC/vm/many\"\n"
+            "[[profile.machine]]\nid = \"vm-{i}\"\nname = \"many-{i:04}\"\nfolder = \"/DC/vm/many\"\n"
         ));
     }
     let estate = Arc::new(
@@ -816,7 +816,8 @@ async fn a_session_that_ends_mid_listing_never_lists_a_machine_twice() {
     let at_login = listings(&plain);
     p.each_machine(&|_| {}).await.expect("listing");
     let total = listings(&plain);
-    assert!(total - at_login >= 4, "{:?}", plain.calls());
+    // The view's members, then chunks of a few hundred (too many VMs for one), paged.
+    assert!(total - at_login >= 3, "{:?}", plain.calls());
 
     // Ended at the listing's second call (nothing handed on yet), then at its last one
     // (the first chunk handed on).
@@ -844,7 +845,7 @@ async fn a_session_that_ends_mid_listing_never_lists_a_machine_twice() {
         assert_eq!(unique.len(), seen.len(), "a machine handed on twice");
         if whole {
             result.expect("logged in again and listed");
-            assert_eq!(seen.len(), 600);
+            assert_eq!(seen.len(), 5000);
             assert_eq!(
                 sim.calls().iter().filter(|c| *c == "Login").count(),
                 2,
@@ -854,7 +855,104 @@ async fn a_session_that_ends_mid_listing_never_lists_a_machine_twice() {
             let e = result.expect_err("the session ended after the first chunk");
             assert!(matches!(e, ProviderError::Auth(_)), "{e:?}");
             assert!(e.to_string().contains("run it again"), "{e}");
-            assert_eq!(seen.len(), 500, "the first chunk, once");
+            assert!(
+                !seen.is_empty() && seen.len() < 5000,
+                "the chunks before the last, once: {}",
+                seen.len()
+            );
         }
+    }
+}
+
+/// A listing of 3,000 VMs, one in ten with a snapshot, on a server that pages as asked. A
+/// command reads the view's members, then one chunk sized by the answer bound (the folders
+/// with it), then its layouts: three property reads (a fixed 500 a chunk took fourteen).
+/// The TUI's first load reads a first chunk of 500 to show at once, then chunks of 768 KiB
+/// (383 VMs of this weight), each with its layouts: seventeen. No page is continued, and
+/// every machine is listed once, with its sizes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_of_three_thousand_vms_takes_three_property_reads() {
+    let mut scenario = String::from("[[profile]]\nname = \"pcc\"\nkind = \"vsphere\"\n");
+    for i in 0..3000 {
+        scenario.push_str(&format!(
+            "[[profile.machine]]\nid = \"vm-{i}\"\nname = \"many-{i:04}\"\nfolder = \"/DC/vm/f{}\"\n",
+            i % 7
+        ));
+        if i % 10 == 0 {
+            scenario.push_str(&format!(
+                "[[profile.machine.snapshot]]\nid = \"snapshot-{i}\"\nname = \"s\"\nage = \"1d\"\nsize_mb = 10\n"
+            ));
+        }
+    }
+    let estate = Arc::new(
+        Estate::from_scenario(
+            &scenario,
+            chrono::Utc::now(),
+            Some(Duration::from_millis(100)),
+        )
+        .expect("scenario"),
+    );
+    let sim = snaptree::sim::vsphere::serve(
+        VsphereSimOptions {
+            max_page: 100_000,
+            ..VsphereSimOptions::default()
+        },
+        estate,
+    )
+    .await
+    .expect("simulator");
+    for (interactive, reads, sizes) in [(false, 3, vec![3000]), (true, 17, vec![500, 1265, 2796])] {
+        let options = ConnectOptions {
+            transport: Transport::Soap,
+            interactive,
+        };
+        let p = crate::common::vsim::connect(&sim, "demo", "demo", options)
+            .await
+            .expect("login");
+        let before = sim.calls().len();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let machines = if interactive {
+            p.load_inventory(&|so_far| seen.lock().unwrap().push(so_far.len()))
+                .await
+                .expect("first load")
+        } else {
+            let chunks = std::sync::Mutex::new(Vec::new());
+            p.each_machine(&|chunk| chunks.lock().unwrap().push(chunk))
+                .await
+                .expect("listing");
+            let chunks = chunks.into_inner().unwrap();
+            seen.lock().unwrap().extend(chunks.iter().map(Vec::len));
+            chunks.into_iter().flatten().collect()
+        };
+        let calls = sim.calls()[before..].to_vec();
+        let count = |name: &str| calls.iter().filter(|c| *c == name).count();
+        assert_eq!(
+            count("RetrievePropertiesEx"),
+            reads,
+            "interactive {interactive}: {calls:?}"
+        );
+        assert_eq!(count("ContinueRetrievePropertiesEx"), 0, "{calls:?}");
+        assert_eq!(
+            (
+                count("CreateContainerView") - usize::from(interactive),
+                count("DestroyView")
+            ),
+            (1, 1),
+            "{calls:?}"
+        );
+        // Commands: each chunk as read; the TUI: the machines so far, when they double.
+        assert_eq!(
+            seen.into_inner().unwrap(),
+            sizes,
+            "interactive {interactive}"
+        );
+        let ids: std::collections::HashSet<&str> = machines.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids.len(), 3000, "each machine once");
+        let sized = machines
+            .iter()
+            .filter(|m| m.walk().iter().any(|(_, s)| s.size_bytes.is_some()))
+            .count();
+        assert_eq!(sized, 300, "every snapshot with its size");
+        assert!(machines.iter().all(|m| m.path.starts_with("/DC/vm/f")));
     }
 }

@@ -56,6 +56,7 @@ func main() {
 	snapVMs := flag.Int("snapshot-vms", 0, "give this many VMs a snapshot chain")
 	snapDepth := flag.Int("snapshot-depth", 3, "length of that chain")
 	idle := flag.Duration("session-idle-timeout", 0, "expire sessions idle this long (0: never)")
+	trace := flag.String("trace", "", "write every SOAP request and response to this file (benchmarks count the calls)")
 	certKind := flag.String("cert", "self-signed", "the certificate served: self-signed (ECDSA, its own CA), "+
 		"rsa1024 (self-signed, 1024-bit RSA, as stock vcsim builds have), signed (a leaf for 127.0.0.1 signed by a CA), "+
 		"expired (signed, expired yesterday), wrong-host (signed, for vcenter.example.com only), "+
@@ -63,6 +64,14 @@ func main() {
 	flag.Parse()
 
 	simulator.SessionIdleTimeout = *idle
+	if *trace != "" {
+		f, err := os.Create(*trace)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		simulator.TraceFile = f
+	}
 	model := simulator.VPX()
 	model.Datacenter = *dc
 	model.Folder = *folder
@@ -104,6 +113,8 @@ func main() {
 	fmt.Printf("url=%s\n", server.URL.String())
 	fmt.Printf("thumbprint=SHA256:%s\n", hex.EncodeToString(sum[:]))
 	fmt.Printf("cafile=%s\n", caFile.Name())
+	// Only the clients' calls are traced, not the setup's above.
+	simulator.Trace = *trace != ""
 	fmt.Println("ready")
 
 	stop := make(chan os.Signal, 1)

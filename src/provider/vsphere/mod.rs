@@ -133,6 +133,8 @@ struct Inner {
     /// The tunnel bounding each answer (none under an operator's own proxy); it ends with
     /// the session.
     _tunnel: Option<limit::Tunnel>,
+    /// The bound of one answer in bytes (`max_answer_mb`): listing chunks are sized within it.
+    answer_bytes: u64,
     /// The server instance (`about.instanceUuid`) as read at the last login: every machine
     /// read carries it, so a change chosen on one instance is refused on another (a
     /// restarted or rebuilt server hands the same ids to other snapshots).
@@ -352,6 +354,36 @@ fn own_proxy() -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
 }
 
+/// The transport `Transport::Auto` picks, found with one VI/JSON hello (`POST
+/// /api/vcenter/system?action=hello`): VI/JSON at the API release it answers, else SOAP (an
+/// older vCenter, vcsim, or no answer: the login then says what is wrong). vim_rs's own
+/// automatic mode asks the hello and, on a VI/JSON server, asks it again to negotiate the
+/// release: a round trip more on every login.
+async fn transport_of(http: &reqwest_vim::Client, host: &str) -> (TransportMode, Option<String>) {
+    let hello =
+        serde_json::json!({ "api_releases": vim_rs::core::client::COMPATIBLE_API_RELEASES });
+    let answer = http
+        .post(format!("https://{host}/api/vcenter/system?action=hello"))
+        .header("Content-Type", "application/json")
+        .body(hello.to_string())
+        .send()
+        .await;
+    let release = match answer {
+        Ok(a) if a.status().is_success() => a
+            .bytes()
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.get("api_release")?.as_str().map(str::to_string))
+            .filter(|r| !r.is_empty()),
+        _ => None,
+    };
+    match release {
+        Some(r) => (TransportMode::Json, Some(r)),
+        None => (TransportMode::Soap, None),
+    }
+}
+
 /// Turn a failed login into a sentence; an untrusted certificate is probed for its thumbprint
 /// so the sentence can say exactly what to pin.
 async fn login_error(
@@ -423,17 +455,34 @@ impl Inner {
             None => None,
         };
         let http = tls::http_client(&params.policy, params.timeout, proxy)?;
+        // A second connection opened alongside the login's, by a harmless read: a listing
+        // keeps two requests in flight, and this way the second pays its TCP and TLS
+        // handshakes (two round trips to a distant server) during the login, not on the
+        // listing's way. Whatever it answers is dropped.
+        let second = http.clone();
+        let versions = format!("https://{}/sdk/vimServiceVersions.xml", params.host);
+        tokio::spawn(async move {
+            if let Ok(answer) = second.get(versions).send().await {
+                let _ = answer.bytes().await;
+            }
+        });
         let wait_seconds = wait_seconds(params.timeout);
-        let mode = match params.transport {
-            Transport::Auto => TransportMode::Auto,
-            Transport::Soap => TransportMode::Soap,
-            Transport::Json => TransportMode::Json,
+        let probe = http.clone();
+        let build = async {
+            let (mode, release) = match params.transport {
+                Transport::Auto => transport_of(&probe, &params.host).await,
+                Transport::Soap => (TransportMode::Soap, None),
+                Transport::Json => (TransportMode::Json, None),
+            };
+            let mut builder = ClientBuilder::new(&params.host, http)
+                .basic_authn(&params.username, params.password.expose())
+                .app_details(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+                .transport(mode);
+            if let Some(release) = &release {
+                builder = builder.api_release(release);
+            }
+            builder.build().await
         };
-        let build = ClientBuilder::new(&params.host, http)
-            .basic_authn(&params.username, params.password.expose())
-            .app_details(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
-            .transport(mode)
-            .build();
         // The limit is the login's, not each of its requests': finding the transport asks
         // twice (a VI/JSON hello, then SOAP), which took twice the limit on a stalled server.
         let client = match tokio::time::timeout(params.timeout, build).await {
@@ -463,6 +512,7 @@ impl Inner {
             wait_seconds,
             closed: std::sync::atomic::AtomicBool::new(false),
             _tunnel: tunnel,
+            answer_bytes: params.max_answer_mb.saturating_mul(1024 * 1024),
         })
     }
 
@@ -649,21 +699,30 @@ impl Inner {
                 let partial = partial.clone();
                 // Read when the listing (re)starts: after a new login, the new instance.
                 let instance = self.instance();
+                let answer_bytes = self.answer_bytes;
                 async move {
                     // The TUI's first load shows the first chunk, then the machines read so
                     // far each time they have doubled: a few copies in all, whatever the
                     // estate's size.
                     let mut all = Vec::new();
                     let mut show_at = 1;
-                    Self::chunks(&client, profile, instance, &mut |chunk| {
-                        all.extend(chunk);
-                        if let Some(tx) = &partial
-                            && all.len() >= show_at
-                        {
-                            let _ = tx.send(all.clone());
-                            show_at = all.len() * 2;
-                        }
-                    })
+                    let show_first = partial.is_some();
+                    Self::chunks(
+                        &client,
+                        profile,
+                        instance,
+                        show_first,
+                        answer_bytes,
+                        &mut |chunk| {
+                            all.extend(chunk);
+                            if let Some(tx) = &partial
+                                && all.len() >= show_at
+                            {
+                                let _ = tx.send(all.clone());
+                                show_at = all.len() * 2;
+                            }
+                        },
+                    )
                     .await
                     .map(|()| all)
                 }
@@ -680,24 +739,41 @@ impl Inner {
         client: &Arc<Client>,
         profile: &str,
         instance: Option<String>,
+        show_first: bool,
+        answer_bytes: u64,
         each: &mut dyn FnMut(Vec<Machine>),
     ) -> Result<(), VimError> {
         let view = Self::create_view(client, &["VirtualMachine", "Folder", "Datacenter"]).await?;
-        let result = inventory::machines_by_chunks(
+        let members = inventory::view_members(client, &view).await;
+        // The view is a session object, of no more use once its members are read: dropped
+        // now rather than at logout, alongside the first chunk (on a second connection,
+        // which the listing's overlapping requests use next) rather than a round trip of
+        // its own.
+        let destroy = async {
+            let _ = ContainerView::new(client.clone(), &view.value)
+                .destroy_view()
+                .await;
+        };
+        let members = match members {
+            Ok(m) => m,
+            Err(e) => {
+                destroy.await;
+                return Err(e);
+            }
+        };
+        let list = inventory::machines_by_chunks(
             client,
-            &view,
+            members,
+            show_first,
+            answer_bytes,
             |row, places| {
                 let mut m = inventory::machine(profile, row, places);
                 m.instance.clone_from(&instance);
                 m
             },
             each,
-        )
-        .await;
-        // The view is a session object; drop it now rather than at logout.
-        let _ = ContainerView::new(client.clone(), &view.value)
-            .destroy_view()
-            .await;
+        );
+        let ((), result) = tokio::join!(destroy, list);
         result
     }
 
@@ -714,11 +790,19 @@ impl Inner {
         let list = |client: Arc<Client>| {
             let (tx, sent, profile) = (&tx, &sent, self.profile.as_str());
             let instance = self.instance();
+            let answer_bytes = self.answer_bytes;
             async move {
-                Self::chunks(&client, profile, instance, &mut |chunk| {
-                    sent.set(true);
-                    let _ = tx.send(chunk);
-                })
+                Self::chunks(
+                    &client,
+                    profile,
+                    instance,
+                    false,
+                    answer_bytes,
+                    &mut |chunk| {
+                        sent.set(true);
+                        let _ = tx.send(chunk);
+                    },
+                )
                 .await
             }
         };

@@ -696,6 +696,9 @@ impl Service {
                     .uri()
                     .query()
                     .is_some_and(|q| q.split('&').any(|p| p == "action=hello"));
+                if hello {
+                    self.record("Hello");
+                }
                 let body = Limited::new(req.into_body(), MAX_BODY).collect().await;
                 let answer = match body {
                     Ok(b) if hello => json::hello(&b.to_bytes()),
