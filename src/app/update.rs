@@ -1105,6 +1105,10 @@ fn follow_answers(d: &mut Dialog) {
     if !c.follow_answers() {
         return;
     }
+    // A delete's words follow its *with children* answer (`Change::follow_answers`).
+    if c.deletes.is_some() {
+        d.lines.clone_from(&c.lines);
+    }
     let focused = d.fields.get(d.focus).map(Field::input);
     let old = std::mem::take(&mut d.fields);
     d.fields = c

@@ -2271,6 +2271,13 @@ fn a_subtree_delete_of_a_pinned_root_needs_the_count_typed() {
     key(&mut s, ' ');
     let d = s.dialog.clone().expect("delete dialog");
     assert_eq!(must_type(&d).as_deref(), Some("6"));
+    // The words follow the answer too: no "move up" for descendants that are deleted.
+    let said = d.lines.join("\n");
+    assert!(
+        said.contains("5 descendant snapshot(s) are deleted with it"),
+        "{said}"
+    );
+    assert!(!said.contains("move up"), "{said}");
     assert!(
         d.fields
             .iter()
