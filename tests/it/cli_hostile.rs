@@ -11,25 +11,7 @@ use snaptree::model::{PowerState, Snapshot};
 use snaptree::sim::vsphere::VsphereSimOptions;
 
 use crate::common::output::{code, stderr, stdout};
-
-/// The real binary with `config`, run off the async runtime (the simulator serves on it).
-async fn run(config: &Path, state: &Path, args: &[&str]) -> Output {
-    let (config, state) = (config.to_path_buf(), state.to_path_buf());
-    let args: Vec<String> = args.iter().map(|a| (*a).to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_snaptree"))
-            .arg("--config")
-            .arg(&config)
-            .args(&args)
-            .env("XDG_STATE_HOME", &state)
-            .env_remove("NO_COLOR")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run snaptree")
-    })
-    .await
-    .unwrap()
-}
+use crate::common::vsim::run_binary as run;
 
 fn snapshot(id: &str, name: &str, children: Vec<Snapshot>) -> Snapshot {
     Snapshot {

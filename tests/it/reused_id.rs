@@ -329,23 +329,12 @@ async fn the_cli_acts_on_no_inconsistent_machine_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let config = crate::common::vsim::binary_config(&sim, dir.path());
     let state = dir.path().join("state");
-    let run = move |args: &'static [&'static str]| {
-        let (config, state) = (config.clone(), state.clone());
-        tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_snaptree"))
-                .arg("--config")
-                .arg(&config)
-                .args(args)
-                .env("XDG_STATE_HOME", &state)
-                .env_remove("SNAPTREE_CONFIG")
-                .stdin(Stdio::null())
-                .output()
-                .expect("run snaptree")
-        })
-    };
-    let rm = run(&["rm", "pcc/web-01", "snapshot-101", "--yes"])
-        .await
-        .unwrap();
+    let rm = crate::common::vsim::run_binary(
+        &config,
+        &state,
+        &["rm", "pcc/web-01", "snapshot-101", "--yes"],
+    )
+    .await;
     let said = stderr(&rm);
     assert_eq!(code(&rm), 1, "{said}");
     assert!(
@@ -355,7 +344,7 @@ async fn the_cli_acts_on_no_inconsistent_machine_and_says_why() {
         "{said}"
     );
     assert_eq!(estate.machine("pcc", "vm-101").unwrap().snapshot_count(), 6);
-    let ls = run(&["ls"]).await.unwrap();
+    let ls = crate::common::vsim::run_binary(&config, &state, &["ls"]).await;
     assert_eq!(code(&ls), 1, "{}", stderr(&ls));
     assert!(stdout(&ls).contains("web-01"), "{}", stdout(&ls));
     assert!(

@@ -357,29 +357,6 @@ async fn quiescing_a_powered_off_vm_is_refused_with_the_power_state() {
     assert_eq!(estate.machine("pcc", "vm-202").unwrap().snapshot_count(), 0);
 }
 
-/// The real binary with `config` and its state in `state`, run off the async runtime (the
-/// simulator serves on it meanwhile).
-async fn run_binary(
-    config: &std::path::Path,
-    state: std::path::PathBuf,
-    args: &[&str],
-) -> std::process::Output {
-    let config = config.to_path_buf();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_snaptree"))
-            .arg("--config")
-            .arg(&config)
-            .args(&args)
-            .env("XDG_STATE_HOME", &state)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run snaptree")
-    })
-    .await
-    .unwrap()
-}
-
 /// The real binary, once per command, against this simulator: every session it opens is
 /// closed with `Logout` before the process exits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,7 +366,7 @@ async fn the_binary_logs_out_before_it_exits() {
     let config = crate::common::vsim::binary_config(&sim, dir.path());
     for args in [&["ls", "--json"][..], &["tree", "pcc/web-01"][..]] {
         let before = sim.calls().len();
-        let out = run_binary(&config, dir.path().join("state"), args).await;
+        let out = crate::common::vsim::run_binary(&config, &dir.path().join("state"), args).await;
         assert!(
             out.status.success(),
             "{args:?}: {}",
@@ -414,9 +391,9 @@ async fn the_binary_prints_the_id_of_the_snapshot_it_took() {
     let (estate, sim, _p) = setup(Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let config = crate::common::vsim::binary_config(&sim, dir.path());
-    let out = run_binary(
+    let out = crate::common::vsim::run_binary(
         &config,
-        dir.path().join("state"),
+        &dir.path().join("state"),
         &["take", "pcc/web-01", "--name", "scripted"],
     )
     .await;
@@ -584,9 +561,9 @@ async fn pin_and_unpin_rename_the_description_on_vsphere() {
             .clone()
     };
     let before = description(&estate);
-    let out = run_binary(
+    let out = crate::common::vsim::run_binary(
         &config,
-        dir.path().join("state"),
+        &dir.path().join("state"),
         &["pin", "pcc/web-01", "snapshot-102"],
     )
     .await;
@@ -597,9 +574,9 @@ async fn pin_and_unpin_rename_the_description_on_vsphere() {
     );
     assert_eq!(description(&estate), format!("{before} [keep]"));
     assert!(sim.calls().iter().any(|c| c == "RenameSnapshot"));
-    let out = run_binary(
+    let out = crate::common::vsim::run_binary(
         &config,
-        dir.path().join("state"),
+        &dir.path().join("state"),
         &["unpin", "pcc/web-01", "snapshot-102"],
     )
     .await;
@@ -657,9 +634,9 @@ async fn prune_of_90_deletions_on_30_vms_overlaps_nothing() {
     text.push_str("\n[cleanup]\nconcurrency = 4\n");
     std::fs::write(&config, text).unwrap();
     let started = std::time::Instant::now();
-    let out = run_binary(
+    let out = crate::common::vsim::run_binary(
         &config,
-        dir.path().join("state"),
+        &dir.path().join("state"),
         &["prune", "--older-than", "1d", "--yes", "--json"],
     )
     .await;
@@ -762,7 +739,8 @@ async fn an_answer_larger_than_max_answer_mb_fails_the_listing_with_one_sentence
         let mut text = std::fs::read_to_string(&config).unwrap();
         text.push_str("max_answer_mb = 16\n");
         std::fs::write(&config, text).unwrap();
-        let out = run_binary(&config, dir.path().join("state"), &["ls"]).await;
+        let out =
+            crate::common::vsim::run_binary(&config, &dir.path().join("state"), &["ls"]).await;
         let line = crate::common::output::one_sentence(&out, 1);
         assert!(
             line.contains("larger than 16 MiB") && line.contains("max_answer_mb"),

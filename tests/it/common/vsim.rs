@@ -50,3 +50,28 @@ pub fn binary_config(sim: &VsphereSimHandle, dir: &std::path::Path) -> std::path
     .expect("config");
     config
 }
+
+/// The real binary with `config` and its state in `state`, run off the async runtime (the
+/// simulator serves on it meanwhile).
+pub async fn run_binary(
+    config: &std::path::Path,
+    state: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    let (config, state) = (config.to_path_buf(), state.to_path_buf());
+    let args: Vec<String> = args.iter().map(|a| (*a).to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_snaptree"))
+            .arg("--config")
+            .arg(&config)
+            .args(&args)
+            .env("XDG_STATE_HOME", &state)
+            .env_remove("SNAPTREE_CONFIG")
+            .env_remove("NO_COLOR")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run snaptree")
+    })
+    .await
+    .expect("the binary's task")
+}
