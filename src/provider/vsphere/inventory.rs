@@ -71,6 +71,10 @@ pub(super) struct VmRow {
     pub capability: CapabilityFlags,
     pub snapshot: Option<VirtualMachineSnapshotInfo>,
     pub layout: Option<VirtualMachineFileLayoutEx>,
+    /// Its layout was asked with its properties (it may still be missing).
+    pub layout_asked: bool,
+    /// Its `rootSnapshot` list is not empty (the listing's first call).
+    pub has_snapshots: bool,
 }
 
 /// The `capability.*` flags read; unset when the server does not report them.
@@ -175,12 +179,12 @@ fn view_filter_of(
     }
 }
 
-/// Exactly these objects (no traversal), with the properties of their kinds: a chunk of a
-/// view's members. An object removed since the members were read is reported missing
-/// instead of failing the call.
-pub(super) fn objects_filter(objects: &[ManagedObjectReference]) -> PropertyFilterSpec {
+/// Exactly these VMs (no traversal), with their properties and, with `with_layout`, their
+/// layouts: a chunk of the estate's VMs. A VM removed since the members were read is
+/// reported missing instead of failing the call.
+fn objects_filter(objects: &[ManagedObjectReference], with_layout: bool) -> PropertyFilterSpec {
     PropertyFilterSpec {
-        prop_set: prop_set(false),
+        prop_set: vec![prop_set(with_layout).swap_remove(0)],
         // `skip` left out (false by default): a chunk names thousands of objects, and the
         // request is smaller by a fifth without it.
         object_set: objects
@@ -195,46 +199,75 @@ pub(super) fn objects_filter(objects: &[ManagedObjectReference]) -> PropertyFilt
     }
 }
 
-/// The references a container view holds (its `view` property): small, whatever the
-/// objects' properties weigh.
-pub(super) async fn view_members(
-    client: &std::sync::Arc<Client>,
-    view: &ManagedObjectReference,
-) -> Result<Vec<ManagedObjectReference>, VimError> {
-    let filter = PropertyFilterSpec {
-        prop_set: vec![spec("ContainerView", &["view"])],
+/// Whether a VM has snapshots, as its `rootSnapshot` list tells (a few references, where
+/// its `snapshot` tree is a whole structure).
+const ROOTS_PATH: &str = "rootSnapshot";
+
+/// Every VM, folder and datacenter under the root folder `root`, reached by the
+/// inventory's own links (a folder's `childEntity`, a datacenter's `vmFolder`, a vApp's
+/// `vm` and child vApps), in one call: the folders and datacenters with their names and
+/// parents, the VMs with only their `rootSnapshot` list. A container view would read the
+/// same after a call that makes it (and one that drops it): a round trip more.
+pub(super) fn members_filter(root: &ManagedObjectReference) -> PropertyFilterSpec {
+    let down = ["folder", "datacenter", "vapp vms", "vapps"];
+    PropertyFilterSpec {
+        prop_set: vec![
+            spec("VirtualMachine", &[ROOTS_PATH]),
+            spec("Folder", &["name", "parent"]),
+            spec("Datacenter", &["name", "parent"]),
+        ],
         object_set: vec![ObjectSpec {
-            obj: view.clone(),
-            skip: Some(false),
-            select_set: None,
+            obj: root.clone(),
+            skip: Some(true),
+            select_set: Some(vec![
+                traversal("folder", "Folder", "childEntity", &down),
+                traversal("datacenter", "Datacenter", "vmFolder", &["folder"]),
+                traversal("vapp vms", "VirtualApp", "vm", &[]),
+                traversal(
+                    "vapps",
+                    "VirtualApp",
+                    "resourcePool",
+                    &["vapp vms", "vapps"],
+                ),
+            ]),
         }],
         report_missing_objects_in_results: None,
-    };
-    let pc = PropertyCollector::new(
-        client.clone(),
-        &client.service_content().property_collector.value,
-    );
-    let options = RetrieveOptions {
-        max_objects: Some(PAGE),
-    };
-    let mut members = Vec::new();
-    let mut page = pc.retrieve_properties_ex(&[filter], &options).await?;
-    while let Some(result) = page {
-        for obj in result.objects {
-            for p in obj.prop_set.unwrap_or_default() {
-                if p.name == "view"
-                    && let VimAny::Value(ValueElements::ArrayOfManagedObjectReference(list)) = p.val
-                {
-                    members.extend(list);
-                }
-            }
-        }
-        page = match result.token {
-            Some(token) => Some(pc.continue_retrieve_properties_ex(&token).await?),
-            None => None,
-        };
     }
-    Ok(members)
+}
+
+/// The estate as the listing's first call reads it ([`members_filter`]).
+#[derive(Default)]
+pub(super) struct Members {
+    /// Each VM, and whether it has snapshots (its layout is then asked with it).
+    pub vms: Vec<(ManagedObjectReference, bool)>,
+    pub containers: HashMap<String, Container>,
+}
+
+/// Objects a page of the members' call may hold: all of them, at a hundred bytes or so
+/// each (a server pages as it likes; each page is a round trip).
+const MEMBERS_PAGE: i32 = 1_000_000;
+
+/// The VMs (with whether each has snapshots) and the folders and datacenters under the
+/// root folder `root`.
+pub(super) async fn members(
+    client: &std::sync::Arc<Client>,
+    root: &ManagedObjectReference,
+) -> Result<Members, VimError> {
+    let mut pass = Pass::default();
+    retrieve_paged(client, members_filter(root), MEMBERS_PAGE, &mut pass).await?;
+    Ok(Members {
+        vms: pass
+            .vms
+            .into_iter()
+            .map(|row| {
+                (
+                    moref(MoTypesEnum::VirtualMachine, &row.id),
+                    row.has_snapshots,
+                )
+            })
+            .collect(),
+        containers: pass.containers,
+    })
 }
 
 /// VMs in the first chunk of the TUI's first load: it shows them as soon as they are read,
@@ -255,9 +288,9 @@ const MAX_CHUNK: usize = 4_000;
 /// 8 MiB: 71 MB).
 const CHUNK_BYTES: u64 = 768 * 1024;
 
-/// An estate whose VMs weigh at most this much (at `VM_BYTES` each) is read in one chunk:
-/// it keeps little per machine, so it has the room (3,000 VMs on vcsim peak at 41 MB), and
-/// it saves the round trips of chunks (one each, most of the time at a distance).
+/// An estate whose VMs weigh at most this much is read in one chunk: it keeps little per
+/// machine, so it has the room (3,000 VMs on vcsim peak at 41 MB), and it saves the round
+/// trips of chunks (one each, most of the time at a distance).
 const WHOLE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Bytes of SOAP a VM's properties weigh in an answer without snapshots, what each
@@ -268,109 +301,160 @@ const VM_BYTES: u64 = 1_800;
 const SNAPSHOT_BYTES: u64 = 700;
 const LAYOUT_BYTES: u64 = 1_800;
 
-/// The first chunk of a command's listing of `vms` VMs: all of them when they fit in
-/// `WHOLE_BYTES` (and a quarter of the answer bound, `answer_bytes`, which leaves room for
-/// VMs four times heavier than estimated), else as many as a later chunk of VMs without
-/// snapshots.
-fn first_chunk(vms: usize, answer_bytes: u64) -> usize {
-    let whole = WHOLE_BYTES.min(answer_bytes / 4) / VM_BYTES;
-    if u64::try_from(vms).unwrap_or(u64::MAX) <= whole {
-        vms
+/// The bytes a VM is expected to weigh in a chunk's answer: without snapshots, and with
+/// (its tree and layout): measured on the chunk before, or guessed (a chain of three)
+/// before the first.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Weights {
+    plain: u64,
+    with_snapshots: u64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            plain: VM_BYTES,
+            with_snapshots: VM_BYTES + LAYOUT_BYTES + 3 * SNAPSHOT_BYTES,
+        }
+    }
+}
+
+impl Weights {
+    fn of(&self, has_snapshots: bool) -> u64 {
+        if has_snapshots {
+            self.with_snapshots
+        } else {
+            self.plain
+        }
+    }
+
+    /// The weights seen in a chunk just read: its VMs with snapshots weigh their trees
+    /// and layouts; without any, the guess stays.
+    fn seen(part: &Pass) -> Weights {
+        let mut seen = Weights::default();
+        let (mut with, mut bytes) = (0u64, 0u64);
+        for row in &part.vms {
+            let roots = row
+                .snapshot
+                .as_ref()
+                .map_or(&[][..], |s| s.root_snapshot_list.as_slice());
+            if roots.is_empty() {
+                continue;
+            }
+            with += 1;
+            bytes += VM_BYTES + LAYOUT_BYTES;
+            let mut stack: Vec<&VirtualMachineSnapshotTree> = roots.iter().collect();
+            while let Some(node) = stack.pop() {
+                bytes += SNAPSHOT_BYTES;
+                stack.extend(node.child_snapshot_list.iter().flatten());
+            }
+        }
+        if with > 0 {
+            seen.with_snapshots = bytes.div_ceil(with);
+        }
+        seen
+    }
+}
+
+/// How many of `vms` (from the first) a chunk of `budget` bytes asks for at `weights`:
+/// at least `MIN_CHUNK` (or all there are), at most `MAX_CHUNK`.
+fn chunk_len(vms: &[(ManagedObjectReference, bool)], budget: u64, weights: Weights) -> usize {
+    let mut bytes = 0u64;
+    let mut n = 0;
+    for (_, has_snapshots) in vms.iter().take(MAX_CHUNK) {
+        bytes += weights.of(*has_snapshots);
+        if bytes > budget && n >= MIN_CHUNK {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// The first chunk of a listing of `vms`: `FIRST_CHUNK` VMs for the TUI's first load
+/// (`show_first`); else all of them when they fit in `WHOLE_BYTES` (and a quarter of the
+/// answer bound, `answer_bytes`, room for VMs four times heavier than guessed), else a
+/// chunk like the later ones.
+fn first_chunk(
+    vms: &[(ManagedObjectReference, bool)],
+    show_first: bool,
+    answer_bytes: u64,
+) -> usize {
+    if show_first {
+        return vms.len().min(FIRST_CHUNK);
+    }
+    let weights = Weights::default();
+    let whole: u64 = vms.iter().map(|(_, s)| weights.of(*s)).sum();
+    if whole <= WHOLE_BYTES.min(answer_bytes / 4) {
+        vms.len()
     } else {
-        next_chunk(&Pass::default(), answer_bytes)
+        chunk_len(vms, CHUNK_BYTES.min(answer_bytes / 4), weights)
     }
 }
 
-/// How many VMs the next chunk asks for: as many as `CHUNK_BYTES` (or a quarter of the
-/// answer bound, `answer_bytes`) holds at the weight of the chunk just read; for VMs
-/// without snapshots, 436.
-fn next_chunk(part: &Pass, answer_bytes: u64) -> usize {
-    let vms = u64::try_from(part.vms.len()).unwrap_or(u64::MAX).max(1);
-    let mut bytes = vms * VM_BYTES;
-    for row in &part.vms {
-        let roots = row
-            .snapshot
-            .as_ref()
-            .map_or(&[][..], |s| s.root_snapshot_list.as_slice());
-        if roots.is_empty() {
-            continue;
-        }
-        bytes += LAYOUT_BYTES;
-        let mut stack: Vec<&VirtualMachineSnapshotTree> = roots.iter().collect();
-        while let Some(node) = stack.pop() {
-            bytes += SNAPSHOT_BYTES;
-            stack.extend(node.child_snapshot_list.iter().flatten());
-        }
-    }
-    let per_vm = bytes.div_ceil(vms).max(1);
-    let budget = CHUNK_BYTES.min(answer_bytes / 4);
-    usize::try_from(budget / per_vm)
-        .unwrap_or(MAX_CHUNK)
-        .clamp(MIN_CHUNK, MAX_CHUNK)
-}
-
-/// Every VM of a view, read a chunk at a time from the view's `members`: each answer is
-/// bounded whatever the server's paging (vcsim ignores `maxObjects`, a vCenter pages as it
-/// likes). The first chunk (`FIRST_CHUNK` VMs for the TUI's first load, `show_first`, else
-/// [`first_chunk`]) brings the folders and datacenters with it; each later one is sized by
-/// `next_chunk` from the one before, within the answer bound (`answer_bytes`). While a
-/// chunk's layouts are read and its VMs are made machines (by `machine`) and handed to
-/// `each`, the next chunk is already asked for (a second request in flight, on a second
-/// connection): the round trips overlap, and at most two chunks are held at once, so the
-/// wire's typed objects never pile up.
+/// Every VM of the estate (`members`), read a chunk at a time: each answer is bounded
+/// whatever the server's paging (vcsim ignores `maxObjects`, a vCenter pages as it likes).
+/// A chunk is two calls at once, on the two connections: its VMs without snapshots, and
+/// those with, whose layouts (for snapshot sizes) come in the same call. The first chunk
+/// is sized by [`first_chunk`], each later one by what the one before weighed, within the
+/// answer bound (`answer_bytes`). While a chunk's VMs are made machines (by `machine`)
+/// and handed to `each`, the next chunk is already asked for: at most two chunks are held
+/// at once, so the wire's typed objects never pile up.
 pub(super) async fn machines_by_chunks(
     client: &std::sync::Arc<Client>,
-    members: Vec<ManagedObjectReference>,
+    members: Members,
     show_first: bool,
     answer_bytes: u64,
     machine: impl Fn(&VmRow, &HashMap<String, Container>) -> Machine,
     each: &mut dyn FnMut(Vec<Machine>),
 ) -> Result<(), VimError> {
-    let (vms, mut containers): (Vec<_>, Vec<_>) = members
-        .into_iter()
-        .partition(|m| m.r#type == MoTypesEnum::VirtualMachine);
-    let mut places = HashMap::new();
-    // Few containers ride with the first chunk (a round trip less); many are read first,
-    // by chunks of their own.
-    if containers.len() > FIRST_CHUNK {
-        let mut part = Pass::default();
-        for chunk in containers.chunks(FIRST_CHUNK) {
-            retrieve_objects(client, chunk, &mut part).await?;
-        }
-        places = part.containers;
-        containers.clear();
-    }
+    let places = members.containers;
     // An id listed twice names two VMs (a broken or hostile server): both are kept
     // unreadable. Asked once each, so an answer that repeats one is caught per chunk.
     let mut listed = HashSet::new();
-    let twice: HashSet<String> = vms
+    let twice: HashSet<String> = members
+        .vms
         .iter()
-        .filter(|m| !listed.insert(m.value.as_str()))
-        .map(|m| m.value.clone())
+        .filter(|(m, _)| !listed.insert(m.value.as_str()))
+        .map(|(m, _)| m.value.clone())
         .collect();
     let mut unique = HashSet::new();
-    let vms: Vec<ManagedObjectReference> = vms
+    let vms: Vec<(ManagedObjectReference, bool)> = members
+        .vms
         .into_iter()
-        .filter(|m| unique.insert(m.value.clone()))
+        .filter(|(m, _)| unique.insert(m.value.clone()))
         .collect();
+    let budget = CHUNK_BYTES.min(answer_bytes / 4);
     let mut start = 0;
-    let mut size = if show_first {
-        FIRST_CHUNK
-    } else {
-        first_chunk(vms.len(), answer_bytes)
-    };
+    let mut size = first_chunk(&vms, show_first, answer_bytes);
     // The chunk read and not yet handed on.
     let mut read: Option<Pass> = None;
     loop {
         let end = vms.len().min(start + size);
-        let mut asked: Vec<ManagedObjectReference> = std::mem::take(&mut containers);
-        asked.extend_from_slice(&vms[start..end]);
+        let chunk = &vms[start..end];
         let next = async {
-            if end == start && asked.is_empty() {
+            if chunk.is_empty() {
                 return Ok(None);
             }
-            let mut part = Pass::default();
-            retrieve_objects(client, &asked, &mut part).await?;
+            let ids = |with: bool| -> Vec<ManagedObjectReference> {
+                chunk
+                    .iter()
+                    .filter(|(_, s)| *s == with)
+                    .map(|(m, _)| m.clone())
+                    .collect()
+            };
+            let (plain, with_snapshots) = (ids(false), ids(true));
+            let (mut part, mut layouts) = (Pass::default(), Pass::default());
+            let (a, b) = tokio::join!(
+                retrieve_objects(client, &plain, false, &mut part),
+                retrieve_objects(client, &with_snapshots, true, &mut layouts)
+            );
+            a?;
+            b?;
+            for row in &mut layouts.vms {
+                row.layout_asked = true;
+            }
+            part.vms.append(&mut layouts.vms);
             Ok::<_, VimError>(Some(part))
         };
         let places_now = &places;
@@ -397,23 +481,27 @@ pub(super) async fn machines_by_chunks(
         };
         let (next, handed) = tokio::join!(next, hand_on);
         handed?;
-        let Some(mut part) = next? else { break };
-        places.extend(std::mem::take(&mut part.containers));
-        size = next_chunk(&part, answer_bytes);
+        let Some(part) = next? else { break };
         start = end;
+        size = chunk_len(&vms[start..], budget, Weights::seen(&part));
         read = Some(part);
     }
     Ok(())
 }
 
-/// Exactly these objects' properties, asked in one call (the server may still page it).
+/// Exactly these VMs' properties (and layouts, `with_layout`), asked in one call (the
+/// server may still page it); none, no call.
 async fn retrieve_objects(
     client: &std::sync::Arc<Client>,
     objects: &[ManagedObjectReference],
+    with_layout: bool,
     pass: &mut Pass,
 ) -> Result<(), VimError> {
+    if objects.is_empty() {
+        return Ok(());
+    }
     let max = i32::try_from(objects.len()).unwrap_or(i32::MAX).max(PAGE);
-    retrieve_paged(client, objects_filter(objects), max, pass).await
+    retrieve_paged(client, objects_filter(objects, with_layout), max, pass).await
 }
 
 /// One VM and all its ancestors (folders and datacenters), without a view.
@@ -501,18 +589,20 @@ async fn retrieve_paged(
     Ok(())
 }
 
-/// Second pass: the layouts of the VMs that have snapshots, in one call for the chunk
-/// (sized for them, never a call per VM). A VM without a layout afterwards simply shows
-/// no sizes.
+/// The layouts of a chunk's VMs that have snapshots and were not asked for theirs (they
+/// had none when the members were read), in one call for the chunk (never a call per VM).
+/// A VM without a layout afterwards simply shows no sizes.
 async fn add_layouts(client: &std::sync::Arc<Client>, pass: &mut Pass) -> Result<(), VimError> {
     let index: HashMap<String, usize> = pass
         .vms
         .iter()
         .enumerate()
         .filter(|(_, row)| {
-            row.snapshot
-                .as_ref()
-                .is_some_and(|s| !s.root_snapshot_list.is_empty())
+            !row.layout_asked
+                && row
+                    .snapshot
+                    .as_ref()
+                    .is_some_and(|s| !s.root_snapshot_list.is_empty())
         })
         .map(|(i, row)| (row.id.clone(), i))
         .collect();
@@ -555,6 +645,13 @@ fn absorb(pass: &mut Pass, obj: ObjectContent) {
                     CAP_QUIESCE => row.capability.quiesce = take(p.val),
                     "snapshot" => row.snapshot = take(p.val),
                     LAYOUT_PATH => row.layout = take(p.val),
+                    ROOTS_PATH => {
+                        row.has_snapshots = matches!(
+                            p.val,
+                            VimAny::Value(ValueElements::ArrayOfManagedObjectReference(ref l))
+                                if !l.is_empty()
+                        );
+                    }
                     _ => {}
                 }
             }

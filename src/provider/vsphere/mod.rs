@@ -435,6 +435,22 @@ async fn keep_alive(inner: Weak<Inner>) {
     }
 }
 
+/// Log in on a client built without a session (its service content read).
+async fn log_in(client: &Arc<Client>, user: &str, password: &str) -> Result<(), VimError> {
+    let sm = client
+        .service_content()
+        .session_manager
+        .clone()
+        .ok_or_else(|| {
+            VimError::ParseError("this server has no session manager to log in to".to_string())
+        })?;
+    let handle: Arc<dyn VimClient> = client.clone();
+    SessionManager::new(handle, &sm.value)
+        .login(user, password, None)
+        .await
+        .map(|_| ())
+}
+
 impl Inner {
     /// Log in with the profile's parameters.
     async fn login(params: Params) -> Result<Self, ProviderError> {
@@ -455,33 +471,54 @@ impl Inner {
             None => None,
         };
         let http = tls::http_client(&params.policy, params.timeout, proxy)?;
-        // A second connection opened alongside the login's, by a harmless read: a listing
-        // keeps two requests in flight, and this way the second pays its TCP and TLS
-        // handshakes (two round trips to a distant server) during the login, not on the
-        // listing's way. Whatever it answers is dropped.
-        let second = http.clone();
-        let versions = format!("https://{}/sdk/vimServiceVersions.xml", params.host);
-        tokio::spawn(async move {
-            if let Ok(answer) = second.get(versions).send().await {
-                let _ = answer.bytes().await;
-            }
-        });
+        // A listing keeps two requests in flight, so the login opens two connections and
+        // each pays its TCP and TLS handshakes (two round trips to a distant server) here,
+        // not on the listing's way: in automatic mode the hello and the SOAP service content
+        // are asked at once, one on each; otherwise a harmless read opens the second, its
+        // answer dropped.
+        if params.transport != Transport::Auto {
+            let second = http.clone();
+            let versions = format!("https://{}/sdk/vimServiceVersions.xml", params.host);
+            tokio::spawn(async move {
+                if let Ok(answer) = second.get(versions).send().await {
+                    let _ = answer.bytes().await;
+                }
+            });
+        }
         let wait_seconds = wait_seconds(params.timeout);
-        let probe = http.clone();
         let build = async {
-            let (mode, release) = match params.transport {
-                Transport::Auto => transport_of(&probe, &params.host).await,
-                Transport::Soap => (TransportMode::Soap, None),
-                Transport::Json => (TransportMode::Json, None),
+            let builder = |mode| {
+                ClientBuilder::new(&params.host, http.clone())
+                    .app_details(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+                    .transport(mode)
             };
-            let mut builder = ClientBuilder::new(&params.host, http)
-                .basic_authn(&params.username, params.password.expose())
-                .app_details(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
-                .transport(mode);
-            if let Some(release) = &release {
-                builder = builder.api_release(release);
+            let with_login =
+                |b: ClientBuilder| b.basic_authn(&params.username, params.password.expose());
+            match params.transport {
+                Transport::Soap => with_login(builder(TransportMode::Soap)).build().await,
+                Transport::Json => with_login(builder(TransportMode::Json)).build().await,
+                Transport::Auto => {
+                    // The hello and the SOAP service content (which needs no session) at
+                    // once: a SOAP-only server (an older vCenter, ESXi, vcsim) is logged in
+                    // to a round trip sooner than after asking one, then the other.
+                    let (hello, soap) = tokio::join!(
+                        transport_of(&http, &params.host),
+                        builder(TransportMode::Soap).build()
+                    );
+                    match hello {
+                        (TransportMode::Json, Some(release)) => {
+                            with_login(builder(TransportMode::Json).api_release(&release))
+                                .build()
+                                .await
+                        }
+                        _ => {
+                            let client = soap?;
+                            log_in(&client, &params.username, params.password.expose()).await?;
+                            Ok(client)
+                        }
+                    }
+                }
             }
-            builder.build().await
         };
         // The limit is the login's, not each of its requests': finding the transport asks
         // twice (a VI/JSON hello, then SOAP), which took twice the limit on a stalled server.
@@ -733,8 +770,8 @@ impl Inner {
         Ok(machines)
     }
 
-    /// Every VM of the inventory, read by chunks through a container view (memory bounded
-    /// whatever the server's paging) and handed to `each` a chunk at a time.
+    /// Every VM of the inventory, read by chunks (memory bounded whatever the server's
+    /// paging) and handed to `each` a chunk at a time.
     async fn chunks(
         client: &Arc<Client>,
         profile: &str,
@@ -743,25 +780,9 @@ impl Inner {
         answer_bytes: u64,
         each: &mut dyn FnMut(Vec<Machine>),
     ) -> Result<(), VimError> {
-        let view = Self::create_view(client, &["VirtualMachine", "Folder", "Datacenter"]).await?;
-        let members = inventory::view_members(client, &view).await;
-        // The view is a session object, of no more use once its members are read: dropped
-        // now rather than at logout, alongside the first chunk (on a second connection,
-        // which the listing's overlapping requests use next) rather than a round trip of
-        // its own.
-        let destroy = async {
-            let _ = ContainerView::new(client.clone(), &view.value)
-                .destroy_view()
-                .await;
-        };
-        let members = match members {
-            Ok(m) => m,
-            Err(e) => {
-                destroy.await;
-                return Err(e);
-            }
-        };
-        let list = inventory::machines_by_chunks(
+        let root = client.service_content().root_folder.clone();
+        let members = inventory::members(client, &root).await?;
+        inventory::machines_by_chunks(
             client,
             members,
             show_first,
@@ -772,9 +793,8 @@ impl Inner {
                 m
             },
             each,
-        );
-        let ((), result) = tokio::join!(destroy, list);
-        result
+        )
+        .await
     }
 
     /// Every VM with its tree, sent a chunk at a time on `tx` as it is read (commands that

@@ -208,13 +208,18 @@ pub(crate) fn select(src: &mut dyn Source, spec: &FilterSpec) -> Result<Vec<Obj>
                     Err(()) => return Err(Fault::invalid_property(path)),
                 };
                 for t in targets {
-                    if !visited.insert((t.clone(), *id)) {
+                    // A VM is reported each time the inventory lists it: an estate changed
+                    // to hold two VMs with one id is served as such a broken server would
+                    // (clients must notice, not collapse them). Anything else reached twice
+                    // is reported once.
+                    let vm = t.0 == "VirtualMachine";
+                    if !vm && !visited.insert((t.clone(), *id)) {
                         continue;
                     }
                     if src.object(&t).is_none() {
                         continue;
                     }
-                    if !skip && seen.insert(t.clone()) {
+                    if !skip && (seen.insert(t.clone()) || vm) {
                         out.push(t.clone());
                     }
                     stack.push((t, select.as_slice()));
