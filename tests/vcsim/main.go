@@ -251,5 +251,18 @@ func snapshotChains(u *url.URL, count, depth int) error {
 			}
 		}
 	}
+	// vCenter keeps each VM's `rootSnapshot` (the roots of its snapshot trees); vcsim
+	// leaves it empty. The chains made here are given theirs, as vCenter would (snapshots
+	// taken later keep vcsim's empty list).
+	for _, e := range simulator.Map.All("VirtualMachine") {
+		vm, ok := e.(*simulator.VirtualMachine)
+		if !ok || vm.Snapshot == nil {
+			continue
+		}
+		vm.RootSnapshot = nil
+		for _, root := range vm.Snapshot.RootSnapshotList {
+			vm.RootSnapshot = append(vm.RootSnapshot, root.Snapshot)
+		}
+	}
 	return nil
 }

@@ -98,6 +98,8 @@ pub(super) struct Container {
 pub(super) struct Pass {
     pub vms: Vec<VmRow>,
     pub containers: HashMap<String, Container>,
+    /// A vApp was read.
+    pub vapps: bool,
 }
 
 fn take<T: 'static>(v: VimAny) -> Option<T> {
@@ -203,58 +205,66 @@ fn objects_filter(objects: &[ManagedObjectReference], with_layout: bool) -> Prop
 /// its `snapshot` tree is a whole structure).
 const ROOTS_PATH: &str = "rootSnapshot";
 
+/// What the listing's first call asks: each VM's `rootSnapshot` list, each folder's and
+/// datacenter's name and parent, and each vApp's name (only to know there are some).
+fn members_props() -> Vec<PropertySpec> {
+    vec![
+        spec("VirtualMachine", &[ROOTS_PATH]),
+        spec("Folder", &["name", "parent"]),
+        spec("Datacenter", &["name", "parent"]),
+        spec("VirtualApp", &["name"]),
+    ]
+}
+
 /// Every VM, folder and datacenter under the root folder `root`, reached by the
-/// inventory's own links (a folder's `childEntity`, a datacenter's `vmFolder`, a vApp's
-/// `vm` and child vApps), in one call: the folders and datacenters with their names and
-/// parents, the VMs with only their `rootSnapshot` list. A container view would read the
-/// same after a call that makes it (and one that drops it): a round trip more.
+/// inventory's own links (a folder's `childEntity`, a datacenter's `vmFolder`), in one
+/// call ([`members_props`]). A container view would read the same after a call that
+/// makes it (and one that drops it): a round trip more. The VMs of a vApp are not reached
+/// so (nor its child vApps): an estate where this finds vApps is read again through a
+/// view ([`view_members_filter`]).
 pub(super) fn members_filter(root: &ManagedObjectReference) -> PropertyFilterSpec {
-    let down = ["folder", "datacenter", "vapp vms", "vapps"];
     PropertyFilterSpec {
-        prop_set: vec![
-            spec("VirtualMachine", &[ROOTS_PATH]),
-            spec("Folder", &["name", "parent"]),
-            spec("Datacenter", &["name", "parent"]),
-        ],
+        prop_set: members_props(),
         object_set: vec![ObjectSpec {
             obj: root.clone(),
             skip: Some(true),
             select_set: Some(vec![
-                traversal("folder", "Folder", "childEntity", &down),
+                traversal("folder", "Folder", "childEntity", &["folder", "datacenter"]),
                 traversal("datacenter", "Datacenter", "vmFolder", &["folder"]),
-                traversal("vapp vms", "VirtualApp", "vm", &[]),
-                traversal(
-                    "vapps",
-                    "VirtualApp",
-                    "resourcePool",
-                    &["vapp vms", "vapps"],
-                ),
             ]),
         }],
         report_missing_objects_in_results: None,
     }
 }
 
-/// The estate as the listing's first call reads it ([`members_filter`]).
+/// The same as [`members_filter`], through a container view of every VM, folder,
+/// datacenter and vApp: it holds the VMs of vApps too.
+pub(super) fn view_members_filter(view: &ManagedObjectReference) -> PropertyFilterSpec {
+    view_filter_of(view, members_props())
+}
+
+/// The estate as the listing's first call reads it.
 #[derive(Default)]
 pub(super) struct Members {
     /// Each VM, and whether it has snapshots (its layout is then asked with it).
     pub vms: Vec<(ManagedObjectReference, bool)>,
     pub containers: HashMap<String, Container>,
+    /// vApps were found.
+    pub vapps: bool,
 }
 
 /// Objects a page of the members' call may hold: all of them, at a hundred bytes or so
 /// each (a server pages as it likes; each page is a round trip).
 const MEMBERS_PAGE: i32 = 1_000_000;
 
-/// The VMs (with whether each has snapshots) and the folders and datacenters under the
-/// root folder `root`.
+/// The VMs (with whether each has snapshots), folders and datacenters a members' filter
+/// reaches.
 pub(super) async fn members(
     client: &std::sync::Arc<Client>,
-    root: &ManagedObjectReference,
+    filter: PropertyFilterSpec,
 ) -> Result<Members, VimError> {
     let mut pass = Pass::default();
-    retrieve_paged(client, members_filter(root), MEMBERS_PAGE, &mut pass).await?;
+    retrieve_paged(client, filter, MEMBERS_PAGE, &mut pass).await?;
     Ok(Members {
         vms: pass
             .vms
@@ -267,6 +277,7 @@ pub(super) async fn members(
             })
             .collect(),
         containers: pass.containers,
+        vapps: pass.vapps,
     })
 }
 
@@ -676,6 +687,7 @@ fn absorb(pass: &mut Pass, obj: ObjectContent) {
                 },
             );
         }
+        MoTypesEnum::VirtualApp => pass.vapps = true,
         _ => {}
     }
 }

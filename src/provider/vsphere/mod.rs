@@ -781,7 +781,18 @@ impl Inner {
         each: &mut dyn FnMut(Vec<Machine>),
     ) -> Result<(), VimError> {
         let root = client.service_content().root_folder.clone();
-        let members = inventory::members(client, &root).await?;
+        let mut members = inventory::members(client, inventory::members_filter(&root)).await?;
+        if members.vapps {
+            // A vApp holds VMs (and vApps) that the inventory's links reach only through
+            // it: such an estate is read again through a view, which holds them all.
+            let kinds = ["VirtualMachine", "Folder", "Datacenter", "VirtualApp"];
+            let view = Self::create_view(client, &kinds).await?;
+            let read = inventory::members(client, inventory::view_members_filter(&view)).await;
+            let _ = ContainerView::new(client.clone(), &view.value)
+                .destroy_view()
+                .await;
+            members = read?;
+        }
         inventory::machines_by_chunks(
             client,
             members,
