@@ -9,8 +9,8 @@ use vim_rs::mo::PropertyCollector;
 use vim_rs::types::boxed_types::ValueElements;
 use vim_rs::types::enums::{MoTypesEnum, VirtualMachinePowerStateEnum};
 use vim_rs::types::structs::{
-    ManagedObjectReference, ObjectContent, ObjectSpec, PropertyFilterSpec, PropertySpec,
-    RetrieveOptions, SelectionSpec, TraversalSpec, VirtualMachineFileLayoutEx,
+    DynamicProperty, ManagedObjectReference, ObjectContent, ObjectSpec, PropertyFilterSpec,
+    PropertySpec, RetrieveOptions, SelectionSpec, TraversalSpec, VirtualMachineFileLayoutEx,
     VirtualMachineFileLayoutExDiskLayout, VirtualMachineSnapshotInfo, VirtualMachineSnapshotTree,
 };
 use vim_rs::types::traits::SelectionSpecTrait;
@@ -73,8 +73,6 @@ pub(super) struct VmRow {
     pub layout: Option<VirtualMachineFileLayoutEx>,
     /// Its layout was asked with its properties (it may still be missing).
     pub layout_asked: bool,
-    /// Its `rootSnapshot` list is not empty (the listing's first call).
-    pub has_snapshots: bool,
 }
 
 /// The `capability.*` flags read; unset when the server does not report them.
@@ -98,8 +96,6 @@ pub(super) struct Container {
 pub(super) struct Pass {
     pub vms: Vec<VmRow>,
     pub containers: HashMap<String, Container>,
-    /// A vApp was read.
-    pub vapps: bool,
 }
 
 fn take<T: 'static>(v: VimAny) -> Option<T> {
@@ -258,27 +254,37 @@ pub(super) struct Members {
 const MEMBERS_PAGE: i32 = 1_000_000;
 
 /// The VMs (with whether each has snapshots), folders and datacenters a members' filter
-/// reaches.
+/// reaches. Read straight into that (a reference and a flag per VM): an estate's members
+/// are many, and nothing more of them is kept.
 pub(super) async fn members(
     client: &std::sync::Arc<Client>,
     filter: PropertyFilterSpec,
 ) -> Result<Members, VimError> {
-    let mut pass = Pass::default();
-    retrieve_paged(client, filter, MEMBERS_PAGE, &mut pass).await?;
-    Ok(Members {
-        vms: pass
-            .vms
-            .into_iter()
-            .map(|row| {
-                (
-                    moref(MoTypesEnum::VirtualMachine, &row.id),
-                    row.has_snapshots,
-                )
-            })
-            .collect(),
-        containers: pass.containers,
-        vapps: pass.vapps,
+    let mut members = Members::default();
+    retrieve_each(client, filter, MEMBERS_PAGE, &mut |obj| {
+        let props = obj.prop_set.unwrap_or_default();
+        match obj.obj.r#type {
+            MoTypesEnum::VirtualMachine => {
+                let has_snapshots = props.into_iter().any(|p| {
+                    p.name == ROOTS_PATH
+                        && matches!(
+                            p.val,
+                            VimAny::Value(ValueElements::ArrayOfManagedObjectReference(ref l))
+                                if !l.is_empty()
+                        )
+                });
+                members.vms.push((obj.obj, has_snapshots));
+            }
+            kind @ (MoTypesEnum::Folder | MoTypesEnum::Datacenter) => {
+                let c = container(&kind, props);
+                members.containers.insert(obj.obj.value, c);
+            }
+            MoTypesEnum::VirtualApp => members.vapps = true,
+            _ => {}
+        }
     })
+    .await?;
+    Ok(members)
 }
 
 /// VMs in the first chunk of the TUI's first load: it shows them as soon as they are read,
@@ -578,6 +584,17 @@ async fn retrieve_paged(
     max_objects: i32,
     pass: &mut Pass,
 ) -> Result<(), VimError> {
+    retrieve_each(client, filter, max_objects, &mut |obj| absorb(pass, obj)).await
+}
+
+/// Run a filter through RetrievePropertiesEx, pages of up to `max_objects`, following
+/// continuation tokens to the end, each object handed to `each` as its page is read.
+async fn retrieve_each(
+    client: &std::sync::Arc<Client>,
+    filter: PropertyFilterSpec,
+    max_objects: i32,
+    each: &mut dyn FnMut(ObjectContent),
+) -> Result<(), VimError> {
     let pc = PropertyCollector::new(
         client.clone(),
         &client.service_content().property_collector.value,
@@ -590,7 +607,7 @@ async fn retrieve_paged(
     };
     loop {
         for obj in page.objects {
-            absorb(pass, obj);
+            each(obj);
         }
         match page.token {
             Some(token) => page = pc.continue_retrieve_properties_ex(&token).await?,
@@ -656,39 +673,33 @@ fn absorb(pass: &mut Pass, obj: ObjectContent) {
                     CAP_QUIESCE => row.capability.quiesce = take(p.val),
                     "snapshot" => row.snapshot = take(p.val),
                     LAYOUT_PATH => row.layout = take(p.val),
-                    ROOTS_PATH => {
-                        row.has_snapshots = matches!(
-                            p.val,
-                            VimAny::Value(ValueElements::ArrayOfManagedObjectReference(ref l))
-                                if !l.is_empty()
-                        );
-                    }
                     _ => {}
                 }
             }
             pass.vms.push(row);
         }
         kind @ (MoTypesEnum::Folder | MoTypesEnum::Datacenter) => {
-            let mut name = None;
-            let mut parent = None;
-            for p in props {
-                match p.name.as_str() {
-                    "name" => name = take::<String>(p.val),
-                    "parent" => parent = take::<ManagedObjectReference>(p.val).map(|m| m.value),
-                    _ => {}
-                }
-            }
-            pass.containers.insert(
-                id,
-                Container {
-                    name: name.unwrap_or_default(),
-                    parent,
-                    is_datacenter: kind == MoTypesEnum::Datacenter,
-                },
-            );
+            pass.containers.insert(id, container(&kind, props));
         }
-        MoTypesEnum::VirtualApp => pass.vapps = true,
         _ => {}
+    }
+}
+
+/// A folder or datacenter from its `name` and `parent`.
+fn container(kind: &MoTypesEnum, props: Vec<DynamicProperty>) -> Container {
+    let mut name = None;
+    let mut parent = None;
+    for p in props {
+        match p.name.as_str() {
+            "name" => name = take::<String>(p.val),
+            "parent" => parent = take::<ManagedObjectReference>(p.val).map(|m| m.value),
+            _ => {}
+        }
+    }
+    Container {
+        name: name.unwrap_or_default(),
+        parent,
+        is_datacenter: *kind == MoTypesEnum::Datacenter,
     }
 }
 
