@@ -9,6 +9,7 @@ use snaptree::cli::{self, Cli, Cmd, SimCmd};
 use snaptree::config::{Paths, ThemeName};
 
 fn main() -> ExitCode {
+    one_malloc_arena();
     let cli = Cli::parse();
     // color-eyre first; ratatui::init() later wraps its hook to restore the terminal first.
     // Its colours only on a terminal that wants them: a panic read from a log or a pipe
@@ -54,6 +55,21 @@ impl std::io::Write for LogFile {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// One malloc arena for every thread. glibc gives a thread that allocates while another
+/// does an arena of its own, and each keeps what it frees: listing 13,500 VMs (a heap that
+/// peaks at 10 MB) held 47 MB resident with an arena per thread, 45 MB with one.
+/// snaptree's threads are few (the UI or the command, a session thread per vSphere
+/// profile, two runtime workers) and seldom allocate at the same time.
+#[allow(unsafe_code)]
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a parameter of glibc's allocator, here before any thread
+    // but this one exists; its answer (whether the value was taken) needs no action.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
