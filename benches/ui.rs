@@ -206,7 +206,7 @@ fn benches(c: &mut Criterion) {
     );
 }
 
-/// The cleanup plan (SPEC §7) over 30,000 machines and 100,000 snapshots.
+/// The cleanup plan (docs/cleanup.md, "The plan") over 30,000 machines and 100,000 snapshots.
 fn cleanup(c: &mut Criterion) {
     use snaptree::model::cleanup::{Criteria, plan};
     // 3 or 4 snapshots each (every third machine 4): 100,000 in all.

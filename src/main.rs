@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(run(cli));
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
-    // Exit codes are 0 to 3 (SPEC §3); anything else is a plain failure.
+    // Exit codes are those of docs/cli.md ("Exit codes"); anything else is a plain failure.
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 

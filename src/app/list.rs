@@ -1,7 +1,8 @@
-//! The snapshot list (`v`, SPEC §7): every snapshot of the shown machines in one flat
-//! table, in one sort order (`s` goes to the next), filtered as the inventory is and by
-//! snapshot names and descriptions too. The selection is a snapshot's identity, as
-//! everywhere: sorting, filtering and live updates keep it, or select nothing.
+//! The snapshot list (`v`, docs/cleanup.md, "The snapshot list"): every snapshot of the
+//! shown machines in one flat table, in one sort order (`s` goes to the next), filtered as
+//! the inventory is and by snapshot names and descriptions too. The selection is a
+//! snapshot's identity, as everywhere: sorting, filtering and live updates keep it, or
+//! select nothing.
 
 use std::cmp::Ordering;
 

@@ -28,7 +28,7 @@ pub enum LeftView {
     /// Profiles, folders and machines.
     #[default]
     Inventory,
-    /// Every snapshot of the shown machines, flat (SPEC §7).
+    /// Every snapshot of the shown machines, flat (docs/cleanup.md, "The snapshot list").
     Snapshots,
 }
 

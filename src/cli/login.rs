@@ -1,4 +1,4 @@
-//! `snaptree login PROFILE`: a consumer key for an OVH profile (SPEC §4).
+//! `snaptree login PROFILE`: a consumer key for an OVH profile (docs/config.md, "Consumer key").
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,6 @@
 //! The command line: clap definitions and the non-interactive commands, which drive the
-//! same engine as the TUI. Human tables or `--json`; progress on stderr; exit codes per SPEC.
+//! same engine as the TUI. Human tables or `--json`; progress on stderr; exit codes as in
+//! docs/cli.md.
 
 pub mod docs;
 pub mod login;
@@ -222,7 +223,7 @@ pub enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Every snapshot of the estate, one row each (SPEC §8): a table, CSV, JSON or Markdown.
+    /// Every snapshot of the estate, one row each: a table, CSV, JSON or Markdown.
     Report {
         /// Only machines whose name, id, path or profile contains this, ignoring case (also
         /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
@@ -234,7 +235,7 @@ pub enum Cmd {
         #[arg(long)]
         all: bool,
     },
-    /// Monitoring: the state line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (SPEC §8).
+    /// Monitoring: the state line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Check {
         /// Only machines whose name, id, path or profile contains this, ignoring case (also
         /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).

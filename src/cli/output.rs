@@ -1,4 +1,4 @@
-//! Human tables and the `--json` shapes of SPEC §3.
+//! Human tables and the `--json` shapes of docs/cli.md ("JSON documents").
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::io::Write;

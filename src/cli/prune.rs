@@ -1,6 +1,7 @@
-//! `snaptree prune`: delete many snapshots across machines by policy (SPEC §7). The
-//! selection and its order are `model::cleanup`'s; the confirmation is the batch's
-//! `model::change` description; each step runs through the engine with its re-check.
+//! `snaptree prune`: delete many snapshots across machines by policy (docs/cleanup.md,
+//! "Prune"). The selection and its order are `model::cleanup`'s; the confirmation is the
+//! batch's `model::change` description; each step runs through the engine with its
+//! re-check.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
@@ -364,7 +365,8 @@ fn print_plan(p: &Plan) {
     );
 }
 
-/// SPEC §7's JSON of a plan, with the profiles that could not be read (`errors`).
+/// The JSON of a plan (docs/cleanup.md, "JSON"), with the profiles that could not be read
+/// (`errors`).
 fn plan_json(p: &Plan, errors: &[(String, String)]) -> serde_json::Value {
     let machines: Vec<serde_json::Value> = p
         .machines

@@ -1,4 +1,4 @@
-//! `snaptree report` and `snaptree check` (SPEC §8): the estate's snapshots as rows (a
+//! `snaptree report` and `snaptree check` (docs/report.md): the estate's snapshots as rows (a
 //! table, CSV, JSON or Markdown, written one row at a time), and as a monitoring check (a
 //! plugin's output, Prometheus metrics or JSON).
 
@@ -448,7 +448,7 @@ fn gauge(
     Ok(())
 }
 
-/// The Prometheus text exposition format (SPEC §8's metrics).
+/// The Prometheus text exposition format (docs/report.md, "Prometheus").
 fn write_prometheus(
     out: &mut impl Write,
     machines: &[Machine],

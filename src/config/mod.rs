@@ -1,5 +1,6 @@
-//! Configuration: TOML per SPEC §4, defaults embedded from `assets/`, secrets resolved from
-//! the environment or a command (never logged), paths from `directories`.
+//! Configuration: TOML as docs/config.md describes it, defaults embedded from `assets/`,
+//! secrets resolved from the environment or a command (never logged), paths from
+//! `directories`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,7 @@ pub struct Config {
     /// User-interface settings.
     #[serde(default)]
     pub ui: UiConfig,
-    /// Cleanup settings (SPEC §7).
+    /// Cleanup settings (docs/config.md, `[cleanup]`).
     #[serde(default)]
     pub cleanup: CleanupConfig,
 }

@@ -1,4 +1,4 @@
-//! The audit log: one JSON line per change made through snaptree (SPEC §5).
+//! The audit log: one JSON line per change made through snaptree (docs/safety.md, "Audit log").
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,11 +47,12 @@ impl AuditLog {
     }
 
     /// Append one record and flush it to disk; `Ok` only when the whole line is durably
-    /// written (SPEC §5: a change is sent only once its "sent" record is). The line and
-    /// its newline go in one write on a file opened for appending, under an exclusive
-    /// lock, so records of several processes never interleave; a write cut short (a full
-    /// disk, a file size limit) is taken back, and a line left cut by a process killed
-    /// mid-write is ended first, so the next record always starts a line of its own.
+    /// written (docs/safety.md, "Audit log": a change is sent only once its "sent" record
+    /// is). The line and its newline go in one write on a file opened for appending, under
+    /// an exclusive lock, so records of several processes never interleave; a write cut
+    /// short (a full disk, a file size limit) is taken back, and a line left cut by a
+    /// process killed mid-write is ended first, so the next record always starts a line of
+    /// its own.
     pub fn append(&self, record: &AuditRecord<'_>) -> Result<(), AuditError> {
         let Some(path) = &self.path else {
             return Ok(());

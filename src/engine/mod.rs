@@ -542,7 +542,8 @@ impl Engine {
     }
 
     /// The connection was lost with `op` sent: the outcome is unknown, so read the machine
-    /// again and say what it shows (SPEC §3), never "failed" for a change that happened.
+    /// again and say what it shows (docs/safety.md, "No automatic retry of changes"), never
+    /// "failed" for a change that happened.
     async fn after_lost(
         &self,
         p: &Profile,
@@ -824,7 +825,7 @@ impl MachineQueue {
         let (left, out) = (pending.clone(), events.clone());
         tokio::spawn(async move {
             // Plans with a step that did not succeed on this machine: their later steps
-            // here are skipped (SPEC §7), other machines go on.
+            // here are skipped (docs/cleanup.md, "Running it"), other machines go on.
             let mut failed_plans = std::collections::HashSet::new();
             while let Some(job) = rx.recv().await {
                 if let Some(plan) = job.plan

@@ -1,5 +1,5 @@
-//! Address resolution (SPEC §2): machines as `PROFILE/NAME` or `PROFILE/ID`, snapshots by id,
-//! by path of names from the root, or by a unique name. Never a guess.
+//! Address resolution (docs/addressing.md): machines as `PROFILE/NAME` or `PROFILE/ID`,
+//! snapshots by id, by path of names from the root, or by a unique name. Never a guess.
 
 use super::machine::Machine;
 

@@ -1,6 +1,6 @@
-//! `snaptree check` (SPEC §8): the estate's state by the monitoring-plugin conventions —
-//! what is wrong, how badly, and the numbers behind it. Pure: the CLI prints it as a
-//! plugin's output, Prometheus metrics or JSON.
+//! `snaptree check` (docs/report.md, "Check"): the estate's state by the monitoring-plugin
+//! conventions — what is wrong, how badly, and the numbers behind it. Pure: the CLI prints
+//! it as a plugin's output, Prometheus metrics or JSON.
 
 use chrono::{DateTime, Duration, Utc};
 

@@ -1,4 +1,4 @@
-//! Cleanup (SPEC §7): markers in descriptions, protection, and the plan a policy selects.
+//! Cleanup (docs/cleanup.md): markers in descriptions, protection, and the plan a policy selects.
 //! Pure: the CLI's `prune` and the TUI's batch delete read the same answers.
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -243,7 +243,7 @@ pub fn protection(s: &Snapshot, protect: &Protect) -> Option<String> {
         .map(|g| format!("matches the protect glob \"{}\"", g.pattern))
 }
 
-/// What a policy selects (SPEC §7): criteria combined with AND.
+/// What a policy selects (docs/cleanup.md, "Selection"): criteria combined with AND.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Criteria {
     /// Created before now minus this.

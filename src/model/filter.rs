@@ -1,8 +1,8 @@
-//! The FILTER of `ls`, `report`, `check`, `prune` and the TUI's `/` (SPEC §3, §7): which
-//! machines a text selects. One rule: ignoring case, the text is found in the machine's
-//! address under its profile — `PROFILE/NAME`, `PROFILE/ID` or `PROFILE/PATH` (the
-//! inventory path without its leading `/`) — so a profile's name, a machine's name, id or
-//! path, and an address such as `pcc/web-01` or `pcc/Paris-DC1/vm/prod` all select.
+//! The FILTER of `ls`, `report`, `check`, `prune` and the TUI's `/` (docs/addressing.md,
+//! "Filters"): which machines a text selects. One rule: ignoring case, the text is found in
+//! the machine's address under its profile — `PROFILE/NAME`, `PROFILE/ID` or `PROFILE/PATH`
+//! (the inventory path without its leading `/`) — so a profile's name, a machine's name, id
+//! or path, and an address such as `pcc/web-01` or `pcc/Paris-DC1/vm/prod` all select.
 
 use super::machine::Machine;
 

@@ -1,4 +1,4 @@
-//! The snapshot report (SPEC §8): one row per snapshot with the columns of the spec, and
+//! The snapshot report (docs/report.md, "Report"): one row per snapshot with its columns, and
 //! the estate overview the TUI draws (totals and snapshot ages). Pure: the CLI writes the
 //! rows as a table, CSV, JSON or Markdown, one at a time.
 

@@ -90,7 +90,7 @@ impl Estate {
         })
     }
 
-    /// The demo estate of SPEC §6. `SNAPTREE_SIM_TASK_MS` shortens tasks (tests use it).
+    /// The demo estate (docs/cli.md, "Demo"). `SNAPTREE_SIM_TASK_MS` shortens tasks (tests use it).
     pub fn demo() -> Self {
         let ms = std::env::var("SNAPTREE_SIM_TASK_MS")
             .ok()

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::model::{Capabilities, Machine, PowerState, ProviderKind, Snapshot, parse_duration};
 
-/// The demo estate of SPEC §6.
+/// The demo estate (docs/cli.md, "Demo").
 pub const DEMO: &str = include_str!("../../assets/demo.toml");
 
 #[derive(Deserialize)]

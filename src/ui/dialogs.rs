@@ -296,7 +296,7 @@ pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
     frame.render_widget(Paragraph::new(lines).block(boxed("Keys", theme)), rect);
 }
 
-/// A profile template of each back end, side by side (SPEC §4): what the welcome shows.
+/// A profile template of each back end, side by side (docs/config.md): what the welcome shows.
 const TEMPLATES: [(&str, &str); 6] = [
     ("[profiles.vcenter]", "[profiles.ovh]"),
     ("kind = \"vsphere\"", "kind = \"ovh\""),

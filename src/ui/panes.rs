@@ -211,7 +211,8 @@ fn list_flags(m: &Machine, n: &crate::model::Snapshot, s: &AppState) -> Vec<(&'s
     flags
 }
 
-/// Every snapshot of the shown machines, one row each, in the list's order (SPEC §7).
+/// Every snapshot of the shown machines, one row each, in the list's order
+/// (docs/cleanup.md, "The snapshot list").
 pub fn snapshot_list(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     let focused = s.focus == Pane::Inventory && s.dialog.is_none();
     let l = &s.list;

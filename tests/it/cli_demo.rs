@@ -929,7 +929,7 @@ fn ctrl_c_during_prune_stops_the_plan_and_says_what_goes_on() {
     assert!(err.contains("go on on the server"), "{err}");
 }
 
-/// The report's columns, as SPEC §8 names and orders them.
+/// The report's columns, as docs/report.md ("Columns") names and orders them.
 const COLUMNS: [&str; 21] = [
     "profile",
     "provider",

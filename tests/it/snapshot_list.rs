@@ -1,5 +1,5 @@
-//! The snapshot list (`v`, SPEC §7) through `update`: every snapshot of the shown machines,
-//! sorted, filtered, marked, deleted as one plan.
+//! The snapshot list (`v`, docs/cleanup.md, "The snapshot list") through `update`: every
+//! snapshot of the shown machines, sorted, filtered, marked, deleted as one plan.
 
 use crate::common::*;
 use crossterm::event::KeyCode;

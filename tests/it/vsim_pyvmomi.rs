@@ -1,6 +1,6 @@
 //! pyVmomi, the official Python client, against the vSphere simulator: it logs in with
 //! `SmartConnect`, lists VMs through a container view, reads trees and runs every snapshot
-//! operation of SPEC §1 (the script is `tests/python/vsim_pyvmomi.py`); this test then
+//! operation of docs/operations.md (the script is `tests/python/vsim_pyvmomi.py`); this test then
 //! checks the estate those operations changed. Fails, naming the install command, when
 //! pyVmomi is missing.
 

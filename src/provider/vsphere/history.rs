@@ -1,5 +1,5 @@
-//! Who took each snapshot (SPEC §8 `created_by`): vCenter keeps it only in its task
-//! history, so one task history collector per profile reads every successful
+//! Who took each snapshot (docs/report.md, "Columns": `created_by`): vCenter keeps it only
+//! in its task history, so one task history collector per profile reads every successful
 //! `VirtualMachine.createSnapshot` task since the oldest snapshot — a few calls per
 //! profile, never one per snapshot — and each task's result names the snapshot it made.
 
