@@ -108,6 +108,18 @@ async fn run(cli: Cli) -> i32 {
         Some(Cmd::Sim { command }) => return serve_simulator(command).await,
         Some(Cmd::Completions { shell }) => return cli::docs::completions(*shell),
         Some(Cmd::Man) => return cli::docs::man(),
+        // Before a session: there is no config yet.
+        Some(Cmd::Config {
+            command: cli::ConfigCmd::Init,
+        }) => {
+            return match cli::setup::config_init(&cli) {
+                Ok(()) => 0,
+                Err(f) => {
+                    tell!("snaptree: {}", f.message);
+                    f.code
+                }
+            };
+        }
         // Before a session: the profile has no consumer key yet.
         Some(Cmd::Login {
             profile,

@@ -293,6 +293,8 @@ pub enum Cmd {
 pub enum ConfigCmd {
     /// Load the config, check each profile's credentials and reachability.
     Check,
+    /// Write a commented template where the config file belongs (never over a file).
+    Init,
 }
 
 /// `sim` subcommands.
@@ -676,6 +678,9 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
         Cmd::Config {
             command: ConfigCmd::Check,
         } => setup::config_check(s, cli.json).await,
+        Cmd::Config {
+            command: ConfigCmd::Init,
+        } => setup::config_init(cli),
         Cmd::Info => {
             output::print_info(&s.paths, cli.json);
             Ok(())

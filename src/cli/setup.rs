@@ -1,6 +1,6 @@
 //! Building a session: the demo estate behind its simulators, or the configured profiles.
 
-use crate::say;
+use crate::{say, tell};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -259,11 +259,58 @@ fn configured_profiles(cli: &Cli, config: &Config) -> Result<Vec<Profile>, Failu
 /// config goes and the other ways in.
 pub fn no_profile(paths: &Paths) -> String {
     format!(
-        "no profile is configured: write one in {} (see \"Configuration\" in the README), \
+        "no profile is configured: write one in {} (`snaptree config init` writes a commented \
+         template there; see \"Configuration\" in the README), \
          or set GOVC_URL for a vCenter, or run `snaptree login PROFILE` for an OVH consumer key; \
          `snaptree demo` shows snaptree on a simulated estate",
         paths.config.display()
     )
+}
+
+/// `config init`: the commented template (`config::TEMPLATE`) written where the config
+/// file belongs, readable by its owner only (a profile holds secrets), in a directory made
+/// for it (0700) when there is none. Never over an existing file, nor through a link
+/// planted in its place: that is refused (exit 2) and says where the file is. Prints the
+/// path on stdout.
+pub fn config_init(cli: &Cli) -> Result<(), Failure> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    let path = Paths::resolve(cli.config.as_deref()).config;
+    let shown = path.display().to_string();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| {
+                Failure::new(EXIT_FAILED, format!("cannot make {}: {e}", dir.display()))
+            })?;
+    }
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(crate::config::TEMPLATE.as_bytes()));
+    match written {
+        Ok(()) => {
+            say!("{shown}");
+            tell!(
+                "snaptree: wrote a commented template to {shown}: uncomment a profile, fill it in, then run `snaptree config check`"
+            );
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Failure::new(
+            EXIT_USAGE,
+            format!(
+                "{shown} already exists; config init writes only a new file (edit that one, or move it away first)"
+            ),
+        )),
+        Err(e) => Err(Failure::new(
+            EXIT_FAILED,
+            format!("cannot write {shown}: {e}"),
+        )),
+    }
 }
 
 /// `snaptree config check`: each profile's credentials and reachability, as text or (with

@@ -13,6 +13,10 @@ use crate::model::{HealthThresholds, ProviderKind, parse_duration};
 /// The built-in defaults, embedded from `assets/default-config.toml`.
 pub const DEFAULTS: &str = include_str!("../../assets/default-config.toml");
 
+/// The config file `snaptree config init` writes, from `assets/config-template.toml`: a
+/// profile of each back end and the common settings, all commented out.
+pub const TEMPLATE: &str = include_str!("../../assets/config-template.toml");
+
 static DEFAULT_TABLE: LazyLock<toml::Table> = LazyLock::new(|| {
     // The embedded file is checked by a unit test.
     toml::from_str(DEFAULTS).unwrap_or_else(|e| panic!("embedded defaults are invalid: {e}"))
@@ -706,6 +710,32 @@ fn run_with_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The template `config init` writes reads as a config without profiles; with its
+    /// profiles and settings uncommented, as one with a profile of each back end.
+    #[test]
+    fn the_template_reads_as_written_and_uncommented() {
+        let path = Path::new("config.toml");
+        let as_written = Config::parse(TEMPLATE, path).expect("the template as written");
+        assert!(as_written.profiles.is_empty());
+        let uncommented: Vec<&str> = TEMPLATE
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if rest.starts_with('[') || rest.contains(" = ") => rest,
+                _ => l,
+            })
+            .collect();
+        let uncommented = uncommented.join("\n");
+        let c = Config::parse(&uncommented, path).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+        let kinds: Vec<_> = c.profiles.values().map(|p| p.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![Some(ProviderKind::Ovh), Some(ProviderKind::Vsphere)],
+            "{uncommented}"
+        );
+        assert!(c.profiles.values().all(|p| p.read_only));
+        assert_eq!(c.ui.confirm, ConfirmMode::TypeName);
+    }
 
     #[test]
     fn answer_bounds_and_check_time_limits_are_refused_at_load_with_line_and_key() {

@@ -277,6 +277,60 @@ fn a_check_of_an_estate_without_machines_is_unknown() {
     assert!(out.contains("\nUNKNOWN: no machine was found"), "{out}");
 }
 
+/// `config init` writes the commented template where the config belongs (its directory
+/// made 0700, the file 0600), prints the path, and says what to do next; with the file
+/// there it writes nothing and says where it is (exit 2), nor through a link planted in
+/// its place.
+#[test]
+fn config_init_writes_the_template_once_and_never_over_a_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new();
+    let path = env
+        .dir
+        .path()
+        .join("config")
+        .join("snaptree")
+        .join("config.toml");
+    let o = env.run(&["config", "init"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim_end(), path.to_str().unwrap());
+    assert!(
+        stderr(&o).contains("snaptree config check"),
+        "{}",
+        stderr(&o)
+    );
+    let written = std::fs::read_to_string(&path).expect("written");
+    assert_eq!(written, snaptree::config::TEMPLATE);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    // All commented out: still no profile, and the file reads.
+    let o = env.run(&["ls"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no profile is configured"),
+        "{}",
+        stderr(&o)
+    );
+
+    std::fs::write(&path, "# mine\n").unwrap();
+    let o = env.run(&["config", "init"]);
+    let line = one_sentence(&o, 2);
+    assert!(
+        line.contains("already exists") && line.contains(path.to_str().unwrap()),
+        "{line}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+
+    let planted = env.dir.path().join("planted.toml");
+    let target = env.dir.path().join("elsewhere.toml");
+    std::os::unix::fs::symlink(&target, &planted).unwrap();
+    let o = env.with(&planted, &["config", "init"]);
+    let line = one_sentence(&o, 2);
+    assert!(line.contains("already exists"), "{line}");
+    assert!(!target.exists(), "nothing written through the link");
+}
+
 /// First run: no config file, no govc or OVH variables. A command that needs a profile
 /// says where the config goes and what else to try, exit 2; `check` stays a monitoring
 /// check (UNKNOWN, 3) and says the same.
@@ -305,6 +359,7 @@ fn with_no_profile_configured_commands_say_where_the_config_goes_and_exit_2() {
         for part in [
             "no profile is configured",
             missing.to_str().unwrap(),
+            "`snaptree config init`",
             "snaptree demo",
             "snaptree login",
             "README",
