@@ -412,8 +412,9 @@ async fn the_binary_prints_the_id_of_the_snapshot_it_took() {
 
 /// A server that pages (this simulator capped at 3 objects a page, as a large vCenter caps
 /// at its own size): the TUI's first load shows its first chunk of machines as soon as it
-/// is read (here the whole estate, under one chunk of 500), each with its full path and
-/// sizes, before the load ends; later loads and commands get only the complete answer.
+/// is read (here the 2 VMs without snapshots, a chunk of their own; the 6 with snapshots
+/// are the next), each with its full path and sizes, before the load ends; later loads and
+/// commands get only the complete answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_inventory_shows_its_first_chunk_before_the_end() {
     let opts = VsphereSimOptions {
@@ -442,7 +443,7 @@ async fn the_first_inventory_shows_its_first_chunk_before_the_end() {
     let pages: Vec<Vec<snaptree::model::Machine>> = std::mem::take(&mut *seen.lock().unwrap());
     assert_eq!(
         pages.iter().map(Vec::len).collect::<Vec<_>>(),
-        vec![8],
+        vec![2, 8],
         "the first chunk, before the end"
     );
     for m in pages.last().unwrap() {
@@ -844,11 +845,12 @@ async fn a_session_that_ends_mid_listing_never_lists_a_machine_twice() {
 
 /// A listing of 3,000 VMs, one in ten with a snapshot, on a server that pages as asked. A
 /// command reads the estate's members (with the folders, and which VMs have snapshots),
-/// then one chunk sized by the answer bound, as two reads at once: the VMs without
-/// snapshots, and those with, with their layouts: three property reads, no container view
-/// (a fixed 500 a chunk took fourteen). The TUI's first load reads a first chunk of 500 to
-/// show at once, then chunks of 768 KiB (383 VMs of this weight), two reads each:
-/// seventeen. No page is continued, and every machine is listed once, with its sizes.
+/// then, the estate fitting the answer bound, one chunk of each kind at once: the 2,700
+/// VMs without snapshots, and the 300 with, their layouts in the same call: three property
+/// reads, no container view (a fixed 500 a chunk took fourteen). The TUI's first load
+/// reads a first chunk of 500 to show at once, then chunks of 768 KiB (436 VMs without
+/// snapshots, then 134 with), three at a time: eleven. No page is continued, and every
+/// machine is listed once, with its sizes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_of_three_thousand_vms_takes_three_property_reads() {
     let mut scenario = String::from("[[profile]]\nname = \"pcc\"\nkind = \"vsphere\"\n");
@@ -880,7 +882,10 @@ async fn a_listing_of_three_thousand_vms_takes_three_property_reads() {
     )
     .await
     .expect("simulator");
-    for (interactive, reads, sizes) in [(false, 3, vec![3000]), (true, 17, vec![500, 1266, 2800])] {
+    for (interactive, reads, sizes) in [
+        (false, 3, vec![2700, 300]),
+        (true, 11, vec![500, 1372, 2837]),
+    ] {
         let options = ConnectOptions {
             transport: Transport::Soap,
             interactive,

@@ -288,27 +288,31 @@ pub(super) async fn members(
 }
 
 /// VMs in the first chunk of the TUI's first load: it shows them as soon as they are read,
-/// so it stays small. A command's first chunk is as large as memory allows
-/// ([`first_chunk`]): the fewer round trips, the sooner it ends.
+/// so it stays small. A command's first chunks are as large as memory allows: the fewer
+/// round trips, the sooner it ends.
 const FIRST_CHUNK: usize = 500;
 
-/// The fewest VMs a later chunk asks for, however heavy the VMs: a bound too small for
-/// that many fails the listing with its sentence rather than crawl.
+/// The fewest VMs a chunk asks for, however heavy the VMs: a bound too small for that many
+/// fails the listing with its sentence rather than crawl.
 const MIN_CHUNK: usize = 100;
 
 /// The most VMs a chunk asks for.
 const MAX_CHUNK: usize = 4_000;
 
 /// The answer a chunk of a large estate is sized for: the memory a listing holds is what
-/// it keeps per machine plus the chunks in flight (two at once, overlapped), and at
-/// 13,500 VMs on vcsim 768 KiB peaks at 43–44 MB, as chunks of 500 did (1 MiB: 46 MB,
-/// 8 MiB: 71 MB).
+/// it keeps per machine plus the chunks in flight (`IN_FLIGHT`), and at 13,500 VMs on
+/// vcsim 768 KiB peaks at 43–44 MB, as chunks of 500 did (1 MiB: 46 MB, 8 MiB: 71 MB).
 const CHUNK_BYTES: u64 = 768 * 1024;
 
-/// An estate whose VMs weigh at most this much is read in one chunk: it keeps little per
-/// machine, so it has the room (3,000 VMs on vcsim peak at 41 MB), and it saves the round
-/// trips of chunks (one each, most of the time at a distance).
+/// An estate whose VMs weigh at most this much is read in as few chunks as there are
+/// kinds of VM (with snapshots, without): it keeps little per machine, so it has the room
+/// (3,000 VMs on vcsim peak at 41 MB), and it saves the round trips of chunks.
 const WHOLE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Chunks asked for at once, each on a connection of its own (the login opens as many):
+/// at a distance a listing waits one round trip for every `IN_FLIGHT` chunks, not for
+/// each; the memory held is that of the chunks in flight.
+pub(super) const IN_FLIGHT: usize = 3;
 
 /// Bytes of SOAP a VM's properties weigh in an answer without snapshots, what each
 /// snapshot adds (its tree node and its part of the layout), and the rest of the layout of
@@ -319,7 +323,7 @@ const SNAPSHOT_BYTES: u64 = 700;
 const LAYOUT_BYTES: u64 = 1_800;
 
 /// The bytes a VM is expected to weigh in a chunk's answer: without snapshots, and with
-/// (its tree and layout): measured on the chunk before, or guessed (a chain of three)
+/// (its tree and layout): measured on the chunks read, or guessed (a chain of three)
 /// before the first.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Weights {
@@ -345,10 +349,9 @@ impl Weights {
         }
     }
 
-    /// The weights seen in a chunk just read: its VMs with snapshots weigh their trees
-    /// and layouts; without any, the guess stays.
-    fn seen(part: &Pass) -> Weights {
-        let mut seen = Weights::default();
+    /// Learn from a chunk just read: its VMs with snapshots weigh their trees and
+    /// layouts; without any, what was known stays.
+    fn learn(&mut self, part: &Pass) {
         let (mut with, mut bytes) = (0u64, 0u64);
         for row in &part.vms {
             let roots = row
@@ -367,56 +370,73 @@ impl Weights {
             }
         }
         if with > 0 {
-            seen.with_snapshots = bytes.div_ceil(with);
+            self.with_snapshots = bytes.div_ceil(with);
         }
-        seen
     }
 }
 
-/// How many of `vms` (from the first) a chunk of `budget` bytes asks for at `weights`:
-/// at least `MIN_CHUNK` (or all there are), at most `MAX_CHUNK`.
-fn chunk_len(vms: &[(ManagedObjectReference, bool)], budget: u64, weights: Weights) -> usize {
-    let mut bytes = 0u64;
-    let mut n = 0;
-    for (_, has_snapshots) in vms.iter().take(MAX_CHUNK) {
-        bytes += weights.of(*has_snapshots);
-        if bytes > budget && n >= MIN_CHUNK {
-            break;
+/// The chunks of a listing, made as they are asked for: first the VMs without snapshots,
+/// then those with (their layouts asked with them), so each chunk is one call of one kind.
+/// The first chunk is `FIRST_CHUNK` VMs for the TUI's first load (`show_first`); an estate
+/// that fits in `WHOLE_BYTES` (and a quarter of the answer bound, room for VMs four times
+/// heavier than guessed) is one chunk of each kind; any other chunk holds what `budget`
+/// holds at the weights known when it is made, within `MIN_CHUNK`..=`MAX_CHUNK`.
+struct Chunks {
+    kinds: [(Vec<ManagedObjectReference>, bool); 2],
+    kind: usize,
+    next: usize,
+    first: Option<usize>,
+    whole: bool,
+    budget: u64,
+    weights: Weights,
+}
+
+impl Chunks {
+    fn new(vms: Vec<(ManagedObjectReference, bool)>, show_first: bool, answer_bytes: u64) -> Self {
+        let weights = Weights::default();
+        let total: u64 = vms.iter().map(|(_, s)| weights.of(*s)).sum();
+        let (with, plain): (Vec<_>, Vec<_>) = vms.into_iter().partition(|(_, s)| *s);
+        let refs = |v: Vec<(ManagedObjectReference, bool)>| v.into_iter().map(|(m, _)| m).collect();
+        Chunks {
+            kinds: [(refs(plain), false), (refs(with), true)],
+            kind: 0,
+            next: 0,
+            first: show_first.then_some(FIRST_CHUNK),
+            whole: !show_first && total <= WHOLE_BYTES.min(answer_bytes / 4),
+            budget: CHUNK_BYTES.min(answer_bytes / 4),
+            weights,
         }
-        n += 1;
     }
-    n
+
+    /// The next chunk's VMs and whether their layouts are asked, or none left.
+    fn next(&mut self) -> Option<(Vec<ManagedObjectReference>, bool)> {
+        while self.kind < self.kinds.len() && self.next >= self.kinds[self.kind].0.len() {
+            self.kind += 1;
+            self.next = 0;
+        }
+        let (vms, with_layout) = self.kinds.get(self.kind)?;
+        let left = vms.len() - self.next;
+        let size = if let Some(first) = self.first.take() {
+            first
+        } else if self.whole {
+            left
+        } else {
+            let per_vm = self.weights.of(*with_layout).max(1);
+            usize::try_from(self.budget / per_vm)
+                .unwrap_or(MAX_CHUNK)
+                .clamp(MIN_CHUNK, MAX_CHUNK)
+        };
+        let end = vms.len().min(self.next + size.max(1));
+        let chunk = vms[self.next..end].to_vec();
+        self.next = end;
+        Some((chunk, *with_layout))
+    }
 }
 
-/// The first chunk of a listing of `vms`: `FIRST_CHUNK` VMs for the TUI's first load
-/// (`show_first`); else all of them when they fit in `WHOLE_BYTES` (and a quarter of the
-/// answer bound, `answer_bytes`, room for VMs four times heavier than guessed), else a
-/// chunk like the later ones.
-fn first_chunk(
-    vms: &[(ManagedObjectReference, bool)],
-    show_first: bool,
-    answer_bytes: u64,
-) -> usize {
-    if show_first {
-        return vms.len().min(FIRST_CHUNK);
-    }
-    let weights = Weights::default();
-    let whole: u64 = vms.iter().map(|(_, s)| weights.of(*s)).sum();
-    if whole <= WHOLE_BYTES.min(answer_bytes / 4) {
-        vms.len()
-    } else {
-        chunk_len(vms, CHUNK_BYTES.min(answer_bytes / 4), weights)
-    }
-}
-
-/// Every VM of the estate (`members`), read a chunk at a time: each answer is bounded
-/// whatever the server's paging (vcsim ignores `maxObjects`, a vCenter pages as it likes).
-/// A chunk is two calls at once, on the two connections: its VMs without snapshots, and
-/// those with, whose layouts (for snapshot sizes) come in the same call. The first chunk
-/// is sized by [`first_chunk`], each later one by what the one before weighed, within the
-/// answer bound (`answer_bytes`). While a chunk's VMs are made machines (by `machine`)
-/// and handed to `each`, the next chunk is already asked for: at most two chunks are held
-/// at once, so the wire's typed objects never pile up.
+/// Every VM of the estate (`members`), read a chunk at a time ([`Chunks`]): each answer is
+/// bounded whatever the server's paging (vcsim ignores `maxObjects`, a vCenter pages as it
+/// likes). `IN_FLIGHT` chunks are asked for at once; as each arrives, in order, its VMs
+/// are made machines (by `machine`) and handed to `each`, and the next chunk is asked for.
 pub(super) async fn machines_by_chunks(
     client: &std::sync::Arc<Client>,
     members: Members,
@@ -425,83 +445,52 @@ pub(super) async fn machines_by_chunks(
     machine: impl Fn(&VmRow, &HashMap<String, Container>) -> Machine,
     each: &mut dyn FnMut(Vec<Machine>),
 ) -> Result<(), VimError> {
+    use futures::StreamExt as _;
     let places = members.containers;
     // An id listed twice names two VMs (a broken or hostile server): both are kept
     // unreadable. Asked once each, so an answer that repeats one is caught per chunk.
-    let mut listed = HashSet::new();
-    let twice: HashSet<String> = members
-        .vms
-        .iter()
-        .filter(|(m, _)| !listed.insert(m.value.as_str()))
-        .map(|(m, _)| m.value.clone())
-        .collect();
+    let mut twice = HashSet::new();
     let mut unique = HashSet::new();
-    let vms: Vec<(ManagedObjectReference, bool)> = members
-        .vms
-        .into_iter()
-        .filter(|(m, _)| unique.insert(m.value.clone()))
-        .collect();
-    let budget = CHUNK_BYTES.min(answer_bytes / 4);
-    let mut start = 0;
-    let mut size = first_chunk(&vms, show_first, answer_bytes);
-    // The chunk read and not yet handed on.
-    let mut read: Option<Pass> = None;
+    let mut vms = Vec::with_capacity(members.vms.len());
+    for (m, has_snapshots) in members.vms {
+        if unique.insert(m.value.clone()) {
+            vms.push((m, has_snapshots));
+        } else {
+            twice.insert(m.value);
+        }
+    }
+    drop(unique);
+    let mut chunks = Chunks::new(vms, show_first, answer_bytes);
+    let read = |(objects, with_layout): (Vec<ManagedObjectReference>, bool)| async move {
+        let mut part = Pass::default();
+        retrieve_objects(client, &objects, with_layout, &mut part).await?;
+        for row in &mut part.vms {
+            row.layout_asked = with_layout;
+        }
+        add_layouts(client, &mut part).await?;
+        Ok::<_, VimError>(part)
+    };
+    let mut in_flight = futures::stream::FuturesOrdered::new();
     loop {
-        let end = vms.len().min(start + size);
-        let chunk = &vms[start..end];
-        let next = async {
-            if chunk.is_empty() {
-                return Ok(None);
-            }
-            let ids = |with: bool| -> Vec<ManagedObjectReference> {
-                chunk
-                    .iter()
-                    .filter(|(_, s)| *s == with)
-                    .map(|(m, _)| m.clone())
-                    .collect()
-            };
-            let (plain, with_snapshots) = (ids(false), ids(true));
-            let (mut part, mut layouts) = (Pass::default(), Pass::default());
-            let (a, b) = tokio::join!(
-                retrieve_objects(client, &plain, false, &mut part),
-                retrieve_objects(client, &with_snapshots, true, &mut layouts)
-            );
-            a?;
-            b?;
-            for row in &mut layouts.vms {
-                row.layout_asked = true;
-            }
-            part.vms.append(&mut layouts.vms);
-            Ok::<_, VimError>(Some(part))
+        while in_flight.len() < IN_FLIGHT {
+            let Some(chunk) = chunks.next() else { break };
+            in_flight.push_back(read(chunk));
+        }
+        let Some(part) = in_flight.next().await else {
+            break;
         };
-        let places_now = &places;
-        let twice = &twice;
-        let machine = &machine;
-        let each = &mut *each;
-        let hand_on = async move {
-            let Some(mut part) = read.filter(|p| !p.vms.is_empty()) else {
-                return Ok::<_, VimError>(());
-            };
-            add_layouts(client, &mut part).await?;
-            let mut machines: Vec<Machine> = part
-                .vms
-                .iter()
-                .map(|row| machine(row, places_now))
-                .collect();
-            drop(part);
-            for m in machines.iter_mut().filter(|m| twice.contains(&m.id)) {
-                m.set_unreadable(format!("the server lists two VMs with the id {}", m.id));
-            }
-            crate::model::consistency::refuse_duplicate_ids(&mut machines);
-            each(machines);
-            Ok(())
-        };
-        let (next, handed) = tokio::join!(next, hand_on);
-        handed?;
-        let Some(part) = next? else { break };
-        start = end;
-        size = chunk_len(&vms[start..], budget, Weights::seen(&part));
-        read = Some(part);
+        let part = part?;
+        chunks.weights.learn(&part);
+        if part.vms.is_empty() {
+            continue;
+        }
+        let mut machines: Vec<Machine> = part.vms.iter().map(|row| machine(row, &places)).collect();
+        drop(part);
+        for m in machines.iter_mut().filter(|m| twice.contains(&m.id)) {
+            m.set_unreadable(format!("the server lists two VMs with the id {}", m.id));
+        }
+        crate::model::consistency::refuse_duplicate_ids(&mut machines);
+        each(machines);
     }
     Ok(())
 }

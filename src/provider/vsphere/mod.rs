@@ -471,16 +471,21 @@ impl Inner {
             None => None,
         };
         let http = tls::http_client(&params.policy, params.timeout, proxy)?;
-        // A listing keeps two requests in flight, so the login opens two connections and
-        // each pays its TCP and TLS handshakes (two round trips to a distant server) here,
-        // not on the listing's way: in automatic mode the hello and the SOAP service content
-        // are asked at once, one on each; otherwise a harmless read opens the second, its
-        // answer dropped.
-        if params.transport != Transport::Auto {
-            let second = http.clone();
+        // A listing keeps `inventory::IN_FLIGHT` requests in flight, so the login opens as
+        // many connections, and each pays its TCP and TLS handshakes (two round trips to a
+        // distant server) here, not on the listing's way: in automatic mode the hello and
+        // the SOAP service content are asked at once, one on each of two; harmless reads
+        // open the others, their answers dropped.
+        let opened = if params.transport == Transport::Auto {
+            2
+        } else {
+            1
+        };
+        for _ in opened..inventory::IN_FLIGHT {
+            let other = http.clone();
             let versions = format!("https://{}/sdk/vimServiceVersions.xml", params.host);
             tokio::spawn(async move {
-                if let Ok(answer) = second.get(versions).send().await {
+                if let Ok(answer) = other.get(versions).send().await {
                     let _ = answer.bytes().await;
                 }
             });
