@@ -252,6 +252,10 @@ pub enum Cmd {
         /// How to say the result (`--json` is `--format json`).
         #[arg(long, value_enum, default_value = "nagios")]
         format: report::CheckFormat,
+        /// Check protected snapshots' ages too (pinned, or matching `[cleanup] protect`;
+        /// by default they are kept on purpose, counted apart, and never an alert).
+        #[arg(long)]
+        include_protected: bool,
     },
     /// OVH: request a consumer key with exactly the access rules snaptree needs; prints the
     /// validation URL on stderr and `consumer_key = "…"` on stdout, then waits for approval.
@@ -716,9 +720,18 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             crit_age,
             warn_depth,
             format,
+            include_protected,
         } => {
             let limits = (warn_age.as_deref(), crit_age.as_deref(), *warn_depth);
-            report::check(cli, s, filter.as_deref(), limits, *format).await
+            report::check(
+                cli,
+                s,
+                filter.as_deref(),
+                limits,
+                *format,
+                *include_protected,
+            )
+            .await
         }
         Cmd::Demo | Cmd::Sim { .. } | Cmd::Completions { .. } | Cmd::Man | Cmd::Login { .. } => {
             Ok(())

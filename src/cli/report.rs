@@ -295,6 +295,7 @@ pub async fn check(
     filter: Option<&str>,
     limits: (Option<&str>, Option<&str>, Option<usize>),
     format: CheckFormat,
+    include_protected: bool,
 ) -> Result<(), Failure> {
     let format = if cli.json { CheckFormat::Json } else { format };
     let age = |flag: &str, text: Option<&str>, default| match text {
@@ -310,7 +311,9 @@ pub async fn check(
     let (machines, _, errors) = estate(s, filter, true).await;
     let now = Utc::now();
     let configured = s.engine.profiles().len();
-    let result = check::check(&machines, &errors, configured, filter, limits, now);
+    let protect = crate::model::cleanup::Protect::new(&s.config.cleanup.protect);
+    let protect = (!include_protected).then_some(&protect);
+    let result = check::check(&machines, &errors, configured, filter, limits, now, protect);
     let out = std::io::stdout().lock();
     let mut out = std::io::BufWriter::new(out);
     let profiles: Vec<&str> = s
@@ -408,6 +411,8 @@ fn write_check_json(
         "snapshots": c.snapshots,
         "size_bytes": c.size_bytes,
         "oldest_age_seconds": c.oldest.map(|a| a.num_seconds()),
+        "protected": c.protected,
+        "protected_oldest_age_seconds": c.protected_oldest.map(|a| a.num_seconds()),
         "max_depth": c.max_depth,
         "consolidation_needed": c.consolidation,
         "profiles_unreachable": c.unreachable,

@@ -82,8 +82,14 @@ pub struct Check {
     pub snapshots: usize,
     /// Their known size.
     pub size_bytes: u64,
-    /// The oldest snapshot's age.
+    /// The oldest snapshot's age (of those checked for age: not the protected ones, unless
+    /// they were included).
     pub oldest: Option<Duration>,
+    /// Protected snapshots (pinned, or matching `[cleanup] protect`) left out of the age
+    /// problems, and the oldest one's age: kept on purpose, they are not alerts.
+    pub protected: usize,
+    /// The oldest protected snapshot left out.
+    pub protected_oldest: Option<Duration>,
     /// The deepest chain.
     pub max_depth: usize,
     /// Machines that need consolidation.
@@ -129,6 +135,9 @@ impl Check {
         if let Some(age) = self.oldest {
             parts.push(format!("oldest {}", format_age(age)));
         }
+        if self.protected > 0 {
+            parts.push(format!("{} protected left out", self.protected));
+        }
         parts.join(", ")
     }
 
@@ -154,6 +163,11 @@ impl Check {
             format!("consolidation_needed={};0;;0", self.consolidation),
             format!("size={}B;;;0", self.size_bytes),
             format!("profiles_unreachable={};;0;0", self.unreachable),
+            format!("protected={};;;0", self.protected),
+            format!(
+                "protected_oldest_age={}s;;;0",
+                self.protected_oldest.map_or(0, |a| a.num_seconds().max(0))
+            ),
         ]
         .join(" ")
     }
@@ -162,7 +176,9 @@ impl Check {
 /// Check `machines` (those of the profiles that were read that `filter` selected) against
 /// `limits`; `unreachable` names each profile that could not be read and why; `profiles`
 /// is how many are configured. A check of nothing must not say OK: no profile, or no
-/// machine (none found, or none the filter selects), is UNKNOWN.
+/// machine (none found, or none the filter selects), is UNKNOWN. With `protect`, the
+/// snapshots it protects (pinned, or matching its globs: kept on purpose) are left out of
+/// the age problems and counted apart; without (`--include-protected`), every snapshot is.
 pub fn check(
     machines: &[Machine],
     unreachable: &[(String, String)],
@@ -170,6 +186,7 @@ pub fn check(
     filter: Option<&str>,
     limits: Limits,
     now: DateTime<Utc>,
+    protect: Option<&super::cleanup::Protect>,
 ) -> Check {
     let mut c = Check {
         state: State::Ok,
@@ -177,6 +194,8 @@ pub fn check(
         snapshots: 0,
         size_bytes: 0,
         oldest: None,
+        protected: 0,
+        protected_oldest: None,
         max_depth: 0,
         consolidation: 0,
         profiles,
@@ -236,6 +255,11 @@ pub fn check(
             c.snapshots += 1;
             c.size_bytes += s.size_bytes.unwrap_or(0);
             let age = m.age_of(s.created, now);
+            if protect.is_some_and(|p| super::cleanup::protection(s, p).is_some()) {
+                c.protected += 1;
+                c.protected_oldest = Some(c.protected_oldest.map_or(age, |o| o.max(age)));
+                continue;
+            }
             c.oldest = Some(c.oldest.map_or(age, |o| o.max(age)));
             let state = if age > limits.crit_age {
                 State::Critical
@@ -314,23 +338,62 @@ mod tests {
         m
     }
 
+    /// A snapshot kept on purpose (pinned, or matching a protect glob) is no alert: left out
+    /// of the age problems and the oldest age, counted apart (and in the perfdata); with
+    /// `--include-protected` (no `protect`) it is checked as any other.
+    #[test]
+    fn protected_snapshots_are_counted_apart_not_alerted() {
+        let mut pinned = aged(40);
+        pinned.snapshots[0].description = "golden image [keep]".into();
+        let mut veeam = aged(30);
+        veeam.id = "vm-2".into();
+        veeam.snapshots[0].name = "VEEAM BACKUP TEMPORARY SNAPSHOT".into();
+        let mut plain = aged(5);
+        plain.id = "vm-3".into();
+        let estate = [pinned, veeam, plain];
+        let protect =
+            crate::model::cleanup::Protect::new(&["VEEAM BACKUP TEMPORARY SNAPSHOT*".into()]);
+        let c = check(&estate, &[], 1, None, limits(), now(), Some(&protect));
+        assert_eq!(c.state, State::Warning, "{:?}", c.problems);
+        assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+        assert_eq!(c.problems[0].machine_id, "vm-3");
+        assert_eq!((c.snapshots, c.protected), (3, 2));
+        assert_eq!(c.oldest, Some(Duration::days(5)));
+        assert_eq!(c.protected_oldest, Some(Duration::days(40)));
+        assert!(
+            c.summary().ends_with("oldest 5d, 2 protected left out"),
+            "{}",
+            c.summary()
+        );
+        assert!(
+            c.perfdata()
+                .ends_with(" protected=2;;;0 protected_oldest_age=3456000s;;;0"),
+            "{}",
+            c.perfdata()
+        );
+        let all = check(&estate, &[], 1, None, limits(), now(), None);
+        assert_eq!(all.state, State::Critical);
+        assert_eq!((all.problems.len(), all.protected), (3, 0));
+        assert_eq!(all.oldest, Some(Duration::days(40)));
+    }
+
     #[test]
     fn each_state_and_its_exit_code() {
-        let ok = check(&[aged(1)], &[], 1, None, limits(), now());
+        let ok = check(&[aged(1)], &[], 1, None, limits(), now(), None);
         assert_eq!((ok.state, ok.state.exit_code()), (State::Ok, 0));
         assert!(ok.problems.is_empty());
-        let warn = check(&[aged(5)], &[], 1, None, limits(), now());
+        let warn = check(&[aged(5)], &[], 1, None, limits(), now(), None);
         assert_eq!((warn.state, warn.state.exit_code()), (State::Warning, 1));
         assert!(
             warn.problems[0].what.contains("is 5d old (more than 3d)"),
             "{:?}",
             warn.problems
         );
-        let crit = check(&[aged(20), aged(5)], &[], 1, None, limits(), now());
+        let crit = check(&[aged(20), aged(5)], &[], 1, None, limits(), now(), None);
         assert_eq!((crit.state, crit.state.exit_code()), (State::Critical, 2));
         assert_eq!(crit.problems[0].state, State::Critical, "worst first");
         let down = [("vps".to_string(), "connection refused".to_string())];
-        let unknown = check(&[aged(5)], &down, 1, None, limits(), now());
+        let unknown = check(&[aged(5)], &down, 1, None, limits(), now(), None);
         assert_eq!(
             (unknown.state, unknown.state.exit_code()),
             (State::Unknown, 3)
@@ -341,9 +404,9 @@ mod tests {
                 .contains("profile vps could not be read")
         );
         // Unreadable with a critical snapshot elsewhere: critical stays, unknown is said.
-        let both = check(&[aged(20)], &down, 1, None, limits(), now());
+        let both = check(&[aged(20)], &down, 1, None, limits(), now(), None);
         // Nothing configured: never OK.
-        let nothing = check(&[], &[], 0, None, limits(), now());
+        let nothing = check(&[], &[], 0, None, limits(), now(), None);
         assert_eq!(nothing.state, State::Unknown);
         assert!(
             nothing.problems[0]
@@ -384,7 +447,7 @@ mod tests {
         m.snapshots[0].children[0].created = now();
         m.snapshots[0].children[0].children[0].created = now();
         m.consolidation_needed = true;
-        let c = check(&[m], &[], 1, None, limits(), now());
+        let c = check(&[m], &[], 1, None, limits(), now(), None);
         assert_eq!(c.state, State::Warning);
         let what: Vec<&str> = c.problems.iter().map(|p| p.what.as_str()).collect();
         assert_eq!(
@@ -396,13 +459,13 @@ mod tests {
         );
         assert_eq!(
             c.perfdata(),
-            "snapshots=3;;;0 oldest_age=0s;259200;1209600;0 max_depth=3;2;;0 consolidation_needed=1;0;;0 size=0B;;;0 profiles_unreachable=0;;0;0"
+            "snapshots=3;;;0 oldest_age=0s;259200;1209600;0 max_depth=3;2;;0 consolidation_needed=1;0;;0 size=0B;;;0 profiles_unreachable=0;;0;0 protected=0;;;0 protected_oldest_age=0s;;;0"
         );
     }
 
     #[test]
     fn a_check_of_no_machine_is_unknown_and_says_why() {
-        let typo = check(&[], &[], 2, Some("pcc-typo"), limits(), now());
+        let typo = check(&[], &[], 2, Some("pcc-typo"), limits(), now(), None);
         assert_eq!((typo.state, typo.state.exit_code()), (State::Unknown, 3));
         assert_eq!(
             typo.problems[0].what,
@@ -414,14 +477,14 @@ mod tests {
             "{}",
             typo.summary()
         );
-        let empty = check(&[], &[], 1, None, limits(), now());
+        let empty = check(&[], &[], 1, None, limits(), now(), None);
         assert_eq!(empty.state, State::Unknown);
         assert!(empty.problems[0].what.starts_with("no machine was found"));
         // An unreadable profile says itself why nothing was checked.
         let down = [("vps".to_string(), "connection refused".to_string())];
-        let unread = check(&[], &down, 1, None, limits(), now());
+        let unread = check(&[], &down, 1, None, limits(), now(), None);
         assert_eq!(unread.problems.len(), 1, "{:?}", unread.problems);
-        let unread = check(&[], &down, 2, Some("web"), limits(), now());
+        let unread = check(&[], &down, 2, Some("web"), limits(), now(), None);
         assert!(
             unread.problems.iter().any(|p| p.what
                 == "no machine matches \"web\" among the profiles read (1 could not be read): nothing was checked"),
@@ -429,7 +492,7 @@ mod tests {
             unread.problems
         );
         // A filter that selects: the usual check.
-        let fine = check(&[aged(1)], &[], 1, Some("web"), limits(), now());
+        let fine = check(&[aged(1)], &[], 1, Some("web"), limits(), now(), None);
         assert_eq!(fine.state, State::Ok);
     }
 }

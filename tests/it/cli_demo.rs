@@ -1158,6 +1158,35 @@ fn check_says_each_state_with_its_exit_code_and_perfdata() {
     assert_eq!(code(&bad), 2, "a usage error");
 }
 
+/// A pinned snapshot is kept on purpose: `check` leaves it out of the age problems and
+/// counts it apart (the summary and the perfdata say how many, the JSON too), unless
+/// `--include-protected`. web-01's `base` (snapshot-101) is 40 days old and pinned.
+#[test]
+fn check_leaves_protected_snapshots_out_unless_asked() {
+    let env = Env::new();
+    let o = env.demo(&["check", "web-01"]);
+    let out = stdout(&o);
+    assert!(!out.contains("snapshot-101"), "{out}");
+    let first = out.lines().next().unwrap();
+    assert!(first.contains("1 protected left out"), "{first}");
+    assert!(first.contains(" protected=1;;;0 "), "{first}");
+    let j: Value =
+        serde_json::from_slice(&env.demo(&["check", "web-01", "--json"]).stdout).unwrap();
+    assert_eq!(j["protected"], 1);
+    assert!(j["protected_oldest_age_seconds"].as_i64().unwrap() > 39 * 86_400);
+    let all = env.demo(&["check", "web-01", "--include-protected"]);
+    let out = stdout(&all);
+    assert_eq!(code(&all), 2, "{out}");
+    assert!(
+        out.contains("CRITICAL: pcc/web-01: snapshot \"base\" (snapshot-101)"),
+        "{out}"
+    );
+    assert!(
+        out.lines().next().unwrap().contains(" protected=0;;;0 "),
+        "{out}"
+    );
+}
+
 #[test]
 fn check_prometheus_reads_in_the_official_parser_with_an_age_for_every_snapshot() {
     let env = Env::new();
