@@ -51,6 +51,8 @@ pub enum Action {
     Mark,
     /// Mark every snapshot the snapshot list shows (protected ones left out).
     MarkAll,
+    /// Unmark every snapshot.
+    UnmarkAll,
     /// Switch the left pane between the inventory and the snapshot list.
     SnapshotList,
     /// The snapshot list's next sort key.
@@ -282,7 +284,14 @@ pub static KEYMAP: &[Binding] = &[
         keys: &[k('A')],
         label: "A",
         action: Action::MarkAll,
-        name: "mark all shown (in the list)",
+        name: "mark/unmark all shown (list)",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('U')],
+        label: "U",
+        action: Action::UnmarkAll,
+        name: "unmark every snapshot",
         hint: false,
     },
     Binding {

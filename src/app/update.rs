@@ -306,6 +306,7 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
         GuestCheck => guest_check(s),
         Mark => mark(s),
         MarkAll => mark_all(s),
+        UnmarkAll => unmark_all(s),
         SnapshotList => {
             let view = match s.view {
                 LeftView::Inventory => LeftView::Snapshots,
@@ -605,8 +606,21 @@ pub fn mark_where_words(query: &str) -> Option<&str> {
     query.trim_start().strip_prefix("mark where")
 }
 
+/// Unmark every snapshot (`U`, or the palette's "unmark every snapshot").
+fn unmark_all(s: &mut AppState) -> Vec<Effect> {
+    let n = s.marks.len();
+    if n == 0 {
+        return refuse(s, "nothing is marked");
+    }
+    s.marks.clear();
+    s.left_out.clear();
+    info(s, format!("unmarked {n} snapshot(s); nothing is marked"));
+    Vec::new()
+}
+
 /// Mark what a policy selects among the shown machines (the inventory's filter applies),
-/// as `prune` would: protected snapshots and a machine's `keep-last` newest left out.
+/// as `prune` would: protected snapshots and a machine's `keep-last` newest left out. The
+/// marks are replaced, as `prune` plans afresh: what is marked is what the policy selects.
 fn mark_where(s: &mut AppState, words: &str) -> Vec<Effect> {
     let criteria = match crate::model::cleanup::parse_criteria(words).and_then(|c| {
         c.check()?;
@@ -617,6 +631,9 @@ fn mark_where(s: &mut AppState, words: &str) -> Vec<Effect> {
     };
     let shown = s.filtered_machines();
     let p = crate::model::cleanup::plan(&shown, &criteria, &s.settings.protect, s.now);
+    let before = s.marks.len();
+    s.marks.clear();
+    s.left_out.clear();
     for m in &p.machines {
         for x in &m.snapshots {
             let key = (m.profile.clone(), m.machine_id.clone(), x.id.clone());
@@ -635,10 +652,15 @@ fn mark_where(s: &mut AppState, words: &str) -> Vec<Effect> {
     } else {
         format!("; {} protected left out", p.protected.len())
     };
+    let replaced = if before == 0 {
+        String::new()
+    } else {
+        format!(" (replacing the {before} marked before)")
+    };
     info(
         s,
         format!(
-            "marked {} snapshot(s) on {} machine(s), {}{left}; d deletes them, Space unmarks",
+            "marked {} snapshot(s) on {} machine(s), {}{replaced}{left}; d deletes them, U unmarks all",
             p.snapshots(),
             p.machines.len(),
             crate::model::health::human_size(p.size_bytes())

@@ -1989,6 +1989,50 @@ fn mark_where_in_the_palette_marks_what_prune_would_select() {
     assert!(said.contains("at least one of"), "{said}");
 }
 
+/// `mark where` replaces the marks (a hand-marked snapshot the policy does not select is
+/// no longer marked, and the message says how many were replaced), and `U` (also in the
+/// palette, "unmark every snapshot") unmarks everything.
+#[test]
+fn mark_where_replaces_the_marks_and_u_unmarks_all() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-104");
+    key(&mut s, ' ');
+    assert_eq!(s.marks.len(), 1);
+    // The whole estate shown again (the filter that found web-01 cleared).
+    while s.focus != snaptree::app::Pane::Inventory {
+        press(&mut s, KeyCode::Tab);
+    }
+    press(&mut s, KeyCode::Esc);
+    assert!(s.filter.is_empty());
+    key(&mut s, ':');
+    type_text(&mut s, "mark where older-than 50d");
+    press(&mut s, KeyCode::Enter);
+    let marked: Vec<&str> = s.marks.iter().map(|(_, _, id)| id.as_str()).collect();
+    assert!(!marked.contains(&"snapshot-104"), "{marked:?}");
+    assert_eq!(marked.len(), 4, "{marked:?}");
+    let (_, said) = s.message.clone().expect("a message");
+    assert!(said.contains("replacing the 1 marked before"), "{said}");
+
+    key(&mut s, 'U');
+    assert!(s.marks.is_empty());
+    let (_, said) = s.message.clone().expect("a message");
+    assert!(said.contains("unmarked 4 snapshot(s)"), "{said}");
+    key(&mut s, 'U');
+    let (_, said) = s.message.clone().expect("a message");
+    assert!(said.contains("nothing is marked"), "{said}");
+
+    // From the palette too.
+    key(&mut s, ':');
+    type_text(&mut s, "mark where older-than 50d");
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(s.marks.len(), 4);
+    key(&mut s, ':');
+    type_text(&mut s, "unmark every");
+    press(&mut s, KeyCode::Enter);
+    assert!(s.marks.is_empty(), "the palette's unmark every snapshot");
+}
+
 /// The demo state with the VPS profile checking its guest agent over ssh.
 fn state_checking_guests() -> AppState {
     let mut s = state();
