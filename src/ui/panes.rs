@@ -808,14 +808,25 @@ pub fn status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         spans.push(Span::styled(format!("{glyph}{} ", p.name), style));
     }
     match &s.message {
-        Some((level, text)) => spans.push(Span::styled(
-            text.clone(),
-            if *level == Level::Error {
-                theme.critical
+        Some((level, text)) => {
+            // Longer than the line: cut with "…" at its edge (the message log, `M`, has
+            // it whole), so a cut sentence never reads as a whole one.
+            let used: usize = spans.iter().map(|s| s.width()).sum();
+            let room = (area.width as usize).saturating_sub(used);
+            let shown = if text.width() > room {
+                pad(text, room)
             } else {
-                theme.text
-            },
-        )),
+                text.clone()
+            };
+            spans.push(Span::styled(
+                shown,
+                if *level == Level::Error {
+                    theme.critical
+                } else {
+                    theme.text
+                },
+            ));
+        }
         None => {
             let mut hints: Vec<(bool, String)> = KEYMAP
                 .iter()

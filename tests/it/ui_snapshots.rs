@@ -582,3 +582,22 @@ fn an_unreadable_vps_says_why_in_the_details_and_refuses_a_take() {
     let text = screen(&s, W, H);
     assert!(text.contains("is unreadable"), "{text}");
 }
+
+/// A message longer than the status line ends with "…" at the line's edge (the message
+/// log, `M`, has it whole), at 80 and at 120 columns; a short one is shown as it is.
+#[test]
+fn a_long_message_is_cut_with_an_ellipsis() {
+    let mut s = state();
+    let long = format!("the server said: {}end", "x".repeat(200));
+    s.say(snaptree::app::state::Level::Info, long.clone());
+    for w in [80, 120] {
+        let screen = lines(&render_buffer(&s, w, 24));
+        let last = screen.last().unwrap();
+        assert!(last.ends_with('…'), "{w}: {last}");
+        assert!(last.contains("the server said: xxx"), "{w}: {last}");
+        assert_eq!(last.chars().count(), usize::from(w), "{w}: {last}");
+    }
+    s.say(snaptree::app::state::Level::Info, "short and whole");
+    let screen = lines(&render_buffer(&s, 80, 24));
+    assert!(screen.last().unwrap().ends_with("short and whole"));
+}
