@@ -79,6 +79,24 @@ pub enum Action {
     Suspend,
 }
 
+impl Action {
+    /// Whether it asks for a change on a back end (refused on a read-only profile).
+    pub fn changes(self) -> bool {
+        matches!(
+            self,
+            Action::Take
+                | Action::Revert
+                | Action::RevertCurrent
+                | Action::Delete
+                | Action::DeleteAll
+                | Action::Consolidate
+                | Action::Rename
+                | Action::Pin
+                | Action::Replace
+        )
+    }
+}
+
 /// A key chord.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Key {

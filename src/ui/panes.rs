@@ -828,9 +828,11 @@ pub fn status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             ));
         }
         None => {
+            // With every profile read-only, no key of a change is advertised.
+            let all_read_only = !s.profiles.is_empty() && s.profiles.iter().all(|p| p.read_only);
             let mut hints: Vec<(bool, String)> = KEYMAP
                 .iter()
-                .filter(|b| b.hint)
+                .filter(|b| b.hint && !(all_read_only && b.action.changes()))
                 .map(|b| {
                     let hint = format!("{} {}", b.label, b.name.split(' ').next().unwrap_or(""));
                     (b.action == Action::Help, hint)

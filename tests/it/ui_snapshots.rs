@@ -269,6 +269,31 @@ fn read_only_status_line() {
     insta::assert_snapshot!("read_only", text);
 }
 
+/// With every profile read-only, the status line's hints do not advertise the keys of
+/// changes (t take, r revert, d delete); the others stay.
+#[test]
+fn read_only_hints_leave_out_the_changes() {
+    let s = state_with(true, ThemeName::Default);
+    let status = lines(&render_buffer(&s, W, H)).last().unwrap().clone();
+    assert!(
+        status.contains("READ-ONLY") && status.contains("? help"),
+        "{status}"
+    );
+    for change in ["t take", "r revert", "d delete"] {
+        assert!(!status.contains(change), "{change} in {status}");
+    }
+    assert!(
+        status.contains("v list") && status.contains("/ filter"),
+        "{status}"
+    );
+    let s = state_with(false, ThemeName::Default);
+    let status = lines(&render_buffer(&s, W, H)).last().unwrap().clone();
+    assert!(
+        status.contains("t take") && status.contains("d delete"),
+        "{status}"
+    );
+}
+
 #[test]
 fn exactly_80x24() {
     let s = web01();
