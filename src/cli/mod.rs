@@ -112,16 +112,16 @@ pub enum Cmd {
         /// PROFILE/NAME or PROFILE/ID.
         machine: String,
         /// Name (default: the local date-time).
-        #[arg(long)]
+        #[arg(short, long)]
         name: Option<String>,
         /// Description.
-        #[arg(long)]
+        #[arg(short, long)]
         description: Option<String>,
         /// Include memory (powered-on VMs).
-        #[arg(long)]
+        #[arg(short, long)]
         memory: bool,
         /// Quiesce guest file systems (needs VMware Tools running).
-        #[arg(long)]
+        #[arg(short, long)]
         quiesce: bool,
         /// Mark it to expire after AGE (e.g. 7d): `[expires …]` in its description, which
         /// `prune --expired` selects once passed.
@@ -133,7 +133,7 @@ pub enum Cmd {
         /// PROFILE/NAME or PROFILE/ID.
         machine: String,
         /// Description of the new snapshot (default: the local date-time).
-        #[arg(long)]
+        #[arg(short, long)]
         description: Option<String>,
         /// Mark the new snapshot to expire after AGE (see `take --expires`).
         #[arg(long, value_name = "AGE")]
@@ -179,10 +179,10 @@ pub enum Cmd {
         /// Snapshot id, path of names, or unique name.
         snapshot: String,
         /// New name.
-        #[arg(long)]
+        #[arg(short, long)]
         name: Option<String>,
         /// New description.
-        #[arg(long)]
+        #[arg(short, long)]
         description: Option<String>,
     },
     /// Protect a snapshot from every policy: `[keep]` added to its description.

@@ -356,6 +356,56 @@ fn assert_change(env: &Env, args: &[&str], operation: &str, machine: &str) {
     );
 }
 
+/// govc's short flags: `take -n NAME -d TEXT -m -q`, `rename -n -d`, `replace -d`.
+#[test]
+fn take_rename_and_replace_take_govc_short_flags() {
+    use clap::Parser as _;
+    use snaptree::cli::{Cli, Cmd};
+    let take = Cli::try_parse_from([
+        "snaptree",
+        "take",
+        "pcc/web-01",
+        "-n",
+        "pre",
+        "-d",
+        "why",
+        "-m",
+        "-q",
+    ])
+    .expect("short flags");
+    assert!(
+        matches!(
+            take.command,
+            Some(Cmd::Take { ref name, ref description, memory: true, quiesce: true, .. })
+                if name.as_deref() == Some("pre") && description.as_deref() == Some("why")
+        ),
+        "{take:?}"
+    );
+    let rename =
+        Cli::try_parse_from(["snaptree", "rename", "web-01", "base", "-n", "a", "-d", "b"])
+            .expect("short flags");
+    assert!(
+        matches!(
+            rename.command,
+            Some(Cmd::Rename { ref name, ref description, .. })
+                if name.as_deref() == Some("a") && description.as_deref() == Some("b")
+        ),
+        "{rename:?}"
+    );
+    let replace = Cli::try_parse_from(["snaptree", "replace", "mail", "-d", "c"]).expect("-d");
+    assert!(
+        matches!(replace.command, Some(Cmd::Replace { ref description, .. }) if description.as_deref() == Some("c")),
+        "{replace:?}"
+    );
+    let env = Env::new();
+    assert_change(
+        &env,
+        &["take", "web-01", "-n", "short", "-m", "-q"],
+        "take",
+        "vm-101",
+    );
+}
+
 #[test]
 fn changes_succeed_with_progress_on_stderr() {
     let env = Env::new();
