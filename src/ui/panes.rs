@@ -807,12 +807,13 @@ pub fn status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         };
         spans.push(Span::styled(format!("{glyph}{} ", p.name), style));
     }
+    // What is left of the line for the message or the key hints.
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let room = (area.width as usize).saturating_sub(used);
     match &s.message {
         Some((level, text)) => {
             // Longer than the line: cut with "…" at its edge (the message log, `M`, has
             // it whole), so a cut sentence never reads as a whole one.
-            let used: usize = spans.iter().map(|s| s.width()).sum();
-            let room = (area.width as usize).saturating_sub(used);
             let shown = if text.width() > room {
                 pad(text, room)
             } else {
@@ -839,8 +840,6 @@ pub fn status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                 })
                 .collect();
             // In a narrow terminal, drop whole hints from the end, keeping `? help`.
-            let used: usize = spans.iter().map(|s| s.width()).sum();
-            let room = (area.width as usize).saturating_sub(used);
             let join = |h: &[(bool, String)]| {
                 h.iter()
                     .map(|(_, t)| t.as_str())

@@ -140,15 +140,20 @@ fn traversal(name: &str, kind: &str, path: &str, next: &[&str]) -> Box<dyn Selec
 /// The property specs of a pass: VMs (with their layout or not), and the folders and
 /// datacenters for their paths.
 fn prop_set(with_layout: bool) -> Vec<PropertySpec> {
+    vec![
+        vm_spec(with_layout),
+        spec("Folder", &["name", "parent"]),
+        spec("Datacenter", &["name", "parent"]),
+    ]
+}
+
+/// A VM's properties (`VM_PATHS`), with its layout or not.
+fn vm_spec(with_layout: bool) -> PropertySpec {
     let mut vm = spec("VirtualMachine", VM_PATHS);
     if with_layout && let Some(paths) = vm.path_set.as_mut() {
         paths.push(LAYOUT_PATH.to_string());
     }
-    vec![
-        vm,
-        spec("Folder", &["name", "parent"]),
-        spec("Datacenter", &["name", "parent"]),
-    ]
+    vm
 }
 
 /// Every VM, folder and datacenter under the root folder, through a container view.
@@ -182,7 +187,7 @@ fn view_filter_of(
 /// reported missing instead of failing the call.
 fn objects_filter(objects: &[ManagedObjectReference], with_layout: bool) -> PropertyFilterSpec {
     PropertyFilterSpec {
-        prop_set: vec![prop_set(with_layout).swap_remove(0)],
+        prop_set: vec![vm_spec(with_layout)],
         // `skip` left out (false by default): a chunk names thousands of objects, and the
         // request is smaller by a fifth without it.
         object_set: objects
