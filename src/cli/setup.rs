@@ -291,7 +291,15 @@ pub fn config_init(cli: &Cli) -> Result<(), Failure> {
         .create_new(true)
         .mode(0o600)
         .open(&path)
-        .and_then(|mut f| f.write_all(crate::config::TEMPLATE.as_bytes()));
+        .and_then(|mut f| {
+            // The file is ours (made just now): one cut short (a full disk) is removed, so
+            // the next run does not find it "already there".
+            f.write_all(crate::config::TEMPLATE.as_bytes())
+                .and_then(|()| f.sync_all())
+                .inspect_err(|_| {
+                    let _ = std::fs::remove_file(&path);
+                })
+        });
     match written {
         Ok(()) => {
             say!("{shown}");

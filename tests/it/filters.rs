@@ -322,6 +322,29 @@ fn config_init_writes_the_template_once_and_never_over_a_file() {
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
 
+    // A file system that takes nothing (`prlimit --fsize=0`): the write fails, it says so
+    // (exit 1), and no empty file is left to be found "already there" the next time.
+    let full = env.dir.path().join("full.toml");
+    let c = env.command(&["--config", full.to_str().unwrap(), "config", "init"]);
+    let program = c.get_program().to_owned();
+    let args: Vec<_> = c.get_args().map(|a| a.to_owned()).collect();
+    let o = Command::new("prlimit")
+        .arg("--fsize=0")
+        .arg("--")
+        .arg(program)
+        .args(args)
+        .envs(
+            c.get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .current_dir(env.dir.path().join("cwd"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run snaptree under prlimit");
+    let line = one_sentence(&o, 1);
+    assert!(line.contains("cannot write"), "{line}");
+    assert!(!full.exists(), "no empty file left");
+
     let planted = env.dir.path().join("planted.toml");
     let target = env.dir.path().join("elsewhere.toml");
     std::os::unix::fs::symlink(&target, &planted).unwrap();
