@@ -5,9 +5,10 @@ VCSIM_PIDS=()
 
 # vcsim_start FILE PER SNAPSHOT_VMS DEPTH: vcsim in the background with 3 one-host clusters
 # of PER VMs each, SNAPSHOT_VMS of them with a DEPTH-deep chain; what it prints goes to FILE.
-# With VCSIM_TRACE set, vcsim writes every call it serves to that file.
+# With VCSIM_TRACE set, vcsim writes every call it serves to that file; with VCSIM_CPUS set
+# (a taskset list), vcsim runs on those CPUs only.
 vcsim_start() {
-    "$peers/vcsim" -listen 127.0.0.1:0 -cluster 3 -host 1 -standalone-host 0 -vm "$2" \
+    ${VCSIM_CPUS:+taskset -c "$VCSIM_CPUS"} "$peers/vcsim" -listen 127.0.0.1:0 -cluster 3 -host 1 -standalone-host 0 -vm "$2" \
         -snapshot-vms "$3" -snapshot-depth "$4" ${VCSIM_TRACE:+-trace "$VCSIM_TRACE"} >"$1" 2>/dev/null &
     VCSIM_PIDS+=($!)
 }

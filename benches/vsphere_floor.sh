@@ -12,11 +12,19 @@
 # benches/delay_proxy.py (DELAY_MS each way), whose count of turns (round trips) per client
 # is printed too. Each client's calls are counted in vcsim's trace.
 #
+# With SPLIT set, vcsim runs on CPU 0 and every client on CPU 1 (a server that does not share
+# its cores with the client, as a real vCenter does not): the client's own work then shows
+# as time only where it is not overlapped with the server's.
+#
 # With BEFORE set to another snaptree binary, it is measured alongside (a change compared
 # with what it replaces).
 #
 #   cargo build --release && bash benches/vsphere_floor.sh target/release/snaptree [PER] [RUNS]
 set -euo pipefail
+if [ -n "${SPLIT:-}" ] && [ -z "${SPLIT_DONE:-}" ]; then
+    export SPLIT_DONE=1 VCSIM_CPUS=0
+    exec taskset -c 1 bash "$0" "$@"
+fi
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$(realpath "$1")"
 per="${2:-1000}"
@@ -90,6 +98,8 @@ floor="curl -sk -b $out/jar -H 'Content-Type: text/xml; charset=utf-8' -H 'SOAPA
 echo "the floor's answers: $(stat -c %s "$out/props.out") bytes of properties"
 
 # One run of each client, its calls counted in vcsim's trace (and its turns at the proxy).
+# vcsim's CPU time so far, in clock ticks.
+vcsim_ticks() { awk '{print $14 + $15}' "/proc/${VCSIM_PIDS[0]}/stat"; }
 count() { # NAME COMMAND...
     local name="$1" from turns=""
     shift
@@ -98,12 +108,16 @@ count() { # NAME COMMAND...
     sleep 1
     from=$(stat -c %s "$out/trace.log")
     : >"$out/turns"
-    "$@" >/dev/null
+    local ticks0 ticks1 self
+    ticks0=$(vcsim_ticks)
+    self=$( { /usr/bin/time -f '%U %S' "$@" >/dev/null; } 2>&1 | tail -n 1)
+    ticks1=$(vcsim_ticks)
     sleep 1
     if [ -n "${DELAY_MS:-}" ]; then
         turns="; $(awk '{c++; t+=$2; up+=$4; down+=$6} END {printf "%d connections, %d turns, %d bytes up, %d down", c, t, up, down}' "$out/turns")"
     fi
-    echo "$name: $(python3 "$here/benches/soap_calls.py" "$out/trace.log" "$from")$turns"
+    echo "$name: $(python3 "$here/benches/soap_calls.py" "$out/trace.log" "$from")$turns;" \
+        "CPU: the client $(echo "$self" | awk '{printf "%d ms", ($1 + $2) * 1000}'), vcsim $(( (ticks1 - ticks0) * 1000 / $(getconf CLK_TCK) )) ms"
 }
 count "snaptree ls --json" "$bin" --config "$out/config.toml" ls --json
 [ -n "${BEFORE:-}" ] && count "snaptree before" "$BEFORE" --config "$out/config.toml" ls --json
