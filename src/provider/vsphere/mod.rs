@@ -133,8 +133,9 @@ struct Inner {
     /// The tunnel bounding each answer (none under an operator's own proxy); it ends with
     /// the session.
     _tunnel: Option<limit::Tunnel>,
-    /// The bound of one answer in bytes (`max_answer_mb`): listing chunks are sized within it.
-    answer_bytes: u64,
+    /// What listing chunks are sized by: the bound of one answer (`max_answer_mb`) and
+    /// whether the server answered the login as a near one.
+    sizing: inventory::Sizing,
     /// The server instance (`about.instanceUuid`) as read at the last login: every machine
     /// read carries it, so a change chosen on one instance is refused on another (a
     /// restarted or rebuilt server hands the same ids to other snapshots).
@@ -499,9 +500,16 @@ impl Inner {
             };
             let with_login =
                 |b: ClientBuilder| b.basic_authn(&params.username, params.password.expose());
+            // With the client, how long the login call alone took where it is one call of
+            // its own (one round trip): what tells a near server from a distant one.
+            let unmeasured = |built: Result<Arc<Client>, VimError>| built.map(|c| (c, None));
             match params.transport {
-                Transport::Soap => with_login(builder(TransportMode::Soap)).build().await,
-                Transport::Json => with_login(builder(TransportMode::Json)).build().await,
+                Transport::Soap => {
+                    unmeasured(with_login(builder(TransportMode::Soap)).build().await)
+                }
+                Transport::Json => {
+                    unmeasured(with_login(builder(TransportMode::Json)).build().await)
+                }
                 Transport::Auto => {
                     // The hello and the SOAP service content (which needs no session) at
                     // once: a SOAP-only server (an older vCenter, ESXi, vcsim) is logged in
@@ -511,15 +519,16 @@ impl Inner {
                         builder(TransportMode::Soap).build()
                     );
                     match hello {
-                        (TransportMode::Json, Some(release)) => {
+                        (TransportMode::Json, Some(release)) => unmeasured(
                             with_login(builder(TransportMode::Json).api_release(&release))
                                 .build()
-                                .await
-                        }
+                                .await,
+                        ),
                         _ => {
                             let client = soap?;
+                            let start = std::time::Instant::now();
                             log_in(&client, &params.username, params.password.expose()).await?;
-                            Ok(client)
+                            Ok((client, Some(start.elapsed())))
                         }
                     }
                 }
@@ -527,8 +536,8 @@ impl Inner {
         };
         // The limit is the login's, not each of its requests': finding the transport asks
         // twice (a VI/JSON hello, then SOAP), which took twice the limit on a stalled server.
-        let client = match tokio::time::timeout(params.timeout, build).await {
-            Ok(Ok(c)) => c,
+        let (client, login_took) = match tokio::time::timeout(params.timeout, build).await {
+            Ok(Ok(built)) => built,
             Err(_) => {
                 return Err(ProviderError::Unreachable(format!(
                     "the server did not answer in time while logging in to {} (timeout {}s)",
@@ -554,7 +563,10 @@ impl Inner {
             wait_seconds,
             closed: std::sync::atomic::AtomicBool::new(false),
             _tunnel: tunnel,
-            answer_bytes: params.max_answer_mb.saturating_mul(1024 * 1024),
+            sizing: inventory::Sizing {
+                answer_bytes: params.max_answer_mb.saturating_mul(1024 * 1024),
+                near: login_took.is_some_and(|t| t <= inventory::NEAR),
+            },
         })
     }
 
@@ -741,7 +753,7 @@ impl Inner {
                 let partial = partial.clone();
                 // Read when the listing (re)starts: after a new login, the new instance.
                 let instance = self.instance();
-                let answer_bytes = self.answer_bytes;
+                let sizing = self.sizing;
                 async move {
                     // The TUI's first load shows the first chunk, then the machines read so
                     // far each time they have doubled: a few copies in all, whatever the
@@ -754,7 +766,7 @@ impl Inner {
                         profile,
                         instance,
                         show_first,
-                        answer_bytes,
+                        sizing,
                         &mut |chunk| {
                             all.extend(chunk);
                             if let Some(tx) = &partial
@@ -782,7 +794,7 @@ impl Inner {
         profile: &str,
         instance: Option<String>,
         show_first: bool,
-        answer_bytes: u64,
+        sizing: inventory::Sizing,
         each: &mut dyn FnMut(Vec<Machine>),
     ) -> Result<(), VimError> {
         let root = client.service_content().root_folder.clone();
@@ -802,7 +814,7 @@ impl Inner {
             client,
             members,
             show_first,
-            answer_bytes,
+            sizing,
             |row, places| {
                 let mut m = inventory::machine(profile, row, places);
                 m.instance.clone_from(&instance);
@@ -826,19 +838,12 @@ impl Inner {
         let list = |client: Arc<Client>| {
             let (tx, sent, profile) = (&tx, &sent, self.profile.as_str());
             let instance = self.instance();
-            let answer_bytes = self.answer_bytes;
+            let sizing = self.sizing;
             async move {
-                Self::chunks(
-                    &client,
-                    profile,
-                    instance,
-                    false,
-                    answer_bytes,
-                    &mut |chunk| {
-                        sent.set(true);
-                        let _ = tx.send(chunk);
-                    },
-                )
+                Self::chunks(&client, profile, instance, false, sizing, &mut |chunk| {
+                    sent.set(true);
+                    let _ = tx.send(chunk);
+                })
                 .await
             }
         };
