@@ -263,8 +263,9 @@ pub struct Dialog {
     pub fields: Vec<Field>,
     /// Focused input.
     pub focus: usize,
-    /// A warning was shown (a rename to a name the tree has): Enter again goes ahead.
-    pub warned: bool,
+    /// The questions after the confirmation answered so far (Enter again answers the one
+    /// shown): the change's flow (`model::flow`).
+    pub asked: crate::model::flow::Asked,
     /// Lines scrolled off the top (long texts: a task's, the log).
     pub scroll: usize,
     /// The take of a VPS whose guest agent is checked: its machine and the line that says
@@ -281,7 +282,7 @@ impl Dialog {
             lines,
             fields: Vec::new(),
             focus: 0,
-            warned: false,
+            asked: crate::model::flow::Asked::default(),
             scroll: 0,
             guest: None,
         }
@@ -294,7 +295,7 @@ impl Dialog {
             lines: change.lines.clone(),
             fields: change.fields.iter().map(Field::of).collect(),
             focus: 0,
-            warned: false,
+            asked: crate::model::flow::Asked::default(),
             scroll: 0,
             guest: None,
             kind: DialogKind::Change(Box::new(change)),

@@ -13,6 +13,7 @@ use crate::engine::policy::ensure_writable;
 use crate::engine::{Command, Event, RunError, RunUpdate};
 use crate::model::change::{self, Change, Context, Input, Value};
 use crate::model::download;
+use crate::model::flow;
 use crate::model::guest::{self, GuestAgent};
 use crate::model::health::format_age;
 use crate::model::{Machine, Operation, TaskState};
@@ -565,7 +566,7 @@ fn on_guest_agent(s: &mut AppState, request: u64, key: &MachineKey, state: Guest
             *l = line;
         }
         // What Enter warned about may have changed: it warns again if it must.
-        d.warned = false;
+        d.asked = crate::model::flow::Asked::default();
         return;
     }
     if s.dialog.is_some() {
@@ -922,21 +923,22 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
         _ => return Vec::new(),
     };
     // Read-only: no dialog for a change can be opened (said first, whatever else is wrong).
-    if s.read_only(&m.profile) {
-        let reason = crate::engine::policy::read_only_reason(&m.profile);
-        return match &op {
-            Ok(op) => refuse(s, format!("{} refused: {reason}", op.name())),
-            Err(_) => refuse(s, format!("refused: {reason}")),
-        };
-    }
+    let read_only = s.read_only(&m.profile);
     let op = match op {
         Ok(op) => op,
-        Err(why) => return refuse(s, why),
+        Err(why) if !read_only => return refuse(s, why),
+        Err(_) => {
+            let reason = crate::engine::policy::read_only_reason(&m.profile);
+            return refuse(s, format!("refused: {reason}"));
+        }
     };
     let from_take = action == Action::Take && matches!(op, Operation::Replace { .. });
-    let before = guest::before(&m, &op, checks_guest(s, &m));
-    match change::describe(&m, op, change_context(s)) {
-        Ok(mut c) => {
+    let writable = |op: &Operation| ensure_writable(read_only, &m.profile, op);
+    match flow::open(&m, op, change_context(s), writable, checks_guest(s, &m)) {
+        Ok(flow::Opened {
+            change: mut c,
+            guest: before,
+        }) => {
             if from_take {
                 c.lines.insert(
                     0,
@@ -961,7 +963,7 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
             s.dialog = Some(d);
             effects
         }
-        Err(why) => refuse(s, why.0),
+        Err(why) => refuse(s, why.sentence()),
     }
 }
 
@@ -1110,7 +1112,7 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 && editor.handle(&key)
             {
                 // Editing the form after a warning: the warning no longer holds.
-                d.warned = false;
+                d.asked = crate::model::flow::Asked::default();
             }
         }
     }
@@ -1193,29 +1195,17 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
         Ok(steps) => steps,
         Err(why) => return refuse(s, why.0),
     };
-    // A take whose guest agent is not known to run is asked once more.
-    if !d.warned
-        && let Some((key, _)) = &d.guest
-        && let Some(warning) = s
-            .guest
-            .get(key)
-            .and_then(|g| g.state.take_warning(&machine_name(s, key)))
-    {
+    // The questions after the confirmation (`model::flow`), each put once: Enter again
+    // answers the one shown.
+    let (guest, name) = match &d.guest {
+        Some((key, _)) => (s.guest.get(key).map(|g| &g.state), machine_name(s, key)),
+        None => (None, String::new()),
+    };
+    if let Some(question) = d.asked.next(&steps, guest, &name) {
         if let Some(d) = s.dialog.as_mut() {
-            d.warned = true;
+            d.asked.yes(&question);
         }
-        return refuse(s, format!("{warning}; Enter again to take it anyway"));
-    }
-    if !d.warned
-        && let Some(clash) = steps.iter().find_map(change::Step::name_clash)
-    {
-        if let Some(d) = s.dialog.as_mut() {
-            d.warned = true;
-        }
-        return refuse(
-            s,
-            format!("another snapshot is already named {clash}; Enter again to rename anyway"),
-        );
+        return refuse(s, question.again());
     }
     s.dialog = None;
     if !c.batch {

@@ -21,6 +21,7 @@ use crate::config::ConfirmMode;
 use crate::engine::{Engine, RunError, RunUpdate};
 use crate::model::change;
 use crate::model::cleanup;
+use crate::model::flow;
 use crate::model::guest::{self, Before};
 use crate::model::{
     ExpectedView, Machine, Operation, TaskState, resolve_machine, resolve_snapshot,
@@ -750,61 +751,61 @@ fn expiring(description: &str, age: Option<&str>, m: &Machine) -> Result<String,
     Ok(cleanup::with_expires(description, at))
 }
 
-/// Read-only, then the change as `model::change` describes it (refused before anything is
-/// sent when it cannot apply: exit 2), confirmation, then the run.
+/// The change's flow (`model::flow`): refused before anything is asked or sent when it
+/// cannot apply (read-only: exit 3; anything else: exit 2), the guest agent checked where
+/// the profile asks it, the confirmation of a destructive change in its own words, then
+/// the questions left; `--yes` answers them all. Then the run.
 async fn change(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(), Failure> {
-    // Read-only refuses before anything is asked or sent.
-    s.engine
-        .ensure_writable(&m.profile, &op)
-        .map_err(|e| Failure::new(EXIT_REFUSED, e.to_string()))?;
     let protect = cleanup::Protect::new(&s.config.cleanup.protect);
     let ctx = change::Context {
         now: chrono::Utc::now(),
         type_to_confirm: s.confirm == ConfirmMode::TypeName,
         protect: &protect,
     };
-    let described = change::describe(m, op, ctx).map_err(|r| Failure::new(EXIT_USAGE, r.0))?;
+    let writable = |op: &Operation| {
+        s.engine
+            .ensure_writable(&m.profile, op)
+            .map_err(|e| e.to_string())
+    };
+    let opened = flow::open(m, op, ctx, writable, s.engine.checks_guest(&m.profile)).map_err(
+        |r| match r {
+            flow::Refused::ReadOnly(why) => Failure::new(EXIT_REFUSED, why),
+            flow::Refused::Cannot(why) => Failure::new(EXIT_USAGE, why.0),
+        },
+    )?;
+    let described = opened.change;
     let Some(step) = described.steps.first().cloned() else {
         return Ok(());
     };
-    // A VPS take with `guest_check = "ssh"`: the agent checked first, and asked once more
-    // when it is not known to run.
-    match guest::before(m, &step.op, s.engine.checks_guest(&m.profile)) {
-        Before::Nothing => {}
-        Before::NotNeeded => tell!("{}", guest::NOT_NEEDED),
+    let guest = match opened.guest {
+        Before::Nothing => None,
+        Before::NotNeeded => {
+            tell!("{}", guest::NOT_NEEDED);
+            None
+        }
         Before::Check => {
             let state = s.engine.guest_check(&m.profile, &m.id).await;
             tell!("{}", state.line());
-            if let Some(warning) = state.take_warning(&format!("{}/{}", m.profile, m.name)) {
-                if cli.yes {
-                    tell!("{warning}; taking it anyway (--yes)");
-                } else {
-                    confirm(&change::Change {
-                        summary: format!("{}, though {warning}", described.summary),
-                        lines: Vec::new(),
-                        confirmation: change::Confirmation::YesNo,
-                        ..described.clone()
-                    })?;
-                }
-            }
+            Some(state)
         }
+    };
+    if !cli.yes && step.op.is_destructive() {
+        confirm(&described)?;
     }
-    if !cli.yes {
-        if let Some(clash) = step.name_clash() {
-            let ask = change::Change {
-                summary: format!(
-                    "{}; another snapshot of {}/{} is already named {clash}",
-                    described.summary, m.profile, m.name
-                ),
+    let machine = format!("{}/{}", m.profile, m.name);
+    let mut asked = flow::Asked::default();
+    while let Some(question) = asked.next(&described.steps, guest.as_ref(), &machine) {
+        if cli.yes {
+            tell!("{}", question.answered_by_yes(&machine));
+        } else {
+            confirm(&change::Change {
+                summary: question.prompt(&described.summary, &machine),
                 lines: Vec::new(),
                 confirmation: change::Confirmation::YesNo,
                 ..described.clone()
-            };
-            confirm(&ask)?;
+            })?;
         }
-        if step.op.is_destructive() {
-            confirm(&described)?;
-        }
+        asked.yes(&question);
     }
     execute(cli, s, m, step.op, &step.expected).await
 }

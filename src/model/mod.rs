@@ -8,6 +8,7 @@ pub mod cleanup;
 pub mod consistency;
 pub mod download;
 pub mod filter;
+pub mod flow;
 pub mod guest;
 pub mod health;
 pub mod machine;

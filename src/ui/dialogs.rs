@@ -164,7 +164,7 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
     lines.push(Line::styled(keys, theme.dim));
     if let Some((_, msg)) = &s.message
         && (d.needs_typing()
-            || d.warned
+            || d.asked.any()
             || d.fields.iter().any(|f| {
                 matches!(
                     f,

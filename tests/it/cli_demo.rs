@@ -522,6 +522,13 @@ fn rename_to_a_name_the_tree_has_needs_yes() {
     yes.push("--yes");
     let o = env.demo(&yes);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // --yes answers the question, and says it did: the log of a script shows why.
+    assert!(
+        stderr(&o)
+            .contains("already named \"hotfix-test\" (snapshot-106); renaming anyway (--yes)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
