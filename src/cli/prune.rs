@@ -3,11 +3,10 @@
 //! batch's `model::change` description; each step runs through the engine with its
 //! re-check.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
-use futures::StreamExt;
 use serde_json::json;
 
 use super::setup::Session;
@@ -16,7 +15,7 @@ use super::{
     load_by_profile, tell_no_match,
 };
 use crate::config::ConfirmMode;
-use crate::engine::RunError;
+use crate::engine::{Event, Job, RunError, RunUpdate, Scheduler};
 use crate::model::change::{self, Step};
 use crate::model::cleanup::{Criteria, Plan, Protect, plan};
 use crate::model::filter::Filter;
@@ -194,18 +193,12 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
     unread().map_or(Ok(()), Err)
 }
 
-/// Run the steps: one machine's in order, machines in parallel up to `[cleanup]
-/// concurrency` per profile; a step that does not succeed skips its machine's next ones.
-async fn execute<'a>(s: &Session, steps: &'a [Step], p: &Plan, tally: &Mutex<Tally>) {
+/// Run the steps through the engine's scheduler (`engine::scheduler`): one machine's in
+/// order, machines in parallel up to `[cleanup] concurrency` per profile; a step that does
+/// not succeed skips its machine's next ones. Dropped (Ctrl-C), it starts nothing more.
+async fn execute(s: &Session, steps: &[Step], p: &Plan, tally: &Mutex<Tally>) {
     let total = steps.len();
     let tty = std::io::stderr().is_terminal();
-    let mut by_machine: BTreeMap<(String, String), Vec<&'a Step>> = BTreeMap::new();
-    for st in steps {
-        by_machine
-            .entry((st.profile.clone(), st.machine_id.clone()))
-            .or_default()
-            .push(st);
-    }
     // Looked up once per step: a plan can hold tens of thousands.
     let sizes: HashMap<(&str, &str, &str), u64> = p
         .machines
@@ -240,76 +233,86 @@ async fn execute<'a>(s: &Session, steps: &'a [Step], p: &Plan, tally: &Mutex<Tal
             let _ = writeln!(err, "{line}");
         }
     };
-    let mut profiles: BTreeMap<String, Vec<Vec<&Step>>> = BTreeMap::new();
-    for ((profile, _), list) in by_machine {
-        profiles.entry(profile).or_default().push(list);
-    }
-    let concurrency = s.config.cleanup.concurrency.max(1);
-    let per_profile = profiles.into_values().map(|machines| {
-        futures::stream::iter(machines).for_each_concurrent(concurrency, |list| async {
-            {
-                let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
-                t.running += 1;
-            }
-            let mut stopped = false;
-            for st in list {
-                if stopped {
-                    s.engine.audit_skipped(&st.profile, &st.machine_id, &st.op);
-                    let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
-                    t.skipped += 1;
-                    progress(&t);
-                    continue;
-                }
-                let r = s
-                    .engine
-                    .run(
-                        &st.profile,
-                        &st.machine_id,
-                        &st.op,
-                        &st.expected,
-                        true,
-                        &|_| {},
-                    )
-                    .await;
-                let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
-                let what = format!(
-                    "{}/{} {}",
-                    st.profile,
-                    st.machine,
-                    st.op.snapshot().unwrap_or_default()
-                );
-                match r {
-                    Ok(status) if status.state == TaskState::Success => {
-                        t.done += 1;
-                        t.freed += size_of(st);
-                    }
-                    Ok(status) => {
-                        t.failed += 1;
-                        stopped = true;
-                        t.failures.push(format!(
-                            "{what}: {}: {}",
-                            status.state.as_str(),
-                            status.message.unwrap_or_else(|| "no reason given".into())
-                        ));
-                    }
-                    Err(e) => {
-                        t.failed += 1;
-                        stopped = true;
-                        let kind = match e {
-                            RunError::Refused(_) | RunError::Unrecorded(_) => "refused",
-                            RunError::Unknown(_) => "outcome unknown",
-                            _ => "failed",
-                        };
-                        t.failures.push(format!("{what}: {kind}: {e}"));
-                    }
-                }
-                progress(&t);
-            }
+    let (events, mut ended) = tokio::sync::mpsc::unbounded_channel();
+    let mut scheduler = Scheduler::new(s.engine.clone(), events, false);
+    // The steps in machine order (as planned); each one's request is its place.
+    let mut left = 0usize;
+    for (request, st) in (0u64..).zip(steps) {
+        let Some(index) = s.engine.profile_index(&st.profile) else {
             let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
+            t.failed += 1;
+            t.failures
+                .push(format!("{}/{}: no such profile", st.profile, st.machine));
+            continue;
+        };
+        scheduler.push(
+            index,
+            Job {
+                request,
+                machine_id: st.machine_id.clone(),
+                op: st.op.clone(),
+                expected: st.expected.clone(),
+                plan: Some(0),
+            },
+        );
+        left += 1;
+    }
+    let mut started = HashSet::new();
+    while left > 0 {
+        let Some(event) = ended.recv().await else {
+            break;
+        };
+        let (request, result) = match event {
+            Event::Task { request, update } => {
+                if !matches!(update, RunUpdate::Queued) && started.insert(request) {
+                    let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
+                    t.running += 1;
+                }
+                continue;
+            }
+            Event::TaskDone { request, result } => (request, result),
+            _ => continue,
+        };
+        left -= 1;
+        let Some(st) = usize::try_from(request).ok().and_then(|i| steps.get(i)) else {
+            continue;
+        };
+        let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
+        if started.remove(&request) {
             t.running -= 1;
-        })
-    });
-    futures::future::join_all(per_profile).await;
+        }
+        let what = format!(
+            "{}/{} {}",
+            st.profile,
+            st.machine,
+            st.op.snapshot().unwrap_or_default()
+        );
+        match result {
+            Ok(status) if status.state == TaskState::Success => {
+                t.done += 1;
+                t.freed += size_of(st);
+            }
+            Ok(status) => {
+                t.failed += 1;
+                t.failures.push(format!(
+                    "{what}: {}: {}",
+                    status.state.as_str(),
+                    status.message.unwrap_or_else(|| "no reason given".into())
+                ));
+            }
+            Err(RunError::Skipped(_)) => t.skipped += 1,
+            Err(e) => {
+                t.failed += 1;
+                let kind = match e {
+                    RunError::Refused(_) | RunError::Unrecorded(_) => "refused",
+                    RunError::Unknown(_) => "outcome unknown",
+                    _ => "failed",
+                };
+                t.failures.push(format!("{what}: {kind}: {e}"));
+            }
+        }
+        progress(&t);
+    }
     if tty {
         tell!("");
     }

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod guest;
 pub mod policy;
+pub mod scheduler;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::model::guest::GuestAgent;
 use crate::model::{ExpectedView, Machine, Operation, ProviderKind, TaskState, TaskStatus};
 use crate::provider::{DownloadLink, Provider, ProviderError};
 use audit::{AuditLog, AuditRecord};
+pub use scheduler::{Job, Scheduler};
 
 /// Longest wait for the back ends to end their sessions when the program exits.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -266,6 +268,12 @@ impl Engine {
         }
     }
 
+    /// The place of the profile named `name` among the engine's (what the scheduler is
+    /// given), if there is one.
+    pub fn profile_index(&self, name: &str) -> Option<usize> {
+        self.profiles.iter().position(|p| p.name == name)
+    }
+
     fn profile(&self, name: &str) -> Result<&Profile, RunError> {
         self.profiles
             .iter()
@@ -372,7 +380,7 @@ impl Engine {
     /// Record in the audit log a plan step not run because an earlier step on its machine
     /// did not succeed (a caller running a plan itself, as `prune` does).
     pub fn audit_skipped(&self, profile: &str, machine_id: &str, op: &Operation) {
-        if let Some(index) = self.profiles.iter().position(|p| p.name == profile) {
+        if let Some(index) = self.profile_index(profile) {
             self.skip(index, machine_id, op);
         }
     }
@@ -657,10 +665,9 @@ async fn worker(
             }
         }
     });
-    // One queue per machine: its operations run one after another, in the order asked;
-    // different machines run in parallel, at most `runs_per_profile` at once.
-    let mut queues: HashMap<String, MachineQueue> = HashMap::new();
-    let runs = Arc::new(tokio::sync::Semaphore::new(engine.runs_per_profile));
+    // Every change of this profile goes through the one scheduler: per machine one after
+    // another, machines in parallel up to `runs_per_profile`; each machine re-read after.
+    let mut scheduler = Scheduler::new(engine.clone(), events.clone(), true);
     let mut backoff = Duration::from_secs(2);
     let mut loaded = load(&engine, index, &events).await;
     // When the next automatic reload is due (set once per failure, so other wake-ups
@@ -713,22 +720,16 @@ async fn worker(
                 expected,
                 plan,
             }) => {
-                let job = RunJob {
-                    request,
-                    machine_id,
-                    op,
-                    expected,
-                    plan,
-                };
-                if matches!(job.op, Operation::Cancel { .. }) {
-                    // Cancelling acts on the task that holds the machine: it never waits.
-                    tokio::spawn(run_job(engine.clone(), index, job, events.clone()));
-                } else {
-                    let queue = queues.entry(job.machine_id.clone()).or_insert_with(|| {
-                        MachineQueue::start(engine.clone(), index, events.clone(), runs.clone())
-                    });
-                    queue.push(job);
-                }
+                scheduler.push(
+                    index,
+                    Job {
+                        request,
+                        machine_id,
+                        op,
+                        expected,
+                        plan,
+                    },
+                );
             }
             Wake::Command(Command::Download { machine_id }) => {
                 let result = p
@@ -767,119 +768,6 @@ async fn worker(
 /// Operations of one profile that may run at once by default (each on a different
 /// machine): `[cleanup] concurrency`'s default.
 pub const RUNS_PER_PROFILE: usize = 4;
-
-/// Run one change to its end, report it, then re-read its machine; true when it succeeded.
-async fn run_job(
-    engine: Arc<Engine>,
-    index: usize,
-    job: RunJob,
-    events: mpsc::UnboundedSender<Event>,
-) -> bool {
-    let p = &engine.profiles[index];
-    let request = job.request;
-    let report = |update| {
-        let _ = events.send(Event::Task { request, update });
-    };
-    let result = engine
-        .run(
-            &p.name,
-            &job.machine_id,
-            &job.op,
-            &job.expected,
-            true,
-            &report,
-        )
-        .await;
-    let ok = matches!(&result, Ok(s) if s.state == TaskState::Success);
-    let _ = events.send(Event::TaskDone { request, result });
-    reload_machine(p, &job.machine_id, &events).await;
-    ok
-}
-
-/// A change waiting for its turn on its machine.
-struct RunJob {
-    request: u64,
-    machine_id: String,
-    op: Operation,
-    expected: ExpectedView,
-    plan: Option<u64>,
-}
-
-/// The operations asked for one machine, run one after another by a task of its own.
-struct MachineQueue {
-    jobs: mpsc::UnboundedSender<RunJob>,
-    /// Jobs sent and not yet ended: above zero, a new job waits (and says so).
-    pending: Arc<std::sync::atomic::AtomicUsize>,
-    events: mpsc::UnboundedSender<Event>,
-}
-
-impl MachineQueue {
-    fn start(
-        engine: Arc<Engine>,
-        index: usize,
-        events: mpsc::UnboundedSender<Event>,
-        runs: Arc<tokio::sync::Semaphore>,
-    ) -> MachineQueue {
-        let (jobs, mut rx) = mpsc::unbounded_channel::<RunJob>();
-        let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (left, out) = (pending.clone(), events.clone());
-        tokio::spawn(async move {
-            // Plans with a step that did not succeed on this machine: their later steps
-            // here are skipped (docs/cleanup.md, "Running it"), other machines go on.
-            let mut failed_plans = std::collections::HashSet::new();
-            while let Some(job) = rx.recv().await {
-                if let Some(plan) = job.plan
-                    && failed_plans.contains(&plan)
-                {
-                    engine.skip(index, &job.machine_id, &job.op);
-                    let _ = out.send(Event::TaskDone {
-                        request: job.request,
-                        result: Err(RunError::Skipped(
-                            "an earlier step on this machine did not succeed".into(),
-                        )),
-                    });
-                } else {
-                    // A closed semaphore cannot happen (it is never closed); run anyway.
-                    let slot = runs.acquire().await.ok();
-                    let plan = job.plan;
-                    let ok = run_job(engine.clone(), index, job, out.clone()).await;
-                    drop(slot);
-                    if !ok && let Some(plan) = plan {
-                        failed_plans.insert(plan);
-                    }
-                }
-                left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-            }
-        });
-        MachineQueue {
-            jobs,
-            pending,
-            events,
-        }
-    }
-
-    /// Queue a job; it says "queued" when another runs or waits before it.
-    fn push(&self, job: RunJob) {
-        let before = self
-            .pending
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if before > 0 {
-            let _ = self.events.send(Event::Task {
-                request: job.request,
-                update: RunUpdate::Queued,
-            });
-        }
-        let request = job.request;
-        if self.jobs.send(job).is_err() {
-            self.pending
-                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-            let _ = self.events.send(Event::TaskDone {
-                request,
-                result: Err(RunError::Failed("the engine is shutting down".into())),
-            });
-        }
-    }
-}
 
 async fn load(
     engine: &Engine,
@@ -1053,6 +941,69 @@ mod tests {
             );
             assert_eq!(estate.machine("pcc", "vm-101").unwrap(), before);
         }
+    }
+
+    /// A stopped scheduler starts nothing more: steps waiting end as not run, with
+    /// nothing sent and nothing audited; a plan's failed step skips its machine's next.
+    #[tokio::test]
+    async fn the_scheduler_stopped_starts_nothing_and_a_failed_step_skips_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.log");
+        let (e, estate) = engine(false, Some(audit.clone()));
+        let e = Arc::new(e);
+        let index = e.profile_index("pcc").unwrap();
+        let delete = |snapshot: &str| Operation::Delete {
+            snapshot: snapshot.into(),
+            children: false,
+        };
+        let job = |request, op: Operation| Job {
+            request,
+            machine_id: "vm-101".into(),
+            expected: seen(&estate, "pcc", "vm-101", &op),
+            op,
+            plan: Some(7),
+        };
+        let ends = |mut rx: mpsc::UnboundedReceiver<Event>, n: usize| async move {
+            let mut ends = Vec::new();
+            while ends.len() < n {
+                if let Some(Event::TaskDone { request, result }) = rx.recv().await {
+                    ends.push((request, result));
+                }
+            }
+            ends
+        };
+        let before = estate.machine("pcc", "vm-101").unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut scheduler = Scheduler::new(e.clone(), tx, false);
+        scheduler.push(index, job(1, delete("snapshot-103")));
+        scheduler.push(index, job(2, delete("snapshot-104")));
+        scheduler.stop();
+        for (_, r) in ends(rx, 2).await {
+            assert!(
+                matches!(&r, Err(RunError::Skipped(m)) if m == scheduler::STOPPED),
+                "{r:?}"
+            );
+        }
+        assert_eq!(estate.machine("pcc", "vm-101").unwrap(), before);
+        assert!(!audit.exists() || std::fs::read_to_string(&audit).unwrap().is_empty());
+        // A step that fails (a snapshot that is not there) skips the plan's next on the
+        // machine, audited as skipped.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut scheduler = Scheduler::new(e.clone(), tx, false);
+        let mut missing = job(3, delete("snapshot-103"));
+        missing.op = delete("no-such-snapshot");
+        scheduler.push(index, missing);
+        scheduler.push(index, job(4, delete("snapshot-104")));
+        let ends = ends(rx, 2).await;
+        assert!(ends[0].1.is_err(), "{:?}", ends[0]);
+        assert!(
+            matches!(&ends[1], (4, Err(RunError::Skipped(m))) if m.contains("earlier step")),
+            "{:?}",
+            ends[1]
+        );
+        let log = std::fs::read_to_string(&audit).unwrap();
+        assert!(log.contains("skipped: an earlier step"), "{log}");
+        assert_eq!(estate.machine("pcc", "vm-101").unwrap(), before);
     }
 
     #[tokio::test]
