@@ -4,9 +4,8 @@ use std::time::{Duration, Instant};
 
 use super::{Cli, EXIT_FAILED, EXIT_USAGE, Failure};
 use crate::config::{Config, Paths, ProfileConfig};
+use crate::engine::login::{OvhLogin, POLL, Polled};
 use crate::model::ProviderKind;
-use crate::provider::ProviderError;
-use crate::provider::ovh::login::{Login, POLL, access_rules};
 use crate::{say, tell};
 
 /// How long a login waits for the account owner's approval.
@@ -44,11 +43,11 @@ pub async fn run(cli: &Cli, profile: &str, read_only: bool, no_wait: bool) -> Re
             ),
         ));
     }
-    let login = Login::for_profile(profile, &cfg).map_err(|e| Failure::new(EXIT_USAGE, e))?;
     let read_only = read_only || cfg.read_only;
-    let rules = access_rules(read_only);
+    let login =
+        OvhLogin::for_profile(profile, &cfg, read_only).map_err(|e| Failure::new(EXIT_USAGE, e))?;
     let requested = login
-        .request(&rules)
+        .request()
         .await
         .map_err(|e| Failure::new(EXIT_FAILED, format!("profile {profile}: {e}")))?;
     tell!(
@@ -59,7 +58,7 @@ pub async fn run(cli: &Cli, profile: &str, read_only: bool, no_wait: bool) -> Re
         } else {
             "read VPSs and take, revert, rename, abort and delete their snapshots"
         },
-        rules.len()
+        login.rules()
     );
     tell!("Approve it as the account owner at:");
     tell!("  {}", requested.validation_url);
@@ -74,20 +73,20 @@ pub async fn run(cli: &Cli, profile: &str, read_only: bool, no_wait: bool) -> Re
     );
     let started = Instant::now();
     let approval = login
-        .watch(&requested.consumer_key)
+        .watch(&requested)
         .map_err(|e| Failure::new(EXIT_FAILED, format!("profile {profile}: {e}")))?;
     loop {
         tokio::time::sleep(POLL).await;
-        match approval.approved().await {
-            Ok(true) => {
+        match approval.poll().await {
+            Ok(Polled::Approved) => {
                 tell!(
                     "snaptree: approved. Put the consumer_key line above in profile {profile} (or export OVH_CONSUMER_KEY)."
                 );
                 return Ok(());
             }
-            Ok(false) => {}
+            Ok(Polled::Waiting) => {}
             // A passing network fault: look again at the next poll.
-            Err(ProviderError::Unreachable(m)) => tracing::debug!("login poll: {m}"),
+            Ok(Polled::Passing(m)) => tracing::debug!("login poll: {m}"),
             Err(e) => {
                 return Err(Failure::new(
                     EXIT_FAILED,

@@ -402,10 +402,10 @@ async fn load_all(engine: &Engine) -> (Vec<Machine>, Vec<String>) {
 /// Load every profile's inventory, all at once: the machines read, and each profile that
 /// could not be read with why.
 async fn load_by_profile(engine: &Engine) -> (Vec<Machine>, Vec<(String, String)>) {
-    let loads = engine.profiles().iter().map(|p| async move {
-        let none = |_: Vec<Machine>| {};
-        (p.name.clone(), p.provider.load_inventory(&none).await)
-    });
+    let loads = engine
+        .profiles()
+        .iter()
+        .map(|p| async move { (p.name.clone(), p.load_inventory().await) });
     let mut machines = Vec::new();
     let mut errors = Vec::new();
     for (name, result) in futures::future::join_all(loads).await {
@@ -441,7 +441,7 @@ async fn read_each<T: Send>(
                 }
             }
         };
-        let read = p.provider.each_machine(&each).await;
+        let read = p.each_machine(&each).await;
         let kept = kept
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);

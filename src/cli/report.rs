@@ -88,7 +88,7 @@ async fn estate(
 async fn with_creators(s: &Session, machines: &mut [Machine]) {
     let reads = s.engine.profiles().iter().filter_map(|p| {
         let since = history_start(machines.iter().filter(|m| m.profile == p.name))?;
-        Some(async move { (p.name.clone(), p.provider.snapshot_creators(since).await) })
+        Some(async move { (p.name.clone(), p.snapshot_creators(since).await) })
     });
     for (profile, read) in futures::future::join_all(reads.collect::<Vec<_>>()).await {
         match read {

@@ -7,12 +7,8 @@ use std::time::Duration;
 use super::{Cli, Cmd, EXIT_FAILED, EXIT_USAGE, Failure};
 use crate::config::{Config, ConfirmMode, Paths, ProfileConfig, UiConfig};
 use crate::engine::audit::AuditLog;
-use crate::engine::{Engine, Profile};
+use crate::engine::{Engine, Profile, connect};
 use crate::model::{HealthThresholds, ProviderKind, parse_duration};
-use crate::provider::Provider;
-use crate::provider::lazy::LazyProvider;
-use crate::provider::ovh::OvhProvider;
-use crate::provider::vsphere::{ConnectOptions, Transport, VsphereProvider};
 use crate::sim::Estate;
 use crate::sim::ovh::{OvhSimHandle, OvhSimOptions};
 use crate::sim::vsphere::{VsphereSimHandle, VsphereSimOptions};
@@ -119,7 +115,7 @@ async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
         if !cli.profiles.is_empty() && !cli.profiles.contains(&name) {
             continue;
         }
-        let provider: Arc<dyn Provider> = match kind {
+        let cfg = match kind {
             ProviderKind::Vsphere => {
                 let opts = VsphereSimOptions {
                     profile: Some(name.clone()),
@@ -143,15 +139,7 @@ async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
                     ..ProfileConfig::default()
                 };
                 vsphere_simulators.push(sim);
-                // The protocol a vCenter 8.0U1+ is spoken to in (Auto picks VI/JSON here).
-                let options = ConnectOptions {
-                    transport: Transport::Auto,
-                    interactive: runs_tui(cli),
-                };
-                let provider = VsphereProvider::connect_with(&name, &cfg, &options)
-                    .await
-                    .map_err(|e| Failure::new(EXIT_FAILED, format!("demo: {e}")))?;
-                Arc::new(provider)
+                cfg
             }
             ProviderKind::Ovh => {
                 let opts = OvhSimOptions {
@@ -172,22 +160,15 @@ async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
                     ..ProfileConfig::default()
                 };
                 simulators.push(sim);
-                let provider = OvhProvider::from_profile_with(
-                    &name,
-                    &cfg,
-                    &crate::provider::ovh::credentials::Sources::default(),
-                )
-                .map_err(|e| Failure::new(EXIT_FAILED, e))?;
-                Arc::new(provider.with_poll_interval(Duration::from_millis(500)))
+                cfg
             }
         };
-        profiles.push(Profile {
-            name,
-            kind,
-            read_only: false,
-            provider,
-            guest: None,
-        });
+        // Each profile through its real client, on loopback (a vSphere one in VI/JSON, as
+        // a vCenter 8.0U1+ is spoken to).
+        let profile = connect::connected(&name, &cfg, runs_tui(cli), Duration::from_millis(500))
+            .await
+            .map_err(|e| Failure::new(EXIT_FAILED, format!("demo: {e}")))?;
+        profiles.push(profile);
     }
     Ok((profiles, simulators, vsphere_simulators))
 }
@@ -214,45 +195,14 @@ fn check_profile_names(cli: &Cli, known: &[String]) -> Result<(), Failure> {
 fn configured_profiles(cli: &Cli, config: &Config) -> Result<Vec<Profile>, Failure> {
     let known: Vec<String> = config.profiles.keys().cloned().collect();
     check_profile_names(cli, &known)?;
-    let mut out = Vec::new();
-    for (name, p) in &config.profiles {
-        if !cli.profiles.is_empty() && !cli.profiles.contains(name) {
-            continue;
-        }
-        let kind = p.kind.unwrap_or(ProviderKind::Vsphere);
-        let guest = crate::engine::guest::SshCheck::from_profile(name, p)
-            .map_err(|e| Failure::new(EXIT_USAGE, e))?;
-        let provider: Arc<dyn Provider> = match kind {
-            ProviderKind::Ovh => match OvhProvider::from_profile(name, p) {
-                Ok(provider) => Arc::new(provider),
-                Err(e) => return Err(Failure::new(EXIT_USAGE, e)),
-            },
-            ProviderKind::Vsphere => {
-                let (name, cfg) = (name.clone(), p.clone());
-                let options = ConnectOptions {
-                    interactive: runs_tui(cli),
-                    ..ConnectOptions::default()
-                };
-                // Connect on first use: an unreachable vCenter fails (and retries) on its own.
-                Arc::new(LazyProvider::new(Box::new(move || {
-                    let (name, cfg, options) = (name.clone(), cfg.clone(), options.clone());
-                    Box::pin(async move {
-                        VsphereProvider::connect_with(&name, &cfg, &options)
-                            .await
-                            .map(|p| Arc::new(p) as Arc<dyn Provider>)
-                    })
-                })))
-            }
-        };
-        out.push(Profile {
-            name: name.clone(),
-            kind,
-            read_only: p.read_only,
-            provider,
-            guest,
-        });
-    }
-    Ok(out)
+    config
+        .profiles
+        .iter()
+        .filter(|(name, _)| cli.profiles.is_empty() || cli.profiles.contains(name))
+        .map(|(name, p)| {
+            connect::configured(name, p, runs_tui(cli)).map_err(|e| Failure::new(EXIT_USAGE, e))
+        })
+        .collect()
 }
 
 /// The sentence for a command that needs a profile when none is configured: where the
@@ -364,7 +314,7 @@ pub async fn config_check(s: &Session, as_json: bool) -> Result<(), Failure> {
         if let Some(g) = guest.as_ref().filter(|_| !as_json) {
             say!("  {g}");
         }
-        let (checks, error) = match p.provider.check().await {
+        let (checks, error) = match p.check().await {
             Ok(lines) => (lines, None),
             Err(e) => {
                 failed.push((p.name.clone(), e.to_string()));

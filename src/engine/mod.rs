@@ -3,7 +3,9 @@
 //! TUI both run operations through `Engine::run`.
 
 pub mod audit;
+pub mod connect;
 pub mod guest;
+pub mod login;
 pub mod policy;
 pub mod scheduler;
 
@@ -30,10 +32,56 @@ pub struct Profile {
     pub kind: ProviderKind,
     /// Changes refused (profile setting or `--read-only`).
     pub read_only: bool,
-    /// The provider.
-    pub provider: Arc<dyn Provider>,
+    /// The provider: the engine's alone (reads go through the methods below, changes
+    /// through `Engine::run` and the scheduler).
+    provider: Arc<dyn Provider>,
     /// How its VPSs' guest agent is checked (`guest_check = "ssh"`), if at all.
     pub guest: Option<guest::SshCheck>,
+}
+
+impl Profile {
+    /// A profile of `provider` (`connect` makes them from the configuration).
+    pub fn new(
+        name: impl Into<String>,
+        kind: ProviderKind,
+        read_only: bool,
+        provider: Arc<dyn Provider>,
+        guest: Option<guest::SshCheck>,
+    ) -> Self {
+        Profile {
+            name: name.into(),
+            kind,
+            read_only,
+            provider,
+            guest,
+        }
+    }
+
+    /// Every machine with its tree.
+    pub async fn load_inventory(&self) -> Result<Vec<Machine>, ProviderError> {
+        self.provider.load_inventory(&|_| {}).await
+    }
+
+    /// Every machine with its tree, handed to `each` a chunk at a time as it is read.
+    pub async fn each_machine(
+        &self,
+        each: crate::provider::PartialInventory<'_>,
+    ) -> Result<(), ProviderError> {
+        self.provider.each_machine(each).await
+    }
+
+    /// Who took each snapshot, from the task history since `since`: snapshot id → user.
+    pub async fn snapshot_creators(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<HashMap<String, String>, ProviderError> {
+        self.provider.snapshot_creators(since).await
+    }
+
+    /// What the back end is, for `config check` (a login and a read).
+    pub async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
+        self.provider.check().await
+    }
 }
 
 /// Why `Engine::run` did not succeed.

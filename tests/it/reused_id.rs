@@ -259,13 +259,13 @@ async fn a_delete_on_a_machine_with_one_id_for_two_snapshots_is_refused() {
     use snaptree::model::{ExpectedView, Operation, ProviderKind};
     let (estate, _sim, p, seen) = inconsistent_server().await;
     let engine = Engine::new(
-        vec![Profile {
-            name: "pcc".into(),
-            kind: ProviderKind::Vsphere,
-            read_only: false,
-            provider: Arc::new(p),
-            guest: None,
-        }],
+        vec![Profile::new(
+            "pcc",
+            ProviderKind::Vsphere,
+            false,
+            Arc::new(p),
+            None,
+        )],
         false,
         AuditLog::new(None),
         Duration::from_secs(30),

@@ -337,13 +337,13 @@ async fn changes_behind_our_back_are_refused_by_the_stale_view_check() {
     let seen = run(&ours, &vm, take("b")).await;
     let b = id_of(&seen, "a/b");
     let engine = Engine::new(
-        vec![Profile {
-            name: "lab".into(),
-            kind: ProviderKind::Vsphere,
-            read_only: false,
-            provider: ours.clone(),
-            guest: None,
-        }],
+        vec![Profile::new(
+            "lab",
+            ProviderKind::Vsphere,
+            false,
+            ours.clone(),
+            None,
+        )],
         false,
         AuditLog::new(None),
         Duration::from_secs(30),
@@ -947,13 +947,13 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
         })
     }));
     let engine = Arc::new(Engine::new(
-        vec![Profile {
-            name: "lab".into(),
-            kind: ProviderKind::Vsphere,
-            read_only: false,
-            provider: Arc::new(lazy),
-            guest: None,
-        }],
+        vec![Profile::new(
+            "lab",
+            ProviderKind::Vsphere,
+            false,
+            Arc::new(lazy),
+            None,
+        )],
         false,
         AuditLog::new(None),
         Duration::from_secs(30),
@@ -1298,13 +1298,13 @@ async fn after_a_server_restart_the_engine_reloads_and_changes_work() {
     let vm = inventory(&p).await[0].id.clone();
     run(&p, &vm, take("before-restart")).await;
     let engine = Arc::new(Engine::new(
-        vec![Profile {
-            name: "lab".into(),
-            kind: ProviderKind::Vsphere,
-            read_only: false,
-            provider: p.clone(),
-            guest: None,
-        }],
+        vec![Profile::new(
+            "lab",
+            ProviderKind::Vsphere,
+            false,
+            p.clone(),
+            None,
+        )],
         false,
         AuditLog::new(None),
         Duration::from_secs(3600),
