@@ -500,41 +500,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
         return Err(Failure::new(EXIT_USAGE, setup::no_profile(&s.paths)));
     }
     match cmd {
-        Cmd::Ls { filter } => {
-            // Each machine listed but not read, said after the listing (exit 1, as for a
-            // profile that could not be read).
-            let filter_rule = crate::model::filter::Filter::new(filter.as_deref().unwrap_or(""));
-            let unreadable = std::sync::Mutex::new(Vec::new());
-            let shown = |m: &Machine| {
-                let shown = filter_rule.matches(m);
-                if shown && let Some(why) = m.unreadable_sentence() {
-                    unreadable
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(why);
-                }
-                shown
-            };
-            let t = &s.thresholds;
-            let now = chrono::Utc::now();
-            let (matched, errors) = if cli.json {
-                let (lines, errors) =
-                    read_each(&s.engine, |m| shown(&m).then(|| output::ls_json(&m, t))).await;
-                output::print_ls_json(&lines, &errors);
-                (lines.len(), errors)
-            } else {
-                let (rows, errors) =
-                    read_each(&s.engine, |m| shown(&m).then(|| output::ls_row(&m, t, now))).await;
-                output::print_ls_table(&rows);
-                (rows.len(), errors)
-            };
-            let mut unreadable = unreadable
-                .into_inner()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            unreadable.sort();
-            tell_no_match(s, filter.as_deref(), matched, &errors);
-            all_read(&errors, unreadable)
-        }
+        Cmd::Ls { filter } => ls(cli, s, filter.as_deref()).await,
         Cmd::Tree { machine } => {
             let m = find_machine(s, machine).await?;
             if let Some(why) = m.unreadable_sentence() {
@@ -543,143 +509,14 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             output::print_tree(&m, cli.json);
             Ok(())
         }
-        Cmd::Take {
-            machine,
-            name,
-            description,
-            memory,
-            quiesce,
-            expires,
-        } => {
-            let m = find_machine(s, machine).await?;
-            let name = name
-                .clone()
-                .unwrap_or_else(|| change::default_name(chrono::Utc::now()));
-            // A one-snapshot machine names its snapshot by the description.
-            let description = description.clone().unwrap_or_else(|| {
-                if m.capabilities.replace {
-                    name.clone()
-                } else {
-                    String::new()
-                }
-            });
-            let op = Operation::Take {
-                description: expiring(&description, expires.as_deref(), &m)?,
-                name,
-                memory: *memory,
-                quiesce: *quiesce,
-            };
-            change(cli, s, &m, op).await
-        }
-        Cmd::Replace {
-            machine,
-            description,
-            expires,
-        } => {
-            let m = find_machine(s, machine).await?;
-            let description = description
-                .clone()
-                .unwrap_or_else(|| change::default_name(chrono::Utc::now()));
-            let op = Operation::Replace {
-                description: expiring(&description, expires.as_deref(), &m)?,
-            };
-            change(cli, s, &m, op).await
-        }
-        Cmd::Pin { machine, snapshot } | Cmd::Unpin { machine, snapshot } => {
-            let pin = matches!(cmd, Cmd::Pin { .. });
-            let m = find_machine(s, machine).await?;
-            let id = find_snapshot(&m, snapshot)?;
-            let Some(node) = m.find(&id) else {
-                return Ok(());
-            };
-            let Some(op) = cleanup::pin_operation(node, pin) else {
-                say!(
-                    "{}/{} snapshot {id} is {}",
-                    m.profile,
-                    m.name,
-                    if pin { "already pinned" } else { "not pinned" }
-                );
-                return Ok(());
-            };
-            change(cli, s, &m, op).await
-        }
-        Cmd::Revert {
-            machine,
-            snapshot,
-            suppress_power_on,
-            retake,
-        } => {
-            let m = find_machine(s, machine).await?;
-            if *retake {
-                if let Some(why) = change::retake_unavailable(&m) {
-                    return Err(Failure::new(EXIT_USAGE, format!("--retake: {why}")));
-                }
-                if cli.no_wait {
-                    return Err(Failure::new(
-                        EXIT_USAGE,
-                        "--retake waits for the restore to end: leave out --no-wait",
-                    ));
-                }
-            }
-            let op = match snapshot {
-                Some(addr) => Operation::Revert {
-                    snapshot: find_snapshot(&m, addr)?,
-                    suppress_power_on: *suppress_power_on,
-                },
-                None => Operation::RevertCurrent {
-                    suppress_power_on: *suppress_power_on,
-                },
-            };
-            change(cli, s, &m, op).await?;
-            if !*retake {
-                return Ok(());
-            }
-            // Re-read: the restore consumed the snapshot the new one replaces.
-            let m = find_machine(s, &format!("{}/{}", m.profile, m.id)).await?;
-            change(cli, s, &m, change::retake(chrono::Utc::now())).await
-        }
-        Cmd::Rm {
-            machine,
-            snapshot,
-            children,
-            all,
-        } => {
-            let m = find_machine(s, machine).await?;
-            let op = if *all {
-                Operation::DeleteAll
-            } else {
-                let addr = snapshot.as_deref().unwrap_or_default();
-                Operation::Delete {
-                    snapshot: find_snapshot(&m, addr)?,
-                    children: *children,
-                }
-            };
-            change(cli, s, &m, op).await
-        }
-        Cmd::Consolidate { machine } => {
-            let m = find_machine(s, machine).await?;
-            change(cli, s, &m, Operation::Consolidate).await
-        }
-        Cmd::Rename {
-            machine,
-            snapshot,
-            name,
-            description,
-        } => {
-            if name.is_none() && description.is_none() {
-                return Err(Failure::new(
-                    EXIT_USAGE,
-                    "rename needs --name or --description",
-                ));
-            }
-            let m = find_machine(s, machine).await?;
-            let op = Operation::Rename {
-                snapshot: find_snapshot(&m, snapshot)?,
-                name: name.clone(),
-                description: description.clone(),
-            };
-            change(cli, s, &m, op).await
-        }
+        Cmd::Take { machine, .. }
+        | Cmd::Replace { machine, .. }
+        | Cmd::Pin { machine, .. }
+        | Cmd::Unpin { machine, .. }
+        | Cmd::Revert { machine, .. }
+        | Cmd::Rm { machine, .. }
+        | Cmd::Consolidate { machine }
+        | Cmd::Rename { machine, .. } => one_change(cli, s, cmd, machine).await,
         Cmd::Config {
             command: ConfigCmd::Check,
         } => setup::config_check(s, cli.json).await,
@@ -738,6 +575,196 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// `ls`: every machine the filter selects, a line (or a JSON object) each, read chunk by
+/// chunk; each machine listed but not read is said after the listing (exit 1).
+async fn ls(cli: &Cli, s: &Session, filter: Option<&str>) -> Result<(), Failure> {
+    // Each machine listed but not read, said after the listing (exit 1, as for a
+    // profile that could not be read).
+    let filter_rule = crate::model::filter::Filter::new(filter.unwrap_or(""));
+    let unreadable = std::sync::Mutex::new(Vec::new());
+    let shown = |m: &Machine| {
+        let shown = filter_rule.matches(m);
+        if shown && let Some(why) = m.unreadable_sentence() {
+            unreadable
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(why);
+        }
+        shown
+    };
+    let t = &s.thresholds;
+    let now = chrono::Utc::now();
+    let (matched, errors) = if cli.json {
+        let (lines, errors) =
+            read_each(&s.engine, |m| shown(&m).then(|| output::ls_json(&m, t))).await;
+        output::print_ls_json(&lines, &errors);
+        (lines.len(), errors)
+    } else {
+        let (rows, errors) =
+            read_each(&s.engine, |m| shown(&m).then(|| output::ls_row(&m, t, now))).await;
+        output::print_ls_table(&rows);
+        (rows.len(), errors)
+    };
+    let mut unreadable = unreadable
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    unreadable.sort();
+    tell_no_match(s, filter, matched, &errors);
+    all_read(&errors, unreadable)
+}
+
+/// A change of one machine (`take`, `replace`, `pin`, `unpin`, `revert`, `rm`,
+/// `consolidate`, `rename`): the machine found at `machine`, the operation made from the
+/// command line, then the change's flow (`change`).
+async fn one_change(cli: &Cli, s: &Session, cmd: &Cmd, machine: &str) -> Result<(), Failure> {
+    if let Cmd::Rename {
+        name: None,
+        description: None,
+        ..
+    } = cmd
+    {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            "rename needs --name or --description",
+        ));
+    }
+    let m = find_machine(s, machine).await?;
+    match cmd {
+        Cmd::Take {
+            name,
+            description,
+            memory,
+            quiesce,
+            expires,
+            ..
+        } => {
+            let name = name
+                .clone()
+                .unwrap_or_else(|| change::default_name(chrono::Utc::now()));
+            // A one-snapshot machine names its snapshot by the description.
+            let description = description.clone().unwrap_or_else(|| {
+                if m.capabilities.replace {
+                    name.clone()
+                } else {
+                    String::new()
+                }
+            });
+            let op = Operation::Take {
+                description: expiring(&description, expires.as_deref(), &m)?,
+                name,
+                memory: *memory,
+                quiesce: *quiesce,
+            };
+            change(cli, s, &m, op).await
+        }
+        Cmd::Replace {
+            description,
+            expires,
+            ..
+        } => {
+            let description = description
+                .clone()
+                .unwrap_or_else(|| change::default_name(chrono::Utc::now()));
+            let op = Operation::Replace {
+                description: expiring(&description, expires.as_deref(), &m)?,
+            };
+            change(cli, s, &m, op).await
+        }
+        Cmd::Pin { snapshot, .. } | Cmd::Unpin { snapshot, .. } => {
+            let pin = matches!(cmd, Cmd::Pin { .. });
+            let id = find_snapshot(&m, snapshot)?;
+            let Some(node) = m.find(&id) else {
+                return Ok(());
+            };
+            let Some(op) = cleanup::pin_operation(node, pin) else {
+                say!(
+                    "{}/{} snapshot {id} is {}",
+                    m.profile,
+                    m.name,
+                    if pin { "already pinned" } else { "not pinned" }
+                );
+                return Ok(());
+            };
+            change(cli, s, &m, op).await
+        }
+        Cmd::Revert {
+            snapshot,
+            suppress_power_on,
+            retake,
+            ..
+        } => revert(cli, s, &m, snapshot.as_deref(), *suppress_power_on, *retake).await,
+        Cmd::Rm {
+            snapshot,
+            children,
+            all,
+            ..
+        } => {
+            let op = if *all {
+                Operation::DeleteAll
+            } else {
+                let addr = snapshot.as_deref().unwrap_or_default();
+                Operation::Delete {
+                    snapshot: find_snapshot(&m, addr)?,
+                    children: *children,
+                }
+            };
+            change(cli, s, &m, op).await
+        }
+        Cmd::Consolidate { .. } => change(cli, s, &m, Operation::Consolidate).await,
+        Cmd::Rename {
+            snapshot,
+            name,
+            description,
+            ..
+        } => {
+            let op = Operation::Rename {
+                snapshot: find_snapshot(&m, snapshot)?,
+                name: name.clone(),
+                description: description.clone(),
+            };
+            change(cli, s, &m, op).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `revert`: to `snapshot` or the current one; with `retake` (a VPS), then a new snapshot
+/// taken on the machine as read again.
+async fn revert(
+    cli: &Cli,
+    s: &Session,
+    m: &Machine,
+    snapshot: Option<&str>,
+    suppress_power_on: bool,
+    retake: bool,
+) -> Result<(), Failure> {
+    if retake {
+        if let Some(why) = change::retake_unavailable(m) {
+            return Err(Failure::new(EXIT_USAGE, format!("--retake: {why}")));
+        }
+        if cli.no_wait {
+            return Err(Failure::new(
+                EXIT_USAGE,
+                "--retake waits for the restore to end: leave out --no-wait",
+            ));
+        }
+    }
+    let op = match snapshot {
+        Some(addr) => Operation::Revert {
+            snapshot: find_snapshot(m, addr)?,
+            suppress_power_on,
+        },
+        None => Operation::RevertCurrent { suppress_power_on },
+    };
+    change(cli, s, m, op).await?;
+    if !retake {
+        return Ok(());
+    }
+    // Re-read: the restore consumed the snapshot the new one replaces.
+    let m = find_machine(s, &format!("{}/{}", m.profile, m.id)).await?;
+    change(cli, s, &m, change::retake(chrono::Utc::now())).await
 }
 
 /// `description` with an `[expires …]` marker AGE from now on `m`'s back end's clock (the
@@ -891,16 +918,22 @@ async fn execute(
     if tty {
         tell!("");
     }
+    let created = created.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    finished(cli, &label, result, created.as_deref(), started.elapsed())
+}
+
+/// A run's end as output and exit code: the task summary (and the id a script reads), or
+/// the failure in one sentence.
+fn finished(
+    cli: &Cli,
+    label: &str,
+    result: Result<crate::model::TaskStatus, RunError>,
+    created: Option<&str>,
+    elapsed: std::time::Duration,
+) -> Result<(), Failure> {
     match result {
         Ok(status) => {
-            let created = created.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            output::print_task(
-                &label,
-                &status,
-                created.as_deref(),
-                started.elapsed(),
-                cli.json,
-            );
+            output::print_task(label, &status, created, elapsed, cli.json);
             // With --no-wait the task id is the command's output, for scripts; a take that
             // ended prints the new snapshot's id alone (`id=$(snaptree take web-01)`).
             if !cli.json {

@@ -8,6 +8,8 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
+pub mod endpoint;
+
 use crate::model::{HealthThresholds, ProviderKind, parse_duration};
 
 /// The built-in defaults, embedded from `assets/default-config.toml`.
@@ -465,7 +467,7 @@ impl Config {
             // An endpoint typo fails here, with its line, not later as a bare sentence.
             if kind == ProviderKind::Ovh
                 && let Some(e) = &p.endpoint
-                && let Err(problem) = crate::provider::ovh::endpoint::Endpoint::parse(e)
+                && let Err(problem) = endpoint::Endpoint::parse(e)
             {
                 return Err(err(format!("{}{problem}", key_at("endpoint", e))));
             }

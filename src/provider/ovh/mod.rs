@@ -3,7 +3,8 @@
 
 pub mod client;
 pub mod credentials;
-pub mod endpoint;
+/// The OVH endpoints (what the configuration accepts as `endpoint`).
+pub use crate::config::endpoint;
 pub mod login;
 pub mod sign;
 

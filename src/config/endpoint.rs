@@ -1,4 +1,5 @@
-//! OVH API endpoints: the aliases the official clients know, or any base URL.
+//! OVH API endpoints: the aliases the official clients know, or any base URL (what a
+//! profile's `endpoint` may be; the OVH client reads it from here).
 
 /// Aliases and their base URLs, as in python-ovh.
 pub const ENDPOINTS: &[(&str, &str)] = &[
