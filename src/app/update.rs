@@ -1428,37 +1428,14 @@ fn on_engine_event(s: &mut AppState, event: Event) {
     }
 }
 
-/// A task ended: its row, its batch's count, the status line.
-fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskStatus, RunError>) {
-    let succeeded = matches!(&result, Ok(st) if st.state == TaskState::Success);
-    // A batch step that did not succeed stays marked, to be retried or unmarked.
-    let freed = match s.batch_marks.remove(&request) {
-        Some((mark, size)) => {
-            s.batch_steps.remove(&mark);
-            if succeeded {
-                size
-            } else {
-                s.marks.insert(mark, size);
-                0
-            }
-        }
-        None => 0,
-    };
-    let now = s.now;
-    // A restore that consumed the machine's one snapshot: a new one is offered.
-    let offer_retake = s.task(request).is_some_and(|t| {
-        ["revert", "revert-current"].contains(&t.operation.as_str())
-            && s.machine(&(t.profile.clone(), t.machine_id.clone()))
-                .is_some_and(|m| change::retake_unavailable(m).is_none())
-    });
-    let Some(t) = s.task_mut(request) else {
-        return;
-    };
-    let machine = (t.profile.clone(), t.machine_id.clone());
-    t.ended = Some(now);
-    t.cancelable = false;
-    let summary = format!("{} on {}", t.operation, t.machine);
-    let skipped = matches!(result, Err(RunError::Skipped(_)));
+/// A task row's end, from the engine's result (the server's words drawn safe), and the
+/// line that says it.
+fn record_end(
+    t: &mut TaskView,
+    result: Result<crate::model::TaskStatus, RunError>,
+    summary: &str,
+    offer_retake: bool,
+) -> (Level, String) {
     // The server's words are foreign text: drawn safe.
     let safe = |m: &str| crate::safe::terminal(m).into_owned();
     let result = match result {
@@ -1472,7 +1449,7 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
         Err(RunError::Unknown(m)) => Err(RunError::Unknown(safe(&m))),
         Err(RunError::Unrecorded(m)) => Err(RunError::Unrecorded(safe(&m))),
     };
-    let (level, text) = match result {
+    match result {
         Ok(status) => {
             t.state = Some(status.state);
             t.progress = status.progress;
@@ -1517,7 +1494,41 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
                 format!("{summary}: the outcome is unknown: {m}"),
             )
         }
+    }
+}
+
+/// A task ended: its row, its batch's count, the status line.
+fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskStatus, RunError>) {
+    let succeeded = matches!(&result, Ok(st) if st.state == TaskState::Success);
+    // A batch step that did not succeed stays marked, to be retried or unmarked.
+    let freed = match s.batch_marks.remove(&request) {
+        Some((mark, size)) => {
+            s.batch_steps.remove(&mark);
+            if succeeded {
+                size
+            } else {
+                s.marks.insert(mark, size);
+                0
+            }
+        }
+        None => 0,
     };
+    let now = s.now;
+    // A restore that consumed the machine's one snapshot: a new one is offered.
+    let offer_retake = s.task(request).is_some_and(|t| {
+        ["revert", "revert-current"].contains(&t.operation.as_str())
+            && s.machine(&(t.profile.clone(), t.machine_id.clone()))
+                .is_some_and(|m| change::retake_unavailable(m).is_none())
+    });
+    let Some(t) = s.task_mut(request) else {
+        return;
+    };
+    let machine = (t.profile.clone(), t.machine_id.clone());
+    t.ended = Some(now);
+    t.cancelable = false;
+    let summary = format!("{} on {}", t.operation, t.machine);
+    let skipped = matches!(result, Err(RunError::Skipped(_)));
+    let (level, text) = record_end(t, result, &summary, offer_retake);
     let Some(plan) = t.batch else {
         s.say(level, text);
         return;

@@ -53,8 +53,44 @@ struct Tally {
     failures: Vec<String>,
 }
 
-/// Plan, show, confirm, run, summarise.
-pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure> {
+impl Tally {
+    /// The end of step `st`, which frees `size` when it succeeds.
+    fn end(&mut self, st: &Step, result: Result<crate::model::TaskStatus, RunError>, size: u64) {
+        let what = format!(
+            "{}/{} {}",
+            st.profile,
+            st.machine,
+            st.op.snapshot().unwrap_or_default()
+        );
+        match result {
+            Ok(status) if status.state == TaskState::Success => {
+                self.done += 1;
+                self.freed += size;
+            }
+            Ok(status) => {
+                self.failed += 1;
+                self.failures.push(format!(
+                    "{what}: {}: {}",
+                    status.state.as_str(),
+                    status.message.unwrap_or_else(|| "no reason given".into())
+                ));
+            }
+            Err(RunError::Skipped(_)) => self.skipped += 1,
+            Err(e) => {
+                self.failed += 1;
+                let kind = match e {
+                    RunError::Refused(_) | RunError::Unrecorded(_) => "refused",
+                    RunError::Unknown(_) => "outcome unknown",
+                    _ => "failed",
+                };
+                self.failures.push(format!("{what}: {kind}: {e}"));
+            }
+        }
+    }
+}
+
+/// The plan's criteria from the command line (refused when they select nothing sensible).
+fn criteria(args: &Args<'_>) -> Result<Criteria, Failure> {
     let older_than = args
         .older_than
         .map(|a| {
@@ -72,6 +108,40 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
     criteria
         .check()
         .map_err(|m| Failure::new(EXIT_USAGE, format!("prune: {m}")))?;
+    Ok(criteria)
+}
+
+/// The plan as one change, in the words its confirmation uses (`describe_batch`).
+fn describe(
+    s: &Session,
+    shown: &[&Machine],
+    p: &Plan,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<change::Change, Failure> {
+    let by_id: HashMap<(&str, &str), &Machine> = shown
+        .iter()
+        .map(|m| ((m.profile.as_str(), m.id.as_str()), *m))
+        .collect();
+    let items: Vec<(&Machine, Vec<String>)> = p
+        .machines
+        .iter()
+        .filter_map(|mp| {
+            let m = by_id.get(&(mp.profile.as_str(), mp.machine_id.as_str()))?;
+            Some((*m, mp.snapshots.iter().map(|s| s.id.clone()).collect()))
+        })
+        .collect();
+    let protect = crate::model::cleanup::Protect::new(&s.config.cleanup.protect);
+    let ctx = change::Context {
+        now,
+        type_to_confirm: s.confirm == ConfirmMode::TypeName,
+        protect: &protect,
+    };
+    change::describe_batch(&items, ctx).map_err(|r| Failure::new(EXIT_USAGE, r.0))
+}
+
+/// Plan, show, confirm, run, summarise.
+pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure> {
+    let criteria = criteria(args)?;
     let (machines, errors) = load_by_profile(&s.engine).await;
     let rule = Filter::new(args.filter.unwrap_or(""));
     let shown: Vec<&Machine> = machines.iter().filter(|m| rule.matches(m)).collect();
@@ -120,25 +190,7 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
             .ensure_writable(&m.profile, &op)
             .map_err(|e| Failure::new(EXIT_REFUSED, e.to_string()))?;
     }
-    let by_id: HashMap<(&str, &str), &Machine> = shown
-        .iter()
-        .map(|m| ((m.profile.as_str(), m.id.as_str()), *m))
-        .collect();
-    let items: Vec<(&Machine, Vec<String>)> = p
-        .machines
-        .iter()
-        .filter_map(|mp| {
-            let m = by_id.get(&(mp.profile.as_str(), mp.machine_id.as_str()))?;
-            Some((*m, mp.snapshots.iter().map(|s| s.id.clone()).collect()))
-        })
-        .collect();
-    let protect = crate::model::cleanup::Protect::new(&s.config.cleanup.protect);
-    let ctx = change::Context {
-        now,
-        type_to_confirm: s.confirm == ConfirmMode::TypeName,
-        protect: &protect,
-    };
-    let batch = change::describe_batch(&items, ctx).map_err(|r| Failure::new(EXIT_USAGE, r.0))?;
+    let batch = describe(s, &shown, &p, now)?;
     if !cli.yes {
         confirm(&batch)?;
     }
@@ -281,36 +333,7 @@ async fn execute(s: &Session, steps: &[Step], p: &Plan, tally: &Mutex<Tally>) {
         if started.remove(&request) {
             t.running -= 1;
         }
-        let what = format!(
-            "{}/{} {}",
-            st.profile,
-            st.machine,
-            st.op.snapshot().unwrap_or_default()
-        );
-        match result {
-            Ok(status) if status.state == TaskState::Success => {
-                t.done += 1;
-                t.freed += size_of(st);
-            }
-            Ok(status) => {
-                t.failed += 1;
-                t.failures.push(format!(
-                    "{what}: {}: {}",
-                    status.state.as_str(),
-                    status.message.unwrap_or_else(|| "no reason given".into())
-                ));
-            }
-            Err(RunError::Skipped(_)) => t.skipped += 1,
-            Err(e) => {
-                t.failed += 1;
-                let kind = match e {
-                    RunError::Refused(_) | RunError::Unrecorded(_) => "refused",
-                    RunError::Unknown(_) => "outcome unknown",
-                    _ => "failed",
-                };
-                t.failures.push(format!("{what}: {kind}: {e}"));
-            }
-        }
+        t.end(st, result, size_of(st));
         progress(&t);
     }
     if tty {

@@ -661,6 +661,47 @@ enum Wake {
     Lost(String),
 }
 
+/// The task that wakes a worker when its profile changed: the provider's feed, or a
+/// poll every `poll` when it has none; a broken feed is said (`Wake::Lost`) and tried
+/// again after 5 s.
+fn watch_changes(
+    provider: Arc<dyn Provider>,
+    poll: Duration,
+    wake_tx: mpsc::UnboundedSender<Wake>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match provider.wait_for_changes().await {
+                // Anything may have changed (a renewed session): read it all again.
+                Ok(Some(ids)) if ids.is_empty() => {
+                    if wake_tx.send(Wake::Changed(None)).is_err() {
+                        return;
+                    }
+                }
+                Ok(Some(ids)) => {
+                    if wake_tx.send(Wake::Changed(Some(ids))).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    tokio::time::sleep(poll).await;
+                    if wake_tx.send(Wake::Changed(None)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    // The feed broke: the profile is shown as unreachable and reloaded
+                    // with backoff, which also reconnects.
+                    if wake_tx.send(Wake::Lost(e.to_string())).is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        }
+    })
+}
+
 async fn worker(
     engine: Arc<Engine>,
     index: usize,
@@ -670,42 +711,7 @@ async fn worker(
     let p = &engine.profiles[index];
     let (wake_tx, mut wake) = mpsc::unbounded_channel::<Wake>();
     // Changes come from the provider's feed, or from polling when it has none.
-    let watcher = {
-        let provider = p.provider.clone();
-        let wake_tx = wake_tx.clone();
-        let poll = engine.poll_interval;
-        tokio::spawn(async move {
-            loop {
-                match provider.wait_for_changes().await {
-                    // Anything may have changed (a renewed session): read it all again.
-                    Ok(Some(ids)) if ids.is_empty() => {
-                        if wake_tx.send(Wake::Changed(None)).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(Some(ids)) => {
-                        if wake_tx.send(Wake::Changed(Some(ids))).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => {
-                        tokio::time::sleep(poll).await;
-                        if wake_tx.send(Wake::Changed(None)).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        // The feed broke: the profile is shown as unreachable and reloaded
-                        // with backoff, which also reconnects.
-                        if wake_tx.send(Wake::Lost(e.to_string())).is_err() {
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_secs(5)).await;
-                    }
-                }
-            }
-        })
-    };
+    let watcher = watch_changes(p.provider.clone(), engine.poll_interval, wake_tx.clone());
     let forward = tokio::spawn(async move {
         while let Some(c) = commands.recv().await {
             if wake_tx.send(Wake::Command(c)).is_err() {

@@ -53,6 +53,52 @@ pub fn text_spans<'a>(editor: &TextInput, focused: bool, theme: &Theme) -> Vec<S
     ]
 }
 
+/// One field of a dialog's form: a text with its cursor, or a choice (`[x]`, `[ ]`, `[-]`
+/// when fixed, with why).
+fn field_line<'a>(f: &'a Field, focused: bool, theme: &Theme) -> Line<'a> {
+    let marker = if focused { "▸ " } else { "  " };
+    match f {
+        Field::Text { label, editor, .. } => {
+            let mut spans = vec![
+                Span::raw(marker),
+                Span::styled(format!("{label}: "), theme.dim),
+            ];
+            spans.extend(text_spans(editor, focused, theme));
+            Line::from(spans)
+        }
+        Field::Check {
+            label,
+            value,
+            disabled,
+            ..
+        } => {
+            // A fixed choice shows `[-]`, so it reads as fixed without colour too.
+            let glyph = match (disabled.is_some(), *value) {
+                (true, _) => "-",
+                (false, true) => "x",
+                (false, false) => " ",
+            };
+            let mut spans = vec![
+                Span::raw(marker),
+                Span::styled(
+                    format!("[{glyph}] {label}"),
+                    if disabled.is_some() {
+                        theme.dim
+                    } else if focused {
+                        theme.selected
+                    } else {
+                        theme.text
+                    },
+                ),
+            ];
+            if let Some(reason) = disabled {
+                spans.push(Span::styled(format!(" — {reason}"), theme.dim));
+            }
+            Line::from(spans)
+        }
+    }
+}
+
 /// A modal dialog.
 pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &Theme) {
     let wide = matches!(d.kind, DialogKind::Task(_) | DialogKind::Log);
@@ -100,48 +146,7 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
         lines.push(Line::raw(""));
     }
     for (i, f) in d.fields.iter().enumerate() {
-        let focused = i == d.focus;
-        let marker = if focused { "▸ " } else { "  " };
-        let line = match f {
-            Field::Text { label, editor, .. } => {
-                let mut spans = vec![
-                    Span::raw(marker),
-                    Span::styled(format!("{label}: "), theme.dim),
-                ];
-                spans.extend(text_spans(editor, focused, theme));
-                Line::from(spans)
-            }
-            Field::Check {
-                label,
-                value,
-                disabled,
-                ..
-            } => {
-                // A fixed choice shows `[-]`, so it reads as fixed without colour too.
-                let glyph = match (disabled.is_some(), *value) {
-                    (true, _) => "-",
-                    (false, true) => "x",
-                    (false, false) => " ",
-                };
-                let mut spans = vec![
-                    Span::raw(marker),
-                    Span::styled(
-                        format!("[{glyph}] {label}"),
-                        if disabled.is_some() {
-                            theme.dim
-                        } else if focused {
-                            theme.selected
-                        } else {
-                            theme.text
-                        },
-                    ),
-                ];
-                if let Some(reason) = disabled {
-                    spans.push(Span::styled(format!(" — {reason}"), theme.dim));
-                }
-                Line::from(spans)
-            }
-        };
+        let line = field_line(f, i == d.focus, theme);
         lines.push(line);
     }
     lines.push(Line::raw(""));

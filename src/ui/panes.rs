@@ -10,8 +10,9 @@ use unicode_width::UnicodeWidthStr;
 use super::SPINNER;
 use super::theme::Theme;
 use crate::app::keymap::{Action, KEYMAP};
-use crate::app::state::{Level, NotRun, Row, Scope, SortKey};
+use crate::app::state::{Level, MarkKey, NotRun, Row, Scope, SortKey};
 use crate::app::{AppState, Pane, ProfileStatus};
+use crate::model::Snapshot;
 use crate::model::cleanup;
 use crate::model::health::format_age;
 use crate::model::health::human_size;
@@ -211,6 +212,50 @@ fn list_flags(m: &Machine, n: &crate::model::Snapshot, s: &AppState) -> Vec<(&'s
     flags
 }
 
+/// The flags cell of a row of the snapshot list, at most `flags_w` wide (cut with …), or
+/// the state of the batch step on the snapshot instead.
+fn list_flags_cell(
+    s: &AppState,
+    key: &MarkKey,
+    m: &Machine,
+    n: &Snapshot,
+    flags_w: usize,
+    theme: &Theme,
+) -> Vec<Span<'static>> {
+    let mut out = Vec::new();
+    // A batch step on it: its state instead of the flags.
+    match s.batch_steps.get(key).and_then(|&req| s.task(req)) {
+        Some(t) => out.push(Span::styled(
+            match (t.state, t.progress) {
+                (Some(TaskState::Queued) | None, _) => "queued".to_string(),
+                (_, Some(p)) if flags_w >= 13 => format!("deleting {p}%"),
+                (_, Some(p)) => format!("del {p}%"),
+                _ => "deleting…".to_string(),
+            },
+            theme.text,
+        )),
+        None => {
+            let mut used = 0;
+            for (text, warn) in list_flags(m, n, s) {
+                let w = text.width() + usize::from(used > 0);
+                if used + w > flags_w {
+                    out.push(Span::styled("…", theme.dim));
+                    break;
+                }
+                if used > 0 {
+                    out.push(Span::raw(" "));
+                }
+                out.push(Span::styled(
+                    text,
+                    if warn { theme.warning } else { theme.dim },
+                ));
+                used += w;
+            }
+        }
+    }
+    out
+}
+
 /// Every snapshot of the shown machines, one row each, in the list's order
 /// (docs/cleanup.md, "The snapshot list").
 pub fn snapshot_list(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
@@ -313,36 +358,7 @@ pub fn snapshot_list(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme)
             )),
             Span::raw(" "),
         ];
-        // A batch step on it: its state instead of the flags.
-        match s.batch_steps.get(&key).and_then(|&req| s.task(req)) {
-            Some(t) => spans.push(Span::styled(
-                match (t.state, t.progress) {
-                    (Some(TaskState::Queued) | None, _) => "queued".to_string(),
-                    (_, Some(p)) if flags_w >= 13 => format!("deleting {p}%"),
-                    (_, Some(p)) => format!("del {p}%"),
-                    _ => "deleting…".to_string(),
-                },
-                theme.text,
-            )),
-            None => {
-                let mut used = 0;
-                for (text, warn) in list_flags(m, n, s) {
-                    let w = text.width() + usize::from(used > 0);
-                    if used + w > flags_w {
-                        spans.push(Span::styled("…", theme.dim));
-                        break;
-                    }
-                    if used > 0 {
-                        spans.push(Span::raw(" "));
-                    }
-                    spans.push(Span::styled(
-                        text,
-                        if warn { theme.warning } else { theme.dim },
-                    ));
-                    used += w;
-                }
-            }
-        }
+        spans.extend(list_flags_cell(s, &key, m, n, flags_w, theme));
         let mut line = Line::from(spans);
         if s.list.key_shown && i == l.cursor {
             line = line.style(selection(focused, theme));
@@ -462,6 +478,59 @@ fn kv(key: &str, value: impl Into<String>, theme: &Theme) -> Line<'static> {
     ])
 }
 
+/// The Details lines of the selected snapshot `n` of `m`.
+fn snapshot_lines<'a>(m: &Machine, n: &Snapshot, s: &AppState, theme: &Theme) -> Vec<Line<'a>> {
+    let mut lines = Vec::new();
+    lines.push(kv("snapshot", format!("{} ({})", n.name, n.id), theme));
+    if !n.description.is_empty() && n.description != n.name {
+        lines.push(kv("description", n.description.clone(), theme));
+    }
+    if let Some(why) = cleanup::protection(n, &s.settings.protect) {
+        lines.push(kv("protected", why, theme));
+    }
+    if let Some(t) = cleanup::expires(&n.description) {
+        let when = t.format("%Y-%m-%d %H:%M UTC");
+        lines.push(kv(
+            "expires",
+            if t <= s.now {
+                format!("{when} (expired)")
+            } else {
+                when.to_string()
+            },
+            theme,
+        ));
+    }
+    lines.push(kv(
+        "taken",
+        format!(
+            "{} ({} ago)",
+            n.created.format("%Y-%m-%d %H:%M UTC"),
+            format_age(m.age_of(n.created, s.now))
+        ),
+        theme,
+    ));
+    let mut kind = Vec::new();
+    if m.provider == ProviderKind::Vsphere {
+        kind.push(if n.memory { "with memory" } else { "disk only" });
+        if n.quiesced {
+            kind.push("quiesced");
+        }
+    }
+    if let Some(size) = n.size_bytes {
+        lines.push(kv(
+            "size",
+            format!("{} · {}", human_size(size), kind.join(", ")),
+            theme,
+        ));
+    } else if !kind.is_empty() {
+        lines.push(kv("kind", kind.join(", "), theme));
+    }
+    if let Some(path) = m.name_path(&n.id) {
+        lines.push(kv("path", path, theme));
+    }
+    lines
+}
+
 /// Facts about the selected machine and snapshot.
 pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     let b = block(Line::styled(" Details ", theme.header), false, theme);
@@ -493,53 +562,7 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     };
     let mut lines = Vec::new();
     if let Some(n) = s.selected_snapshot().and_then(|id| m.find(id)) {
-        lines.push(kv("snapshot", format!("{} ({})", n.name, n.id), theme));
-        if !n.description.is_empty() && n.description != n.name {
-            lines.push(kv("description", n.description.clone(), theme));
-        }
-        if let Some(why) = cleanup::protection(n, &s.settings.protect) {
-            lines.push(kv("protected", why, theme));
-        }
-        if let Some(t) = cleanup::expires(&n.description) {
-            let when = t.format("%Y-%m-%d %H:%M UTC");
-            lines.push(kv(
-                "expires",
-                if t <= s.now {
-                    format!("{when} (expired)")
-                } else {
-                    when.to_string()
-                },
-                theme,
-            ));
-        }
-        lines.push(kv(
-            "taken",
-            format!(
-                "{} ({} ago)",
-                n.created.format("%Y-%m-%d %H:%M UTC"),
-                format_age(m.age_of(n.created, s.now))
-            ),
-            theme,
-        ));
-        let mut kind = Vec::new();
-        if m.provider == ProviderKind::Vsphere {
-            kind.push(if n.memory { "with memory" } else { "disk only" });
-            if n.quiesced {
-                kind.push("quiesced");
-            }
-        }
-        if let Some(size) = n.size_bytes {
-            lines.push(kv(
-                "size",
-                format!("{} · {}", human_size(size), kind.join(", ")),
-                theme,
-            ));
-        } else if !kind.is_empty() {
-            lines.push(kv("kind", kind.join(", "), theme));
-        }
-        if let Some(path) = m.name_path(&n.id) {
-            lines.push(kv("path", path, theme));
-        }
+        lines.extend(snapshot_lines(m, n, s, theme));
     } else {
         let (id, path) = (m.id.clone(), m.path.clone());
         lines.push(kv("machine", format!("{} ({id})", m.name), theme));
