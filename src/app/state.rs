@@ -330,8 +330,8 @@ pub struct TaskView {
     pub machine_id: String,
     /// Machine name.
     pub machine: String,
-    /// Operation name.
-    pub operation: String,
+    /// The change (its name is `operation()`).
+    pub op: crate::model::Operation,
     /// Target label (snapshot name or "").
     pub target: String,
     /// Back-end task id once known.
@@ -356,6 +356,11 @@ pub struct TaskView {
 }
 
 impl TaskView {
+    /// The change's name, as the CLI and the audit log say it.
+    pub fn operation(&self) -> &'static str {
+        self.op.name()
+    }
+
     /// Still running (or being sent).
     pub fn is_running(&self) -> bool {
         !self.state.is_some_and(|s| s.is_final()) && self.not_run.is_none()
@@ -471,6 +476,26 @@ fn carry_creators(old: &Machine, nodes: &mut [crate::model::Snapshot]) {
 /// Messages the log keeps (the oldest go first).
 pub const LOG_LINES: usize = 500;
 
+/// A row of the inventory that folds: a profile, or a group (a folder path) of a profile.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Fold {
+    /// The profile of this name.
+    Profile(String),
+    /// The group of this label in the profile of this name.
+    Group(String, String),
+}
+
+impl Fold {
+    /// The fold of inventory row `row`, if it folds.
+    pub fn of(row: &Row, profiles: &[ProfileView]) -> Option<Fold> {
+        match row {
+            Row::Profile(i) => Some(Fold::Profile(profiles[*i].name.clone())),
+            Row::Group(i, label) => Some(Fold::Group(profiles[*i].name.clone(), label.clone())),
+            Row::Machine(_) => None,
+        }
+    }
+}
+
 /// The whole TUI state.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -501,7 +526,7 @@ pub struct AppState {
     /// selected, and it is selected again if it comes back.
     pub inv_shown: bool,
     /// Collapsed profiles and groups.
-    pub collapsed: HashSet<String>,
+    pub collapsed: HashSet<Fold>,
     /// Rows of the selected machine's tree.
     pub tree_rows: Vec<TreeRow>,
     /// Tree cursor.
@@ -854,7 +879,7 @@ impl AppState {
         for (pi, p) in self.profiles.iter().enumerate() {
             let start = rows.len();
             rows.push(Row::Profile(pi));
-            let profile_open = !self.collapsed.contains(&format!("p:{}", p.name));
+            let profile_open = !self.collapsed.contains(&Fold::Profile(p.name.clone()));
             let mut any = false;
             // Machines are sorted by location: a group's machines are contiguous, and its
             // label is joined once, when it starts.
@@ -867,7 +892,9 @@ impl AppState {
                     any = true;
                     if group != Some(m.location.as_slice()) {
                         let label = m.location.join("/");
-                        group_open = !self.collapsed.contains(&format!("g:{}:{}", p.name, label));
+                        group_open = !self
+                            .collapsed
+                            .contains(&Fold::Group(p.name.clone(), label.clone()));
                         if profile_open {
                             group_row = rows.len();
                             rows.push(Row::Group(pi, label));

@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use super::keymap::{Action, action_for, palette_matches};
 use super::state::{
-    AppState, BatchView, Dialog, DialogKind, Field, GuestSeen, LeftView, Level, MachineKey,
+    AppState, BatchView, Dialog, DialogKind, Field, Fold, GuestSeen, LeftView, Level, MachineKey,
     MarkKey, NotRun, Pane, ProfileStatus, Row, TaskView,
 };
 use crate::config::ConfirmMode;
@@ -351,7 +351,7 @@ fn quit_dialog(s: &AppState) -> Dialog {
             waiting.len()
         ));
         for t in waiting.iter().take(8) {
-            lines.push(format!("  {} {} on {}", t.operation, t.target, t.machine));
+            lines.push(format!("  {} {} on {}", t.operation(), t.target, t.machine));
         }
         if waiting.len() > 8 {
             lines.push(format!("  … and {} more", waiting.len() - 8));
@@ -374,10 +374,9 @@ fn toggle(s: &mut AppState, expand: bool) {
             } else {
                 None
             };
-            let key = match row {
-                Some(Row::Profile(i)) => format!("p:{}", s.profiles[*i].name),
-                Some(Row::Group(i, label)) => format!("g:{}:{label}", s.profiles[*i].name),
-                Some(Row::Machine(_)) => {
+            let key = match row.map(|r| (r, Fold::of(r, &s.profiles))) {
+                Some((_, Some(fold))) => fold,
+                Some((_, None)) => {
                     if expand {
                         s.focus = Pane::Tree;
                     }
@@ -410,7 +409,7 @@ fn toggle(s: &mut AppState, expand: bool) {
                 let request = t.request;
                 let lines = task_lines(t, s.now);
                 s.dialog = Some(Dialog::plain(
-                    format!("{} on {}", t.operation, t.machine),
+                    format!("{} on {}", t.operation(), t.machine),
                     DialogKind::Task(request),
                     lines,
                 ));
@@ -430,7 +429,7 @@ fn task_lines(t: &TaskView, now: DateTime<Utc>) -> Vec<String> {
     };
     let mut lines = vec![
         format!("Machine:   {} ({}, {})", t.machine, t.machine_id, t.profile),
-        format!("Operation: {}", t.operation),
+        format!("Operation: {}", t.operation()),
     ];
     if !t.target.is_empty() {
         lines.push(format!("Snapshot:  {}", t.target));
@@ -798,7 +797,7 @@ fn cancel_task(s: &mut AppState) -> Vec<Effect> {
     if !t.is_running() {
         return refuse(
             s,
-            format!("{} on {} has already ended", t.operation, t.machine),
+            format!("{} on {} has already ended", t.operation(), t.machine),
         );
     }
     let (Some(task_id), true) = (t.task_id.clone(), t.cancelable) else {
@@ -806,7 +805,8 @@ fn cancel_task(s: &mut AppState) -> Vec<Effect> {
             s,
             format!(
                 "{} on {} cannot be cancelled at this stage",
-                t.operation, t.machine
+                t.operation(),
+                t.machine
             ),
         );
     };
@@ -1261,7 +1261,7 @@ fn send_run(s: &mut AppState, step: change::Step, plan: Option<u64>) -> Vec<Effe
         profile: step.profile.clone(),
         machine_id: step.machine_id.clone(),
         machine: step.machine.clone(),
-        operation: step.op.name().to_string(),
+        op: step.op.clone(),
         target: task_target(&step),
         task_id: None,
         state: None,
@@ -1516,9 +1516,12 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
     let now = s.now;
     // A restore that consumed the machine's one snapshot: a new one is offered.
     let offer_retake = s.task(request).is_some_and(|t| {
-        ["revert", "revert-current"].contains(&t.operation.as_str())
-            && s.machine(&(t.profile.clone(), t.machine_id.clone()))
-                .is_some_and(|m| change::retake_unavailable(m).is_none())
+        matches!(
+            t.op,
+            Operation::Revert { .. } | Operation::RevertCurrent { .. }
+        ) && s
+            .machine(&(t.profile.clone(), t.machine_id.clone()))
+            .is_some_and(|m| change::retake_unavailable(m).is_none())
     });
     let Some(t) = s.task_mut(request) else {
         return;
@@ -1526,7 +1529,7 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
     let machine = (t.profile.clone(), t.machine_id.clone());
     t.ended = Some(now);
     t.cancelable = false;
-    let summary = format!("{} on {}", t.operation, t.machine);
+    let summary = format!("{} on {}", t.operation(), t.machine);
     let skipped = matches!(result, Err(RunError::Skipped(_)));
     let (level, text) = record_end(t, result, &summary, offer_retake);
     let Some(plan) = t.batch else {

@@ -393,12 +393,6 @@ fn needs_profile(cmd: &Cmd) -> bool {
     )
 }
 
-/// Load every profile's inventory; per-profile errors are reported, not fatal.
-async fn load_all(engine: &Engine) -> (Vec<Machine>, Vec<String>) {
-    let (machines, errors) = load_by_profile(engine).await;
-    (machines, profile_errors(&errors))
-}
-
 /// Load every profile's inventory, all at once: the machines read, and each profile that
 /// could not be read with why.
 async fn load_by_profile(engine: &Engine) -> (Vec<Machine>, Vec<(String, String)>) {
@@ -462,15 +456,13 @@ async fn read_each<T: Send>(
 
 /// Load the inventories and resolve one machine address.
 async fn find_machine(s: &Session, address: &str) -> Result<Machine, Failure> {
-    let (machines, errors) = load_all(&s.engine).await;
+    let (machines, by_profile) = load_by_profile(&s.engine).await;
     let names: Vec<String> = s.engine.profiles().iter().map(|p| p.name.clone()).collect();
     // Addressed to a profile that was read: failures elsewhere do not explain a miss.
     let read_ok = address.split_once('/').is_some_and(|(p, _)| {
-        names.iter().any(|n| n == p)
-            && !errors
-                .iter()
-                .any(|e| e.starts_with(&format!("profile {p}:")))
+        names.iter().any(|n| n == p) && !by_profile.iter().any(|(name, _)| name == p)
     });
+    let errors = profile_errors(&by_profile);
     match resolve_machine(&machines, &names, address) {
         Ok(m) => match m.unreadable_sentence() {
             Some(why) => Err(Failure::new(EXIT_FAILED, why)),

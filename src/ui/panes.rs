@@ -10,7 +10,7 @@ use unicode_width::UnicodeWidthStr;
 use super::SPINNER;
 use super::theme::Theme;
 use crate::app::keymap::{Action, KEYMAP};
-use crate::app::state::{Level, MarkKey, NotRun, Row, Scope, SortKey};
+use crate::app::state::{Fold, Level, MarkKey, NotRun, Row, Scope, SortKey};
 use crate::app::{AppState, Pane, ProfileStatus};
 use crate::model::Snapshot;
 use crate::model::cleanup;
@@ -104,7 +104,7 @@ pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         let mut line = match row {
             Row::Profile(pi) => {
                 let p = &s.profiles[*pi];
-                let open = !s.collapsed.contains(&format!("p:{}", p.name));
+                let open = !s.collapsed.contains(&Fold::Profile(p.name.clone()));
                 let kind = match p.kind {
                     ProviderKind::Vsphere => "vSphere",
                     ProviderKind::Ovh => "OVHcloud",
@@ -135,9 +135,8 @@ pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                 Line::from(spans)
             }
             Row::Group(pi, label) => {
-                let open = !s
-                    .collapsed
-                    .contains(&format!("g:{}:{label}", s.profiles[*pi].name));
+                let fold = Fold::Group(s.profiles[*pi].name.clone(), label.clone());
+                let open = !s.collapsed.contains(&fold);
                 let mut spans = vec![Span::styled(
                     format!("  {} {label}", if open { "▾" } else { "▸" }),
                     theme.header,
@@ -795,7 +794,7 @@ pub fn tasks(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         };
         let mut line = Line::from(vec![
             Span::styled(format!("{glyph} "), style),
-            Span::raw(format!("{} {}{target} ", t.operation, t.machine)),
+            Span::raw(format!("{} {}{target} ", t.operation(), t.machine)),
             Span::styled(format!("{elapsed} "), theme.dim),
             Span::styled(state, style),
         ]);

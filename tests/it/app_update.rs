@@ -1058,7 +1058,12 @@ fn read_only_refuses_the_palette_batch_delete_and_cancel() {
         profile: "pcc".into(),
         machine_id: "vm-101".into(),
         machine: "web-01".into(),
-        operation: "take".into(),
+        op: Operation::Take {
+            name: "t".into(),
+            description: String::new(),
+            memory: false,
+            quiesce: false,
+        },
         target: String::new(),
         task_id: Some("task-9".into()),
         state: Some(TaskState::Running),
