@@ -416,14 +416,47 @@ pub fn binding(action: Action) -> Option<&'static Binding> {
     KEYMAP.iter().find(|b| b.action == action)
 }
 
-/// Palette entries matching a query: every action by name.
+/// Palette entries matching a query, best first: each word of it is found in the action's
+/// name, whole or with letters between (`rvt` finds "revert"); an action whose name holds
+/// each word whole comes before, then the tighter matches; ties keep the keymap's order.
 pub fn palette_matches(query: &str) -> Vec<&'static Binding> {
     let q = query.to_lowercase();
-    KEYMAP
+    let mut hits: Vec<(usize, &'static Binding)> = KEYMAP
         .iter()
         .filter(|b| b.action != Action::Palette)
-        .filter(|b| q.split_whitespace().all(|w| b.name.contains(w)))
-        .collect()
+        .filter_map(|b| {
+            q.split_whitespace()
+                .map(|w| fuzzy_spread(w, b.name))
+                .sum::<Option<usize>>()
+                .map(|spread| (spread, b))
+        })
+        .collect();
+    hits.sort_by_key(|(spread, _)| *spread);
+    hits.into_iter().map(|(_, b)| b).collect()
+}
+
+/// How many letters `name` puts between the letters of `word` where it holds them in
+/// order (0: `word` is in it whole), at its tightest; none when it does not hold them.
+fn fuzzy_spread(word: &str, name: &str) -> Option<usize> {
+    if name.contains(word) {
+        return Some(0);
+    }
+    let name: Vec<char> = name.chars().collect();
+    let word: Vec<char> = word.chars().collect();
+    let first = *word.first()?;
+    // From each place the first letter is, the letters after it as early as they come.
+    (0..name.len())
+        .filter(|&i| name[i] == first)
+        .filter_map(|start| {
+            let mut at = start;
+            for c in &word[1..] {
+                at += 1 + name.get(at + 1..)?.iter().position(|x| x == c)?;
+            }
+            Some(at + 1 - start - word.len())
+        })
+        .min()
+        // A match at all ranks after any whole one.
+        .map(|spread| spread + 1)
 }
 
 #[cfg(test)]
@@ -432,6 +465,28 @@ mod tests {
 
     fn key(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
         KeyEvent::new(code, mods)
+    }
+
+    #[test]
+    fn the_palette_finds_an_action_by_letters_in_order() {
+        let names = |q: &str| {
+            palette_matches(q)
+                .iter()
+                .map(|b| b.name)
+                .collect::<Vec<_>>()
+        };
+        let rvt = names("rvt");
+        assert!(
+            rvt.first().is_some_and(|n| n.starts_with("revert")),
+            "{rvt:?}"
+        );
+        // A whole word ranks before letters spread out; no letters in order, no match.
+        let del = names("delete");
+        assert!(del.first().is_some_and(|n| n.contains("delete")), "{del:?}");
+        assert!(names("zzqx").is_empty());
+        assert_eq!(fuzzy_spread("rvt", "revert"), Some(1 + 3));
+        assert_eq!(fuzzy_spread("rev", "revert"), Some(0));
+        assert_eq!(fuzzy_spread("tr", "revert"), None);
     }
 
     #[test]

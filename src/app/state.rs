@@ -100,50 +100,86 @@ pub struct Cursor {
 
 /// A text being edited: its value and cursor, with the usual editing keys (Left, Right,
 /// Home, End, Ctrl-A/E, Ctrl-U, Ctrl-W, Ctrl-K, Delete, Alt-Backspace) by `tui-input`.
+/// A proposed value (a take's name made of the date and time) is shown selected: the
+/// first letter typed replaces it, Backspace or Delete empties it, a move keeps it to edit,
+/// and Enter takes it as it is.
 #[derive(Clone, Debug, Default)]
-pub struct TextInput(tui_input::Input);
+pub struct TextInput {
+    input: tui_input::Input,
+    proposed: bool,
+}
 
 impl TextInput {
     /// A field holding `value`, the cursor at its end.
     pub fn new(value: impl Into<String>) -> Self {
-        TextInput(tui_input::Input::new(value.into()))
+        TextInput {
+            input: tui_input::Input::new(value.into()),
+            proposed: false,
+        }
+    }
+
+    /// A field proposing `value`: the first letter typed replaces it.
+    pub fn proposing(value: impl Into<String>) -> Self {
+        let value = value.into();
+        TextInput {
+            proposed: !value.is_empty(),
+            input: tui_input::Input::new(value),
+        }
     }
 
     /// The text.
     pub fn value(&self) -> &str {
-        self.0.value()
+        self.input.value()
+    }
+
+    /// Whether the value is still the one proposed, untouched (drawn selected).
+    pub fn is_proposed(&self) -> bool {
+        self.proposed
     }
 
     /// Nothing typed.
     pub fn is_empty(&self) -> bool {
-        self.0.value().is_empty()
+        self.input.value().is_empty()
     }
 
     /// The cursor, in characters from the start.
     pub fn cursor(&self) -> usize {
-        self.0.cursor()
+        self.input.cursor()
     }
 
     /// Empty it.
     pub fn clear(&mut self) {
-        self.0.reset();
+        self.input.reset();
+        self.proposed = false;
     }
 
     /// Apply an editing key; false when the key is not one (Enter, Esc, Tab, …).
     pub fn handle(&mut self, key: &crossterm::event::KeyEvent) -> bool {
-        use crossterm::event::{Event, KeyEventKind};
+        use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
         let mut key = *key;
         // Keys from a test or a terminal without the kitty protocol are presses.
         if key.kind != KeyEventKind::Release {
             key.kind = KeyEventKind::Press;
         }
-        match tui_input::backend::crossterm::to_input_request(&Event::Key(key)) {
-            Some(request) => {
-                self.0.handle(request);
-                true
+        let Some(request) = tui_input::backend::crossterm::to_input_request(&Event::Key(key))
+        else {
+            return false;
+        };
+        if std::mem::take(&mut self.proposed) {
+            let letter = matches!(key.code, KeyCode::Char(_))
+                && !key
+                    .modifiers
+                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+            if matches!(key.code, KeyCode::Backspace | KeyCode::Delete) {
+                self.input.reset();
+                return true;
             }
-            None => false,
+            if letter {
+                self.input.reset();
+            }
         }
+        self.input.handle(request);
+        true
     }
 }
 
@@ -193,7 +229,11 @@ impl Field {
             Value::Text(v) => Field::Text {
                 input: f.input,
                 label: f.label.clone(),
-                editor: TextInput::new(v.clone()),
+                editor: if f.proposed {
+                    TextInput::proposing(v.clone())
+                } else {
+                    TextInput::new(v.clone())
+                },
             },
             Value::Check { on, disabled } => Field::Check {
                 input: f.input,
@@ -427,8 +467,8 @@ pub struct Settings {
 /// The palette's state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Palette {
-    /// Typed query.
-    pub query: String,
+    /// Typed query, edited as every text field is.
+    pub query: TextInput,
     /// Selected entry among the matches.
     pub selected: usize,
 }

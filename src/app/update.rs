@@ -179,17 +179,15 @@ fn palette_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Esc => s.palette = None,
         KeyCode::Up => p.selected = p.selected.saturating_sub(1),
         KeyCode::Down => p.selected += 1,
-        KeyCode::Backspace => {
-            p.query.pop();
-            p.selected = 0;
-        }
-        KeyCode::Enter if mark_where_words(&p.query).is_some() => {
-            let words = mark_where_words(&p.query).unwrap_or_default().to_string();
+        KeyCode::Enter if mark_where_words(p.query.value()).is_some() => {
+            let words = mark_where_words(p.query.value())
+                .unwrap_or_default()
+                .to_string();
             s.palette = None;
             return mark_where(s, &words);
         }
         KeyCode::Enter => {
-            let hits = palette_matches(&p.query);
+            let hits = palette_matches(p.query.value());
             let chosen = hits
                 .get(p.selected.min(hits.len().saturating_sub(1)))
                 .map(|b| b.action);
@@ -198,14 +196,16 @@ fn palette_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 return apply(s, a);
             }
         }
-        KeyCode::Char(c) => {
-            p.query.push(c);
-            p.selected = 0;
+        // The line edits as every text field does (Ctrl-U, Ctrl-W, Ctrl-A, …).
+        _ => {
+            let before = p.query.value().to_string();
+            if p.query.handle(&key) && p.query.value() != before {
+                p.selected = 0;
+            }
         }
-        _ => {}
     }
     if let Some(p) = s.palette.as_mut() {
-        let n = palette_matches(&p.query).len();
+        let n = palette_matches(p.query.value()).len();
         p.selected = p.selected.min(n.saturating_sub(1));
     }
     Vec::new()

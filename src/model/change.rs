@@ -55,6 +55,9 @@ pub struct FormField {
     pub label: String,
     /// Its value.
     pub value: Value,
+    /// A value proposed by snaptree (a name made of the date and time): typing replaces
+    /// it rather than adding to it.
+    pub proposed: bool,
 }
 
 impl FormField {
@@ -63,7 +66,20 @@ impl FormField {
             input,
             label: label.into(),
             value: Value::Text(value.into()),
+            proposed: false,
         }
+    }
+
+    /// A text field whose value is proposed when it is `proposal` (typing replaces it).
+    fn text_proposing(
+        input: Input,
+        label: impl Into<String>,
+        value: impl Into<String>,
+        proposal: &str,
+    ) -> Self {
+        let mut f = FormField::text(input, label, value);
+        f.proposed = matches!(&f.value, Value::Text(v) if v == proposal);
+        f
     }
 
     fn check(input: Input, label: impl Into<String>, on: bool, disabled: Option<&str>) -> Self {
@@ -74,6 +90,7 @@ impl FormField {
                 on: on && disabled.is_none(),
                 disabled: disabled.map(String::from),
             },
+            proposed: false,
         }
     }
 }
@@ -419,16 +436,23 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             if *quiesce && let Some(why) = m.quiesce_unavailable() {
                 return refuse(format!("cannot take with --quiesce: {why}"));
             }
+            let proposal = default_name(ctx.now);
             let line = if m.capabilities.replace {
-                fields.push(FormField::text(
+                fields.push(FormField::text_proposing(
                     Input::Description,
                     "Description",
                     description,
+                    &proposal,
                 ));
                 fields.push(expires_field());
                 format!("A new snapshot of VPS {who}. A VPS keeps one snapshot.")
             } else {
-                fields.push(FormField::text(Input::Name, "Name", name));
+                fields.push(FormField::text_proposing(
+                    Input::Name,
+                    "Name",
+                    name,
+                    &proposal,
+                ));
                 fields.push(FormField::text(
                     Input::Description,
                     "Description",
@@ -472,10 +496,11 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     "{who} has no snapshot to replace: take one (snaptree take {who})"
                 ));
             };
-            fields.push(FormField::text(
+            fields.push(FormField::text_proposing(
                 Input::Description,
                 "Description",
                 description,
+                &default_name(ctx.now),
             ));
             fields.push(expires_field());
             (

@@ -31,6 +31,16 @@ pub fn text_spans<'a>(editor: &TextInput, focused: bool, theme: &Theme) -> Vec<S
     if !focused {
         return vec![Span::styled(safe(editor.value()), style)];
     }
+    // A proposed value is drawn selected: typing replaces it.
+    if editor.is_proposed() {
+        return vec![
+            Span::styled(
+                safe(editor.value()),
+                style.add_modifier(ratatui::style::Modifier::REVERSED),
+            ),
+            Span::styled(" ", style),
+        ];
+    }
     let chars: Vec<char> = editor.value().chars().collect();
     let at = editor.cursor().min(chars.len());
     let before = safe(&chars[..at].iter().collect::<String>());
@@ -199,10 +209,10 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
 
 /// The command palette: every action by name.
 pub fn palette(frame: &mut Frame, area: Rect, p: &Palette, theme: &Theme) {
-    let hits = palette_matches(&p.query);
+    let hits = palette_matches(p.query.value());
     let examples = "older-than 14d · name 'pre-*' · expired · keep-last 2";
-    let query = p.query.trim();
-    let notes: Vec<Line> = if crate::app::update::mark_where_words(&p.query).is_some() {
+    let query = p.query.value().trim();
+    let notes: Vec<Line> = if crate::app::update::mark_where_words(p.query.value()).is_some() {
         vec![
             Line::styled("Enter marks what these select, as prune would:", theme.dim),
             Line::styled(examples, theme.dim),
@@ -224,10 +234,9 @@ pub fn palette(frame: &mut Frame, area: Rect, p: &Palette, theme: &Theme) {
             .saturating_add(3)
             .min(18),
     );
-    let mut lines = vec![Line::from(vec![
-        Span::styled(": ", theme.header),
-        Span::raw(format!("{}_", p.query)),
-    ])];
+    let mut query_line = vec![Span::styled(": ", theme.header)];
+    query_line.extend(text_spans(&p.query, true, theme));
+    let mut lines = vec![Line::from(query_line)];
     let room = (rect.height.saturating_sub(3) as usize).saturating_sub(notes.len());
     let start = p.selected.saturating_sub(room.saturating_sub(1));
     for (i, b) in hits.iter().enumerate().skip(start).take(room) {

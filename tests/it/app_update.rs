@@ -274,7 +274,8 @@ fn filter_matching_nothing_shows_no_machine() {
 fn palette_lists_actions_by_name_and_runs_one() {
     let names: Vec<&str> = palette_matches("delete").iter().map(|b| b.name).collect();
     assert!(names.len() >= 2, "{names:?}");
-    assert!(names.iter().all(|n| n.contains("delete")));
+    // Names that hold the word whole come first (then letters spread out, fuzzy).
+    assert!(names[..2].iter().all(|n| n.contains("delete")), "{names:?}");
 
     let mut s = state();
     select_machine(&mut s, "web-01");
@@ -296,6 +297,28 @@ fn palette_lists_actions_by_name_and_runs_one() {
     type_text(&mut s, "help");
     press(&mut s, KeyCode::Esc);
     assert!(s.palette.is_none() && !s.help);
+}
+
+/// The palette's line edits as the dialogs' fields do, and finds an action by letters in
+/// order ("tk": take).
+#[test]
+fn the_palette_line_edits_as_fields_do_and_matches_letters_in_order() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    key(&mut s, ':');
+    type_text(&mut s, "rubbish words");
+    ctrl(&mut s, 'w');
+    assert_eq!(s.palette.as_ref().unwrap().query.value(), "rubbish ");
+    ctrl(&mut s, 'u');
+    assert_eq!(s.palette.as_ref().unwrap().query.value(), "");
+    // Ctrl-A goes to the start; it inserts nothing.
+    type_text(&mut s, "k");
+    ctrl(&mut s, 'a');
+    type_text(&mut s, "t");
+    assert_eq!(s.palette.as_ref().unwrap().query.value(), "tk");
+    press(&mut s, KeyCode::Enter);
+    let d = s.dialog.as_ref().expect("tk found take");
+    assert!(matches!(change_ops(d)[..], [Operation::Take { .. }]));
 }
 
 #[test]
@@ -1714,6 +1737,37 @@ fn text_fields_have_the_usual_editing_keys() {
     key(&mut s, 'o');
     assert_eq!(s.filter.value(), "blog");
     assert_eq!(visible_machines(&s), ["blog"]);
+}
+
+/// The name a take proposes (the date and time) is replaced by what is typed, kept by
+/// Enter, and edited after a move (as lazygit's and k9s's prompts do).
+#[test]
+fn typing_replaces_the_proposed_take_name() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    key(&mut s, 't');
+    let proposed = text_field(&s, "Name");
+    assert!(!proposed.is_empty());
+    type_text(&mut s, "pre-upgrade");
+    assert_eq!(text_field(&s, "Name"), "pre-upgrade");
+    let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert!(matches!(op, Operation::Take { name, .. } if name == "pre-upgrade"));
+    // Enter keeps the proposal.
+    key(&mut s, 't');
+    let proposed = text_field(&s, "Name");
+    let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert!(matches!(op, Operation::Take { name, .. } if name == proposed));
+    // A move first: the proposal is kept to edit.
+    key(&mut s, 't');
+    let proposed = text_field(&s, "Name");
+    press(&mut s, KeyCode::End);
+    type_text(&mut s, " pre");
+    assert_eq!(text_field(&s, "Name"), format!("{proposed} pre"));
+    // Backspace on the proposal empties it; the description was never proposed.
+    press(&mut s, KeyCode::Esc);
+    key(&mut s, 't');
+    press(&mut s, KeyCode::Backspace);
+    assert_eq!(text_field(&s, "Name"), "");
 }
 
 /// Renaming to a name another snapshot of the tree has asks first: Enter again goes on.
