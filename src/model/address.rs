@@ -60,11 +60,16 @@ fn list_hint(c: &[Candidate]) -> String {
     if c.is_empty() {
         String::new()
     } else {
-        format!("; known: {}", list(c))
+        format!("; did you mean: {}", list(c))
     }
 }
 
-/// Resolve a machine address among `machines`. `profiles` are the known profile names.
+/// The most machines an address that matches none lists as candidates.
+const CANDIDATES: usize = 10;
+
+/// Resolve a machine address among `machines`: `[PROFILE/]ID`, `[PROFILE/]NAME`, the
+/// inventory path (`/Paris-DC1/vm/prod/web-01`), or a glob (`*`, `?`) on the name or the path
+/// (`web-0*`) that selects exactly one. `profiles` are the known profile names.
 pub fn resolve_machine<'a>(
     machines: &'a [Machine],
     profiles: &[String],
@@ -78,12 +83,30 @@ pub fn resolve_machine<'a>(
         .iter()
         .filter(|m| profile.is_none_or(|p| m.profile == p))
         .collect();
-    let by_id: Vec<&Machine> = pool.iter().copied().filter(|m| m.id == rest).collect();
-    let hits = if by_id.is_empty() {
-        pool.iter().copied().filter(|m| m.name == rest).collect()
-    } else {
-        by_id
-    };
+    // By id, then by name, then by inventory path (as `ls --json` prints it, with or
+    // without its leading `/`), then by a glob on the name or the path: the first reading
+    // that finds any is the one, and it must find exactly one.
+    let glob = rest.contains(['*', '?']);
+    let path = rest.trim_start_matches('/');
+    let readings: [&dyn Fn(&Machine) -> bool; 4] = [
+        &|m| m.id == rest,
+        &|m| m.name == rest,
+        &|m| !path.is_empty() && m.path.trim_start_matches('/') == path,
+        &|m| {
+            glob && (super::cleanup::glob_match(rest, &m.name)
+                || super::cleanup::glob_match(path, m.path.trim_start_matches('/')))
+        },
+    ];
+    let hits: Vec<&Machine> = readings
+        .iter()
+        .map(|reads| {
+            pool.iter()
+                .copied()
+                .filter(|m| reads(m))
+                .collect::<Vec<_>>()
+        })
+        .find(|hits| !hits.is_empty())
+        .unwrap_or_default();
     let candidate = |m: &Machine| Candidate {
         id: format!("{}/{}", m.profile, m.id),
         path: format!("{}/{}", m.profile, m.name),
@@ -92,16 +115,24 @@ pub fn resolve_machine<'a>(
     match hits.as_slice() {
         [one] => Ok(one),
         [] => {
-            if profile.is_none() && address.contains('/') {
+            if profile.is_none() && address.contains('/') && !address.starts_with('/') && !glob {
                 let p = address.split('/').next().unwrap_or_default();
                 if !p.is_empty() && machines.iter().all(|m| m.name != address) {
                     return Err(AddressError::UnknownProfile(p.to_string()));
                 }
             }
+            // What a filter of the same words selects, to choose from (never chosen).
+            let rule = super::filter::Filter::new(rest);
+            let near: Vec<Candidate> = pool
+                .iter()
+                .filter(|m| !rest.is_empty() && rule.matches(m))
+                .take(CANDIDATES)
+                .map(|m| candidate(m))
+                .collect();
             Err(AddressError::NotFound {
                 what: "machine".into(),
                 address: address.into(),
-                candidates: Vec::new(),
+                candidates: near,
             })
         }
         many => Err(AddressError::Ambiguous {
@@ -210,6 +241,47 @@ mod tests {
         assert_eq!(resolve_machine(&m, &p, "prod/vm-7").unwrap().name, "cache");
         assert_eq!(resolve_machine(&m, &p, "db-01").unwrap().profile, "lab");
         assert_eq!(resolve_machine(&m, &p, "vm-7").unwrap().profile, "prod");
+    }
+
+    /// The inventory path `ls --json` prints, and globs that select one machine, are
+    /// addresses too; a word that matches none lists what a filter of it selects.
+    #[test]
+    fn machine_by_inventory_path_or_glob_and_candidates_on_a_miss() {
+        let (m, p) = estate();
+        // `vm` puts each machine at /DC0/vm/NAME.
+        assert_eq!(resolve_machine(&m, &p, "/DC0/vm/db-01").unwrap().id, "vm-2");
+        assert_eq!(
+            resolve_machine(&m, &p, "lab/DC0/vm/db-01").unwrap().id,
+            "vm-2"
+        );
+        assert_eq!(
+            resolve_machine(&m, &p, "prod/DC0/vm/web-01")
+                .unwrap()
+                .profile,
+            "prod"
+        );
+        assert_eq!(resolve_machine(&m, &p, "ca*").unwrap().id, "vm-7");
+        assert_eq!(resolve_machine(&m, &p, "lab/*/db-0?").unwrap().id, "vm-2");
+        // A glob that selects two: both listed, nothing chosen.
+        let err = resolve_machine(&m, &p, "lab/*").unwrap_err();
+        assert!(
+            matches!(&err, AddressError::Ambiguous { candidates, .. } if candidates.len() == 2),
+            "{err}"
+        );
+        // A word that is no address: what it would filter, to choose from.
+        let err = resolve_machine(&m, &p, "web").unwrap_err();
+        assert!(
+            matches!(&err, AddressError::NotFound { candidates, .. } if candidates.len() == 2),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("did you mean: lab/vm-1 (lab/web-01), prod/vm-1 (prod/web-01)"),
+            "{err}"
+        );
+        assert!(
+            matches!(resolve_machine(&m, &p, "zzz"), Err(AddressError::NotFound { candidates, .. }) if candidates.is_empty())
+        );
     }
 
     #[test]

@@ -1395,3 +1395,32 @@ fn a_subtree_delete_needs_the_count_typed_on_a_terminal_and_yes_without_one() {
         env.audit()
     );
 }
+
+/// MACHINE is also the inventory path `ls --json` prints, or a glob selecting one; a word
+/// that selects several lists them (exit 2), nothing chosen.
+#[test]
+fn a_machine_is_addressed_by_its_inventory_path_or_a_glob() {
+    let env = Env::new();
+    let o = env.demo(&["tree", "/Paris-DC1/vm/prod/web/web-01"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("pcc/web-01 (vm-101)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = env.demo(&["tree", "pcc/web-0?", "--json"]);
+    let line = one_sentence(&o, 2);
+    assert!(
+        line.contains("ambiguous")
+            && line.contains("pcc/vm-101 (pcc/web-01)")
+            && line.contains("pcc/vm-102 (pcc/web-02)"),
+        "{line}"
+    );
+    let line = one_sentence(&env.demo(&["tree", "web"]), 2);
+    assert!(
+        line.contains("did you mean: pcc/vm-101 (pcc/web-01), pcc/vm-102 (pcc/web-02)"),
+        "{line}"
+    );
+    let o = env.demo(&["tree", "build-*"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
