@@ -50,8 +50,8 @@ pub enum ProfileStatus {
     Loading,
     /// Loaded.
     Connected,
-    /// Failed; retried later.
-    Error(String),
+    /// Failed: the kind, the whole sentence, and when it is tried again.
+    Error(crate::engine::Trouble, String, std::time::Duration),
 }
 
 /// A profile as shown.
@@ -273,6 +273,8 @@ pub enum DialogKind {
     Task(u64),
     /// The message log.
     Log,
+    /// Why a profile could not be read, whole (its index).
+    Profile(usize),
 }
 
 /// Profile and machine id.

@@ -374,6 +374,14 @@ fn toggle(s: &mut AppState, expand: bool) {
             } else {
                 None
             };
+            if expand
+                && let Some(Row::Profile(i)) = row
+                && matches!(s.profiles[*i].status, ProfileStatus::Error(..))
+            {
+                let i = *i;
+                open_profile_error(s, i);
+                return;
+            }
             let key = match row.map(|r| (r, Fold::of(r, &s.profiles))) {
                 Some((_, Some(fold))) => fold,
                 Some((_, None)) => {
@@ -582,6 +590,28 @@ fn machine_name(s: &AppState, key: &MachineKey) -> String {
     s.machine(key).map_or(key.1.clone(), |m| m.name.clone())
 }
 
+/// The error of the profile whose row is selected (or whose dialog is open), if it has one.
+fn selected_profile_error(s: &AppState) -> Option<&str> {
+    let i = match (
+        &s.dialog,
+        s.rows.get(s.inv.selected).filter(|_| s.inv_shown),
+    ) {
+        (
+            Some(Dialog {
+                kind: DialogKind::Profile(i),
+                ..
+            }),
+            _,
+        )
+        | (None, Some(Row::Profile(i))) => *i,
+        _ => return None,
+    };
+    match &s.profiles.get(i)?.status {
+        ProfileStatus::Error(_, message, _) => Some(message),
+        _ => None,
+    }
+}
+
 fn copy(s: &mut AppState) -> Vec<Effect> {
     let text = match (s.focus, s.selected_snapshot(), s.selected_machine()) {
         (Pane::Tasks, _, _) => s
@@ -590,7 +620,8 @@ fn copy(s: &mut AppState) -> Vec<Effect> {
             .and_then(|t| t.task_id.clone()),
         (_, Some(id), _) => Some(id.to_string()),
         (_, None, Some(m)) => Some(m.id.clone()),
-        _ => None,
+        // A profile that could not be read: the pin line its error gives, or the error.
+        _ => selected_profile_error(s).map(profile_copy_text),
     };
     match text {
         Some(t) => {
@@ -1068,6 +1099,7 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 return vec![Effect::Copy(id)];
             }
         }
+        KeyCode::Char('y') if matches!(d.kind, DialogKind::Profile(_)) => return copy(s),
         KeyCode::Tab | KeyCode::Down if !d.fields.is_empty() => {
             d.focus = (d.focus + 1) % d.fields.len();
         }
@@ -1178,7 +1210,7 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
             s.quit = true;
             return Vec::new();
         }
-        DialogKind::Link(_) | DialogKind::Task(_) | DialogKind::Log => {
+        DialogKind::Link(_) | DialogKind::Task(_) | DialogKind::Log | DialogKind::Profile(_) => {
             s.dialog = None;
             return Vec::new();
         }
@@ -1366,17 +1398,10 @@ fn on_engine_event(s: &mut AppState, event: Event) {
         }
         Event::ProfileError {
             profile,
+            trouble,
             message,
             retry_in,
-        } => set_status(
-            s,
-            &profile,
-            ProfileStatus::Error(format!(
-                "{} (retrying in {}s)",
-                crate::safe::terminal(&message),
-                retry_in.as_secs()
-            )),
-        ),
+        } => profile_error(s, &profile, trouble, &message, retry_in),
         Event::MachineUpdated { machine } => {
             s.update_machine(*machine);
             close_stale_dialog(s);
@@ -1632,6 +1657,75 @@ fn clear_message(s: &mut AppState, text: &str) {
     if s.message.as_ref().is_some_and(|(_, m)| m == text) {
         s.message = None;
     }
+}
+
+/// A profile could not be read: its row says what kind of trouble, the message log keeps
+/// the whole sentence (once, not at each retry), and Enter on the row shows it.
+fn profile_error(
+    s: &mut AppState,
+    profile: &str,
+    trouble: crate::engine::Trouble,
+    message: &str,
+    retry_in: std::time::Duration,
+) {
+    let message = crate::safe::terminal(message).into_owned();
+    // Said in the log once: again only when the sentence changed since it last said this
+    // profile's (a profile is reloaded, and fails, every few seconds).
+    let head = format!("profile {profile}: ");
+    let last = s
+        .log
+        .iter()
+        .rev()
+        .find_map(|(_, _, m)| m.strip_prefix(&head));
+    if last != Some(message.as_str()) {
+        s.remember(Level::Error, format!("{head}{message}"));
+    }
+    let status = ProfileStatus::Error(trouble, message, retry_in);
+    set_status(s, profile, status);
+}
+
+/// The line to copy from a profile's error: the `thumbprint = "…"` to pin when it gives
+/// one, else the whole sentence.
+pub fn profile_copy_text(error: &str) -> String {
+    let pin = error.find("thumbprint = \"").and_then(|at| {
+        let rest = &error[at..];
+        let open = rest.find('"')?;
+        let close = rest[open + 1..].find('"')?;
+        let value = &rest[open + 1..open + 1 + close];
+        (!value.contains('…')).then(|| format!("thumbprint = \"{value}\""))
+    });
+    pin.unwrap_or_else(|| error.to_string())
+}
+
+/// The dialog with the whole sentence of profile `i`'s error.
+fn open_profile_error(s: &mut AppState, i: usize) {
+    let Some(p) = s.profiles.get(i) else {
+        return;
+    };
+    let ProfileStatus::Error(trouble, message, retry) = &p.status else {
+        return;
+    };
+    let mut lines = vec![
+        format!(
+            "Profile {} ({}): {}, tried again in {}s",
+            p.name,
+            p.kind.as_str(),
+            trouble.label(),
+            retry.as_secs()
+        ),
+        String::new(),
+        message.clone(),
+    ];
+    let copy = profile_copy_text(message);
+    if copy != *message {
+        lines.push(String::new());
+        lines.push(format!("y copies: {copy}"));
+    }
+    s.dialog = Some(Dialog::plain(
+        format!("Profile {}", p.name),
+        DialogKind::Profile(i),
+        lines,
+    ));
 }
 
 fn set_status(s: &mut AppState, profile: &str, status: ProfileStatus) {

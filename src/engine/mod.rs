@@ -84,6 +84,42 @@ impl Profile {
     }
 }
 
+/// What kind of trouble keeps a profile from being read: what its row says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trouble {
+    /// The server could not be reached (network, TLS, time limit).
+    Unreachable,
+    /// The server refused the login (or the credentials could not be read).
+    Login,
+    /// The account may not read the inventory.
+    Permission,
+    /// Anything else: a profile whose credentials cannot be had (a `password_env` not
+    /// set), a server error.
+    Failed,
+}
+
+impl Trouble {
+    /// The kind of `e`.
+    pub fn of(e: &ProviderError) -> Trouble {
+        match e {
+            ProviderError::Unreachable(_) => Trouble::Unreachable,
+            ProviderError::Auth(_) => Trouble::Login,
+            ProviderError::Permission(_) => Trouble::Permission,
+            _ => Trouble::Failed,
+        }
+    }
+
+    /// Its word on the profile's row.
+    pub fn label(self) -> &'static str {
+        match self {
+            Trouble::Unreachable => "unreachable",
+            Trouble::Login => "login failed",
+            Trouble::Permission => "no permission",
+            Trouble::Failed => "cannot read",
+        }
+    }
+}
+
 /// Why `Engine::run` did not succeed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RunError {
@@ -189,6 +225,8 @@ pub enum Event {
     ProfileError {
         /// Profile.
         profile: String,
+        /// What kind of trouble (the profile's label).
+        trouble: Trouble,
         /// One sentence.
         message: String,
         /// Next retry.
@@ -728,10 +766,11 @@ async fn worker(
     // do not postpone it).
     let mut retry_at: Option<tokio::time::Instant> = None;
     loop {
-        let next = if let Err(message) = &loaded {
+        let next = if let Err((trouble, message)) = &loaded {
             let due = *retry_at.get_or_insert_with(|| {
                 let _ = events.send(Event::ProfileError {
                     profile: p.name.clone(),
+                    trouble: *trouble,
                     message: message.clone(),
                     retry_in: backoff,
                 });
@@ -749,7 +788,7 @@ async fn worker(
             Wake::Lost(message) => {
                 if loaded.is_ok() {
                     tracing::warn!("profile {}: {message}", p.name);
-                    loaded = Err(message);
+                    loaded = Err((Trouble::Unreachable, message));
                     retry_at = None;
                 }
             }
@@ -827,7 +866,7 @@ async fn load(
     engine: &Engine,
     index: usize,
     events: &mpsc::UnboundedSender<Event>,
-) -> Result<(), String> {
+) -> Result<(), (Trouble, String)> {
     let p = &engine.profiles[index];
     let _ = events.send(Event::Loading {
         profile: p.name.clone(),
@@ -865,7 +904,7 @@ async fn load(
         }
         Err(e) => {
             tracing::warn!("profile {}: {e}", p.name);
-            Err(e.to_string())
+            Err((Trouble::of(&e), e.to_string()))
         }
     }
 }

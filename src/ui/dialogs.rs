@@ -111,7 +111,10 @@ fn field_line<'a>(f: &'a Field, focused: bool, theme: &Theme) -> Line<'a> {
 
 /// A modal dialog.
 pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &Theme) {
-    let wide = matches!(d.kind, DialogKind::Task(_) | DialogKind::Log);
+    let wide = matches!(
+        d.kind,
+        DialogKind::Task(_) | DialogKind::Log | DialogKind::Profile(_)
+    );
     let width = if wide { 110 } else { 72 }.min(area.width.saturating_sub(4));
     let inner_width = width.saturating_sub(2).max(1) as usize;
     let rows = |l: &str| {
@@ -165,6 +168,7 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
         DialogKind::Quit => "Enter quit · Esc stay".to_string(),
         DialogKind::Task(_) => "Enter/Esc close · y copy the task id · j/k scroll".to_string(),
         DialogKind::Log => "Enter/Esc close · j/k scroll".to_string(),
+        DialogKind::Profile(_) => "Enter/Esc close · y copy · j/k scroll".to_string(),
         _ => {
             let mut k = vec!["Enter confirm", "Esc cancel"];
             if d.fields.len() > 1 {

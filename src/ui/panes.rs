@@ -115,7 +115,9 @@ pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                         theme.dim,
                     ),
                     ProfileStatus::Connected => ("connected".to_string(), theme.ok),
-                    ProfileStatus::Error(_) => ("unreachable".to_string(), theme.critical),
+                    ProfileStatus::Error(trouble, ..) => {
+                        (trouble.label().to_string(), theme.critical)
+                    }
                 };
                 let mut spans = vec![
                     Span::styled(
@@ -541,7 +543,10 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                 "select a snapshot in the list".to_string()
             }
             Some(Row::Profile(i)) => match &s.profiles[*i].status {
-                ProfileStatus::Error(e) => e.clone(),
+                ProfileStatus::Error(_, e, retry) => format!(
+                    "{e} (retrying in {}s)\n\nEnter shows it whole, y copies it",
+                    retry.as_secs()
+                ),
                 ProfileStatus::Loading => "loading…".into(),
                 ProfileStatus::Connected => format!(
                     "{} machines",
@@ -657,8 +662,15 @@ pub fn overview(frame: &mut Frame, area: Rect, s: &AppState, scope: &Scope, them
     let mut lines = Vec::new();
     if let Scope::Profile(i) = scope {
         match &s.profiles[*i].status {
-            ProfileStatus::Error(e) => {
-                lines.push(Line::styled(format!("unreachable: {e}"), theme.critical));
+            ProfileStatus::Error(trouble, e, _) => {
+                lines.push(Line::styled(
+                    format!("{}: {e}", trouble.label()),
+                    theme.critical,
+                ));
+                lines.push(Line::styled(
+                    "Enter shows it whole · y copies it · M the message log",
+                    theme.dim,
+                ));
             }
             ProfileStatus::Loading => lines.push(Line::styled("loading…", theme.dim)),
             ProfileStatus::Connected => {}
@@ -825,7 +837,7 @@ pub fn status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         let (glyph, style) = match p.status {
             ProfileStatus::Loading => (SPINNER[s.spinner % SPINNER.len()], theme.dim),
             ProfileStatus::Connected => ("●", theme.ok),
-            ProfileStatus::Error(_) => ("✗", theme.critical),
+            ProfileStatus::Error(..) => ("✗", theme.critical),
         };
         spans.push(Span::styled(format!("{glyph}{} ", p.name), style));
     }

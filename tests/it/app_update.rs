@@ -2444,3 +2444,80 @@ fn a_subtree_delete_says_which_descendants_are_protected() {
         }
     );
 }
+
+/// A profile that cannot be read: its row says what kind of trouble (a missing password
+/// is not "unreachable"), the message log keeps the whole sentence once, Enter on the row
+/// shows it whole, and `y` copies the pin line it gives.
+#[test]
+fn a_profile_error_is_readable_whole_and_its_pin_line_copyable() {
+    let mut s = state();
+    let pin = "SHA256:a95d23b565eea989145346593f2e6653990ab92ae769df67249fe1aa0d32497f";
+    let message = format!(
+        "cannot reach the back end: the certificate of 127.0.0.1:1 is not trusted: it is self-signed; to trust exactly this one, set thumbprint = \"{pin}\" in profile pcc"
+    );
+    for _ in 0..2 {
+        // Each retry starts with a reload.
+        update(
+            &mut s,
+            Msg::Engine(Event::Loading {
+                profile: "pcc".into(),
+            }),
+        );
+        update(
+            &mut s,
+            Msg::Engine(Event::ProfileError {
+                profile: "pcc".into(),
+                trouble: snaptree::engine::Trouble::Unreachable,
+                message: message.clone(),
+                retry_in: std::time::Duration::from_secs(4),
+            }),
+        );
+    }
+    let logged: Vec<_> = s
+        .log
+        .iter()
+        .filter(|(_, _, m)| m.contains("not trusted"))
+        .collect();
+    assert_eq!(logged.len(), 1, "once, not at each retry: {:?}", s.log);
+    assert!(
+        logged[0].2.ends_with("in profile pcc"),
+        "whole: {}",
+        logged[0].2
+    );
+    // The profile's row is the first; Enter shows the sentence whole.
+    while s.inv.selected > 0 {
+        press(&mut s, KeyCode::Up);
+    }
+    assert!(matches!(s.rows[s.inv.selected], Row::Profile(0)));
+    press(&mut s, KeyCode::Enter);
+    let d = s.dialog.as_ref().expect("a dialog with the whole sentence");
+    assert!(matches!(d.kind, DialogKind::Profile(0)));
+    assert!(
+        d.lines.iter().any(|l| l.contains(&message)),
+        "{:?}",
+        d.lines
+    );
+    let fx = key(&mut s, 'y');
+    assert_eq!(fx, [Effect::Copy(format!("thumbprint = \"{pin}\""))]);
+    press(&mut s, KeyCode::Esc);
+    // On the row too; a password that cannot be had is not "unreachable".
+    assert_eq!(
+        key(&mut s, 'y'),
+        [Effect::Copy(format!("thumbprint = \"{pin}\""))]
+    );
+    update(
+        &mut s,
+        Msg::Engine(Event::ProfileError {
+            profile: "pcc".into(),
+            trouble: snaptree::engine::Trouble::Failed,
+            message: "the environment variable PCC_PASSWORD (for the password) is not set".into(),
+            retry_in: std::time::Duration::from_secs(8),
+        }),
+    );
+    assert!(matches!(
+        &s.profiles[0].status,
+        snaptree::app::state::ProfileStatus::Error(snaptree::engine::Trouble::Failed, m, _) if m.contains("PCC_PASSWORD")
+    ));
+    assert_eq!(snaptree::engine::Trouble::Failed.label(), "cannot read");
+    assert_eq!(snaptree::engine::Trouble::Login.label(), "login failed");
+}

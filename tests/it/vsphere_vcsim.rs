@@ -1000,7 +1000,7 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
     // The server goes away: the profile shows the error; it comes back: reconnected.
     sim.stop();
     drive_until(&mut state, &mut events, "the profile error", |s| {
-        matches!(s.profiles[0].status, ProfileStatus::Error(_))
+        matches!(s.profiles[0].status, ProfileStatus::Error(..))
     })
     .await;
     let back = start_vcsim(&["-dc", "1", "-vm", "2", "-listen", &addr]);
