@@ -190,7 +190,7 @@ pub static KEYMAP: &[Binding] = &[
         keys: &[k('h'), code(KeyCode::Left)],
         label: "h/←",
         action: Action::Collapse,
-        name: "collapse",
+        name: "collapse / up to the group",
         hint: false,
     },
     Binding {

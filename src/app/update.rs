@@ -387,6 +387,12 @@ fn toggle(s: &mut AppState, expand: bool) {
                 Some((_, None)) => {
                     if expand {
                         s.focus = Pane::Tree;
+                    } else if let Some(up) = s.rows[..s.inv.selected]
+                        .iter()
+                        .rposition(|r| !matches!(r, Row::Machine(_)))
+                    {
+                        // On a machine, h goes to its group (or profile), as in a file tree.
+                        s.set_inv_cursor(up);
                     }
                     return;
                 }

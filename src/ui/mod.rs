@@ -16,8 +16,9 @@ use theme::Theme;
 /// The smallest usable terminal (the app's rule: below it only q acts).
 pub use crate::app::state::MIN_SIZE;
 
-/// Spinner frames.
-pub const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
+/// Spinner frames: braille dots, so that no frame reads as a task's state glyph (`-` is
+/// "cancelled" or "skipped", `·` "queued").
+pub const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 /// The theme for these settings.
 pub fn theme_for(s: &AppState) -> Theme {

@@ -2521,3 +2521,20 @@ fn a_profile_error_is_readable_whole_and_its_pin_line_copyable() {
     assert_eq!(snaptree::engine::Trouble::Failed.label(), "cannot read");
     assert_eq!(snaptree::engine::Trouble::Login.label(), "login failed");
 }
+
+/// `h` on a machine goes up to its group, as in a file tree; on the group it folds it.
+#[test]
+fn h_on_a_machine_goes_to_its_group() {
+    let mut s = state();
+    select_machine(&mut s, "web-02");
+    let at = s.inv.selected;
+    key(&mut s, 'h');
+    assert!(s.inv.selected < at);
+    assert!(
+        matches!(&s.rows[s.inv.selected], Row::Group(_, l) if l.ends_with("web")),
+        "{:?}",
+        s.rows[s.inv.selected]
+    );
+    key(&mut s, 'h');
+    assert!(!visible_machines(&s).contains(&"web-02".to_string()));
+}
