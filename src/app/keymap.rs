@@ -67,6 +67,8 @@ pub enum Action {
     DownloadLink,
     /// Cancel the selected task.
     CancelTask,
+    /// Stop a running plan (the marked deletes): its steps not started do not start.
+    StopPlan,
     /// Show every status-line message so far.
     Log,
     /// Reload every profile.
@@ -359,6 +361,13 @@ pub static KEYMAP: &[Binding] = &[
         label: "x",
         action: Action::CancelTask,
         name: "cancel selected task",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('X')],
+        label: "X",
+        action: Action::StopPlan,
+        name: "stop the marked deletes",
         hint: false,
     },
     Binding {

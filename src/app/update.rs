@@ -320,6 +320,7 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
         }
         Sort => sort_list(s),
         CancelTask => cancel_task(s),
+        StopPlan => stop_plan(s),
         Log => {
             s.dialog = Some(log_dialog(s));
             Vec::new()
@@ -856,6 +857,39 @@ fn cancel_task(s: &mut AppState) -> Vec<Effect> {
     };
     let step = change::Step::of(m, op);
     send_run(s, step, None)
+}
+
+/// Stop a running plan (the selected task's, or the newest): its steps not started do not
+/// start, each profile's worker told; the steps running go on to their end. Nothing is
+/// changed on a server, so nothing is asked.
+fn stop_plan(s: &mut AppState) -> Vec<Effect> {
+    let selected = (s.focus == Pane::Tasks)
+        .then(|| s.tasks.get(s.task_cursor.selected).and_then(|t| t.batch))
+        .flatten();
+    let Some(plan) = selected
+        .filter(|p| s.batches.iter().any(|b| b.id == *p))
+        .or_else(|| s.batches.last().map(|b| b.id))
+    else {
+        return refuse(s, "no marked deletes are running");
+    };
+    let waiting: Vec<&TaskView> = s
+        .tasks
+        .iter()
+        .filter(|t| t.batch == Some(plan) && t.ended.is_none())
+        .collect();
+    let running = waiting.iter().filter(|t| t.task_id.is_some()).count();
+    let mut profiles: Vec<String> = waiting.iter().map(|t| t.profile.clone()).collect();
+    profiles.sort();
+    profiles.dedup();
+    let line = format!(
+        "delete marked: stopping; the {} step(s) waiting will not start, the {running} running go on to their end",
+        waiting.len() - running
+    );
+    info(s, line);
+    profiles
+        .into_iter()
+        .map(|p| Effect::Send(p, Command::StopPlan { plan }))
+        .collect()
 }
 
 fn download_link(s: &mut AppState) -> Vec<Effect> {

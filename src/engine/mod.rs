@@ -195,6 +195,11 @@ pub enum Command {
         /// Machine id.
         machine_id: String,
     },
+    /// Start no more step of this plan (those running go on to their end).
+    StopPlan {
+        /// The plan.
+        plan: u64,
+    },
     /// Check the QEMU guest agent of a VPS over ssh (the profile's `guest_check`).
     GuestCheck {
         /// Caller's id for this check: its answer carries it.
@@ -824,6 +829,7 @@ async fn worker(
                     },
                 );
             }
+            Wake::Command(Command::StopPlan { plan }) => scheduler.stop_plan(plan),
             Wake::Command(Command::Download { machine_id }) => {
                 let result = p
                     .provider
@@ -1087,16 +1093,31 @@ mod tests {
         missing.op = delete("no-such-snapshot");
         scheduler.push(index, missing);
         scheduler.push(index, job(4, delete("snapshot-104")));
-        let ends = ends(rx, 2).await;
-        assert!(ends[0].1.is_err(), "{:?}", ends[0]);
+        let ended = ends(rx, 2).await;
+        assert!(ended[0].1.is_err(), "{:?}", ended[0]);
         assert!(
-            matches!(&ends[1], (4, Err(RunError::Skipped(m))) if m.contains("earlier step")),
+            matches!(&ended[1], (4, Err(RunError::Skipped(m))) if m.contains("earlier step")),
             "{:?}",
-            ends[1]
+            ended[1]
         );
         let log = std::fs::read_to_string(&audit).unwrap();
         assert!(log.contains("skipped: an earlier step"), "{log}");
         assert_eq!(estate.machine("pcc", "vm-101").unwrap(), before);
+        // One plan stopped: its steps do not start, another plan's do.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut scheduler = Scheduler::new(e.clone(), tx, false);
+        scheduler.stop_plan(7);
+        scheduler.push(index, job(5, delete("snapshot-104")));
+        let mut other = job(6, delete("snapshot-104"));
+        other.plan = Some(8);
+        scheduler.push(index, other);
+        let ends = ends(rx, 2).await;
+        assert!(
+            matches!(&ends[0], (5, Err(RunError::Skipped(m))) if m == scheduler::STOPPED),
+            "{:?}",
+            ends[0]
+        );
+        assert!(matches!(&ends[1], (6, Ok(_))), "{:?}", ends[1]);
     }
 
     #[tokio::test]

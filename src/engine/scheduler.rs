@@ -6,8 +6,8 @@
 //!   concurrency`);
 //! - a plan's step that does not succeed skips that plan's later steps on its machine
 //!   (audited as skipped), other machines go on;
-//! - stopped ([`Scheduler::stop`]), nothing not yet started starts: each such step ends as
-//!   not run, with nothing sent and nothing audited.
+//! - stopped ([`Scheduler::stop`], or one plan: [`Scheduler::stop_plan`]), nothing not yet
+//!   started starts: each such step ends as not run, with nothing sent and nothing audited.
 //!
 //! A cancel acts on the task that holds the machine: it never waits behind it.
 //! Progress and ends are [`Event::Task`] and [`Event::TaskDone`] on the events channel.
@@ -46,6 +46,7 @@ pub struct Scheduler {
     /// Re-read each machine after its change (the TUI shows the tree as it now is).
     reread: bool,
     stopped: Arc<AtomicBool>,
+    stopped_plans: Arc<std::sync::Mutex<HashSet<u64>>>,
     runs: HashMap<usize, Arc<Semaphore>>,
     queues: HashMap<(usize, String), MachineQueue>,
 }
@@ -59,6 +60,7 @@ impl Scheduler {
             events,
             reread,
             stopped: Arc::new(AtomicBool::new(false)),
+            stopped_plans: Arc::default(),
             runs: HashMap::new(),
             queues: HashMap::new(),
         }
@@ -72,6 +74,7 @@ impl Scheduler {
             events: self.events.clone(),
             reread: self.reread,
             stopped: self.stopped.clone(),
+            stopped_plans: self.stopped_plans.clone(),
         };
         if matches!(job.op, Operation::Cancel { .. }) {
             tokio::spawn(async move { runner.run(job).await });
@@ -94,6 +97,14 @@ impl Scheduler {
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
     }
+
+    /// Start no more step of `plan`: as [`stop`](Self::stop), for that plan alone.
+    pub fn stop_plan(&self, plan: u64) {
+        self.stopped_plans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(plan);
+    }
 }
 
 impl Drop for Scheduler {
@@ -109,9 +120,21 @@ struct Runner {
     events: mpsc::UnboundedSender<Event>,
     reread: bool,
     stopped: Arc<AtomicBool>,
+    stopped_plans: Arc<std::sync::Mutex<HashSet<u64>>>,
 }
 
 impl Runner {
+    /// Whether `job` may no longer start (the scheduler or its plan stopped).
+    fn held(&self, job: &Job) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+            || job.plan.is_some_and(|plan| {
+                self.stopped_plans
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .contains(&plan)
+            })
+    }
+
     /// Run one change to its end and report it (then re-read its machine, when asked);
     /// true when it succeeded.
     async fn run(&self, job: Job) -> bool {
@@ -165,7 +188,7 @@ impl MachineQueue {
             // here are skipped (docs/cleanup.md, "Running it"), other machines go on.
             let mut failed_plans = HashSet::new();
             while let Some(job) = rx.recv().await {
-                if runner.stopped.load(Ordering::SeqCst) {
+                if runner.held(&job) {
                     runner.not_run(&job, STOPPED);
                 } else if let Some(plan) = job.plan
                     && failed_plans.contains(&plan)
@@ -177,7 +200,7 @@ impl MachineQueue {
                     let slot = runs.acquire().await.ok();
                     let plan = job.plan;
                     // Stopped while it waited for a slot: it does not start.
-                    let ok = if runner.stopped.load(Ordering::SeqCst) {
+                    let ok = if runner.held(&job) {
                         runner.not_run(&job, STOPPED);
                         true
                     } else {

@@ -294,7 +294,8 @@ pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
         .map(|i| Line::raw(format!("{}{}", cell(i, false), cell(i + half, true))))
         .collect();
     let width = lines.iter().map(Line::width).max().unwrap_or(0) + 2;
-    lines.push(Line::raw(""));
+    // No blank line before the notes: at 80×24 every row counts, and the last one says
+    // how to close.
     // Two short lines: one long line was cut off by the 76-column box.
     lines.push(Line::styled(
         "Dialogs: Enter confirms · Esc cancels · Tab moves · Space toggles",

@@ -2538,3 +2538,60 @@ fn h_on_a_machine_goes_to_its_group() {
     key(&mut s, 'h');
     assert!(!visible_machines(&s).contains(&"web-02".to_string()));
 }
+
+/// `X` stops a running batch as a whole: each profile it runs on is told, the steps
+/// not started end as skipped and stay marked, nothing is asked (nothing changes).
+#[test]
+fn x_stops_the_marked_deletes_as_a_whole() {
+    let mut s = state();
+    assert!(key(&mut s, 'X').is_empty());
+    assert!(error_message(&s).contains("no marked deletes are running"));
+    select_machine(&mut s, "web-01");
+    for id in ["snapshot-103", "snapshot-106"] {
+        select_snapshot(&mut s, id);
+        key(&mut s, ' ');
+    }
+    select_machine(&mut s, "db-01");
+    let db_snap = s.tree_rows.iter().find_map(|r| r.snapshot.clone()).unwrap();
+    select_snapshot(&mut s, &db_snap);
+    key(&mut s, ' ');
+    key(&mut s, 'd');
+    type_text(&mut s, "3");
+    let sent: Vec<(u64, Option<u64>)> = press(&mut s, KeyCode::Enter)
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send(_, Command::Run { request, plan, .. }) => Some((*request, *plan)),
+            _ => None,
+        })
+        .collect();
+    let plan = sent[0].1.unwrap();
+    let fx = key(&mut s, 'X');
+    assert!(s.dialog.is_none(), "nothing to confirm");
+    let mut told: Vec<&str> = fx
+        .iter()
+        .map(|e| match e {
+            Effect::Send(p, Command::StopPlan { plan: p2 }) if *p2 == plan => p.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    told.sort_unstable();
+    assert_eq!(told, ["pcc"], "each profile of the plan, once");
+    assert!(status_text(&s).contains("stopping"), "{}", status_text(&s));
+    for (request, _) in &sent {
+        update(
+            &mut s,
+            Msg::Engine(Event::TaskDone {
+                request: *request,
+                result: Err(snaptree::engine::RunError::Skipped(
+                    snaptree::engine::scheduler::STOPPED.into(),
+                )),
+            }),
+        );
+    }
+    assert!(
+        status_text(&s).contains("0 done, 0 failed, 3 skipped"),
+        "{}",
+        status_text(&s)
+    );
+    assert_eq!(s.marks.len(), 3, "what did not run stays marked");
+}
