@@ -18,9 +18,15 @@ use crate::model::health::format_age;
 use crate::model::health::human_size;
 use crate::model::{Machine, PowerState, ProviderKind, TaskState, Warning};
 
+/// A pane's box; the focused one has a thick border, so it shows without colour too.
 fn block<'a>(title: Line<'a>, focused: bool, theme: &Theme) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
+        .border_type(if focused {
+            ratatui::widgets::BorderType::Thick
+        } else {
+            ratatui::widgets::BorderType::Plain
+        })
         .title(title)
         .border_style(if focused {
             theme.border_focus
@@ -152,7 +158,7 @@ pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             Row::Machine(mi) => machine_line(&s.machines[*mi], s, width, theme),
         };
         if selected {
-            line = line.style(selection(focused, theme));
+            line = selected_line(line, focused, theme);
         }
         lines.push(line);
     }
@@ -160,12 +166,23 @@ pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
 }
 
 /// The style of the selected row: brighter in the focused pane.
-fn selection(focused: bool, theme: &Theme) -> Style {
-    if focused {
-        theme.selected
-    } else {
-        theme.selected_unfocused
+/// The selected row of a pane: in the focused pane every part of it takes the selection's
+/// colours (a dim age or flag on the selection's background was grey on blue); in another
+/// pane it keeps its own colours and is marked without a background (grey on grey hid the
+/// age and flags).
+fn selected_line<'a>(line: Line<'a>, focused: bool, theme: &Theme) -> Line<'a> {
+    if !focused {
+        return line.style(theme.selected_unfocused);
     }
+    let spans = line
+        .spans
+        .into_iter()
+        .map(|span| {
+            let style = span.style.patch(theme.selected);
+            span.style(style)
+        })
+        .collect::<Vec<_>>();
+    Line::from(spans).style(theme.selected)
 }
 
 /// A snapshot's age coloured by the age thresholds.
@@ -362,7 +379,7 @@ pub fn snapshot_list(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme)
         spans.extend(list_flags_cell(s, &key, m, n, flags_w, theme));
         let mut line = Line::from(spans);
         if s.list.key_shown && i == l.cursor {
-            line = line.style(selection(focused, theme));
+            line = selected_line(line, focused, theme);
         }
         lines.push(line);
     }
@@ -464,7 +481,7 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         }
         let mut line = Line::from(spans);
         if selected {
-            line = line.style(selection(focused, theme));
+            line = selected_line(line, focused, theme);
         }
         lines.push(line);
     }
@@ -811,7 +828,7 @@ pub fn tasks(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             Span::styled(state, style),
         ]);
         if focused && i == s.task_cursor.selected {
-            line = line.style(theme.selected);
+            line = selected_line(line, true, theme);
         }
         lines.push(line);
     }

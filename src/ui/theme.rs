@@ -43,7 +43,7 @@ impl Theme {
                 .bg(Color::Blue)
                 .fg(Color::White)
                 .add_modifier(Modifier::BOLD),
-            selected_unfocused: Style::new().bg(Color::DarkGray).fg(Color::White),
+            selected_unfocused: Style::new().add_modifier(Modifier::UNDERLINED),
             border_focus: Style::new().fg(Color::Cyan),
             border: Style::new().fg(Color::DarkGray),
             header: Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),

@@ -59,7 +59,8 @@ fn take_revert_delete_delete_all_then_quit_restores_the_terminal() {
     tui.send("\r");
     // "You are here" is now the last child of base (the only root): one level deep.
     tui.wait_for("You are here under base", |s| {
-        s.contains("││  └─▶ You are here")
+        // The tree pane is focused: its border is the thick one.
+        s.contains("│┃  └─▶ You are here")
     });
     tui.wait_text("revert on web-01: done");
 

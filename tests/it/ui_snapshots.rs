@@ -319,11 +319,12 @@ fn below_80x24_asks_for_a_larger_terminal() {
     insta::assert_snapshot!("too_small_79x24", screen(&s, 79, 24));
 }
 
-/// Cells on the row whose text contains `needle`, limited to the inventory pane.
+/// Cells on the row whose text contains `needle`, limited to the inventory pane (a
+/// focused pane's thick border read as a plain one).
 fn row_of(buf: &Buffer, needle: &str) -> u16 {
     lines(buf)
         .iter()
-        .position(|l| l.contains(needle))
+        .position(|l| l.replace('┃', "│").contains(needle))
         .unwrap_or_else(|| panic!("{needle} not on screen")) as u16
 }
 
@@ -439,7 +440,7 @@ fn the_last_page_of_the_inventory_is_full() {
     let lines: Vec<&str> = text.lines().collect();
     let bottom = lines
         .iter()
-        .position(|l| l.starts_with('└'))
+        .position(|l| l.starts_with(['└', '┗']))
         .expect("the inventory's bottom border");
     assert!(lines[bottom - 1].contains("blog"), "{text}");
     let inventory = |l: &str| l.chars().skip(1).take(28).collect::<String>();
@@ -625,4 +626,52 @@ fn a_long_message_is_cut_with_an_ellipsis() {
     s.say(snaptree::app::state::Level::Info, "short and whole");
     let screen = lines(&render_buffer(&s, 80, 24));
     assert!(screen.last().unwrap().ends_with("short and whole"));
+}
+
+/// The focused pane shows without colour (a thick border), its selected row reads in one
+/// contrast (no dim text on the selection's background), and an unfocused pane's selected
+/// row keeps its own colours with no grey background (age and flags stay visible).
+#[test]
+fn focus_and_selection_read_in_colour_and_without() {
+    for theme in [ThemeName::Default, ThemeName::Mono] {
+        let mut s = state_with(false, theme);
+        select_machine(&mut s, "web-01");
+        press(&mut s, KeyCode::Esc);
+        let text = screen(&s, W, H);
+        assert!(
+            text.contains("┏ Inventory"),
+            "{theme:?}: the focused pane:\n{text}"
+        );
+        // Tab: the focus moves, the thick border with it.
+        press(&mut s, KeyCode::Tab);
+        let text = screen(&s, W, H);
+        assert!(!text.contains("┏ Inventory"), "{theme:?}:\n{text}");
+        assert!(
+            text.contains('┏'),
+            "{theme:?}: some pane is focused:\n{text}"
+        );
+    }
+    // Colour: the focused selected row has no dim cell on its background.
+    let s = web01();
+    let buf = render_buffer(&s, W, H);
+    let y = row_of(&buf, "│    web-01");
+    for x in 1..30 {
+        let c = &buf[(x, y)];
+        assert!(
+            c.fg != Color::DarkGray,
+            "grey on the selection at {x}: {c:?}"
+        );
+    }
+    // Unfocused (after Tab): the inventory's selected row has no grey background.
+    let mut s = web01();
+    press(&mut s, KeyCode::Tab);
+    let buf = render_buffer(&s, W, H);
+    let y = row_of(&buf, "│    web-01");
+    for x in 1..30 {
+        assert_ne!(buf[(x, y)].bg, Color::DarkGray, "grey on grey at {x}");
+    }
+    assert!(
+        (1..30).any(|x| buf[(x, y)].modifier.contains(Modifier::UNDERLINED)),
+        "the unfocused selection is still marked"
+    );
 }
