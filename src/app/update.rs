@@ -262,7 +262,14 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         NextPane | PrevPane => {
-            let order = [Pane::Inventory, Pane::Tree, Pane::Tasks];
+            // The Overview (a profile, a group or the estate selected) has nothing to
+            // select: Tab passes it by.
+            let overview = s.overview_scope().is_some();
+            let order: &[Pane] = if overview {
+                &[Pane::Inventory, Pane::Tasks]
+            } else {
+                &[Pane::Inventory, Pane::Tree, Pane::Tasks]
+            };
             let i = order.iter().position(|p| *p == s.focus).unwrap_or(0);
             let step = if action == NextPane {
                 1

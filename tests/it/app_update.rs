@@ -193,6 +193,9 @@ fn enter_on_a_machine_opens_its_tree() {
 #[test]
 fn tab_cycles_the_panes_both_ways() {
     let mut s = state();
+    // On a machine: its tree is a pane to go to (on a profile the Overview is passed by).
+    select_machine(&mut s, "web-01");
+    press(&mut s, KeyCode::Esc);
     assert_eq!(s.focus, Pane::Inventory);
     press(&mut s, KeyCode::Tab);
     assert_eq!(s.focus, Pane::Tree);
@@ -2594,4 +2597,22 @@ fn x_stops_the_marked_deletes_as_a_whole() {
         status_text(&s)
     );
     assert_eq!(s.marks.len(), 3, "what did not run stays marked");
+}
+
+/// With a profile or a group selected the right pane is the Overview, which has nothing
+/// to select: Tab goes from the inventory to the tasks, and back.
+#[test]
+fn tab_passes_the_overview_by() {
+    let mut s = state();
+    assert!(s.overview_scope().is_some(), "the first row is a profile");
+    assert_eq!(s.focus, Pane::Inventory);
+    press(&mut s, KeyCode::Tab);
+    assert_eq!(s.focus, Pane::Tasks);
+    press(&mut s, KeyCode::BackTab);
+    assert_eq!(s.focus, Pane::Inventory);
+    // On a machine, Tab goes to its tree.
+    select_machine(&mut s, "web-01");
+    press(&mut s, KeyCode::Esc);
+    press(&mut s, KeyCode::Tab);
+    assert_eq!(s.focus, Pane::Tree);
 }
