@@ -738,19 +738,24 @@ pub fn overview(frame: &mut Frame, area: Rect, s: &AppState, scope: &Scope, them
         .zip(o.ages)
         .map(|((label, end), n)| {
             let (style, mark) = if start >= t.age_critical {
-                (theme.critical, " !!")
+                (theme.critical, "!!")
             } else if start >= t.age_warning {
-                (theme.warning, " !")
+                (theme.warning, "!")
             } else {
                 (theme.text, "")
             };
             if let Some(days) = end {
                 start = chrono::Duration::days(*days);
             }
+            // The mark in the label's fixed width, not after the count: every bar starts
+            // in the same column.
             Bar::default()
                 .value(n as u64)
-                .label(Line::raw(format!("{label:<6}")))
-                .text_value(format!("{n}{mark}"))
+                .label(Line::from(vec![
+                    Span::raw(format!("{label:<6} ")),
+                    Span::styled(format!("{mark:<2}"), style),
+                ]))
+                .text_value(format!("{n}"))
                 .style(style)
                 .value_style(style.add_modifier(ratatui::style::Modifier::REVERSED))
         })

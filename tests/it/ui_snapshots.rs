@@ -518,6 +518,18 @@ fn overview_of_a_profile_120x36() {
     // The same in mono: the same text (the marks carry what colour says).
     let mono = state_with(false, ThemeName::Mono);
     assert_eq!(screen(&mono, W, H), text);
+    // Every bar of the age chart starts in one column, marked or not (a `!` after the
+    // count pushed the marked ones right).
+    let starts: Vec<usize> = text
+        .lines()
+        .filter(|l| l.contains("< 1 d") || l.contains("< 1 w") || l.contains("older"))
+        .filter_map(|l| l.chars().position(|c| c == '█'))
+        .collect();
+    assert_eq!(starts.len(), 3, "{text}");
+    assert!(
+        starts.windows(2).all(|w| w[0] == w[1]),
+        "{starts:?}\n{text}"
+    );
 }
 
 /// A group selected, at 80×24 in mono: no colour anywhere, and the chart's old groups
