@@ -468,14 +468,6 @@ impl Engine {
         })
     }
 
-    /// Record in the audit log a plan step not run because an earlier step on its machine
-    /// did not succeed (a caller running a plan itself, as `prune` does).
-    pub fn audit_skipped(&self, profile: &str, machine_id: &str, op: &Operation) {
-        if let Some(index) = self.profile_index(profile) {
-            self.skip(index, machine_id, op);
-        }
-    }
-
     /// Record a plan step that was skipped (an earlier one on its machine failed).
     fn skip(&self, index: usize, machine_id: &str, op: &Operation) {
         logged(self.audit_line(

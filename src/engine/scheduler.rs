@@ -68,28 +68,37 @@ impl Scheduler {
 
     /// Run `job` on a machine of the profile at `index`, in its turn.
     pub fn push(&mut self, index: usize, job: Job) {
-        let runner = Runner {
+        if matches!(job.op, Operation::Cancel { .. }) {
+            let runner = self.runner(index);
+            tokio::spawn(async move { runner.run(job).await });
+            return;
+        }
+        let key = (index, job.machine_id.clone());
+        if !self.queues.contains_key(&key) {
+            let limit = self.engine.runs_per_profile;
+            let runs = self
+                .runs
+                .entry(index)
+                .or_insert_with(|| Arc::new(Semaphore::new(limit)))
+                .clone();
+            let queue = MachineQueue::start(self.runner(index), runs);
+            self.queues.insert(key.clone(), queue);
+        }
+        if let Some(queue) = self.queues.get(&key) {
+            queue.push(job);
+        }
+    }
+
+    /// What a queue of the profile at `index` runs its jobs with.
+    fn runner(&self, index: usize) -> Runner {
+        Runner {
             engine: self.engine.clone(),
             index,
             events: self.events.clone(),
             reread: self.reread,
             stopped: self.stopped.clone(),
             stopped_plans: self.stopped_plans.clone(),
-        };
-        if matches!(job.op, Operation::Cancel { .. }) {
-            tokio::spawn(async move { runner.run(job).await });
-            return;
         }
-        let limit = self.engine.runs_per_profile;
-        let runs = self
-            .runs
-            .entry(index)
-            .or_insert_with(|| Arc::new(Semaphore::new(limit)))
-            .clone();
-        self.queues
-            .entry((index, job.machine_id.clone()))
-            .or_insert_with(|| MachineQueue::start(runner, runs))
-            .push(job);
     }
 
     /// Start nothing more: the steps waiting end as not run ([`STOPPED`]); those running

@@ -88,13 +88,18 @@ pub fn resolve_machine<'a>(
     // that finds any is the one, and it must find exactly one.
     let glob = rest.contains(['*', '?']);
     let path = rest.trim_start_matches('/');
+    // Prepared once: a glob is matched against every machine of the estate.
+    let (name_glob, path_glob) = (
+        super::cleanup::Glob::new(rest),
+        super::cleanup::Glob::new(path),
+    );
     let readings: [&dyn Fn(&Machine) -> bool; 4] = [
         &|m| m.id == rest,
         &|m| m.name == rest,
         &|m| !path.is_empty() && m.path.trim_start_matches('/') == path,
         &|m| {
-            glob && (super::cleanup::glob_match(rest, &m.name)
-                || super::cleanup::glob_match(path, m.path.trim_start_matches('/')))
+            glob && (name_glob.matches(&m.name)
+                || path_glob.matches(m.path.trim_start_matches('/')))
         },
     ];
     let hits: Vec<&Machine> = readings

@@ -1793,20 +1793,25 @@ fn a_rename_to_a_name_the_tree_has_asks_again() {
     assert!(matches!(op, Operation::Rename { name: Some(n), .. } if n == "hotfix-test"));
 }
 
+/// Mark two snapshots of web-01 and one of db-01 (a batch over two machines).
+fn mark_three_on_two_machines(s: &mut AppState) {
+    select_machine(s, "web-01");
+    for id in ["snapshot-103", "snapshot-106"] {
+        select_snapshot(s, id);
+        key(s, ' ');
+    }
+    select_machine(s, "db-01");
+    let db_snap = s.tree_rows.iter().find_map(|r| r.snapshot.clone()).unwrap();
+    select_snapshot(s, &db_snap);
+    key(s, ' ');
+}
+
 /// A batch is one plan: progress "N of M", skipped steps counted, a summary at the end,
 /// and everything that did not succeed stays marked.
 #[test]
 fn a_batch_reports_progress_and_a_summary_and_keeps_what_did_not_succeed_marked() {
     let mut s = state();
-    select_machine(&mut s, "web-01");
-    for id in ["snapshot-103", "snapshot-106"] {
-        select_snapshot(&mut s, id);
-        key(&mut s, ' ');
-    }
-    select_machine(&mut s, "db-01");
-    let db_snap = s.tree_rows.iter().find_map(|r| r.snapshot.clone()).unwrap();
-    select_snapshot(&mut s, &db_snap);
-    key(&mut s, ' ');
+    mark_three_on_two_machines(&mut s);
     key(&mut s, 'd');
     let d = s.dialog.clone().unwrap();
     assert!(
@@ -2549,15 +2554,7 @@ fn x_stops_the_marked_deletes_as_a_whole() {
     let mut s = state();
     assert!(key(&mut s, 'X').is_empty());
     assert!(error_message(&s).contains("no marked deletes are running"));
-    select_machine(&mut s, "web-01");
-    for id in ["snapshot-103", "snapshot-106"] {
-        select_snapshot(&mut s, id);
-        key(&mut s, ' ');
-    }
-    select_machine(&mut s, "db-01");
-    let db_snap = s.tree_rows.iter().find_map(|r| r.snapshot.clone()).unwrap();
-    select_snapshot(&mut s, &db_snap);
-    key(&mut s, ' ');
+    mark_three_on_two_machines(&mut s);
     key(&mut s, 'd');
     type_text(&mut s, "3");
     let sent: Vec<(u64, Option<u64>)> = press(&mut s, KeyCode::Enter)
