@@ -123,9 +123,9 @@ fn state() -> AppState {
 fn benches(c: &mut Criterion) {
     let mut s = state();
     assert!(
-        s.tree_rows.len() > 500,
+        s.tree.rows.len() > 500,
         "the selected tree has {} rows",
-        s.tree_rows.len()
+        s.tree.rows.len()
     );
     let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
     c.bench_function("draw 30k machines + 500-node tree (160x48)", |b| {
@@ -134,10 +134,10 @@ fn benches(c: &mut Criterion) {
         })
     });
     // Deep in the lists: the cost must not grow with the position.
-    s.set_inv_cursor(s.rows.len() - 1);
+    s.set_inv_cursor(s.nav.rows.len() - 1);
     s.rebuild_tree();
     s.select_machine("big", "vm-0");
-    s.set_tree_cursor(s.tree_rows.len() - 1);
+    s.tree.set_cursor(s.tree.rows.len() - 1);
     c.bench_function("draw with the cursor at the end of both lists", |b| {
         b.iter(|| {
             terminal.draw(|f| snaptree::ui::draw(f, &s)).unwrap();
@@ -160,7 +160,7 @@ fn benches(c: &mut Criterion) {
     // A change made by another client: one machine re-read, then the frame that shows it.
     let base = state();
     let changed = {
-        let mut m = base.machines[base.machines.len() / 2].clone();
+        let mut m = base.machines()[base.machines().len() / 2].clone();
         m.snapshots.push(snapshot(9_999_999, Vec::new()));
         m
     };
@@ -189,7 +189,7 @@ fn benches(c: &mut Criterion) {
     collapsed.focus = Pane::Inventory;
     collapsed.set_inv_cursor(0);
     update(&mut collapsed, key('h'));
-    assert_eq!(collapsed.rows.len(), 1, "the profile is collapsed");
+    assert_eq!(collapsed.nav.rows.len(), 1, "the profile is collapsed");
     update(&mut collapsed, key('/'));
     c.bench_function(
         "filter keystroke over 30k machines, profile collapsed",
@@ -269,10 +269,10 @@ fn list(c: &mut Criterion) {
         )
     });
     update(&mut s, key('v'));
-    assert_eq!(s.list.shown.len(), 100_000);
+    assert_eq!(s.left.list.shown.len(), 100_000);
     for to in [SortKey::Size, SortKey::Machine, SortKey::Name, SortKey::Age] {
         let mut before = s.clone();
-        while before.list.sort.next() != to {
+        while before.left.list.sort.next() != to {
             update(&mut before, key('s'));
         }
         c.bench_function(&format!("s: sort 100k rows by {to:?}"), |b| {

@@ -203,7 +203,8 @@ async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
     let mut state = AppState::new(profiles, settings, chrono::Utc::now());
     // Nothing configured (no file, no govc or OVH variables): the welcome says how to start.
     if session.engine.profiles().is_empty() {
-        state.welcome = Some(session.paths.config.display().to_string());
+        state.modal =
+            snaptree::app::state::Modal::Welcome(session.paths.config.display().to_string());
     }
     match snaptree::tui::run(session.engine.clone(), state).await {
         Ok(snaptree::tui::Ended::Quit) => 0,

@@ -4,6 +4,7 @@
 pub mod keymap;
 pub mod list;
 pub mod marks;
+pub mod parts;
 pub mod state;
 pub mod update;
 

@@ -10,6 +10,10 @@ use crate::model::filter::Filter;
 use crate::model::guest::GuestAgent;
 use crate::model::{HealthThresholds, Machine, ProviderKind, TaskState, Warning, machine_warnings};
 
+pub use super::parts::{
+    Batch, Inventory, InventoryView, LOG_LINES, Left, MessageLog, Modal, Tasks, TreeView,
+};
+
 pub use super::list::{SnapshotList, SortKey};
 
 /// The smallest usable terminal: below it the screen is one sentence and only quitting
@@ -475,49 +479,6 @@ pub struct Palette {
     pub selected: usize,
 }
 
-/// Make a machine's foreign text (names, descriptions, paths, details) safe to draw:
-/// control characters, newlines and bidi controls written out (`safe::terminal`). Done once
-/// as machines arrive, so the screen shows and the typed confirmation asks for the same
-/// text. Ids are left as they are: operations address them.
-fn shown_safe(m: &mut Machine) {
-    fn fix(text: &mut String) {
-        if let std::borrow::Cow::Owned(safe) = crate::safe::terminal(text) {
-            *text = safe;
-        }
-    }
-    fn tree(nodes: &mut [crate::model::Snapshot]) {
-        for n in nodes {
-            fix(&mut n.name);
-            fix(&mut n.description);
-            if let Some(user) = &mut n.created_by {
-                fix(user);
-            }
-            tree(&mut n.children);
-        }
-    }
-    fix(&mut m.name);
-    fix(&mut m.path);
-    m.location.iter_mut().for_each(fix);
-    for (k, v) in &mut m.details {
-        fix(k);
-        fix(v);
-    }
-    tree(&mut m.snapshots);
-}
-
-/// Copy `old`'s known creators onto the same snapshots in `nodes`.
-fn carry_creators(old: &Machine, nodes: &mut [crate::model::Snapshot]) {
-    for n in nodes {
-        if n.created_by.is_none() {
-            n.created_by = old.find(&n.id).and_then(|o| o.created_by.clone());
-        }
-        carry_creators(old, &mut n.children);
-    }
-}
-
-/// Messages the log keeps (the oldest go first).
-pub const LOG_LINES: usize = 500;
-
 /// A row of the inventory that folds: a profile, or a group (a folder path) of a profile.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Fold {
@@ -538,103 +499,38 @@ impl Fold {
     }
 }
 
-/// The whole TUI state.
+/// The whole TUI state, in parts that keep their own rules (`parts`); `update` routes
+/// keys and events to them, and the methods here keep them in step with each other.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// Profiles.
-    pub profiles: Vec<ProfileView>,
-    /// Every machine, grouped by profile then location then name.
-    pub machines: Vec<Machine>,
-    /// Each machine's `model::filter::haystack` (same order).
-    pub search: Vec<String>,
-    /// The worst warning of each machine (same order), as of `worst_at`: collapsed rows
-    /// read it instead of re-deriving every hidden machine's warnings per keystroke.
-    pub worst: Vec<Option<Warning>>,
-    /// When `worst` was computed (ages move on: recomputed hourly by the tick).
-    pub worst_at: DateTime<Utc>,
-    /// Index of each machine in `machines` by key, rebuilt with them: lookups by identity
-    /// (selection, marks) cost a hash, not a scan of the estate.
-    pub by_key: std::collections::HashMap<MachineKey, usize>,
-    /// Visible inventory rows.
-    pub rows: Vec<Row>,
-    /// For each collapsed profile or group row (by row index), the worst warning among
-    /// the machines it hides: a collapsed group does not hide a problem.
-    pub hidden_worst: std::collections::HashMap<usize, Warning>,
-    /// Inventory cursor: the row index, derived from `inv_key` whenever the rows change.
-    pub inv: Cursor,
-    /// What the inventory cursor is on.
-    pub inv_key: Option<RowKey>,
-    /// `inv_key` is on screen; when it is not (filtered out, reloading, gone), nothing is
-    /// selected, and it is selected again if it comes back.
-    pub inv_shown: bool,
-    /// Collapsed profiles and groups.
-    pub collapsed: HashSet<Fold>,
-    /// Rows of the selected machine's tree.
-    pub tree_rows: Vec<TreeRow>,
-    /// Tree cursor.
-    pub tree: Cursor,
-    /// The snapshot under the tree cursor vanished: no snapshot is selected until the
-    /// cursor moves (never a neighbour).
-    pub tree_lost: bool,
-    /// Machine whose tree is shown.
-    pub tree_of: Option<MachineKey>,
-    /// Collapsed snapshots.
-    pub collapsed_snapshots: HashSet<String>,
+    /// Profiles and their machines, with what is derived from each machine.
+    pub inventory: Inventory,
+    /// The inventory pane: rows, cursor, folds and filter.
+    pub nav: InventoryView,
+    /// The selected machine's snapshot tree.
+    pub tree: TreeView,
+    /// What the left pane shows, and the snapshot list.
+    pub left: Left,
+    /// Marks and their batches.
+    pub batch: Batch,
+    /// Tasks and the task pane's cursor.
+    pub tasks: Tasks,
+    /// The status line and the message log.
+    pub log: MessageLog,
+    /// What owns the keys above the panes: a dialog, the help, the palette, the filter.
+    pub modal: Modal,
     /// Focused pane.
     pub focus: Pane,
-    /// Filter text.
-    pub filter: TextInput,
-    /// Typing into the filter.
-    pub filtering: bool,
-    /// Open dialog.
-    pub dialog: Option<Dialog>,
-    /// Help overlay open.
-    pub help: bool,
-    /// Command palette open.
-    pub palette: Option<Palette>,
-    /// Tasks, oldest first.
-    pub tasks: Vec<TaskView>,
-    /// Task cursor.
-    pub task_cursor: Cursor,
-    /// Status-line message.
-    pub message: Option<(Level, String)>,
-    /// What the left pane shows.
-    pub view: LeftView,
-    /// The snapshot list's rows (kept only while it is shown).
-    pub list: SnapshotList,
-    /// Marked snapshots for batch delete.
-    pub marks: Marks,
-    /// Protected snapshots a bulk mark (`A`, `mark where`) left out, and why: the delete
-    /// dialog of the marks says so.
-    pub left_out: std::collections::BTreeMap<MarkKey, String>,
-    /// Marks of batch steps still running, by request, with the snapshot's size: put back
-    /// if the step does not succeed.
-    pub batch_marks: std::collections::HashMap<u64, (MarkKey, u64)>,
-    /// The running batch step of each snapshot (the list shows its progress).
-    pub batch_steps: std::collections::HashMap<MarkKey, u64>,
-    /// Batches with steps still to end, oldest first.
-    pub batches: Vec<BatchView>,
-    /// Every status-line message, oldest first, with its time (the `L` log).
-    pub log: std::collections::VecDeque<(DateTime<Utc>, Level, String)>,
-    /// The last guest agent check of each VPS asked, and what it found.
-    pub guest: std::collections::HashMap<MachineKey, GuestSeen>,
     /// Settings.
     pub settings: Settings,
     /// The clock, advanced by ticks (tests fix it).
     pub now: DateTime<Utc>,
     /// Spinner frame.
     pub spinner: usize,
-    /// Next request id.
-    pub next_request: u64,
     /// Terminal size (for paging).
     pub size: (u16, u16),
     /// Set when the app should exit.
     pub quit: bool,
-    /// No profile is configured: the welcome is shown, with the config file it would read.
-    pub welcome: Option<String>,
-    /// Counts every change to the machines: what is derived from them and cached (the
-    /// overview) is recomputed when it moves.
-    pub data_gen: u64,
     /// The last overview drawn, with what it was computed from.
     overview_cache: std::cell::RefCell<Option<(OverviewKey, crate::model::report::Overview)>>,
 }
@@ -654,7 +550,7 @@ pub enum Scope {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct OverviewKey {
     scope: Scope,
-    data_gen: u64,
+    generation: u64,
     filter: String,
     minute: i64,
 }
@@ -663,66 +559,32 @@ impl AppState {
     /// Say something on the status line; it is kept in the message log too.
     pub fn say(&mut self, level: Level, text: impl Into<String>) {
         let text = self.remember(level, text);
-        self.message = Some((level, text));
+        self.log.status = Some((level, text));
     }
 
     /// Keep a message in the log only (the status line says something else); the text as
     /// kept, made safe: messages quote servers.
     pub fn remember(&mut self, level: Level, text: impl Into<String>) -> String {
-        let text = crate::safe::terminal(&text.into()).into_owned();
-        if self.log.len() >= LOG_LINES {
-            self.log.pop_front();
-        }
-        self.log.push_back((self.now, level, text.clone()));
-        text
+        self.log.keep(self.now, level, &text.into())
     }
 
     /// A fresh state for these profiles.
     pub fn new(profiles: Vec<ProfileView>, settings: Settings, now: DateTime<Utc>) -> Self {
         let mut s = AppState {
-            profiles,
-            machines: Vec::new(),
-            search: Vec::new(),
-            worst: Vec::new(),
-            worst_at: now,
-            by_key: std::collections::HashMap::new(),
-            rows: Vec::new(),
-            hidden_worst: std::collections::HashMap::new(),
-            inv: Cursor::default(),
-            inv_key: None,
-            inv_shown: false,
-            collapsed: HashSet::new(),
-            tree_rows: Vec::new(),
-            tree: Cursor::default(),
-            tree_lost: false,
-            tree_of: None,
-            collapsed_snapshots: HashSet::new(),
+            inventory: Inventory::new(profiles, now),
+            nav: InventoryView::default(),
+            tree: TreeView::default(),
+            left: Left::default(),
+            batch: Batch::default(),
+            tasks: Tasks::default(),
+            log: MessageLog::default(),
+            modal: Modal::None,
             focus: Pane::Inventory,
-            filter: TextInput::default(),
-            filtering: false,
-            dialog: None,
-            help: false,
-            palette: None,
-            tasks: Vec::new(),
-            task_cursor: Cursor::default(),
-            message: None,
-            view: LeftView::Inventory,
-            list: SnapshotList::default(),
-            marks: Marks::default(),
-            left_out: std::collections::BTreeMap::new(),
-            batch_marks: std::collections::HashMap::new(),
-            batch_steps: std::collections::HashMap::new(),
-            batches: Vec::new(),
-            log: std::collections::VecDeque::new(),
-            guest: std::collections::HashMap::new(),
             settings,
             now,
             spinner: 0,
-            next_request: 1,
             size: (80, 24),
             quit: false,
-            welcome: None,
-            data_gen: 0,
             overview_cache: std::cell::RefCell::new(None),
         };
         s.rebuild_rows();
@@ -730,13 +592,84 @@ impl AppState {
         s
     }
 
+    /// Every machine, grouped by profile then location then name.
+    pub fn machines(&self) -> &[Machine] {
+        self.inventory.machines()
+    }
+
+    /// The open dialog.
+    pub fn dialog(&self) -> Option<&Dialog> {
+        match &self.modal {
+            Modal::Dialog(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The open dialog, to change it.
+    pub fn dialog_mut(&mut self) -> Option<&mut Dialog> {
+        match &mut self.modal {
+            Modal::Dialog(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Open a dialog over whatever else held the keys.
+    pub fn open_dialog(&mut self, d: Dialog) {
+        self.modal = Modal::Dialog(Box::new(d));
+    }
+
+    /// Close the open dialog, if one is.
+    pub fn close_dialog(&mut self) {
+        if matches!(self.modal, Modal::Dialog(_)) {
+            self.modal = Modal::None;
+        }
+    }
+
+    /// The open dialog, closed.
+    pub fn take_dialog(&mut self) -> Option<Dialog> {
+        match std::mem::take(&mut self.modal) {
+            Modal::Dialog(d) => Some(*d),
+            other => {
+                self.modal = other;
+                None
+            }
+        }
+    }
+
+    /// The open palette.
+    pub fn palette(&self) -> Option<&Palette> {
+        match &self.modal {
+            Modal::Palette(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Whether the help is shown.
+    pub fn help_shown(&self) -> bool {
+        matches!(self.modal, Modal::Help)
+    }
+
+    /// Whether keys type into the filter.
+    pub fn filtering(&self) -> bool {
+        matches!(self.modal, Modal::Filter)
+    }
+
+    /// The config file the welcome names, when no profile is configured.
+    pub fn welcome(&self) -> Option<&str> {
+        match &self.modal {
+            Modal::Welcome(config) => Some(config),
+            _ => None,
+        }
+    }
+
     /// The identity of an inventory row.
     pub fn row_key(&self, row: &Row) -> RowKey {
+        let profiles = &self.inventory.profiles;
         match row {
-            Row::Profile(i) => RowKey::Profile(self.profiles[*i].name.clone()),
-            Row::Group(i, label) => RowKey::Group(self.profiles[*i].name.clone(), label.clone()),
+            Row::Profile(i) => RowKey::Profile(profiles[*i].name.clone()),
+            Row::Group(i, label) => RowKey::Group(profiles[*i].name.clone(), label.clone()),
             Row::Machine(i) => {
-                let m = &self.machines[*i];
+                let m = &self.machines()[*i];
                 RowKey::Machine((m.profile.clone(), m.id.clone()))
             }
         }
@@ -744,17 +677,21 @@ impl AppState {
 
     /// Put the inventory cursor on row `index` (a user's move): that row is now selected.
     pub fn set_inv_cursor(&mut self, index: usize) {
-        self.inv.selected = index.min(self.rows.len().saturating_sub(1));
-        self.inv_key = self.rows.get(self.inv.selected).map(|r| self.row_key(r));
-        self.inv_shown = self.inv_key.is_some();
+        self.nav.cursor.selected = index.min(self.nav.rows.len().saturating_sub(1));
+        self.nav.key = self
+            .nav
+            .rows
+            .get(self.nav.cursor.selected)
+            .map(|r| self.row_key(r));
+        self.nav.shown = self.nav.key.is_some();
     }
 
     /// After the rows changed: find the selected row again by its identity.
     fn place_inv_cursor(&mut self) {
-        let found = self.inv_key.as_ref().and_then(|key| {
-            self.rows.iter().position(|r| match (r, key) {
+        let found = self.nav.key.as_ref().and_then(|key| {
+            self.nav.rows.iter().position(|r| match (r, key) {
                 (Row::Machine(i), RowKey::Machine((p, id))) => {
-                    let m = &self.machines[*i];
+                    let m = &self.machines()[*i];
                     m.profile == *p && m.id == *id
                 }
                 (Row::Profile(_) | Row::Group(..), RowKey::Profile(_) | RowKey::Group(..)) => {
@@ -763,69 +700,46 @@ impl AppState {
                 _ => false,
             })
         });
-        self.inv_shown = found.is_some();
-        self.inv.selected =
-            found.unwrap_or(self.inv.selected.min(self.rows.len().saturating_sub(1)));
+        self.nav.shown = found.is_some();
+        self.nav.cursor.selected = found.unwrap_or(
+            self.nav
+                .cursor
+                .selected
+                .min(self.nav.rows.len().saturating_sub(1)),
+        );
     }
 
     /// Profile index by name.
     pub fn profile_index(&self, name: &str) -> Option<usize> {
-        self.profiles.iter().position(|p| p.name == name)
+        self.inventory.profile_index(name)
     }
 
     /// Whether a profile is read-only.
     pub fn read_only(&self, profile: &str) -> bool {
-        self.profiles
-            .iter()
-            .find(|p| p.name == profile)
-            .is_some_and(|p| p.read_only)
+        self.inventory.read_only(profile)
     }
 
     /// Replace one profile's machines (keeps the others and the selection).
-    pub fn set_machines(&mut self, profile: &str, mut machines: Vec<Machine>) {
-        self.data_gen += 1;
-        machines.iter_mut().for_each(shown_safe);
-        self.machines.retain(|m| m.profile != profile);
-        self.machines.extend(machines);
-        let names: Vec<String> = self.profiles.iter().map(|p| p.name.clone()).collect();
-        let order = |m: &Machine| {
-            (
-                names
-                    .iter()
-                    .position(|n| *n == m.profile)
-                    .unwrap_or(usize::MAX),
-                m.location.join("/"),
-                m.name.to_lowercase(),
-                m.id.clone(),
-            )
-        };
-        self.machines.sort_by_cached_key(order);
-        self.search = self
-            .machines
-            .iter()
-            .map(crate::model::filter::haystack)
-            .collect();
-        self.by_key = self
-            .machines
-            .iter()
-            .enumerate()
-            .map(|(i, m)| ((m.profile.clone(), m.id.clone()), i))
-            .collect();
-        if self.view == LeftView::Snapshots {
-            self.list.rebuild(&self.machines);
+    pub fn set_machines(&mut self, profile: &str, machines: Vec<Machine>) {
+        let (t, now) = (&self.settings.thresholds, self.now);
+        self.inventory.set_profile(
+            profile,
+            machines,
+            |m| machine_warnings(m, t, now).last().copied(),
+            now,
+        );
+        if self.left.view == LeftView::Snapshots {
+            self.left.list.rebuild(self.inventory.machines());
         }
-        self.refresh_warnings();
+        self.rebuild_rows();
         self.rebuild_tree();
     }
 
     /// Recompute every machine's worst warning (ages are relative to `now`), then the rows.
     pub fn refresh_warnings(&mut self) {
-        self.worst = self
-            .machines
-            .iter()
-            .map(|m| self.warnings(m).last().copied())
-            .collect();
-        self.worst_at = self.now;
+        let (t, now) = (&self.settings.thresholds, self.now);
+        self.inventory
+            .rewarn(|m| machine_warnings(m, t, now).last().copied(), now);
         self.rebuild_rows();
     }
 
@@ -835,54 +749,41 @@ impl AppState {
         profile: &str,
         creators: &std::collections::HashMap<String, String>,
     ) {
-        // Foreign text: drawn safe, as every name.
-        let safe: std::collections::HashMap<String, String> = creators
-            .iter()
-            .map(|(id, user)| (id.clone(), crate::safe::terminal(user).into_owned()))
-            .collect();
-        self.data_gen += 1;
-        for m in self.machines.iter_mut().filter(|m| m.profile == profile) {
-            m.fill_creators(&safe);
-        }
+        self.inventory.set_creators(profile, creators);
     }
 
     /// Replace one machine.
-    pub fn update_machine(&mut self, mut machine: Machine) {
-        self.data_gen += 1;
-        shown_safe(&mut machine);
-        let key = (machine.profile.clone(), machine.id.clone());
-        let i = match self.by_key.get(&key).copied() {
-            Some(i) => {
-                // A re-read machine has no creators (the history is read with the whole
-                // inventory): keep those known.
-                carry_creators(&self.machines[i], &mut machine.snapshots);
-                self.worst[i] = self.warnings(&machine).last().copied();
-                self.machines[i] = machine;
+    pub fn update_machine(&mut self, machine: Machine) {
+        let (t, now) = (&self.settings.thresholds, self.now);
+        let worst = |m: &Machine| machine_warnings(m, t, now).last().copied();
+        let i = match self.inventory.replace(machine, worst) {
+            Ok(i) => {
                 // A collapsed row shows the worst it hides: keep that true.
-                if !self.collapsed.is_empty() {
+                if !self.nav.collapsed.is_empty() {
                     self.rebuild_rows();
                 }
                 i
             }
-            None => {
+            Err(machine) => {
                 let profile = machine.profile.clone();
                 let mut all: Vec<Machine> = self
-                    .machines
+                    .machines()
                     .iter()
                     .filter(|m| m.profile == profile)
                     .cloned()
                     .collect();
-                all.push(machine);
+                all.push(*machine);
                 self.set_machines(&profile, all);
                 return;
             }
         };
         // Marks on snapshots that no longer exist are dropped.
-        let m = &self.machines[i];
-        self.marks
+        let m = &self.inventory.machines()[i];
+        self.batch
+            .marks
             .retain_machine(&m.profile, &m.id, |snap| m.find(snap).is_some());
-        if self.view == LeftView::Snapshots {
-            self.list.replace_machine(i, m);
+        if self.left.view == LeftView::Snapshots {
+            self.left.list.replace_machine(i, m);
             self.refilter_list();
         }
         self.rebuild_tree();
@@ -890,22 +791,23 @@ impl AppState {
 
     /// True when machine `i` passes the inventory's filter (`model::filter`'s rule).
     fn passes(&self, i: usize, filter: &Filter) -> bool {
-        filter.is_empty() || filter.matches_text(&self.search[i])
+        filter.is_empty() || filter.matches_text(self.inventory.search_text(i))
     }
 
     /// The machines the inventory's filter lets through (collapsed groups included).
     pub fn filtered_machines(&self) -> Vec<&Machine> {
-        let filter = Filter::new(self.filter.value());
-        (0..self.machines.len())
+        let filter = Filter::new(self.nav.filter.value());
+        (0..self.machines().len())
             .filter(|&i| self.passes(i, &filter))
-            .map(|i| &self.machines[i])
+            .map(|i| &self.machines()[i])
             .collect()
     }
 
     /// Recompute the visible inventory rows from machines, filter and collapsed groups.
     pub fn rebuild_rows(&mut self) {
-        let filter = Filter::new(self.filter.value());
-        let mut rows = Vec::with_capacity(self.machines.len() + self.profiles.len());
+        let filter = Filter::new(self.nav.filter.value());
+        let machines = self.inventory.machines();
+        let mut rows = Vec::with_capacity(machines.len() + self.inventory.profiles.len());
         let mut hidden_worst: std::collections::HashMap<usize, Warning> =
             std::collections::HashMap::new();
         // The worst hidden warning so far under one row, merged when that row changes (a
@@ -918,23 +820,24 @@ impl AppState {
             }
         };
         let mut i = 0;
-        for (pi, p) in self.profiles.iter().enumerate() {
+        for (pi, p) in self.inventory.profiles.iter().enumerate() {
             let start = rows.len();
             rows.push(Row::Profile(pi));
-            let profile_open = !self.collapsed.contains(&Fold::Profile(p.name.clone()));
+            let profile_open = !self.nav.collapsed.contains(&Fold::Profile(p.name.clone()));
             let mut any = false;
             // Machines are sorted by location: a group's machines are contiguous, and its
             // label is joined once, when it starts.
             let mut group: Option<&[String]> = None;
             let mut group_open = true;
             let mut group_row = start;
-            while i < self.machines.len() && self.machines[i].profile == p.name {
-                let m = &self.machines[i];
+            while i < machines.len() && machines[i].profile == p.name {
+                let m = &machines[i];
                 if self.passes(i, &filter) {
                     any = true;
                     if group != Some(m.location.as_slice()) {
                         let label = m.location.join("/");
                         group_open = !self
+                            .nav
                             .collapsed
                             .contains(&Fold::Group(p.name.clone(), label.clone()));
                         if profile_open {
@@ -945,7 +848,7 @@ impl AppState {
                     }
                     if profile_open && group_open {
                         rows.push(Row::Machine(i));
-                    } else if let Some(w) = self.worst.get(i).copied().flatten() {
+                    } else if let Some(w) = self.inventory.worst(i) {
                         // Hidden under the profile row, or under its group's row.
                         let under = if profile_open { group_row } else { start };
                         match &mut pending {
@@ -964,8 +867,8 @@ impl AppState {
             }
         }
         flush(&mut pending);
-        self.rows = rows;
-        self.hidden_worst = hidden_worst;
+        self.nav.rows = rows;
+        self.nav.hidden_worst = hidden_worst;
         self.place_inv_cursor();
         self.refilter_list();
     }
@@ -974,15 +877,15 @@ impl AppState {
     /// of the machines the filter lets through, and those whose name, description or id
     /// it matches.
     pub fn refilter_list(&mut self) {
-        if self.view != LeftView::Snapshots {
+        if self.left.view != LeftView::Snapshots {
             return;
         }
-        let filter = Filter::new(self.filter.value());
-        let (search, by_key) = (&self.search, &self.by_key);
-        let index_of = |p: &str, id: &str| by_key.get(&(p.to_string(), id.to_string())).copied();
-        self.list.refilter(index_of, |r| {
+        let filter = Filter::new(self.nav.filter.value());
+        let inventory = &self.inventory;
+        let index_of = |p: &str, id: &str| inventory.index(&(p.to_string(), id.to_string()));
+        self.left.list.refilter(index_of, |r| {
             filter.is_empty()
-                || filter.matches_text(&search[r.machine])
+                || filter.matches_text(inventory.search_text(r.machine))
                 || filter.matches_text(&r.text)
         });
     }
@@ -990,7 +893,7 @@ impl AppState {
     /// Show the inventory or the snapshot list in the left pane, keeping the selection: the
     /// list opens on the snapshot selected in the tree, the inventory on the list's machine.
     pub fn set_view(&mut self, view: LeftView) {
-        if view == self.view {
+        if view == self.left.view {
             return;
         }
         let tree_snapshot = self
@@ -1000,24 +903,24 @@ impl AppState {
         let list_machine = self
             .selected_machine()
             .map(|m| (m.profile.clone(), m.id.clone()));
-        self.view = view;
+        self.left.view = view;
         match view {
             LeftView::Snapshots => {
-                self.list.rebuild(&self.machines);
+                self.left.list.rebuild(self.inventory.machines());
                 if tree_snapshot.is_some() {
-                    self.list.key = tree_snapshot;
+                    self.left.list.key = tree_snapshot;
                 }
                 self.refilter_list();
-                if !self.list.key_shown {
-                    self.list.set_cursor(0, &self.machines);
+                if !self.left.list.key_shown {
+                    self.left.list.set_cursor(0, self.inventory.machines());
                 }
                 self.rebuild_tree();
                 self.show_list_snapshot_in_tree();
             }
             LeftView::Inventory => {
                 // The rows are rebuilt when the list opens again: not kept meanwhile.
-                self.list.rows = Vec::new();
-                self.list.shown = Vec::new();
+                self.left.list.rows = Vec::new();
+                self.left.list.shown = Vec::new();
                 if let Some((p, id)) = list_machine {
                     self.select_machine(&p, &id);
                 }
@@ -1029,47 +932,47 @@ impl AppState {
     /// Put the snapshot-list cursor on shown row `index` (a user's move); the tree shows
     /// that snapshot.
     pub fn set_list_cursor(&mut self, index: usize) {
-        self.list.set_cursor(index, &self.machines);
+        self.left.list.set_cursor(index, self.inventory.machines());
         self.rebuild_tree();
         self.show_list_snapshot_in_tree();
     }
 
     /// Put the tree cursor on the snapshot the list selects, if the tree shows it.
     fn show_list_snapshot_in_tree(&mut self) {
-        let Some(id) = self.list.selected().map(|r| r.id.as_str()) else {
+        let Some(id) = self.left.list.selected().map(|r| r.id.as_str()) else {
             return;
         };
         if let Some(p) = self
-            .tree_rows
+            .tree
+            .rows
             .iter()
             .position(|r| r.snapshot.as_deref() == Some(id))
         {
-            self.tree.selected = p;
-            self.tree_lost = false;
+            self.tree.cursor.selected = p;
+            self.tree.lost = false;
         }
     }
 
     /// The machine under the inventory cursor.
     pub fn selected_machine(&self) -> Option<&Machine> {
-        if self.view == LeftView::Snapshots {
+        if self.left.view == LeftView::Snapshots {
             return self
+                .left
                 .list
                 .selected()
-                .and_then(|r| self.machines.get(r.machine));
+                .and_then(|r| self.machines().get(r.machine));
         }
-        if !self.inv_shown {
-            return None;
-        }
-        match self.rows.get(self.inv.selected) {
-            Some(Row::Machine(i)) => self.machines.get(*i),
+        match self.nav.selected_row() {
+            Some(Row::Machine(i)) => self.machines().get(*i),
             _ => None,
         }
     }
 
     /// Move the inventory cursor to a machine if it is visible.
     pub fn select_machine(&mut self, profile: &str, id: &str) -> bool {
-        let pos = self.rows.iter().position(|r| match r {
-            Row::Machine(i) => self.machines[*i].profile == profile && self.machines[*i].id == id,
+        let machines = self.inventory.machines();
+        let pos = self.nav.rows.iter().position(|r| match r {
+            Row::Machine(i) => machines[*i].profile == profile && machines[*i].id == id,
             _ => false,
         });
         if let Some(p) = pos {
@@ -1083,63 +986,47 @@ impl AppState {
         let key = self
             .selected_machine()
             .map(|m| (m.profile.clone(), m.id.clone()));
-        let same = key == self.tree_of;
+        let same = key == self.tree.of;
         let keep = if same {
-            self.selected_tree_row().map(|r| r.snapshot.clone())
+            self.tree.selected_row().map(|r| r.snapshot.clone())
         } else {
             None
         };
         let rows = match self.selected_machine() {
-            Some(m) => tree_rows(m, &self.collapsed_snapshots),
+            Some(m) => tree_rows(m, &self.tree.collapsed),
             None => Vec::new(),
         };
         let current = self.selected_machine().and_then(|m| m.current.clone());
-        self.tree_rows = rows;
-        self.tree_of = key;
-        let was_lost = same && self.tree_lost;
+        let tree = &mut self.tree;
+        tree.rows = rows;
+        tree.of = key;
+        let was_lost = same && tree.lost;
         // The same machine keeps its snapshot; a new machine starts on the current one.
         let target = keep.unwrap_or(current);
-        match self.tree_rows.iter().position(|r| r.snapshot == target) {
+        match tree.rows.iter().position(|r| r.snapshot == target) {
             Some(p) if !was_lost => {
-                self.tree.selected = p;
-                self.tree_lost = false;
+                tree.cursor.selected = p;
+                tree.lost = false;
             }
             // The selected snapshot is gone: select none rather than whatever is there now.
             _ if same => {
-                self.tree_lost = true;
-                self.tree.selected = self
-                    .tree
-                    .selected
-                    .min(self.tree_rows.len().saturating_sub(1));
+                tree.lost = true;
+                tree.cursor.selected = tree.cursor.selected.min(tree.rows.len().saturating_sub(1));
             }
             _ => {
-                self.tree.selected = 0;
-                self.tree_lost = false;
+                tree.cursor.selected = 0;
+                tree.lost = false;
             }
         }
-    }
-
-    /// Put the tree cursor on row `index` (a user's move).
-    pub fn set_tree_cursor(&mut self, index: usize) {
-        self.tree.selected = index.min(self.tree_rows.len().saturating_sub(1));
-        self.tree_lost = false;
-    }
-
-    /// The selected tree row.
-    pub fn selected_tree_row(&self) -> Option<&TreeRow> {
-        if self.tree_lost {
-            return None;
-        }
-        self.tree_rows.get(self.tree.selected)
     }
 
     /// The selected snapshot id of the shown tree.
     pub fn selected_snapshot(&self) -> Option<&str> {
         // The list's row, unless the user moved into the tree.
-        if self.view == LeftView::Snapshots && self.focus != Pane::Tree {
-            return self.list.selected().map(|r| r.id.as_str());
+        if self.left.view == LeftView::Snapshots && self.focus != Pane::Tree {
+            return self.left.list.selected().map(|r| r.id.as_str());
         }
-        self.selected_tree_row().and_then(|r| r.snapshot.as_deref())
+        self.tree.selected_row().and_then(|r| r.snapshot.as_deref())
     }
 
     /// Warnings of a machine with the configured thresholds.
@@ -1149,22 +1036,17 @@ impl AppState {
 
     /// A machine by key.
     pub fn machine(&self, key: &MachineKey) -> Option<&Machine> {
-        self.by_key.get(key).and_then(|&i| self.machines.get(i))
-    }
-
-    /// How many snapshots are marked and their known total size, when any is marked.
-    pub fn marked_summary(&self) -> Option<(usize, u64)> {
-        (!self.marks.is_empty()).then(|| (self.marks.len(), self.marks.bytes()))
+        self.inventory.machine(key)
     }
 
     /// What the overview sums up when no machine is selected in the inventory: the
     /// selected profile or group, or the whole estate; none when a machine (or, in the
     /// snapshot list, a snapshot) is what the right side shows.
     pub fn overview_scope(&self) -> Option<Scope> {
-        if self.view == LeftView::Snapshots {
+        if self.left.view == LeftView::Snapshots {
             return None;
         }
-        match self.rows.get(self.inv.selected).filter(|_| self.inv_shown) {
+        match self.nav.selected_row() {
             Some(Row::Machine(_)) => None,
             Some(Row::Profile(i)) => Some(Scope::Profile(*i)),
             Some(Row::Group(i, label)) => Some(Scope::Group(*i, label.clone())),
@@ -1177,8 +1059,8 @@ impl AppState {
     pub fn overview(&self, scope: &Scope) -> crate::model::report::Overview {
         let key = OverviewKey {
             scope: scope.clone(),
-            data_gen: self.data_gen,
-            filter: self.filter.value().to_string(),
+            generation: self.inventory.generation(),
+            filter: self.nav.filter.value().to_string(),
             minute: self.now.timestamp() / 60,
         };
         if let Some((k, o)) = self.overview_cache.borrow().as_ref()
@@ -1186,18 +1068,20 @@ impl AppState {
         {
             return o.clone();
         }
-        let filter = Filter::new(self.filter.value());
+        let filter = Filter::new(self.nav.filter.value());
+        let profiles = &self.inventory.profiles;
         let in_scope = |m: &Machine| match scope {
             Scope::Estate => true,
-            Scope::Profile(i) => self.profiles.get(*i).is_some_and(|p| p.name == m.profile),
+            Scope::Profile(i) => profiles.get(*i).is_some_and(|p| p.name == m.profile),
             Scope::Group(i, label) => {
-                self.profiles.get(*i).is_some_and(|p| p.name == m.profile)
+                profiles.get(*i).is_some_and(|p| p.name == m.profile)
                     && m.location.join("/") == *label
             }
         };
-        let shown = (0..self.machines.len())
-            .filter(|&i| self.passes(i, &filter) && in_scope(&self.machines[i]))
-            .map(|i| &self.machines[i]);
+        let machines = self.machines();
+        let shown = (0..machines.len())
+            .filter(|&i| self.passes(i, &filter) && in_scope(&machines[i]))
+            .map(|i| &machines[i]);
         let o = crate::model::report::overview(shown, &self.settings.protect, self.now);
         *self.overview_cache.borrow_mut() = Some((key, o.clone()));
         o
@@ -1205,25 +1089,12 @@ impl AppState {
 
     /// The task of a request (tasks are kept in request order).
     pub fn task(&self, request: u64) -> Option<&TaskView> {
-        let i = self
-            .tasks
-            .binary_search_by_key(&request, |t| t.request)
-            .ok()?;
-        self.tasks.get(i)
+        self.tasks.by_request(request)
     }
 
     /// The task of a request, to change it.
     pub fn task_mut(&mut self, request: u64) -> Option<&mut TaskView> {
-        let i = self
-            .tasks
-            .binary_search_by_key(&request, |t| t.request)
-            .ok()?;
-        self.tasks.get_mut(i)
-    }
-
-    /// Tasks still running.
-    pub fn running_tasks(&self) -> usize {
-        self.tasks.iter().filter(|t| t.is_running()).count()
+        self.tasks.by_request_mut(request)
     }
 }
 

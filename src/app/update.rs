@@ -6,7 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 use super::keymap::{Action, action_for, palette_matches};
 use super::state::{
     AppState, BatchView, Dialog, DialogKind, Field, Fold, GuestSeen, LeftView, Level, MachineKey,
-    MarkKey, NotRun, Pane, ProfileStatus, Row, TaskView,
+    MarkKey, Modal, NotRun, Pane, ProfileStatus, Row, TaskView,
 };
 use crate::config::ConfirmMode;
 use crate::engine::policy::ensure_writable;
@@ -54,7 +54,7 @@ pub fn update(s: &mut AppState, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick(now) => {
             s.now = now;
-            if now - s.worst_at > chrono::Duration::hours(1) {
+            if now - s.inventory.worst_at() > chrono::Duration::hours(1) {
                 s.refresh_warnings();
             }
             s.spinner = s.spinner.wrapping_add(1);
@@ -69,8 +69,9 @@ pub fn update(s: &mut AppState, msg: Msg) -> Vec<Effect> {
 
 /// Whether ticks change what is drawn (spinners, elapsed times).
 pub fn animating(s: &AppState) -> bool {
-    s.running_tasks() > 0
-        || s.profiles
+    s.tasks.running() > 0
+        || s.inventory
+            .profiles
             .iter()
             .any(|p| p.status == ProfileStatus::Loading)
 }
@@ -91,7 +92,7 @@ fn on_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     // Below the minimum size the screen shows one sentence, not what a key would act on
     // (a dialog, the selection): only quitting and suspending act. The same on the welcome
     // (no profile): there is nothing else.
-    if super::state::too_small(s.size) || s.welcome.is_some() {
+    if super::state::too_small(s.size) || s.welcome().is_some() {
         return match action_for(&key) {
             Some(Action::Quit) => {
                 s.quit = true;
@@ -101,30 +102,29 @@ fn on_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             _ => Vec::new(),
         };
     }
-    if s.dialog.is_some() {
-        return dialog_key(s, key);
-    }
-    if s.help {
-        if matches!(
-            key.code,
-            KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
-        ) {
-            s.help = false;
+    match &s.modal {
+        Modal::Dialog(_) => return dialog_key(s, key),
+        Modal::Help => {
+            if matches!(
+                key.code,
+                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
+            ) {
+                s.modal = Modal::None;
+            }
+            return Vec::new();
         }
-        return Vec::new();
-    }
-    if s.palette.is_some() {
-        return palette_key(s, key);
-    }
-    if s.filtering {
-        filter_key(s, key);
-        return Vec::new();
+        Modal::Palette(_) => return palette_key(s, key),
+        Modal::Filter => {
+            filter_key(s, key);
+            return Vec::new();
+        }
+        Modal::None | Modal::Welcome(_) => {}
     }
     if key.code == KeyCode::Esc {
-        if !s.filter.is_empty() {
+        if !s.nav.filter.is_empty() {
             clear_filter(s);
         }
-        s.message = None;
+        s.log.status = None;
         return Vec::new();
     }
     match action_for(&key) {
@@ -135,7 +135,7 @@ fn on_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
 
 /// Clear the filter, keeping the selected machine selected.
 fn clear_filter(s: &mut AppState) {
-    s.filter.clear();
+    s.nav.filter.clear();
     s.rebuild_rows();
     s.rebuild_tree();
 }
@@ -143,14 +143,14 @@ fn clear_filter(s: &mut AppState) {
 fn filter_key(s: &mut AppState, key: KeyEvent) {
     match key.code {
         KeyCode::Esc => {
-            s.filtering = false;
+            s.modal = Modal::None;
             clear_filter(s);
             return;
         }
-        KeyCode::Enter => s.filtering = false,
+        KeyCode::Enter => s.modal = Modal::None,
         _ => {
-            let before = s.filter.value().to_string();
-            if !s.filter.handle(&key) || s.filter.value() == before {
+            let before = s.nav.filter.value().to_string();
+            if !s.nav.filter.handle(&key) || s.nav.filter.value() == before {
                 return;
             }
         }
@@ -158,13 +158,13 @@ fn filter_key(s: &mut AppState, key: KeyEvent) {
     s.rebuild_rows();
     // The selected machine (or snapshot) stays while it matches; otherwise land on the
     // first match.
-    if s.view == LeftView::Snapshots {
-        if s.list.selected().is_none() && !s.list.shown.is_empty() {
+    if s.left.view == LeftView::Snapshots {
+        if s.left.list.selected().is_none() && !s.left.list.shown.is_empty() {
             s.set_list_cursor(0);
             return;
         }
     } else if s.selected_machine().is_none()
-        && let Some(p) = s.rows.iter().position(|r| matches!(r, Row::Machine(_)))
+        && let Some(p) = s.nav.rows.iter().position(|r| matches!(r, Row::Machine(_)))
     {
         s.set_inv_cursor(p);
     }
@@ -172,18 +172,18 @@ fn filter_key(s: &mut AppState, key: KeyEvent) {
 }
 
 fn palette_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
-    let Some(p) = s.palette.as_mut() else {
+    let Modal::Palette(p) = &mut s.modal else {
         return Vec::new();
     };
     match key.code {
-        KeyCode::Esc => s.palette = None,
+        KeyCode::Esc => s.modal = Modal::None,
         KeyCode::Up => p.selected = p.selected.saturating_sub(1),
         KeyCode::Down => p.selected += 1,
         KeyCode::Enter if mark_where_words(p.query.value()).is_some() => {
             let words = mark_where_words(p.query.value())
                 .unwrap_or_default()
                 .to_string();
-            s.palette = None;
+            s.modal = Modal::None;
             return mark_where(s, &words);
         }
         KeyCode::Enter => {
@@ -191,7 +191,7 @@ fn palette_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             let chosen = hits
                 .get(p.selected.min(hits.len().saturating_sub(1)))
                 .map(|b| b.action);
-            s.palette = None;
+            s.modal = Modal::None;
             if let Some(a) = chosen {
                 return apply(s, a);
             }
@@ -204,7 +204,7 @@ fn palette_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             }
         }
     }
-    if let Some(p) = s.palette.as_mut() {
+    if let Modal::Palette(p) = &mut s.modal {
         let n = palette_matches(p.query.value()).len();
         p.selected = p.selected.min(n.saturating_sub(1));
     }
@@ -235,24 +235,25 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
         Up | Down | Top | Bottom | PageUp | PageDown => {
             let page = page(s);
             match s.focus {
-                Pane::Inventory if s.view == LeftView::Snapshots => {
-                    let mut at = s.list.cursor;
-                    move_cursor(&mut at, s.list.shown.len(), action, page);
+                Pane::Inventory if s.left.view == LeftView::Snapshots => {
+                    let mut at = s.left.list.cursor;
+                    move_cursor(&mut at, s.left.list.shown.len(), action, page);
                     s.set_list_cursor(at);
                 }
                 Pane::Inventory => {
-                    let mut at = s.inv.selected;
-                    move_cursor(&mut at, s.rows.len(), action, page);
+                    let mut at = s.nav.cursor.selected;
+                    move_cursor(&mut at, s.nav.rows.len(), action, page);
                     s.set_inv_cursor(at);
                     s.rebuild_tree();
                 }
                 Pane::Tree => {
-                    let mut at = s.tree.selected;
-                    move_cursor(&mut at, s.tree_rows.len(), action, page);
-                    s.set_tree_cursor(at);
+                    let mut at = s.tree.cursor.selected;
+                    move_cursor(&mut at, s.tree.rows.len(), action, page);
+                    s.tree.set_cursor(at);
                 }
                 Pane::Tasks => {
-                    move_cursor(&mut s.task_cursor.selected, s.tasks.len(), action, page)
+                    let n = s.tasks.all().len();
+                    move_cursor(&mut s.tasks.cursor.selected, n, action, page);
                 }
             }
             Vec::new()
@@ -280,31 +281,35 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Filter => {
-            s.filtering = true;
+            s.modal = Modal::Filter;
             s.focus = Pane::Inventory;
             Vec::new()
         }
         Palette => {
-            s.palette = Some(super::state::Palette::default());
+            s.modal = Modal::Palette(super::state::Palette::default());
             Vec::new()
         }
         Help => {
-            s.help = !s.help;
+            s.modal = if s.help_shown() {
+                Modal::None
+            } else {
+                Modal::Help
+            };
             Vec::new()
         }
         Refresh => {
-            for p in &mut s.profiles {
+            for p in &mut s.inventory.profiles {
                 p.status = ProfileStatus::Loading;
             }
             info(s, REFRESHING);
             vec![Effect::RefreshAll]
         }
         Quit => {
-            let running = s.running_tasks();
+            let running = s.tasks.running();
             if running == 0 {
                 s.quit = true;
             } else {
-                s.dialog = Some(quit_dialog(s));
+                s.open_dialog(quit_dialog(s));
             }
             Vec::new()
         }
@@ -316,20 +321,20 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
         MarkAll => mark_all(s),
         UnmarkAll => unmark_all(s),
         SnapshotList => {
-            let view = match s.view {
+            let view = match s.left.view {
                 LeftView::Inventory => LeftView::Snapshots,
                 LeftView::Snapshots => LeftView::Inventory,
             };
             s.set_view(view);
             s.focus = Pane::Inventory;
-            s.message = None;
+            s.log.status = None;
             Vec::new()
         }
         Sort => sort_list(s),
         CancelTask => cancel_task(s),
         StopPlan => stop_plan(s),
         Log => {
-            s.dialog = Some(log_dialog(s));
+            s.open_dialog(log_dialog(s));
             Vec::new()
         }
         DownloadLink => download_link(s),
@@ -343,10 +348,11 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
 fn quit_dialog(s: &AppState) -> Dialog {
     let waiting: Vec<&TaskView> = s
         .tasks
+        .all()
         .iter()
         .filter(|t| t.is_running() && t.state == Some(TaskState::Queued))
         .collect();
-    let running = s.running_tasks() - waiting.len();
+    let running = s.tasks.running() - waiting.len();
     let mut lines = Vec::new();
     if running > 0 {
         lines.push(format!(
@@ -371,31 +377,31 @@ fn quit_dialog(s: &AppState) -> Dialog {
 fn toggle(s: &mut AppState, expand: bool) {
     match s.focus {
         // A snapshot of the list: open goes to its place in the tree.
-        Pane::Inventory if s.view == LeftView::Snapshots => {
-            if expand && s.list.selected().is_some() {
+        Pane::Inventory if s.left.view == LeftView::Snapshots => {
+            if expand && s.left.list.selected().is_some() {
                 s.focus = Pane::Tree;
             }
         }
         Pane::Inventory => {
-            let row = if s.inv_shown {
-                s.rows.get(s.inv.selected)
+            let row = if s.nav.shown {
+                s.nav.rows.get(s.nav.cursor.selected)
             } else {
                 None
             };
             if expand
                 && let Some(Row::Profile(i)) = row
-                && matches!(s.profiles[*i].status, ProfileStatus::Error(..))
+                && matches!(s.inventory.profiles[*i].status, ProfileStatus::Error(..))
             {
                 let i = *i;
                 open_profile_error(s, i);
                 return;
             }
-            let key = match row.map(|r| (r, Fold::of(r, &s.profiles))) {
+            let key = match row.map(|r| (r, Fold::of(r, &s.inventory.profiles))) {
                 Some((_, Some(fold))) => fold,
                 Some((_, None)) => {
                     if expand {
                         s.focus = Pane::Tree;
-                    } else if let Some(up) = s.rows[..s.inv.selected]
+                    } else if let Some(up) = s.nav.rows[..s.nav.cursor.selected]
                         .iter()
                         .rposition(|r| !matches!(r, Row::Machine(_)))
                     {
@@ -407,30 +413,30 @@ fn toggle(s: &mut AppState, expand: bool) {
                 None => return,
             };
             if expand {
-                s.collapsed.remove(&key);
+                s.nav.collapsed.remove(&key);
             } else {
-                s.collapsed.insert(key);
+                s.nav.collapsed.insert(key);
             }
             s.rebuild_rows();
             s.rebuild_tree();
         }
         Pane::Tree => {
-            if let Some(row) = s.selected_tree_row().cloned()
+            if let Some(row) = s.tree.selected_row().cloned()
                 && let (Some(id), true) = (row.snapshot, row.has_children)
             {
                 if expand {
-                    s.collapsed_snapshots.remove(&id);
+                    s.tree.collapsed.remove(&id);
                 } else {
-                    s.collapsed_snapshots.insert(id);
+                    s.tree.collapsed.insert(id);
                 }
                 s.rebuild_tree();
             }
         }
         Pane::Tasks => {
-            if expand && let Some(t) = s.tasks.get(s.task_cursor.selected) {
+            if expand && let Some(t) = s.tasks.all().get(s.tasks.cursor.selected) {
                 let request = t.request;
                 let lines = task_lines(t, s.now);
-                s.dialog = Some(Dialog::plain(
+                s.open_dialog(Dialog::plain(
                     format!("{} on {}", t.operation(), t.machine),
                     DialogKind::Task(request),
                     lines,
@@ -484,6 +490,7 @@ fn task_lines(t: &TaskView, now: DateTime<Utc>) -> Vec<String> {
 fn log_dialog(s: &AppState) -> Dialog {
     let mut lines: Vec<String> = s
         .log
+        .lines()
         .iter()
         .map(|(at, level, text)| {
             format!(
@@ -497,12 +504,12 @@ fn log_dialog(s: &AppState) -> Dialog {
         lines.push("no messages yet".into());
     }
     let mut d = Dialog::plain(
-        format!("Messages ({})", s.log.len()),
+        format!("Messages ({})", s.log.lines().len()),
         DialogKind::Log,
         lines,
     );
     // Open on the newest.
-    d.scroll = s.log.len().saturating_sub(page(s));
+    d.scroll = s.log.lines().len().saturating_sub(page(s));
     d
 }
 
@@ -525,21 +532,23 @@ fn copy_guest_check(s: &mut AppState) -> Vec<Effect> {
 
 /// Whether `m`'s profile checks its VPSs' guest agent over ssh.
 fn checks_guest(s: &AppState, m: &Machine) -> bool {
-    s.profiles
+    s.inventory
+        .profiles
         .iter()
         .any(|p| p.name == m.profile && p.guest_check)
 }
 
 /// Ask for the guest agent check of `m`; its answer comes as `Event::GuestAgent`.
 fn ask_guest(s: &mut AppState, m: &Machine) -> Effect {
-    let request = s.next_request;
-    s.next_request += 1;
+    let request = s.tasks.new_request();
     let seen = GuestSeen {
         state: GuestAgent::Checking,
         asked: s.now,
         request,
     };
-    s.guest.insert((m.profile.clone(), m.id.clone()), seen);
+    s.inventory
+        .guest
+        .insert((m.profile.clone(), m.id.clone()), seen);
     Effect::Send(
         m.profile.clone(),
         Command::GuestCheck {
@@ -574,12 +583,17 @@ fn guest_check(s: &mut AppState) -> Vec<Effect> {
 /// dialog (whose Enter asks again when the agent is not known to run), or said. An answer
 /// to an older check than the machine's last is dropped: it is not what the dialog asked.
 fn on_guest_agent(s: &mut AppState, request: u64, key: &MachineKey, state: GuestAgent) {
-    let Some(seen) = s.guest.get_mut(key).filter(|g| g.request == request) else {
+    let Some(seen) = s
+        .inventory
+        .guest
+        .get_mut(key)
+        .filter(|g| g.request == request)
+    else {
         return;
     };
     let (short, line, running) = (state.short(), state.line(), state == GuestAgent::Running);
     seen.state = state;
-    if let Some(d) = s.dialog.as_mut()
+    if let Some(d) = s.dialog_mut()
         && let Some((k, at)) = &d.guest
         && k == key
     {
@@ -590,7 +604,7 @@ fn on_guest_agent(s: &mut AppState, request: u64, key: &MachineKey, state: Guest
         d.asked = crate::model::flow::Asked::default();
         return;
     }
-    if s.dialog.is_some() {
+    if s.dialog().is_some() {
         // Another dialog's words stay in sight; the details show this answer.
         return;
     }
@@ -607,8 +621,11 @@ fn machine_name(s: &AppState, key: &MachineKey) -> String {
 /// The error of the profile whose row is selected (or whose dialog is open), if it has one.
 fn selected_profile_error(s: &AppState) -> Option<&str> {
     let i = match (
-        &s.dialog,
-        s.rows.get(s.inv.selected).filter(|_| s.inv_shown),
+        s.dialog(),
+        s.nav
+            .rows
+            .get(s.nav.cursor.selected)
+            .filter(|_| s.nav.shown),
     ) {
         (
             Some(Dialog {
@@ -620,7 +637,7 @@ fn selected_profile_error(s: &AppState) -> Option<&str> {
         | (None, Some(Row::Profile(i))) => *i,
         _ => return None,
     };
-    match &s.profiles.get(i)?.status {
+    match &s.inventory.profiles.get(i)?.status {
         ProfileStatus::Error(_, message, _) => Some(message),
         _ => None,
     }
@@ -630,7 +647,8 @@ fn copy(s: &mut AppState) -> Vec<Effect> {
     let text = match (s.focus, s.selected_snapshot(), s.selected_machine()) {
         (Pane::Tasks, _, _) => s
             .tasks
-            .get(s.task_cursor.selected)
+            .all()
+            .get(s.tasks.cursor.selected)
             .and_then(|t| t.task_id.clone()),
         (_, Some(id), _) => Some(id.to_string()),
         (_, None, Some(m)) => Some(m.id.clone()),
@@ -653,12 +671,12 @@ pub fn mark_where_words(query: &str) -> Option<&str> {
 
 /// Unmark every snapshot (`U`, or the palette's "unmark every snapshot").
 fn unmark_all(s: &mut AppState) -> Vec<Effect> {
-    let n = s.marks.len();
+    let n = s.batch.marks.len();
     if n == 0 {
         return refuse(s, "nothing is marked");
     }
-    s.marks.clear();
-    s.left_out.clear();
+    s.batch.marks.clear();
+    s.batch.left_out.clear();
     info(s, format!("unmarked {n} snapshot(s); nothing is marked"));
     Vec::new()
 }
@@ -676,20 +694,20 @@ fn mark_where(s: &mut AppState, words: &str) -> Vec<Effect> {
     };
     let shown = s.filtered_machines();
     let p = crate::model::cleanup::plan(&shown, &criteria, &s.settings.protect, s.now);
-    let before = s.marks.len();
-    s.marks.clear();
-    s.left_out.clear();
+    let before = s.batch.marks.len();
+    s.batch.marks.clear();
+    s.batch.left_out.clear();
     for m in &p.machines {
         for x in &m.snapshots {
             let key = (m.profile.clone(), m.machine_id.clone(), x.id.clone());
-            s.marks.insert(key, x.size_bytes.unwrap_or(0));
+            s.batch.marks.insert(key, x.size_bytes.unwrap_or(0));
         }
     }
     for x in &p.protected {
         let key = (x.profile.clone(), x.machine_id.clone(), x.id.clone());
-        if !s.marks.contains(&key) {
+        if !s.batch.marks.contains(&key) {
             let line = left_out_line(&x.machine, &x.name, &x.id, &x.why);
-            s.left_out.insert(key, line);
+            s.batch.left_out.insert(key, line);
         }
     }
     let left = if p.protected.is_empty() {
@@ -725,17 +743,17 @@ fn mark(s: &mut AppState) -> Vec<Effect> {
     };
     let size = m.find(id).and_then(|n| n.size_bytes).unwrap_or(0);
     let key = (m.profile.clone(), m.id.clone(), id.to_string());
-    if !s.marks.remove(&key) {
+    if !s.batch.marks.remove(&key) {
         // Marked by hand: no longer "left out".
-        s.left_out.remove(&key);
-        s.marks.insert(key, size);
+        s.batch.left_out.remove(&key);
+        s.batch.marks.insert(key, size);
     }
     // In the list, Space moves on, so a run of snapshots is marked key after key.
-    if s.view == LeftView::Snapshots && s.focus == Pane::Inventory {
-        let next = (s.list.cursor + 1).min(s.list.shown.len().saturating_sub(1));
+    if s.left.view == LeftView::Snapshots && s.focus == Pane::Inventory {
+        let next = (s.left.list.cursor + 1).min(s.left.list.shown.len().saturating_sub(1));
         s.set_list_cursor(next);
     }
-    let (n, bytes) = (s.marks.len(), s.marks.bytes());
+    let (n, bytes) = (s.batch.marks.len(), s.batch.marks.bytes());
     info(
         s,
         format!(
@@ -750,7 +768,7 @@ fn mark(s: &mut AppState) -> Vec<Effect> {
 /// left out, and the delete dialog says so); when all of them are marked already, unmark
 /// them.
 fn mark_all(s: &mut AppState) -> Vec<Effect> {
-    if s.view != LeftView::Snapshots {
+    if s.left.view != LeftView::Snapshots {
         return refuse(
             s,
             "A marks every snapshot the snapshot list shows: v opens it, / filters it",
@@ -758,9 +776,9 @@ fn mark_all(s: &mut AppState) -> Vec<Effect> {
     }
     let mut markable: Vec<(MarkKey, u64)> = Vec::new();
     let mut protected: Vec<(MarkKey, String)> = Vec::new();
-    for &i in &s.list.shown {
-        let r = &s.list.rows[i];
-        let m = &s.machines[r.machine];
+    for &i in &s.left.list.shown {
+        let r = &s.left.list.rows[i];
+        let m = &s.machines()[r.machine];
         let key = (m.profile.clone(), m.id.clone(), r.id.clone());
         match m
             .find(&r.id)
@@ -781,25 +799,25 @@ fn mark_all(s: &mut AppState) -> Vec<Effect> {
             },
         );
     }
-    if markable.iter().all(|(k, _)| s.marks.contains(k)) {
+    if markable.iter().all(|(k, _)| s.batch.marks.contains(k)) {
         let n = markable.len();
         for (k, _) in &markable {
-            s.marks.remove(k);
+            s.batch.marks.remove(k);
         }
         for (k, _) in &protected {
-            s.left_out.remove(k);
+            s.batch.left_out.remove(k);
         }
         info(s, format!("unmarked the {n} snapshot(s) shown"));
         return Vec::new();
     }
     let (n, bytes) = (markable.len(), markable.iter().map(|(_, b)| b).sum::<u64>());
     for (k, size) in markable {
-        s.marks.insert(k, size);
+        s.batch.marks.insert(k, size);
     }
     let left = protected.len();
     for (k, line) in protected {
-        if !s.marks.contains(&k) {
-            s.left_out.insert(k, line);
+        if !s.batch.marks.contains(&k) {
+            s.batch.left_out.insert(k, line);
         }
     }
     let left = if left > 0 {
@@ -819,22 +837,22 @@ fn mark_all(s: &mut AppState) -> Vec<Effect> {
 
 /// `s` in the snapshot list: the next sort key, the selection kept.
 fn sort_list(s: &mut AppState) -> Vec<Effect> {
-    if s.view != LeftView::Snapshots {
+    if s.left.view != LeftView::Snapshots {
         return refuse(s, "s sorts the snapshot list: v opens it");
     }
-    s.list.sort = s.list.sort.next();
-    s.list.sort_rows();
+    s.left.list.sort = s.left.list.sort.next();
+    s.left.list.sort_rows();
     s.refilter_list();
-    let label = s.list.sort.label();
+    let label = s.left.list.sort.label();
     info(s, format!("sorted by {label}"));
     Vec::new()
 }
 
 fn cancel_task(s: &mut AppState) -> Vec<Effect> {
     let task = if s.focus == Pane::Tasks {
-        s.tasks.get(s.task_cursor.selected)
+        s.tasks.all().get(s.tasks.cursor.selected)
     } else {
-        s.tasks.iter().rev().find(|t| t.is_running())
+        s.tasks.all().iter().rev().find(|t| t.is_running())
     };
     let Some(t) = task.cloned() else {
         return refuse(s, "no task selected (Tab to the tasks pane)");
@@ -871,16 +889,22 @@ fn cancel_task(s: &mut AppState) -> Vec<Effect> {
 /// changed on a server, so nothing is asked.
 fn stop_plan(s: &mut AppState) -> Vec<Effect> {
     let selected = (s.focus == Pane::Tasks)
-        .then(|| s.tasks.get(s.task_cursor.selected).and_then(|t| t.batch))
+        .then(|| {
+            s.tasks
+                .all()
+                .get(s.tasks.cursor.selected)
+                .and_then(|t| t.batch)
+        })
         .flatten();
     let Some(plan) = selected
-        .filter(|p| s.batches.iter().any(|b| b.id == *p))
-        .or_else(|| s.batches.last().map(|b| b.id))
+        .filter(|p| s.batch.batches.iter().any(|b| b.id == *p))
+        .or_else(|| s.batch.batches.last().map(|b| b.id))
     else {
         return refuse(s, "no marked deletes are running");
     };
     let waiting: Vec<&TaskView> = s
         .tasks
+        .all()
         .iter()
         .filter(|t| t.batch == Some(plan) && t.ended.is_none())
         .collect();
@@ -926,7 +950,7 @@ fn change_context(s: &AppState) -> Context<'_> {
 
 /// Open the dialog of a change, or refuse it with the reason.
 fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
-    if action == Action::Delete && !s.marks.is_empty() {
+    if action == Action::Delete && !s.batch.marks.is_empty() {
         return open_batch(s);
     }
     let Some(m) = s.selected_machine().cloned() else {
@@ -1027,7 +1051,7 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
                 );
             }
             let mut d = Dialog::change(c);
-            s.message = None;
+            s.log.status = None;
             let mut effects = Vec::new();
             match before {
                 guest::Before::Nothing => {}
@@ -1038,7 +1062,7 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
                     effects.push(ask_guest(s, &m));
                 }
             }
-            s.dialog = Some(d);
+            s.open_dialog(d);
             effects
         }
         Err(why) => refuse(s, why.sentence()),
@@ -1047,7 +1071,7 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
 
 /// The dialog of the marked snapshots: every one listed, the count typed to confirm.
 fn open_batch(s: &mut AppState) -> Vec<Effect> {
-    let read_only = s.marks.iter().find_map(|(profile, _, snap)| {
+    let read_only = s.batch.marks.iter().find_map(|(profile, _, snap)| {
         let op = Operation::Delete {
             snapshot: snap.clone(),
             children: false,
@@ -1058,7 +1082,7 @@ fn open_batch(s: &mut AppState) -> Vec<Effect> {
         return refuse(s, reason);
     }
     let mut items: Vec<(&Machine, Vec<String>)> = Vec::new();
-    for (profile, id, snap) in s.marks.iter() {
+    for (profile, id, snap) in s.batch.marks.iter() {
         let Some(m) = s.machine(&(profile.clone(), id.clone())) else {
             continue;
         };
@@ -1074,9 +1098,10 @@ fn open_batch(s: &mut AppState) -> Vec<Effect> {
     match change::describe_batch(&items, change_context(s)) {
         Ok(mut c) => {
             let left: Vec<&String> = s
+                .batch
                 .left_out
                 .iter()
-                .filter(|(k, _)| !s.marks.contains(k))
+                .filter(|(k, _)| !s.batch.marks.contains(k))
                 .map(|(_, line)| line)
                 .collect();
             if !left.is_empty() {
@@ -1089,8 +1114,8 @@ fn open_batch(s: &mut AppState) -> Vec<Effect> {
                     c.lines.push(format!("  … and {} more", left.len() - 8));
                 }
             }
-            s.dialog = Some(Dialog::change(c));
-            s.message = None;
+            s.open_dialog(Dialog::change(c));
+            s.log.status = None;
             Vec::new()
         }
         Err(why) => refuse(s, why.0),
@@ -1101,7 +1126,7 @@ pub use crate::model::change::default_name;
 
 fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     let page = page(s);
-    let Some(d) = s.dialog.as_mut() else {
+    let Some(d) = s.dialog_mut() else {
         return Vec::new();
     };
     let on_text = matches!(d.fields.get(d.focus), Some(Field::Text { .. }));
@@ -1114,9 +1139,9 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 DialogKind::Change(_) => "cancelled; nothing changed",
                 _ => "",
             };
-            s.dialog = None;
+            s.close_dialog();
             if what.is_empty() {
-                s.message = None;
+                s.log.status = None;
             } else {
                 info(s, what);
             }
@@ -1138,6 +1163,7 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             if let DialogKind::Task(request) = d.kind
                 && let Some(id) = s
                     .tasks
+                    .all()
                     .iter()
                     .find(|t| t.request == request)
                     .and_then(|t| t.task_id.clone())
@@ -1248,17 +1274,17 @@ fn answered(d: &Dialog, c: &Change) -> Change {
 }
 
 fn confirm(s: &mut AppState) -> Vec<Effect> {
-    let Some(d) = s.dialog.clone() else {
+    let Some(d) = s.dialog().cloned() else {
         return Vec::new();
     };
     let c = match &d.kind {
         DialogKind::Quit => {
-            s.dialog = None;
+            s.close_dialog();
             s.quit = true;
             return Vec::new();
         }
         DialogKind::Link(_) | DialogKind::Task(_) | DialogKind::Log | DialogKind::Profile(_) => {
-            s.dialog = None;
+            s.close_dialog();
             return Vec::new();
         }
         DialogKind::Change(c) => answered(&d, c),
@@ -1277,16 +1303,19 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
     // The questions after the confirmation (`model::flow`), each put once: Enter again
     // answers the one shown.
     let (guest, name) = match &d.guest {
-        Some((key, _)) => (s.guest.get(key).map(|g| &g.state), machine_name(s, key)),
+        Some((key, _)) => (
+            s.inventory.guest.get(key).map(|g| &g.state),
+            machine_name(s, key),
+        ),
         None => (None, String::new()),
     };
     if let Some(question) = d.asked.next(&steps, guest, &name) {
-        if let Some(d) = s.dialog.as_mut() {
+        if let Some(d) = s.dialog_mut() {
             d.asked.yes(&question);
         }
         return refuse(s, question.again());
     }
-    s.dialog = None;
+    s.close_dialog();
     if !c.batch {
         return steps
             .into_iter()
@@ -1295,10 +1324,10 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
     }
     // A batch: one plan, per machine one step after another (the engine's queue), a
     // failed step stops that machine's later ones; what does not succeed stays marked.
-    let plan = s.next_request;
-    s.marks.clear();
-    s.left_out.clear();
-    s.batches.push(BatchView {
+    let plan = s.tasks.next_request();
+    s.batch.marks.clear();
+    s.batch.left_out.clear();
+    s.batch.batches.push(BatchView {
         id: plan,
         total: steps.len(),
         ..BatchView::default()
@@ -1313,15 +1342,15 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
             .and_then(|m| m.find(&snapshot))
             .and_then(|n| n.size_bytes)
             .unwrap_or(0);
-        let request = s.next_request;
+        let request = s.tasks.next_request();
         let sent = send_run(s, st, Some(plan));
         if !sent.is_empty() {
-            s.batch_steps.insert(mark.clone(), request);
-            s.batch_marks.insert(request, (mark, size));
+            s.batch.steps.insert(mark.clone(), request);
+            s.batch.step_marks.insert(request, (mark, size));
         }
         effects.extend(sent);
     }
-    let line = s.batches.last().map(batch_line).unwrap_or_default();
+    let line = s.batch.batches.last().map(batch_line).unwrap_or_default();
     info(s, line);
     effects
 }
@@ -1333,8 +1362,7 @@ fn send_run(s: &mut AppState, step: change::Step, plan: Option<u64>) -> Vec<Effe
     if s.machine(&key).is_none() {
         return refuse(s, "that machine is no longer in the inventory; refresh");
     }
-    let request = s.next_request;
-    s.next_request += 1;
+    let request = s.tasks.new_request();
     s.tasks.push(TaskView {
         request,
         profile: step.profile.clone(),
@@ -1352,7 +1380,6 @@ fn send_run(s: &mut AppState, step: change::Step, plan: Option<u64>) -> Vec<Effe
         started: s.now,
         ended: None,
     });
-    s.task_cursor.selected = s.tasks.len() - 1;
     if plan.is_none() {
         info(
             s,
@@ -1391,12 +1418,12 @@ fn on_event(s: &mut AppState, event: Event) {
     };
     on_engine_event(s, event);
     // An open task dialog follows its task.
-    if let (Some(request), Some(d)) = (task, s.dialog.as_ref())
+    if let (Some(request), Some(d)) = (task, s.dialog())
         && d.kind == DialogKind::Task(request)
         && let Some(t) = s.task(request)
     {
         let lines = task_lines(t, s.now);
-        if let Some(d) = s.dialog.as_mut() {
+        if let Some(d) = s.dialog_mut() {
             d.lines = lines;
         }
     }
@@ -1409,7 +1436,7 @@ fn close_stale_dialog(s: &mut AppState) {
     let Some(Dialog {
         kind: DialogKind::Change(c),
         ..
-    }) = &s.dialog
+    }) = s.dialog()
     else {
         return;
     };
@@ -1421,7 +1448,7 @@ fn close_stale_dialog(s: &mut AppState) {
     });
     if let Some(reason) = reason {
         let title = c.title.clone();
-        s.dialog = None;
+        s.close_dialog();
         s.say(
             Level::Error,
             format!("{title}: closed, nothing changed: {reason}"),
@@ -1475,11 +1502,11 @@ fn on_engine_event(s: &mut AppState, event: Event) {
             }
             // A batch step running on the server: its machine counts as running.
             if let Some((plan, machine)) = started
-                && let Some(b) = s.batches.iter_mut().find(|b| b.id == plan)
+                && let Some(b) = s.batch.batches.iter_mut().find(|b| b.id == plan)
             {
                 b.running.insert(machine);
                 let line = batch_line(b);
-                s.message = Some((Level::Info, line));
+                s.log.status = Some((Level::Info, line));
             }
         }
         Event::TaskDone { request, result } => task_done(s, request, result),
@@ -1573,13 +1600,13 @@ fn record_end(
 fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskStatus, RunError>) {
     let succeeded = matches!(&result, Ok(st) if st.state == TaskState::Success);
     // A batch step that did not succeed stays marked, to be retried or unmarked.
-    let freed = match s.batch_marks.remove(&request) {
+    let freed = match s.batch.step_marks.remove(&request) {
         Some((mark, size)) => {
-            s.batch_steps.remove(&mark);
+            s.batch.steps.remove(&mark);
             if succeeded {
                 size
             } else {
-                s.marks.insert(mark, size);
+                s.batch.marks.insert(mark, size);
                 0
             }
         }
@@ -1608,10 +1635,10 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
         s.say(level, text);
         return;
     };
-    let Some(i) = s.batches.iter().position(|b| b.id == plan) else {
+    let Some(i) = s.batch.batches.iter().position(|b| b.id == plan) else {
         return;
     };
-    let b = &mut s.batches[i];
+    let b = &mut s.batch.batches[i];
     b.running.remove(&machine);
     if succeeded {
         b.done += 1;
@@ -1627,9 +1654,9 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
         s.remember(level, text);
     }
     if b.ended() < b.total {
-        s.message = Some((Level::Info, batch_line(&b)));
+        s.log.status = Some((Level::Info, batch_line(&b)));
     } else {
-        s.batches.remove(i);
+        s.batch.batches.remove(i);
         let mut line = format!(
             "delete marked ended: {} done, {} failed, {} skipped; {} freed",
             b.done,
@@ -1679,7 +1706,7 @@ fn on_download(
                     shown(s.now + download::LINK_LIFETIME)
                 ),
             };
-            s.dialog = Some(Dialog::plain(
+            s.open_dialog(Dialog::plain(
                 format!("Download the snapshot of {name}"),
                 DialogKind::Link(link.url.clone()),
                 vec![
@@ -1701,8 +1728,8 @@ const ASKING_LINK: &str = "asking OVHcloud for the download link…";
 
 /// Clear the status line if it still says `text` (its work has ended).
 fn clear_message(s: &mut AppState, text: &str) {
-    if s.message.as_ref().is_some_and(|(_, m)| m == text) {
-        s.message = None;
+    if s.log.status.as_ref().is_some_and(|(_, m)| m == text) {
+        s.log.status = None;
     }
 }
 
@@ -1721,6 +1748,7 @@ fn profile_error(
     let head = format!("profile {profile}: ");
     let last = s
         .log
+        .lines()
         .iter()
         .rev()
         .find_map(|(_, _, m)| m.strip_prefix(&head));
@@ -1746,7 +1774,7 @@ pub fn profile_copy_text(error: &str) -> String {
 
 /// The dialog with the whole sentence of profile `i`'s error.
 fn open_profile_error(s: &mut AppState, i: usize) {
-    let Some(p) = s.profiles.get(i) else {
+    let Some(p) = s.inventory.profiles.get(i) else {
         return;
     };
     let ProfileStatus::Error(trouble, message, retry) = &p.status else {
@@ -1768,7 +1796,7 @@ fn open_profile_error(s: &mut AppState, i: usize) {
         lines.push(String::new());
         lines.push(format!("y copies: {copy}"));
     }
-    s.dialog = Some(Dialog::plain(
+    s.open_dialog(Dialog::plain(
         format!("Profile {}", p.name),
         DialogKind::Profile(i),
         lines,
@@ -1776,10 +1804,11 @@ fn open_profile_error(s: &mut AppState, i: usize) {
 }
 
 fn set_status(s: &mut AppState, profile: &str, status: ProfileStatus) {
-    if let Some(p) = s.profiles.iter_mut().find(|p| p.name == profile) {
+    if let Some(p) = s.inventory.profiles.iter_mut().find(|p| p.name == profile) {
         p.status = status;
     }
     if !s
+        .inventory
         .profiles
         .iter()
         .any(|p| p.status == ProfileStatus::Loading)

@@ -181,7 +181,7 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
         }
     };
     lines.push(Line::styled(keys, theme.dim));
-    if let Some((_, msg)) = &s.message
+    if let Some((_, msg)) = &s.log.status
         && (d.needs_typing()
             || d.asked.any()
             || d.fields.iter().any(|f| {

@@ -9,7 +9,7 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::app::AppState;
-use crate::app::state::LeftView;
+use crate::app::state::{LeftView, Modal};
 use crate::config::ThemeName;
 use theme::Theme;
 
@@ -52,7 +52,7 @@ pub fn draw(frame: &mut Frame, s: &AppState) {
         );
         return;
     }
-    if let Some(config) = &s.welcome {
+    if let Some(config) = s.welcome() {
         dialogs::welcome(frame, area, config, &theme);
         return;
     }
@@ -63,7 +63,7 @@ pub fn draw(frame: &mut Frame, s: &AppState) {
     ])
     .areas(area);
     // The snapshot list is a table: it takes more of the width than the inventory.
-    let left_share = match s.view {
+    let left_share = match s.left.view {
         LeftView::Inventory => 40,
         LeftView::Snapshots => 70,
     };
@@ -74,7 +74,7 @@ pub fn draw(frame: &mut Frame, s: &AppState) {
     .areas(main);
     let [tree, details] =
         Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(right);
-    match s.view {
+    match s.left.view {
         LeftView::Inventory => panes::inventory(frame, left, s, &theme),
         LeftView::Snapshots => panes::snapshot_list(frame, left, s, &theme),
     }
@@ -87,13 +87,11 @@ pub fn draw(frame: &mut Frame, s: &AppState) {
     }
     panes::tasks(frame, tasks, s, &theme);
     panes::status(frame, status, s, &theme);
-    if let Some(d) = &s.dialog {
-        dialogs::dialog(frame, area, d, s, &theme);
-    } else if let Some(p) = &s.palette {
-        dialogs::palette(frame, area, p, &theme);
-    }
-    if s.help {
-        dialogs::help(frame, area, &theme);
+    match &s.modal {
+        Modal::Dialog(d) => dialogs::dialog(frame, area, d, s, &theme),
+        Modal::Palette(p) => dialogs::palette(frame, area, p, &theme),
+        Modal::Help => dialogs::help(frame, area, &theme),
+        Modal::None | Modal::Filter | Modal::Welcome(_) => {}
     }
 }
 

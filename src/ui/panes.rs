@@ -87,17 +87,17 @@ fn pad(text: &str, width: usize) -> String {
 
 /// Profiles → folders or zones → machines.
 pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
-    let focused = s.focus == Pane::Inventory && s.dialog.is_none();
+    let focused = s.focus == Pane::Inventory && s.dialog().is_none();
     let b = block(left_title(" Inventory ".into(), s, theme), focused, theme);
     let inner = b.inner(area);
     frame.render_widget(b, area);
     let height = inner.height as usize;
     let width = inner.width as usize;
-    let start = first_visible(s.inv.selected, height, s.rows.len());
+    let start = first_visible(s.nav.cursor.selected, height, s.nav.rows.len());
     let mut lines = Vec::with_capacity(height);
-    if s.rows.is_empty() {
+    if s.nav.rows.is_empty() {
         lines.push(Line::styled(
-            if s.filter.is_empty() {
+            if s.nav.filter.is_empty() {
                 "no profiles configured: see `snaptree info`, or try `snaptree demo`"
             } else {
                 "no machine matches the filter (Esc clears it)"
@@ -105,12 +105,12 @@ pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             theme.dim,
         ));
     }
-    for (i, row) in s.rows.iter().enumerate().skip(start).take(height) {
-        let selected = s.inv_shown && i == s.inv.selected;
+    for (i, row) in s.nav.rows.iter().enumerate().skip(start).take(height) {
+        let selected = s.nav.shown && i == s.nav.cursor.selected;
         let mut line = match row {
             Row::Profile(pi) => {
-                let p = &s.profiles[*pi];
-                let open = !s.collapsed.contains(&Fold::Profile(p.name.clone()));
+                let p = &s.inventory.profiles[*pi];
+                let open = !s.nav.collapsed.contains(&Fold::Profile(p.name.clone()));
                 let kind = match p.kind {
                     ProviderKind::Vsphere => "vSphere",
                     ProviderKind::Ovh => "OVHcloud",
@@ -136,26 +136,26 @@ pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                 if p.read_only {
                     spans.push(Span::styled(" RO", theme.warning));
                 }
-                if let Some(w) = s.hidden_worst.get(&i) {
+                if let Some(w) = s.nav.hidden_worst.get(&i) {
                     spans.push(Span::raw(" "));
                     spans.push(warning_mark(&[*w], theme));
                 }
                 Line::from(spans)
             }
             Row::Group(pi, label) => {
-                let fold = Fold::Group(s.profiles[*pi].name.clone(), label.clone());
-                let open = !s.collapsed.contains(&fold);
+                let fold = Fold::Group(s.inventory.profiles[*pi].name.clone(), label.clone());
+                let open = !s.nav.collapsed.contains(&fold);
                 let mut spans = vec![Span::styled(
                     format!("  {} {label}", if open { "▾" } else { "▸" }),
                     theme.header,
                 )];
-                if let Some(w) = s.hidden_worst.get(&i) {
+                if let Some(w) = s.nav.hidden_worst.get(&i) {
                     spans.push(Span::raw(" "));
                     spans.push(warning_mark(&[*w], theme));
                 }
                 Line::from(spans)
             }
-            Row::Machine(mi) => machine_line(&s.machines[*mi], s, width, theme),
+            Row::Machine(mi) => machine_line(&s.machines()[*mi], s, width, theme),
         };
         if selected {
             line = selected_line(line, focused, theme);
@@ -197,9 +197,13 @@ fn age_style(s: &AppState, age: chrono::Duration, theme: &Theme) -> Style {
 /// The title of the left pane: its name, and the filter while one is typed or set.
 fn left_title<'a>(name: String, s: &AppState, theme: &Theme) -> Line<'a> {
     let mut spans = vec![Span::styled(name, theme.header)];
-    if s.filtering || !s.filter.is_empty() {
+    if s.filtering() || !s.nav.filter.is_empty() {
         spans.push(Span::raw("/"));
-        spans.extend(super::dialogs::text_spans(&s.filter, s.filtering, theme));
+        spans.extend(super::dialogs::text_spans(
+            &s.nav.filter,
+            s.filtering(),
+            theme,
+        ));
         spans.push(Span::raw(" "));
     }
     Line::from(spans)
@@ -242,7 +246,7 @@ fn list_flags_cell(
 ) -> Vec<Span<'static>> {
     let mut out = Vec::new();
     // A batch step on it: its state instead of the flags.
-    match s.batch_steps.get(key).and_then(|&req| s.task(req)) {
+    match s.batch.steps.get(key).and_then(|&req| s.task(req)) {
         Some(t) => out.push(Span::styled(
             match (t.state, t.progress) {
                 (Some(TaskState::Queued) | None, _) => "queued".to_string(),
@@ -277,8 +281,8 @@ fn list_flags_cell(
 /// Every snapshot of the shown machines, one row each, in the list's order
 /// (docs/cleanup.md, "The snapshot list").
 pub fn snapshot_list(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
-    let focused = s.focus == Pane::Inventory && s.dialog.is_none();
-    let l = &s.list;
+    let focused = s.focus == Pane::Inventory && s.dialog().is_none();
+    let l = &s.left.list;
     let title = left_title(
         format!(
             " All snapshots: {} · {} ",
@@ -338,7 +342,7 @@ pub fn snapshot_list(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme)
     let height = (inner.height as usize).saturating_sub(1);
     if l.shown.is_empty() {
         lines.push(Line::styled(
-            if s.filter.is_empty() {
+            if s.nav.filter.is_empty() {
                 "no snapshots on the machines shown"
             } else {
                 "no snapshot matches the filter (Esc clears it)"
@@ -349,10 +353,10 @@ pub fn snapshot_list(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme)
     let start = first_visible(l.cursor, height, l.shown.len());
     for i in start..(start + height).min(l.shown.len()) {
         let Some(r) = l.shown_row(i) else { break };
-        let m = &s.machines[r.machine];
+        let m = &s.machines()[r.machine];
         let Some(n) = m.find(&r.id) else { continue };
         let key = (m.profile.clone(), m.id.clone(), r.id.clone());
-        let marked = s.marks.contains(&key);
+        let marked = s.batch.marks.contains(&key);
         let age = m.age_of(n.created, s.now);
         let age_style = age_style(s, age, theme);
         let mut spans = vec![
@@ -378,7 +382,7 @@ pub fn snapshot_list(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme)
         ];
         spans.extend(list_flags_cell(s, &key, m, n, flags_w, theme));
         let mut line = Line::from(spans);
-        if s.list.key_shown && i == l.cursor {
+        if s.left.list.key_shown && i == l.cursor {
             line = selected_line(line, focused, theme);
         }
         lines.push(line);
@@ -406,7 +410,7 @@ fn machine_line(m: &Machine, s: &AppState, width: usize, theme: &Theme) -> Line<
 
 /// The snapshot tree of the selected machine, with "You are here".
 pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
-    let focused = s.focus == Pane::Tree && s.dialog.is_none();
+    let focused = s.focus == Pane::Tree && s.dialog().is_none();
     let m = s.selected_machine();
     let title = match m {
         Some(m) => format!(" Snapshots of {} ", m.name),
@@ -423,7 +427,7 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         return;
     };
     let height = inner.height as usize;
-    let start = first_visible(s.tree.selected, height, s.tree_rows.len());
+    let start = first_visible(s.tree.cursor.selected, height, s.tree.rows.len());
     let mut lines = Vec::with_capacity(height);
     if m.snapshots.is_empty() {
         lines.push(Line::styled(
@@ -434,18 +438,19 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             theme.dim,
         ));
     }
-    for (i, row) in s.tree_rows.iter().enumerate().skip(start).take(height) {
-        let selected = !s.tree_lost && i == s.tree.selected;
+    for (i, row) in s.tree.rows.iter().enumerate().skip(start).take(height) {
+        let selected = !s.tree.lost && i == s.tree.cursor.selected;
         let mut spans = vec![Span::styled(row.prefix.clone(), theme.dim)];
         match &row.snapshot {
             None => spans.push(Span::styled("▶ You are here", theme.here)),
             Some(id) => {
                 if let Some(n) = m.find(id) {
                     let is_current = m.current.as_deref() == Some(id);
-                    let collapsed = s.collapsed_snapshots.contains(id);
-                    let marked = s
-                        .marks
-                        .contains(&(m.profile.clone(), m.id.clone(), id.clone()));
+                    let collapsed = s.tree.collapsed.contains(id);
+                    let marked =
+                        s.batch
+                            .marks
+                            .contains(&(m.profile.clone(), m.id.clone(), id.clone()));
                     // `×`, not `*`: in `snaptree tree`, `*` marks the current snapshot.
                     spans.push(Span::styled(if marked { "×" } else { " " }, theme.warning));
                     spans.push(Span::styled(
@@ -555,11 +560,16 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     let inner = b.inner(area);
     frame.render_widget(b, area);
     let Some(m) = s.selected_machine() else {
-        let text = match s.rows.get(s.inv.selected).filter(|_| s.inv_shown) {
-            _ if s.view == crate::app::state::LeftView::Snapshots => {
+        let text = match s
+            .nav
+            .rows
+            .get(s.nav.cursor.selected)
+            .filter(|_| s.nav.shown)
+        {
+            _ if s.left.view == crate::app::state::LeftView::Snapshots => {
                 "select a snapshot in the list".to_string()
             }
-            Some(Row::Profile(i)) => match &s.profiles[*i].status {
+            Some(Row::Profile(i)) => match &s.inventory.profiles[*i].status {
                 ProfileStatus::Error(_, e, retry) => format!(
                     "{e} (retrying in {}s)\n\nEnter shows it whole, y copies it",
                     retry.as_secs()
@@ -567,9 +577,9 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                 ProfileStatus::Loading => "loading…".into(),
                 ProfileStatus::Connected => format!(
                     "{} machines",
-                    s.machines
+                    s.machines()
                         .iter()
-                        .filter(|m| m.profile == s.profiles[*i].name)
+                        .filter(|m| m.profile == s.inventory.profiles[*i].name)
                         .count()
                 ),
             },
@@ -622,12 +632,13 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     ));
     // What the guest agent check found, before the back end's facts: it decides a take.
     if m.provider == ProviderKind::Ovh
-        && s.profiles
+        && s.inventory
+            .profiles
             .iter()
             .any(|p| p.name == m.profile && p.guest_check)
     {
         let key = (m.profile.clone(), m.id.clone());
-        let found = match s.guest.get(&key) {
+        let found = match s.inventory.guest.get(&key) {
             Some(seen) => format!(
                 "{} · asked {} (C checks again)",
                 seen.state.short(),
@@ -670,15 +681,17 @@ pub fn overview(frame: &mut Frame, area: Rect, s: &AppState, scope: &Scope, them
     use ratatui::widgets::{Bar, BarChart};
     let title = match scope {
         Scope::Estate => " Overview of the estate ".to_string(),
-        Scope::Profile(i) => format!(" Overview of {} ", s.profiles[*i].name),
-        Scope::Group(i, label) => format!(" Overview of {} · {label} ", s.profiles[*i].name),
+        Scope::Profile(i) => format!(" Overview of {} ", s.inventory.profiles[*i].name),
+        Scope::Group(i, label) => {
+            format!(" Overview of {} · {label} ", s.inventory.profiles[*i].name)
+        }
     };
     let b = block(Line::styled(title, theme.header), false, theme);
     let inner = b.inner(area);
     frame.render_widget(b, area);
     let mut lines = Vec::new();
     if let Scope::Profile(i) = scope {
-        match &s.profiles[*i].status {
+        match &s.inventory.profiles[*i].status {
             ProfileStatus::Error(trouble, e, _) => {
                 lines.push(Line::styled(
                     format!("{}: {e}", trouble.label()),
@@ -765,8 +778,8 @@ pub fn overview(frame: &mut Frame, area: Rect, s: &AppState, scope: &Scope, them
 
 /// Running and recent tasks, newest last.
 pub fn tasks(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
-    let focused = s.focus == Pane::Tasks && s.dialog.is_none();
-    let running = s.running_tasks();
+    let focused = s.focus == Pane::Tasks && s.dialog().is_none();
+    let running = s.tasks.running();
     let title = if running > 0 {
         format!(" Tasks ({running} running) ")
     } else {
@@ -776,7 +789,7 @@ pub fn tasks(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     let inner = b.inner(area);
     frame.render_widget(b, area);
     let height = inner.height as usize;
-    if s.tasks.is_empty() {
+    if s.tasks.all().is_empty() {
         frame.render_widget(
             Paragraph::new(Line::styled("no tasks yet", theme.dim)),
             inner,
@@ -785,12 +798,13 @@ pub fn tasks(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     }
     // Follow the newest tasks unless the user moved the cursor up.
     let start = s
-        .task_cursor
+        .tasks
+        .cursor
         .selected
         .saturating_sub(height.saturating_sub(1))
-        .min(s.tasks.len().saturating_sub(height));
+        .min(s.tasks.all().len().saturating_sub(height));
     let mut lines = Vec::new();
-    for (i, t) in s.tasks.iter().enumerate().skip(start).take(height) {
+    for (i, t) in s.tasks.all().iter().enumerate().skip(start).take(height) {
         let end = t.ended.unwrap_or(s.now);
         let elapsed = format_age(end - t.started);
         let (glyph, style, state) = match (t.state, &t.message) {
@@ -832,7 +846,7 @@ pub fn tasks(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             Span::styled(format!("{elapsed} "), theme.dim),
             Span::styled(state, style),
         ]);
-        if focused && i == s.task_cursor.selected {
+        if focused && i == s.tasks.cursor.selected {
             line = selected_line(line, true, theme);
         }
         lines.push(line);
@@ -843,19 +857,19 @@ pub fn tasks(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
 /// Profile states, read-only, the last message, the keys that apply.
 pub fn status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     let mut spans = Vec::new();
-    if s.profiles.iter().any(|p| p.read_only) {
+    if s.inventory.profiles.iter().any(|p| p.read_only) {
         spans.push(Span::styled(" READ-ONLY ", theme.badge));
         spans.push(Span::raw(" "));
     }
     // Marks act on snapshots that may be out of sight: always say how many.
-    if let Some((n, bytes)) = s.marked_summary() {
+    if let Some((n, bytes)) = s.batch.marked_summary() {
         spans.push(Span::styled(
             format!(" {n} marked · {} ", human_size(bytes)),
             theme.badge,
         ));
         spans.push(Span::raw(" "));
     }
-    for p in &s.profiles {
+    for p in &s.inventory.profiles {
         let (glyph, style) = match p.status {
             ProfileStatus::Loading => (SPINNER[s.spinner % SPINNER.len()], theme.dim),
             ProfileStatus::Connected => ("●", theme.ok),
@@ -866,7 +880,7 @@ pub fn status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     // What is left of the line for the message or the key hints.
     let used: usize = spans.iter().map(|s| s.width()).sum();
     let room = (area.width as usize).saturating_sub(used);
-    match &s.message {
+    match &s.log.status {
         Some((level, text)) => {
             // Longer than the line: cut with "…" at its edge (the message log, `M`, has
             // it whole), so a cut sentence never reads as a whole one.
@@ -886,7 +900,8 @@ pub fn status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         }
         None => {
             // With every profile read-only, no key of a change is advertised.
-            let all_read_only = !s.profiles.is_empty() && s.profiles.iter().all(|p| p.read_only);
+            let all_read_only = !s.inventory.profiles.is_empty()
+                && s.inventory.profiles.iter().all(|p| p.read_only);
             let mut hints: Vec<(bool, String)> = KEYMAP
                 .iter()
                 .filter(|b| b.hint && !(all_read_only && b.action.changes()))

@@ -26,24 +26,25 @@ fn run_of(fx: &[Effect]) -> (String, String, Operation, Command) {
 }
 
 fn visible_machines(s: &AppState) -> Vec<String> {
-    s.rows
+    s.nav
+        .rows
         .iter()
         .filter_map(|r| match r {
-            Row::Machine(i) => Some(s.machines[*i].name.clone()),
+            Row::Machine(i) => Some(s.machines()[*i].name.clone()),
             _ => None,
         })
         .collect()
 }
 
 fn error_message(s: &AppState) -> String {
-    match &s.message {
+    match &s.log.status {
         Some((Level::Error, m)) => m.clone(),
         other => panic!("expected an error message, got {other:?}"),
     }
 }
 
 fn text_field(s: &AppState, label: &str) -> String {
-    let d = s.dialog.as_ref().expect("dialog");
+    let d = s.dialog().expect("dialog");
     d.fields
         .iter()
         .find_map(|f| match f {
@@ -72,7 +73,7 @@ fn change_ops(d: &Dialog) -> Vec<Operation> {
 }
 
 fn check_field(s: &AppState, prefix: &str) -> (bool, Option<String>) {
-    let d = s.dialog.as_ref().expect("dialog");
+    let d = s.dialog().expect("dialog");
     d.fields
         .iter()
         .find_map(|f| match f {
@@ -90,11 +91,12 @@ fn check_field(s: &AppState, prefix: &str) -> (bool, Option<String>) {
 #[test]
 fn inventory_loads_every_machine_grouped_by_profile() {
     let s = state();
-    assert_eq!(s.machines.len(), 12);
-    assert!(matches!(s.rows[0], Row::Profile(0)));
+    assert_eq!(s.machines().len(), 12);
+    assert!(matches!(s.nav.rows[0], Row::Profile(0)));
     assert_eq!(visible_machines(&s).len(), 12);
     assert!(
-        s.rows
+        s.nav
+            .rows
             .iter()
             .any(|r| matches!(r, Row::Group(_, l) if l.contains("Paris-DC1")))
     );
@@ -103,34 +105,34 @@ fn inventory_loads_every_machine_grouped_by_profile() {
 #[test]
 fn moving_in_the_inventory_follows_with_the_tree() {
     let mut s = state();
-    assert_eq!(s.inv.selected, 0);
+    assert_eq!(s.nav.cursor.selected, 0);
     key(&mut s, 'k');
-    assert_eq!(s.inv.selected, 0, "k at the top stays");
+    assert_eq!(s.nav.cursor.selected, 0, "k at the top stays");
     key(&mut s, 'j');
     key(&mut s, 'j');
-    assert_eq!(s.inv.selected, 2);
+    assert_eq!(s.nav.cursor.selected, 2);
     let m = s
         .selected_machine()
         .expect("row 2 is the first machine")
         .clone();
-    assert_eq!(s.tree_of, Some((m.profile.clone(), m.id.clone())));
+    assert_eq!(s.tree.of, Some((m.profile.clone(), m.id.clone())));
     press(&mut s, KeyCode::Down);
-    assert_eq!(s.inv.selected, 3);
+    assert_eq!(s.nav.cursor.selected, 3);
     press(&mut s, KeyCode::Up);
-    assert_eq!(s.inv.selected, 2);
+    assert_eq!(s.nav.cursor.selected, 2);
     key(&mut s, 'G');
-    assert_eq!(s.inv.selected, s.rows.len() - 1);
+    assert_eq!(s.nav.cursor.selected, s.nav.rows.len() - 1);
     assert_eq!(
         s.selected_machine().map(|m| m.profile.as_str()),
         Some("ovh")
     );
     key(&mut s, 'g');
-    assert_eq!(s.inv.selected, 0);
+    assert_eq!(s.nav.cursor.selected, 0);
     press(&mut s, KeyCode::PageDown);
-    let page = s.inv.selected;
+    let page = s.nav.cursor.selected;
     assert!(page > 1, "a page moves more than one row");
     press(&mut s, KeyCode::PageUp);
-    assert_eq!(s.inv.selected, 0);
+    assert_eq!(s.nav.cursor.selected, 0);
 }
 
 #[test]
@@ -140,15 +142,16 @@ fn a_new_machine_opens_its_tree_on_the_current_snapshot() {
     assert_eq!(s.selected_snapshot(), Some("snapshot-104"));
     // "You are here" is the row right under the current snapshot.
     let here = s
-        .tree_rows
+        .tree
+        .rows
         .iter()
         .position(|r| r.snapshot.is_none())
         .unwrap();
     assert_eq!(
-        s.tree_rows[here - 1].snapshot.as_deref(),
+        s.tree.rows[here - 1].snapshot.as_deref(),
         Some("snapshot-104")
     );
-    assert_eq!(s.tree_rows.len(), 7);
+    assert_eq!(s.tree.rows.len(), 7);
 }
 
 #[test]
@@ -164,21 +167,22 @@ fn collapse_and_expand_in_inventory_and_tree() {
 
     select_machine(&mut s, "web-01");
     select_snapshot(&mut s, "snapshot-102");
-    let before = s.tree_rows.len();
+    let before = s.tree.rows.len();
     key(&mut s, 'h');
     assert_eq!(s.selected_snapshot(), Some("snapshot-102"));
     assert_eq!(
-        s.tree_rows.len(),
+        s.tree.rows.len(),
         before - 3,
         "103, 104 and You are here hidden"
     );
     assert!(
-        !s.tree_rows
+        !s.tree
+            .rows
             .iter()
             .any(|r| r.snapshot.as_deref() == Some("snapshot-103"))
     );
     press(&mut s, KeyCode::Right);
-    assert_eq!(s.tree_rows.len(), before);
+    assert_eq!(s.tree.rows.len(), before);
 }
 
 #[test]
@@ -211,7 +215,7 @@ fn tab_cycles_the_panes_both_ways() {
 fn filter_is_incremental_and_esc_clears_it() {
     let mut s = state();
     key(&mut s, '/');
-    assert!(s.filtering);
+    assert!(s.filtering());
     type_text(&mut s, "web-0");
     assert_eq!(visible_machines(&s), ["web-01", "web-02"]);
     assert_eq!(s.selected_machine().unwrap().name, "web-01");
@@ -220,10 +224,10 @@ fn filter_is_incremental_and_esc_clears_it() {
     press(&mut s, KeyCode::Backspace);
     assert_eq!(visible_machines(&s).len(), 2);
     // Keys go to the filter, not to actions.
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
     press(&mut s, KeyCode::Esc);
-    assert!(!s.filtering);
-    assert!(s.filter.is_empty());
+    assert!(!s.filtering());
+    assert!(s.nav.filter.is_empty());
     assert_eq!(visible_machines(&s).len(), 12);
 }
 
@@ -231,10 +235,10 @@ fn filter_is_incremental_and_esc_clears_it() {
 fn esc_after_a_filter_clears_it_too() {
     let mut s = state();
     select_machine(&mut s, "web-01");
-    assert!(!s.filtering);
+    assert!(!s.filtering());
     assert_eq!(visible_machines(&s), ["web-01"]);
     press(&mut s, KeyCode::Esc);
-    assert!(s.filter.is_empty());
+    assert!(s.nav.filter.is_empty());
     assert_eq!(visible_machines(&s).len(), 12);
 }
 
@@ -248,7 +252,7 @@ fn clearing_the_filter_keeps_the_selected_machine() {
         s.selected_machine().map(|m| m.name.as_str()),
         Some("web-02")
     );
-    assert_eq!(s.tree_of, Some(("pcc".to_string(), "vm-102".to_string())));
+    assert_eq!(s.tree.of, Some(("pcc".to_string(), "vm-102".to_string())));
     // Esc while typing the filter, too.
     key(&mut s, '/');
     type_text(&mut s, "shop");
@@ -283,15 +287,12 @@ fn palette_lists_actions_by_name_and_runs_one() {
     let mut s = state();
     select_machine(&mut s, "web-01");
     key(&mut s, ':');
-    assert!(s.palette.is_some());
+    assert!(s.palette().is_some());
     type_text(&mut s, "take");
     let fx = press(&mut s, KeyCode::Enter);
     assert!(fx.is_empty());
-    assert!(s.palette.is_none());
-    let d = s
-        .dialog
-        .as_ref()
-        .expect("the palette opened the take dialog");
+    assert!(s.palette().is_none());
+    let d = s.dialog().expect("the palette opened the take dialog");
     assert!(matches!(change_ops(d)[..], [Operation::Take { .. }]));
 
     // Esc closes the palette without running anything.
@@ -299,7 +300,7 @@ fn palette_lists_actions_by_name_and_runs_one() {
     key(&mut s, ':');
     type_text(&mut s, "help");
     press(&mut s, KeyCode::Esc);
-    assert!(s.palette.is_none() && !s.help);
+    assert!(s.palette().is_none() && !s.help_shown());
 }
 
 /// The palette's line edits as the dialogs' fields do, and finds an action by letters in
@@ -311,16 +312,16 @@ fn the_palette_line_edits_as_fields_do_and_matches_letters_in_order() {
     key(&mut s, ':');
     type_text(&mut s, "rubbish words");
     ctrl(&mut s, 'w');
-    assert_eq!(s.palette.as_ref().unwrap().query.value(), "rubbish ");
+    assert_eq!(s.palette().unwrap().query.value(), "rubbish ");
     ctrl(&mut s, 'u');
-    assert_eq!(s.palette.as_ref().unwrap().query.value(), "");
+    assert_eq!(s.palette().unwrap().query.value(), "");
     // Ctrl-A goes to the start; it inserts nothing.
     type_text(&mut s, "k");
     ctrl(&mut s, 'a');
     type_text(&mut s, "t");
-    assert_eq!(s.palette.as_ref().unwrap().query.value(), "tk");
+    assert_eq!(s.palette().unwrap().query.value(), "tk");
     press(&mut s, KeyCode::Enter);
-    let d = s.dialog.as_ref().expect("tk found take");
+    let d = s.dialog().expect("tk found take");
     assert!(matches!(change_ops(d)[..], [Operation::Take { .. }]));
 }
 
@@ -328,12 +329,12 @@ fn the_palette_line_edits_as_fields_do_and_matches_letters_in_order() {
 fn help_toggles_with_question_mark_and_closes_with_esc() {
     let mut s = state();
     key(&mut s, '?');
-    assert!(s.help);
+    assert!(s.help_shown());
     // Keys do nothing else while help is open.
     key(&mut s, 't');
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
     press(&mut s, KeyCode::Esc);
-    assert!(!s.help);
+    assert!(!s.help_shown());
 }
 
 #[test]
@@ -341,7 +342,7 @@ fn take_dialog_defaults_and_run() {
     let mut s = state();
     select_machine(&mut s, "web-01");
     assert!(key(&mut s, 't').is_empty());
-    let d = s.dialog.clone().expect("take dialog");
+    let d = s.dialog().cloned().expect("take dialog");
     assert!(matches!(change_ops(&d)[..], [Operation::Take { .. }]));
     let DialogKind::Change(c) = &d.kind else {
         panic!()
@@ -363,7 +364,7 @@ fn take_dialog_defaults_and_run() {
     // dialog says why and how large a memory file would be.
     assert_eq!(check_field(&s, "Include memory"), (false, None));
     assert_eq!(check_field(&s, "Quiesce"), (true, None));
-    let d = s.dialog.as_ref().unwrap();
+    let d = s.dialog().unwrap();
     assert!(
         d.lines.iter().any(|l| l.contains("quiesce rather than")),
         "{:?}",
@@ -395,9 +396,9 @@ fn take_dialog_defaults_and_run() {
             quiesce: true,
         }
     );
-    assert!(s.dialog.is_none());
-    assert_eq!(s.tasks.len(), 1);
-    assert!(s.tasks[0].is_running());
+    assert!(s.dialog().is_none());
+    assert_eq!(s.tasks.all().len(), 1);
+    assert!(s.tasks.all()[0].is_running());
 }
 
 #[test]
@@ -410,11 +411,11 @@ fn take_with_an_empty_name_is_refused_and_the_dialog_stays() {
         press(&mut s, KeyCode::Backspace);
     }
     assert!(press(&mut s, KeyCode::Enter).is_empty());
-    assert!(s.dialog.is_some());
+    assert!(s.dialog().is_some());
     assert!(error_message(&s).contains("name"));
     press(&mut s, KeyCode::Esc);
-    assert!(s.dialog.is_none());
-    assert!(s.tasks.is_empty());
+    assert!(s.dialog().is_none());
+    assert!(s.tasks.all().is_empty());
 }
 
 #[test]
@@ -460,7 +461,7 @@ fn revert_needs_the_machine_name_typed_then_runs_on_the_selected_id() {
     select_machine(&mut s, "web-01");
     select_snapshot(&mut s, "snapshot-102");
     assert!(key(&mut s, 'r').is_empty());
-    let d = s.dialog.clone().expect("revert dialog");
+    let d = s.dialog().cloned().expect("revert dialog");
     assert_eq!(must_type(&d).as_deref(), Some("web-01"));
     let all = d.lines.join("\n");
     assert!(
@@ -471,17 +472,17 @@ fn revert_needs_the_machine_name_typed_then_runs_on_the_selected_id() {
     assert!(all.contains("powered off"), "no memory in 102: {all}");
     // Nothing typed: refused, dialog stays.
     assert!(press(&mut s, KeyCode::Enter).is_empty());
-    assert!(s.dialog.is_some());
+    assert!(s.dialog().is_some());
     // 'y' does not bypass the typed confirmation (it is typed into the field).
     assert!(key(&mut s, 'y').is_empty());
-    assert!(s.dialog.is_some());
+    assert!(s.dialog().is_some());
     press(&mut s, KeyCode::Backspace);
     // A wrong name: refused.
     type_text(&mut s, "web-02");
     assert!(press(&mut s, KeyCode::Enter).is_empty());
-    assert!(s.dialog.is_some());
+    assert!(s.dialog().is_some());
     assert!(error_message(&s).contains("web-01"));
-    assert!(s.tasks.is_empty());
+    assert!(s.tasks.all().is_empty());
     for _ in 0.."web-02".len() {
         press(&mut s, KeyCode::Backspace);
     }
@@ -503,7 +504,7 @@ fn revert_needs_the_machine_name_typed_then_runs_on_the_selected_id() {
         Some(vec!["snapshot-101".to_string(), "snapshot-102".to_string()])
     );
     assert_eq!(expected.current.as_deref(), Some("snapshot-104"));
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
 }
 
 #[test]
@@ -512,7 +513,7 @@ fn revert_to_current_targets_the_current_snapshot() {
     select_machine(&mut s, "web-01");
     select_snapshot(&mut s, "snapshot-106");
     key(&mut s, 'u');
-    let d = s.dialog.clone().expect("revert dialog");
+    let d = s.dialog().cloned().expect("revert dialog");
     assert!(d.lines[0].contains("pre-release"), "{:?}", d.lines);
     type_text(&mut s, "web-01");
     let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
@@ -529,7 +530,7 @@ fn revert_of_a_vps_says_the_snapshot_goes_away() {
     let mut s = state();
     select_machine(&mut s, "shop-front");
     key(&mut s, 'r');
-    let d = s.dialog.clone().expect("revert dialog");
+    let d = s.dialog().cloned().expect("revert dialog");
     assert!(
         d.lines
             .join(" ")
@@ -582,7 +583,7 @@ fn after_a_vps_restore_t_takes_a_new_snapshot() {
         }),
     );
     key(&mut s, 't');
-    let d = s.dialog.as_ref().expect("take dialog");
+    let d = s.dialog().expect("take dialog");
     assert_eq!(d.title, "Take a snapshot of shop-front");
 }
 
@@ -594,7 +595,7 @@ fn a_vps_take_says_how_to_check_the_guest_agent_and_y_copies_the_check() {
     let mut s = state();
     select_machine(&mut s, "blog");
     key(&mut s, 't');
-    let d = s.dialog.as_ref().expect("take dialog");
+    let d = s.dialog().expect("take dialog");
     assert!(
         d.lines
             .iter()
@@ -607,11 +608,11 @@ fn a_vps_take_says_how_to_check_the_guest_agent_and_y_copies_the_check() {
     assert!(
         error_or_info(&s).contains("run it in the VPS"),
         "{:?}",
-        s.message
+        s.log.status
     );
     select_machine(&mut s, "web-01");
     assert!(key(&mut s, 'Y').is_empty());
-    assert!(error_message(&s).contains("VPS"), "{:?}", s.message);
+    assert!(error_message(&s).contains("VPS"), "{:?}", s.log.status);
 }
 
 #[test]
@@ -619,10 +620,10 @@ fn revert_without_a_snapshot_selected_is_refused() {
     let mut s = state();
     select_machine(&mut s, "db-02");
     key(&mut s, 'r');
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
     assert!(error_message(&s).contains("select a snapshot"));
     key(&mut s, 'u');
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
     assert!(error_message(&s).contains("no current snapshot"));
 }
 
@@ -632,7 +633,7 @@ fn delete_offers_children_as_a_distinct_choice() {
     select_machine(&mut s, "web-01");
     select_snapshot(&mut s, "snapshot-102");
     key(&mut s, 'd');
-    let d = s.dialog.clone().expect("delete dialog");
+    let d = s.dialog().cloned().expect("delete dialog");
     assert!(must_type(&d).is_none());
     assert_eq!(
         check_field(&s, "Also delete its 2 descendant"),
@@ -654,7 +655,7 @@ fn delete_offers_children_as_a_distinct_choice() {
     key(&mut s, ' ');
     assert!(key(&mut s, 'd').is_empty());
     assert!(key(&mut s, 'y').is_empty());
-    assert!(s.dialog.is_some());
+    assert!(s.dialog().is_some());
     press(&mut s, KeyCode::BackTab);
     type_text(&mut s, "3");
     let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
@@ -673,7 +674,7 @@ fn delete_of_a_leaf_has_no_children_choice() {
     select_machine(&mut s, "web-01");
     select_snapshot(&mut s, "snapshot-106");
     key(&mut s, 'd');
-    assert!(s.dialog.as_ref().unwrap().fields.is_empty());
+    assert!(s.dialog().unwrap().fields.is_empty());
     let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
     assert_eq!(
         op,
@@ -690,7 +691,8 @@ fn delete_on_you_are_here_is_refused() {
     select_machine(&mut s, "web-01");
     press(&mut s, KeyCode::Tab);
     let here = s
-        .tree_rows
+        .tree
+        .rows
         .iter()
         .position(|r| r.snapshot.is_none())
         .unwrap();
@@ -700,7 +702,7 @@ fn delete_on_you_are_here_is_refused() {
     }
     assert_eq!(s.selected_snapshot(), None);
     key(&mut s, 'd');
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
     assert!(error_message(&s).contains("select a snapshot"));
 }
 
@@ -709,7 +711,7 @@ fn delete_all_needs_the_name_and_is_refused_without_snapshots() {
     let mut s = state();
     select_machine(&mut s, "web-01");
     key(&mut s, 'D');
-    let d = s.dialog.clone().expect("delete-all dialog");
+    let d = s.dialog().cloned().expect("delete-all dialog");
     assert_eq!(must_type(&d).as_deref(), Some("web-01"));
     assert!(
         d.lines.iter().any(|l| l.contains("all 6 snapshot")),
@@ -732,7 +734,7 @@ fn delete_all_needs_the_name_and_is_refused_without_snapshots() {
     let mut s = state();
     select_machine(&mut s, "db-02");
     key(&mut s, 'D');
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
     assert!(error_message(&s).contains("no snapshots"));
 }
 
@@ -741,7 +743,7 @@ fn consolidate_runs_on_a_vm_and_is_refused_on_a_vps() {
     let mut s = state();
     select_machine(&mut s, "db-01");
     key(&mut s, 'c');
-    let d = s.dialog.clone().expect("consolidate dialog");
+    let d = s.dialog().cloned().expect("consolidate dialog");
     assert!(d.lines.join(" ").contains("needing consolidation"));
     let (_, machine, op, _) = run_of(&key(&mut s, 'y'));
     assert_eq!((machine.as_str(), op), ("vm-201", Operation::Consolidate));
@@ -749,7 +751,7 @@ fn consolidate_runs_on_a_vm_and_is_refused_on_a_vps() {
     let mut s = state();
     select_machine(&mut s, "shop-front");
     key(&mut s, 'c');
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
     assert!(error_message(&s).contains("VPS"));
 }
 
@@ -758,7 +760,7 @@ fn take_on_a_vps_with_a_snapshot_offers_replace() {
     let mut s = state();
     select_machine(&mut s, "shop-front");
     key(&mut s, 't');
-    let d = s.dialog.clone().expect("replace dialog");
+    let d = s.dialog().cloned().expect("replace dialog");
     assert!(d.title.contains("Replace"), "{}", d.title);
     assert!(
         d.lines[0].contains("already has a snapshot"),
@@ -769,7 +771,7 @@ fn take_on_a_vps_with_a_snapshot_offers_replace() {
     press(&mut s, KeyCode::Esc);
     // R opens the same replace, without the "already has" line.
     key(&mut s, 'R');
-    let d = s.dialog.clone().expect("replace dialog");
+    let d = s.dialog().cloned().expect("replace dialog");
     assert!(!d.lines[0].contains("already has"));
     let desc = text_field(&s, "Description");
     let (profile, machine, op, _) = run_of(&press(&mut s, KeyCode::Enter));
@@ -785,7 +787,7 @@ fn take_on_a_vps_without_a_snapshot_takes_with_a_description() {
     let mut s = state();
     select_machine(&mut s, "blog");
     key(&mut s, 't');
-    let d = s.dialog.clone().expect("take dialog");
+    let d = s.dialog().cloned().expect("take dialog");
     assert!(matches!(change_ops(&d)[..], [Operation::Take { .. }]));
     // A VPS snapshot has a description (and its expiry) only: no memory or quiesce choices.
     assert_eq!(d.fields.len(), 2);
@@ -805,10 +807,10 @@ fn take_on_a_vps_without_the_option_is_refused_with_the_reason() {
     let mut s = state();
     select_machine(&mut s, "vps-9c0d1e2f.vps.ovh.net");
     key(&mut s, 't');
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
     assert!(error_message(&s).contains("no snapshot option"));
     key(&mut s, 'R');
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
 }
 
 #[test]
@@ -833,7 +835,7 @@ fn rename_edits_name_and_description() {
         }
     );
     // The task row names the old name and the new one.
-    assert_eq!(s.tasks[0].target, "pre-release → rc-4.2");
+    assert_eq!(s.tasks.all()[0].target, "pre-release → rc-4.2");
 }
 
 #[test]
@@ -847,13 +849,13 @@ fn marks_across_machines_then_one_batch_delete() {
     select_machine(&mut s, "web-02");
     select_snapshot(&mut s, "snapshot-111");
     key(&mut s, ' ');
-    assert_eq!(s.marks.len(), 2);
+    assert_eq!(s.batch.marks.len(), 2);
     // Space again unmarks, and once more marks.
     key(&mut s, ' ');
-    assert_eq!(s.marks.len(), 1);
+    assert_eq!(s.batch.marks.len(), 1);
     key(&mut s, ' ');
     key(&mut s, 'd');
-    let d = s.dialog.clone().expect("batch dialog");
+    let d = s.dialog().cloned().expect("batch dialog");
     assert_eq!(change_ops(&d).len(), 2);
     // A batch is confirmed by typing its count.
     assert_eq!(must_type(&d).as_deref(), Some("2"));
@@ -888,8 +890,8 @@ fn marks_across_machines_then_one_batch_delete() {
             ),
         ]
     );
-    assert!(s.marks.is_empty());
-    assert_eq!(s.tasks.len(), 2);
+    assert!(s.batch.marks.is_empty());
+    assert_eq!(s.tasks.all().len(), 2);
 }
 
 #[test]
@@ -976,7 +978,7 @@ fn cancel_an_ended_task_is_refused() {
             }),
         }),
     );
-    assert!(!s.tasks[0].is_running());
+    assert!(!s.tasks.all()[0].is_running());
     press(&mut s, KeyCode::Tab);
     press(&mut s, KeyCode::Tab);
     assert!(key(&mut s, 'x').is_empty());
@@ -994,11 +996,11 @@ fn quit_asks_only_when_tasks_run() {
     progress(&mut s, request, TaskState::Running, false);
     key(&mut s, 'q');
     assert!(!s.quit);
-    let d = s.dialog.clone().expect("quit dialog");
+    let d = s.dialog().cloned().expect("quit dialog");
     assert_eq!(d.kind, DialogKind::Quit);
     assert!(d.lines[0].contains("1 task"));
     press(&mut s, KeyCode::Esc);
-    assert!(!s.quit && s.dialog.is_none());
+    assert!(!s.quit && s.dialog().is_none());
     key(&mut s, 'q');
     press(&mut s, KeyCode::Enter);
     assert!(s.quit);
@@ -1010,8 +1012,8 @@ fn esc_in_a_dialog_changes_nothing() {
     select_machine(&mut s, "web-01");
     key(&mut s, 'D');
     assert!(press(&mut s, KeyCode::Esc).is_empty());
-    assert!(s.dialog.is_none());
-    assert!(s.tasks.is_empty());
+    assert!(s.dialog().is_none());
+    assert!(s.tasks.all().is_empty());
 }
 
 #[test]
@@ -1032,7 +1034,7 @@ fn task_failure_shows_the_back_end_text() {
         }),
     );
     assert!(error_message(&s).contains("insufficient disk space on datastore1"));
-    assert_eq!(s.running_tasks(), 0);
+    assert_eq!(s.tasks.running(), 0);
 }
 
 /// Every change key, on a VM and a VPS, in read-only mode: refused, no dialog, no effect.
@@ -1053,7 +1055,11 @@ fn read_only_refuses_every_change_without_opening_a_dialog() {
             }
             let fx = key(&mut s, k);
             assert!(fx.is_empty(), "{machine} {k}: {fx:?}");
-            assert!(s.dialog.is_none(), "{machine} {k} opened {:?}", s.dialog);
+            assert!(
+                s.dialog().is_none(),
+                "{machine} {k} opened {:?}",
+                s.dialog()
+            );
             let m = error_message(&s);
             assert!(m.contains("read-only"), "{machine} {k}: {m}");
         }
@@ -1067,15 +1073,15 @@ fn read_only_refuses_the_palette_batch_delete_and_cancel() {
     key(&mut s, ':');
     type_text(&mut s, "delete all");
     assert!(press(&mut s, KeyCode::Enter).is_empty());
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
     assert!(error_message(&s).contains("read-only"));
 
     // Marking is only a selection; deleting the marks is refused.
     select_snapshot(&mut s, "snapshot-106");
     key(&mut s, ' ');
-    assert_eq!(s.marks.len(), 1);
+    assert_eq!(s.batch.marks.len(), 1);
     assert!(key(&mut s, 'd').is_empty());
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
     assert!(error_message(&s).contains("read-only"));
 
     // A task seen running (e.g. started elsewhere) cannot be cancelled from here.
@@ -1114,7 +1120,7 @@ fn read_only_still_browses_and_copies() {
     select_machine(&mut s, "web-01");
     assert_eq!(key(&mut s, 'y'), vec![Effect::Copy("snapshot-104".into())]);
     key(&mut s, '?');
-    assert!(s.help);
+    assert!(s.help_shown());
 }
 
 #[test]
@@ -1133,7 +1139,7 @@ fn an_inventory_refresh_keeps_the_selection() {
     let again = state();
     for p in ["pcc", "ovh"] {
         let machines: Vec<_> = again
-            .machines
+            .machines()
             .iter()
             .filter(|m| m.profile == p)
             .cloned()
@@ -1157,7 +1163,7 @@ fn an_inventory_refresh_keeps_the_selection() {
 fn you_are_here_after_children_keeps_the_tree_guides_right() {
     let mut s = state();
     let mut machines: Vec<_> = s
-        .machines
+        .machines()
         .iter()
         .filter(|m| m.profile == "pcc")
         .cloned()
@@ -1177,7 +1183,8 @@ fn you_are_here_after_children_keeps_the_tree_guides_right() {
     );
     select_machine(&mut s, "web-01");
     let rows: Vec<(Option<&str>, &str)> = s
-        .tree_rows
+        .tree
+        .rows
         .iter()
         .map(|r| (r.snapshot.as_deref(), r.prefix.as_str()))
         .collect();
@@ -1220,7 +1227,7 @@ fn reload(s: &mut AppState, profile: &str, machines: Vec<snaptree::model::Machin
 }
 
 fn machines_of(s: &AppState, profile: &str) -> Vec<snaptree::model::Machine> {
-    s.machines
+    s.machines()
         .iter()
         .filter(|m| m.profile == profile)
         .cloned()
@@ -1232,13 +1239,13 @@ fn editing_the_filter_back_to_empty_keeps_the_selected_machine() {
     let mut s = state();
     select_machine(&mut s, "build-runner");
     key(&mut s, '/');
-    while !s.filter.is_empty() {
+    while !s.nav.filter.is_empty() {
         press(&mut s, KeyCode::Backspace);
         assert_eq!(
             selected_name(&s).as_deref(),
             Some("build-runner"),
             "filter {:?}",
-            s.filter
+            s.nav.filter
         );
     }
     press(&mut s, KeyCode::Enter);
@@ -1281,10 +1288,10 @@ fn a_machine_that_vanishes_selects_nothing_not_a_neighbour() {
         .collect();
     reload(&mut s, "pcc", others);
     assert_eq!(selected_name(&s), None, "a neighbour was selected");
-    assert!(s.tree_rows.is_empty() || s.tree_of.is_none());
+    assert!(s.tree.rows.is_empty() || s.tree.of.is_none());
     // The cursor moves again from where the machine was.
     key(&mut s, 'j');
-    assert!(s.selected_machine().is_some() || s.rows.get(s.inv.selected).is_some());
+    assert!(s.selected_machine().is_some() || s.nav.rows.get(s.nav.cursor.selected).is_some());
 }
 
 #[test]
@@ -1309,7 +1316,7 @@ fn a_snapshot_that_vanishes_selects_no_snapshot() {
     );
     assert_eq!(s.selected_snapshot(), None, "a neighbour was selected");
     assert!(key(&mut s, 'd').is_empty());
-    assert!(s.dialog.is_none(), "d acted on another snapshot");
+    assert!(s.dialog().is_none(), "d acted on another snapshot");
 }
 
 #[test]
@@ -1317,13 +1324,13 @@ fn esc_with_a_collapsed_group_keeps_the_cursor_on_that_group() {
     let mut s = state();
     select_machine(&mut s, "web-01");
     key(&mut s, 'k');
-    let group = s.rows.get(s.inv.selected).cloned();
+    let group = s.nav.rows.get(s.nav.cursor.selected).cloned();
     assert!(matches!(group, Some(Row::Group(..))), "{group:?}");
     key(&mut s, 'h');
     press(&mut s, KeyCode::Esc);
-    assert!(s.filter.is_empty());
+    assert!(s.nav.filter.is_empty());
     assert_eq!(
-        s.rows.get(s.inv.selected).cloned(),
+        s.nav.rows.get(s.nav.cursor.selected).cloned(),
         group,
         "Esc moved the cursor"
     );
@@ -1361,7 +1368,7 @@ fn a_batch_on_one_machine_goes_deepest_first_and_failed_steps_stay_marked() {
     let order: Vec<&str> = sent.iter().map(|(_, id)| id.as_str()).collect();
     // after-patch before its parent, so it is never re-parented onto a snapshot about to go.
     assert_eq!(order, ["snapshot-103", "snapshot-106", "snapshot-102"]);
-    assert!(s.marks.is_empty(), "marks move to the running steps");
+    assert!(s.batch.marks.is_empty(), "marks move to the running steps");
     let done = |ok: bool| {
         Ok(TaskStatus {
             id: "t".into(),
@@ -1384,7 +1391,7 @@ fn a_batch_on_one_machine_goes_deepest_first_and_failed_steps_stay_marked() {
             }),
         );
     }
-    let left: Vec<&str> = s.marks.iter().map(|(_, _, id)| id.as_str()).collect();
+    let left: Vec<&str> = s.batch.marks.iter().map(|(_, _, id)| id.as_str()).collect();
     assert_eq!(left, ["snapshot-106"], "the failed step stays marked");
 }
 
@@ -1399,7 +1406,7 @@ fn a_queued_operation_says_so() {
             update: RunUpdate::Queued,
         }),
     );
-    let t = s.tasks.iter().find(|t| t.request == request).unwrap();
+    let t = s.tasks.all().iter().find(|t| t.request == request).unwrap();
     assert_eq!(t.state, Some(TaskState::Queued));
     assert!(
         t.is_running(),
@@ -1422,14 +1429,18 @@ fn progress_messages_clear_when_their_work_ends() {
         let again = machines_of(&s, p);
         reload(&mut s, p, again);
     }
-    assert!(!error_or_info(&s).contains("refreshing"), "{:?}", s.message);
+    assert!(
+        !error_or_info(&s).contains("refreshing"),
+        "{:?}",
+        s.log.status
+    );
 
     select_machine(&mut s, "shop-front");
     key(&mut s, 'L');
     assert!(
         error_or_info(&s).contains("download link"),
         "{:?}",
-        s.message
+        s.log.status
     );
     update(
         &mut s,
@@ -1442,8 +1453,8 @@ fn progress_messages_clear_when_their_work_ends() {
             }),
         }),
     );
-    assert!(!error_or_info(&s).contains("asking"), "{:?}", s.message);
-    assert!(s.dialog.is_some());
+    assert!(!error_or_info(&s).contains("asking"), "{:?}", s.log.status);
+    assert!(s.dialog().is_some());
 }
 
 /// The download dialog says when the link expires and copies the URL (`y`) or a ready
@@ -1467,7 +1478,7 @@ fn the_download_link_says_when_it_expires_and_c_copies_a_curl_command() {
     };
     link(&mut s, "https://example.invalid/snap");
     // A link without its expiry in it: the API's usual lifetime, from when it came.
-    let lines = &s.dialog.as_ref().unwrap().lines;
+    let lines = &s.dialog().unwrap().lines;
     assert!(
         lines
             .iter()
@@ -1482,7 +1493,7 @@ fn the_download_link_says_when_it_expires_and_c_copies_a_curl_command() {
         (now() + chrono::Duration::hours(23)).timestamp()
     );
     link(&mut s, &url);
-    let lines = &s.dialog.as_ref().unwrap().lines;
+    let lines = &s.dialog().unwrap().lines;
     assert!(
         lines
             .iter()
@@ -1499,12 +1510,13 @@ fn the_download_link_says_when_it_expires_and_c_copies_a_curl_command() {
     assert!(
         error_or_info(&s).contains("curl command copied"),
         "{:?}",
-        s.message
+        s.log.status
     );
 }
 
 fn error_or_info(s: &AppState) -> String {
-    s.message
+    s.log
+        .status
         .as_ref()
         .map(|(_, m)| m.clone())
         .unwrap_or_default()
@@ -1513,8 +1525,7 @@ fn error_or_info(s: &AppState) -> String {
 #[test]
 fn revert_dialogs_say_which_revert_and_offer_suppress_only_with_memory() {
     let has_suppress = |s: &AppState| {
-        s.dialog
-            .as_ref()
+        s.dialog()
             .unwrap()
             .fields
             .iter()
@@ -1525,7 +1536,7 @@ fn revert_dialogs_say_which_revert_and_offer_suppress_only_with_memory() {
     // after-patch (snapshot-103) has memory; base (snapshot-101) is disk only.
     select_snapshot(&mut s, "snapshot-103");
     key(&mut s, 'r');
-    let selected = s.dialog.clone().expect("revert dialog").title;
+    let selected = s.dialog().cloned().expect("revert dialog").title;
     assert!(
         has_suppress(&s),
         "a memory snapshot offers suppress power-on"
@@ -1539,13 +1550,13 @@ fn revert_dialogs_say_which_revert_and_offer_suppress_only_with_memory() {
     );
     press(&mut s, KeyCode::Esc);
     key(&mut s, 'u');
-    let current = s.dialog.clone().expect("revert-current dialog").title;
+    let current = s.dialog().cloned().expect("revert-current dialog").title;
     assert_ne!(selected, current, "r and u dialogs must not look alike");
     assert!(current.contains("current"), "{current}");
 }
 
 fn status_text(s: &AppState) -> String {
-    s.message.clone().map(|(_, m)| m).unwrap_or_default()
+    s.log.status.clone().map(|(_, m)| m).unwrap_or_default()
 }
 
 fn ctrl(s: &mut AppState, c: char) -> Vec<Effect> {
@@ -1603,7 +1614,7 @@ fn an_open_dialog_whose_snapshot_changed_identity_is_closed() {
     select_machine(&mut s, "web-01");
     select_snapshot(&mut s, "snapshot-103");
     key(&mut s, 'd');
-    assert!(s.dialog.is_some());
+    assert!(s.dialog().is_some());
     let mut changed = s
         .machine(&("pcc".into(), "vm-101".into()))
         .cloned()
@@ -1624,7 +1635,7 @@ fn an_open_dialog_whose_snapshot_changed_identity_is_closed() {
             machine: Box::new(changed),
         }),
     );
-    assert!(s.dialog.is_none(), "{:?}", s.dialog);
+    assert!(s.dialog().is_none(), "{:?}", s.dialog());
     let said = error_message(&s);
     assert!(
         said.contains(&format!(
@@ -1633,7 +1644,7 @@ fn an_open_dialog_whose_snapshot_changed_identity_is_closed() {
         "{said}"
     );
     assert!(said.contains("nothing changed"), "{said}");
-    assert_eq!(s.log.back().map(|l| l.2.clone()), Some(said));
+    assert_eq!(s.log.lines().back().map(|l| l.2.clone()), Some(said));
     // Enter has nothing left to confirm.
     assert!(press(&mut s, KeyCode::Enter).is_empty());
 }
@@ -1646,12 +1657,12 @@ fn an_open_delete_all_is_closed_by_an_inventory_with_another_snapshot() {
     select_machine(&mut s, "web-01");
     key(&mut s, 'D');
     assert!(
-        matches!(s.dialog.as_ref().map(change_ops), Some(ops) if ops == vec![Operation::DeleteAll]),
+        matches!(s.dialog().map(change_ops), Some(ops) if ops == vec![Operation::DeleteAll]),
         "{:?}",
-        s.dialog
+        s.dialog()
     );
     let mut machines: Vec<_> = s
-        .machines
+        .machines()
         .iter()
         .filter(|m| m.profile == "pcc")
         .cloned()
@@ -1672,7 +1683,7 @@ fn an_open_delete_all_is_closed_by_an_inventory_with_another_snapshot() {
             complete: true,
         }),
     );
-    assert!(s.dialog.is_none(), "{:?}", s.dialog);
+    assert!(s.dialog().is_none(), "{:?}", s.dialog());
     let said = error_message(&s);
     assert!(
         said.contains("the snapshots of pcc/web-01 changed"),
@@ -1687,9 +1698,9 @@ fn a_reload_in_progress_leaves_an_open_dialog_alone() {
     let mut s = state();
     select_machine(&mut s, "shop-front");
     key(&mut s, 'r');
-    assert!(s.dialog.is_some());
+    assert!(s.dialog().is_some());
     let mut machines: Vec<_> = s
-        .machines
+        .machines()
         .iter()
         .filter(|m| m.profile == "ovh")
         .cloned()
@@ -1707,7 +1718,7 @@ fn a_reload_in_progress_leaves_an_open_dialog_alone() {
             complete: false,
         }),
     );
-    assert!(s.dialog.is_some(), "{:?}", s.message);
+    assert!(s.dialog().is_some(), "{:?}", s.log.status);
 }
 
 /// Text fields edit like a shell line: Home, Left, Ctrl-U, Ctrl-W, End.
@@ -1734,11 +1745,11 @@ fn text_fields_have_the_usual_editing_keys() {
     key(&mut s, '/');
     type_text(&mut s, "web-01");
     ctrl(&mut s, 'u');
-    assert!(s.filter.is_empty());
+    assert!(s.nav.filter.is_empty());
     type_text(&mut s, "blg");
     press(&mut s, KeyCode::Left);
     key(&mut s, 'o');
-    assert_eq!(s.filter.value(), "blog");
+    assert_eq!(s.nav.filter.value(), "blog");
     assert_eq!(visible_machines(&s), ["blog"]);
 }
 
@@ -1788,7 +1799,7 @@ fn a_rename_to_a_name_the_tree_has_asks_again() {
         m.contains("already named \"hotfix-test\" (snapshot-106)"),
         "{m}"
     );
-    assert!(s.dialog.is_some(), "the dialog stays open");
+    assert!(s.dialog().is_some(), "the dialog stays open");
     let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
     assert!(matches!(op, Operation::Rename { name: Some(n), .. } if n == "hotfix-test"));
 }
@@ -1801,7 +1812,7 @@ fn mark_three_on_two_machines(s: &mut AppState) {
         key(s, ' ');
     }
     select_machine(s, "db-01");
-    let db_snap = s.tree_rows.iter().find_map(|r| r.snapshot.clone()).unwrap();
+    let db_snap = s.tree.rows.iter().find_map(|r| r.snapshot.clone()).unwrap();
     select_snapshot(s, &db_snap);
     key(s, ' ');
 }
@@ -1813,7 +1824,7 @@ fn a_batch_reports_progress_and_a_summary_and_keeps_what_did_not_succeed_marked(
     let mut s = state();
     mark_three_on_two_machines(&mut s);
     key(&mut s, 'd');
-    let d = s.dialog.clone().unwrap();
+    let d = s.dialog().cloned().unwrap();
     assert!(
         d.lines[0].contains("3 marked snapshot(s) on 2 machine(s)"),
         "{:?}",
@@ -1856,11 +1867,16 @@ fn a_batch_reports_progress_and_a_summary_and_keeps_what_did_not_succeed_marked(
     let end = status_text(&s);
     assert!(end.contains("1 done, 1 failed, 1 skipped"), "{end}");
     assert_eq!(
-        s.marks.len(),
+        s.batch.marks.len(),
         2,
         "the failed and the skipped step stay marked"
     );
-    let skipped_row = s.tasks.iter().find(|t| t.request == sent[1].0).unwrap();
+    let skipped_row = s
+        .tasks
+        .all()
+        .iter()
+        .find(|t| t.request == sent[1].0)
+        .unwrap();
     assert_eq!(
         skipped_row.not_run,
         Some(snaptree::app::state::NotRun::Skipped)
@@ -1892,7 +1908,7 @@ fn quitting_with_queued_operations_says_which_will_not_start() {
     );
     key(&mut s, 'q');
     assert!(!s.quit);
-    let d = s.dialog.clone().expect("quit asks");
+    let d = s.dialog().cloned().expect("quit asks");
     let text = d.lines.join("\n");
     assert!(text.contains("1 task(s) still running"), "{text}");
     assert!(text.contains("1 operation(s) waiting"), "{text}");
@@ -1905,13 +1921,13 @@ fn quitting_with_queued_operations_says_which_will_not_start() {
 #[test]
 fn a_collapsed_group_shows_the_worst_warning_it_hides() {
     let mut s = state();
-    let worst = |s: &AppState| s.hidden_worst.get(&0).copied();
+    let worst = |s: &AppState| s.nav.hidden_worst.get(&0).copied();
     assert_eq!(worst(&s), None, "nothing hidden while open");
     // Row 0 is the pcc profile; its VMs include old and deep chains.
     key(&mut s, 'h');
     assert_eq!(worst(&s), Some(snaptree::model::Warning::AgeCritical));
     key(&mut s, 'l');
-    assert!(s.hidden_worst.is_empty());
+    assert!(s.nav.hidden_worst.is_empty());
 }
 
 /// Enter on a task shows all of it: the server's words, its id and its times; the message
@@ -1932,7 +1948,7 @@ fn enter_on_a_task_shows_its_full_text_and_m_shows_the_log() {
         press(&mut s, KeyCode::Tab);
     }
     press(&mut s, KeyCode::Enter);
-    let d = s.dialog.clone().expect("the task's dialog");
+    let d = s.dialog().cloned().expect("the task's dialog");
     assert_eq!(d.kind, DialogKind::Task(request));
     let text = d.lines.join("\n");
     assert!(text.contains(&long), "{text}");
@@ -1942,9 +1958,9 @@ fn enter_on_a_task_shows_its_full_text_and_m_shows_the_log() {
     );
     assert!(text.contains("web-01 (vm-101, pcc)"), "{text}");
     press(&mut s, KeyCode::Esc);
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
     key(&mut s, 'M');
-    let d = s.dialog.clone().expect("the log");
+    let d = s.dialog().cloned().expect("the log");
     assert_eq!(d.kind, DialogKind::Log);
     let log = d.lines.join("\n");
     assert!(log.contains("take on web-01: started"), "{log}");
@@ -1961,7 +1977,7 @@ fn a_typed_name_is_shown_safe_on_its_task_row() {
     ctrl(&mut s, 'u');
     type_text(&mut s, "evil\u{202e}exe.txt");
     run_of(&press(&mut s, KeyCode::Enter));
-    let t = s.tasks.last().unwrap();
+    let t = s.tasks.all().last().unwrap();
     assert!(!t.target.contains('\u{202e}'), "{:?}", t.target);
     assert!(t.target.ends_with("evil\\u{202e}exe.txt"), "{:?}", t.target);
 }
@@ -1970,7 +1986,7 @@ fn a_typed_name_is_shown_safe_on_its_task_row() {
 fn a_pinned_snapshot_is_said_protected_on_delete_and_p_unpins_it() {
     let mut s = state();
     let mut m = s
-        .machines
+        .machines()
         .iter()
         .find(|m| m.name == "web-01")
         .cloned()
@@ -1993,7 +2009,7 @@ fn a_pinned_snapshot_is_said_protected_on_delete_and_p_unpins_it() {
     select_machine(&mut s, "web-01");
     select_snapshot(&mut s, "snapshot-104");
     key(&mut s, 'd');
-    let d = s.dialog.clone().expect("delete dialog");
+    let d = s.dialog().cloned().expect("delete dialog");
     assert!(
         d.lines
             .iter()
@@ -2003,7 +2019,7 @@ fn a_pinned_snapshot_is_said_protected_on_delete_and_p_unpins_it() {
     );
     press(&mut s, KeyCode::Esc);
     key(&mut s, 'p');
-    let d = s.dialog.clone().expect("the pin dialog");
+    let d = s.dialog().cloned().expect("the pin dialog");
     assert_eq!(d.title, "Unpin a snapshot of web-01");
     assert!(d.lines[0].contains("[keep] is removed"), "{:?}", d.lines);
     assert_eq!(
@@ -2023,7 +2039,7 @@ fn mark_where_in_the_palette_marks_what_prune_would_select() {
     type_text(&mut s, "mark where older-than 50d");
     press(&mut s, KeyCode::Enter);
     // app-legacy's three and build-runner's clean-install; Veeam's temporary one is new.
-    let marked: Vec<&str> = s.marks.iter().map(|(_, _, id)| id.as_str()).collect();
+    let marked: Vec<&str> = s.batch.marks.iter().map(|(_, _, id)| id.as_str()).collect();
     assert_eq!(
         marked,
         [
@@ -2033,26 +2049,26 @@ fn mark_where_in_the_palette_marks_what_prune_would_select() {
             "snapshot-141"
         ]
     );
-    let (_, said) = s.message.clone().expect("a message");
+    let (_, said) = s.log.status.clone().expect("a message");
     assert!(
         said.contains("marked 4 snapshot(s) on 2 machine(s)"),
         "{said}"
     );
     // The pinned base of web-01 is left out, and said.
-    s.marks.clear();
+    s.batch.marks.clear();
     key(&mut s, ':');
     type_text(&mut s, "mark where name base");
     press(&mut s, KeyCode::Enter);
-    let (_, said) = s.message.clone().expect("a message");
+    let (_, said) = s.log.status.clone().expect("a message");
     assert!(said.contains("1 protected left out"), "{said}");
-    assert!(!s.marks.iter().any(|(_, _, id)| id == "snapshot-101"));
+    assert!(!s.batch.marks.iter().any(|(_, _, id)| id == "snapshot-101"));
     // No criterion: refused, nothing marked.
-    s.marks.clear();
+    s.batch.marks.clear();
     key(&mut s, ':');
     type_text(&mut s, "mark where keep-last 1");
     press(&mut s, KeyCode::Enter);
-    assert!(s.marks.is_empty());
-    let (_, said) = s.message.clone().expect("a message");
+    assert!(s.batch.marks.is_empty());
+    let (_, said) = s.log.status.clone().expect("a message");
     assert!(said.contains("at least one of"), "{said}");
 }
 
@@ -2065,45 +2081,48 @@ fn mark_where_replaces_the_marks_and_u_unmarks_all() {
     select_machine(&mut s, "web-01");
     select_snapshot(&mut s, "snapshot-104");
     key(&mut s, ' ');
-    assert_eq!(s.marks.len(), 1);
+    assert_eq!(s.batch.marks.len(), 1);
     // The whole estate shown again (the filter that found web-01 cleared).
     while s.focus != snaptree::app::Pane::Inventory {
         press(&mut s, KeyCode::Tab);
     }
     press(&mut s, KeyCode::Esc);
-    assert!(s.filter.is_empty());
+    assert!(s.nav.filter.is_empty());
     key(&mut s, ':');
     type_text(&mut s, "mark where older-than 50d");
     press(&mut s, KeyCode::Enter);
-    let marked: Vec<&str> = s.marks.iter().map(|(_, _, id)| id.as_str()).collect();
+    let marked: Vec<&str> = s.batch.marks.iter().map(|(_, _, id)| id.as_str()).collect();
     assert!(!marked.contains(&"snapshot-104"), "{marked:?}");
     assert_eq!(marked.len(), 4, "{marked:?}");
-    let (_, said) = s.message.clone().expect("a message");
+    let (_, said) = s.log.status.clone().expect("a message");
     assert!(said.contains("replacing the 1 marked before"), "{said}");
 
     key(&mut s, 'U');
-    assert!(s.marks.is_empty());
-    let (_, said) = s.message.clone().expect("a message");
+    assert!(s.batch.marks.is_empty());
+    let (_, said) = s.log.status.clone().expect("a message");
     assert!(said.contains("unmarked 4 snapshot(s)"), "{said}");
     key(&mut s, 'U');
-    let (_, said) = s.message.clone().expect("a message");
+    let (_, said) = s.log.status.clone().expect("a message");
     assert!(said.contains("nothing is marked"), "{said}");
 
     // From the palette too.
     key(&mut s, ':');
     type_text(&mut s, "mark where older-than 50d");
     press(&mut s, KeyCode::Enter);
-    assert_eq!(s.marks.len(), 4);
+    assert_eq!(s.batch.marks.len(), 4);
     key(&mut s, ':');
     type_text(&mut s, "unmark every");
     press(&mut s, KeyCode::Enter);
-    assert!(s.marks.is_empty(), "the palette's unmark every snapshot");
+    assert!(
+        s.batch.marks.is_empty(),
+        "the palette's unmark every snapshot"
+    );
 }
 
 /// The demo state with the VPS profile checking its guest agent over ssh.
 fn state_checking_guests() -> AppState {
     let mut s = state();
-    for p in &mut s.profiles {
+    for p in &mut s.inventory.profiles {
         p.guest_check = p.kind == snaptree::model::ProviderKind::Ovh;
     }
     s
@@ -2111,7 +2130,7 @@ fn state_checking_guests() -> AppState {
 
 /// The answer to the last check asked of `machine_id`.
 fn guest_answer(s: &mut AppState, machine_id: &str, state: GuestAgent) -> Vec<Effect> {
-    let request = s.guest[&("ovh".to_string(), machine_id.to_string())].request;
+    let request = s.inventory.guest[&("ovh".to_string(), machine_id.to_string())].request;
     answer_to(s, request, machine_id, state)
 }
 
@@ -2150,22 +2169,22 @@ fn with_guest_check_a_vps_take_checks_the_agent_and_asks_again_unless_it_runs() 
     let id = s.selected_machine().unwrap().id.clone();
     // The dialog opens and the check is asked, without waiting for it.
     check_asked(&key(&mut s, 't'), &id);
-    let lines = s.dialog.as_ref().expect("take dialog").lines.clone();
+    let lines = s.dialog().expect("take dialog").lines.clone();
     assert_eq!(
         lines.last().map(String::as_str),
         Some("Guest agent: checking over ssh…")
     );
     // Enter before the answer: asked again, nothing sent.
     assert!(press(&mut s, KeyCode::Enter).is_empty());
-    assert!(s.dialog.is_some());
+    assert!(s.dialog().is_some());
     assert!(
         error_message(&s).contains("has not answered yet; Enter again"),
         "{:?}",
-        s.message
+        s.log.status
     );
     // The answer arrives: the line says so, and Enter warns again about what it found.
     assert!(guest_answer(&mut s, &id, GuestAgent::NotInstalled).is_empty());
-    let d = s.dialog.as_ref().expect("still open");
+    let d = s.dialog().expect("still open");
     assert!(
         d.lines
             .last()
@@ -2177,20 +2196,20 @@ fn with_guest_check_a_vps_take_checks_the_agent_and_asks_again_unless_it_runs() 
     assert!(
         error_message(&s).contains("crash-consistent only; Enter again to take it anyway"),
         "{:?}",
-        s.message
+        s.log.status
     );
     // Enter once more takes it.
     let (profile, machine, op, _) = run_of(&press(&mut s, KeyCode::Enter));
     assert_eq!((profile.as_str(), machine.as_str()), ("ovh", id.as_str()));
     assert!(matches!(op, Operation::Take { .. }), "{op:?}");
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
 
     // When the agent runs, Enter takes it at once.
     let fx = key(&mut s, 't');
     assert_eq!(fx.len(), 1);
     guest_answer(&mut s, &id, GuestAgent::Running);
     assert_eq!(
-        s.dialog.as_ref().unwrap().lines.last().map(String::as_str),
+        s.dialog().unwrap().lines.last().map(String::as_str),
         Some("Guest agent: running (checked over ssh)")
     );
     run_of(&press(&mut s, KeyCode::Enter));
@@ -2201,7 +2220,7 @@ fn without_guest_check_a_take_asks_nothing_more() {
     let mut s = state();
     select_machine(&mut s, "blog");
     assert!(key(&mut s, 't').is_empty());
-    let d = s.dialog.as_ref().unwrap();
+    let d = s.dialog().unwrap();
     assert!(!d.lines.iter().any(|l| l.starts_with("Guest agent:")));
     run_of(&press(&mut s, KeyCode::Enter));
 }
@@ -2215,12 +2234,12 @@ fn capital_c_checks_the_guest_agent_on_demand_and_says_what_it_found() {
     assert!(
         error_message(&s).contains("guest_check = \"ssh\""),
         "{:?}",
-        s.message
+        s.log.status
     );
     let mut s = state_checking_guests();
     select_machine(&mut s, "web-01");
     assert!(key(&mut s, 'C').is_empty());
-    assert!(error_message(&s).contains("VPS"), "{:?}", s.message);
+    assert!(error_message(&s).contains("VPS"), "{:?}", s.log.status);
     select_machine(&mut s, "blog");
     let id = s.selected_machine().unwrap().id.clone();
     check_asked(&key(&mut s, 'C'), &id);
@@ -2230,7 +2249,8 @@ fn capital_c_checks_the_guest_agent_on_demand_and_says_what_it_found() {
         "blog: guest agent installed but stopped (inactive)"
     );
     assert_eq!(
-        s.guest
+        s.inventory
+            .guest
             .get(&("ovh".to_string(), id))
             .map(|g| g.state.clone()),
         Some(GuestAgent::Stopped("inactive".into()))
@@ -2252,7 +2272,7 @@ fn a_vps_that_is_off_is_not_checked_its_snapshot_is_cold() {
         snaptree::model::PowerState::PoweredOff
     );
     assert!(key(&mut s, 't').is_empty(), "no check asked");
-    let d = s.dialog.as_ref().expect("replace dialog");
+    let d = s.dialog().expect("replace dialog");
     assert!(
         d.lines
             .iter()
@@ -2278,7 +2298,7 @@ fn an_older_checks_answer_does_not_answer_the_open_take() {
     let second = check_asked(&key(&mut s, 't'), &id);
     assert_ne!(first, second);
     answer_to(&mut s, first, &id, GuestAgent::Running);
-    let d = s.dialog.as_ref().expect("take dialog");
+    let d = s.dialog().expect("take dialog");
     assert_eq!(
         d.lines.last().map(String::as_str),
         Some("Guest agent: checking over ssh…")
@@ -2291,8 +2311,7 @@ fn an_older_checks_answer_does_not_answer_the_open_take() {
     assert_eq!(error_message(&s), warned);
     answer_to(&mut s, second, &id, GuestAgent::NotInstalled);
     assert!(
-        s.dialog
-            .as_ref()
+        s.dialog()
             .unwrap()
             .lines
             .last()
@@ -2310,21 +2329,21 @@ fn below_the_minimum_size_only_q_acts() {
     for c in ['d', 't', 'D', 'r', ' ', '/', ':', '?', 'v', 'e', 'p'] {
         assert!(key(&mut s, c).is_empty(), "{c} acted");
         press(&mut s, KeyCode::Enter);
-        assert!(s.dialog.is_none() && s.palette.is_none() && !s.help && !s.filtering);
+        assert!(s.dialog().is_none() && s.palette().is_none() && !s.help_shown() && !s.filtering());
     }
-    assert!(s.marks.is_empty());
-    assert!(s.tasks.is_empty());
+    assert!(s.batch.marks.is_empty());
+    assert!(s.tasks.all().is_empty());
     // A dialog opened at a usable size is not answered once the screen shrinks.
     update(&mut s, Msg::Resize(120, 36));
     key(&mut s, 'd');
-    assert!(s.dialog.is_some());
+    assert!(s.dialog().is_some());
     update(&mut s, Msg::Resize(79, 24));
     assert!(press(&mut s, KeyCode::Enter).is_empty());
     assert!(key(&mut s, 'y').is_empty());
-    assert!(s.dialog.is_some() && s.tasks.is_empty());
+    assert!(s.dialog().is_some() && s.tasks.all().is_empty());
     update(&mut s, Msg::Resize(80, 24));
     press(&mut s, KeyCode::Esc);
-    assert!(s.dialog.is_none());
+    assert!(s.dialog().is_none());
     // q still quits.
     update(&mut s, Msg::Resize(60, 15));
     key(&mut s, 'q');
@@ -2334,7 +2353,7 @@ fn below_the_minimum_size_only_q_acts() {
 /// web-01 with snapshot `id` pinned (`[keep]` in its description).
 fn pin_on_web01(s: &mut AppState, id: &str) {
     let mut m = s
-        .machines
+        .machines()
         .iter()
         .find(|m| m.name == "web-01")
         .cloned()
@@ -2363,7 +2382,7 @@ fn a_subtree_delete_of_a_pinned_root_needs_the_count_typed() {
     // base (snapshot-101) is pinned in the demo and has 5 descendants.
     select_snapshot(&mut s, "snapshot-101");
     key(&mut s, 'd');
-    let d = s.dialog.clone().expect("delete dialog");
+    let d = s.dialog().cloned().expect("delete dialog");
     // Alone, the pinned snapshot is one protected delete: the machine's name is typed.
     assert_eq!(must_type(&d).as_deref(), Some("web-01"));
     assert!(
@@ -2376,11 +2395,11 @@ fn a_subtree_delete_of_a_pinned_root_needs_the_count_typed() {
     // d, Space, Enter deletes nothing: Space types into the confirmation, Enter refuses.
     key(&mut s, ' ');
     assert!(press(&mut s, KeyCode::Enter).is_empty());
-    assert!(s.dialog.is_some());
+    assert!(s.dialog().is_some());
     // Tick "also delete its 5 descendants": six snapshots, one of them protected.
     press(&mut s, KeyCode::Tab);
     key(&mut s, ' ');
-    let d = s.dialog.clone().expect("delete dialog");
+    let d = s.dialog().cloned().expect("delete dialog");
     assert_eq!(must_type(&d).as_deref(), Some("6"));
     // The words follow the answer too: no "move up" for descendants that are deleted.
     let said = d.lines.join("\n");
@@ -2424,7 +2443,7 @@ fn a_subtree_delete_says_which_descendants_are_protected() {
     select_machine(&mut s, "web-01");
     select_snapshot(&mut s, "snapshot-102");
     key(&mut s, 'd');
-    let d = s.dialog.clone().expect("delete dialog");
+    let d = s.dialog().cloned().expect("delete dialog");
     // Alone, before-upgrade is not protected: yes or no.
     assert!(must_type(&d).is_none());
     assert!(
@@ -2435,14 +2454,11 @@ fn a_subtree_delete_says_which_descendants_are_protected() {
         d.lines
     );
     key(&mut s, ' ');
-    assert_eq!(
-        must_type(s.dialog.as_ref().expect("dialog")).as_deref(),
-        Some("3")
-    );
+    assert_eq!(must_type(s.dialog().expect("dialog")).as_deref(), Some("3"));
     // The focus stays on the choice: unticked again, back to yes or no, and Enter deletes
     // the one snapshot.
     key(&mut s, ' ');
-    assert!(must_type(s.dialog.as_ref().expect("dialog")).is_none());
+    assert!(must_type(s.dialog().expect("dialog")).is_none());
     let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
     assert_eq!(
         op,
@@ -2483,22 +2499,28 @@ fn a_profile_error_is_readable_whole_and_its_pin_line_copyable() {
     }
     let logged: Vec<_> = s
         .log
+        .lines()
         .iter()
         .filter(|(_, _, m)| m.contains("not trusted"))
         .collect();
-    assert_eq!(logged.len(), 1, "once, not at each retry: {:?}", s.log);
+    assert_eq!(
+        logged.len(),
+        1,
+        "once, not at each retry: {:?}",
+        s.log.lines()
+    );
     assert!(
         logged[0].2.ends_with("in profile pcc"),
         "whole: {}",
         logged[0].2
     );
     // The profile's row is the first; Enter shows the sentence whole.
-    while s.inv.selected > 0 {
+    while s.nav.cursor.selected > 0 {
         press(&mut s, KeyCode::Up);
     }
-    assert!(matches!(s.rows[s.inv.selected], Row::Profile(0)));
+    assert!(matches!(s.nav.rows[s.nav.cursor.selected], Row::Profile(0)));
     press(&mut s, KeyCode::Enter);
-    let d = s.dialog.as_ref().expect("a dialog with the whole sentence");
+    let d = s.dialog().expect("a dialog with the whole sentence");
     assert!(matches!(d.kind, DialogKind::Profile(0)));
     assert!(
         d.lines.iter().any(|l| l.contains(&message)),
@@ -2523,7 +2545,7 @@ fn a_profile_error_is_readable_whole_and_its_pin_line_copyable() {
         }),
     );
     assert!(matches!(
-        &s.profiles[0].status,
+        &s.inventory.profiles[0].status,
         snaptree::app::state::ProfileStatus::Error(snaptree::engine::Trouble::Failed, m, _) if m.contains("PCC_PASSWORD")
     ));
     assert_eq!(snaptree::engine::Trouble::Failed.label(), "cannot read");
@@ -2535,13 +2557,13 @@ fn a_profile_error_is_readable_whole_and_its_pin_line_copyable() {
 fn h_on_a_machine_goes_to_its_group() {
     let mut s = state();
     select_machine(&mut s, "web-02");
-    let at = s.inv.selected;
+    let at = s.nav.cursor.selected;
     key(&mut s, 'h');
-    assert!(s.inv.selected < at);
+    assert!(s.nav.cursor.selected < at);
     assert!(
-        matches!(&s.rows[s.inv.selected], Row::Group(_, l) if l.ends_with("web")),
+        matches!(&s.nav.rows[s.nav.cursor.selected], Row::Group(_, l) if l.ends_with("web")),
         "{:?}",
-        s.rows[s.inv.selected]
+        s.nav.rows[s.nav.cursor.selected]
     );
     key(&mut s, 'h');
     assert!(!visible_machines(&s).contains(&"web-02".to_string()));
@@ -2566,7 +2588,7 @@ fn x_stops_the_marked_deletes_as_a_whole() {
         .collect();
     let plan = sent[0].1.unwrap();
     let fx = key(&mut s, 'X');
-    assert!(s.dialog.is_none(), "nothing to confirm");
+    assert!(s.dialog().is_none(), "nothing to confirm");
     let mut told: Vec<&str> = fx
         .iter()
         .map(|e| match e {
@@ -2593,7 +2615,7 @@ fn x_stops_the_marked_deletes_as_a_whole() {
         "{}",
         status_text(&s)
     );
-    assert_eq!(s.marks.len(), 3, "what did not run stays marked");
+    assert_eq!(s.batch.marks.len(), 3, "what did not run stays marked");
 }
 
 /// With a profile or a group selected the right pane is the Overview, which has nothing

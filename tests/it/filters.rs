@@ -518,10 +518,11 @@ fn json_documents_of_the_demo_have_an_empty_errors_list() {
 #[test]
 fn the_tui_filter_matches_profile_addresses_as_the_commands_do() {
     let visible = |s: &snaptree::app::AppState| -> Vec<String> {
-        s.rows
+        s.nav
+            .rows
             .iter()
             .filter_map(|r| match r {
-                Row::Machine(i) => Some(s.machines[*i].name.clone()),
+                Row::Machine(i) => Some(s.machines()[*i].name.clone()),
                 _ => None,
             })
             .collect()

@@ -9,18 +9,18 @@ use snaptree::engine::{Command, Event, RunError, RunUpdate};
 use snaptree::model::{TaskState, TaskStatus};
 
 fn said(s: &AppState) -> String {
-    s.message.clone().map(|(_, m)| m).unwrap_or_default()
+    s.log.status.clone().map(|(_, m)| m).unwrap_or_default()
 }
 
 /// The shown rows' snapshot ids, in order.
 fn shown(s: &AppState) -> Vec<String> {
-    (0..s.list.shown.len())
-        .map(|i| s.list.shown_row(i).unwrap().id.clone())
+    (0..s.left.list.shown.len())
+        .map(|i| s.left.list.shown_row(i).unwrap().id.clone())
         .collect()
 }
 
 fn total_snapshots(s: &AppState) -> usize {
-    s.machines.iter().map(|m| m.snapshot_count()).sum()
+    s.machines().iter().map(|m| m.snapshot_count()).sum()
 }
 
 /// The list's selection: machine name and snapshot id.
@@ -37,14 +37,14 @@ fn v_lists_every_snapshot_oldest_first_and_s_sorts_by_each_key_keeping_the_selec
     assert!(said(&s).contains("v opens it"), "{}", said(&s));
     key(&mut s, 'A');
     assert!(said(&s).contains("v opens it"), "{}", said(&s));
-    assert!(s.marks.is_empty());
+    assert!(s.batch.marks.is_empty());
 
     key(&mut s, 'v');
-    assert_eq!(s.view, LeftView::Snapshots);
-    assert_eq!(s.list.shown.len(), total_snapshots(&s));
-    assert_eq!(s.list.shown.len(), 16, "the demo's snapshots");
-    let created: Vec<i64> = (0..s.list.shown.len())
-        .map(|i| s.list.shown_row(i).unwrap().created)
+    assert_eq!(s.left.view, LeftView::Snapshots);
+    assert_eq!(s.left.list.shown.len(), total_snapshots(&s));
+    assert_eq!(s.left.list.shown.len(), 16, "the demo's snapshots");
+    let created: Vec<i64> = (0..s.left.list.shown.len())
+        .map(|i| s.left.list.shown_row(i).unwrap().created)
         .collect();
     assert!(created.is_sorted(), "oldest first: {created:?}");
     assert_eq!(
@@ -59,17 +59,17 @@ fn v_lists_every_snapshot_oldest_first_and_s_sorts_by_each_key_keeping_the_selec
         Some(("app-legacy".into(), "snapshot-132".into()))
     );
     // The tree and the details show that snapshot.
-    assert_eq!(s.tree_of, Some(("pcc".into(), "vm-301".into())));
+    assert_eq!(s.tree.of, Some(("pcc".into(), "vm-301".into())));
     assert_eq!(
-        s.selected_tree_row().and_then(|r| r.snapshot.clone()),
+        s.tree.selected_row().and_then(|r| r.snapshot.clone()),
         Some("snapshot-132".into())
     );
 
     key(&mut s, 's');
-    assert_eq!(s.list.sort, SortKey::Size);
+    assert_eq!(s.left.list.sort, SortKey::Size);
     assert!(said(&s).contains("sorted by size, largest first"));
-    let sizes: Vec<Option<u64>> = (0..s.list.shown.len())
-        .map(|i| s.list.shown_row(i).unwrap().size)
+    let sizes: Vec<Option<u64>> = (0..s.left.list.shown.len())
+        .map(|i| s.left.list.shown_row(i).unwrap().size)
         .collect();
     let known = sizes.iter().take_while(|x| x.is_some()).count();
     assert!(known < sizes.len(), "the demo's VPS snapshots have no size");
@@ -83,17 +83,17 @@ fn v_lists_every_snapshot_oldest_first_and_s_sorts_by_each_key_keeping_the_selec
     );
     assert_eq!(selected(&s).unwrap().1, "snapshot-132", "still selected");
     key(&mut s, 's');
-    assert_eq!(s.list.sort, SortKey::Machine);
-    let machines: Vec<usize> = (0..s.list.shown.len())
-        .map(|i| s.list.shown_row(i).unwrap().machine)
+    assert_eq!(s.left.list.sort, SortKey::Machine);
+    let machines: Vec<usize> = (0..s.left.list.shown.len())
+        .map(|i| s.left.list.shown_row(i).unwrap().machine)
         .collect();
     assert!(machines.is_sorted(), "in inventory order: {machines:?}");
     key(&mut s, 's');
-    assert_eq!(s.list.sort, SortKey::Name);
-    let names: Vec<String> = (0..s.list.shown.len())
+    assert_eq!(s.left.list.sort, SortKey::Name);
+    let names: Vec<String> = (0..s.left.list.shown.len())
         .map(|i| {
-            let r = s.list.shown_row(i).unwrap();
-            s.machines[r.machine]
+            let r = s.left.list.shown_row(i).unwrap();
+            s.machines()[r.machine]
                 .find(&r.id)
                 .unwrap()
                 .name
@@ -103,13 +103,16 @@ fn v_lists_every_snapshot_oldest_first_and_s_sorts_by_each_key_keeping_the_selec
     assert!(names.is_sorted(), "{names:?}");
     assert_eq!(selected(&s).unwrap().1, "snapshot-132");
     key(&mut s, 's');
-    assert_eq!(s.list.sort, SortKey::Age);
+    assert_eq!(s.left.list.sort, SortKey::Age);
 
     // Back to the inventory: on the machine of the list's snapshot.
     key(&mut s, 'v');
-    assert_eq!(s.view, LeftView::Inventory);
+    assert_eq!(s.left.view, LeftView::Inventory);
     assert_eq!(s.selected_machine().unwrap().name, "app-legacy");
-    assert!(s.list.rows.is_empty(), "the rows are not kept meanwhile");
+    assert!(
+        s.left.list.rows.is_empty(),
+        "the rows are not kept meanwhile"
+    );
 }
 
 #[test]
@@ -128,7 +131,7 @@ fn the_filter_matches_machines_and_snapshot_names_and_descriptions() {
     press(&mut s, KeyCode::Enter);
     // A machine's name: all of its snapshots.
     press(&mut s, KeyCode::Esc);
-    assert_eq!(s.list.shown.len(), 16, "Esc clears the filter");
+    assert_eq!(s.left.list.shown.len(), 16, "Esc clears the filter");
     assert_eq!(selected(&s).unwrap().1, "snapshot-102", "still selected");
     key(&mut s, '/');
     type_text(&mut s, "app-legacy");
@@ -143,8 +146,12 @@ fn the_filter_matches_machines_and_snapshot_names_and_descriptions() {
         Some(("app-legacy".into(), "snapshot-131".into())),
         "web-01's is not shown: the filter lands on the first match, as the inventory's does"
     );
-    assert_eq!(s.list.shown_bytes, {
-        let m = s.machines.iter().find(|m| m.name == "app-legacy").unwrap();
+    assert_eq!(s.left.list.shown_bytes, {
+        let m = s
+            .machines()
+            .iter()
+            .find(|m| m.name == "app-legacy")
+            .unwrap();
         m.walk()
             .iter()
             .filter_map(|(_, n)| n.size_bytes)
@@ -159,16 +166,16 @@ fn space_and_a_mark_what_is_shown_leaving_the_protected_out_and_d_runs_one_plan(
     key(&mut s, '/');
     type_text(&mut s, "web-01");
     press(&mut s, KeyCode::Enter);
-    assert_eq!(s.list.shown.len(), 6);
+    assert_eq!(s.left.list.shown.len(), 6);
     // A: every shown one but the pinned base.
     key(&mut s, 'A');
-    assert_eq!(s.marks.len(), 5);
+    assert_eq!(s.batch.marks.len(), 5);
     assert!(
-        !s.marks.iter().any(|(_, _, id)| id == "snapshot-101"),
+        !s.batch.marks.iter().any(|(_, _, id)| id == "snapshot-101"),
         "base is pinned"
     );
     assert!(said(&s).contains("1 protected left out"), "{}", said(&s));
-    let web01 = s.machines.iter().find(|m| m.name == "web-01").unwrap();
+    let web01 = s.machines().iter().find(|m| m.name == "web-01").unwrap();
     let bytes: u64 = web01
         .walk()
         .iter()
@@ -176,17 +183,17 @@ fn space_and_a_mark_what_is_shown_leaving_the_protected_out_and_d_runs_one_plan(
         .filter_map(|(_, n)| n.size_bytes)
         .sum();
     assert_eq!(
-        s.marked_summary(),
+        s.batch.marked_summary(),
         Some((5, bytes)),
         "count and size marked"
     );
     // A again: all of them were marked, so they are unmarked.
     key(&mut s, 'A');
-    assert!(s.marks.is_empty(), "{}", said(&s));
+    assert!(s.batch.marks.is_empty(), "{}", said(&s));
     // d now: the plan, per machine, with what was left out.
     key(&mut s, 'A');
     key(&mut s, 'd');
-    let d = s.dialog.clone().expect("the plan dialog");
+    let d = s.dialog().cloned().expect("the plan dialog");
     let text = d.lines.join("\n");
     assert!(
         text.contains("Delete 5 marked snapshot(s) on 1 machine(s)"),
@@ -197,9 +204,9 @@ fn space_and_a_mark_what_is_shown_leaving_the_protected_out_and_d_runs_one_plan(
     assert!(text.contains("\"base\" (snapshot-101)"), "{text}");
     press(&mut s, KeyCode::Esc);
     key(&mut s, 'A');
-    assert!(s.marks.is_empty());
+    assert!(s.batch.marks.is_empty());
     assert!(
-        s.left_out.is_empty(),
+        s.batch.left_out.is_empty(),
         "unmarked: nothing is left out any more"
     );
 
@@ -207,13 +214,17 @@ fn space_and_a_mark_what_is_shown_leaving_the_protected_out_and_d_runs_one_plan(
     key(&mut s, 'g');
     assert_eq!(selected(&s).unwrap().1, "snapshot-101");
     key(&mut s, ' ');
-    assert_eq!(s.marks.len(), 1);
-    assert_eq!(s.list.cursor, 1, "Space moved to the next row");
+    assert_eq!(s.batch.marks.len(), 1);
+    assert_eq!(s.left.list.cursor, 1, "Space moved to the next row");
     assert_ne!(selected(&s).unwrap().1, "snapshot-101");
     key(&mut s, 'A');
-    assert_eq!(s.marks.len(), 6, "the hand-marked base and the five others");
+    assert_eq!(
+        s.batch.marks.len(),
+        6,
+        "the hand-marked base and the five others"
+    );
     key(&mut s, 'd');
-    let text = s.dialog.clone().unwrap().lines.join("\n");
+    let text = s.dialog().cloned().unwrap().lines.join("\n");
     assert!(
         text.contains("Protected: \"base\" (snapshot-101)"),
         "{text}"
@@ -234,8 +245,11 @@ fn space_and_a_mark_what_is_shown_leaving_the_protected_out_and_d_runs_one_plan(
         })
         .collect();
     assert_eq!(sent.len(), 6);
-    assert!(s.marks.is_empty(), "the marks moved to the running steps");
-    assert_eq!(s.batch_steps.len(), 6, "the list shows each step's state");
+    assert!(
+        s.batch.marks.is_empty(),
+        "the marks moved to the running steps"
+    );
+    assert_eq!(s.batch.steps.len(), 6, "the list shows each step's state");
 
     // The first starts: one machine running; then it fails and the rest are skipped.
     update(
@@ -280,8 +294,8 @@ fn space_and_a_mark_what_is_shown_leaving_the_protected_out_and_d_runs_one_plan(
         "{}",
         said(&s)
     );
-    assert_eq!(s.marks.len(), 6, "what did not succeed stays marked");
-    assert!(s.batch_steps.is_empty());
+    assert_eq!(s.batch.marks.len(), 6, "what did not succeed stays marked");
+    assert!(s.batch.steps.is_empty());
 }
 
 #[test]
@@ -294,7 +308,7 @@ fn a_live_update_that_removes_the_selected_snapshot_selects_nothing() {
     key(&mut s, 'j');
     let (_, gone) = selected(&s).unwrap();
     let mut m = s
-        .machines
+        .machines()
         .iter()
         .find(|m| m.name == "web-01")
         .unwrap()
@@ -316,7 +330,7 @@ fn a_live_update_that_removes_the_selected_snapshot_selects_nothing() {
             machine: Box::new(m),
         }),
     );
-    assert_eq!(s.list.shown.len(), 5);
+    assert_eq!(s.left.list.shown.len(), 5);
     assert!(!shown(&s).contains(&gone));
     assert_eq!(
         selected(&s),

@@ -8,6 +8,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
+use snaptree::app::state::Modal;
 use snaptree::app::update::default_name;
 use snaptree::app::{AppState, Msg, update};
 use snaptree::config::ThemeName;
@@ -156,7 +157,7 @@ fn replace_dialog_on_a_vps() {
 #[test]
 fn vps_take_with_the_guest_agent_checked_80x24() {
     let mut s = state();
-    for p in &mut s.profiles {
+    for p in &mut s.inventory.profiles {
         p.guest_check = p.kind == snaptree::model::ProviderKind::Ovh;
     }
     select_machine(&mut s, "blog");
@@ -164,7 +165,7 @@ fn vps_take_with_the_guest_agent_checked_80x24() {
     let details = screen(&s, 80, 24);
     assert!(details.contains("not checked yet"), "{details}");
     key(&mut s, 't');
-    let request = s.guest[&("ovh".to_string(), id.clone())].request;
+    let request = s.inventory.guest[&("ovh".to_string(), id.clone())].request;
     update(
         &mut s,
         Msg::Engine(Event::GuestAgent {
@@ -189,7 +190,7 @@ fn quit_dialog_while_a_task_runs() {
     let mut s = web01();
     key(&mut s, 't');
     press(&mut s, KeyCode::Enter);
-    let request = s.tasks[0].request;
+    let request = s.tasks.all()[0].request;
     update(
         &mut s,
         Msg::Engine(Event::Task {
@@ -404,11 +405,15 @@ fn marks_out_of_sight_are_counted_on_the_status_line() {
 fn details_keep_long_labels_apart_from_their_values_and_say_tools_once() {
     let mut s = state();
     select_machine(&mut s, "web-01");
-    let i = s.by_key[&("pcc".to_string(), "vm-101".to_string())];
-    s.machines[i].details = vec![
+    let mut m = s
+        .machine(&("pcc".to_string(), "vm-101".to_string()))
+        .unwrap()
+        .clone();
+    m.details = vec![
         ("VMware Tools".into(), "running".into()),
         ("snapshot option".into(), "subscribed".into()),
     ];
+    s.update_machine(m);
     let text = screen(&s, W, H);
     assert!(text.contains("snapshot option subscribed"), "{text}");
     assert_eq!(
@@ -563,7 +568,7 @@ fn overview_of_a_profile_and_a_group_80x24_mono() {
 /// The first run, with nothing configured.
 fn welcome_state() -> AppState {
     let mut s = AppState::new(Vec::new(), settings(ThemeName::Default), now());
-    s.welcome = Some("/home/op/.config/snaptree/config.toml".into());
+    s.modal = Modal::Welcome("/home/op/.config/snaptree/config.toml".into());
     s
 }
 
@@ -616,7 +621,7 @@ fn an_unreadable_vps_says_why_in_the_details_and_refuses_a_take() {
         "{text}"
     );
     key(&mut s, 't');
-    assert!(s.dialog.is_none(), "no take dialog on an unreadable VPS");
+    assert!(s.dialog().is_none(), "no take dialog on an unreadable VPS");
     let text = screen(&s, W, H);
     assert!(text.contains("is unreadable"), "{text}");
 }

@@ -976,10 +976,10 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
     );
     let (_handle, mut events) = engine.spawn();
     drive_until(&mut state, &mut events, "the inventory", |s| {
-        s.profiles[0].status == ProfileStatus::Connected && !s.machines.is_empty()
+        s.inventory.profiles[0].status == ProfileStatus::Connected && !s.machines().is_empty()
     })
     .await;
-    let vm = state.machines[0].id.clone();
+    let vm = state.machines()[0].id.clone();
 
     // Another client takes a snapshot: it appears without a refresh.
     let other = connect(&sim).await;
@@ -989,7 +989,7 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
         &mut events,
         "the other client's snapshot",
         |s| {
-            s.machines
+            s.machines()
                 .iter()
                 .any(|m| m.id == vm && m.walk().iter().any(|(_, n)| n.name == "from-elsewhere"))
         },
@@ -1000,13 +1000,13 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
     // The server goes away: the profile shows the error; it comes back: reconnected.
     sim.stop();
     drive_until(&mut state, &mut events, "the profile error", |s| {
-        matches!(s.profiles[0].status, ProfileStatus::Error(..))
+        matches!(s.inventory.profiles[0].status, ProfileStatus::Error(..))
     })
     .await;
     let back = start_vcsim(&["-dc", "1", "-vm", "2", "-listen", &addr]);
     // The first vcsim's -listen comes first on its command line; this one overrides it.
     drive_until(&mut state, &mut events, "the reconnection", |s| {
-        s.profiles[0].status == ProfileStatus::Connected
+        s.inventory.profiles[0].status == ProfileStatus::Connected
     })
     .await;
     drop(back);

@@ -117,7 +117,7 @@ pub fn type_text(s: &mut AppState, text: &str) -> Vec<Effect> {
 
 /// Select a machine by filtering on its name (`/name` Enter).
 pub fn select_machine(s: &mut AppState, name: &str) {
-    if !s.filter.is_empty() {
+    if !s.nav.filter.is_empty() {
         press(s, KeyCode::Esc);
     }
     assert!(key(s, '/').is_empty());
@@ -133,7 +133,7 @@ pub fn select_snapshot(s: &mut AppState, id: &str) {
         press(s, KeyCode::Tab);
     }
     key(s, 'g');
-    for _ in 0..s.tree_rows.len() {
+    for _ in 0..s.tree.rows.len() {
         if s.selected_snapshot() == Some(id) {
             return;
         }
