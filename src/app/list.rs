@@ -316,7 +316,7 @@ impl SnapshotList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::machine::tests::{snap, vm};
+    use crate::model::machine::fixtures::{snap, vm};
 
     fn ids(l: &SnapshotList) -> Vec<&str> {
         l.shown.iter().map(|&i| l.rows[i].id.as_str()).collect()

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::model::{Capabilities, Machine, PowerState, ProviderKind, Snapshot, parse_duration};
 
 /// The demo estate (docs/cli.md, "Demo").
-pub const DEMO: &str = include_str!("../../assets/demo.toml");
+pub const DEMO: &str = include_str!("../../../../assets/demo.toml");
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

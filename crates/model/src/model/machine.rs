@@ -486,17 +486,23 @@ impl Machine {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
+/// Machines and snapshots for tests, here and in the layers above (the `fixtures`
+/// feature).
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures {
     use super::*;
     use chrono::TimeZone;
 
+    /// A powered-off snapshot taken 2026-11-01 10:00 UTC, with these children.
     pub fn snap(id: &str, name: &str, children: Vec<Snapshot>) -> Snapshot {
         Snapshot {
             id: id.into(),
             name: name.into(),
             description: String::new(),
-            created: Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap(),
+            created: Utc
+                .with_ymd_and_hms(2026, 11, 1, 10, 0, 0)
+                .single()
+                .unwrap_or_default(),
             power_state: PowerState::PoweredOff,
             memory: false,
             quiesced: false,
@@ -523,6 +529,7 @@ pub(crate) mod tests {
         )
     }
 
+    /// A powered-on vSphere VM in `DC0` with these snapshots.
     pub fn vm(profile: &str, id: &str, name: &str, snapshots: Vec<Snapshot>) -> Machine {
         Machine {
             profile: profile.into(),
@@ -547,6 +554,13 @@ pub(crate) mod tests {
             clock_offset_secs: 0,
         }
     }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    pub(crate) use super::fixtures::{branched, snap, vm};
+    use super::*;
+    use chrono::TimeZone;
 
     fn sample() -> Machine {
         vm(

@@ -1007,7 +1007,7 @@ mod tests {
     /// vim_rs's VI/JSON decoding, then `absorb`.
     #[test]
     fn a_real_vcenter_retrieve_result_decodes_through_the_inventory_path() {
-        let body = include_str!("../../../tests/fixtures/vijson/retrieveResult.json");
+        let body = include_str!("../../../../../tests/fixtures/vijson/retrieveResult.json");
         let result: vim_rs::types::structs::RetrieveResult =
             miniserde::json::from_str(body).expect("vim_rs decodes vCenter's RetrieveResult");
         assert_eq!(result.objects.len(), 1);
@@ -1022,7 +1022,7 @@ mod tests {
 
     #[test]
     fn a_real_vcenter_config_info_decodes() {
-        let body = include_str!("../../../tests/fixtures/vijson/vminfo.json");
+        let body = include_str!("../../../../../tests/fixtures/vijson/vminfo.json");
         let info: vim_rs::types::structs::VirtualMachineConfigInfo =
             miniserde::json::from_str(body).expect("vim_rs decodes vCenter's config info");
         assert_eq!(info.name, "test");

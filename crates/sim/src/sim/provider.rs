@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{DownloadLink, PartialInventory, ProgressSink, Provider, ProviderError, StartedTask};
 use crate::model::{Machine, Operation, TaskStatus};
+use crate::provider::{
+    DownloadLink, PartialInventory, ProgressSink, Provider, ProviderError, StartedTask,
+};
 use crate::sim::Estate;
 
 /// One profile of a simulated estate.
@@ -112,5 +114,51 @@ impl Provider for SimProvider {
             ),
             ("machines".into(), machines.len().to_string()),
         ])
+    }
+}
+
+/// The lazy provider of the back ends, over a simulated one (a test of `provider::lazy`
+/// here, where a provider to wrap exists).
+#[cfg(test)]
+mod lazy_tests {
+    use super::*;
+    use crate::model::Machine;
+    use crate::provider::lazy::LazyProvider;
+    use crate::sim::Estate;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn connects_on_first_use_and_again_after_a_failure() {
+        let estate = Arc::new(Estate::demo());
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let (e, a) = (estate.clone(), attempts.clone());
+        let lazy = LazyProvider::new(Box::new(move || {
+            let (e, a) = (e.clone(), a.clone());
+            Box::pin(async move {
+                // The first attempt finds the back end down.
+                if a.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(ProviderError::Unreachable("connection refused".into()))
+                } else {
+                    Ok(Arc::new(SimProvider::new(e, "pcc")) as Arc<dyn Provider>)
+                }
+            })
+        }));
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            0,
+            "nothing before first use"
+        );
+        let none = |_: Vec<Machine>| {};
+        assert!(matches!(
+            lazy.load_inventory(&none).await,
+            Err(ProviderError::Unreachable(_))
+        ));
+        assert_eq!(lazy.load_inventory(&none).await.unwrap().len(), 8);
+        lazy.load_machine("vm-101").await.unwrap();
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            2,
+            "the connection is reused"
+        );
     }
 }

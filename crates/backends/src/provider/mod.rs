@@ -3,7 +3,6 @@
 
 pub mod lazy;
 pub mod ovh;
-pub mod sim;
 pub mod vsphere;
 
 use async_trait::async_trait;

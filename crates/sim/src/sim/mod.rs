@@ -4,6 +4,7 @@
 
 pub mod estate;
 pub mod ovh;
+pub mod provider;
 pub mod scenario;
 pub mod vsphere;
 

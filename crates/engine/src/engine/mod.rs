@@ -921,13 +921,13 @@ async fn reload_machine(p: &Profile, id: &str, events: &mpsc::UnboundedSender<Ev
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::sim::SimProvider;
-    use crate::sim::Estate;
+    use snaptree_sim::sim::Estate;
+    use snaptree_sim::sim::provider::SimProvider;
 
     fn engine(read_only: bool, audit: Option<std::path::PathBuf>) -> (Engine, Arc<Estate>) {
         let estate = Arc::new(
             Estate::from_scenario(
-                crate::sim::scenario::DEMO,
+                snaptree_sim::sim::scenario::DEMO,
                 chrono::Utc::now(),
                 Some(Duration::from_millis(50)),
             )
