@@ -517,8 +517,13 @@ async fn a_server_that_stops_answering_mid_follow_ends_the_take_unknown_and_audi
             .output()
             .expect("run snaptree")
     });
+    // Stalled once the client holds the task (its "started" line is written after the
+    // answer to the take arrives): a stall while that answer is on its way is another story.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while estate.running_tasks("pcc", "vm-101").is_empty() {
+    let audit_path = state.join("snaptree").join("audit.log");
+    while estate.running_tasks("pcc", "vm-101").is_empty()
+        || !std::fs::read_to_string(&audit_path).is_ok_and(|a| a.contains("\"started\""))
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "the take never started"
