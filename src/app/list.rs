@@ -7,6 +7,7 @@
 use std::cmp::Ordering;
 
 use super::marks::MarkKey;
+use crate::model::MachineRef;
 use crate::model::{Machine, Snapshot};
 
 /// The order of the snapshot list.
@@ -253,7 +254,7 @@ impl SnapshotList {
     /// its identity (`index_of` finds a machine's index by profile and id).
     pub fn refilter(
         &mut self,
-        index_of: impl Fn(&str, &str) -> Option<usize>,
+        index_of: impl Fn(&MachineRef) -> Option<usize>,
         passes: impl Fn(&ListRow) -> bool,
     ) {
         // The rows are read in estate order (memory order), then the order kept.
@@ -276,12 +277,12 @@ impl SnapshotList {
 
     /// Find the selected snapshot among the shown rows: its machine's index first, so the
     /// scan compares integers and reads an id only on that machine's rows.
-    fn place_cursor(&mut self, index_of: impl Fn(&str, &str) -> Option<usize>) {
-        let found = self.key.as_ref().and_then(|(p, mid, sid)| {
-            let machine = index_of(p, mid)?;
+    fn place_cursor(&mut self, index_of: impl Fn(&MachineRef) -> Option<usize>) {
+        let found = self.key.as_ref().and_then(|key| {
+            let machine = index_of(&key.machine)?;
             self.shown.iter().position(|&i| {
                 let r = &self.rows[i];
-                r.machine == machine && r.id == *sid
+                r.machine == machine && r.id == key.snapshot
             })
         });
         self.key_shown = found.is_some();
@@ -293,8 +294,7 @@ impl SnapshotList {
         self.cursor = index.min(self.shown.len().saturating_sub(1));
         self.key = self.shown.get(self.cursor).map(|&i| {
             let r = &self.rows[i];
-            let m = &machines[r.machine];
-            (m.profile.clone(), m.id.clone(), r.id.clone())
+            MarkKey::new(machines[r.machine].machine_ref(), r.id.clone())
         });
         self.key_shown = self.key.is_some();
     }
@@ -322,8 +322,11 @@ mod tests {
         l.shown.iter().map(|&i| l.rows[i].id.as_str()).collect()
     }
 
-    fn index_of(ms: &[Machine]) -> impl Fn(&str, &str) -> Option<usize> + '_ {
-        |p, id| ms.iter().position(|m| m.profile == p && m.id == id)
+    fn index_of(ms: &[Machine]) -> impl Fn(&MachineRef) -> Option<usize> + '_ {
+        |r| {
+            ms.iter()
+                .position(|m| m.profile == r.profile && m.id == r.id)
+        }
     }
 
     fn machines() -> Vec<Machine> {

@@ -3,8 +3,26 @@
 
 use std::collections::BTreeMap;
 
-/// Profile, machine id, snapshot id.
-pub type MarkKey = (String, String, String);
+use crate::model::MachineRef;
+
+/// A snapshot by identity: its machine and its id (ordered by profile, machine, snapshot).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MarkKey {
+    /// The machine.
+    pub machine: MachineRef,
+    /// The snapshot's id.
+    pub snapshot: String,
+}
+
+impl MarkKey {
+    /// Snapshot `snapshot` of machine `machine`.
+    pub fn new(machine: MachineRef, snapshot: impl Into<String>) -> Self {
+        MarkKey {
+            machine,
+            snapshot: snapshot.into(),
+        }
+    }
+}
 
 /// The marks, in profile, machine and snapshot order, and their total size.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -73,12 +91,12 @@ impl Marks {
     /// Keep only the marks on one machine whose snapshot id `keep` accepts (a live update
     /// of that machine): the others are not looked at.
     pub fn retain_machine(&mut self, profile: &str, machine_id: &str, keep: impl Fn(&str) -> bool) {
-        let from = (profile.to_string(), machine_id.to_string(), String::new());
+        let from = MarkKey::new(MachineRef::new(profile, machine_id), "");
         let gone: Vec<MarkKey> = self
             .set
             .range(from..)
-            .take_while(|(k, _)| k.0 == profile && k.1 == machine_id)
-            .filter(|(k, _)| !keep(&k.2))
+            .take_while(|(k, _)| k.machine.profile == profile && k.machine.id == machine_id)
+            .filter(|(k, _)| !keep(&k.snapshot))
             .map(|(k, _)| k.clone())
             .collect();
         for k in gone {
@@ -92,7 +110,7 @@ mod tests {
     use super::*;
 
     fn key(s: &str) -> MarkKey {
-        ("p".into(), "vm".into(), s.into())
+        MarkKey::new(MachineRef::new("p", "vm"), s)
     }
 
     #[test]
@@ -108,8 +126,8 @@ mod tests {
         m.insert(key("c"), 3);
         m.retain_machine("p", "vm", |id| id != "a");
         assert_eq!((m.len(), m.bytes()), (1, 3));
-        m.insert(("p".into(), "vm2".into(), "a".into()), 1);
-        m.insert(("p".into(), "vm".into(), "d".into()), 1);
+        m.insert(MarkKey::new(MachineRef::new("p", "vm2"), "a"), 1);
+        m.insert(MarkKey::new(MachineRef::new("p", "vm"), "d"), 1);
         m.retain_machine("p", "vm", |id| id == "c");
         assert_eq!(m.len(), 2, "vm's d is gone, vm2's a is not looked at");
         assert_eq!(m.bytes(), 4);

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use super::list::SnapshotList;
 use super::marks::{MarkKey, Marks};
 use super::state::{
-    BatchView, Cursor, Dialog, Fold, GuestSeen, LeftView, Level, MachineKey, Palette, ProfileView,
-    Row, RowKey, TaskView, TextInput, TreeRow,
+    BatchView, Cursor, Dialog, Fold, GuestSeen, LeftView, Level, Palette, ProfileView, Row, RowKey,
+    TaskView, TextInput, TreeRow,
 };
-use crate::model::{Machine, Warning};
+use crate::model::{Machine, MachineRef, Warning};
 
 /// Every profile and its machines, with what is derived from each machine (its search
 /// text, its worst warning, its place by key), rebuilt whenever the machines change: they
@@ -22,7 +22,7 @@ pub struct Inventory {
     /// Profiles, in the configuration's order.
     pub profiles: Vec<ProfileView>,
     /// The last guest agent check of each VPS asked, and what it found.
-    pub guest: HashMap<MachineKey, GuestSeen>,
+    pub guest: HashMap<MachineRef, GuestSeen>,
     /// Every machine, grouped by profile then location then name.
     machines: Vec<Machine>,
     /// Each machine's `model::filter::haystack` (same order).
@@ -33,7 +33,7 @@ pub struct Inventory {
     /// When `worst` was computed (ages move on: recomputed hourly by the tick).
     worst_at: DateTime<Utc>,
     /// Index of each machine by key: lookups by identity cost a hash, not a scan.
-    by_key: HashMap<MachineKey, usize>,
+    by_key: HashMap<MachineRef, usize>,
     /// Counts every change to the machines: what is derived from them and cached (the
     /// overview) is recomputed when it moves.
     generation: u64,
@@ -55,12 +55,12 @@ impl Inventory {
     }
 
     /// A machine by key.
-    pub fn machine(&self, key: &MachineKey) -> Option<&Machine> {
+    pub fn machine(&self, key: &MachineRef) -> Option<&Machine> {
         self.index(key).and_then(|i| self.machines.get(i))
     }
 
     /// The place of a machine in [`Inventory::machines`], by key.
-    pub fn index(&self, key: &MachineKey) -> Option<usize> {
+    pub fn index(&self, key: &MachineRef) -> Option<usize> {
         self.by_key.get(key).copied()
     }
 
@@ -132,7 +132,7 @@ impl Inventory {
             .machines
             .iter()
             .enumerate()
-            .map(|(i, m)| ((m.profile.clone(), m.id.clone()), i))
+            .map(|(i, m)| (m.machine_ref(), i))
             .collect();
         self.rewarn(worst, now);
     }
@@ -151,7 +151,7 @@ impl Inventory {
         mut machine: Machine,
         worst: impl Fn(&Machine) -> Option<Warning>,
     ) -> Result<usize, Box<Machine>> {
-        let key = (machine.profile.clone(), machine.id.clone());
+        let key = machine.machine_ref();
         let Some(i) = self.index(&key) else {
             return Err(Box::new(machine));
         };
@@ -256,7 +256,7 @@ pub struct TreeView {
     /// moves (never a neighbour).
     pub lost: bool,
     /// The machine whose tree is shown.
-    pub of: Option<MachineKey>,
+    pub of: Option<MachineRef>,
     /// Collapsed snapshots.
     pub collapsed: HashSet<String>,
 }

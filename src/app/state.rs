@@ -8,7 +8,9 @@ use crate::config::{ConfirmMode, ThemeName};
 use crate::model::change::{Change, FormField, Input, Value};
 use crate::model::filter::Filter;
 use crate::model::guest::GuestAgent;
-use crate::model::{HealthThresholds, Machine, ProviderKind, TaskState, Warning, machine_warnings};
+use crate::model::{
+    HealthThresholds, Machine, MachineRef, ProviderKind, TaskState, Warning, machine_warnings,
+};
 
 pub use super::parts::{
     Batch, Inventory, InventoryView, LOG_LINES, Left, MessageLog, Modal, Tasks, TreeView,
@@ -281,9 +283,6 @@ pub enum DialogKind {
     Profile(usize),
 }
 
-/// Profile and machine id.
-pub type MachineKey = (String, String);
-
 /// What the inventory cursor is on, by identity: kept across filtering, reloads, polls,
 /// live updates and collapse, so the row under the cursor never silently becomes another.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -293,7 +292,7 @@ pub enum RowKey {
     /// A folder/datacenter/zone header: profile, label.
     Group(String, String),
     /// A machine.
-    Machine(MachineKey),
+    Machine(MachineRef),
 }
 
 /// A modal dialog.
@@ -316,7 +315,7 @@ pub struct Dialog {
     pub scroll: usize,
     /// The take of a VPS whose guest agent is checked: its machine and the line that says
     /// what the check found (updated when it answers).
-    pub guest: Option<(MachineKey, usize)>,
+    pub guest: Option<(MachineRef, usize)>,
 }
 
 impl Dialog {
@@ -438,7 +437,7 @@ pub struct BatchView {
     /// Bytes the done steps freed (as the sizes were shown).
     pub freed: u64,
     /// Machines with a step running on the server now (one at a time on each).
-    pub running: std::collections::BTreeSet<MachineKey>,
+    pub running: std::collections::BTreeSet<MachineRef>,
 }
 
 impl BatchView {
@@ -670,7 +669,7 @@ impl AppState {
             Row::Group(i, label) => RowKey::Group(profiles[*i].name.clone(), label.clone()),
             Row::Machine(i) => {
                 let m = &self.machines()[*i];
-                RowKey::Machine((m.profile.clone(), m.id.clone()))
+                RowKey::Machine(m.machine_ref())
             }
         }
     }
@@ -690,7 +689,7 @@ impl AppState {
     fn place_inv_cursor(&mut self) {
         let found = self.nav.key.as_ref().and_then(|key| {
             self.nav.rows.iter().position(|r| match (r, key) {
-                (Row::Machine(i), RowKey::Machine((p, id))) => {
+                (Row::Machine(i), RowKey::Machine(MachineRef { profile: p, id })) => {
                     let m = &self.machines()[*i];
                     m.profile == *p && m.id == *id
                 }
@@ -882,7 +881,7 @@ impl AppState {
         }
         let filter = Filter::new(self.nav.filter.value());
         let inventory = &self.inventory;
-        let index_of = |p: &str, id: &str| inventory.index(&(p.to_string(), id.to_string()));
+        let index_of = |m: &MachineRef| inventory.index(m);
         self.left.list.refilter(index_of, |r| {
             filter.is_empty()
                 || filter.matches_text(inventory.search_text(r.machine))
@@ -899,10 +898,8 @@ impl AppState {
         let tree_snapshot = self
             .selected_machine()
             .zip(self.selected_snapshot())
-            .map(|(m, id)| (m.profile.clone(), m.id.clone(), id.to_string()));
-        let list_machine = self
-            .selected_machine()
-            .map(|m| (m.profile.clone(), m.id.clone()));
+            .map(|(m, id)| MarkKey::new(m.machine_ref(), id.to_string()));
+        let list_machine = self.selected_machine().map(|m| m.machine_ref());
         self.left.view = view;
         match view {
             LeftView::Snapshots => {
@@ -921,8 +918,8 @@ impl AppState {
                 // The rows are rebuilt when the list opens again: not kept meanwhile.
                 self.left.list.rows = Vec::new();
                 self.left.list.shown = Vec::new();
-                if let Some((p, id)) = list_machine {
-                    self.select_machine(&p, &id);
+                if let Some(m) = list_machine {
+                    self.select_machine(&m.profile, &m.id);
                 }
                 self.rebuild_tree();
             }
@@ -983,9 +980,7 @@ impl AppState {
 
     /// Recompute the tree rows of the selected machine; keeps the selected snapshot.
     pub fn rebuild_tree(&mut self) {
-        let key = self
-            .selected_machine()
-            .map(|m| (m.profile.clone(), m.id.clone()));
+        let key = self.selected_machine().map(|m| m.machine_ref());
         let same = key == self.tree.of;
         let keep = if same {
             self.tree.selected_row().map(|r| r.snapshot.clone())
@@ -1035,7 +1030,7 @@ impl AppState {
     }
 
     /// A machine by key.
-    pub fn machine(&self, key: &MachineKey) -> Option<&Machine> {
+    pub fn machine(&self, key: &MachineRef) -> Option<&Machine> {
         self.inventory.machine(key)
     }
 

@@ -5,8 +5,8 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use super::keymap::{Action, action_for, palette_matches};
 use super::state::{
-    AppState, BatchView, Dialog, DialogKind, Field, Fold, GuestSeen, LeftView, Level, MachineKey,
-    MarkKey, Modal, NotRun, Pane, ProfileStatus, Row, TaskView,
+    AppState, BatchView, Dialog, DialogKind, Field, Fold, GuestSeen, LeftView, Level, MarkKey,
+    Modal, NotRun, Pane, ProfileStatus, Row, TaskView,
 };
 use crate::config::ConfirmMode;
 use crate::engine::policy::ensure_writable;
@@ -16,7 +16,7 @@ use crate::model::download;
 use crate::model::flow;
 use crate::model::guest::{self, GuestAgent};
 use crate::model::health::format_age;
-use crate::model::{Machine, Operation, TaskState};
+use crate::model::{Machine, MachineRef, Operation, TaskState};
 
 /// Something that happened.
 #[derive(Clone, Debug)]
@@ -546,9 +546,7 @@ fn ask_guest(s: &mut AppState, m: &Machine) -> Effect {
         asked: s.now,
         request,
     };
-    s.inventory
-        .guest
-        .insert((m.profile.clone(), m.id.clone()), seen);
+    s.inventory.guest.insert(m.machine_ref(), seen);
     Effect::Send(
         m.profile.clone(),
         Command::GuestCheck {
@@ -582,7 +580,7 @@ fn guest_check(s: &mut AppState) -> Vec<Effect> {
 /// The guest agent check of a VPS answered: kept for its details, put in the open take
 /// dialog (whose Enter asks again when the agent is not known to run), or said. An answer
 /// to an older check than the machine's last is dropped: it is not what the dialog asked.
-fn on_guest_agent(s: &mut AppState, request: u64, key: &MachineKey, state: GuestAgent) {
+fn on_guest_agent(s: &mut AppState, request: u64, key: &MachineRef, state: GuestAgent) {
     let Some(seen) = s
         .inventory
         .guest
@@ -614,8 +612,8 @@ fn on_guest_agent(s: &mut AppState, request: u64, key: &MachineKey, state: Guest
 }
 
 /// A machine's name, or its id when it is no longer listed.
-fn machine_name(s: &AppState, key: &MachineKey) -> String {
-    s.machine(key).map_or(key.1.clone(), |m| m.name.clone())
+fn machine_name(s: &AppState, key: &MachineRef) -> String {
+    s.machine(key).map_or(key.id.clone(), |m| m.name.clone())
 }
 
 /// The error of the profile whose row is selected (or whose dialog is open), if it has one.
@@ -699,12 +697,18 @@ fn mark_where(s: &mut AppState, words: &str) -> Vec<Effect> {
     s.batch.left_out.clear();
     for m in &p.machines {
         for x in &m.snapshots {
-            let key = (m.profile.clone(), m.machine_id.clone(), x.id.clone());
+            let key = MarkKey::new(
+                MachineRef::new(m.profile.clone(), m.machine_id.clone()),
+                x.id.clone(),
+            );
             s.batch.marks.insert(key, x.size_bytes.unwrap_or(0));
         }
     }
     for x in &p.protected {
-        let key = (x.profile.clone(), x.machine_id.clone(), x.id.clone());
+        let key = MarkKey::new(
+            MachineRef::new(x.profile.clone(), x.machine_id.clone()),
+            x.id.clone(),
+        );
         if !s.batch.marks.contains(&key) {
             let line = left_out_line(&x.machine, &x.name, &x.id, &x.why);
             s.batch.left_out.insert(key, line);
@@ -742,7 +746,7 @@ fn mark(s: &mut AppState) -> Vec<Effect> {
         return refuse(s, "select a snapshot in the tree to mark it");
     };
     let size = m.find(id).and_then(|n| n.size_bytes).unwrap_or(0);
-    let key = (m.profile.clone(), m.id.clone(), id.to_string());
+    let key = MarkKey::new(m.machine_ref(), id.to_string());
     if !s.batch.marks.remove(&key) {
         // Marked by hand: no longer "left out".
         s.batch.left_out.remove(&key);
@@ -779,7 +783,7 @@ fn mark_all(s: &mut AppState) -> Vec<Effect> {
     for &i in &s.left.list.shown {
         let r = &s.left.list.rows[i];
         let m = &s.machines()[r.machine];
-        let key = (m.profile.clone(), m.id.clone(), r.id.clone());
+        let key = MarkKey::new(m.machine_ref(), r.id.clone());
         match m
             .find(&r.id)
             .and_then(|n| crate::model::cleanup::protection(n, &s.settings.protect).map(|w| (n, w)))
@@ -877,7 +881,7 @@ fn cancel_task(s: &mut AppState) -> Vec<Effect> {
     if let Err(reason) = ensure_writable(s.read_only(&t.profile), &t.profile, &op) {
         return refuse(s, reason);
     }
-    let Some(m) = s.machine(&(t.profile.clone(), t.machine_id.clone())) else {
+    let Some(m) = s.machine(&MachineRef::new(t.profile.clone(), t.machine_id.clone())) else {
         return refuse(s, "that machine is no longer in the inventory; refresh");
     };
     let step = change::Step::of(m, op);
@@ -1057,7 +1061,7 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
                 guest::Before::Nothing => {}
                 guest::Before::NotNeeded => d.lines.push(guest::NOT_NEEDED.into()),
                 guest::Before::Check => {
-                    d.guest = Some(((m.profile.clone(), m.id.clone()), d.lines.len()));
+                    d.guest = Some((m.machine_ref(), d.lines.len()));
                     d.lines.push(GuestAgent::Checking.line());
                     effects.push(ask_guest(s, &m));
                 }
@@ -1071,19 +1075,24 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
 
 /// The dialog of the marked snapshots: every one listed, the count typed to confirm.
 fn open_batch(s: &mut AppState) -> Vec<Effect> {
-    let read_only = s.batch.marks.iter().find_map(|(profile, _, snap)| {
+    let read_only = s.batch.marks.iter().find_map(|mark| {
         let op = Operation::Delete {
-            snapshot: snap.clone(),
+            snapshot: mark.snapshot.clone(),
             children: false,
         };
+        let profile = &mark.machine.profile;
         ensure_writable(s.read_only(profile), profile, &op).err()
     });
     if let Some(reason) = read_only {
         return refuse(s, reason);
     }
     let mut items: Vec<(&Machine, Vec<String>)> = Vec::new();
-    for (profile, id, snap) in s.batch.marks.iter() {
-        let Some(m) = s.machine(&(profile.clone(), id.clone())) else {
+    for MarkKey {
+        machine,
+        snapshot: snap,
+    } in s.batch.marks.iter()
+    {
+        let Some(m) = s.machine(machine) else {
             continue;
         };
         // Marks are in machine order: a machine's marks follow one another.
@@ -1335,10 +1344,13 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
     let mut effects = Vec::new();
     for st in steps {
         let snapshot = st.op.snapshot().unwrap_or_default().to_string();
-        let mark = (st.profile.clone(), st.machine_id.clone(), snapshot.clone());
+        let mark = MarkKey::new(
+            MachineRef::new(st.profile.clone(), st.machine_id.clone()),
+            snapshot.clone(),
+        );
         // The size as shown when confirmed: what the summary counts as freed.
         let size = s
-            .machine(&(st.profile.clone(), st.machine_id.clone()))
+            .machine(&MachineRef::new(st.profile.clone(), st.machine_id.clone()))
             .and_then(|m| m.find(&snapshot))
             .and_then(|n| n.size_bytes)
             .unwrap_or(0);
@@ -1358,7 +1370,7 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
 /// Record a task row and ask the engine to run a step (with the view its dialog was
 /// opened on).
 fn send_run(s: &mut AppState, step: change::Step, plan: Option<u64>) -> Vec<Effect> {
-    let key = (step.profile.clone(), step.machine_id.clone());
+    let key = MachineRef::new(step.profile.clone(), step.machine_id.clone());
     if s.machine(&key).is_none() {
         return refuse(s, "that machine is no longer in the inventory; refresh");
     }
@@ -1441,7 +1453,7 @@ fn close_stale_dialog(s: &mut AppState) {
         return;
     };
     let reason = c.steps.iter().find_map(|step| {
-        let key = (step.profile.clone(), step.machine_id.clone());
+        let key = MachineRef::new(step.profile.clone(), step.machine_id.clone());
         // A row still being filled in (a reload's first rows) says nothing yet.
         let m = s.machine(&key).filter(|m| m.loaded)?;
         step.expected.stale_reason(m, &step.op)
@@ -1487,9 +1499,12 @@ fn on_engine_event(s: &mut AppState, event: Event) {
                 match update {
                     RunUpdate::Started { task_id } => {
                         t.task_id = Some(task_id);
-                        started = t
-                            .batch
-                            .map(|plan| (plan, (t.profile.clone(), t.machine_id.clone())));
+                        started = t.batch.map(|plan| {
+                            (
+                                plan,
+                                MachineRef::new(t.profile.clone(), t.machine_id.clone()),
+                            )
+                        });
                     }
                     RunUpdate::Queued => t.state = Some(TaskState::Queued),
                     RunUpdate::Created { .. } => {}
@@ -1510,20 +1525,15 @@ fn on_engine_event(s: &mut AppState, event: Event) {
             }
         }
         Event::TaskDone { request, result } => task_done(s, request, result),
-        Event::Download {
-            profile,
-            machine_id,
-            result,
-        } => {
+        Event::Download { machine, result } => {
             clear_message(s, ASKING_LINK);
-            on_download(s, profile, machine_id, result);
+            on_download(s, &machine, result);
         }
         Event::GuestAgent {
             request,
-            profile,
-            machine_id,
+            machine,
             state,
-        } => on_guest_agent(s, request, &(profile, machine_id), state),
+        } => on_guest_agent(s, request, &machine, state),
     }
 }
 
@@ -1619,13 +1629,13 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
             t.op,
             Operation::Revert { .. } | Operation::RevertCurrent { .. }
         ) && s
-            .machine(&(t.profile.clone(), t.machine_id.clone()))
+            .machine(&MachineRef::new(t.profile.clone(), t.machine_id.clone()))
             .is_some_and(|m| change::retake_unavailable(m).is_none())
     });
     let Some(t) = s.task_mut(request) else {
         return;
     };
-    let machine = (t.profile.clone(), t.machine_id.clone());
+    let machine = MachineRef::new(t.profile.clone(), t.machine_id.clone());
     t.ended = Some(now);
     t.cancelable = false;
     let summary = format!("{} on {}", t.operation(), t.machine);
@@ -1691,13 +1701,12 @@ fn batch_line(b: &BatchView) -> String {
 /// A download link arrived: show it, or say why there is none.
 fn on_download(
     s: &mut AppState,
-    profile: String,
-    machine_id: String,
+    machine: &MachineRef,
     result: Result<crate::provider::DownloadLink, String>,
 ) {
     match result {
         Ok(link) => {
-            let name = machine_name(s, &(profile, machine_id));
+            let name = machine_name(s, machine);
             let shown = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
             let expiry = match download::expires(&link.url) {
                 Some(t) => format!("expires {} (in {})", shown(t), format_age(t - s.now)),

@@ -355,7 +355,7 @@ pub fn snapshot_list(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme)
         let Some(r) = l.shown_row(i) else { break };
         let m = &s.machines()[r.machine];
         let Some(n) = m.find(&r.id) else { continue };
-        let key = (m.profile.clone(), m.id.clone(), r.id.clone());
+        let key = MarkKey::new(m.machine_ref(), r.id.clone());
         let marked = s.batch.marks.contains(&key);
         let age = m.age_of(n.created, s.now);
         let age_style = age_style(s, age, theme);
@@ -447,10 +447,10 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                 if let Some(n) = m.find(id) {
                     let is_current = m.current.as_deref() == Some(id);
                     let collapsed = s.tree.collapsed.contains(id);
-                    let marked =
-                        s.batch
-                            .marks
-                            .contains(&(m.profile.clone(), m.id.clone(), id.clone()));
+                    let marked = s
+                        .batch
+                        .marks
+                        .contains(&MarkKey::new(m.machine_ref(), id.clone()));
                     // `×`, not `*`: in `snaptree tree`, `*` marks the current snapshot.
                     spans.push(Span::styled(if marked { "×" } else { " " }, theme.warning));
                     spans.push(Span::styled(
@@ -637,7 +637,7 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             .iter()
             .any(|p| p.name == m.profile && p.guest_check)
     {
-        let key = (m.profile.clone(), m.id.clone());
+        let key = m.machine_ref();
         let found = match s.inventory.guest.get(&key) {
             Some(seen) => format!(
                 "{} · asked {} (C checks again)",

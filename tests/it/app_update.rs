@@ -8,6 +8,7 @@ use snaptree::app::{AppState, Effect, Msg, Pane, update};
 use snaptree::config::ThemeName;
 use snaptree::engine::Command;
 use snaptree::engine::{Event, RunUpdate};
+use snaptree::model::MachineRef;
 use snaptree::model::guest::GuestAgent;
 use snaptree::model::{Operation, TaskState, TaskStatus};
 
@@ -115,7 +116,7 @@ fn moving_in_the_inventory_follows_with_the_tree() {
         .selected_machine()
         .expect("row 2 is the first machine")
         .clone();
-    assert_eq!(s.tree.of, Some((m.profile.clone(), m.id.clone())));
+    assert_eq!(s.tree.of, Some(m.machine_ref()));
     press(&mut s, KeyCode::Down);
     assert_eq!(s.nav.cursor.selected, 3);
     press(&mut s, KeyCode::Up);
@@ -252,7 +253,7 @@ fn clearing_the_filter_keeps_the_selected_machine() {
         s.selected_machine().map(|m| m.name.as_str()),
         Some("web-02")
     );
-    assert_eq!(s.tree.of, Some(("pcc".to_string(), "vm-102".to_string())));
+    assert_eq!(s.tree.of, Some(MachineRef::new("pcc", "vm-102")));
     // Esc while typing the filter, too.
     key(&mut s, '/');
     type_text(&mut s, "shop");
@@ -1391,7 +1392,7 @@ fn a_batch_on_one_machine_goes_deepest_first_and_failed_steps_stay_marked() {
             }),
         );
     }
-    let left: Vec<&str> = s.batch.marks.iter().map(|(_, _, id)| id.as_str()).collect();
+    let left: Vec<&str> = s.batch.marks.iter().map(|k| k.snapshot.as_str()).collect();
     assert_eq!(left, ["snapshot-106"], "the failed step stays marked");
 }
 
@@ -1445,8 +1446,7 @@ fn progress_messages_clear_when_their_work_ends() {
     update(
         &mut s,
         Msg::Engine(Event::Download {
-            profile: "ovh".into(),
-            machine_id: "vps-1a2b3c4d.vps.ovh.net".into(),
+            machine: snaptree::model::MachineRef::new("ovh", "vps-1a2b3c4d.vps.ovh.net"),
             result: Ok(snaptree::provider::DownloadLink {
                 url: "https://example.invalid/snap".into(),
                 size: 1024,
@@ -1467,8 +1467,7 @@ fn the_download_link_says_when_it_expires_and_c_copies_a_curl_command() {
         update(
             s,
             Msg::Engine(Event::Download {
-                profile: "ovh".into(),
-                machine_id: "vps-1a2b3c4d.vps.ovh.net".into(),
+                machine: snaptree::model::MachineRef::new("ovh", "vps-1a2b3c4d.vps.ovh.net"),
                 result: Ok(snaptree::provider::DownloadLink {
                     url: url.into(),
                     size: 1024,
@@ -1578,7 +1577,7 @@ fn the_stale_view_baseline_is_taken_when_the_dialog_opens() {
     select_snapshot(&mut s, "snapshot-102");
     key(&mut s, 'r');
     let seen = s
-        .machine(&("pcc".into(), "vm-101".into()))
+        .machine(&MachineRef::new("pcc", "vm-101"))
         .cloned()
         .unwrap();
     // Another client takes a snapshot while the dialog is open.
@@ -1616,7 +1615,7 @@ fn an_open_dialog_whose_snapshot_changed_identity_is_closed() {
     key(&mut s, 'd');
     assert!(s.dialog().is_some());
     let mut changed = s
-        .machine(&("pcc".into(), "vm-101".into()))
+        .machine(&MachineRef::new("pcc", "vm-101"))
         .cloned()
         .unwrap();
     let was = changed.find("snapshot-103").unwrap().name.clone();
@@ -2039,7 +2038,7 @@ fn mark_where_in_the_palette_marks_what_prune_would_select() {
     type_text(&mut s, "mark where older-than 50d");
     press(&mut s, KeyCode::Enter);
     // app-legacy's three and build-runner's clean-install; Veeam's temporary one is new.
-    let marked: Vec<&str> = s.batch.marks.iter().map(|(_, _, id)| id.as_str()).collect();
+    let marked: Vec<&str> = s.batch.marks.iter().map(|k| k.snapshot.as_str()).collect();
     assert_eq!(
         marked,
         [
@@ -2061,7 +2060,7 @@ fn mark_where_in_the_palette_marks_what_prune_would_select() {
     press(&mut s, KeyCode::Enter);
     let (_, said) = s.log.status.clone().expect("a message");
     assert!(said.contains("1 protected left out"), "{said}");
-    assert!(!s.batch.marks.iter().any(|(_, _, id)| id == "snapshot-101"));
+    assert!(!s.batch.marks.iter().any(|k| k.snapshot == "snapshot-101"));
     // No criterion: refused, nothing marked.
     s.batch.marks.clear();
     key(&mut s, ':');
@@ -2091,7 +2090,7 @@ fn mark_where_replaces_the_marks_and_u_unmarks_all() {
     key(&mut s, ':');
     type_text(&mut s, "mark where older-than 50d");
     press(&mut s, KeyCode::Enter);
-    let marked: Vec<&str> = s.batch.marks.iter().map(|(_, _, id)| id.as_str()).collect();
+    let marked: Vec<&str> = s.batch.marks.iter().map(|k| k.snapshot.as_str()).collect();
     assert!(!marked.contains(&"snapshot-104"), "{marked:?}");
     assert_eq!(marked.len(), 4, "{marked:?}");
     let (_, said) = s.log.status.clone().expect("a message");
@@ -2130,7 +2129,7 @@ fn state_checking_guests() -> AppState {
 
 /// The answer to the last check asked of `machine_id`.
 fn guest_answer(s: &mut AppState, machine_id: &str, state: GuestAgent) -> Vec<Effect> {
-    let request = s.inventory.guest[&("ovh".to_string(), machine_id.to_string())].request;
+    let request = s.inventory.guest[&MachineRef::new("ovh", machine_id)].request;
     answer_to(s, request, machine_id, state)
 }
 
@@ -2139,8 +2138,7 @@ fn answer_to(s: &mut AppState, request: u64, machine_id: &str, state: GuestAgent
         s,
         Msg::Engine(Event::GuestAgent {
             request,
-            profile: "ovh".into(),
-            machine_id: machine_id.into(),
+            machine: snaptree::model::MachineRef::new("ovh", machine_id),
             state,
         }),
     )
@@ -2251,7 +2249,7 @@ fn capital_c_checks_the_guest_agent_on_demand_and_says_what_it_found() {
     assert_eq!(
         s.inventory
             .guest
-            .get(&("ovh".to_string(), id))
+            .get(&MachineRef::new("ovh", id))
             .map(|g| g.state.clone()),
         Some(GuestAgent::Stopped("inactive".into()))
     );

@@ -6,6 +6,7 @@ use crossterm::event::KeyCode;
 use snaptree::app::state::{LeftView, SortKey};
 use snaptree::app::{AppState, Effect, Msg, update};
 use snaptree::engine::{Command, Event, RunError, RunUpdate};
+use snaptree::model::MachineRef;
 use snaptree::model::{TaskState, TaskStatus};
 
 fn said(s: &AppState) -> String {
@@ -59,7 +60,7 @@ fn v_lists_every_snapshot_oldest_first_and_s_sorts_by_each_key_keeping_the_selec
         Some(("app-legacy".into(), "snapshot-132".into()))
     );
     // The tree and the details show that snapshot.
-    assert_eq!(s.tree.of, Some(("pcc".into(), "vm-301".into())));
+    assert_eq!(s.tree.of, Some(MachineRef::new("pcc", "vm-301")));
     assert_eq!(
         s.tree.selected_row().and_then(|r| r.snapshot.clone()),
         Some("snapshot-132".into())
@@ -171,7 +172,7 @@ fn space_and_a_mark_what_is_shown_leaving_the_protected_out_and_d_runs_one_plan(
     key(&mut s, 'A');
     assert_eq!(s.batch.marks.len(), 5);
     assert!(
-        !s.batch.marks.iter().any(|(_, _, id)| id == "snapshot-101"),
+        !s.batch.marks.iter().any(|k| k.snapshot == "snapshot-101"),
         "base is pinned"
     );
     assert!(said(&s).contains("1 protected left out"), "{}", said(&s));

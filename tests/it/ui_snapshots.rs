@@ -13,6 +13,7 @@ use snaptree::app::update::default_name;
 use snaptree::app::{AppState, Msg, update};
 use snaptree::config::ThemeName;
 use snaptree::engine::{Event, RunUpdate};
+use snaptree::model::MachineRef;
 use snaptree::model::{TaskState, TaskStatus};
 use snaptree::provider::DownloadLink;
 
@@ -165,13 +166,12 @@ fn vps_take_with_the_guest_agent_checked_80x24() {
     let details = screen(&s, 80, 24);
     assert!(details.contains("not checked yet"), "{details}");
     key(&mut s, 't');
-    let request = s.inventory.guest[&("ovh".to_string(), id.clone())].request;
+    let request = s.inventory.guest[&snaptree::model::MachineRef::new("ovh", id.clone())].request;
     update(
         &mut s,
         Msg::Engine(Event::GuestAgent {
             request,
-            profile: "ovh".into(),
-            machine_id: id,
+            machine: snaptree::model::MachineRef::new("ovh", id),
             state: snaptree::model::guest::GuestAgent::Stopped("inactive".into()),
         }),
     );
@@ -217,8 +217,7 @@ fn download_link_dialog() {
     update(
         &mut s,
         Msg::Engine(Event::Download {
-            profile: "ovh".into(),
-            machine_id: "vps-1a2b3c4d.vps.ovh.net".into(),
+            machine: snaptree::model::MachineRef::new("ovh", "vps-1a2b3c4d.vps.ovh.net"),
             result: Ok(DownloadLink {
                 url: "https://download.example.net/snap/8f3c2a10.qcow2?token=abc".into(),
                 size: 3 * 1024 * 1024 * 1024 / 2,
@@ -406,7 +405,7 @@ fn details_keep_long_labels_apart_from_their_values_and_say_tools_once() {
     let mut s = state();
     select_machine(&mut s, "web-01");
     let mut m = s
-        .machine(&("pcc".to_string(), "vm-101".to_string()))
+        .machine(&MachineRef::new("pcc", "vm-101"))
         .unwrap()
         .clone();
     m.details = vec![

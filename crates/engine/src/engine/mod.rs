@@ -16,7 +16,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::model::guest::GuestAgent;
-use crate::model::{ExpectedView, Machine, Operation, ProviderKind, TaskState, TaskStatus};
+use crate::model::{
+    ExpectedView, Machine, MachineRef, Operation, ProviderKind, TaskState, TaskStatus,
+};
 use crate::provider::{DownloadLink, Provider, ProviderError};
 use audit::{AuditLog, AuditRecord};
 pub use scheduler::{Job, Scheduler};
@@ -265,10 +267,8 @@ pub enum Event {
     },
     /// A download link, or why there is none.
     Download {
-        /// Profile.
-        profile: String,
-        /// Machine id.
-        machine_id: String,
+        /// The VPS.
+        machine: MachineRef,
         /// The link.
         result: Result<DownloadLink, String>,
     },
@@ -276,10 +276,8 @@ pub enum Event {
     GuestAgent {
         /// The caller's id of the check.
         request: u64,
-        /// Profile.
-        profile: String,
-        /// Machine id.
-        machine_id: String,
+        /// The VPS.
+        machine: MachineRef,
         /// The agent's state.
         state: GuestAgent,
     },
@@ -829,8 +827,7 @@ async fn worker(
                     .await
                     .map_err(|e| e.to_string());
                 let _ = events.send(Event::Download {
-                    profile: p.name.clone(),
-                    machine_id,
+                    machine: MachineRef::new(p.name.clone(), machine_id),
                     result,
                 });
             }
@@ -844,8 +841,7 @@ async fn worker(
                     let state = engine.guest_check(&profile, &machine_id).await;
                     let _ = events.send(Event::GuestAgent {
                         request,
-                        profile,
-                        machine_id,
+                        machine: MachineRef::new(profile, machine_id),
                         state,
                     });
                 });

@@ -68,6 +68,16 @@ pub struct MachineRef {
     pub id: String,
 }
 
+impl MachineRef {
+    /// The machine `id` of profile `profile`.
+    pub fn new(profile: impl Into<String>, id: impl Into<String>) -> Self {
+        MachineRef {
+            profile: profile.into(),
+            id: id.into(),
+        }
+    }
+}
+
 impl std::fmt::Display for MachineRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.profile, self.id)
