@@ -66,7 +66,7 @@ fn estate_with(n: usize, snapshots: impl Fn(usize) -> Vec<Snapshot>) -> Vec<Mach
             location: vec![format!("DC{}", i % 3), format!("folder-{}", i % 40)],
             path: format!("/DC{}/vm/folder-{}/host-{i:05}", i % 3, i % 40),
             power_state: PowerState::PoweredOn,
-            tools_running: true,
+            tools: snaptree::model::GuestTools::Running,
             consolidation_needed: i % 97 == 0,
             snapshot_option: None,
             snapshots: snapshots(i),

@@ -600,13 +600,9 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         lines.push(kv("path", path, theme));
     }
     let mut state = m.power_state.label().to_string();
-    // The back end's own Tools line, when it gave one, says this already.
-    if m.provider == ProviderKind::Vsphere && !m.details.iter().any(|(k, _)| k == "VMware Tools") {
-        state.push_str(if m.tools_running {
-            " · tools running"
-        } else {
-            " · tools not running"
-        });
+    if m.provider == ProviderKind::Vsphere {
+        state.push_str(" · tools ");
+        state.push_str(&crate::safe::terminal(m.tools.label()));
     }
     // Warnings first: they matter more than the facts below when space is short.
     for w in s.warnings(m) {

@@ -225,6 +225,46 @@ pub fn history_start<'a>(machines: impl IntoIterator<Item = &'a Machine>) -> Opt
         .map(|t| t - chrono::Duration::minutes(1))
 }
 
+/// The guest tools of a machine (VMware Tools), as its back end reports them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GuestTools {
+    /// The back end says nothing of them (a VPS; a VM whose server gave no status).
+    #[default]
+    NotReported,
+    /// Running: a quiesced snapshot can be asked.
+    Running,
+    /// Installed, not running.
+    NotRunning,
+    /// Starting (running their scripts).
+    Starting,
+    /// Another status, in the back end's words.
+    Other(String),
+}
+
+impl GuestTools {
+    /// The tools of a vSphere `guest.toolsRunningStatus` (empty: none reported).
+    pub fn of_vsphere(status: &str) -> GuestTools {
+        match status {
+            "" => GuestTools::NotReported,
+            "guestToolsRunning" => GuestTools::Running,
+            "guestToolsNotRunning" => GuestTools::NotRunning,
+            "guestToolsExecutingScripts" => GuestTools::Starting,
+            other => GuestTools::Other(other.to_string()),
+        }
+    }
+
+    /// The words the details pane shows.
+    pub fn label(&self) -> &str {
+        match self {
+            GuestTools::NotReported => "not reported",
+            GuestTools::Running => "running",
+            GuestTools::NotRunning => "not running",
+            GuestTools::Starting => "starting",
+            GuestTools::Other(status) => status,
+        }
+    }
+}
+
 /// A machine with its snapshot tree.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
@@ -242,8 +282,8 @@ pub struct Machine {
     pub path: String,
     /// Current power state.
     pub power_state: PowerState,
-    /// VMware Tools (or guest agent) running.
-    pub tools_running: bool,
+    /// The guest tools (VMware Tools) as the back end reports them.
+    pub tools: GuestTools,
     /// vSphere `runtime.consolidationNeeded`.
     pub consolidation_needed: bool,
     /// VPS snapshot option: `Some(true)` subscribed, `Some(false)` not; `None` for vSphere.
@@ -290,6 +330,11 @@ fn is_zero(n: &i64) -> bool {
 }
 
 impl Machine {
+    /// Whether the guest tools run (what a quiesced snapshot needs).
+    pub fn tools_running(&self) -> bool {
+        self.tools == GuestTools::Running
+    }
+
     /// True when the FILTER `filter` selects it (`model::filter`'s rule).
     pub fn matches_filter(&self, filter: &str) -> bool {
         super::filter::Filter::new(filter).matches(self)
@@ -488,7 +533,7 @@ impl Machine {
             })
         } else if self.power_state != PowerState::PoweredOn {
             Some("quiesce needs the VM powered on")
-        } else if !self.tools_running {
+        } else if !self.tools_running() {
             Some("quiesce needs VMware Tools running")
         } else {
             None
@@ -549,7 +594,7 @@ pub mod fixtures {
             location: vec!["DC0".into()],
             path: format!("/DC0/vm/{name}"),
             power_state: PowerState::PoweredOn,
-            tools_running: true,
+            tools: GuestTools::Running,
             consolidation_needed: false,
             snapshot_option: None,
             snapshots,
@@ -695,7 +740,7 @@ pub(crate) mod tests {
     fn memory_and_quiesce_reasons() {
         let mut m = sample();
         assert!(m.memory_unavailable().is_none());
-        m.tools_running = false;
+        m.tools = GuestTools::NotRunning;
         assert_eq!(
             m.quiesce_unavailable(),
             Some("quiesce needs VMware Tools running")

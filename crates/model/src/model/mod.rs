@@ -19,6 +19,8 @@ pub mod task;
 
 pub use address::{AddressError, Candidate, resolve_machine, resolve_snapshot};
 pub use health::{HealthThresholds, Warning, machine_warnings, parse_duration};
-pub use machine::{Capabilities, Machine, MachineRef, PowerState, ProviderKind, Snapshot};
+pub use machine::{
+    Capabilities, GuestTools, Machine, MachineRef, PowerState, ProviderKind, Snapshot,
+};
 pub use operation::{ExpectedView, Operation};
 pub use task::{TaskState, TaskStatus};

@@ -420,7 +420,7 @@ fn validate(m: &Machine, op: &Operation) -> Result<(), ProviderError> {
                     "TooManySnapshotLevels: the snapshot chain is already 32 levels deep".into(),
                 ));
             }
-            if *quiesce && m.power_state == PowerState::PoweredOn && !m.tools_running {
+            if *quiesce && m.power_state == PowerState::PoweredOn && !m.tools_running() {
                 return Err(ProviderError::InvalidState(
                     "ToolsUnavailable: cannot quiesce because VMware Tools is not running".into(),
                 ));
@@ -493,7 +493,7 @@ fn apply(m: &mut Machine, op: &Operation, serial: u64) -> Result<(), String> {
                     PowerState::PoweredOff
                 },
                 memory: *memory && on,
-                quiesced: *quiesce && on && m.tools_running,
+                quiesced: *quiesce && on && m.tools_running(),
                 size_bytes: match m.provider {
                     ProviderKind::Vsphere => Some((64 + (serial * 37) % 900) * 1024 * 1024),
                     ProviderKind::Ovh => None,

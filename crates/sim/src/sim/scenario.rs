@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::model::{Capabilities, Machine, PowerState, ProviderKind, Snapshot, parse_duration};
+use crate::model::{
+    Capabilities, GuestTools, Machine, PowerState, ProviderKind, Snapshot, parse_duration,
+};
 
 /// The demo estate (docs/cli.md, "Demo").
 pub const DEMO: &str = include_str!("../../../../assets/demo.toml");
@@ -182,7 +184,11 @@ fn machine(
         location,
         path,
         power_state: m.power,
-        tools_running: m.tools,
+        tools: if m.tools {
+            GuestTools::Running
+        } else {
+            GuestTools::NotRunning
+        },
         consolidation_needed: m.consolidation_needed,
         snapshot_option: match kind {
             ProviderKind::Ovh => Some(m.option.unwrap_or(true)),

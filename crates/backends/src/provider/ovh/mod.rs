@@ -24,7 +24,8 @@ pub use endpoint::Endpoint;
 use super::{DownloadLink, PartialInventory, ProgressSink, Provider, ProviderError, StartedTask};
 use crate::config::ProfileConfig;
 use crate::model::{
-    Capabilities, Machine, Operation, PowerState, ProviderKind, Snapshot, TaskState, TaskStatus,
+    Capabilities, GuestTools, Machine, Operation, PowerState, ProviderKind, Snapshot, TaskState,
+    TaskStatus,
 };
 use client::seg;
 
@@ -231,7 +232,7 @@ impl OvhProvider {
             location: Vec::new(),
             path: format!("/{sn}"),
             power_state: PowerState::Unknown,
-            tools_running: false,
+            tools: GuestTools::NotReported,
             consolidation_needed: false,
             snapshot_option: None,
             snapshots: Vec::new(),

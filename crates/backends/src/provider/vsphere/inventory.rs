@@ -17,7 +17,7 @@ use vim_rs::types::traits::SelectionSpecTrait;
 use vim_rs::types::vim_any::VimAny;
 
 use crate::model::machine::{MAX_DEPTH, too_deep, tree_depth};
-use crate::model::{Capabilities, Machine, PowerState, ProviderKind, Snapshot};
+use crate::model::{Capabilities, GuestTools, Machine, PowerState, ProviderKind, Snapshot};
 
 /// VM properties read in the inventory pass (wire names). Only the capability flags used
 /// are asked for: the whole `capability` object is about 1.5 KB of XML per VM.
@@ -829,11 +829,7 @@ pub(super) fn machine(
         quiesce: flags.quiesce.unwrap_or(defaults.quiesce),
         ..defaults
     };
-    let tools = row.tools_status.clone().unwrap_or_default();
     let mut details = vec![("moref".to_string(), row.id.clone())];
-    if !tools.is_empty() {
-        details.push(("VMware Tools".to_string(), tools_label(&tools).to_string()));
-    }
     // Sizes are per snapshot: without any, the layout's age says nothing (and the inventory
     // does not read the layout of such VMs at all).
     if let Some(ts) = row.layout.as_ref().map(|l| l.timestamp.clone())
@@ -855,7 +851,7 @@ pub(super) fn machine(
         location,
         path,
         power_state: row.power.as_ref().map(power).unwrap_or(PowerState::Unknown),
-        tools_running: tools == "guestToolsRunning",
+        tools: GuestTools::of_vsphere(row.tools_status.as_deref().unwrap_or_default()),
         consolidation_needed: row.consolidation_needed.unwrap_or(false),
         snapshot_option: None,
         snapshots,
@@ -874,15 +870,6 @@ pub(super) fn machine(
         m.set_unreadable(why);
     }
     m.vetted()
-}
-
-fn tools_label(status: &str) -> &str {
-    match status {
-        "guestToolsRunning" => "running",
-        "guestToolsNotRunning" => "not running",
-        "guestToolsExecutingScripts" => "starting",
-        other => other,
-    }
 }
 
 fn snapshot(

@@ -599,7 +599,7 @@ pub(crate) fn layout(m: &Machine, now: DateTime<Utc>) -> Val {
 
 /// Every property of a VM that the simulator serves.
 pub(crate) fn vm_val(m: &Machine, folder: &str, now: DateTime<Utc>) -> Val {
-    let tools = if m.tools_running {
+    let tools = if m.tools_running() {
         "guestToolsRunning"
     } else {
         "guestToolsNotRunning"
@@ -654,7 +654,7 @@ pub(crate) fn vm_val(m: &Machine, folder: &str, now: DateTime<Utc>) -> Val {
                             "toolsStatus",
                             Val::Enum(
                                 "VirtualMachineToolsStatus",
-                                if m.tools_running {
+                                if m.tools_running() {
                                     "toolsOk"
                                 } else {
                                     "toolsNotRunning"
@@ -666,7 +666,7 @@ pub(crate) fn vm_val(m: &Machine, folder: &str, now: DateTime<Utc>) -> Val {
                         (
                             "guestState",
                             Val::str(
-                                if m.power_state == PowerState::PoweredOn && m.tools_running {
+                                if m.power_state == PowerState::PoweredOn && m.tools_running() {
                                     "running"
                                 } else {
                                     "notRunning"
