@@ -35,6 +35,8 @@ command -v tmux >/dev/null || debian+=(tmux)
 command -v go >/dev/null || debian+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/vmware/govmomi ] || debian+=(golang-github-vmware-govmomi-dev)
 python3 -c 'import venv, ensurepip' 2>/dev/null || debian+=(python3-venv)
+# The Debian package (scripts/deb.sh): dpkg-deb and dpkg-shlibdeps.
+command -v dpkg-shlibdeps >/dev/null || debian+=(dpkg-dev)
 if [ ${#debian[@]} -gt 0 ]; then
     echo "peers: Debian packages ${debian[*]}" >&2
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq

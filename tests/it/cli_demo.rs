@@ -794,6 +794,35 @@ fn completions_and_the_manual_page_cover_every_command_without_a_config() {
         page.contains("\\-\\-suppress\\-power\\-on"),
         "subcommand options are listed"
     );
+    // What a reader of a manual looks for, beyond the options.
+    for section in [
+        ".SH DESCRIPTION",
+        ".SH CONFIGURATION",
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+        ".SH EXIT STATUS",
+        ".SH KEYS",
+        ".SH EXAMPLES",
+    ] {
+        assert!(page.contains(section), "the manual page lacks {section}");
+    }
+    for word in [
+        "SNAPTREE_CONFIG",
+        "GOVC_URL",
+        "NO_COLOR",
+        "audit.log",
+        "130",
+    ] {
+        assert!(page.contains(word), "the manual page never says {word}");
+    }
+    for b in snaptree::app::KEYMAP {
+        assert!(
+            page.contains(&format!("\n{}\n", b.name)),
+            "KEYS lacks {} ({})",
+            b.label,
+            b.name
+        );
+    }
 
     let o = env.run(&["completions", "tcsh"]);
     assert_eq!(code(&o), 2, "an unknown shell is a usage error");
