@@ -38,7 +38,7 @@ install -d "$root/usr/share/man/man1" "$doc/examples" \
 "$bin" completions fish >"$root/usr/share/fish/vendor_completions.d/snaptree.fish"
 install -m 0644 "$here/README.md" "$doc/README.md"
 gzip -9n <"$here/CHANGELOG.md" >"$doc/changelog.gz"
-install -m 0644 "$here/assets/config-template.toml" "$doc/examples/config.toml"
+install -m 0644 "$here/crates/backends/assets/config-template.toml" "$doc/examples/config.toml"
 cat >"$doc/copyright" <<COPYRIGHT
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: snaptree

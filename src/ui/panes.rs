@@ -453,20 +453,13 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                         .contains(&MarkKey::new(m.machine_ref(), id.clone()));
                     // `×`, not `*`: in `snaptree tree`, `*` marks the current snapshot.
                     spans.push(Span::styled(if marked { "×" } else { " " }, theme.warning));
-                    spans.push(Span::styled(
-                        n.name.clone(),
-                        if is_current {
-                            theme.current
-                        } else {
-                            theme.text
-                        },
-                    ));
+                    let mut tail = Vec::new();
                     if collapsed {
-                        spans.push(Span::styled(" [+]", theme.dim));
+                        tail.push(Span::styled(" [+]", theme.dim));
                     }
                     let age = m.age_of(n.created, s.now);
                     let age_style = age_style(s, age, theme);
-                    spans.push(Span::styled(format!("  {}", format_age(age)), age_style));
+                    tail.push(Span::styled(format!("  {}", format_age(age)), age_style));
                     let mut flags = String::new();
                     if n.memory {
                         flags.push_str(" mem");
@@ -474,13 +467,31 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                     if n.quiesced {
                         flags.push_str(" q");
                     }
-                    spans.push(Span::styled(flags, theme.dim));
+                    tail.push(Span::styled(flags, theme.dim));
                     if cleanup::expires(&n.description).is_some_and(|t| t <= s.now) {
-                        spans.push(Span::styled(" expired", theme.warning));
+                        tail.push(Span::styled(" expired", theme.warning));
                     }
                     if cleanup::protection(n, &s.settings.protect).is_some() {
-                        spans.push(Span::styled(" 🔒", theme.warning));
+                        tail.push(Span::styled(" 🔒", theme.warning));
                     }
+                    // A name too long for the pane is cut with `…`: the age and the flags
+                    // after it stay in sight.
+                    let used: usize = spans.iter().chain(&tail).map(Span::width).sum();
+                    let room = (inner.width as usize).saturating_sub(used).max(4);
+                    let name = if n.name.width() > room {
+                        pad(&n.name, room)
+                    } else {
+                        n.name.clone()
+                    };
+                    spans.push(Span::styled(
+                        name,
+                        if is_current {
+                            theme.current
+                        } else {
+                            theme.text
+                        },
+                    ));
+                    spans.extend(tail);
                 }
             }
         }

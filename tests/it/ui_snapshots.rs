@@ -418,6 +418,52 @@ fn details_keep_long_labels_apart_from_their_values_and_say_tools_once() {
     assert!(text.contains("tools starting"), "{text}");
 }
 
+/// A snapshot name longer than the tree pane is cut with `…`; its age and flags stay in sight.
+#[test]
+fn a_long_snapshot_name_is_cut_with_an_ellipsis_and_keeps_its_age_and_flags() {
+    fn rename(nodes: &mut [snaptree::model::Snapshot], id: &str, name: &str) {
+        for n in nodes {
+            if n.id == id {
+                n.name = name.to_string();
+            }
+            rename(&mut n.children, id, name);
+        }
+    }
+    let long = "before-the-quarterly-upgrade-of-the-payment-gateway-and-its-database-schema";
+    for (w, h) in [(W, H), (80, 24)] {
+        let mut s = state();
+        select_machine(&mut s, "web-01");
+        let mut m = s
+            .machine(&MachineRef::new("pcc", "vm-101"))
+            .unwrap()
+            .clone();
+        let quiesced = m
+            .walk()
+            .into_iter()
+            .map(|(_, n)| n)
+            .find(|n| n.quiesced && !n.memory)
+            .map(|n| n.id.clone())
+            .expect("web-01 has a quiesced snapshot");
+        rename(&mut m.snapshots, &quiesced, long);
+        s.update_machine(m);
+        let text = screen(&s, w, h);
+        let row = text
+            .lines()
+            .find(|l| l.contains("before-the-quarterly"))
+            .unwrap_or_else(|| panic!("no row of the long name:\n{text}"));
+        assert!(
+            row.contains('…'),
+            "{w}x{h}: not cut with an ellipsis: {row}"
+        );
+        assert!(!row.contains(long), "{w}x{h}: {row}");
+        assert!(row.contains(" q"), "{w}x{h}: the flag is gone: {row}");
+        assert!(
+            row.contains("d ") || row.contains("d│") || row.contains("d q"),
+            "{w}x{h}: the age is gone: {row}"
+        );
+    }
+}
+
 #[test]
 fn a_marked_snapshot_is_shown_with_a_cross_not_the_current_star() {
     let mut s = state();

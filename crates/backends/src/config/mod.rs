@@ -13,11 +13,11 @@ pub mod endpoint;
 use crate::model::{HealthThresholds, ProviderKind, parse_duration};
 
 /// The built-in defaults, embedded from `assets/default-config.toml`.
-pub const DEFAULTS: &str = include_str!("../../../../assets/default-config.toml");
+pub const DEFAULTS: &str = include_str!("../../assets/default-config.toml");
 
 /// The config file `snaptree config init` writes, from `assets/config-template.toml`: a
 /// profile of each back end and the common settings, all commented out.
-pub const TEMPLATE: &str = include_str!("../../../../assets/config-template.toml");
+pub const TEMPLATE: &str = include_str!("../../assets/config-template.toml");
 
 static DEFAULT_TABLE: LazyLock<toml::Table> = LazyLock::new(|| {
     // The embedded file is checked by a unit test.

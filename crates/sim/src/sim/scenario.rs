@@ -1,4 +1,4 @@
-//! Scenario files (TOML under `assets/`): the machines and trees an estate starts with.
+//! Scenario files (TOML under the crate's `assets/`): the machines and trees an estate starts with.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -8,7 +8,7 @@ use crate::model::{
 };
 
 /// The demo estate (docs/cli.md, "Demo").
-pub const DEMO: &str = include_str!("../../../../assets/demo.toml");
+pub const DEMO: &str = include_str!("../../assets/demo.toml");
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
