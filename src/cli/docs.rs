@@ -191,7 +191,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "Revert a VM to a snapshot, by name or id, without a prompt:",
-        "snaptree revert pcc/web-01 before-upgrade --yes",
+        "snaptree revert pcc/web-01 pre-release --yes",
     ),
     (
         "See, then run, the deletion of unpinned snapshots older than 30 days, keeping the newest of each machine:",

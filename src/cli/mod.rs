@@ -56,36 +56,39 @@ impl Failure {
     }
 }
 
+/// The heading of the options every command takes: under the command's own, in `--help`.
+const GLOBAL: &str = "Global options";
+
 /// `snaptree`: browse and operate VM snapshot trees.
 #[derive(Debug, Parser)]
 #[command(name = "snaptree", version, about, long_about = None)]
 pub struct Cli {
     /// Config file (else $SNAPTREE_CONFIG, else the platform config dir).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Only these profiles (repeatable; default: all).
-    #[arg(long = "profile", global = true, value_name = "NAME")]
+    #[arg(long = "profile", global = true, help_heading = GLOBAL, value_name = "NAME")]
     pub profiles: Vec<String>,
     /// Refuse every change.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub read_only: bool,
     /// Use the embedded demo estate instead of the configured profiles.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub demo: bool,
     /// Machine-readable output.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     /// No colours (also NO_COLOR).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub no_color: bool,
     /// More detail in the log file.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = GLOBAL, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Confirm destructive commands without asking (needed without a terminal).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub yes: bool,
     /// Print the task id and return without waiting.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub no_wait: bool,
     /// What to do (no command: the TUI).
     #[command(subcommand)]
@@ -96,19 +99,31 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// The TUI on embedded simulators of both back ends (no account needed).
+    #[command(
+        after_help = "Examples:\n  snaptree demo\n  snaptree --demo ls          (any command, on the demo estate)"
+    )]
     Demo,
     /// List machines.
+    #[command(
+        after_help = "Examples:\n  snaptree ls\n  snaptree ls pcc/web --json\n  snaptree ls /Paris-DC1/vm/prod"
+    )]
     Ls {
         /// Only machines whose name, id, path or profile contains this, ignoring case (also
         /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
         filter: Option<String>,
     },
     /// Show the snapshot tree of one machine.
+    #[command(
+        after_help = "Examples:\n  snaptree tree pcc/web-01\n  snaptree tree pcc/vm-101 --json"
+    )]
     Tree {
         /// PROFILE/NAME or PROFILE/ID.
         machine: String,
     },
     /// Take a snapshot.
+    #[command(
+        after_help = "Examples:\n  snaptree take pcc/web-01 -n before-upgrade -q --expires 7d\n  snaptree take ovh/blog -d 'before the migration' --yes"
+    )]
     Take {
         /// PROFILE/NAME or PROFILE/ID.
         machine: String,
@@ -130,6 +145,9 @@ pub enum Cmd {
         expires: Option<String>,
     },
     /// VPS: delete its snapshot, wait, then take a new one — one confirmed action.
+    #[command(
+        after_help = "Examples:\n  snaptree replace ovh/shop-front -d 'after the migration' --yes"
+    )]
     Replace {
         /// PROFILE/NAME or PROFILE/ID.
         machine: String,
@@ -141,6 +159,9 @@ pub enum Cmd {
         expires: Option<String>,
     },
     /// Revert to a snapshot (no SNAPSHOT: to the current one).
+    #[command(
+        after_help = "Examples:\n  snaptree revert pcc/web-01 pre-release\n  snaptree revert pcc/web-01            (to the current snapshot)"
+    )]
     Revert {
         /// PROFILE/NAME or PROFILE/ID.
         machine: String,
@@ -155,6 +176,9 @@ pub enum Cmd {
         retake: bool,
     },
     /// Delete one snapshot (with --children, its subtree), or all with --all.
+    #[command(
+        after_help = "Examples:\n  snaptree rm pcc/web-01 hotfix-test\n  snaptree rm pcc/web-01 snapshot-102 --children --yes\n  snaptree rm pcc/web-02 --all"
+    )]
     Rm {
         /// PROFILE/NAME or PROFILE/ID.
         machine: String,
@@ -169,11 +193,15 @@ pub enum Cmd {
         all: bool,
     },
     /// Consolidate disks.
+    #[command(after_help = "Examples:\n  snaptree consolidate pcc/db-01")]
     Consolidate {
         /// PROFILE/NAME or PROFILE/ID.
         machine: String,
     },
     /// Rename or describe a snapshot.
+    #[command(
+        after_help = "Examples:\n  snaptree rename pcc/web-01 snapshot-102 -n before-2.4-upgrade\n  snaptree rename pcc/web-01 pre-release -d 'kept until the audit'"
+    )]
     Rename {
         /// PROFILE/NAME or PROFILE/ID.
         machine: String,
@@ -187,6 +215,7 @@ pub enum Cmd {
         description: Option<String>,
     },
     /// Protect a snapshot from every policy: `[keep]` added to its description.
+    #[command(after_help = "Examples:\n  snaptree pin pcc/web-01 base")]
     Pin {
         /// PROFILE/NAME or PROFILE/ID.
         machine: String,
@@ -194,6 +223,7 @@ pub enum Cmd {
         snapshot: String,
     },
     /// Stop protecting a pinned snapshot: `[keep]` removed from its description.
+    #[command(after_help = "Examples:\n  snaptree unpin pcc/web-01 base")]
     Unpin {
         /// PROFILE/NAME or PROFILE/ID.
         machine: String,
@@ -201,6 +231,9 @@ pub enum Cmd {
         snapshot: String,
     },
     /// Delete many snapshots across machines by policy: the plan, then (confirmed) the run.
+    #[command(
+        after_help = "Examples:\n  snaptree prune --older-than 30d --keep-last 1 --dry-run\n  snaptree prune pcc --expired --yes"
+    )]
     Prune {
         /// Only machines whose name, id, path or profile contains this, ignoring case (also
         /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
@@ -225,6 +258,9 @@ pub enum Cmd {
         dry_run: bool,
     },
     /// Every snapshot of the estate, one row each: a table, CSV, JSON or Markdown.
+    #[command(
+        after_help = "Examples:\n  snaptree report\n  snaptree report --format csv > snapshots.csv\n  snaptree report pcc --all --format markdown"
+    )]
     Report {
         /// Only machines whose name, id, path or profile contains this, ignoring case (also
         /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
@@ -237,6 +273,9 @@ pub enum Cmd {
         all: bool,
     },
     /// Monitoring: the state line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    #[command(
+        after_help = "Examples:\n  snaptree check\n  snaptree check --warn-age 3d --crit-age 14d --format prometheus"
+    )]
     Check {
         /// Only machines whose name, id, path or profile contains this, ignoring case (also
         /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
@@ -260,6 +299,9 @@ pub enum Cmd {
     },
     /// OVH: request a consumer key with exactly the access rules snaptree needs; prints the
     /// validation URL on stderr and `consumer_key = "…"` on stdout, then waits for approval.
+    #[command(
+        after_help = "Examples:\n  snaptree login ovh >> new-key.toml\n  snaptree login ovh --read-only"
+    )]
     Login {
         /// The OVH profile (its endpoint and application key/secret are used).
         profile: String,
@@ -277,13 +319,18 @@ pub enum Cmd {
         command: ConfigCmd,
     },
     /// Print every path in use.
+    #[command(after_help = "Examples:\n  snaptree info")]
     Info,
     /// Print a shell completion script (e.g. `snaptree completions bash > ~/.local/share/bash-completion/completions/snaptree`).
+    #[command(
+        after_help = "Examples:\n  snaptree completions bash > ~/.local/share/bash-completion/completions/snaptree"
+    )]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
     /// Print the manual page (roff; e.g. `snaptree man | man -l -`).
+    #[command(after_help = "Examples:\n  snaptree man | man -l -")]
     Man,
     /// Serve a simulator alone.
     Sim {

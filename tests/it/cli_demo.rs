@@ -737,6 +737,52 @@ fn the_vsphere_simulators_viewer_reads_but_may_not_take() {
     );
 }
 
+/// A command's `--help` lists its own options first, the global ones under their own heading,
+/// then examples.
+#[test]
+fn help_puts_the_commands_options_first_then_the_global_ones_then_examples() {
+    let env = Env::new();
+    let o = env.run(&["take", "--help"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let help = stdout(&o);
+    let at = |what: &str| {
+        help.find(what)
+            .unwrap_or_else(|| panic!("take --help lacks {what}:\n{help}"))
+    };
+    assert!(at("--name") < at("Global options:"), "{help}");
+    assert!(at("--quiesce") < at("Global options:"), "{help}");
+    assert!(at("Global options:") < at("--config"), "{help}");
+    assert!(at("Global options:") < at("--yes"), "{help}");
+    assert!(at("--config") < at("Examples:"), "{help}");
+    for command in [
+        "demo",
+        "ls",
+        "tree",
+        "take",
+        "replace",
+        "revert",
+        "rm",
+        "consolidate",
+        "rename",
+        "pin",
+        "unpin",
+        "prune",
+        "report",
+        "check",
+        "login",
+        "info",
+        "completions",
+        "man",
+    ] {
+        let o = env.run(&[command, "--help"]);
+        let help = stdout(&o);
+        assert!(
+            help.contains("Examples:\n  snaptree "),
+            "{command} --help has no example:\n{help}"
+        );
+    }
+}
+
 #[test]
 fn completions_and_the_manual_page_cover_every_command_without_a_config() {
     let env = Env::new();
