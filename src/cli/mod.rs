@@ -259,7 +259,7 @@ pub enum Cmd {
     },
     /// Every snapshot of the estate, one row each: a table, CSV, JSON or Markdown.
     #[command(
-        after_help = "Examples:\n  snaptree report\n  snaptree report --format csv > snapshots.csv\n  snaptree report pcc --all --format markdown"
+        after_help = "Examples:\n  snaptree report\n  snaptree report -o wide\n  snaptree report --columns machine,snapshot,age_days,size_bytes,created_by\n  snaptree report --format csv > snapshots.csv\n  snaptree report pcc --all --format markdown"
     )]
     Report {
         /// Only machines whose name, id, path or profile contains this, ignoring case (also
@@ -271,6 +271,15 @@ pub enum Cmd {
         /// Machines without snapshots too (a row with empty snapshot fields).
         #[arg(long)]
         all: bool,
+        /// The columns to write, in order, comma-separated (table, CSV, Markdown; JSON has
+        /// them all): profile, provider, location, machine, machine_id, power_state, snapshot,
+        /// snapshot_id, path, description, created, age_days, size_bytes, memory, quiesced,
+        /// current, depth, consolidation_needed, created_by, expires, protected.
+        #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+        columns: Vec<String>,
+        /// `wide`: every column in the table (the default table fits about 160 columns).
+        #[arg(short = 'o', long = "output", value_name = "wide", value_parser = ["wide"])]
+        output: Option<String>,
     },
     /// Monitoring: the state line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     #[command(
@@ -590,7 +599,15 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             filter,
             format,
             all,
-        } => report::report(cli, s, filter.as_deref(), *format, *all).await,
+            columns,
+            output,
+        } => {
+            let columns = report::Columns {
+                named: columns.clone(),
+                wide: output.is_some(),
+            };
+            report::report(cli, s, filter.as_deref(), *format, *all, &columns).await
+        }
         Cmd::Check {
             filter,
             warn_age,

@@ -109,8 +109,10 @@ pub async fn report(
     filter: Option<&str>,
     format: ReportFormat,
     all: bool,
+    columns: &Columns,
 ) -> Result<(), Failure> {
     let format = if cli.json { ReportFormat::Json } else { format };
+    let columns = columns.indexes(format)?;
     let (mut machines, matched, errors) = estate(s, filter, all).await;
     with_creators(s, &mut machines).await;
     let protect = Protect::new(&s.config.cleanup.protect);
@@ -121,6 +123,7 @@ pub async fn report(
         machines: &machines,
         all,
         errors: &errors,
+        columns: &columns,
     };
     written(write_report(&mut out, &what, &protect, now, format))?;
     super::tell_no_match(s, filter, matched, &errors);
@@ -143,6 +146,35 @@ pub struct Written<'a> {
     pub all: bool,
     /// Each profile that could not be read, and why.
     pub errors: &'a [(String, String)],
+    /// The columns written (indexes into `COLUMNS`), in order; JSON writes them all.
+    pub columns: &'a [usize],
+}
+
+/// Which columns `report` writes: `--columns`, or every one (`-o wide`), or the format's own
+/// (a table: `TABLE_COLUMNS`, about 160 terminal columns; CSV and Markdown: all).
+#[derive(Clone, Debug, Default)]
+pub struct Columns {
+    /// `--columns a,b,c`.
+    pub named: Vec<String>,
+    /// `-o wide`: every column.
+    pub wide: bool,
+}
+
+impl Columns {
+    /// The indexes into `COLUMNS` written in `format`; an unknown name is a usage error.
+    pub fn indexes(&self, format: ReportFormat) -> Result<Vec<usize>, Failure> {
+        let every = || (0..COLUMNS.len()).collect();
+        if !self.named.is_empty() {
+            return report::column_indexes(&self.named)
+                .map_err(|why| Failure::new(super::EXIT_USAGE, why));
+        }
+        Ok(match format {
+            ReportFormat::Table if !self.wide => {
+                report::column_indexes(&report::TABLE_COLUMNS).unwrap_or_else(|_| every())
+            }
+            _ => every(),
+        })
+    }
 }
 
 /// Write every row of the report in `format`.
@@ -153,7 +185,8 @@ pub fn write_report(
     now: DateTime<Utc>,
     format: ReportFormat,
 ) -> std::io::Result<()> {
-    let (machines, all) = (what.machines, what.all);
+    let (machines, all, cols) = (what.machines, what.all, what.columns);
+    let names: Vec<&str> = cols.iter().map(|&i| COLUMNS[i]).collect();
     // Each row's cells to `f`, one row at a time; the first write error stops the rest.
     let each = |out: &mut dyn Write, f: &mut WriteRow| {
         let mut result = Ok(());
@@ -167,9 +200,9 @@ pub fn write_report(
     match format {
         ReportFormat::Csv => {
             // RFC 4180: every line ends with CRLF, the header's too.
-            write!(out, "{}\r\n", COLUMNS.join(","))?;
+            write!(out, "{}\r\n", names.join(","))?;
             each(out, &mut |out, cells| {
-                let line: Vec<Cow<str>> = cells.iter().map(csv_cell).collect();
+                let line: Vec<Cow<str>> = cols.iter().map(|&i| csv_cell(&cells[i])).collect();
                 write!(out, "{}\r\n", line.join(","))
             })?;
         }
@@ -198,32 +231,24 @@ pub fn write_report(
             out.write_all(b"}\n")?;
         }
         ReportFormat::Markdown => {
-            writeln!(out, "| {} |", COLUMNS.join(" | "))?;
-            writeln!(out, "|{}", "---|".repeat(COLUMNS.len()))?;
+            writeln!(out, "| {} |", names.join(" | "))?;
+            writeln!(out, "|{}", "---|".repeat(names.len()))?;
             each(out, &mut |out, cells| {
-                let line: Vec<Cow<str>> = cells.iter().map(markdown_cell).collect();
+                let line: Vec<Cow<str>> = cols.iter().map(|&i| markdown_cell(&cells[i])).collect();
                 writeln!(out, "| {} |", line.join(" | "))
             })?;
         }
         ReportFormat::Table => {
             // Two passes over the rows: the widths first, then the lines.
-            let mut table = super::output::Table::new(&COLUMNS);
+            let mut table = super::output::Table::new(&names);
             report::rows(machines, all, |r| {
                 let cells = r.cells(protect, now);
-                let shown: Vec<Cow<str>> = cells
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| table_cell(i, c))
-                    .collect();
+                let shown: Vec<Cow<str>> = cols.iter().map(|&i| table_cell(i, &cells[i])).collect();
                 table.fit(&shown);
             });
-            writeln!(out, "{}", table.line(&COLUMNS))?;
+            writeln!(out, "{}", table.line(&names))?;
             each(out, &mut |out, cells| {
-                let shown: Vec<Cow<str>> = cells
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| table_cell(i, c))
-                    .collect();
+                let shown: Vec<Cow<str>> = cols.iter().map(|&i| table_cell(i, &cells[i])).collect();
                 writeln!(out, "{}", table.line(&shown))
             })?;
         }

@@ -737,6 +737,55 @@ fn the_vsphere_simulators_viewer_reads_but_may_not_take() {
     );
 }
 
+/// `report`'s table fits 160 columns by default; `-o wide` has every column, `--columns`
+/// chooses them (in every format but JSON), an unknown one is a usage error naming them all.
+#[test]
+fn the_report_table_fits_160_columns_and_columns_are_chosen() {
+    let env = Env::new();
+    let o = env.demo(&["report"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let table = stdout(&o);
+    let widest = table.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(widest <= 160, "{widest} columns wide:\n{table}");
+    let header = table.lines().next().unwrap_or_default().to_string();
+    for column in ["machine", "snapshot", "age_days", "size_bytes", "protected"] {
+        assert!(header.contains(column), "{header}");
+    }
+
+    let o = env.demo(&["report", "-o", "wide"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let wide = stdout(&o);
+    let header = wide.lines().next().unwrap_or_default();
+    assert_eq!(header.split_whitespace().count(), 21, "{header}");
+
+    let o = env.demo(&["report", "--columns", "machine,snapshot,created_by"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let chosen = stdout(&o);
+    assert_eq!(
+        chosen
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["machine", "snapshot", "created_by"]
+    );
+
+    let o = env.demo(&["report", "--format", "csv", "--columns", "snapshot,machine"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("snapshot,machine\r\n"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = env.demo(&["report", "--columns", "machine,bogus"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("\"bogus\""), "{}", stderr(&o));
+    assert!(stderr(&o).contains("size_bytes"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "nothing written: {}", stdout(&o));
+}
+
 /// A command's `--help` lists its own options first, the global ones under their own heading,
 /// then examples.
 #[test]
@@ -1210,7 +1259,7 @@ fn report_json_and_markdown_have_the_columns_in_order_and_a_row_per_snapshot() {
         assert_eq!(pipes, 22, "{l}");
     }
     // The table is for people: sizes in units, dates to the minute.
-    let table = stdout(&env.demo(&["report"]));
+    let table = stdout(&env.demo(&["report", "-o", "wide"]));
     assert!(
         table
             .lines()

@@ -32,6 +32,39 @@ pub const COLUMNS: [&str; 21] = [
     "protected",
 ];
 
+/// The columns a `report` table shows unless told otherwise: what tells snapshots apart and
+/// what a cleanup looks at, in about 160 terminal columns (the others: `--columns`, `-o wide`).
+pub const TABLE_COLUMNS: [&str; 11] = [
+    "profile",
+    "machine",
+    "snapshot",
+    "created",
+    "age_days",
+    "size_bytes",
+    "memory",
+    "quiesced",
+    "current",
+    "protected",
+    "expires",
+];
+
+/// The indexes in [`COLUMNS`] of the columns `names` names, in their order; an unknown name
+/// is refused with the sentence that lists the known ones.
+pub fn column_indexes<S: AsRef<str>>(names: &[S]) -> Result<Vec<usize>, String> {
+    names
+        .iter()
+        .map(|n| {
+            let n = n.as_ref().trim();
+            COLUMNS.iter().position(|c| *c == n).ok_or_else(|| {
+                format!(
+                    "no report column {n:?}; the columns are {}",
+                    COLUMNS.join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
 /// The index of the `size_bytes` column (a table shows it in human units).
 pub const SIZE_COLUMN: usize = 12;
 
