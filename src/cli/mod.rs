@@ -114,11 +114,17 @@ pub enum Cmd {
     },
     /// Show the snapshot tree of one machine.
     #[command(
-        after_help = "Examples:\n  snaptree tree pcc/web-01\n  snaptree tree pcc/vm-101 --json"
+        after_help = "Examples:\n  snaptree tree pcc/web-01\n  snaptree tree pcc/web-01 -D -d      (with dates and descriptions)\n  snaptree tree pcc/vm-101 --json"
     )]
     Tree {
         /// PROFILE/NAME or PROFILE/ID.
         machine: String,
+        /// When each snapshot was taken (UTC).
+        #[arg(short = 'D', long)]
+        date: bool,
+        /// Each snapshot's description, when it says more than its name.
+        #[arg(short, long)]
+        description: bool,
     },
     /// Take a snapshot.
     #[command(
@@ -549,12 +555,21 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
     }
     match cmd {
         Cmd::Ls { filter } => ls(cli, s, filter.as_deref()).await,
-        Cmd::Tree { machine } => {
+        Cmd::Tree {
+            machine,
+            date,
+            description,
+        } => {
             let m = find_machine(s, machine).await?;
             if let Some(why) = m.unreadable_sentence() {
                 return Err(Failure::new(EXIT_FAILED, why));
             }
-            output::print_tree(&m, cli.json);
+            let columns = output::TreeColumns {
+                date: *date,
+                description: *description,
+            };
+            let protect = crate::model::cleanup::Protect::new(&s.config.cleanup.protect);
+            output::print_tree(&m, cli.json, columns, &protect);
             Ok(())
         }
         Cmd::Take { machine, .. }

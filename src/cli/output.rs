@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use unicode_width::UnicodeWidthStr;
 
 use crate::config::Paths;
+use crate::model::cleanup::{self, Protect};
 use crate::model::health::format_age;
 use crate::model::{HealthThresholds, Machine, Snapshot, TaskStatus, machine_warnings};
 use crate::{say, say_json, tell};
@@ -178,7 +179,7 @@ pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String
 }
 
 /// `snaptree tree`.
-pub fn print_tree(m: &Machine, as_json: bool) {
+pub fn print_tree(m: &Machine, as_json: bool, columns: TreeColumns, protect: &Protect) {
     if as_json {
         say_json!(json!({
             "machine": {"profile": m.profile, "provider": m.provider.as_str(), "id": m.id, "name": m.name},
@@ -191,23 +192,70 @@ pub fn print_tree(m: &Machine, as_json: bool) {
     let now = Utc::now();
     for row in crate::app::state::tree_rows(m, &Default::default()) {
         match row.snapshot.as_deref().and_then(|id| m.find(id)) {
-            Some(s) => say!(
-                "{}{}{}  {}  {}{}{}",
-                row.prefix,
-                if m.current.as_deref() == Some(&s.id) {
+            Some(s) => {
+                let current = if m.current.as_deref() == Some(&s.id) {
                     "*"
                 } else {
                     " "
-                },
-                s.name,
-                s.id,
-                format_age(m.age_of(s.created, now)),
-                if s.memory { "  memory" } else { "" },
-                if s.quiesced { "  quiesced" } else { "" },
-            ),
+                };
+                say!(
+                    "{}{current}{}",
+                    row.prefix,
+                    crate::safe::terminal(&tree_line(m, s, columns, protect, now))
+                );
+            }
             None => say!("{}▶ You are here", row.prefix),
         }
     }
+}
+
+/// What `tree` shows of each snapshot besides its name, id, age, size and flags (as govc's
+/// `snapshot.tree -D -d`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TreeColumns {
+    /// When it was taken (`-D`).
+    pub date: bool,
+    /// Its description (`-d`), when it says more than the name.
+    pub description: bool,
+}
+
+/// One snapshot of `tree`: name, id, age, then what is known and set of size, date, memory,
+/// quiesce, protection, expiry and description.
+fn tree_line(
+    m: &Machine,
+    s: &Snapshot,
+    columns: TreeColumns,
+    protect: &Protect,
+    now: DateTime<Utc>,
+) -> String {
+    let mut line = format!(
+        "{}  {}  {}",
+        s.name,
+        s.id,
+        format_age(m.age_of(s.created, now))
+    );
+    if let Some(bytes) = s.size_bytes {
+        line.push_str(&format!("  {}", crate::model::health::human_size(bytes)));
+    }
+    if columns.date {
+        line.push_str(&format!("  {}", s.created.format("%Y-%m-%d %H:%M UTC")));
+    }
+    for (set, word) in [(s.memory, "memory"), (s.quiesced, "quiesced")] {
+        if set {
+            line.push_str("  ");
+            line.push_str(word);
+        }
+    }
+    if cleanup::protection(s, protect).is_some() {
+        line.push_str("  🔒");
+    }
+    if cleanup::expires(&s.description).is_some_and(|t| t <= now) {
+        line.push_str("  expired");
+    }
+    if columns.description && !s.description.is_empty() && s.description != s.name {
+        line.push_str(&format!("  \"{}\"", s.description));
+    }
+    line
 }
 
 /// The end of a change command.

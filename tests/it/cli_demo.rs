@@ -737,6 +737,46 @@ fn the_vsphere_simulators_viewer_reads_but_may_not_take() {
     );
 }
 
+/// `tree` says each snapshot's size, protection and expiry; `-D` adds when it was taken and
+/// `-d` its description, as govc's `snapshot.tree -D -d`.
+#[test]
+fn tree_shows_size_lock_and_expiry_and_dates_and_descriptions_on_request() {
+    let env = Env::new();
+    let o = env.demo(&["tree", "pcc/web-01"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let plain = stdout(&o);
+    let line = |text: &str, name: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!(" {name}  ")) || l.contains(&format!("*{name}  ")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+            .to_string()
+    };
+    assert!(line(&plain, "base").contains("GiB"), "{plain}");
+    assert!(
+        line(&plain, "base").contains('🔒'),
+        "a pinned snapshot: {plain}"
+    );
+    assert!(line(&plain, "hotfix-test").contains("expired"), "{plain}");
+    assert!(!plain.contains("UTC"), "no dates unless asked: {plain}");
+    assert!(
+        !plain.contains("nginx"),
+        "no descriptions unless asked: {plain}"
+    );
+
+    let o = env.demo(&["tree", "pcc/web-01", "-D", "-d"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let full = stdout(&o);
+    let base = line(&full, "base");
+    assert!(base.contains(" UTC"), "{base}");
+    assert!(base.contains("\"Clean install"), "{base}");
+    // A description that only repeats the name is not said twice.
+    assert_eq!(
+        line(&full, "after-patch").matches("after-patch").count(),
+        1,
+        "{full}"
+    );
+}
+
 /// `report`'s table fits 160 columns by default; `-o wide` has every column, `--columns`
 /// chooses them (in every format but JSON), an unknown one is a usage error naming them all.
 #[test]
