@@ -262,6 +262,12 @@ pub fn palette(frame: &mut Frame, area: Rect, p: &Palette, theme: &Theme) {
     );
 }
 
+/// The legend of the marks the panes draw, in the help.
+const LEGEND: [&str; 2] = [
+    "● on ○ off ◐ suspended · ! warning !! critical · 🔒 pinned · × marked",
+    "q quiesced · mem with memory · expired · [+] folded · ▶ You are here",
+];
+
 /// Help, generated from the keymap.
 pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
     let half = KEYMAP.len().div_ceil(2);
@@ -305,14 +311,22 @@ pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
         "Text: ←/→ Home End, C-u C-w C-k erase · Enter on a task shows it in full",
         theme.dim,
     ));
-    lines.push(Line::styled("Esc or ? closes this help.", theme.dim));
+    // What the marks on the rows mean; the second line only where the screen has room
+    // (at 80×24 every row is taken).
+    lines.push(Line::styled(LEGEND[0], theme.dim));
+    if usize::from(area.height) >= lines.len() + 3 {
+        lines.push(Line::styled(LEGEND[1], theme.dim));
+    }
     let rect = centered(
         area,
         to_u16(width.max(68)),
         to_u16(lines.len()).saturating_add(2),
     );
     frame.render_widget(Clear, rect);
-    frame.render_widget(Paragraph::new(lines).block(boxed("Keys", theme)), rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(boxed("Keys · Esc or ? closes", theme)),
+        rect,
+    );
 }
 
 /// A profile template of each back end, side by side (docs/config.md): what the welcome shows.

@@ -238,11 +238,25 @@ fn help_overlay() {
     for b in snaptree::app::KEYMAP {
         assert!(text.contains(b.name), "{} missing from help", b.name);
     }
-    assert!(
-        text.contains("Esc or ? closes this help."),
-        "footer cut off:\n{text}"
-    );
+    assert!(text.contains("Esc or ? closes"), "how to close:\n{text}");
+    // The legend of the marks the panes draw, whole at 120×36, its first line at 80×24.
+    assert!(text.contains("● on ○ off ◐ suspended"), "{text}");
+    assert!(text.contains("q quiesced · mem with memory"), "{text}");
     insta::assert_snapshot!("help", text);
+    let mut small = state();
+    small.size = (80, 24);
+    key(&mut small, '?');
+    let text = screen(&small, 80, 24);
+    assert!(text.contains("● on ○ off ◐ suspended"), "{text}");
+    assert!(text.contains("Esc or ? closes"), "{text}");
+    assert!(text.contains("Dialogs: Enter confirms"), "{text}");
+    for b in snaptree::app::KEYMAP {
+        assert!(
+            text.contains(b.name),
+            "{} missing from help at 80×24",
+            b.name
+        );
+    }
 }
 
 #[test]
