@@ -95,6 +95,8 @@ fn state() -> AppState {
             read_only: false,
             guest_check: false,
             status: ProfileStatus::Connected,
+            endpoint: None,
+            user: None,
         }],
         Settings {
             confirm: ConfirmMode::TypeName,

@@ -192,12 +192,17 @@ async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
         .engine
         .profiles()
         .iter()
-        .map(|p| ProfileView {
-            name: p.name.clone(),
-            kind: p.kind,
-            read_only: p.read_only,
-            guest_check: p.guest.is_some(),
-            status: ProfileStatus::Loading,
+        .map(|p| {
+            let configured = session.config.profiles.get(&p.name);
+            ProfileView {
+                name: p.name.clone(),
+                kind: p.kind,
+                read_only: p.read_only,
+                guest_check: p.guest.is_some(),
+                status: ProfileStatus::Loading,
+                endpoint: configured.and_then(|c| c.shown_endpoint()),
+                user: configured.and_then(|c| c.username.clone()),
+            }
         })
         .collect();
     let mut state = AppState::new(profiles, settings, chrono::Utc::now());

@@ -73,6 +73,10 @@ pub struct ProfileView {
     pub guest_check: bool,
     /// State.
     pub status: ProfileStatus,
+    /// Where it goes (`ProfileConfig::shown_endpoint`), when configured.
+    pub endpoint: Option<String>,
+    /// Who it logs in as, when configured.
+    pub user: Option<String>,
 }
 
 /// One inventory row.

@@ -698,6 +698,14 @@ pub fn overview(frame: &mut Frame, area: Rect, s: &AppState, scope: &Scope, them
     frame.render_widget(b, area);
     let mut lines = Vec::new();
     if let Scope::Profile(i) = scope {
+        // Which server, and as whom: what the operator checks before acting.
+        let p = &s.inventory.profiles[*i];
+        if let Some(endpoint) = &p.endpoint {
+            lines.push(kv("endpoint", crate::safe::terminal(endpoint), theme));
+        }
+        if let Some(user) = &p.user {
+            lines.push(kv("user", crate::safe::terminal(user), theme));
+        }
         match &s.inventory.profiles[*i].status {
             ProfileStatus::Error(trouble, e, _) => {
                 lines.push(Line::styled(

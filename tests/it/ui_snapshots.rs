@@ -432,6 +432,27 @@ fn details_keep_long_labels_apart_from_their_values_and_say_tools_once() {
     assert!(text.contains("tools starting"), "{text}");
 }
 
+/// A profile's overview says which server it reaches and as whom.
+#[test]
+fn a_profiles_overview_names_its_endpoint_and_user() {
+    for (w, h) in [(W, H), (80, 24)] {
+        let mut s = state();
+        s.inventory.profiles[0].endpoint = Some("https://vc.lab.example/sdk".into());
+        s.inventory.profiles[0].user = Some("ops@vsphere.local".into());
+        s.set_inv_cursor(0);
+        let text = screen(&s, w, h);
+        assert!(text.contains("Overview of pcc"), "{w}x{h}:\n{text}");
+        assert!(
+            text.contains("endpoint     https://vc.lab.example/sdk"),
+            "{w}x{h}:\n{text}"
+        );
+        assert!(
+            text.contains("user         ops@vsphere.local"),
+            "{w}x{h}:\n{text}"
+        );
+    }
+}
+
 /// A snapshot name longer than the tree pane is cut with `…`; its age and flags stay in sight.
 #[test]
 fn a_long_snapshot_name_is_cut_with_an_ellipsis_and_keeps_its_age_and_flags() {

@@ -965,6 +965,8 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
             read_only: false,
             guest_check: false,
             status: ProfileStatus::Loading,
+            endpoint: None,
+            user: None,
         }],
         Settings {
             confirm: snaptree::config::ConfirmMode::TypeName,

@@ -77,6 +77,8 @@ pub fn state_with(read_only: bool, theme: ThemeName) -> AppState {
             read_only,
             guest_check: false,
             status: ProfileStatus::Loading,
+            endpoint: None,
+            user: None,
         })
         .collect();
     let mut s = AppState::new(views, settings(theme), now());

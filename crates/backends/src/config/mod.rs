@@ -252,6 +252,25 @@ pub enum GuestCheckKind {
 pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl ProfileConfig {
+    /// Where the profile goes, as the operator may be shown it: a vSphere URL without any
+    /// user or password written into it, or an OVHcloud endpoint's name.
+    pub fn shown_endpoint(&self) -> Option<String> {
+        if let Some(url) = self.url.as_deref() {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            let scheme = if scheme.is_empty() {
+                String::new()
+            } else {
+                format!("{scheme}://")
+            };
+            return Some(format!("{scheme}{host}{path}"));
+        }
+        self.endpoint.clone()
+    }
+
     /// The profile's request time limit (`timeout`, default 60 s), or why it is not one.
     pub fn request_timeout(&self, name: &str) -> Result<std::time::Duration, String> {
         time_limit(name, "timeout", self.timeout.as_deref(), DEFAULT_TIMEOUT)
@@ -712,6 +731,28 @@ fn run_with_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The endpoint shown never carries a user or password written into the URL.
+    #[test]
+    fn the_shown_endpoint_has_no_credentials() {
+        let with = |url: Option<&str>, endpoint: Option<&str>| ProfileConfig {
+            url: url.map(str::to_string),
+            endpoint: endpoint.map(str::to_string),
+            ..ProfileConfig::default()
+        };
+        let shown = |p: ProfileConfig| p.shown_endpoint();
+        assert_eq!(
+            shown(with(
+                Some("https://op%40lab:s3cr%3At@vc.lab:8443/sdk"),
+                None
+            ))
+            .as_deref(),
+            Some("https://vc.lab:8443/sdk")
+        );
+        assert_eq!(shown(with(Some("vc.lab"), None)).as_deref(), Some("vc.lab"));
+        assert_eq!(shown(with(None, Some("ovh-eu"))).as_deref(), Some("ovh-eu"));
+        assert_eq!(shown(with(None, None)), None);
+    }
 
     /// The template `config init` writes reads as a config without profiles; with its
     /// profiles and settings uncommented, as one with a profile of each back end.
