@@ -259,6 +259,11 @@ pub struct TreeView {
     pub of: Option<MachineRef>,
     /// Collapsed snapshots.
     pub collapsed: HashSet<String>,
+    /// The Details pane's first row shown (it scrolls when focused); back to the top when the
+    /// selection moves.
+    pub details_scroll: u16,
+    /// The most the Details pane can scroll, as last drawn (the drawing knows the wrapping).
+    pub details_most: std::cell::Cell<u16>,
 }
 
 impl TreeView {
@@ -266,6 +271,7 @@ impl TreeView {
     pub fn set_cursor(&mut self, index: usize) {
         self.cursor.selected = index.min(self.rows.len().saturating_sub(1));
         self.lost = false;
+        self.details_scroll = 0;
     }
 
     /// The selected row.

@@ -45,6 +45,8 @@ pub enum Pane {
     Inventory,
     /// The selected machine's snapshot tree.
     Tree,
+    /// The selected machine's or snapshot's details (they scroll).
+    Details,
     /// Running and recent tasks.
     Tasks,
 }

@@ -239,12 +239,20 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
                     let mut at = s.left.list.cursor;
                     move_cursor(&mut at, s.left.list.shown.len(), action, page);
                     s.set_list_cursor(at);
+                    s.tree.details_scroll = 0;
                 }
                 Pane::Inventory => {
                     let mut at = s.nav.cursor.selected;
                     move_cursor(&mut at, s.nav.rows.len(), action, page);
                     s.set_inv_cursor(at);
                     s.rebuild_tree();
+                    s.tree.details_scroll = 0;
+                }
+                Pane::Details => {
+                    let most = usize::from(s.tree.details_most.get());
+                    let mut at = usize::from(s.tree.details_scroll);
+                    move_cursor(&mut at, most + 1, action, page);
+                    s.tree.details_scroll = u16::try_from(at).unwrap_or(u16::MAX);
                 }
                 Pane::Tree => {
                     let mut at = s.tree.cursor.selected;
@@ -269,7 +277,7 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
             let order: &[Pane] = if overview {
                 &[Pane::Inventory, Pane::Tasks]
             } else {
-                &[Pane::Inventory, Pane::Tree, Pane::Tasks]
+                &[Pane::Inventory, Pane::Tree, Pane::Details, Pane::Tasks]
             };
             let i = order.iter().position(|p| *p == s.focus).unwrap_or(0);
             let step = if action == NextPane {
@@ -432,6 +440,8 @@ fn toggle(s: &mut AppState, expand: bool) {
                 s.rebuild_tree();
             }
         }
+        // The details have nothing that folds.
+        Pane::Details => {}
         Pane::Tasks => {
             if expand && let Some(t) = s.tasks.all().get(s.tasks.cursor.selected) {
                 let request = t.request;

@@ -567,7 +567,8 @@ fn snapshot_lines<'a>(m: &Machine, n: &Snapshot, s: &AppState, theme: &Theme) ->
 
 /// Facts about the selected machine and snapshot.
 pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
-    let b = block(Line::styled(" Details ", theme.header), false, theme);
+    let focused = s.focus == Pane::Details && s.dialog().is_none();
+    let b = block(Line::styled(" Details ", theme.header), focused, theme);
     let inner = b.inner(area);
     frame.render_widget(b, area);
     let Some(m) = s.selected_machine() else {
@@ -675,10 +676,25 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             theme.dim,
         ));
     }
-    frame.render_widget(
-        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
-        inner,
-    );
+    let text = Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false });
+    // Longer than the pane: it scrolls (Tab to it, then j/k), and its border says so.
+    let rows = u16::try_from(text.line_count(inner.width)).unwrap_or(u16::MAX);
+    let most = rows.saturating_sub(inner.height);
+    s.tree.details_most.set(most);
+    let scroll = s.tree.details_scroll.min(most);
+    frame.render_widget(text.scroll((scroll, 0)), inner);
+    if most > 0 && s.dialog().is_none() {
+        let hint = match (scroll, scroll >= most) {
+            (0, _) => " ↓ more ",
+            (_, true) => " ↑ more ",
+            _ => " ↑↓ more ",
+        };
+        let width = u16::try_from(hint.chars().count()).unwrap_or(0);
+        if area.width > width + 2 {
+            let at = Rect::new(area.right() - width - 1, area.bottom() - 1, width, 1);
+            frame.render_widget(Span::styled(hint, theme.dim), at);
+        }
+    }
 }
 
 /// The overview of a profile, a group or the estate (no machine selected): totals, and a

@@ -205,6 +205,8 @@ fn tab_cycles_the_panes_both_ways() {
     press(&mut s, KeyCode::Tab);
     assert_eq!(s.focus, Pane::Tree);
     press(&mut s, KeyCode::Tab);
+    assert_eq!(s.focus, Pane::Details);
+    press(&mut s, KeyCode::Tab);
     assert_eq!(s.focus, Pane::Tasks);
     press(&mut s, KeyCode::Tab);
     assert_eq!(s.focus, Pane::Inventory);
@@ -980,8 +982,9 @@ fn cancel_an_ended_task_is_refused() {
         }),
     );
     assert!(!s.tasks.all()[0].is_running());
-    press(&mut s, KeyCode::Tab);
-    press(&mut s, KeyCode::Tab);
+    while s.focus != Pane::Tasks {
+        press(&mut s, KeyCode::Tab);
+    }
     assert!(key(&mut s, 'x').is_empty());
     assert!(error_message(&s).contains("already ended"));
 }

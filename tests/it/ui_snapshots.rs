@@ -10,7 +10,7 @@ use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use snaptree::app::state::Modal;
 use snaptree::app::update::default_name;
-use snaptree::app::{AppState, Msg, update};
+use snaptree::app::{AppState, Msg, Pane, update};
 use snaptree::config::ThemeName;
 use snaptree::engine::{Event, RunUpdate};
 use snaptree::model::MachineRef;
@@ -430,6 +430,36 @@ fn details_keep_long_labels_apart_from_their_values_and_say_tools_once() {
     // The tools' state is a typed field, said once, in the back end's words.
     assert_eq!(text.matches("tools").count(), 1, "{text}");
     assert!(text.contains("tools starting"), "{text}");
+}
+
+/// Details longer than their pane scroll: Tab reaches the pane, j/G scroll it, its border
+/// says there is more, and moving the selection brings it back to the top.
+#[test]
+fn the_details_pane_scrolls_when_focused() {
+    let mut s = state();
+    s.size = (80, 24);
+    select_machine(&mut s, "web-01");
+    select_snapshot(&mut s, "snapshot-101");
+    let before = screen(&s, 80, 24);
+    assert!(
+        before.contains("↓ more"),
+        "long details say there is more:\n{before}"
+    );
+    while s.focus != Pane::Details {
+        press(&mut s, KeyCode::Tab);
+    }
+    key(&mut s, 'G');
+    let after = screen(&s, 80, 24);
+    assert!(after.contains("↑ more"), "{after}");
+    assert_ne!(before, after, "the details moved");
+    assert!(s.tree.details_scroll > 0);
+    key(&mut s, 'g');
+    assert_eq!(s.tree.details_scroll, 0);
+    key(&mut s, 'G');
+    // Back in the tree, a move of the selection shows the new snapshot's details from the top.
+    press(&mut s, KeyCode::BackTab);
+    key(&mut s, 'j');
+    assert_eq!(s.tree.details_scroll, 0);
 }
 
 /// A profile's overview says which server it reaches and as whom.
