@@ -207,9 +207,9 @@ fn ctrl_z_suspends_to_the_shell_and_fg_resumes() {
             assert_eq!(t.pane("#{alternate_on}"), "1", "{how}");
             // Raw mode: ? opens the help without Enter.
             t.keys(&["?"]);
-            t.wait_for("the help", |s| s.contains("closes this help"));
+            t.wait_for("the help", |s| s.contains("Esc or ? closes"));
             t.keys(&["Escape"]);
-            t.wait_for("the help closed", |s| !s.contains("closes this help"));
+            t.wait_for("the help closed", |s| !s.contains("Esc or ? closes"));
         }
         t.keys(&["q"]);
         t.wait_for("the shell again", |s| {
