@@ -228,42 +228,48 @@ fn move_cursor(selected: &mut usize, len: usize, action: Action, page: usize) {
     };
 }
 
+/// A move (`Up`, `Down`, `Top`, `Bottom`, `PageUp`, `PageDown`) in the focused pane: a
+/// cursor, or the Details' scroll; a new selection shows its details from the top.
+fn move_selection(s: &mut AppState, action: Action) {
+    let page = page(s);
+    match s.focus {
+        Pane::Inventory if s.left.view == LeftView::Snapshots => {
+            let mut at = s.left.list.cursor;
+            move_cursor(&mut at, s.left.list.shown.len(), action, page);
+            s.set_list_cursor(at);
+            s.tree.details_scroll = 0;
+        }
+        Pane::Inventory => {
+            let mut at = s.nav.cursor.selected;
+            move_cursor(&mut at, s.nav.rows.len(), action, page);
+            s.set_inv_cursor(at);
+            s.rebuild_tree();
+            s.tree.details_scroll = 0;
+        }
+        Pane::Details => {
+            let most = usize::from(s.tree.details_most.get());
+            let mut at = usize::from(s.tree.details_scroll);
+            move_cursor(&mut at, most + 1, action, page);
+            s.tree.details_scroll = u16::try_from(at).unwrap_or(u16::MAX);
+        }
+        Pane::Tree => {
+            let mut at = s.tree.cursor.selected;
+            move_cursor(&mut at, s.tree.rows.len(), action, page);
+            s.tree.set_cursor(at);
+        }
+        Pane::Tasks => {
+            let n = s.tasks.all().len();
+            move_cursor(&mut s.tasks.cursor.selected, n, action, page);
+        }
+    }
+}
+
 /// Run one action.
 pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
     use Action::*;
     match action {
         Up | Down | Top | Bottom | PageUp | PageDown => {
-            let page = page(s);
-            match s.focus {
-                Pane::Inventory if s.left.view == LeftView::Snapshots => {
-                    let mut at = s.left.list.cursor;
-                    move_cursor(&mut at, s.left.list.shown.len(), action, page);
-                    s.set_list_cursor(at);
-                    s.tree.details_scroll = 0;
-                }
-                Pane::Inventory => {
-                    let mut at = s.nav.cursor.selected;
-                    move_cursor(&mut at, s.nav.rows.len(), action, page);
-                    s.set_inv_cursor(at);
-                    s.rebuild_tree();
-                    s.tree.details_scroll = 0;
-                }
-                Pane::Details => {
-                    let most = usize::from(s.tree.details_most.get());
-                    let mut at = usize::from(s.tree.details_scroll);
-                    move_cursor(&mut at, most + 1, action, page);
-                    s.tree.details_scroll = u16::try_from(at).unwrap_or(u16::MAX);
-                }
-                Pane::Tree => {
-                    let mut at = s.tree.cursor.selected;
-                    move_cursor(&mut at, s.tree.rows.len(), action, page);
-                    s.tree.set_cursor(at);
-                }
-                Pane::Tasks => {
-                    let n = s.tasks.all().len();
-                    move_cursor(&mut s.tasks.cursor.selected, n, action, page);
-                }
-            }
+            move_selection(s, action);
             Vec::new()
         }
         Collapse | Expand => {
