@@ -41,7 +41,7 @@ impl SortKey {
         match self {
             SortKey::Age => "age, oldest first",
             SortKey::Size => "size, largest first",
-            SortKey::Machine => "machine",
+            SortKey::Machine => "machine name",
             SortKey::Name => "name",
         }
     }
@@ -52,6 +52,9 @@ impl SortKey {
 pub struct ListRow {
     /// Index of its machine in the state's machines (their inventory order).
     pub machine: usize,
+    /// Its machine's place among the machines ordered by name (lower case, then profile and
+    /// id): what the machine order sorts by.
+    pub machine_rank: u32,
     /// Its place in its machine's tree, walked depth first: with `machine`, what breaks
     /// every tie, so the order is total.
     pub pos: u32,
@@ -78,14 +81,31 @@ impl ListRow {
     }
 }
 
-/// Append the rows of machine `index`.
-pub fn rows_of(index: usize, m: &Machine, out: &mut Vec<ListRow>) {
-    fn rec(index: usize, nodes: &[Snapshot], pos: &mut u32, out: &mut Vec<ListRow>) {
+/// The order of machines by name: lower case, then profile and id.
+fn machine_order(m: &Machine) -> (String, &str, &str) {
+    (m.name.to_lowercase(), m.profile.as_str(), m.id.as_str())
+}
+
+/// Each machine's place among `machines` ordered by name ([`machine_order`]).
+fn machine_ranks(machines: &[Machine]) -> Vec<u32> {
+    let mut by_name: Vec<usize> = (0..machines.len()).collect();
+    by_name.sort_by_cached_key(|&i| machine_order(&machines[i]));
+    let mut ranks = vec![0; machines.len()];
+    for (rank, i) in by_name.into_iter().enumerate() {
+        ranks[i] = u32::try_from(rank).unwrap_or(u32::MAX);
+    }
+    ranks
+}
+
+/// Append the rows of machine `index`, whose place by name is `rank`.
+pub fn rows_of(index: usize, rank: u32, m: &Machine, out: &mut Vec<ListRow>) {
+    fn rec(index: usize, rank: u32, nodes: &[Snapshot], pos: &mut u32, out: &mut Vec<ListRow>) {
         for n in nodes {
             let name = n.name.to_lowercase();
             let name_len = name.len();
             out.push(ListRow {
                 machine: index,
+                machine_rank: rank,
                 pos: *pos,
                 id: n.id.clone(),
                 created: n.created.timestamp(),
@@ -95,10 +115,10 @@ pub fn rows_of(index: usize, m: &Machine, out: &mut Vec<ListRow>) {
                 name_key: name_key(&name),
             });
             *pos += 1;
-            rec(index, &n.children, pos, out);
+            rec(index, rank, &n.children, pos, out);
         }
     }
-    rec(index, &m.snapshots, &mut 0, out);
+    rec(index, rank, &m.snapshots, &mut 0, out);
 }
 
 /// The first `NAME_PREFIX` bytes of a (lower-case) name as a number, in the same order as
@@ -135,7 +155,10 @@ pub fn compare(key: SortKey, a: &ListRow, b: &ListRow) -> Ordering {
         SortKey::Size => size_desc(a)
             .cmp(&size_desc(b))
             .then(a.created.cmp(&b.created)),
-        SortKey::Machine => a.machine.cmp(&b.machine).then(a.created.cmp(&b.created)),
+        SortKey::Machine => a
+            .machine_rank
+            .cmp(&b.machine_rank)
+            .then(a.created.cmp(&b.created)),
         SortKey::Name => a
             .name_key
             .cmp(&b.name_key)
@@ -163,7 +186,7 @@ pub fn order(rows: &[ListRow], key: SortKey) -> Vec<usize> {
     match key {
         SortKey::Age => indexes(by(rows, |r| biased(r.created))),
         SortKey::Size => indexes(by(rows, |r| (size_desc(r), biased(r.created)))),
-        SortKey::Machine => indexes(by(rows, |r| (r.machine, biased(r.created)))),
+        SortKey::Machine => indexes(by(rows, |r| (r.machine_rank, biased(r.created)))),
         SortKey::Name => {
             let mut keys = by(rows, |r| r.name_key);
             // Names longer than the prefix that share it: put each such run in order.
@@ -213,8 +236,9 @@ impl SnapshotList {
     /// Rebuild every row from the machines, in the sort order.
     pub fn rebuild(&mut self, machines: &[Machine]) {
         let mut rows = Vec::with_capacity(self.rows.len());
+        let ranks = machine_ranks(machines);
         for (i, m) in machines.iter().enumerate() {
-            rows_of(i, m, &mut rows);
+            rows_of(i, ranks[i], m, &mut rows);
         }
         self.rows = rows;
         self.sort_rows();
@@ -225,13 +249,20 @@ impl SnapshotList {
         self.order = order(&self.rows, self.sort);
     }
 
-    /// Replace the rows of machine `index` (a live update of one machine), each new row
-    /// put in its place: the cost grows with the list once, not with a sort.
-    pub fn replace_machine(&mut self, index: usize, m: &Machine) {
+    /// Replace the rows of machine `index` of `machines` (a live update of one machine), each
+    /// new row put in its place: the cost grows with the list once, not with a sort.
+    pub fn replace_machine(&mut self, index: usize, m: &Machine, machines: &[Machine]) {
         let from = self.rows.partition_point(|r| r.machine < index);
         let to = self.rows.partition_point(|r| r.machine <= index);
+        // Its place by name among the others (a rename moves it; the others keep theirs).
+        let key = machine_order(m);
+        let rank = machines
+            .iter()
+            .enumerate()
+            .filter(|&(i, other)| i != index && machine_order(other) < key)
+            .count();
         let mut new = Vec::new();
-        rows_of(index, m, &mut new);
+        rows_of(index, u32::try_from(rank).unwrap_or(u32::MAX), m, &mut new);
         let added = new.len();
         self.rows.splice(from..to, new);
         let gone = to - from;
@@ -372,6 +403,24 @@ mod tests {
     }
 
     #[test]
+    fn the_machine_order_is_by_machine_name_not_the_inventory_order() {
+        let mut ms = machines();
+        // vm-1 comes first in the inventory; by name, bravo comes before zulu.
+        ms[0].name = "zulu".into();
+        let mut l = SnapshotList {
+            sort: SortKey::Machine,
+            ..SnapshotList::default()
+        };
+        l.rebuild(&ms);
+        l.refilter(index_of(&ms), |_| true);
+        assert_eq!(ids(&l), ["b1", "a1", "a2"]);
+        // A live update of one machine keeps its place by name.
+        l.replace_machine(0, &ms[0], &ms);
+        l.refilter(index_of(&ms), |_| true);
+        assert_eq!(ids(&l), ["b1", "a1", "a2"]);
+    }
+
+    #[test]
     fn the_integer_sort_is_the_order_of_compare_for_every_key() {
         // Names that tie on their first 16 bytes, equal names, equal times, times before
         // 1970, unknown and equal sizes, several machines.
@@ -391,6 +440,7 @@ mod tests {
             let name = names[i * 7 % names.len()].to_lowercase();
             rows.push(ListRow {
                 machine: i % 13,
+                machine_rank: u32::try_from((i % 13 * 5) % 13).unwrap(),
                 pos: u32::try_from(i / 13).unwrap(),
                 id: format!("s-{i}"),
                 created: [-86_400, 0, 1_700_000_000][i % 3] + i64::try_from(i % 5).unwrap(),
@@ -445,7 +495,7 @@ mod tests {
         let mut extra = snap("a3", "new", vec![]);
         extra.created = chrono::DateTime::from_timestamp(1_700_000_000 - 20 * 86_400, 0).unwrap();
         ms[0].snapshots.push(extra);
-        l.replace_machine(0, &ms[0]);
+        l.replace_machine(0, &ms[0], &ms);
         l.refilter(index_of(&ms), |_| true);
         assert_eq!(ids(&l), ["b1", "a3", "a1"]);
         let mut fresh = SnapshotList::default();

@@ -788,7 +788,9 @@ impl AppState {
             .marks
             .retain_machine(&m.profile, &m.id, |snap| m.find(snap).is_some());
         if self.left.view == LeftView::Snapshots {
-            self.left.list.replace_machine(i, m);
+            self.left
+                .list
+                .replace_machine(i, m, self.inventory.machines());
             self.refilter_list();
         }
         self.rebuild_tree();

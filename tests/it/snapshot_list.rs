@@ -85,10 +85,14 @@ fn v_lists_every_snapshot_oldest_first_and_s_sorts_by_each_key_keeping_the_selec
     assert_eq!(selected(&s).unwrap().1, "snapshot-132", "still selected");
     key(&mut s, 's');
     assert_eq!(s.left.list.sort, SortKey::Machine);
-    let machines: Vec<usize> = (0..s.left.list.shown.len())
-        .map(|i| s.left.list.shown_row(i).unwrap().machine)
+    let machines: Vec<String> = (0..s.left.list.shown.len())
+        .map(|i| {
+            s.machines()[s.left.list.shown_row(i).unwrap().machine]
+                .name
+                .to_lowercase()
+        })
         .collect();
-    assert!(machines.is_sorted(), "in inventory order: {machines:?}");
+    assert!(machines.is_sorted(), "by machine name: {machines:?}");
     key(&mut s, 's');
     assert_eq!(s.left.list.sort, SortKey::Name);
     let names: Vec<String> = (0..s.left.list.shown.len())
