@@ -254,12 +254,28 @@ impl SnapshotList {
     pub fn replace_machine(&mut self, index: usize, m: &Machine, machines: &[Machine]) {
         let from = self.rows.partition_point(|r| r.machine < index);
         let to = self.rows.partition_point(|r| r.machine <= index);
-        // Its place by name among the others (a rename moves it; the others keep theirs).
-        let key = machine_order(m);
+        // Its place by name among the others (a rename moves it; the others keep theirs),
+        // compared without making each name's lower case again: a live update is frequent.
+        let lower = |m: &Machine| {
+            m.name
+                .chars()
+                .flat_map(char::to_lowercase)
+                .collect::<Vec<_>>()
+        };
+        let name = lower(m);
+        let before = |other: &Machine| {
+            other
+                .name
+                .chars()
+                .flat_map(char::to_lowercase)
+                .cmp(name.iter().copied())
+                .then_with(|| (&other.profile, &other.id).cmp(&(&m.profile, &m.id)))
+                .is_lt()
+        };
         let rank = machines
             .iter()
             .enumerate()
-            .filter(|&(i, other)| i != index && machine_order(other) < key)
+            .filter(|&(i, other)| i != index && before(other))
             .count();
         let mut new = Vec::new();
         rows_of(index, u32::try_from(rank).unwrap_or(u32::MAX), m, &mut new);
