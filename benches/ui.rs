@@ -97,6 +97,7 @@ fn state() -> AppState {
             status: ProfileStatus::Connected,
             endpoint: None,
             user: None,
+            server: None,
         }],
         Settings {
             confirm: ConfirmMode::TypeName,
@@ -114,6 +115,7 @@ fn state() -> AppState {
             profile: "big".into(),
             machines: estate(MACHINES),
             complete: true,
+            server: None,
         }),
     );
     s.select_machine("big", "vm-0");
@@ -257,6 +259,7 @@ fn list(c: &mut Criterion) {
             profile: "big".into(),
             machines: estate_with(MACHINES, |i| tree(3 + usize::from(i % 3 == 0))),
             complete: true,
+            server: None,
         }),
     );
     s.focus = Pane::Inventory;

@@ -215,6 +215,7 @@ async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
                 status: ProfileStatus::Loading,
                 endpoint: configured.and_then(|c| c.shown_endpoint()),
                 user: configured.and_then(|c| c.username.clone()),
+                server: None,
             }
         })
         .collect();

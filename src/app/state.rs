@@ -79,6 +79,8 @@ pub struct ProfileView {
     pub endpoint: Option<String>,
     /// Who it logs in as, when configured.
     pub user: Option<String>,
+    /// What the server said it is at the last complete load (`Provider::server`).
+    pub server: Option<String>,
 }
 
 /// One inventory row.

@@ -1491,9 +1491,13 @@ fn on_engine_event(s: &mut AppState, event: Event) {
             profile,
             machines,
             complete,
+            server,
         } => {
             s.set_machines(&profile, machines);
             if complete {
+                if let Some(p) = s.inventory.profiles.iter_mut().find(|p| p.name == profile) {
+                    p.server = server;
+                }
                 set_status(s, &profile, ProfileStatus::Connected);
             }
             close_stale_dialog(s);

@@ -504,10 +504,13 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
+/// The cells a [`kv`] label takes (with its space).
+const KV_LABEL: usize = 13;
+
 fn kv(key: &str, value: impl Into<String>, theme: &Theme) -> Line<'static> {
     Line::from(vec![
         // At least one space after the label, however long it is.
-        Span::styled(format!("{key:<12} "), theme.dim),
+        Span::styled(format!("{key:<w$} ", w = KV_LABEL - 1), theme.dim),
         Span::raw(value.into()),
     ])
 }
@@ -715,12 +718,18 @@ pub fn overview(frame: &mut Frame, area: Rect, s: &AppState, scope: &Scope, them
     let mut lines = Vec::new();
     if let Scope::Profile(i) = scope {
         // Which server, and as whom: what the operator checks before acting.
+        // Each on its line, cut with "…" where the pane is narrow.
         let p = &s.inventory.profiles[*i];
-        if let Some(endpoint) = &p.endpoint {
-            lines.push(kv("endpoint", crate::safe::terminal(endpoint), theme));
-        }
-        if let Some(user) = &p.user {
-            lines.push(kv("user", crate::safe::terminal(user), theme));
+        let width = usize::from(inner.width).saturating_sub(KV_LABEL);
+        let fit = |v: &str| pad(&crate::safe::terminal(v), width);
+        for (key, value) in [
+            ("endpoint", &p.endpoint),
+            ("user", &p.user),
+            ("server", &p.server),
+        ] {
+            if let Some(v) = value {
+                lines.push(kv(key, fit(v), theme));
+            }
         }
         match &s.inventory.profiles[*i].status {
             ProfileStatus::Error(trouble, e, _) => {

@@ -1154,6 +1154,7 @@ fn an_inventory_refresh_keeps_the_selection() {
                 profile: p.into(),
                 machines,
                 complete: true,
+                server: None,
             }),
         );
     }
@@ -1183,6 +1184,7 @@ fn you_are_here_after_children_keeps_the_tree_guides_right() {
             profile: "pcc".into(),
             machines,
             complete: true,
+            server: None,
         }),
     );
     select_machine(&mut s, "web-01");
@@ -1226,6 +1228,7 @@ fn reload(s: &mut AppState, profile: &str, machines: Vec<snaptree::model::Machin
             profile: profile.into(),
             machines,
             complete: true,
+            server: None,
         }),
     );
 }
@@ -1270,6 +1273,7 @@ fn a_poll_or_a_reload_with_a_filter_set_keeps_the_selected_machine() {
                 profile: profile.into(),
                 machines: Vec::new(),
                 complete: false,
+                server: None,
             }),
         );
         reload(&mut s, profile, again);
@@ -1683,6 +1687,7 @@ fn an_open_delete_all_is_closed_by_an_inventory_with_another_snapshot() {
             profile: "pcc".into(),
             machines,
             complete: true,
+            server: None,
         }),
     );
     assert!(s.dialog().is_none(), "{:?}", s.dialog());
@@ -1718,6 +1723,7 @@ fn a_reload_in_progress_leaves_an_open_dialog_alone() {
             profile: "ovh".into(),
             machines,
             complete: false,
+            server: None,
         }),
     );
     assert!(s.dialog().is_some(), "{:?}", s.log.status);

@@ -967,6 +967,7 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
             status: ProfileStatus::Loading,
             endpoint: None,
             user: None,
+            server: None,
         }],
         Settings {
             confirm: snaptree::config::ConfirmMode::TypeName,
@@ -982,6 +983,12 @@ async fn the_tui_state_sees_live_changes_and_reconnects() {
     })
     .await;
     let vm = state.machines()[0].id.clone();
+    // The overview says which server the profile is on, as its login read it.
+    let server = state.inventory.profiles[0]
+        .server
+        .clone()
+        .unwrap_or_default();
+    assert!(server.starts_with("VMware vCenter Server"), "{server:?}");
 
     // Another client takes a snapshot: it appears without a refresh.
     let other = connect(&sim).await;

@@ -79,6 +79,7 @@ pub fn state_with(read_only: bool, theme: ThemeName) -> AppState {
             status: ProfileStatus::Loading,
             endpoint: None,
             user: None,
+            server: None,
         })
         .collect();
     let mut s = AppState::new(views, settings(theme), now());
@@ -90,6 +91,8 @@ pub fn state_with(read_only: bool, theme: ThemeName) -> AppState {
                 profile: name.clone(),
                 machines,
                 complete: true,
+                // What the demo's in-process estate says it is.
+                server: Some("snaptree simulated estate (in process)".into()),
             }),
         );
         assert!(fx.is_empty());

@@ -125,6 +125,12 @@ impl Provider for LazyProvider {
         self.watch(r).await
     }
 
+    async fn server(&self) -> Option<String> {
+        // Asked of the live connection only: the question never makes one.
+        let live = self.live.lock().await.clone();
+        live?.server().await
+    }
+
     async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
         let p = self.get().await?;
         let r = p.check().await;

@@ -123,6 +123,13 @@ pub trait Provider: Send + Sync {
     /// Report what the back end is, for `config check`.
     async fn check(&self) -> Result<Vec<(String, String)>, ProviderError>;
 
+    /// What the server says it is (its product and version, e.g. "VMware vCenter Server
+    /// 8.0.3 build-24022515"), as read at the last login; `None` where the back end does
+    /// not say or no login was made. Foreign text: made safe where shown.
+    async fn server(&self) -> Option<String> {
+        None
+    }
+
     /// End the session with the back end (log out) before the program exits. Back ends
     /// without sessions have nothing to do.
     async fn close(&self) {}

@@ -227,6 +227,8 @@ pub enum Event {
         machines: Vec<Machine>,
         /// False while rows are still being filled in.
         complete: bool,
+        /// What the server says it is (`Provider::server`), with the complete inventory.
+        server: Option<String>,
     },
     /// A profile could not be loaded; retried after `retry_in`.
     ProfileError {
@@ -870,6 +872,7 @@ async fn load(
             profile: p.name.clone(),
             machines,
             complete: false,
+            server: None,
         });
     };
     match p.provider.load_inventory(&partial).await {
@@ -879,6 +882,7 @@ async fn load(
                 profile: p.name.clone(),
                 machines,
                 complete: true,
+                server: p.provider.server().await,
             });
             // Who took each snapshot, once the machines are on screen: the history is read
             // from just before the oldest snapshot.

@@ -31,6 +31,9 @@ impl SimProvider {
     }
 }
 
+/// What the in-process estate says it is.
+const SERVER: &str = "snaptree simulated estate (in process)";
+
 #[async_trait]
 impl Provider for SimProvider {
     async fn load_inventory(
@@ -105,13 +108,14 @@ impl Provider for SimProvider {
         }
     }
 
+    async fn server(&self) -> Option<String> {
+        Some(SERVER.into())
+    }
+
     async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
         let machines = self.estate.machines(&self.profile)?;
         Ok(vec![
-            (
-                "server".into(),
-                "snaptree simulated estate (in process)".into(),
-            ),
+            ("server".into(), SERVER.into()),
             ("machines".into(), machines.len().to_string()),
         ])
     }

@@ -1209,6 +1209,12 @@ impl Inner {
         }
     }
 
+    /// The server's product and version, as its service content said at the login.
+    fn server(&self) -> Option<String> {
+        let about = &self.client.service_content().about;
+        Some(about.full_name.clone()).filter(|s| !s.trim().is_empty())
+    }
+
     async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
         let about = &self.client.service_content().about;
         let transport = match VimClient::transport(&*self.client) {
@@ -1425,6 +1431,13 @@ impl Provider for VsphereProvider {
     async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {
         self.call(|inner| Box::pin(async move { inner.check().await }))
             .await?
+    }
+
+    async fn server(&self) -> Option<String> {
+        self.call(|inner| Box::pin(async move { inner.server() }))
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Log out now (also done, without waiting, when the provider is dropped).
