@@ -225,7 +225,8 @@ async fn run_tui(cli: &Cli, session: &cli::setup::Session) -> i32 {
         state.modal =
             snaptree::app::state::Modal::Welcome(session.paths.config.display().to_string());
     }
-    match snaptree::tui::run(session.engine.clone(), state).await {
+    let mouse = cli.mouse || session.ui.mouse;
+    match snaptree::tui::run(session.engine.clone(), state, mouse).await {
         Ok(snaptree::tui::Ended::Quit) => 0,
         Ok(snaptree::tui::Ended::Signal(n)) => 128 + n,
         Err(e) => {

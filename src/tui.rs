@@ -28,22 +28,56 @@ pub enum Ended {
 }
 
 /// Run the TUI until the user quits or a signal ends it; the terminal is restored either way.
-pub async fn run(engine: Arc<Engine>, mut state: AppState) -> color_eyre::Result<Ended> {
+/// With `mouse`, the terminal reports clicks and the wheel while the TUI owns it.
+pub async fn run(
+    engine: Arc<Engine>,
+    mut state: AppState,
+    mouse: bool,
+) -> color_eyre::Result<Ended> {
     fatal::install();
     let mut terminal = ratatui::init();
+    // A panic gives the terminal back with its mouse reports off too (ratatui's hook, which
+    // runs next, leaves raw mode and the alternate screen).
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        mouse_reports(false);
+        hook(info);
+    }));
     fatal::arm(true);
+    if mouse {
+        mouse_reports(true);
+    }
     if let Ok(size) = terminal.size() {
         state.size = (size.width, size.height);
     }
-    let result = event_loop(&mut terminal, engine, state).await;
+    let result = event_loop(&mut terminal, engine, state, mouse).await;
     fatal::arm(false);
+    mouse_reports(false);
     ratatui::restore();
     result
 }
 
+/// Ask the terminal to report mouse buttons and the wheel (mode 1000, no motion: a moved
+/// pointer sends nothing) in SGR form (1006, any column), or to stop. Stopping is sent on
+/// every way out, asked or not: a shell must never receive mouse reports.
+fn mouse_reports(on: bool) {
+    let mut out = std::io::stdout();
+    let _ = out.write_all(if on {
+        fatal::MOUSE_ON
+    } else {
+        fatal::MOUSE_OFF
+    });
+    let _ = out.flush();
+}
+
 /// Give the terminal back to the shell and stop; on `fg`, take it again and redraw all.
-fn suspend(terminal: &mut ratatui::DefaultTerminal, state: &mut AppState) -> std::io::Result<()> {
+fn suspend(
+    terminal: &mut ratatui::DefaultTerminal,
+    state: &mut AppState,
+    mouse: bool,
+) -> std::io::Result<()> {
     fatal::arm(false);
+    mouse_reports(false);
     ratatui::restore();
     let _ = terminal.show_cursor();
     fatal::stop();
@@ -52,6 +86,9 @@ fn suspend(terminal: &mut ratatui::DefaultTerminal, state: &mut AppState) -> std
     crossterm::terminal::enable_raw_mode()?;
     crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
     fatal::arm(true);
+    if mouse {
+        mouse_reports(true);
+    }
     // A resize clears the screen and forgets the last frame; `Terminal::clear` would ask
     // the terminal where its cursor is, an answer the key reader may take first.
     let size = terminal.size()?;
@@ -64,6 +101,7 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     engine: Arc<Engine>,
     mut state: AppState,
+    mouse: bool,
 ) -> color_eyre::Result<Ended> {
     // The first frame goes out before any back end answers.
     terminal.draw(|f| crate::ui::draw(f, &state))?;
@@ -93,6 +131,10 @@ async fn event_loop(
                 }
                 Some(Ok(TermEvent::Resize(w, h))) => {
                     update(&mut state, Msg::Resize(w, h));
+                    dirty = true;
+                }
+                Some(Ok(TermEvent::Mouse(m))) => {
+                    update(&mut state, Msg::Mouse(m));
                     dirty = true;
                 }
                 Some(Ok(_)) => {}
@@ -130,7 +172,7 @@ async fn event_loop(
                 Effect::RefreshAll => handle.refresh_all(),
                 Effect::Copy(text) => copy_osc52(&text),
                 Effect::Suspend => {
-                    suspend(terminal, &mut state)?;
+                    suspend(terminal, &mut state, mouse)?;
                     dirty = true;
                 }
             }

@@ -2,6 +2,7 @@
 //! keys and engine events into state changes and effects. No terminal, no network.
 
 pub mod keymap;
+pub mod layout;
 pub mod list;
 pub mod marks;
 pub mod parts;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::keymap::{Action, action_for, palette_matches};
+use super::layout;
 use super::state::{
     AppState, BatchView, Dialog, DialogKind, Field, Fold, GuestSeen, LeftView, Level, MarkKey,
     Modal, NotRun, Pane, ProfileStatus, Row, TaskView,
@@ -29,6 +30,8 @@ pub enum Msg {
     Tick(DateTime<Utc>),
     /// The terminal was resized.
     Resize(u16, u16),
+    /// A mouse button or the wheel (only with `[ui] mouse` or `--mouse`).
+    Mouse(crossterm::event::MouseEvent),
 }
 
 /// What the app asks the outside world to do.
@@ -64,6 +67,44 @@ pub fn update(s: &mut AppState, msg: Msg) -> Vec<Effect> {
             s.size = (w, h);
             Vec::new()
         }
+        Msg::Mouse(m) => {
+            on_mouse(s, m);
+            Vec::new()
+        }
+    }
+}
+
+/// Rows the wheel moves a pane's cursor by, a notch at a time.
+const WHEEL_ROWS: usize = 3;
+
+/// A click focuses the pane under it and selects the row it fell on; the wheel moves the
+/// cursor of the pane under it (focusing it), as lazygit does. Only selection and focus:
+/// nothing the mouse does opens, confirms or changes anything, and while a dialog, the
+/// help, the palette or the filter owns the keys the mouse does nothing at all.
+fn on_mouse(s: &mut AppState, m: crossterm::event::MouseEvent) {
+    use crossterm::event::{MouseButton, MouseEventKind};
+    if super::state::too_small(s.size) || !matches!(s.modal, Modal::None) {
+        return;
+    }
+    let screen = ratatui::layout::Rect::new(0, 0, s.size.0, s.size.1);
+    let Some((pane, rect)) = layout::areas(screen, s).pane_at(s, m.column, m.row) else {
+        return;
+    };
+    let action = match m.kind {
+        MouseEventKind::Down(MouseButton::Left) => {
+            s.focus = pane;
+            if let Some(row) = layout::row_at(s, pane, rect, m.row) {
+                move_in(s, pane, |at, _| *at = row);
+            }
+            return;
+        }
+        MouseEventKind::ScrollDown => Action::Down,
+        MouseEventKind::ScrollUp => Action::Up,
+        _ => return,
+    };
+    s.focus = pane;
+    for _ in 0..WHEEL_ROWS {
+        move_selection(s, action);
     }
 }
 
@@ -228,20 +269,26 @@ fn move_cursor(selected: &mut usize, len: usize, action: Action, page: usize) {
     };
 }
 
-/// A move (`Up`, `Down`, `Top`, `Bottom`, `PageUp`, `PageDown`) in the focused pane: a
-/// cursor, or the Details' scroll; a new selection shows its details from the top.
+/// A move (`Up`, `Down`, `Top`, `Bottom`, `PageUp`, `PageDown`) in the focused pane.
 fn move_selection(s: &mut AppState, action: Action) {
     let page = page(s);
-    match s.focus {
+    move_in(s, s.focus, |at, len| move_cursor(at, len, action, page));
+}
+
+/// Move the cursor of `pane` (or the Details' scroll) where `to` puts it, given its place
+/// and the pane's length: the one way a key or a click selects. A new selection shows its
+/// details from the top.
+fn move_in(s: &mut AppState, pane: Pane, to: impl FnOnce(&mut usize, usize)) {
+    match pane {
         Pane::Inventory if s.left.view == LeftView::Snapshots => {
             let mut at = s.left.list.cursor;
-            move_cursor(&mut at, s.left.list.shown.len(), action, page);
+            to(&mut at, s.left.list.shown.len());
             s.set_list_cursor(at);
             s.tree.details_scroll = 0;
         }
         Pane::Inventory => {
             let mut at = s.nav.cursor.selected;
-            move_cursor(&mut at, s.nav.rows.len(), action, page);
+            to(&mut at, s.nav.rows.len());
             s.set_inv_cursor(at);
             s.rebuild_tree();
             s.tree.details_scroll = 0;
@@ -249,17 +296,17 @@ fn move_selection(s: &mut AppState, action: Action) {
         Pane::Details => {
             let most = usize::from(s.tree.details_most.get());
             let mut at = usize::from(s.tree.details_scroll);
-            move_cursor(&mut at, most + 1, action, page);
+            to(&mut at, most + 1);
             s.tree.details_scroll = u16::try_from(at).unwrap_or(u16::MAX);
         }
         Pane::Tree => {
             let mut at = s.tree.cursor.selected;
-            move_cursor(&mut at, s.tree.rows.len(), action, page);
+            to(&mut at, s.tree.rows.len());
             s.tree.set_cursor(at);
         }
         Pane::Tasks => {
             let n = s.tasks.all().len();
-            move_cursor(&mut s.tasks.cursor.selected, n, action, page);
+            to(&mut s.tasks.cursor.selected, n);
         }
     }
 }

@@ -81,6 +81,9 @@ pub struct Cli {
     /// No colours (also NO_COLOR).
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub no_color: bool,
+    /// The TUI takes mouse clicks and the wheel (also `[ui] mouse = true`).
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub mouse: bool,
     /// More detail in the log file.
     #[arg(short, long, global = true, help_heading = GLOBAL, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -14,8 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 /// The signals that end the process without unwinding.
 const FATAL: [libc::c_int; 3] = [libc::SIGABRT, libc::SIGSEGV, libc::SIGBUS];
 
-/// Leave the alternate screen, show the cursor.
-const RESTORE: &[u8] = b"\x1b[?1049l\x1b[?25h";
+/// Mouse reports of buttons and the wheel, in SGR form (`tui::mouse_reports`).
+pub(super) const MOUSE_ON: &[u8] = b"\x1b[?1000h\x1b[?1006h";
+/// No mouse reports.
+pub(super) const MOUSE_OFF: &[u8] = b"\x1b[?1006l\x1b[?1000l";
+
+/// Stop mouse reports (whether or not they were asked), leave the alternate screen, show
+/// the cursor.
+const RESTORE: &[u8] = b"\x1b[?1006l\x1b[?1000l\x1b[?1049l\x1b[?25h";
 
 /// The terminal's modes before raw mode.
 static SAVED: OnceLock<libc::termios> = OnceLock::new();

@@ -5,7 +5,7 @@ mod panes;
 pub mod theme;
 
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::layout::{Alignment, Rect};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::app::AppState;
@@ -56,24 +56,14 @@ pub fn draw(frame: &mut Frame, s: &AppState) {
         dialogs::welcome(frame, area, config, &theme);
         return;
     }
-    let [main, tasks, status] = Layout::vertical([
-        Constraint::Min(10),
-        Constraint::Length(6),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    // The snapshot list is a table: it takes more of the width than the inventory.
-    let left_share = match s.left.view {
-        LeftView::Inventory => 40,
-        LeftView::Snapshots => 70,
-    };
-    let [left, right] = Layout::horizontal([
-        Constraint::Percentage(left_share),
-        Constraint::Percentage(100 - left_share),
-    ])
-    .areas(main);
-    let [tree, details] =
-        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(right);
+    let crate::app::layout::Areas {
+        left,
+        right,
+        tree,
+        details,
+        tasks,
+        status,
+    } = crate::app::layout::areas(area, s);
     match s.left.view {
         LeftView::Inventory => panes::inventory(frame, left, s, &theme),
         LeftView::Snapshots => panes::snapshot_list(frame, left, s, &theme),

@@ -10,6 +10,7 @@ use unicode_width::UnicodeWidthStr;
 use super::SPINNER;
 use super::theme::Theme;
 use crate::app::keymap::{Action, KEYMAP};
+use crate::app::layout::first_visible;
 use crate::app::state::{Fold, Level, MarkKey, NotRun, Row, Scope, SortKey};
 use crate::app::{AppState, Pane, ProfileStatus};
 use crate::model::Snapshot;
@@ -33,13 +34,6 @@ fn block<'a>(title: Line<'a>, focused: bool, theme: &Theme) -> Block<'a> {
         } else {
             theme.border
         })
-}
-
-/// The first row shown so that `selected` is visible, paging a screenful at a time; the
-/// last page is a full screen too (ending on the last row), never a few rows and blanks.
-fn first_visible(selected: usize, height: usize, len: usize) -> usize {
-    let page = selected.checked_div(height).map_or(0, |page| page * height);
-    page.min(len.saturating_sub(height))
 }
 
 fn power_glyph(p: PowerState) -> &'static str {
@@ -837,12 +831,11 @@ pub fn tasks(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         return;
     }
     // Follow the newest tasks unless the user moved the cursor up.
-    let start = s
-        .tasks
-        .cursor
-        .selected
-        .saturating_sub(height.saturating_sub(1))
-        .min(s.tasks.all().len().saturating_sub(height));
+    let start = crate::app::layout::first_task_visible(
+        s.tasks.cursor.selected,
+        height,
+        s.tasks.all().len(),
+    );
     let mut lines = Vec::new();
     for (i, t) in s.tasks.all().iter().enumerate().skip(start).take(height) {
         let end = t.ended.unwrap_or(s.now);

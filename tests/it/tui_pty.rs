@@ -268,3 +268,47 @@ fn with_nothing_configured_the_welcome_stays_until_q() {
     let text = tui.raw_text();
     tui.assert_terminal_restored(&text);
 }
+
+/// Mouse reports asked (`--mouse`): buttons and the wheel in SGR form, and the last word
+/// on them is "off", however the TUI ends.
+fn assert_mouse_asked_then_stopped(raw: &str) {
+    let on = raw
+        .rfind("\x1b[?1000h\x1b[?1006h")
+        .expect("mouse reports asked");
+    let off = raw
+        .rfind("\x1b[?1006l\x1b[?1000l")
+        .expect("mouse reports stopped");
+    assert!(off > on, "stopped after they were asked");
+    assert!(!raw.contains("\x1b[?1003h"), "no reports of mere motion");
+}
+
+/// With `--mouse`, a click as a terminal sends it (SGR form) selects the machine under it
+/// and opens its tree; quitting or a signal stops the reports before the shell has the
+/// terminal back.
+#[test]
+fn a_click_selects_the_machine_under_it_and_every_exit_stops_mouse_reports() {
+    let mut tui = Tui::start(&["--mouse"], 300);
+    let s = tui.screen();
+    let (y, x) = s
+        .lines()
+        .enumerate()
+        .find_map(|(y, l)| l.find("db-02").map(|x| (y, l[..x].chars().count())))
+        .expect("db-02 on the screen");
+    let at = format!("{};{}", x + 1, y + 1);
+    tui.send(&format!("\x1b[<0;{at}M\x1b[<0;{at}m"));
+    tui.wait_text("Snapshots of db-02");
+    tui.quit();
+    let raw = tui.raw_text();
+    tui.assert_terminal_restored(&raw);
+    assert_mouse_asked_then_stopped(&raw);
+
+    let mut tui = Tui::start(&["--mouse"], 300);
+    let pid = tui.child.process_id().expect("pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert_eq!(tui.wait_exit().exit_code(), 128 + 15);
+    assert_mouse_asked_then_stopped(&tui.raw_text());
+}

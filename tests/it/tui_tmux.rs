@@ -217,3 +217,41 @@ fn ctrl_z_suspends_to_the_shell_and_fg_resumes() {
         });
     }
 }
+
+/// With `--mouse` the terminal reports clicks while the TUI owns it, and never after:
+/// Ctrl-Z and quitting turn the reports off, `fg` on again. Without it, no reports are
+/// asked. (A click itself is sent in `tui_pty`: tmux types a sequence key by key.)
+#[test]
+fn mouse_reports_are_on_only_while_the_tui_runs_with_mouse() {
+    let bin = env!("CARGO_BIN_EXE_snaptree");
+    let t = Tmux::shell(120, 36);
+    t.wait_for("the prompt", |s| s.contains("shell$"));
+    t.keys(&["-l", &format!("{bin} demo")]);
+    t.keys(&["Enter"]);
+    t.wait_for("the inventory", |s| s.contains("db-01"));
+    assert_eq!(t.pane("#{mouse_any_flag}"), "0", "no reports unless asked");
+    t.keys(&["q"]);
+    t.wait_for("the shell again", |s| !s.contains("db-01"));
+
+    t.keys(&["-l", &format!("{bin} --mouse demo")]);
+    t.keys(&["Enter"]);
+    t.wait_for("the inventory", |s| s.contains("db-02"));
+    assert_eq!(t.pane("#{mouse_any_flag}"), "1", "reports asked");
+    assert_eq!(t.pane("#{mouse_sgr_flag}"), "1", "in SGR form");
+    t.keys(&["C-z"]);
+    t.wait_for("the shell's prompt after the stop", |s| {
+        s.lines().any(|l| l.trim_end().ends_with("shell$"))
+    });
+    assert_eq!(t.pane("#{mouse_any_flag}"), "0", "off while stopped");
+    t.keys(&["-l", "fg"]);
+    t.keys(&["Enter"]);
+    t.wait_for("the TUI redrawn", |s| {
+        s.contains("db-02") && s.contains("Inventory")
+    });
+    assert_eq!(t.pane("#{mouse_any_flag}"), "1", "on again after fg");
+    t.keys(&["q"]);
+    t.wait_for("the shell again", |s| {
+        s.lines().any(|l| l.trim_end().ends_with("shell$")) && !s.contains("db-02")
+    });
+    assert_eq!(t.pane("#{mouse_any_flag}"), "0", "off after quitting");
+}

@@ -798,3 +798,117 @@ fn focus_and_selection_read_in_colour_and_without() {
         "the unfocused selection is still marked"
     );
 }
+
+/// A left click at the first cell (inside the borders) where `text` is drawn on the screen
+/// of `s` at `w`×`h`, as the terminal reports it with `[ui] mouse` on.
+fn click_on(s: &mut AppState, w: u16, h: u16, text: &str, after_column: u16) {
+    use crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+    s.size = (w, h);
+    let rows = lines(&render_buffer(s, w, h));
+    let (y, x) = rows
+        .iter()
+        .enumerate()
+        .find_map(|(y, l)| {
+            let from = l
+                .char_indices()
+                .nth(usize::from(after_column))
+                .map_or(l.len(), |(i, _)| i);
+            l[from..]
+                .find(text)
+                .map(|x| (y, l[..from + x].chars().count()))
+        })
+        .unwrap_or_else(|| panic!("{text:?} is not on the screen:\n{}", rows.join("\n")));
+    update(
+        s,
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: u16::try_from(x).unwrap(),
+            row: u16::try_from(y).unwrap(),
+            modifiers: KeyModifiers::NONE,
+        }),
+    );
+}
+
+fn wheel(s: &mut AppState, column: u16, row: u16, down: bool) {
+    use crossterm::event::{KeyModifiers, MouseEvent, MouseEventKind};
+    let kind = if down {
+        MouseEventKind::ScrollDown
+    } else {
+        MouseEventKind::ScrollUp
+    };
+    update(
+        s,
+        Msg::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }),
+    );
+}
+
+/// With the mouse on, a click selects the row it falls on, in the pane it falls in, and
+/// focuses that pane; the wheel moves the cursor of the pane under it. At both sizes, and
+/// in the snapshot list (whose first line is its header).
+#[test]
+fn a_click_selects_the_row_under_it_and_the_wheel_moves_the_cursor() {
+    for (w, h) in [(W, H), (80, 24)] {
+        let mut s = state();
+        click_on(&mut s, w, h, "web-02", 0);
+        assert_eq!(s.focus, Pane::Inventory, "at {w}×{h}");
+        assert_eq!(
+            s.selected_machine().map(|m| m.name.as_str()),
+            Some("web-02")
+        );
+        click_on(&mut s, w, h, "web-01", 0);
+        assert_eq!(
+            s.selected_machine().map(|m| m.name.as_str()),
+            Some("web-01")
+        );
+        // The tree is on the right: a click on a snapshot selects it and focuses the tree.
+        let left = s.size.0 * 2 / 5;
+        click_on(&mut s, w, h, "before-up", left);
+        assert_eq!(s.focus, Pane::Tree, "at {w}×{h}");
+        let n = s
+            .selected_machine()
+            .unwrap()
+            .find(s.selected_snapshot().unwrap());
+        assert_eq!(n.map(|n| n.name.as_str()), Some("before-upgrade"));
+        // The wheel over the inventory moves its cursor and gives it the focus.
+        let before = s.nav.cursor.selected;
+        wheel(&mut s, 2, 3, true);
+        assert_eq!(s.focus, Pane::Inventory);
+        assert_eq!(s.nav.cursor.selected, before + 3, "at {w}×{h}");
+        wheel(&mut s, 2, 3, false);
+        assert_eq!(s.nav.cursor.selected, before);
+        // The snapshot list: a click under its header selects that snapshot (app-legacy's
+        // base, the second oldest).
+        key(&mut s, 'v');
+        click_on(&mut s, w, h, "app-legacy", 0);
+        let m = s.selected_machine().unwrap();
+        assert_eq!(m.name, "app-legacy", "at {w}×{h}");
+        let n = m.find(s.selected_snapshot().unwrap());
+        assert_eq!(n.map(|n| n.name.as_str()), Some("base"), "at {w}×{h}");
+    }
+}
+
+/// The mouse never answers for the keyboard: with a dialog open a click does nothing (the
+/// dialog stays, the selection too), and a click on a pane's border selects no row.
+#[test]
+fn a_click_does_nothing_while_a_dialog_is_open() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    key(&mut s, 't');
+    assert!(s.dialog().is_some());
+    click_on(&mut s, W, H, "pcc vSphere", 0);
+    assert!(s.dialog().is_some(), "the dialog stays");
+    assert_eq!(
+        s.selected_machine().map(|m| m.name.as_str()),
+        Some("web-01")
+    );
+    press(&mut s, KeyCode::Esc);
+    // The inventory's top border (line 0): focus, but no row chosen.
+    let selected = s.nav.cursor.selected;
+    click_on(&mut s, W, H, "Inventory", 0);
+    assert_eq!(s.nav.cursor.selected, selected);
+}

@@ -123,6 +123,10 @@ pub struct UiConfig {
     /// OVH polling interval.
     #[serde(default = "d_poll_interval")]
     pub poll_interval: String,
+    /// The TUI takes mouse clicks and the wheel (opt-in: with it on, the terminal's own
+    /// selection needs Shift held).
+    #[serde(default = "d_mouse")]
+    pub mouse: bool,
 }
 
 fn d_confirm() -> ConfirmMode {
@@ -143,6 +147,9 @@ fn d_depth_warning() -> usize {
 fn d_poll_interval() -> String {
     ui_default("poll_interval")
 }
+fn d_mouse() -> bool {
+    ui_default("mouse")
+}
 
 impl Default for UiConfig {
     fn default() -> Self {
@@ -153,6 +160,7 @@ impl Default for UiConfig {
             age_critical: d_age_critical(),
             depth_warning: d_depth_warning(),
             poll_interval: d_poll_interval(),
+            mouse: d_mouse(),
         }
     }
 }
