@@ -777,11 +777,13 @@ fn mark_where(s: &mut AppState, words: &str) -> Vec<Effect> {
             s.batch.left_out.insert(key, line);
         }
     }
-    let left = if p.protected.is_empty() {
-        String::new()
-    } else {
-        format!("; {} protected left out", p.protected.len())
-    };
+    let mut left = String::new();
+    if !p.protected.is_empty() {
+        left.push_str(&format!("; {} protected left out", p.protected.len()));
+    }
+    if !p.kept.is_empty() {
+        left.push_str(&format!("; {} kept", p.kept.len()));
+    }
     let replaced = if before == 0 {
         String::new()
     } else {

@@ -241,7 +241,7 @@ pub enum Cmd {
     },
     /// Delete many snapshots across machines by policy: the plan, then (confirmed) the run.
     #[command(
-        after_help = "Examples:\n  snaptree prune --older-than 30d --keep-last 1 --dry-run\n  snaptree prune pcc --expired --yes"
+        after_help = "Examples:\n  snaptree prune --older-than 30d --keep-last 1 --dry-run\n  snaptree prune pcc --expired --yes\n  snaptree prune --keep-daily 7 --keep-weekly 4 --keep-monthly 6 --dry-run"
     )]
     Prune {
         /// Only machines whose name, id, path or profile contains this, ignoring case (also
@@ -259,6 +259,16 @@ pub enum Cmd {
         /// Per machine, never select the N newest snapshots.
         #[arg(long, value_name = "N")]
         keep_last: Option<usize>,
+        /// Per machine, keep the newest snapshot of each of the last N UTC days that have
+        /// one (restic's `forget`); alone, the tiers select what none keeps.
+        #[arg(long, value_name = "N")]
+        keep_daily: Option<usize>,
+        /// … of each of the last N ISO weeks.
+        #[arg(long, value_name = "N")]
+        keep_weekly: Option<usize>,
+        /// … of each of the last N months.
+        #[arg(long, value_name = "N")]
+        keep_monthly: Option<usize>,
         /// Select protected snapshots too (pinned, or matching `[cleanup] protect`).
         #[arg(long)]
         include_protected: bool,
@@ -307,6 +317,19 @@ pub enum Cmd {
         /// A chain deeper than N is a warning (default: `[ui] depth_warning`).
         #[arg(long, value_name = "N")]
         warn_depth: Option<usize>,
+        /// A machine whose snapshots together take more than SIZE is a warning (`10GiB`,
+        /// `500MiB`, `2TiB`, or bytes).
+        #[arg(long, value_name = "SIZE")]
+        warn_size: Option<String>,
+        /// A machine whose snapshots together take more than SIZE is critical.
+        #[arg(long, value_name = "SIZE")]
+        crit_size: Option<String>,
+        /// A machine with more than N snapshots is a warning (protected ones left out).
+        #[arg(long, value_name = "N")]
+        warn_count: Option<usize>,
+        /// A machine with more than N snapshots is critical (protected ones left out).
+        #[arg(long, value_name = "N")]
+        crit_count: Option<usize>,
         /// How to say the result (`--json` is `--format json`).
         #[arg(long, value_enum, default_value = "nagios")]
         format: report::CheckFormat,
@@ -599,6 +622,9 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             names,
             expired,
             keep_last,
+            keep_daily,
+            keep_weekly,
+            keep_monthly,
             include_protected,
             dry_run,
         } => {
@@ -608,6 +634,11 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
                 names,
                 expired: *expired,
                 keep_last: *keep_last,
+                tiers: crate::model::retention::Tiers {
+                    daily: *keep_daily,
+                    weekly: *keep_weekly,
+                    monthly: *keep_monthly,
+                },
                 include_protected: *include_protected,
                 dry_run: *dry_run,
             };
@@ -631,10 +662,22 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             warn_age,
             crit_age,
             warn_depth,
+            warn_size,
+            crit_size,
+            warn_count,
+            crit_count,
             format,
             include_protected,
         } => {
-            let limits = (warn_age.as_deref(), crit_age.as_deref(), *warn_depth);
+            let limits = report::CheckLimits {
+                warn_age: warn_age.as_deref(),
+                crit_age: crit_age.as_deref(),
+                warn_depth: *warn_depth,
+                warn_size: warn_size.as_deref(),
+                crit_size: crit_size.as_deref(),
+                warn_count: *warn_count,
+                crit_count: *crit_count,
+            };
             report::check(
                 cli,
                 s,

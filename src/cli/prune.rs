@@ -36,6 +36,8 @@ pub struct Args<'a> {
     pub expired: bool,
     /// `--keep-last N`.
     pub keep_last: Option<usize>,
+    /// `--keep-daily N`, `--keep-weekly N`, `--keep-monthly N`.
+    pub tiers: crate::model::retention::Tiers,
     /// `--include-protected`.
     pub include_protected: bool,
     /// `--dry-run`.
@@ -103,6 +105,7 @@ fn criteria(args: &Args<'_>) -> Result<Criteria, Failure> {
         names: args.names.to_vec(),
         expired: args.expired,
         keep_last: args.keep_last,
+        tiers: args.tiers,
         include_protected: args.include_protected,
     };
     criteria
@@ -375,8 +378,17 @@ fn print_plan(p: &Plan) {
             p.protected.len()
         ));
     }
-    if p.kept > 0 {
-        left.push(format!("{} kept by --keep-last", p.kept));
+    // Kept ones are counted by what kept them (one line each would drown the plan).
+    let mut kept: Vec<(&str, usize)> = Vec::new();
+    for k in &p.kept {
+        let by = k.kept_by.unwrap_or("a keep");
+        match kept.iter_mut().find(|(b, _)| *b == by) {
+            Some((_, n)) => *n += 1,
+            None => kept.push((by, 1)),
+        }
+    }
+    for (by, n) in kept {
+        left.push(format!("{n} kept by {by}"));
     }
     say!(
         "{} snapshot(s) on {} machine(s), {}{}",
@@ -419,6 +431,14 @@ fn plan_json(p: &Plan, errors: &[(String, String)]) -> serde_json::Value {
             "machines": p.machines.len(),
             "size_bytes": p.size_bytes(),
         },
+        "left_out": p.protected.iter().chain(&p.kept).map(|x| json!({
+            "profile": x.profile,
+            "machine": x.machine,
+            "machine_id": x.machine_id,
+            "id": x.id,
+            "name": x.name,
+            "reason": x.why,
+        })).collect::<Vec<_>>(),
         "errors": super::output::errors_json(errors),
     })
 }

@@ -313,25 +313,52 @@ fn table_cell<'a>(column: usize, c: &'a Cell) -> Cow<'a, str> {
     }
 }
 
+/// The limits of `snaptree check` as given on its command line.
+pub struct CheckLimits<'a> {
+    /// `--warn-age AGE`.
+    pub warn_age: Option<&'a str>,
+    /// `--crit-age AGE`.
+    pub crit_age: Option<&'a str>,
+    /// `--warn-depth N`.
+    pub warn_depth: Option<usize>,
+    /// `--warn-size SIZE`.
+    pub warn_size: Option<&'a str>,
+    /// `--crit-size SIZE`.
+    pub crit_size: Option<&'a str>,
+    /// `--warn-count N`.
+    pub warn_count: Option<usize>,
+    /// `--crit-count N`.
+    pub crit_count: Option<usize>,
+}
+
 /// `snaptree check`.
 pub async fn check(
     cli: &Cli,
     s: &Session,
     filter: Option<&str>,
-    limits: (Option<&str>, Option<&str>, Option<usize>),
+    given: CheckLimits<'_>,
     format: CheckFormat,
     include_protected: bool,
 ) -> Result<(), Failure> {
     let format = if cli.json { CheckFormat::Json } else { format };
+    let usage = |flag: &str, m: String| Failure::new(super::EXIT_USAGE, format!("{flag}: {m}"));
     let age = |flag: &str, text: Option<&str>, default| match text {
         None => Ok(default),
-        Some(t) => parse_duration(t)
-            .map_err(|m| Failure::new(super::EXIT_USAGE, format!("{flag} {t}: {m}"))),
+        Some(t) => parse_duration(t).map_err(|m| usage(&format!("{flag} {t}"), m)),
+    };
+    let size = |flag: &str, text: Option<&str>| {
+        text.map(crate::model::health::parse_size)
+            .transpose()
+            .map_err(|m| usage(flag, m))
     };
     let limits = Limits {
-        warn_age: age("--warn-age", limits.0, s.thresholds.age_warning)?,
-        crit_age: age("--crit-age", limits.1, s.thresholds.age_critical)?,
-        warn_depth: limits.2.unwrap_or(s.thresholds.depth_warning),
+        warn_age: age("--warn-age", given.warn_age, s.thresholds.age_warning)?,
+        crit_age: age("--crit-age", given.crit_age, s.thresholds.age_critical)?,
+        warn_depth: given.warn_depth.unwrap_or(s.thresholds.depth_warning),
+        warn_size: size("--warn-size", given.warn_size)?,
+        crit_size: size("--crit-size", given.crit_size)?,
+        warn_count: given.warn_count,
+        crit_count: given.crit_count,
     };
     let (machines, _, errors) = estate(s, filter, true).await;
     let now = Utc::now();
@@ -439,12 +466,18 @@ fn write_check_json(
         "protected": c.protected,
         "protected_oldest_age_seconds": c.protected_oldest.map(|a| a.num_seconds()),
         "max_depth": c.max_depth,
+        "max_size_bytes": c.max_size,
+        "max_count": c.max_count,
         "consolidation_needed": c.consolidation,
         "profiles_unreachable": c.unreachable,
         "limits": {
             "warn_age_seconds": c.limits.warn_age.num_seconds(),
             "crit_age_seconds": c.limits.crit_age.num_seconds(),
             "warn_depth": c.limits.warn_depth,
+            "warn_size_bytes": c.limits.warn_size,
+            "crit_size_bytes": c.limits.crit_size,
+            "warn_count": c.limits.warn_count,
+            "crit_count": c.limits.crit_count,
         },
         "problems": problems,
         "errors": super::output::errors_json(errors),

@@ -1091,6 +1091,59 @@ fn prune_dry_run_prints_the_plan_and_changes_nothing() {
     assert!(out.contains("4 snapshot(s) on 2 machine(s)"), "{out}");
 }
 
+/// Retention tiers alone select what no tier keeps: on web-01 (six snapshots on six days,
+/// `base` pinned) `--keep-daily 2` keeps the two newest days' and selects the rest but the
+/// pinned one; the plan and `left_out` say which tier kept what, for which day.
+#[test]
+fn prune_with_retention_tiers_keeps_the_newest_of_each_period() {
+    let env = Env::new();
+    let o = env.demo(&[
+        "prune",
+        "web-01",
+        "--keep-daily",
+        "2",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["total"]["snapshots"], 3, "{v}");
+    for s in v["plan"][0]["snapshots"].as_array().unwrap() {
+        assert_eq!(s["reason"], "no tier keeps it (--keep-daily 2)", "{s}");
+    }
+    let left = v["left_out"].as_array().expect("left_out");
+    let kept: Vec<&str> = left
+        .iter()
+        .filter(|x| {
+            x["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("kept by --keep-daily (the newest of ")
+        })
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept.len(), 2, "{v}");
+    assert!(
+        left.iter()
+            .any(|x| x["name"] == "base" && x["reason"] == "pinned ([keep])"),
+        "{v}"
+    );
+    // With another criterion the tiers only keep; the table counts what each kept.
+    let o = env.demo(&[
+        "prune",
+        "web-01",
+        "--older-than",
+        "1d",
+        "--keep-weekly",
+        "1",
+        "--dry-run",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(out.contains("1 kept by --keep-weekly"), "{out}");
+    assert!(env.results().is_empty(), "a dry run sends nothing");
+}
+
 #[test]
 fn prune_runs_the_plan_after_confirmation_and_sums_it_up() {
     let env = Env::new();
@@ -1587,4 +1640,67 @@ fn a_machine_is_addressed_by_its_inventory_path_or_a_glob() {
     );
     let o = env.demo(&["tree", "build-*"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+/// `--warn-size`/`--crit-size` against all of a machine's snapshots together, and
+/// `--warn-count`/`--crit-count` against how many it has (web-01: six, its pinned `base`
+/// left out): over a limit is a problem, at it is not; a size in decimal units is refused.
+#[test]
+fn check_limits_each_machine_by_size_and_count() {
+    let env = Env::new();
+    let lax = [
+        "--warn-age",
+        "1000d",
+        "--crit-age",
+        "2000d",
+        "--warn-depth",
+        "10",
+    ];
+    let run = |extra: &[&str]| env.demo(&[&["check", "web-01"][..], &lax[..], extra].concat());
+    let j: Value = serde_json::from_slice(&run(&["--json"]).stdout).unwrap();
+    assert_eq!(j["state"], "OK", "{j}");
+    assert_eq!(j["max_count"], 5, "{j}");
+    let size = j["max_size_bytes"].as_u64().expect("a size");
+    assert!(size > 0, "{j}");
+    assert_eq!(j["limits"]["warn_size_bytes"], Value::Null);
+
+    let at = size.to_string();
+    let under = (size - 1).to_string();
+    let o = run(&["--warn-size", &under, "--crit-size", &at]);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 1, "{out}");
+    assert!(
+        out.contains("WARNING: pcc/web-01: its snapshots take "),
+        "{out}"
+    );
+    let first = out.lines().next().unwrap();
+    assert!(
+        first.contains(&format!(" max_size={size}B;{under};{at};0 ")),
+        "{first}"
+    );
+    let o = run(&["--crit-size", &under]);
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+
+    let o = run(&["--warn-count", "4", "--crit-count", "5"]);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 1, "{out}");
+    assert!(
+        out.contains("WARNING: pcc/web-01: 5 snapshots (more than 4)"),
+        "{out}"
+    );
+    assert!(
+        out.lines().next().unwrap().contains(" max_count=5;4;5;0 "),
+        "{out}"
+    );
+    // With the protected ones, six.
+    let o = run(&["--crit-count", "5", "--include-protected"]);
+    assert!(stdout(&o).contains("CRITICAL: pcc/web-01: 6 snapshots (more than 5)"));
+
+    let bad = run(&["--warn-size", "10GB"]);
+    assert_eq!(code(&bad), 2, "a usage error");
+    assert!(
+        stderr(&bad).contains("a GB is not a GiB"),
+        "{}",
+        stderr(&bad)
+    );
 }

@@ -740,6 +740,32 @@ fn run_with_limit(
 mod tests {
     use super::*;
 
+    /// The working snapshots of Veeam, of vSphere's consolidation and of VMware
+    /// Consolidated Backup are protected by default, under the names those tools give them.
+    #[test]
+    fn the_default_protect_covers_the_working_snapshots_of_backups_and_consolidation() {
+        use crate::model::cleanup::{Protect, protection};
+        use crate::model::machine::fixtures::snap;
+        let protect = Protect::new(&Config::default().cleanup.protect);
+        for name in [
+            "VEEAM BACKUP TEMPORARY SNAPSHOT",
+            "Consolidate Helper- 0",
+            "Consolidate Helper- 12",
+            "_VCB-BACKUP_",
+        ] {
+            assert!(
+                protection(&snap("s", name, vec![]), &protect).is_some(),
+                "{name}"
+            );
+        }
+        for name in ["consolidated-before-upgrade", "VCB-BACKUP", "nightly"] {
+            assert!(
+                protection(&snap("s", name, vec![]), &protect).is_none(),
+                "{name}"
+            );
+        }
+    }
+
     /// The endpoint shown never carries a user or password written into the URL.
     #[test]
     fn the_shown_endpoint_has_no_credentials() {

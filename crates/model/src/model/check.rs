@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::Machine;
-use super::health::format_age;
+use super::health::{format_age, human_size};
 
 /// A check's state, in the plugin conventions' order of severity (UNKNOWN above WARNING:
 /// what cannot be read may hide a CRITICAL).
@@ -52,6 +52,15 @@ pub struct Limits {
     pub crit_age: Duration,
     /// A chain deeper than this: WARNING.
     pub warn_depth: usize,
+    /// A machine whose snapshots together take more than this (bytes): WARNING.
+    pub warn_size: Option<u64>,
+    /// The same: CRITICAL.
+    pub crit_size: Option<u64>,
+    /// A machine with more snapshots than this (the protected ones left out, as for the
+    /// ages): WARNING.
+    pub warn_count: Option<usize>,
+    /// The same: CRITICAL.
+    pub crit_count: Option<usize>,
 }
 
 /// One thing wrong.
@@ -92,6 +101,10 @@ pub struct Check {
     pub protected_oldest: Option<Duration>,
     /// The deepest chain.
     pub max_depth: usize,
+    /// The most bytes one machine's snapshots take together.
+    pub max_size: u64,
+    /// The most snapshots on one machine (counted as for `warn_count`).
+    pub max_count: usize,
     /// Machines that need consolidation.
     pub consolidation: usize,
     /// Profiles configured.
@@ -151,6 +164,9 @@ impl Check {
     /// `|`.
     pub fn perfdata(&self) -> String {
         let l = &self.limits;
+        fn limit(v: Option<impl ToString>) -> String {
+            v.map(|v| v.to_string()).unwrap_or_default()
+        }
         [
             format!("snapshots={};;;0", self.snapshots),
             format!(
@@ -160,6 +176,18 @@ impl Check {
                 l.crit_age.num_seconds()
             ),
             format!("max_depth={};{};;0", self.max_depth, l.warn_depth),
+            format!(
+                "max_size={}B;{};{};0",
+                self.max_size,
+                limit(l.warn_size),
+                limit(l.crit_size)
+            ),
+            format!(
+                "max_count={};{};{};0",
+                self.max_count,
+                limit(l.warn_count),
+                limit(l.crit_count)
+            ),
             format!("consolidation_needed={};0;;0", self.consolidation),
             format!("size={}B;;;0", self.size_bytes),
             format!("profiles_unreachable={};;0;0", self.unreachable),
@@ -197,6 +225,8 @@ pub fn check(
         protected: 0,
         protected_oldest: None,
         max_depth: 0,
+        max_size: 0,
+        max_count: 0,
         consolidation: 0,
         profiles,
         unreachable: unreachable.len(),
@@ -251,15 +281,19 @@ pub fn check(
             c.problems.push(problem(State::Unknown, None, why));
             continue;
         }
+        // Every snapshot takes room, kept on purpose or not; only the unprotected count.
+        let (mut size, mut count) = (0u64, 0usize);
         for (_, s) in m.walk() {
             c.snapshots += 1;
             c.size_bytes += s.size_bytes.unwrap_or(0);
+            size += s.size_bytes.unwrap_or(0);
             let age = m.age_of(s.created, now);
             if protect.is_some_and(|p| super::cleanup::protection(s, p).is_some()) {
                 c.protected += 1;
                 c.protected_oldest = Some(c.protected_oldest.map_or(age, |o| o.max(age)));
                 continue;
             }
+            count += 1;
             c.oldest = Some(c.oldest.map_or(age, |o| o.max(age)));
             let state = if age > limits.crit_age {
                 State::Critical
@@ -284,6 +318,45 @@ pub fn check(
                     s.id,
                     format_age(age),
                     format_age(limit)
+                ),
+            ));
+        }
+        c.max_size = c.max_size.max(size);
+        c.max_count = c.max_count.max(count);
+        let over = |value: u64, warn: Option<u64>, crit: Option<u64>| {
+            if crit.is_some_and(|l| value > l) {
+                Some((State::Critical, crit))
+            } else if warn.is_some_and(|l| value > l) {
+                Some((State::Warning, warn))
+            } else {
+                None
+            }
+        };
+        if let Some((state, Some(l))) = over(size, limits.warn_size, limits.crit_size) {
+            c.problems.push(problem(
+                state,
+                None,
+                format!(
+                    "{}/{}: its snapshots take {} (more than {})",
+                    m.profile,
+                    m.name,
+                    human_size(size),
+                    human_size(l)
+                ),
+            ));
+        }
+        let counted = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        if let Some((state, Some(l))) = over(
+            counted(count),
+            limits.warn_count.map(counted),
+            limits.crit_count.map(counted),
+        ) {
+            c.problems.push(problem(
+                state,
+                None,
+                format!(
+                    "{}/{}: {count} snapshots (more than {l})",
+                    m.profile, m.name
                 ),
             ));
         }
@@ -329,7 +402,79 @@ mod tests {
             warn_age: Duration::days(3),
             crit_age: Duration::days(14),
             warn_depth: 2,
+            warn_size: None,
+            crit_size: None,
+            warn_count: None,
+            crit_count: None,
         }
+    }
+
+    /// Per machine, all its snapshots' sizes together against `--warn-size`/`--crit-size`,
+    /// and how many it has (the protected ones left out) against `--warn-count`/
+    /// `--crit-count`; the largest of each in the perfdata with its limits.
+    #[test]
+    fn a_machine_over_a_size_or_count_limit_is_a_problem() {
+        let sized = |id: &str, name: &str, gib: u64, children| {
+            let mut s = snap(id, name, children);
+            s.size_bytes = Some(gib << 30);
+            s.created = now() - Duration::hours(1);
+            s
+        };
+        // 11 GiB in all (the protected one takes room too); 2 snapshots counted.
+        let veeam = sized("c", "VEEAM BACKUP TEMPORARY SNAPSHOT", 2, vec![]);
+        let tree = sized("a", "base", 6, vec![sized("b", "pre", 3, vec![veeam])]);
+        let m = vm("lab", "vm-1", "web", vec![tree]);
+        let protect = crate::model::cleanup::Protect::new(&["VEEAM*".into()]);
+        let one = std::slice::from_ref(&m);
+        // A chain of 3: no depth warning here.
+        let base = Limits {
+            warn_depth: 10,
+            ..limits()
+        };
+        let run = |l: Limits| check(one, &[], 1, None, l, now(), Some(&protect));
+        let c = run(Limits {
+            warn_size: Some(10 << 30),
+            crit_size: Some(20 << 30),
+            warn_count: Some(1),
+            crit_count: Some(5),
+            ..base
+        });
+        assert_eq!(c.state, State::Warning);
+        let what: Vec<&str> = c.problems.iter().map(|p| p.what.as_str()).collect();
+        assert_eq!(
+            what,
+            [
+                "lab/web: its snapshots take 11.0 GiB (more than 10.0 GiB)",
+                "lab/web: 2 snapshots (more than 1)"
+            ]
+        );
+        let perf = c.perfdata();
+        let size = format!(
+            "max_size={}B;{};{};0",
+            11u64 << 30,
+            10u64 << 30,
+            20u64 << 30
+        );
+        assert!(perf.contains(&size), "{perf}");
+        assert!(perf.contains("max_count=2;1;5;0"), "{perf}");
+        // At a limit is not over it.
+        let c = run(Limits {
+            crit_size: Some(11 << 30),
+            warn_count: Some(2),
+            ..base
+        });
+        assert_eq!(c.state, State::Ok, "{:?}", c.problems);
+        let c = run(Limits {
+            crit_size: Some((11 << 30) - 1),
+            crit_count: Some(1),
+            ..base
+        });
+        assert_eq!(c.state, State::Critical);
+        assert_eq!(c.problems.len(), 2);
+        // No limits: no problem, and the perfdata leaves the thresholds empty.
+        let c = run(base);
+        assert_eq!(c.state, State::Ok);
+        assert!(c.perfdata().contains("max_count=2;;;0"), "{}", c.perfdata());
     }
 
     fn aged(days: i64) -> Machine {
@@ -459,7 +604,7 @@ mod tests {
         );
         assert_eq!(
             c.perfdata(),
-            "snapshots=3;;;0 oldest_age=0s;259200;1209600;0 max_depth=3;2;;0 consolidation_needed=1;0;;0 size=0B;;;0 profiles_unreachable=0;;0;0 protected=0;;;0 protected_oldest_age=0s;;;0"
+            "snapshots=3;;;0 oldest_age=0s;259200;1209600;0 max_depth=3;2;;0 max_size=0B;;;0 max_count=3;;;0 consolidation_needed=1;0;;0 size=0B;;;0 profiles_unreachable=0;;0;0 protected=0;;;0 protected_oldest_age=0s;;;0"
         );
     }
 

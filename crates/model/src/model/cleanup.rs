@@ -254,6 +254,9 @@ pub struct Criteria {
     pub expired: bool,
     /// Per machine, the N newest are never selected.
     pub keep_last: Option<usize>,
+    /// Per machine, the newest of each of the last N days, weeks, months are never
+    /// selected (`retention`). Alone, they select what no tier keeps.
+    pub tiers: super::retention::Tiers,
     /// Protected snapshots may be selected too.
     pub include_protected: bool,
 }
@@ -262,8 +265,9 @@ impl Criteria {
     /// Refused unless it names what to select: `prune` with no criterion would be "delete
     /// everything".
     pub fn check(&self) -> Result<(), String> {
-        if self.older_than.is_none() && self.names.is_empty() && !self.expired {
-            Err("say what to delete: at least one of --older-than AGE, --name GLOB or --expired (a prune without one would select every snapshot)".into())
+        if self.older_than.is_none() && self.names.is_empty() && !self.expired && !self.tiers.any()
+        {
+            Err("say what to delete: at least one of --older-than AGE, --name GLOB, --expired or a --keep-daily/--keep-weekly/--keep-monthly tier (a prune without one would select every snapshot)".into())
         } else {
             Ok(())
         }
@@ -289,6 +293,10 @@ impl Criteria {
             } else {
                 None
             },
+            untiered: self
+                .tiers
+                .any()
+                .then(|| Arc::from(self.tiers.describe().as_str())),
         }
     }
 }
@@ -302,6 +310,8 @@ pub struct Reason {
     pub name: Option<Arc<str>>,
     /// When its `[expires …]` marker passed.
     pub expired: Option<DateTime<Utc>>,
+    /// The retention tiers, none of which keeps it.
+    pub untiered: Option<Arc<str>>,
 }
 
 impl std::fmt::Display for Reason {
@@ -326,14 +336,18 @@ impl std::fmt::Display for Reason {
                 "{sep}expired {}",
                 at.to_rfc3339_opts(SecondsFormat::Secs, true)
             )?;
+            sep = ", ";
+        }
+        if let Some(tiers) = &self.untiered {
+            write!(f, "{sep}no tier keeps it ({tiers})")?;
         }
         Ok(())
     }
 }
 
 /// The words of the palette's `mark where …` (the same criteria as `prune`):
-/// `older-than 14d`, `name 'pre-*'` (repeatable), `expired`, `keep-last 2`,
-/// `include-protected`, in any order.
+/// `older-than 14d`, `name 'pre-*'` (repeatable), `expired`, `keep-last 2`, `keep-daily 7`,
+/// `keep-weekly 4`, `keep-monthly 6`, `include-protected`, in any order.
 pub fn parse_criteria(text: &str) -> Result<Criteria, String> {
     let mut words = text.split_whitespace();
     let mut c = Criteria::default();
@@ -351,18 +365,21 @@ pub fn parse_criteria(text: &str) -> Result<Criteria, String> {
                 c.older_than = Some(super::parse_duration(&age)?);
             }
             "name" => c.names.push(value("a glob, e.g. 'pre-*'")?),
-            "keep-last" => {
+            "keep-last" | "keep-daily" | "keep-weekly" | "keep-monthly" => {
                 let n = value("a number")?;
-                c.keep_last = Some(
-                    n.parse()
-                        .map_err(|_| format!("keep-last {n}: not a number"))?,
-                );
+                let n = Some(n.parse().map_err(|_| format!("{w} {n}: not a number"))?);
+                match w {
+                    "keep-last" => c.keep_last = n,
+                    "keep-daily" => c.tiers.daily = n,
+                    "keep-weekly" => c.tiers.weekly = n,
+                    _ => c.tiers.monthly = n,
+                }
             }
             "expired" => c.expired = true,
             "include-protected" => c.include_protected = true,
             other => {
                 return Err(format!(
-                    "unknown criterion \"{other}\" (older-than AGE, name GLOB, expired, keep-last N, include-protected)"
+                    "unknown criterion \"{other}\" (older-than AGE, name GLOB, expired, keep-last N, keep-daily N, keep-weekly N, keep-monthly N, include-protected)"
                 ));
             }
         }
@@ -409,7 +426,8 @@ pub fn progress_line(ended: usize, total: usize, running: usize, freed: u64) -> 
     )
 }
 
-/// A protected snapshot a policy would have selected, left out.
+/// A snapshot a policy would have selected, left out: protected, or kept by `--keep-last`
+/// or a retention tier.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeftOut {
     /// Profile.
@@ -422,8 +440,11 @@ pub struct LeftOut {
     pub id: String,
     /// Snapshot name.
     pub name: String,
-    /// Why it is protected.
+    /// Why it is left out.
     pub why: String,
+    /// The flag that kept it (`--keep-last`, `--keep-daily`, …; several tiers: the
+    /// first); none for a protected one.
+    pub kept_by: Option<&'static str>,
 }
 
 /// What a policy selects across machines, and what it left out.
@@ -433,8 +454,9 @@ pub struct Plan {
     pub machines: Vec<MachinePlan>,
     /// Snapshots that met the criteria but are protected (left out).
     pub protected: Vec<LeftOut>,
-    /// Snapshots that met the criteria but are among a machine's `keep_last` newest.
-    pub kept: usize,
+    /// Snapshots that met the criteria but are kept: among a machine's `keep_last`
+    /// newest, or the newest of a period a retention tier keeps.
+    pub kept: Vec<LeftOut>,
 }
 
 impl Plan {
@@ -474,6 +496,25 @@ pub fn plan(
         let now = m.now(now);
         flat.clear();
         flatten(&m.snapshots, None, 0, &mut flat);
+        // The retention tiers look at every snapshot of the machine, selected or not.
+        let times: Vec<(DateTime<Utc>, &str)> = if criteria.tiers.any() {
+            let times = flat
+                .iter()
+                .map(|n| (n.snapshot.created, n.snapshot.id.as_str()));
+            times.collect()
+        } else {
+            Vec::new()
+        };
+        let tiered = criteria.tiers.keeps(&times);
+        let left_out = |s: &Snapshot, why: String, kept_by| LeftOut {
+            profile: m.profile.clone(),
+            machine: m.name.clone(),
+            machine_id: m.id.clone(),
+            id: s.id.clone(),
+            name: s.name.clone(),
+            why,
+            kept_by,
+        };
         // Newest first, so keep-last is a prefix.
         order.clear();
         order.extend(0..flat.len());
@@ -490,20 +531,23 @@ pub fn plan(
                 continue;
             }
             if rank < keep {
-                out.kept += 1;
+                let why = format!("kept by --keep-last {keep}");
+                out.kept.push(left_out(s, why, Some("--keep-last")));
+                continue;
+            }
+            if let Some(tiers) = tiered.get(i).filter(|t| !t.is_empty()) {
+                let by: Vec<String> = tiers
+                    .iter()
+                    .map(|t| format!("{} (the newest of {})", t.flag(), t.period(s.created)))
+                    .collect();
+                let why = format!("kept by {}", by.join(", "));
+                out.kept.push(left_out(s, why, Some(tiers[0].flag())));
                 continue;
             }
             if !criteria.include_protected
                 && let Some(why) = protection(s, protect)
             {
-                out.protected.push(LeftOut {
-                    profile: m.profile.clone(),
-                    machine: m.name.clone(),
-                    machine_id: m.id.clone(),
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                    why,
-                });
+                out.protected.push(left_out(s, why, None));
                 continue;
             }
             chosen.push((i, criteria.reason(s, &names, now)));
@@ -729,7 +773,8 @@ mod tests {
         };
         let p = plan(&[&m], &keep, &veeam(), now);
         assert_eq!(p.snapshots(), 1);
-        assert_eq!(p.kept, 3);
+        assert_eq!(p.kept.len(), 3);
+        assert!(p.kept.iter().all(|k| k.why == "kept by --keep-last 3"));
 
         // --include-protected selects them too.
         let all = Criteria {
@@ -747,6 +792,83 @@ mod tests {
             ids,
             ["c", "d", "b", "a"],
             "deepest first; among equals, newest first"
+        );
+    }
+
+    /// Retention tiers alone select what no tier keeps; with another criterion they only
+    /// keep. What they keep is left out with the tier and the period; a protected snapshot
+    /// stays protected.
+    #[test]
+    fn tiers_alone_select_what_no_tier_keeps_and_otherwise_only_keep() {
+        use crate::model::retention::Tiers;
+        let m = estate();
+        let now = at(30);
+        let ids = |p: &Plan| -> Vec<String> {
+            p.machines
+                .iter()
+                .flat_map(|m| m.snapshots.iter().map(|s| s.id.clone()))
+                .collect()
+        };
+        let daily = |n| Criteria {
+            tiers: Tiers {
+                daily: Some(n),
+                ..Tiers::default()
+            },
+            ..Criteria::default()
+        };
+        assert!(daily(1).check().is_ok(), "a tier alone is a criterion");
+        let p = plan(&[&m], &daily(1), &veeam(), now);
+        // d (Nov 25) is kept; c is pinned; a and b go.
+        assert_eq!(ids(&p), ["b", "a"]);
+        assert_eq!(p.kept.len(), 1);
+        assert_eq!(p.kept[0].id, "d");
+        assert_eq!(
+            p.kept[0].why,
+            "kept by --keep-daily (the newest of 2026-11-25)"
+        );
+        assert_eq!(p.protected.len(), 1);
+        assert_eq!(
+            p.machines[0].snapshots[0].reason.to_string(),
+            "no tier keeps it (--keep-daily 1)"
+        );
+        let p = plan(&[&m], &daily(3), &veeam(), now);
+        assert_eq!(
+            ids(&p),
+            ["a"],
+            "d, c and b are each the newest of their day"
+        );
+        // With --older-than 12d: only a and b are old enough, and b is kept.
+        let old = Criteria {
+            older_than: Some(Duration::days(12)),
+            ..daily(3)
+        };
+        let p = plan(&[&m], &old, &veeam(), now);
+        assert_eq!(ids(&p), ["a"]);
+        assert_eq!(
+            p.machines[0].snapshots[0].reason.to_string(),
+            "29d old (over 12d), no tier keeps it (--keep-daily 3)"
+        );
+        let monthly = Criteria {
+            tiers: Tiers {
+                monthly: Some(1),
+                weekly: Some(1),
+                ..Tiers::default()
+            },
+            ..Criteria::default()
+        };
+        let p = plan(&[&m], &monthly, &veeam(), now);
+        assert_eq!(
+            p.kept[0].why,
+            "kept by --keep-weekly (the newest of 2026-W48), --keep-monthly (the newest of 2026-11)"
+        );
+        let words = parse_criteria("keep-daily 7 keep-weekly 4 keep-monthly 6").unwrap();
+        assert_eq!(
+            words.tiers,
+            Tiers {
+                daily: Some(7),
+                weekly: Some(4),
+                monthly: Some(6)
+            }
         );
     }
 

@@ -189,6 +189,40 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// A size as an operator writes it: bytes (`1048576`), or a number (decimals allowed) and
+/// a binary unit, `B`, `KiB`, `MiB`, `GiB`, `TiB` (any case, a space allowed between). A
+/// decimal unit (`GB`) is refused, saying which to write: the two differ by 7 % at GiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    const UNITS: [(&str, u32); 5] = [("b", 0), ("kib", 1), ("mib", 2), ("gib", 3), ("tib", 4)];
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = (&t[..split], t[split..].trim().to_ascii_lowercase());
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a size: write a number and a unit, e.g. 10GiB"))?;
+    let Some((_, power)) = UNITS
+        .iter()
+        .find(|(u, _)| *u == unit || (unit.is_empty() && *u == "b"))
+    else {
+        return Err(match unit.as_str() {
+            "k" | "kb" | "m" | "mb" | "g" | "gb" | "t" | "tb" => format!(
+                "\"{text}\": write a binary unit (KiB, MiB, GiB, TiB) or bytes; a GB is not a GiB"
+            ),
+            _ => format!("\"{text}\": unknown unit; write B, KiB, MiB, GiB or TiB"),
+        });
+    };
+    let bytes = value * 1024f64.powi(i32::try_from(*power).unwrap_or(0));
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("\"{text}\" is too large"));
+    }
+    // Whole bytes: a fraction of a byte rounds down. The value is finite, not negative
+    // (only digits and a point were read) and below u64::MAX (checked above).
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(bytes as u64)
+}
+
 /// A compact age such as `5m`, `3h`, `12d`.
 pub fn format_age(d: Duration) -> String {
     let s = d.num_seconds().max(0);
@@ -206,6 +240,35 @@ pub fn format_age(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_are_read_in_binary_units_or_bytes() {
+        assert_eq!(parse_size("1048576"), Ok(1_048_576));
+        assert_eq!(parse_size("512B"), Ok(512));
+        assert_eq!(parse_size("500MiB"), Ok(500 * 1024 * 1024));
+        assert_eq!(parse_size("10GiB"), Ok(10 << 30));
+        assert_eq!(parse_size("10 gib"), Ok(10 << 30));
+        assert_eq!(parse_size("2TiB"), Ok(2 << 40));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert!(
+            parse_size("10GB")
+                .unwrap_err()
+                .contains("a GB is not a GiB")
+        );
+        assert!(
+            parse_size("10 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert!(parse_size("GiB").unwrap_err().contains("not a size"));
+        assert!(parse_size("").unwrap_err().contains("not a size"));
+        assert!(parse_size("-1GiB").is_err());
+        assert!(
+            parse_size("99999999999TiB")
+                .unwrap_err()
+                .contains("too large")
+        );
+    }
     use crate::model::machine::tests::{snap, vm};
     use chrono::TimeZone;
 

@@ -15,6 +15,7 @@ pub mod machine;
 pub mod operation;
 pub mod plan;
 pub mod report;
+pub mod retention;
 pub mod task;
 
 pub use address::{AddressError, Candidate, resolve_machine, resolve_snapshot};
