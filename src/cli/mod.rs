@@ -98,6 +98,33 @@ pub struct Cli {
     pub command: Option<Cmd>,
 }
 
+/// The limits of `snaptree check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckLimits {
+    /// A snapshot older than AGE is a warning (default: `[ui] age_warning`).
+    #[arg(long, value_name = "AGE")]
+    pub warn_age: Option<String>,
+    /// A snapshot older than AGE is critical (default: `[ui] age_critical`).
+    #[arg(long, value_name = "AGE")]
+    pub crit_age: Option<String>,
+    /// A chain deeper than N is a warning (default: `[ui] depth_warning`).
+    #[arg(long, value_name = "N")]
+    pub warn_depth: Option<usize>,
+    /// A machine whose snapshots together take more than SIZE is a warning (`10GiB`,
+    /// `500MiB`, `2TiB`, or bytes).
+    #[arg(long, value_name = "SIZE")]
+    pub warn_size: Option<String>,
+    /// A machine whose snapshots together take more than SIZE is critical.
+    #[arg(long, value_name = "SIZE")]
+    pub crit_size: Option<String>,
+    /// A machine with more than N snapshots is a warning (protected ones left out).
+    #[arg(long, value_name = "N")]
+    pub warn_count: Option<usize>,
+    /// A machine with more than N snapshots is critical (protected ones left out).
+    #[arg(long, value_name = "N")]
+    pub crit_count: Option<usize>,
+}
+
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
@@ -308,28 +335,9 @@ pub enum Cmd {
         /// Only machines whose name, id, path or profile contains this, ignoring case (also
         /// `PROFILE/NAME`, `PROFILE/ID`, `PROFILE/PATH`).
         filter: Option<String>,
-        /// A snapshot older than AGE is a warning (default: `[ui] age_warning`).
-        #[arg(long, value_name = "AGE")]
-        warn_age: Option<String>,
-        /// A snapshot older than AGE is critical (default: `[ui] age_critical`).
-        #[arg(long, value_name = "AGE")]
-        crit_age: Option<String>,
-        /// A chain deeper than N is a warning (default: `[ui] depth_warning`).
-        #[arg(long, value_name = "N")]
-        warn_depth: Option<usize>,
-        /// A machine whose snapshots together take more than SIZE is a warning (`10GiB`,
-        /// `500MiB`, `2TiB`, or bytes).
-        #[arg(long, value_name = "SIZE")]
-        warn_size: Option<String>,
-        /// A machine whose snapshots together take more than SIZE is critical.
-        #[arg(long, value_name = "SIZE")]
-        crit_size: Option<String>,
-        /// A machine with more than N snapshots is a warning (protected ones left out).
-        #[arg(long, value_name = "N")]
-        warn_count: Option<usize>,
-        /// A machine with more than N snapshots is critical (protected ones left out).
-        #[arg(long, value_name = "N")]
-        crit_count: Option<usize>,
+        /// The limits.
+        #[command(flatten)]
+        limits: CheckLimits,
         /// How to say the result (`--json` is `--format json`).
         #[arg(long, value_enum, default_value = "nagios")]
         format: report::CheckFormat,
@@ -659,25 +667,10 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
         }
         Cmd::Check {
             filter,
-            warn_age,
-            crit_age,
-            warn_depth,
-            warn_size,
-            crit_size,
-            warn_count,
-            crit_count,
+            limits,
             format,
             include_protected,
         } => {
-            let limits = report::CheckLimits {
-                warn_age: warn_age.as_deref(),
-                crit_age: crit_age.as_deref(),
-                warn_depth: *warn_depth,
-                warn_size: warn_size.as_deref(),
-                crit_size: crit_size.as_deref(),
-                warn_count: *warn_count,
-                crit_count: *crit_count,
-            };
             report::check(
                 cli,
                 s,

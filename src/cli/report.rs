@@ -313,30 +313,12 @@ fn table_cell<'a>(column: usize, c: &'a Cell) -> Cow<'a, str> {
     }
 }
 
-/// The limits of `snaptree check` as given on its command line.
-pub struct CheckLimits<'a> {
-    /// `--warn-age AGE`.
-    pub warn_age: Option<&'a str>,
-    /// `--crit-age AGE`.
-    pub crit_age: Option<&'a str>,
-    /// `--warn-depth N`.
-    pub warn_depth: Option<usize>,
-    /// `--warn-size SIZE`.
-    pub warn_size: Option<&'a str>,
-    /// `--crit-size SIZE`.
-    pub crit_size: Option<&'a str>,
-    /// `--warn-count N`.
-    pub warn_count: Option<usize>,
-    /// `--crit-count N`.
-    pub crit_count: Option<usize>,
-}
-
 /// `snaptree check`.
 pub async fn check(
     cli: &Cli,
     s: &Session,
     filter: Option<&str>,
-    given: CheckLimits<'_>,
+    given: &super::CheckLimits,
     format: CheckFormat,
     include_protected: bool,
 ) -> Result<(), Failure> {
@@ -352,11 +334,19 @@ pub async fn check(
             .map_err(|m| usage(flag, m))
     };
     let limits = Limits {
-        warn_age: age("--warn-age", given.warn_age, s.thresholds.age_warning)?,
-        crit_age: age("--crit-age", given.crit_age, s.thresholds.age_critical)?,
+        warn_age: age(
+            "--warn-age",
+            given.warn_age.as_deref(),
+            s.thresholds.age_warning,
+        )?,
+        crit_age: age(
+            "--crit-age",
+            given.crit_age.as_deref(),
+            s.thresholds.age_critical,
+        )?,
         warn_depth: given.warn_depth.unwrap_or(s.thresholds.depth_warning),
-        warn_size: size("--warn-size", given.warn_size)?,
-        crit_size: size("--crit-size", given.crit_size)?,
+        warn_size: size("--warn-size", given.warn_size.as_deref())?,
+        crit_size: size("--crit-size", given.crit_size.as_deref())?,
         warn_count: given.warn_count,
         crit_count: given.crit_count,
     };
