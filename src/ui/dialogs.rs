@@ -215,11 +215,13 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
 pub fn palette(frame: &mut Frame, area: Rect, p: &Palette, theme: &Theme) {
     let hits = palette_matches(p.query.value());
     let examples = "older-than 14d · name 'pre-*' · expired · keep-last 2";
+    let tiers = "keep-daily 7 · keep-weekly 4 · keep-monthly 6";
     let query = p.query.value().trim();
     let notes: Vec<Line> = if crate::app::update::mark_where_words(p.query.value()).is_some() {
         vec![
             Line::styled("Enter marks what these select, as prune would:", theme.dim),
             Line::styled(examples, theme.dim),
+            Line::styled(tiers, theme.dim),
         ]
     } else if !query.is_empty() && "mark where".starts_with(query) {
         vec![Line::styled(
