@@ -1042,6 +1042,7 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
             })
         }
         Action::Take => Ok(Operation::Take {
+            quiesce_timeout: None,
             name: default_name(now),
             description: if m.capabilities.replace {
                 default_name(now)
@@ -1564,9 +1565,11 @@ fn on_engine_event(s: &mut AppState, event: Event) {
         Event::Creators { profile, creators } => s.set_creators(&profile, &creators),
         Event::Task { request, update } => {
             let mut started = None;
+            let mut note_line = None;
             if let Some(t) = s.task_mut(request) {
                 match update {
-                    RunUpdate::Started { task_id } => {
+                    RunUpdate::Started { task_id, note } => {
+                        note_line = note.map(|n| format!("{} on {}: {n}", t.op.name(), t.machine));
                         t.task_id = Some(task_id);
                         started = t.batch.map(|plan| {
                             (
@@ -1583,6 +1586,9 @@ fn on_engine_event(s: &mut AppState, event: Event) {
                         t.cancelable = status.cancelable;
                     }
                 }
+            }
+            if let Some(line) = note_line {
+                s.say(Level::Error, line);
             }
             // A batch step running on the server: its machine counts as running.
             if let Some((plan, machine)) = started

@@ -158,7 +158,7 @@ pub enum Cmd {
     },
     /// Take a snapshot.
     #[command(
-        after_help = "Examples:\n  snaptree take pcc/web-01 -n before-upgrade -q --expires 7d\n  snaptree take ovh/blog -d 'before the migration' --yes"
+        after_help = "Examples:\n  snaptree take pcc/web-01 -n before-upgrade -q --expires 7d\n  snaptree take pcc/db-01 -q --quiesce-timeout 15m\n  snaptree take ovh/blog -d 'before the migration' --yes"
     )]
     Take {
         /// PROFILE/NAME or PROFILE/ID.
@@ -175,6 +175,10 @@ pub enum Cmd {
         /// Quiesce guest file systems (needs VMware Tools running).
         #[arg(short, long)]
         quiesce: bool,
+        /// With --quiesce: the longest the quiesce may take, 5m to 240m (vSphere 6.5 and
+        /// later; an older server takes the snapshot with its own limit, and says so).
+        #[arg(long, value_name = "DURATION")]
+        quiesce_timeout: Option<String>,
         /// Mark it to expire after AGE (e.g. 7d): `[expires …]` in its description, which
         /// `prune --expired` selects once passed.
         #[arg(long, value_name = "AGE")]
@@ -747,9 +751,23 @@ async fn one_change(cli: &Cli, s: &Session, cmd: &Cmd, machine: &str) -> Result<
             description,
             memory,
             quiesce,
+            quiesce_timeout,
             expires,
             ..
         } => {
+            let quiesce_timeout = quiesce_timeout
+                .as_deref()
+                .map(|t| {
+                    crate::model::operation::parse_quiesce_timeout(t)
+                        .map_err(|m| Failure::new(EXIT_USAGE, format!("--quiesce-timeout {m}")))
+                })
+                .transpose()?;
+            if quiesce_timeout.is_some() && !*quiesce {
+                return Err(Failure::new(
+                    EXIT_USAGE,
+                    change::QUIESCE_TIMEOUT_NEEDS_QUIESCE,
+                ));
+            }
             let name = name
                 .clone()
                 .unwrap_or_else(|| change::default_name(chrono::Utc::now()));
@@ -766,6 +784,7 @@ async fn one_change(cli: &Cli, s: &Session, cmd: &Cmd, machine: &str) -> Result<
                 name,
                 memory: *memory,
                 quiesce: *quiesce,
+                quiesce_timeout,
             };
             change(cli, s, &m, op).await
         }
@@ -968,9 +987,12 @@ async fn execute(
             RunUpdate::Started { .. } | RunUpdate::Queued | RunUpdate::Created { .. } => None,
         };
         let line = match u {
-            RunUpdate::Started { task_id } => {
+            RunUpdate::Started { task_id, note } => {
                 *task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task_id.clone());
-                format!("{label}: task {task_id} started")
+                match note {
+                    Some(note) => format!("{label}: task {task_id} started; {note}"),
+                    None => format!("{label}: task {task_id} started"),
+                }
             }
             RunUpdate::Queued => format!("{label}: queued behind another operation"),
             RunUpdate::Created { snapshot } => {

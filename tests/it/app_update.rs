@@ -393,6 +393,7 @@ fn take_dialog_defaults_and_run() {
     assert_eq!(
         op,
         Operation::Take {
+            quiesce_timeout: None,
             name: "before-deploy".into(),
             description: String::new(),
             memory: true,
@@ -402,6 +403,53 @@ fn take_dialog_defaults_and_run() {
     assert!(s.dialog().is_none());
     assert_eq!(s.tasks.all().len(), 1);
     assert!(s.tasks.all()[0].is_running());
+}
+
+/// The take dialog's quiesce time limit: whole minutes from 5 to 240, sent with the take;
+/// out of bounds, or without quiesce, the dialog stays and says why.
+#[test]
+fn take_with_a_quiesce_time_limit() {
+    let mut s = state();
+    select_machine(&mut s, "web-01");
+    key(&mut s, 't');
+    let limit = "Quiesce time limit (5m–240m; empty: the server's)";
+    assert_eq!(text_field(&s, limit), "");
+    // Name, Description, Include memory, Quiesce, then the limit.
+    for _ in 0..4 {
+        press(&mut s, KeyCode::Tab);
+    }
+    type_text(&mut s, "3m");
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert!(s.dialog().is_some(), "the dialog stays");
+    assert!(
+        error_message(&s).contains("5 to 240 minutes"),
+        "{}",
+        error_message(&s)
+    );
+    press(&mut s, KeyCode::Backspace);
+    press(&mut s, KeyCode::Backspace);
+    type_text(&mut s, "15m");
+    assert_eq!(text_field(&s, limit), "15m");
+    // Without quiesce the limit means nothing: refused.
+    press(&mut s, KeyCode::BackTab);
+    key(&mut s, ' ');
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert!(
+        error_message(&s).contains("needs a quiesced snapshot"),
+        "{}",
+        error_message(&s)
+    );
+    key(&mut s, ' ');
+    let (_, _, op, _) = run_of(&press(&mut s, KeyCode::Enter));
+    let Operation::Take {
+        quiesce,
+        quiesce_timeout,
+        ..
+    } = op
+    else {
+        panic!("a take: {op:?}")
+    };
+    assert_eq!((quiesce, quiesce_timeout), (true, Some(15)));
 }
 
 #[test]
@@ -946,6 +994,7 @@ fn cancel_a_running_cancelable_task() {
         Msg::Engine(Event::Task {
             request,
             update: RunUpdate::Started {
+                note: None,
                 task_id: "task-7".into(),
             },
         }),
@@ -1095,6 +1144,7 @@ fn read_only_refuses_the_palette_batch_delete_and_cancel() {
         machine_id: "vm-101".into(),
         machine: "web-01".into(),
         op: Operation::Take {
+            quiesce_timeout: None,
             name: "t".into(),
             description: String::new(),
             memory: false,

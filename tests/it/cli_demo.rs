@@ -1704,3 +1704,34 @@ fn check_limits_each_machine_by_size_and_count() {
         stderr(&bad)
     );
 }
+
+/// `take --quiesce-timeout`: with `-q`, whole minutes from 5 to 240 (vSphere's bounds),
+/// else a usage error; the demo's vSphere (vSphere 8) takes it.
+#[test]
+fn take_with_a_quiesce_time_limit() {
+    let env = Env::new();
+    let o = env.demo(&["take", "pcc/web-01", "--quiesce-timeout", "10m", "--yes"]);
+    assert!(one_sentence(&o, 2).contains("needs a quiesced snapshot"));
+    let o = env.demo(&[
+        "take",
+        "pcc/web-01",
+        "-q",
+        "--quiesce-timeout",
+        "3m",
+        "--yes",
+    ]);
+    assert!(one_sentence(&o, 2).contains("5 to 240 minutes"));
+    assert!(env.results().is_empty(), "nothing sent");
+    let o = env.demo(&[
+        "take",
+        "pcc/web-01",
+        "-q",
+        "--quiesce-timeout",
+        "15m",
+        "-n",
+        "q15",
+        "--yes",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!stderr(&o).contains("not applied"), "{}", stderr(&o));
+}

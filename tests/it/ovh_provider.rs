@@ -138,6 +138,7 @@ async fn inventory_reports_bare_rows_first_then_maps_every_vps() {
 async fn take_rename_download_revert_delete_and_follow() {
     let (_e, sim, p) = setup(Duration::from_millis(300)).await;
     let take = Operation::Take {
+        quiesce_timeout: None,
         name: "2026-11-22 06:00:00".into(),
         description: "before upgrade".into(),
         memory: false,
@@ -209,6 +210,7 @@ async fn take_rename_download_revert_delete_and_follow() {
 async fn take_is_refused_up_front_without_option_or_with_a_snapshot() {
     let (_e, sim, p) = setup(Duration::from_millis(300)).await;
     let take = Operation::Take {
+        quiesce_timeout: None,
         name: "x".into(),
         description: String::new(),
         memory: false,
@@ -256,6 +258,7 @@ async fn one_task_at_a_time_and_abort() {
     );
 
     let take = Operation::Take {
+        quiesce_timeout: None,
         name: "long".into(),
         description: String::new(),
         memory: false,
@@ -717,6 +720,7 @@ async fn a_change_refused_for_the_rate_is_not_retried_and_says_not_sent() {
     p.check().await.expect("warm up the clock delta");
     sim.faults().rate_limit_next_changes(1, "3");
     let take = Operation::Take {
+        quiesce_timeout: None,
         name: "t".into(),
         description: "before upgrade".into(),
         memory: false,

@@ -262,6 +262,7 @@ fn space_and_a_mark_what_is_shown_leaving_the_protected_out_and_d_runs_one_plan(
         Msg::Engine(Event::Task {
             request: sent[0].0,
             update: RunUpdate::Started {
+                note: None,
                 task_id: "task-1".into(),
             },
         }),

@@ -238,6 +238,7 @@ async fn faults_over_json_read_as_over_soap() {
     assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
     // Quiescing a powered-off VM: InvalidPowerState, with the server's words.
     let quiesce = Operation::Take {
+        quiesce_timeout: None,
         name: "q".into(),
         description: String::new(),
         memory: false,

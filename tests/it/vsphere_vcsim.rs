@@ -444,6 +444,43 @@ async fn duplicate_names_resolve_by_path_or_id_and_never_guess() {
     assert_eq!(id_of(&m, "dup"), lower);
 }
 
+/// vcsim 0.24 has no `CreateSnapshotEx_Task`: a take with a quiesce time limit is refused
+/// that call, then sent as `CreateSnapshot_Task` (nothing was made by the first), and its
+/// start says the limit was not applied. One snapshot results.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quiesce_time_limit_falls_back_where_the_server_has_no_create_snapshot_ex() {
+    let sim = start_vcsim(&[]);
+    let p = connect(&sim).await;
+    let vm = inventory(&p).await[0].id.clone();
+    let op = Operation::Take {
+        name: "quiesced".into(),
+        description: String::new(),
+        memory: false,
+        quiesce: true,
+        quiesce_timeout: Some(10),
+    };
+    let task = p.start(&vm, &op).await.expect("the take starts");
+    let note = task.note.clone().unwrap_or_default();
+    assert!(
+        note.contains("quiesce time limit (10 min) was not applied")
+            && note.contains("CreateSnapshotEx_Task"),
+        "{note:?}"
+    );
+    let status = p.follow(&vm, &task.id, &|_| {}).await.expect("follow");
+    assert_eq!(status.state, TaskState::Success, "{status:?}");
+    let m = inventory(&p)
+        .await
+        .into_iter()
+        .find(|m| m.id == vm)
+        .unwrap();
+    let made = m
+        .walk()
+        .iter()
+        .filter(|(_, s)| s.name == "quiesced")
+        .count();
+    assert_eq!(made, 1, "one snapshot, not two");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unsupported_calls_say_so() {
     let sim = start_vcsim(&[]);

@@ -37,6 +37,7 @@ async fn connect(sim: &VsphereSimHandle, user: &str, password: &str) -> VsphereP
 
 fn take(quiesce: bool) -> Operation {
     Operation::Take {
+        quiesce_timeout: None,
         name: "t".into(),
         description: String::new(),
         memory: false,
@@ -121,6 +122,7 @@ async fn sizes_consolidation_and_rename() {
 async fn cancel_a_running_task_and_see_a_failure_message() {
     let (estate, _sim, p) = setup(Duration::from_secs(60)).await;
     let take = Operation::Take {
+        quiesce_timeout: None,
         name: "long".into(),
         description: String::new(),
         memory: false,
@@ -941,5 +943,53 @@ async fn a_listing_of_three_thousand_vms_takes_three_property_reads() {
             .count();
         assert_eq!(sized, 300, "every snapshot with its size");
         assert!(machines.iter().all(|m| m.path.starts_with("/DC/vm/f")));
+    }
+}
+
+/// A take with a quiesce time limit is `CreateSnapshotEx_Task` with a `GuestQuiesceSpec`,
+/// over SOAP and VI/JSON alike: the simulator (as vSphere 6.5 and later) takes it, and
+/// nothing is said about a fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiesce_time_limit_is_sent_with_create_snapshot_ex_over_both_protocols() {
+    for transport in [Transport::Soap, Transport::Json] {
+        let (estate, sim) =
+            crate::common::vsim::start(Duration::from_millis(100), VsphereSimOptions::default())
+                .await;
+        let options = ConnectOptions {
+            transport,
+            ..ConnectOptions::default()
+        };
+        let p = crate::common::vsim::connect(&sim, "demo", "demo", options)
+            .await
+            .expect("login");
+        let before = estate.machine("pcc", "vm-101").unwrap().snapshot_count();
+        let op = Operation::Take {
+            name: "t".into(),
+            description: String::new(),
+            memory: false,
+            quiesce: true,
+            quiesce_timeout: Some(15),
+        };
+        let task = p.start("vm-101", &op).await.expect("the take starts");
+        assert_eq!(task.note, None, "{transport:?}");
+        let status = p.follow("vm-101", &task.id, &|_| {}).await.expect("follow");
+        assert_eq!(
+            status.state,
+            TaskState::Success,
+            "{transport:?}: {status:?}"
+        );
+        let calls = sim.calls();
+        assert!(
+            calls.iter().any(|c| c == "CreateSnapshotEx_Task"),
+            "{transport:?}: {calls:?}"
+        );
+        assert!(
+            !calls.iter().any(|c| c == "CreateSnapshot_Task"),
+            "{calls:?}"
+        );
+        assert_eq!(
+            estate.machine("pcc", "vm-101").unwrap().snapshot_count(),
+            before + 1
+        );
     }
 }

@@ -158,6 +158,21 @@ try:
     check(False, "quiesce on a powered-off VM was accepted")
 except vim.fault.InvalidPowerState:
     pass
+# --- CreateSnapshotEx_Task: a quiesce time limit (vSphere 6.5 and later) -------------------
+web2 = vms["web-02"]
+task = web2.CreateSnapshotEx_Task(name="ex", description="", memory=False,
+                                  quiesceSpec=vim.vm.GuestQuiesceSpec(timeout=10))
+check(WaitForTask(task) == "success", "take with a quiesce spec")
+check(task.info.descriptionId == "VirtualMachine.createSnapshotEx",
+      "the task is CreateSnapshotEx's: %s" % task.info.descriptionId)
+check(current(web2) == task.info.result._moId, "the Ex take is current")
+check(any(p.endswith("ex") for _, p in paths(web2)), "the Ex take is in the tree")
+try:
+    web2.CreateSnapshotEx_Task(name="bad", memory=False,
+                               quiesceSpec=vim.vm.GuestQuiesceSpec(timeout=3))
+    check(False, "a quiesce time limit of 3 minutes was accepted")
+except vmodl.fault.InvalidArgument:
+    pass
 try:
     connect_bad = SmartConnect(host=host, port=int(fast_port), user=user, pwd="wrong",
                                disableSslCertValidation=True)

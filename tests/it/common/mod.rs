@@ -46,6 +46,7 @@ pub fn closed_port() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
 /// A plain take (no memory, no quiesce) named `name`, described "`name` for the test".
 pub fn take(name: &str) -> Operation {
     Operation::Take {
+        quiesce_timeout: None,
         name: name.into(),
         description: format!("{name} for the test"),
         memory: false,

@@ -45,6 +45,9 @@ pub struct StartedTask {
     pub id: String,
     /// True when the call completed synchronously (e.g. RenameSnapshot).
     pub finished: bool,
+    /// What the operator should know about how it was started (a take whose quiesce time
+    /// limit the server could not apply).
+    pub note: Option<String>,
 }
 
 /// A VPS snapshot download link.

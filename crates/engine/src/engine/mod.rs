@@ -151,6 +151,8 @@ pub enum RunUpdate {
     Started {
         /// Back-end task id.
         task_id: String,
+        /// What the operator should know about how it started (`StartedTask::note`).
+        note: Option<String>,
     },
     /// Task state changed.
     Progress(TaskStatus),
@@ -544,6 +546,7 @@ impl Engine {
             }
         }
         let take = Operation::Take {
+            quiesce_timeout: None,
             name: description.to_string(),
             description: description.to_string(),
             memory: false,
@@ -592,6 +595,7 @@ impl Engine {
         }
         on_update(RunUpdate::Started {
             task_id: started.id.clone(),
+            note: started.note.clone(),
         });
         if !started.finished && !ctx.wait {
             return Ok(TaskStatus {
@@ -1008,6 +1012,7 @@ mod tests {
         let (e, estate) = engine(false, Some(audit));
         for op in [
             Operation::Take {
+                quiesce_timeout: None,
                 name: "t".into(),
                 description: String::new(),
                 memory: false,
@@ -1269,6 +1274,7 @@ mod tests {
     async fn backend_refusal_is_a_failure_with_its_message() {
         let (e, _estate) = engine(false, None);
         let op = Operation::Take {
+            quiesce_timeout: None,
             name: "x".into(),
             description: String::new(),
             memory: false,
@@ -1561,6 +1567,7 @@ mod tests {
             Duration::from_secs(30),
         );
         let op = Operation::Take {
+            quiesce_timeout: None,
             name: "lost".into(),
             description: String::new(),
             memory: false,

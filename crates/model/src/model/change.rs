@@ -28,9 +28,15 @@ pub enum Input {
     /// How long until the new snapshot expires (`7d`; empty: never), written as an
     /// `[expires …]` marker in its description.
     Expires,
+    /// The longest a take's quiesce may take (`10m`; empty: the server's own limit).
+    QuiesceTimeout,
     /// The text typed to confirm (the machine's name, or the number of snapshots).
     Typed,
 }
+
+/// Why a quiesce time limit without a quiesce is refused.
+pub const QUIESCE_TIMEOUT_NEEDS_QUIESCE: &str =
+    "a quiesce time limit needs a quiesced snapshot (--quiesce, -q; in the dialog: Quiesce)";
 
 /// A field's value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,6 +204,7 @@ pub fn retake_unavailable(m: &Machine) -> Option<String> {
 pub fn retake(now: DateTime<Utc>) -> Operation {
     let description = default_name(now);
     Operation::Take {
+        quiesce_timeout: None,
         name: description.clone(),
         description,
         memory: false,
@@ -421,6 +428,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             description,
             memory,
             quiesce,
+            quiesce_timeout,
         } => {
             if let Some(why) = m.take_unavailable() {
                 return refuse(format!("cannot take: {why}"));
@@ -435,6 +443,11 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             }
             if *quiesce && let Some(why) = m.quiesce_unavailable() {
                 return refuse(format!("cannot take with --quiesce: {why}"));
+            }
+            if quiesce_timeout.is_some() && m.capabilities.replace {
+                return refuse(format!(
+                    "{who} is a VPS: a quiesce time limit applies to vSphere VMs"
+                ));
             }
             let proposal = default_name(ctx.now);
             let line = if m.capabilities.replace {
@@ -470,6 +483,13 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     *quiesce,
                     m.quiesce_unavailable(),
                 ));
+                if m.quiesce_unavailable().is_none() {
+                    fields.push(FormField::text(
+                        Input::QuiesceTimeout,
+                        "Quiesce time limit (5m–240m; empty: the server's)",
+                        quiesce_timeout.map(|t| format!("{t}m")).unwrap_or_default(),
+                    ));
+                }
                 fields.push(expires_field());
                 match &m.current {
                     Some(c) => format!("A new snapshot of {who}, child of {}.", label(c)),
@@ -997,6 +1017,7 @@ impl Change {
                 description,
                 memory,
                 quiesce,
+                quiesce_timeout,
             } => {
                 if let Some(d) = text(Input::Description) {
                     *description = d;
@@ -1018,6 +1039,18 @@ impl Change {
                 }
                 *memory = on(Input::Memory, *memory);
                 *quiesce = on(Input::Quiesce, *quiesce);
+                if let Some(t) = text(Input::QuiesceTimeout) {
+                    *quiesce_timeout = match t.trim() {
+                        "" => None,
+                        t => Some(
+                            super::operation::parse_quiesce_timeout(t)
+                                .map_err(|m| Refusal(format!("quiesce time limit: {m}")))?,
+                        ),
+                    };
+                }
+                if quiesce_timeout.is_some() && !*quiesce {
+                    return Err(Refusal(QUIESCE_TIMEOUT_NEEDS_QUIESCE.into()));
+                }
                 only.target = name.clone();
             }
             Operation::Replace { description } => {
@@ -1168,6 +1201,7 @@ mod tests {
     #[test]
     fn a_vm_take_gives_the_guides_advice_and_the_size_of_its_memory_file() {
         let take = |memory| Operation::Take {
+            quiesce_timeout: None,
             name: "n".into(),
             description: String::new(),
             memory,
@@ -1228,6 +1262,7 @@ mod tests {
     fn names_longer_than_the_back_end_takes_are_refused_in_describe_and_in_the_form() {
         let m = web();
         let take = |name: &str| Operation::Take {
+            quiesce_timeout: None,
             name: name.into(),
             description: String::new(),
             memory: false,
@@ -1254,6 +1289,7 @@ mod tests {
     fn the_take_dialogs_expires_answer_becomes_a_marker() {
         let m = web();
         let take = Operation::Take {
+            quiesce_timeout: None,
             name: "n".into(),
             description: "before the sale".into(),
             memory: false,
@@ -1288,6 +1324,7 @@ mod tests {
     fn an_outcome_names_the_tasks_running_on_the_machine() {
         let m = web();
         let take = Operation::Take {
+            quiesce_timeout: None,
             name: "n".into(),
             description: String::new(),
             memory: false,

@@ -359,6 +359,7 @@ mod tests {
     #[test]
     fn only_a_vps_take_or_replace_in_a_checking_profile_is_checked() {
         let take = Operation::Take {
+            quiesce_timeout: None,
             name: "t".into(),
             description: String::new(),
             memory: false,

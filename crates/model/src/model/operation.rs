@@ -3,6 +3,24 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The quiesce time limits vSphere accepts (`GuestQuiesceSpec.timeout`), in minutes.
+pub const QUIESCE_MINUTES: std::ops::RangeInclusive<u16> = 5..=240;
+
+/// A quiesce time limit as written (`10m`, `2h`, `90m`) in whole minutes within
+/// [`QUIESCE_MINUTES`].
+pub fn parse_quiesce_timeout(text: &str) -> Result<u16, String> {
+    let d = super::parse_duration(text)?;
+    let (min, max) = (QUIESCE_MINUTES.start(), QUIESCE_MINUTES.end());
+    let bounds = || format!("a quiesce time limit is {min} to {max} minutes (vSphere's bounds)");
+    if d.num_seconds() % 60 != 0 {
+        return Err(format!("{text}: write whole minutes; {}", bounds()));
+    }
+    u16::try_from(d.num_minutes())
+        .ok()
+        .filter(|m| QUIESCE_MINUTES.contains(m))
+        .ok_or_else(|| format!("{text}: {}", bounds()))
+}
+
 /// One change a user can ask for. Snapshot fields are ids, never names.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Operation {
@@ -16,6 +34,10 @@ pub enum Operation {
         memory: bool,
         /// Quiesce guest file systems.
         quiesce: bool,
+        /// vSphere: the longest the quiesce may take, in minutes (`QUIESCE_MINUTES`), asked
+        /// through `CreateSnapshotEx_Task`; `None`: the server's own limit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quiesce_timeout: Option<u16>,
     },
     /// VPS only: delete the existing snapshot, wait, then take a new one.
     Replace {
@@ -327,6 +349,34 @@ impl ExpectedView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quiesce_time_limit_is_whole_minutes_within_vsphere_bounds() {
+        assert_eq!(parse_quiesce_timeout("5m"), Ok(5));
+        assert_eq!(parse_quiesce_timeout("90m"), Ok(90));
+        assert_eq!(parse_quiesce_timeout("4h"), Ok(240));
+        assert!(
+            parse_quiesce_timeout("4m")
+                .unwrap_err()
+                .contains("5 to 240 minutes")
+        );
+        assert!(
+            parse_quiesce_timeout("241m")
+                .unwrap_err()
+                .contains("5 to 240 minutes")
+        );
+        assert!(
+            parse_quiesce_timeout("30d")
+                .unwrap_err()
+                .contains("5 to 240 minutes")
+        );
+        assert!(
+            parse_quiesce_timeout("330s")
+                .unwrap_err()
+                .contains("whole minutes")
+        );
+        assert!(parse_quiesce_timeout("soon").is_err());
+    }
     use crate::model::machine::tests::{snap, vm};
 
     #[test]
@@ -502,6 +552,7 @@ mod tests {
         assert!(!Operation::Cancel { task: "t".into() }.is_destructive());
         assert!(
             !Operation::Take {
+                quiesce_timeout: None,
                 name: "n".into(),
                 description: String::new(),
                 memory: false,

@@ -477,6 +477,7 @@ fn apply(m: &mut Machine, op: &Operation, serial: u64) -> Result<(), String> {
             description,
             memory,
             quiesce,
+            ..
         } => {
             let on = m.power_state == PowerState::PoweredOn;
             let node = Snapshot {
@@ -657,6 +658,7 @@ mod tests {
 
     fn take(name: &str) -> Operation {
         Operation::Take {
+            quiesce_timeout: None,
             name: name.into(),
             description: String::new(),
             memory: false,
@@ -836,6 +838,7 @@ mod tests {
     fn quiesce_without_tools_and_revert_current_without_snapshot_fail_up_front() {
         let e = estate();
         let q = Operation::Take {
+            quiesce_timeout: None,
             name: "q".into(),
             description: String::new(),
             memory: false,

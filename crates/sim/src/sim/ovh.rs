@@ -1199,6 +1199,7 @@ impl State {
                 self.start(
                     sn,
                     &Operation::Take {
+                        quiesce_timeout: None,
                         name: description.clone(),
                         description,
                         memory: false,

@@ -53,7 +53,11 @@ impl Provider for SimProvider {
     async fn start(&self, machine_id: &str, op: &Operation) -> Result<StartedTask, ProviderError> {
         let id = self.estate.start(&self.profile, machine_id, op)?;
         let finished = matches!(op, Operation::Rename { .. } | Operation::Cancel { .. });
-        Ok(StartedTask { id, finished })
+        Ok(StartedTask {
+            note: None,
+            id,
+            finished,
+        })
     }
 
     async fn follow(

@@ -477,6 +477,7 @@ impl Provider for OvhProvider {
         let sn = machine_id;
         let base = vps_path(sn)?;
         let started = |t: WireTask| StartedTask {
+            note: None,
             id: t.id.to_string(),
             finished: false,
         };
@@ -538,6 +539,7 @@ impl Provider for OvhProvider {
                     .call(Method::PUT, &format!("{base}/snapshot"), Some(&body))
                     .await?;
                 Ok(StartedTask {
+                    note: None,
                     id: format!("rename-{sn}"),
                     finished: true,
                 })
@@ -547,6 +549,7 @@ impl Provider for OvhProvider {
                     .call(Method::POST, &format!("{base}/abortSnapshot"), None)
                     .await?;
                 Ok(StartedTask {
+                    note: None,
                     id: task.clone(),
                     finished: true,
                 })

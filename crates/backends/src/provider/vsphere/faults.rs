@@ -43,6 +43,18 @@ pub(super) fn is_not_authenticated(err: &VimError) -> bool {
     }
 }
 
+/// True when the server does not know the method called (`MethodNotFound`; a SOAP fault
+/// without a typed detail that says so): it refused the call before doing anything.
+pub(super) fn is_method_not_found(err: &VimError) -> bool {
+    match err {
+        VimError::MethodFault(f) => f.type_ == Some(StructType::MethodNotFound),
+        VimError::ParseError(text) => {
+            text.contains("MethodNotFound") || text.contains("does not implement")
+        }
+        _ => false,
+    }
+}
+
 /// The name of a fault's type, e.g. `TaskInProgress`.
 pub(super) fn fault_name(fault: &MethodFault) -> &'static str {
     fault.type_.map(StructType::as_str).unwrap_or("MethodFault")

@@ -29,7 +29,7 @@ use vim_rs::types::enums::{MoTypesEnum, ObjectUpdateKindEnum, TaskInfoStateEnum}
 use vim_rs::types::struct_enum::StructType;
 use vim_rs::types::structs::{
     LocalizedMethodFault, ManagedObjectReference, MethodFault, ObjectSpec, PropertyFilterSpec,
-    PropertySpec, WaitOptions,
+    PropertySpec, VirtualMachineGuestQuiesceSpec, WaitOptions,
 };
 
 use super::{PartialInventory, ProgressSink, Provider, ProviderError, StartedTask};
@@ -892,6 +892,7 @@ impl Inner {
         let started = |task: ManagedObjectReference| StartedTask {
             id: task.value,
             finished: false,
+            note: None,
         };
         match op {
             Operation::Take {
@@ -899,15 +900,40 @@ impl Inner {
                 description,
                 memory,
                 quiesce,
+                quiesce_timeout,
             } => {
                 let doing = format!("taking a snapshot of {machine_id}");
                 let desc = (!description.is_empty()).then_some(description.as_str());
-                self.change(
-                    &doing,
-                    vm.create_snapshot_task(name, desc, *memory, *quiesce),
-                )
-                .await
-                .map(started)
+                let plain = || vm.create_snapshot_task(name, desc, *memory, *quiesce);
+                let Some(minutes) = quiesce_timeout.filter(|_| *quiesce) else {
+                    return self.change(&doing, plain()).await.map(started);
+                };
+                let spec = VirtualMachineGuestQuiesceSpec {
+                    timeout: Some(i32::from(minutes)),
+                };
+                match vm
+                    .create_snapshot_ex_task(name, desc, *memory, Some(&spec))
+                    .await
+                {
+                    // A server before vSphere 6.5 (and vcsim 0.24) has no such method: it
+                    // refused the call, nothing was made, so the plain take is sent, and
+                    // the start says the limit was not applied.
+                    Err(e) if faults::is_method_not_found(&e) => {
+                        let task = self.change(&doing, plain()).await?;
+                        Ok(StartedTask {
+                            note: Some(format!(
+                                "the quiesce time limit ({minutes} min) was not applied: this \
+                                 server has no CreateSnapshotEx_Task (vSphere 6.5 or later), \
+                                 so the snapshot is taken with the server's own limit"
+                            )),
+                            ..started(task)
+                        })
+                    }
+                    r => self
+                        .change(&doing, std::future::ready(r))
+                        .await
+                        .map(started),
+                }
             }
             Operation::Revert {
                 snapshot,
@@ -967,6 +993,7 @@ impl Inner {
                 )
                 .await?;
                 Ok(StartedTask {
+                    note: None,
                     id: format!("{SYNC_TASK}rename:{snapshot}"),
                     finished: true,
                 })
@@ -976,6 +1003,7 @@ impl Inner {
                 self.change(&doing, Task::new(self.handle(), task).cancel_task())
                     .await?;
                 Ok(StartedTask {
+                    note: None,
                     id: format!("{SYNC_TASK}cancel:{task}"),
                     finished: true,
                 })

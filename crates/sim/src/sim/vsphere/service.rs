@@ -248,6 +248,10 @@ fn power_name(p: PowerState) -> &'static str {
 
 fn task_names(op: &Operation) -> (&'static str, &'static str) {
     match op {
+        Operation::Take {
+            quiesce_timeout: Some(_),
+            ..
+        } => ("CreateSnapshotEx_Task", "VirtualMachine.createSnapshotEx"),
         Operation::Take { .. } => ("CreateSnapshot_Task", "VirtualMachine.createSnapshot"),
         Operation::Revert { .. } => ("RevertToSnapshot_Task", "vm.Snapshot.revert"),
         Operation::RevertCurrent { .. } => (
@@ -1103,11 +1107,30 @@ impl Service {
             ("HasPrivilegeOnEntity", "AuthorizationManager") => {
                 self.has_privilege_on_entity(call, session)
             }
-            ("CreateSnapshot_Task", "VirtualMachine") => {
+            // CreateSnapshotEx_Task (vSphere 6.5 and later) quiesces when it is given a
+            // quiesce spec, whose timeout must be 5 to 240 minutes.
+            (method @ ("CreateSnapshot_Task" | "CreateSnapshotEx_Task"), "VirtualMachine") => {
                 let m = self.vm(&call.this)?;
                 self.require(&session, &call.this, "VirtualMachine.State.CreateSnapshot")?;
                 let name = b.child_text("name").unwrap_or_default().to_string();
-                let quiesce = b.child_bool("quiesce").unwrap_or(false);
+                let (quiesce, quiesce_timeout) = if method == "CreateSnapshotEx_Task" {
+                    let spec = b.child("quiesceSpec");
+                    let timeout = spec.and_then(|s| s.child_text("timeout"));
+                    let minutes = match timeout.map(str::parse::<u16>) {
+                        None => None,
+                        Some(Ok(t)) if (5..=240).contains(&t) => Some(t),
+                        Some(_) => {
+                            return Err(Fault::new(
+                                "InvalidArgument",
+                                "A specified parameter was not correct: quiesceSpec.timeout",
+                            )
+                            .with("invalidProperty", Val::str("quiesceSpec.timeout")));
+                        }
+                    };
+                    (spec.is_some(), minutes)
+                } else {
+                    (b.child_bool("quiesce").unwrap_or(false), None)
+                };
                 if quiesce && m.power_state != PowerState::PoweredOn {
                     return Err(Fault::new(
                         "InvalidPowerState",
@@ -1127,6 +1150,7 @@ impl Service {
                     description: b.child_text("description").unwrap_or_default().to_string(),
                     memory: b.child_bool("memory").unwrap_or(false),
                     quiesce,
+                    quiesce_timeout,
                 };
                 self.start_task(&m.id, &op)
             }
