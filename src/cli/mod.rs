@@ -729,6 +729,20 @@ async fn ls(cli: &Cli, s: &Session, filter: Option<&str>) -> Result<(), Failure>
     all_read(&errors, unreadable)
 }
 
+/// `take --quiesce-timeout`: whole minutes within vSphere's bounds, and only with `-q`.
+fn quiesce_limit(text: Option<&str>, quiesce: bool) -> Result<Option<u16>, Failure> {
+    let Some(text) = text else { return Ok(None) };
+    if !quiesce {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            change::QUIESCE_TIMEOUT_NEEDS_QUIESCE,
+        ));
+    }
+    crate::model::operation::parse_quiesce_timeout(text)
+        .map(Some)
+        .map_err(|m| Failure::new(EXIT_USAGE, format!("--quiesce-timeout {m}")))
+}
+
 /// A change of one machine (`take`, `replace`, `pin`, `unpin`, `revert`, `rm`,
 /// `consolidate`, `rename`): the machine found at `machine`, the operation made from the
 /// command line, then the change's flow (`change`).
@@ -755,19 +769,7 @@ async fn one_change(cli: &Cli, s: &Session, cmd: &Cmd, machine: &str) -> Result<
             expires,
             ..
         } => {
-            let quiesce_timeout = quiesce_timeout
-                .as_deref()
-                .map(|t| {
-                    crate::model::operation::parse_quiesce_timeout(t)
-                        .map_err(|m| Failure::new(EXIT_USAGE, format!("--quiesce-timeout {m}")))
-                })
-                .transpose()?;
-            if quiesce_timeout.is_some() && !*quiesce {
-                return Err(Failure::new(
-                    EXIT_USAGE,
-                    change::QUIESCE_TIMEOUT_NEEDS_QUIESCE,
-                ));
-            }
+            let quiesce_timeout = quiesce_limit(quiesce_timeout.as_deref(), *quiesce)?;
             let name = name
                 .clone()
                 .unwrap_or_else(|| change::default_name(chrono::Utc::now()));
