@@ -56,27 +56,20 @@ pub fn draw(frame: &mut Frame, s: &AppState) {
         dialogs::welcome(frame, area, config, &theme);
         return;
     }
-    let crate::app::layout::Areas {
-        left,
-        right,
-        tree,
-        details,
-        tasks,
-        status,
-    } = crate::app::layout::areas(area, s);
+    let a = crate::app::layout::areas(area, s);
     match s.left.view {
-        LeftView::Inventory => panes::inventory(frame, left, s, &theme),
-        LeftView::Snapshots => panes::snapshot_list(frame, left, s, &theme),
+        LeftView::Inventory => panes::inventory(frame, a.left, s, &theme),
+        LeftView::Snapshots => panes::snapshot_list(frame, a.left, s, &theme),
     }
     match s.overview_scope() {
-        Some(scope) => panes::overview(frame, right, s, &scope, &theme),
+        Some(scope) => panes::overview(frame, a.right, s, &scope, &theme),
         None => {
-            panes::tree(frame, tree, s, &theme);
-            panes::details(frame, details, s, &theme);
+            panes::tree(frame, a.tree, s, &theme);
+            panes::details(frame, a.details, s, &theme);
         }
     }
-    panes::tasks(frame, tasks, s, &theme);
-    panes::status(frame, status, s, &theme);
+    panes::tasks(frame, a.tasks, s, &theme);
+    panes::status(frame, a.status, s, &theme);
     match &s.modal {
         Modal::Dialog(d) => dialogs::dialog(frame, area, d, s, &theme),
         Modal::Palette(p) => dialogs::palette(frame, area, p, &theme),
