@@ -397,19 +397,47 @@ impl Weights {
 
 /// The chunks of a listing, made as they are asked for: first the VMs without snapshots,
 /// then those with (their layouts asked with them), so each chunk is one call of one kind.
-/// The first chunk is `FIRST_CHUNK` VMs for the TUI's first load (`show_first`); an estate
+/// The first chunk is `FIRST_CHUNK` VMs for the TUI's first load (`show_first`). An estate
 /// of a distant server that fits in `WHOLE_BYTES` (and a quarter of the answer bound, room
-/// for VMs four times heavier than guessed) is one chunk of each kind; any other chunk
-/// holds what `budget` holds at the weights known when it is made, within
-/// `MIN_CHUNK`..=`MAX_CHUNK`.
+/// for VMs four times heavier than guessed) is read in `IN_FLIGHT` chunks asked at once,
+/// shared between the kinds by their weight (each kind at least one): every connection
+/// carries a part, so the server makes them side by side and each is read while the
+/// others still arrive. Any other chunk holds what `budget` holds at the weights known when
+/// it is made, within `MIN_CHUNK`..=`MAX_CHUNK`.
 struct Chunks {
     kinds: [(Ids, bool); 2],
     kind: usize,
     next: usize,
     first: Option<usize>,
-    whole: bool,
+    /// For a whole estate: the VMs each chunk of each kind holds.
+    whole: Option<[usize; 2]>,
     budget: u64,
     weights: Weights,
+}
+
+/// How many of `chunks` chunks each kind gets, by its share of `bytes` (a kind with VMs
+/// gets at least one, one without none), and so how many VMs each chunk holds.
+fn whole_split(counts: [usize; 2], bytes: [u64; 2], chunks: usize) -> [usize; 2] {
+    let total: u64 = bytes.iter().sum::<u64>().max(1);
+    let present = counts.iter().filter(|n| **n > 0).count();
+    let spare = chunks.saturating_sub(present);
+    let mut given = [0usize; 2];
+    for k in 0..2 {
+        if counts[k] > 0 {
+            // Its share of the spare chunks, rounded to the nearest.
+            let spare = u128::try_from(spare).unwrap_or(0);
+            let share =
+                (u128::from(bytes[k]) * spare * 2 + u128::from(total)) / (2 * u128::from(total));
+            given[k] = 1 + usize::try_from(share).unwrap_or(0);
+        }
+    }
+    // Rounding may give one too many: the lighter kind gives it back.
+    while given.iter().sum::<usize>() > chunks.max(present) {
+        let k = if bytes[0] <= bytes[1] { 0 } else { 1 };
+        let k = if given[k] > 1 { k } else { 1 - k };
+        given[k] -= 1;
+    }
+    [0, 1].map(|k| counts[k].div_ceil(given[k].max(1)).max(1))
 }
 
 impl Chunks {
@@ -421,12 +449,19 @@ impl Chunks {
         for (m, has_snapshots) in vms {
             if has_snapshots { &mut with } else { &mut plain }.push(&m.value);
         }
+        let counts = [plain.len(), with.len()];
+        let bytes = [0, 1].map(|k| {
+            u64::try_from(counts[k])
+                .unwrap_or(u64::MAX)
+                .saturating_mul(weights.of(k == 1))
+        });
+        let whole = !show_first && !sizing.near && total <= WHOLE_BYTES.min(answer_bytes / 4);
         Chunks {
             kinds: [(plain, false), (with, true)],
             kind: 0,
             next: 0,
             first: show_first.then_some(FIRST_CHUNK),
-            whole: !show_first && !sizing.near && total <= WHOLE_BYTES.min(answer_bytes / 4),
+            whole: whole.then(|| whole_split(counts, bytes, IN_FLIGHT)),
             budget: CHUNK_BYTES.min(answer_bytes / 4),
             weights,
         }
@@ -442,8 +477,8 @@ impl Chunks {
         let left = vms.len() - self.next;
         let size = if let Some(first) = self.first.take() {
             first
-        } else if self.whole {
-            left
+        } else if let Some(per) = self.whole {
+            per[self.kind].min(left)
         } else {
             let per_vm = self.weights.of(*with_layout).max(1);
             usize::try_from(self.budget / per_vm)
@@ -1158,6 +1193,20 @@ mod tests {
         assert_eq!(sizes["s2"], 6 + 50 + 100 + 11);
     }
 
+    /// A whole estate's chunks: as many as connections, shared by weight, each kind with VMs
+    /// at least one.
+    #[test]
+    fn a_whole_estate_is_split_by_weight_over_the_connections() {
+        // Only VMs without snapshots: all three connections carry a third.
+        assert_eq!(whole_split([3_000, 0], [5_400_000, 0], 3)[0], 1_000);
+        // Mostly heavy VMs with snapshots: two chunks for them, one for the rest.
+        assert_eq!(whole_split([100, 900], [180_000, 5_130_000], 3), [100, 450]);
+        // Fewer chunks than kinds would leave a kind out: each still gets one.
+        assert_eq!(whole_split([10, 10], [1, 1], 1), [10, 10]);
+        // Nothing to read.
+        assert_eq!(whole_split([0, 0], [0, 0], 3), [1, 1]);
+    }
+
     /// The chunks' sizes for 2,700 VMs without snapshots and 300 with.
     fn chunk_sizes(show_first: bool, near: bool) -> Vec<(usize, bool)> {
         let vms = (0..3_000)
@@ -1201,8 +1250,13 @@ mod tests {
     }
 
     #[test]
-    fn a_small_estate_is_two_chunks_from_afar_and_many_from_near() {
-        assert_eq!(chunk_sizes(false, false), [(2_700, false), (300, true)]);
+    fn a_small_estate_is_shared_over_the_connections_from_afar_and_chunked_from_near() {
+        // From afar, the whole estate at once, a part on each connection: the plain VMs
+        // (seven tenths of the bytes) on two, the VMs with snapshots on one.
+        assert_eq!(
+            chunk_sizes(false, false),
+            [(1_350, false), (1_350, false), (300, true)]
+        );
         let near = chunk_sizes(false, true);
         assert!(near.len() > 2, "{near:?}");
         let per_plain = usize::try_from(CHUNK_BYTES / VM_BYTES).unwrap();
