@@ -98,24 +98,20 @@ pub fn row_at(s: &AppState, pane: Pane, rect: Rect, y: u16) -> Option<usize> {
     if y < top || usize::from(y - top) >= height {
         return None;
     }
-    let line = usize::from(y - top);
-    let (selected, len, start) = match pane {
-        Pane::Inventory if list => {
-            let l = &s.left.list;
-            (l.cursor, l.shown.len(), None)
-        }
-        Pane::Inventory => (s.nav.cursor.selected, s.nav.rows.len(), None),
-        Pane::Tree => (s.tree.cursor.selected, s.tree.rows.len(), None),
+    let paged = |selected: usize, len: usize| (first_visible(selected, height, len), len);
+    let (start, len) = match pane {
+        Pane::Inventory if list => paged(s.left.list.cursor, s.left.list.shown.len()),
+        Pane::Inventory => paged(s.nav.cursor.selected, s.nav.rows.len()),
+        Pane::Tree => paged(s.tree.cursor.selected, s.tree.rows.len()),
         Pane::Tasks => {
-            let (selected, len) = (s.tasks.cursor.selected, s.tasks.all().len());
+            let len = s.tasks.all().len();
             (
-                selected,
+                first_task_visible(s.tasks.cursor.selected, height, len),
                 len,
-                Some(first_task_visible(selected, height, len)),
             )
         }
         Pane::Details => return None,
     };
-    let row = start.unwrap_or_else(|| first_visible(selected, height, len)) + line;
+    let row = start + usize::from(y - top);
     (row < len).then_some(row)
 }

@@ -323,16 +323,13 @@ pub fn check(
         }
         c.max_size = c.max_size.max(size);
         c.max_count = c.max_count.max(count);
+        // The state a value over a limit is in, and that limit.
         let over = |value: u64, warn: Option<u64>, crit: Option<u64>| {
-            if crit.is_some_and(|l| value > l) {
-                Some((State::Critical, crit))
-            } else if warn.is_some_and(|l| value > l) {
-                Some((State::Warning, warn))
-            } else {
-                None
-            }
+            let past = |l: &u64| value > *l;
+            (crit.filter(past).map(|l| (State::Critical, l)))
+                .or_else(|| warn.filter(past).map(|l| (State::Warning, l)))
         };
-        if let Some((state, Some(l))) = over(size, limits.warn_size, limits.crit_size) {
+        if let Some((state, l)) = over(size, limits.warn_size, limits.crit_size) {
             c.problems.push(problem(
                 state,
                 None,
@@ -346,7 +343,7 @@ pub fn check(
             ));
         }
         let counted = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-        if let Some((state, Some(l))) = over(
+        if let Some((state, l)) = over(
             counted(count),
             limits.warn_count.map(counted),
             limits.crit_count.map(counted),

@@ -281,7 +281,14 @@ impl Criteria {
     }
 
     /// Why `s` is selected (only for the snapshots that are).
-    fn reason(&self, s: &Snapshot, names: &[(Glob, Arc<str>)], now: DateTime<Utc>) -> Reason {
+    /// `untiered`: the tiers as the reason names them (made once per plan), when used.
+    fn reason(
+        &self,
+        s: &Snapshot,
+        names: &[(Glob, Arc<str>)],
+        untiered: Option<&Arc<str>>,
+        now: DateTime<Utc>,
+    ) -> Reason {
         Reason {
             age: self.older_than.map(|limit| (now - s.created, limit)),
             name: names
@@ -293,10 +300,7 @@ impl Criteria {
             } else {
                 None
             },
-            untiered: self
-                .tiers
-                .any()
-                .then(|| Arc::from(self.tiers.describe().as_str())),
+            untiered: untiered.cloned(),
         }
     }
 }
@@ -488,6 +492,10 @@ pub fn plan(
         .iter()
         .map(|g| (Glob::new(g), Arc::from(g.as_str())))
         .collect();
+    let untiered: Option<Arc<str>> = criteria
+        .tiers
+        .any()
+        .then(|| Arc::from(criteria.tiers.describe().as_str()));
     let keep = criteria.keep_last.unwrap_or(0);
     let mut flat: Vec<Node<'_>> = Vec::new();
     let mut order: Vec<usize> = Vec::new();
@@ -550,7 +558,7 @@ pub fn plan(
                 out.protected.push(left_out(s, why, None));
                 continue;
             }
-            chosen.push((i, criteria.reason(s, &names, now)));
+            chosen.push((i, criteria.reason(s, &names, untiered.as_ref(), now)));
         }
         if chosen.is_empty() {
             continue;

@@ -415,28 +415,23 @@ struct Chunks {
     weights: Weights,
 }
 
-/// How many of `chunks` chunks each kind gets, by its share of `bytes` (a kind with VMs
-/// gets at least one, one without none), and so how many VMs each chunk holds.
+/// How many of `chunks` chunks each kind gets (a kind with VMs at least one, one without
+/// none, the others shared by `bytes`), and so how many VMs each chunk holds.
 fn whole_split(counts: [usize; 2], bytes: [u64; 2], chunks: usize) -> [usize; 2] {
-    let total: u64 = bytes.iter().sum::<u64>().max(1);
-    let present = counts.iter().filter(|n| **n > 0).count();
-    let spare = chunks.saturating_sub(present);
-    let mut given = [0usize; 2];
-    for k in 0..2 {
-        if counts[k] > 0 {
-            // Its share of the spare chunks, rounded to the nearest.
+    let present = counts.map(|n| usize::from(n > 0));
+    let spare = chunks.saturating_sub(present[0] + present[1]);
+    // The first kind its share of the spare chunks, rounded; the second the rest.
+    let first = match present {
+        [0, _] => 0,
+        [_, 0] => spare,
+        _ => {
+            let total = u128::from(bytes[0]) + u128::from(bytes[1]);
             let spare = u128::try_from(spare).unwrap_or(0);
-            let share =
-                (u128::from(bytes[k]) * spare * 2 + u128::from(total)) / (2 * u128::from(total));
-            given[k] = 1 + usize::try_from(share).unwrap_or(0);
+            let share = (2 * u128::from(bytes[0]) * spare + total) / (2 * total).max(1);
+            usize::try_from(share).unwrap_or(0)
         }
-    }
-    // Rounding may give one too many: the lighter kind gives it back.
-    while given.iter().sum::<usize>() > chunks.max(present) {
-        let k = if bytes[0] <= bytes[1] { 0 } else { 1 };
-        let k = if given[k] > 1 { k } else { 1 - k };
-        given[k] -= 1;
-    }
+    };
+    let given = [present[0] + first, present[1] * (1 + spare - first)];
     [0, 1].map(|k| counts[k].div_ceil(given[k].max(1)).max(1))
 }
 
