@@ -1011,6 +1011,7 @@ fn download_link(s: &mut AppState) -> Vec<Effect> {
 /// The context `model::change` describes a change in.
 fn change_context(s: &AppState) -> Context<'_> {
     Context {
+        allow_low_space: false,
         now: s.now,
         type_to_confirm: s.settings.confirm == ConfirmMode::TypeName,
         protect: &s.settings.protect,

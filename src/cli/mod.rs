@@ -231,6 +231,10 @@ pub enum Cmd {
         /// Delete every snapshot of the machine.
         #[arg(long)]
         all: bool,
+        /// Delete even when a datastore lacks the room to merge the deltas (refused
+        /// otherwise).
+        #[arg(long)]
+        allow_low_space: bool,
     },
     /// Consolidate disks.
     #[command(after_help = "Examples:\n  snaptree consolidate pcc/db-01")]
@@ -306,6 +310,10 @@ pub enum Cmd {
         /// Show the plan and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Run a machine even when a datastore lacks the room to merge its deltas (skipped
+        /// otherwise).
+        #[arg(long)]
+        allow_low_space: bool,
     },
     /// Every snapshot of the estate, one row each: a table, CSV, JSON or Markdown.
     #[command(
@@ -324,7 +332,7 @@ pub enum Cmd {
         /// The columns to write, in order, comma-separated (table, CSV, Markdown; JSON has
         /// them all): profile, provider, location, machine, machine_id, power_state, snapshot,
         /// snapshot_id, path, description, created, age_days, size_bytes, memory, quiesced,
-        /// current, depth, consolidation_needed, created_by, expires, protected.
+        /// current, depth, consolidation_needed, created_by, expires, protected, phantom_deltas.
         #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
         columns: Vec<String>,
         /// `wide`: every column in the table (the default table fits about 160 columns).
@@ -639,8 +647,10 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
             keep_monthly,
             include_protected,
             dry_run,
+            allow_low_space,
         } => {
             let args = prune::Args {
+                allow_low_space: *allow_low_space,
                 filter: filter.as_deref(),
                 older_than: older_than.as_deref(),
                 names,
@@ -915,7 +925,16 @@ fn expiring(description: &str, age: Option<&str>, m: &Machine) -> Result<String,
 /// the questions left; `--yes` answers them all. Then the run.
 async fn change(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<(), Failure> {
     let protect = cleanup::Protect::new(&s.config.cleanup.protect);
+    // `rm --allow-low-space`: the only change that merges deltas.
+    let allow_low_space = matches!(
+        cli.command,
+        Some(Cmd::Rm {
+            allow_low_space: true,
+            ..
+        })
+    );
     let ctx = change::Context {
+        allow_low_space,
         now: chrono::Utc::now(),
         type_to_confirm: s.confirm == ConfirmMode::TypeName,
         protect: &protect,

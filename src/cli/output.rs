@@ -31,6 +31,7 @@ pub fn machine_json(m: &Machine, t: &HealthThresholds) -> Value {
         "consolidation_needed": m.consolidation_needed,
         "unreadable": m.unreadable,
         "warnings": machine_warnings(m, t, Utc::now()).iter().map(|w| w.as_str()).collect::<Vec<_>>(),
+        "phantom_deltas": m.storage.iter().flat_map(|s| &s.phantom_deltas).collect::<Vec<_>>(),
     })
 }
 

@@ -42,6 +42,8 @@ pub struct Args<'a> {
     pub include_protected: bool,
     /// `--dry-run`.
     pub dry_run: bool,
+    /// `--allow-low-space`: run a machine whose datastore lacks the room to merge.
+    pub allow_low_space: bool,
 }
 
 /// What the run did, step by step.
@@ -120,6 +122,7 @@ fn describe(
     shown: &[&Machine],
     p: &Plan,
     now: chrono::DateTime<chrono::Utc>,
+    allow_low_space: bool,
 ) -> Result<change::Change, Failure> {
     let by_id: HashMap<(&str, &str), &Machine> = shown
         .iter()
@@ -135,6 +138,7 @@ fn describe(
         .collect();
     let protect = crate::model::cleanup::Protect::new(&s.config.cleanup.protect);
     let ctx = change::Context {
+        allow_low_space,
         now,
         type_to_confirm: s.confirm == ConfirmMode::TypeName,
         protect: &protect,
@@ -165,7 +169,7 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
     }
     tell_no_match(s, args.filter, shown.len(), &errors);
     if !cli.json {
-        print_plan(&p);
+        print_plan(&p, args.allow_low_space);
     }
     let unread = || {
         (!errors.is_empty() || unreadable > 0).then(|| {
@@ -193,11 +197,22 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
             .ensure_writable(&m.profile, &op)
             .map_err(|e| Failure::new(EXIT_REFUSED, e.to_string()))?;
     }
-    let batch = describe(s, &shown, &p, now)?;
+    let batch = describe(s, &shown, &p, now, args.allow_low_space)?;
     if !cli.yes {
         confirm(&batch)?;
     }
     let tally = Mutex::new(Tally::default());
+    // A machine short of room to merge is not run: its steps count as skipped, with why.
+    if !args.allow_low_space {
+        let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
+        for m in &p.machines {
+            if let Some(why) = m.short_of_room() {
+                t.skipped += m.snapshots.len();
+                t.failures
+                    .push(format!("{}/{}: skipped: {why}", m.profile, m.machine));
+            }
+        }
+    }
     // Ctrl-C stops the plan, never a task: one already started goes on on the server, and
     // the audit log holds its "sent"/"started" lines.
     tokio::select! {
@@ -241,7 +256,7 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
             format!(
                 "prune: {} of {} step(s) did not succeed",
                 t.failed + t.skipped,
-                batch.steps.len()
+                p.snapshots()
             ),
         ));
     }
@@ -252,7 +267,8 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
 /// order, machines in parallel up to `[cleanup] concurrency` per profile; a step that does
 /// not succeed skips its machine's next ones. Dropped (Ctrl-C), it starts nothing more.
 async fn execute(s: &Session, steps: &[Step], p: &Plan, tally: &Mutex<Tally>) {
-    let total = steps.len();
+    // Every selected snapshot: those of a machine skipped for room are counted already.
+    let total = p.snapshots();
     let tty = std::io::stderr().is_terminal();
     // Looked up once per step: a plan can hold tens of thousands.
     let sizes: HashMap<(&str, &str, &str), u64> = p
@@ -346,7 +362,7 @@ async fn execute(s: &Session, steps: &[Step], p: &Plan, tally: &Mutex<Tally>) {
 
 /// The plan as a table on stdout: per machine, each snapshot with its reason; totals and
 /// what was left out.
-fn print_plan(p: &Plan) {
+fn print_plan(p: &Plan, allow_low_space: bool) {
     for m in &p.machines {
         let size: u64 = m.snapshots.iter().filter_map(|s| s.size_bytes).sum();
         say!(
@@ -357,6 +373,14 @@ fn print_plan(p: &Plan) {
             m.snapshots.len(),
             human_size(size)
         );
+        if let Some(r) = m.room.first() {
+            let verdict = match (r.enough, allow_low_space) {
+                (true, _) => "",
+                (false, false) => " — this machine will be skipped (--allow-low-space runs it)",
+                (false, true) => " — run anyway (--allow-low-space)",
+            };
+            say!("  room: {}{verdict}", r.sentence());
+        }
         for s in &m.snapshots {
             say!(
                 "  {:<14} {:<40} {:>5} {:>10}  {}",
@@ -414,6 +438,7 @@ fn plan_json(p: &Plan, errors: &[(String, String)]) -> serde_json::Value {
                 "profile": m.profile,
                 "machine": m.machine,
                 "machine_id": m.machine_id,
+                "room": m.room.first(),
                 "snapshots": m.snapshots.iter().map(|s| json!({
                     "id": s.id,
                     "path": s.path,

@@ -61,7 +61,7 @@ fn written(r: std::io::Result<()>) -> Result<(), Failure> {
 }
 
 /// The machines of every profile read (FILTER applied, in `ls` order; those without
-/// snapshots only when `bare`, each dropped as read otherwise), how many FILTER selected
+/// snapshots only when `bare` or running on a phantom delta, each dropped as read otherwise), how many FILTER selected
 /// (kept or not), and the profiles that could not be read with why.
 async fn estate(
     s: &Session,
@@ -76,7 +76,12 @@ async fn estate(
         }
         matched.fetch_add(1, Ordering::Relaxed);
         // An unreadable machine is kept, to be named: its snapshots are unknown, not absent.
-        (bare || !m.snapshots.is_empty() || m.unreadable.is_some()).then_some(m)
+        // So is one running on a phantom delta: a snapshot in all but name.
+        let kept = bare
+            || !m.snapshots.is_empty()
+            || m.unreadable.is_some()
+            || crate::model::report::has_phantoms(&m);
+        kept.then_some(m)
     })
     .await;
     (machines, matched.into_inner(), errors)
@@ -459,6 +464,7 @@ fn write_check_json(
         "max_size_bytes": c.max_size,
         "max_count": c.max_count,
         "consolidation_needed": c.consolidation,
+        "phantom_deltas": c.phantom_deltas,
         "profiles_unreachable": c.unreachable,
         "limits": {
             "warn_age_seconds": c.limits.warn_age.num_seconds(),
@@ -544,6 +550,15 @@ fn write_prometheus(
         machines.iter().map(|m| {
             let needed = u8::from(m.consolidation_needed);
             (machine_labels(m), needed.to_string())
+        }),
+    )?;
+    gauge(
+        out,
+        "snaptree_machine_phantom_deltas",
+        "Delta disks the machine runs on that no snapshot owns (consolidate its disks).",
+        machines.iter().map(|m| {
+            let n = m.storage.as_ref().map_or(0, |s| s.phantom_deltas.len());
+            (machine_labels(m), n.to_string())
         }),
     )?;
     let snapshot_labels = |m: &Machine, s: &crate::model::Snapshot| {

@@ -431,6 +431,12 @@ pub fn tree(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             },
             theme.dim,
         ));
+        if crate::model::report::has_phantoms(m) {
+            lines.push(Line::styled(
+                "! yet it runs on a delta disk no snapshot owns (c consolidates)",
+                theme.warning,
+            ));
+        }
     }
     for (i, row) in s.tree.rows.iter().enumerate().skip(start).take(height) {
         let selected = !s.tree.lost && i == s.tree.cursor.selected;
@@ -628,6 +634,14 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             _ => format!("! {}", w.explain(&s.settings.thresholds)),
         };
         lines.push(Line::styled(text, style));
+        // Which disk, which file (foreign text, written out safely).
+        if w == Warning::PhantomDelta {
+            for p in m.storage.iter().flat_map(|st| &st.phantom_deltas) {
+                let file = crate::safe::terminal(&p.file);
+                let line = format!("  disk {}: {file} (c consolidates)", p.disk);
+                lines.push(Line::styled(line, style));
+            }
+        }
     }
     lines.push(kv("power", state, theme));
     lines.push(kv(
@@ -652,6 +666,15 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             None => "not checked yet (C checks over ssh)".into(),
         };
         lines.push(kv("guest agent", found, theme));
+    }
+    for d in m.storage.iter().flat_map(|st| &st.datastores) {
+        let space = match (d.free_bytes, d.capacity_bytes) {
+            (Some(free), Some(cap)) => format!("{} free of {}", human_size(free), human_size(cap)),
+            (Some(free), None) => format!("{} free", human_size(free)),
+            _ => "free space not known".into(),
+        };
+        let name = crate::safe::terminal(&d.name);
+        lines.push(kv("datastore", format!("{name}: {space}"), theme));
     }
     for (k, v) in &m.details {
         lines.push(kv(k, v.clone(), theme));
@@ -741,11 +764,14 @@ pub fn overview(frame: &mut Frame, area: Rect, s: &AppState, scope: &Scope, them
         }
     }
     let o = s.overview(scope);
-    let consolidate = if o.consolidation > 0 {
+    let mut consolidate = if o.consolidation > 0 {
         format!(" · {} need consolidation", o.consolidation)
     } else {
         String::new()
     };
+    if o.phantom > 0 {
+        consolidate.push_str(&format!(" · {} on a phantom delta", o.phantom));
+    }
     lines.push(kv(
         "machines",
         format!("{}{consolidate}", o.machines),

@@ -796,7 +796,7 @@ fn the_report_table_fits_160_columns_and_columns_are_chosen() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let wide = stdout(&o);
     let header = wide.lines().next().unwrap_or_default();
-    assert_eq!(header.split_whitespace().count(), 21, "{header}");
+    assert_eq!(header.split_whitespace().count(), 22, "{header}");
 
     let o = env.demo(&["report", "--columns", "machine,snapshot,created_by"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -1204,7 +1204,7 @@ fn ctrl_c_during_prune_stops_the_plan_and_says_what_goes_on() {
 }
 
 /// The report's columns, as docs/report.md ("Columns") names and orders them.
-const COLUMNS: [&str; 21] = [
+const COLUMNS: [&str; 22] = [
     "profile",
     "provider",
     "location",
@@ -1226,6 +1226,7 @@ const COLUMNS: [&str; 21] = [
     "created_by",
     "expires",
     "protected",
+    "phantom_deltas",
 ];
 
 /// Snapshots and machines without any, as `ls --json` counts them.
@@ -1249,7 +1250,8 @@ fn report_csv_reads_in_pythons_csv_with_the_exact_header_and_a_row_per_snapshot(
     let read = crate::common::peers::read_as("csv", &o.stdout);
     assert_eq!(read["header"], serde_json::json!(COLUMNS));
     let rows = read["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), snapshots);
+    // And jump-host's: no snapshot, but a phantom delta.
+    assert_eq!(rows.len(), snapshots + 1);
     let col = |name: &str| COLUMNS.iter().position(|c| *c == name).unwrap();
     let base = rows
         .iter()
@@ -1317,7 +1319,8 @@ fn report_json_and_markdown_have_the_columns_in_order_and_a_row_per_snapshot() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let keys = crate::common::peers::read_as("json", &o.stdout);
     let keys = keys["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), snapshots);
+    // And a row for jump-host, which has no snapshot but runs on a phantom delta.
+    assert_eq!(keys.len(), snapshots + 1);
     assert!(
         keys.iter().all(|k| *k == serde_json::json!(COLUMNS)),
         "{:?}",
@@ -1344,12 +1347,12 @@ fn report_json_and_markdown_have_the_columns_in_order_and_a_row_per_snapshot() {
     let md = env.demo(&["report", "--format", "markdown"]);
     let text = stdout(&md);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2 + snapshots, "{text}");
-    assert_eq!(lines[1], format!("|{}", "---|".repeat(21)));
+    assert_eq!(lines.len(), 2 + snapshots + 1, "{text}");
+    assert_eq!(lines[1], format!("|{}", "---|".repeat(22)));
     for l in &lines {
-        // 21 cells: 22 pipes that are not escaped.
+        // 22 cells: 23 pipes that are not escaped.
         let pipes = l.matches('|').count() - l.matches("\\|").count();
-        assert_eq!(pipes, 22, "{l}");
+        assert_eq!(pipes, 23, "{l}");
     }
     // The table is for people: sizes in units, dates to the minute.
     let table = stdout(&env.demo(&["report", "-o", "wide"]));
@@ -1362,7 +1365,7 @@ fn report_json_and_markdown_have_the_columns_in_order_and_a_row_per_snapshot() {
         "{table}"
     );
     assert!(table.contains("GiB"), "{table}");
-    assert_eq!(table.lines().count(), 1 + snapshots);
+    assert_eq!(table.lines().count(), 1 + snapshots + 1);
 }
 
 #[test]
@@ -1734,4 +1737,125 @@ fn take_with_a_quiesce_time_limit() {
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(!stderr(&o).contains("not applied"), "{}", stderr(&o));
+}
+
+/// The demo's jump-host runs on a delta disk no snapshot owns (the vSphere simulator serves
+/// its chain as vCenter does): `ls --json`, `check` and `report` name the file.
+#[test]
+fn a_phantom_delta_is_a_warning_that_names_its_file() {
+    let env = Env::new();
+    let file = "[datastore1] jump-host/jump-host-000001.vmdk";
+    let v = json(&env.demo(&["ls", "--json"]));
+    let machines = v["machines"].as_array().expect("machines");
+    for m in machines {
+        let phantom = m["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .any(|w| w == "phantom_delta");
+        assert_eq!(phantom, m["name"] == "jump-host", "{m}");
+        let files = m["phantom_deltas"].as_array().expect("phantom_deltas");
+        assert_eq!(files.is_empty(), m["name"] != "jump-host", "{m}");
+    }
+    let jump = machines.iter().find(|m| m["name"] == "jump-host").unwrap();
+    assert_eq!(jump["phantom_deltas"][0]["file"], file);
+    assert_eq!(jump["phantom_deltas"][0]["disk"], 2000);
+    let check = env.demo(&["check"]);
+    let out = stdout(&check);
+    assert!(
+        out.contains(&format!(
+            "WARNING: pcc/jump-host: runs on {file} (disk 2000), a delta no snapshot owns: consolidate its disks"
+        )),
+        "{out}"
+    );
+    assert!(out.contains(" phantom_deltas=1;0;;0 "), "{out}");
+    // The report lists it though it has no snapshot (a snapshot in all but name).
+    let csv = stdout(&env.demo(&[
+        "report",
+        "--format",
+        "csv",
+        "--columns",
+        "machine,snapshot,phantom_deltas",
+    ]));
+    assert!(
+        csv.lines().any(|l| l == format!("jump-host,,{file}")),
+        "{csv}"
+    );
+}
+
+/// monitoring's datastore has 2 GiB free; merging its snapshot's delta may need ~3.9 GiB.
+#[test]
+fn a_delete_without_room_to_merge_is_refused_unless_allowed() {
+    let env = Env::new();
+    let args = ["rm", "pcc/monitoring", "before-grafana-11", "--yes"];
+    let refused = env.demo(&args);
+    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    let why = stderr(&refused);
+    for words in [
+        "pcc/monitoring",
+        "datastore rbx-ssd-02",
+        "2.0 GiB free",
+        "not enough room",
+        "--allow-low-space",
+    ] {
+        assert!(why.contains(words), "{words}: {why}");
+    }
+    assert!(env.audit().is_empty(), "nothing is sent: {:?}", env.audit());
+    let all = env.demo(&["rm", "pcc/monitoring", "--all", "--yes"]);
+    assert_eq!(code(&all), 2, "{}", stderr(&all));
+    let mut allowed = args.to_vec();
+    allowed.push("--allow-low-space");
+    let ran = env.demo(&allowed);
+    assert_eq!(code(&ran), 0, "{}", stderr(&ran));
+    let results = env.results();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0]["result"], "success");
+}
+
+/// A plan's machine short of room is skipped with the reason; the others run.
+#[test]
+fn prune_skips_a_machine_without_room_and_gives_each_its_room() {
+    let env = Env::new();
+    let plan = json(&env.demo(&["prune", "--older-than", "1h", "--dry-run", "--json"]));
+    let room = |name: &str| {
+        plan["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["machine"] == name)
+            .map(|m| m["room"].clone())
+            .unwrap()
+    };
+    let short = room("monitoring");
+    assert_eq!(short["datastore"], "rbx-ssd-02");
+    assert_eq!(short["enough"], false);
+    assert_eq!(short["free_bytes"], 2u64 << 30);
+    assert!(
+        short["needed_bytes"].as_u64().unwrap() > 2u64 << 30,
+        "{short}"
+    );
+    assert_eq!(room("web-02")["enough"], true);
+    assert!(room("shop-front").is_null(), "a VPS merges nothing");
+    let run = env.demo(&[
+        "prune",
+        "--name",
+        "before-grafana-11",
+        "--name",
+        "hotfix-test",
+        "--yes",
+        "--json",
+    ]);
+    assert_eq!(code(&run), 1, "{}", stderr(&run));
+    let v: Value = serde_json::from_str(&stdout(&run)).expect("prune --json");
+    assert_eq!(v["result"]["done"], 1, "{v}");
+    assert_eq!(v["result"]["skipped"], 1, "{v}");
+    let err = stderr(&run);
+    assert!(
+        err.contains("pcc/monitoring: skipped: datastore rbx-ssd-02"),
+        "{err}"
+    );
+    assert!(err.contains("2 of 2 · "), "the skipped step counts: {err}");
+    let results = env.results();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0]["machine"], "vm-101", "{results:?}");
 }

@@ -259,6 +259,9 @@ pub struct Context<'a> {
     pub type_to_confirm: bool,
     /// `[cleanup] protect`: a delete that includes a protected snapshot says so and is typed.
     pub protect: &'a super::cleanup::Protect,
+    /// `--allow-low-space`: a delete runs though a datastore lacks the room to merge its
+    /// deltas (said, not refused; a batch runs such a machine instead of skipping it).
+    pub allow_low_space: bool,
 }
 
 /// How a delete of `count` snapshots of `m` is confirmed: more than one, the count typed;
@@ -794,19 +797,45 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
     if confirmation.expected_text().is_some() {
         fields.insert(0, typed_field(&confirmation));
     }
+    let mut lines = lines;
+    if let Some(line) = room_line(m, &op, ctx)? {
+        lines.push(line);
+    }
+    let mut step = step(m, op);
+    step.expected.identity.low_space_allowed = ctx.allow_low_space;
     Ok(Change {
         title,
         summary,
         lines,
         fields,
         confirmation,
-        steps: vec![step(m, op)],
+        steps: vec![step],
         batch: false,
         max_name: m.capabilities.max_name,
         // On the machine's back end's clock: an *expires* marker is read on it.
         now: m.now(ctx.now),
         deletes,
     })
+}
+
+/// What a delete of `m` says of the room its merge needs (docs/safety.md, "Room to
+/// consolidate"): the tightest datastore's line, or the refusal when one is short and the
+/// operator did not allow it.
+fn room_line(m: &Machine, op: &Operation, ctx: Context) -> Result<Option<String>, Refusal> {
+    let rooms = super::storage::room_of(m, op);
+    let Some(tightest) = rooms.first() else {
+        return Ok(None);
+    };
+    if let Some(why) = super::storage::shortage(&rooms) {
+        if !ctx.allow_low_space {
+            return Err(Refusal(format!("{}/{}: {why}", m.profile, m.name)));
+        }
+        return Ok(Some(format!(
+            "Run with --allow-low-space: {}.",
+            tightest.sentence()
+        )));
+    }
+    Ok(Some(format!("Room to merge: {}.", tightest.sentence())))
 }
 
 /// Describe the deletion of several snapshots, one at a time: per machine deepest first
@@ -816,6 +845,7 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
     let mut steps = Vec::new();
     let mut bytes = 0u64;
     let mut protected = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
     for (m, ids) in items {
         protected.extend(
             protected_among(m, ids, ctx.protect)
@@ -839,6 +869,33 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
             }
             lines.push(format!("  {}", snapshot_label(m, id, ctx.now)));
         }
+        // A machine whose merge lacks room on a datastore is skipped, said with the reason.
+        let seen: std::collections::HashSet<&str> = order.iter().map(String::as_str).collect();
+        let rooms = super::storage::room(m, &seen, false);
+        let short = super::storage::shortage(&rooms);
+        match (&short, rooms.first()) {
+            (Some(why), _) if !ctx.allow_low_space => {
+                lines.push(format!("  skipped, not run: {why}"));
+                skipped.push(format!("{}/{}: {why}", m.profile, m.name));
+            }
+            (Some(_), Some(r)) => {
+                lines.push(format!("  run with --allow-low-space: {}", r.sentence()))
+            }
+            (None, Some(r)) => lines.push(format!("  room to merge: {}", r.sentence())),
+            _ => {}
+        }
+        if short.is_some() && !ctx.allow_low_space {
+            lines.insert(
+                header,
+                format!(
+                    "{} ({}): {} snapshot(s), skipped",
+                    m.name,
+                    m.profile,
+                    order.len()
+                ),
+            );
+            continue;
+        }
         bytes += machine_bytes;
         lines.insert(
             header,
@@ -861,20 +918,25 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
             ),
         );
         for id in order {
-            steps.push(step(
+            let mut st = step(
                 m,
                 Operation::Delete {
                     snapshot: id,
                     children: false,
                 },
-            ));
+            );
+            st.expected.identity.low_space_allowed = ctx.allow_low_space;
+            steps.push(st);
         }
     }
     let n = steps.len();
     if n == 0 {
+        if !skipped.is_empty() {
+            return Err(Refusal(skipped.join("; ")));
+        }
         return Err(Refusal("nothing is marked".into()));
     }
-    let machines = items.len();
+    let machines = items.len() - skipped.len();
     lines.insert(
         0,
         format!(
@@ -886,6 +948,12 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
         "One machine's deletions run one after another; a failure stops that machine's next ones."
             .into(),
     );
+    if !skipped.is_empty() {
+        lines.push(format!(
+            "{} machine(s) skipped: not enough room to merge (--allow-low-space runs them).",
+            skipped.len()
+        ));
+    }
     // Which are protected, before anything else.
     lines.splice(0..0, protected);
     let confirmation = if ctx.type_to_confirm {
@@ -1192,6 +1260,7 @@ mod tests {
 
     fn ctx(type_to_confirm: bool) -> Context<'static> {
         Context {
+            allow_low_space: false,
             now: Utc::now(),
             type_to_confirm,
             protect: &NO_GLOBS,

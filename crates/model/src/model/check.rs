@@ -107,6 +107,8 @@ pub struct Check {
     pub max_count: usize,
     /// Machines that need consolidation.
     pub consolidation: usize,
+    /// Delta disks that no snapshot owns (phantom deltas), over every machine.
+    pub phantom_deltas: usize,
     /// Profiles configured.
     pub profiles: usize,
     /// Profiles that could not be read.
@@ -189,6 +191,7 @@ impl Check {
                 limit(l.crit_count)
             ),
             format!("consolidation_needed={};0;;0", self.consolidation),
+            format!("phantom_deltas={};0;;0", self.phantom_deltas),
             format!("size={}B;;;0", self.size_bytes),
             format!("profiles_unreachable={};;0;0", self.unreachable),
             format!("protected={};;;0", self.protected),
@@ -228,6 +231,7 @@ pub fn check(
         max_size: 0,
         max_count: 0,
         consolidation: 0,
+        phantom_deltas: 0,
         profiles,
         unreachable: unreachable.len(),
         filter: filter.map(str::to_string),
@@ -375,6 +379,17 @@ pub fn check(
                 State::Warning,
                 None,
                 format!("{}/{}: its disks need consolidation", m.profile, m.name),
+            ));
+        }
+        for p in m.storage.iter().flat_map(|s| &s.phantom_deltas) {
+            c.phantom_deltas += 1;
+            c.problems.push(problem(
+                State::Warning,
+                None,
+                format!(
+                    "{}/{}: runs on {} (disk {}), a delta no snapshot owns: consolidate its disks",
+                    m.profile, m.name, p.file, p.disk
+                ),
             ));
         }
     }
@@ -574,6 +589,30 @@ mod tests {
     }
 
     #[test]
+    fn a_phantom_delta_is_a_warning_naming_the_vm_and_its_file() {
+        let mut m = vm("lab", "vm-1", "jump", Vec::new());
+        let phantom = |file: &str| crate::model::storage::PhantomDelta {
+            disk: 2000,
+            file: file.into(),
+        };
+        m.storage = Some(Box::new(crate::model::storage::Storage {
+            phantom_deltas: vec![
+                phantom("[ds1] jump/jump-000001.vmdk"),
+                phantom("[ds1] jump/jump_1-000001.vmdk"),
+            ],
+            ..Default::default()
+        }));
+        let c = check(&[m], &[], 1, None, limits(), now(), None);
+        assert_eq!(c.state, State::Warning);
+        assert_eq!(c.phantom_deltas, 2);
+        assert_eq!(
+            c.problems[0].what,
+            "lab/jump: runs on [ds1] jump/jump-000001.vmdk (disk 2000), a delta no snapshot owns: consolidate its disks"
+        );
+        assert!(c.perfdata().contains(" phantom_deltas=2;0;;0 "));
+    }
+
+    #[test]
     fn depth_and_consolidation_warn_and_perfdata_carries_the_limits() {
         let mut m = vm(
             "lab",
@@ -601,7 +640,7 @@ mod tests {
         );
         assert_eq!(
             c.perfdata(),
-            "snapshots=3;;;0 oldest_age=0s;259200;1209600;0 max_depth=3;2;;0 max_size=0B;;;0 max_count=3;;;0 consolidation_needed=1;0;;0 size=0B;;;0 profiles_unreachable=0;;0;0 protected=0;;;0 protected_oldest_age=0s;;;0"
+            "snapshots=3;;;0 oldest_age=0s;259200;1209600;0 max_depth=3;2;;0 max_size=0B;;;0 max_count=3;;;0 consolidation_needed=1;0;;0 phantom_deltas=0;0;;0 size=0B;;;0 profiles_unreachable=0;;0;0 protected=0;;;0 protected_oldest_age=0s;;;0"
         );
     }
 

@@ -419,6 +419,16 @@ pub struct MachinePlan {
     pub machine_id: String,
     /// Deepest first (as `model::plan::deletion_order` orders them): none is re-parented before its turn.
     pub snapshots: Vec<Selected>,
+    /// The room merging them needs on each datastore against its free space, tightest
+    /// first (`model::storage::room`); empty where nothing is known.
+    pub room: Vec<super::storage::Room>,
+}
+
+impl MachinePlan {
+    /// Why this machine must not run, if a datastore lacks the room to merge its deltas.
+    pub fn short_of_room(&self) -> Option<String> {
+        super::storage::shortage(&self.room)
+    }
 }
 
 /// How far a cleanup run is, as `prune` and the TUI's batch delete say it:
@@ -573,6 +583,11 @@ pub fn plan(
                 .then(y.created.cmp(&x.created))
                 .then(x.id.cmp(&y.id))
         });
+        let ids: std::collections::HashSet<&str> = chosen
+            .iter()
+            .map(|(i, _)| flat[*i].snapshot.id.as_str())
+            .collect();
+        let room = super::storage::room(m, &ids, false);
         let snapshots = chosen
             .into_iter()
             .map(|(i, reason)| {
@@ -592,6 +607,7 @@ pub fn plan(
             machine: m.name.clone(),
             machine_id: m.id.clone(),
             snapshots,
+            room,
         });
     }
     out

@@ -152,6 +152,7 @@ mod tests {
 
     fn ctx(protect: &Protect) -> Context<'_> {
         Context {
+            allow_low_space: false,
             now: chrono::Utc::now(),
             type_to_confirm: false,
             protect,

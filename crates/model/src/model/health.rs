@@ -34,6 +34,8 @@ pub enum Warning {
     Depth,
     /// The VPS has no snapshot option.
     NoSnapshotOption,
+    /// The VM runs on a delta disk no snapshot owns (`Storage::phantom_deltas`).
+    PhantomDelta,
     /// Disks need consolidation.
     Consolidation,
     /// A snapshot is older than `age_critical`.
@@ -51,6 +53,7 @@ impl Warning {
             Warning::AgeCritical => "age_critical",
             Warning::Depth => "depth",
             Warning::Consolidation => "consolidation",
+            Warning::PhantomDelta => "phantom_delta",
             Warning::NoSnapshotOption => "no_snapshot_option",
             Warning::Unreadable => "unreadable",
         }
@@ -77,6 +80,9 @@ impl Warning {
             ),
             Warning::Depth => format!("snapshot chain deeper than {}", t.depth_warning),
             Warning::Consolidation => "disks need consolidation".into(),
+            Warning::PhantomDelta => {
+                "runs on a delta disk no snapshot owns: consolidate its disks".into()
+            }
             Warning::NoSnapshotOption => "the snapshot option is not subscribed".into(),
             Warning::Unreadable => "its record could not be read: its snapshots are unknown".into(),
         }
@@ -113,6 +119,9 @@ pub fn machine_warnings(m: &Machine, t: &HealthThresholds, now: DateTime<Utc>) -
     }
     if m.consolidation_needed {
         w.push(Warning::Consolidation);
+    }
+    if super::report::has_phantoms(m) {
+        w.push(Warning::PhantomDelta);
     }
     if m.provider == ProviderKind::Ovh && m.snapshot_option == Some(false) {
         w.push(Warning::NoSnapshotOption);

@@ -321,6 +321,11 @@ pub struct Machine {
     /// by that clock, so every age is measured on it ([`Machine::age_of`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub clock_offset_secs: i64,
+    /// Its disks and datastores as its files tell them (vSphere's `layoutEx`): phantom
+    /// deltas, the deltas each snapshot owns, the datastores' free space. `None` where the
+    /// back end does not say or they were not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Box<super::storage::Storage>>,
 }
 
 // serde's `skip_serializing_if` hands the field by reference.
@@ -587,6 +592,7 @@ pub mod fixtures {
     /// A powered-on vSphere VM in `DC0` with these snapshots.
     pub fn vm(profile: &str, id: &str, name: &str, snapshots: Vec<Snapshot>) -> Machine {
         Machine {
+            storage: None,
             profile: profile.into(),
             provider: ProviderKind::Vsphere,
             id: id.into(),
@@ -709,6 +715,7 @@ pub(crate) mod tests {
         // Nothing acts on it, in the TUI or the CLI.
         let protect = crate::model::cleanup::Protect::new(&[]);
         let ctx = crate::model::change::Context {
+            allow_low_space: false,
             now: Utc::now(),
             type_to_confirm: false,
             protect: &protect,

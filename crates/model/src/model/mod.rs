@@ -16,6 +16,7 @@ pub mod operation;
 pub mod plan;
 pub mod report;
 pub mod retention;
+pub mod storage;
 pub mod task;
 
 pub use address::{AddressError, Candidate, resolve_machine, resolve_snapshot};

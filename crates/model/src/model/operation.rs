@@ -161,6 +161,9 @@ pub struct Identity {
     pub seen: Vec<SeenSnapshot>,
     /// The server instance the machine was read from ([`super::Machine::instance`]).
     pub instance: Option<String>,
+    /// The operator chose to delete though a datastore lacks the room to merge
+    /// (`--allow-low-space`): the re-check does not refuse for it.
+    pub low_space_allowed: bool,
 }
 
 /// The snapshots whose identity `op` on `machine` relies on: the path down to its target
@@ -223,6 +226,7 @@ impl ExpectedView {
             identity: Box::new(Identity {
                 seen,
                 instance: machine.instance.clone(),
+                low_space_allowed: false,
             }),
         }
     }
@@ -287,6 +291,11 @@ impl ExpectedView {
         if !changed.is_empty() {
             return Some(format!("{}; refresh and choose again", changed.join("; ")));
         }
+        // The room to merge, on the datastores as just read (docs/safety.md).
+        if !self.identity.low_space_allowed {
+            return super::storage::shortage(&super::storage::room_of(fresh, op))
+                .map(|why| format!("{who}: {why}"));
+        }
         None
     }
 
@@ -294,7 +303,7 @@ impl ExpectedView {
     /// and whether `fresh` came from another server instance: one clause each.
     fn identity_changes(&self, fresh: &super::Machine, who: &str) -> Vec<String> {
         let mut changed = Vec::new();
-        let Identity { seen, instance } = &*self.identity;
+        let Identity { seen, instance, .. } = &*self.identity;
         for s in seen {
             let label = snapshot_label(&s.id);
             let Some(now) = fresh.find(&s.id) else {

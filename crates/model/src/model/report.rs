@@ -8,7 +8,7 @@ use super::cleanup::{self, Protect};
 use super::{Machine, Snapshot};
 
 /// The report's columns, in order, as CSV's header names them.
-pub const COLUMNS: [&str; 21] = [
+pub const COLUMNS: [&str; 22] = [
     "profile",
     "provider",
     "location",
@@ -30,6 +30,7 @@ pub const COLUMNS: [&str; 21] = [
     "created_by",
     "expires",
     "protected",
+    "phantom_deltas",
 ];
 
 /// The columns a `report` table shows unless told otherwise: what tells snapshots apart and
@@ -94,7 +95,7 @@ pub struct Row<'a> {
 
 impl<'a> Row<'a> {
     /// The cells, in the order of `COLUMNS`.
-    pub fn cells(&self, protect: &Protect, now: DateTime<Utc>) -> [Cell<'a>; 21] {
+    pub fn cells(&self, protect: &Protect, now: DateTime<Utc>) -> [Cell<'a>; 22] {
         let m = self.machine;
         let text = |s: &'a str| Cell::Text(s.into());
         let machine = [
@@ -106,11 +107,12 @@ impl<'a> Row<'a> {
             text(m.power_state.as_str()),
         ];
         let Some((s, depth)) = self.snapshot else {
-            let mut cells: [Cell<'a>; 21] = std::array::from_fn(|_| Cell::Empty);
+            let mut cells: [Cell<'a>; 22] = std::array::from_fn(|_| Cell::Empty);
             for (i, c) in machine.into_iter().enumerate() {
                 cells[i] = c;
             }
             cells[17] = Cell::Bool(m.consolidation_needed);
+            cells[21] = phantoms(m);
             return cells;
         };
         let age = m.age_of(s.created, now).num_days().max(0);
@@ -139,16 +141,41 @@ impl<'a> Row<'a> {
             created_by,
             cleanup::expires(&s.description).map_or(Cell::Empty, Cell::Time),
             Cell::Bool(cleanup::protection(s, protect).is_some()),
+            phantoms(m),
         ]
     }
 }
 
-/// Call `each` with every row of `machines`, in order: each snapshot depth first, and
-/// with `all` a row for each machine without snapshots. Nothing is collected.
+/// The `phantom_deltas` cell: the files of the delta disks no snapshot owns, `; ` between
+/// them (empty where there are none or they were not read).
+fn phantoms(m: &Machine) -> Cell<'_> {
+    let files: Vec<&str> = m
+        .storage
+        .iter()
+        .flat_map(|s| &s.phantom_deltas)
+        .map(|p| p.file.as_str())
+        .collect();
+    if files.is_empty() {
+        Cell::Empty
+    } else {
+        Cell::Text(files.join("; ").into())
+    }
+}
+
+/// Whether a machine runs on delta disks no snapshot owns.
+pub fn has_phantoms(m: &Machine) -> bool {
+    m.storage
+        .as_ref()
+        .is_some_and(|s| !s.phantom_deltas.is_empty())
+}
+
+/// Call `each` with every row of `machines`, in order: each snapshot depth first, and a
+/// row for each machine without snapshots that runs on a phantom delta (a snapshot in
+/// all but name), or with `all` for each machine without snapshots. Nothing is collected.
 pub fn rows<'a>(machines: &'a [Machine], all: bool, mut each: impl FnMut(Row<'a>)) {
     for m in machines {
         if m.snapshots.is_empty() {
-            if all {
+            if all || has_phantoms(m) {
                 each(Row {
                     machine: m,
                     snapshot: None,
@@ -190,6 +217,8 @@ pub struct Overview {
     pub oldest_age: Option<Duration>,
     /// Machines that need their disks consolidated.
     pub consolidation: usize,
+    /// Machines that run on a delta disk no snapshot owns.
+    pub phantom: usize,
     /// Snapshots whose `[expires …]` has passed.
     pub expired: usize,
     /// Protected snapshots (pinned, or matching `[cleanup] protect`).
@@ -208,6 +237,7 @@ pub fn overview<'a>(
     for m in machines {
         o.machines += 1;
         o.consolidation += usize::from(m.consolidation_needed);
+        o.phantom += usize::from(has_phantoms(m));
         rows(std::slice::from_ref(m), false, |r| {
             let Some((s, _)) = r.snapshot else { return };
             o.snapshots += 1;
@@ -297,6 +327,7 @@ mod tests {
         assert_eq!(
             o,
             Overview {
+                phantom: 0,
                 machines: 2,
                 snapshots: 2,
                 size_bytes: 10,

@@ -566,11 +566,11 @@ fn apply(m: &mut Machine, op: &Operation, serial: u64) -> Result<(), String> {
         Operation::DeleteAll => {
             m.snapshots.clear();
             m.current = None;
-            m.consolidation_needed = false;
+            consolidated(m);
             Ok(())
         }
         Operation::Consolidate => {
-            m.consolidation_needed = false;
+            consolidated(m);
             Ok(())
         }
         Operation::Rename {
@@ -595,6 +595,15 @@ fn apply(m: &mut Machine, op: &Operation, serial: u64) -> Result<(), String> {
         Operation::Replace { .. } | Operation::Cancel { .. } => {
             Err(format!("{} is not a task of its own", op.name()))
         }
+    }
+}
+
+/// Every delta merged (a consolidation, a delete-all): nothing left to consolidate, no
+/// phantom delta left.
+fn consolidated(m: &mut Machine) {
+    m.consolidation_needed = false;
+    if let Some(s) = m.storage.as_deref_mut() {
+        s.phantom_deltas.clear();
     }
 }
 
@@ -758,6 +767,14 @@ mod tests {
         let e = estate();
         run(&e, "pcc", "vm-201", Operation::Consolidate);
         assert!(!e.machine("pcc", "vm-201").unwrap().consolidation_needed);
+        // The demo's jump-host runs on a phantom delta: consolidating merges it.
+        let phantoms = |e: &Estate| {
+            let m = e.machine("pcc", "vm-303").unwrap();
+            m.storage.map_or(0, |s| s.phantom_deltas.len())
+        };
+        assert_eq!(phantoms(&e), 1);
+        run(&e, "pcc", "vm-303", Operation::Consolidate);
+        assert_eq!(phantoms(&e), 0);
         e.start(
             "pcc",
             "vm-201",

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::model::storage::{Datastore, PhantomDelta, Storage};
 use crate::model::{
     Capabilities, GuestTools, Machine, PowerState, ProviderKind, Snapshot, parse_duration,
 };
@@ -28,9 +29,25 @@ fn default_task_seconds() -> f64 {
 struct ProfileEntry {
     name: String,
     kind: ProviderKind,
+    /// vSphere: datastores other than the default one, with their space.
+    #[serde(default)]
+    datastore: Vec<DatastoreEntry>,
     #[serde(default)]
     machine: Vec<MachineEntry>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatastoreEntry {
+    name: String,
+    capacity_gb: u64,
+    free_gb: u64,
+}
+
+/// The datastore a simulated VM's files are on unless its scenario names another.
+pub const DEFAULT_DATASTORE: &str = "datastore1";
+/// The default datastore's capacity and free space, in GiB.
+const DEFAULT_DATASTORE_GB: (u64, u64) = (4096, 1536);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +62,12 @@ struct MachineEntry {
     tools: bool,
     #[serde(default)]
     consolidation_needed: bool,
+    /// vSphere: the datastore its files are on (one of the profile's, or the default).
+    #[serde(default)]
+    datastore: Option<String>,
+    /// vSphere: delta disk files it runs on that no snapshot owns (`vm-000001.vmdk`).
+    #[serde(default)]
+    phantom_deltas: Vec<String>,
     /// vSphere: the configured memory, in MiB.
     #[serde(default)]
     memory_mb: Option<u64>,
@@ -104,7 +127,13 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Scenario, String> {
     for p in file.profile {
         let mut machines = Vec::new();
         for m in p.machine {
-            machines.push(machine(&p.name, p.kind, m, now)?);
+            let storage = match p.kind {
+                ProviderKind::Vsphere => Some(Box::new(storage(&m, &p.datastore)?)),
+                ProviderKind::Ovh => None,
+            };
+            let mut m = machine(&p.name, p.kind, m, now)?;
+            m.storage = storage;
+            machines.push(m);
         }
         profiles.push((p.name, p.kind, machines));
     }
@@ -113,6 +142,45 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Scenario, String> {
         profiles,
     })
 }
+
+/// A simulated VM's storage: its datastore and the phantom deltas it runs on.
+fn storage(m: &MachineEntry, datastores: &[DatastoreEntry]) -> Result<Storage, String> {
+    let gib = |n: u64| n.saturating_mul(1 << 30);
+    let datastore = match m.datastore.as_deref() {
+        None | Some(DEFAULT_DATASTORE) => Datastore {
+            name: DEFAULT_DATASTORE.into(),
+            free_bytes: Some(gib(DEFAULT_DATASTORE_GB.1)),
+            capacity_bytes: Some(gib(DEFAULT_DATASTORE_GB.0)),
+        },
+        Some(name) => {
+            let d = datastores
+                .iter()
+                .find(|d| d.name == name)
+                .ok_or_else(|| format!("machine {}: no datastore {name}", m.id))?;
+            Datastore {
+                name: d.name.clone(),
+                free_bytes: Some(gib(d.free_gb)),
+                capacity_bytes: Some(gib(d.capacity_gb)),
+            }
+        }
+    };
+    let phantom_deltas = m
+        .phantom_deltas
+        .iter()
+        .map(|f| PhantomDelta {
+            disk: DISK_KEY,
+            file: format!("[{}] {}/{f}", datastore.name, m.name),
+        })
+        .collect();
+    Ok(Storage {
+        phantom_deltas,
+        deltas: Vec::new(),
+        datastores: vec![datastore],
+    })
+}
+
+/// The only virtual disk of every simulated VM (vSphere numbers the first disk 2000).
+pub const DISK_KEY: i32 = 2000;
 
 fn machine(
     profile: &str,
@@ -177,6 +245,7 @@ fn machine(
         ),
     };
     Ok(Machine {
+        storage: None,
         profile: profile.to_string(),
         provider: kind,
         id: m.id,

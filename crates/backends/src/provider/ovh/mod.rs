@@ -225,6 +225,7 @@ impl OvhProvider {
 
     fn bare(&self, sn: &str) -> Machine {
         Machine {
+            storage: None,
             profile: self.profile.clone(),
             provider: ProviderKind::Ovh,
             id: sn.to_string(),

@@ -17,6 +17,7 @@ use vim_rs::types::traits::SelectionSpecTrait;
 use vim_rs::types::vim_any::VimAny;
 
 use crate::model::machine::{MAX_DEPTH, too_deep, tree_depth};
+use crate::model::storage::{Datastore, Delta, PhantomDelta, Storage, datastore_of};
 use crate::model::{Capabilities, GuestTools, Machine, PowerState, ProviderKind, Snapshot};
 
 /// VM properties read in the inventory pass (wire names). Only the capability flags used
@@ -46,6 +47,15 @@ const CAP_QUIESCE: &str = "capability.quiescedSnapshotsSupported";
 /// snapshots: for the others it is dead weight (about 1.4 KB of XML per VM).
 const LAYOUT_PATH: &str = "layoutEx";
 
+/// The disk chains alone (file keys, no names): what the listing asks of a VM without
+/// snapshots, to find one running on a delta disk no snapshot owns (a chain longer than
+/// its base). Its whole layout is then read, for the file names.
+const CHAINS_PATH: &str = "layoutEx.disk";
+
+/// A datastore's properties read with the inventory: its name and free space (the room a
+/// delete's merge needs is compared with it).
+const DATASTORE_PATHS: &[&str] = &["name", "summary.freeSpace", "summary.capacity"];
+
 /// VM properties whose changes matter to the tree view (live updates).
 pub(super) const WATCHED_PATHS: &[&str] = &[
     "name",
@@ -73,6 +83,25 @@ pub(super) struct VmRow {
     pub layout: Option<VirtualMachineFileLayoutEx>,
     /// Its layout was asked with its properties (it may still be missing).
     pub layout_asked: bool,
+    /// Its disk chains (`layoutEx.disk`), asked of a VM without snapshots.
+    pub chains: Option<Vec<VirtualMachineFileLayoutExDiskLayout>>,
+}
+
+impl VmRow {
+    /// Whether its whole layout is wanted and was not asked: it has snapshots (their sizes),
+    /// or a disk chain longer than its base (a delta: which file is it?).
+    fn wants_layout(&self) -> bool {
+        let snapshots = self
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| !s.root_snapshot_list.is_empty());
+        let deltas = self
+            .chains
+            .iter()
+            .flatten()
+            .any(|d| d.chain.as_ref().is_some_and(|c| c.len() > 1));
+        !self.layout_asked && self.layout.is_none() && (snapshots || deltas)
+    }
 }
 
 /// The `capability.*` flags read; unset when the server does not report them.
@@ -96,6 +125,8 @@ pub(super) struct Container {
 pub(super) struct Pass {
     pub vms: Vec<VmRow>,
     pub containers: HashMap<String, Container>,
+    /// The datastores reached, by name.
+    pub datastores: HashMap<String, Datastore>,
 }
 
 fn take<T: 'static>(v: VimAny) -> Option<T> {
@@ -144,14 +175,22 @@ fn prop_set(with_layout: bool) -> Vec<PropertySpec> {
         vm_spec(with_layout),
         spec("Folder", &["name", "parent"]),
         spec("Datacenter", &["name", "parent"]),
+        spec("Datastore", DATASTORE_PATHS),
     ]
 }
 
-/// A VM's properties (`VM_PATHS`), with its layout or not.
+/// A VM's properties (`VM_PATHS`), with its whole layout, or with its disk chains only.
 fn vm_spec(with_layout: bool) -> PropertySpec {
     let mut vm = spec("VirtualMachine", VM_PATHS);
-    if with_layout && let Some(paths) = vm.path_set.as_mut() {
-        paths.push(LAYOUT_PATH.to_string());
+    if let Some(paths) = vm.path_set.as_mut() {
+        paths.push(
+            if with_layout {
+                LAYOUT_PATH
+            } else {
+                CHAINS_PATH
+            }
+            .to_string(),
+        );
     }
     vm
 }
@@ -214,6 +253,7 @@ fn members_props() -> Vec<PropertySpec> {
         spec("Folder", &["name", "parent"]),
         spec("Datacenter", &["name", "parent"]),
         spec("VirtualApp", &["name"]),
+        spec("Datastore", DATASTORE_PATHS),
     ]
 }
 
@@ -230,8 +270,14 @@ pub(super) fn members_filter(root: &ManagedObjectReference) -> PropertyFilterSpe
             obj: root.clone(),
             skip: Some(true),
             select_set: Some(vec![
-                traversal("folder", "Folder", "childEntity", &["folder", "datacenter"]),
+                traversal(
+                    "folder",
+                    "Folder",
+                    "childEntity",
+                    &["folder", "datacenter", "datastores"],
+                ),
                 traversal("datacenter", "Datacenter", "vmFolder", &["folder"]),
+                traversal("datastores", "Datacenter", "datastore", &[]),
             ]),
         }],
         report_missing_objects_in_results: None,
@@ -252,6 +298,8 @@ pub(super) struct Members {
     pub containers: HashMap<String, Container>,
     /// vApps were found.
     pub vapps: bool,
+    /// The datastores of the datacenters, by name.
+    pub datastores: HashMap<String, Datastore>,
 }
 
 /// Objects a page of the members' call may hold: all of them, at a hundred bytes or so
@@ -285,6 +333,10 @@ pub(super) async fn members(
                 members.containers.insert(obj.obj.value, c);
             }
             MoTypesEnum::VirtualApp => members.vapps = true,
+            MoTypesEnum::Datastore => {
+                let d = datastore(props);
+                members.datastores.insert(d.name.clone(), d);
+            }
             _ => {}
         }
     })
@@ -526,6 +578,7 @@ pub(super) async fn machines_by_chunks(
 ) -> Result<(), VimError> {
     use futures::StreamExt as _;
     let places = members.containers;
+    let datastores = members.datastores;
     // An id listed twice names two VMs (a broken or hostile server): both are kept
     // unreadable. Asked once each, so an answer that repeats one is caught per chunk.
     let mut twice = HashSet::new();
@@ -563,7 +616,15 @@ pub(super) async fn machines_by_chunks(
         if part.vms.is_empty() {
             continue;
         }
-        let mut machines: Vec<Machine> = part.vms.iter().map(|row| machine(row, &places)).collect();
+        let mut machines: Vec<Machine> = part
+            .vms
+            .iter()
+            .map(|row| {
+                let mut m = machine(row, &places);
+                attach_datastores(&mut m, &datastores);
+                m
+            })
+            .collect();
         drop(part);
         for m in machines.iter_mut().filter(|m| twice.contains(&m.id)) {
             m.set_unreadable(format!("the server lists two VMs with the id {}", m.id));
@@ -605,6 +666,7 @@ pub(super) fn one_vm_filter(id: &str) -> PropertyFilterSpec {
                 ),
                 traversal("folderUp", "Folder", "parent", &["folderUp", "dcUp"]),
                 traversal("dcUp", "Datacenter", "parent", &["folderUp"]),
+                traversal("vmDatastores", "VirtualMachine", "datastore", &[]),
             ]),
         }],
         report_missing_objects_in_results: None,
@@ -686,20 +748,15 @@ async fn retrieve_each(
 }
 
 /// The layouts of a chunk's VMs that have snapshots and were not asked for theirs (they
-/// had none when the members were read), in one call for the chunk (never a call per VM).
+/// had none when the members were read), or whose disk chains hold a delta, in one call
+/// for the chunk (never a call per VM).
 /// A VM without a layout afterwards simply shows no sizes.
 async fn add_layouts(client: &std::sync::Arc<Client>, pass: &mut Pass) -> Result<(), VimError> {
     let index: HashMap<String, usize> = pass
         .vms
         .iter()
         .enumerate()
-        .filter(|(_, row)| {
-            !row.layout_asked
-                && row
-                    .snapshot
-                    .as_ref()
-                    .is_some_and(|s| !s.root_snapshot_list.is_empty())
-        })
+        .filter(|(_, row)| row.wants_layout())
         .map(|(i, row)| (row.id.clone(), i))
         .collect();
     if index.is_empty() {
@@ -741,16 +798,40 @@ fn absorb(pass: &mut Pass, obj: ObjectContent) {
                     CAP_QUIESCE => row.capability.quiesce = take(p.val),
                     "snapshot" => row.snapshot = take(p.val),
                     LAYOUT_PATH => row.layout = take(p.val),
+                    CHAINS_PATH => row.chains = take(p.val),
                     _ => {}
                 }
             }
             pass.vms.push(row);
+        }
+        MoTypesEnum::Datastore => {
+            let d = datastore(props);
+            pass.datastores.insert(d.name.clone(), d);
         }
         kind @ (MoTypesEnum::Folder | MoTypesEnum::Datacenter) => {
             pass.containers.insert(id, container(&kind, props));
         }
         _ => {}
     }
+}
+
+/// A datastore from its `name` and `summary` (a sum the server does not give is unknown).
+fn datastore(props: Vec<DynamicProperty>) -> Datastore {
+    let mut d = Datastore {
+        name: String::new(),
+        free_bytes: None,
+        capacity_bytes: None,
+    };
+    for p in props {
+        let bytes = |v: VimAny| take::<i64>(v).and_then(|n| u64::try_from(n).ok());
+        match p.name.as_str() {
+            "name" => d.name = take(p.val).unwrap_or_default(),
+            "summary.freeSpace" => d.free_bytes = bytes(p.val),
+            "summary.capacity" => d.capacity_bytes = bytes(p.val),
+            _ => {}
+        }
+    }
+    d
 }
 
 /// A folder or datacenter from its `name` and `parent`.
@@ -900,7 +981,16 @@ pub(super) fn machine(
         });
         details.push(("sizes as of".to_string(), shown));
     }
+    // A tree too deep to read leaves its files' owners unknown.
+    let storage = row
+        .layout
+        .as_ref()
+        .filter(|_| !deep)
+        .map(|l| storage_of(l, tree.map_or(&[][..], |i| &i.root_snapshot_list)))
+        .filter(|s| !s.is_empty())
+        .map(Box::new);
     let mut m = Machine {
+        storage,
         profile: profile.to_string(),
         provider: ProviderKind::Vsphere,
         id: row.id.clone(),
@@ -976,6 +1066,57 @@ fn base_files(disks: Option<&Vec<VirtualMachineFileLayoutExDiskLayout>>) -> Hash
         .collect()
 }
 
+/// The disk-chain files each snapshot owns: those its chains hold that its parent's do not
+/// (a root leaves out the base disks); and every file some snapshot's chains list.
+struct Owned<'a> {
+    by_snapshot: HashMap<&'a str, HashSet<i32>>,
+    listed: HashSet<i32>,
+    /// Every snapshot of the tree has its layout (a server may leave some out): only then
+    /// does a file no snapshot lists belong to none.
+    complete: bool,
+}
+
+fn owned_files<'a>(
+    layout: &'a VirtualMachineFileLayoutEx,
+    roots: &'a [VirtualMachineSnapshotTree],
+) -> Owned<'a> {
+    let layouts: HashMap<&str, _> = layout
+        .snapshot
+        .iter()
+        .flatten()
+        .map(|s| (s.key.value.as_str(), s))
+        .collect();
+    let mut out = Owned {
+        by_snapshot: HashMap::new(),
+        listed: HashSet::new(),
+        complete: true,
+    };
+    let mut stack: Vec<(&VirtualMachineSnapshotTree, Option<&str>)> =
+        roots.iter().map(|t| (t, None)).collect();
+    while let Some((node, parent)) = stack.pop() {
+        let id = node.snapshot.value.as_str();
+        for child in node.child_snapshot_list.iter().flatten() {
+            stack.push((child, Some(id)));
+        }
+        let Some(own_layout) = layouts.get(id) else {
+            out.complete = false;
+            continue;
+        };
+        let mine = chain_files(own_layout.disk.as_ref());
+        out.listed.extend(mine.iter().copied());
+        let inherited = match parent {
+            None => base_files(own_layout.disk.as_ref()),
+            Some(p) => match layouts.get(p) {
+                Some(pl) => chain_files(pl.disk.as_ref()),
+                None => continue,
+            },
+        };
+        let own: HashSet<i32> = mine.difference(&inherited).copied().collect();
+        out.by_snapshot.insert(id, own);
+    }
+    out
+}
+
 /// Disk space owned by each snapshot, from `layoutEx`: its data and memory files, plus the
 /// disk-chain files its parent's chains do not contain (a root leaves out the base disks);
 /// the current snapshot also owns the live delta files that no snapshot lists.
@@ -990,37 +1131,16 @@ pub(super) fn snapshot_sizes(
         .flatten()
         .map(|f| (f.key, u64::try_from(f.size).unwrap_or(0)))
         .collect();
-    let layouts: HashMap<&str, _> = layout
-        .snapshot
-        .iter()
-        .flatten()
-        .map(|s| (s.key.value.as_str(), s))
-        .collect();
     let sum = |keys: &HashSet<i32>| keys.iter().filter_map(|k| size_of.get(k)).sum::<u64>();
+    let owned = owned_files(layout, roots);
     let mut out = HashMap::new();
-    let mut stack: Vec<(&VirtualMachineSnapshotTree, Option<&str>)> =
-        roots.iter().map(|t| (t, None)).collect();
-    let mut listed: HashSet<i32> = HashSet::new();
-    while let Some((node, parent)) = stack.pop() {
-        let id = node.snapshot.value.as_str();
-        for child in node.child_snapshot_list.iter().flatten() {
-            stack.push((child, Some(id)));
-        }
-        let Some(own_layout) = layouts.get(id) else {
+    for s in layout.snapshot.iter().flatten() {
+        let id = s.key.value.as_str();
+        let Some(own) = owned.by_snapshot.get(id) else {
             continue;
         };
-        let mine = chain_files(own_layout.disk.as_ref());
-        listed.extend(mine.iter().copied());
-        let inherited = match parent {
-            None => base_files(own_layout.disk.as_ref()),
-            Some(p) => match layouts.get(p) {
-                Some(pl) => chain_files(pl.disk.as_ref()),
-                None => continue,
-            },
-        };
-        let own: HashSet<i32> = mine.difference(&inherited).copied().collect();
-        let mut size = sum(&own);
-        for key in [own_layout.data_key, own_layout.memory_key] {
+        let mut size = sum(own);
+        for key in [s.data_key, s.memory_key] {
             if key >= 0 {
                 size += size_of.get(&key).copied().unwrap_or(0);
             }
@@ -1031,12 +1151,117 @@ pub(super) fn snapshot_sizes(
         && let Some(size) = out.get_mut(cur)
     {
         let live: HashSet<i32> = chain_files(layout.disk.as_ref())
-            .difference(&listed)
+            .difference(&owned.listed)
             .copied()
             .collect();
         *size += sum(&live);
     }
     out
+}
+
+/// What a VM's layout says of its disks: the delta disks its running chains hold that no
+/// snapshot owns (phantom deltas), and the delta bytes each snapshot, and the running VM,
+/// own on each datastore (what deleting them merges). The datastores' free space is not in
+/// the layout: [`attach_datastores`] adds it.
+pub(super) fn storage_of<'a>(
+    layout: &'a VirtualMachineFileLayoutEx,
+    roots: &'a [VirtualMachineSnapshotTree],
+) -> Storage {
+    let files: HashMap<i32, &vim_rs::types::structs::VirtualMachineFileLayoutExFileInfo> =
+        layout.file.iter().flatten().map(|f| (f.key, f)).collect();
+    let owned = owned_files(layout, roots);
+    let mut storage = Storage::default();
+    // Delta bytes by owner and datastore.
+    let mut bytes: std::collections::BTreeMap<(Option<&'a str>, &'a str), u64> = Default::default();
+    let mut add = |owner: Option<&'a str>, keys: &mut dyn Iterator<Item = i32>| {
+        for f in keys.filter_map(|k| files.get(&k)) {
+            let Some(ds) = datastore_of(&f.name) else {
+                continue;
+            };
+            let n = bytes.entry((owner, ds)).or_default();
+            *n = n.saturating_add(u64::try_from(f.size).unwrap_or(0));
+        }
+    };
+    for (id, own) in &owned.by_snapshot {
+        add(Some(id), &mut own.iter().copied());
+    }
+    let has_snapshots = !roots.is_empty();
+    // The VM's own directory, where its `.vmx` is: a chain whose first disks lie elsewhere
+    // is a linked clone's (its parent's disks, then its own delta, which is its disk).
+    let own_dir = files
+        .values()
+        .find(|f| f.r#type == "config")
+        .and_then(|f| f.name.rsplit_once('/'))
+        .map(|(dir, _)| dir);
+    let in_own_dir = |unit: &vim_rs::types::structs::VirtualMachineFileLayoutExDiskUnit| {
+        own_dir.is_none_or(|dir| {
+            unit.file_key
+                .iter()
+                .filter_map(|k| files.get(k))
+                .any(|f| f.name.rsplit_once('/').is_some_and(|(d, _)| d == dir))
+        })
+    };
+    for d in layout.disk.iter().flatten() {
+        let chain = d.chain.as_deref().unwrap_or(&[]);
+        let base = chain.iter().position(in_own_dir).unwrap_or(0);
+        for (k, unit) in chain.iter().enumerate().skip(base + 1) {
+            let keys = &unit.file_key;
+            if keys.iter().any(|f| owned.listed.contains(f)) {
+                continue;
+            }
+            add(None, &mut keys.iter().copied());
+            let running = has_snapshots && k + 1 == chain.len();
+            if running || !owned.complete {
+                continue;
+            }
+            // Its descriptor names it (a unit is a descriptor and its extents).
+            let named = keys
+                .iter()
+                .filter_map(|k| files.get(k))
+                .find(|f| f.r#type == "diskDescriptor")
+                .or_else(|| keys.iter().find_map(|k| files.get(k)));
+            if let Some(f) = named {
+                storage.phantom_deltas.push(PhantomDelta {
+                    disk: d.key,
+                    file: f.name.clone(),
+                });
+            }
+        }
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for ((owner, ds), n) in bytes {
+        if !names.contains(&ds) {
+            names.push(ds);
+        }
+        storage.deltas.push(Delta {
+            snapshot: owner.map(str::to_string),
+            datastore: ds.to_string(),
+            bytes: n,
+        });
+    }
+    storage.datastores = names
+        .into_iter()
+        .map(|name| Datastore {
+            name: name.to_string(),
+            free_bytes: None,
+            capacity_bytes: None,
+        })
+        .collect();
+    storage
+}
+
+/// Fill in the free space of the datastores a machine's files are on, from those read with
+/// the inventory.
+pub(super) fn attach_datastores(m: &mut Machine, known: &HashMap<String, Datastore>) {
+    let Some(storage) = m.storage.as_deref_mut() else {
+        return;
+    };
+    for d in &mut storage.datastores {
+        if let Some(k) = known.get(&d.name) {
+            d.free_bytes = k.free_bytes;
+            d.capacity_bytes = k.capacity_bytes;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1186,6 +1411,135 @@ mod tests {
         assert_eq!(sizes["s1"], 5); // data only: the base disk is not the snapshot's
         // data 6 + memory 50 + delta 2 (100) + live deltas 3 and 4 (11), as current.
         assert_eq!(sizes["s2"], 6 + 50 + 100 + 11);
+    }
+
+    fn named(key: i32, name: &str, kind: &str, size: i64) -> VirtualMachineFileLayoutExFileInfo {
+        VirtualMachineFileLayoutExFileInfo {
+            name: name.into(),
+            r#type: kind.into(),
+            ..file(key, size)
+        }
+    }
+
+    fn snap_layout(id: &str, chain: &[&[i32]]) -> VirtualMachineFileLayoutExSnapshotLayout {
+        VirtualMachineFileLayoutExSnapshotLayout {
+            key: moref(MoTypesEnum::VirtualMachineSnapshot, id),
+            data_key: -1,
+            memory_key: -1,
+            disk: disk(chain),
+        }
+    }
+
+    fn phantoms(storage: &Storage) -> Vec<&str> {
+        storage
+            .phantom_deltas
+            .iter()
+            .map(|p| p.file.as_str())
+            .collect()
+    }
+
+    fn layout_of(
+        files: Vec<VirtualMachineFileLayoutExFileInfo>,
+        chain: &[&[i32]],
+        snapshots: Option<Vec<VirtualMachineFileLayoutExSnapshotLayout>>,
+    ) -> VirtualMachineFileLayoutEx {
+        VirtualMachineFileLayoutEx {
+            file: Some(files),
+            disk: disk(chain),
+            snapshot: snapshots,
+            timestamp: "2026-11-01T10:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_delta_no_snapshot_owns_is_a_phantom() {
+        // `parent`: the directory of the base disk (a linked clone's is another VM's).
+        let files = |parent: &str| {
+            vec![
+                named(0, "[ds1] web/web.vmx", "config", 3),
+                named(
+                    1,
+                    &format!("[ds1] {parent}/{parent}.vmdk"),
+                    "diskDescriptor",
+                    1,
+                ),
+                named(
+                    2,
+                    &format!("[ds1] {parent}/{parent}-flat.vmdk"),
+                    "diskExtent",
+                    1000,
+                ),
+                named(3, "[ds1] web/web-000001.vmdk", "diskDescriptor", 1),
+                named(4, "[ds2] web/web-000001-sesparse.vmdk", "diskExtent", 70),
+                named(5, "[ds1] web/web-000002.vmdk", "diskDescriptor", 1),
+            ]
+        };
+        // No snapshot, yet the VM runs on a delta.
+        let s = storage_of(&layout_of(files("web"), &[&[1, 2], &[3, 4]], None), &[]);
+        assert_eq!(phantoms(&s), ["[ds1] web/web-000001.vmdk"]);
+        assert_eq!(s.phantom_deltas[0].disk, 2000);
+        // Its bytes are the running delta's, on each datastore it spans.
+        let running: Vec<(&str, u64)> = s
+            .deltas
+            .iter()
+            .filter(|d| d.snapshot.is_none())
+            .map(|d| (d.datastore.as_str(), d.bytes))
+            .collect();
+        assert_eq!(running, [("ds1", 1), ("ds2", 70)]);
+        // A base disk alone is no phantom.
+        let plain = storage_of(&layout_of(files("web"), &[&[1, 2]], None), &[]);
+        assert!(plain.phantom_deltas.is_empty());
+        // A linked clone: its parent's disk first, then its own delta, which is its disk.
+        let clone = storage_of(&layout_of(files("golden"), &[&[1, 2], &[3, 4]], None), &[]);
+        assert!(clone.phantom_deltas.is_empty());
+        // … and a delta below its own is a phantom again.
+        let clone = layout_of(files("golden"), &[&[1, 2], &[3, 4], &[5]], None);
+        assert_eq!(
+            phantoms(&storage_of(&clone, &[])),
+            ["[ds1] web/web-000002.vmdk"]
+        );
+    }
+
+    #[test]
+    fn with_snapshots_only_a_delta_between_theirs_and_the_running_one_is_a_phantom() {
+        // s1 froze base 1, s2 froze delta 2; the running delta is 4; 3 belongs to nobody.
+        let files = || {
+            vec![
+                named(0, "[ds1] vm/vm.vmx", "config", 3),
+                named(1, "[ds1] vm/vm.vmdk", "diskDescriptor", 1000),
+                named(2, "[ds1] vm/vm-000001.vmdk", "diskDescriptor", 100),
+                named(3, "[ds1] vm/vm-000002.vmdk", "diskDescriptor", 10),
+                named(4, "[ds1] vm/vm-000003.vmdk", "diskDescriptor", 1),
+            ]
+        };
+        let both = || {
+            Some(vec![
+                snap_layout("s1", &[&[1]]),
+                snap_layout("s2", &[&[1], &[2]]),
+            ])
+        };
+        let roots = vec![tree("s1", vec![tree("s2", vec![])])];
+        let s = storage_of(
+            &layout_of(files(), &[&[1], &[2], &[3], &[4]], both()),
+            &roots,
+        );
+        assert_eq!(phantoms(&s), ["[ds1] vm/vm-000002.vmdk"]);
+        let owned: Vec<(Option<&str>, u64)> = s
+            .deltas
+            .iter()
+            .map(|d| (d.snapshot.as_deref(), d.bytes))
+            .collect();
+        assert_eq!(owned, [(None, 11), (Some("s2"), 100)]);
+        // Without s2's layout the owners are not known: nothing is called a phantom.
+        let partial = Some(vec![snap_layout("s1", &[&[1]])]);
+        let s = storage_of(
+            &layout_of(files(), &[&[1], &[2], &[3], &[4]], partial),
+            &roots,
+        );
+        assert!(s.phantom_deltas.is_empty());
+        // The chain as it should be (no 3): no phantom.
+        let s = storage_of(&layout_of(files(), &[&[1], &[2], &[4]], both()), &roots);
+        assert!(s.phantom_deltas.is_empty());
     }
 
     /// A whole estate's chunks: as many as connections, shared by weight, each kind with VMs

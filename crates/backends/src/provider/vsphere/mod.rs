@@ -808,7 +808,10 @@ impl Inner {
             let _ = ContainerView::new(client.clone(), &view.value)
                 .destroy_view()
                 .await;
+            // The view holds no datastores: those of the first call stand.
+            let datastores = std::mem::take(&mut members.datastores);
             members = read?;
+            members.datastores = datastores;
         }
         inventory::machines_by_chunks(
             client,
@@ -878,6 +881,7 @@ impl Inner {
         let mut rows = pass.vms.iter().filter(|r| r.id == id);
         let row = rows.next().ok_or_else(|| not_found(id, &self.profile))?;
         let mut m = inventory::machine(&self.profile, row, &pass.containers);
+        inventory::attach_datastores(&mut m, &pass.datastores);
         m.instance = self.instance();
         // Asked for one VM, answered with two: which one is meant cannot be told.
         if rows.next().is_some() && m.unreadable.is_none() {

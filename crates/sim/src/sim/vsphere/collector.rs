@@ -123,7 +123,7 @@ impl FilterSpec {
 
 /// Whether an object of type `kind` is a `base`.
 pub(crate) fn is_a(kind: &str, base: &str) -> bool {
-    const ENTITIES: &[&str] = &["Folder", "Datacenter", "VirtualMachine"];
+    const ENTITIES: &[&str] = &["Folder", "Datacenter", "VirtualMachine", "Datastore"];
     kind == base
         || base == "ManagedObject"
         || (base == "ManagedEntity" && ENTITIES.contains(&kind))

@@ -7,14 +7,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::xml::Val;
+use crate::model::storage::Datastore;
 use crate::model::{Machine, PowerState, Snapshot};
 
 /// The root folder's id, as on vCenter.
 pub(crate) const ROOT_FOLDER: &str = "group-d1";
-/// The datastore every simulated file lives on.
-const DATASTORE: &str = "datastore1";
-/// The only virtual disk of every simulated VM.
-const DISK_KEY: i32 = 2000;
+use crate::sim::scenario::{DEFAULT_DATASTORE, DISK_KEY};
 /// Size of the base disk's extent.
 const BASE_DISK_BYTES: i64 = 40 << 30;
 
@@ -43,6 +41,25 @@ pub(crate) struct Inventory {
     pub order: Vec<String>,
     /// VMs with the folder that holds them.
     pub vms: Vec<(Machine, String)>,
+    /// The datastores the VMs' files are on, with their moref ids, in order of first use.
+    pub datastores: Vec<(String, Datastore)>,
+}
+
+/// The datastore a simulated VM's files are on: the first its storage names, or the
+/// default one (with the default's space).
+fn datastore_of(m: &Machine) -> Datastore {
+    m.storage
+        .as_ref()
+        .and_then(|s| s.datastores.first())
+        .cloned()
+        .unwrap_or_else(|| {
+            let gib = 1u64 << 30;
+            Datastore {
+                name: DEFAULT_DATASTORE.into(),
+                free_bytes: Some(1536 * gib),
+                capacity_bytes: Some(4096 * gib),
+            }
+        })
 }
 
 impl Inventory {
@@ -52,6 +69,7 @@ impl Inventory {
             containers: HashMap::new(),
             order: Vec::new(),
             vms: Vec::new(),
+            datastores: Vec::new(),
         };
         inv.add(Container {
             kind: "Folder",
@@ -138,6 +156,11 @@ impl Inventory {
             if let Some(c) = inv.containers.get_mut(&folder) {
                 c.children.push(("VirtualMachine", m.id.clone()));
             }
+            let ds = datastore_of(&m);
+            if !inv.datastores.iter().any(|(_, d)| d.name == ds.name) {
+                let id = format!("datastore-{}", 1001 + inv.datastores.len());
+                inv.datastores.push((id, ds));
+            }
             inv.vms.push((m, folder));
         }
         inv
@@ -170,6 +193,9 @@ impl Inventory {
     pub fn kind_of(&self, id: &str) -> Option<&'static str> {
         if let Some(c) = self.containers.get(id) {
             return Some(c.kind);
+        }
+        if self.datastores.iter().any(|(d, _)| d == id) {
+            return Some("Datastore");
         }
         self.vm(id).map(|_| "VirtualMachine")
     }
@@ -235,6 +261,16 @@ impl Inventory {
                         "vmFolder",
                         Val::opt(c.vm_folder.as_ref().map(|f| Val::mor("Folder", f))),
                     ),
+                    (
+                        "datastore",
+                        Val::List(
+                            "ManagedObjectReference",
+                            self.datastores
+                                .iter()
+                                .map(|(id, _)| Val::mor("Datastore", id))
+                                .collect(),
+                        ),
+                    ),
                 ],
             ),
             _ => {
@@ -264,6 +300,61 @@ impl Inventory {
                 )
             }
         }
+    }
+}
+
+impl Inventory {
+    /// The moref id of the datastore a VM's files are on.
+    fn datastore_id(&self, m: &Machine) -> Option<&str> {
+        let name = datastore_of(m).name;
+        self.datastores
+            .iter()
+            .find(|(_, d)| d.name == name)
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// The properties of a datastore (its name and summary), if it exists.
+    pub fn datastore_val(&self, id: &str) -> Option<Val> {
+        let (_, d) = self.datastores.iter().find(|(i, _)| i == id)?;
+        let bytes = |n: Option<u64>| Val::Long(i64::try_from(n.unwrap_or(0)).unwrap_or(i64::MAX));
+        Some(Val::Obj(
+            "Datastore",
+            vec![
+                ("name", Val::str(&d.name)),
+                (
+                    "overallStatus",
+                    Val::Enum("ManagedEntityStatus", "green".into()),
+                ),
+                (
+                    "summary",
+                    Val::Obj(
+                        "DatastoreSummary",
+                        vec![
+                            ("datastore", Val::mor("Datastore", id)),
+                            ("name", Val::str(&d.name)),
+                            ("url", Val::str(format!("ds:///vmfs/volumes/{id}/"))),
+                            ("capacity", bytes(d.capacity_bytes)),
+                            ("freeSpace", bytes(d.free_bytes)),
+                            ("accessible", Val::Bool(true)),
+                            ("multipleHostAccess", Val::Bool(true)),
+                            ("type", Val::str("VMFS")),
+                        ],
+                    ),
+                ),
+            ],
+        ))
+    }
+
+    /// Every property of a VM that the simulator serves.
+    pub fn vm_val(&self, m: &Machine, folder: &str, now: DateTime<Utc>) -> Val {
+        let mut v = vm_val(m, folder, now);
+        if let (Val::Obj(_, fields), Some(ds)) = (&mut v, self.datastore_id(m)) {
+            fields.push((
+                "datastore",
+                Val::List("ManagedObjectReference", vec![Val::mor("Datastore", ds)]),
+            ));
+        }
+        v
     }
 }
 
@@ -411,6 +502,7 @@ struct LayoutBuilder {
     files: Vec<Val>,
     next_key: i32,
     dir: String,
+    datastore: String,
 }
 
 impl LayoutBuilder {
@@ -423,7 +515,7 @@ impl LayoutBuilder {
                 ("key", Val::Int(key)),
                 (
                     "name",
-                    Val::str(format!("[{DATASTORE}] {}/{name}", self.dir)),
+                    Val::str(format!("[{}] {}/{name}", self.datastore, self.dir)),
                 ),
                 ("type", Val::str(kind)),
                 ("size", Val::Long(size)),
@@ -475,6 +567,7 @@ pub(crate) fn layout(m: &Machine, now: DateTime<Utc>) -> Val {
         files: Vec::new(),
         next_key: 0,
         dir: m.name.clone(),
+        datastore: datastore_of(m).name,
     };
     let n = &m.name;
     b.file(&format!("{n}.vmx"), "config", 3_412);
@@ -570,6 +663,23 @@ pub(crate) fn layout(m: &Machine, now: DateTime<Utc>) -> Val {
         &mut snapshots,
         &mut live_chain,
     );
+    // Phantom deltas: in the running chain, owned by no snapshot, below the running delta
+    // where there is one (a VM with snapshots), on top otherwise.
+    let phantoms = m.storage.iter().flat_map(|s| &s.phantom_deltas);
+    for (i, p) in phantoms.enumerate() {
+        let name = p.file.rsplit('/').next().unwrap_or(&p.file);
+        let extent = name.strip_suffix(".vmdk").unwrap_or(name);
+        let unit = (
+            b.file(name, "diskDescriptor", 412),
+            b.file(&format!("{extent}-sesparse.vmdk"), "diskExtent", 3 << 30),
+        );
+        let at = if m.current.is_some() {
+            live_chain.len() - 1
+        } else {
+            live_chain.len()
+        };
+        live_chain.insert(at.max(1 + i), unit);
+    }
     Val::Obj(
         "VirtualMachineFileLayoutEx",
         vec![

@@ -323,7 +323,8 @@ impl World<'_> {
             "VirtualMachine" => self
                 .inv
                 .vm(id)
-                .map(|(m, folder)| inventory::vm_val(m, folder, self.now)),
+                .map(|(m, folder)| self.inv.vm_val(m, folder, self.now)),
+            "Datastore" => self.inv.datastore_val(id),
             "VirtualMachineSnapshot" => self
                 .inv
                 .vm_of_snapshot(id)
