@@ -74,7 +74,7 @@ paths = ["name", "parent", "runtime.powerState", "runtime.consolidationNeeded",
          "guest.toolsRunningStatus", "config.hardware.memoryMB",
          "capability.snapshotOperationsSupported", "capability.multipleSnapshotsSupported",
          "capability.memorySnapshotsSupported", "capability.quiescedSnapshotsSupported",
-         "snapshot"]
+         "snapshot", "layoutEx.disk"]
 def prop(kind, ps):
     return f"<propSet><type>{kind}</type><all>false</all>" + "".join(f"<pathSet>{p}</pathSet>" for p in ps) + "</propSet>"
 def call(spec):

@@ -29,7 +29,7 @@ import (
 var vmPaths = []string{"name", "parent", "runtime.powerState", "runtime.consolidationNeeded",
 	"guest.toolsRunningStatus", "config.hardware.memoryMB", "capability.snapshotOperationsSupported",
 	"capability.multipleSnapshotsSupported", "capability.memorySnapshotsSupported",
-	"capability.quiescedSnapshotsSupported", "snapshot"}
+	"capability.quiescedSnapshotsSupported", "snapshot", "layoutEx.disk"}
 
 const page = 500
 

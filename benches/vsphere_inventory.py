@@ -18,7 +18,7 @@ VM_PATHS = ["name", "parent", "runtime.powerState", "runtime.consolidationNeeded
             "guest.toolsRunningStatus", "config.hardware.memoryMB",
             "capability.snapshotOperationsSupported",
             "capability.multipleSnapshotsSupported", "capability.memorySnapshotsSupported",
-            "capability.quiescedSnapshotsSupported", "snapshot"]
+            "capability.quiescedSnapshotsSupported", "snapshot", "layoutEx.disk"]
 PAGE = 500
 
 
