@@ -77,7 +77,9 @@ pub trait Provider: Send + Sync {
     /// Every machine with its snapshot tree, handed to `each` a chunk at a time as it is
     /// read, for a command that keeps only what it prints: memory is bounded by a chunk,
     /// not by the estate. Each machine comes once. Back ends that read in one piece hand
-    /// over one chunk.
+    /// over one chunk. What only a change reads may be left out (vSphere: a VM without
+    /// snapshots comes without its capability flags and configured memory, which then read
+    /// as the defaults): a change finds its machine with `load_inventory`/`load_machine`.
     async fn each_machine(&self, each: PartialInventory<'_>) -> Result<(), ProviderError> {
         each(self.load_inventory(&|_| {}).await?);
         Ok(())

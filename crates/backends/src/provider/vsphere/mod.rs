@@ -766,6 +766,7 @@ impl Inner {
                         profile,
                         instance,
                         show_first,
+                        inventory::Plain::Whole,
                         sizing,
                         &mut |chunk| {
                             all.extend(chunk);
@@ -794,6 +795,7 @@ impl Inner {
         profile: &str,
         instance: Option<String>,
         show_first: bool,
+        plain: inventory::Plain,
         sizing: inventory::Sizing,
         each: &mut dyn FnMut(Vec<Machine>),
     ) -> Result<(), VimError> {
@@ -817,6 +819,7 @@ impl Inner {
             client,
             members,
             show_first,
+            plain,
             sizing,
             |row, places| {
                 let mut m = inventory::machine(profile, row, places);
@@ -843,10 +846,19 @@ impl Inner {
             let instance = self.instance();
             let sizing = self.sizing;
             async move {
-                Self::chunks(&client, profile, instance, false, sizing, &mut |chunk| {
-                    sent.set(true);
-                    let _ = tx.send(chunk);
-                })
+                let plain = inventory::Plain::Printed;
+                Self::chunks(
+                    &client,
+                    profile,
+                    instance,
+                    false,
+                    plain,
+                    sizing,
+                    &mut |chunk| {
+                        sent.set(true);
+                        let _ = tx.send(chunk);
+                    },
+                )
                 .await
             }
         };
