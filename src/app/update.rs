@@ -1401,11 +1401,24 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
     // A batch: one plan, per machine one step after another (the engine's queue), a
     // failed step stops that machine's later ones; what does not succeed stays marked.
     let plan = s.tasks.next_request();
-    s.batch.marks.clear();
+    // The marks that are no step stay marked, counted as skipped: a machine short of room
+    // to merge (`model::change::describe_batch` said so in the dialog).
+    let stepped: std::collections::HashSet<MarkKey> = steps
+        .iter()
+        .map(|st| {
+            let key = MachineRef::new(st.profile.clone(), st.machine_id.clone());
+            MarkKey::new(key, st.op.snapshot().unwrap_or_default())
+        })
+        .collect();
+    for key in &stepped {
+        s.batch.marks.remove(key);
+    }
+    let skipped = s.batch.marks.len();
     s.batch.left_out.clear();
     s.batch.batches.push(BatchView {
         id: plan,
-        total: steps.len(),
+        total: steps.len() + skipped,
+        skipped,
         ..BatchView::default()
     });
     let mut effects = Vec::new();

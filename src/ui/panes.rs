@@ -638,7 +638,7 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         if w == Warning::PhantomDelta {
             for p in m.storage.iter().flat_map(|st| &st.phantom_deltas) {
                 let file = crate::safe::terminal(&p.file);
-                let line = format!("  disk {}: {file} (c consolidates)", p.disk);
+                let line = format!("  disk {}: {file}", p.disk);
                 lines.push(Line::styled(line, style));
             }
         }

@@ -2692,3 +2692,78 @@ fn tab_passes_the_overview_by() {
     press(&mut s, KeyCode::Tab);
     assert_eq!(s.focus, Pane::Tree);
 }
+
+/// The demo's monitoring VM is on a nearly full datastore (2 GiB free); its snapshot's
+/// delta is given 4 GiB, as the vSphere client reads it from the layout.
+fn short_of_room() -> AppState {
+    use snaptree::model::storage::Delta;
+    let mut s = state();
+    let estate = snaptree::sim::Estate::from_scenario(snaptree::sim::scenario::DEMO, now(), None)
+        .expect("demo");
+    let mut machines = estate.machines("pcc").expect("pcc");
+    let m = machines
+        .iter_mut()
+        .find(|m| m.name == "monitoring")
+        .expect("monitoring");
+    m.storage.as_mut().expect("its storage").deltas.push(Delta {
+        snapshot: Some("snapshot-151".into()),
+        datastore: "rbx-ssd-02".into(),
+        bytes: 4 << 30,
+    });
+    update(
+        &mut s,
+        Msg::Engine(Event::Inventory {
+            profile: "pcc".into(),
+            machines,
+            complete: true,
+            server: None,
+        }),
+    );
+    s
+}
+
+#[test]
+fn a_delete_short_of_room_is_refused_and_a_batch_skips_its_machine_keeping_the_mark() {
+    let mut s = short_of_room();
+    select_machine(&mut s, "monitoring");
+    select_snapshot(&mut s, "snapshot-151");
+    assert!(key(&mut s, 'd').is_empty());
+    assert!(s.dialog().is_none());
+    let why = error_message(&s);
+    assert!(
+        why.contains("not enough room on datastore rbx-ssd-02"),
+        "{why}"
+    );
+    assert!(key(&mut s, 'D').is_empty(), "delete-all too");
+    // Marked with web-02's snapshot: the batch runs web-02's, says monitoring's is skipped.
+    key(&mut s, ' ');
+    press(&mut s, KeyCode::Tab);
+    press(&mut s, KeyCode::Tab);
+    select_machine(&mut s, "web-02");
+    select_snapshot(&mut s, "snapshot-111");
+    key(&mut s, ' ');
+    key(&mut s, 'd');
+    let d = s.dialog().cloned().expect("batch dialog");
+    assert_eq!(change_ops(&d).len(), 1);
+    let said = match &d.kind {
+        DialogKind::Change(c) => c.lines.join("\n"),
+        other => panic!("not a change: {other:?}"),
+    };
+    assert!(
+        said.contains("monitoring (pcc): 1 snapshot(s), skipped"),
+        "{said}"
+    );
+    assert!(
+        said.contains("  skipped: not enough room on datastore rbx-ssd-02"),
+        "{said}"
+    );
+    assert_eq!(must_type(&d).as_deref(), Some("1"));
+    type_text(&mut s, "1");
+    let (_, machine, _, _) = run_of(&press(&mut s, KeyCode::Enter));
+    assert_eq!(machine, "vm-102");
+    // Monitoring's stays marked, counted as skipped.
+    let kept: Vec<&str> = s.batch.marks.iter().map(|k| k.snapshot.as_str()).collect();
+    assert_eq!(kept, ["snapshot-151"]);
+    let b = s.batch.batches.last().expect("the batch");
+    assert_eq!((b.total, b.skipped), (2, 1));
+}

@@ -1851,7 +1851,7 @@ fn prune_skips_a_machine_without_room_and_gives_each_its_room() {
     assert_eq!(v["result"]["skipped"], 1, "{v}");
     let err = stderr(&run);
     assert!(
-        err.contains("pcc/monitoring: skipped: datastore rbx-ssd-02"),
+        err.contains("pcc/monitoring: skipped: not enough room on datastore rbx-ssd-02"),
         "{err}"
     );
     assert!(err.contains("2 of 2 · "), "the skipped step counts: {err}");

@@ -75,6 +75,9 @@ async fn sizes_consolidation_and_rename() {
                 .collect::<Vec<_>>()
         };
         assert_eq!(sizes(m), sizes(&alone), "{}", m.id);
+        // So do the phantom deltas, the deltas and the datastores' free space (the one VM
+        // read reaches its datastores through `VirtualMachine.datastore`).
+        assert_eq!(m.storage, alone.storage, "{}", m.id);
         let truth = estate.machine("pcc", &m.id).unwrap().capabilities;
         assert_eq!(
             (m.capabilities.memory, m.capabilities.quiesce),
@@ -85,6 +88,33 @@ async fn sizes_consolidation_and_rename() {
     }
     let db = inventory.iter().find(|m| m.id == "vm-201").expect("db-01");
     assert!(db.consolidation_needed);
+    // jump-host runs on a delta no snapshot owns; monitoring's datastore is nearly full.
+    let storage = |id: &str| {
+        let m = inventory.iter().find(|m| m.id == id).expect(id);
+        m.storage.as_deref().cloned().unwrap_or_default()
+    };
+    let jump = storage("vm-303");
+    let files: Vec<&str> = jump
+        .phantom_deltas
+        .iter()
+        .map(|p| p.file.as_str())
+        .collect();
+    assert_eq!(files, ["[datastore1] jump-host/jump-host-000001.vmdk"]);
+    let monitoring = storage("vm-304");
+    assert_eq!(monitoring.datastores.len(), 1);
+    assert_eq!(monitoring.datastores[0].name, "rbx-ssd-02");
+    assert_eq!(monitoring.datastores[0].free_bytes, Some(2 << 30));
+    let owned: u64 = monitoring
+        .deltas
+        .iter()
+        .filter(|d| d.snapshot.as_deref() == Some("snapshot-151"))
+        .map(|d| d.bytes)
+        .sum();
+    assert!(
+        owned > 2 << 30,
+        "its delta is larger than the room left: {owned}"
+    );
+    assert!(storage("vm-202").phantom_deltas.is_empty());
 
     let started = p
         .start("vm-201", &Operation::Consolidate)

@@ -95,6 +95,24 @@ check(len(layout.snapshot) == 6, "layoutEx snapshots")
 check(vms["jump-host"].snapshot is None, "no snapshot property on a VM without snapshots")
 check(vms["db-01"].runtime.consolidationNeeded, "consolidation needed on db-01")
 
+# Disk chains and datastores as vCenter serves them: jump-host runs on a delta disk that no
+# snapshot owns; monitoring's files are on a nearly full datastore.
+jlayout = vms["jump-host"].layoutEx
+file_names = {f.key: f.name for f in jlayout.file}
+chain = jlayout.disk[0].chain
+check(len(chain) == 2 and jlayout.disk[0].key == 2000, "jump-host's chain: %s" % chain)
+check(file_names[chain[1].fileKey[0]] == "[datastore1] jump-host/jump-host-000001.vmdk",
+      "jump-host's phantom delta: %s" % file_names)
+mon = vms["monitoring"]
+check([d.name for d in mon.datastore] == ["rbx-ssd-02"], "monitoring's datastore")
+summary = mon.datastore[0].summary
+check(summary.freeSpace == 2 << 30 and summary.capacity == 2048 << 30 and summary.accessible,
+      "datastore summary: %s" % summary)
+check(all(f.name.startswith("[rbx-ssd-02] monitoring/") for f in mon.layoutEx.file),
+      "monitoring's files on its datastore")
+dc = content.rootFolder.childEntity[0]
+check(sorted(d.name for d in dc.datastore) == ["datastore1", "rbx-ssd-02"], "datacenter datastores")
+
 # --- take, revert, revert to current, rename, remove ---------------------------------------
 jump = vms["jump-host"]
 task = jump.CreateSnapshot_Task(name="from-pyvmomi", description="first", memory=False,

@@ -728,10 +728,12 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                 format!("consolidate the disks of {who}"),
                 vec![
                     format!("Consolidate the disks of {who}."),
-                    if m.consolidation_needed {
-                        "vSphere flags this VM as needing consolidation.".into()
-                    } else {
-                        "vSphere does not flag this VM as needing it; it is harmless but may take a while.".into()
+                    match (m.consolidation_needed, phantoms(m)) {
+                        (_, Some(files)) => format!(
+                            "It runs on delta disk(s) no snapshot owns ({files}): consolidating merges them."
+                        ),
+                        (true, None) => "vSphere flags this VM as needing consolidation.".into(),
+                        (false, None) => "vSphere does not flag this VM as needing it; it is harmless but may take a while.".into(),
                     },
                     "The VM may be slow while delta disks are merged.".into(),
                 ],
@@ -818,6 +820,17 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
     })
 }
 
+/// The files of `m`'s phantom deltas, `, ` between them (`None`: it has none).
+fn phantoms(m: &Machine) -> Option<String> {
+    let files: Vec<&str> = m
+        .storage
+        .iter()
+        .flat_map(|s| &s.phantom_deltas)
+        .map(|p| p.file.as_str())
+        .collect();
+    (!files.is_empty()).then(|| files.join(", "))
+}
+
 /// What a delete of `m` says of the room its merge needs (docs/safety.md, "Room to
 /// consolidate"): the tightest datastore's line, or the refusal when one is short and the
 /// operator did not allow it.
@@ -875,7 +888,7 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
         let short = super::storage::shortage(&rooms);
         match (&short, rooms.first()) {
             (Some(why), _) if !ctx.allow_low_space => {
-                lines.push(format!("  skipped, not run: {why}"));
+                lines.push(format!("  skipped: {why}"));
                 skipped.push(format!("{}/{}: {why}", m.profile, m.name));
             }
             (Some(_), Some(r)) => {

@@ -389,6 +389,41 @@ mod tests {
     use crate::model::machine::tests::{snap, vm};
 
     #[test]
+    fn the_re_check_refuses_a_delete_the_datastore_no_longer_has_room_for() {
+        use crate::model::storage::{Datastore, Delta, Storage};
+        let with_free = |free: u64| {
+            let mut m = vm("lab", "vm-1", "web", vec![snap("s1", "a", vec![])]);
+            m.storage = Some(Box::new(Storage {
+                phantom_deltas: Vec::new(),
+                deltas: vec![Delta {
+                    snapshot: Some("s1".into()),
+                    datastore: "ds1".into(),
+                    bytes: 4 << 30,
+                }],
+                datastores: vec![Datastore {
+                    name: "ds1".into(),
+                    free_bytes: Some(free),
+                    capacity_bytes: None,
+                }],
+            }));
+            m
+        };
+        let op = Operation::Delete {
+            snapshot: "s1".into(),
+            children: false,
+        };
+        let mut seen = ExpectedView::of(&with_free(100 << 30), &op);
+        assert_eq!(seen.stale_reason(&with_free(100 << 30), &op), None);
+        let why = seen.stale_reason(&with_free(1 << 30), &op).unwrap();
+        assert!(
+            why.starts_with("lab/web: not enough room on datastore ds1"),
+            "{why}"
+        );
+        seen.identity.low_space_allowed = true;
+        assert_eq!(seen.stale_reason(&with_free(1 << 30), &op), None);
+    }
+
+    #[test]
     fn stale_view_detects_removed_moved_and_changed() {
         let m = vm(
             "lab",

@@ -176,11 +176,14 @@ pub fn room_of(m: &Machine, op: &Operation) -> Vec<Room> {
 /// The first datastore short of room, as the sentence a refusal gives, with how to go on
 /// anyway.
 pub fn shortage(rooms: &[Room]) -> Option<String> {
+    use super::health::human_size;
     rooms.iter().find(|r| !r.enough).map(|r| {
         format!(
-            "{}; the merge could fill the datastore and stop every VM on it \
-             (--allow-low-space to run anyway)",
-            r.sentence()
+            "not enough room on datastore {} to merge ({} free, up to {} needed): the merge \
+             could fill it and stop its VMs; --allow-low-space runs it anyway",
+            r.datastore,
+            human_size(r.free_bytes),
+            human_size(r.needed_bytes)
         )
     })
 }
@@ -251,7 +254,11 @@ mod tests {
         assert_eq!(r[0].datastore, "small");
         assert_eq!((r[0].needed_bytes, r[0].enough), (3 << 30, false));
         assert_eq!((r[1].needed_bytes, r[1].enough), (5 << 30, true));
-        assert!(shortage(&r).unwrap().contains("datastore small"));
+        assert_eq!(
+            shortage(&r).unwrap(),
+            "not enough room on datastore small to merge (2.0 GiB free, up to 3.0 GiB needed): \
+             the merge could fill it and stop its VMs; --allow-low-space runs it anyway"
+        );
         // Deleting the leaf alone fits; a delete-all merges the running delta too.
         let leaf = room_of(
             &m,
