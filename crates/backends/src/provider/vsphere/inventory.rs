@@ -1480,6 +1480,32 @@ mod tests {
     }
 
     #[test]
+    fn a_printed_listing_asks_a_plain_vm_its_chains_not_what_only_a_take_reads() {
+        let paths = |with_layout, plain| vm_spec(with_layout, plain).path_set.unwrap_or_default();
+        let printed = paths(false, Plain::Printed);
+        assert!(
+            printed.iter().all(|p| !TAKE_ONLY.contains(&p.as_str())),
+            "{printed:?}"
+        );
+        assert!(printed.iter().any(|p| p == CHAINS_PATH));
+        assert!(printed.iter().any(|p| p == "snapshot"));
+        // The TUI and a change's lookup read it whole; a VM with snapshots always is.
+        for (with_layout, plain) in [(false, Plain::Whole), (true, Plain::Printed)] {
+            let all = paths(with_layout, plain);
+            assert!(
+                VM_PATHS.iter().all(|p| all.iter().any(|a| a == p)),
+                "{all:?}"
+            );
+            let extra = if with_layout {
+                LAYOUT_PATH
+            } else {
+                CHAINS_PATH
+            };
+            assert_eq!(all.last().map(String::as_str), Some(extra));
+        }
+    }
+
+    #[test]
     fn a_delta_no_snapshot_owns_is_a_phantom() {
         // `parent`: the directory of the base disk (a linked clone's is another VM's).
         let files = |parent: &str| {
