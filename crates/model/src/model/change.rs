@@ -851,6 +851,30 @@ fn room_line(m: &Machine, op: &Operation, ctx: Context) -> Result<Option<String>
     Ok(Some(format!("Room to merge: {}.", tightest.sentence())))
 }
 
+/// What a batch says of the room one machine's deletions (`order`) need: its line, and why
+/// the machine is skipped when a datastore is short and the operator did not allow it.
+fn batch_room(m: &Machine, order: &[String], ctx: Context) -> (Option<String>, Option<String>) {
+    let ids: std::collections::HashSet<&str> = order.iter().map(String::as_str).collect();
+    let rooms = super::storage::room(m, &ids, false);
+    let Some(tightest) = rooms.first() else {
+        return (None, None);
+    };
+    match super::storage::shortage(&rooms) {
+        Some(why) if !ctx.allow_low_space => (Some(format!("  skipped: {why}")), Some(why)),
+        Some(_) => (
+            Some(format!(
+                "  run with --allow-low-space: {}",
+                tightest.sentence()
+            )),
+            None,
+        ),
+        None => (
+            Some(format!("  room to merge: {}", tightest.sentence())),
+            None,
+        ),
+    }
+}
+
 /// Describe the deletion of several snapshots, one at a time: per machine deepest first
 /// (`deletion_order`), machines in the order given. Every snapshot is listed.
 pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result<Change, Refusal> {
@@ -883,53 +907,31 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
             lines.push(format!("  {}", snapshot_label(m, id, ctx.now)));
         }
         // A machine whose merge lacks room on a datastore is skipped, said with the reason.
-        let seen: std::collections::HashSet<&str> = order.iter().map(String::as_str).collect();
-        let rooms = super::storage::room(m, &seen, false);
-        let short = super::storage::shortage(&rooms);
-        match (&short, rooms.first()) {
-            (Some(why), _) if !ctx.allow_low_space => {
-                lines.push(format!("  skipped: {why}"));
-                skipped.push(format!("{}/{}: {why}", m.profile, m.name));
-            }
-            (Some(_), Some(r)) => {
-                lines.push(format!("  run with --allow-low-space: {}", r.sentence()))
-            }
-            (None, Some(r)) => lines.push(format!("  room to merge: {}", r.sentence())),
-            _ => {}
-        }
-        if short.is_some() && !ctx.allow_low_space {
-            lines.insert(
-                header,
-                format!(
-                    "{} ({}): {} snapshot(s), skipped",
-                    m.name,
-                    m.profile,
-                    order.len()
-                ),
-            );
+        let (line, short) = batch_room(m, &order, ctx);
+        lines.extend(line);
+        let size = if short.is_some() {
+            "skipped".to_string()
+        } else if unknown == order.len() {
+            // The back end did not say (a VPS's snapshot): not "0 B".
+            "size not known".to_string()
+        } else if unknown > 0 {
+            format!(
+                "{} and {unknown} of unknown size",
+                human_size(machine_bytes)
+            )
+        } else {
+            human_size(machine_bytes)
+        };
+        let count = order.len();
+        lines.insert(
+            header,
+            format!("{} ({}): {count} snapshot(s), {size}", m.name, m.profile),
+        );
+        if let Some(why) = short {
+            skipped.push(format!("{}/{}: {why}", m.profile, m.name));
             continue;
         }
         bytes += machine_bytes;
-        lines.insert(
-            header,
-            format!(
-                "{} ({}): {} snapshot(s), {}",
-                m.name,
-                m.profile,
-                order.len(),
-                // The back end did not say (a VPS's snapshot): not "0 B".
-                if unknown == order.len() {
-                    "size not known".to_string()
-                } else if unknown > 0 {
-                    format!(
-                        "{} and {unknown} of unknown size",
-                        human_size(machine_bytes)
-                    )
-                } else {
-                    human_size(machine_bytes)
-                }
-            ),
-        );
         for id in order {
             let mut st = step(
                 m,

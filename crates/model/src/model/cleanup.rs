@@ -583,11 +583,8 @@ pub fn plan(
                 .then(y.created.cmp(&x.created))
                 .then(x.id.cmp(&y.id))
         });
-        let ids: std::collections::HashSet<&str> = chosen
-            .iter()
-            .map(|(i, _)| flat[*i].snapshot.id.as_str())
-            .collect();
-        let room = super::storage::room(m, &ids, false);
+        let ids = chosen.iter().map(|(i, _)| flat[*i].snapshot.id.as_str());
+        let room = super::storage::room(m, &ids.collect(), false);
         let snapshots = chosen
             .into_iter()
             .map(|(i, reason)| {
