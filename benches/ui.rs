@@ -59,6 +59,7 @@ fn estate(n: usize) -> Vec<Machine> {
 fn estate_with(n: usize, snapshots: impl Fn(usize) -> Vec<Snapshot>) -> Vec<Machine> {
     (0..n)
         .map(|i| Machine {
+            backups: None,
             storage: None,
             profile: "big".into(),
             provider: ProviderKind::Vsphere,

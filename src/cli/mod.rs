@@ -2,6 +2,7 @@
 //! same engine as the TUI. Human tables or `--json`; progress on stderr; exit codes as in
 //! docs/cli.md.
 
+pub mod backup;
 pub mod docs;
 pub mod login;
 mod output;
@@ -373,6 +374,15 @@ pub enum Cmd {
         #[arg(long)]
         no_wait: bool,
     },
+    /// A VPS's automated backup: its daily time and restore points.
+    #[command(
+        after_help = "Examples:\n  snaptree backup ls ovh/mail\n  snaptree backup ls ovh/mail --json"
+    )]
+    Backup {
+        /// What to do.
+        #[command(subcommand)]
+        command: BackupCmd,
+    },
     /// Configuration commands.
     Config {
         /// What to do.
@@ -398,6 +408,17 @@ pub enum Cmd {
         /// Which one.
         #[command(subcommand)]
         command: SimCmd,
+    },
+}
+
+/// `backup` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BackupCmd {
+    /// The daily time, each restore point (newest first) with its state, and the mounted
+    /// ones with their NFS and SMB addresses.
+    Ls {
+        /// PROFILE/NAME or PROFILE/ID of a VPS.
+        machine: String,
     },
 }
 
@@ -626,6 +647,9 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
         | Cmd::Rm { machine, .. }
         | Cmd::Consolidate { machine }
         | Cmd::Rename { machine, .. } => one_change(cli, s, cmd, machine).await,
+        Cmd::Backup {
+            command: BackupCmd::Ls { machine },
+        } => backup::ls(cli, s, machine).await,
         Cmd::Config {
             command: ConfigCmd::Check,
         } => setup::config_check(s, cli.json).await,

@@ -667,6 +667,10 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         };
         lines.push(kv("guest agent", found, theme));
     }
+    if let Some(b) = m.backups.as_deref() {
+        let summary = b.summary(|t| m.age_of(t, s.now));
+        lines.push(kv("backups", summary, theme));
+    }
     for d in m.storage.iter().flat_map(|st| &st.datastores) {
         let space = match (d.free_bytes, d.capacity_bytes) {
             (Some(free), Some(cap)) => format!("{} free of {}", human_size(free), human_size(cap)),

@@ -1859,3 +1859,45 @@ fn prune_skips_a_machine_without_room_and_gives_each_its_room() {
     assert_eq!(results.len(), 1, "{results:?}");
     assert_eq!(results[0]["machine"], "vm-101", "{results:?}");
 }
+
+/// The demo's mail VPS has the automated backup option: 7 restore points a day at 22:00
+/// UTC, the newest mounted.
+#[test]
+fn backup_ls_lists_a_vps_restore_points_and_says_why_there_are_none() {
+    let env = Env::new();
+    let v = json(&env.demo(&["backup", "ls", "ovh/mail", "--json"]));
+    assert_eq!(v["state"], "enabled");
+    assert_eq!(v["schedule"], "22:00:00");
+    let points = v["restore_points"].as_array().expect("restore_points");
+    assert_eq!(points.len(), 7, "{v}");
+    let times: Vec<&str> = points.iter().map(|p| p["time"].as_str().unwrap()).collect();
+    assert!(times.iter().all(|t| t.ends_with("T22:00:00Z")), "{times:?}");
+    assert!(
+        times.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {times:?}"
+    );
+    assert_eq!(points[0]["state"], "restored");
+    assert!(points[1..].iter().all(|p| p["state"] == "available"), "{v}");
+    assert_eq!(v["attached"][0]["time"], points[0]["time"]);
+    assert!(
+        v["attached"][0]["nfs"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.20.30.40:/backup/vps-3a4b5c6d.vps.ovh.net/"),
+        "{v}"
+    );
+    let text = stdout(&env.demo(&["backup", "ls", "ovh/mail"]));
+    assert!(
+        text.starts_with(
+            "ovh/mail: automated backup daily at 22:00 UTC · 7 restore point(s), newest "
+        ),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1 + 7 + 1, "{text}");
+    let none = env.demo(&["backup", "ls", "ovh/blog"]);
+    assert_eq!(code(&none), 2);
+    assert!(stderr(&none).contains("the automatedBackup option is not subscribed"));
+    let vm = env.demo(&["backup", "ls", "pcc/web-01"]);
+    assert_eq!(code(&vm), 2);
+    assert!(stderr(&vm).contains("automated backups are an OVHcloud VPS's"));
+}

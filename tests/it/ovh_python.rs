@@ -39,6 +39,32 @@ assert task["id"] in c.get("/vps/" + sn + "/tasks", state="done", type="createSn
 c.put("/vps/" + sn + "/snapshot", description="edited")
 assert c.get("/vps/" + sn + "/snapshot")["description"] == "edited"
 
+# The automated backup, as the schema says: mail has it (7 restore points a day at 22:00,
+# the newest mounted), blog does not.
+mail = "vps-3a4b5c6d.vps.ovh.net"
+assert "automatedBackup" in c.get("/vps/" + mail + "/option"), "option listed"
+assert c.get("/vps/" + mail + "/option/automatedBackup")["state"] == "subscribed"
+backup = c.get("/vps/" + mail + "/automatedBackup")
+assert backup == {"schedule": "22:00:00", "state": "enabled"}, backup
+available = c.get("/vps/" + mail + "/automatedBackup/restorePoints", state="available")
+restored = c.get("/vps/" + mail + "/automatedBackup/restorePoints", state="restored")
+assert (len(available), len(restored)) == (6, 1), (available, restored)
+assert all(t.endswith("T22:00:00+00:00") for t in available + restored), available
+assert restored[0] > max(available), "the newest is the mounted one"
+attached = c.get("/vps/" + mail + "/automatedBackup/attachedBackup")
+assert [a["restorePoint"] for a in attached] == restored, attached
+assert attached[0]["access"]["nfs"].startswith("10.20.30.40:/backup/"), attached
+try:
+    c.get("/vps/" + mail + "/automatedBackup/restorePoints", state="lost")
+    sys.exit("an unknown restore point state was accepted")
+except ovh.exceptions.BadParametersError:
+    pass
+try:
+    c.get("/vps/" + sn + "/automatedBackup")
+    sys.exit("blog has no automated backup")
+except ovh.exceptions.ResourceNotFoundError:
+    pass
+
 bad = ovh.Client(endpoint="snaptree-sim", application_key=ak,
                  application_secret="not-the-secret", consumer_key=ck)
 try:

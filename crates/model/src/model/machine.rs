@@ -326,6 +326,10 @@ pub struct Machine {
     /// back end does not say or they were not read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<Box<super::storage::Storage>>,
+    /// A VPS's automated backup (OVHcloud): the option, the daily time, the restore points.
+    /// `None` where the back end has none (vSphere) or it was not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backups: Option<Box<super::backups::Backups>>,
 }
 
 // serde's `skip_serializing_if` hands the field by reference.
@@ -592,6 +596,7 @@ pub mod fixtures {
     /// A powered-on vSphere VM in `DC0` with these snapshots.
     pub fn vm(profile: &str, id: &str, name: &str, snapshots: Vec<Snapshot>) -> Machine {
         Machine {
+            backups: None,
             storage: None,
             profile: profile.into(),
             provider: ProviderKind::Vsphere,

@@ -2,6 +2,7 @@
 //! Pure data and pure functions; no I/O.
 
 pub mod address;
+pub mod backups;
 pub mod change;
 pub mod check;
 pub mod cleanup;

@@ -1112,19 +1112,38 @@ impl State {
             ("GET", ["vps", sn]) => Ok(vps_json(&self.machine(sn)?)),
             ("GET", ["vps", sn, "option"]) => {
                 let m = self.machine(sn)?;
-                Ok(json!(if m.snapshot_option == Some(true) {
-                    vec!["snapshot"]
-                } else {
-                    vec![]
-                }))
+                let mut options = Vec::new();
+                if m.snapshot_option == Some(true) {
+                    options.push("snapshot");
+                }
+                if backups_of(&m).is_some() {
+                    options.push("automatedBackup");
+                }
+                Ok(json!(options))
             }
             ("GET", ["vps", sn, "option", option]) => {
                 let m = self.machine(sn)?;
-                if *option == "snapshot" && m.snapshot_option == Some(true) {
-                    Ok(json!({"option": "snapshot", "state": "subscribed"}))
+                let subscribed = match *option {
+                    "snapshot" => m.snapshot_option == Some(true),
+                    "automatedBackup" => backups_of(&m).is_some(),
+                    _ => false,
+                };
+                if subscribed {
+                    Ok(json!({"option": option, "state": "subscribed"}))
                 } else {
                     Err(Fail::not_found(&format!("option = {option}")))
                 }
+            }
+            ("GET", ["vps", sn, "automatedBackup", rest @ ..]) => {
+                let m = self.machine(sn)?;
+                let b = backups_of(&m).ok_or_else(|| {
+                    Fail::new(
+                        404,
+                        None,
+                        format!("The service {sn} does not have the automatedBackup option"),
+                    )
+                })?;
+                automated_backup(b, rest, query)
             }
             ("GET", ["vps", sn, "snapshot"]) => {
                 let m = self.machine(sn)?;
@@ -1262,6 +1281,65 @@ impl State {
 }
 
 /// `vps.VPSWithIAM` for a machine.
+/// A VPS's automated backup, when its option is subscribed.
+fn backups_of(m: &Machine) -> Option<&crate::model::backups::Backups> {
+    m.backups.as_deref().filter(|b| b.subscribed)
+}
+
+/// The API's time format (`2026-12-05T22:00:00+00:00`).
+fn api_time(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+/// `GET /vps/{sn}/automatedBackup[/rest]` as the schema says.
+fn automated_backup(
+    b: &crate::model::backups::Backups,
+    rest: &[&str],
+    query: Option<&str>,
+) -> Result<Value, Fail> {
+    match rest {
+        [] => Ok(json!({"schedule": b.schedule, "state": b.state})),
+        ["restorePoints"] => {
+            let state = query
+                .unwrap_or_default()
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == "state")
+                .map(|(_, v)| v);
+            let known = crate::model::backups::RestoreState::ALL
+                .iter()
+                .any(|s| Some(s.as_str()) == state);
+            if state.is_some() && !known {
+                return Err(Fail::new(
+                    400,
+                    None,
+                    format!("Invalid value for state: {}", state.unwrap_or_default()),
+                ));
+            }
+            let times: Vec<String> = b
+                .restore_points
+                .iter()
+                .filter(|p| state.is_none_or(|s| p.state.as_str() == s))
+                .map(|p| api_time(p.time))
+                .collect();
+            Ok(json!(times))
+        }
+        ["attachedBackup"] => Ok(json!(
+            b.attached
+                .iter()
+                .map(|a| json!({
+                    "restorePoint": api_time(a.time),
+                    "access": {"nfs": a.nfs, "smb": a.smb, "additionalDisk": null},
+                }))
+                .collect::<Vec<_>>()
+        )),
+        _ => Err(Fail::not_found(&format!(
+            "automatedBackup/{}",
+            rest.join("/")
+        ))),
+    }
+}
+
 fn vps_json(m: &Machine) -> Value {
     let detail = |k: &str| {
         m.details

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::model::backups::{Attached, Backups, RestorePoint, RestoreState};
 use crate::model::storage::{Datastore, PhantomDelta, Storage};
 use crate::model::{
     Capabilities, GuestTools, Machine, PowerState, ProviderKind, Snapshot, parse_duration,
@@ -34,6 +35,64 @@ struct ProfileEntry {
     datastore: Vec<DatastoreEntry>,
     #[serde(default)]
     machine: Vec<MachineEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupsEntry {
+    /// The daily time, UTC (`22:00:00`).
+    schedule: String,
+    /// Restore points kept: one a day at the daily time, the newest the last one passed.
+    restore_points: usize,
+    /// The newest this many restore points are mounted (restored as files).
+    #[serde(default)]
+    mounted: usize,
+}
+
+/// A VPS's automated backup as its scenario says, its restore points counted back from `now`.
+fn backups(sn: &str, b: &BackupsEntry, now: DateTime<Utc>) -> Result<Backups, String> {
+    let time = chrono::NaiveTime::parse_from_str(&b.schedule, "%H:%M:%S")
+        .map_err(|e| format!("machine {sn}: backups.schedule {:?}: {e}", b.schedule))?;
+    let today = now.date_naive().and_time(time).and_utc();
+    let newest = if today <= now {
+        today
+    } else {
+        today - chrono::Duration::days(1)
+    };
+    let times: Vec<DateTime<Utc>> = (0..b.restore_points)
+        .map(|d| newest - chrono::Duration::days(i64::try_from(d).unwrap_or(0)))
+        .collect();
+    let restore_points = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| RestorePoint {
+            time: *t,
+            state: if i < b.mounted {
+                RestoreState::Restored
+            } else {
+                RestoreState::Available
+            },
+        })
+        .collect();
+    let attached = times
+        .iter()
+        .take(b.mounted)
+        .map(|t| {
+            let day = t.format("%Y%m%d");
+            Attached {
+                time: *t,
+                nfs: Some(format!("10.20.30.40:/backup/{sn}/{day}")),
+                smb: Some(format!("\\\\10.20.30.40\\backup-{day}")),
+            }
+        })
+        .collect();
+    Ok(Backups {
+        subscribed: true,
+        state: "enabled".into(),
+        schedule: Some(b.schedule.clone()),
+        restore_points,
+        attached,
+    })
 }
 
 #[derive(Deserialize)]
@@ -74,6 +133,9 @@ struct MachineEntry {
     /// VPS: snapshot option subscribed.
     #[serde(default)]
     option: Option<bool>,
+    /// VPS: the automated backup option, subscribed.
+    #[serde(default)]
+    backups: Option<BackupsEntry>,
     #[serde(default)]
     current: Option<String>,
     #[serde(default)]
@@ -131,8 +193,14 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Scenario, String> {
                 ProviderKind::Vsphere => Some(Box::new(storage(&m, &p.datastore)?)),
                 ProviderKind::Ovh => None,
             };
+            let backups = match (p.kind, &m.backups) {
+                (ProviderKind::Ovh, Some(b)) => Some(Box::new(backups(&m.id, b, now)?)),
+                (ProviderKind::Ovh, None) => Some(Box::new(Backups::unsubscribed())),
+                (ProviderKind::Vsphere, _) => None,
+            };
             let mut m = machine(&p.name, p.kind, m, now)?;
             m.storage = storage;
+            m.backups = backups;
             machines.push(m);
         }
         profiles.push((p.name, p.kind, machines));
@@ -245,6 +313,7 @@ fn machine(
         ),
     };
     Ok(Machine {
+        backups: None,
         storage: None,
         profile: profile.to_string(),
         provider: kind,

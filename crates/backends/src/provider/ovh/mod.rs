@@ -23,6 +23,7 @@ pub use endpoint::Endpoint;
 
 use super::{DownloadLink, PartialInventory, ProgressSink, Provider, ProviderError, StartedTask};
 use crate::config::ProfileConfig;
+use crate::model::backups::{Attached, Backups, RestorePoint, RestoreState};
 use crate::model::{
     Capabilities, GuestTools, Machine, Operation, PowerState, ProviderKind, Snapshot, TaskState,
     TaskStatus,
@@ -66,6 +67,41 @@ struct WireModel {
 #[derive(Debug, Deserialize)]
 struct WireOption {
     state: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireBackup {
+    #[serde(default)]
+    schedule: Option<String>,
+    state: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireAttached {
+    restore_point: String,
+    #[serde(default)]
+    access: Option<WireAccess>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireAccess {
+    #[serde(default)]
+    nfs: Option<String>,
+    #[serde(default)]
+    smb: Option<String>,
+}
+
+/// A time the API gives (RFC 3339), read from `path`'s answer.
+fn api_time(text: &str, path: &str) -> Result<DateTime<Utc>, ProviderError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            ProviderError::Backend(format!(
+                "GET {path}: bad time {:?}: {e}",
+                crate::safe::capped(text, 80)
+            ))
+        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,6 +261,7 @@ impl OvhProvider {
 
     fn bare(&self, sn: &str) -> Machine {
         Machine {
+            backups: None,
             storage: None,
             profile: self.profile.clone(),
             provider: ProviderKind::Ovh,
@@ -267,15 +304,86 @@ impl OvhProvider {
         Ok((opt.is_some_and(|o| o.state == "subscribed"), snap))
     }
 
+    /// A VPS's automated backup: the option (404: none), then, subscribed, the backup, its
+    /// restore points in each state and the mounted ones, all at once.
+    async fn backups(&self, sn: &str) -> Result<Backups, ProviderError> {
+        let base = format!("{}/automatedBackup", vps_path(sn)?);
+        let option = format!("{}/option/automatedBackup", vps_path(sn)?);
+        let subscribed = self
+            .client
+            .get_opt::<WireOption>(&option)
+            .await?
+            .is_some_and(|o| o.state == "subscribed");
+        if !subscribed {
+            return Ok(Backups::unsubscribed());
+        }
+        let points = |state: RestoreState| {
+            let path = format!("{base}/restorePoints?state={}", state.as_str());
+            async move {
+                let times = self.client.get::<Vec<String>>(&path).await?;
+                times
+                    .iter()
+                    .map(|t| {
+                        Ok(RestorePoint {
+                            time: api_time(t, &path)?,
+                            state,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ProviderError>>()
+            }
+        };
+        let attached_path = format!("{base}/attachedBackup");
+        let (backup, available, restoring, restored, attached) = futures::try_join!(
+            async { Ok::<_, ProviderError>(self.client.get::<WireBackup>(&base).await?) },
+            points(RestoreState::Available),
+            points(RestoreState::Restoring),
+            points(RestoreState::Restored),
+            async {
+                Ok::<_, ProviderError>(self.client.get::<Vec<WireAttached>>(&attached_path).await?)
+            },
+        )?;
+        let mut restore_points: Vec<RestorePoint> = [available, restoring, restored]
+            .into_iter()
+            .flatten()
+            .collect();
+        restore_points.sort_by_key(|p| std::cmp::Reverse(p.time));
+        let attached = attached
+            .iter()
+            .map(|a| {
+                Ok(Attached {
+                    time: api_time(&a.restore_point, &attached_path)?,
+                    nfs: a.access.as_ref().and_then(|x| x.nfs.clone()),
+                    smb: a.access.as_ref().and_then(|x| x.smb.clone()),
+                })
+            })
+            .collect::<Result<Vec<_>, ProviderError>>()?;
+        Ok(Backups {
+            subscribed: true,
+            state: backup.state,
+            schedule: backup.schedule,
+            restore_points,
+            attached,
+        })
+    }
+
     async fn read_machine(&self, sn: &str) -> Result<Machine, ProviderError> {
         let base = vps_path(sn)?;
         let tasks_path = format!("{base}/tasks?state=doing");
-        let (vps, (option, snap), doing) = futures::try_join!(
+        let (vps, (option, snap), doing, backups) = futures::try_join!(
             async { Ok(self.client.get::<WireVps>(&base).await?) },
             self.option_and_snapshot(sn),
             async { Ok(self.client.get::<Vec<i64>>(&tasks_path).await?) },
+            // Its backups failing to read leaves them unknown, not the VPS unreadable.
+            async { Ok::<_, ProviderError>(Box::pin(self.backups(sn)).await) },
         )?;
         let mut m = self.bare(sn);
+        let backups_unread = match backups {
+            Ok(b) => {
+                m.backups = Some(Box::new(b));
+                None
+            }
+            Err(e) => Some(format!("could not be read: {e}")),
+        };
         // Snapshot times are stamped by the API's clock: ages are measured on it. Signed
         // calls have read it already; an OAuth2 profile reads it once here.
         m.clock_offset_secs = match self.client.clock_delta().await {
@@ -335,6 +443,7 @@ impl OvhProvider {
                         .join(", ")
                 }),
             ),
+            ("automated backups", backups_unread),
         ];
         m.details = facts
             .into_iter()

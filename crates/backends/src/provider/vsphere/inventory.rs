@@ -1018,6 +1018,7 @@ pub(super) fn machine(
         .filter(|s| !s.is_empty())
         .map(Box::new);
     let mut m = Machine {
+        backups: None,
         storage,
         profile: profile.to_string(),
         provider: ProviderKind::Vsphere,
