@@ -145,6 +145,15 @@ fn rename_dialog() {
     insta::assert_snapshot!("dialog_rename", text);
 }
 
+/// A VPS with the automated backup option: its daily time and restore points in the
+/// details.
+#[test]
+fn vps_details_say_its_automated_backup() {
+    let mut s = state();
+    select_machine(&mut s, "mail");
+    insta::assert_snapshot!("vps_backups", screen(&s, W, H));
+}
+
 #[test]
 fn replace_dialog_on_a_vps() {
     let mut s = state();
