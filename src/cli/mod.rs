@@ -124,6 +124,10 @@ pub struct CheckLimits {
     /// A machine with more than N snapshots is critical (protected ones left out).
     #[arg(long, value_name = "N")]
     pub crit_count: Option<usize>,
+    /// A VPS with the automated backup option whose newest restore point is older than
+    /// AGE (or that has none) is a warning.
+    #[arg(long, value_name = "AGE")]
+    pub warn_backup_age: Option<String>,
 }
 
 /// Commands.
@@ -333,7 +337,8 @@ pub enum Cmd {
         /// The columns to write, in order, comma-separated (table, CSV, Markdown; JSON has
         /// them all): profile, provider, location, machine, machine_id, power_state, snapshot,
         /// snapshot_id, path, description, created, age_days, size_bytes, memory, quiesced,
-        /// current, depth, consolidation_needed, created_by, expires, protected, phantom_deltas.
+        /// current, depth, consolidation_needed, created_by, expires, protected, phantom_deltas,
+        /// backups, newest_backup.
         #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
         columns: Vec<String>,
         /// `wide`: every column in the table (the default table fits about 160 columns).

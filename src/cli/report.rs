@@ -354,6 +354,11 @@ pub async fn check(
         crit_size: size("--crit-size", given.crit_size.as_deref())?,
         warn_count: given.warn_count,
         crit_count: given.crit_count,
+        warn_backup_age: given
+            .warn_backup_age
+            .as_deref()
+            .map(|t| parse_duration(t).map_err(|m| usage(&format!("--warn-backup-age {t}"), m)))
+            .transpose()?,
     };
     let (machines, _, errors) = estate(s, filter, true).await;
     let now = Utc::now();
@@ -465,6 +470,7 @@ fn write_check_json(
         "max_count": c.max_count,
         "consolidation_needed": c.consolidation,
         "phantom_deltas": c.phantom_deltas,
+        "backup_age_seconds": c.backup_age.map(|a| a.num_seconds()),
         "profiles_unreachable": c.unreachable,
         "limits": {
             "warn_age_seconds": c.limits.warn_age.num_seconds(),
@@ -472,6 +478,7 @@ fn write_check_json(
             "warn_depth": c.limits.warn_depth,
             "warn_size_bytes": c.limits.warn_size,
             "crit_size_bytes": c.limits.crit_size,
+            "warn_backup_age_seconds": c.limits.warn_backup_age.map(|a| a.num_seconds()),
             "warn_count": c.limits.warn_count,
             "crit_count": c.limits.crit_count,
         },

@@ -796,7 +796,7 @@ fn the_report_table_fits_160_columns_and_columns_are_chosen() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let wide = stdout(&o);
     let header = wide.lines().next().unwrap_or_default();
-    assert_eq!(header.split_whitespace().count(), 22, "{header}");
+    assert_eq!(header.split_whitespace().count(), 24, "{header}");
 
     let o = env.demo(&["report", "--columns", "machine,snapshot,created_by"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -1204,7 +1204,7 @@ fn ctrl_c_during_prune_stops_the_plan_and_says_what_goes_on() {
 }
 
 /// The report's columns, as docs/report.md ("Columns") names and orders them.
-const COLUMNS: [&str; 22] = [
+const COLUMNS: [&str; 24] = [
     "profile",
     "provider",
     "location",
@@ -1227,6 +1227,8 @@ const COLUMNS: [&str; 22] = [
     "expires",
     "protected",
     "phantom_deltas",
+    "backups",
+    "newest_backup",
 ];
 
 /// Snapshots and machines without any, as `ls --json` counts them.
@@ -1348,11 +1350,11 @@ fn report_json_and_markdown_have_the_columns_in_order_and_a_row_per_snapshot() {
     let text = stdout(&md);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2 + snapshots + 1, "{text}");
-    assert_eq!(lines[1], format!("|{}", "---|".repeat(22)));
+    assert_eq!(lines[1], format!("|{}", "---|".repeat(24)));
     for l in &lines {
-        // 22 cells: 23 pipes that are not escaped.
+        // 24 cells: 25 pipes that are not escaped.
         let pipes = l.matches('|').count() - l.matches("\\|").count();
-        assert_eq!(pipes, 23, "{l}");
+        assert_eq!(pipes, 25, "{l}");
     }
     // The table is for people: sizes in units, dates to the minute.
     let table = stdout(&env.demo(&["report", "-o", "wide"]));
@@ -1900,4 +1902,31 @@ fn backup_ls_lists_a_vps_restore_points_and_says_why_there_are_none() {
     let vm = env.demo(&["backup", "ls", "pcc/web-01"]);
     assert_eq!(code(&vm), 2);
     assert!(stderr(&vm).contains("automated backups are an OVHcloud VPS's"));
+}
+
+/// `check --warn-backup-age`: mail's newest restore point is from the last 22:00 UTC.
+#[test]
+fn check_warns_of_a_vps_whose_newest_restore_point_is_too_old() {
+    let env = Env::new();
+    let quiet = stdout(&env.demo(&["check", "ovh/mail", "--warn-backup-age", "2d"]));
+    assert!(!quiet.contains("restore point"), "{quiet}");
+    assert!(quiet.contains(" backup_age="), "{quiet}");
+    let out = env.demo(&["check", "ovh/mail", "--warn-backup-age", "1s"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("WARNING: ovh/mail: its newest restore point is "),
+        "{text}"
+    );
+    // The report says how many restore points and the newest, on the VPS's rows.
+    let csv = stdout(&env.demo(&[
+        "report",
+        "ovh/mail",
+        "--format",
+        "csv",
+        "--columns",
+        "machine,backups,newest_backup",
+    ]));
+    let row = csv.lines().nth(1).unwrap_or_default();
+    assert!(row.starts_with("mail,7,"), "{csv}");
+    assert!(row.ends_with("T22:00:00Z"), "{csv}");
 }

@@ -61,6 +61,9 @@ pub struct Limits {
     pub warn_count: Option<usize>,
     /// The same: CRITICAL.
     pub crit_count: Option<usize>,
+    /// A VPS with the automated backup option whose newest restore point is older than
+    /// this, or that has none: WARNING.
+    pub warn_backup_age: Option<Duration>,
 }
 
 /// One thing wrong.
@@ -109,6 +112,9 @@ pub struct Check {
     pub consolidation: usize,
     /// Delta disks that no snapshot owns (phantom deltas), over every machine.
     pub phantom_deltas: usize,
+    /// The age of the stalest newest restore point among the VPSs with the automated
+    /// backup option (their newest one's age; `None`: no such VPS has one).
+    pub backup_age: Option<Duration>,
     /// Profiles configured.
     pub profiles: usize,
     /// Profiles that could not be read.
@@ -192,6 +198,11 @@ impl Check {
             ),
             format!("consolidation_needed={};0;;0", self.consolidation),
             format!("phantom_deltas={};0;;0", self.phantom_deltas),
+            format!(
+                "backup_age={}s;{};;0",
+                self.backup_age.map_or(0, |a| a.num_seconds().max(0)),
+                limit(l.warn_backup_age.map(|a| a.num_seconds()))
+            ),
             format!("size={}B;;;0", self.size_bytes),
             format!("profiles_unreachable={};;0;0", self.unreachable),
             format!("protected={};;;0", self.protected),
@@ -232,6 +243,7 @@ pub fn check(
         max_count: 0,
         consolidation: 0,
         phantom_deltas: 0,
+        backup_age: None,
         profiles,
         unreachable: unreachable.len(),
         filter: filter.map(str::to_string),
@@ -381,6 +393,27 @@ pub fn check(
                 format!("{}/{}: its disks need consolidation", m.profile, m.name),
             ));
         }
+        if let Some(b) = m.backups.as_deref().filter(|b| b.subscribed) {
+            let newest = b.newest().map(|t| m.age_of(t, now));
+            if let Some(age) = newest {
+                c.backup_age = Some(c.backup_age.map_or(age, |a| a.max(age)));
+            }
+            if let Some(limit) = limits.warn_backup_age {
+                let what = match newest {
+                    None => Some("has the automated backup option but no restore point".into()),
+                    Some(age) if age > limit => Some(format!(
+                        "its newest restore point is {} old (more than {})",
+                        format_age(age),
+                        super::health::format_duration(limit)
+                    )),
+                    Some(_) => None,
+                };
+                if let Some(what) = what {
+                    let what = format!("{}/{}: {what}", m.profile, m.name);
+                    c.problems.push(problem(State::Warning, None, what));
+                }
+            }
+        }
         for p in m.storage.iter().flat_map(|s| &s.phantom_deltas) {
             c.phantom_deltas += 1;
             c.problems.push(problem(
@@ -411,6 +444,7 @@ mod tests {
 
     fn limits() -> Limits {
         Limits {
+            warn_backup_age: None,
             warn_age: Duration::days(3),
             crit_age: Duration::days(14),
             warn_depth: 2,
@@ -589,6 +623,59 @@ mod tests {
     }
 
     #[test]
+    fn a_vps_whose_newest_restore_point_is_too_old_or_missing_is_a_warning() {
+        use crate::model::backups::{Backups, RestorePoint, RestoreState};
+        let vps = |name: &str, newest: Option<i64>| {
+            let mut m = vm("ovh", name, name, Vec::new());
+            m.backups = Some(Box::new(Backups {
+                subscribed: true,
+                state: "enabled".into(),
+                schedule: Some("22:00:00".into()),
+                restore_points: newest
+                    .map(|h| RestorePoint {
+                        time: now() - Duration::hours(h),
+                        state: RestoreState::Available,
+                    })
+                    .into_iter()
+                    .collect(),
+                attached: Vec::new(),
+            }));
+            m
+        };
+        let mut off = vps("off", None);
+        off.backups = Some(Box::new(Backups::unsubscribed()));
+        let machines = [
+            vps("fresh", Some(5)),
+            vps("stale", Some(50)),
+            vps("none", None),
+            off,
+        ];
+        let limits = Limits {
+            warn_backup_age: Some(Duration::days(1)),
+            ..limits()
+        };
+        let c = check(&machines, &[], 1, None, limits, now(), None);
+        let what: Vec<&str> = c.problems.iter().map(|p| p.what.as_str()).collect();
+        assert_eq!(
+            what,
+            [
+                "ovh/stale: its newest restore point is 2d old (more than 1d)",
+                "ovh/none: has the automated backup option but no restore point",
+            ]
+        );
+        assert_eq!(c.backup_age, Some(Duration::hours(50)));
+        assert!(
+            c.perfdata().contains(" backup_age=180000s;86400;;0 "),
+            "{}",
+            c.perfdata()
+        );
+        // Without the limit, nothing is said; the age is still measured.
+        let c = check(&machines, &[], 1, None, self::limits(), now(), None);
+        assert!(c.problems.is_empty());
+        assert!(c.perfdata().contains(" backup_age=180000s;;;0 "));
+    }
+
+    #[test]
     fn a_phantom_delta_is_a_warning_naming_the_vm_and_its_file() {
         let mut m = vm("lab", "vm-1", "jump", Vec::new());
         let phantom = |file: &str| crate::model::storage::PhantomDelta {
@@ -640,7 +727,7 @@ mod tests {
         );
         assert_eq!(
             c.perfdata(),
-            "snapshots=3;;;0 oldest_age=0s;259200;1209600;0 max_depth=3;2;;0 max_size=0B;;;0 max_count=3;;;0 consolidation_needed=1;0;;0 phantom_deltas=0;0;;0 size=0B;;;0 profiles_unreachable=0;;0;0 protected=0;;;0 protected_oldest_age=0s;;;0"
+            "snapshots=3;;;0 oldest_age=0s;259200;1209600;0 max_depth=3;2;;0 max_size=0B;;;0 max_count=3;;;0 consolidation_needed=1;0;;0 phantom_deltas=0;0;;0 backup_age=0s;;;0 size=0B;;;0 profiles_unreachable=0;;0;0 protected=0;;;0 protected_oldest_age=0s;;;0"
         );
     }
 

@@ -8,7 +8,7 @@ use super::cleanup::{self, Protect};
 use super::{Machine, Snapshot};
 
 /// The report's columns, in order, as CSV's header names them.
-pub const COLUMNS: [&str; 22] = [
+pub const COLUMNS: [&str; 24] = [
     "profile",
     "provider",
     "location",
@@ -31,6 +31,8 @@ pub const COLUMNS: [&str; 22] = [
     "expires",
     "protected",
     "phantom_deltas",
+    "backups",
+    "newest_backup",
 ];
 
 /// The columns a `report` table shows unless told otherwise: what tells snapshots apart and
@@ -95,7 +97,7 @@ pub struct Row<'a> {
 
 impl<'a> Row<'a> {
     /// The cells, in the order of `COLUMNS`.
-    pub fn cells(&self, protect: &Protect, now: DateTime<Utc>) -> [Cell<'a>; 22] {
+    pub fn cells(&self, protect: &Protect, now: DateTime<Utc>) -> [Cell<'a>; 24] {
         let m = self.machine;
         let text = |s: &'a str| Cell::Text(s.into());
         let machine = [
@@ -107,17 +109,19 @@ impl<'a> Row<'a> {
             text(m.power_state.as_str()),
         ];
         let Some((s, depth)) = self.snapshot else {
-            let mut cells: [Cell<'a>; 22] = std::array::from_fn(|_| Cell::Empty);
+            let mut cells: [Cell<'a>; 24] = std::array::from_fn(|_| Cell::Empty);
             for (i, c) in machine.into_iter().enumerate() {
                 cells[i] = c;
             }
             cells[17] = Cell::Bool(m.consolidation_needed);
             cells[21] = phantoms(m);
+            [cells[22], cells[23]] = backups(m);
             return cells;
         };
         let age = m.age_of(s.created, now).num_days().max(0);
         let created_by = s.created_by.as_deref().map_or(Cell::Empty, text);
         let [profile, provider, location, name, id, power] = machine;
+        let [backup_count, newest_backup] = backups(m);
         [
             profile,
             provider,
@@ -142,7 +146,21 @@ impl<'a> Row<'a> {
             cleanup::expires(&s.description).map_or(Cell::Empty, Cell::Time),
             Cell::Bool(cleanup::protection(s, protect).is_some()),
             phantoms(m),
+            backup_count,
+            newest_backup,
         ]
+    }
+}
+
+/// The `backups` and `newest_backup` cells: a VPS's restore points and the newest one's
+/// time (empty without the automated backup option, and on vSphere).
+fn backups(m: &Machine) -> [Cell<'static>; 2] {
+    match m.backups.as_deref().filter(|b| b.subscribed) {
+        Some(b) => [
+            Cell::Int(b.restore_points.len() as u64),
+            b.newest().map_or(Cell::Empty, Cell::Time),
+        ],
+        None => [Cell::Empty, Cell::Empty],
     }
 }
 
