@@ -353,10 +353,7 @@ pub(super) async fn members(
                 members.containers.insert(obj.obj.value, c);
             }
             MoTypesEnum::VirtualApp => members.vapps = true,
-            MoTypesEnum::Datastore => {
-                let d = datastore(props);
-                members.datastores.insert(d.name.clone(), d);
-            }
+            MoTypesEnum::Datastore => keep_tightest(&mut members.datastores, datastore(props)),
             _ => {}
         }
     })
@@ -832,14 +829,26 @@ fn absorb(pass: &mut Pass, obj: ObjectContent) {
             }
             pass.vms.push(row);
         }
-        MoTypesEnum::Datastore => {
-            let d = datastore(props);
-            pass.datastores.insert(d.name.clone(), d);
-        }
+        MoTypesEnum::Datastore => keep_tightest(&mut pass.datastores, datastore(props)),
         kind @ (MoTypesEnum::Folder | MoTypesEnum::Datacenter) => {
             pass.containers.insert(id, container(&kind, props));
         }
         _ => {}
+    }
+}
+
+/// Add a datastore by name. Names are unique within a datacenter only: of two with one name,
+/// the one with less free space stands for both (a file's `[name]` does not say which), so
+/// a room check errs on the safe side.
+fn keep_tightest(known: &mut HashMap<String, Datastore>, d: Datastore) {
+    let tighter = known
+        .get(&d.name)
+        .is_none_or(|k| match (d.free_bytes, k.free_bytes) {
+            (Some(new), Some(old)) => new < old,
+            (new, old) => new.is_some() || old.is_none(),
+        });
+    if tighter {
+        known.insert(d.name.clone(), d);
     }
 }
 
@@ -1478,6 +1487,20 @@ mod tests {
             snapshot: snapshots,
             timestamp: "2026-11-01T10:00:00Z".into(),
         }
+    }
+
+    #[test]
+    fn of_two_datastores_with_one_name_the_one_with_less_room_stands() {
+        let ds = |free: Option<u64>| Datastore {
+            name: "ds1".into(),
+            free_bytes: free,
+            capacity_bytes: None,
+        };
+        let mut known = HashMap::new();
+        for free in [None, Some(50), Some(10), Some(30), None] {
+            keep_tightest(&mut known, ds(free));
+        }
+        assert_eq!(known["ds1"].free_bytes, Some(10));
     }
 
     #[test]
