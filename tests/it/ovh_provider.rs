@@ -830,3 +830,30 @@ async fn a_machine_carries_the_api_clock_so_ages_are_on_it() {
         "two days old on the API's clock, not two days and ten minutes: {age}"
     );
 }
+
+/// The demo's mail VPS has the automated backup option; a restore point the API answers
+/// malformed leaves its backups unknown (said in its details), never the VPS unreadable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_restore_point_leaves_the_backups_unknown_and_the_vps_readable() {
+    let (_e, sim, p) = setup(Duration::from_millis(300)).await;
+    let mail = p.load_machine(MAIL).await.expect("mail");
+    let b = mail.backups.as_deref().expect("backups read");
+    assert!(b.subscribed);
+    assert_eq!(b.restore_points.len(), 7);
+    assert_eq!(b.schedule.as_deref(), Some("22:00:00"));
+    let blog = p.load_machine(BLOG).await.expect("blog");
+    assert!(!blog.backups.as_deref().expect("read").subscribed);
+    sim.faults()
+        .malform(MAIL, snaptree::sim::ovh::Malformed::RestorePointGarbage);
+    let mail = p.load_machine(MAIL).await.expect("still readable");
+    assert!(mail.unreadable.is_none(), "{mail:?}");
+    assert_eq!(mail.snapshots.len(), 1, "its snapshot as before");
+    assert!(mail.backups.is_none());
+    let said = mail
+        .details
+        .iter()
+        .find(|(k, _)| k == "automated backups")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    assert!(said.contains("bad time \"garbage\""), "{said}");
+}

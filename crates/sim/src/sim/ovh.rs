@@ -143,6 +143,8 @@ pub enum Malformed {
     DescriptionNumber,
     /// The snapshot's `creationDate` is `"garbage"`.
     DateGarbage,
+    /// One restore point of the automated backup is `"garbage"` (the snapshot is sound).
+    RestorePointGarbage,
 }
 
 /// Faults a test injects while the simulator runs.
@@ -1143,7 +1145,21 @@ impl State {
                         format!("The service {sn} does not have the automatedBackup option"),
                     )
                 })?;
-                automated_backup(b, rest, query)
+                let mut v = automated_backup(b, rest, query)?;
+                let garbage = self
+                    .faults
+                    .malformed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(*sn)
+                    == Some(&Malformed::RestorePointGarbage);
+                if garbage
+                    && rest == ["restorePoints"]
+                    && let Some(first) = v.as_array_mut().and_then(|a| a.first_mut())
+                {
+                    *first = json!("garbage");
+                }
+                Ok(v)
             }
             ("GET", ["vps", sn, "snapshot"]) => {
                 let m = self.machine(sn)?;
