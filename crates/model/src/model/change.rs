@@ -822,12 +822,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
 
 /// The files of `m`'s phantom deltas, `, ` between them (`None`: it has none).
 fn phantoms(m: &Machine) -> Option<String> {
-    let files: Vec<&str> = m
-        .storage
-        .iter()
-        .flat_map(|s| &s.phantom_deltas)
-        .map(|p| p.file.as_str())
-        .collect();
+    let files = super::storage::phantom_files(m);
     (!files.is_empty()).then(|| files.join(", "))
 }
 

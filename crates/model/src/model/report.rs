@@ -167,12 +167,7 @@ fn backups(m: &Machine) -> [Cell<'static>; 2] {
 /// The `phantom_deltas` cell: the files of the delta disks no snapshot owns, `; ` between
 /// them (empty where there are none or they were not read).
 fn phantoms(m: &Machine) -> Cell<'_> {
-    let files: Vec<&str> = m
-        .storage
-        .iter()
-        .flat_map(|s| &s.phantom_deltas)
-        .map(|p| p.file.as_str())
-        .collect();
+    let files = super::storage::phantom_files(m);
     if files.is_empty() {
         Cell::Empty
     } else {

@@ -66,6 +66,15 @@ pub struct Datastore {
     pub capacity_bytes: Option<u64>,
 }
 
+/// The files of the phantom deltas `m` runs on (none where they were not read).
+pub fn phantom_files(m: &Machine) -> Vec<&str> {
+    m.storage
+        .iter()
+        .flat_map(|s| &s.phantom_deltas)
+        .map(|p| p.file.as_str())
+        .collect()
+}
+
 /// The datastore of a file named as vSphere names them (`[ds1] dir/file.vmdk` → `ds1`).
 pub fn datastore_of(file: &str) -> Option<&str> {
     let rest = file.trim_start().strip_prefix('[')?;
