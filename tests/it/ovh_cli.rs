@@ -726,7 +726,7 @@ fn a_5xx_on_a_get_is_retried_and_on_the_post_is_not() {
     f.sim.faults().set_latency(Duration::from_millis(400));
     let before = f.sim.requests().len();
     let mut child = f.spawn(&["take", "ovh/blog"]);
-    let option = format!("/vps/{BLOG}/option/snapshot");
+    let option = format!("/vps/{BLOG}/option");
     let snapshot = format!("/vps/{BLOG}/snapshot");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -841,8 +841,18 @@ async fn a_malformed_restore_point_leaves_the_backups_unknown_and_the_vps_readab
     assert!(b.subscribed);
     assert_eq!(b.restore_points.len(), 7);
     assert_eq!(b.schedule.as_deref(), Some("22:00:00"));
+    let before = sim.requests().len();
     let blog = p.load_machine(BLOG).await.expect("blog");
     assert!(!blog.backups.as_deref().expect("read").subscribed);
+    // Its option list said so: no call more for a VPS without the option.
+    let asked: Vec<String> = sim.requests()[before..]
+        .iter()
+        .map(|(_, path)| path.clone())
+        .collect();
+    assert!(
+        asked.iter().all(|p| !p.contains("automatedBackup")),
+        "{asked:?}"
+    );
     sim.faults()
         .malform(MAIL, snaptree::sim::ovh::Malformed::RestorePointGarbage);
     let mail = p.load_machine(MAIL).await.expect("still readable");

@@ -64,9 +64,13 @@ struct WireModel {
     version: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct WireOption {
-    state: String,
+/// The options a VPS has subscribed, of those snaptree reads.
+#[derive(Clone, Copy, Debug)]
+struct Options {
+    /// `snapshot`: a snapshot can be taken.
+    snapshot: bool,
+    /// `automatedBackup`: daily restore points.
+    backups: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,37 +290,32 @@ impl OvhProvider {
         }
     }
 
-    /// The snapshot option and the snapshot of a VPS (each 404 meaning "none").
-    async fn option_and_snapshot(
+    /// The options subscribed on a VPS (`GET /vps/{sn}/option` lists the subscribed ones:
+    /// one call tells the snapshot option and the automated backup's) and its snapshot (404
+    /// meaning none).
+    async fn options_and_snapshot(
         &self,
         sn: &str,
-    ) -> Result<(bool, Option<WireSnapshot>), ProviderError> {
+    ) -> Result<(Options, Option<WireSnapshot>), ProviderError> {
         let base = vps_path(sn)?;
-        let (opt_path, snap_path) = (
-            format!("{base}/option/snapshot"),
-            format!("{base}/snapshot"),
-        );
-        let (opt, snap) = futures::try_join!(
-            self.client.get_opt::<WireOption>(&opt_path),
+        let (opt_path, snap_path) = (format!("{base}/option"), format!("{base}/snapshot"));
+        let (listed, snap) = futures::try_join!(
+            self.client.get::<Vec<String>>(&opt_path),
             self.client.get_opt::<WireSnapshot>(&snap_path),
         )
         .map_err(ProviderError::from)?;
-        Ok((opt.is_some_and(|o| o.state == "subscribed"), snap))
+        let has = |name: &str| listed.iter().any(|o| o == name);
+        let options = Options {
+            snapshot: has("snapshot"),
+            backups: has("automatedBackup"),
+        };
+        Ok((options, snap))
     }
 
-    /// A VPS's automated backup: the option (404: none), then, subscribed, the backup, its
-    /// restore points in each state and the mounted ones, all at once.
+    /// A VPS's automated backup, whose option is subscribed: the backup, its restore points
+    /// in each state and the mounted ones, all at once.
     async fn backups(&self, sn: &str) -> Result<Backups, ProviderError> {
         let base = format!("{}/automatedBackup", vps_path(sn)?);
-        let option = format!("{}/option/automatedBackup", vps_path(sn)?);
-        let subscribed = self
-            .client
-            .get_opt::<WireOption>(&option)
-            .await?
-            .is_some_and(|o| o.state == "subscribed");
-        if !subscribed {
-            return Ok(Backups::unsubscribed());
-        }
         let points = |state: RestoreState| {
             let path = format!("{base}/restorePoints?state={}", state.as_str());
             async move {
@@ -369,14 +368,20 @@ impl OvhProvider {
     async fn read_machine(&self, sn: &str) -> Result<Machine, ProviderError> {
         let base = vps_path(sn)?;
         let tasks_path = format!("{base}/tasks?state=doing");
-        let (vps, (option, snap), doing, backups) = futures::try_join!(
+        let (vps, (options, snap), doing) = futures::try_join!(
             async { Ok(self.client.get::<WireVps>(&base).await?) },
-            self.option_and_snapshot(sn),
+            self.options_and_snapshot(sn),
             async { Ok(self.client.get::<Vec<i64>>(&tasks_path).await?) },
-            // Its backups failing to read leaves them unknown, not the VPS unreadable.
-            async { Ok::<_, ProviderError>(Box::pin(self.backups(sn)).await) },
         )?;
+        let option = options.snapshot;
         let mut m = self.bare(sn);
+        // Read only where the option is: no call more for a VPS without it. Failing to
+        // read it leaves it unknown (said in the details), not the VPS unreadable.
+        let backups = if options.backups {
+            Box::pin(self.backups(sn)).await
+        } else {
+            Ok(Backups::unsubscribed())
+        };
         let backups_unread = match backups {
             Ok(b) => {
                 m.backups = Some(Box::new(b));
@@ -595,8 +600,8 @@ impl Provider for OvhProvider {
             Operation::Take {
                 name, description, ..
             } => {
-                let (option, snap) = self.option_and_snapshot(sn).await?;
-                if !option {
+                let (options, snap) = self.options_and_snapshot(sn).await?;
+                if !options.snapshot {
                     return Err(ProviderError::InvalidState(format!(
                         "{sn} has no snapshot option; it can be ordered in the OVHcloud Manager"
                     )));
