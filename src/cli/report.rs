@@ -568,6 +568,28 @@ fn write_prometheus(
             (machine_labels(m), n.to_string())
         }),
     )?;
+    // A VPS with the automated backup option: its restore points, and its newest one's age.
+    let backed_up = || {
+        machines.iter().filter_map(|m| {
+            let b = m.backups.as_deref().filter(|b| b.subscribed)?;
+            Some((m, b))
+        })
+    };
+    gauge(
+        out,
+        "snaptree_vps_restore_points",
+        "Restore points of the VPS's automated backup.",
+        backed_up().map(|(m, b)| (machine_labels(m), b.restore_points.len().to_string())),
+    )?;
+    gauge(
+        out,
+        "snaptree_vps_newest_restore_point_age_seconds",
+        "Age of the newest restore point of the VPS's automated backup.",
+        backed_up().filter_map(|(m, b)| {
+            let age = m.age_of(b.newest()?, now).num_seconds().max(0);
+            Some((machine_labels(m), age.to_string()))
+        }),
+    )?;
     let snapshot_labels = |m: &Machine, s: &crate::model::Snapshot| {
         format!(
             "{},snapshot=\"{}\",snapshot_id=\"{}\"",

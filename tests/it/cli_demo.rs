@@ -1917,6 +1917,21 @@ fn check_warns_of_a_vps_whose_newest_restore_point_is_too_old() {
         text.contains("WARNING: ovh/mail: its newest restore point is "),
         "{text}"
     );
+    // Prometheus: the restore points and the newest one's age, for the VPS with the option.
+    let metrics = stdout(&env.demo(&["check", "--format", "prometheus"]));
+    let points: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("snaptree_vps_restore_points{"))
+        .collect();
+    assert_eq!(points.len(), 1, "{metrics}");
+    assert!(
+        points[0].contains("machine=\"mail\"") && points[0].ends_with(" 7"),
+        "{points:?}"
+    );
+    assert!(
+        metrics.contains("snaptree_vps_newest_restore_point_age_seconds{"),
+        "{metrics}"
+    );
     // The report says how many restore points and the newest, on the VPS's rows.
     let csv = stdout(&env.demo(&[
         "report",
