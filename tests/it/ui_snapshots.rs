@@ -594,6 +594,64 @@ fn hostile_names_are_drawn_written_out() {
     assert!(text.contains("base\\x1b]0;PWNED"), "{text}");
 }
 
+/// A server's datastore and file names with terminal escapes reach the dialog's room line,
+/// the details and the status line's refusal written out.
+#[test]
+fn hostile_datastore_and_file_names_are_drawn_written_out() {
+    use snaptree::model::storage::{Datastore, Delta, PhantomDelta, Storage};
+    let hostile = "ds\u{1b}]0;PWNED\u{7}\u{1b}[2J\u{202e}";
+    let mut s = state();
+    select_machine(&mut s, "monitoring");
+    let mut m = s.selected_machine().cloned().unwrap();
+    let storage = |free: u64| Storage {
+        phantom_deltas: vec![PhantomDelta {
+            disk: 2000,
+            file: format!("[{hostile}] monitoring/monitoring-000009.vmdk"),
+        }],
+        deltas: vec![Delta {
+            snapshot: Some("snapshot-151".into()),
+            datastore: hostile.into(),
+            bytes: 1 << 30,
+        }],
+        datastores: vec![Datastore {
+            name: hostile.into(),
+            free_bytes: Some(free),
+            capacity_bytes: None,
+        }],
+    };
+    let show = |s: &mut AppState, m: &snaptree::model::Machine| {
+        update(
+            s,
+            Msg::Engine(Event::MachineUpdated {
+                machine: Box::new(m.clone()),
+            }),
+        );
+    };
+    let clean = |text: &str| {
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+    };
+    // Room enough: the dialog says the room, and the details the file and the datastore.
+    m.storage = Some(Box::new(storage(100 << 30)));
+    show(&mut s, &m);
+    clean(&screen(&s, W, H));
+    press(&mut s, KeyCode::Tab);
+    key(&mut s, 'd');
+    let text = screen(&s, W, H);
+    assert!(text.contains("Room to merge"), "{text}");
+    clean(&text);
+    press(&mut s, KeyCode::Esc);
+    // Short of room: the refusal on the status line.
+    m.storage = Some(Box::new(storage(1 << 20)));
+    show(&mut s, &m);
+    key(&mut s, 'd');
+    let text = screen(&s, W, H);
+    assert!(text.contains("not enough room"), "{text}");
+    clean(&text);
+}
+
 /// The snapshot list (`v`): every snapshot, oldest first, the sort key in the header and
 /// the bottom border; after `A`, the marks and their size on the status line.
 #[test]
