@@ -965,10 +965,15 @@ pub(super) fn machine(
         }) > MAX_DEPTH
     });
     let tree = row.snapshot.as_ref().filter(|_| !deep);
-    let sizes = match (&row.layout, tree) {
-        (Some(layout), Some(info)) => snapshot_sizes(
+    let roots = tree.map_or(&[][..], |i| &i.root_snapshot_list);
+    // Which snapshot owns which file, worked out once for the sizes and the storage. A tree
+    // too deep to read leaves its files' owners unknown.
+    let layout = row.layout.as_ref().filter(|_| !deep);
+    let owned = layout.map(|l| owned_files(l, roots));
+    let sizes = match (layout, &owned, tree) {
+        (Some(layout), Some(owned), Some(info)) => snapshot_sizes(
             layout,
-            &info.root_snapshot_list,
+            owned,
             info.current_snapshot.as_ref().map(|m| m.value.as_str()),
         ),
         _ => HashMap::new(),
@@ -1018,12 +1023,9 @@ pub(super) fn machine(
         });
         details.push(("sizes as of".to_string(), shown));
     }
-    // A tree too deep to read leaves its files' owners unknown.
-    let storage = row
-        .layout
-        .as_ref()
-        .filter(|_| !deep)
-        .map(|l| storage_of(l, tree.map_or(&[][..], |i| &i.root_snapshot_list)))
+    let storage = layout
+        .zip(owned.as_ref())
+        .map(|(l, owned)| storage_of(l, owned, !roots.is_empty()))
         .filter(|s| !s.is_empty())
         .map(Box::new);
     let mut m = Machine {
@@ -1106,7 +1108,7 @@ fn base_files(disks: Option<&Vec<VirtualMachineFileLayoutExDiskLayout>>) -> Hash
 
 /// The disk-chain files each snapshot owns: those its chains hold that its parent's do not
 /// (a root leaves out the base disks); and every file some snapshot's chains list.
-struct Owned<'a> {
+pub(super) struct Owned<'a> {
     by_snapshot: HashMap<&'a str, HashSet<i32>>,
     listed: HashSet<i32>,
     /// Every snapshot of the tree has its layout (a server may leave some out): only then
@@ -1114,7 +1116,7 @@ struct Owned<'a> {
     complete: bool,
 }
 
-fn owned_files<'a>(
+pub(super) fn owned_files<'a>(
     layout: &'a VirtualMachineFileLayoutEx,
     roots: &'a [VirtualMachineSnapshotTree],
 ) -> Owned<'a> {
@@ -1160,7 +1162,7 @@ fn owned_files<'a>(
 /// the current snapshot also owns the live delta files that no snapshot lists.
 pub(super) fn snapshot_sizes(
     layout: &VirtualMachineFileLayoutEx,
-    roots: &[VirtualMachineSnapshotTree],
+    owned: &Owned<'_>,
     current: Option<&str>,
 ) -> HashMap<String, u64> {
     let size_of: HashMap<i32, u64> = layout
@@ -1170,7 +1172,6 @@ pub(super) fn snapshot_sizes(
         .map(|f| (f.key, u64::try_from(f.size).unwrap_or(0)))
         .collect();
     let sum = |keys: &HashSet<i32>| keys.iter().filter_map(|k| size_of.get(k)).sum::<u64>();
-    let owned = owned_files(layout, roots);
     let mut out = HashMap::new();
     for s in layout.snapshot.iter().flatten() {
         let id = s.key.value.as_str();
@@ -1200,14 +1201,15 @@ pub(super) fn snapshot_sizes(
 /// What a VM's layout says of its disks: the delta disks its running chains hold that no
 /// snapshot owns (phantom deltas), and the delta bytes each snapshot, and the running VM,
 /// own on each datastore (what deleting them merges). The datastores' free space is not in
-/// the layout: [`attach_datastores`] adds it.
+/// the layout: [`attach_datastores`] adds it. `has_snapshots`: the top of each chain is
+/// then the running delta.
 pub(super) fn storage_of<'a>(
     layout: &'a VirtualMachineFileLayoutEx,
-    roots: &'a [VirtualMachineSnapshotTree],
+    owned: &Owned<'a>,
+    has_snapshots: bool,
 ) -> Storage {
     let files: HashMap<i32, &vim_rs::types::structs::VirtualMachineFileLayoutExFileInfo> =
         layout.file.iter().flatten().map(|f| (f.key, f)).collect();
-    let owned = owned_files(layout, roots);
     let mut storage = Storage::default();
     // Delta bytes by owner and datastore.
     let mut bytes: std::collections::BTreeMap<(Option<&'a str>, &'a str), u64> = Default::default();
@@ -1221,9 +1223,8 @@ pub(super) fn storage_of<'a>(
         }
     };
     for (id, own) in &owned.by_snapshot {
-        add(Some(id), &mut own.iter().copied());
+        add(Some(*id), &mut own.iter().copied());
     }
-    let has_snapshots = !roots.is_empty();
     // The VM's own directory, where its `.vmx` is: a chain whose first disks lie elsewhere
     // is a linked clone's (its parent's disks, then its own delta, which is its disk).
     let own_dir = files
@@ -1445,7 +1446,7 @@ mod tests {
             timestamp: "2026-11-01T10:00:00Z".into(),
         };
         let roots = vec![tree("s1", vec![tree("s2", vec![])])];
-        let sizes = snapshot_sizes(&layout, &roots, Some("s2"));
+        let sizes = snapshot_sizes(&layout, &owned_files(&layout, &roots), Some("s2"));
         assert_eq!(sizes["s1"], 5); // data only: the base disk is not the snapshot's
         // data 6 + memory 50 + delta 2 (100) + live deltas 3 and 4 (11), as current.
         assert_eq!(sizes["s2"], 6 + 50 + 100 + 11);
@@ -1466,6 +1467,14 @@ mod tests {
             memory_key: -1,
             disk: disk(chain),
         }
+    }
+
+    /// What `machine` reads of a layout and its tree.
+    fn storage(
+        layout: &VirtualMachineFileLayoutEx,
+        roots: &[VirtualMachineSnapshotTree],
+    ) -> Storage {
+        storage_of(layout, &owned_files(layout, roots), !roots.is_empty())
     }
 
     fn phantoms(storage: &Storage) -> Vec<&str> {
@@ -1553,7 +1562,7 @@ mod tests {
             ]
         };
         // No snapshot, yet the VM runs on a delta.
-        let s = storage_of(&layout_of(files("web"), &[&[1, 2], &[3, 4]], None), &[]);
+        let s = storage(&layout_of(files("web"), &[&[1, 2], &[3, 4]], None), &[]);
         assert_eq!(phantoms(&s), ["[ds1] web/web-000001.vmdk"]);
         assert_eq!(s.phantom_deltas[0].disk, 2000);
         // Its bytes are the running delta's, on each datastore it spans.
@@ -1565,15 +1574,15 @@ mod tests {
             .collect();
         assert_eq!(running, [("ds1", 1), ("ds2", 70)]);
         // A base disk alone is no phantom.
-        let plain = storage_of(&layout_of(files("web"), &[&[1, 2]], None), &[]);
+        let plain = storage(&layout_of(files("web"), &[&[1, 2]], None), &[]);
         assert!(plain.phantom_deltas.is_empty());
         // A linked clone: its parent's disk first, then its own delta, which is its disk.
-        let clone = storage_of(&layout_of(files("golden"), &[&[1, 2], &[3, 4]], None), &[]);
+        let clone = storage(&layout_of(files("golden"), &[&[1, 2], &[3, 4]], None), &[]);
         assert!(clone.phantom_deltas.is_empty());
         // … and a delta below its own is a phantom again.
         let clone = layout_of(files("golden"), &[&[1, 2], &[3, 4], &[5]], None);
         assert_eq!(
-            phantoms(&storage_of(&clone, &[])),
+            phantoms(&storage(&clone, &[])),
             ["[ds1] web/web-000002.vmdk"]
         );
     }
@@ -1597,7 +1606,7 @@ mod tests {
             ])
         };
         let roots = vec![tree("s1", vec![tree("s2", vec![])])];
-        let s = storage_of(
+        let s = storage(
             &layout_of(files(), &[&[1], &[2], &[3], &[4]], both()),
             &roots,
         );
@@ -1610,13 +1619,13 @@ mod tests {
         assert_eq!(owned, [(None, 11), (Some("s2"), 100)]);
         // Without s2's layout the owners are not known: nothing is called a phantom.
         let partial = Some(vec![snap_layout("s1", &[&[1]])]);
-        let s = storage_of(
+        let s = storage(
             &layout_of(files(), &[&[1], &[2], &[3], &[4]], partial),
             &roots,
         );
         assert!(s.phantom_deltas.is_empty());
         // The chain as it should be (no 3): no phantom.
-        let s = storage_of(&layout_of(files(), &[&[1], &[2], &[4]], both()), &roots);
+        let s = storage(&layout_of(files(), &[&[1], &[2], &[4]], both()), &roots);
         assert!(s.phantom_deltas.is_empty());
     }
 
