@@ -1198,15 +1198,7 @@ fn an_inventory_refresh_keeps_the_selection() {
             .filter(|m| m.profile == p)
             .cloned()
             .collect();
-        update(
-            &mut s,
-            Msg::Engine(Event::Inventory {
-                profile: p.into(),
-                machines,
-                complete: true,
-                server: None,
-            }),
-        );
+        inventory(&mut s, p, machines, true);
     }
     assert_eq!(
         s.selected_machine().map(|m| m.name.as_str()),
@@ -1228,15 +1220,7 @@ fn you_are_here_after_children_keeps_the_tree_guides_right() {
             m.current = Some("snapshot-101".into());
         }
     }
-    update(
-        &mut s,
-        Msg::Engine(Event::Inventory {
-            profile: "pcc".into(),
-            machines,
-            complete: true,
-            server: None,
-        }),
-    );
+    inventory(&mut s, "pcc", machines, true);
     select_machine(&mut s, "web-01");
     let rows: Vec<(Option<&str>, &str)> = s
         .tree
@@ -1317,15 +1301,7 @@ fn a_poll_or_a_reload_with_a_filter_set_keeps_the_selected_machine() {
         let again = machines_of(&s, profile);
         // A listing first reports bare rows, then the whole list; in between the
         // profile may have no rows at all.
-        update(
-            &mut s,
-            Msg::Engine(Event::Inventory {
-                profile: profile.into(),
-                machines: Vec::new(),
-                complete: false,
-                server: None,
-            }),
-        );
+        inventory(&mut s, profile, Vec::new(), false);
         reload(&mut s, profile, again);
         assert_eq!(
             selected_name(&s).as_deref(),
@@ -1731,15 +1707,7 @@ fn an_open_delete_all_is_closed_by_an_inventory_with_another_snapshot() {
         ..web.snapshots[0].clone()
     };
     web.snapshots[0].children.push(new);
-    update(
-        &mut s,
-        Msg::Engine(Event::Inventory {
-            profile: "pcc".into(),
-            machines,
-            complete: true,
-            server: None,
-        }),
-    );
+    inventory(&mut s, "pcc", machines, true);
     assert!(s.dialog().is_none(), "{:?}", s.dialog());
     let said = error_message(&s);
     assert!(
@@ -1767,15 +1735,7 @@ fn a_reload_in_progress_leaves_an_open_dialog_alone() {
         m.snapshots.clear();
         m.current = None;
     }
-    update(
-        &mut s,
-        Msg::Engine(Event::Inventory {
-            profile: "ovh".into(),
-            machines,
-            complete: false,
-            server: None,
-        }),
-    );
+    inventory(&mut s, "ovh", machines, false);
     assert!(s.dialog().is_some(), "{:?}", s.log.status);
 }
 
@@ -2693,6 +2653,24 @@ fn tab_passes_the_overview_by() {
     assert_eq!(s.focus, Pane::Tree);
 }
 
+/// The engine's inventory of `profile`, whole (`complete`) or a first part.
+fn inventory(
+    s: &mut AppState,
+    profile: impl Into<String>,
+    machines: Vec<snaptree::model::Machine>,
+    complete: bool,
+) -> Vec<Effect> {
+    update(
+        s,
+        Msg::Engine(Event::Inventory {
+            profile: profile.into(),
+            machines,
+            complete,
+            server: None,
+        }),
+    )
+}
+
 /// The demo's monitoring VM is on a nearly full datastore (2 GiB free); its snapshot's
 /// delta is given 4 GiB, as the vSphere client reads it from the layout.
 fn short_of_room() -> AppState {
@@ -2710,15 +2688,7 @@ fn short_of_room() -> AppState {
         datastore: "rbx-ssd-02".into(),
         bytes: 4 << 30,
     });
-    update(
-        &mut s,
-        Msg::Engine(Event::Inventory {
-            profile: "pcc".into(),
-            machines,
-            complete: true,
-            server: None,
-        }),
-    );
+    inventory(&mut s, "pcc", machines, true);
     s
 }
 

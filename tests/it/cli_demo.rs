@@ -1387,14 +1387,7 @@ fn check_says_each_state_with_its_exit_code_and_perfdata() {
         out.contains("CRITICAL: pcc/build-runner: snapshot \"clean-install\""),
         "{out}"
     );
-    let lax = [
-        "--warn-age",
-        "1000d",
-        "--crit-age",
-        "2000d",
-        "--warn-depth",
-        "10",
-    ];
+    let lax = crate::common::LAX_CHECK;
     let ok = env.demo(&[&["check", "web-02"][..], &lax[..]].concat());
     assert_eq!(code(&ok), 0, "{}", stdout(&ok));
     assert!(
@@ -1653,14 +1646,7 @@ fn a_machine_is_addressed_by_its_inventory_path_or_a_glob() {
 #[test]
 fn check_limits_each_machine_by_size_and_count() {
     let env = Env::new();
-    let lax = [
-        "--warn-age",
-        "1000d",
-        "--crit-age",
-        "2000d",
-        "--warn-depth",
-        "10",
-    ];
+    let lax = crate::common::LAX_CHECK;
     let run = |extra: &[&str]| env.demo(&[&["check", "web-01"][..], &lax[..], extra].concat());
     let j: Value = serde_json::from_slice(&run(&["--json"]).stdout).unwrap();
     assert_eq!(j["state"], "OK", "{j}");

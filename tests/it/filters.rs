@@ -133,14 +133,7 @@ fn profiles_of(v: &Value, list: &str, key: &str) -> BTreeSet<String> {
         .collect()
 }
 
-const LAX: [&str; 6] = [
-    "--warn-age",
-    "1000d",
-    "--crit-age",
-    "2000d",
-    "--warn-depth",
-    "10",
-];
+use crate::common::LAX_CHECK as LAX;
 
 #[test]
 fn a_filter_selects_a_profile_and_addresses_under_it_in_ls() {

@@ -101,6 +101,16 @@ pub fn state_with(read_only: bool, theme: ThemeName) -> AppState {
     s
 }
 
+/// `check` limits no demo snapshot reaches: only what a test looks for is a problem.
+pub const LAX_CHECK: [&str; 6] = [
+    "--warn-age",
+    "1000d",
+    "--crit-age",
+    "2000d",
+    "--warn-depth",
+    "10",
+];
+
 /// A writable demo state with the colour theme.
 pub fn state() -> AppState {
     state_with(false, ThemeName::Default)
