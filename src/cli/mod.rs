@@ -379,9 +379,10 @@ pub enum Cmd {
         #[arg(long)]
         no_wait: bool,
     },
-    /// A VPS's automated backup: its daily time and restore points.
+    /// A VPS's automated backup: its daily time and restore points; restore, detach,
+    /// reschedule.
     #[command(
-        after_help = "Examples:\n  snaptree backup ls ovh/mail\n  snaptree backup ls ovh/mail --json"
+        after_help = "Examples:\n  snaptree backup ls ovh/mail\n  snaptree backup restore ovh/mail latest --mode file\n  snaptree backup schedule ovh/mail 03:30"
     )]
     Backup {
         /// What to do.
@@ -424,6 +425,38 @@ pub enum BackupCmd {
     Ls {
         /// PROFILE/NAME or PROFILE/ID of a VPS.
         machine: String,
+    },
+    /// Restore a restore point: `full`, the VPS's disk returns to it (everything since is
+    /// lost; the VPS's name typed to confirm, or --yes); `file`, it is mounted beside the
+    /// VPS, its files reachable over NFS and SMB.
+    #[command(
+        after_help = "Examples:\n  snaptree backup restore ovh/mail latest --mode file\n  snaptree backup restore ovh/mail '2026-12-04 22:00' --mode full"
+    )]
+    Restore {
+        /// PROFILE/NAME or PROFILE/ID of a VPS.
+        machine: String,
+        /// The restore point's time as `backup ls` lists it (`2026-12-04 22:00`, or RFC
+        /// 3339), or `latest`.
+        point: String,
+        /// `full` (the whole VPS) or `file` (mounted as files).
+        #[arg(long, value_enum)]
+        mode: backup::Mode,
+    },
+    /// Unmount a restore point a `file` restore mounted.
+    #[command(after_help = "Examples:\n  snaptree backup detach ovh/mail latest")]
+    Detach {
+        /// PROFILE/NAME or PROFILE/ID of a VPS.
+        machine: String,
+        /// The mounted restore point's time, or `latest` (the newest mounted).
+        point: String,
+    },
+    /// Move the daily backup to another time of day (UTC).
+    #[command(after_help = "Examples:\n  snaptree backup schedule ovh/mail 03:30")]
+    Schedule {
+        /// PROFILE/NAME or PROFILE/ID of a VPS.
+        machine: String,
+        /// HH:MM (UTC).
+        time: String,
     },
 }
 
@@ -652,9 +685,7 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
         | Cmd::Rm { machine, .. }
         | Cmd::Consolidate { machine }
         | Cmd::Rename { machine, .. } => one_change(cli, s, cmd, machine).await,
-        Cmd::Backup {
-            command: BackupCmd::Ls { machine },
-        } => backup::ls(cli, s, machine).await,
+        Cmd::Backup { command } => backup::run(cli, s, command).await,
         Cmd::Config {
             command: ConfigCmd::Check,
         } => setup::config_check(s, cli.json).await,

@@ -1645,3 +1645,258 @@ fn ages_are_measured_on_the_servers_clock() {
         stdout(&o)
     );
 }
+
+/// The mail VPS's automated backup as the simulator holds it.
+fn backups_of(f: &Fixture) -> snaptree::model::backups::Backups {
+    *f.estate
+        .machine("ovh", MAIL)
+        .expect("machine")
+        .backups
+        .expect("backups")
+}
+
+/// The audit log's records, one JSON object a line.
+fn audit(f: &Fixture) -> Vec<Value> {
+    let path = f.dir.path().join("state/snaptree/audit.log");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an audit line is JSON"))
+        .collect()
+}
+
+/// `backup restore|detach|schedule` against the simulator: a full restore is confirmed like
+/// a revert (refused without a terminal unless --yes, read-only refuses all before sending),
+/// a mounted point must be detached before it is restored, each change is a task followed
+/// to its end and audited with the restore point it aimed at.
+#[test]
+fn backup_verbs_restore_mount_detach_and_reschedule_through_the_one_flow() {
+    let f = Fixture::new();
+    let before = backups_of(&f);
+    let newest = before.restore_points[0].time;
+    let older = before.restore_points[1].time;
+    let label = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%d %H:%M").to_string();
+    // Refused before anything is sent: no terminal, read-only, a mounted point, a point
+    // that does not exist, a VPS without the option, a bad time.
+    let line = one_sentence(
+        &f.run(&[
+            "backup",
+            "restore",
+            "ovh/mail",
+            &label(older),
+            "--mode",
+            "full",
+        ]),
+        3,
+    );
+    assert!(
+        line.contains("--yes") && line.contains("changes since are lost"),
+        "{line}"
+    );
+    let line = one_sentence(
+        &f.run(&["--read-only", "backup", "schedule", "ovh/mail", "03:30"]),
+        3,
+    );
+    assert!(line.contains("read-only"), "{line}");
+    let line = one_sentence(
+        &f.run(&[
+            "backup", "restore", "ovh/mail", "latest", "--mode", "full", "--yes",
+        ]),
+        2,
+    );
+    assert!(line.contains("is mounted; detach it first"), "{line}");
+    let line = one_sentence(
+        &f.run(&[
+            "backup",
+            "restore",
+            "ovh/mail",
+            "2001-01-01 22:00",
+            "--mode",
+            "file",
+        ]),
+        2,
+    );
+    assert!(
+        line.contains("no restore point at 2001-01-01 22:00 UTC"),
+        "{line}"
+    );
+    assert!(
+        line.contains(&label(newest)),
+        "the points are listed: {line}"
+    );
+    let line = one_sentence(
+        &f.run(&["backup", "restore", "ovh/blog", "latest", "--mode", "file"]),
+        2,
+    );
+    assert!(
+        line.contains("automatedBackup option is not subscribed"),
+        "{line}"
+    );
+    let line = one_sentence(&f.run(&["backup", "schedule", "ovh/mail", "25:00"]), 2);
+    assert!(line.contains("not a time of day"), "{line}");
+    assert!(f.changes().is_empty(), "{:?}", f.changes());
+
+    // Detach the mounted one, mount another, restore a third whole, move the daily time.
+    let o = f.run(&["backup", "detach", "ovh/mail", "latest"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("backup-detach ovh/mail: task "),
+        "{}",
+        stderr(&o)
+    );
+    let b = backups_of(&f);
+    assert!(b.attached.is_empty(), "{b:?}");
+    assert_eq!(b.restore_points[0].state.as_str(), "available");
+    let o = f.run(&[
+        "backup",
+        "restore",
+        "ovh/mail",
+        &label(older),
+        "--mode",
+        "file",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let b = backups_of(&f);
+    assert_eq!(b.attached.len(), 1, "{b:?}");
+    assert_eq!(b.attached[0].time, older);
+    let o = f.run(&[
+        "backup", "restore", "ovh/mail", "latest", "--mode", "full", "--yes",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("success"), "{}", stderr(&o));
+    let b = backups_of(&f);
+    assert_eq!(b.attached.len(), 1, "a full restore mounts nothing: {b:?}");
+    assert_eq!(b.restore_points[0].state.as_str(), "available");
+    let o = f.run(&["backup", "schedule", "ovh/mail", "03:30", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)["state"], "success");
+    assert_eq!(backups_of(&f).schedule.as_deref(), Some("03:30:00"));
+    let v = json(&f.run(&["backup", "ls", "ovh/mail", "--json"]));
+    assert_eq!(v["schedule"], "03:30:00");
+
+    let calls: Vec<String> = f
+        .changes()
+        .into_iter()
+        .map(|(m, p)| format!("{m} {p}"))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            format!("POST /1.0/vps/{MAIL}/automatedBackup/detachBackup"),
+            format!("POST /1.0/vps/{MAIL}/automatedBackup/restore"),
+            format!("POST /1.0/vps/{MAIL}/automatedBackup/restore"),
+            format!("POST /1.0/vps/{MAIL}/automatedBackup/reschedule"),
+        ]
+    );
+    // Written ahead and audited with the restore point aimed at.
+    let records = audit(&f);
+    let ended: Vec<(String, String, String)> = records
+        .iter()
+        .filter(|r| r["result"] != "sent" && r["result"] != "started")
+        .map(|r| {
+            (
+                r["operation"].as_str().unwrap_or_default().to_string(),
+                r["target"].as_str().unwrap_or_default().to_string(),
+                r["result"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let id = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(
+        ended.contains(&("backup-detach".into(), id(newest), "success".into())),
+        "{ended:?}"
+    );
+    assert!(
+        ended.contains(&("backup-restore-file".into(), id(older), "success".into())),
+        "{ended:?}"
+    );
+    assert!(
+        ended.contains(&("backup-restore-full".into(), id(newest), "success".into())),
+        "{ended:?}"
+    );
+    assert!(
+        ended.contains(&("backup-reschedule".into(), String::new(), "success".into())),
+        "{ended:?}"
+    );
+    assert_eq!(
+        records.iter().filter(|r| r["result"] == "sent").count(),
+        4,
+        "each written ahead: {records:?}"
+    );
+}
+
+/// python-ovh, the official client, drives the same routes on the simulator: its mount
+/// and its new daily time are what snaptree reads, and snaptree's detach is what it reads.
+#[test]
+fn python_ovh_and_snaptree_see_each_others_backup_changes() {
+    let f = Fixture::new();
+    let older = backups_of(&f).restore_points[2].time;
+    let script = r#"
+import sys, time, ovh, ovh.client
+base, ak, secret, ck, sn, point, step = sys.argv[1:8]
+ovh.client.ENDPOINTS["snaptree-sim"] = base
+c = ovh.Client(endpoint="snaptree-sim", application_key=ak, application_secret=secret, consumer_key=ck)
+b = "/vps/" + sn + "/automatedBackup"
+def wait(task):
+    for _ in range(100):
+        t = c.get("/vps/" + sn + "/tasks/" + str(task["id"]))
+        if t["state"] in ("done", "error", "cancelled"):
+            return t
+        time.sleep(0.1)
+    raise SystemExit("task did not end")
+if step == "change":
+    assert point in c.get(b + "/restorePoints", state="available"), point
+    t = wait(c.post(b + "/restore", restorePoint=point, type="file"))
+    assert t["state"] == "done" and t["type"] == "restoreVeeamBackup", t
+    t = wait(c.post(b + "/reschedule", schedule="04:15:00"))
+    assert t["state"] == "done" and t["type"] == "rescheduleAutoBackup", t
+    try:
+        c.post(b + "/restore", restorePoint=point, type="full")
+        raise SystemExit("a mounted point was restored")
+    except ovh.exceptions.APIError as e:
+        print("refused:", e)
+else:
+    print(len(c.get(b + "/attachedBackup")), c.get(b)["schedule"])
+"#;
+    let py = |point: &str, step: &str| {
+        let out = Command::new(crate::common::peers::python("ovh"))
+            .args([
+                "-c",
+                script,
+                f.sim.base_url(),
+                AK,
+                AS,
+                CK,
+                MAIL,
+                point,
+                step,
+            ])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let api_point = older.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+    let said = py(&api_point, "change");
+    assert!(said.starts_with("refused:"), "{said}");
+    let v = json(&f.run(&["backup", "ls", "ovh/mail", "--json"]));
+    assert_eq!(v["schedule"], "04:15:00", "{v}");
+    let mounted: Vec<&str> = v["attached"]
+        .as_array()
+        .expect("attached")
+        .iter()
+        .filter_map(|a| a["time"].as_str())
+        .collect();
+    let id = older.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(mounted.contains(&id.as_str()), "{v}");
+    // snaptree detaches both; python-ovh reads none left.
+    for point in [id.as_str(), "latest"] {
+        let o = f.run(&["backup", "detach", "ovh/mail", point]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    assert_eq!(py("", "read"), "0 04:15:00");
+}

@@ -431,7 +431,7 @@ impl Engine {
         };
         let target = match op {
             Operation::Cancel { task } => Some(task.as_str()),
-            _ => created.as_deref().or(op.snapshot()),
+            _ => created.as_deref().or(op.target()),
         };
         logged(self.audit_line(
             profile,
@@ -476,7 +476,7 @@ impl Engine {
             &self.profiles[index].name,
             machine_id,
             op,
-            op.snapshot(),
+            op.target(),
             "skipped: an earlier step on this machine did not succeed",
             None,
         ));
@@ -508,9 +508,9 @@ impl Engine {
         let p = ctx.p;
         policy::ensure_writable(p.read_only, &p.name, op).map_err(RunError::Refused)?;
         let failed = |e: ProviderError| RunError::Failed(e.to_string());
-        // A destructive change, and any change aimed at a snapshot (a rename of a reused
-        // id renames someone else's), runs only on what the caller saw.
-        if op.is_destructive() || op.snapshot().is_some() {
+        // A destructive change, and any change aimed at a snapshot or a restore point (a
+        // rename of a reused id renames someone else's), runs only on what the caller saw.
+        if op.is_destructive() || op.target().is_some() {
             let fresh = p.provider.load_machine(machine_id).await.map_err(failed)?;
             if let Some(reason) = expected.stale_reason(&fresh, op) {
                 return Err(RunError::Refused(reason));
@@ -573,7 +573,7 @@ impl Engine {
         let (p, on_update) = (ctx.p, ctx.on_update);
         let failed = |e: ProviderError| RunError::Failed(e.to_string());
         // Written ahead: on record (whole, on disk) before the request leaves, or not sent.
-        self.audit_line(&p.name, machine_id, op, op.snapshot(), "sent", None)
+        self.audit_line(&p.name, machine_id, op, op.target(), "sent", None)
             .map_err(|e| RunError::Unrecorded(format!("{} not sent: {e}", op.name())))?;
         let started = match p.provider.start(machine_id, op).await {
             Ok(started) => started,
@@ -588,7 +588,7 @@ impl Engine {
                 &p.name,
                 machine_id,
                 op,
-                op.snapshot(),
+                op.target(),
                 "started",
                 Some(&started.id),
             ));

@@ -4,6 +4,8 @@
 //! made from (the stale-view baseline) is captured here, when the change is described, and
 //! travels with it to the engine.
 
+mod backup;
+
 use chrono::{DateTime, Utc};
 
 use super::health::{format_age, human_size};
@@ -30,6 +32,8 @@ pub enum Input {
     Expires,
     /// The longest a take's quiesce may take (`10m`; empty: the server's own limit).
     QuiesceTimeout,
+    /// A VPS automated backup's daily time (`HH:MM`, UTC).
+    Schedule,
     /// The text typed to confirm (the machine's name, or the number of snapshots).
     Typed,
 }
@@ -363,11 +367,18 @@ impl Step {
 }
 
 fn step(m: &Machine, op: Operation) -> Step {
-    let target = op
-        .snapshot()
-        .and_then(|id| m.find(id))
-        .map(|n| n.name.clone())
-        .unwrap_or_default();
+    let target = match &op {
+        Operation::Backup(
+            super::BackupOp::Restore { point, .. } | super::BackupOp::Detach { point },
+        ) => super::backups::point_time(point)
+            .map(super::backups::point_label)
+            .unwrap_or_default(),
+        _ => op
+            .snapshot()
+            .and_then(|id| m.find(id))
+            .map(|n| n.name.clone())
+            .unwrap_or_default(),
+    };
     let others = m
         .walk()
         .into_iter()
@@ -795,6 +806,16 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             Vec::new(),
             Confirmation::None,
         ),
+        Operation::Backup(b) => {
+            let said = backup::describe(m, b, ctx.now)?;
+            fields.extend(said.fields);
+            let confirmation = if said.typed {
+                type_name()
+            } else {
+                said.confirmation
+            };
+            (said.title, said.summary, said.lines, confirmation)
+        }
     };
     if confirmation.expected_text().is_some() {
         fields.insert(0, typed_field(&confirmation));
@@ -1163,7 +1184,15 @@ impl Change {
                     *description = Some(d);
                 }
             }
-            Operation::DeleteAll | Operation::Consolidate | Operation::Cancel { .. } => {}
+            Operation::Backup(super::BackupOp::Reschedule { schedule }) => {
+                if let Some(t) = text(Input::Schedule) {
+                    *schedule = backup::answered_schedule(&t)?;
+                }
+            }
+            Operation::DeleteAll
+            | Operation::Consolidate
+            | Operation::Cancel { .. }
+            | Operation::Backup(_) => {}
         }
         Ok(steps)
     }
@@ -1257,6 +1286,7 @@ fn tree_outcome(fresh: &Machine, op: &Operation, before: &ExpectedView) -> Strin
             }
         }
         Operation::Cancel { task } => format!("task {task}: its state was not read again"),
+        Operation::Backup(b) => super::backups::outcome(fresh, b),
     }
 }
 

@@ -25,5 +25,5 @@ pub use health::{HealthThresholds, Warning, machine_warnings, parse_duration};
 pub use machine::{
     Capabilities, GuestTools, Machine, MachineRef, PowerState, ProviderKind, Snapshot,
 };
-pub use operation::{ExpectedView, Operation};
+pub use operation::{BackupOp, ExpectedView, Operation};
 pub use task::{TaskState, TaskStatus};

@@ -81,6 +81,32 @@ pub enum Operation {
         /// Task id.
         task: String,
     },
+    /// VPS: a change of its automated backup (docs/backups.md).
+    Backup(BackupOp),
+}
+
+/// A change of a VPS's automated backup. A restore point is named by its time, written
+/// by [`super::backups::point_id`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BackupOp {
+    /// Restore a restore point: whole (`full`: the VPS's disk returns to it), or mounted
+    /// as files beside the running VPS (`file`).
+    Restore {
+        /// The restore point.
+        point: String,
+        /// Whole; else mounted.
+        full: bool,
+    },
+    /// Unmount a restore point a file restore mounted.
+    Detach {
+        /// The restore point.
+        point: String,
+    },
+    /// Move the daily backup's time.
+    Reschedule {
+        /// `HH:MM:SS`, UTC.
+        schedule: String,
+    },
 }
 
 impl Operation {
@@ -99,6 +125,10 @@ impl Operation {
             Operation::Consolidate => "consolidate",
             Operation::Rename { .. } => "rename",
             Operation::Cancel { .. } => "cancel",
+            Operation::Backup(BackupOp::Restore { full: true, .. }) => "backup-restore-full",
+            Operation::Backup(BackupOp::Restore { full: false, .. }) => "backup-restore-file",
+            Operation::Backup(BackupOp::Detach { .. }) => "backup-detach",
+            Operation::Backup(BackupOp::Reschedule { .. }) => "backup-reschedule",
         }
     }
 
@@ -112,7 +142,19 @@ impl Operation {
                 | Operation::Delete { .. }
                 | Operation::DeleteAll
                 | Operation::Consolidate
+                | Operation::Backup(BackupOp::Restore { full: true, .. })
         )
+    }
+
+    /// What the operation aims at, for the audit log and the re-check: a snapshot's id, or
+    /// a restore point's time.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Operation::Backup(BackupOp::Restore { point, .. } | BackupOp::Detach { point }) => {
+                Some(point)
+            }
+            _ => self.snapshot(),
+        }
     }
 
     /// The snapshot this operation targets, if any.
@@ -280,6 +322,7 @@ impl ExpectedView {
                     )
                 })
             }
+            Operation::Backup(b) => super::backups::stale_reason(fresh, b),
             _ => None,
         };
         if by_op.is_some() {

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{Machine, Operation, PowerState, ProviderKind, Snapshot, TaskState, TaskStatus};
+use crate::model::backups::{self, RestoreState};
+use crate::model::{
+    BackupOp, Machine, Operation, PowerState, ProviderKind, Snapshot, TaskState, TaskStatus,
+};
 use crate::provider::ProviderError;
 
 use super::scenario::{self, Scenario};
@@ -195,6 +198,7 @@ impl Estate {
             self.changed.notify_waiters();
             return Ok(task_id);
         }
+        backup_begun(inner.machine_mut(profile, id)?, op);
         let message = inner.faults.pop().map(|SimFault::FailNextTask(m)| m);
         inner.tasks.insert(
             task_id.clone(),
@@ -349,7 +353,10 @@ impl Inner {
         }
         t.state = TaskState::Cancelled;
         t.message = Some("The task was canceled by a user.".into());
-        let (p, m) = (t.profile.clone(), t.machine_id.clone());
+        let (p, m, op) = (t.profile.clone(), t.machine_id.clone(), t.op.clone());
+        if let Ok(machine) = self.machine_mut(&p, &m) {
+            backup_abandoned(machine, &op);
+        }
         self.touch(&p, &m);
         Ok(())
     }
@@ -385,6 +392,11 @@ impl Inner {
                     Err(e) => Err(e.to_string()),
                 },
             };
+            if result.is_err()
+                && let Ok(m) = self.machine_mut(&profile, &machine_id)
+            {
+                backup_abandoned(m, &op);
+            }
             if let Some(t) = self.tasks.get_mut(task_id) {
                 t.result = created;
                 match result {
@@ -464,6 +476,10 @@ fn validate(m: &Machine, op: &Operation) -> Result<(), ProviderError> {
         }
         (ProviderKind::Ovh, Operation::Consolidate) => Err(ProviderError::Unsupported(
             "consolidation does not exist for VPSs".into(),
+        )),
+        (ProviderKind::Ovh, Operation::Backup(b)) => validate_backup(m, b),
+        (ProviderKind::Vsphere, Operation::Backup(_)) => Err(ProviderError::Unsupported(
+            "automated backups exist only for VPSs".into(),
         )),
         _ => Ok(()),
     }
@@ -595,7 +611,110 @@ fn apply(m: &mut Machine, op: &Operation, serial: u64) -> Result<(), String> {
         Operation::Replace { .. } | Operation::Cancel { .. } => {
             Err(format!("{} is not a task of its own", op.name()))
         }
+        Operation::Backup(b) => backup_done(m, b),
     }
+}
+
+/// What the API refuses of an automated backup's call before any task exists.
+fn validate_backup(m: &Machine, op: &BackupOp) -> Result<(), ProviderError> {
+    let b = m
+        .backups
+        .as_deref()
+        .filter(|b| b.subscribed)
+        .ok_or_else(|| {
+            ProviderError::InvalidState(format!(
+                "The service {} does not have the automatedBackup option",
+                m.id
+            ))
+        })?;
+    let point = |id: &str| {
+        backups::point_time(id)
+            .ok_or_else(|| ProviderError::InvalidState(format!("Invalid restorePoint: {id}")))
+    };
+    match op {
+        BackupOp::Restore { point: id, .. } => {
+            let t = point(id)?;
+            match b.point(t).map(|p| p.state) {
+                None => Err(ProviderError::NotFound(format!(
+                    "The requested object (restorePoint = {id}) does not exist"
+                ))),
+                Some(RestoreState::Available) => Ok(()),
+                Some(_) => Err(ProviderError::InvalidState(
+                    "This restore point is already restored or being restored".into(),
+                )),
+            }
+        }
+        BackupOp::Detach { point: id } => match b.mounted(point(id)?) {
+            Some(_) => Ok(()),
+            None => Err(ProviderError::InvalidState(format!(
+                "No backup is attached for restorePoint {id}"
+            ))),
+        },
+        BackupOp::Reschedule { schedule } => backups::parse_schedule(schedule)
+            .map(|_| ())
+            .map_err(|_| ProviderError::InvalidState(format!("Invalid schedule: {schedule}"))),
+    }
+}
+
+/// An automated backup's task started: a restore point being restored says so.
+fn backup_begun(m: &mut Machine, op: &Operation) {
+    set_point(m, op, RestoreState::Restoring);
+}
+
+/// An automated backup's task that failed or was cancelled: its restore point is kept.
+fn backup_abandoned(m: &mut Machine, op: &Operation) {
+    set_point(m, op, RestoreState::Available);
+}
+
+fn set_point(m: &mut Machine, op: &Operation, state: RestoreState) {
+    let Operation::Backup(BackupOp::Restore { point, .. }) = op else {
+        return;
+    };
+    let t = backups::point_time(point);
+    if let Some(b) = m.backups.as_deref_mut()
+        && let Some(p) = b.restore_points.iter_mut().find(|p| Some(p.time) == t)
+    {
+        p.state = state;
+    }
+}
+
+/// An automated backup's task ended: a full restore leaves its point available; a file
+/// restore leaves it restored and mounted; a detach unmounts it; a reschedule moves the
+/// daily time.
+fn backup_done(m: &mut Machine, op: &BackupOp) -> Result<(), String> {
+    let sn = m.id.clone();
+    let b = m
+        .backups
+        .as_deref_mut()
+        .ok_or("the automated backup option is gone")?;
+    let time = |id: &str| backups::point_time(id).ok_or(format!("invalid restore point {id}"));
+    match op {
+        BackupOp::Restore { point, full } => {
+            let t = time(point)?;
+            let p = b
+                .restore_points
+                .iter_mut()
+                .find(|p| p.time == t)
+                .ok_or("the restore point no longer exists")?;
+            if *full {
+                p.state = RestoreState::Available;
+            } else {
+                p.state = RestoreState::Restored;
+                b.attached.push(scenario::mounted(&sn, t));
+            }
+        }
+        BackupOp::Detach { point } => {
+            let t = time(point)?;
+            b.attached.retain(|a| a.time != t);
+            if let Some(p) = b.restore_points.iter_mut().find(|p| p.time == t) {
+                p.state = RestoreState::Available;
+            }
+        }
+        BackupOp::Reschedule { schedule } => {
+            b.schedule = Some(backups::parse_schedule(schedule)?);
+        }
+    }
+    Ok(())
 }
 
 /// Every delta merged (a consolidation, a delete-all): nothing left to consolidate, no

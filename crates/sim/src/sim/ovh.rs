@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 use super::Estate;
-use crate::model::{Machine, Operation, PowerState, ProviderKind, TaskState};
+use crate::model::{BackupOp, Machine, Operation, PowerState, ProviderKind, TaskState};
 use crate::provider::ProviderError;
 use crate::provider::ovh::rule_allows;
 use crate::provider::ovh::sign::{signature, signatures_equal};
@@ -543,6 +543,10 @@ fn task_kind(op_name: &str) -> &'static str {
     match op_name {
         "take" => "createSnapshot",
         "revert" | "revert-current" => "revertSnapshot",
+        "backup-restore-full" => "restoreVm",
+        "backup-restore-file" => "restoreVeeamBackup",
+        "backup-detach" => "removeVeeamBackup",
+        "backup-reschedule" => "rescheduleAutoBackup",
         _ => "deleteSnapshot",
     }
 }
@@ -1161,6 +1165,11 @@ impl State {
                 }
                 Ok(v)
             }
+            ("POST", ["vps", sn, "automatedBackup", call]) => {
+                self.machine(sn)?;
+                let op = backup_post(call, &parsed_body()?)?;
+                self.start(sn, &Operation::Backup(op))
+            }
             ("GET", ["vps", sn, "snapshot"]) => {
                 let m = self.machine(sn)?;
                 let malformed = self
@@ -1305,6 +1314,52 @@ fn backups_of(m: &Machine) -> Option<&crate::model::backups::Backups> {
 /// The API's time format (`2026-12-05T22:00:00+00:00`).
 fn api_time(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+/// `POST /vps/{sn}/automatedBackup/{call}` read as the schema says: `restore`
+/// `{restorePoint, type}`, `detachBackup` `{restorePoint}`, `reschedule` `{schedule}`.
+fn backup_post(call: &str, body: &Value) -> Result<BackupOp, Fail> {
+    let field = |name: &str| {
+        body[name]
+            .as_str()
+            .ok_or_else(|| Fail::new(400, None, format!("Missing parameter: {name}")))
+    };
+    let point = || {
+        let text = field("restorePoint")?;
+        crate::model::backups::point_time(text)
+            .map(crate::model::backups::point_id)
+            .ok_or_else(|| Fail::new(400, None, format!("Invalid value for restorePoint: {text}")))
+    };
+    match call {
+        "restore" => {
+            let full = match field("type")? {
+                "full" => true,
+                "file" => false,
+                other => {
+                    return Err(Fail::new(
+                        400,
+                        None,
+                        format!("Invalid value for type: {other} (file, full)"),
+                    ));
+                }
+            };
+            Ok(BackupOp::Restore {
+                point: point()?,
+                full,
+            })
+        }
+        "detachBackup" => Ok(BackupOp::Detach { point: point()? }),
+        "reschedule" => {
+            let schedule = field("schedule")?;
+            chrono::NaiveTime::parse_from_str(schedule, "%H:%M:%S").map_err(|_| {
+                Fail::new(400, None, format!("Invalid value for schedule: {schedule}"))
+            })?;
+            Ok(BackupOp::Reschedule {
+                schedule: schedule.to_string(),
+            })
+        }
+        _ => Err(Fail::not_found(&format!("automatedBackup/{call}"))),
+    }
 }
 
 /// `GET /vps/{sn}/automatedBackup[/rest]` as the schema says.

@@ -49,6 +49,16 @@ struct BackupsEntry {
     mounted: usize,
 }
 
+/// The restore point at `t` of VPS `sn`, mounted: where its files are reached.
+pub fn mounted(sn: &str, t: DateTime<Utc>) -> Attached {
+    let day = t.format("%Y%m%d");
+    Attached {
+        time: t,
+        nfs: Some(format!("10.20.30.40:/backup/{sn}/{day}")),
+        smb: Some(format!("\\\\10.20.30.40\\backup-{day}")),
+    }
+}
+
 /// A VPS's automated backup as its scenario says, its restore points counted back from `now`.
 fn backups(sn: &str, b: &BackupsEntry, now: DateTime<Utc>) -> Result<Backups, String> {
     let time = chrono::NaiveTime::parse_from_str(&b.schedule, "%H:%M:%S")
@@ -77,14 +87,7 @@ fn backups(sn: &str, b: &BackupsEntry, now: DateTime<Utc>) -> Result<Backups, St
     let attached = times
         .iter()
         .take(b.mounted)
-        .map(|t| {
-            let day = t.format("%Y%m%d");
-            Attached {
-                time: *t,
-                nfs: Some(format!("10.20.30.40:/backup/{sn}/{day}")),
-                smb: Some(format!("\\\\10.20.30.40\\backup-{day}")),
-            }
-        })
+        .map(|t| mounted(sn, *t))
         .collect();
     Ok(Backups {
         subscribed: true,

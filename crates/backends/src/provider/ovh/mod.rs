@@ -23,14 +23,16 @@ pub use endpoint::Endpoint;
 
 use super::{DownloadLink, PartialInventory, ProgressSink, Provider, ProviderError, StartedTask};
 use crate::config::ProfileConfig;
-use crate::model::backups::{Attached, Backups, RestorePoint, RestoreState};
+use crate::model::BackupOp;
+use crate::model::backups::{self, Attached, Backups, RestorePoint, RestoreState};
 use crate::model::{
     Capabilities, GuestTools, Machine, Operation, PowerState, ProviderKind, Snapshot, TaskState,
     TaskStatus,
 };
 use client::seg;
 
-/// The access rules a snapshot tool needs, checked by `check()`.
+/// The access rules snaptree needs (the snapshot and the automated backup's changes),
+/// checked by `check()`.
 pub const SNAPSHOT_CALLS: &[(&str, &str)] = &[
     ("GET", "/vps"),
     ("GET", "/vps/{serviceName}/snapshot"),
@@ -39,6 +41,9 @@ pub const SNAPSHOT_CALLS: &[(&str, &str)] = &[
     ("POST", "/vps/{serviceName}/abortSnapshot"),
     ("PUT", "/vps/{serviceName}/snapshot"),
     ("DELETE", "/vps/{serviceName}/snapshot"),
+    ("POST", "/vps/{serviceName}/automatedBackup/restore"),
+    ("POST", "/vps/{serviceName}/automatedBackup/detachBackup"),
+    ("POST", "/vps/{serviceName}/automatedBackup/reschedule"),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -472,6 +477,29 @@ impl OvhProvider {
     }
 }
 
+/// The automated backup's call for `op` and its body, as the schema has them
+/// (`vps.automatedBackup.{restore,detachBackup,reschedule}.post`); each answers a task.
+fn backup_call(op: &BackupOp) -> Result<(&'static str, serde_json::Value), ProviderError> {
+    let time = |point: &str| {
+        backups::point_time(point)
+            .map(backups::point_id)
+            .ok_or_else(|| {
+                ProviderError::InvalidState(format!("{point:?} is not a restore point's time"))
+            })
+    };
+    Ok(match op {
+        BackupOp::Restore { point, full } => (
+            "restore",
+            json!({"restorePoint": time(point)?, "type": if *full { "full" } else { "file" }}),
+        ),
+        BackupOp::Detach { point } => ("detachBackup", json!({"restorePoint": time(point)?})),
+        BackupOp::Reschedule { schedule } => (
+            "reschedule",
+            json!({"schedule": backups::parse_schedule(schedule).map_err(ProviderError::InvalidState)?}),
+        ),
+    })
+}
+
 fn map_snapshot(s: &WireSnapshot) -> Result<Snapshot, String> {
     let created = DateTime::parse_from_rfc3339(&s.creation_date)
         .map_err(|e| {
@@ -675,6 +703,14 @@ impl Provider for OvhProvider {
             Operation::Consolidate => Err(ProviderError::Unsupported(
                 "consolidation does not exist for VPSs".into(),
             )),
+            Operation::Backup(b) => {
+                let (call, body) = backup_call(b)?;
+                let t: WireTask = self
+                    .client
+                    .post(&format!("{base}/automatedBackup/{call}"), Some(&body))
+                    .await?;
+                Ok(started(t))
+            }
         }
     }
 

@@ -1027,6 +1027,9 @@ impl Inner {
             Operation::Replace { .. } => Err(ProviderError::Unsupported(
                 "replace exists only for OVHcloud VPSs; on vSphere take a new snapshot".into(),
             )),
+            Operation::Backup(_) => Err(ProviderError::Unsupported(
+                "automated backups are an OVHcloud VPS's".into(),
+            )),
         }
     }
 
