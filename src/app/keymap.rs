@@ -65,6 +65,8 @@ pub enum Action {
     GuestCheck,
     /// Show a VPS snapshot's download link.
     DownloadLink,
+    /// A VPS's automated backup: its restore points, to restore, mount, detach, reschedule.
+    Backups,
     /// Cancel the selected task.
     CancelTask,
     /// Stop a running plan (the marked deletes): its steps not started do not start.
@@ -354,6 +356,13 @@ pub static KEYMAP: &[Binding] = &[
         label: "L",
         action: Action::DownloadLink,
         name: "VPS snapshot download link",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('b')],
+        label: "b",
+        action: Action::Backups,
+        name: "VPS automated backups",
         hint: false,
     },
     Binding {

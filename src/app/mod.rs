@@ -1,6 +1,7 @@
 //! The TUI's state machine: `AppState`, the keymap's `Action`s, and `update`, which turns
 //! keys and engine events into state changes and effects. No terminal, no network.
 
+pub mod backups;
 pub mod keymap;
 pub mod layout;
 pub mod list;

@@ -289,6 +289,13 @@ pub enum DialogKind {
     Log,
     /// Why a profile could not be read, whole (its index).
     Profile(usize),
+    /// A VPS's automated backup: its restore points, one chosen.
+    Backups {
+        /// The VPS.
+        machine: MachineRef,
+        /// The restore point chosen (newest first).
+        selected: usize,
+    },
 }
 
 /// What the inventory cursor is on, by identity: kept across filtering, reloads, polls,

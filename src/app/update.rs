@@ -121,7 +121,7 @@ fn info(s: &mut AppState, text: impl Into<String>) {
     s.say(Level::Info, text);
 }
 
-fn refuse(s: &mut AppState, text: impl Into<String>) -> Vec<Effect> {
+pub(super) fn refuse(s: &mut AppState, text: impl Into<String>) -> Vec<Effect> {
     s.say(Level::Error, text);
     Vec::new()
 }
@@ -399,6 +399,7 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         DownloadLink => download_link(s),
+        Backups => super::backups::open(s),
         Take | Revert | RevertCurrent | Delete | DeleteAll | Consolidate | Rename | Replace
         | Pin => open_change(s, action),
     }
@@ -1095,6 +1096,18 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
             .ok_or_else(|| need_snapshot("pin or unpin")),
         _ => return Vec::new(),
     };
+    let from_take = action == Action::Take && matches!(op, Ok(Operation::Replace { .. }));
+    open_operation(s, &m, op, from_take)
+}
+
+/// Open the dialog of `op` on `m` (or say why it cannot be asked for): read-only first,
+/// then the change's own refusals; `from_take`, a take that became a replace says so.
+pub(super) fn open_operation(
+    s: &mut AppState,
+    m: &Machine,
+    op: Result<Operation, String>,
+    from_take: bool,
+) -> Vec<Effect> {
     // Read-only: no dialog for a change can be opened (said first, whatever else is wrong).
     let read_only = s.read_only(&m.profile);
     let op = match op {
@@ -1105,9 +1118,8 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
             return refuse(s, format!("refused: {reason}"));
         }
     };
-    let from_take = action == Action::Take && matches!(op, Operation::Replace { .. });
     let writable = |op: &Operation| ensure_writable(read_only, &m.profile, op);
-    match flow::open(&m, op, change_context(s), writable, checks_guest(s, &m)) {
+    match flow::open(m, op, change_context(s), writable, checks_guest(s, m)) {
         Ok(flow::Opened {
             change: mut c,
             guest: before,
@@ -1130,7 +1142,7 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
                 guest::Before::Check => {
                     d.guest = Some((m.machine_ref(), d.lines.len()));
                     d.lines.push(GuestAgent::Checking.line());
-                    effects.push(ask_guest(s, &m));
+                    effects.push(ask_guest(s, m));
                 }
             }
             s.open_dialog(d);
@@ -1205,6 +1217,9 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     let Some(d) = s.dialog_mut() else {
         return Vec::new();
     };
+    if let DialogKind::Backups { .. } = d.kind {
+        return super::backups::key(s, key);
+    }
     let on_text = matches!(d.fields.get(d.focus), Some(Field::Text { .. }));
     // A yes/no change (no typing asked) is confirmed by y too; the key that opened it
     // (t, r, d, …) never confirms.
@@ -1359,7 +1374,11 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
             s.quit = true;
             return Vec::new();
         }
-        DialogKind::Link(_) | DialogKind::Task(_) | DialogKind::Log | DialogKind::Profile(_) => {
+        DialogKind::Link(_)
+        | DialogKind::Task(_)
+        | DialogKind::Log
+        | DialogKind::Profile(_)
+        | DialogKind::Backups { .. } => {
             s.close_dialog();
             return Vec::new();
         }

@@ -169,6 +169,7 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
         DialogKind::Task(_) => "Enter/Esc close · y copy the task id · j/k scroll".to_string(),
         DialogKind::Log => "Enter/Esc close · j/k scroll".to_string(),
         DialogKind::Profile(_) => "Enter/Esc close · y copy · j/k scroll".to_string(),
+        DialogKind::Backups { .. } => crate::app::backups::KEYS.to_string(),
         _ => {
             let mut k = vec!["Enter confirm", "Esc cancel"];
             if d.fields.len() > 1 {
@@ -181,9 +182,12 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
         }
     };
     lines.push(Line::styled(keys, theme.dim));
+    // A refusal said while the dialog stays (a typed confirmation, a question, a choice
+    // that cannot change, a change of a restore point refused) shows in it.
     if let Some((_, msg)) = &s.log.status
         && (d.needs_typing()
             || d.asked.any()
+            || matches!(d.kind, DialogKind::Backups { .. })
             || d.fields.iter().any(|f| {
                 matches!(
                     f,

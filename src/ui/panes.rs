@@ -668,7 +668,10 @@ pub fn details(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         lines.push(kv("guest agent", found, theme));
     }
     if let Some(b) = m.backups.as_deref() {
-        let summary = b.summary(|t| m.age_of(t, s.now));
+        let mut summary = b.summary(|t| m.age_of(t, s.now));
+        if b.subscribed {
+            summary.push_str(" (b restore points)");
+        }
         lines.push(kv("backups", summary, theme));
     }
     for d in m.storage.iter().flat_map(|st| &st.datastores) {

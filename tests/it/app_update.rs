@@ -1119,6 +1119,60 @@ fn read_only_refuses_every_change_without_opening_a_dialog() {
     }
 }
 
+/// A read-only profile shows a VPS's restore points, and refuses each change from them
+/// before a dialog opens; a VPS without the option, or a VM, says why there is no list.
+#[test]
+fn the_backups_list_opens_read_only_and_its_changes_are_refused() {
+    for k in ['f', 'm', 'd', 's'] {
+        let mut s = state_with(true, ThemeName::Default);
+        select_machine(&mut s, "mail");
+        key(&mut s, 'b');
+        assert!(
+            matches!(
+                s.dialog().map(|d| &d.kind),
+                Some(DialogKind::Backups { selected: 0, .. })
+            ),
+            "{:?}",
+            s.dialog()
+        );
+        assert!(key(&mut s, k).is_empty());
+        // The list stays, the refusal said in it.
+        assert_eq!(
+            s.dialog().map(|d| d.title.as_str()),
+            Some("Automated backup of mail")
+        );
+        assert!(error_message(&s).contains("read-only"), "{k}");
+    }
+    let mut s = state_with(false, ThemeName::Default);
+    select_machine(&mut s, "blog");
+    key(&mut s, 'b');
+    assert!(s.dialog().is_none());
+    assert!(error_message(&s).contains("automatedBackup option is not subscribed"));
+    select_machine(&mut s, "web-01");
+    key(&mut s, 'b');
+    assert!(error_message(&s).contains("vSphere VM"));
+    // Writable: j/k choose within the points; a mounted point cannot be restored whole.
+    select_machine(&mut s, "mail");
+    key(&mut s, 'b');
+    for _ in 0..20 {
+        key(&mut s, 'j');
+    }
+    assert!(matches!(
+        s.dialog().map(|d| &d.kind),
+        Some(DialogKind::Backups { selected: 6, .. })
+    ));
+    key(&mut s, 'g');
+    for _ in 0..20 {
+        key(&mut s, 'k');
+    }
+    key(&mut s, 'f');
+    assert_eq!(
+        s.dialog().map(|d| d.title.as_str()),
+        Some("Automated backup of mail")
+    );
+    assert!(error_message(&s).contains("is mounted; detach it first"));
+}
+
 #[test]
 fn read_only_refuses_the_palette_batch_delete_and_cancel() {
     let mut s = state_with(true, ThemeName::Default);

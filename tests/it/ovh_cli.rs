@@ -866,7 +866,7 @@ fn config_check_reports_delta_credential_count_and_rules() {
         .lines()
         .filter(|l| l.trim_start().starts_with("rule "))
         .collect();
-    assert_eq!(rules.len(), 7, "{out}");
+    assert_eq!(rules.len(), 10, "{out}");
     assert!(rules.iter().all(|l| l.ends_with(": allowed")), "{out}");
     assert!(out.lines().any(|l| l.trim() == "ok"), "{out}");
     assert!(f.changes().is_empty());
@@ -1040,6 +1040,9 @@ fn login_requests_the_needed_rules_and_waits_for_the_approval() {
             ("POST", "/vps/*/abortSnapshot"),
             ("PUT", "/vps/*/snapshot"),
             ("DELETE", "/vps/*/snapshot"),
+            ("POST", "/vps/*/automatedBackup/restore"),
+            ("POST", "/vps/*/automatedBackup/detachBackup"),
+            ("POST", "/vps/*/automatedBackup/reschedule"),
         ]
     );
     let with_key = f.write_config("with-key.toml", f.sim.base_url(), AS, &key, "");

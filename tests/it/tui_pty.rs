@@ -312,3 +312,80 @@ fn a_click_selects_the_machine_under_it_and_every_exit_stops_mouse_reports() {
     assert_eq!(tui.wait_exit().exit_code(), 128 + 15);
     assert_mouse_asked_then_stopped(&tui.raw_text());
 }
+
+/// The demo's mail VPS in the TUI: `b` lists its restore points; from there a detach, a
+/// mount, a full restore typed like a revert and a new daily time, each confirmed in its
+/// own dialog, run, refreshed and audited.
+#[test]
+fn a_vps_backup_is_detached_mounted_restored_and_rescheduled_from_its_dialog() {
+    let mut tui = Tui::start(&[], 300);
+    let state = tui.state_dir();
+    tui.wait_for("the inventory", |s| {
+        s.contains("mail") && s.contains("blog")
+    });
+    tui.send("/mail\r");
+    tui.wait_text("Snapshots of mail");
+
+    // The newest restore point is mounted: detach it.
+    tui.send("b");
+    tui.wait_for("the restore points", |s| {
+        s.contains("Automated backup of mail") && s.contains("› ") && s.contains("mounted")
+    });
+    tui.send("d");
+    tui.wait_text("Detach a backup of mail");
+    // The key that opened it does not confirm.
+    tui.send("d");
+    tui.send("\r");
+    tui.wait_text("backup-detach on mail: done");
+
+    // Mount the one before it.
+    tui.send("b");
+    tui.wait_text("Automated backup of mail");
+    tui.send("j");
+    tui.send("m");
+    tui.wait_text("Mount a backup of mail");
+    tui.send("y");
+    tui.wait_text("backup-restore-file on mail: done");
+
+    // Restore the newest whole: the name typed, as for a revert.
+    tui.send("b");
+    tui.wait_text("Automated backup of mail");
+    tui.send("f");
+    tui.wait_text("everything written since is");
+    tui.send("\r");
+    tui.wait_text("type mail exactly");
+    tui.send("mail\r");
+    tui.wait_text("backup-restore-full on mail: done");
+
+    // Move the daily time; the details say the new one once read again.
+    tui.send("b");
+    tui.wait_text("Automated backup of mail");
+    tui.send("s");
+    tui.wait_text("Daily time (HH:MM, UTC)");
+    tui.send("03:30\r");
+    tui.wait_text("backup-reschedule on mail: done");
+    tui.wait_text("daily at 03:30 UTC");
+
+    tui.send("q");
+    let start = Instant::now();
+    while tui.child.try_wait().expect("wait").is_none() {
+        assert!(start.elapsed() < WAIT, "snaptree did not exit after q");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let audit = std::fs::read_to_string(state.join("snaptree").join("audit.log"))
+        .expect("audit log written");
+    for op in [
+        "backup-detach",
+        "backup-restore-file",
+        "backup-restore-full",
+        "backup-reschedule",
+    ] {
+        assert!(
+            audit
+                .lines()
+                .any(|l| l.contains(&format!("\"operation\":\"{op}\""))
+                    && l.contains("\"result\":\"success\"")),
+            "no success line for {op}:\n{audit}"
+        );
+    }
+}

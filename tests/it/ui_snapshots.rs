@@ -154,6 +154,33 @@ fn vps_details_say_its_automated_backup() {
     insta::assert_snapshot!("vps_backups", screen(&s, W, H));
 }
 
+/// `b` on a VPS with the automated backup: its restore points (the newest mounted, its
+/// addresses under it); `j` chooses the next, `f` opens its full restore, typed like a
+/// revert; `s` the daily time's form.
+#[test]
+fn backups_dialog_then_a_full_restore_and_the_daily_time() {
+    let mut s = state();
+    select_machine(&mut s, "mail");
+    key(&mut s, 'b');
+    insta::assert_snapshot!("dialog_backups", screen(&s, W, H));
+    insta::assert_snapshot!("dialog_backups_80x24", screen(&s, 80, 24));
+    // The newest is mounted: its full restore is refused, said in the list that stays.
+    key(&mut s, 'f');
+    let refused = screen(&s, 80, 24);
+    assert!(
+        refused.contains("Automated backup of mail") && refused.contains("detach it first"),
+        "{refused}"
+    );
+    key(&mut s, 'j');
+    key(&mut s, 'f');
+    insta::assert_snapshot!("dialog_backup_restore_full", screen(&s, W, H));
+    insta::assert_snapshot!("dialog_backup_restore_full_80x24", screen(&s, 80, 24));
+    press(&mut s, KeyCode::Esc);
+    key(&mut s, 'b');
+    key(&mut s, 's');
+    insta::assert_snapshot!("dialog_backup_schedule_80x24", screen(&s, 80, 24));
+}
+
 #[test]
 fn replace_dialog_on_a_vps() {
     let mut s = state();

@@ -285,7 +285,7 @@ pub fn refusal(m: &super::Machine, op: &BackupOp) -> Option<String> {
                     point_label(t)
                 )),
                 Some(RestoreState::Restored) => Some(format!(
-                    "the restore point of {} on {who} is mounted; detach it first (snaptree backup detach)",
+                    "the restore point of {} on {who} is mounted; detach it first",
                     point_label(t)
                 )),
             },

@@ -166,7 +166,8 @@ mod tests {
     #[test]
     fn the_rules_are_the_snapshot_calls_and_gets_only_when_read_only() {
         let full = access_rules(false);
-        assert_eq!(full.len(), 7);
+        assert_eq!(full.len(), 10);
+        assert!(full.contains(&("POST", "/vps/*/automatedBackup/restore".into())));
         assert!(full.contains(&("POST", "/vps/*/createSnapshot".into())));
         assert!(full.contains(&("DELETE", "/vps/*/snapshot".into())));
         let ro = access_rules(true);

@@ -44,7 +44,6 @@ pub(super) fn describe(
                 format!("Restore {who} whole from the restore point of {}.", point(id)),
                 "The VPS's disk returns to that backup: everything written since is lost.".into(),
                 "The VPS is unreachable while its disk is restored.".into(),
-                "The restore point stays; the snapshot, if any, is not touched.".into(),
             ],
             fields: Vec::new(),
             typed: true,
@@ -97,9 +96,11 @@ pub(super) fn describe(
                 lines: vec![format!(
                     "The daily backup of {who} runs at {was}; from now on at the time below (UTC)."
                 )],
-                fields: vec![FormField::text(
+                // Typing replaces the time shown.
+                fields: vec![FormField::text_proposing(
                     Input::Schedule,
                     "Daily time (HH:MM, UTC)",
+                    short,
                     short,
                 )],
                 typed: false,
