@@ -128,11 +128,23 @@ pub fn key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
 /// The dialog again with another point chosen (and what the inventory holds now).
 fn reopen(s: &mut AppState, m: &Machine, key: &MachineRef, selected: usize) {
     let text = lines(m, selected, s.now);
+    // The chosen line stays in sight: the dialog shows about the terminal's height less
+    // its frame, the key line and the panes' borders.
+    let room = usize::from(s.size.1).saturating_sub(10).max(1);
+    let at = text.iter().position(|l| l.starts_with('›')).unwrap_or(0);
     if let Some(d) = s.dialog_mut() {
         d.kind = DialogKind::Backups {
             machine: key.clone(),
             selected,
         };
         d.lines = text;
+        if selected == 0 {
+            // The first point: the summary above it too.
+            d.scroll = 0;
+        } else if at < d.scroll {
+            d.scroll = at;
+        } else if at >= d.scroll + room {
+            d.scroll = at + 1 - room;
+        }
     }
 }

@@ -181,6 +181,60 @@ fn backups_dialog_then_a_full_restore_and_the_daily_time() {
     insta::assert_snapshot!("dialog_backup_schedule_80x24", screen(&s, 80, 24));
 }
 
+/// Every restore point mounted at 80×24: the list is longer than the dialog, and the chosen
+/// point stays in sight as `j` goes down.
+#[test]
+fn the_chosen_restore_point_stays_in_sight_in_a_long_list_80x24() {
+    let mut s = state();
+    s.size = (80, 24);
+    let mut machines: Vec<snaptree::model::Machine> = s
+        .machines()
+        .iter()
+        .filter(|m| m.profile == "ovh")
+        .cloned()
+        .collect();
+    for m in &mut machines {
+        let sn = m.id.clone();
+        if let Some(b) = m.backups.as_deref_mut().filter(|b| b.subscribed) {
+            for p in &mut b.restore_points {
+                p.state = snaptree::model::backups::RestoreState::Restored;
+            }
+            b.attached = b
+                .restore_points
+                .iter()
+                .map(|p| snaptree::sim::scenario::mounted(&sn, p.time))
+                .collect();
+        }
+    }
+    update(
+        &mut s,
+        Msg::Engine(Event::Inventory {
+            profile: "ovh".into(),
+            machines,
+            complete: true,
+            server: None,
+        }),
+    );
+    select_machine(&mut s, "mail");
+    key(&mut s, 'b');
+    for i in 0..6 {
+        key(&mut s, 'j');
+        let text = screen(&s, 80, 24);
+        assert!(
+            text.contains("│› "),
+            "point {} out of sight:\n{text}",
+            i + 1
+        );
+    }
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("line(s) above"), "{text}");
+    for _ in 0..6 {
+        key(&mut s, 'k');
+    }
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("│› ") && text.contains("7 mounted"), "{text}");
+}
+
 #[test]
 fn replace_dialog_on_a_vps() {
     let mut s = state();
@@ -677,6 +731,37 @@ fn hostile_datastore_and_file_names_are_drawn_written_out() {
     let text = screen(&s, W, H);
     assert!(text.contains("not enough room"), "{text}");
     clean(&text);
+}
+
+/// A server's NFS and SMB addresses with terminal escapes reach the restore points' list and
+/// the detach dialog written out.
+#[test]
+fn hostile_backup_addresses_are_drawn_written_out() {
+    let hostile = "10.0.0.1:/b\u{1b}]0;PWNED\u{7}\u{1b}[2J\u{202e}";
+    let mut s = state();
+    select_machine(&mut s, "mail");
+    let mut m = s.selected_machine().cloned().unwrap();
+    if let Some(b) = m.backups.as_deref_mut() {
+        b.attached[0].nfs = Some(hostile.into());
+        b.attached[0].smb = Some(hostile.into());
+    }
+    update(
+        &mut s,
+        Msg::Engine(Event::MachineUpdated {
+            machine: Box::new(m),
+        }),
+    );
+    for keys in ["b", "d"] {
+        for c in keys.chars() {
+            key(&mut s, c);
+        }
+        let text = screen(&s, W, H);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(text.contains("10.0.0.1:/b\\x1b]0;PWNED"), "{keys}: {text}");
+    }
 }
 
 /// The snapshot list (`v`): every snapshot, oldest first, the sort key in the header and

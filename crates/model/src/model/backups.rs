@@ -128,7 +128,8 @@ impl Backups {
 /// A restore point's name in an operation and the audit log: its time, RFC 3339 in UTC
 /// (`2026-12-05T22:00:00Z`), as the API takes it back.
 pub fn point_id(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    // A fraction of a second, when the API gave one, is kept: the point is named exactly.
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// A restore point's time as the operator reads it (`2026-12-05 22:00 UTC`; the seconds

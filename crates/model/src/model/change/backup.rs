@@ -54,7 +54,7 @@ pub(super) fn describe(
             summary: format!("mount the backup of {} on {who}", point(id)),
             lines: vec![
                 format!("Mount the restore point of {} of {who}.", point(id)),
-                "Its files become reachable over NFS and SMB (the addresses: snaptree backup ls); the VPS itself does not change.".into(),
+                "Its files become reachable over NFS and SMB at the addresses listed with it (b, snaptree backup ls); the VPS itself does not change.".into(),
                 "Detach it when done: a mounted point cannot be restored whole.".into(),
             ],
             fields: Vec::new(),
@@ -74,7 +74,11 @@ pub(super) fn describe(
                 lines: vec![
                     format!("Detach the mounted restore point of {} of {who}.", point(id)),
                     match at {
-                        Some(a) => format!("Its files are no longer reachable at {a}; the restore point stays."),
+                        // Foreign text: written out.
+                        Some(a) => format!(
+                            "Its files are no longer reachable at {}; the restore point stays.",
+                            crate::safe::terminal(&a)
+                        ),
                         None => "Its files are no longer reachable; the restore point stays.".into(),
                     },
                 ],
