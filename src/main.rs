@@ -137,9 +137,10 @@ async fn run(cli: Cli) -> i32 {
         Some(Cmd::Login {
             profile,
             read_only,
+            order,
             no_wait,
         }) => {
-            return match cli::login::run(&cli, profile, *read_only, *no_wait).await {
+            return match cli::login::run(&cli, profile, *read_only, *order, *no_wait).await {
                 Ok(()) => 0,
                 Err(f) => {
                     tell!("snaptree: {}", f.message);

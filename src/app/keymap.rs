@@ -67,6 +67,8 @@ pub enum Action {
     DownloadLink,
     /// A VPS's automated backup: its restore points, to restore, mount, detach, reschedule.
     Backups,
+    /// Order the option a VPS lacks (snapshot, then automated backup): never paid here.
+    OrderOption,
     /// Cancel the selected task.
     CancelTask,
     /// Stop a running plan (the marked deletes): its steps not started do not start.
@@ -97,6 +99,7 @@ impl Action {
                 | Action::Rename
                 | Action::Pin
                 | Action::Replace
+                | Action::OrderOption
         )
     }
 }
@@ -363,6 +366,13 @@ pub static KEYMAP: &[Binding] = &[
         label: "b",
         action: Action::Backups,
         name: "VPS automated backups",
+        hint: false,
+    },
+    Binding {
+        keys: &[k('O')],
+        label: "O",
+        action: Action::OrderOption,
+        name: "order a VPS's missing option",
         hint: false,
     },
     Binding {

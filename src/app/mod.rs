@@ -6,6 +6,7 @@ pub mod keymap;
 pub mod layout;
 pub mod list;
 pub mod marks;
+pub mod order;
 pub mod parts;
 pub mod state;
 pub mod update;

@@ -545,6 +545,9 @@ pub struct AppState {
     pub size: (u16, u16),
     /// Set when the app should exit.
     pub quit: bool,
+    /// The option quotes asked for last (`O`): its request and VPS; an answer to another
+    /// is dropped.
+    pub quotes_asked: Option<(u64, MachineRef)>,
     /// The last overview drawn, with what it was computed from.
     overview_cache: std::cell::RefCell<Option<(OverviewKey, crate::model::report::Overview)>>,
 }
@@ -600,6 +603,7 @@ impl AppState {
             size: (80, 24),
             quit: false,
             overview_cache: std::cell::RefCell::new(None),
+            quotes_asked: None,
         };
         s.rebuild_rows();
         s.set_inv_cursor(0);

@@ -117,7 +117,7 @@ pub fn animating(s: &AppState) -> bool {
             .any(|p| p.status == ProfileStatus::Loading)
 }
 
-fn info(s: &mut AppState, text: impl Into<String>) {
+pub(super) fn info(s: &mut AppState, text: impl Into<String>) {
     s.say(Level::Info, text);
 }
 
@@ -400,6 +400,7 @@ pub fn apply(s: &mut AppState, action: Action) -> Vec<Effect> {
         }
         DownloadLink => download_link(s),
         Backups => super::backups::open(s),
+        OrderOption => super::order::ask(s),
         Take | Revert | RevertCurrent | Delete | DeleteAll | Consolidate | Rename | Replace
         | Pin => open_change(s, action),
     }
@@ -1642,6 +1643,15 @@ fn on_engine_event(s: &mut AppState, event: Event) {
             machine,
             state,
         } => on_guest_agent(s, request, &machine, state),
+        Event::Quotes {
+            request,
+            machine,
+            option,
+            result,
+        } => {
+            // An order's dialog sends nothing before it is confirmed.
+            let _sent_nothing = super::order::answered(s, request, &machine, option, result);
+        }
     }
 }
 

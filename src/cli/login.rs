@@ -12,7 +12,13 @@ use crate::{say, tell};
 const WAIT: Duration = Duration::from_secs(15 * 60);
 
 /// Request the key, print the URL and the key, and (unless `no_wait`) wait for approval.
-pub async fn run(cli: &Cli, profile: &str, read_only: bool, no_wait: bool) -> Result<(), Failure> {
+pub async fn run(
+    cli: &Cli,
+    profile: &str,
+    read_only: bool,
+    order: bool,
+    no_wait: bool,
+) -> Result<(), Failure> {
     let paths = Paths::resolve(cli.config.as_deref());
     let config =
         Config::load(&paths.config).map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?;
@@ -44,8 +50,16 @@ pub async fn run(cli: &Cli, profile: &str, read_only: bool, no_wait: bool) -> Re
         ));
     }
     let read_only = read_only || cfg.read_only;
-    let login =
-        OvhLogin::for_profile(profile, &cfg, read_only).map_err(|e| Failure::new(EXIT_USAGE, e))?;
+    if read_only && order {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            format!(
+                "--order asks for rules that order (POST /order/*): not with a read-only profile or --read-only ({profile})"
+            ),
+        ));
+    }
+    let login = OvhLogin::for_profile(profile, &cfg, read_only, order)
+        .map_err(|e| Failure::new(EXIT_USAGE, e))?;
     let requested = login
         .request()
         .await
@@ -53,10 +67,12 @@ pub async fn run(cli: &Cli, profile: &str, read_only: bool, no_wait: bool) -> Re
     tell!(
         "snaptree: profile {profile}: {} gave a consumer key that may {} ({} access rules).",
         login.base_url(),
-        if read_only {
-            "read VPSs and their snapshots, and change nothing"
-        } else {
-            "read VPSs and take, revert, rename, abort and delete their snapshots"
+        match (read_only, order) {
+            (true, _) => "read VPSs and their snapshots, and change nothing",
+            (false, false) =>
+                "read VPSs, take, revert, rename, abort and delete their snapshots, and restore their backups",
+            (false, true) =>
+                "read VPSs, change their snapshots and backups, and order their options (orders are paid by the account, never by snaptree)",
         },
         login.rules()
     );

@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod docs;
 pub mod login;
+pub mod option;
 mod output;
 pub mod prune;
 pub mod report;
@@ -373,8 +374,12 @@ pub enum Cmd {
         /// The OVH profile (its endpoint and application key/secret are used).
         profile: String,
         /// Ask for read-only rules (GET /vps, GET /vps/*); also when the profile is read-only.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "order")]
         read_only: bool,
+        /// Also ask for the rules that order options (GET/POST /order/*, GET /me): for
+        /// `snaptree option order`.
+        #[arg(long)]
+        order: bool,
         /// Print the key and the URL, and return without waiting for the approval.
         #[arg(long)]
         no_wait: bool,
@@ -388,6 +393,15 @@ pub enum Cmd {
         /// What to do.
         #[command(subcommand)]
         command: BackupCmd,
+    },
+    /// A VPS's options: what ordering one would cost, and the order (never paid).
+    #[command(
+        after_help = "Examples:\n  snaptree option order ovh/blog automated-backup --dry-run\n  snaptree option order ovh/vps-9c0d1e2f.vps.ovh.net snapshot --duration P1M"
+    )]
+    Option {
+        /// What to do.
+        #[command(subcommand)]
+        command: OptionCmd,
     },
     /// Configuration commands.
     Config {
@@ -457,6 +471,29 @@ pub enum BackupCmd {
         machine: String,
         /// HH:MM (UTC).
         time: String,
+    },
+}
+
+/// `option` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OptionCmd {
+    /// Show what ordering OPTION for a VPS would cost for each duration, with its
+    /// contracts; then create the order, confirmed by the VPS's name typed (or --yes). The
+    /// order is for the account to pay: snaptree pays nothing, and the option is active
+    /// only once OVHcloud has the payment.
+    Order {
+        /// PROFILE/NAME or PROFILE/ID of a VPS.
+        machine: String,
+        /// `snapshot` or `automated-backup`.
+        #[arg(value_enum)]
+        option: option::OptionArg,
+        /// The duration to order, as the prices list it (`P1M`); needed when there are
+        /// several.
+        #[arg(long, value_name = "D")]
+        duration: Option<String>,
+        /// Show the prices and contracts; order nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -686,6 +723,25 @@ pub async fn run(cli: &Cli, s: &Session) -> Result<(), Failure> {
         | Cmd::Consolidate { machine }
         | Cmd::Rename { machine, .. } => one_change(cli, s, cmd, machine).await,
         Cmd::Backup { command } => backup::run(cli, s, command).await,
+        Cmd::Option {
+            command:
+                OptionCmd::Order {
+                    machine,
+                    option,
+                    duration,
+                    dry_run,
+                },
+        } => {
+            option::order(
+                cli,
+                s,
+                machine,
+                (*option).into(),
+                duration.as_deref(),
+                *dry_run,
+            )
+            .await
+        }
         Cmd::Config {
             command: ConfigCmd::Check,
         } => setup::config_check(s, cli.json).await,
@@ -1062,6 +1118,9 @@ async fn execute(
     let created: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     let task: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     let label = format!("{} {target}", op.name());
+    // An order is no task: what it says (where it is paid) is the command's output.
+    let ordered: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let is_order = matches!(op, Operation::Order(_));
     let report = |u: RunUpdate| {
         let u_key = match &u {
             RunUpdate::Progress(st) => Some((st.state.as_str(), st.progress.unwrap_or(0))),
@@ -1070,6 +1129,10 @@ async fn execute(
         let line = match u {
             RunUpdate::Started { task_id, note } => {
                 *task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task_id.clone());
+                if is_order {
+                    *ordered.lock().unwrap_or_else(|p| p.into_inner()) = note;
+                    return tell!("{label}: order {task_id} created");
+                }
                 match note {
                     Some(note) => format!("{label}: task {task_id} started; {note}"),
                     None => format!("{label}: task {task_id} started"),
@@ -1132,6 +1195,11 @@ async fn execute(
         tell!("");
     }
     let created = created.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if let Some(note) = ordered.lock().unwrap_or_else(|p| p.into_inner()).take()
+        && !cli.json
+    {
+        say!("{note}");
+    }
     finished(cli, &label, result, created.as_deref(), started.elapsed())
 }
 

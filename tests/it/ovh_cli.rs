@@ -1903,3 +1903,201 @@ else:
     }
     assert_eq!(py("", "read"), "0 04:15:00");
 }
+
+/// Ordering an option on the per-option route (blog, an older range): the prices and
+/// contracts, then one POST once confirmed; the order is visible to python-ovh, and the
+/// option stays unsubscribed (nothing is paid, nothing claimed active).
+#[test]
+fn option_order_shows_prices_then_creates_an_order_python_ovh_sees_and_pays_nothing() {
+    let f = Fixture::new();
+    let posts = |f: &Fixture| f.changes().len();
+    // Refused before anything is sent: read-only, an option it has, no terminal.
+    let line = one_sentence(
+        &f.run(&[
+            "--read-only",
+            "option",
+            "order",
+            "ovh/blog",
+            "automated-backup",
+        ]),
+        3,
+    );
+    assert!(line.contains("read-only"), "{line}");
+    assert_eq!(f.count("GET", "/order/vps/vps-5e6f7a8b.vps.ovh.net"), 0);
+    let line = one_sentence(&f.run(&["option", "order", "ovh/mail", "snapshot"]), 2);
+    assert!(line.contains("already has the snapshot option"), "{line}");
+    let dry = f.run(&[
+        "option",
+        "order",
+        "ovh/blog",
+        "automated-backup",
+        "--dry-run",
+    ]);
+    assert_eq!(code(&dry), 0, "{}", stderr(&dry));
+    let text = stdout(&dry);
+    assert!(text.contains("P1M  7.19 € (5.99 € without tax)"), "{text}");
+    assert!(
+        text.contains("contract: General terms of service https://"),
+        "{text}"
+    );
+    let o = f.run(&["option", "order", "ovh/blog", "automated-backup"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--duration P1M, P12M"),
+        "{}",
+        stderr(&o)
+    );
+    let line = one_sentence(
+        &f.run(&[
+            "option",
+            "order",
+            "ovh/blog",
+            "automated-backup",
+            "--duration",
+            "P12M",
+        ]),
+        3,
+    );
+    assert!(line.contains("--yes") && line.contains("86.28 €"), "{line}");
+    assert_eq!(posts(&f), 0, "{:?}", f.changes());
+
+    let o = f.run(&[
+        "option",
+        "order",
+        "ovh/blog",
+        "automated-backup",
+        "--duration",
+        "P12M",
+        "--yes",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let calls: Vec<String> = f
+        .changes()
+        .into_iter()
+        .map(|(m, p)| format!("{m} {p}"))
+        .collect();
+    assert_eq!(
+        calls,
+        [format!("POST /1.0/order/vps/{BLOG}/automatedBackup/P12M")]
+    );
+    let orders = f.estate.orders();
+    assert_eq!(orders.len(), 1);
+    assert!(stdout(&o).contains(&orders[0].url), "{}", stdout(&o));
+    assert!(stdout(&o).contains("active only once OVHcloud has the payment"));
+    // Not claimed active: the VPS still has no automated backup.
+    let line = one_sentence(&f.run(&["backup", "ls", "ovh/blog"]), 2);
+    assert!(line.contains("not subscribed"), "{line}");
+    let audit = audit(&f);
+    assert!(
+        audit.iter().any(|r| r["operation"] == "order-option"
+            && r["target"] == "automatedBackup"
+            && r["result"] == "success"
+            && r["task_id"] == orders[0].order_id.to_string()),
+        "{audit:?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["operation"] == "order-option" && r["result"] == "sent")
+    );
+
+    let script = r#"
+import sys, ovh, ovh.client
+base, ak, secret, ck, order = sys.argv[1:6]
+ovh.client.ENDPOINTS["snaptree-sim"] = base
+c = ovh.Client(endpoint="snaptree-sim", application_key=ak, application_secret=secret, consumer_key=ck)
+assert int(order) in c.get("/me/order"), c.get("/me/order")
+o = c.get("/me/order/" + order)
+print(o["url"], o["priceWithTax"]["text"])
+"#;
+    let out = Command::new(crate::common::peers::python("ovh"))
+        .args([
+            "-c",
+            script,
+            f.sim.base_url(),
+            AK,
+            AS,
+            CK,
+            &orders[0].order_id.to_string(),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{} 86.28 €", orders[0].url)
+    );
+}
+
+/// A VPS of the newer range is ordered through a cart: the catalogue's prices, then the
+/// cart, its item, its assignment and its checkout, which must not pay (the simulator
+/// refuses a checkout that would).
+#[test]
+fn option_order_of_a_newer_vps_goes_through_a_cart_that_never_pays() {
+    let f = Fixture::new();
+    let dry = f.run(&[
+        "option",
+        "order",
+        &format!("ovh/{BARE}"),
+        "snapshot",
+        "--dry-run",
+    ]);
+    assert_eq!(code(&dry), 0, "{}", stderr(&dry));
+    assert!(stdout(&dry).contains("P1M  3.59 €"), "{}", stdout(&dry));
+    assert_eq!(
+        f.count("GET", &format!("/order/cartServiceOption/vps/{BARE}")),
+        1
+    );
+    let o = f.run(&[
+        "option",
+        "order",
+        &format!("ovh/{BARE}"),
+        "snapshot",
+        "--duration",
+        "P1M",
+        "--yes",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let calls: Vec<String> = f
+        .changes()
+        .into_iter()
+        .map(|(m, p)| {
+            let p = p.split("/sim-cart-").next().unwrap_or_default().to_string();
+            format!("{m} {p}")
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "POST /1.0/order/cart".to_string(),
+            format!("POST /1.0/order/cartServiceOption/vps/{BARE}"),
+            "POST /1.0/order/cart".into(),
+            "POST /1.0/order/cart".into(),
+        ],
+        "cart, item, assign, checkout"
+    );
+    let orders = f.estate.orders();
+    assert_eq!(orders.len(), 1);
+    assert!(orders[0].cart && orders[0].option.api() == "snapshot");
+    assert!(stdout(&o).contains(&orders[0].url));
+    // A key without the order rules: the prices cannot be read, and the hint says how.
+    let cfg = f.write_config("ro.toml", f.sim.base_url(), AS, CK_READ_ONLY, "");
+    let line = one_sentence(
+        &f.run_with(
+            &cfg,
+            &[
+                "option",
+                "order",
+                "ovh/blog",
+                "automated-backup",
+                "--dry-run",
+            ],
+        ),
+        1,
+    );
+    assert!(line.contains("snaptree login ovh --order"), "{line}");
+}

@@ -99,6 +99,18 @@ pub trait Provider: Send + Sync {
         progress: ProgressSink<'_>,
     ) -> Result<TaskStatus, ProviderError>;
 
+    /// What ordering `option` for VPS `machine_id` would cost, per duration allowed.
+    async fn quotes(
+        &self,
+        machine_id: &str,
+        option: crate::model::order::VpsOption,
+    ) -> Result<Vec<crate::model::order::Quote>, ProviderError> {
+        let _ = (machine_id, option);
+        Err(ProviderError::Unsupported(
+            "options are ordered for OVHcloud VPSs".into(),
+        ))
+    }
+
     /// A download link for a VPS snapshot.
     async fn download_link(&self, machine_id: &str) -> Result<DownloadLink, ProviderError> {
         let _ = machine_id;

@@ -17,6 +17,7 @@ pub const POLL: Duration = login::POLL;
 pub struct OvhLogin {
     login: Login,
     read_only: bool,
+    order: bool,
 }
 
 /// What a look at the approval found.
@@ -31,12 +32,18 @@ pub enum Polled {
 }
 
 impl OvhLogin {
-    /// The login of profile `name`, whose key may change nothing when `read_only`. The
-    /// error is the sentence to show (a usage error).
-    pub fn for_profile(name: &str, cfg: &ProfileConfig, read_only: bool) -> Result<Self, String> {
+    /// The login of profile `name`, whose key may change nothing when `read_only`, and may
+    /// also order options with `order`. The error is the sentence to show (a usage error).
+    pub fn for_profile(
+        name: &str,
+        cfg: &ProfileConfig,
+        read_only: bool,
+        order: bool,
+    ) -> Result<Self, String> {
         Ok(OvhLogin {
             login: Login::for_profile(name, cfg)?,
             read_only,
+            order,
         })
     }
 
@@ -47,12 +54,12 @@ impl OvhLogin {
 
     /// The number of access rules the key is asked with.
     pub fn rules(&self) -> usize {
-        login::access_rules(self.read_only).len()
+        login::access_rules(self.read_only, self.order).len()
     }
 
     /// Ask for a key: its id and the URL where the owner approves it.
     pub async fn request(&self) -> Result<Requested, String> {
-        let rules = login::access_rules(self.read_only);
+        let rules = login::access_rules(self.read_only, self.order);
         self.login.request(&rules).await.map_err(|e| e.to_string())
     }
 

@@ -204,6 +204,15 @@ pub enum Command {
         /// The plan.
         plan: u64,
     },
+    /// What ordering an option a VPS lacks would cost, per duration.
+    Quotes {
+        /// Caller's id for this request: its answer carries it.
+        request: u64,
+        /// The VPS.
+        machine_id: String,
+        /// The option.
+        option: crate::model::order::VpsOption,
+    },
     /// Check the QEMU guest agent of a VPS over ssh (the profile's `guest_check`).
     GuestCheck {
         /// Caller's id for this check: its answer carries it.
@@ -275,6 +284,17 @@ pub enum Event {
         machine: MachineRef,
         /// The link.
         result: Result<DownloadLink, String>,
+    },
+    /// What ordering an option would cost, or why it could not be read.
+    Quotes {
+        /// The caller's request id.
+        request: u64,
+        /// The VPS.
+        machine: MachineRef,
+        /// The option.
+        option: crate::model::order::VpsOption,
+        /// The quotes, per duration.
+        result: Result<Vec<crate::model::order::Quote>, String>,
     },
     /// What the guest agent check of a VPS found.
     GuestAgent {
@@ -359,6 +379,21 @@ impl Engine {
             }) => check.run(machine_id).await,
             _ => GuestAgent::Unknown(format!("profile {profile} has no guest_check = \"ssh\"")),
         }
+    }
+
+    /// What ordering `option` for the VPS `machine_id` of `profile` would cost, per
+    /// duration: a read (allowed read-only; ordering itself is a change, `run`).
+    pub async fn quotes(
+        &self,
+        profile: &str,
+        machine_id: &str,
+        option: crate::model::order::VpsOption,
+    ) -> Result<Vec<crate::model::order::Quote>, String> {
+        let p = self.profile(profile).map_err(|e| e.to_string())?;
+        p.provider
+            .quotes(machine_id, option)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The place of the profile named `name` among the engine's (what the scheduler is
@@ -834,6 +869,19 @@ async fn worker(
                     .map_err(|e| e.to_string());
                 let _ = events.send(Event::Download {
                     machine: MachineRef::new(p.name.clone(), machine_id),
+                    result,
+                });
+            }
+            Wake::Command(Command::Quotes {
+                request,
+                machine_id,
+                option,
+            }) => {
+                let result = engine.quotes(&p.name, &machine_id, option).await;
+                let _ = events.send(Event::Quotes {
+                    request,
+                    machine: MachineRef::new(p.name.clone(), machine_id),
+                    option,
                     result,
                 });
             }

@@ -5,6 +5,7 @@
 //! travels with it to the engine.
 
 mod backup;
+mod order;
 
 use chrono::{DateTime, Utc};
 
@@ -34,6 +35,8 @@ pub enum Input {
     QuiesceTimeout,
     /// A VPS automated backup's daily time (`HH:MM`, UTC).
     Schedule,
+    /// An option order's duration, as the API names it.
+    Duration,
     /// The text typed to confirm (the machine's name, or the number of snapshots).
     Typed,
 }
@@ -242,6 +245,17 @@ fn take_advice(m: &Machine) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// What a change of a kind of its own (a VPS backup's, an option's order) says and asks.
+struct Said {
+    title: String,
+    summary: String,
+    lines: Vec<String>,
+    fields: Vec<FormField>,
+    /// It needs the confirmation a revert needs (the machine's name, with `type-name`).
+    typed: bool,
+    confirmation: Confirmation,
 }
 
 /// Why a change cannot be asked for at all, said before anything is sent.
@@ -816,6 +830,12 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             };
             (said.title, said.summary, said.lines, confirmation)
         }
+        Operation::Order(o) => {
+            // Always typed: it costs money, whatever `confirm` says.
+            let said = order::describe(m, o)?;
+            fields.extend(said.fields);
+            (said.title, said.summary, said.lines, said.confirmation)
+        }
     };
     if confirmation.expected_text().is_some() {
         fields.insert(0, typed_field(&confirmation));
@@ -1189,6 +1209,11 @@ impl Change {
                     *schedule = backup::answered_schedule(&t)?;
                 }
             }
+            Operation::Order(o) => {
+                if let Some(t) = text(Input::Duration) {
+                    o.duration = order::answered_duration(o, &t)?;
+                }
+            }
             Operation::DeleteAll
             | Operation::Consolidate
             | Operation::Cancel { .. }
@@ -1287,6 +1312,13 @@ fn tree_outcome(fresh: &Machine, op: &Operation, before: &ExpectedView) -> Strin
         }
         Operation::Cancel { task } => format!("task {task}: its state was not read again"),
         Operation::Backup(b) => super::backups::outcome(fresh, b),
+        Operation::Order(o) => match o.option.subscribed(fresh) {
+            Some(true) => format!("{} is active", o.option.label()),
+            _ => format!(
+                "{} is not active (an order is active only once paid): look for the order in the OVHcloud Manager before ordering again",
+                o.option.label()
+            ),
+        },
     }
 }
 

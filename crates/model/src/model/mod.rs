@@ -14,6 +14,7 @@ pub mod guest;
 pub mod health;
 pub mod machine;
 pub mod operation;
+pub mod order;
 pub mod plan;
 pub mod report;
 pub mod retention;

@@ -83,6 +83,8 @@ pub enum Operation {
     },
     /// VPS: a change of its automated backup (docs/backups.md).
     Backup(BackupOp),
+    /// VPS: order an option it lacks — an order created for the account to pay, never paid.
+    Order(Box<super::order::OptionOrder>),
 }
 
 /// A change of a VPS's automated backup. A restore point is named by its time, written
@@ -129,6 +131,7 @@ impl Operation {
             Operation::Backup(BackupOp::Restore { full: false, .. }) => "backup-restore-file",
             Operation::Backup(BackupOp::Detach { .. }) => "backup-detach",
             Operation::Backup(BackupOp::Reschedule { .. }) => "backup-reschedule",
+            Operation::Order(_) => "order-option",
         }
     }
 
@@ -143,6 +146,8 @@ impl Operation {
                 | Operation::DeleteAll
                 | Operation::Consolidate
                 | Operation::Backup(BackupOp::Restore { full: true, .. })
+                // Not lost data but money: confirmed, and re-checked (already subscribed).
+                | Operation::Order(_)
         )
     }
 
@@ -153,6 +158,7 @@ impl Operation {
             Operation::Backup(BackupOp::Restore { point, .. } | BackupOp::Detach { point }) => {
                 Some(point)
             }
+            Operation::Order(o) => Some(o.option.api()),
             _ => self.snapshot(),
         }
     }
@@ -323,6 +329,8 @@ impl ExpectedView {
                 })
             }
             Operation::Backup(b) => super::backups::stale_reason(fresh, b),
+            Operation::Order(o) => super::order::refusal(fresh, o.option)
+                .map(|why| format!("{why}; nothing was ordered")),
             _ => None,
         };
         if by_op.is_some() {

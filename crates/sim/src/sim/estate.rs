@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::model::backups::{self, RestoreState};
+use crate::model::order::VpsOption;
 use crate::model::{
     BackupOp, Machine, Operation, PowerState, ProviderKind, Snapshot, TaskState, TaskStatus,
 };
@@ -36,6 +37,91 @@ struct SimTask {
     result: Option<String>,
 }
 
+/// An option order created (never paid: the option stays as it was).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimOrder {
+    /// Its id.
+    pub order_id: i64,
+    /// The profile and VPS it is for.
+    pub profile: String,
+    /// The VPS.
+    pub machine_id: String,
+    /// The option.
+    pub option: VpsOption,
+    /// The duration ordered.
+    pub duration: String,
+    /// Made through the cart route.
+    pub cart: bool,
+    /// Where it is paid.
+    pub url: String,
+    /// Its price with tax.
+    pub with_tax: String,
+}
+
+/// What an option costs in the simulator: per duration, with and without tax.
+pub fn price_list(option: VpsOption) -> Vec<(&'static str, &'static str, &'static str)> {
+    match option {
+        VpsOption::Snapshot => vec![("P1M", "3.59 €", "2.99 €"), ("P12M", "43.08 €", "35.88 €")],
+        VpsOption::AutomatedBackup => {
+            vec![("P1M", "7.19 €", "5.99 €"), ("P12M", "86.28 €", "71.88 €")]
+        }
+    }
+}
+
+/// The contracts an option's order carries in the simulator.
+pub const CONTRACTS: [(&str, &str); 2] = [
+    (
+        "General terms of service",
+        "https://sim.invalid/contracts/general.pdf",
+    ),
+    (
+        "Specific terms: VPS options",
+        "https://sim.invalid/contracts/vps-options.pdf",
+    ),
+];
+
+/// The quotes of `option` for `m` as the order API gives them in the simulator: with the
+/// contracts on the per-option route, without on the cart's.
+pub fn quotes(m: &Machine, option: VpsOption) -> Vec<crate::model::order::Quote> {
+    use crate::model::order::{Contract, Quote, Route};
+    let cart = orders_through_cart(m);
+    price_list(option)
+        .into_iter()
+        .map(|(duration, with_tax, without_tax)| Quote {
+            duration: duration.into(),
+            with_tax: with_tax.into(),
+            without_tax: (!cart).then(|| without_tax.into()),
+            contracts: if cart {
+                Vec::new()
+            } else {
+                CONTRACTS
+                    .iter()
+                    .map(|(name, url)| Contract {
+                        name: (*name).into(),
+                        url: (*url).into(),
+                    })
+                    .collect()
+            },
+            route: if cart {
+                Route::Cart {
+                    plan_code: format!("vps-option-{}", option.api().to_ascii_lowercase()),
+                    pricing_mode: "default".into(),
+                }
+            } else {
+                Route::Legacy
+            },
+        })
+        .collect()
+}
+
+/// Whether a VPS is of a range whose options are ordered through a cart (its model is named
+/// by a year: `vps-2025-model1`); the older ranges use the per-option route.
+pub fn orders_through_cart(m: &Machine) -> bool {
+    m.details
+        .iter()
+        .any(|(k, v)| k == "model" && v.starts_with("vps-20"))
+}
+
 /// Who a task belongs to, what it does and what it produced (the wire simulators report it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskDetail {
@@ -53,6 +139,7 @@ pub struct TaskDetail {
 
 struct Inner {
     profiles: Vec<(String, ProviderKind, Vec<Machine>)>,
+    orders: Vec<SimOrder>,
     tasks: HashMap<String, SimTask>,
     next_id: u64,
     version: u64,
@@ -83,6 +170,7 @@ impl Estate {
             inner: Mutex::new(Inner {
                 profiles,
                 tasks: HashMap::new(),
+                orders: Vec::new(),
                 next_id: 1000,
                 version: 0,
                 changes: Vec::new(),
@@ -268,6 +356,52 @@ impl Estate {
             status,
             result: t.result.clone(),
         })
+    }
+
+    /// Create an order of `option` for VPS `id` for `duration` (one of [`price_list`]'s),
+    /// as the order API would: recorded, never paid, the option left as it is.
+    pub fn order(
+        &self,
+        profile: &str,
+        id: &str,
+        option: VpsOption,
+        duration: &str,
+        cart: bool,
+    ) -> Result<SimOrder, ProviderError> {
+        let mut inner = self.lock();
+        let m = inner.machine_mut(profile, id)?;
+        if m.provider != ProviderKind::Ovh {
+            return Err(ProviderError::NotFound(format!("service {id}")));
+        }
+        if option.subscribed(m) == Some(true) {
+            return Err(ProviderError::InvalidState(format!(
+                "The option {} is already subscribed on {id}",
+                option.api()
+            )));
+        }
+        let (_, with_tax, _) = price_list(option)
+            .into_iter()
+            .find(|(d, _, _)| *d == duration)
+            .ok_or_else(|| ProviderError::InvalidState(format!("Invalid duration: {duration}")))?;
+        inner.next_id += 1;
+        let order_id = i64::try_from(inner.next_id).unwrap_or(i64::MAX) + 7_000_000;
+        let order = SimOrder {
+            order_id,
+            profile: profile.into(),
+            machine_id: id.into(),
+            option,
+            duration: duration.into(),
+            cart,
+            url: format!("https://sim.invalid/order/{order_id}/pay"),
+            with_tax: with_tax.into(),
+        };
+        inner.orders.push(order.clone());
+        Ok(order)
+    }
+
+    /// Every order created, oldest first.
+    pub fn orders(&self) -> Vec<SimOrder> {
+        self.lock().orders.clone()
     }
 
     /// Tasks not yet finished on a machine (for lists of tasks started elsewhere).
@@ -612,6 +746,7 @@ fn apply(m: &mut Machine, op: &Operation, serial: u64) -> Result<(), String> {
             Err(format!("{} is not a task of its own", op.name()))
         }
         Operation::Backup(b) => backup_done(m, b),
+        Operation::Order(_) => Err("an order is not a task of a machine".into()),
     }
 }
 

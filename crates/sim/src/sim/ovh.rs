@@ -3,6 +3,8 @@
 //! snapshot surface plus `/auth/time`, `/auth/currentCredential`, `/auth/credential` with
 //! pending keys and their validation URL, and an OAuth2 token route).
 
+mod order;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -271,6 +273,7 @@ struct State {
     pending: Mutex<HashMap<String, String>>,
     faults: SimFaults,
     tasks: Mutex<HashMap<String, TaskInfo>>,
+    carts: order::Carts,
     tokens: Mutex<HashMap<String, Instant>>,
     log: Mutex<Vec<(String, String)>>,
     /// When each request of `log` arrived, in the same order.
@@ -433,6 +436,7 @@ pub async fn serve(opts: OvhSimOptions, estate: Arc<Estate>) -> std::io::Result<
         pending: Mutex::new(HashMap::new()),
         faults: SimFaults::default(),
         tasks: Mutex::new(HashMap::new()),
+        carts: Mutex::new(HashMap::new()),
         tokens: Mutex::new(HashMap::new()),
         log: Mutex::new(Vec::new()),
         arrivals: Mutex::new(Vec::new()),
@@ -1295,6 +1299,9 @@ impl State {
                 self.machine(sn)?;
                 self.task_json(sn, id)
             }
+            (_, ["order" | "me", ..]) => self
+                .order_route(method, &segs, &parsed_body)
+                .unwrap_or_else(|| Err(Fail::new(404, None, "Got an invalid (or empty) URL"))),
             (_, ["vps", ..] | ["auth", ..]) => Err(Fail::new(
                 405,
                 None,

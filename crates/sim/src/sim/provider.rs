@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::model::order::{Quote, Route, VpsOption};
 use crate::model::{Machine, Operation, TaskStatus};
 use crate::provider::{
     DownloadLink, PartialInventory, ProgressSink, Provider, ProviderError, StartedTask,
@@ -50,7 +51,31 @@ impl Provider for SimProvider {
             .map(Machine::within_depth)
     }
 
+    async fn quotes(
+        &self,
+        machine_id: &str,
+        option: VpsOption,
+    ) -> Result<Vec<Quote>, ProviderError> {
+        let m = self.estate.machine(&self.profile, machine_id)?;
+        Ok(crate::sim::estate::quotes(&m, option))
+    }
+
     async fn start(&self, machine_id: &str, op: &Operation) -> Result<StartedTask, ProviderError> {
+        if let Operation::Order(o) = op {
+            let cart = o.quote().is_some_and(|q| q.route != Route::Legacy);
+            let made = self
+                .estate
+                .order(&self.profile, machine_id, o.option, &o.duration, cart)?;
+            let created = crate::provider::ovh::order::Created {
+                order_id: made.order_id,
+                url: made.url,
+            };
+            return Ok(StartedTask {
+                note: Some(crate::provider::ovh::order::created_note(&created)),
+                id: made.order_id.to_string(),
+                finished: true,
+            });
+        }
         let id = self.estate.start(&self.profile, machine_id, op)?;
         let finished = matches!(op, Operation::Rename { .. } | Operation::Cancel { .. });
         Ok(StartedTask {

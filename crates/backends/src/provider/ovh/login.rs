@@ -13,8 +13,8 @@ use crate::provider::ProviderError;
 
 /// The access rules of a consumer key for snaptree: every call of [`SNAPSHOT_CALLS`], with
 /// `{serviceName}` as the wildcard, and every GET under `/vps/` (VPS, option, tasks,
-/// download link).
-pub fn access_rules(read_only: bool) -> Vec<(&'static str, String)> {
+/// download link); with `order` (never read-only), the order API's too ([`ORDER_RULES`]).
+pub fn access_rules(read_only: bool, order: bool) -> Vec<(&'static str, String)> {
     let mut rules = vec![("GET", "/vps".to_string()), ("GET", "/vps/*".to_string())];
     if !read_only {
         rules.extend(
@@ -23,9 +23,17 @@ pub fn access_rules(read_only: bool) -> Vec<(&'static str, String)> {
                 .filter(|(method, _)| *method != "GET")
                 .map(|(method, path)| (*method, path.replace("{serviceName}", "*"))),
         );
+        if order {
+            rules.extend(ORDER_RULES.iter().map(|(m, p)| (*m, (*p).to_string())));
+        }
     }
     rules
 }
+
+/// The rules ordering an option needs: the order API's routes (the per-option one and the
+/// cart), and `GET /me` (the account's subsidiary, which a cart is made for).
+pub const ORDER_RULES: &[(&str, &str)] =
+    &[("GET", "/order/*"), ("POST", "/order/*"), ("GET", "/me")];
 
 /// A consumer key requested and waiting for its owner's approval.
 #[derive(Debug)]
@@ -165,12 +173,15 @@ mod tests {
 
     #[test]
     fn the_rules_are_the_snapshot_calls_and_gets_only_when_read_only() {
-        let full = access_rules(false);
+        let full = access_rules(false, false);
         assert_eq!(full.len(), 10);
         assert!(full.contains(&("POST", "/vps/*/automatedBackup/restore".into())));
         assert!(full.contains(&("POST", "/vps/*/createSnapshot".into())));
         assert!(full.contains(&("DELETE", "/vps/*/snapshot".into())));
-        let ro = access_rules(true);
+        let ro = access_rules(true, true);
         assert_eq!(ro, vec![("GET", "/vps".into()), ("GET", "/vps/*".into())]);
+        let order = access_rules(false, true);
+        assert_eq!(order.len(), 13);
+        assert!(order.contains(&("POST", "/order/*".into())));
     }
 }

@@ -6,6 +6,7 @@ pub mod credentials;
 /// The OVH endpoints (what the configuration accepts as `endpoint`).
 pub use crate::config::endpoint;
 pub mod login;
+pub mod order;
 pub mod sign;
 
 use std::time::{Duration, Instant};
@@ -703,6 +704,14 @@ impl Provider for OvhProvider {
             Operation::Consolidate => Err(ProviderError::Unsupported(
                 "consolidation does not exist for VPSs".into(),
             )),
+            Operation::Order(o) => {
+                let made = order::create(&self.client, sn, o).await?;
+                Ok(StartedTask {
+                    note: Some(order::created_note(&made)),
+                    id: made.order_id.to_string(),
+                    finished: true,
+                })
+            }
             Operation::Backup(b) => {
                 let (call, body) = backup_call(b)?;
                 let t: WireTask = self
@@ -744,6 +753,15 @@ impl Provider for OvhProvider {
             last = Some(status);
             tokio::time::sleep(self.poll).await;
         }
+    }
+
+    async fn quotes(
+        &self,
+        machine_id: &str,
+        option: crate::model::order::VpsOption,
+    ) -> Result<Vec<crate::model::order::Quote>, ProviderError> {
+        vps_path(machine_id)?;
+        order::quotes(&self.client, machine_id, option).await
     }
 
     async fn download_link(&self, machine_id: &str) -> Result<DownloadLink, ProviderError> {

@@ -1027,8 +1027,8 @@ impl Inner {
             Operation::Replace { .. } => Err(ProviderError::Unsupported(
                 "replace exists only for OVHcloud VPSs; on vSphere take a new snapshot".into(),
             )),
-            Operation::Backup(_) => Err(ProviderError::Unsupported(
-                "automated backups are an OVHcloud VPS's".into(),
+            Operation::Backup(_) | Operation::Order(_) => Err(ProviderError::Unsupported(
+                "automated backups and option orders are an OVHcloud VPS's".into(),
             )),
         }
     }

@@ -1,21 +1,10 @@
 //! The words of a VPS automated backup's changes (docs/backups.md): a full restore says
 //! what is lost, as a revert does; a mount, a detach and a new daily time say what they do.
 
-use super::{Confirmation, FormField, Input, Refusal};
+use super::{Confirmation, FormField, Input, Refusal, Said};
 use crate::model::backups::{self, point_label, point_time};
 use crate::model::health::format_age;
 use crate::model::{BackupOp, Machine};
-
-/// What a backup change says and asks.
-pub(super) struct Said {
-    pub title: String,
-    pub summary: String,
-    pub lines: Vec<String>,
-    pub fields: Vec<FormField>,
-    /// It needs the confirmation a revert needs (a full restore).
-    pub typed: bool,
-    pub confirmation: Confirmation,
-}
 
 /// Describe `op` on `m`, or say why it cannot be asked for.
 pub(super) fn describe(

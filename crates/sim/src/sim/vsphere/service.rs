@@ -265,7 +265,10 @@ fn task_names(op: &Operation) -> (&'static str, &'static str) {
         ),
         Operation::Consolidate => ("ConsolidateVMDisks_Task", "VirtualMachine.consolidateDisks"),
         Operation::Rename { .. } => ("RenameSnapshot", "vm.Snapshot.rename"),
-        Operation::Replace { .. } | Operation::Cancel { .. } | Operation::Backup(_) => ("", ""),
+        Operation::Replace { .. }
+        | Operation::Cancel { .. }
+        | Operation::Backup(_)
+        | Operation::Order(_) => ("", ""),
     }
 }
 

@@ -1,0 +1,151 @@
+//! Ordering a VPS option (the snapshot guide's step 1): what an order would cost for each
+//! allowed duration, and the order itself — created, never paid (docs/backups.md, "Ordering
+//! an option").
+
+use serde::{Deserialize, Serialize};
+
+/// An option a VPS can be ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum VpsOption {
+    /// The snapshot option (one snapshot).
+    Snapshot,
+    /// The automated backup (daily restore points).
+    AutomatedBackup,
+}
+
+impl VpsOption {
+    /// Both, in the order the guide takes them.
+    pub const ALL: [VpsOption; 2] = [VpsOption::Snapshot, VpsOption::AutomatedBackup];
+
+    /// The API's name (`snapshot`, `automatedBackup`).
+    pub fn api(self) -> &'static str {
+        match self {
+            VpsOption::Snapshot => "snapshot",
+            VpsOption::AutomatedBackup => "automatedBackup",
+        }
+    }
+
+    /// The command line's name (`snapshot`, `automated-backup`).
+    pub fn cli(self) -> &'static str {
+        match self {
+            VpsOption::Snapshot => "snapshot",
+            VpsOption::AutomatedBackup => "automated-backup",
+        }
+    }
+
+    /// Words for a sentence: "the snapshot option".
+    pub fn label(self) -> &'static str {
+        match self {
+            VpsOption::Snapshot => "the snapshot option",
+            VpsOption::AutomatedBackup => "the automated backup option",
+        }
+    }
+
+    /// Whether `m` has it, as last read (`None`: not known).
+    pub fn subscribed(self, m: &super::Machine) -> Option<bool> {
+        match self {
+            VpsOption::Snapshot => m.snapshot_option,
+            VpsOption::AutomatedBackup => m.backups.as_deref().map(|b| b.subscribed),
+        }
+    }
+
+    /// The option `m` lacks, the snapshot's first: what an order from the TUI is for.
+    pub fn missing_on(m: &super::Machine) -> Option<VpsOption> {
+        VpsOption::ALL
+            .into_iter()
+            .find(|o| o.subscribed(m) == Some(false))
+    }
+}
+
+/// How the order is made: the legacy per-option route, or a cart (newer offers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Route {
+    /// `POST /order/vps/{serviceName}/{option}/{duration}`.
+    Legacy,
+    /// `POST /order/cart` … `checkout`, with the plan the catalogue names.
+    Cart {
+        /// The plan's code.
+        plan_code: String,
+        /// Its pricing mode (`default`).
+        pricing_mode: String,
+    },
+}
+
+/// One of an order's contracts: its name and where it is read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contract {
+    /// Name. Foreign text.
+    pub name: String,
+    /// Where to read it. Foreign text.
+    pub url: String,
+}
+
+/// What an order for one duration would cost, as the API says it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    /// The duration, as the API names it (`P1M`, `upto-2026-12-31`, …): sent back as given.
+    pub duration: String,
+    /// The price with tax, ready to show (`3.59 €`). Foreign text.
+    pub with_tax: String,
+    /// The price without tax, when given. Foreign text.
+    pub without_tax: Option<String>,
+    /// The contracts the order carries (the cart route gives them with the order).
+    pub contracts: Vec<Contract>,
+    /// How it is ordered.
+    pub route: Route,
+}
+
+/// An order of an option for a VPS: the quotes read, and the duration chosen among them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptionOrder {
+    /// The option.
+    pub option: VpsOption,
+    /// Every duration's quote, as read just before.
+    pub quotes: Vec<Quote>,
+    /// The duration chosen (one of the quotes').
+    pub duration: String,
+}
+
+impl OptionOrder {
+    /// The chosen duration's quote.
+    pub fn quote(&self) -> Option<&Quote> {
+        self.quotes.iter().find(|q| q.duration == self.duration)
+    }
+
+    /// The durations, `, ` between them.
+    pub fn durations(&self) -> String {
+        self.quotes
+            .iter()
+            .map(|q| q.duration.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Why `option` cannot be ordered for `m` (`None`: it can).
+pub fn refusal(m: &super::Machine, option: VpsOption) -> Option<String> {
+    let who = format!("{}/{}", m.profile, m.name);
+    if m.provider != super::ProviderKind::Ovh {
+        return Some(format!(
+            "{who} is a vSphere VM: options are ordered for OVHcloud VPSs"
+        ));
+    }
+    match option.subscribed(m) {
+        Some(true) => Some(format!("{who} already has {}", option.label())),
+        _ => None,
+    }
+}
+
+/// A quote as one line: "P1M  3.59 € (2.99 € without tax)".
+pub fn quote_line(q: &Quote) -> String {
+    let safe = |t: &str| crate::safe::terminal(t).into_owned();
+    match &q.without_tax {
+        Some(w) => format!(
+            "{}  {} ({} without tax)",
+            safe(&q.duration),
+            safe(&q.with_tax),
+            safe(w)
+        ),
+        None => format!("{}  {}", safe(&q.duration), safe(&q.with_tax)),
+    }
+}
