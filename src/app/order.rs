@@ -17,16 +17,16 @@ pub fn ask(s: &mut AppState) -> Vec<Effect> {
         let reason = crate::engine::policy::read_only_reason(&m.profile);
         return refuse(s, format!("refused: {reason}"));
     }
+    if m.provider != crate::model::ProviderKind::Ovh {
+        let why = order::refusal(&m, VpsOption::Snapshot).unwrap_or_default();
+        return refuse(s, why);
+    }
     let Some(option) = VpsOption::missing_on(&m) else {
-        return refuse(
-            s,
-            order::refusal(&m, VpsOption::Snapshot).unwrap_or_else(|| {
-                format!(
-                    "{} has the snapshot and the automated backup options",
-                    m.name
-                )
-            }),
+        let why = format!(
+            "{} has the snapshot and the automated backup options",
+            m.name
         );
+        return refuse(s, why);
     };
     let request = s.tasks.new_request();
     s.quotes_asked = Some((request, m.machine_ref()));

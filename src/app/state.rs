@@ -283,6 +283,8 @@ pub enum DialogKind {
     Quit,
     /// A download link to show and copy.
     Link(String),
+    /// An option's order created: where it is paid, to copy.
+    Order(String),
     /// A task's full text, by request.
     Task(u64),
     /// The message log.

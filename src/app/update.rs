@@ -1272,6 +1272,13 @@ fn dialog_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             d.focus = (d.focus + d.fields.len() - 1) % d.fields.len();
         }
         KeyCode::Enter => return confirm(s),
+        KeyCode::Char('y') if matches!(d.kind, DialogKind::Order(_)) => {
+            if let DialogKind::Order(url) = &d.kind {
+                let url = url.clone();
+                info(s, "order URL copied");
+                return vec![Effect::Copy(url)];
+            }
+        }
         KeyCode::Char('y') if matches!(d.kind, DialogKind::Link(_)) => {
             if let DialogKind::Link(url) = &d.kind {
                 let url = url.clone();
@@ -1376,6 +1383,7 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
             return Vec::new();
         }
         DialogKind::Link(_)
+        | DialogKind::Order(_)
         | DialogKind::Task(_)
         | DialogKind::Log
         | DialogKind::Profile(_)
@@ -1602,6 +1610,11 @@ fn on_engine_event(s: &mut AppState, event: Event) {
             let mut note_line = None;
             if let Some(t) = s.task_mut(request) {
                 match update {
+                    // An order says where it is paid: kept with its row, said as news.
+                    RunUpdate::Started { task_id, note } if matches!(t.op, Operation::Order(_)) => {
+                        t.message = note.map(|n| crate::safe::terminal(&n).into_owned());
+                        t.task_id = Some(task_id);
+                    }
                     RunUpdate::Started { task_id, note } => {
                         note_line = note.map(|n| format!("{} on {}: {n}", t.op.name(), t.machine));
                         t.task_id = Some(task_id);
@@ -1680,8 +1693,20 @@ fn record_end(
         Ok(status) => {
             t.state = Some(status.state);
             t.progress = status.progress;
-            t.message = status.message.clone();
+            // An order's words (where it is paid) stay when the server adds none.
+            let said = t
+                .message
+                .take()
+                .filter(|_| matches!(t.op, Operation::Order(_)));
+            t.message = status.message.clone().or(said);
             match status.state {
+                TaskState::Success if matches!(t.op, Operation::Order(_)) => (
+                    Level::Info,
+                    format!(
+                        "{summary}: {}",
+                        t.message.as_deref().unwrap_or("order created")
+                    ),
+                ),
                 TaskState::Success if offer_retake => (
                     Level::Info,
                     format!("{summary}: done; snapshot used up, t takes a new one"),
@@ -1759,8 +1784,31 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
     let summary = format!("{} on {}", t.operation(), t.machine);
     let skipped = matches!(result, Err(RunError::Skipped(_)));
     let (level, text) = record_end(t, result, &summary, offer_retake);
+    // An order created: where it is paid, in a dialog that copies it (unless one is open).
+    let paid_at = t
+        .message
+        .as_deref()
+        .filter(|_| succeeded && matches!(t.op, Operation::Order(_)))
+        .and_then(crate::model::order::paid_at)
+        .map(|url| {
+            let id = t.task_id.clone().unwrap_or_default();
+            (url.to_string(), format!("{summary}: order {id} created."))
+        });
     let Some(plan) = t.batch else {
-        s.say(level, text);
+        s.say(level, text.clone());
+        if let Some((url, created)) = paid_at
+            && s.dialog().is_none()
+        {
+            s.open_dialog(Dialog::plain(
+                "Order created",
+                DialogKind::Order(url.clone()),
+                vec![
+                    created,
+                    format!("Pay it at {url}"),
+                    "snaptree pays nothing; the option is active only once OVHcloud has the payment, and the VPS says so then.".into(),
+                ],
+            ));
+        }
         return;
     };
     let Some(i) = s.batch.batches.iter().position(|b| b.id == plan) else {

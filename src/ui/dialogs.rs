@@ -165,6 +165,7 @@ pub fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, s: &AppState, theme: &T
     lines.push(Line::raw(""));
     let keys = match &d.kind {
         DialogKind::Link(_) => "y copy URL · c copy a curl command · Esc close".to_string(),
+        DialogKind::Order(_) => "y copy the URL · Enter/Esc close".to_string(),
         DialogKind::Quit => "Enter quit · Esc stay".to_string(),
         DialogKind::Task(_) => "Enter/Esc close · y copy the task id · j/k scroll".to_string(),
         DialogKind::Log => "Enter/Esc close · j/k scroll".to_string(),
@@ -317,11 +318,16 @@ pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
         "Text: ←/→ Home End, C-u C-w C-k erase · Enter on a task shows it in full",
         theme.dim,
     ));
-    // What the marks on the rows mean; the second line only where the screen has room
-    // (at 80×24 every row is taken).
-    lines.push(Line::styled(LEGEND[0], theme.dim));
-    if usize::from(area.height) >= lines.len() + 3 {
+    // What the marks on the rows mean: two lines where the screen has room; else the
+    // first in the box's bottom border (at 80×24 every row is taken).
+    let mut block = boxed("Keys · Esc or ? closes", theme);
+    if usize::from(area.height) >= lines.len() + 4 {
+        lines.push(Line::styled(LEGEND[0], theme.dim));
         lines.push(Line::styled(LEGEND[1], theme.dim));
+    } else if usize::from(area.height) >= lines.len() + 3 {
+        lines.push(Line::styled(LEGEND[0], theme.dim));
+    } else {
+        block = block.title_bottom(Line::styled(LEGEND[0], theme.dim));
     }
     let rect = centered(
         area,
@@ -329,10 +335,7 @@ pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
         to_u16(lines.len()).saturating_add(2),
     );
     frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines).block(boxed("Keys · Esc or ? closes", theme)),
-        rect,
-    );
+    frame.render_widget(Paragraph::new(lines).block(block), rect);
 }
 
 /// A profile template of each back end, side by side (docs/config.md): what the welcome shows.

@@ -1173,6 +1173,56 @@ fn the_backups_list_opens_read_only_and_its_changes_are_refused() {
     assert!(error_message(&s).contains("is mounted; detach it first"));
 }
 
+/// `O`: read-only refuses before asking anything; a VPS with both options, or a VM, says
+/// why; an answer to an older request, or one that comes while a dialog is open, opens
+/// nothing.
+#[test]
+fn ordering_an_option_is_refused_read_only_and_a_late_answer_opens_nothing() {
+    let mut s = state_with(true, ThemeName::Default);
+    select_machine(&mut s, "vps-9c0d1e2f.vps.ovh.net");
+    assert!(key(&mut s, 'O').is_empty());
+    assert!(error_message(&s).contains("read-only"));
+    let mut s = state_with(false, ThemeName::Default);
+    select_machine(&mut s, "mail");
+    assert!(key(&mut s, 'O').is_empty());
+    assert!(error_message(&s).contains("has the snapshot and the automated backup options"));
+    select_machine(&mut s, "web-01");
+    assert!(key(&mut s, 'O').is_empty());
+    assert!(error_message(&s).contains("vSphere VM"));
+    // blog lacks the automated backup: asked; a second O asks again, the first answer is
+    // dropped.
+    select_machine(&mut s, "blog");
+    let ask = |s: &mut AppState| match key(s, 'O').as_slice() {
+        [
+            Effect::Send(
+                _,
+                Command::Quotes {
+                    request, option, ..
+                },
+            ),
+        ] => (*request, *option),
+        other => panic!("{other:?}"),
+    };
+    let (first, option) = ask(&mut s);
+    assert_eq!(option.api(), "automatedBackup");
+    let (second, _) = ask(&mut s);
+    let blog = s.selected_machine().unwrap().clone();
+    let answer = |request| {
+        Msg::Engine(Event::Quotes {
+            request,
+            machine: blog.machine_ref(),
+            option,
+            result: Ok(snaptree::sim::estate::quotes(&blog, option)),
+        })
+    };
+    update(&mut s, answer(first));
+    assert!(s.dialog().is_none(), "{:?}", s.dialog());
+    update(&mut s, answer(second));
+    let d = s.dialog().expect("the order's dialog");
+    assert_eq!(d.title, "Order the automated backup option for blog");
+    assert!(d.needs_typing());
+}
+
 #[test]
 fn read_only_refuses_the_palette_batch_delete_and_cancel() {
     let mut s = state_with(true, ThemeName::Default);

@@ -1992,7 +1992,7 @@ fn option_order_shows_prices_then_creates_an_order_python_ovh_sees_and_pays_noth
         audit.iter().any(|r| r["operation"] == "order-option"
             && r["target"] == "automatedBackup"
             && r["result"] == "success"
-            && r["task_id"] == orders[0].order_id.to_string()),
+            && r["task_id"].as_str() == Some(orders[0].order_id.to_string().as_str())),
         "{audit:?}"
     );
     assert!(

@@ -389,3 +389,49 @@ fn a_vps_backup_is_detached_mounted_restored_and_rescheduled_from_its_dialog() {
         );
     }
 }
+
+/// `O` on the demo's VPS without the snapshot option: its prices asked, the order's dialog,
+/// the VPS's name typed; the order is created (never paid), its URL said, and the VPS
+/// still says it has no snapshot option.
+#[test]
+fn a_missing_option_is_ordered_from_the_vps_and_nothing_is_claimed_active() {
+    let mut tui = Tui::start(&[], 300);
+    let state = tui.state_dir();
+    tui.wait_for("the inventory", |s| {
+        s.contains("mail") && s.contains("blog")
+    });
+    tui.send("/vps-9c0d\r");
+    tui.wait_text("no snapshot option on this VPS");
+    tui.send("O");
+    tui.wait_for("the order's dialog", |s| {
+        s.contains("Order the snapshot option") && s.contains("P12M") && s.contains("3.59 €")
+    });
+    // The key that opened it does not confirm; the name must be typed.
+    tui.send("O");
+    tui.send("\r");
+    tui.wait_text("exactly to confirm");
+    tui.send("\x7f");
+    tui.send("vps-9c0d1e2f.vps.ovh.net\r");
+    tui.wait_for("where the order is paid", |s| {
+        s.contains("Order created") && s.contains("Pay it at https://sim.invalid/order/")
+    });
+    tui.send("\x1b");
+    tui.wait_for("the VPS as it is", |s| {
+        !s.contains("Order created") && s.contains("no snapshot option on this VPS")
+    });
+    tui.send("q");
+    let start = Instant::now();
+    while tui.child.try_wait().expect("wait").is_none() {
+        assert!(start.elapsed() < WAIT, "snaptree did not exit after q");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let audit = std::fs::read_to_string(state.join("snaptree").join("audit.log"))
+        .expect("audit log written");
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"operation\":\"order-option\"")
+                && l.contains("\"result\":\"success\"")),
+        "{audit}"
+    );
+}

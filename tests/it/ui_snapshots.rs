@@ -235,6 +235,46 @@ fn the_chosen_restore_point_stays_in_sight_in_a_long_list_80x24() {
     assert!(text.contains("│› ") && text.contains("7 mounted"), "{text}");
 }
 
+/// `O` on a VPS without the snapshot option: its quotes asked, then the order's dialog —
+/// every duration's price, the contracts, that nothing is paid, the name typed.
+#[test]
+fn order_dialog_of_a_missing_option() {
+    let mut s = state();
+    select_machine(&mut s, "vps-9c0d1e2f.vps.ovh.net");
+    let fx = key(&mut s, 'O');
+    let Some(snaptree::app::Effect::Send(
+        profile,
+        snaptree::engine::Command::Quotes {
+            request,
+            machine_id,
+            option,
+        },
+    )) = fx.first().cloned()
+    else {
+        panic!("{fx:?}");
+    };
+    assert_eq!(option, snaptree::model::order::VpsOption::Snapshot);
+    let estate = demo_estate(std::time::Duration::ZERO);
+    let m = estate.machine(&profile, &machine_id).unwrap();
+    let mut quotes = snaptree::sim::estate::quotes(&m, option);
+    // The per-option route's contracts, to see them drawn.
+    quotes[0].contracts = vec![snaptree::model::order::Contract {
+        name: "Specific terms: VPS options".into(),
+        url: "https://sim.invalid/contracts/vps-options.pdf".into(),
+    }];
+    update(
+        &mut s,
+        Msg::Engine(Event::Quotes {
+            request,
+            machine: MachineRef::new(profile, machine_id),
+            option,
+            result: Ok(quotes),
+        }),
+    );
+    insta::assert_snapshot!("dialog_order_option", screen(&s, W, H));
+    insta::assert_snapshot!("dialog_order_option_80x24", screen(&s, 80, 24));
+}
+
 #[test]
 fn replace_dialog_on_a_vps() {
     let mut s = state();

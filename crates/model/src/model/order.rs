@@ -136,6 +136,21 @@ pub fn refusal(m: &super::Machine, option: VpsOption) -> Option<String> {
     }
 }
 
+/// What a run says of an order it created: where it is paid, and that nothing is active yet.
+pub fn created_note(order_id: i64, url: &str) -> String {
+    format!(
+        "order {order_id} created: pay it at {url} ; the option is active only once OVHcloud has the payment"
+    )
+}
+
+/// Where an order is paid, from what [`created_note`] said.
+pub fn paid_at(note: &str) -> Option<&str> {
+    note.split_once(" pay it at ")?
+        .1
+        .split_once(" ;")
+        .map(|(url, _)| url)
+}
+
 /// A quote as one line: "P1M  3.59 € (2.99 € without tax)".
 pub fn quote_line(q: &Quote) -> String {
     let safe = |t: &str| crate::safe::terminal(t).into_owned();
@@ -147,5 +162,17 @@ pub fn quote_line(q: &Quote) -> String {
             safe(w)
         ),
         None => format!("{}  {}", safe(&q.duration), safe(&q.with_tax)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_note_of_an_order_gives_back_its_url() {
+        let note = created_note(7, "https://pay.example/o/7?x=1;y=2");
+        assert_eq!(paid_at(&note), Some("https://pay.example/o/7?x=1;y=2"));
+        assert_eq!(paid_at("task 3 started"), None);
     }
 }

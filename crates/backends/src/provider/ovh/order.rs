@@ -92,12 +92,9 @@ pub struct Created {
     pub url: String,
 }
 
-/// What a run says of an order it created: where it is paid, and that nothing is active yet.
+/// What a run says of an order it created (`model::order::created_note`).
 pub fn created_note(c: &Created) -> String {
-    format!(
-        "order {} created: pay it at {}; the option is active only once OVHcloud has the payment",
-        c.order_id, c.url
-    )
+    crate::model::order::created_note(c.order_id, &c.url)
 }
 
 fn quote(duration: &str, o: WireOrder) -> Quote {
