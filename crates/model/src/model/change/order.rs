@@ -27,25 +27,23 @@ pub(super) fn describe(m: &Machine, o: &OptionOrder) -> Result<Said, Refusal> {
         }));
     };
     let mut lines = vec![format!("Order {} for {who}.", o.option.label())];
-    lines.extend(o.quotes.iter().map(|q| {
-        format!(
-            "{} {}",
-            if q.duration == chosen.duration {
-                "›"
-            } else {
-                " "
-            },
-            quote_line(q)
-        )
-    }));
-    for c in &chosen.contracts {
+    // Every duration's price; which is ordered is the Duration field's answer.
+    lines.extend(o.quotes.iter().map(|q| format!("  {}", quote_line(q))));
+    // Every duration's contracts, each once: the answer may choose another duration.
+    let mut contracts: Vec<&crate::model::order::Contract> = Vec::new();
+    for c in o.quotes.iter().flat_map(|q| &q.contracts) {
+        if !contracts.contains(&c) {
+            contracts.push(c);
+        }
+    }
+    for c in &contracts {
         lines.push(format!(
             "Contract: {} {}",
             crate::safe::terminal(&c.name),
             crate::safe::terminal(&c.url)
         ));
     }
-    if chosen.contracts.is_empty() {
+    if contracts.is_empty() {
         lines.push("Its contracts are shown with the order, where it is paid.".into());
     }
     lines.push(
