@@ -169,6 +169,82 @@ pub fn quote_line(q: &Quote) -> String {
 mod tests {
     use super::*;
 
+    fn quotes() -> Vec<Quote> {
+        ["P1M", "P12M"]
+            .into_iter()
+            .map(|d| Quote {
+                duration: d.into(),
+                with_tax: "3.59 €".into(),
+                without_tax: None,
+                contracts: vec![Contract {
+                    name: "terms".into(),
+                    url: "https://x.invalid/t".into(),
+                }],
+                route: Route::Legacy,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_order_is_typed_even_yes_no_re_checked_and_its_duration_one_offered() {
+        use crate::model::change::{Confirmation, Context, Value, describe};
+        use crate::model::{ExpectedView, Operation};
+        let protect = crate::model::cleanup::Protect::new(&[]);
+        let ctx = Context {
+            now: chrono::Utc::now(),
+            type_to_confirm: false,
+            protect: &protect,
+            allow_low_space: false,
+        };
+        let mut m = crate::model::machine::tests::vm("ovh", "vps-1", "blog", Vec::new());
+        m.provider = crate::model::ProviderKind::Ovh;
+        m.snapshot_option = Some(false);
+        let op = Operation::Order(Box::new(OptionOrder {
+            option: VpsOption::Snapshot,
+            quotes: quotes(),
+            duration: "P1M".into(),
+        }));
+        let mut c = describe(&m, op.clone(), ctx).unwrap();
+        assert_eq!(c.confirmation, Confirmation::TypeName("blog".into()));
+        assert_eq!(
+            c.lines
+                .iter()
+                .filter(|l| l.starts_with("Contract: terms"))
+                .count(),
+            1,
+            "{:?}",
+            c.lines
+        );
+        let duration = c
+            .fields
+            .iter()
+            .position(|f| f.input == crate::model::change::Input::Duration)
+            .unwrap();
+        c.fields[0].value = Value::Text("blog".into());
+        c.fields[duration].value = Value::Text("P12M".into());
+        let Operation::Order(o) = &c.answered().unwrap()[0].op else {
+            panic!()
+        };
+        assert_eq!(o.duration, "P12M");
+        c.fields[duration].value = Value::Text("P6M".into());
+        assert!(
+            c.answered()
+                .unwrap_err()
+                .0
+                .contains("choose one of P1M, P12M")
+        );
+        // Subscribed since it was seen (paid elsewhere): refused, nothing ordered.
+        let seen = ExpectedView::of(&m, &op);
+        let mut paid = m.clone();
+        paid.snapshot_option = Some(true);
+        let why = seen.stale_reason(&paid, &op).unwrap();
+        assert!(
+            why.contains("already has the snapshot option; nothing was ordered"),
+            "{why}"
+        );
+        assert!(describe(&paid, op, ctx).is_err());
+    }
+
     #[test]
     fn the_note_of_an_order_gives_back_its_url() {
         let note = created_note(7, "https://pay.example/o/7?x=1;y=2");
