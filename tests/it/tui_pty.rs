@@ -313,6 +313,17 @@ fn a_click_selects_the_machine_under_it_and_every_exit_stops_mouse_reports() {
     assert_mouse_asked_then_stopped(&tui.raw_text());
 }
 
+/// `q`, the exit awaited, then the audit log the run wrote.
+fn quit_then_audit(tui: &mut Tui, state: &std::path::Path) -> String {
+    tui.send("q");
+    let start = Instant::now();
+    while tui.child.try_wait().expect("wait").is_none() {
+        assert!(start.elapsed() < WAIT, "snaptree did not exit after q");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::read_to_string(state.join("snaptree").join("audit.log")).expect("audit log written")
+}
+
 /// The demo's mail VPS in the TUI: `b` lists its restore points; from there a detach, a
 /// mount, a full restore typed like a revert and a new daily time, each confirmed in its
 /// own dialog, run, refreshed and audited.
@@ -366,14 +377,7 @@ fn a_vps_backup_is_detached_mounted_restored_and_rescheduled_from_its_dialog() {
     tui.wait_text("backup-reschedule on mail: done");
     tui.wait_text("daily at 03:30 UTC");
 
-    tui.send("q");
-    let start = Instant::now();
-    while tui.child.try_wait().expect("wait").is_none() {
-        assert!(start.elapsed() < WAIT, "snaptree did not exit after q");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let audit = std::fs::read_to_string(state.join("snaptree").join("audit.log"))
-        .expect("audit log written");
+    let audit = quit_then_audit(&mut tui, &state);
     for op in [
         "backup-detach",
         "backup-restore-file",
@@ -419,14 +423,7 @@ fn a_missing_option_is_ordered_from_the_vps_and_nothing_is_claimed_active() {
     tui.wait_for("the VPS as it is", |s| {
         !s.contains("Order created") && s.contains("no snapshot option on this VPS")
     });
-    tui.send("q");
-    let start = Instant::now();
-    while tui.child.try_wait().expect("wait").is_none() {
-        assert!(start.elapsed() < WAIT, "snaptree did not exit after q");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let audit = std::fs::read_to_string(state.join("snaptree").join("audit.log"))
-        .expect("audit log written");
+    let audit = quit_then_audit(&mut tui, &state);
     assert!(
         audit
             .lines()
