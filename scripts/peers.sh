@@ -3,7 +3,7 @@
 #   - tmux, Go and govmomi, Python's venv, OpenSSH's server and client: Debian packages
 #     (through sudo when not root);
 #   - vcsim, built from tests/vcsim/main.go (scripts/vcsim.sh);
-#   - python-ovh, pyVmomi and prometheus-client, in a virtual environment (never the
+#   - python-ovh, pyVmomi, prometheus-client and proxmoxer, in a virtual environment (never the
 #     system Python).
 # Everything goes to ${SNAPTREE_PEERS:-~/.cache/snaptree-peers}, whose path is printed on
 # the last line. A second run checks and returns within seconds.
@@ -14,7 +14,7 @@ peers="${SNAPTREE_PEERS:-$HOME/.cache/snaptree-peers}"
 mkdir -p "$peers"
 
 # The Python peers, pinned to the versions the tests were last run with.
-python_peers=(ovh==1.2.0 pyvmomi==9.1.1.0 prometheus-client==0.26.0)
+python_peers=(ovh==1.2.0 pyvmomi==9.1.1.0 prometheus-client==0.26.0 proxmoxer==2.3.0)
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then

@@ -274,6 +274,34 @@ async fn serve_simulator(command: &SimCmd) -> i32 {
                 }
             }
         }
+        SimCmd::Proxmox {
+            listen,
+            token_id,
+            token_secret,
+        } => {
+            let mut opts = snaptree::sim::proxmox::ProxmoxSimOptions {
+                listen: *listen,
+                ..Default::default()
+            };
+            if let Some(t) = token_id {
+                opts.token_id = t.clone();
+            }
+            if let Some(s) = token_secret {
+                opts.token_secret = s.clone();
+            }
+            let estate = std::sync::Arc::new(snaptree::sim::Estate::proxmox());
+            match snaptree::sim::proxmox::serve(opts, estate).await {
+                Ok(handle) => {
+                    print_banner(&handle.describe());
+                    let _ = tokio::signal::ctrl_c().await;
+                    0
+                }
+                Err(e) => {
+                    tell!("snaptree: cannot serve the Proxmox simulator on {listen}: {e}");
+                    1
+                }
+            }
+        }
         SimCmd::Ovh {
             listen,
             application_key,

@@ -509,6 +509,19 @@ pub enum ConfigCmd {
 /// `sim` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SimCmd {
+    /// The Proxmox VE simulator (HTTPS, `/api2/json`; API token demo@pve!snaptree, secret
+    /// demo): a two-node cluster with QEMU VMs and LXC containers.
+    Proxmox {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8006")]
+        listen: std::net::SocketAddr,
+        /// The API token id accepted (USER@REALM!NAME).
+        #[arg(long)]
+        token_id: Option<String>,
+        /// The token's secret.
+        #[arg(long)]
+        token_secret: Option<String>,
+    },
     /// The vSphere simulator (HTTPS, SOAP; login demo/demo).
     Vsphere {
         /// Address to listen on.

@@ -162,6 +162,8 @@ async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
                 simulators.push(sim);
                 cfg
             }
+            // The demo has no Proxmox cluster until its client exists.
+            ProviderKind::Proxmox => continue,
         };
         // Each profile through its real client, on loopback (a vSphere one in VI/JSON, as
         // a vCenter 8.0U1+ is spoken to).

@@ -108,6 +108,7 @@ pub fn inventory(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
                 let kind = match p.kind {
                     ProviderKind::Vsphere => "vSphere",
                     ProviderKind::Ovh => "OVHcloud",
+                    ProviderKind::Proxmox => "Proxmox VE",
                 };
                 let (state, style) = match &p.status {
                     ProfileStatus::Loading => (

@@ -22,6 +22,7 @@ mod ovh_cli;
 mod ovh_list_bench;
 mod ovh_provider;
 mod ovh_python;
+mod proxmox_sim;
 mod reused_id;
 mod snapshot_list;
 mod stalls;

@@ -11,6 +11,8 @@ pub enum ProviderKind {
     Vsphere,
     /// OVHcloud VPS: at most one snapshot.
     Ovh,
+    /// Proxmox VE: a tree of snapshots per QEMU VM or LXC container.
+    Proxmox,
 }
 
 impl ProviderKind {
@@ -19,6 +21,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Vsphere => "vsphere",
             ProviderKind::Ovh => "ovh",
+            ProviderKind::Proxmox => "proxmox",
         }
     }
 }
@@ -88,6 +91,19 @@ impl std::fmt::Display for MachineRef {
 pub const VSPHERE_MAX_NAME: usize = 80;
 /// The longest VPS snapshot description snaptree sends (see [`Capabilities::vps`]).
 pub const VPS_MAX_NAME: usize = 255;
+/// The longest snapshot name Proxmox VE accepts (its `pve-configid` format).
+pub const PROXMOX_MAX_NAME: usize = 40;
+
+/// Why `name` is not a Proxmox VE snapshot name (a letter first, then letters, digits, `_`
+/// and `-`, at most [`PROXMOX_MAX_NAME`]), or `None` when it is one.
+pub fn proxmox_name_refusal(name: &str) -> Option<String> {
+    let rule = "a Proxmox snapshot name starts with a letter and has only letters, digits, _ and -, at most 40";
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    (!first_ok || !rest_ok || name.len() > PROXMOX_MAX_NAME || name == "current")
+        .then(|| format!("{name:?}: {rule} (and is not \"current\")"))
+}
 
 /// What a machine allows, as reported by its back end.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +146,23 @@ impl Capabilities {
             // on the names it lets a user type, so a longer name is one no colleague could
             // have typed or retype in the Client.
             max_name: VSPHERE_MAX_NAME,
+        }
+    }
+
+    /// What a Proxmox VE guest allows: a QEMU VM (`qemu`) can keep its RAM state in a
+    /// snapshot, a container cannot. Proxmox has no quiesce flag, no consolidation and no
+    /// rename (a snapshot's name is its id).
+    pub fn proxmox(qemu: bool) -> Self {
+        Capabilities {
+            snapshots: true,
+            tree: true,
+            memory: qemu,
+            quiesce: false,
+            consolidate: false,
+            download: false,
+            suppress_power_on: false,
+            replace: false,
+            max_name: PROXMOX_MAX_NAME,
         }
     }
 
@@ -495,6 +528,9 @@ impl Machine {
             Some(match self.provider {
                 ProviderKind::Ovh => "this back end does not take memory snapshots",
                 ProviderKind::Vsphere => "the server says this VM cannot take memory snapshots",
+                ProviderKind::Proxmox => {
+                    "a container has no RAM state: only a QEMU VM's snapshot can hold it"
+                }
             })
         } else if self.power_state != PowerState::PoweredOn {
             Some("memory needs the VM powered on")
@@ -510,7 +546,7 @@ impl Machine {
         let who = format!("{}/{}", self.profile, self.name);
         if self.snapshot_option == Some(false) {
             return Some(format!(
-                "{who} has no snapshot option: order it in the OVHcloud Manager"
+                "{who} has no snapshot option: order it (snaptree option order {who} snapshot, or O)"
             ));
         }
         match self.snapshots.first() {
@@ -539,6 +575,9 @@ impl Machine {
             Some(match self.provider {
                 ProviderKind::Ovh => "this back end does not quiesce snapshots",
                 ProviderKind::Vsphere => "the server says this VM cannot take quiesced snapshots",
+                ProviderKind::Proxmox => {
+                    "Proxmox freezes the file systems itself when the guest's QEMU agent runs"
+                }
             })
         } else if self.power_state != PowerState::PoweredOn {
             Some("quiesce needs the VM powered on")

@@ -192,6 +192,16 @@ impl Estate {
             .unwrap_or_else(|e| panic!("the embedded demo scenario is invalid: {e}"))
     }
 
+    /// The Proxmox VE cluster of [`scenario::PROXMOX`], its ages from now.
+    pub fn proxmox() -> Self {
+        let ms = std::env::var("SNAPTREE_SIM_TASK_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis);
+        Self::from_scenario(scenario::PROXMOX, Utc::now(), ms)
+            .unwrap_or_else(|e| panic!("the embedded Proxmox scenario is invalid: {e}"))
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if inner.advance(Instant::now()) {
@@ -269,6 +279,9 @@ impl Estate {
                     "The operation is not allowed in the current state: another task is in progress."
                         .into(),
                 ),
+                ProviderKind::Proxmox => ProviderError::Busy(format!(
+                    "VM {id} is locked (snapshot)"
+                )),
             });
         }
         validate(&machine, op)?;
@@ -276,6 +289,7 @@ impl Estate {
         let task_id = match machine.provider {
             ProviderKind::Vsphere => format!("task-{}", inner.next_id),
             ProviderKind::Ovh => inner.next_id.to_string(),
+            ProviderKind::Proxmox => upid(&machine, op, inner.next_id),
         };
         if let Operation::Rename { .. } = op {
             // RenameSnapshot / PUT snapshot are synchronous.
@@ -549,6 +563,9 @@ impl Inner {
 
 /// Faults the real APIs raise when a call is made, before any task exists.
 fn validate(m: &Machine, op: &Operation) -> Result<(), ProviderError> {
+    if m.provider == ProviderKind::Proxmox {
+        return validate_proxmox(m, op);
+    }
     let exists = |id: &str| {
         m.find(id)
             .map(|_| ())
@@ -634,6 +651,8 @@ fn apply(m: &mut Machine, op: &Operation, serial: u64) -> Result<(), String> {
                 id: match m.provider {
                     ProviderKind::Vsphere => format!("snapshot-{serial}"),
                     ProviderKind::Ovh => format!("{serial:08x}-5e1d-4c0a-8b7f-3d2c1b0a9f8e"),
+                    // A Proxmox snapshot is named by its name.
+                    ProviderKind::Proxmox => name.clone(),
                 },
                 name: name.clone(),
                 description: description.clone(),
@@ -647,7 +666,8 @@ fn apply(m: &mut Machine, op: &Operation, serial: u64) -> Result<(), String> {
                 quiesced: *quiesce && on && m.tools_running(),
                 size_bytes: match m.provider {
                     ProviderKind::Vsphere => Some((64 + (serial * 37) % 900) * 1024 * 1024),
-                    ProviderKind::Ovh => None,
+                    // Neither API says a snapshot's size.
+                    ProviderKind::Ovh | ProviderKind::Proxmox => None,
                 },
                 created_by: None,
                 children: Vec::new(),
@@ -656,7 +676,7 @@ fn apply(m: &mut Machine, op: &Operation, serial: u64) -> Result<(), String> {
             match m
                 .current
                 .clone()
-                .filter(|_| m.provider == ProviderKind::Vsphere)
+                .filter(|_| m.provider != ProviderKind::Ovh)
             {
                 Some(cur) => match find_mut(&mut m.snapshots, &cur) {
                     Some(parent) => parent.children.push(node),
@@ -880,8 +900,92 @@ fn revert(m: &mut Machine, snapshot: &str, suppress_power_on: bool) -> Result<()
             m.snapshots.clear();
             m.current = None;
         }
+        ProviderKind::Proxmox => {
+            // A rollback to a snapshot with RAM state leaves the guest running; without,
+            // stopped (unless asked to start, which the simulator does not model).
+            m.current = Some(node.id.clone());
+            m.power_state = if node.memory {
+                PowerState::PoweredOn
+            } else {
+                PowerState::PoweredOff
+            };
+        }
     }
     Ok(())
+}
+
+/// A Proxmox task id (UPID) for `op` on guest `m`: node, a process id, the start time,
+/// the task's type (`qmsnapshot`, `vzrollback`, …), the guest and the token's user.
+fn upid(m: &Machine, op: &Operation, serial: u64) -> String {
+    let node = m.location.first().map_or("pve", String::as_str);
+    let qemu = !is_container(m);
+    let kind = match (op, qemu) {
+        (Operation::Take { .. }, true) => "qmsnapshot",
+        (Operation::Take { .. }, false) => "vzsnapshot",
+        (Operation::Revert { .. } | Operation::RevertCurrent { .. }, true) => "qmrollback",
+        (Operation::Revert { .. } | Operation::RevertCurrent { .. }, false) => "vzrollback",
+        (_, true) => "qmdelsnapshot",
+        (_, false) => "vzdelsnapshot",
+    };
+    format!(
+        "UPID:{node}:{serial:08X}:{:08X}:{:08X}:{kind}:{}:demo@pve!snaptree:",
+        serial * 7,
+        Utc::now().timestamp(),
+        m.id
+    )
+}
+
+/// A Proxmox guest that is an LXC container (its details say `type = lxc`).
+pub fn is_container(m: &Machine) -> bool {
+    m.details.iter().any(|(k, v)| k == "type" && v == "lxc")
+}
+
+/// What Proxmox VE refuses before any task exists.
+fn validate_proxmox(m: &Machine, op: &Operation) -> Result<(), ProviderError> {
+    if let Some(id) = op.snapshot()
+        && m.find(id).is_none()
+    {
+        return Err(ProviderError::NotFound(format!(
+            "snapshot '{id}' does not exist"
+        )));
+    }
+    match op {
+        Operation::Take { name, memory, .. } => {
+            if let Some(why) = crate::model::machine::proxmox_name_refusal(name) {
+                return Err(ProviderError::InvalidState(format!(
+                    "snapname: invalid format - {why}"
+                )));
+            }
+            if m.find(name).is_some() {
+                return Err(ProviderError::InvalidState(format!(
+                    "snapshot name '{name}' already used"
+                )));
+            }
+            if *memory && is_container(m) {
+                return Err(ProviderError::InvalidState(
+                    "vmstate: property is not defined in schema and the schema does not allow additional properties".into(),
+                ));
+            }
+            Ok(())
+        }
+        Operation::Delete { children: true, .. } | Operation::DeleteAll => Err(
+            ProviderError::Unsupported("Proxmox deletes one snapshot at a time".into()),
+        ),
+        Operation::Rename { name: Some(_), .. } => Err(ProviderError::Unsupported(
+            "Proxmox cannot rename a snapshot".into(),
+        )),
+        Operation::Consolidate
+        | Operation::Replace { .. }
+        | Operation::Backup(_)
+        | Operation::Order(_) => Err(ProviderError::Unsupported(format!(
+            "{} does not exist on Proxmox VE",
+            op.name()
+        ))),
+        Operation::RevertCurrent { .. } if m.current.is_none() => Err(ProviderError::InvalidState(
+            "the guest has no current snapshot".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn find_mut<'a>(nodes: &'a mut [Snapshot], id: &str) -> Option<&'a mut Snapshot> {

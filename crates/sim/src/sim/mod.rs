@@ -5,6 +5,7 @@
 pub mod estate;
 pub mod ovh;
 pub mod provider;
+pub mod proxmox;
 pub mod scenario;
 pub mod vsphere;
 

@@ -12,6 +12,10 @@ use crate::model::{
 /// The demo estate (docs/cli.md, "Demo").
 pub const DEMO: &str = include_str!("../../assets/demo.toml");
 
+/// The Proxmox VE cluster `snaptree sim proxmox` serves (not yet in the demo: its client is
+/// not built).
+pub const PROXMOX: &str = include_str!("../../assets/proxmox.toml");
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScenarioFile {
@@ -194,12 +198,12 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Scenario, String> {
         for m in p.machine {
             let storage = match p.kind {
                 ProviderKind::Vsphere => Some(Box::new(storage(&m, &p.datastore)?)),
-                ProviderKind::Ovh => None,
+                ProviderKind::Ovh | ProviderKind::Proxmox => None,
             };
             let backups = match (p.kind, &m.backups) {
                 (ProviderKind::Ovh, Some(b)) => Some(Box::new(backups(&m.id, b, now)?)),
                 (ProviderKind::Ovh, None) => Some(Box::new(Backups::unsubscribed())),
-                (ProviderKind::Vsphere, _) => None,
+                (ProviderKind::Vsphere | ProviderKind::Proxmox, _) => None,
             };
             let mut m = machine(&p.name, p.kind, m, now)?;
             m.storage = storage;
@@ -314,6 +318,12 @@ fn machine(
             format!("/{}/{}", m.folder, m.id),
             Capabilities::vps(),
         ),
+        // A Proxmox guest's folder is its node; its path `node/name`.
+        ProviderKind::Proxmox => (
+            vec![m.folder.clone()],
+            format!("/{}/{}", m.folder, m.name),
+            Capabilities::proxmox(!m.details.iter().any(|(k, v)| k == "type" && v == "lxc")),
+        ),
     };
     Ok(Machine {
         backups: None,
@@ -333,11 +343,11 @@ fn machine(
         consolidation_needed: m.consolidation_needed,
         snapshot_option: match kind {
             ProviderKind::Ovh => Some(m.option.unwrap_or(true)),
-            ProviderKind::Vsphere => None,
+            ProviderKind::Vsphere | ProviderKind::Proxmox => None,
         },
         current: m.current.or_else(|| match kind {
             ProviderKind::Ovh => snapshots.first().map(|s: &Snapshot| s.id.clone()),
-            ProviderKind::Vsphere => None,
+            ProviderKind::Vsphere | ProviderKind::Proxmox => None,
         }),
         snapshots,
         capabilities,

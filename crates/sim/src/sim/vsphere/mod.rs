@@ -273,7 +273,11 @@ impl Drop for VsphereSimHandle {
 }
 
 /// A self-signed certificate for the listen address: `(cert PEM, cert DER, key DER)`.
-fn certificate(addr: SocketAddr, extra: &[String]) -> std::io::Result<(String, Vec<u8>, Vec<u8>)> {
+/// A self-signed certificate for `addr` (and `extra` names): PEM, DER, and its key's DER.
+pub(crate) fn certificate(
+    addr: SocketAddr,
+    extra: &[String],
+) -> std::io::Result<(String, Vec<u8>, Vec<u8>)> {
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
     let ip = addr.ip().to_string();
     if !addr.ip().is_unspecified() && !names.contains(&ip) {

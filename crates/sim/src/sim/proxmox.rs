@@ -1,0 +1,575 @@
+//! The Proxmox VE simulator: the API's snapshot surface over HTTPS, on a profile of the
+//! estate, as the API viewer's schema (`/api2/json`, answers wrapped in `{"data": …}`)
+//! describes it — `version`, `cluster/resources`, each guest's `snapshot` list (the `current`
+//! entry whose parent is where the guest stands), take, rollback, delete, the description
+//! (`snapshot/{name}/config`), and tasks named by UPIDs (`nodes/{node}/tasks/{upid}/status`).
+//! API tokens are checked (`Authorization: PVEAPIToken=USER@REALM!NAME=SECRET`). Bodies are
+//! read as forms (what proxmoxer and pvesh send) or JSON. What it does not model:
+//! docs/proxmox.md.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+
+use super::Estate;
+use super::estate::is_container;
+use crate::model::{Machine, Operation, PowerState, ProviderKind, Snapshot, TaskState};
+use crate::provider::ProviderError;
+
+/// How to run the simulator.
+#[derive(Clone, Debug)]
+pub struct ProxmoxSimOptions {
+    /// Address to listen on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// The estate profile to serve (default: the first Proxmox one).
+    pub profile: Option<String>,
+    /// The API token's id accepted (`USER@REALM!NAME`).
+    pub token_id: String,
+    /// Its secret.
+    pub token_secret: String,
+}
+
+impl Default for ProxmoxSimOptions {
+    fn default() -> Self {
+        ProxmoxSimOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            profile: None,
+            token_id: "demo@pve!snaptree".into(),
+            token_secret: "demo".into(),
+        }
+    }
+}
+
+struct State {
+    opts: ProxmoxSimOptions,
+    profile: String,
+    estate: Arc<Estate>,
+    /// Requests received, as `METHOD /path`.
+    log: Mutex<Vec<String>>,
+}
+
+/// A running simulator; dropping it stops the server.
+pub struct ProxmoxSimHandle {
+    url: String,
+    addr: SocketAddr,
+    certificate_pem: String,
+    thumbprint: String,
+    state: Arc<State>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl ProxmoxSimHandle {
+    /// The API's base, e.g. `https://127.0.0.1:8006`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's certificate (self-signed, made at start) in PEM.
+    pub fn certificate_pem(&self) -> &str {
+        &self.certificate_pem
+    }
+
+    /// SHA-256 of the certificate's DER, as `SHA256:` and lower-case hex.
+    pub fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+
+    /// Requests received so far, as `METHOD /api2/json/…`.
+    pub fn requests(&self) -> Vec<String> {
+        self.state
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// What `snaptree sim proxmox` prints: the endpoint, the token (demo values) and the
+    /// certificate's thumbprint.
+    pub fn describe(&self) -> String {
+        let o = &self.state.opts;
+        format!(
+            "Proxmox VE simulator serving profile {} at {}\n\
+             API token: {}  secret: {}\n\
+             certificate thumbprint: {}\n",
+            self.state.profile, self.url, o.token_id, o.token_secret, self.thumbprint
+        )
+    }
+}
+
+impl Drop for ProxmoxSimHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Serve `opts.profile` (default: the first Proxmox profile) of `estate` until the handle
+/// drops.
+pub async fn serve(
+    opts: ProxmoxSimOptions,
+    estate: Arc<Estate>,
+) -> std::io::Result<ProxmoxSimHandle> {
+    let proxmox = |(_, k): &(String, ProviderKind)| *k == ProviderKind::Proxmox;
+    let profile = match &opts.profile {
+        Some(p) if estate.profiles().iter().any(|e| &e.0 == p && proxmox(e)) => p.clone(),
+        Some(p) => {
+            return Err(std::io::Error::other(format!(
+                "no Proxmox profile {p} in the estate"
+            )));
+        }
+        None => estate
+            .profiles()
+            .into_iter()
+            .find(proxmox)
+            .map(|(n, _)| n)
+            .ok_or_else(|| std::io::Error::other("the estate has no Proxmox profile to serve"))?,
+    };
+    let listener = tokio::net::TcpListener::bind(opts.listen).await?;
+    let addr = listener.local_addr()?;
+    let (certificate_pem, cert_der, key_der) = super::vsphere::certificate(addr, &[])?;
+    let thumbprint = format!("SHA256:{}", hex::encode(Sha256::digest(&cert_der)));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert_der.into()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key_der.into()),
+        )
+        .map_err(std::io::Error::other)?;
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let state = Arc::new(State {
+        opts,
+        profile,
+        estate,
+        log: Mutex::new(Vec::new()),
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let st = state.clone();
+    tokio::spawn(async move {
+        let mut stop_accept = stopped.clone();
+        loop {
+            let accepted = tokio::select! {
+                _ = stop_accept.changed() => break,
+                a = listener.accept() => a,
+            };
+            let Ok((stream, _)) = accepted else {
+                continue;
+            };
+            let (st, acceptor, mut stop_conn) = (st.clone(), acceptor.clone(), stopped.clone());
+            tokio::spawn(async move {
+                let handshake =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+                let Ok(Ok(tls)) = handshake else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(move |req| {
+                    let st = st.clone();
+                    async move { st.handle(req).await }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc);
+                tokio::select! {
+                    _ = conn => {}
+                    _ = stop_conn.changed() => {}
+                }
+            });
+        }
+    });
+    Ok(ProxmoxSimHandle {
+        url: format!("https://{addr}"),
+        addr,
+        certificate_pem,
+        thumbprint,
+        state,
+        stop,
+    })
+}
+
+/// An API error: its status and message (PVE puts it in the reason and the body).
+struct Fail(StatusCode, String);
+
+impl From<ProviderError> for Fail {
+    fn from(e: ProviderError) -> Fail {
+        match e {
+            ProviderError::NotFound(m) => Fail(StatusCode::INTERNAL_SERVER_ERROR, m),
+            ProviderError::Busy(m) | ProviderError::InvalidState(m) => {
+                Fail(StatusCode::INTERNAL_SERVER_ERROR, m)
+            }
+            ProviderError::Unsupported(m) => Fail(StatusCode::NOT_IMPLEMENTED, m),
+            other => Fail(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
+    }
+}
+
+/// `%XX` and `+` decoded (a form's field).
+fn form_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'+', ..) => out.push(b' '),
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                let v = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(v).unwrap_or(b'?'));
+                i += 2;
+            }
+            (b, ..) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A body's fields: a form (`a=1&b=2`) or a JSON object.
+fn fields(body: &[u8], json_body: bool) -> Result<Value, Fail> {
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    if json_body {
+        return serde_json::from_slice(body)
+            .map_err(|e| Fail(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")));
+    }
+    let text = String::from_utf8_lossy(body);
+    let mut map = serde_json::Map::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        map.insert(form_decode(k), Value::String(form_decode(v)));
+    }
+    Ok(Value::Object(map))
+}
+
+/// A field as a boolean the API's way (`1`, `true`, `on`).
+fn flag(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_i64() == Some(1),
+        Value::String(s) => matches!(s.as_str(), "1" | "true" | "on" | "yes"),
+        _ => false,
+    }
+}
+
+impl State {
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, std::io::Error> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().unwrap_or_default().to_string();
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(format!("{method} {path}"));
+        let authorized = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|h| {
+                h == format!(
+                    "PVEAPIToken={}={}",
+                    self.opts.token_id, self.opts.token_secret
+                )
+            });
+        let json_body = req
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/json"));
+        let body = match Limited::new(req.into_body(), 1 << 20).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => Bytes::new(),
+        };
+        let result = if authorized {
+            fields(&body, json_body).and_then(|f| self.route(&method, &path, &query, &f))
+        } else {
+            Err(Fail(
+                StatusCode::UNAUTHORIZED,
+                "authentication failure".into(),
+            ))
+        };
+        let (status, value) = match result {
+            Ok(data) => (StatusCode::OK, json!({ "data": data })),
+            Err(Fail(status, message)) => (
+                status,
+                json!({ "data": null, "message": format!("{message}\n") }),
+            ),
+        };
+        Response::builder()
+            .status(status)
+            .header(
+                hyper::header::CONTENT_TYPE,
+                "application/json;charset=UTF-8",
+            )
+            .body(Full::new(Bytes::from(value.to_string())))
+            .map_err(std::io::Error::other)
+    }
+
+    fn guest(&self, node: &str, kind: &str, vmid: &str) -> Result<Machine, Fail> {
+        let m = self
+            .estate
+            .machine(&self.profile, vmid)
+            .map_err(|_| missing_guest(vmid))?;
+        let actual = if is_container(&m) { "lxc" } else { "qemu" };
+        if m.location.first().map(String::as_str) != Some(node) || actual != kind {
+            return Err(missing_guest(vmid));
+        }
+        Ok(m)
+    }
+
+    fn start(&self, vmid: &str, op: &Operation) -> Result<Value, Fail> {
+        Ok(json!(self.estate.start(&self.profile, vmid, op)?))
+    }
+
+    fn route(&self, method: &Method, path: &str, query: &str, f: &Value) -> Result<Value, Fail> {
+        let rest = path.strip_prefix("/api2/json/").ok_or_else(|| {
+            Fail(
+                StatusCode::NOT_IMPLEMENTED,
+                format!("Method '{method} {path}' not implemented"),
+            )
+        })?;
+        let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        match (method.as_str(), segs.as_slice()) {
+            ("GET", ["version"]) => {
+                Ok(json!({"version": "8.2.4", "release": "8.2", "repoid": "snaptree-sim"}))
+            }
+            ("GET", ["nodes"]) => Ok(json!(
+                self.nodes()?
+                    .into_iter()
+                    .map(|n| json!({"node": n, "status": "online", "type": "node"}))
+                    .collect::<Vec<_>>()
+            )),
+            ("GET", ["cluster", "resources"]) => self.resources(query),
+            ("GET", ["access", "permissions"]) => Ok(json!({
+                "/vms": {"VM.Audit": 1, "VM.Snapshot": 1, "VM.Snapshot.Rollback": 1},
+            })),
+            ("GET", ["nodes", node, kind, vmid, "snapshot"]) => {
+                let m = self.guest(node, kind, vmid)?;
+                Ok(snapshot_list(&m))
+            }
+            ("POST", ["nodes", node, kind, vmid, "snapshot"]) => {
+                let m = self.guest(node, kind, vmid)?;
+                let name = f["snapname"].as_str().ok_or_else(|| {
+                    Fail(
+                        StatusCode::BAD_REQUEST,
+                        "snapname: property is missing and it is not optional".into(),
+                    )
+                })?;
+                if let Some(why) = crate::model::machine::proxmox_name_refusal(name) {
+                    return Err(Fail(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "Parameter verification failed. (snapname: invalid format - {why})"
+                        ),
+                    ));
+                }
+                let memory = flag(&f["vmstate"]);
+                if memory && is_container(&m) {
+                    return Err(Fail(
+                        StatusCode::BAD_REQUEST,
+                        "vmstate: property is not defined in schema and the schema does not allow additional properties".into(),
+                    ));
+                }
+                self.start(
+                    vmid,
+                    &Operation::Take {
+                        name: name.to_string(),
+                        description: f["description"].as_str().unwrap_or_default().to_string(),
+                        memory: memory && m.power_state == PowerState::PoweredOn,
+                        quiesce: false,
+                        quiesce_timeout: None,
+                    },
+                )
+            }
+            ("GET", ["nodes", node, kind, vmid, "snapshot", name, "config"]) => {
+                let m = self.guest(node, kind, vmid)?;
+                let s = m.find(name).ok_or_else(|| missing_snapshot(name))?;
+                Ok(
+                    json!({"description": s.description, "snaptime": s.created.timestamp(), "vmstate": u8::from(s.memory)}),
+                )
+            }
+            ("PUT", ["nodes", node, kind, vmid, "snapshot", name, "config"]) => {
+                self.guest(node, kind, vmid)?;
+                self.estate.start(
+                    &self.profile,
+                    vmid,
+                    &Operation::Rename {
+                        snapshot: (*name).to_string(),
+                        name: None,
+                        description: Some(
+                            f["description"].as_str().unwrap_or_default().to_string(),
+                        ),
+                    },
+                )?;
+                Ok(Value::Null)
+            }
+            ("POST", ["nodes", node, kind, vmid, "snapshot", name, "rollback"]) => {
+                self.guest(node, kind, vmid)?;
+                self.start(
+                    vmid,
+                    &Operation::Revert {
+                        snapshot: (*name).to_string(),
+                        suppress_power_on: !flag(&f["start"]),
+                    },
+                )
+            }
+            ("DELETE", ["nodes", node, kind, vmid, "snapshot", name]) => {
+                self.guest(node, kind, vmid)?;
+                self.start(
+                    vmid,
+                    &Operation::Delete {
+                        snapshot: (*name).to_string(),
+                        children: false,
+                    },
+                )
+            }
+            ("GET", ["nodes", node, "tasks", upid, "status"]) => self.task(node, upid),
+            _ => Err(Fail(
+                StatusCode::NOT_IMPLEMENTED,
+                format!("Method '{method} /{rest}' not implemented"),
+            )),
+        }
+    }
+
+    fn nodes(&self) -> Result<Vec<String>, Fail> {
+        let mut nodes: Vec<String> = self
+            .estate
+            .machines(&self.profile)?
+            .iter()
+            .filter_map(|m| m.location.first().cloned())
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        Ok(nodes)
+    }
+
+    /// `GET /cluster/resources[?type=vm]`: every guest (and, without `type=vm`, the nodes).
+    fn resources(&self, query: &str) -> Result<Value, Fail> {
+        let only_vms = query.split('&').any(|kv| kv == "type=vm");
+        let mut out: Vec<Value> = self
+            .estate
+            .machines(&self.profile)?
+            .iter()
+            .map(|m| {
+                let kind = if is_container(m) { "lxc" } else { "qemu" };
+                json!({
+                    "id": format!("{kind}/{}", m.id),
+                    "type": kind,
+                    "vmid": m.id.parse::<u64>().unwrap_or_default(),
+                    "node": m.location.first(),
+                    "name": m.name,
+                    "status": if m.power_state == PowerState::PoweredOn { "running" } else { "stopped" },
+                    "template": 0,
+                })
+            })
+            .collect();
+        if !only_vms {
+            out.extend(self.nodes()?.into_iter().map(|n| {
+                json!({"id": format!("node/{n}"), "type": "node", "node": n, "status": "online"})
+            }));
+        }
+        Ok(json!(out))
+    }
+
+    fn task(&self, node: &str, upid: &str) -> Result<Value, Fail> {
+        let on_node = upid.split(':').nth(1) == Some(node);
+        let st = self
+            .estate
+            .task(upid)
+            .ok()
+            .filter(|_| on_node)
+            .ok_or_else(|| {
+                Fail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("no such task '{upid}'"),
+                )
+            })?;
+        let parts: Vec<&str> = upid.split(':').collect();
+        let mut v = json!({
+            "upid": upid,
+            "node": node,
+            "type": parts.get(5),
+            "id": parts.get(6),
+            "user": parts.get(7),
+            "starttime": parts.get(4).and_then(|h| i64::from_str_radix(h, 16).ok()),
+            "status": if st.state.is_final() { "stopped" } else { "running" },
+        });
+        if st.state.is_final() {
+            v["exitstatus"] = json!(match st.state {
+                TaskState::Success => "OK".to_string(),
+                TaskState::Cancelled => "interrupted by signal".to_string(),
+                _ => st.message.unwrap_or_else(|| "unknown error".into()),
+            });
+        }
+        Ok(v)
+    }
+}
+
+fn missing_guest(vmid: &str) -> Fail {
+    Fail(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("Configuration file 'nodes/…/{vmid}.conf' does not exist"),
+    )
+}
+
+fn missing_snapshot(name: &str) -> Fail {
+    Fail(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("snapshot '{name}' does not exist"),
+    )
+}
+
+/// `GET …/snapshot`: each snapshot (`name`, `parent`, `snaptime`, `description`, and
+/// `vmstate` for a QEMU VM), then `current`, whose parent is where the guest stands.
+fn snapshot_list(m: &Machine) -> Value {
+    fn walk(nodes: &[Snapshot], parent: Option<&str>, qemu: bool, out: &mut Vec<Value>) {
+        for s in nodes {
+            let mut v = json!({
+                "name": s.id,
+                "snaptime": s.created.timestamp(),
+                "description": s.description,
+            });
+            if let Some(p) = parent {
+                v["parent"] = json!(p);
+            }
+            if qemu {
+                v["vmstate"] = json!(u8::from(s.memory));
+            }
+            out.push(v);
+            walk(&s.children, Some(&s.id), qemu, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&m.snapshots, None, !is_container(m), &mut out);
+    let mut current = json!({
+        "name": "current",
+        "description": "You are here!",
+        "running": u8::from(m.power_state == PowerState::PoweredOn),
+    });
+    if let Some(c) = &m.current {
+        current["parent"] = json!(c);
+    }
+    out.push(current);
+    json!(out)
+}
