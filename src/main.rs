@@ -289,7 +289,7 @@ async fn serve_simulator(command: &SimCmd) -> i32 {
             if let Some(s) = token_secret {
                 opts.token_secret = s.clone();
             }
-            let estate = std::sync::Arc::new(snaptree::sim::Estate::proxmox());
+            let estate = std::sync::Arc::new(snaptree::sim::Estate::demo());
             match snaptree::sim::proxmox::serve(opts, estate).await {
                 Ok(handle) => {
                     print_banner(&handle.describe());

@@ -1046,7 +1046,7 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
         }
         Action::Take => Ok(Operation::Take {
             quiesce_timeout: None,
-            name: default_name(now),
+            name: change::default_name_for(&m, now),
             description: if m.capabilities.replace {
                 default_name(now)
             } else {

@@ -911,7 +911,7 @@ async fn one_change(cli: &Cli, s: &Session, cmd: &Cmd, machine: &str) -> Result<
             let quiesce_timeout = quiesce_limit(quiesce_timeout.as_deref(), *quiesce)?;
             let name = name
                 .clone()
-                .unwrap_or_else(|| change::default_name(chrono::Utc::now()));
+                .unwrap_or_else(|| change::default_name_for(&m, chrono::Utc::now()));
             // A one-snapshot machine names its snapshot by the description.
             let description = description.clone().unwrap_or_else(|| {
                 if m.capabilities.replace {

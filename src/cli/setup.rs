@@ -11,6 +11,7 @@ use crate::engine::{Engine, Profile, connect};
 use crate::model::{HealthThresholds, ProviderKind, parse_duration};
 use crate::sim::Estate;
 use crate::sim::ovh::{OvhSimHandle, OvhSimOptions};
+use crate::sim::proxmox::{ProxmoxSimHandle, ProxmoxSimOptions};
 use crate::sim::vsphere::{VsphereSimHandle, VsphereSimOptions};
 
 /// Everything a command or the TUI needs.
@@ -31,6 +32,8 @@ pub struct Session {
     pub simulators: Vec<OvhSimHandle>,
     /// vSphere simulators kept alive for the demo.
     pub vsphere_simulators: Vec<VsphereSimHandle>,
+    /// Proxmox VE simulators kept alive for the demo.
+    pub proxmox_simulators: Vec<ProxmoxSimHandle>,
 }
 
 /// True when this command line runs on the demo estate.
@@ -67,7 +70,7 @@ pub async fn session(cli: &Cli) -> Result<Session, Failure> {
         .ok()
         .and_then(|d| d.to_std().ok())
         .unwrap_or(Duration::from_secs(30));
-    let (profiles, simulators, vsphere_simulators) = if is_demo(cli) {
+    let (profiles, simulators, vsphere_simulators, proxmox_simulators) = if is_demo(cli) {
         demo_profiles(cli).await?
     } else {
         if let Some(wanted) = cli.profiles.first().filter(|_| config.profiles.is_empty()) {
@@ -77,7 +80,12 @@ pub async fn session(cli: &Cli) -> Result<Session, Failure> {
                 format!("no profile is named \"{wanted}\"; {}", no_profile(&paths)),
             ));
         }
-        (configured_profiles(cli, &config)?, Vec::new(), Vec::new())
+        (
+            configured_profiles(cli, &config)?,
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        )
     };
     let engine = Engine::new(
         profiles,
@@ -95,11 +103,17 @@ pub async fn session(cli: &Cli) -> Result<Session, Failure> {
         config,
         simulators,
         vsphere_simulators,
+        proxmox_simulators,
     })
 }
 
 /// The demo profiles and the simulators they talk to.
-type Demo = (Vec<Profile>, Vec<OvhSimHandle>, Vec<VsphereSimHandle>);
+type Demo = (
+    Vec<Profile>,
+    Vec<OvhSimHandle>,
+    Vec<VsphereSimHandle>,
+    Vec<ProxmoxSimHandle>,
+);
 
 /// The demo: one estate served by both simulators on loopback, reached through the real
 /// providers, so everything the user sees goes through the client code.
@@ -111,6 +125,7 @@ async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
     let mut profiles = Vec::new();
     let mut simulators = Vec::new();
     let mut vsphere_simulators = Vec::new();
+    let mut proxmox_simulators = Vec::new();
     for (name, kind) in estate.profiles() {
         if !cli.profiles.is_empty() && !cli.profiles.contains(&name) {
             continue;
@@ -162,8 +177,31 @@ async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
                 simulators.push(sim);
                 cfg
             }
-            // The demo has no Proxmox cluster until its client exists.
-            ProviderKind::Proxmox => continue,
+            ProviderKind::Proxmox => {
+                let opts = ProxmoxSimOptions {
+                    profile: Some(name.clone()),
+                    ..ProxmoxSimOptions::default()
+                };
+                let sim = crate::sim::proxmox::serve(opts.clone(), estate.clone())
+                    .await
+                    .map_err(|e| {
+                        Failure::new(
+                            EXIT_FAILED,
+                            format!("cannot start the Proxmox simulator: {e}"),
+                        )
+                    })?;
+                // Trust exactly the simulator's certificate, not any.
+                let cfg = ProfileConfig {
+                    kind: Some(ProviderKind::Proxmox),
+                    url: Some(sim.url().to_string()),
+                    token_id: Some(opts.token_id.clone()),
+                    token_secret: Some(opts.token_secret.clone()),
+                    thumbprint: Some(sim.thumbprint().to_string()),
+                    ..ProfileConfig::default()
+                };
+                proxmox_simulators.push(sim);
+                cfg
+            }
         };
         // Each profile through its real client, on loopback (a vSphere one in VI/JSON, as
         // a vCenter 8.0U1+ is spoken to).
@@ -172,7 +210,7 @@ async fn demo_profiles(cli: &Cli) -> Result<Demo, Failure> {
             .map_err(|e| Failure::new(EXIT_FAILED, format!("demo: {e}")))?;
         profiles.push(profile);
     }
-    Ok((profiles, simulators, vsphere_simulators))
+    Ok((profiles, simulators, vsphere_simulators, proxmox_simulators))
 }
 
 fn check_profile_names(cli: &Cli, known: &[String]) -> Result<(), Failure> {

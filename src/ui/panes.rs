@@ -519,7 +519,13 @@ fn kv(key: &str, value: impl Into<String>, theme: &Theme) -> Line<'static> {
 /// The Details lines of the selected snapshot `n` of `m`.
 fn snapshot_lines<'a>(m: &Machine, n: &Snapshot, s: &AppState, theme: &Theme) -> Vec<Line<'a>> {
     let mut lines = Vec::new();
-    lines.push(kv("snapshot", format!("{} ({})", n.name, n.id), theme));
+    // A snapshot named by its id (Proxmox VE's) is said once.
+    let named = if n.name == n.id {
+        n.name.clone()
+    } else {
+        format!("{} ({})", n.name, n.id)
+    };
+    lines.push(kv("snapshot", named, theme));
     if !n.description.is_empty() && n.description != n.name {
         lines.push(kv("description", n.description.clone(), theme));
     }

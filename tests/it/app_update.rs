@@ -92,9 +92,9 @@ fn check_field(s: &AppState, prefix: &str) -> (bool, Option<String>) {
 #[test]
 fn inventory_loads_every_machine_grouped_by_profile() {
     let s = state();
-    assert_eq!(s.machines().len(), 12);
+    assert_eq!(s.machines().len(), 16);
     assert!(matches!(s.nav.rows[0], Row::Profile(0)));
-    assert_eq!(visible_machines(&s).len(), 12);
+    assert_eq!(visible_machines(&s).len(), 16);
     assert!(
         s.nav
             .rows
@@ -125,7 +125,7 @@ fn moving_in_the_inventory_follows_with_the_tree() {
     assert_eq!(s.nav.cursor.selected, s.nav.rows.len() - 1);
     assert_eq!(
         s.selected_machine().map(|m| m.profile.as_str()),
-        Some("ovh")
+        Some("pve")
     );
     key(&mut s, 'g');
     assert_eq!(s.nav.cursor.selected, 0);
@@ -164,7 +164,7 @@ fn collapse_and_expand_in_inventory_and_tree() {
     assert!(!names.contains(&"web-01".to_string()), "{names:?}");
     assert!(names.contains(&"shop-front".to_string()));
     key(&mut s, 'l');
-    assert_eq!(visible_machines(&s).len(), 12);
+    assert_eq!(visible_machines(&s).len(), 16);
 
     select_machine(&mut s, "web-01");
     select_snapshot(&mut s, "snapshot-102");
@@ -231,7 +231,7 @@ fn filter_is_incremental_and_esc_clears_it() {
     press(&mut s, KeyCode::Esc);
     assert!(!s.filtering());
     assert!(s.nav.filter.is_empty());
-    assert_eq!(visible_machines(&s).len(), 12);
+    assert_eq!(visible_machines(&s).len(), 16);
 }
 
 #[test]
@@ -242,7 +242,7 @@ fn esc_after_a_filter_clears_it_too() {
     assert_eq!(visible_machines(&s), ["web-01"]);
     press(&mut s, KeyCode::Esc);
     assert!(s.nav.filter.is_empty());
-    assert_eq!(visible_machines(&s).len(), 12);
+    assert_eq!(visible_machines(&s).len(), 16);
 }
 
 #[test]
@@ -250,7 +250,7 @@ fn clearing_the_filter_keeps_the_selected_machine() {
     let mut s = state();
     select_machine(&mut s, "web-02");
     press(&mut s, KeyCode::Esc);
-    assert_eq!(visible_machines(&s).len(), 12);
+    assert_eq!(visible_machines(&s).len(), 16);
     assert_eq!(
         s.selected_machine().map(|m| m.name.as_str()),
         Some("web-02")
@@ -264,7 +264,7 @@ fn clearing_the_filter_keeps_the_selected_machine() {
         Some("shop-front")
     );
     press(&mut s, KeyCode::Esc);
-    assert_eq!(visible_machines(&s).len(), 12);
+    assert_eq!(visible_machines(&s).len(), 16);
     assert_eq!(
         s.selected_machine().map(|m| m.name.as_str()),
         Some("shop-front")
@@ -1563,7 +1563,7 @@ fn progress_messages_clear_when_their_work_ends() {
         )),
     );
     assert!(error_or_info(&s).contains("refreshing"));
-    for p in ["pcc", "ovh"] {
+    for p in ["pcc", "ovh", "pve"] {
         let again = machines_of(&s, p);
         reload(&mut s, p, again);
     }

@@ -70,14 +70,14 @@ fn ls_json_has_every_key_with_its_type() {
     let env = Env::new();
     let v = json(&env.demo(&["ls", "--json"]));
     let machines = v["machines"].as_array().expect("machines is an array");
-    assert_eq!(machines.len(), 12);
+    assert_eq!(machines.len(), 16);
     for m in machines {
         let ctx = m.to_string();
         for key in ["profile", "id", "name", "path", "power_state"] {
             assert!(m[key].is_string(), "{key}: {ctx}");
         }
         assert!(
-            ["vsphere", "ovh"].contains(&m["provider"].as_str().unwrap()),
+            ["vsphere", "ovh", "proxmox"].contains(&m["provider"].as_str().unwrap()),
             "{ctx}"
         );
         assert!(
@@ -1478,7 +1478,7 @@ fn check_prometheus_reads_in_the_official_parser_with_an_age_for_every_snapshot(
     assert_eq!(base["labels"]["profile"], "pcc");
     assert!(base["value"].as_f64().unwrap() > 39.0 * 86_400.0);
     let up = families["snaptree_profile_up"].as_array().unwrap();
-    assert_eq!(up.len(), 2);
+    assert_eq!(up.len(), 3);
     assert!(up.iter().all(|s| s["value"] == 1.0));
     let consolidation = families["snaptree_machine_consolidation_needed"]
         .as_array()

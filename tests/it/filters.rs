@@ -493,7 +493,7 @@ fn json_documents_of_the_demo_have_an_empty_errors_list() {
     // The demo reads no config file, and says so rather than name one it did not read.
     assert_eq!(checked["config_source"], "not read: the demo", "{checked}");
     let profiles = checked["profiles"].as_array().unwrap();
-    assert_eq!(profiles.len(), 2);
+    assert_eq!(profiles.len(), 3);
     assert!(profiles.iter().all(|p| p["ok"] == true), "{checked}");
     let pcc = profiles.iter().find(|p| p["name"] == "pcc").unwrap();
     assert_eq!(pcc["kind"], "vsphere");

@@ -414,7 +414,7 @@ fn take_is_refused_where_a_snapshot_exists_or_the_option_is_missing() {
 
     let line = one_sentence(&f.run(&["take", BARE]), 2);
     assert!(
-        line.contains("has no snapshot option: order it in the OVHcloud Manager"),
+        line.contains("has no snapshot option: order it (snaptree option order ovh/"),
         "{line}"
     );
     assert!(f.snapshots(BARE).is_empty());

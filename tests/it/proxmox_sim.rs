@@ -74,7 +74,7 @@ fn proxmoxer_drives_every_snapshot_operation_of_the_simulator() {
         .expect("runtime");
     let estate = Arc::new(
         Estate::from_scenario(
-            snaptree::sim::scenario::PROXMOX,
+            snaptree::sim::scenario::DEMO,
             Utc::now(),
             Some(Duration::from_millis(300)),
         )
@@ -132,4 +132,161 @@ fn proxmoxer_drives_every_snapshot_operation_of_the_simulator() {
         "{:?}",
         sim.requests()
     );
+}
+
+/// snaptree's own client against the simulator, through the real binary and a config file
+/// (the token's secret from the environment, the certificate pinned): each change it makes
+/// is what proxmoxer then reads; what Proxmox cannot do is refused before anything is sent.
+#[test]
+fn snaptree_changes_a_proxmox_cluster_and_proxmoxer_reads_the_result() {
+    use crate::common::output::{code, json, one_sentence, stderr};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let estate = Arc::new(
+        Estate::from_scenario(
+            snaptree::sim::scenario::DEMO,
+            Utc::now(),
+            Some(Duration::from_millis(300)),
+        )
+        .expect("the demo scenario"),
+    );
+    let sim = rt
+        .block_on(serve(ProxmoxSimOptions::default(), estate.clone()))
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("snaptree.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.lab]\nkind = \"proxmox\"\nurl = \"{}\"\ntoken_id = \"demo@pve!snaptree\"\n\
+             token_secret_env = \"PVE_TOKEN_SECRET\"\nthumbprint = \"{}\"\n",
+            sim.url(),
+            sim.thumbprint()
+        ),
+    )
+    .expect("config");
+    let run = |secret: &str, args: &[&str]| {
+        let d = dir.path();
+        Command::new(env!("CARGO_BIN_EXE_snaptree"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("HOME", d)
+            .env("XDG_STATE_HOME", d.join("state"))
+            .env("XDG_CONFIG_HOME", d.join("config"))
+            .env("XDG_CACHE_HOME", d.join("cache"))
+            .env("PVE_TOKEN_SECRET", secret)
+            .env_remove("SNAPTREE_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run snaptree")
+    };
+    let ok = |args: &[&str]| {
+        let o = run("demo", args);
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        o
+    };
+    let listed = json(&ok(&["ls", "--json"]));
+    let names: Vec<&str> = listed["machines"]
+        .as_array()
+        .expect("machines")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 4, "{listed}");
+    let checked = String::from_utf8_lossy(&ok(&["config", "check"]).stdout).to_string();
+    assert!(checked.contains("Proxmox VE 8.2.4"), "{checked}");
+    assert!(
+        checked.contains("VM.Snapshot on /vms: allowed"),
+        "{checked}"
+    );
+
+    let before = sim.requests().len();
+    for (args, why) in [
+        (&["take", "lab/dns", "-m"][..], "no RAM state"),
+        (
+            &["take", "lab/gitlab", "-n", "2nd try"][..],
+            "starts with a letter",
+        ),
+        (
+            &["rm", "lab/gitlab", "--all", "--yes"][..],
+            "one snapshot at a time",
+        ),
+        (
+            &["rm", "lab/gitlab", "base", "--children", "--yes"][..],
+            "one snapshot at a time",
+        ),
+        (
+            &["rename", "lab/gitlab", "base", "-n", "x"][..],
+            "cannot rename",
+        ),
+    ] {
+        let line = one_sentence(&run("demo", args), 2);
+        assert!(line.contains(why), "{args:?}: {line}");
+    }
+    assert!(
+        sim.requests()[before..]
+            .iter()
+            .all(|r| r.starts_with("GET ")),
+        "nothing but reads was sent: {:?}",
+        &sim.requests()[before..]
+    );
+    let o = run("wrong", &["ls"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("API token was refused"),
+        "{}",
+        stderr(&o)
+    );
+
+    let taken = ok(&["take", "lab/gitlab", "-n", "cli_take", "-m"]);
+    assert_eq!(String::from_utf8_lossy(&taken.stdout).trim(), "cli_take");
+    ok(&["rename", "lab/gitlab", "cli_take", "-d", "from the cli"]);
+    ok(&["revert", "lab/gitlab", "base", "--yes"]);
+    ok(&["rm", "lab/gitlab", "pre_upgrade_16", "--yes"]);
+
+    let script = r#"
+import sys, warnings
+warnings.filterwarnings("ignore")
+from proxmoxer import ProxmoxAPI
+p = ProxmoxAPI("127.0.0.1", port=int(sys.argv[1]), user="demo@pve", token_name="snaptree", token_value="demo", verify_ssl=False)
+for s in p.nodes("pve1").qemu(100).snapshot.get():
+    print(s["name"], s.get("parent", "-"), s.get("vmstate", "-"), s.get("description", ""))
+"#;
+    let out = Command::new(crate::common::peers::python("proxmoxer"))
+        .args(["-c", script, &sim.addr().port().to_string()])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "base - 0 Debian 12, hardened",
+            "pre_upgrade_17 base 0 Before GitLab 17.0",
+            "cli_take pre_upgrade_17 1 from the cli",
+            "current base - You are here!",
+        ],
+        "{seen}"
+    );
+    let audit =
+        std::fs::read_to_string(dir.path().join("state/snaptree/audit.log")).expect("audit log");
+    for op in ["take", "rename", "revert", "delete"] {
+        assert!(
+            audit
+                .lines()
+                .any(|l| l.contains(&format!("\"operation\":\"{op}\""))
+                    && l.contains("\"profile\":\"lab\"")
+                    && l.contains("\"result\":\"success\"")),
+            "{op}: {audit}"
+        );
+    }
 }

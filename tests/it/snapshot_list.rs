@@ -43,7 +43,7 @@ fn v_lists_every_snapshot_oldest_first_and_s_sorts_by_each_key_keeping_the_selec
     key(&mut s, 'v');
     assert_eq!(s.left.view, LeftView::Snapshots);
     assert_eq!(s.left.list.shown.len(), total_snapshots(&s));
-    assert_eq!(s.left.list.shown.len(), 16, "the demo's snapshots");
+    assert_eq!(s.left.list.shown.len(), 23, "the demo's snapshots");
     let created: Vec<i64> = (0..s.left.list.shown.len())
         .map(|i| s.left.list.shown_row(i).unwrap().created)
         .collect();
@@ -136,7 +136,7 @@ fn the_filter_matches_machines_and_snapshot_names_and_descriptions() {
     press(&mut s, KeyCode::Enter);
     // A machine's name: all of its snapshots.
     press(&mut s, KeyCode::Esc);
-    assert_eq!(s.left.list.shown.len(), 16, "Esc clears the filter");
+    assert_eq!(s.left.list.shown.len(), 23, "Esc clears the filter");
     assert_eq!(selected(&s).unwrap().1, "snapshot-102", "still selected");
     key(&mut s, '/');
     type_text(&mut s, "app-legacy");

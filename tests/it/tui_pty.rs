@@ -182,7 +182,7 @@ fn the_snapshot_list_sorts_filters_marks_all_and_deletes_them_as_one_plan() {
         s.contains("web-01") && s.contains("shop-front") && s.contains("blog")
     });
     tui.send("v");
-    tui.wait_text("All snapshots: 16");
+    tui.wait_text("All snapshots: 23");
     tui.wait_text("sorted by age, oldest first");
     tui.send("s");
     tui.wait_text("sorted by size, largest first");
@@ -315,12 +315,7 @@ fn a_click_selects_the_machine_under_it_and_every_exit_stops_mouse_reports() {
 
 /// `q`, the exit awaited, then the audit log the run wrote.
 fn quit_then_audit(tui: &mut Tui, state: &std::path::Path) -> String {
-    tui.send("q");
-    let start = Instant::now();
-    while tui.child.try_wait().expect("wait").is_none() {
-        assert!(start.elapsed() < WAIT, "snaptree did not exit after q");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    tui.quit();
     std::fs::read_to_string(state.join("snaptree").join("audit.log")).expect("audit log written")
 }
 

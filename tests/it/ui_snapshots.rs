@@ -275,6 +275,23 @@ fn order_dialog_of_a_missing_option() {
     insta::assert_snapshot!("dialog_order_option_80x24", screen(&s, 80, 24));
 }
 
+/// A Proxmox VE guest beside the vSphere VMs and the VPSs: a QEMU VM's tree (RAM state
+/// flagged, You are here) and details; a container's take, its RAM state greyed with why
+/// and a name Proxmox takes proposed.
+#[test]
+fn a_proxmox_guest_and_a_containers_take() {
+    let mut s = state();
+    select_machine(&mut s, "gitlab");
+    insta::assert_snapshot!("proxmox_gitlab", screen(&s, W, H));
+    select_machine(&mut s, "dns");
+    key(&mut s, 't');
+    let text = screen(&s, 80, 24).replace(
+        &snaptree::model::change::default_name_for(s.selected_machine().unwrap(), now()),
+        "snap_YYYYMMDD_HHMMSS",
+    );
+    insta::assert_snapshot!("dialog_take_proxmox_container_80x24", text);
+}
+
 #[test]
 fn replace_dialog_on_a_vps() {
     let mut s = state();
@@ -683,7 +700,7 @@ fn the_last_page_of_the_inventory_is_full() {
         .iter()
         .position(|l| l.starts_with(['└', '┗']))
         .expect("the inventory's bottom border");
-    assert!(lines[bottom - 1].contains("blog"), "{text}");
+    assert!(lines[bottom - 1].contains("dns"), "{text}");
     let inventory = |l: &str| l.chars().skip(1).take(28).collect::<String>();
     assert!(
         lines[1..bottom]
@@ -1103,6 +1120,8 @@ fn a_click_selects_the_row_under_it_and_the_wheel_moves_the_cursor() {
         // The snapshot list: a click under its header selects that snapshot (app-legacy's
         // base, the second oldest).
         key(&mut s, 'v');
+        // From the top: the list opens on the selected snapshot, lower down.
+        key(&mut s, 'g');
         click_on(&mut s, w, h, "app-legacy", 0);
         let m = s.selected_machine().unwrap();
         assert_eq!(m.name, "app-legacy", "at {w}×{h}");

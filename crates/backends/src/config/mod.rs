@@ -181,7 +181,7 @@ impl UiConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileConfig {
-    /// `vsphere` or `ovh`.
+    /// `vsphere`, `ovh` or `proxmox`.
     pub kind: Option<ProviderKind>,
     /// Refuse every change on this profile.
     #[serde(default)]
@@ -203,6 +203,14 @@ pub struct ProfileConfig {
     pub thumbprint: Option<String>,
     /// An extra CA certificate file (PEM).
     pub ca_file: Option<PathBuf>,
+    /// Proxmox VE: the API token's id, `USER@REALM!NAME`.
+    pub token_id: Option<String>,
+    /// Proxmox VE: the token's secret in the file (discouraged).
+    pub token_secret: Option<String>,
+    /// Proxmox VE: environment variable holding the token's secret.
+    pub token_secret_env: Option<String>,
+    /// Proxmox VE: command printing the token's secret.
+    pub token_secret_command: Option<String>,
     /// OVH: endpoint alias or base URL.
     pub endpoint: Option<String>,
     /// OVH: application key.
@@ -471,11 +479,19 @@ impl Config {
             let at = line_of(text, &format!("profiles.{name}"));
             let kind = p.kind.ok_or_else(|| {
                 err(format!(
-                    "{at}profile {name} needs kind = \"vsphere\" or \"ovh\""
+                    "{at}profile {name} needs kind = \"vsphere\", \"ovh\" or \"proxmox\""
                 ))
             })?;
-            if kind == ProviderKind::Vsphere && p.url.is_none() {
-                return Err(err(format!("{at}profile {name} (vsphere) needs a url")));
+            if kind != ProviderKind::Ovh && p.url.is_none() {
+                return Err(err(format!(
+                    "{at}profile {name} ({}) needs a url",
+                    kind.as_str()
+                )));
+            }
+            if kind == ProviderKind::Proxmox && p.token_id.is_none() {
+                return Err(err(format!(
+                    "{at}profile {name} (proxmox) needs token_id = \"USER@REALM!NAME\" and its secret"
+                )));
             }
             let key_at = |key: &str, value: &str| {
                 let line = text
@@ -520,6 +536,19 @@ impl Config {
             if secrets > 1 {
                 return Err(err(format!(
                     "{at}profile {name}: use only one of password, password_env and password_command"
+                )));
+            }
+            let token_secrets = [
+                &p.token_secret,
+                &p.token_secret_env,
+                &p.token_secret_command,
+            ]
+            .iter()
+            .filter(|s| s.is_some())
+            .count();
+            if token_secrets > 1 {
+                return Err(err(format!(
+                    "{at}profile {name}: use only one of token_secret, token_secret_env and token_secret_command"
                 )));
             }
         }

@@ -3,6 +3,7 @@
 
 pub mod lazy;
 pub mod ovh;
+pub mod proxmox;
 pub mod vsphere;
 
 use async_trait::async_trait;

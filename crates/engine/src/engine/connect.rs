@@ -13,6 +13,7 @@ use crate::provider::Provider;
 use crate::provider::lazy::LazyProvider;
 use crate::provider::ovh::OvhProvider;
 use crate::provider::ovh::credentials::Sources;
+use crate::provider::proxmox::ProxmoxProvider;
 use crate::provider::vsphere::{ConnectOptions, VsphereProvider};
 
 /// A configured profile, its vSphere server reached on first use (an unreachable vCenter
@@ -22,7 +23,7 @@ pub fn configured(name: &str, cfg: &ProfileConfig, interactive: bool) -> Result<
     let kind = cfg.kind.unwrap_or(ProviderKind::Vsphere);
     let guest = SshCheck::from_profile(name, cfg)?;
     let provider: Arc<dyn Provider> = match kind {
-        ProviderKind::Proxmox => return Err(proxmox_not_yet(name)),
+        ProviderKind::Proxmox => Arc::new(ProxmoxProvider::from_profile(name, cfg)?),
         ProviderKind::Ovh => Arc::new(OvhProvider::from_profile(name, cfg)?),
         ProviderKind::Vsphere => {
             let (name, cfg) = (name.to_string(), cfg.clone());
@@ -43,17 +44,9 @@ pub fn configured(name: &str, cfg: &ProfileConfig, interactive: bool) -> Result<
     Ok(Profile::new(name, kind, cfg.read_only, provider, guest))
 }
 
-/// Why a `kind = "proxmox"` profile is refused: its client is not built yet (only its
-/// simulator, `snaptree sim proxmox`).
-fn proxmox_not_yet(name: &str) -> String {
-    format!(
-        "profile {name}: kind = \"proxmox\" is not supported yet (only its simulator, snaptree sim proxmox, is)"
-    )
-}
-
 /// A profile connected now, with only `cfg` as its credentials (no environment, no
 /// `ovh.conf`): the demo's, whose servers are up. An OVH profile is polled every
-/// `ovh_poll`.
+/// `ovh_poll`, and a Proxmox profile's tasks too.
 pub async fn connected(
     name: &str,
     cfg: &ProfileConfig,
@@ -76,7 +69,9 @@ pub async fn connected(
             let provider = OvhProvider::from_profile_with(name, cfg, &Sources::default())?;
             Arc::new(provider.with_poll_interval(ovh_poll))
         }
-        ProviderKind::Proxmox => return Err(proxmox_not_yet(name)),
+        ProviderKind::Proxmox => {
+            Arc::new(ProxmoxProvider::from_profile(name, cfg)?.with_poll_interval(ovh_poll))
+        }
     };
     Ok(Profile::new(name, kind, cfg.read_only, provider, None))
 }

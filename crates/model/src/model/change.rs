@@ -190,6 +190,8 @@ pub struct Change {
     pub batch: bool,
     /// The longest snapshot name the machine's back end takes (0: no limit).
     pub max_name: usize,
+    /// The machine's back end (its names' rule).
+    pub kind: super::ProviderKind,
     /// When it was described: an *expires* answer counts from here.
     pub now: DateTime<Utc>,
     /// A one-snapshot delete: its confirmation follows the *with children* answer.
@@ -224,6 +226,13 @@ pub fn retake(now: DateTime<Utc>) -> Operation {
 /// and a running VM is better quiesced than saved with its memory, whose file is as large
 /// as the VM's configured memory.
 fn take_advice(m: &Machine) -> Vec<String> {
+    if m.provider == super::ProviderKind::Proxmox {
+        return vec![if m.capabilities.memory {
+            "Proxmox freezes the file systems through the QEMU guest agent when it runs; include memory (RAM state) to come back to a running VM.".into()
+        } else {
+            "A container's snapshot holds its disks only; stop it first for the safest one.".into()
+        }];
+    }
     if m.capabilities.replace {
         return vec![format!(
             "Consistent only with the QEMU guest agent running in the VPS; check there: {}",
@@ -316,6 +325,29 @@ pub fn default_name(now: DateTime<Utc>) -> String {
     now.with_timezone(&chrono::Local)
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
+}
+
+/// The default name of a new snapshot of `m`: [`default_name`], or where names follow a
+/// rule (Proxmox VE: a letter first, no space or colon) `snap_YYYYMMDD_HHMMSS`.
+pub fn default_name_for(m: &Machine, now: DateTime<Utc>) -> String {
+    if m.provider == super::ProviderKind::Proxmox {
+        now.with_timezone(&chrono::Local)
+            .format("snap_%Y%m%d_%H%M%S")
+            .to_string()
+    } else {
+        default_name(now)
+    }
+}
+
+/// Why `name` cannot name a snapshot of a machine of `kind` whose names are at most `max`
+/// characters (0: no limit), if it cannot.
+pub fn name_refusal(kind: super::ProviderKind, max: usize, name: &str) -> Option<Refusal> {
+    if kind == super::ProviderKind::Proxmox
+        && let Some(why) = super::machine::proxmox_name_refusal(name)
+    {
+        return Some(Refusal(why));
+    }
+    name_too_long(max, name)
 }
 
 fn snapshot_label(m: &Machine, id: &str, now: DateTime<Utc>) -> String {
@@ -433,7 +465,15 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
         Operation::Replace { description } => Some(description.as_str()),
         _ => None,
     };
-    if let Some(r) = given.and_then(|n| name_too_long(m.capabilities.max_name, n)) {
+    // A Proxmox name only where it names the snapshot (a take's; a rename's cannot change).
+    let names_it = matches!(op, Operation::Take { .. });
+    if let Some(r) = given.and_then(|n| {
+        if names_it {
+            name_refusal(m.provider, m.capabilities.max_name, n)
+        } else {
+            name_too_long(m.capabilities.max_name, n)
+        }
+    }) {
         return Err(r);
     }
     if let Some(id) = op.snapshot()
@@ -477,7 +517,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     "{who} is a VPS: a quiesce time limit applies to vSphere VMs"
                 ));
             }
-            let proposal = default_name(ctx.now);
+            let proposal = default_name_for(m, ctx.now);
             let line = if m.capabilities.replace {
                 fields.push(FormField::text_proposing(
                     Input::Description,
@@ -632,6 +672,9 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             )
         }
         Operation::Delete { snapshot, children } => {
+            if *children && !m.capabilities.delete_subtree {
+                return refuse(one_at_a_time(&who));
+            }
             let subtree = m.subtree_ids(snapshot);
             let descendants = subtree.len().saturating_sub(1);
             let direct = m.find(snapshot).map_or(0, |n| n.children.len());
@@ -689,7 +732,8 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     Input::WithChildren,
                     format!("Also delete its {descendants} descendant(s)"),
                     *children,
-                    None,
+                    (!m.capabilities.delete_subtree)
+                        .then_some("one at a time here: mark them (Space) and delete the marks"),
                 ));
             }
             lines.push(if m.capabilities.consolidate {
@@ -717,6 +761,9 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             if n == 0 {
                 return refuse(format!("{who} has no snapshots"));
             }
+            if !m.capabilities.delete_subtree {
+                return refuse(one_at_a_time(&who));
+            }
             let all: Vec<String> = m.walk().into_iter().map(|(_, s)| s.id.clone()).collect();
             let mut lines: Vec<String> = protected_among(m, &all, ctx.protect)
                 .iter()
@@ -741,10 +788,10 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             if !m.capabilities.consolidate {
                 return refuse(format!(
                     "{who}: consolidation does not exist for {}",
-                    if m.capabilities.replace {
-                        "VPSs"
-                    } else {
-                        "this machine"
+                    match m.provider {
+                        super::ProviderKind::Ovh => "VPSs",
+                        super::ProviderKind::Proxmox => "Proxmox VE guests",
+                        super::ProviderKind::Vsphere => "this machine",
                     }
                 ));
             }
@@ -773,7 +820,12 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             let node = m.find(snapshot);
             let old_name = node.map(|n| n.name.clone()).unwrap_or_default();
             let old_desc = node.map(|n| n.description.clone()).unwrap_or_default();
-            if !m.capabilities.replace {
+            if name.is_some() && !m.capabilities.rename {
+                return refuse(format!(
+                    "{who}: Proxmox cannot rename a snapshot (its name is its id); its description can change (--description)"
+                ));
+            }
+            if !m.capabilities.replace && m.capabilities.rename {
                 fields.push(FormField::text(
                     Input::Name,
                     "Name",
@@ -855,10 +907,19 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
         steps: vec![step],
         batch: false,
         max_name: m.capabilities.max_name,
+        kind: m.provider,
         // On the machine's back end's clock: an *expires* marker is read on it.
         now: m.now(ctx.now),
         deletes,
     })
+}
+
+/// Why a delete of several snapshots in one call is refused where the back end deletes one
+/// at a time (Proxmox VE): marks (or prune) make it a plan of single deletes.
+fn one_at_a_time(who: &str) -> String {
+    format!(
+        "{who}: Proxmox deletes one snapshot at a time; mark them (Space, A in the list) or use snaptree prune, which deletes them one by one, deepest first"
+    )
 }
 
 /// The files of `m`'s phantom deltas, `, ` between them (`None`: it has none).
@@ -1025,6 +1086,7 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
         steps,
         batch: true,
         max_name: 0,
+        kind: super::ProviderKind::Vsphere,
         now: ctx.now,
         deletes: None,
     })
@@ -1153,7 +1215,7 @@ impl Change {
                 if name.is_empty() {
                     return Err(needs_name());
                 }
-                if let Some(r) = name_too_long(self.max_name, name) {
+                if let Some(r) = name_refusal(self.kind, self.max_name, name) {
                     return Err(r);
                 }
                 *memory = on(Input::Memory, *memory);

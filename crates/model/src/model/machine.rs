@@ -128,6 +128,17 @@ pub struct Capabilities {
     /// The longest snapshot name accepted, in characters (0: no limit).
     #[serde(default)]
     pub max_name: usize,
+    /// A snapshot's name can change (Proxmox VE: no, its name is its id).
+    #[serde(default = "yes")]
+    pub rename: bool,
+    /// A snapshot is deleted with its descendants in one call, and all at once (Proxmox
+    /// VE: no, one snapshot per call).
+    #[serde(default = "yes")]
+    pub delete_subtree: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Capabilities {
@@ -146,6 +157,8 @@ impl Capabilities {
             // on the names it lets a user type, so a longer name is one no colleague could
             // have typed or retype in the Client.
             max_name: VSPHERE_MAX_NAME,
+            rename: true,
+            delete_subtree: true,
         }
     }
 
@@ -163,6 +176,8 @@ impl Capabilities {
             suppress_power_on: false,
             replace: false,
             max_name: PROXMOX_MAX_NAME,
+            rename: false,
+            delete_subtree: false,
         }
     }
 
@@ -180,6 +195,8 @@ impl Capabilities {
             // The VPS API documents no limit on the description that names the snapshot;
             // snaptree's own bound keeps a pasted page out of it.
             max_name: VPS_MAX_NAME,
+            rename: true,
+            delete_subtree: true,
         }
     }
 }

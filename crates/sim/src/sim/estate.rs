@@ -192,16 +192,6 @@ impl Estate {
             .unwrap_or_else(|e| panic!("the embedded demo scenario is invalid: {e}"))
     }
 
-    /// The Proxmox VE cluster of [`scenario::PROXMOX`], its ages from now.
-    pub fn proxmox() -> Self {
-        let ms = std::env::var("SNAPTREE_SIM_TASK_MS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_millis);
-        Self::from_scenario(scenario::PROXMOX, Utc::now(), ms)
-            .unwrap_or_else(|e| panic!("the embedded Proxmox scenario is invalid: {e}"))
-    }
-
     fn lock(&self) -> MutexGuard<'_, Inner> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if inner.advance(Instant::now()) {

@@ -219,6 +219,11 @@ impl From<ProviderError> for Fail {
 
 /// `%XX` and `+` decoded (a form's field).
 fn form_decode(s: &str) -> String {
+    decode(s, true)
+}
+
+/// `%XX` decoded, and `+` as a space in a form (`plus`), not in a path.
+fn decode(s: &str, plus: bool) -> String {
     let hex = |b: u8| (b as char).to_digit(16);
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -229,7 +234,7 @@ fn form_decode(s: &str) -> String {
             bytes.get(i + 1).copied(),
             bytes.get(i + 2).copied(),
         ) {
-            (b'+', ..) => out.push(b' '),
+            (b'+', ..) if plus => out.push(b' '),
             (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
                 let v = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
                 out.push(u8::try_from(v).unwrap_or(b'?'));
@@ -349,7 +354,13 @@ impl State {
                 format!("Method '{method} {path}' not implemented"),
             )
         })?;
-        let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        // Each segment decoded, as the real server does (a UPID's colons come as %3A).
+        let decoded: Vec<String> = rest
+            .trim_end_matches('/')
+            .split('/')
+            .map(|s| decode(s, false))
+            .collect();
+        let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
         match (method.as_str(), segs.as_slice()) {
             ("GET", ["version"]) => {
                 Ok(json!({"version": "8.2.4", "release": "8.2", "repoid": "snaptree-sim"}))

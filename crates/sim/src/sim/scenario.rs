@@ -10,11 +10,10 @@ use crate::model::{
 };
 
 /// The demo estate (docs/cli.md, "Demo").
-pub const DEMO: &str = include_str!("../../assets/demo.toml");
-
-/// The Proxmox VE cluster `snaptree sim proxmox` serves (not yet in the demo: its client is
-/// not built).
-pub const PROXMOX: &str = include_str!("../../assets/proxmox.toml");
+pub const DEMO: &str = concat!(
+    include_str!("../../assets/demo.toml"),
+    include_str!("../../assets/proxmox.toml")
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
