@@ -228,7 +228,8 @@ pub fn subscribed(m: &super::Machine) -> Result<&Backups, String> {
     let who = format!("{}/{}", m.profile, m.name);
     if m.provider != super::ProviderKind::Ovh {
         return Err(format!(
-            "{who} is a vSphere VM: automated backups are an OVHcloud VPS's"
+            "{who} is a {}: automated backups are an OVHcloud VPS's",
+            m.provider.machine_label()
         ));
     }
     match m.backups.as_deref() {

@@ -24,6 +24,16 @@ impl ProviderKind {
             ProviderKind::Proxmox => "proxmox",
         }
     }
+
+    /// What a machine of this kind is called in a sentence: "vSphere VM", "OVHcloud VPS",
+    /// "Proxmox VE guest".
+    pub fn machine_label(self) -> &'static str {
+        match self {
+            ProviderKind::Vsphere => "vSphere VM",
+            ProviderKind::Ovh => "OVHcloud VPS",
+            ProviderKind::Proxmox => "Proxmox VE guest",
+        }
+    }
 }
 
 /// Power state of a machine, or of a machine when a snapshot was taken.

@@ -127,7 +127,8 @@ pub fn refusal(m: &super::Machine, option: VpsOption) -> Option<String> {
     let who = format!("{}/{}", m.profile, m.name);
     if m.provider != super::ProviderKind::Ovh {
         return Some(format!(
-            "{who} is a vSphere VM: options are ordered for OVHcloud VPSs"
+            "{who} is a {}: options are ordered for OVHcloud VPSs",
+            m.provider.machine_label()
         ));
     }
     match option.subscribed(m) {
