@@ -836,11 +836,32 @@ mod tests {
         let kinds: Vec<_> = c.profiles.values().map(|p| p.kind).collect();
         assert_eq!(
             kinds,
-            vec![Some(ProviderKind::Ovh), Some(ProviderKind::Vsphere)],
+            vec![
+                Some(ProviderKind::Ovh),
+                Some(ProviderKind::Proxmox),
+                Some(ProviderKind::Vsphere)
+            ],
             "{uncommented}"
         );
         assert!(c.profiles.values().all(|p| p.read_only));
         assert_eq!(c.ui.confirm, ConfirmMode::TypeName);
+    }
+
+    #[test]
+    fn a_proxmox_profile_needs_a_url_a_token_and_one_secret() {
+        let path = Path::new("config.toml");
+        let refused = |text: &str| Config::parse(text, path).unwrap_err().to_string();
+        let e = refused("[profiles.pve]\nkind = \"proxmox\"\ntoken_id = \"a@pve!t\"\n");
+        assert!(e.contains("profile pve (proxmox) needs a url"), "{e}");
+        let e = refused("[profiles.pve]\nkind = \"proxmox\"\nurl = \"pve\"\n");
+        assert!(e.contains("needs token_id"), "{e}");
+        let e = refused(
+            "[profiles.pve]\nkind = \"proxmox\"\nurl = \"pve\"\ntoken_id = \"a@pve!t\"\n\
+             token_secret = \"x\"\ntoken_secret_env = \"X\"\n",
+        );
+        assert!(e.contains("use only one of token_secret"), "{e}");
+        let ok = "[profiles.pve]\nkind = \"proxmox\"\nurl = \"pve\"\ntoken_id = \"a@pve!t\"\n";
+        assert!(Config::parse(ok, path).is_ok());
     }
 
     #[test]

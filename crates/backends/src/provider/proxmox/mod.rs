@@ -611,6 +611,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_profile_says_what_is_missing_or_wrong_in_one_sentence() {
+        let cfg = |token_id: &str, secret: Option<&str>| ProfileConfig {
+            kind: Some(ProviderKind::Proxmox),
+            url: Some("pve.lab".into()),
+            token_id: Some(token_id.into()),
+            token_secret: secret.map(String::from),
+            ..ProfileConfig::default()
+        };
+        let e = ProxmoxProvider::from_profile("pve", &cfg("root", Some("s"))).unwrap_err();
+        assert!(e.contains("is not USER@REALM!NAME"), "{e}");
+        let e = ProxmoxProvider::from_profile("pve", &cfg("root@pam!t", None)).unwrap_err();
+        assert!(e.contains("has no token_secret"), "{e}");
+        let p = ProxmoxProvider::from_profile("pve", &cfg("root@pam!t", Some("s3cr3t"))).unwrap();
+        assert!(
+            !format!("{p:?}").contains("s3cr3t"),
+            "the secret is never shown"
+        );
+        let mut http = cfg("root@pam!t", Some("s"));
+        http.url = Some("http://pve.lab".into());
+        let e = ProxmoxProvider::from_profile("pve", &http).unwrap_err();
+        assert!(e.contains("is not https"), "{e}");
+    }
+
+    #[test]
     fn the_url_becomes_the_api_base() {
         assert_eq!(
             api_base("pve.example.com").unwrap(),
