@@ -1062,11 +1062,13 @@ fn open_change(s: &mut AppState, action: Action) -> Vec<Effect> {
         }),
         Action::Revert => snap
             .map(|snapshot| Operation::Revert {
+                start: false,
                 snapshot,
                 suppress_power_on: false,
             })
             .ok_or_else(|| need_snapshot("revert to")),
         Action::RevertCurrent => Ok(Operation::RevertCurrent {
+            start: false,
             suppress_power_on: false,
         }),
         Action::Delete => snap

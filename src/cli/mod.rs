@@ -214,8 +214,12 @@ pub enum Cmd {
         /// Snapshot id, path of names, or unique name.
         snapshot: Option<String>,
         /// Leave the VM off even if the snapshot has memory.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "start")]
         suppress_power_on: bool,
+        /// Proxmox VE: start the guest after the rollback (a snapshot with RAM state comes
+        /// back running anyway).
+        #[arg(long)]
+        start: bool,
         /// Then take a new snapshot (a VPS: its restore consumes the snapshot); the new
         /// snapshot's id is the output.
         #[arg(long)]
@@ -962,9 +966,13 @@ async fn one_change(cli: &Cli, s: &Session, cmd: &Cmd, machine: &str) -> Result<
         Cmd::Revert {
             snapshot,
             suppress_power_on,
+            start,
             retake,
             ..
-        } => revert(cli, s, &m, snapshot.as_deref(), *suppress_power_on, *retake).await,
+        } => {
+            let power = (*suppress_power_on, *start);
+            revert(cli, s, &m, snapshot.as_deref(), power, *retake).await
+        }
         Cmd::Rm {
             snapshot,
             children,
@@ -1000,14 +1008,14 @@ async fn one_change(cli: &Cli, s: &Session, cmd: &Cmd, machine: &str) -> Result<
     }
 }
 
-/// `revert`: to `snapshot` or the current one; with `retake` (a VPS), then a new snapshot
-/// taken on the machine as read again.
+/// `revert`: to `snapshot` or the current one (the VM left off, a Proxmox guest started, as
+/// asked); with `retake` (a VPS), then a new snapshot taken on the machine as read again.
 async fn revert(
     cli: &Cli,
     s: &Session,
     m: &Machine,
     snapshot: Option<&str>,
-    suppress_power_on: bool,
+    (suppress_power_on, start): (bool, bool),
     retake: bool,
 ) -> Result<(), Failure> {
     if retake {
@@ -1025,8 +1033,12 @@ async fn revert(
         Some(addr) => Operation::Revert {
             snapshot: find_snapshot(m, addr)?,
             suppress_power_on,
+            start,
         },
-        None => Operation::RevertCurrent { suppress_power_on },
+        None => Operation::RevertCurrent {
+            suppress_power_on,
+            start,
+        },
     };
     change(cli, s, m, op).await?;
     if !retake {

@@ -543,6 +543,7 @@ fn revert_needs_the_machine_name_typed_then_runs_on_the_selected_id() {
     assert_eq!(
         op,
         Operation::Revert {
+            start: false,
             snapshot: "snapshot-102".into(),
             suppress_power_on: false,
         }
@@ -571,6 +572,7 @@ fn revert_to_current_targets_the_current_snapshot() {
     assert_eq!(
         op,
         Operation::RevertCurrent {
+            start: false,
             suppress_power_on: false
         }
     );

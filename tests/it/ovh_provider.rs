@@ -182,6 +182,7 @@ async fn take_rename_download_revert_delete_and_follow() {
         .start(
             BLOG,
             &Operation::Revert {
+                start: false,
                 snapshot: sid,
                 suppress_power_on: false,
             },
@@ -240,6 +241,7 @@ async fn one_task_at_a_time_and_abort() {
         .start(
             MAIL,
             &Operation::RevertCurrent {
+                start: false,
                 suppress_power_on: false,
             },
         )
@@ -290,6 +292,7 @@ async fn a_read_only_consumer_key_is_refused_the_post_by_name() {
         .start(
             BLOG,
             &Operation::RevertCurrent {
+                start: false,
                 suppress_power_on: false,
             },
         )
@@ -474,6 +477,7 @@ async fn gets_are_retried_and_changes_never_are() {
         .start(
             MAIL,
             &Operation::RevertCurrent {
+                start: false,
                 suppress_power_on: false,
             },
         )

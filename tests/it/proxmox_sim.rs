@@ -247,6 +247,13 @@ fn snaptree_changes_a_proxmox_cluster_and_proxmoxer_reads_the_result() {
     ok(&["rename", "lab/gitlab", "cli_take", "-d", "from the cli"]);
     ok(&["revert", "lab/gitlab", "base", "--yes"]);
     ok(&["rm", "lab/gitlab", "pre_upgrade_16", "--yes"]);
+    // base holds no RAM state: the rollback left gitlab stopped; to its current snapshot
+    // again, started.
+    assert_eq!(
+        estate.machine("pve", "100").expect("gitlab").power_state,
+        PowerState::PoweredOff
+    );
+    ok(&["revert", "lab/gitlab", "--start", "--yes"]);
 
     let script = r#"
 import sys, warnings
@@ -255,6 +262,7 @@ from proxmoxer import ProxmoxAPI
 p = ProxmoxAPI("127.0.0.1", port=int(sys.argv[1]), user="demo@pve", token_name="snaptree", token_value="demo", verify_ssl=False)
 for s in p.nodes("pve1").qemu(100).snapshot.get():
     print(s["name"], s.get("parent", "-"), s.get("vmstate", "-"), s.get("description", ""))
+print([g["status"] for g in p.cluster.resources.get(type="vm") if g["vmid"] == 100][0])
 "#;
     let out = Command::new(crate::common::peers::python("proxmoxer"))
         .args(["-c", script, &sim.addr().port().to_string()])
@@ -274,12 +282,13 @@ for s in p.nodes("pve1").qemu(100).snapshot.get():
             "pre_upgrade_17 base 0 Before GitLab 17.0",
             "cli_take pre_upgrade_17 1 from the cli",
             "current base - You are here!",
+            "running",
         ],
         "{seen}"
     );
     let audit =
         std::fs::read_to_string(dir.path().join("state/snaptree/audit.log")).expect("audit log");
-    for op in ["take", "rename", "revert", "delete"] {
+    for op in ["take", "rename", "revert", "delete", "revert-current"] {
         assert!(
             audit
                 .lines()

@@ -290,6 +290,12 @@ fn a_proxmox_guest_and_a_containers_take() {
         "snap_YYYYMMDD_HHMMSS",
     );
     insta::assert_snapshot!("dialog_take_proxmox_container_80x24", text);
+    // A rollback to a snapshot without RAM state offers to start the guest.
+    press(&mut s, KeyCode::Esc);
+    select_machine(&mut s, "gitlab");
+    select_snapshot(&mut s, "base");
+    key(&mut s, 'r');
+    insta::assert_snapshot!("dialog_rollback_proxmox_80x24", screen(&s, 80, 24));
 }
 
 #[test]

@@ -137,6 +137,7 @@ async fn take_revert_delete_rename_and_consolidate_over_json() {
 
     // Revert to a snapshot other than the current one.
     let revert = Operation::Revert {
+        start: false,
         snapshot: "snapshot-102".into(),
         suppress_power_on: true,
     };
@@ -231,6 +232,7 @@ async fn faults_over_json_read_as_over_soap() {
     );
     // A snapshot that does not exist: ManagedObjectNotFound.
     let revert = Operation::Revert {
+        start: false,
         snapshot: "snapshot-999".into(),
         suppress_power_on: true,
     };

@@ -260,6 +260,7 @@ async fn take_revert_branch_and_remove() {
         &p,
         &vm,
         Operation::Revert {
+            start: false,
             snapshot: b.clone(),
             suppress_power_on: true,
         },
@@ -272,6 +273,7 @@ async fn take_revert_branch_and_remove() {
         &p,
         &vm,
         Operation::RevertCurrent {
+            start: false,
             suppress_power_on: true,
         },
     )
@@ -315,6 +317,7 @@ async fn take_revert_branch_and_remove() {
         .start(
             &vm,
             &Operation::RevertCurrent {
+                start: false,
                 suppress_power_on: true,
             },
         )
@@ -358,6 +361,7 @@ async fn changes_behind_our_back_are_refused_by_the_stale_view_check() {
     // Another client removes b between our read and our delete: refused, nothing sent.
     let a = id_of(&seen, "a");
     let revert_a = Operation::Revert {
+        start: false,
         snapshot: a,
         suppress_power_on: true,
     };

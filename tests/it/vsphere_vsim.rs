@@ -208,6 +208,7 @@ async fn a_read_only_user_is_refused_every_change_with_the_privilege_named() {
         (
             "vm-101",
             Operation::Revert {
+                start: false,
                 snapshot: "snapshot-102".into(),
                 suppress_power_on: true,
             },
@@ -216,6 +217,7 @@ async fn a_read_only_user_is_refused_every_change_with_the_privilege_named() {
         (
             "vm-101",
             Operation::RevertCurrent {
+                start: false,
                 suppress_power_on: true,
             },
             "VirtualMachine.State.RevertToSnapshot",

@@ -26,6 +26,8 @@ pub enum Input {
     Quiesce,
     /// Leave the VM suspended after reverting to a memory snapshot.
     SuppressPowerOn,
+    /// Start the guest after a rollback to a snapshot without RAM state (Proxmox VE).
+    StartAfter,
     /// Delete the snapshot's descendants too.
     WithChildren,
     /// How long until the new snapshot expires (`7d`; empty: never), written as an
@@ -614,9 +616,19 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             return refuse(format!("{who} has no current snapshot to revert to"));
         }
         Operation::Revert {
-            suppress_power_on, ..
+            suppress_power_on,
+            start,
+            ..
         }
-        | Operation::RevertCurrent { suppress_power_on } => {
+        | Operation::RevertCurrent {
+            suppress_power_on,
+            start,
+        } => {
+            if *start && !m.capabilities.start_after_revert {
+                return refuse(format!(
+                    "{who}: starting the machine after a revert is a Proxmox VE rollback's option"
+                ));
+            }
             let target = op
                 .snapshot()
                 .map(String::from)
@@ -636,10 +648,11 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     "Everything on the VM since that snapshot is lost: disks (and memory) return to it."
                         .into(),
                 );
-                lines.push(if memory {
-                    "Power state after revert: powered on (memory included), or suspended with suppress power-on.".into()
-                } else {
-                    "Power state after revert: powered off (the snapshot has no memory).".into()
+                lines.push(match (memory, m.capabilities.start_after_revert) {
+                    (true, true) => "Power state after rollback: running (its RAM state is included).".into(),
+                    (true, false) => "Power state after revert: powered on (memory included), or suspended with suppress power-on.".into(),
+                    (false, true) => "Power state after rollback: stopped, unless started (the snapshot has no RAM state).".into(),
+                    (false, false) => "Power state after revert: powered off (the snapshot has no memory).".into(),
                 });
                 if m.power_state == PowerState::PoweredOn {
                     lines.push("The VM is running now: its current state is discarded.".into());
@@ -652,6 +665,16 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     Input::SuppressPowerOn,
                     "Suppress power-on",
                     *suppress_power_on,
+                    None,
+                ));
+            }
+            // Proxmox's rollback starts a guest whose snapshot has no RAM state on request
+            // (one with RAM state comes back running anyway).
+            if m.capabilities.start_after_revert && !memory {
+                fields.push(FormField::check(
+                    Input::StartAfter,
+                    "Start the guest after the rollback",
+                    *start,
                     None,
                 ));
             }
@@ -1244,10 +1267,16 @@ impl Change {
                 }
             }
             Operation::Revert {
-                suppress_power_on, ..
+                suppress_power_on,
+                start,
+                ..
             }
-            | Operation::RevertCurrent { suppress_power_on } => {
+            | Operation::RevertCurrent {
+                suppress_power_on,
+                start,
+            } => {
                 *suppress_power_on = on(Input::SuppressPowerOn, *suppress_power_on);
+                *start = on(Input::StartAfter, *start);
             }
             Operation::Delete { children, .. } => *children = on(Input::WithChildren, *children),
             Operation::Rename {
@@ -1547,6 +1576,7 @@ mod tests {
     fn revert_and_delete_all_need_the_name_typed_batches_the_count() {
         let m = web();
         let revert = Operation::Revert {
+            start: false,
             snapshot: "b".into(),
             suppress_power_on: false,
         };
@@ -1616,6 +1646,7 @@ mod tests {
             describe(
                 &m,
                 Operation::RevertCurrent {
+                    start: false,
                     suppress_power_on: false
                 },
                 ctx(false)

@@ -145,6 +145,9 @@ pub struct Capabilities {
     /// VE: no, one snapshot per call).
     #[serde(default = "yes")]
     pub delete_subtree: bool,
+    /// A revert can start the guest afterwards (Proxmox VE's rollback `start`).
+    #[serde(default)]
+    pub start_after_revert: bool,
 }
 
 fn yes() -> bool {
@@ -169,6 +172,7 @@ impl Capabilities {
             max_name: VSPHERE_MAX_NAME,
             rename: true,
             delete_subtree: true,
+            start_after_revert: false,
         }
     }
 
@@ -188,6 +192,7 @@ impl Capabilities {
             max_name: PROXMOX_MAX_NAME,
             rename: false,
             delete_subtree: false,
+            start_after_revert: true,
         }
     }
 
@@ -207,6 +212,7 @@ impl Capabilities {
             max_name: VPS_MAX_NAME,
             rename: true,
             delete_subtree: true,
+            start_after_revert: false,
         }
     }
 }

@@ -50,11 +50,17 @@ pub enum Operation {
         snapshot: String,
         /// Leave the VM off even if the snapshot has memory.
         suppress_power_on: bool,
+        /// Start the guest afterwards (Proxmox VE, a snapshot without RAM state).
+        #[serde(default)]
+        start: bool,
     },
     /// Revert to the current snapshot.
     RevertCurrent {
         /// Leave the VM off even if the snapshot has memory.
         suppress_power_on: bool,
+        /// Start the guest afterwards (Proxmox VE, a snapshot without RAM state).
+        #[serde(default)]
+        start: bool,
     },
     /// Delete one snapshot, or its subtree.
     Delete {
@@ -514,6 +520,7 @@ mod tests {
         let mut cur = m.clone();
         cur.current = Some("s2".into());
         let rc = Operation::RevertCurrent {
+            start: false,
             suppress_power_on: false,
         };
         let seen = ExpectedView::of(&cur, &rc);

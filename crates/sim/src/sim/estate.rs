@@ -680,10 +680,14 @@ fn apply(m: &mut Machine, op: &Operation, serial: u64) -> Result<(), String> {
         Operation::Revert {
             snapshot,
             suppress_power_on,
-        } => revert(m, snapshot, *suppress_power_on),
-        Operation::RevertCurrent { suppress_power_on } => {
+            start,
+        } => revert(m, snapshot, *suppress_power_on, *start),
+        Operation::RevertCurrent {
+            suppress_power_on,
+            start,
+        } => {
             let cur = m.current.clone().ok_or("the VM has no current snapshot")?;
-            revert(m, &cur, *suppress_power_on)
+            revert(m, &cur, *suppress_power_on, *start)
         }
         Operation::Delete { snapshot, children } => {
             let path = m
@@ -871,7 +875,12 @@ fn consolidated(m: &mut Machine) {
     }
 }
 
-fn revert(m: &mut Machine, snapshot: &str, suppress_power_on: bool) -> Result<(), String> {
+fn revert(
+    m: &mut Machine,
+    snapshot: &str,
+    suppress_power_on: bool,
+    start: bool,
+) -> Result<(), String> {
     let node = m
         .find(snapshot)
         .ok_or_else(|| format!("snapshot {snapshot} no longer exists"))?
@@ -892,9 +901,9 @@ fn revert(m: &mut Machine, snapshot: &str, suppress_power_on: bool) -> Result<()
         }
         ProviderKind::Proxmox => {
             // A rollback to a snapshot with RAM state leaves the guest running; without,
-            // stopped (unless asked to start, which the simulator does not model).
+            // stopped unless asked to start.
             m.current = Some(node.id.clone());
-            m.power_state = if node.memory {
+            m.power_state = if node.memory || start {
                 PowerState::PoweredOn
             } else {
                 PowerState::PoweredOff
@@ -1046,6 +1055,7 @@ mod tests {
             "pcc",
             "vm-101",
             Operation::Revert {
+                start: false,
                 snapshot: "snapshot-102".into(),
                 suppress_power_on: false,
             },
@@ -1066,6 +1076,7 @@ mod tests {
             "pcc",
             "vm-101",
             Operation::Revert {
+                start: false,
                 snapshot: "snapshot-103".into(),
                 suppress_power_on: true,
             },
@@ -1158,6 +1169,7 @@ mod tests {
             "ovh",
             vps,
             Operation::RevertCurrent {
+                start: false,
                 suppress_power_on: false,
             },
         );
@@ -1216,6 +1228,7 @@ mod tests {
                 .contains("VMware Tools")
         );
         let rc = Operation::RevertCurrent {
+            start: false,
             suppress_power_on: false,
         };
         assert!(e.start("pcc", "vm-303", &rc).is_err());

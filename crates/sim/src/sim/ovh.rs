@@ -1263,6 +1263,7 @@ impl State {
                 self.start(
                     sn,
                     &Operation::RevertCurrent {
+                        start: false,
                         suppress_power_on: false,
                     },
                 )

@@ -441,7 +441,8 @@ impl State {
                     vmid,
                     &Operation::Revert {
                         snapshot: (*name).to_string(),
-                        suppress_power_on: !flag(&f["start"]),
+                        suppress_power_on: false,
+                        start: flag(&f["start"]),
                     },
                 )
             }

@@ -480,17 +480,25 @@ impl Provider for ProxmoxProvider {
                 }
                 task(self.call(Method::POST, &base, Some(form(&fields))).await?)
             }
-            Operation::Revert { snapshot, .. } => {
+            Operation::Revert {
+                snapshot, start, ..
+            } => {
                 let path = format!("{base}/{}/rollback", seg(snapshot));
-                task(self.call(Method::POST, &path, Some(String::new())).await?)
+                task(
+                    self.call(Method::POST, &path, Some(rollback_form(*start)))
+                        .await?,
+                )
             }
-            Operation::RevertCurrent { .. } => {
+            Operation::RevertCurrent { start, .. } => {
                 let m = self.read_guest(&g).await;
                 let current = m.current.ok_or_else(|| {
                     ProviderError::InvalidState("the guest has no current snapshot".into())
                 })?;
                 let path = format!("{base}/{}/rollback", seg(&current));
-                task(self.call(Method::POST, &path, Some(String::new())).await?)
+                task(
+                    self.call(Method::POST, &path, Some(rollback_form(*start)))
+                        .await?,
+                )
             }
             Operation::Delete {
                 snapshot,
@@ -592,6 +600,15 @@ impl Provider for ProxmoxProvider {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+}
+
+/// A rollback's body: `start=1` to start the guest afterwards.
+fn rollback_form(start: bool) -> String {
+    if start {
+        form(&[("start", "1".into())])
+    } else {
+        String::new()
     }
 }
 

@@ -954,6 +954,7 @@ impl Inner {
             Operation::Revert {
                 snapshot,
                 suppress_power_on,
+                ..
             } => {
                 let doing = format!("reverting {machine_id} to snapshot {snapshot}");
                 self.change(
@@ -963,7 +964,9 @@ impl Inner {
                 .await
                 .map(started)
             }
-            Operation::RevertCurrent { suppress_power_on } => {
+            Operation::RevertCurrent {
+                suppress_power_on, ..
+            } => {
                 let doing = format!("reverting {machine_id} to its current snapshot");
                 self.change(
                     &doing,

@@ -1172,6 +1172,7 @@ impl Service {
                     ));
                 }
                 let op = Operation::RevertCurrent {
+                    start: false,
                     suppress_power_on: b.child_bool("suppressPowerOn").unwrap_or(false),
                 };
                 self.start_task(&m.id, &op)
@@ -1195,6 +1196,7 @@ impl Service {
                     "VirtualMachine.State.RevertToSnapshot",
                 )?;
                 let op = Operation::Revert {
+                    start: false,
                     snapshot: call.this.1.clone(),
                     suppress_power_on: b.child_bool("suppressPowerOn").unwrap_or(false),
                 };
