@@ -7,6 +7,7 @@ pub mod ovh;
 pub mod provider;
 pub mod proxmox;
 pub mod scenario;
+mod server;
 pub mod vsphere;
 
 pub use estate::{Estate, SimFault, TaskDetail};

@@ -18,7 +18,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 use super::Estate;
@@ -446,29 +445,9 @@ pub async fn serve(opts: OvhSimOptions, estate: Arc<Estate>) -> std::io::Result<
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let st = state.clone();
-    tokio::spawn(async move {
-        let mut stop_accept = stopped.clone();
-        loop {
-            let accepted = tokio::select! {
-                _ = stop_accept.changed() => break,
-                a = listener.accept() => a,
-            };
-            let Ok((stream, _)) = accepted else { continue };
-            let st = st.clone();
-            let mut stop_conn = stopped.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
-                    let st = st.clone();
-                    async move { st.handle(req).await }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc);
-                tokio::select! {
-                    _ = conn => {}
-                    _ = stop_conn.changed() => {}
-                }
-            });
-        }
+    super::server::spawn(listener, None, stopped, move |req, _| {
+        let st = st.clone();
+        async move { st.handle(req).await }
     });
     Ok(OvhSimHandle {
         base_url: format!("http://{addr}{BASE_PATH}"),

@@ -9,17 +9,12 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls;
 
 use super::Estate;
 use super::estate::is_container;
@@ -140,19 +135,7 @@ pub async fn serve(
     };
     let listener = tokio::net::TcpListener::bind(opts.listen).await?;
     let addr = listener.local_addr()?;
-    let (certificate_pem, cert_der, key_der) = super::vsphere::certificate(addr, &[])?;
-    let thumbprint = format!("SHA256:{}", hex::encode(Sha256::digest(&cert_der)));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(std::io::Error::other)?
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert_der.into()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key_der.into()),
-        )
-        .map_err(std::io::Error::other)?;
-    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let tls = super::server::tls(addr, &[])?;
     let state = Arc::new(State {
         opts,
         profile,
@@ -161,36 +144,11 @@ pub async fn serve(
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let st = state.clone();
-    tokio::spawn(async move {
-        let mut stop_accept = stopped.clone();
-        loop {
-            let accepted = tokio::select! {
-                _ = stop_accept.changed() => break,
-                a = listener.accept() => a,
-            };
-            let Ok((stream, _)) = accepted else {
-                continue;
-            };
-            let (st, acceptor, mut stop_conn) = (st.clone(), acceptor.clone(), stopped.clone());
-            tokio::spawn(async move {
-                let handshake =
-                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
-                let Ok(Ok(tls)) = handshake else {
-                    return;
-                };
-                let svc = hyper::service::service_fn(move |req| {
-                    let st = st.clone();
-                    async move { st.handle(req).await }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), svc);
-                tokio::select! {
-                    _ = conn => {}
-                    _ = stop_conn.changed() => {}
-                }
-            });
-        }
+    super::server::spawn(listener, Some(tls.acceptor), stopped, move |req, _| {
+        let st = st.clone();
+        async move { st.handle(req).await }
     });
+    let (certificate_pem, thumbprint) = (tls.certificate_pem, tls.thumbprint);
     Ok(ProxmoxSimHandle {
         url: format!("https://{addr}"),
         addr,

@@ -17,11 +17,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
-use sha2::{Digest, Sha256};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls;
-
 use super::Estate;
 use crate::model::ProviderKind;
 use xml::Val;
@@ -273,25 +268,6 @@ impl Drop for VsphereSimHandle {
 }
 
 /// A self-signed certificate for the listen address: `(cert PEM, cert DER, key DER)`.
-/// A self-signed certificate for `addr` (and `extra` names): PEM, DER, and its key's DER.
-pub(crate) fn certificate(
-    addr: SocketAddr,
-    extra: &[String],
-) -> std::io::Result<(String, Vec<u8>, Vec<u8>)> {
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    let ip = addr.ip().to_string();
-    if !addr.ip().is_unspecified() && !names.contains(&ip) {
-        names.push(ip);
-    }
-    names.extend(extra.iter().cloned());
-    let certified = rcgen::generate_simple_self_signed(names).map_err(std::io::Error::other)?;
-    Ok((
-        certified.cert.pem(),
-        certified.cert.der().to_vec(),
-        certified.signing_key.serialize_der(),
-    ))
-}
-
 /// Serve `opts.profile` (default: the first vSphere profile) of `estate` until the handle
 /// drops.
 pub async fn serve(
@@ -324,55 +300,15 @@ pub async fn serve(
     };
     let listener = tokio::net::TcpListener::bind(opts.listen).await?;
     let addr = listener.local_addr()?;
-    let (certificate_pem, cert_der, key_der) = certificate(addr, &opts.extra_names)?;
-    let thumbprint = format!("SHA256:{}", hex::encode(Sha256::digest(&cert_der)));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(std::io::Error::other)?
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert_der.into()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key_der.into()),
-        )
-        .map_err(std::io::Error::other)?;
-    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let tls = crate::sim::server::tls(addr, &opts.extra_names)?;
     let service = Arc::new(service::Service::new(opts, profile, estate));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let svc = service.clone();
-    tokio::spawn(async move {
-        let mut stop_accept = stopped.clone();
-        loop {
-            let accepted = tokio::select! {
-                _ = stop_accept.changed() => break,
-                a = listener.accept() => a,
-            };
-            let Ok((stream, peer)) = accepted else {
-                continue;
-            };
-            let svc = svc.clone();
-            let acceptor = acceptor.clone();
-            let mut stop_conn = stopped.clone();
-            tokio::spawn(async move {
-                // A client that never finishes its handshake must not hold a task forever.
-                let handshake =
-                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
-                let Ok(Ok(tls)) = handshake else {
-                    return;
-                };
-                let hyper_svc = hyper::service::service_fn(move |req| {
-                    let svc = svc.clone();
-                    async move { svc.handle(req, peer).await }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), hyper_svc);
-                tokio::select! {
-                    _ = conn => {}
-                    _ = stop_conn.changed() => {}
-                }
-            });
-        }
+    crate::sim::server::spawn(listener, Some(tls.acceptor), stopped, move |req, peer| {
+        let svc = svc.clone();
+        async move { svc.handle(req, peer).await }
     });
+    let (certificate_pem, thumbprint) = (tls.certificate_pem, tls.thumbprint);
     Ok(VsphereSimHandle {
         url: format!("https://{addr}/sdk"),
         addr,
