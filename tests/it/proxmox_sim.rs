@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use snaptree::model::PowerState;
 use snaptree::sim::Estate;
-use snaptree::sim::proxmox::{ProxmoxSimOptions, serve};
+use snaptree::sim::proxmox::{ProxmoxSimHandle, ProxmoxSimOptions, serve};
 
 const SCRIPT: &str = r#"
 import sys, time, warnings
@@ -65,8 +65,9 @@ except (ResourceException, AuthenticationError) as e:
 print("\n".join(out))
 "#;
 
-#[test]
-fn proxmoxer_drives_every_snapshot_operation_of_the_simulator() {
+/// The demo's estate, its Proxmox cluster served (tasks of 300 ms) on a runtime of its own,
+/// which must outlive the simulator.
+fn cluster() -> (tokio::runtime::Runtime, Arc<Estate>, ProxmoxSimHandle) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -78,11 +79,17 @@ fn proxmoxer_drives_every_snapshot_operation_of_the_simulator() {
             Utc::now(),
             Some(Duration::from_millis(300)),
         )
-        .expect("the Proxmox scenario"),
+        .expect("the demo scenario"),
     );
     let sim = rt
         .block_on(serve(ProxmoxSimOptions::default(), estate.clone()))
         .expect("simulator");
+    (rt, estate, sim)
+}
+
+#[test]
+fn proxmoxer_drives_every_snapshot_operation_of_the_simulator() {
+    let (_rt, estate, sim) = cluster();
     let out = Command::new(crate::common::peers::python("proxmoxer"))
         .args(["-c", SCRIPT, "127.0.0.1", &sim.addr().port().to_string()])
         .output()
@@ -140,22 +147,7 @@ fn proxmoxer_drives_every_snapshot_operation_of_the_simulator() {
 #[test]
 fn snaptree_changes_a_proxmox_cluster_and_proxmoxer_reads_the_result() {
     use crate::common::output::{code, json, one_sentence, stderr};
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let estate = Arc::new(
-        Estate::from_scenario(
-            snaptree::sim::scenario::DEMO,
-            Utc::now(),
-            Some(Duration::from_millis(300)),
-        )
-        .expect("the demo scenario"),
-    );
-    let sim = rt
-        .block_on(serve(ProxmoxSimOptions::default(), estate.clone()))
-        .expect("simulator");
+    let (_rt, estate, sim) = cluster();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("snaptree.toml");
     std::fs::write(
