@@ -291,3 +291,52 @@ print([g["status"] for g in p.cluster.resources.get(type="vm") if g["vmid"] == 1
         );
     }
 }
+
+/// A Proxmox server that accepts and never answers: the profile's time limit ends the
+/// listing at its first call, said as such, and the call is not made again.
+#[test]
+fn a_stalled_proxmox_server_is_said_once_within_the_time_limit() {
+    use crate::common::output::{code, stderr};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().flatten() {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(c);
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("snaptree.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.pve]\nkind = \"proxmox\"\nurl = \"127.0.0.1:{port}\"\n\
+             token_id = \"a@pve!t\"\ntoken_secret = \"x\"\ninsecure = true\ntimeout = \"1s\"\n"
+        ),
+    )
+    .expect("config");
+    let o = Command::new(env!("CARGO_BIN_EXE_snaptree"))
+        .arg("--config")
+        .arg(&config)
+        .arg("ls")
+        .env("HOME", dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env_remove("SNAPTREE_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run snaptree");
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("GET /version: the server did not answer in time (timeout 1s)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "asked once"
+    );
+}

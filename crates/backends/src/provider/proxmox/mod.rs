@@ -67,6 +67,7 @@ pub struct ProxmoxProvider {
     base: String,
     auth: String,
     client: reqwest_vim::Client,
+    timeout: Duration,
     poll: Duration,
     server: Mutex<Option<String>>,
 }
@@ -182,6 +183,7 @@ impl ProxmoxProvider {
             base,
             auth: format!("PVEAPIToken={token_id}={}", secret.expose()),
             client,
+            timeout,
             poll: Duration::from_secs(1),
             server: Mutex::new(None),
         })
@@ -194,7 +196,8 @@ impl ProxmoxProvider {
         self
     }
 
-    /// One call; a body as a form. Only GETs are retried (once, on a network fault).
+    /// One call; a body as a form. Only GETs are retried (once, on a network fault; a
+    /// server that did not answer in time is not asked again).
     async fn call(
         &self,
         method: reqwest_vim::Method,
@@ -220,6 +223,12 @@ impl ProxmoxProvider {
             }
             match req.send().await {
                 Ok(resp) => return self.answer(&what, resp).await,
+                Err(e) if e.is_timeout() => {
+                    return Err(ProviderError::Unreachable(format!(
+                        "{what}: the server did not answer in time (timeout {}s)",
+                        self.timeout.as_secs()
+                    )));
+                }
                 Err(e) => last = Some(e),
             }
         }
@@ -423,11 +432,17 @@ impl Provider for ProxmoxProvider {
         &self,
         partial: PartialInventory<'_>,
     ) -> Result<Vec<Machine>, ProviderError> {
-        if let Ok(v) = self.get::<Value>("/version").await
-            && let Some(version) = v["version"].as_str()
-        {
-            *self.server.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(format!("Proxmox VE {version}"));
+        // The first call: a server that cannot be reached, or a refused token, ends the
+        // listing here, not after a second call meets the same.
+        match self.get::<Value>("/version").await {
+            Ok(v) => {
+                if let Some(version) = v["version"].as_str() {
+                    *self.server.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(format!("Proxmox VE {version}"));
+                }
+            }
+            Err(e @ (ProviderError::Unreachable(_) | ProviderError::Auth(_))) => return Err(e),
+            Err(e) => tracing::debug!("Proxmox version not read: {e}"),
         }
         let guests = self.guests().await?;
         partial(guests.iter().map(|g| bare(&self.profile, g)).collect());
