@@ -1156,7 +1156,8 @@ async fn execute(
                 *task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task_id.clone());
                 if is_order {
                     *ordered.lock().unwrap_or_else(|p| p.into_inner()) = note;
-                    return tell!("{label}: order {task_id} created");
+                    tell!("{label}: order {task_id} created");
+                    return;
                 }
                 match note {
                     Some(note) => format!("{label}: task {task_id} started; {note}"),

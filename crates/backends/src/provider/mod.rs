@@ -66,6 +66,32 @@ pub type PartialInventory<'a> = &'a (dyn Fn(Vec<Machine>) + Send + Sync);
 /// Called with each new status while a task is followed.
 pub type ProgressSink<'a> = &'a (dyn Fn(&TaskStatus) + Send + Sync);
 
+/// Follow a task whose status is read by `read` every `every` until it ends, reporting
+/// each new status once. `read` is told whether the task was seen before: a back end that
+/// forgets finished tasks (OVH) answers for one it saw running.
+pub async fn poll_task<F, Fut>(
+    every: std::time::Duration,
+    progress: ProgressSink<'_>,
+    mut read: F,
+) -> Result<TaskStatus, ProviderError>
+where
+    F: FnMut(bool) -> Fut,
+    Fut: std::future::Future<Output = Result<TaskStatus, ProviderError>>,
+{
+    let mut last: Option<TaskStatus> = None;
+    loop {
+        let status = read(last.is_some()).await?;
+        if last.as_ref() != Some(&status) {
+            progress(&status);
+        }
+        if status.state.is_final() {
+            return Ok(status);
+        }
+        last = Some(status);
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// One back end: a vSphere endpoint, an OVH account, or the simulated estate.
 #[async_trait]
 pub trait Provider: Send + Sync {

@@ -264,7 +264,8 @@ struct Said {
     summary: String,
     lines: Vec<String>,
     fields: Vec<FormField>,
-    /// It needs the confirmation a revert needs (the machine's name, with `type-name`).
+    /// It needs the confirmation a revert needs (the machine's name, with `type-name`);
+    /// else `confirmation` is what it needs.
     typed: bool,
     confirmation: Confirmation,
 }
@@ -895,8 +896,8 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             Vec::new(),
             Confirmation::None,
         ),
-        Operation::Backup(b) => {
-            let said = backup::describe(m, b, ctx.now)?;
+        Operation::Backup(_) | Operation::Order(_) => {
+            let said = own_words(m, &op, ctx.now)?;
             fields.extend(said.fields);
             let confirmation = if said.typed {
                 type_name()
@@ -904,12 +905,6 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                 said.confirmation
             };
             (said.title, said.summary, said.lines, confirmation)
-        }
-        Operation::Order(o) => {
-            // Always typed: it costs money, whatever `confirm` says.
-            let said = order::describe(m, o)?;
-            fields.extend(said.fields);
-            (said.title, said.summary, said.lines, said.confirmation)
         }
     };
     if confirmation.expected_text().is_some() {
@@ -935,6 +930,15 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
         now: m.now(ctx.now),
         deletes,
     })
+}
+
+/// The words of a change of a kind of its own: a VPS backup's, an option's order.
+fn own_words(m: &Machine, op: &Operation, now: DateTime<Utc>) -> Result<Said, Refusal> {
+    match op {
+        Operation::Backup(b) => backup::describe(m, b, now),
+        Operation::Order(o) => order::describe(m, o),
+        other => Err(Refusal(format!("{} has no words of its own", other.name()))),
+    }
 }
 
 /// Why a delete of several snapshots in one call is refused where the back end deletes one

@@ -729,30 +729,22 @@ impl Provider for OvhProvider {
         task_id: &str,
         progress: ProgressSink<'_>,
     ) -> Result<TaskStatus, ProviderError> {
-        let mut last: Option<TaskStatus> = None;
-        loop {
-            let status = match self.task(machine_id, task_id).await {
-                Ok(t) => map_task(&t),
+        super::poll_task(self.poll, progress, |seen| async move {
+            match self.task(machine_id, task_id).await {
+                Ok(t) => Ok(map_task(&t)),
                 // The API forgets finished tasks after a while; one seen running and now
                 // gone has ended, and its effect is read back by the next refresh.
-                Err(e) if e.is_not_found() && last.is_some() => TaskStatus {
+                Err(e) if e.is_not_found() && seen => Ok(TaskStatus {
                     id: task_id.to_string(),
                     state: TaskState::Success,
                     progress: Some(100),
                     message: None,
                     cancelable: false,
-                },
-                Err(e) => return Err(e.into()),
-            };
-            if last.as_ref() != Some(&status) {
-                progress(&status);
+                }),
+                Err(e) => Err(e.into()),
             }
-            if status.state.is_final() {
-                return Ok(status);
-            }
-            last = Some(status);
-            tokio::time::sleep(self.poll).await;
-        }
+        })
+        .await
     }
 
     async fn quotes(

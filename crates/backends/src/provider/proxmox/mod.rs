@@ -553,44 +553,25 @@ impl Provider for ProxmoxProvider {
         let node = upid_node(task_id)
             .ok_or_else(|| ProviderError::Backend(format!("{task_id} is not a UPID")))?;
         let path = format!("/nodes/{}/tasks/{}/status", seg(node), seg(task_id));
-        let mut last: Option<TaskStatus> = None;
-        loop {
+        let status = |state, message: Option<&str>| TaskStatus {
+            id: task_id.into(),
+            state,
+            progress: (state == TaskState::Success).then_some(100),
+            message: message.map(String::from),
+            cancelable: false,
+        };
+        super::poll_task(self.poll, progress, |_| async {
             let t: WireTask = self.get(&path).await?;
-            let status = match (t.status.as_str(), t.exitstatus.as_deref()) {
-                ("stopped", Some("OK")) => TaskStatus {
-                    id: task_id.into(),
-                    state: TaskState::Success,
-                    progress: Some(100),
-                    message: None,
-                    cancelable: false,
-                },
-                ("stopped", why) => TaskStatus {
-                    id: task_id.into(),
-                    state: TaskState::Error,
-                    progress: None,
-                    message: Some(
-                        why.unwrap_or("the task stopped without saying why")
-                            .to_string(),
-                    ),
-                    cancelable: false,
-                },
-                _ => TaskStatus {
-                    id: task_id.into(),
-                    state: TaskState::Running,
-                    progress: None,
-                    message: None,
-                    cancelable: false,
-                },
-            };
-            if last.as_ref() != Some(&status) {
-                progress(&status);
-            }
-            if status.state.is_final() {
-                return Ok(status);
-            }
-            last = Some(status);
-            tokio::time::sleep(self.poll).await;
-        }
+            Ok(match (t.status.as_str(), t.exitstatus.as_deref()) {
+                ("stopped", Some("OK")) => status(TaskState::Success, None),
+                ("stopped", why) => status(
+                    TaskState::Error,
+                    Some(why.unwrap_or("the task stopped without saying why")),
+                ),
+                _ => status(TaskState::Running, None),
+            })
+        })
+        .await
     }
 
     async fn check(&self) -> Result<Vec<(String, String)>, ProviderError> {

@@ -5,8 +5,8 @@ use super::{Confirmation, FormField, Input, Refusal, Said};
 use crate::model::Machine;
 use crate::model::order::{self, OptionOrder, quote_line};
 
-/// Title, summary, lines and form of `o` for `m`, or why it cannot be asked for. It is
-/// always confirmed by the VPS's name typed: it costs money.
+/// What the order `o` for `m` says and asks, or why it cannot be asked for. It is always
+/// confirmed by the VPS's name typed: it costs money.
 pub(super) fn describe(m: &Machine, o: &OptionOrder) -> Result<Said, Refusal> {
     if let Some(why) = order::refusal(m, o.option) {
         return Err(Refusal(why));
@@ -64,7 +64,8 @@ pub(super) fn describe(m: &Machine, o: &OptionOrder) -> Result<Said, Refusal> {
             &o.duration,
             &o.duration,
         )],
-        typed: true,
+        // Always the name typed, whatever `confirm` says: it costs money.
+        typed: false,
         confirmation: Confirmation::TypeName(m.name.clone()),
     })
 }
