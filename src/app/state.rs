@@ -443,6 +443,9 @@ pub enum NotRun {
 pub struct BatchView {
     /// Its id (the plan id sent with each step).
     pub id: u64,
+    /// What it does, for the status line: `delete marked`, or a single change's summary
+    /// (a delete with descendants made one snapshot per call).
+    pub what: String,
     /// Steps in all.
     pub total: usize,
     /// Steps that succeeded.

@@ -1422,7 +1422,7 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
         return refuse(s, question.again());
     }
     s.close_dialog();
-    if !c.batch {
+    if !c.batch && steps.len() == 1 {
         return steps
             .into_iter()
             .flat_map(|step| send_run(s, step, None))
@@ -1430,23 +1430,34 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
     }
     // A batch: one plan, per machine one step after another (the engine's queue), a
     // failed step stops that machine's later ones; what does not succeed stays marked.
+    // A plan of one change (a delete with descendants made one snapshot per call) runs
+    // the same, the marks left as they are.
     let plan = s.tasks.next_request();
-    // The marks that are no step stay marked, counted as skipped: a machine short of room
-    // to merge (`model::change::describe_batch` said so in the dialog).
-    let stepped: std::collections::HashSet<MarkKey> = steps
-        .iter()
-        .map(|st| {
-            let key = MachineRef::new(st.profile.clone(), st.machine_id.clone());
-            MarkKey::new(key, st.op.snapshot().unwrap_or_default())
-        })
-        .collect();
-    for key in &stepped {
-        s.batch.marks.remove(key);
-    }
-    let skipped = s.batch.marks.len();
-    s.batch.left_out.clear();
+    let skipped = if c.batch {
+        // The marks that are no step stay marked, counted as skipped: a machine short of
+        // room to merge (`model::change::describe_batch` said so in the dialog).
+        let stepped: std::collections::HashSet<MarkKey> = steps
+            .iter()
+            .map(|st| {
+                let key = MachineRef::new(st.profile.clone(), st.machine_id.clone());
+                MarkKey::new(key, st.op.snapshot().unwrap_or_default())
+            })
+            .collect();
+        for key in &stepped {
+            s.batch.marks.remove(key);
+        }
+        s.batch.left_out.clear();
+        s.batch.marks.len()
+    } else {
+        0
+    };
     s.batch.batches.push(BatchView {
         id: plan,
+        what: if c.batch {
+            "delete marked".into()
+        } else {
+            c.summary.clone()
+        },
         total: steps.len() + skipped,
         skipped,
         ..BatchView::default()
@@ -1836,14 +1847,15 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
     } else {
         s.batch.batches.remove(i);
         let mut line = format!(
-            "delete marked ended: {} done, {} failed, {} skipped; {} freed",
+            "{} ended: {} done, {} failed, {} skipped; {} freed",
+            b.what,
             b.done,
             b.failed,
             b.skipped,
             human_size(b.freed)
         );
         if b.failed + b.skipped > 0 {
-            line.push_str("; what did not succeed stays marked (Enter on a task shows why)");
+            line.push_str("; what did not succeed is marked (Enter on a task shows why)");
         }
         let level = if b.done == b.total {
             Level::Info
@@ -1857,7 +1869,8 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
 /// A batch's progress on the status line, as `prune` says it on stderr.
 fn batch_line(b: &BatchView) -> String {
     let mut line = format!(
-        "delete marked: {}",
+        "{}: {}",
+        b.what,
         crate::model::cleanup::progress_line(b.ended(), b.total, b.running.len(), b.freed)
     );
     if b.failed + b.skipped > 0 {

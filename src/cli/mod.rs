@@ -11,7 +11,7 @@ pub mod prune;
 pub mod report;
 pub mod setup;
 
-use crate::{say, tell};
+use crate::{say, say_json, tell};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -1095,6 +1095,16 @@ async fn change(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<()
     let Some(step) = described.steps.first().cloned() else {
         return Ok(());
     };
+    let plan = described.steps.len() > 1;
+    if plan && cli.no_wait {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            format!(
+                "{}: each deletion is waited for before the next: leave out --no-wait",
+                described.summary
+            ),
+        ));
+    }
     let guest = match opened.guest {
         Before::Nothing => None,
         Before::NotNeeded => {
@@ -1125,7 +1135,57 @@ async fn change(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<()
         }
         asked.yes(&question);
     }
+    if plan {
+        return run_plan(cli, s, m, &described.steps).await;
+    }
     execute(cli, s, m, step.op, &step.expected).await
+}
+
+/// A change made of single steps on one machine (a snapshot with its descendants, or all
+/// of them, where the back end deletes one per call): one after another, each waited for;
+/// one that does not succeed stops the rest. With `--json`, one document: each ended
+/// step's task summary, and the number of steps.
+async fn run_plan(
+    cli: &Cli,
+    s: &Session,
+    m: &Machine,
+    steps: &[change::Step],
+) -> Result<(), Failure> {
+    let total = steps.len();
+    let mut summaries = Vec::new();
+    let mut outcome = Ok(());
+    for (i, st) in steps.iter().enumerate() {
+        tell!(
+            "step {}/{total}: {} {}",
+            i + 1,
+            st.op.name(),
+            crate::safe::terminal(st.op.snapshot().unwrap_or_default())
+        );
+        let ended = match follow(cli, s, m, st.op.clone(), &st.expected).await {
+            Ok(f) => {
+                if let Ok(status) = &f.result {
+                    summaries.push(output::task_json(status, f.created.as_deref(), f.elapsed));
+                }
+                finished(cli, false, f)
+            }
+            Err(failure) => Err(failure),
+        };
+        if let Err(f) = ended {
+            let left = total - i - 1;
+            outcome = Err(match left {
+                0 => f,
+                _ => Failure::new(
+                    f.code,
+                    format!("{}; the {left} later step(s) were not started", f.message),
+                ),
+            });
+            break;
+        }
+    }
+    if cli.json {
+        say_json!(serde_json::json!({ "plan": summaries, "steps": total }));
+    }
+    outcome
 }
 
 /// The engine's run with progress on stderr, and its result as output and exit code.
@@ -1136,6 +1196,35 @@ async fn execute(
     op: Operation,
     expected: &ExpectedView,
 ) -> Result<(), Failure> {
+    let f = follow(cli, s, m, op, expected).await?;
+    if let Some(note) = &f.ordered
+        && !cli.json
+    {
+        say!("{note}");
+    }
+    finished(cli, cli.json, f)
+}
+
+/// A run followed to its end (or, with `--no-wait`, its start).
+struct Followed {
+    /// `NAME PROFILE/MACHINE`, what the lines about it start with.
+    label: String,
+    result: Result<crate::model::TaskStatus, RunError>,
+    /// The snapshot a take made.
+    created: Option<String>,
+    elapsed: std::time::Duration,
+    /// What an order says (where it is paid).
+    ordered: Option<String>,
+}
+
+/// The engine's run with progress on stderr; Ctrl-C stops following it (exit 130).
+async fn follow(
+    cli: &Cli,
+    s: &Session,
+    m: &Machine,
+    op: Operation,
+    expected: &ExpectedView,
+) -> Result<Followed, Failure> {
     let target = format!("{}/{}", m.profile, m.name);
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
@@ -1221,29 +1310,32 @@ async fn execute(
         tell!("");
     }
     let created = created.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    if let Some(note) = ordered.lock().unwrap_or_else(|p| p.into_inner()).take()
-        && !cli.json
-    {
-        say!("{note}");
-    }
-    finished(cli, &label, result, created.as_deref(), started.elapsed())
+    let ordered = ordered.lock().unwrap_or_else(|p| p.into_inner()).take();
+    Ok(Followed {
+        label,
+        result,
+        created,
+        elapsed: started.elapsed(),
+        ordered,
+    })
 }
 
 /// A run's end as output and exit code: the task summary (and the id a script reads), or
 /// the failure in one sentence.
-fn finished(
-    cli: &Cli,
-    label: &str,
-    result: Result<crate::model::TaskStatus, RunError>,
-    created: Option<&str>,
-    elapsed: std::time::Duration,
-) -> Result<(), Failure> {
+fn finished(cli: &Cli, json: bool, f: Followed) -> Result<(), Failure> {
+    let Followed {
+        label,
+        result,
+        created,
+        elapsed,
+        ..
+    } = f;
     match result {
         Ok(status) => {
-            output::print_task(label, &status, created, elapsed, cli.json);
+            output::print_task(&label, &status, created.as_deref(), elapsed, json);
             // With --no-wait the task id is the command's output, for scripts; a take that
             // ended prints the new snapshot's id alone (`id=$(snaptree take web-01)`).
-            if !cli.json {
+            if !json {
                 if cli.no_wait {
                     say!("{}", status.id);
                 } else if let Some(id) = &created {

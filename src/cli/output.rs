@@ -259,8 +259,27 @@ fn tree_line(
     line
 }
 
-/// The end of a change command.
-/// The task summary of a change; `snapshot` is the id a take made, when known.
+/// A task's summary as JSON (docs/cli.md, "The task summary"); `snapshot` is the id a take
+/// made, when known.
+pub fn task_json(
+    status: &TaskStatus,
+    snapshot: Option<&str>,
+    elapsed: std::time::Duration,
+) -> serde_json::Value {
+    let mut summary = json!({
+        "task": status.id,
+        "state": status.state.as_str(),
+        "progress": status.progress,
+        "message": status.message,
+        "elapsed_seconds": elapsed.as_secs_f64(),
+    });
+    if let Some(id) = snapshot {
+        summary["snapshot"] = json!(id);
+    }
+    summary
+}
+
+/// The end of a change command: the task summary of a change.
 pub fn print_task(
     label: &str,
     status: &TaskStatus,
@@ -269,17 +288,7 @@ pub fn print_task(
     as_json: bool,
 ) {
     if as_json {
-        let mut summary = json!({
-            "task": status.id,
-            "state": status.state.as_str(),
-            "progress": status.progress,
-            "message": status.message,
-            "elapsed_seconds": elapsed.as_secs_f64(),
-        });
-        if let Some(id) = snapshot {
-            summary["snapshot"] = json!(id);
-        }
-        say_json!(summary);
+        say_json!(task_json(status, snapshot, elapsed));
     } else {
         tell!(
             "{label}: {} (task {}, {:.1}s)",

@@ -1535,6 +1535,89 @@ fn a_batch_on_one_machine_goes_deepest_first_and_failed_steps_stay_marked() {
     assert_eq!(left, ["snapshot-106"], "the failed step stays marked");
 }
 
+/// Proxmox deletes one snapshot per call: a delete with descendants is a plan of single
+/// deletes, deepest first, the snapshot chosen last; it runs as the marks' batches do (a
+/// failure stops the rest), with its own words.
+#[test]
+fn a_proxmox_delete_with_descendants_runs_as_a_plan_of_single_deletes() {
+    let mut s = state();
+    select_machine(&mut s, "gitlab");
+    select_snapshot(&mut s, "base");
+    key(&mut s, 'd');
+    // Not greyed: Proxmox runs it one snapshot at a time.
+    assert_eq!(
+        check_field(&s, "Also delete its 2 descendant"),
+        (false, None)
+    );
+    key(&mut s, ' ');
+    let d = s.dialog().cloned().expect("delete dialog");
+    assert!(
+        d.lines.join("\n").contains("one at a time, deepest first"),
+        "{:?}",
+        d.lines
+    );
+    press(&mut s, KeyCode::BackTab);
+    type_text(&mut s, "3");
+    let fx = press(&mut s, KeyCode::Enter);
+    let sent: Vec<(u64, String, Option<u64>)> = fx
+        .iter()
+        .map(|e| match e {
+            Effect::Send(
+                _,
+                Command::Run {
+                    request,
+                    op:
+                        Operation::Delete {
+                            snapshot,
+                            children: false,
+                        },
+                    plan,
+                    ..
+                },
+            ) => (*request, snapshot.clone(), *plan),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let order: Vec<&str> = sent.iter().map(|(_, id, _)| id.as_str()).collect();
+    assert_eq!(order, ["pre_upgrade_17", "pre_upgrade_16", "base"]);
+    let plan = sent[0].2.expect("one plan");
+    assert!(sent.iter().all(|(_, _, p)| *p == Some(plan)));
+    let status = s.log.status.clone().expect("status").1;
+    assert!(status.contains("one at a time: 0 of 3"), "{status}");
+    let ended = |ok: bool| TaskStatus {
+        id: "t".into(),
+        state: if ok {
+            TaskState::Success
+        } else {
+            TaskState::Error
+        },
+        progress: None,
+        message: (!ok).then(|| "locked".to_string()),
+        cancelable: false,
+    };
+    let results = [
+        Ok(ended(true)),
+        Ok(ended(false)),
+        Err(snaptree::engine::RunError::Skipped(
+            "an earlier step failed".into(),
+        )),
+    ];
+    for ((request, _, _), result) in sent.iter().zip(results) {
+        update(
+            &mut s,
+            Msg::Engine(Event::TaskDone {
+                request: *request,
+                result,
+            }),
+        );
+    }
+    let status = s.log.status.clone().expect("status").1;
+    assert!(
+        status.contains("one at a time ended: 1 done, 1 failed, 1 skipped"),
+        "{status}"
+    );
+}
+
 #[test]
 fn a_queued_operation_says_so() {
     let mut s = state();

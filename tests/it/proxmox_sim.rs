@@ -149,33 +149,7 @@ fn snaptree_changes_a_proxmox_cluster_and_proxmoxer_reads_the_result() {
     use crate::common::output::{code, json, one_sentence, stderr};
     let (_rt, estate, sim) = cluster();
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("snaptree.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[profiles.lab]\nkind = \"proxmox\"\nurl = \"{}\"\ntoken_id = \"demo@pve!snaptree\"\n\
-             token_secret_env = \"PVE_TOKEN_SECRET\"\nthumbprint = \"{}\"\n",
-            sim.url(),
-            sim.thumbprint()
-        ),
-    )
-    .expect("config");
-    let run = |secret: &str, args: &[&str]| {
-        let d = dir.path();
-        Command::new(env!("CARGO_BIN_EXE_snaptree"))
-            .arg("--config")
-            .arg(&config)
-            .args(args)
-            .env("HOME", d)
-            .env("XDG_STATE_HOME", d.join("state"))
-            .env("XDG_CONFIG_HOME", d.join("config"))
-            .env("XDG_CACHE_HOME", d.join("cache"))
-            .env("PVE_TOKEN_SECRET", secret)
-            .env_remove("SNAPTREE_CONFIG")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run snaptree")
-    };
+    let run = cli(&sim, dir.path());
     let ok = |args: &[&str]| {
         let o = run("demo", args);
         assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
@@ -202,14 +176,6 @@ fn snaptree_changes_a_proxmox_cluster_and_proxmoxer_reads_the_result() {
         (
             &["take", "lab/gitlab", "-n", "2nd try"][..],
             "starts with a letter",
-        ),
-        (
-            &["rm", "lab/gitlab", "--all", "--yes"][..],
-            "one snapshot at a time",
-        ),
-        (
-            &["rm", "lab/gitlab", "base", "--children", "--yes"][..],
-            "one snapshot at a time",
         ),
         (
             &["rename", "lab/gitlab", "base", "-n", "x"][..],
@@ -290,6 +256,181 @@ print([g["status"] for g in p.cluster.resources.get(type="vm") if g["vmid"] == 1
             "{op}: {audit}"
         );
     }
+}
+
+/// snaptree's binary with a config file of one profile `lab` on `sim` (the secret from the
+/// environment, as `secret` gives it; the certificate pinned), its state under `dir`.
+fn cli(
+    sim: &ProxmoxSimHandle,
+    dir: &std::path::Path,
+) -> impl Fn(&str, &[&str]) -> std::process::Output {
+    let config = dir.join("snaptree.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.lab]\nkind = \"proxmox\"\nurl = \"{}\"\ntoken_id = \"demo@pve!snaptree\"\n\
+             token_secret_env = \"PVE_TOKEN_SECRET\"\nthumbprint = \"{}\"\n",
+            sim.url(),
+            sim.thumbprint()
+        ),
+    )
+    .expect("config");
+    let d = dir.to_path_buf();
+    move |secret: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_snaptree"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("HOME", &d)
+            .env("XDG_STATE_HOME", d.join("state"))
+            .env("XDG_CONFIG_HOME", d.join("config"))
+            .env("XDG_CACHE_HOME", d.join("cache"))
+            .env("PVE_TOKEN_SECRET", secret)
+            .env_remove("SNAPTREE_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run snaptree")
+    }
+}
+
+/// The snapshots of guest `vmid` on `node` as proxmoxer reads them: `name parent` each.
+fn proxmoxer_snapshots(sim: &ProxmoxSimHandle, node: &str, kind: &str, vmid: u32) -> Vec<String> {
+    let script = r#"
+import sys, warnings
+warnings.filterwarnings("ignore")
+from proxmoxer import ProxmoxAPI
+p = ProxmoxAPI("127.0.0.1", port=int(sys.argv[1]), user="demo@pve", token_name="snaptree", token_value="demo", verify_ssl=False)
+for s in getattr(p.nodes(sys.argv[2]), sys.argv[3])(int(sys.argv[4])).snapshot.get():
+    print(s["name"], s.get("parent", "-"))
+"#;
+    let out = Command::new(crate::common::peers::python("proxmoxer"))
+        .args([
+            "-c",
+            script,
+            &sim.addr().port().to_string(),
+            node,
+            kind,
+            &vmid.to_string(),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Proxmox deletes one snapshot per call: a snapshot with its descendants, or all of them,
+/// is a plan of single deletes, deepest first, each waited for; one that fails stops the
+/// rest. proxmoxer reads what is left.
+#[test]
+fn a_subtree_or_every_snapshot_of_a_proxmox_guest_goes_one_delete_at_a_time() {
+    use crate::common::output::{code, json, one_sentence, stderr};
+    let (_rt, estate, sim) = cluster();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = cli(&sim, dir.path());
+    let deletes = |from: usize| -> Vec<String> {
+        sim.requests()[from..]
+            .iter()
+            .filter(|r| r.starts_with("DELETE "))
+            .map(|r| r.rsplit('/').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    // Not waited for, a plan cannot go on: refused before anything is sent.
+    let before = sim.requests().len();
+    let o = run(
+        "demo",
+        &[
+            "rm",
+            "lab/db-primary",
+            "nightly",
+            "--children",
+            "--yes",
+            "--no-wait",
+        ],
+    );
+    assert!(
+        one_sentence(&o, 2).contains("leave out --no-wait"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(deletes(before).is_empty());
+
+    // The first deletion fails: the two after it are not started.
+    estate.inject(snaptree::sim::SimFault::FailNextTask("storage busy".into()));
+    let before = sim.requests().len();
+    let o = run(
+        "demo",
+        &["rm", "lab/db-primary", "nightly", "--children", "--yes"],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("storage busy"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the 2 later step(s) were not started"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(deletes(before), ["schema-v41"]);
+    assert_eq!(proxmoxer_snapshots(&sim, "pve1", "qemu", 101).len(), 4);
+
+    // Again: the children first, the snapshot chosen last; one JSON document.
+    let before = sim.requests().len();
+    let o = run(
+        "demo",
+        &[
+            "rm",
+            "lab/db-primary",
+            "nightly",
+            "--children",
+            "--yes",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(deletes(before), ["schema-v41", "schema-v42", "nightly"]);
+    let doc = json(&o);
+    assert_eq!(doc["steps"], 3, "{doc}");
+    let states: Vec<&str> = doc["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .filter_map(|t| t["state"].as_str())
+        .collect();
+    assert_eq!(states, ["success"; 3], "{doc}");
+    assert!(
+        stderr(&o).contains("step 3/3: delete nightly"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        proxmoxer_snapshots(&sim, "pve1", "qemu", 101),
+        ["current -"]
+    );
+
+    // Every snapshot of gitlab, deepest first.
+    let before = sim.requests().len();
+    let o = run("demo", &["rm", "lab/gitlab", "--all", "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        deletes(before),
+        ["pre_upgrade_17", "pre_upgrade_16", "base"]
+    );
+    assert_eq!(
+        proxmoxer_snapshots(&sim, "pve1", "qemu", 100),
+        ["current -"]
+    );
+    let audit =
+        std::fs::read_to_string(dir.path().join("state/snaptree/audit.log")).expect("audit log");
+    let deleted = audit
+        .lines()
+        .filter(|l| l.contains("\"operation\":\"delete\"") && l.contains("\"result\":\"success\""))
+        .count();
+    assert_eq!(deleted, 6, "{audit}");
 }
 
 /// A Proxmox server that accepts and never answers: the profile's time limit ends the

@@ -320,6 +320,9 @@ pub struct DeleteScope {
     said_alone: (String, String),
     said_with: (String, String),
     at: Option<usize>,
+    /// With its descendants where the back end deletes one snapshot per call: the single
+    /// deletes, deepest first, the snapshot itself last (empty: one call deletes them all).
+    plan: Vec<Step>,
 }
 
 /// The default snapshot name (and VPS description): the local date-time. The TUI's take
@@ -493,6 +496,8 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
     };
     let mut fields = Vec::new();
     let mut deletes = None;
+    // The steps of a delete the back end makes one snapshot per call (none: one step).
+    let mut plan = Vec::new();
     let (title, summary, lines, confirmation) = match &op {
         Operation::Take {
             name,
@@ -696,9 +701,6 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             )
         }
         Operation::Delete { snapshot, children } => {
-            if *children && !m.capabilities.delete_subtree {
-                return refuse(one_at_a_time(&who));
-            }
             let subtree = m.subtree_ids(snapshot);
             let descendants = subtree.len().saturating_sub(1);
             let direct = m.find(snapshot).map_or(0, |n| n.children.len());
@@ -715,10 +717,30 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     "Its {direct} child snapshot(s) move up to its parent; nothing else is deleted."
                 ),
             );
-            let said_with = (
-                format!("delete snapshot {target} of {who} and its {descendants} descendant(s)"),
-                format!("Its {descendants} descendant snapshot(s) are deleted with it."),
-            );
+            // Where the back end deletes one snapshot per call, with its descendants is a
+            // plan of single deletes, deepest first (`plan::deletion_order`).
+            let singles = if m.capabilities.delete_subtree || descendants == 0 {
+                Vec::new()
+            } else {
+                one_by_one(m, &subtree)
+            };
+            let said_with = if singles.is_empty() {
+                (
+                    format!(
+                        "delete snapshot {target} of {who} and its {descendants} descendant(s)"
+                    ),
+                    format!("Its {descendants} descendant snapshot(s) are deleted with it."),
+                )
+            } else {
+                (
+                    format!(
+                        "delete snapshot {target} of {who} and its {descendants} descendant(s), one at a time"
+                    ),
+                    format!(
+                        "Its {descendants} descendant snapshot(s) are deleted first, {ONE_BY_ONE}"
+                    ),
+                )
+            };
             // Which are protected, first: the target's own, then its descendants' (deleted
             // only with children).
             let mut lines: Vec<String> = protected
@@ -744,7 +766,11 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                 said_alone,
                 said_with,
                 at: (descendants > 0).then_some(at),
+                plan: singles,
             };
+            if *children {
+                plan.clone_from(&scope.plan);
+            }
             deletes = Some(scope.clone());
             if descendants > 0 {
                 lines.push(if *children {
@@ -756,8 +782,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                     Input::WithChildren,
                     format!("Also delete its {descendants} descendant(s)"),
                     *children,
-                    (!m.capabilities.delete_subtree)
-                        .then_some("one at a time here: mark them (Space) and delete the marks"),
+                    None,
                 ));
             }
             lines.push(if m.capabilities.consolidate {
@@ -785,25 +810,34 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             if n == 0 {
                 return refuse(format!("{who} has no snapshots"));
             }
-            if !m.capabilities.delete_subtree {
-                return refuse(one_at_a_time(&who));
-            }
             let all: Vec<String> = m.walk().into_iter().map(|(_, s)| s.id.clone()).collect();
             let mut lines: Vec<String> = protected_among(m, &all, ctx.protect)
                 .iter()
                 .map(|(_, what)| protected_line(what))
                 .collect();
+            let one_call = m.capabilities.delete_subtree;
             lines.extend([
-                format!("Delete all {n} snapshot(s) of {who}."),
+                if one_call {
+                    format!("Delete all {n} snapshot(s) of {who}.")
+                } else {
+                    format!("Delete all {n} snapshot(s) of {who}, {ONE_BY_ONE}")
+                },
                 format!(
                     "The {} keeps its present state; every point to go back to is lost.",
                     if m.capabilities.replace { "VPS" } else { "VM" }
                 ),
                 "This cannot be undone.".into(),
             ]);
+            if !one_call {
+                plan = one_by_one(m, &all);
+            }
             (
                 format!("Delete all snapshots of {}", m.name),
-                format!("delete all {n} snapshot(s) of {who}"),
+                if one_call {
+                    format!("delete all {n} snapshot(s) of {who}")
+                } else {
+                    format!("delete all {n} snapshot(s) of {who}, one at a time")
+                },
                 lines,
                 type_name(),
             )
@@ -922,7 +956,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
         lines,
         fields,
         confirmation,
-        steps: vec![step],
+        steps: if plan.is_empty() { vec![step] } else { plan },
         batch: false,
         max_name: m.capabilities.max_name,
         kind: m.provider,
@@ -941,12 +975,24 @@ fn own_words(m: &Machine, op: &Operation, now: DateTime<Utc>) -> Result<Said, Re
     }
 }
 
-/// Why a delete of several snapshots in one call is refused where the back end deletes one
-/// at a time (Proxmox VE): marks (or prune) make it a plan of single deletes.
-fn one_at_a_time(who: &str) -> String {
-    format!(
-        "{who}: Proxmox deletes one snapshot at a time; mark them (Space, A in the list) or use snaptree prune, which deletes them one by one, deepest first"
-    )
+/// How a plan of single deletes runs (where the back end deletes one snapshot per call).
+const ONE_BY_ONE: &str = "one at a time, deepest first (the back end deletes one snapshot per call); a failure stops the rest.";
+
+/// `ids` of `m` deleted one by one, deepest first: a step each, seen on the tree as it is
+/// (each deletion leaves the later ones where they were, so their checks still hold).
+fn one_by_one(m: &Machine, ids: &[String]) -> Vec<Step> {
+    super::plan::deletion_order(m, ids)
+        .into_iter()
+        .map(|id| {
+            step(
+                m,
+                Operation::Delete {
+                    snapshot: id,
+                    children: false,
+                },
+            )
+        })
+        .collect()
 }
 
 /// The files of `m`'s phantom deltas, `, ` between them (`None`: it has none).
@@ -1212,6 +1258,15 @@ impl Change {
             let want = self.confirmation_now().expected_text().unwrap_or_default();
             return Err(Refusal(format!("type {want} exactly to confirm")));
         }
+        // A delete made one snapshot per call: the plan with its descendants, or its last
+        // step (the snapshot itself) alone.
+        if let Some(scope) = self.deletes.as_ref().filter(|d| !d.plan.is_empty()) {
+            return Ok(if self.with_children_now() {
+                scope.plan.clone()
+            } else {
+                scope.plan.last().cloned().into_iter().collect()
+            });
+        }
         let mut steps = self.steps.clone();
         let [only] = steps.as_mut_slice() else {
             return Ok(steps);
@@ -1432,6 +1487,79 @@ mod tests {
             type_to_confirm,
             protect: &NO_GLOBS,
         }
+    }
+
+    /// web as a Proxmox VE guest: one snapshot per call.
+    fn one_at_a_time() -> Machine {
+        let mut m = web();
+        m.provider = crate::model::ProviderKind::Proxmox;
+        m.capabilities = crate::model::Capabilities::proxmox(true);
+        m
+    }
+
+    fn deleted(steps: &[Step]) -> Vec<(&str, bool)> {
+        steps
+            .iter()
+            .map(|st| match &st.op {
+                Operation::Delete { snapshot, children } => (snapshot.as_str(), *children),
+                other => panic!("not a delete: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_subtree_delete_where_the_back_end_deletes_one_at_a_time_is_a_plan_deepest_first() {
+        let m = one_at_a_time();
+        let with = |children| Operation::Delete {
+            snapshot: "a".into(),
+            children,
+        };
+        let c = describe(&m, with(true), ctx(false)).unwrap();
+        // a ─ b ─ c, a ─ d: c first, then b and d, a last; each alone.
+        assert_eq!(
+            deleted(&c.steps),
+            [("c", false), ("b", false), ("d", false), ("a", false)]
+        );
+        assert!(c.summary.contains("one at a time"), "{}", c.summary);
+        assert!(
+            c.lines.iter().any(|l| l.contains("a failure stops")),
+            "{:?}",
+            c.lines
+        );
+        assert!(c.answered().unwrap().len() == 4);
+        // The form's answer decides: unticked, the snapshot alone.
+        let mut c = describe(&m, with(false), ctx(false)).unwrap();
+        assert_eq!(deleted(&c.answered().unwrap()), [("a", false)]);
+        let field = c
+            .fields
+            .iter_mut()
+            .find(|f| f.input == Input::WithChildren)
+            .expect("with children");
+        assert!(matches!(field.value, Value::Check { disabled: None, .. }));
+        field.value = Value::Check {
+            on: true,
+            disabled: None,
+        };
+        assert!(c.follow_answers());
+        assert!(c.summary.contains("3 descendant(s)"), "{}", c.summary);
+        assert_eq!(deleted(&c.answered().unwrap()).len(), 4);
+        // Each step was seen on the tree as it is: the first one's checks hold now.
+        let first = &c.answered().unwrap()[0];
+        assert_eq!(first.expected.stale_reason(&m, &first.op), None);
+    }
+
+    #[test]
+    fn delete_all_where_the_back_end_deletes_one_at_a_time_is_a_plan_of_every_snapshot() {
+        let c = describe(&one_at_a_time(), Operation::DeleteAll, ctx(true)).unwrap();
+        assert_eq!(
+            deleted(&c.steps),
+            [("c", false), ("b", false), ("d", false), ("a", false)]
+        );
+        assert_eq!(c.confirmation, Confirmation::TypeName("web".into()));
+        assert!(c.summary.contains("one at a time"), "{}", c.summary);
+        // Where the back end deletes them all in one call, one step.
+        let c = describe(&web(), Operation::DeleteAll, ctx(true)).unwrap();
+        assert_eq!(c.steps.len(), 1);
     }
 
     #[test]

@@ -612,7 +612,7 @@ fn rollback_form(start: bool) -> String {
 fn unsupported(op: &Operation) -> String {
     match op {
         Operation::Delete { children: true, .. } | Operation::DeleteAll => {
-            "Proxmox deletes one snapshot at a time: mark them (Space, or prune) and delete them as one plan".into()
+            "Proxmox deletes one snapshot per call: the change is a plan of single deletes, deepest first".into()
         }
         Operation::Rename { .. } => "Proxmox cannot rename a snapshot (its name is its id); its description can change".into(),
         _ => format!("{} does not exist on Proxmox VE", op.name()),
