@@ -1644,6 +1644,13 @@ fn on_engine_event(s: &mut AppState, event: Event) {
                         t.state = Some(status.state);
                         t.progress = status.progress;
                         t.cancelable = status.cancelable;
+                        // What the task says while it runs (a Proxmox task's last log
+                        // line): foreign text, kept safe.
+                        if !status.state.is_final() {
+                            t.message = status
+                                .message
+                                .map(|m| crate::safe::terminal(&m).into_owned());
+                        }
                     }
                 }
             }

@@ -1237,7 +1237,11 @@ async fn follow(
     let is_order = matches!(op, Operation::Order(_));
     let report = |u: RunUpdate| {
         let u_key = match &u {
-            RunUpdate::Progress(st) => Some((st.state.as_str(), st.progress.unwrap_or(0))),
+            RunUpdate::Progress(st) => Some((
+                st.state.as_str(),
+                st.progress.unwrap_or(0),
+                st.message.clone().unwrap_or_default(),
+            )),
             RunUpdate::Started { .. } | RunUpdate::Queued | RunUpdate::Created { .. } => None,
         };
         let line = match u {
@@ -1258,17 +1262,23 @@ async fn follow(
                 *created.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot.clone());
                 format!("{label}: snapshot {snapshot} created")
             }
+            // What the task says while it runs (a Proxmox task's last log line), if it does.
             RunUpdate::Progress(st) => format!(
-                "{label}: {}{} ({:.0}s)",
+                "{label}: {}{}{} ({:.0}s)",
                 st.state.as_str(),
                 st.progress.map(|p| format!(" {p}%")).unwrap_or_default(),
+                st.message
+                    .filter(|_| !st.state.is_final())
+                    .map(|m| format!(" · {m}"))
+                    .unwrap_or_default(),
                 started.elapsed().as_secs_f64()
             ),
         };
         let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
-        // Elapsed time alone is not news; in a log, progress is reported in 10% steps.
+        // Elapsed time alone is not news; in a log, progress is reported in 10% steps, and
+        // each new thing the task says.
         let key = match &u_key {
-            Some((state, p)) if !tty => format!("{state} {}", p / 10),
+            Some((state, p, said)) if !tty => format!("{state} {} {said}", p / 10),
             _ => line.split(" (").next().unwrap_or_default().to_string(),
         };
         if key != *last {

@@ -899,14 +899,17 @@ pub fn tasks(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
             ),
             (Some(TaskState::Cancelled), _) => ("-", theme.warning, "cancelled".to_string()),
             (Some(TaskState::Queued), _) => ("·", theme.dim, "queued".to_string()),
-            (_, _) => (
-                SPINNER[s.spinner % SPINNER.len()],
-                theme.text,
-                match t.progress {
+            (_, m) => {
+                let mut state = match t.progress {
                     Some(p) => format!("{p:>3}%"),
                     None => "…".to_string(),
-                },
-            ),
+                };
+                // What the task says it is doing, when it says (kept safe when it came).
+                if let Some(m) = m {
+                    state.push_str(&format!(" {m}"));
+                }
+                (SPINNER[s.spinner % SPINNER.len()], theme.text, state)
+            }
         };
         let target = if t.target.is_empty() {
             String::new()

@@ -42,6 +42,8 @@ out.append("upid " + upid.split(":")[5])
 # The guest is locked while its snapshot is taken.
 out.append("busy %d" % refused(lambda: gitlab.snapshot.post(snapname="second")))
 out.append("take " + wait("pve1", upid))
+log = [l["t"] for l in p.nodes("pve1").tasks(upid).log.get()]
+out.append("log %s %s" % ("saving VM state and RAM using storage 'local-lvm'" in log, log[-1]))
 snaps = {s["name"]: s for s in gitlab.snapshot.get()}
 out.append("current " + snaps["current"]["parent"])
 out.append("vmstate %d parent %s" % (snaps["from_proxmoxer"]["vmstate"], snaps["from_proxmoxer"]["parent"]))
@@ -68,18 +70,19 @@ print("\n".join(out))
 /// The demo's estate, its Proxmox cluster served (tasks of 300 ms) on a runtime of its own,
 /// which must outlive the simulator.
 fn cluster() -> (tokio::runtime::Runtime, Arc<Estate>, ProxmoxSimHandle) {
+    cluster_of(Duration::from_millis(300))
+}
+
+/// [`cluster`] with tasks that take `tasks`.
+fn cluster_of(tasks: Duration) -> (tokio::runtime::Runtime, Arc<Estate>, ProxmoxSimHandle) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
     let estate = Arc::new(
-        Estate::from_scenario(
-            snaptree::sim::scenario::DEMO,
-            Utc::now(),
-            Some(Duration::from_millis(300)),
-        )
-        .expect("the demo scenario"),
+        Estate::from_scenario(snaptree::sim::scenario::DEMO, Utc::now(), Some(tasks))
+            .expect("the demo scenario"),
     );
     let sim = rt
         .block_on(serve(ProxmoxSimOptions::default(), estate.clone()))
@@ -108,6 +111,7 @@ fn proxmoxer_drives_every_snapshot_operation_of_the_simulator() {
             "upid qmsnapshot",
             "busy 500",
             "take OK",
+            "log True TASK OK",
             "current from_proxmoxer",
             "vmstate 1 parent pre_upgrade_17",
             "config described by proxmoxer",
@@ -431,6 +435,31 @@ fn a_subtree_or_every_snapshot_of_a_proxmox_guest_goes_one_delete_at_a_time() {
         .filter(|l| l.contains("\"operation\":\"delete\"") && l.contains("\"result\":\"success\""))
         .count();
     assert_eq!(deleted, 6, "{audit}");
+}
+
+/// A running task says what it is doing: its log's last line, read as it grows, is the
+/// progress line (and a task that fails says the log's error at its end).
+#[test]
+fn a_proxmox_task_says_its_log_while_it_runs() {
+    use crate::common::output::{code, stderr};
+    let (_rt, _estate, sim) = cluster_of(Duration::from_secs(4));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = cli(&sim, dir.path());
+    let o = run("demo", &["take", "lab/gitlab", "-n", "logged", "-m"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("take lab/gitlab: running · ") && l.contains(" GiB in ")),
+        "{err}"
+    );
+    assert!(
+        sim.requests()
+            .iter()
+            .any(|r| r.starts_with("GET ") && r.ends_with("/log")),
+        "{:?}",
+        sim.requests()
+    );
 }
 
 /// A Proxmox server that accepts and never answers: the profile's time limit ends the

@@ -61,6 +61,61 @@ struct WireTask {
     exitstatus: Option<String>,
 }
 
+/// One line of a task's log (`GET /nodes/{node}/tasks/{upid}/log`).
+#[derive(Deserialize)]
+struct WireLogLine {
+    #[serde(default)]
+    t: String,
+}
+
+/// The lines of a task's log asked for at once.
+const LOG_LINES: usize = 500;
+
+/// What a running task's log said so far: how many lines were read, the last one that says
+/// something (the task's line while it runs), and the last percentage a line gave.
+#[derive(Default)]
+struct TaskLog {
+    read: usize,
+    last: Option<String>,
+    percent: Option<u8>,
+}
+
+impl TaskLog {
+    fn add(&mut self, lines: impl Iterator<Item = String>) {
+        for line in lines {
+            self.read += 1;
+            let line = line.trim();
+            // The end's own line is the task's state, said otherwise.
+            if line.is_empty() || line.starts_with("TASK ") {
+                continue;
+            }
+            if let Some(p) = percent(line) {
+                self.percent = Some(p);
+            }
+            self.last = Some(line.to_string());
+        }
+    }
+}
+
+/// The last percentage a log line gives (`Removing image: 45% complete...`), where it
+/// gives one.
+fn percent(line: &str) -> Option<u8> {
+    line.match_indices('%').rev().find_map(|(at, _)| {
+        let digits: String = line[..at]
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        digits
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= 100 && digits.len() <= 3)
+    })
+}
+
 /// A Proxmox VE cluster (or single node) reached with an API token.
 pub struct ProxmoxProvider {
     profile: String,
@@ -552,7 +607,7 @@ impl Provider for ProxmoxProvider {
     ) -> Result<TaskStatus, ProviderError> {
         let node = upid_node(task_id)
             .ok_or_else(|| ProviderError::Backend(format!("{task_id} is not a UPID")))?;
-        let path = format!("/nodes/{}/tasks/{}/status", seg(node), seg(task_id));
+        let path = format!("/nodes/{}/tasks/{}", seg(node), seg(task_id));
         let status = |state, message: Option<&str>| TaskStatus {
             id: task_id.into(),
             state,
@@ -560,15 +615,33 @@ impl Provider for ProxmoxProvider {
             message: message.map(String::from),
             cancelable: false,
         };
+        // What the task's log said so far: its lines read, the last one, the last percentage.
+        let said = std::sync::Mutex::new(TaskLog::default());
         super::poll_task(self.poll, progress, |_| async {
-            let t: WireTask = self.get(&path).await?;
+            let t: WireTask = self.get(&format!("{path}/status")).await?;
             Ok(match (t.status.as_str(), t.exitstatus.as_deref()) {
                 ("stopped", Some("OK")) => status(TaskState::Success, None),
                 ("stopped", why) => status(
                     TaskState::Error,
                     Some(why.unwrap_or("the task stopped without saying why")),
                 ),
-                _ => status(TaskState::Running, None),
+                _ => {
+                    // The log is news, not the task's state: one that cannot be read (a
+                    // token without Sys.Audit on the node) leaves the line as it was.
+                    let from = said.lock().unwrap_or_else(|p| p.into_inner()).read;
+                    let lines: Result<Vec<WireLogLine>, _> = self
+                        .get(&format!("{path}/log?start={from}&limit={LOG_LINES}"))
+                        .await;
+                    let mut log = said.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Ok(lines) = lines {
+                        log.add(lines.into_iter().map(|l| l.t));
+                    }
+                    TaskStatus {
+                        progress: log.percent,
+                        message: log.last.clone(),
+                        ..status(TaskState::Running, None)
+                    }
+                }
             })
         })
         .await
@@ -645,6 +718,33 @@ mod tests {
         http.url = Some("http://pve.lab".into());
         let e = ProxmoxProvider::from_profile("pve", &http).unwrap_err();
         assert!(e.contains("is not https"), "{e}");
+    }
+
+    #[test]
+    fn a_task_log_gives_its_last_line_and_its_percentage_where_it_says_one() {
+        let mut log = TaskLog::default();
+        log.add(
+            [
+                "saving VM state and RAM using storage 'local-lvm'",
+                "1.02 GiB in 1s",
+                "",
+            ]
+            .map(String::from)
+            .into_iter(),
+        );
+        assert_eq!(log.read, 3);
+        assert_eq!(log.last.as_deref(), Some("1.02 GiB in 1s"));
+        assert_eq!(log.percent, None);
+        log.add(
+            ["Removing image: 45% complete...", "TASK OK"]
+                .map(String::from)
+                .into_iter(),
+        );
+        assert_eq!(log.percent, Some(45));
+        assert_eq!(log.last.as_deref(), Some("Removing image: 45% complete..."));
+        assert_eq!(percent("100% done"), Some(100));
+        assert_eq!(percent("a 1000% claim"), None);
+        assert_eq!(percent("50 % apart"), None);
     }
 
     #[test]
