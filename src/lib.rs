@@ -1,4 +1,4 @@
-//! snaptree: browse and operate VM snapshot trees on vSphere and OVHcloud VPS.
+//! snaptree: browse and operate VM snapshot trees on vSphere, OVHcloud VPS and Proxmox VE.
 //!
 //! This crate is the application (the TUI and the CLI); the layers below are crates of
 //! their own, re-exported here under the names the code uses: `model` and `safe`

@@ -462,6 +462,142 @@ fn a_proxmox_task_says_its_log_while_it_runs() {
     );
 }
 
+/// Stopping a task (`DELETE …/tasks/{upid}`, the TUI's `x`): a snapshot being taken is
+/// stoppable while it runs, and stopped it ends cancelled with nothing made; a rollback
+/// or a delete is never offered nor sent (stopped midway it leaves the guest locked).
+#[test]
+fn a_snapshot_being_taken_on_proxmox_is_stopped_and_nothing_is_left() {
+    use snaptree::model::{Operation, TaskState, TaskStatus};
+    use snaptree::provider::Provider;
+    use snaptree::provider::proxmox::ProxmoxProvider;
+    let (rt, estate, sim) = cluster_of(Duration::from_secs(5));
+    let config = snaptree::config::Config::parse(
+        &format!(
+            "[profiles.lab]\nkind = \"proxmox\"\nurl = \"{}\"\ntoken_id = \"demo@pve!snaptree\"\n\
+             token_secret = \"demo\"\nthumbprint = \"{}\"\n",
+            sim.url(),
+            sim.thumbprint()
+        ),
+        std::path::Path::new("snaptree.toml"),
+    )
+    .expect("config");
+    let cfg = &config.profiles["lab"];
+    let p = ProxmoxProvider::from_profile("lab", cfg)
+        .expect("provider")
+        .with_poll_interval(Duration::from_millis(100));
+    let stopped = rt.block_on(async {
+        let take = Operation::Take {
+            quiesce_timeout: None,
+            name: "stopped_take".into(),
+            description: String::new(),
+            memory: true,
+            quiesce: false,
+        };
+        let t = p.start("100", &take).await.expect("take");
+        let seen = std::sync::Mutex::new(Vec::<TaskStatus>::new());
+        let sink = |st: &TaskStatus| seen.lock().expect("seen").push(st.clone());
+        let follow = p.follow("100", &t.id, &sink);
+        let stop = async {
+            // Stopped once the task said it may be.
+            for _ in 0..50 {
+                if seen.lock().expect("seen").iter().any(|st| st.cancelable) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            p.start("100", &Operation::Cancel { task: t.id.clone() })
+                .await
+                .expect("stop")
+        };
+        let (end, stopped) = tokio::join!(follow, stop);
+        let end = end.expect("follow");
+        assert!(stopped.finished);
+        assert_eq!(end.state, TaskState::Cancelled, "{end:?}");
+        assert!(
+            end.message
+                .as_deref()
+                .is_some_and(|m| m.contains("received interrupt")),
+            "{end:?}"
+        );
+        assert!(
+            p.load_machine("100")
+                .await
+                .expect("gitlab")
+                .find("stopped_take")
+                .is_none()
+        );
+
+        // A delete is not stoppable: not offered, and refused before anything is sent.
+        let d = p
+            .start(
+                "101",
+                &Operation::Delete {
+                    snapshot: "schema-v41".into(),
+                    children: false,
+                },
+            )
+            .await
+            .expect("delete");
+        let seen = std::sync::Mutex::new(Vec::<TaskStatus>::new());
+        let sink = |st: &TaskStatus| seen.lock().expect("seen").push(st.clone());
+        let before = sim.requests().len();
+        let refused = p
+            .start("101", &Operation::Cancel { task: d.id.clone() })
+            .await;
+        assert!(
+            matches!(&refused, Err(e) if e.to_string().contains("leaves the guest locked")),
+            "{refused:?}"
+        );
+        assert!(
+            !sim.requests()[before..]
+                .iter()
+                .any(|r| r.starts_with("DELETE ")),
+            "{:?}",
+            &sim.requests()[before..]
+        );
+        let end = p.follow("101", &d.id, &sink).await.expect("follow");
+        assert_eq!(end.state, TaskState::Success);
+        assert!(seen.lock().expect("seen").iter().all(|st| !st.cancelable));
+        t.id
+    });
+    assert!(
+        estate
+            .machine("pve", "101")
+            .expect("db")
+            .find("schema-v41")
+            .is_none()
+    );
+    // proxmoxer reads the stopped task as Proxmox words it, and no snapshot left.
+    let script = r#"
+import sys, warnings
+warnings.filterwarnings("ignore")
+from proxmoxer import ProxmoxAPI
+p = ProxmoxAPI("127.0.0.1", port=int(sys.argv[1]), user="demo@pve", token_name="snaptree", token_value="demo", verify_ssl=False)
+st = p.nodes("pve1").tasks(sys.argv[2]).status.get()
+log = [l["t"] for l in p.nodes("pve1").tasks(sys.argv[2]).log.get()]
+print(st["status"], st["exitstatus"], "|", log[-1])
+print(sorted(s["name"] for s in p.nodes("pve1").qemu(100).snapshot.get()))
+"#;
+    let out = Command::new(crate::common::peers::python("proxmoxer"))
+        .args(["-c", script, &sim.addr().port().to_string(), &stopped])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        [
+            "stopped received interrupt | TASK ERROR: received interrupt",
+            "['base', 'current', 'pre_upgrade_16', 'pre_upgrade_17']",
+        ]
+    );
+}
+
 /// A Proxmox server that accepts and never answers: the profile's time limit ends the
 /// listing at its first call, said as such, and the call is not made again.
 #[test]

@@ -174,6 +174,17 @@ fn upid_node(upid: &str) -> Option<&str> {
         .flatten()
 }
 
+/// Whether the task a UPID names may be stopped: a snapshot being taken (`qmsnapshot`,
+/// `vzsnapshot`), whose worker, interrupted, deletes the half-made snapshot again. A
+/// rollback or a delete stopped midway leaves the guest locked with a snapshot half done:
+/// never offered.
+fn stoppable(upid: &str) -> bool {
+    matches!(upid.split(':').nth(5), Some("qmsnapshot" | "vzsnapshot"))
+}
+
+/// The exit status of a worker stopped by a signal (a task stopped through the API).
+const INTERRUPTED: &str = "received interrupt";
+
 /// A path segment made safe to put in a URL (names, ids and UPIDs are plain).
 fn seg(s: &str) -> String {
     s.bytes()
@@ -595,6 +606,22 @@ impl Provider for ProxmoxProvider {
                     note: None,
                 })
             }
+            Operation::Cancel { task } => {
+                if !stoppable(task) {
+                    return Err(ProviderError::Unsupported(format!(
+                        "{task}: only a snapshot being taken is stopped; a rollback or a delete stopped midway leaves the guest locked"
+                    )));
+                }
+                let node = upid_node(task)
+                    .ok_or_else(|| ProviderError::Backend(format!("{task} is not a UPID")))?;
+                let path = format!("/nodes/{}/tasks/{}", seg(node), seg(task));
+                self.call(Method::DELETE, &path, None).await?;
+                Ok(StartedTask {
+                    id: format!("stop:{task}"),
+                    finished: true,
+                    note: None,
+                })
+            }
             other => Err(ProviderError::Unsupported(unsupported(other))),
         }
     }
@@ -613,7 +640,7 @@ impl Provider for ProxmoxProvider {
             state,
             progress: (state == TaskState::Success).then_some(100),
             message: message.map(String::from),
-            cancelable: false,
+            cancelable: state == TaskState::Running && stoppable(task_id),
         };
         // What the task's log said so far: its lines read, the last one, the last percentage.
         let said = std::sync::Mutex::new(TaskLog::default());
@@ -621,6 +648,10 @@ impl Provider for ProxmoxProvider {
             let t: WireTask = self.get(&format!("{path}/status")).await?;
             Ok(match (t.status.as_str(), t.exitstatus.as_deref()) {
                 ("stopped", Some("OK")) => status(TaskState::Success, None),
+                ("stopped", Some(INTERRUPTED)) => status(
+                    TaskState::Cancelled,
+                    Some("stopped (received interrupt); Proxmox deleted what it had made"),
+                ),
                 ("stopped", why) => status(
                     TaskState::Error,
                     Some(why.unwrap_or("the task stopped without saying why")),
