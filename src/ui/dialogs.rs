@@ -357,6 +357,15 @@ const TEMPLATES: [(&str, &str); 6] = [
     ("read_only = true", "read_only = true"),
 ];
 
+/// The Proxmox VE profile's template, with what its token needs beside it.
+const PROXMOX_TEMPLATE: [(&str, &str); 5] = [
+    ("[profiles.pve]", "Proxmox VE: an API token with"),
+    ("kind = \"proxmox\"", "VM.Snapshot on /vms (Datacenter →"),
+    ("url = \"https://pve.example.com\"", "Permissions → API Tokens)."),
+    ("token_id = \"root@pam!snaptree\"", ""),
+    ("token_secret_env = \"PVE_TOKEN\"", ""),
+];
+
 /// The first run, with no profile configured: where the config goes, a profile of each
 /// kind, and the other ways to start. Fits 80×24.
 pub fn welcome(frame: &mut Frame, area: Rect, config: &str, theme: &Theme) {
@@ -368,20 +377,21 @@ pub fn welcome(frame: &mut Frame, area: Rect, config: &str, theme: &Theme) {
         Line::raw(format!("  {}", crate::safe::terminal(config))),
         Line::raw(""),
     ];
-    lines.extend(
-        TEMPLATES
-            .iter()
-            .map(|(vsphere, ovh)| Line::styled(format!("{vsphere:<38}{ovh}"), theme.text)),
-    );
+    let side_by_side = |rows: &[(&str, &str)]| -> Vec<Line<'static>> {
+        rows.iter()
+            .map(|(left, right)| Line::styled(format!("{left:<38}{right}"), theme.text))
+            .collect()
+    };
+    lines.extend(side_by_side(&TEMPLATES));
+    lines.push(Line::raw(""));
+    lines.extend(side_by_side(&PROXMOX_TEMPLATE));
     lines.extend([
         Line::raw(""),
         Line::raw("vSphere without a file: govc's variables GOVC_URL, GOVC_USERNAME,"),
         Line::raw("  GOVC_PASSWORD and GOVC_INSECURE=1 make a profile named govc."),
         Line::raw("OVHcloud: snaptree login ovh asks for the consumer key (OVH_* variables"),
         Line::raw("  and ovh.conf work too, as for the official clients)."),
-        Line::raw("Try it on simulated back ends first: snaptree demo"),
-        Line::raw("Then: snaptree config check, and snaptree again."),
-        Line::raw(""),
+        Line::raw("Try snaptree demo first (simulated back ends); then snaptree config check."),
         Line::styled("q quits.", theme.dim),
     ]);
     let rect = centered(area, 80, to_u16(lines.len() + 2));

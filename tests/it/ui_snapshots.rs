@@ -929,6 +929,8 @@ fn the_welcome_fits_80x24_and_says_how_to_start() {
             "/home/op/.config/snaptree/config.toml",
             "kind = \"vsphere\"",
             "kind = \"ovh\"",
+            "kind = \"proxmox\"",
+            "token_id = ",
             "snaptree demo",
             "GOVC_URL",
             "GOVC_USERNAME",
