@@ -456,6 +456,8 @@ pub struct BatchView {
     pub skipped: usize,
     /// Bytes the done steps freed (as the sizes were shown).
     pub freed: u64,
+    /// Whether any step's size was known (a VPS's or a Proxmox guest's snapshot has none).
+    pub sized: bool,
     /// Machines with a step running on the server now (one at a time on each).
     pub running: std::collections::BTreeSet<MachineRef>,
 }

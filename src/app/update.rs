@@ -1473,8 +1473,13 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
         let size = s
             .machine(&MachineRef::new(st.profile.clone(), st.machine_id.clone()))
             .and_then(|m| m.find(&snapshot))
-            .and_then(|n| n.size_bytes)
-            .unwrap_or(0);
+            .and_then(|n| n.size_bytes);
+        if size.is_some()
+            && let Some(b) = s.batch.batches.last_mut()
+        {
+            b.sized = true;
+        }
+        let size = size.unwrap_or(0);
         let request = s.tasks.next_request();
         let sent = send_run(s, st, Some(plan));
         if !sent.is_empty() {
@@ -1854,12 +1859,12 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
     } else {
         s.batch.batches.remove(i);
         let mut line = format!(
-            "{} ended: {} done, {} failed, {} skipped; {} freed",
+            "{} ended: {} done, {} failed, {} skipped; {}",
             b.what,
             b.done,
             b.failed,
             b.skipped,
-            human_size(b.freed)
+            crate::model::cleanup::freed_words(b.sized.then_some(b.freed))
         );
         if b.failed + b.skipped > 0 {
             line.push_str("; what did not succeed is marked (Enter on a task shows why)");
@@ -1878,7 +1883,12 @@ fn batch_line(b: &BatchView) -> String {
     let mut line = format!(
         "{}: {}",
         b.what,
-        crate::model::cleanup::progress_line(b.ended(), b.total, b.running.len(), b.freed)
+        crate::model::cleanup::progress_line(
+            b.ended(),
+            b.total,
+            b.running.len(),
+            b.sized.then_some(b.freed)
+        )
     );
     if b.failed + b.skipped > 0 {
         line.push_str(&format!(" · {} failed · {} skipped", b.failed, b.skipped));

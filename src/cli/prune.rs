@@ -53,6 +53,8 @@ struct Tally {
     failed: usize,
     skipped: usize,
     freed: u64,
+    /// Whether any selected snapshot had a size (a VPS's or a Proxmox guest's has none).
+    sized: bool,
     running: usize,
     failures: Vec<String>,
 }
@@ -201,7 +203,14 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
     if !cli.yes {
         confirm(&batch)?;
     }
-    let tally = Mutex::new(Tally::default());
+    let tally = Mutex::new(Tally {
+        sized: p
+            .machines
+            .iter()
+            .flat_map(|m| &m.snapshots)
+            .any(|x| x.size_bytes.is_some()),
+        ..Tally::default()
+    });
     // A machine short of room to merge is not run: its steps count as skipped, with why.
     if !args.allow_low_space {
         let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
@@ -236,7 +245,7 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
             "done": t.done,
             "failed": t.failed,
             "skipped": t.skipped,
-            "size_bytes_freed": t.freed,
+            "size_bytes_freed": t.sized.then_some(t.freed),
         });
         say_json!(v);
     }
@@ -244,11 +253,11 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
         tell!("  {f}");
     }
     tell!(
-        "prune ended: {} done, {} failed, {} skipped; {} freed",
+        "prune ended: {} done, {} failed, {} skipped; {}",
         t.done,
         t.failed,
         t.skipped,
-        human_size(t.freed)
+        crate::model::cleanup::freed_words(t.sized.then_some(t.freed))
     );
     if t.failed + t.skipped > 0 {
         return Err(Failure::new(
@@ -295,7 +304,7 @@ async fn execute(s: &Session, steps: &[Step], p: &Plan, tally: &Mutex<Tally>) {
             t.done + t.failed + t.skipped,
             total,
             t.running,
-            t.freed,
+            t.sized.then_some(t.freed),
         );
         let mut err = std::io::stderr();
         if tty {

@@ -361,7 +361,10 @@ const TEMPLATES: [(&str, &str); 6] = [
 const PROXMOX_TEMPLATE: [(&str, &str); 5] = [
     ("[profiles.pve]", "Proxmox VE: an API token with"),
     ("kind = \"proxmox\"", "VM.Snapshot on /vms (Datacenter →"),
-    ("url = \"https://pve.example.com\"", "Permissions → API Tokens)."),
+    (
+        "url = \"https://pve.example.com\"",
+        "Permissions → API Tokens).",
+    ),
     ("token_id = \"root@pam!snaptree\"", ""),
     ("token_secret_env = \"PVE_TOKEN\"", ""),
 ];

@@ -432,12 +432,22 @@ impl MachinePlan {
 }
 
 /// How far a cleanup run is, as `prune` and the TUI's batch delete say it:
-/// "12 of 40 · 3 machine(s) running · 18.2 GiB freed".
-pub fn progress_line(ended: usize, total: usize, running: usize, freed: u64) -> String {
+/// "12 of 40 · 3 machine(s) running · 18.2 GiB freed" (`freed`: `None` where no snapshot
+/// of the run had a size, as a VPS's or a Proxmox guest's).
+pub fn progress_line(ended: usize, total: usize, running: usize, freed: Option<u64>) -> String {
     format!(
-        "{ended} of {total} · {running} machine(s) running · {} freed",
-        super::health::human_size(freed)
+        "{ended} of {total} · {running} machine(s) running · {}",
+        freed_words(freed)
     )
+}
+
+/// What a run freed, said: "18.2 GiB freed", or, where the back end gave no size, that it
+/// is not known (never "0 B").
+pub fn freed_words(freed: Option<u64>) -> String {
+    match freed {
+        Some(bytes) => format!("{} freed", super::health::human_size(bytes)),
+        None => "space freed not known".into(),
+    }
 }
 
 /// A snapshot a policy would have selected, left out: protected, or kept by `--keep-last`
