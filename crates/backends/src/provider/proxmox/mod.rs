@@ -71,6 +71,9 @@ struct WireLogLine {
 /// The lines of a task's log asked for at once.
 const LOG_LINES: usize = 500;
 
+/// The longest log line shown as a running task's line.
+const LOG_LINE_CHARS: usize = 120;
+
 /// What a running task's log said so far: how many lines were read, the last one that says
 /// something (the task's line while it runs), and the last percentage a line gave.
 #[derive(Default)]
@@ -92,7 +95,8 @@ impl TaskLog {
             if let Some(p) = percent(line) {
                 self.percent = Some(p);
             }
-            self.last = Some(line.to_string());
+            // A line is a progress line, not a document: a long one is cut, saying so.
+            self.last = Some(crate::safe::capped(line, LOG_LINE_CHARS).into_owned());
         }
     }
 }
@@ -773,6 +777,14 @@ mod tests {
         );
         assert_eq!(log.percent, Some(45));
         assert_eq!(log.last.as_deref(), Some("Removing image: 45% complete..."));
+        log.add(std::iter::once("x".repeat(500)));
+        assert!(
+            log.last
+                .as_deref()
+                .is_some_and(|l| l.ends_with("… (380 more characters)")),
+            "{:?}",
+            log.last
+        );
         assert_eq!(percent("100% done"), Some(100));
         assert_eq!(percent("a 1000% claim"), None);
         assert_eq!(percent("50 % apart"), None);
