@@ -1479,6 +1479,21 @@ fn esc_with_a_collapsed_group_keeps_the_cursor_on_that_group() {
     assert_eq!(selected_name(&s).as_deref(), Some("web-01"));
 }
 
+/// A task's end: success, or an error the server gave ("locked").
+fn task_ended(ok: bool) -> TaskStatus {
+    TaskStatus {
+        id: "t".into(),
+        state: if ok {
+            TaskState::Success
+        } else {
+            TaskState::Error
+        },
+        progress: None,
+        message: (!ok).then(|| "locked".to_string()),
+        cancelable: false,
+    }
+}
+
 #[test]
 fn a_batch_on_one_machine_goes_deepest_first_and_failed_steps_stay_marked() {
     let mut s = state();
@@ -1509,19 +1524,7 @@ fn a_batch_on_one_machine_goes_deepest_first_and_failed_steps_stay_marked() {
     // after-patch before its parent, so it is never re-parented onto a snapshot about to go.
     assert_eq!(order, ["snapshot-103", "snapshot-106", "snapshot-102"]);
     assert!(s.batch.marks.is_empty(), "marks move to the running steps");
-    let done = |ok: bool| {
-        Ok(TaskStatus {
-            id: "t".into(),
-            state: if ok {
-                TaskState::Success
-            } else {
-                TaskState::Error
-            },
-            progress: None,
-            message: (!ok).then(|| "locked".to_string()),
-            cancelable: false,
-        })
-    };
+    let done = |ok: bool| Ok(task_ended(ok));
     for (i, (request, _)) in sent.iter().enumerate() {
         update(
             &mut s,
@@ -1584,20 +1587,9 @@ fn a_proxmox_delete_with_descendants_runs_as_a_plan_of_single_deletes() {
     assert!(sent.iter().all(|(_, _, p)| *p == Some(plan)));
     let status = s.log.status.clone().expect("status").1;
     assert!(status.contains("one at a time: 0 of 3"), "{status}");
-    let ended = |ok: bool| TaskStatus {
-        id: "t".into(),
-        state: if ok {
-            TaskState::Success
-        } else {
-            TaskState::Error
-        },
-        progress: None,
-        message: (!ok).then(|| "locked".to_string()),
-        cancelable: false,
-    };
     let results = [
-        Ok(ended(true)),
-        Ok(ended(false)),
+        Ok(task_ended(true)),
+        Ok(task_ended(false)),
         Err(snaptree::engine::RunError::Skipped(
             "an earlier step failed".into(),
         )),

@@ -93,17 +93,7 @@ fn cluster_of(tasks: Duration) -> (tokio::runtime::Runtime, Arc<Estate>, Proxmox
 #[test]
 fn proxmoxer_drives_every_snapshot_operation_of_the_simulator() {
     let (_rt, estate, sim) = cluster();
-    let out = Command::new(crate::common::peers::python("proxmoxer"))
-        .args(["-c", SCRIPT, "127.0.0.1", &sim.addr().port().to_string()])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let said = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = said.lines().collect();
+    let lines = proxmoxer(SCRIPT, &["127.0.0.1", &sim.addr().port().to_string()]);
     assert_eq!(
         lines,
         [
@@ -125,7 +115,7 @@ fn proxmoxer_drives_every_snapshot_operation_of_the_simulator() {
             "lxc OK",
             "wrong-token refused",
         ],
-        "{said}"
+        "{lines:?}"
     );
     // The estate holds what proxmoxer did; base has no RAM state, so the VM is stopped
     // after its rollback.
@@ -226,17 +216,7 @@ for s in p.nodes("pve1").qemu(100).snapshot.get():
     print(s["name"], s.get("parent", "-"), s.get("vmstate", "-"), s.get("description", ""))
 print([g["status"] for g in p.cluster.resources.get(type="vm") if g["vmid"] == 100][0])
 "#;
-    let out = Command::new(crate::common::peers::python("proxmoxer"))
-        .args(["-c", script, &sim.addr().port().to_string()])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen = String::from_utf8_lossy(&out.stdout).to_string();
-    let lines: Vec<&str> = seen.lines().collect();
+    let lines = proxmoxer(script, &[&sim.addr().port().to_string()]);
     assert_eq!(
         lines,
         [
@@ -246,7 +226,7 @@ print([g["status"] for g in p.cluster.resources.get(type="vm") if g["vmid"] == 1
             "current base - You are here!",
             "running",
         ],
-        "{seen}"
+        "{lines:?}"
     );
     let audit =
         std::fs::read_to_string(dir.path().join("state/snaptree/audit.log")).expect("audit log");
@@ -307,15 +287,24 @@ p = ProxmoxAPI("127.0.0.1", port=int(sys.argv[1]), user="demo@pve", token_name="
 for s in getattr(p.nodes(sys.argv[2]), sys.argv[3])(int(sys.argv[4])).snapshot.get():
     print(s["name"], s.get("parent", "-"))
 "#;
-    let out = Command::new(crate::common::peers::python("proxmoxer"))
-        .args([
-            "-c",
-            script,
+    proxmoxer(
+        script,
+        &[
             &sim.addr().port().to_string(),
             node,
             kind,
             &vmid.to_string(),
-        ])
+        ],
+    )
+}
+
+/// The lines proxmoxer's `script` prints, run with `args`; a script that fails fails the
+/// test.
+fn proxmoxer(script: &str, args: &[&str]) -> Vec<String> {
+    let out = Command::new(crate::common::peers::python("proxmoxer"))
+        .arg("-c")
+        .arg(script)
+        .args(args)
         .output()
         .expect("python3 runs");
     assert!(
@@ -578,19 +567,8 @@ log = [l["t"] for l in p.nodes("pve1").tasks(sys.argv[2]).log.get()]
 print(st["status"], st["exitstatus"], "|", log[-1])
 print(sorted(s["name"] for s in p.nodes("pve1").qemu(100).snapshot.get()))
 "#;
-    let out = Command::new(crate::common::peers::python("proxmoxer"))
-        .args(["-c", script, &sim.addr().port().to_string(), &stopped])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .collect::<Vec<_>>(),
+        proxmoxer(script, &[&sim.addr().port().to_string(), &stopped]),
         [
             "stopped received interrupt | TASK ERROR: received interrupt",
             "['base', 'current', 'pre_upgrade_16', 'pre_upgrade_17']",
