@@ -538,16 +538,10 @@ ovh.client.ENDPOINTS["snaptree-sim"] = base
 c = ovh.Client(endpoint="snaptree-sim", application_key=ak, application_secret=secret, consumer_key=ck)
 print(c.get("/vps/" + sn + "/snapshot")["description"])
 "#;
-    let out = Command::new(crate::common::peers::python("ovh"))
-        .args(["-c", script, f.sim.base_url(), AK, AS, CK, SHOP])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let seen =
+        crate::common::peers::run_python("ovh", script, &[f.sim.base_url(), AK, AS, CK, SHOP])
+            .trim()
+            .to_string();
     assert_eq!(seen, taken[0].description);
     assert!(
         seen.starts_with("20"),
@@ -1862,26 +1856,13 @@ else:
     print(len(c.get(b + "/attachedBackup")), c.get(b)["schedule"])
 "#;
     let py = |point: &str, step: &str| {
-        let out = Command::new(crate::common::peers::python("ovh"))
-            .args([
-                "-c",
-                script,
-                f.sim.base_url(),
-                AK,
-                AS,
-                CK,
-                MAIL,
-                point,
-                step,
-            ])
-            .output()
-            .expect("python3 runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        crate::common::peers::run_python(
+            "ovh",
+            script,
+            &[f.sim.base_url(), AK, AS, CK, MAIL, point, step],
+        )
+        .trim()
+        .to_string()
     };
     let api_point = older.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
     let said = py(&api_point, "change");
@@ -2010,25 +1991,19 @@ assert int(order) in c.get("/me/order"), c.get("/me/order")
 o = c.get("/me/order/" + order)
 print(o["url"], o["priceWithTax"]["text"])
 "#;
-    let out = Command::new(crate::common::peers::python("ovh"))
-        .args([
-            "-c",
-            script,
-            f.sim.base_url(),
-            AK,
-            AS,
-            CK,
-            &orders[0].order_id.to_string(),
-        ])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        crate::common::peers::run_python(
+            "ovh",
+            script,
+            &[
+                f.sim.base_url(),
+                AK,
+                AS,
+                CK,
+                &orders[0].order_id.to_string(),
+            ],
+        )
+        .trim(),
         format!("{} 86.28 €", orders[0].url)
     );
 }

@@ -301,18 +301,7 @@ for s in getattr(p.nodes(sys.argv[2]), sys.argv[3])(int(sys.argv[4])).snapshot.g
 /// The lines proxmoxer's `script` prints, run with `args`; a script that fails fails the
 /// test.
 fn proxmoxer(script: &str, args: &[&str]) -> Vec<String> {
-    let out = Command::new(crate::common::peers::python("proxmoxer"))
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    crate::common::peers::run_python("proxmoxer", script, args)
         .lines()
         .map(String::from)
         .collect()

@@ -52,6 +52,23 @@ pub fn python(modules: &str) -> PathBuf {
     python
 }
 
+/// What Python `script`, run with `args` on an interpreter that imports `modules`, prints
+/// on stdout; a script that fails fails the test, with what it said on stderr.
+pub fn run_python(modules: &str, script: &str, args: &[&str]) -> String {
+    let out = Command::new(python(modules))
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// tmux, from the system.
 pub fn tmux() -> PathBuf {
     let found = Command::new("tmux")
