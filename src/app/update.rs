@@ -135,6 +135,14 @@ fn on_key(s: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     // (no profile): there is nothing else.
     if super::state::too_small(s.size) || s.welcome().is_some() {
         return match action_for(&key) {
+            // With tasks running or waiting, the question is put (and answered once the
+            // terminal is large enough to show it), never skipped.
+            Some(Action::Quit) if s.tasks.running() > 0 => {
+                if !matches!(s.dialog().map(|d| &d.kind), Some(DialogKind::Quit)) {
+                    s.open_dialog(quit_dialog(s));
+                }
+                Vec::new()
+            }
             Some(Action::Quit) => {
                 s.quit = true;
                 Vec::new()

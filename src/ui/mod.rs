@@ -33,9 +33,25 @@ pub fn draw(frame: &mut Frame, s: &AppState) {
     let area = frame.area();
     let theme = theme_for(s);
     if crate::app::state::too_small((area.width, area.height)) {
+        let running = s.tasks.running();
+        let asked = matches!(
+            s.dialog().map(|d| &d.kind),
+            Some(crate::app::state::DialogKind::Quit)
+        );
         let text = format!(
-            "snaptree needs a terminal of at least {}×{}; this one is {}×{}. Enlarge it, or press q to quit.",
-            MIN_SIZE.0, MIN_SIZE.1, area.width, area.height
+            "snaptree needs a terminal of at least {}×{}; this one is {}×{}. {}",
+            MIN_SIZE.0,
+            MIN_SIZE.1,
+            area.width,
+            area.height,
+            match (running, asked) {
+                (0, _) => "Enlarge it, or press q to quit.".to_string(),
+                (n, false) => format!(
+                    "Enlarge it; {n} task(s) running or waiting, so q asks before quitting."
+                ),
+                (n, true) =>
+                    format!("Enlarge it to answer: quit with {n} task(s) running or waiting?"),
+            }
         );
         let y = area.height / 2;
         let rect = Rect::new(

@@ -2550,6 +2550,26 @@ fn below_the_minimum_size_only_q_acts() {
     assert!(s.quit);
 }
 
+/// Too small to show the question, `q` with a task running does not quit unasked: the
+/// question waits for a terminal large enough, and the screen says so.
+#[test]
+fn below_the_minimum_size_q_with_tasks_running_asks_once_there_is_room() {
+    let mut s = state();
+    let request = start_task(&mut s);
+    progress(&mut s, request, TaskState::Running, false);
+    update(&mut s, Msg::Resize(70, 20));
+    key(&mut s, 'q');
+    assert!(!s.quit, "quit with a task running, unasked");
+    // Neither another q nor Enter answers a question not shown.
+    key(&mut s, 'q');
+    press(&mut s, KeyCode::Enter);
+    assert!(!s.quit);
+    update(&mut s, Msg::Resize(120, 36));
+    assert_eq!(s.dialog().map(|d| d.kind.clone()), Some(DialogKind::Quit));
+    press(&mut s, KeyCode::Enter);
+    assert!(s.quit);
+}
+
 /// web-01 with snapshot `id` pinned (`[keep]` in its description).
 fn pin_on_web01(s: &mut AppState, id: &str) {
     let mut m = s

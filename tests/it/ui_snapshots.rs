@@ -55,6 +55,22 @@ fn web01() -> AppState {
     s
 }
 
+/// Too small, with a task running: the screen says `q` asks first, then that the question
+/// waits for room.
+#[test]
+fn too_small_with_a_task_running_says_q_asks_first() {
+    let mut s = web01();
+    key(&mut s, 't');
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(s.tasks.running(), 1);
+    update(&mut s, Msg::Resize(70, 20));
+    let text = screen(&s, 70, 20);
+    assert!(text.contains("1 task(s) running or waiting"), "{text}");
+    key(&mut s, 'q');
+    let text = screen(&s, 70, 20);
+    assert!(text.contains("Enlarge it to answer"), "{text}");
+}
+
 #[test]
 fn inventory_on_start() {
     let s = state();
