@@ -1095,7 +1095,7 @@ async fn change(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<()
     let Some(step) = described.steps.first().cloned() else {
         return Ok(());
     };
-    let plan = described.steps.len() > 1;
+    let plan = described.one_by_one;
     if plan && cli.no_wait {
         return Err(Failure::new(
             EXIT_USAGE,
@@ -1161,10 +1161,13 @@ async fn run_plan(
             st.op.name(),
             crate::safe::terminal(st.op.snapshot().unwrap_or_default())
         );
+        let target = st.op.snapshot().unwrap_or_default();
         let ended = match follow(cli, s, m, st.op.clone(), &st.expected).await {
             Ok(f) => {
                 if let Ok(status) = &f.result {
-                    summaries.push(output::task_json(status, f.created.as_deref(), f.elapsed));
+                    let mut summary = output::task_json(status, f.created.as_deref(), f.elapsed);
+                    summary["target"] = serde_json::json!(target);
+                    summaries.push(summary);
                 }
                 finished(cli, false, f)
             }
@@ -1183,7 +1186,11 @@ async fn run_plan(
         }
     }
     if cli.json {
-        say_json!(serde_json::json!({ "plan": summaries, "steps": total }));
+        let mut doc = serde_json::json!({ "plan": summaries, "steps": total });
+        if let Err(f) = &outcome {
+            doc["error"] = serde_json::json!(f.message);
+        }
+        say_json!(doc);
     }
     outcome
 }

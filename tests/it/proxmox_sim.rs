@@ -348,9 +348,25 @@ fn a_subtree_or_every_snapshot_of_a_proxmox_guest_goes_one_delete_at_a_time() {
     let before = sim.requests().len();
     let o = run(
         "demo",
-        &["rm", "lab/db-primary", "nightly", "--children", "--yes"],
+        &[
+            "rm",
+            "lab/db-primary",
+            "nightly",
+            "--children",
+            "--yes",
+            "--json",
+        ],
     );
     assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(doc["plan"][0]["target"], "schema-v41", "{doc}");
+    assert_eq!(doc["plan"][0]["state"], "error", "{doc}");
+    assert!(
+        doc["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("storage busy") && e.contains("2 later step(s)")),
+        "{doc}"
+    );
     assert!(stderr(&o).contains("storage busy"), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("the 2 later step(s) were not started"),
@@ -384,6 +400,13 @@ fn a_subtree_or_every_snapshot_of_a_proxmox_guest_goes_one_delete_at_a_time() {
         .filter_map(|t| t["state"].as_str())
         .collect();
     assert_eq!(states, ["success"; 3], "{doc}");
+    let targets: Vec<&str> = doc["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .filter_map(|t| t["target"].as_str())
+        .collect();
+    assert_eq!(targets, ["schema-v41", "schema-v42", "nightly"], "{doc}");
     assert!(
         stderr(&o).contains("step 3/3: delete nightly"),
         "{}",
@@ -406,13 +429,28 @@ fn a_subtree_or_every_snapshot_of_a_proxmox_guest_goes_one_delete_at_a_time() {
         proxmoxer_snapshots(&sim, "pve1", "qemu", 100),
         ["current -"]
     );
+
+    // A leaf with --children, and all of a guest with one snapshot: a plan of one step,
+    // said as a plan (the document does not depend on how many there are).
+    let o = run("demo", &["rm", "lab/dns", "--all", "--yes", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)["steps"], 1);
+    let taken = run("demo", &["take", "lab/dns", "-n", "leaf"]);
+    assert_eq!(code(&taken), 0, "{}", stderr(&taken));
+    let o = run(
+        "demo",
+        &["rm", "lab/dns", "leaf", "--children", "--yes", "--json"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)["plan"][0]["target"], "leaf");
+    assert_eq!(proxmoxer_snapshots(&sim, "pve2", "lxc", 200), ["current -"]);
     let audit =
         std::fs::read_to_string(dir.path().join("state/snaptree/audit.log")).expect("audit log");
     let deleted = audit
         .lines()
         .filter(|l| l.contains("\"operation\":\"delete\"") && l.contains("\"result\":\"success\""))
         .count();
-    assert_eq!(deleted, 6, "{audit}");
+    assert_eq!(deleted, 8, "{audit}");
 }
 
 /// A running task says what it is doing: its log's last line, read as it grows, is the

@@ -190,6 +190,9 @@ pub struct Change {
     pub steps: Vec<Step>,
     /// A batch (one plan of several deletions), even of one step.
     pub batch: bool,
+    /// A delete (with descendants, or of all) made of single deletes because the back end
+    /// deletes one snapshot per call: its steps are one plan, even of one step.
+    pub one_by_one: bool,
     /// The longest snapshot name the machine's back end takes (0: no limit).
     pub max_name: usize,
     /// The machine's back end (its names' rule).
@@ -719,12 +722,12 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             );
             // Where the back end deletes one snapshot per call, with its descendants is a
             // plan of single deletes, deepest first (`plan::deletion_order`).
-            let singles = if m.capabilities.delete_subtree || descendants == 0 {
+            let singles = if m.capabilities.delete_subtree {
                 Vec::new()
             } else {
                 one_by_one(m, &subtree)
             };
-            let said_with = if singles.is_empty() {
+            let said_with = if singles.len() < 2 {
                 (
                     format!(
                         "delete snapshot {target} of {who} and its {descendants} descendant(s)"
@@ -792,7 +795,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             });
             (
                 format!("Delete a snapshot of {}", m.name),
-                if *children {
+                if *children && descendants > 0 {
                     scope.said_with.0.clone()
                 } else {
                     scope.said_alone.0.clone()
@@ -956,6 +959,7 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
         lines,
         fields,
         confirmation,
+        one_by_one: !plan.is_empty(),
         steps: if plan.is_empty() { vec![step] } else { plan },
         batch: false,
         max_name: m.capabilities.max_name,
@@ -1158,6 +1162,7 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
         confirmation,
         steps,
         batch: true,
+        one_by_one: false,
         max_name: 0,
         kind: super::ProviderKind::Vsphere,
         now: ctx.now,
@@ -1546,6 +1551,23 @@ mod tests {
         // Each step was seen on the tree as it is: the first one's checks hold now.
         let first = &c.answered().unwrap()[0];
         assert_eq!(first.expected.stale_reason(&m, &first.op), None);
+    }
+
+    #[test]
+    fn with_children_on_a_leaf_where_the_back_end_deletes_one_at_a_time_is_the_leaf_alone() {
+        let c = describe(
+            &one_at_a_time(),
+            Operation::Delete {
+                snapshot: "c".into(),
+                children: true,
+            },
+            ctx(false),
+        )
+        .unwrap();
+        assert_eq!(deleted(&c.steps), [("c", false)]);
+        assert_eq!(deleted(&c.answered().unwrap()), [("c", false)]);
+        assert!(c.one_by_one, "a plan of one step, said as a plan");
+        assert!(!c.summary.contains("descendant"), "{}", c.summary);
     }
 
     #[test]
