@@ -833,6 +833,15 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
             ]);
             if !one_call {
                 plan = one_by_one(m, &all);
+                // Each step holds the set it leaves: all, less the earlier steps' (sorted,
+                // as a view's ids are).
+                let mut left: Vec<String> = all.clone();
+                left.sort();
+                for st in &mut plan {
+                    st.expected.snapshot_ids.clone_from(&left);
+                    st.expected.identity.whole_set = true;
+                    left.retain(|id| Some(id.as_str()) != st.op.snapshot());
+                }
             }
             (
                 format!("Delete all snapshots of {}", m.name),
@@ -1551,6 +1560,42 @@ mod tests {
         // Each step was seen on the tree as it is: the first one's checks hold now.
         let first = &c.answered().unwrap()[0];
         assert_eq!(first.expected.stale_reason(&m, &first.op), None);
+    }
+
+    #[test]
+    fn each_step_of_a_delete_all_made_one_at_a_time_checks_the_whole_set_left() {
+        use crate::model::machine::tests::{snap, vm};
+        let m = one_at_a_time();
+        let c = describe(&m, Operation::DeleteAll, ctx(false)).unwrap();
+        let [first, second, ..] = c.steps.as_slice() else {
+            panic!("{:?}", c.steps)
+        };
+        assert_eq!(first.expected.stale_reason(&m, &first.op), None);
+        // A snapshot taken meanwhile (a take queued before the plan): refused, not left
+        // behind by a plan that says it deleted all.
+        let mut more = m.clone();
+        more.snapshots[0].children[1]
+            .children
+            .push(snap("e", "e", vec![]));
+        let why = first.expected.stale_reason(&more, &first.op);
+        assert!(
+            why.as_deref().is_some_and(|w| w.contains("changed since")),
+            "{why:?}"
+        );
+        // After the first deletion (c), the second step's check holds.
+        let mut after = vm(
+            "lab",
+            "vm-1",
+            "web",
+            vec![snap(
+                "a",
+                "a",
+                vec![snap("b", "b", vec![]), snap("d", "d", vec![])],
+            )],
+        );
+        after.provider = m.provider;
+        after.capabilities = m.capabilities.clone();
+        assert_eq!(second.expected.stale_reason(&after, &second.op), None);
     }
 
     #[test]

@@ -218,6 +218,10 @@ pub struct Identity {
     /// The operator chose to delete though a datastore lacks the room to merge
     /// (`--allow-low-space`): the re-check does not refuse for it.
     pub low_space_allowed: bool,
+    /// A step of a delete-all made one snapshot at a time: the machine must hold exactly
+    /// `snapshot_ids` (those seen, less the plan's earlier steps'), so a snapshot taken
+    /// meanwhile stops the plan instead of being left behind by "all".
+    pub whole_set: bool,
 }
 
 /// The snapshots whose identity `op` on `machine` relies on: the path down to its target
@@ -277,7 +281,7 @@ impl ExpectedView {
             target_path: op.snapshot().and_then(|id| machine.id_path(id)),
             current: machine.current.clone(),
             snapshot_ids,
-            identity: Box::new(Identity {
+            identity: Box::new(Identity { whole_set: false,
                 seen,
                 instance: machine.instance.clone(),
                 low_space_allowed: false,
@@ -321,22 +325,11 @@ impl ExpectedView {
             Operation::RevertCurrent { .. } if fresh.current != self.current => Some(format!(
                 "the current snapshot of {who} changed since it was read; refresh and check it again"
             )),
-            Operation::DeleteAll | Operation::Replace { .. } => {
-                let mut ids: Vec<String> = fresh
-                    .walk()
-                    .into_iter()
-                    .map(|(_, s)| s.id.clone())
-                    .collect();
-                ids.sort();
-                (ids != self.snapshot_ids).then(|| {
-                    format!(
-                        "the snapshots of {who} changed since they were read; refresh and check them again"
-                    )
-                })
-            }
+            Operation::DeleteAll | Operation::Replace { .. } => self.set_changed(fresh, &who),
             Operation::Backup(b) => super::backups::stale_reason(fresh, b),
             Operation::Order(o) => super::order::refusal(fresh, o.option)
                 .map(|why| format!("{why}; nothing was ordered")),
+            _ if self.identity.whole_set => self.set_changed(fresh, &who),
             _ => None,
         };
         if by_op.is_some() {
@@ -354,6 +347,21 @@ impl ExpectedView {
                 .map(|why| format!("{who}: {why}"));
         }
         None
+    }
+
+    /// Why `fresh`'s snapshots are not the set this view holds, if they are not.
+    fn set_changed(&self, fresh: &super::Machine, who: &str) -> Option<String> {
+        let mut ids: Vec<String> = fresh
+            .walk()
+            .into_iter()
+            .map(|(_, s)| s.id.clone())
+            .collect();
+        ids.sort();
+        (ids != self.snapshot_ids).then(|| {
+            format!(
+                "the snapshots of {who} changed since they were read; refresh and check them again"
+            )
+        })
     }
 
     /// What differs between the snapshots this view relied on and the same ids in `fresh`,
