@@ -302,7 +302,7 @@ pub struct Batch {
     pub left_out: BTreeMap<MarkKey, String>,
     /// Marks of batch steps still running, by request, with the snapshot's size: put back
     /// if the step does not succeed.
-    pub step_marks: HashMap<u64, (MarkKey, u64)>,
+    pub step_marks: HashMap<u64, (MarkKey, Option<u64>)>,
     /// The running batch step of each snapshot (the list shows its progress).
     pub steps: HashMap<MarkKey, u64>,
     /// Batches with steps still to end, oldest first.
@@ -311,7 +311,7 @@ pub struct Batch {
 
 impl Batch {
     /// How many snapshots are marked and their known total size, when any is marked.
-    pub fn marked_summary(&self) -> Option<(usize, u64)> {
+    pub fn marked_summary(&self) -> Option<(usize, Option<u64>)> {
         (!self.marks.is_empty()).then(|| (self.marks.len(), self.marks.bytes()))
     }
 }

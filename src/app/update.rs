@@ -774,7 +774,7 @@ fn mark_where(s: &mut AppState, words: &str) -> Vec<Effect> {
                 MachineRef::new(m.profile.clone(), m.machine_id.clone()),
                 x.id.clone(),
             );
-            s.batch.marks.insert(key, x.size_bytes.unwrap_or(0));
+            s.batch.marks.insert(key, x.size_bytes);
         }
     }
     for x in &p.protected {
@@ -820,7 +820,7 @@ fn mark(s: &mut AppState) -> Vec<Effect> {
     let (Some(m), Some(id)) = (s.selected_machine(), s.selected_snapshot()) else {
         return refuse(s, "select a snapshot in the tree to mark it");
     };
-    let size = m.find(id).and_then(|n| n.size_bytes).unwrap_or(0);
+    let size = m.find(id).and_then(|n| n.size_bytes);
     let key = MarkKey::new(m.machine_ref(), id.to_string());
     if !s.batch.marks.remove(&key) {
         // Marked by hand: no longer "left out".
@@ -837,7 +837,7 @@ fn mark(s: &mut AppState) -> Vec<Effect> {
         s,
         format!(
             "{n} snapshot(s) marked, {}; d deletes them, Space unmarks",
-            human_size(bytes)
+            crate::model::health::size_words(bytes)
         ),
     );
     Vec::new()
@@ -853,7 +853,7 @@ fn mark_all(s: &mut AppState) -> Vec<Effect> {
             "A marks every snapshot the snapshot list shows: v opens it, / filters it",
         );
     }
-    let mut markable: Vec<(MarkKey, u64)> = Vec::new();
+    let mut markable: Vec<(MarkKey, Option<u64>)> = Vec::new();
     let mut protected: Vec<(MarkKey, String)> = Vec::new();
     for &i in &s.left.list.shown {
         let r = &s.left.list.rows[i];
@@ -864,7 +864,7 @@ fn mark_all(s: &mut AppState) -> Vec<Effect> {
             .and_then(|n| crate::model::cleanup::protection(n, &s.settings.protect).map(|w| (n, w)))
         {
             Some((n, why)) => protected.push((key, left_out_line(&m.name, &n.name, &n.id, &why))),
-            None => markable.push((key, r.size.unwrap_or(0))),
+            None => markable.push((key, r.size)),
         }
     }
     if markable.is_empty() {
@@ -889,7 +889,11 @@ fn mark_all(s: &mut AppState) -> Vec<Effect> {
         info(s, format!("unmarked the {n} snapshot(s) shown"));
         return Vec::new();
     }
-    let (n, bytes) = (markable.len(), markable.iter().map(|(_, b)| b).sum::<u64>());
+    let n = markable.len();
+    let bytes = markable
+        .iter()
+        .any(|(_, b)| b.is_some())
+        .then(|| markable.iter().filter_map(|(_, b)| *b).sum::<u64>());
     for (k, size) in markable {
         s.batch.marks.insert(k, size);
     }
@@ -908,7 +912,7 @@ fn mark_all(s: &mut AppState) -> Vec<Effect> {
         s,
         format!(
             "marked {n} shown, {}{left}; d deletes, A unmarks",
-            human_size(bytes)
+            crate::model::health::size_words(bytes)
         ),
     );
     Vec::new()
@@ -1487,7 +1491,6 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
         {
             b.sized = true;
         }
-        let size = size.unwrap_or(0);
         let request = s.tasks.next_request();
         let sent = send_run(s, st, Some(plan));
         if !sent.is_empty() {
@@ -1790,7 +1793,7 @@ fn task_done(s: &mut AppState, request: u64, result: Result<crate::model::TaskSt
         Some((mark, size)) => {
             s.batch.steps.remove(&mark);
             if succeeded {
-                size
+                size.unwrap_or(0)
             } else {
                 s.batch.marks.insert(mark, size);
                 0

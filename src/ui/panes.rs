@@ -940,7 +940,7 @@ pub fn status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     // Marks act on snapshots that may be out of sight: always say how many.
     if let Some((n, bytes)) = s.batch.marked_summary() {
         spans.push(Span::styled(
-            format!(" {n} marked · {} ", human_size(bytes)),
+            format!(" {n} marked · {} ", crate::model::health::size_words(bytes)),
             theme.badge,
         ));
         spans.push(Span::raw(" "));

@@ -1612,6 +1612,32 @@ fn a_proxmox_delete_with_descendants_runs_as_a_plan_of_single_deletes() {
     assert!(status.contains("; space freed not known;"), "{status}");
 }
 
+/// Snapshots without a size (a Proxmox guest's) marked: never "0 B" on the status line,
+/// in the message or in the delete dialog.
+#[test]
+fn marks_without_sizes_say_so_not_zero_bytes() {
+    let mut s = state();
+    select_machine(&mut s, "gitlab");
+    select_snapshot(&mut s, "base");
+    key(&mut s, ' ');
+    let said = s.log.status.clone().expect("status").1;
+    assert!(
+        said.contains("1 snapshot(s) marked, size not known"),
+        "{said}"
+    );
+    assert_eq!(s.batch.marked_summary(), Some((1, None)));
+    key(&mut s, 'd');
+    let d = s.dialog().cloned().expect("the marks' dialog");
+    assert!(
+        d.lines
+            .iter()
+            .any(|l| l.contains("1 machine(s), sizes not known;")),
+        "{:?}",
+        d.lines
+    );
+    assert!(!d.lines.join("\n").contains("0 B"), "{:?}", d.lines);
+}
+
 #[test]
 fn a_queued_operation_says_so() {
     let mut s = state();

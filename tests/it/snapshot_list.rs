@@ -189,7 +189,7 @@ fn space_and_a_mark_what_is_shown_leaving_the_protected_out_and_d_runs_one_plan(
         .sum();
     assert_eq!(
         s.batch.marked_summary(),
-        Some((5, bytes)),
+        Some((5, Some(bytes))),
         "count and size marked"
     );
     // A again: all of them were marked, so they are unmarked.

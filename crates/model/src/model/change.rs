@@ -1066,6 +1066,8 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
     let mut bytes = 0u64;
     let mut protected = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
+    // Whether any snapshot had a size (a VPS's or a Proxmox guest's has none).
+    let mut sized = false;
     for (m, ids) in items {
         protected.extend(
             protected_among(m, ids, ctx.protect)
@@ -1092,6 +1094,7 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
         // A machine whose merge lacks room on a datastore is skipped, said with the reason.
         let (line, short) = batch_room(m, &order, ctx);
         lines.extend(line);
+        sized |= unknown < order.len();
         let size = if short.is_some() {
             "skipped".to_string()
         } else if unknown == order.len() {
@@ -1138,8 +1141,12 @@ pub fn describe_batch(items: &[(&Machine, Vec<String>)], ctx: Context) -> Result
     lines.insert(
         0,
         format!(
-            "Delete {n} marked snapshot(s) on {machines} machine(s), {} in all; children move up to their parents:",
-            human_size(bytes)
+            "Delete {n} marked snapshot(s) on {machines} machine(s), {}; children move up to their parents:",
+            if sized {
+                format!("{} in all", human_size(bytes))
+            } else {
+                "sizes not known".into()
+            }
         ),
     );
     lines.push(

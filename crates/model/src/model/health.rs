@@ -182,6 +182,12 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// A size as said: `1.5 GiB`, or `size not known` where the back end gave none (a VPS's
+/// or a Proxmox guest's snapshot), never `0 B`.
+pub fn size_words(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "size not known".into(), human_size)
+}
+
 /// Bytes as `1.5 GiB`.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -281,7 +281,8 @@ impl ExpectedView {
             target_path: op.snapshot().and_then(|id| machine.id_path(id)),
             current: machine.current.clone(),
             snapshot_ids,
-            identity: Box::new(Identity { whole_set: false,
+            identity: Box::new(Identity {
+                whole_set: false,
                 seen,
                 instance: machine.instance.clone(),
                 low_space_allowed: false,
