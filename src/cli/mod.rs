@@ -1242,6 +1242,8 @@ async fn follow(
     // An order is no task: what it says (where it is paid) is the command's output.
     let ordered: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     let is_order = matches!(op, Operation::Order(_));
+    // A line rewritten in place must not wrap (a wrapped one leaves rows behind).
+    let cols = crossterm::terminal::size().map_or(80, |(c, _)| usize::from(c));
     let report = |u: RunUpdate| {
         let u_key = match &u {
             RunUpdate::Progress(st) => Some((
@@ -1291,7 +1293,12 @@ async fn follow(
         if key != *last {
             let mut err = std::io::stderr();
             if tty {
-                let _ = write!(err, "\r\x1b[2K{}", crate::safe::terminal(&line));
+                let safe = crate::safe::terminal(&line);
+                let _ = write!(
+                    err,
+                    "\r\x1b[2K{}",
+                    output::fit(&safe, cols.saturating_sub(1))
+                );
             } else {
                 let _ = writeln!(err, "{}", crate::safe::terminal(&line));
             }
