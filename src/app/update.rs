@@ -947,14 +947,8 @@ fn cancel_task(s: &mut AppState) -> Vec<Effect> {
         );
     }
     let (Some(task_id), true) = (t.task_id.clone(), t.cancelable) else {
-        return refuse(
-            s,
-            format!(
-                "{} on {} cannot be cancelled at this stage",
-                t.operation(),
-                t.machine
-            ),
-        );
+        let why = cannot_cancel(s, &t);
+        return refuse(s, why);
     };
     let op = Operation::Cancel { task: task_id };
     if let Err(reason) = ensure_writable(s.read_only(&t.profile), &t.profile, &op) {
@@ -965,6 +959,26 @@ fn cancel_task(s: &mut AppState) -> Vec<Effect> {
     };
     let step = change::Step::of(m, op);
     send_run(s, step, None)
+}
+
+/// Why task `t` cannot be cancelled now, with what can be done instead.
+fn cannot_cancel(s: &AppState, t: &TaskView) -> String {
+    let what = format!("{} on {}", t.operation(), t.machine);
+    if t.task_id.is_none() {
+        return match t.batch {
+            Some(_) => format!("{what} has not started: X stops its plan's steps not started"),
+            None => format!("{what} has not reached the server yet; nothing to cancel there"),
+        };
+    }
+    let proxmox = s
+        .machine(&MachineRef::new(t.profile.clone(), t.machine_id.clone()))
+        .is_some_and(|m| m.provider == crate::model::ProviderKind::Proxmox);
+    if proxmox {
+        return format!(
+            "{what} is not stopped: Proxmox stops only a snapshot being taken (a rollback or a delete stopped midway leaves the guest locked)"
+        );
+    }
+    format!("{what} cannot be cancelled at this stage (the server does not offer it)")
 }
 
 /// Stop a running plan (the selected task's, or the newest): its steps not started do not
@@ -995,8 +1009,14 @@ fn stop_plan(s: &mut AppState) -> Vec<Effect> {
     let mut profiles: Vec<String> = waiting.iter().map(|t| t.profile.clone()).collect();
     profiles.sort();
     profiles.dedup();
+    let what = s
+        .batch
+        .batches
+        .iter()
+        .find(|b| b.id == plan)
+        .map_or("the plan", |b| b.what.as_str());
     let line = format!(
-        "delete marked: stopping; the {} step(s) waiting will not start, the {running} running go on to their end",
+        "{what}: stopping; the {} step(s) waiting will not start, the {running} running go on to their end",
         waiting.len() - running
     );
     info(s, line);

@@ -990,7 +990,7 @@ fn cancel_a_running_cancelable_task() {
     let request = start_task(&mut s);
     // Not yet started on the back end: nothing to cancel.
     key(&mut s, 'x');
-    assert!(error_message(&s).contains("cannot be cancelled"));
+    assert!(error_message(&s).contains("nothing to cancel there"));
     update(
         &mut s,
         Msg::Engine(Event::Task {
@@ -1587,6 +1587,30 @@ fn a_proxmox_delete_with_descendants_runs_as_a_plan_of_single_deletes() {
     assert!(sent.iter().all(|(_, _, p)| *p == Some(plan)));
     let status = s.log.status.clone().expect("status").1;
     assert!(status.contains("one at a time: 0 of 3"), "{status}");
+    // A step not started is not cancelled (X stops the plan); a Proxmox delete running is
+    // not stopped, with why.
+    key(&mut s, 'x');
+    let said = error_message(&s);
+    assert!(said.contains("has not started: X stops"), "{said}");
+    update(
+        &mut s,
+        Msg::Engine(Event::Task {
+            request: sent[0].0,
+            update: RunUpdate::Started {
+                task_id: "UPID:pve1:1:2:3:qmdelsnapshot:100:demo@pve!snaptree:".into(),
+                note: None,
+            },
+        }),
+    );
+    progress(&mut s, sent[0].0, TaskState::Running, false);
+    s.focus = Pane::Tasks;
+    s.tasks.cursor.selected = 0;
+    key(&mut s, 'x');
+    let said = error_message(&s);
+    assert!(
+        said.contains("Proxmox stops only a snapshot being taken"),
+        "{said}"
+    );
     let results = [
         Ok(task_ended(true)),
         Ok(task_ended(false)),
