@@ -1485,10 +1485,10 @@ fn confirm(s: &mut AppState) -> Vec<Effect> {
     };
     s.batch.batches.push(BatchView {
         id: plan,
-        what: if c.batch {
-            "delete marked".into()
-        } else {
-            c.summary.clone()
+        // Short: the status line's count must fit beside it at 80 columns.
+        what: match steps.first() {
+            Some(st) if !c.batch => format!("{} on {}", st.op.name(), st.machine),
+            _ => "delete marked".into(),
         },
         total: steps.len() + skipped,
         skipped,

@@ -357,16 +357,15 @@ const TEMPLATES: [(&str, &str); 6] = [
     ("read_only = true", "read_only = true"),
 ];
 
-/// The Proxmox VE profile's template, with what its token needs beside it.
-const PROXMOX_TEMPLATE: [(&str, &str); 5] = [
+/// The Proxmox VE profile's template (as `config init` writes it), with what its token
+/// needs beside it.
+const PROXMOX_TEMPLATE: [(&str, &str); 6] = [
     ("[profiles.pve]", "Proxmox VE: an API token with"),
     ("kind = \"proxmox\"", "VM.Snapshot on /vms (Datacenter →"),
-    (
-        "url = \"https://pve.example.com\"",
-        "Permissions → API Tokens).",
-    ),
-    ("token_id = \"root@pam!snaptree\"", ""),
+    ("url = \"pve1.example.com\"", "Permissions → API Tokens)."),
+    ("token_id = \"snaptree@pve!snaptree\"", ""),
     ("token_secret_env = \"PVE_TOKEN\"", ""),
+    ("read_only = true", ""),
 ];
 
 /// The first run, with no profile configured: where the config goes, a profile of each
@@ -394,8 +393,10 @@ pub fn welcome(frame: &mut Frame, area: Rect, config: &str, theme: &Theme) {
         Line::raw("  GOVC_PASSWORD and GOVC_INSECURE=1 make a profile named govc."),
         Line::raw("OVHcloud: snaptree login ovh asks for the consumer key (OVH_* variables"),
         Line::raw("  and ovh.conf work too, as for the official clients)."),
-        Line::raw("Try snaptree demo first (simulated back ends); then snaptree config check."),
-        Line::styled("q quits.", theme.dim),
+        Line::from(vec![
+            Span::raw("Try snaptree demo first (simulated); then snaptree config check. "),
+            Span::styled("q quits.", theme.dim),
+        ]),
     ]);
     let rect = centered(area, 80, to_u16(lines.len() + 2));
     frame.render_widget(Clear, rect);

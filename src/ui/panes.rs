@@ -853,11 +853,19 @@ pub fn overview(frame: &mut Frame, area: Rect, s: &AppState, scope: &Scope, them
 /// Running and recent tasks, newest last.
 pub fn tasks(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
     let focused = s.focus == Pane::Tasks && s.dialog().is_none();
-    let running = s.tasks.running();
-    let title = if running > 0 {
-        format!(" Tasks ({running} running) ")
-    } else {
-        " Tasks ".to_string()
+    // Queued steps (a plan's, or behind another change on their machine) are waiting, not
+    // running: said apart, as the quit question says them.
+    let unended = s.tasks.running();
+    let queued = s
+        .tasks
+        .all()
+        .iter()
+        .filter(|t| t.is_running() && t.state == Some(TaskState::Queued))
+        .count();
+    let title = match (unended - queued, queued) {
+        (0, 0) => " Tasks ".to_string(),
+        (running, 0) => format!(" Tasks ({running} running) "),
+        (running, queued) => format!(" Tasks ({running} running, {queued} queued) "),
     };
     let b = block(Line::styled(title, theme.header), focused, theme);
     let inner = b.inner(area);

@@ -1586,7 +1586,7 @@ fn a_proxmox_delete_with_descendants_runs_as_a_plan_of_single_deletes() {
     let plan = sent[0].2.expect("one plan");
     assert!(sent.iter().all(|(_, _, p)| *p == Some(plan)));
     let status = s.log.status.clone().expect("status").1;
-    assert!(status.contains("one at a time: 0 of 3"), "{status}");
+    assert!(status.starts_with("delete on gitlab: 0 of 3"), "{status}");
     // A step not started is not cancelled (X stops the plan); a Proxmox delete running is
     // not stopped, with why.
     key(&mut s, 'x');
@@ -1629,7 +1629,7 @@ fn a_proxmox_delete_with_descendants_runs_as_a_plan_of_single_deletes() {
     }
     let status = s.log.status.clone().expect("status").1;
     assert!(
-        status.contains("one at a time ended: 1 done, 1 failed, 1 skipped"),
+        status.starts_with("delete on gitlab ended: 1 done, 1 failed, 1 skipped"),
         "{status}"
     );
     // Proxmox gives no sizes: nothing is said freed that was not counted.

@@ -827,7 +827,11 @@ pub fn describe(m: &Machine, op: Operation, ctx: Context) -> Result<Change, Refu
                 },
                 format!(
                     "The {} keeps its present state; every point to go back to is lost.",
-                    if m.capabilities.replace { "VPS" } else { "VM" }
+                    match m.provider {
+                        super::ProviderKind::Ovh => "VPS",
+                        super::ProviderKind::Proxmox => "guest",
+                        super::ProviderKind::Vsphere => "VM",
+                    }
                 ),
                 "This cannot be undone.".into(),
             ]);
