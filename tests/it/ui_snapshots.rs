@@ -71,6 +71,35 @@ fn too_small_with_a_task_running_says_q_asks_first() {
     assert!(text.contains("Enlarge it to answer"), "{text}");
 }
 
+/// A plan's steps waiting their turn are queued, not running: the tasks pane says them
+/// apart.
+#[test]
+fn the_tasks_pane_says_running_and_queued_apart() {
+    let mut s = state();
+    select_machine(&mut s, "gitlab");
+    select_snapshot(&mut s, "base");
+    key(&mut s, 'd');
+    key(&mut s, ' ');
+    press(&mut s, KeyCode::BackTab);
+    for c in "3".chars() {
+        key(&mut s, c);
+    }
+    press(&mut s, KeyCode::Enter);
+    let requests: Vec<u64> = s.tasks.all().iter().map(|t| t.request).collect();
+    assert_eq!(requests.len(), 3);
+    for &request in &requests[1..] {
+        update(
+            &mut s,
+            Msg::Engine(Event::Task {
+                request,
+                update: RunUpdate::Queued,
+            }),
+        );
+    }
+    let text = screen(&s, 120, 36);
+    assert!(text.contains("Tasks (1 running, 2 queued)"), "{text}");
+}
+
 #[test]
 fn inventory_on_start() {
     let s = state();
