@@ -1144,7 +1144,7 @@ async fn change(cli: &Cli, s: &Session, m: &Machine, op: Operation) -> Result<()
 /// A change made of single steps on one machine (a snapshot with its descendants, or all
 /// of them, where the back end deletes one per call): one after another, each waited for;
 /// one that does not succeed stops the rest. With `--json`, one document: each ended
-/// step's task summary, and the number of steps.
+/// step's task summary with its target, the number of steps, and the error if any.
 async fn run_plan(
     cli: &Cli,
     s: &Session,
