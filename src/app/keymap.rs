@@ -386,7 +386,7 @@ pub static KEYMAP: &[Binding] = &[
         keys: &[k('X')],
         label: "X",
         action: Action::StopPlan,
-        name: "stop the marked deletes",
+        name: "stop a plan of deletes",
         hint: false,
     },
     Binding {

@@ -997,7 +997,7 @@ fn stop_plan(s: &mut AppState) -> Vec<Effect> {
         .filter(|p| s.batch.batches.iter().any(|b| b.id == *p))
         .or_else(|| s.batch.batches.last().map(|b| b.id))
     else {
-        return refuse(s, "no marked deletes are running");
+        return refuse(s, "no plan of deletes is running");
     };
     let waiting: Vec<&TaskView> = s
         .tasks

@@ -2845,7 +2845,7 @@ fn h_on_a_machine_goes_to_its_group() {
 fn x_stops_the_marked_deletes_as_a_whole() {
     let mut s = state();
     assert!(key(&mut s, 'X').is_empty());
-    assert!(error_message(&s).contains("no marked deletes are running"));
+    assert!(error_message(&s).contains("no plan of deletes is running"));
     mark_three_on_two_machines(&mut s);
     key(&mut s, 'd');
     type_text(&mut s, "3");
