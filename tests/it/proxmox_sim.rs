@@ -603,6 +603,58 @@ print(sorted(s["name"] for s in p.nodes("pve1").qemu(100).snapshot.get()))
     );
 }
 
+/// A certificate this machine does not trust is said as such, with the server's thumbprint
+/// to pin (as for vSphere), and a pin that no longer matches says what the server presents
+/// now: never "cannot reach the back end" alone.
+#[test]
+fn an_untrusted_proxmox_certificate_says_why_and_the_thumbprint_to_pin() {
+    use crate::common::output::{code, stderr};
+    let (_rt, _estate, sim) = cluster();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("snaptree.toml");
+    let ls = |tls: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[profiles.pve]\nkind = \"proxmox\"\nurl = \"{}\"\ntoken_id = \"demo@pve!snaptree\"\n\
+                 token_secret = \"demo\"\n{tls}",
+                sim.url()
+            ),
+        )
+        .expect("config");
+        Command::new(env!("CARGO_BIN_EXE_snaptree"))
+            .arg("--config")
+            .arg(&config)
+            .arg("ls")
+            .env("HOME", dir.path())
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .env_remove("SNAPTREE_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run snaptree")
+    };
+    let o = ls("");
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "is not signed by a CA this machine trusts; to trust it, add thumbprint = \"{}\" to profile pve",
+            sim.thumbprint()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let o = ls(&format!("thumbprint = \"SHA256:{}\"\n", "00".repeat(32)));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "does not match the pinned thumbprint of profile pve; the server now presents {}",
+            sim.thumbprint()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// A Proxmox server that accepts and never answers: the profile's time limit ends the
 /// listing at its first call, said as such, and the call is not made again.
 #[test]

@@ -123,6 +123,8 @@ fn percent(line: &str) -> Option<u8> {
 /// A Proxmox VE cluster (or single node) reached with an API token.
 pub struct ProxmoxProvider {
     profile: String,
+    /// The TLS policy its client was built with (a refused certificate's sentence).
+    policy: TlsPolicy,
     base: String,
     auth: String,
     client: reqwest_vim::Client,
@@ -250,6 +252,7 @@ impl ProxmoxProvider {
             http_client(&policy, timeout, None).map_err(|e| format!("profile {name}: {e}"))?;
         Ok(ProxmoxProvider {
             profile: name.to_string(),
+            policy,
             base,
             auth: format!("PVEAPIToken={token_id}={}", secret.expose()),
             client,
@@ -299,6 +302,11 @@ impl ProxmoxProvider {
                         self.timeout.as_secs()
                     )));
                 }
+                // An untrusted certificate: why, and the thumbprint the server presents,
+                // as for vSphere (never asked again: it will not change by itself).
+                Err(e) if super::vsphere::faults::is_certificate_error(&e) => {
+                    return Err(self.certificate_refused(&e).await);
+                }
                 Err(e) => last = Some(e),
             }
         }
@@ -306,6 +314,25 @@ impl ProxmoxProvider {
             "{what}: {}",
             last.map(|e| e.to_string()).unwrap_or_default()
         )))
+    }
+
+    /// The sentence for a certificate refused: its cause and the fix, with the thumbprint
+    /// the server presents (probed without checks) where pinning it is a way out.
+    async fn certificate_refused(&self, e: &reqwest_vim::Error) -> ProviderError {
+        let host = self
+            .base
+            .strip_prefix("https://")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or(&self.base);
+        let seen = super::vsphere::tls::probe_thumbprint(host).await;
+        let cause = super::vsphere::faults::certificate_refusal(e);
+        ProviderError::Unreachable(super::vsphere::tls::refusal_sentence(
+            cause.as_ref(),
+            host,
+            &self.profile,
+            seen.as_deref(),
+            &self.policy,
+        ))
     }
 
     /// An answer's `data`, or its error in one sentence.

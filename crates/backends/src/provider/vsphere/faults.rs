@@ -269,12 +269,12 @@ fn transport_error(e: &reqwest_vim::Error, doing: &str) -> ProviderError {
 }
 
 /// True when a request failed because the certificate was not accepted.
-pub(super) fn is_certificate_error(e: &reqwest_vim::Error) -> bool {
+pub(crate) fn is_certificate_error(e: &reqwest_vim::Error) -> bool {
     certificate_refusal(e).is_some() || error_chain(e).contains("invalid peer certificate")
 }
 
 /// Why rustls refused the server's certificate, when that is why a request failed.
-pub(super) fn certificate_refusal(e: &reqwest_vim::Error) -> Option<rustls::CertificateError> {
+pub(crate) fn certificate_refusal(e: &reqwest_vim::Error) -> Option<rustls::CertificateError> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = e.source();
     while let Some(s) = source {
         if let Some(rustls::Error::InvalidCertificate(cause)) = s.downcast_ref::<rustls::Error>() {

@@ -5,7 +5,7 @@
 //! once after a new login, changes never are. Inventories are read in one paged property
 //! collector pass; tasks and live updates are watched through dedicated property collectors.
 
-mod faults;
+pub(crate) mod faults;
 mod history;
 mod inventory;
 mod limit;
