@@ -16,9 +16,20 @@ pub const KEEP: &str = "[keep]";
 pub fn expires(description: &str) -> Option<DateTime<Utc>> {
     markers(description)
         .filter_map(|(_, inner)| inner.strip_prefix("expires "))
-        .filter_map(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
-        .map(|t| t.with_timezone(&Utc))
+        .filter_map(|t| marker_time(t.trim()))
         .max()
+}
+
+/// An expiry marker's time: RFC 3339 (its `t` and `z` in either case), or a date alone
+/// (`2026-12-04`, written by hand), that day's start in UTC.
+fn marker_time(t: &str) -> Option<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(&t.to_ascii_uppercase()) {
+        return Some(at.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
 }
 
 /// True when the description carries `[keep]` (any case), by snaptree or by hand.
@@ -680,6 +691,13 @@ mod tests {
         let d = "nightly [expires 2026-11-20T10:00:00Z] by cron";
         assert_eq!(expires(d), Some(at(20)));
         assert_eq!(expires("no marker [expires soon]"), None);
+        // By hand: a date alone is that day's start (UTC); RFC 3339's lower-case t and z.
+        assert_eq!(
+            expires("[expires 2026-11-20]"),
+            Some(Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap())
+        );
+        assert_eq!(expires("[expires 2026-11-20t10:00:00z]"), Some(at(20)));
+        assert_eq!(expires("[expires 2026-13-40]"), None);
         assert_eq!(
             expires("[expires 2026-11-20T10:00:00Z][expires 2026-11-25T10:00:00Z]"),
             Some(at(25)),
