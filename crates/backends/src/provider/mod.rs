@@ -92,7 +92,30 @@ where
     }
 }
 
-/// One back end: a vSphere endpoint, an OVH account, or the simulated estate.
+/// A read made again while it fails for the network (`Unreachable`: no answer, or none in
+/// time), up to `attempts` in all, `every` apart. Following a task is a read: one lost
+/// answer is not the task's end, and a change must not be said "unknown" for it.
+pub async fn read_again<F, Fut, T>(
+    attempts: usize,
+    every: std::time::Duration,
+    mut read: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    let mut left = attempts.max(1);
+    loop {
+        left -= 1;
+        match read().await {
+            Err(ProviderError::Unreachable(_)) if left > 0 => tokio::time::sleep(every).await,
+            other => return other,
+        }
+    }
+}
+
+/// One back end: a vSphere endpoint, an OVH account, a Proxmox VE cluster, or the simulated
+/// estate.
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// Load every machine with its snapshot tree. May report partial results first.
@@ -177,4 +200,35 @@ pub trait Provider: Send + Sync {
     /// End the session with the back end (log out) before the program exits. Back ends
     /// without sessions have nothing to do.
     async fn close(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_read_lost_to_the_network_is_made_again_a_refusal_is_not() {
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let flaky = || async {
+            match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 | 1 => Err(ProviderError::Unreachable("timeout".into())),
+                _ => Ok(7),
+            }
+        };
+        let every = std::time::Duration::from_millis(1);
+        assert_eq!(read_again(3, every, flaky).await, Ok(7));
+        calls.store(0, std::sync::atomic::Ordering::SeqCst);
+        assert!(matches!(
+            read_again(2, every, flaky).await,
+            Err(ProviderError::Unreachable(_))
+        ));
+        // A server's answer (here a refusal) is not asked again.
+        calls.store(0, std::sync::atomic::Ordering::SeqCst);
+        let refused = || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err::<u8, _>(ProviderError::Permission("no".into()))
+        };
+        assert!(read_again(5, every, refused).await.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 }

@@ -68,6 +68,9 @@ struct WireLogLine {
     t: String,
 }
 
+/// How many times a task's status is asked for before a lost answer ends the follow.
+const FOLLOW_ATTEMPTS: usize = 4;
+
 /// The lines of a task's log asked for at once.
 const LOG_LINES: usize = 500;
 
@@ -673,10 +676,14 @@ impl Provider for ProxmoxProvider {
             message: message.map(String::from),
             cancelable: state == TaskState::Running && stoppable(task_id),
         };
+        let status_path = format!("{path}/status");
         // What the task's log said so far: its lines read, the last one, the last percentage.
         let said = std::sync::Mutex::new(TaskLog::default());
         super::poll_task(self.poll, progress, |_| async {
-            let t: WireTask = self.get(&format!("{path}/status")).await?;
+            // A status lost to the network is asked again (a few polls) before the run
+            // gives up following it.
+            let t: WireTask =
+                super::read_again(FOLLOW_ATTEMPTS, self.poll, || self.get(&status_path)).await?;
             Ok(match (t.status.as_str(), t.exitstatus.as_deref()) {
                 ("stopped", Some("OK")) => status(TaskState::Success, None),
                 ("stopped", Some(INTERRUPTED)) => status(
