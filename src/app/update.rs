@@ -805,7 +805,7 @@ fn mark_where(s: &mut AppState, words: &str) -> Vec<Effect> {
             "marked {} snapshot(s) on {} machine(s), {}{replaced}{left}; d deletes them, U unmarks all",
             p.snapshots(),
             p.machines.len(),
-            crate::model::health::human_size(p.size_bytes())
+            crate::model::health::size_words(p.size_bytes())
         ),
     );
     Vec::new()

@@ -204,11 +204,7 @@ pub async fn run(cli: &Cli, s: &Session, args: &Args<'_>) -> Result<(), Failure>
         confirm(&batch)?;
     }
     let tally = Mutex::new(Tally {
-        sized: p
-            .machines
-            .iter()
-            .flat_map(|m| &m.snapshots)
-            .any(|x| x.size_bytes.is_some()),
+        sized: p.size_bytes().is_some(),
         ..Tally::default()
     });
     // A machine short of room to merge is not run: its steps count as skipped, with why.
@@ -373,6 +369,7 @@ async fn execute(s: &Session, steps: &[Step], p: &Plan, tally: &Mutex<Tally>) {
 /// what was left out.
 fn print_plan(p: &Plan, allow_low_space: bool) {
     for m in &p.machines {
+        let sized = m.snapshots.iter().any(|s| s.size_bytes.is_some());
         let size: u64 = m.snapshots.iter().filter_map(|s| s.size_bytes).sum();
         say!(
             "{}/{} ({}): {} snapshot(s), {}",
@@ -380,7 +377,7 @@ fn print_plan(p: &Plan, allow_low_space: bool) {
             m.machine,
             m.machine_id,
             m.snapshots.len(),
-            human_size(size)
+            crate::model::health::size_words(sized.then_some(size))
         );
         if let Some(r) = m.room.first() {
             let verdict = match (r.enough, allow_low_space) {
@@ -427,7 +424,7 @@ fn print_plan(p: &Plan, allow_low_space: bool) {
         "{} snapshot(s) on {} machine(s), {}{}",
         p.snapshots(),
         p.machines.len(),
-        human_size(p.size_bytes()),
+        crate::model::health::size_words(p.size_bytes()),
         if left.is_empty() {
             String::new()
         } else {

@@ -793,7 +793,14 @@ pub fn overview(frame: &mut Frame, area: Rect, s: &AppState, scope: &Scope, them
     ));
     lines.push(kv(
         "snapshots",
-        format!("{} · {}", o.snapshots, human_size(o.size_bytes)),
+        format!(
+            "{} · {}",
+            o.snapshots,
+            // Snapshots none of which has a size: not "0 B".
+            crate::model::health::size_words(
+                (o.sized > 0 || o.snapshots == 0).then_some(o.size_bytes)
+            )
+        ),
         theme,
     ));
     if let (Some(t), Some(age)) = (o.oldest, o.oldest_age) {

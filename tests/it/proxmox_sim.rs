@@ -323,6 +323,23 @@ fn a_subtree_or_every_snapshot_of_a_proxmox_guest_goes_one_delete_at_a_time() {
             .map(|r| r.rsplit('/').next().unwrap_or_default().to_string())
             .collect()
     };
+    // The expired snapshot (a date alone in its marker) is prune's; Proxmox gives no sizes:
+    // "size not known", null in JSON, never 0 B.
+    let o = run("demo", &["prune", "lab/", "--expired", "--dry-run"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let plan = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        plan.contains("lab/db-primary (101): 1 snapshot(s), size not known"),
+        "{plan}"
+    );
+    assert!(!plan.contains("0 B"), "{plan}");
+    let doc = json(&run(
+        "demo",
+        &["prune", "lab/", "--expired", "--dry-run", "--json"],
+    ));
+    assert_eq!(doc["total"]["snapshots"], 1, "{doc}");
+    assert!(doc["total"]["size_bytes"].is_null(), "{doc}");
+
     // Not waited for, a plan cannot go on: refused before anything is sent.
     let before = sim.requests().len();
     let o = run(

@@ -501,12 +501,15 @@ impl Plan {
     }
 
     /// Bytes the selected snapshots own (those of unknown size count 0).
-    pub fn size_bytes(&self) -> u64 {
-        self.machines
-            .iter()
-            .flat_map(|m| &m.snapshots)
-            .filter_map(|s| s.size_bytes)
-            .sum()
+    pub fn size_bytes(&self) -> Option<u64> {
+        let sizes = || {
+            self.machines
+                .iter()
+                .flat_map(|m| &m.snapshots)
+                .filter_map(|s| s.size_bytes)
+        };
+        // None where no selected snapshot has a size (a VPS's, a Proxmox guest's): not 0.
+        sizes().next().map(|_| sizes().sum())
     }
 }
 
@@ -778,7 +781,7 @@ mod tests {
         // c is pinned, d is Veeam's: both left out and said; b before its parent a.
         assert_eq!(ids, ["b", "a"]);
         assert_eq!(p.protected.len(), 2);
-        assert_eq!((p.snapshots(), p.size_bytes()), (2, 120));
+        assert_eq!((p.snapshots(), p.size_bytes()), (2, Some(120)));
         assert_eq!(p.machines[0].snapshots[1].path, "base");
         assert_eq!(p.machines[0].snapshots[0].path, "base/pre-upgrade");
 

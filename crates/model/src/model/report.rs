@@ -224,6 +224,8 @@ pub struct Overview {
     pub snapshots: usize,
     /// Their known size.
     pub size_bytes: u64,
+    /// How many have a known size (a VPS's or a Proxmox guest's snapshot has none).
+    pub sized: usize,
     /// The oldest snapshot's creation time.
     pub oldest: Option<DateTime<Utc>>,
     /// The oldest snapshot's age, each measured on its back end's clock.
@@ -255,6 +257,7 @@ pub fn overview<'a>(
             let Some((s, _)) = r.snapshot else { return };
             o.snapshots += 1;
             o.size_bytes += s.size_bytes.unwrap_or(0);
+            o.sized += usize::from(s.size_bytes.is_some());
             o.oldest = Some(o.oldest.map_or(s.created, |t| t.min(s.created)));
             o.expired +=
                 usize::from(cleanup::expires(&s.description).is_some_and(|t| t <= m.now(now)));
@@ -344,6 +347,7 @@ mod tests {
                 machines: 2,
                 snapshots: 2,
                 size_bytes: 10,
+                sized: 1,
                 oldest: Some(now() - Duration::days(40)),
                 oldest_age: Some(Duration::days(40)),
                 consolidation: 1,
