@@ -235,7 +235,13 @@ fn take_advice(m: &Machine) -> Vec<String> {
         return vec![if m.capabilities.memory {
             "Proxmox freezes the file systems through the QEMU guest agent when it runs; include memory (RAM state) to come back to a running VM.".into()
         } else {
-            "A container's snapshot holds its disks only; stop it first for the safest one.".into()
+            if m.power_state == PowerState::PoweredOn {
+                "A container's snapshot holds its volumes only; stop it first for the safest one."
+                    .into()
+            } else {
+                "A container's snapshot holds its volumes only; it is stopped: the safest kind."
+                    .into()
+            }
         }];
     }
     if m.capabilities.replace {

@@ -608,6 +608,9 @@ impl Machine {
             Some(match self.provider {
                 ProviderKind::Ovh => "this back end does not quiesce snapshots",
                 ProviderKind::Vsphere => "the server says this VM cannot take quiesced snapshots",
+                ProviderKind::Proxmox if !self.capabilities.memory => {
+                    "a container's snapshot is of its volumes; Proxmox has no quiesce for it"
+                }
                 ProviderKind::Proxmox => {
                     "Proxmox freezes the file systems itself when the guest's QEMU agent runs"
                 }
