@@ -112,7 +112,13 @@ fn without(text: &str, drop: impl Fn(&str) -> bool) -> String {
             continue;
         }
         let mut start = range.start;
-        if text[..start].ends_with(' ') {
+        // The space before goes with the marker, unless a word follows it at once (`y
+        // [keep]z` keeps `y z`, not `yz`).
+        let word_after = text[range.end..]
+            .chars()
+            .next()
+            .is_some_and(|c| !c.is_whitespace());
+        if text[..start].ends_with(' ') && !word_after {
             start -= 1;
         } else if text[range.end..].starts_with(' ') && start == 0 {
             // A leading marker takes the space after it instead.
@@ -719,6 +725,8 @@ mod tests {
         );
         assert_eq!(with_expires("", at(4)), "[expires 2026-11-04T10:00:00Z]");
         assert_eq!(with_pin("base", true), "base [keep]");
+        // Removing a marker never glues the words around it.
+        assert_eq!(with_pin("x [keep] y [KEEP]z", false), "x y z");
         assert_eq!(with_pin("base [keep]", true), "base [keep]");
         assert_eq!(with_pin("base [keep]", false), "base");
         assert_eq!(with_pin("a [keep] b", false), "a b");
