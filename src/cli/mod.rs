@@ -1155,13 +1155,8 @@ async fn run_plan(
     let mut summaries = Vec::new();
     let mut outcome = Ok(());
     for (i, st) in steps.iter().enumerate() {
-        tell!(
-            "step {}/{total}: {} {}",
-            i + 1,
-            st.op.name(),
-            crate::safe::terminal(st.op.snapshot().unwrap_or_default())
-        );
         let target = st.op.snapshot().unwrap_or_default();
+        tell!("step {}/{total}: {} {target}", i + 1, st.op.name());
         let ended = match follow(cli, s, m, st.op.clone(), &st.expected).await {
             Ok(f) => {
                 if let Ok(status) = &f.result {
@@ -1297,7 +1292,7 @@ async fn follow(
                 let _ = write!(
                     err,
                     "\r\x1b[2K{}",
-                    output::fit(&safe, cols.saturating_sub(1))
+                    crate::safe::fit(&safe, cols.saturating_sub(1))
                 );
             } else {
                 let _ = writeln!(err, "{}", crate::safe::terminal(&line));

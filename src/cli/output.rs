@@ -330,42 +330,9 @@ pub fn print_info(p: &Paths, as_json: bool) {
     say!("audit log  {}{}", p.audit.display(), exists(&p.audit));
 }
 
-/// `text` cut to `cols` cells with "…" (by display width), for a line rewritten in place
-/// on a terminal: one that wraps leaves its first rows behind at each rewrite.
-pub fn fit(text: &str, cols: usize) -> std::borrow::Cow<'_, str> {
-    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
-    if text.width() <= cols {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > cols {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    out.push('…');
-    std::borrow::Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{fit, table};
-
-    #[test]
-    fn a_progress_line_is_fitted_to_the_terminal() {
-        assert_eq!(fit("short", 80), "short");
-        let long =
-            "take pve/gitlab: running · saving VM state and RAM using storage 'local-lvm' (0s)";
-        let cut = fit(long, 40);
-        assert_eq!(unicode_width::UnicodeWidthStr::width(cut.as_ref()), 40);
-        assert!(cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')));
-        // A wide character takes two cells.
-        assert_eq!(fit("日本語テキスト", 7), "日本語…");
-    }
+    use super::table;
 
     /// A cell's newline, carriage return, tab or escape sequence is written out inside the
     /// cell: one line per row, aligned by what is shown.

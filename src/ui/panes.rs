@@ -56,27 +56,12 @@ fn warning_mark(w: &[Warning], theme: &Theme) -> Span<'static> {
 /// `text` in exactly `width` cells: padded, or cut with an ellipsis so a cut name is seen
 /// to be cut (by display width: a wide character takes two cells).
 fn pad(text: &str, width: usize) -> String {
-    use unicode_width::UnicodeWidthChar;
-    let full = text.width();
-    if full <= width {
-        return format!("{text}{}", " ".repeat(width - full));
-    }
     if width == 0 {
         return String::new();
     }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > width {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    out.push('…');
-    out.push_str(&" ".repeat(width.saturating_sub(used + 1)));
-    out
+    let cut = crate::safe::fit(text, width);
+    let used = cut.width();
+    format!("{cut}{}", " ".repeat(width.saturating_sub(used)))
 }
 
 /// Profiles → folders or zones → machines.

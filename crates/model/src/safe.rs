@@ -87,6 +87,27 @@ pub fn capped(text: &str, max: usize) -> Cow<'_, str> {
     }
 }
 
+/// `text` cut to `cols` cells with "…" (by display width), for a line rewritten in place
+/// on a terminal: one that wraps leaves its first rows behind at each rewrite.
+pub fn fit(text: &str, cols: usize) -> Cow<'_, str> {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    if text.width() <= cols {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > cols {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    Cow::Owned(out)
+}
+
 /// Write one line to stdout, made safe; a closed stdout (`| head -1`) ends the process
 /// quietly with 0, never a panic.
 #[macro_export]
@@ -130,6 +151,18 @@ macro_rules! tell {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_progress_line_is_fitted_to_the_terminal() {
+        assert_eq!(fit("short", 80), "short");
+        let long =
+            "take pve/gitlab: running · saving VM state and RAM using storage 'local-lvm' (0s)";
+        let cut = fit(long, 40);
+        assert_eq!(unicode_width::UnicodeWidthStr::width(cut.as_ref()), 40);
+        assert!(cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')));
+        // A wide character takes two cells.
+        assert_eq!(fit("日本語テキスト", 7), "日本語…");
+    }
 
     #[test]
     fn escapes_reach_the_terminal_written_out() {
